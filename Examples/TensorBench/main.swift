@@ -1,0 +1,2 @@
+import Tensor
+print("tensor-bench: \(CPUBackend.shared.name)")

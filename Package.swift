@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "MajicFlux",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Tensor", targets: ["Tensor"]),
+        .library(name: "Quant", targets: ["Quant"]),
+        .library(name: "Models", targets: ["Models"]),
+        .executable(name: "majicflux", targets: ["App"]),
+        .executable(name: "tensor-bench", targets: ["TensorBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries found through pkg-config (apt: libopenblas-dev, libpng-dev, zlib1g-dev).
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev", "zlib1g-dev"])]),
+
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG"]),
+        .target(name: "Quant", dependencies: ["Tensor"]),
+        .target(name: "Models", dependencies: ["Tensor", "Quant"]),
+        .executableTarget(name: "App", dependencies: [
+            "Tensor", "Quant", "Models",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .executableTarget(name: "TensorBench", dependencies: ["Tensor"], path: "Examples/TensorBench"),
+
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "QuantTests", dependencies: ["Quant", "Tensor"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,12 @@
+import ArgumentParser
+import Tensor
+
+/// The `majicflux` command line.
+struct MajicFlux: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "majicflux",
+        abstract: "Offline Flux image generation.",
+        subcommands: [])
+}
+
+MajicFlux.main()

@@ -1,0 +1,86 @@
+/// Elementwise functions of one tensor.
+public enum UnaryOp: String, Sendable, CaseIterable {
+    case neg, exp, log, sqrt, rsqrt, abs, square, tanh, sigmoid, silu
+    /// GELU with the exact erf form: x * 0.5 * (1 + erf(x / sqrt 2)).
+    case gelu
+    /// GELU with the tanh approximation (PyTorch `approximate="tanh"`), used by Flux and T5.
+    case geluTanh
+    /// x * sigmoid(1.702 x), used by CLIP.
+    case quickGelu
+    case sin, cos, erf
+}
+
+/// Elementwise functions of two tensors with numpy/PyTorch broadcasting.
+public enum BinaryOp: String, Sendable, CaseIterable {
+    case add, sub, mul, div, maximum, minimum, pow
+}
+
+/// Reductions over a set of dimensions.
+public enum ReduceOp: String, Sendable, CaseIterable {
+    case sum, mean, max, min
+}
+
+/// The kernels a device provides. Each public op checks its arguments once, then calls exactly one
+/// of these requirements, so dispatch costs one existential call per op, never per element.
+///
+/// Unless a requirement says otherwise, floating inputs of any float dtype are accepted and the
+/// result is `f32` on the CPU backend; shapes have already been validated by the op layer.
+public protocol Backend: AnyObject, Sendable {
+    /// The device this backend's memory lives on.
+    var device: Device { get }
+    /// A short name for messages ("cpu", "cuda:0").
+    var name: String { get }
+
+    /// Uninitialised memory for `byteCount` bytes.
+    func allocate(byteCount: Int) -> Storage
+    /// Copies `count` bytes from host memory into `storage` at `byteOffset`.
+    func upload(_ source: UnsafeRawPointer, count: Int, to storage: Storage, byteOffset: Int)
+    /// Copies `count` bytes from `storage` at `byteOffset` into host memory.
+    func download(_ storage: Storage, byteOffset: Int, count: Int, into destination: UnsafeMutableRawPointer)
+
+    /// A row-major copy of any strided view (same dtype).
+    func contiguous(_ x: Tensor) -> Tensor
+    /// Elementwise dtype conversion (rounding to nearest even for narrowing float conversions).
+    func convert(_ x: Tensor, to dtype: DType) -> Tensor
+
+    /// `op(x)` elementwise.
+    func unary(_ op: UnaryOp, _ x: Tensor) -> Tensor
+    /// `op(a, b)` elementwise; `a` and `b` are already expanded to the same shape (strides may be 0).
+    func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor
+    /// `a * scale + shift` elementwise with scalars.
+    func affine(_ x: Tensor, scale: Float, shift: Float) -> Tensor
+
+    /// Batched matrix product: a (batch..., M, K) x b (batch..., K, N) -> (batch..., M, N).
+    /// Batch dims are already broadcast to the same shape. Transposed operands arrive as strided views.
+    func matmul(_ a: Tensor, _ b: Tensor) -> Tensor
+    /// y = x W^T + bias, x (..., in), weight (out, in), bias (out).
+    func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor
+
+    /// Reduces over `dims` (sorted, distinct), keeping them as size 1 when `keepDims`.
+    func reduce(_ op: ReduceOp, _ x: Tensor, dims: [Int], keepDims: Bool) -> Tensor
+    /// Softmax along `dim`.
+    func softmax(_ x: Tensor, dim: Int) -> Tensor
+
+    /// LayerNorm over the last dimension; weight and bias optional (nil = no affine).
+    func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor
+    /// RMSNorm over the last dimension: x / sqrt(mean(x^2) + eps) * weight.
+    func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float) -> Tensor
+    /// GroupNorm over (N, C, ...): statistics per (n, group).
+    func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor
+
+    /// 2-D convolution, x (N, Cin, H, W), weight (Cout, Cin/groups, kh, kw), padding (top, bottom, left, right).
+    func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int),
+                padding: (top: Int, bottom: Int, left: Int, right: Int), groups: Int) -> Tensor
+    /// Nearest-neighbour 2x upsampling of (N, C, H, W).
+    func upsampleNearest2x(_ x: Tensor) -> Tensor
+
+    /// Rows of `table` (V, D) picked by integer `indices` (any shape) -> (indices.shape..., D).
+    func embedding(_ table: Tensor, indices: Tensor) -> Tensor
+    /// Concatenation along `dim` (inputs share all other sizes and one dtype).
+    func concat(_ xs: [Tensor], dim: Int) -> Tensor
+
+    /// softmax(q k^T * scale + mask) v for q (B, H, Lq, D), k and v (B, H, Lk, D), mask broadcastable
+    /// to (B, H, Lq, Lk) and added to the scores. Memory-bounded: score matrices are built a block of
+    /// queries at a time, never for all heads at once.
+    func attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor?, scale: Float) -> Tensor
+}

@@ -1,0 +1,27 @@
+/// Errors thrown by tensor I/O and by operations whose inputs come from outside the program.
+/// Programming errors inside the library (wrong shapes passed between layers) are preconditions.
+public enum TensorError: Error, CustomStringConvertible, Equatable {
+    /// A file could not be opened, mapped or read.
+    case io(path: String, reason: String)
+    /// A file's content is not what its format promises.
+    case corrupt(path: String, reason: String)
+    /// A dtype name this library does not know.
+    case unknownDType(path: String, name: String)
+    /// A tensor name that is not present.
+    case missingTensor(name: String, path: String)
+    /// Shapes that cannot be combined.
+    case shapeMismatch(String)
+    /// An argument outside its allowed range.
+    case invalidArgument(String)
+
+    public var description: String {
+        switch self {
+        case .io(let path, let reason): return "\(path): \(reason)"
+        case .corrupt(let path, let reason): return "\(path): corrupt file: \(reason)"
+        case .unknownDType(let path, let name): return "\(path): unknown dtype '\(name)'"
+        case .missingTensor(let name, let path): return "\(path): no tensor named '\(name)'"
+        case .shapeMismatch(let s): return "shape mismatch: \(s)"
+        case .invalidArgument(let s): return "invalid argument: \(s)"
+        }
+    }
+}
