@@ -32,8 +32,8 @@ let package = Package(
         .executableTarget(name: "TensorBench", dependencies: ["Tensor"], path: "Examples/TensorBench"),
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "QuantTests", dependencies: ["Quant", "Tensor"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor"]),
+        .testTarget(name: "QuantTests", dependencies: ["Quant", "Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )
