@@ -1,6 +1,7 @@
 /// LayerNorm, RMSNorm and GroupNorm. Statistics are two-pass (mean, then squared deviations) with
-/// block-f32/Double accumulation (`VectorSum`); outputs are contiguous f32. Rows (or groups) are
-/// spread over threads.
+/// block-f32/Double accumulation (`VectorSum`) and the mean kept as an f32 pair (`splitMean`), so rows
+/// with a large mean and a small spread stay accurate. Outputs are contiguous f32; rows (or groups)
+/// are spread over threads.
 extension CPUBackend {
     public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
         let d = x.shape.last ?? 1
@@ -16,14 +17,14 @@ extension CPUBackend {
         Parallel.forEach(rows, grain: Swift.max(1, 16384 / d)) { r in
             for row in r {
                 let s = src + row * d, o = dst + row * d
-                let mean = Float(VectorSum.sum(s, d) / Double(d))
-                let variance = Float(VectorSum.sumOfSquaredDeviations(s, d, mean: mean) / Double(d))
+                let (mh, ml) = VectorSum.splitMean(VectorSum.sum(s, d) / Double(d))
+                let variance = Float(VectorSum.sumOfSquaredDeviations(s, d, meanHigh: mh, meanLow: ml) / Double(d))
                 let rstd = 1 / (variance + eps).squareRoot()
                 switch (pw, pb) {
-                case let (w?, b?): for i in 0..<d { o[i] = (s[i] - mean) * rstd * w[i] + b[i] }
-                case let (w?, nil): for i in 0..<d { o[i] = (s[i] - mean) * rstd * w[i] }
-                case let (nil, b?): for i in 0..<d { o[i] = (s[i] - mean) * rstd + b[i] }
-                case (nil, nil): for i in 0..<d { o[i] = (s[i] - mean) * rstd }
+                case let (w?, b?): for i in 0..<d { o[i] = ((s[i] - mh) - ml) * rstd * w[i] + b[i] }
+                case let (w?, nil): for i in 0..<d { o[i] = ((s[i] - mh) - ml) * rstd * w[i] }
+                case let (nil, b?): for i in 0..<d { o[i] = ((s[i] - mh) - ml) * rstd + b[i] }
+                case (nil, nil): for i in 0..<d { o[i] = ((s[i] - mh) - ml) * rstd }
                 }
             }
         }
@@ -73,18 +74,18 @@ extension CPUBackend {
         Parallel.forEach(n * groups, grain: Swift.max(1, 16384 / Swift.max(blockLen, 1))) { r in
             for block in r {
                 let s = src + block * blockLen, o = dst + block * blockLen
-                let mean = Float(VectorSum.sum(s, blockLen) / Double(blockLen))
-                let variance = Float(VectorSum.sumOfSquaredDeviations(s, blockLen, mean: mean) / Double(blockLen))
+                let (mh, ml) = VectorSum.splitMean(VectorSum.sum(s, blockLen) / Double(blockLen))
+                let variance = Float(VectorSum.sumOfSquaredDeviations(s, blockLen, meanHigh: mh, meanLow: ml) / Double(blockLen))
                 let rstd = 1 / (variance + eps).squareRoot()
                 let firstChannel = (block % groups) * perGroup
                 for ch in 0..<perGroup {
-                    // (x - mean) * rstd * w + b folded into one multiply-add per element.
+                    // (x - mean) * (rstd * w) + b per channel; the mean is subtracted first so a
+                    // large mean does not swamp the deviations.
                     let cw = pw.map { $0[firstChannel + ch] } ?? 1
                     let cb = pb.map { $0[firstChannel + ch] } ?? 0
                     let scale = rstd * cw
-                    let shift = cb - mean * scale
                     let cs = s + ch * spatial, co = o + ch * spatial
-                    for i in 0..<spatial { co[i] = cs[i] * scale + shift }
+                    for i in 0..<spatial { co[i] = ((cs[i] - mh) - ml) * scale + cb }
                 }
             }
         }

@@ -48,17 +48,27 @@ enum VectorSum {
         return total
     }
 
-    /// Sum of (p[i] - mean)^2 over `p[0..<n]` (second pass of a two-pass variance).
-    static func sumOfSquaredDeviations(_ p: UnsafePointer<Float>, _ n: Int, mean: Float) -> Double {
+    /// Sum of (p[i] - mean)^2 over `p[0..<n]` (second pass of a two-pass variance). The mean comes as
+    /// an f32 pair `meanHigh + meanLow` (see `splitMean`), so a large mean does not cost accuracy.
+    static func sumOfSquaredDeviations(_ p: UnsafePointer<Float>, _ n: Int, meanHigh: Float, meanLow: Float) -> Double {
         var total = 0.0
-        let m8 = SIMD8<Float>(repeating: mean)
+        let h8 = SIMD8<Float>(repeating: meanHigh), l8 = SIMD8<Float>(repeating: meanLow)
         var i = 0
         while i < n {
             let m = Swift.min(sumBlock, n - i)
-            total += Double(blockSum(p + i, m, { let d = $0 - m8; return d * d }, { let d = $0 - mean; return d * d }))
+            total += Double(blockSum(p + i, m, { let d = ($0 - h8) - l8; return d * d },
+                                     { let d = ($0 - meanHigh) - meanLow; return d * d }))
             i += m
         }
         return total
+    }
+
+    /// A Double mean as an f32 pair (high, low) with high + low ~ mean to ~2^-48 relative. For data
+    /// near the mean, (x - high) is exact (Sterbenz), so (x - high) - low is an accurate deviation.
+    @inline(__always)
+    static func splitMean(_ mean: Double) -> (Float, Float) {
+        let high = Float(mean)
+        return (high, Float(mean - Double(high)))
     }
 
     /// Sum of a strided run `p[0], p[s], ..., p[(n-1)s]`.
