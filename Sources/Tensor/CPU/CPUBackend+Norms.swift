@@ -17,7 +17,7 @@ extension CPUBackend {
         Parallel.forEach(rows, grain: Swift.max(1, 16384 / d)) { r in
             for row in r {
                 let s = src + row * d, o = dst + row * d
-                let (mh, ml) = VectorSum.splitMean(VectorSum.sum(s, d) / Double(d))
+                let (mh, ml) = VectorSum.splitMean(VectorSum.shiftedMean(s, d))
                 let variance = Float(VectorSum.sumOfSquaredDeviations(s, d, meanHigh: mh, meanLow: ml) / Double(d))
                 let rstd = 1 / (variance + eps).squareRoot()
                 switch (pw, pb) {
@@ -74,7 +74,7 @@ extension CPUBackend {
         Parallel.forEach(n * groups, grain: Swift.max(1, 16384 / Swift.max(blockLen, 1))) { r in
             for block in r {
                 let s = src + block * blockLen, o = dst + block * blockLen
-                let (mh, ml) = VectorSum.splitMean(VectorSum.sum(s, blockLen) / Double(blockLen))
+                let (mh, ml) = VectorSum.splitMean(VectorSum.shiftedMean(s, blockLen))
                 let variance = Float(VectorSum.sumOfSquaredDeviations(s, blockLen, meanHigh: mh, meanLow: ml) / Double(blockLen))
                 let rstd = 1 / (variance + eps).squareRoot()
                 let firstChannel = (block % groups) * perGroup

@@ -36,6 +36,22 @@ enum VectorSum {
         return total
     }
 
+    /// Mean of `p[0..<n]` (n > 0) computed as p[0] + mean(p[i] - p[0]): the f32 blocks then add
+    /// deviations instead of the raw values, so rows with a mean far larger than their spread
+    /// (where the norms subtract the mean) lose nothing to the block rounding.
+    static func shiftedMean(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
+        let shift = p[0]
+        let s8 = SIMD8<Float>(repeating: shift)
+        var total = 0.0
+        var i = 0
+        while i < n {
+            let m = Swift.min(sumBlock, n - i)
+            total += Double(blockSum(p + i, m, { $0 - s8 }, { $0 - shift }))
+            i += m
+        }
+        return Double(shift) + total / Double(n)
+    }
+
     /// Sum of squares of `p[0..<n]`.
     static func sumOfSquares(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
         var total = 0.0
