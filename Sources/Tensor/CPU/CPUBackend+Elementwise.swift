@@ -11,22 +11,22 @@ extension CPUBackend {
     public func unary(_ op: UnaryOp, _ x: Tensor) -> Tensor {
         let xf = floatView(x)
         switch op {
-        case .neg: return map(xf, UnaryKernels.Neg())
-        case .exp: return map(xf, UnaryKernels.Exp())
-        case .log: return map(xf, UnaryKernels.Log())
-        case .sqrt: return map(xf, UnaryKernels.Sqrt())
-        case .rsqrt: return map(xf, UnaryKernels.Rsqrt())
-        case .abs: return map(xf, UnaryKernels.Abs())
-        case .square: return map(xf, UnaryKernels.Square())
-        case .tanh: return map(xf, UnaryKernels.Tanh())
-        case .sigmoid: return map(xf, UnaryKernels.Sigmoid())
-        case .silu: return map(xf, UnaryKernels.Silu())
-        case .gelu: return map(xf, UnaryKernels.Gelu())
-        case .geluTanh: return map(xf, UnaryKernels.GeluTanh())
-        case .quickGelu: return map(xf, UnaryKernels.QuickGelu())
-        case .sin: return map(xf, UnaryKernels.Sin())
-        case .cos: return map(xf, UnaryKernels.Cos())
-        case .erf: return map(xf, UnaryKernels.Erf())
+        case .neg: return mapElements(xf, UnaryKernels.Neg())
+        case .exp: return mapElements(xf, UnaryKernels.Exp())
+        case .log: return mapElements(xf, UnaryKernels.Log())
+        case .sqrt: return mapElements(xf, UnaryKernels.Sqrt())
+        case .rsqrt: return mapElements(xf, UnaryKernels.Rsqrt())
+        case .abs: return mapElements(xf, UnaryKernels.Abs())
+        case .square: return mapElements(xf, UnaryKernels.Square())
+        case .tanh: return mapElements(xf, UnaryKernels.Tanh())
+        case .sigmoid: return mapElements(xf, UnaryKernels.Sigmoid())
+        case .silu: return mapElements(xf, UnaryKernels.Silu())
+        case .gelu: return mapElements(xf, UnaryKernels.Gelu())
+        case .geluTanh: return mapElements(xf, UnaryKernels.GeluTanh())
+        case .quickGelu: return mapElements(xf, UnaryKernels.QuickGelu())
+        case .sin: return mapElements(xf, UnaryKernels.Sin())
+        case .cos: return mapElements(xf, UnaryKernels.Cos())
+        case .erf: return mapElements(xf, UnaryKernels.Erf())
         }
     }
 
@@ -34,22 +34,22 @@ extension CPUBackend {
         precondition(a.shape == b.shape, "binary \(op): operands must be expanded to one shape, got \(a.shape) and \(b.shape)")
         let af = floatView(a), bf = floatView(b)
         switch op {
-        case .add: return zip(af, bf, BinaryKernels.Add())
-        case .sub: return zip(af, bf, BinaryKernels.Sub())
-        case .mul: return zip(af, bf, BinaryKernels.Mul())
-        case .div: return zip(af, bf, BinaryKernels.Div())
-        case .maximum: return zip(af, bf, BinaryKernels.Maximum())
-        case .minimum: return zip(af, bf, BinaryKernels.Minimum())
-        case .pow: return zip(af, bf, BinaryKernels.Pow())
+        case .add: return zipElements(af, bf, BinaryKernels.Add())
+        case .sub: return zipElements(af, bf, BinaryKernels.Sub())
+        case .mul: return zipElements(af, bf, BinaryKernels.Mul())
+        case .div: return zipElements(af, bf, BinaryKernels.Div())
+        case .maximum: return zipElements(af, bf, BinaryKernels.Maximum())
+        case .minimum: return zipElements(af, bf, BinaryKernels.Minimum())
+        case .pow: return zipElements(af, bf, BinaryKernels.Pow())
         }
     }
 
     public func affine(_ x: Tensor, scale: Float, shift: Float) -> Tensor {
-        map(floatView(x), UnaryKernels.Affine(scale: scale, shift: shift))
+        mapElements(floatView(x), UnaryKernels.Affine(scale: scale, shift: shift))
     }
 
     /// `f` applied to every element of f32 tensor `x`, into a new contiguous tensor.
-    func map<K: UnaryKernel>(_ x: Tensor, _ f: K) -> Tensor {
+    func mapElements<K: UnaryKernel>(_ x: Tensor, _ f: K) -> Tensor {
         let out = empty(x.shape, .f32)
         let n = x.count
         if n == 0 { return out }
@@ -72,7 +72,7 @@ extension CPUBackend {
     }
 
     /// `f(a, b)` for f32 tensors of one shape (any strides, 0 included) into a new contiguous tensor.
-    func zip<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _ f: K) -> Tensor {
+    func zipElements<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _ f: K) -> Tensor {
         let out = empty(a.shape, .f32)
         let n = a.count
         if n == 0 { return out }
