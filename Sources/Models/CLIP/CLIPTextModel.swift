@@ -16,7 +16,7 @@ public final class CLIPTextModel {
             throw ModelError.invalidParameter("CLIP hidden_size \(config.hiddenSize) not divisible by heads \(config.numAttentionHeads)")
         }
         self.config = config
-        let w = WeightLoader(source, component: "text_encoder (CLIP)")
+        let w = WeightLoader(CLIPTextModel.canonical(source), component: "text_encoder (CLIP)")
         w.computeDType = computeDType
         // HF checkpoints carry a position_ids buffer and, for CLIPTextModelWithProjection, a projection.
         w.ignoredUnused = { $0.hasSuffix("position_ids") || $0.hasPrefix("text_projection") }
@@ -26,6 +26,14 @@ public final class CLIPTextModel {
         layers = (0..<config.numHiddenLayers).map { CLIPEncoderLayer(w, "text_model.encoder.layers.\($0)", config) }
         finalLayerNorm = LayerNorm(w, "text_model.final_layer_norm", dim: d, eps: Float(config.layerNormEps))
         try w.finish()
+    }
+
+    /// Checkpoints saved by transformers 4.x name tensors `text_model.…` (FLUX.1-dev's text_encoder);
+    /// transformers 5.x drops that prefix. Both are presented under the prefixed names.
+    static func canonical(_ source: WeightSource) -> WeightSource {
+        if source.shape(of: "text_model.embeddings.token_embedding.weight") != nil { return source }
+        guard source.shape(of: "embeddings.token_embedding.weight") != nil else { return source }
+        return MappedWeights(source, recipes: Dictionary(uniqueKeysWithValues: source.names.map { ("text_model." + $0, .rename($0)) }))
     }
 
     /// Encodes token ids (B, L) with L <= max positions. Returns the last hidden state (B, L, D)

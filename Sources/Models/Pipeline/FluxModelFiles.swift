@@ -51,8 +51,8 @@ public struct FluxModelFiles: Sendable, Equatable {
     /// Throws one error listing every missing part and where it was looked for.
     public static func resolve(modelDir: String, dit: String? = nil) throws -> FluxModelFiles {
         let fm = FileManager.default
-        var isDir: ObjCBool = false
-        guard fm.fileExists(atPath: modelDir, isDirectory: &isDir), isDir.boolValue else {
+        var isDir = false
+        guard fm.fileExists(atPath: modelDir, isDirectory: &isDir), isDir else {
             throw ModelError.missingFile(path: modelDir, what: "model folder")
         }
         func sub(_ name: String) -> String { modelDir + "/" + name }

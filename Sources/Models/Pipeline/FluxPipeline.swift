@@ -28,8 +28,8 @@ public final class FluxPipeline {
         self.files = files
         self.keepLoaded = keepLoaded
         schedulerConfig = try files.schedulerConfig.map { try FlowMatchSchedulerConfig.load(path: $0) } ?? .fluxDev
-        clipTokenizer = try CLIPTokenizer(folder: files.clipTokenizer)
-        t5Tokenizer = try T5Tokenizer(folder: files.t5Tokenizer)
+        clipTokenizer = try CLIPTokenizer(directory: files.clipTokenizer)
+        t5Tokenizer = try T5Tokenizer(directory: files.t5Tokenizer)
     }
 
     /// Loads every component now (a server calls this once at start to fail early and warm up).
@@ -76,8 +76,8 @@ public final class FluxPipeline {
 
     /// Prompt embeddings: T5 sequence (1, L, 4096) and CLIP pooled (1, 768).
     public func encode(prompt: String, maxSequenceLength: Int) throws -> (sequence: Tensor, pooled: Tensor) {
-        let pooled = try clip()([clipTokenizer.encode(prompt, length: 77)]).pooled
-        let sequence = try t5()([t5Tokenizer.encode(prompt, length: maxSequenceLength)])
+        let pooled = try clip()([clipTokenizer.encode(prompt, length: 77).map(Int.init)]).pooled
+        let sequence = try t5()([t5Tokenizer.encode(prompt, length: maxSequenceLength).map(Int.init)])
         return (sequence, pooled)
     }
 

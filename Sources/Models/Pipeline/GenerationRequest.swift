@@ -33,7 +33,7 @@ public struct GenerationRequest: Sendable, Equatable {
 
     /// Throws `ModelError.invalidParameter` naming the first nonsense value.
     public func validate(maxPixels: Int = 4096 * 4096) throws {
-        if prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw ModelError.invalidParameter("the prompt is empty") }
+        if prompt.allSatisfy(\.isWhitespace) { throw ModelError.invalidParameter("the prompt is empty") }
         if steps < 1 || steps > 1000 { throw ModelError.invalidParameter("steps must be 1...1000, got \(steps)") }
         for (name, v) in [("width", width), ("height", height)] where v < 16 || v % 16 != 0 {
             throw ModelError.invalidParameter("\(name) must be a positive multiple of 16, got \(v)")
