@@ -37,11 +37,13 @@ def save(model, sub, fname, config):
 
 shutil.copytree(os.path.join(fx, "clip-tokenizer"), os.path.join(root, "tokenizer"))
 os.makedirs(os.path.join(root, "tokenizer_2"))
-for f in ["spiece.model", "tokenizer_config.json"]:
+for f in ["spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]:
+    if not os.path.exists(os.path.join(fx, "t5-tokenizer", f)): continue
     shutil.copy(os.path.join(fx, "t5-tokenizer", f), os.path.join(root, "tokenizer_2", f))
 tok = CLIPTokenizer.from_pretrained(os.path.join(root, "tokenizer"))
-tok2 = T5TokenizerFast(vocab_file=os.path.join(root, "tokenizer_2", "spiece.model"))
+tok2 = T5TokenizerFast.from_pretrained(os.path.join(root, "tokenizer_2"))
 t5_vocab = len(tok2)
+assert t5_vocab > 1000, f"T5 tokenizer did not load ({t5_vocab} tokens)"
 
 cc = CLIPTextConfig(vocab_size=49408, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
                     max_position_embeddings=77, hidden_act="quick_gelu", layer_norm_eps=1e-5, eos_token_id=2)

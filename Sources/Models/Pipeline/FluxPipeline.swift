@@ -76,9 +76,21 @@ public final class FluxPipeline {
 
     /// Prompt embeddings: T5 sequence (1, L, 4096) and CLIP pooled (1, 768).
     public func encode(prompt: String, maxSequenceLength: Int) throws -> (sequence: Tensor, pooled: Tensor) {
-        let pooled = try clip()([clipTokenizer.encode(prompt, length: 77).map(Int.init)]).pooled
-        let sequence = try t5()([t5Tokenizer.encode(prompt, length: maxSequenceLength).map(Int.init)])
-        return (sequence, pooled)
+        let clipIDs = clipTokenizer.encode(prompt, length: 77).map(Int.init)
+        let clip = try clip()
+        try checkVocabulary(clipIDs, size: clip.config.vocabSize, tokenizer: files.clipTokenizer, model: files.clip)
+        let pooled = clip([clipIDs]).pooled
+        let t5IDs = t5Tokenizer.encode(prompt, length: maxSequenceLength).map(Int.init)
+        let t5 = try t5()
+        try checkVocabulary(t5IDs, size: t5.config.vocabSize, tokenizer: files.t5Tokenizer, model: files.t5)
+        return (t5([t5IDs]), pooled)
+    }
+
+    /// A tokenizer and an encoder from different models give ids past the embedding table.
+    func checkVocabulary(_ ids: [Int], size: Int, tokenizer: String, model: String) throws {
+        if let bad = ids.first(where: { $0 < 0 || $0 >= size }) {
+            throw ModelError.invalidParameter("the tokenizer in \(tokenizer) produced token id \(bad), but the encoder in \(model) has only \(size) embeddings: they do not belong together")
+        }
     }
 
     /// Runs the whole pipeline. `progress` is called before the first step and after every step;
