@@ -5,38 +5,71 @@ import Models
 /// "Same seed, same picture": a complete tiny FLUX.1-dev style folder (random bf16 weights, real CLIP
 /// BPE files, our SentencePiece model) run through our pipeline and through diffusers' FluxPipeline
 /// (Tools/make_pipeline_fixture.py, f32 compute). The text embeddings must agree to 1e-4 and the final
-/// 8-bit picture to within 1 level per channel (f32 summation order differs), PSNR >= 50 dB.
+/// 8-bit picture to within 2 levels per channel (f32 summation order differs), PSNR >= 45 dB
+/// (the issue asks for >= 40 dB).
 final class PipelineParityTests: XCTestCase {
     static let dir = Bundle.module.resourcePath! + "/Fixtures/tiny-flux"
 
-    func testTinyPipelineMatchesDiffusers() throws {
-        let expected = try CheckpointWeights(path: Self.dir + "/expected.safetensors")
-        let meta = expected.checkpoint.metadata
-        func value(_ k: String) -> String { meta[k]?.string ?? "" }
-        var request = GenerationRequest(prompt: value("prompt"), seed: UInt64(value("seed"))!, steps: Int(value("steps"))!,
-                                        width: Int(value("width"))!, height: Int(value("height"))!)
-        request.guidance = Float(value("guidance"))!
-        request.maxSequenceLength = Int(value("max_sequence_length"))!
+    static let fixtures = Bundle.module.resourcePath! + "/Fixtures"
 
-        let pipeline = try FluxPipeline(files: FluxModelFiles.resolve(modelDir: Self.dir))
-        let (sequence, pooled) = try pipeline.encode(prompt: request.prompt, maxSequenceLength: request.maxSequenceLength)
-        XCTAssertLessThanOrEqual(maxDiff(sequence, try expected.tensor("t5_embeds")), 1e-4)
-        XCTAssertLessThanOrEqual(maxDiff(pooled, try expected.tensor("clip_pooled")), 1e-4)
-
-        var steps: [Int] = []
-        let image = try pipeline.generate(request) { p in
-            if p.stage == .denoising { steps.append(p.step) }
-            return true
+    struct Case: Decodable {
+        let prompt: String
+        let negative_prompt: String?
+        let true_cfg_scale: Float?
+        let seed: UInt64, steps: Int, width: Int, height: Int, max_sequence_length: Int
+        let guidance: Float
+        var request: GenerationRequest {
+            var r = GenerationRequest(prompt: prompt, seed: seed, steps: steps, width: width, height: height)
+            r.guidance = guidance
+            r.maxSequenceLength = max_sequence_length
+            r.negativePrompt = negative_prompt ?? ""
+            r.trueCFGScale = true_cfg_scale ?? 1
+            return r
         }
-        XCTAssertEqual(steps, Array(0...request.steps))
-        let ref = try expected.tensor("rgb").integers()
-        XCTAssertEqual(image.rgb.count, ref.count)
-        let diffs = zip(image.rgb, ref).map { abs(Int($0) - $1) }
-        let mse = Double(diffs.map { $0 * $0 }.reduce(0, +)) / Double(diffs.count)
-        let psnr = mse == 0 ? Double.infinity : 10 * log10(255 * 255 / mse)
-        print("tiny pipeline vs diffusers: max pixel difference \(diffs.max() ?? 0), PSNR \(psnr) dB")
-        XCTAssertLessThanOrEqual(diffs.max() ?? 0, 1, "max pixel difference")
-        XCTAssertGreaterThanOrEqual(psnr, 50, "PSNR \(psnr) dB")
+    }
+
+    func expected() throws -> (CheckpointWeights, [Case]) {
+        let e = try CheckpointWeights(path: Self.fixtures + "/tiny-flux-expected.safetensors")
+        let json = try XCTUnwrap(e.checkpoint.metadata["cases"]?.string)
+        return (e, try JSONDecoder().decode([Case].self, from: Data(json.utf8)))
+    }
+
+    /// Runs every fixture case (English and Chinese prompts, several seeds incl. >= 2^32, step counts,
+    /// non-square sizes, guidance values, true CFG) through `pipeline` and compares with diffusers.
+    func checkAllCases(_ pipeline: FluxPipeline, label: String) throws {
+        let (expected, cases) = try expected()
+        XCTAssertEqual(cases.count, 4)
+        for (n, c) in cases.enumerated() {
+            let r = c.request
+            let (sequence, pooled) = try pipeline.encode(prompt: r.prompt, maxSequenceLength: r.maxSequenceLength)
+            XCTAssertLessThanOrEqual(maxDiff(sequence, try expected.tensor("case\(n).t5_embeds")), 1e-4, "case \(n) T5")
+            XCTAssertLessThanOrEqual(maxDiff(pooled, try expected.tensor("case\(n).clip_pooled")), 1e-4, "case \(n) CLIP")
+            var steps: [Int] = []
+            let image = try pipeline.generate(r) { p in
+                if p.stage == .denoising { steps.append(p.step) }
+                return true
+            }
+            XCTAssertEqual(steps, Array(0...r.steps))
+            XCTAssertEqual([image.width, image.height], [c.width, c.height])
+            let ref = try expected.tensor("case\(n).rgb").integers()
+            XCTAssertEqual(image.rgb.count, ref.count)
+            let diffs = zip(image.rgb, ref).map { abs(Int($0) - $1) }
+            let mse = Double(diffs.map { $0 * $0 }.reduce(0, +)) / Double(max(diffs.count, 1))
+            let psnr = mse == 0 ? Double.infinity : 10 * log10(255 * 255 / mse)
+            print("\(label) case \(n) vs diffusers: max pixel difference \(diffs.max() ?? 0), PSNR \(psnr) dB")
+            XCTAssertLessThanOrEqual(diffs.max() ?? 0, 2, "\(label) case \(n) max pixel difference")
+            XCTAssertGreaterThanOrEqual(psnr, 45, "\(label) case \(n) PSNR")
+        }
+    }
+
+    func testTinyPipelineMatchesDiffusers() throws {
+        try checkAllCases(FluxPipeline(files: FluxModelFiles.resolve(modelDir: Self.dir)), label: "diffusers folder")
+    }
+
+    func testSeparateComfyUIDiTFileGivesTheSamePictures() throws {
+        let files = try FluxModelFiles.resolve(modelDir: Self.dir, dit: Self.fixtures + "/tiny-flux-dit-comfy.safetensors")
+        XCTAssertEqual(files.transformer, Self.fixtures + "/tiny-flux-dit-comfy.safetensors")
+        try checkAllCases(FluxPipeline(files: files, keepLoaded: true), label: "--dit BFL file")
     }
 
     func testCancelFromProgressCallbackStopsTheRun() throws {

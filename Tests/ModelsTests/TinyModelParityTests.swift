@@ -48,6 +48,9 @@ final class TinyModelParityTests: XCTestCase {
     func testFluxFromDiffusersFolderMatchesDiffusers() throws {
         let source = try FluxCheckpointLayout.canonical(CheckpointWeights(path: Self.dir + "/transformer/diffusion_pytorch_model.safetensors"))
         let config = try ConfigFile.load(FluxConfig.self, path: Self.dir + "/transformer/config.json", what: "Flux config")
+        var inferred = try FluxConfig.infer(shape: source.shape(of:), names: source.names, declared: config)
+        inferred.outChannels = nil  // config.json leaves it null (= in_channels)
+        XCTAssertEqual(inferred, config)
         assertClose(fluxOutput(try FluxTransformer(config: config, weights: source)), ref("flux.out"), "Flux (diffusers layout)")
     }
 

@@ -52,9 +52,9 @@ public struct FluxConfig: Codable, Sendable, Equatable {
     public var resolvedOutChannels: Int { outChannels ?? inChannels }
 
     /// Infers the config from BFL-named tensor shapes (`img_in.weight`, `double_blocks.N...`).
-    /// RoPE axes: [16, 56, 56] for head dim 128; otherwise the first axis gets head_dim/8 and the
-    /// two spatial axes share the rest (all even), unless `axes` is given.
-    public static func infer(shape: (String) -> [Int]?, names: [String], axes: [Int]? = nil) throws -> FluxConfig {
+    /// RoPE axes and theta come from `declared` (a config.json) when its head size matches; else
+    /// [16, 56, 56] for head dim 128, otherwise head_dim/8 for the first axis and the rest shared.
+    public static func infer(shape: (String) -> [Int]?, names: [String], declared: FluxConfig? = nil) throws -> FluxConfig {
         func need(_ n: String) throws -> [Int] {
             guard let s = shape(n) else { throw ModelError.weights(component: "transformer", problems: ["missing \(n) (needed to infer the config)"]) }
             return s
@@ -86,7 +86,12 @@ public struct FluxConfig: Codable, Sendable, Equatable {
         c.numAttentionHeads = hidden / headDim
         if let mlp = shape("double_blocks.0.img_mlp.0.weight")?[0] { c.mlpRatio = Double(mlp) / Double(hidden) }
         else if let l1 = shape("single_blocks.0.linear1.weight")?[0] { c.mlpRatio = Double(l1 - 3 * hidden) / Double(hidden) }
-        c.axesDimsRope = axes ?? defaultAxes(headDim: headDim)
+        if let declared, declared.attentionHeadDim == headDim, declared.axesDimsRope.reduce(0, +) == headDim {
+            c.axesDimsRope = declared.axesDimsRope
+            c.ropeTheta = declared.ropeTheta
+        } else {
+            c.axesDimsRope = defaultAxes(headDim: headDim)
+        }
         return c
     }
 

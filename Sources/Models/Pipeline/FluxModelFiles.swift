@@ -14,7 +14,8 @@ import Foundation
 public struct FluxModelFiles: Sendable, Equatable {
     /// DiT weights: a `.safetensors` file, a sharded `*.index.json`, or a folder holding either.
     public var transformer: String
-    /// diffusers `transformer/config.json`; nil means infer from the weights.
+    /// diffusers `transformer/config.json`. The DiT's sizes are always inferred from its weights; this
+    /// file supplies what weights cannot tell (RoPE axes for head sizes other than 128).
     public var transformerConfig: String?
     /// CLIP text encoder weights (file or folder) and its `config.json`.
     public var clip: String
@@ -71,7 +72,8 @@ public struct FluxModelFiles: Sendable, Equatable {
         }
         let files = FluxModelFiles(
             transformer: transformer,
-            transformerConfig: dit == nil ? optional(sub("transformer/config.json")) : nil,
+            // With --dit the folder's config still describes the architecture family (RoPE axes).
+            transformerConfig: optional(sub("transformer/config.json")),
             clip: require(sub("text_encoder"), "CLIP text encoder folder text_encoder/"),
             clipConfig: require(sub("text_encoder/config.json"), "CLIP config text_encoder/config.json"),
             t5: require(sub("text_encoder_2"), "T5 encoder folder text_encoder_2/"),

@@ -59,8 +59,8 @@ public final class FluxPipeline {
     func dit() throws -> FluxTransformer {
         if let ditModel { return ditModel }
         let source = try FluxCheckpointLayout.canonical(CheckpointWeights(path: files.transformer))
-        let config = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
-            ?? FluxConfig.infer(shape: source.shape(of:), names: source.names)
+        let declared = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
+        let config = try FluxConfig.infer(shape: source.shape(of:), names: source.names, declared: declared)
         let m = try FluxTransformer(config: config, weights: source)
         if keepLoaded { ditModel = m }
         return m
