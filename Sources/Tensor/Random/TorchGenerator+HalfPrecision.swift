@@ -9,7 +9,10 @@
 extension TorchGenerator {
     /// A 16-bit float format and its rounding from Float.
     public enum HalfFormat: Sendable {
-        case bf16, f16
+        /// bfloat16 (round to nearest even).
+        case bf16
+        /// IEEE half (round to nearest even).
+        case f16
         @inlinable func bits(_ x: Float) -> UInt16 {
             switch self {
             case .bf16: return BFloat16.bits(from: x)
