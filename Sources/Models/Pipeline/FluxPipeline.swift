@@ -117,8 +117,8 @@ public final class FluxPipeline {
         try report(.decoding, steps)
         let latents = FluxPacking.unpack(x, height: lh, width: lw)
         let image = try vae().decode(latents)
-        let rgb = ImageConversion.rgb8(fromSigned: image.select(dim: 0, index: 0))
-        return GeneratedImage(width: request.width, height: request.height, rgb: rgb, request: request)
+        let png = try PNGImage(tensor: image)  // diffusers' rounding: round((x/2 + 0.5).clamp(0, 1) * 255)
+        return GeneratedImage(width: png.width, height: png.height, rgb: png.pixels, request: request)
     }
 
     /// The denoising loop. The DiT is loaded here and (unless `keepLoaded`) released on return,

@@ -1,3 +1,5 @@
+import Tensor
+
 /// Which sigma schedule the sampler follows.
 public enum ScheduleKind: Sendable, Equatable {
     /// The schedule of the model folder's `scheduler_config.json` (diffusers; dynamic shift for dev).
@@ -68,4 +70,43 @@ public struct GeneratedImage: Sendable {
     /// Row-major interleaved RGB bytes.
     public var rgb: [UInt8]
     public var request: GenerationRequest
+}
+
+extension GeneratedImage {
+    /// The picture as an RGB PNG image.
+    public var png: PNGImage { get throws { try PNGImage(width: width, height: height, channels: 3, pixels: rgb) } }
+
+    /// Text chunks describing how the picture was made: `parameters` in the A1111/Forge style that
+    /// image browsers read, and `majicflux` with the full request as JSON.
+    public func parameterText(model: String) -> [(key: String, value: String)] {
+        let r = request
+        var lines = [r.prompt]
+        if r.trueCFGScale > 1 && !r.negativePrompt.isEmpty { lines.append("Negative prompt: \(r.negativePrompt)") }
+        var settings = "Steps: \(r.steps), Sampler: Euler (flow matching), Seed: \(r.seed), Size: \(width)x\(height), Guidance: \(r.guidance)"
+        if r.trueCFGScale > 1 { settings += ", CFG scale: \(r.trueCFGScale)" }
+        if case .diffSynth(let shift) = r.schedule { settings += ", Schedule: DiffSynth shift \(shift)" }
+        settings += ", Model: \(model)"
+        lines.append(settings)
+        return [("parameters", lines.joined(separator: "\n")), ("majicflux", r.json)]
+    }
+}
+
+extension GenerationRequest {
+    /// The request as a JSON object (stable key order).
+    public var json: String {
+        var o: [(String, JSONValue)] = [("prompt", .string(prompt)), ("negative_prompt", .string(negativePrompt)),
+                                        ("seed", .int(Int(truncatingIfNeeded: seed))), ("steps", .int(steps)),
+                                        ("width", .int(width)), ("height", .int(height)),
+                                        ("guidance", .double(Double(guidance))), ("true_cfg_scale", .double(Double(trueCFGScale))),
+                                        ("max_sequence_length", .int(maxSequenceLength))]
+        switch schedule {
+        case .model: o.append(("schedule", .string("model")))
+        case .diffSynth(let shift): o.append(("schedule", .string("diffsynth"))); o.append(("shift", .double(Double(shift))))
+        }
+        return o.map { "\(JSONValue.string($0.0).serialized()): \($0.1.serialized())" }.joined(separator: ", ").wrappedInBraces
+    }
+}
+
+private extension String {
+    var wrappedInBraces: String { "{" + self + "}" }
 }
