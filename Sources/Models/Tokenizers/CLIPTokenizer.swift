@@ -158,7 +158,7 @@ public final class CLIPTokenizer: @unchecked Sendable {
     static func normalize(_ text: String) -> String {
         var isASCII = true
         for b in text.utf8 where b >= 0x80 { isASCII = false; break }
-        let nfc = isASCII ? text : String(decoding: text._nfcCodeUnits, as: UTF8.self)
+        let nfc = isASCII ? text : canonicallyOrdered(String(decoding: text._nfcCodeUnits, as: UTF8.self))
         var out = String.UnicodeScalarView()
         var inSpace = false
         for sc in nfc.unicodeScalars {
@@ -186,6 +186,38 @@ public final class CLIPTokenizer: @unchecked Sendable {
         return String(out)
     }
 
+    /// Whether the reference (`tokenizers` 0.23: Oniguruma and Rust tables, Unicode 16) knows the
+    /// scalar. Swift 6.3's tables are Unicode 17; scalars assigned later are treated as unassigned
+    /// (class "other", no case mapping), as the reference does.
+    @inline(__always) static func isKnownToReference(_ c: Unicode.Scalar) -> Bool {
+        guard let age = c.properties.age else { return true }  // unassigned in both
+        return age.major <= 16
+    }
+
+    /// Swift's `_nfcCodeUnits` can leave combining marks out of canonical order after expanding
+    /// composition exclusions (e.g. Tibetan U+0F73 twice); NFC output is canonically ordered, so
+    /// runs of non-starters are stably sorted by combining class here.
+    static func canonicallyOrdered(_ s: String) -> String {
+        var scalars = Array(s.unicodeScalars)
+        var changed = false
+        var i = 0
+        while i < scalars.count {
+            guard scalars[i].properties.canonicalCombiningClass.rawValue != 0 else { i += 1; continue }
+            var j = i
+            while j < scalars.count && scalars[j].properties.canonicalCombiningClass.rawValue != 0 { j += 1 }
+            if j - i > 1 {
+                let run = scalars[i..<j].enumerated().sorted {
+                    let a = $0.element.properties.canonicalCombiningClass.rawValue
+                    let b = $1.element.properties.canonicalCombiningClass.rawValue
+                    return a != b ? a < b : $0.offset < $1.offset
+                }.map(\.element)
+                if !run.elementsEqual(scalars[i..<j]) { scalars.replaceSubrange(i..<j, with: run); changed = true }
+            }
+            i = j
+        }
+        return changed ? String(String.UnicodeScalarView(scalars)) : s
+    }
+
     enum CharClass { case space, letter, number, other }
 
     /// The regex classes `\s`, `\p{L}`, `\p{N}` for one scalar.
@@ -197,6 +229,7 @@ public final class CLIPTokenizer: @unchecked Sendable {
             if v == 0x20 || (v >= 0x09 && v <= 0x0D) { return .space }
             return .other
         }
+        if !isKnownToReference(c) { return .other }
         switch c.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return .letter
         case .decimalNumber, .letterNumber, .otherNumber: return .number

@@ -8,6 +8,9 @@ struct PrecompiledCharsMap {
     private let units: [UInt32]
     private let normalized: [UInt8]
 
+    /// Rule output for each single ASCII byte (nil: no rule), computed once.
+    private var asciiRules: [[UInt8]?] = []
+
     /// Parses the blob; `path` names the file in errors.
     init(_ blob: [UInt8], path: String) throws {
         guard blob.count >= 4 else { throw TokenizerError.malformed(path: path, reason: "precompiled_charsmap shorter than 4 bytes") }
@@ -22,6 +25,12 @@ struct PrecompiledCharsMap {
         }
         units = u
         normalized = Array(blob[(4 + size)...])
+        var rules: [[UInt8]?] = []
+        for b in 0..<128 {
+            let key: [UInt8] = [UInt8(b)]
+            rules.append(key.withUnsafeBufferPointer { shortestMatchReplacement($0).map { Array($0) } })
+        }
+        asciiRules = rules
     }
 
     @inline(__always) private static func hasLeaf(_ u: UInt32) -> Bool { (u >> 8) & 1 == 1 }
@@ -134,6 +143,10 @@ struct PrecompiledCharsMap {
         var out: [UInt8] = []
         out.reserveCapacity(text.utf8.count + 8)
         for ch in text {
+            if let a = ch.asciiValue, ch.utf8.count == 1 {  // single ASCII scalar: table lookup
+                if let r = asciiRules[Int(a)] { out.append(contentsOf: r) } else { out.append(a) }
+                continue
+            }
             var g = Array(String(ch).utf8)
             let done: Bool = g.withUnsafeMutableBufferPointer { gb in
                 let b = UnsafeBufferPointer(gb)
