@@ -7,7 +7,9 @@ import Darwin
 /// `write(2)`, reachable from inside a type that has its own `write` method.
 private func systemWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { write(fd, p, n) }
 
-/// Writes a safetensors file as a stream, with memory bounded by one chunk of data.
+/// Writes a safetensors file as a stream with bounded memory: the writer itself buffers at most 1 MiB
+/// (larger chunks go straight to the file), so a 24 GB checkpoint can be converted one tensor, or one
+/// chunk of a tensor, at a time.
 ///
 /// Declare every tensor (name, dtype, shape) up front so the header can be written first, then append
 /// each tensor's bytes in declaration order, whole (`append(_:named:)`) or in chunks
