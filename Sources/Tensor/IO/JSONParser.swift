@@ -157,10 +157,29 @@ struct JSONParser {
             if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { pos += 1 }
             if digits(&pos, bytes) == 0 { throw fail("expected a digit in the exponent") }
         }
+        if integral, let i = integerValue(start..<pos) { return .int(i) }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<pos]), as: UTF8.self)
-        if integral, let i = Int(text) { return .int(i) }
         guard let d = Double(text), d.isFinite else { throw fail("number out of range", at: start) }
         return .double(d)
+    }
+
+    /// The value of an already validated integer literal, or nil when it does not fit in `Int`.
+    private func integerValue(_ range: Range<Int>) -> Int? {
+        var i = range.lowerBound
+        let negative = bytes[i] == UInt8(ascii: "-")
+        if negative { i += 1 }
+        var value = 0
+        while i < range.upperBound {
+            let digit = Int(bytes[i] - 0x30)
+            let (m, o1) = value.multipliedReportingOverflow(by: 10)
+            // Accumulate negatively so Int.min fits.
+            let (v, o2) = m.subtractingReportingOverflow(digit)
+            if o1 || o2 { return nil }
+            value = v
+            i += 1
+        }
+        if negative { return value }
+        return value == Int.min ? nil : -value
     }
 
     private mutating func hex4() throws -> UInt32 {
@@ -220,8 +239,16 @@ struct JSONParser {
             }
             runStart = pos
         }
-        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<pos]))
+        let tail = UnsafeRawBufferPointer(rebasing: bytes[runStart..<pos])
         pos += 1
+        // No escapes (the common case): decode straight from the input.
+        if out.isEmpty { return try makeString(tail, openQuote: open) }
+        out.append(contentsOf: tail)
+        return try out.withUnsafeBytes { try makeString($0, openQuote: open) }
+    }
+
+    private func makeString(_ out: UnsafeRawBufferPointer, openQuote open: Int) throws -> String {
+        if out.allSatisfy({ $0 < 0x80 }) { return String(decoding: out, as: UTF8.self) }
         // Decoding repairs invalid sequences; a repaired string no longer matches its bytes.
         let s = String(decoding: out, as: UTF8.self)
         guard s.utf8.elementsEqual(out) else { throw fail("invalid UTF-8 in string", at: open) }

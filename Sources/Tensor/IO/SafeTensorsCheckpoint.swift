@@ -140,7 +140,7 @@ public final class SafeTensorsCheckpoint: @unchecked Sendable {
             throw TensorError.corrupt(path: path, reason: "weight_map is missing or not an object")
         }
         var weightMap: [String: String] = [:]
-        for (name, value) in map {
+        for (name, value) in map.sorted(by: { $0.key < $1.key }) {
             guard let file = value.string, !file.isEmpty, !file.hasPrefix("/") else {
                 throw TensorError.corrupt(path: path, reason: "weight_map entry '\(name)' is not a relative file name")
             }

@@ -60,10 +60,11 @@ public struct SafeTensorsHeader: Sendable {
         var metadata: [String: String] = [:]
         var tensors: [SafeTensorsTensorInfo] = []
         tensors.reserveCapacity(entries.count)
-        for (name, value) in entries {
+        // Sorted so that a header with several problems always reports the same one.
+        for (name, value) in entries.sorted(by: { $0.key < $1.key }) {
             if name == "__metadata__" {
                 guard let m = value.object else { throw corrupt("__metadata__ is not an object") }
-                for (k, v) in m {
+                for (k, v) in m.sorted(by: { $0.key < $1.key }) {
                     guard let s = v.string else { throw corrupt("__metadata__ value for '\(k)' is not a string") }
                     metadata[k] = s
                 }

@@ -7,7 +7,9 @@ import Darwin
 /// `write(2)`, reachable from inside a type that has its own `write` method.
 private func systemWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { write(fd, p, n) }
 
-/// Writes a safetensors file as a stream, with memory bounded by one chunk of data.
+/// Writes a safetensors file as a stream with bounded memory: the writer itself buffers at most 1 MiB
+/// (larger chunks go straight to the file), so a 24 GB checkpoint can be converted one tensor, or one
+/// chunk of a tensor, at a time.
 ///
 /// Declare every tensor (name, dtype, shape) up front so the header can be written first, then append
 /// each tensor's bytes in declaration order, whole (`append(_:named:)`) or in chunks
@@ -96,7 +98,6 @@ public final class SafeTensorsWriter {
         buffer.reserveCapacity(bufferLimit)
         do {
             try SafeTensorsWriter.headerBytes(entries, metadata: metadata).withUnsafeBytes { try write($0) }
-            try skipEmpty()
         } catch {
             abandon()
             throw error
@@ -109,8 +110,9 @@ public final class SafeTensorsWriter {
     public var next: Entry? { current < entries.count ? entries[current] : nil }
 
     /// Appends the next bytes of the current tensor (`next`). A chunk may not run past the end of the
-    /// current tensor; tensors of zero bytes are skipped automatically.
+    /// current tensor. Tensors of zero bytes need no data: they are skipped when bytes arrive.
     public func appendBytes(_ bytes: UnsafeRawBufferPointer) throws {
+        skipEmpty(until: nil)
         guard let e = next else {
             throw TensorError.invalidArgument("\(path): \(bytes.count) bytes appended after all declared tensors")
         }
@@ -119,16 +121,14 @@ public final class SafeTensorsWriter {
         }
         try write(bytes)
         remaining -= bytes.count
-        if remaining == 0 {
-            current += 1
-            remaining = next?.byteCount ?? 0
-            try skipEmpty()
-        }
+        if remaining == 0 { advance() }
     }
 
-    /// Appends the whole tensor `name`, which must be `next` with the declared dtype and shape.
-    /// Strided views are made contiguous and device tensors are copied to the host in chunks.
+    /// Appends the whole tensor `name`, which must be `next` (or follow only zero-byte tensors) with the
+    /// declared dtype and shape. Strided views are made contiguous and device tensors are copied to the
+    /// host in chunks.
     public func append(_ tensor: Tensor, named name: String) throws {
+        skipEmpty(until: name)
         guard let e = next, e.name == name else {
             throw TensorError.invalidArgument("\(path): expected tensor '\(next?.name ?? "<none>")' next, got '\(name)'")
         }
@@ -138,6 +138,7 @@ public final class SafeTensorsWriter {
         guard tensor.dtype == e.dtype, tensor.shape == e.shape else {
             throw TensorError.invalidArgument("\(path): '\(name)' declared \(e.dtype) \(e.shape), got \(tensor.dtype) \(tensor.shape)")
         }
+        if e.byteCount == 0 { advance(); return }
         let c = tensor.contiguous()
         let start = c.offset * c.dtype.byteSize
         if c.device == .cpu {
@@ -160,6 +161,7 @@ public final class SafeTensorsWriter {
     /// Checks that every declared byte was written, flushes, syncs and renames the file into place.
     public func finish() throws {
         guard !finished else { return }
+        skipEmpty(until: nil)
         guard next == nil else {
             let e = next!
             let reason = "finished before all data were written: '\(e.name)' has \(remaining) of \(e.byteCount) bytes missing"
@@ -182,12 +184,15 @@ public final class SafeTensorsWriter {
         }
     }
 
-    /// Moves past declared tensors of zero bytes.
-    private func skipEmpty() throws {
-        while let e = next, e.byteCount == 0 {
-            current += 1
-            remaining = next?.byteCount ?? 0
-        }
+    /// Moves to the next declared tensor.
+    private func advance() {
+        current += 1
+        remaining = next?.byteCount ?? 0
+    }
+
+    /// Moves past declared tensors of zero bytes, stopping at one called `name`.
+    private func skipEmpty(until name: String?) {
+        while let e = next, e.byteCount == 0, e.name != name { advance() }
     }
 
     /// Buffers small writes; writes large ones straight through.
