@@ -23,7 +23,7 @@ extension CPUBackend {
     /// scores (rows x Lk, scaled by `scale * log2 e`) into the worker's scratch, a fused pass adds the
     /// mask, subtracts the row max and applies a vectorised 2^x, a second GEMM multiplies by V straight
     /// into the output, and the rows are divided by their sums. Memory beyond the output is one score block per worker; the
-    /// (B, H, Lq, Lk) matrix never exists. Items run in parallel, each GEMM single-threaded.
+    /// (B, H, Lq, Lk) matrix never exists. Items are handed out dynamically to the workers, each GEMM single-threaded.
     ///
     /// The result has shape (B, H, Lq, Dv) but is laid out in memory as (B, Lq, H, Dv), so the usual
     /// `transposed(1, 2).reshaped(B, Lq, H * Dv)` that follows attention is a free view.
@@ -89,12 +89,13 @@ extension CPUBackend {
 
         let scratch = blockRows * lk
         if items >= 2 * Parallel.threadCount && Parallel.threadCount > 1 {
+            let workers = Parallel.threadCount
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: scratch * workers)
+            let sums = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * workers)
+            defer { s.deallocate(); sums.deallocate() }
             BLAS.singleThreaded {
-                Parallel.forEach(items) { r in
-                    let s = UnsafeMutablePointer<Float>.allocate(capacity: scratch)
-                    let sums = UnsafeMutablePointer<Float>.allocate(capacity: blockRows)
-                    defer { s.deallocate(); sums.deallocate() }
-                    for item in r { runItem(item, s, sums, false) }
+                LinalgKernels.dynamicForEach(items, workers: workers) { item, w in
+                    runItem(item, s + w * scratch, sums + w * blockRows, false)
                 }
             }
         } else {

@@ -1,5 +1,47 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Dispatch
+
 /// Small helpers shared by the CPU matmul, linear, conv and attention kernels.
 enum LinalgKernels {
+    /// Calls `body(item, worker)` for every item in `0..<count`, handing items out one at a time to
+    /// up to `Parallel.threadCount` workers (numbered `0..<workers`, e.g. to pick a scratch buffer).
+    /// A dynamic schedule: when one core is busy with something else (another process, say), the
+    /// other worker takes over the remaining items instead of waiting at a fixed split. Meant for
+    /// items of at least tens of microseconds (one mutex round-trip per item).
+    static func dynamicForEach(_ count: Int, workers requested: Int = Parallel.threadCount,
+                               _ body: (_ item: Int, _ worker: Int) -> Void) {
+        let workers = min(requested, count)
+        if workers <= 1 {
+            for i in 0..<count { body(i, 0) }
+            return
+        }
+        let next = ItemCounter()
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            while true {
+                let i = next.take()
+                if i >= count { break }
+                body(i, w)
+            }
+        }
+    }
+
+    /// A mutex-protected counter handing out 0, 1, 2, ...
+    private final class ItemCounter: @unchecked Sendable {
+        private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        private var value = 0
+        init() { pthread_mutex_init(mutex, nil) }
+        deinit { pthread_mutex_destroy(mutex); mutex.deallocate() }
+        func take() -> Int {
+            pthread_mutex_lock(mutex)
+            defer { value += 1; pthread_mutex_unlock(mutex) }
+            return value
+        }
+    }
+
     /// `x` as f32 (a converted contiguous copy for other float dtypes, `x` itself for f32).
     static func f32(_ x: Tensor) -> Tensor {
         precondition(x.dtype.isFloatingPoint, "expected a floating-point tensor, got \(x.dtype) \(x.shape)")
