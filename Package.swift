@@ -13,6 +13,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        // Already in Hummingbird's graph; named here because the console stops its server gracefully.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.5.0"),
     ],
     targets: [
         // C libraries found through pkg-config (apt: libopenblas-dev, libpng-dev, zlib1g-dev).
@@ -24,16 +28,22 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG"]),
         .target(name: "Quant", dependencies: ["Tensor"]),
         .target(name: "Models", dependencies: ["Tensor", "Quant"], exclude: ["Tokenizers/README.md"]),
-        .executableTarget(name: "App", dependencies: [
+        // The command line and the web console live in a library so that tests can start the server.
+        .target(name: "MajicFluxApp", dependencies: [
             "Tensor", "Quant", "Models",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
+        .executableTarget(name: "App", dependencies: ["MajicFluxApp"]),
 
         .executableTarget(name: "TensorBench", dependencies: ["Tensor"], path: "Examples/TensorBench"),
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "QuantTests", dependencies: ["Quant", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AppTests", dependencies: ["MajicFluxApp", "Models", "Tensor"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -11,4 +11,12 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
+# Headless Chromium (and a CJK font for the page's Chinese labels) for the web console's browser test.
+# Not needed to build or run majicflux: if it cannot be installed, that one test skips with a note.
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  echo "installing: chromium fonts-wqy-microhei (for the browser test)"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-wqy-microhei; } \
+    || echo "warning: chromium could not be installed; the browser test will skip" >&2
+fi
 command -v swift >/dev/null || { echo "error: the Swift toolchain (6.0 or newer) is not on PATH" >&2; exit 1; }

@@ -1,12 +1,4 @@
-import ArgumentParser
-import Tensor
+import MajicFluxApp
 
-/// The `majicflux` command line.
-struct MajicFlux: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "majicflux",
-        abstract: "Offline Flux image generation.",
-        subcommands: [Generate.self])
-}
-
-MajicFlux.main()
+// All of the command line and the web console live in the MajicFluxApp library (tests start the server from it).
+await MajicFluxCLI.main()

@@ -99,10 +99,10 @@ public final class FluxPipeline {
                          progress: ((GenerationProgress) -> Bool)? = nil) throws -> GeneratedImage {
         try request.validate()
         let start = ContinuousClock.now
-        func report(_ stage: GenerationProgress.Stage, _ step: Int) throws {
+        func report(_ stage: GenerationProgress.Stage, _ step: Int, denoised: Tensor? = nil) throws {
             let e = ContinuousClock.now - start
             let secs = Double(e.components.seconds) + Double(e.components.attoseconds) * 1e-18
-            if let progress, !progress(GenerationProgress(stage: stage, step: step, totalSteps: request.steps, elapsed: secs)) {
+            if let progress, !progress(GenerationProgress(stage: stage, step: step, totalSteps: request.steps, elapsed: secs, denoised: denoised)) {
                 throw ModelError.cancelled
             }
         }
@@ -112,7 +112,8 @@ public final class FluxPipeline {
         let uncond = useCFG ? try encode(prompt: request.negativePrompt, maxSequenceLength: request.maxSequenceLength) : nil
 
         let (lh, lw) = (request.height / 8, request.width / 8)
-        let (x, steps) = try denoise(request, cond: cond, uncond: uncond, latentSize: (lh, lw)) { try report(.denoising, $0) }
+        let (x, steps) = try denoise(request, cond: cond, uncond: uncond, latentSize: (lh, lw),
+                                     wantsDenoised: progress != nil) { try report(.denoising, $0, denoised: $1) }
 
         try report(.decoding, steps)
         let latents = FluxPacking.unpack(x, height: lh, width: lw)
@@ -124,8 +125,8 @@ public final class FluxPipeline {
     /// The denoising loop. The DiT is loaded here and (unless `keepLoaded`) released on return,
     /// before the VAE loads.
     func denoise(_ request: GenerationRequest, cond: (sequence: Tensor, pooled: Tensor),
-                 uncond: (sequence: Tensor, pooled: Tensor)?, latentSize: (Int, Int),
-                 onStep: (Int) throws -> Void) throws -> (Tensor, Int) {
+                 uncond: (sequence: Tensor, pooled: Tensor)?, latentSize: (Int, Int), wantsDenoised: Bool = false,
+                 onStep: (Int, Tensor?) throws -> Void) throws -> (Tensor, Int) {
         let dit = try dit()
         let (lh, lw) = latentSize
         // Noise (1, C, H/8, W/8) from the seed, exactly as torch.randn with a CPU generator.
@@ -137,7 +138,7 @@ public final class FluxPipeline {
         case .model: schedule = FlowMatchSchedule(steps: request.steps, imageSeqLen: gh * gw, config: schedulerConfig)
         case .diffSynth(let shift): schedule = FlowMatchSchedule(diffSynthSteps: request.steps, shift: shift)
         }
-        try onStep(0)
+        try onStep(0, nil)
         for i in 0..<schedule.steps {
             let t = [schedule.modelTimestep(i)]
             var v = dit(img: x, height: gh, width: gw, txt: cond.sequence, pooled: cond.pooled, timestep: t, guidance: [request.guidance])
@@ -145,8 +146,10 @@ public final class FluxPipeline {
                 let vNeg = dit(img: x, height: gh, width: gw, txt: uncond.sequence, pooled: uncond.pooled, timestep: t, guidance: [request.guidance])
                 v = vNeg + (v - vNeg) * request.trueCFGScale
             }
+            // Clean-image estimate for previews (flow matching: x_t = x0 + sigma * v).
+            let denoised = wantsDenoised ? x - v * schedule.sigmas[i] : nil
             x = x + v * (schedule.sigmas[i + 1] - schedule.sigmas[i])
-            try onStep(i + 1)
+            try onStep(i + 1, denoised)
         }
         return (x, schedule.steps)
     }

@@ -61,6 +61,10 @@ public struct GenerationProgress: Sendable {
     public var totalSteps: Int
     /// Seconds since the run started.
     public var elapsed: Double
+    /// During denoising (step >= 1): the model's current estimate of the clean packed latents,
+    /// x0 = x_t - sigma_t * v, shape (1, (H/16)*(W/16), 64) in the DiT's latent space (before the VAE's
+    /// scaling and shift). For cheap live previews; nil before the first step and in other stages.
+    public var denoised: Tensor? = nil
 }
 
 /// A generated 8-bit RGB picture with the request that made it.

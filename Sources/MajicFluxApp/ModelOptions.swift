@@ -30,8 +30,31 @@ struct ModelOptions: ParsableArguments {
     var modelDir: String {
         get throws {
             if let model { return model }
-            throw ValidationError("--model DIR is required (a FLUX.1-dev style folder)")
+            if let found = Self.defaultModelCandidates.first(where: Self.isModelFolder) { return found }
+            throw ValidationError("""
+                no model given: pass --model DIR, a FLUX.1-dev style folder (model_index.json, transformer/, \
+                text_encoder/, text_encoder_2/, tokenizer/, tokenizer_2/, vae/), and optionally --dit FILE for a \
+                single-file DiT such as majicflus_v134.safetensors. The project's default model (Models/default \
+                in the source tree) was not found; looked in: \(Self.defaultModelCandidates.joined(separator: ", "))
+                """)
         }
+    }
+
+    /// Where the default model shipped with the project may be: `Models/default` under the current
+    /// folder, or under a folder above the executable (`.build/release/majicflux` in a checkout).
+    static var defaultModelCandidates: [String] {
+        var found = [FileManager.default.currentDirectoryPath + "/Models/default"]
+        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 {
+            dir = dir.deletingLastPathComponent()
+            found.append(dir.path + "/Models/default")
+        }
+        var seen = Set<String>()
+        return found.filter { seen.insert($0).inserted }
+    }
+
+    static func isModelFolder(_ path: String) -> Bool {
+        FileManager.default.fileExists(atPath: path + "/model_index.json") || FileManager.default.fileExists(atPath: path + "/transformer")
     }
 
     var displayName: String {
@@ -47,10 +70,14 @@ struct ModelOptions: ParsableArguments {
         }
     }
 
-    func makePipeline(keepLoaded: Bool) throws -> FluxPipeline {
+    /// Where each part of the model is (checked to exist).
+    func resolveFiles() throws -> FluxModelFiles {
         let overrides = FluxModelFiles.Overrides(clip: textEncoder, t5: textEncoder2, vae: vae)
-        let files = try FluxModelFiles.resolve(modelDir: modelDir, dit: dit, overrides: overrides)
-        return try FluxPipeline(files: files, keepLoaded: keepLoaded)
+        return try FluxModelFiles.resolve(modelDir: modelDir, dit: dit, overrides: overrides)
+    }
+
+    func makePipeline(keepLoaded: Bool) throws -> FluxPipeline {
+        try FluxPipeline(files: try resolveFiles(), keepLoaded: keepLoaded)
     }
 }
 

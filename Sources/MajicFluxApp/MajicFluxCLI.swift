@@ -1,0 +1,16 @@
+import ArgumentParser
+import Tensor
+
+/// The `majicflux` command line.
+struct MajicFlux: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "majicflux",
+        abstract: "Offline Flux image generation.",
+        subcommands: [Generate.self, Serve.self])
+}
+
+/// Entry point of the `majicflux` executable.
+public enum MajicFluxCLI {
+    /// Parses the process arguments and runs the chosen subcommand (exits the process on errors).
+    public static func main() async { await MajicFlux.main() }
+}

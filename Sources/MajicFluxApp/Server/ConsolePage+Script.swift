@@ -1,0 +1,295 @@
+extension ConsolePage {
+    static let script = #"""
+(() => {
+'use strict';
+const $ = (id) => document.getElementById(id);
+const DEFAULT_STYLES = [
+  ['赛博朋克 Cyberpunk', 'cyberpunk style, neon lights, rainy futuristic city at night, high contrast'],
+  ['水彩 Watercolor', 'watercolor painting, soft washes of color, visible paper texture'],
+  ['中国水墨 Chinese ink', 'traditional Chinese ink wash painting, expressive brushwork, rice paper, generous empty space'],
+  ['动漫 Anime', 'anime style, clean line art, cel shading, vibrant colors'],
+  ['摄影 Photo', 'photorealistic photograph, 35mm lens, natural light, sharp focus, fine detail'],
+];
+const ASPECTS = [['1:1', 1024, 1024], ['4:3', 1152, 896], ['3:4', 896, 1152], ['3:2', 1216, 832],
+                 ['2:3', 832, 1216], ['16:9', 1344, 768], ['9:16', 768, 1344]];
+const STAGES = { 'encoding text': '编码提示词 (encoding prompt)', 'denoising': '去噪 (denoising)',
+                 'decoding': '解码 (decoding)', 'saving': '保存 (saving)' };
+const followed = new Map();   // job id -> EventSource
+let current = null;           // the job the result panel shows
+let lastSeed = null;
+let maxPixels = 2048 * 2048;
+let styles = loadStyles();
+
+// ---- styles -------------------------------------------------------------------------------
+function loadStyles() {
+  try {
+    const s = JSON.parse(localStorage.getItem('majicflux.styles') || 'null');
+    if (Array.isArray(s) && s.every((x) => Array.isArray(x) && x.length === 2)) return s;
+  } catch (e) { /* private mode or bad data: defaults */ }
+  return DEFAULT_STYLES.map((x) => x.slice());
+}
+function saveStyles() { try { localStorage.setItem('majicflux.styles', JSON.stringify(styles)); } catch (e) {} }
+function renderStyles() {
+  const box = $('style-chips');
+  box.replaceChildren();
+  for (const [name, phrase] of styles) {
+    const b = document.createElement('button');
+    b.type = 'button'; b.className = 'chip'; b.textContent = name; b.title = phrase;
+    b.addEventListener('click', () => toggleStyle(phrase));
+    box.appendChild(b);
+  }
+  markStyles();
+}
+function toggleStyle(phrase) {
+  const p = $('prompt');
+  if (p.value.includes(phrase)) {
+    p.value = p.value.replace(', ' + phrase, '').replace(phrase + ', ', '').replace(phrase, '').trim();
+  } else {
+    const base = p.value.trim().replace(/,\s*$/, '');
+    p.value = base ? base + ', ' + phrase : phrase;
+  }
+  markStyles();
+  p.focus();
+}
+function markStyles() {
+  const text = $('prompt').value;
+  [...$('style-chips').children].forEach((b, i) => b.classList.toggle('active', !!styles[i] && text.includes(styles[i][1])));
+}
+$('edit-styles').addEventListener('click', () => {
+  const ed = $('style-editor');
+  ed.hidden = !ed.hidden;
+  $('style-text').value = styles.map(([n, p]) => n + ' | ' + p).join('\n');
+});
+$('save-styles').addEventListener('click', () => {
+  styles = $('style-text').value.split('\n').map((l) => l.split('|')).filter((x) => x.length >= 2)
+    .map((x) => [x[0].trim(), x.slice(1).join('|').trim()]).filter(([n, p]) => n && p);
+  saveStyles(); renderStyles(); $('style-editor').hidden = true;
+});
+$('reset-styles').addEventListener('click', () => {
+  styles = DEFAULT_STYLES.map((x) => x.slice());
+  saveStyles(); renderStyles(); $('style-text').value = styles.map(([n, p]) => n + ' | ' + p).join('\n');
+});
+$('prompt').addEventListener('input', markStyles);
+
+// ---- size, seed, steps -------------------------------------------------------------------
+function renderAspects() {
+  const box = $('aspects');
+  box.replaceChildren();
+  for (const [name, w, h] of ASPECTS) {
+    const b = document.createElement('button');
+    b.type = 'button'; b.className = 'chip'; b.dataset.w = w; b.dataset.h = h;
+    const [fw, fh] = fit(w, h);
+    b.textContent = `${name} · ${fw}×${fh}`;
+    b.addEventListener('click', () => { const [a, c] = fit(w, h); $('width').value = a; $('height').value = c; markAspect(); });
+    box.appendChild(b);
+  }
+  markAspect();
+}
+function fit(w, h) {   // scale down to the server's pixel limit, keeping multiples of 16
+  if (w * h <= maxPixels) return [w, h];
+  const k = Math.sqrt(maxPixels / (w * h));
+  return [Math.max(16, Math.floor(w * k / 16) * 16), Math.max(16, Math.floor(h * k / 16) * 16)];
+}
+function markAspect() {
+  for (const b of $('aspects').children) {
+    const [fw, fh] = fit(+b.dataset.w, +b.dataset.h);
+    b.classList.toggle('active', String(fw) === $('width').value && String(fh) === $('height').value);
+  }
+}
+$('width').addEventListener('input', markAspect);
+$('height').addEventListener('input', markAspect);
+$('steps').addEventListener('input', () => { $('steps-value').textContent = $('steps').value; });
+$('dice').addEventListener('click', () => { $('seed').value = '-1'; });
+$('reuse-seed').addEventListener('click', () => { if (lastSeed !== null) $('seed').value = String(lastSeed); });
+
+// ---- model status -----------------------------------------------------------------------
+async function pollStatus() {
+  let delay = 1000;
+  try {
+    const r = await fetch('/api/status', { cache: 'no-store' });
+    const s = await r.json();
+    const badge = $('model-status');
+    badge.className = 'badge ' + s.model.state;
+    if (s.model.state === 'loading') {
+      badge.textContent = `正在加载模型… (loading model…) ${Math.round(s.model.seconds)}s`;
+    } else if (s.model.state === 'ready') {
+      badge.textContent = `模型就绪 (model ready) · ${s.model.name}` + (s.waiting ? ` · 排队 (queued) ${s.waiting}` : '');
+      delay = 5000;
+    } else {
+      badge.textContent = `模型加载失败 (model failed to load): ${s.model.message}`;
+      delay = 10000;
+    }
+    if (s.limits && s.limits.max_pixels !== maxPixels) { maxPixels = s.limits.max_pixels; renderAspects(); }
+  } catch (e) {
+    $('model-status').className = 'badge failed';
+    $('model-status').textContent = '无法连接服务器 (server unreachable)';
+    delay = 3000;
+  }
+  setTimeout(pollStatus, delay);
+}
+
+// ---- jobs -------------------------------------------------------------------------------
+function showError(message) { const e = $('error'); e.textContent = message; e.hidden = false; }
+function hideError() { $('error').hidden = true; $('error').textContent = ''; }
+
+async function submit(ev) {
+  ev.preventDefault();
+  hideError();
+  const body = {
+    prompt: $('prompt').value,
+    negative_prompt: $('negative').value,
+    seed: $('seed').value.trim(),
+    steps: Number($('steps').value),
+    width: $('width').value.trim(),
+    height: $('height').value.trim(),
+    guidance: $('guidance').value.trim(),
+    true_cfg_scale: $('cfg').value.trim(),
+  };
+  let r, j;
+  try {
+    r = await fetch('/api/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    j = await r.json().catch(() => ({ error: `HTTP ${r.status}` }));
+  } catch (e) {
+    showError('无法连接服务器 (cannot reach the server): ' + e);
+    return;
+  }
+  if (!r.ok) { showError(j.error || `HTTP ${r.status}`); return; }
+  follow(j);
+}
+
+function follow(snap) {
+  current = snap.id;
+  showSnapshot(snap);
+  $('result-image').hidden = true;
+  $('result-image').dataset.final = '';
+  $('placeholder').hidden = false;
+  $('download').hidden = true;
+  const es = new EventSource(`/api/jobs/${snap.id}/events`);
+  followed.set(snap.id, es);
+  es.addEventListener('progress', (e) => { const s = JSON.parse(e.data); if (s.id === current) showSnapshot(s); });
+  es.addEventListener('preview', (e) => {
+    if (snap.id !== current) return;
+    const p = JSON.parse(e.data);
+    const img = $('result-image');
+    img.classList.add('preview'); img.src = p.image; img.hidden = false; $('placeholder').hidden = true;
+  });
+  es.addEventListener('end', (e) => {
+    es.close(); followed.delete(snap.id);
+    const s = JSON.parse(e.data);
+    if (s.id === current) showFinal(s);
+    loadHistory();
+  });
+  es.onerror = () => {
+    if (es.readyState === EventSource.CLOSED && followed.has(snap.id)) {
+      followed.delete(snap.id);
+      if (snap.id === current) { showError('与服务器的连接已断开 (lost the connection to the server)'); setBusy(false); }
+    }
+  };
+}
+
+function setBusy(busy) { $('cancel').disabled = !busy; }
+
+function showSnapshot(s) {
+  const st = $('job-status');
+  const seed = `种子 (Seed) ${s.parameters.seed}`;
+  if (s.status === 'queued') {
+    st.textContent = `排队中 (queued) · 前面还有 ${s.position} 个任务 (position ${s.position}) · ${seed}`;
+    $('progress-bar').style.width = '0%';
+    $('progress-text').textContent = '等待空闲设备 (waiting for the device)';
+    setBusy(true);
+  } else if (s.status === 'running') {
+    st.textContent = `${STAGES[s.stage] || s.stage} · ${seed}`;
+    const frac = s.stage === 'decoding' || s.stage === 'saving' ? 1 : s.step / Math.max(1, s.total_steps);
+    $('progress-bar').style.width = (100 * frac).toFixed(1) + '%';
+    const left = s.eta_seconds == null ? '--' : `${Math.round(s.eta_seconds)}s`;
+    const took = s.elapsed == null ? '' : ` · 已用 (elapsed) ${Math.round(s.elapsed)}s`;
+    $('progress-text').textContent = `步骤 (Step) ${s.step}/${s.total_steps} · 剩余 (left) ${left}${took}`;
+    setBusy(true);
+  }
+}
+
+function showFinal(s) {
+  setBusy(false);
+  const st = $('job-status');
+  if (s.status === 'done') {
+    lastSeed = s.parameters.seed;
+    st.textContent = `完成 (done) · 实际种子 (actual seed) ${s.parameters.seed}`;
+    $('progress-bar').style.width = '100%';
+    $('progress-text').textContent = `步骤 (Step) ${s.total_steps}/${s.total_steps} · 用时 (took) ${s.history ? s.history.seconds.toFixed(1) : '?'}s`;
+    showImage(s.history);
+  } else if (s.status === 'cancelled') {
+    st.textContent = '已取消 (cancelled)';
+    $('progress-text').textContent = s.error || '';
+    $('result-image').hidden = true; $('placeholder').hidden = false;
+  } else {
+    st.textContent = '失败 (failed)';
+    showError(s.error || 'failed');
+    $('result-image').hidden = true; $('placeholder').hidden = false;
+  }
+}
+
+function showImage(h) {
+  const img = $('result-image');
+  img.classList.remove('preview');
+  img.dataset.final = '';
+  img.onload = () => { img.dataset.final = '1'; };
+  img.src = h.url;
+  img.hidden = false;
+  $('placeholder').hidden = true;
+  const p = h.parameters;
+  $('result-meta').textContent = `${p.prompt} — 种子 (Seed) ${p.seed} · ${p.width}×${p.height} · ${p.steps} 步 (steps) · 引导 (Guidance) ${p.guidance} · ${h.model}`;
+  const a = $('download');
+  a.href = h.url; a.download = h.file; a.hidden = false;
+}
+
+$('cancel').addEventListener('click', async () => {
+  if (!current) return;
+  const r = await fetch(`/api/jobs/${current}/cancel`, { method: 'POST' });
+  if (!r.ok) { const j = await r.json().catch(() => ({})); showError(j.error || `HTTP ${r.status}`); }
+});
+
+// ---- history ------------------------------------------------------------------------------
+async function loadHistory() {
+  let items = [];
+  try { items = (await (await fetch('/api/history', { cache: 'no-store' })).json()).items || []; } catch (e) { return; }
+  const box = $('history');
+  box.replaceChildren();
+  $('history-empty').hidden = items.length > 0;
+  for (const h of items) {
+    const p = h.parameters;
+    const card = document.createElement('div'); card.className = 'item';
+    const img = document.createElement('img');
+    img.src = h.url; img.loading = 'lazy'; img.alt = p.prompt; img.title = '查看 (view)';
+    img.addEventListener('click', () => { current = null; setBusy(false); showImage(h); $('job-status').textContent = `历史 (history) · 种子 (Seed) ${p.seed}`; });
+    const cap = document.createElement('div'); cap.className = 'cap'; cap.textContent = p.prompt;
+    const sub = document.createElement('div'); sub.className = 'sub2';
+    sub.textContent = `${p.width}×${p.height} · ${p.steps} 步 · seed ${p.seed}`;
+    const b = document.createElement('button'); b.type = 'button'; b.textContent = '复用参数 (Reuse)';
+    b.addEventListener('click', () => reuse(p));
+    card.append(img, cap, sub, b);
+    box.appendChild(card);
+  }
+}
+
+function reuse(p) {
+  $('prompt').value = p.prompt;
+  $('negative').value = p.negative_prompt || '';
+  $('seed').value = String(p.seed);
+  const steps = $('steps');
+  if (p.steps > Number(steps.max)) steps.max = '100';
+  steps.value = p.steps; $('steps-value').textContent = p.steps;
+  $('width').value = p.width; $('height').value = p.height;
+  $('guidance').value = p.guidance; $('cfg').value = p.true_cfg_scale;
+  markStyles(); markAspect(); hideError();
+  window.scrollTo({ top: 0, behavior: 'smooth' });
+}
+
+$('gen-form').addEventListener('submit', submit);
+$('prompt').addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) $('gen-form').requestSubmit(); });
+renderStyles();
+renderAspects();
+pollStatus();
+loadHistory();
+})();
+"""#
+}

@@ -1,0 +1,106 @@
+import Foundation
+import Hummingbird
+
+/// The page and the JSON API (documented in docs/API.md).
+extension ConsoleServer {
+    func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.middlewares.add(JSONErrorMiddleware())
+        let parser = JobRequestParser(configuration: configuration)
+        let maxBody = configuration.maxBodyBytes
+
+        router.get("/") { _, _ in ConsolePage.response() }
+        router.get("/index.html") { _, _ in ConsolePage.response() }
+
+        router.get("/api/status") { _, _ in try JSONResponse.make(self.status()) }
+
+        router.get("/api/history") { _, _ in
+            try JSONResponse.make(HistoryList(items: self.history.list()))
+        }
+
+        router.get("/api/jobs") { _, _ in try JSONResponse.make(JobList(jobs: self.queue.active())) }
+
+        router.post("/api/jobs") { request, _ in
+            let body = try await Self.collect(request, limit: maxBody)
+            let generation = try parser.parse(body)
+            return try JSONResponse.make(try self.queue.submit(generation), status: .accepted)
+        }
+
+        router.get("/api/jobs/:id") { _, context in
+            try JSONResponse.make(try self.queue.snapshot(try Self.jobID(context)))
+        }
+
+        router.get("/api/jobs/:id/events") { _, context in
+            ServerSentEvents.response(try self.queue.follow(try Self.jobID(context)))
+        }
+
+        router.post("/api/jobs/:id/cancel") { _, context in
+            try JSONResponse.make(try self.queue.cancel(try Self.jobID(context)))
+        }
+        router.delete("/api/jobs/:id") { _, context in
+            try JSONResponse.make(try self.queue.cancel(try Self.jobID(context)))
+        }
+
+        router.get("/images/:file") { _, context in
+            let file = context.parameters.get("file") ?? ""
+            // Only names the server made and listed in the index; never a path built from the URL.
+            guard HistoryStore.isSafeName(file) else {
+                throw APIError.notFound("no such image: image names look like 00012-1234.png")
+            }
+            let data = try self.history.pngData(file: file)
+            var headers = HTTPFields()
+            headers[.contentType] = "image/png"
+            headers[.cacheControl] = "public, max-age=31536000, immutable"
+            headers[.contentDisposition] = "inline; filename=\"\(file)\""
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        return router
+    }
+
+    /// The body, at most `limit` bytes (413 beyond).
+    static func collect(_ request: Request, limit: Int) async throws -> [UInt8] {
+        let tooLarge = APIError(.contentTooLarge, "the request body is larger than this server's limit of \(limit) bytes")
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit { throw tooLarge }
+        do {
+            var buffer = try await request.body.collect(upTo: limit)
+            return buffer.readBytes(length: buffer.readableBytes) ?? []
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            throw tooLarge
+        }
+    }
+
+    static func jobID(_ context: BasicRequestContext) throws -> String {
+        let id = context.parameters.get("id") ?? ""
+        guard !id.isEmpty, id.count <= 64, id.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) || ("a"..."f").contains($0) }) else {
+            throw APIError.notFound("unknown job id \"\(id.prefix(64))\"")
+        }
+        return id
+    }
+
+    func status() -> ServerStatus {
+        let counts = queue.counts
+        return ServerStatus(model: host.status(), running: counts.running, waiting: counts.waiting,
+                            limits: .init(max_pixels: configuration.maxPixels, max_steps: ServerConfiguration.maxSteps,
+                                          max_body_bytes: configuration.maxBodyBytes, max_queued_jobs: configuration.maxQueuedJobs),
+                            defaults: .init(max_sequence_length: configuration.defaultMaxSequenceLength))
+    }
+}
+
+/// `GET /api/status`.
+struct ServerStatus: Codable {
+    var model: ModelStatus
+    /// Id of the running job, if any.
+    var running: String?
+    /// Jobs waiting.
+    var waiting: Int
+    var limits: Limits
+    var defaults: Defaults
+    struct Limits: Codable { var max_pixels, max_steps, max_body_bytes, max_queued_jobs: Int }
+    struct Defaults: Codable { var max_sequence_length: Int }
+}
+
+/// `GET /api/history`.
+struct HistoryList: Codable { var items: [HistoryEntry] }
+
+/// `GET /api/jobs`.
+struct JobList: Codable { var jobs: [JobSnapshot] }

@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import Models
+
+/// `majicflux serve`: the web console.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the web console and its JSON API (http://127.0.0.1:6006 by default).",
+        discussion: """
+            Loads the model once and keeps it in memory. Binds 127.0.0.1 only unless --host says otherwise;
+            on a remote machine forward the port: ssh -L 6006:127.0.0.1:6006 user@host. The API is described
+            in docs/API.md.
+            """)
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: "Address to listen on; 0.0.0.0 opens the console to the whole network.") var host: String = "127.0.0.1"
+    @Option(help: "TCP port (0 picks a free one).") var port: Int = 6006
+    @Option(name: .customLong("output-dir"), help: "Folder for the PNGs and the history index.") var outputDir: String = "outputs"
+    @Option(name: .customLong("max-pixels"), help: "Largest width x height a job may ask for.") var maxPixels: Int = 2048 * 2048
+    @Option(name: .customLong("max-sequence-length"), help: "Default T5 tokens per job: 512 for dev, 256 for schnell.") var maxSequenceLength: Int = 512
+    @Option(help: "Default sigma schedule: model (scheduler_config.json) or diffsynth (static shift 3, as the seed console).") var schedule: ScheduleOption = .model
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535, got \(port)") }
+        guard maxPixels >= 256 else { throw ValidationError("--max-pixels must be at least 256, got \(maxPixels)") }
+        guard (1...512).contains(maxSequenceLength) else { throw ValidationError("--max-sequence-length must be 1...512") }
+    }
+
+    func run() async throws {
+        _ = try model.resolveDevice()
+        var c = ServerConfiguration(files: try model.resolveFiles(), modelName: model.displayName)
+        c.host = host
+        c.port = port
+        c.outputDirectory = outputDir
+        c.maxPixels = maxPixels
+        c.defaultMaxSequenceLength = maxSequenceLength
+        c.defaultSchedule = schedule.kind
+        let server = try ConsoleServer(configuration: c)
+        try await server.run()
+    }
+}

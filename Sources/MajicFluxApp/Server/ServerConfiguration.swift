@@ -1,0 +1,34 @@
+import Models
+
+/// Everything `majicflux serve` needs to know; the command line fills it, tests build it directly.
+public struct ServerConfiguration: Sendable {
+    /// The model's parts on disk.
+    public var files: FluxModelFiles
+    /// Name shown on the page and written into the PNGs' parameters.
+    public var modelName: String
+    /// Address to bind: 127.0.0.1 by default; 0.0.0.0 only when asked for explicitly.
+    public var host: String = "127.0.0.1"
+    /// TCP port; 0 picks a free one (tests), reported by `ConsoleServer.start()`.
+    public var port: Int = 6006
+    /// Folder for the generated PNGs and the history index (`history.json`).
+    public var outputDirectory: String = "outputs"
+    /// Largest width x height a job may ask for.
+    public var maxPixels: Int = 2048 * 2048
+    /// Largest accepted request body in bytes.
+    public var maxBodyBytes: Int = 64 * 1024
+    /// Most jobs waiting at once (the running one not counted).
+    public var maxQueuedJobs: Int = 32
+    /// T5 token count used when a job does not give one.
+    public var defaultMaxSequenceLength: Int = 512
+    /// Sigma schedule used when a job does not give one.
+    public var defaultSchedule: ScheduleKind = .model
+
+    /// A configuration serving the model in `files` under the name `modelName`.
+    public init(files: FluxModelFiles, modelName: String) {
+        self.files = files
+        self.modelName = modelName
+    }
+
+    /// The most denoising steps a job may ask for.
+    public static let maxSteps = 100
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Tensor
+import XCTest
+
+/// The console page in real headless Chromium: type a prompt, click the button, wait for the picture.
+final class ConsoleBrowserTests: XCTestCase {
+    func testTypePromptClickGenerateAndSeeTheImage() async throws {
+        guard let binary = ChromeDevTools.findBinary() else {
+            throw XCTSkip("NOTE: Chromium is not installed, so the browser test cannot run (scripts/install-deps.sh installs Debian's chromium package)")
+        }
+        let console = try await TestConsole.start()
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("majicflux-chromium-\(UUID().uuidString)").path
+        let browser = try ChromeDevTools(binary: binary, profile: profile, width: 1280, height: 1000)
+        do {
+            try await drive(browser, console)
+            await browser.shutdown()
+        } catch {
+            await browser.shutdown()
+            await console.stop()
+            throw error
+        }
+        await console.stop()
+        try? FileManager.default.removeItem(atPath: profile)
+    }
+
+    private func expectPage<T: Equatable>(_ value: Any?, as: T.Type, _ expected: T, line: UInt = #line) async throws {
+        XCTAssertEqual(value as? T, expected, line: line)
+    }
+
+    private func drive(_ browser: ChromeDevTools, _ console: TestConsole) async throws {
+        try await browser.attachToPage()
+        try await browser.call("Emulation.setDeviceMetricsOverride", ["width": 1280, "height": 1000, "deviceScaleFactor": 1, "mobile": false])
+        try await browser.call("Page.enable")
+        try await browser.call("Runtime.enable")
+        try await browser.call("Page.navigate", ["url": console.base + "/"])
+        try await browser.waitFor("document.readyState === 'complete' && document.title === 'Flux 离线图像生成控制台'", timeout: 20)
+        try await browser.waitFor("document.getElementById('model-status').classList.contains('ready')", timeout: 30)
+
+        // A small, quick picture: the 1:1 size field typed by hand, steps on the slider.
+        for (field, value) in [("width", "64"), ("height", "64")] {
+            try await browser.click(selector: "#\(field)")
+            _ = try await browser.evaluate("document.getElementById('\(field)').select()")
+            try await browser.type(value)
+        }
+        _ = try await browser.evaluate("(() => { const s = document.getElementById('steps'); s.value = 4; s.dispatchEvent(new Event('input')); })()")
+        try await browser.click(selector: "#prompt")
+        try await browser.type("a lighthouse at dusk")
+        try await browser.click(selector: "#style-chips .chip:nth-child(2)")   // watercolor style preset
+        let prompt = try await browser.evaluate("document.getElementById('prompt').value") as? String
+        XCTAssertEqual(prompt, "a lighthouse at dusk, watercolor painting, soft washes of color, visible paper texture")
+        try await expectPage(try await browser.evaluate("document.getElementById('seed').value"), as: String.self, "-1")
+
+        try await browser.click(selector: "#generate")
+        try await browser.waitFor("document.getElementById('result-image').dataset.final === '1'", timeout: 60)
+
+        let shown = try await browser.evaluate("""
+            (() => { const i = document.getElementById('result-image');
+                     return [i.naturalWidth, i.naturalHeight, i.hidden ? 1 : 0, i.getAttribute('src')]; })()
+            """) as? [Any] ?? []
+        XCTAssertEqual(shown.prefix(3).compactMap { $0 as? Int }, [64, 64, 0], "the picture is shown: \(shown)")
+        let src = try XCTUnwrap(shown.last as? String)
+        XCTAssertTrue(src.hasPrefix("/images/") && src.hasSuffix(".png"), src)
+        let status = try await browser.evaluate("document.getElementById('job-status').textContent") as? String ?? ""
+        XCTAssertTrue(status.contains("实际种子 (actual seed)"), status)
+        let download = try await browser.evaluate("document.getElementById('download').getAttribute('href')") as? String
+        XCTAssertEqual(download, src)
+        try await expectPage(try await browser.evaluate("document.getElementById('error').hidden"), as: Bool.self, true)
+        try await browser.waitFor("document.querySelectorAll('#history .item').length === 1", timeout: 10)
+
+        // The seed the page showed is the one in the PNG the server kept.
+        let seed = try XCTUnwrap(status.split(separator: " ").last.map(String.init))
+        let png = try PNG.decode(Array(try await console.get(src).body))
+        XCTAssertTrue(png.text.first { $0.key == "parameters" }?.value.contains("Seed: \(seed),") ?? false)
+
+        // A bad value typed into the page comes back as the server's message, shown on the page.
+        try await browser.click(selector: "#seed")
+        _ = try await browser.evaluate("document.getElementById('seed').select()")
+        try await browser.type("abc")
+        try await browser.click(selector: "#generate")
+        try await browser.waitFor("!document.getElementById('error').hidden", timeout: 10)
+        let error = try await browser.evaluate("document.getElementById('error').textContent") as? String ?? ""
+        XCTAssertTrue(error.contains("seed must be an integer"), error)
+        // Reuse the history's parameters with one click: the seed field gets the picture's seed back.
+        try await browser.click(selector: "#history .item button")
+        try await expectPage(try await browser.evaluate("document.getElementById('seed').value"), as: String.self, seed)
+        try await expectPage(try await browser.evaluate("document.getElementById('steps').value"), as: String.self, "4")
+        _ = try await browser.evaluate("document.getElementById('error').hidden = true; window.scrollTo(0, 0)")
+
+        let shot = try await browser.screenshot()
+        let decoded = try PNG.decode(Array(shot))
+        XCTAssertEqual(decoded.image.width, 1280)
+        let dir = ProcessInfo.processInfo.environment["MAJICFLUX_SCREENSHOT_DIR"]
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("majicflux-browser-test").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let path = dir + "/console.png"
+        try shot.write(to: URL(fileURLWithPath: path))
+        print("browser test screenshot: \(path)")
+    }
+}
