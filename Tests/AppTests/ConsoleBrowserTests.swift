@@ -95,5 +95,28 @@ final class ConsoleBrowserTests: XCTestCase {
         let path = dir + "/console.png"
         try shot.write(to: URL(fileURLWithPath: path))
         print("browser test screenshot: \(path)")
+
+        // A longer run: the live preview and the step count appear while it denoises; Cancel stops it.
+        for (field, value) in [("width", "512"), ("height", "512")] {
+            try await browser.click(selector: "#\(field)")
+            _ = try await browser.evaluate("document.getElementById('\(field)').select()")
+            try await browser.type(value)
+        }
+        _ = try await browser.evaluate("(() => { const s = document.getElementById('steps'); s.value = 50; s.dispatchEvent(new Event('input')); })()")
+        try await browser.click(selector: "#dice")
+        try await expectPage(try await browser.evaluate("document.getElementById('seed').value"), as: String.self, "-1")
+        try await browser.click(selector: "#generate")
+        try await browser.waitFor("""
+            (() => { const i = document.getElementById('result-image');
+                     return !i.hidden && i.classList.contains('preview') && i.src.startsWith('data:image/png;base64,'); })()
+            """, timeout: 20)
+        let progress = try await browser.evaluate("document.getElementById('progress-text').textContent") as? String ?? ""
+        XCTAssertNotNil(progress.range(of: #"步骤 \(Step\) \d+/50 · 剩余 \(left\) "#, options: .regularExpression), progress)
+        try await expectPage(try await browser.evaluate("document.getElementById('cancel').disabled"), as: Bool.self, false)
+        let during = try await browser.screenshot()
+        try during.write(to: URL(fileURLWithPath: dir + "/console-progress.png"))
+        try await browser.click(selector: "#cancel")
+        try await browser.waitFor("document.getElementById('job-status').textContent.includes('已取消 (cancelled)')", timeout: 20)
+        try await expectPage(try await browser.evaluate("document.querySelectorAll('#history .item').length"), as: Int.self, 1)
     }
 }

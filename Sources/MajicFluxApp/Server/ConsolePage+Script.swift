@@ -159,6 +159,9 @@ async function submit(ev) {
 
 function follow(snap) {
   current = snap.id;
+  const bar = $('progress-bar');
+  bar.style.transition = 'none'; bar.style.width = '0%'; void bar.offsetWidth; bar.style.transition = '';
+  $('result-meta').textContent = '';
   showSnapshot(snap);
   $('result-image').hidden = true;
   $('result-image').dataset.final = '';
@@ -215,7 +218,7 @@ function showFinal(s) {
     lastSeed = s.parameters.seed;
     st.textContent = `完成 (done) · 实际种子 (actual seed) ${s.parameters.seed}`;
     $('progress-bar').style.width = '100%';
-    $('progress-text').textContent = `步骤 (Step) ${s.total_steps}/${s.total_steps} · 用时 (took) ${s.history ? s.history.seconds.toFixed(1) : '?'}s`;
+    $('progress-text').textContent = `步骤 (Step) ${s.total_steps}/${s.total_steps} · 用时 (took) ${s.history ? seconds(s.history.seconds) : '?'}`;
     showImage(s.history);
   } else if (s.status === 'cancelled') {
     st.textContent = '已取消 (cancelled)';
@@ -227,6 +230,8 @@ function showFinal(s) {
     $('result-image').hidden = true; $('placeholder').hidden = false;
   }
 }
+
+function seconds(t) { return t < 10 ? t.toFixed(2) + 's' : Math.round(t) + 's'; }
 
 function showImage(h) {
   const img = $('result-image');

@@ -7,6 +7,7 @@ extension ConsolePage {
   color: var(--ink); background: var(--bg);
 }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { margin: 0; padding: 16px 20px 28px; }
 header { display: flex; align-items: center; justify-content: space-between; gap: 12px; flex-wrap: wrap; max-width: 1320px; margin: 0 auto 14px; }
 h1 { margin: 0; font-size: 1.55rem; letter-spacing: .02em; }
@@ -37,7 +38,7 @@ input[type=range] { width: 100%; accent-color: var(--accent); margin-top: 8px; }
 .chip.active { background: var(--accent-soft); border-color: var(--accent); color: #b8410b; }
 button { font: inherit; cursor: pointer; border-radius: 8px; border: 1px solid var(--line); background: #fbfbfd; color: var(--ink); padding: 8px 14px; }
 button:disabled { opacity: .45; cursor: default; }
-button.icon { padding: 4px 10px; font-size: 1.1rem; }
+button.icon { padding: 4px 9px; font-size: 1.1rem; line-height: 1; display: inline-flex; align-items: center; }
 button.link { border: none; background: none; color: var(--accent); padding: 0; font-size: .85rem; }
 button.primary { background: var(--accent); border-color: var(--accent); color: var(--accent-ink); font-weight: 700; padding: 11px 18px; flex: 1; }
 button.primary:hover:not(:disabled) { filter: brightness(1.05); }

@@ -64,7 +64,7 @@ enum ConsolePage {
           <label for="seed">随机种子 (Seed)</label>
           <div class="inline">
             <input id="seed" type="text" inputmode="numeric" value="-1" autocomplete="off">
-            <button type="button" id="dice" class="icon" title="随机种子 (random: -1)">🎲</button>
+            <button type="button" id="dice" class="icon" title="随机种子 (random: -1)" aria-label="随机种子 (random seed)"><svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true"><rect x="3" y="3" width="18" height="18" rx="4" fill="none" stroke="currentColor" stroke-width="2"/><circle cx="8" cy="8" r="1.6" fill="currentColor"/><circle cx="16" cy="8" r="1.6" fill="currentColor"/><circle cx="12" cy="12" r="1.6" fill="currentColor"/><circle cx="8" cy="16" r="1.6" fill="currentColor"/><circle cx="16" cy="16" r="1.6" fill="currentColor"/></svg></button>
             <button type="button" id="reuse-seed" class="icon" title="使用上次的种子 (use the last seed)">♻</button>
           </div>
           <div class="hint">-1 = 随机 (random)</div>

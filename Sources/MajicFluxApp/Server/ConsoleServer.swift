@@ -31,14 +31,21 @@ public final class ConsoleServer: @unchecked Sendable {
                     onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) })
     }
 
-    /// Starts loading the model and listening; returns the bound port (useful with port 0).
-    public func start() async throws -> Int {
-        queue.start()
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = makeApplication { port in continuation.yield(port); continuation.finish() }
+    /// The HTTP server and the job worker as one service group. Shutdown runs in reverse order: the
+    /// jobs stop first (ending every event stream), then the server closes with no answer left open.
+    private func makeGroup(stopOnSignals: Bool, onListening: @escaping @Sendable (Int) async -> Void) -> ServiceGroup {
         var logger = Logger(label: "majicflux.serve")
         logger.logLevel = .warning
-        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let services: [any Service] = [makeApplication(onListening: onListening), JobWorkerService(queue: queue)]
+        return ServiceGroup(configuration: stopOnSignals
+            ? .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            : .init(services: services, logger: logger))
+    }
+
+    /// Starts loading the model and listening; returns the bound port (useful with port 0).
+    public func start() async throws -> Int {
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let group = makeGroup(stopOnSignals: false) { port in continuation.yield(port); continuation.finish() }
         let task = Task {
             defer { continuation.finish() }
             try await group.run()
@@ -46,18 +53,12 @@ public final class ConsoleServer: @unchecked Sendable {
         self.task = task
         self.group = group
         for await port in ports { return port }
-        do { try await task.value } catch {
-            await queue.stop()
-            throw error
-        }
-        await queue.stop()
+        try await task.value
         throw APIError(.internalServerError, "the server stopped before it was listening")
     }
 
-    /// Stops listening (gracefully: open answers finish), cancels the running and waiting jobs,
-    /// and waits for the worker to end.
+    /// Stops: the running and waiting jobs are cancelled, the worker ends, then the server closes.
     public func stop() async {
-        await queue.stop()  // ends every event stream, so no answer stays open
         await group?.triggerGracefulShutdown()
         _ = try? await task?.value
         task = nil
@@ -66,9 +67,8 @@ public final class ConsoleServer: @unchecked Sendable {
 
     /// Serves until SIGINT or SIGTERM (the command line).
     public func run() async throws {
-        queue.start()
         let configuration = self.configuration
-        let app = makeApplication { port in
+        let group = makeGroup(stopOnSignals: true) { port in
             Console.info("""
                 majicflux console: http://\(configuration.host):\(port)/  (model \(configuration.modelName), pictures in \(configuration.outputDirectory)/)
                 loading the model in the background; the page shows its progress.
@@ -78,12 +78,17 @@ public final class ConsoleServer: @unchecked Sendable {
             }
         }
         defer { Console.info("stopped") }
-        do {
-            try await app.runService()
-        } catch {
-            await queue.stop()
-            throw error
-        }
+        try await group.run()
+    }
+}
+
+/// Runs the job worker for the life of the service group and stops it on shutdown.
+struct JobWorkerService: Service {
+    let queue: JobQueue
+
+    func run() async throws {
+        queue.start()
+        try? await gracefulShutdown()  // returns on graceful shutdown; throws if cancelled instead
         await queue.stop()
     }
 }

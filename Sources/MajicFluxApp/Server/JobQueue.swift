@@ -49,7 +49,8 @@ final class JobQueue: @unchecked Sendable {
             cond.broadcast()
             return started
         }
-        guard first else { return }
+        // A model still loading cannot be interrupted; the worker ends once it has loaded.
+        guard first, !host.isLoading else { return }
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             DispatchQueue.global().async { self.done.wait(); c.resume() }
         }

@@ -38,6 +38,8 @@ final class ModelHost: @unchecked Sendable {
         }
     }
 
+    var isLoading: Bool { lock.withLock { state == .loading } }
+
     /// The pipeline once loaded; else the reason it is not there.
     func pipeline() -> Result<FluxPipeline, APIError> {
         lock.withLock {
