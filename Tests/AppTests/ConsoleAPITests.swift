@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Models
 import Tensor
 import XCTest
 
@@ -85,11 +86,21 @@ final class ConsoleAPITests: XCTestCase {
         XCTAssertEqual(pngAfter.body, png.body)
         let forgotten = try await again.get("/api/jobs/\(id)")
         XCTAssertEqual(forgotten.status, 404, "job ids do not outlive the server")
+        // Even with the index lost, the pictures' own parameters rebuild the history.
+        await again.stop()
+        try FileManager.default.removeItem(atPath: console.outputDirectory + "/history.json")
+        let rebuilt = try await start(outputDirectory: console.outputDirectory)
+        let historyRebuilt = try await rebuilt.get("/api/history").json["items"] as? [[String: Any]] ?? []
+        XCTAssertEqual(historyRebuilt.map { $0["url"] as? String }, history.map { $0["url"] as? String })
+        XCTAssertEqual(historyRebuilt.map { ($0["parameters"] as? [String: Any])?["seed"] as? Int }, [randomSeed, 42])
+        XCTAssertEqual((historyRebuilt.last?["parameters"] as? [String: Any])?["prompt"] as? String, "a cat on a red sofa")
+        await rebuilt.stop()
+        let again2 = try await start(outputDirectory: console.outputDirectory)
         // The next picture does not overwrite an old one.
-        let third = try await again.submit(["prompt": "a bird", "seed": 7, "steps": 1, "width": 32, "height": 32])
-        let thirdEnd = try await again.events(third["id"] as! String).last!.data
+        let third = try await again2.submit(["prompt": "a bird", "seed": 7, "steps": 1, "width": 32, "height": 32])
+        let thirdEnd = try await again2.events(third["id"] as! String).last!.data
         XCTAssertNotEqual(thirdEnd["image"] as? String, url)
-        let historyLater = try await again.get("/api/history").json
+        let historyLater = try await again2.get("/api/history").json
         XCTAssertEqual((historyLater["items"] as? [Any])?.count, 3)
     }
 
@@ -224,6 +235,64 @@ final class ConsoleAPITests: XCTestCase {
         }
         let alive = try await console.get("/api/status")
         XCTAssertEqual(alive.status, 200)
+    }
+
+    /// A model that cannot load: the status says why, jobs fail with that message, the server stays up.
+    func testModelThatFailsToLoadIsReportedNotFatal() async throws {
+        let broken = TestConsole.freshOutputDirectory() + "/broken-model"
+        try FileManager.default.createDirectory(atPath: broken + "/transformer", withIntermediateDirectories: true)
+        for part in ["model_index.json", "scheduler", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "vae"] {
+            try FileManager.default.createSymbolicLink(atPath: broken + "/" + part, withDestinationPath: TestConsole.tinyModel + "/" + part)
+        }
+        try FileManager.default.copyItem(atPath: TestConsole.tinyModel + "/transformer/config.json", toPath: broken + "/transformer/config.json")
+        try Data("not a safetensors file".utf8).write(to: URL(fileURLWithPath: broken + "/transformer/diffusion_pytorch_model.safetensors"))
+        var c = try TestConsole.configuration(outputDirectory: TestConsole.freshOutputDirectory())
+        c.files = try FluxModelFiles.resolve(modelDir: broken)
+        let console = try await TestConsole.start(configuration: c, waitForModel: false)
+        consoles.append(console)
+        var model: [String: Any] = [:]
+        for _ in 0..<600 {
+            model = try await console.get("/api/status").json["model"] as? [String: Any] ?? [:]
+            if model["state"] as? String != "loading" { break }
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
+        XCTAssertEqual(model["state"] as? String, "failed")
+        XCTAssertTrue((model["message"] as? String ?? "").contains("could not be loaded"), "\(model)")
+        let job = try await console.submit(["prompt": "x", "steps": 1, "width": 32, "height": 32])
+        let end = try await console.events(job["id"] as! String).last!.data
+        XCTAssertEqual(end["status"] as? String, "failed")
+        XCTAssertTrue((end["error"] as? String ?? "").contains("could not be loaded"), "\(end)")
+        let page = try await console.get("/")
+        XCTAssertEqual(page.status, 200)
+    }
+
+    /// `majicflux serve` without --model and without the default model says what to pass.
+    func testServeWithoutModelSaysWhatToPass() throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        if FileManager.default.fileExists(atPath: repo.path + "/Models/default") {
+            throw XCTSkip("Models/default exists: serve without --model serves it")
+        }
+        // The test runner sits beside the products it was built with (.build/release/).
+        let products = (Bundle.main.executableURL ?? Bundle.main.bundleURL).deletingLastPathComponent()
+        let binary = products.appendingPathComponent("majicflux")
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            throw XCTSkip("the majicflux executable is not built beside the tests (\(binary.path))")
+        }
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = ["serve", "--port", "0"]
+        p.currentDirectoryURL = URL(fileURLWithPath: TestConsole.freshOutputDirectory())
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = Pipe()
+        try p.run()
+        let deadline = Date().addingTimeInterval(20)
+        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if p.isRunning { p.terminate(); XCTFail("serve without a model kept running") }
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertNotEqual(p.terminationStatus, 0)
+        XCTAssertTrue(message.contains("no model given: pass --model DIR"), message)
+        XCTAssertTrue(message.contains("Models/default"), message)
     }
 
     /// The page: the seed console's labels and controls, bilingual, with nothing loaded from outside.

@@ -115,8 +115,17 @@ final class ConsoleBrowserTests: XCTestCase {
         try await expectPage(try await browser.evaluate("document.getElementById('cancel').disabled"), as: Bool.self, false)
         let during = try await browser.screenshot()
         try during.write(to: URL(fileURLWithPath: dir + "/console-progress.png"))
+        // A second job while the first runs: the page shows its place in the queue; Cancel removes it.
+        try await browser.click(selector: "#generate")
+        try await browser.waitFor("document.getElementById('job-status').textContent.includes('排队中 (queued) · 前面还有 1 个任务 (position 1)')", timeout: 10)
         try await browser.click(selector: "#cancel")
         try await browser.waitFor("document.getElementById('job-status').textContent.includes('已取消 (cancelled)')", timeout: 20)
+        // The first one is cancelled through the API.
+        let active = try await console.get("/api/jobs").json["jobs"] as? [[String: Any]]
+        let running = try XCTUnwrap(active?.first?["id"] as? String)
+        let cancelled = try await console.post("/api/jobs/\(running)/cancel", raw: "")
+        XCTAssertEqual(cancelled.status, 200)
+        _ = try await console.waitForJob(running) { $0["status"] as? String == "cancelled" }
         try await expectPage(try await browser.evaluate("document.querySelectorAll('#history .item').length"), as: Int.self, 1)
     }
 }

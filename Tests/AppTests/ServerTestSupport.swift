@@ -38,13 +38,15 @@ final class TestConsole {
     }
 
     /// Starts a server and waits until its model is loaded.
-    static func start(outputDirectory: String = freshOutputDirectory(), edit: (inout ServerConfiguration) -> Void = { _ in }) async throws -> TestConsole {
-        var c = try configuration(outputDirectory: outputDirectory)
-        edit(&c)
+    static func start(outputDirectory: String = freshOutputDirectory()) async throws -> TestConsole {
+        try await start(configuration: try configuration(outputDirectory: outputDirectory))
+    }
+
+    static func start(configuration c: ServerConfiguration, waitForModel: Bool = true) async throws -> TestConsole {
         let server = try ConsoleServer(configuration: c)
         let port = try await server.start()
-        let console = TestConsole(server: server, port: port, outputDirectory: outputDirectory)
-        try await console.waitUntilReady()
+        let console = TestConsole(server: server, port: port, outputDirectory: c.outputDirectory)
+        if waitForModel { try await console.waitUntilReady() }
         return console
     }
 

@@ -53,11 +53,12 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
 /// JSON answers with stable key order.
 enum JSONResponse {
-    static let encoder: JSONEncoder = {
+    /// A fresh encoder per use (answers are built on many threads at once).
+    static var encoder: JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return e
-    }()
+    }
 
     static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
         let data = try encoder.encode(value)
