@@ -1,0 +1,80 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import COpenBLAS
+import Tensor
+
+/// A Linear layer over a `QuantizedWeight`: y = x · dequant(W)^T + b, computed in f32 on the CPU.
+///
+/// The weight is decoded a panel of rows (output features) at a time into a reusable f32 buffer of at
+/// most `panelBytes` bytes, and each panel is multiplied with OpenBLAS `sgemm` straight into its
+/// columns of the output, so no f32 copy of the whole weight ever exists.
+public struct QuantizedLinear: @unchecked Sendable {
+    /// The weight, (out, in).
+    public let weight: QuantizedWeight
+    /// Optional f32 bias [out].
+    public let bias: Tensor?
+    /// Upper bound on the f32 panel buffer in bytes (at least one row is always decoded).
+    public var panelBytes: Int
+
+    /// Default panel budget: 8 MiB of f32 (e.g. 682 rows of a 3072-wide weight).
+    public static let defaultPanelBytes = 8 << 20
+
+    /// Makes the layer; `bias` (any float dtype, `out` elements) is converted to f32 once.
+    public init(weight: QuantizedWeight, bias: Tensor? = nil, panelBytes: Int = QuantizedLinear.defaultPanelBytes) throws {
+        if let b = bias, b.count != weight.rows || !b.dtype.isFloatingPoint {
+            throw TensorError.shapeMismatch("bias \(b.shape) (\(b.dtype)) for a Linear with \(weight.rows) outputs")
+        }
+        self.weight = weight
+        self.bias = bias.map { $0.to(.f32).contiguous().reshaped([weight.rows]) }
+        self.panelBytes = panelBytes
+    }
+
+    /// Rows of the weight decoded per panel.
+    public var panelRows: Int { max(1, min(weight.rows, panelBytes / max(1, weight.columns * 4))) }
+
+    /// Applies the layer to x (..., in) of any float dtype; returns f32 (..., out).
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let k = weight.columns, n = weight.rows
+        precondition(x.rank >= 1 && x.shape[x.rank - 1] == k, "Linear input \(x.shape) does not end in \(k)")
+        precondition(x.device == .cpu, "QuantizedLinear runs on host tensors")
+        let xf = x.to(.f32).contiguous()
+        let m = xf.count / max(k, 1)
+        let out = CPUBackend.shared.empty(Array(x.shape.dropLast()) + [n], .f32)
+        let y = out.rawPointer.assumingMemoryBound(to: Float.self)
+        if m == 0 || n == 0 { return out }
+        if k == 0 {
+            for i in 0..<m { fillBias(y + i * n, n) }
+            return out
+        }
+        let a = UnsafePointer(xf.rawPointer.assumingMemoryBound(to: Float.self))
+        var beta: Float = 0
+        if bias != nil {
+            Parallel.forEach(m, grain: max(1, 16384 / n)) { r in for i in r { fillBias(y + i * n, n) } }
+            beta = 1
+        }
+        let pr = panelRows
+        let panel = UnsafeMutablePointer<Float>.allocate(capacity: pr * k)
+        defer { panel.deallocate() }
+        var n0 = 0
+        while n0 < n {
+            let nb = min(pr, n - n0)
+            weight.dequantizeRows(n0..<(n0 + nb), into: panel)
+            // y[:, n0..<n0+nb] (+)= x (m x k) · panel^T (k x nb)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(nb), Int32(k),
+                        1, a, Int32(k), panel, Int32(k), beta, y + n0, Int32(n))
+            n0 += nb
+        }
+        return out
+    }
+
+    private func fillBias(_ row: UnsafeMutablePointer<Float>, _ n: Int) {
+        if let b = bias {
+            row.update(from: b.rawPointer.assumingMemoryBound(to: Float.self), count: n)
+        } else {
+            row.initialize(repeating: 0, count: n)
+        }
+    }
+}
