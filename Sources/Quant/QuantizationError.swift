@@ -10,7 +10,9 @@ public struct QuantizationError: Sendable, CustomStringConvertible {
     public var maxAbsError: Float
     /// Elements whose dequantized value is NaN although the original was not.
     public var nanCount: Int
-    /// Elements whose |W| / scale exceeded the format's largest value (saturated, clamped, infinite or NaN'd).
+    /// Elements whose W / scale lies beyond what rounds into the format's range, so they were saturated,
+    /// clamped, made infinite or NaN: |q| > 464 (e4m3fn), |q| >= 61440 (e5m2), q >= 127.5 or q <= -127.5
+    /// (int8), q >= 7.5 or q < -8.5 (int4); infinite originals count too.
     public var overflowCount: Int
 
     /// Compares `quantized` with `original` (same shape), a block of rows at a time.
@@ -18,13 +20,16 @@ public struct QuantizationError: Sendable, CustomStringConvertible {
         precondition(original.shape == [q.rows, q.columns], "original \(original.shape) vs quantized \(q.rows)x\(q.columns)")
         let src = original.contiguous()
         let rows = q.rows, cols = q.columns
-        let limit: Float
-        switch q.format {
-        case .fp8e4m3fn: limit = 448
-        case .fp8e5m2: limit = 57344
-        case .int8: limit = 127.5
-        case .int4: limit = 7.5  // round(x) > 7 or < -8
-        case .bf16, .f16, .f32: limit = .infinity
+        let format = q.format
+        /// True when x / s does not round into the format's range.
+        @inline(__always) func overflows(_ v: Float) -> Bool {
+            switch format {
+            case .fp8e4m3fn: return !(Swift.abs(v) <= 464)
+            case .fp8e5m2: return !(Swift.abs(v) < 61440)
+            case .int8: return !(v < 127.5 && v > -127.5)
+            case .int4: return !(v < 7.5 && v >= -8.5)
+            case .bf16, .f16, .f32: return v.isInfinite
+            }
         }
         // Per-row partial results, combined serially afterwards.
         var diff2 = [Double](repeating: 0, count: rows), orig2 = [Double](repeating: 0, count: rows)
@@ -48,7 +53,7 @@ public struct QuantizationError: Sendable, CustomStringConvertible {
                         if x.isNaN { continue }
                         if y.isNaN { nn += 1 }
                         let s = q.scale(row: r, block: c / bs)
-                        if !(Swift.abs(x) / s <= limit) { no += 1 }
+                        if overflows(x / s) { no += 1 }
                         if x.isFinite && y.isFinite {
                             let e = Swift.abs(x - y)
                             if e > m { m = e }
