@@ -9,8 +9,8 @@ public protocol TensorSource: AnyObject {
     func tensorInfo(named name: String) throws -> (dtype: DType, shape: [Int])
     /// The tensor `name` (zero-copy where possible).
     func tensor(named name: String) throws -> Tensor
-    /// A string value of the file's `__metadata__`, if any.
-    func metadataValue(_ key: String) -> String?
+    /// The file's `__metadata__` (string values).
+    var metadata: [String: String] { get }
     /// A description for error messages (usually the path).
     var sourceDescription: String { get }
 }
@@ -19,7 +19,7 @@ public protocol TensorSource: AnyObject {
 public final class InMemoryTensorSource: TensorSource {
     public let tensorNames: [String]
     private let tensors: [String: Tensor]
-    private let metadata: [String: String]
+    public let metadata: [String: String]
     public let sourceDescription: String
 
     /// `tensors` in the given order; `metadata` plays the role of `__metadata__`.
@@ -39,6 +39,4 @@ public final class InMemoryTensorSource: TensorSource {
         guard let t = tensors[name] else { throw TensorError.missingTensor(name: name, path: sourceDescription) }
         return t
     }
-
-    public func metadataValue(_ key: String) -> String? { metadata[key] }
 }
