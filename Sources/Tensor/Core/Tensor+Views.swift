@@ -44,8 +44,8 @@ extension Tensor {
         let n = shape[d]
         var s = start < 0 ? start + n : start
         var e = end.map { $0 < 0 ? $0 + n : $0 } ?? n
-        s = min(max(s, 0), n)
-        e = min(max(e, s), n)
+        s = Swift.min(Swift.max(s, 0), n)
+        e = Swift.min(Swift.max(e, s), n)
         var newShape = shape
         newShape[d] = (e - s + step - 1) / step
         var newStrides = strides

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine and runs the whole test suite.
+# Release mode: numeric tests are 10-100x slower in debug builds, and tests use public API only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+swift build -c release --build-tests
+swift test -c release --skip-build
