@@ -125,7 +125,7 @@ public final class QuantizeConverter {
             planned.append(Entry(name: prefix + QuantKeys.scaledFP8Marker, dtype: fmt.storageDType, shape: [0], kind: .marker))
         }
         entries = planned
-        var meta = source.metadata
+        var meta = source.metadataStrings
         meta[QuantKeys.formatMetadata] = fmt.rawValue
         meta[QuantKeys.scaleMetadata] = gran.description
         if fmt == .fp8e4m3fn && gran == .none {

@@ -70,7 +70,7 @@ public final class QuantizedCheckpoint: @unchecked Sendable {
         let all = source.tensorNames
         names = Set(all)
         parameterNames = all.filter { !QuantKeys.isCompanion($0) }
-        packedInt4 = source.metadata[QuantKeys.formatMetadata] == QuantFormat.int4.rawValue
+        packedInt4 = source.metadataStrings[QuantKeys.formatMetadata] == QuantFormat.int4.rawValue
         var marker: QuantFormat?
         if let m = all.first(where: { $0 == QuantKeys.scaledFP8Marker || $0.hasSuffix("." + QuantKeys.scaledFP8Marker) }) {
             let dt = try source.tensorInfo(named: m).dtype

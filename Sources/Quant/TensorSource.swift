@@ -10,7 +10,7 @@ public protocol TensorSource: AnyObject {
     /// The tensor `name` (zero-copy where possible).
     func tensor(named name: String) throws -> Tensor
     /// The file's `__metadata__` (string values).
-    var metadata: [String: String] { get }
+    var metadataStrings: [String: String] { get }
     /// A description for error messages (usually the path).
     var sourceDescription: String { get }
 }
@@ -19,14 +19,14 @@ public protocol TensorSource: AnyObject {
 public final class InMemoryTensorSource: TensorSource {
     public let tensorNames: [String]
     private let tensors: [String: Tensor]
-    public let metadata: [String: String]
+    public let metadataStrings: [String: String]
     public let sourceDescription: String
 
     /// `tensors` in the given order; `metadata` plays the role of `__metadata__`.
     public init(_ tensors: [(String, Tensor)], metadata: [String: String] = [:], description: String = "<memory>") {
         tensorNames = tensors.map(\.0)
         self.tensors = Dictionary(tensors, uniquingKeysWith: { a, _ in a })
-        self.metadata = metadata
+        metadataStrings = metadata
         sourceDescription = description
     }
 

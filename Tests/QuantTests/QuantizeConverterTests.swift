@@ -48,8 +48,8 @@ final class QuantizeConverterTests: XCTestCase {
             let (conv, out) = try convert(src, .fluxDiT(format: fmt, granularity: gran))
             XCTAssertEqual(conv.quantizedLayerCount, 3)
             XCTAssertEqual(conv.reports.count, 3)
-            XCTAssertEqual(out.metadata["modelspec.title"], "mini")
-            XCTAssertEqual(out.metadata[QuantKeys.formatMetadata], fmt.rawValue)
+            XCTAssertEqual(out.metadataStrings["modelspec.title"], "mini")
+            XCTAssertEqual(out.metadataStrings[QuantKeys.formatMetadata], fmt.rawValue)
             let back = try QuantizedCheckpoint(out)
             XCTAssertEqual(Set(back.parameterNames), Set(src.tensorNames), "\(fmt) \(gran)")
             for l in quantized {
