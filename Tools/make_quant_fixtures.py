@@ -193,11 +193,13 @@ def quant_cases():
                 data = (u[:, 0::2] | (u[:, 1::2] << 4)).numpy()
                 deq = qi.float() * s_full
             y = (x.double() @ deq.double().T + bias.double()).float()
+            # A bf16 Linear as PyTorch runs one on the CPU (f32 accumulation, bf16 result).
+            y16 = torch.nn.functional.linear(x.bfloat16(), deq.bfloat16(), bias.bfloat16()).float()
             cases.append({
                 "format": fmt, "scale": gran,
                 "scales": None if scales is None else b64(scales.contiguous().numpy().astype("<f4")),
                 "data": b64(data), "dequant_hash": bits_hash(deq),
-                "y": b64(y.numpy().astype("<f4")),
+                "y": b64(y.numpy().astype("<f4")), "y_bf16": b64(y16.numpy().astype("<f4")),
             })
     return {"rows": N, "cols": K, "m": M, "w": b64(W.numpy().astype("<f4")), "x": b64(x.numpy().astype("<f4")),
             "bias": b64(bias.numpy().astype("<f4")), "cases": cases}

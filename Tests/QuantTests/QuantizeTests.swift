@@ -87,6 +87,40 @@ final class QuantizeTests: XCTestCase {
         }
     }
 
+    /// bf16 numerics against PyTorch's bf16 `F.linear` of bf16(x), bf16(dequant(W)), bf16(b).
+    /// Tolerance: one bf16 rounding step, |y - y_ref| <= 2^-7 |y_ref| + 2e-5 * (sum_k |x_k w_k| + |b|)
+    /// (the f32 sums differ only in accumulation order, which can move the bf16 rounding by one ulp).
+    func testLinearBF16MatchesTorch() throws {
+        let f = try cases()
+        let w = Tensor(f.w, shape: [f.rows, f.cols])
+        let x = Tensor(f.x, shape: [f.m, f.cols])
+        let bias = Tensor(f.bias, shape: [f.rows])
+        var exact = 0, total = 0
+        for c in f.cases {
+            let fmt = QuantFormat(rawValue: c["format"] as! String)!
+            let gran = try ScaleGranularity(parsing: c["scale"] as! String)
+            let q = try QuantizedWeight.quantize(w, format: fmt, granularity: gran)
+            var lin = try QuantizedLinear(weight: q, bias: bias)
+            lin.precision = .bf16
+            let yt = lin(x)
+            XCTAssertEqual(yt.dtype, .bf16)
+            let y = yt.floats(), want = Fixture.floats(c["y_bf16"])
+            let deq = q.dequantized().floats()
+            for i in 0..<f.m {
+                for o in 0..<f.rows {
+                    var mag = Swift.abs(f.bias[o])
+                    for k in 0..<f.cols { mag += Swift.abs(f.x[i * f.cols + k] * deq[o * f.cols + k]) }
+                    let r = want[i * f.rows + o], err = Swift.abs(y[i * f.rows + o] - r)
+                    XCTAssertLessThanOrEqual(err, 0x1p-7 * Swift.abs(r) + 2e-5 * mag, "\(fmt) \(gran) y[\(i),\(o)]")
+                    exact += err == 0 ? 1 : 0
+                    total += 1
+                }
+            }
+        }
+        print("bf16 Linear: \(exact) of \(total) outputs bit-identical to torch")
+        XCTAssertGreaterThan(Double(exact) / Double(total), 0.8)
+    }
+
     /// Batched input (2, 2, K) in bf16, no bias, and an unquantized bf16 weight through the same layer.
     /// Reference: a float64 product computed here. Tolerance as in testLinearMatchesTorch.
     func testLinearBatchedAndPlainWeights() throws {
