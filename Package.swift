@@ -23,7 +23,7 @@ let package = Package(
 
         .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG"]),
         .target(name: "Quant", dependencies: ["Tensor", "COpenBLAS"]),
-        .target(name: "Models", dependencies: ["Tensor", "Quant"]),
+        .target(name: "Models", dependencies: ["Tensor", "Quant"], exclude: ["Tokenizers/README.md"]),
         .executableTarget(name: "App", dependencies: [
             "Tensor", "Quant", "Models",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -2,24 +2,28 @@
 extension CPUBackend {
     /// Bytes of score scratch for one block of queries (block rows x Lk floats per worker).
     /// A tuning knob (process-wide); tests lower it to exercise many small blocks.
-    nonisolated(unsafe) public static var attentionScratchBytes = 2 << 20
+    nonisolated(unsafe) public static var attentionScratchBytes = 8 << 20
 
     /// Smallest query block (unless Lq is smaller). A tuning knob; tests lower it.
     nonisolated(unsafe) public static var attentionMinBlockRows = 16
 
-    /// Query rows per block for `lk` keys: as many as fit `attentionScratchBytes`, within 16...256.
+    /// Query rows per block for `lk` keys: as many as fit `attentionScratchBytes` (at most 512, at
+    /// least `attentionMinBlockRows`), evened out over the blocks and rounded up to a multiple of 16.
     static func attentionBlockRows(lk: Int, lq: Int) -> Int {
-        let fit = attentionScratchBytes / max(1, lk * 4)
-        return max(1, min(lq, max(attentionMinBlockRows, min(256, fit))))
+        let fit = max(attentionMinBlockRows, min(512, attentionScratchBytes / max(1, lk * 4)))
+        if lq <= fit { return max(1, lq) }
+        let blocks = (lq + fit - 1) / fit
+        let even = (lq + blocks - 1) / blocks
+        return max(1, min(fit, (even + 15) / 16 * 16))
     }
 
     /// softmax(q k^T * scale + mask) v (see `Backend.attention`).
     ///
     /// Work items are (batch, head, block of query rows). For each item one GEMM writes the block's
-    /// scaled scores (rows x Lk) into the worker's scratch, a fused pass adds the mask, subtracts the
-    /// row max and exponentiates, a second GEMM multiplies by V straight into the output, and the
-    /// rows are divided by their sums. Memory beyond the output is one score block per worker; the
-    /// (B, H, Lq, Lk) matrix never exists. Items run in parallel, each GEMM single-threaded.
+    /// scores (rows x Lk, scaled by `scale * log2 e`) into the worker's scratch, a fused pass adds the
+    /// mask, subtracts the row max and applies a vectorised 2^x, a second GEMM multiplies by V straight
+    /// into the output, and the rows are divided by their sums. Memory beyond the output is one score block per worker; the
+    /// (B, H, Lq, Lk) matrix never exists. Items are handed out dynamically to the workers, each GEMM single-threaded.
     ///
     /// The result has shape (B, H, Lq, Dv) but is laid out in memory as (B, Lq, H, Dv), so the usual
     /// `transposed(1, 2).reshaped(B, Lq, H * Dv)` that follows attention is a free view.
@@ -63,7 +67,7 @@ extension CPUBackend {
             let qp = pq + b * qs[0] + h * qs[1] + i0 * qs[2]
             let kp = pk + b * ks[0] + h * ks[1]
             let vp = pv + b * vs[0] + h * vs[1]
-            BLAS.sgemm(transA: false, transB: true, m: rows, n: lk, k: d, alpha: scale,
+            BLAS.sgemm(transA: false, transB: true, m: rows, n: lk, k: d, alpha: scale * LinalgKernels.log2e,
                        a: qp, lda: Self.ld(qs[2], rows: rows, cols: d),
                        b: kp, ldb: Self.ld(ks[2], rows: lk, cols: d), c: s, ldc: lk)
             let softmaxRows = { (r: Range<Int>) in
@@ -85,12 +89,13 @@ extension CPUBackend {
 
         let scratch = blockRows * lk
         if items >= 2 * Parallel.threadCount && Parallel.threadCount > 1 {
+            let workers = Parallel.threadCount
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: scratch * workers)
+            let sums = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * workers)
+            defer { s.deallocate(); sums.deallocate() }
             BLAS.singleThreaded {
-                Parallel.forEach(items) { r in
-                    let s = UnsafeMutablePointer<Float>.allocate(capacity: scratch)
-                    let sums = UnsafeMutablePointer<Float>.allocate(capacity: blockRows)
-                    defer { s.deallocate(); sums.deallocate() }
-                    for item in r { runItem(item, s, sums, false) }
+                LinalgKernels.dynamicForEach(items, workers: workers) { item, w in
+                    runItem(item, s + w * scratch, sums + w * blockRows, false)
                 }
             }
         } else {

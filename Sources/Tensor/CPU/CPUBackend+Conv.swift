@@ -9,7 +9,7 @@ extension CPUBackend {
     /// (Cout/groups, Ho*Wo) = W_g (Cout/groups, Cin/groups*kh*kw) x col (Cin/groups*kh*kw, Ho*Wo).
     /// A 1x1, stride-1, unpadded conv multiplies the input directly (no im2col). Otherwise `col` is
     /// built a band of output rows at a time (bounded by `convTileBytes`), so memory stays small at
-    /// any image size. Many tiles: each worker owns a scratch band and runs single-threaded GEMMs;
+    /// any image size. Many tiles: workers take tiles one at a time, each with its own scratch band and single-threaded GEMMs;
     /// few tiles: threaded im2col and BLAS-threaded GEMMs, one tile after another.
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int),
                        padding: (top: Int, bottom: Int, left: Int, right: Int), groups: Int) -> Tensor {
@@ -56,7 +56,7 @@ extension CPUBackend {
             }
             let gemms = nImages * groups
             if parallelOverGEMMs(gemms) {
-                BLAS.singleThreaded { Parallel.forEach(gemms) { r in for i in r { gemm(i) } } }
+                BLAS.singleThreaded { LinalgKernels.dynamicForEach(gemms) { i, _ in gemm(i) } }
             } else {
                 for i in 0..<gemms { gemm(i) }
             }
@@ -86,12 +86,11 @@ extension CPUBackend {
         }
         let scratchCount = kdim * bandRows * wo
         if parallelOverGEMMs(tiles) {
+            let workers = Parallel.threadCount
+            let col = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount * workers)
+            defer { col.deallocate() }
             BLAS.singleThreaded {
-                Parallel.forEach(tiles) { r in
-                    let col = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
-                    defer { col.deallocate() }
-                    for t in r { runTile(t, col, false) }
-                }
+                LinalgKernels.dynamicForEach(tiles, workers: workers) { t, w in runTile(t, col + w * scratchCount, false) }
             }
         } else {
             let col = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)

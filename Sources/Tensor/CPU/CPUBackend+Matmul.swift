@@ -58,7 +58,7 @@ extension CPUBackend {
         }
         if batchCount >= 2 * Parallel.threadCount && Parallel.threadCount > 1 {
             BLAS.singleThreaded {
-                Parallel.forEach(batchCount) { range in for i in range { one(i) } }
+                LinalgKernels.dynamicForEach(batchCount) { i, _ in one(i) }
             }
         } else {
             for i in 0..<batchCount { one(i) }

@@ -1,5 +1,47 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Dispatch
+
 /// Small helpers shared by the CPU matmul, linear, conv and attention kernels.
 enum LinalgKernels {
+    /// Calls `body(item, worker)` for every item in `0..<count`, handing items out one at a time to
+    /// up to `Parallel.threadCount` workers (numbered `0..<workers`, e.g. to pick a scratch buffer).
+    /// A dynamic schedule: when one core is busy with something else (another process, say), the
+    /// other worker takes over the remaining items instead of waiting at a fixed split. Meant for
+    /// items of at least tens of microseconds (one mutex round-trip per item).
+    static func dynamicForEach(_ count: Int, workers requested: Int = Parallel.threadCount,
+                               _ body: (_ item: Int, _ worker: Int) -> Void) {
+        let workers = min(requested, count)
+        if workers <= 1 {
+            for i in 0..<count { body(i, 0) }
+            return
+        }
+        let next = ItemCounter()
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            while true {
+                let i = next.take()
+                if i >= count { break }
+                body(i, w)
+            }
+        }
+    }
+
+    /// A mutex-protected counter handing out 0, 1, 2, ...
+    private final class ItemCounter: @unchecked Sendable {
+        private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        private var value = 0
+        init() { pthread_mutex_init(mutex, nil) }
+        deinit { pthread_mutex_destroy(mutex); mutex.deallocate() }
+        func take() -> Int {
+            pthread_mutex_lock(mutex)
+            defer { value += 1; pthread_mutex_unlock(mutex) }
+            return value
+        }
+    }
+
     /// `x` as f32 (a converted contiguous copy for other float dtypes, `x` itself for f32).
     static func f32(_ x: Tensor) -> Tensor {
         precondition(x.dtype.isFloatingPoint, "expected a floating-point tensor, got \(x.dtype) \(x.shape)")
@@ -46,48 +88,45 @@ enum LinalgKernels {
         }
     }
 
-    /// exp(x) for 8 lanes: Cephes-style range reduction and degree-5 polynomial (max relative error
-    /// about 2 ulp over the normal range). Inputs below -87.3 give exactly 0 (so -inf masks give 0),
-    /// inputs above 88 are clamped to 88. Built only from plain SIMD arithmetic and bit casts, which stay
-    /// vectorised at the default x86-64 (SSE2) target; `Float.rounded` or `fma` would not.
+    /// log2(e): attention scores are scaled by this inside the GEMM so the softmax can use `exp2`.
+    static let log2e: Float = 1.44269504088896341
+
+    /// 2^t for 8 lanes with t <= 0: t = n + f with n = round(t), f in [-0.5, 0.5], 2^f from a
+    /// degree-6 polynomial (Cephes exp2f coefficients; relative error about 2e-7), 2^n from the
+    /// exponent bits. t below -126 gives exactly 0, so -inf (a masked score) gives 0.
+    /// Built from plain SIMD arithmetic and bit casts only, which stay vectorised at the default
+    /// x86-64 (SSE2) target; `Float.rounded`, `fma` or `pointwiseMax` would become calls there.
     @inline(__always)
-    static func exp8(_ input: SIMD8<Float>) -> SIMD8<Float> {
-        let hi = SIMD8<Float>(repeating: 88.0)
-        let lo = SIMD8<Float>(repeating: -87.33654)
-        var x = input.replacing(with: hi, where: input .> hi)
-        let underflow = x .< lo
-        x = x.replacing(with: lo, where: underflow)
-        // n = round(x / ln 2) through the 1.5 * 2^23 trick (adds then subtracts, exact for |n| < 2^22).
+    static func exp2NonPositive8(_ t: SIMD8<Float>) -> SIMD8<Float> {
+        let lo = SIMD8<Float>(repeating: -126)
+        let underflow = t .< lo
+        let x = t.replacing(with: lo, where: underflow)
+        // n = round(x) through the 1.5 * 2^23 trick (adds then subtracts; exact for |x| < 2^22).
         let magic = SIMD8<Float>(repeating: 12582912.0)
-        let t = x * SIMD8<Float>(repeating: 1.44269504088896341) + magic
-        let n = t - magic
-        // r = x - n ln 2 in two parts for accuracy.
-        var r = x - n * SIMD8<Float>(repeating: 0.693359375)
-        r = r - n * SIMD8<Float>(repeating: -2.12194440e-4)
-        var p = SIMD8<Float>(repeating: 1.9875691500e-4)
-        p = p * r + SIMD8<Float>(repeating: 1.3981999507e-3)
-        p = p * r + SIMD8<Float>(repeating: 8.3334519073e-3)
-        p = p * r + SIMD8<Float>(repeating: 4.1665795894e-2)
-        p = p * r + SIMD8<Float>(repeating: 1.6666665459e-1)
-        p = p * r + SIMD8<Float>(repeating: 5.0000001201e-1)
-        let er = p * (r * r) + r + SIMD8<Float>(repeating: 1)
-        // 2^n: the integer n sits in the low mantissa bits of t.
-        let ni = unsafeBitCast(t, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
-        let scaleBits = (ni &+ SIMD8<Int32>(repeating: 127)) &<< SIMD8<Int32>(repeating: 23)
-        // n is in -126...127 after the clamps, so 2^n is a normal float.
-        let result = er * unsafeBitCast(scaleBits, to: SIMD8<Float>.self)
-        return result.replacing(with: 0, where: underflow)
+        let shifted = x + magic
+        let f = x - (shifted - magic)
+        var p = SIMD8<Float>(repeating: 1.535336188319500e-4)
+        p = p * f + SIMD8<Float>(repeating: 1.339887440266574e-3)
+        p = p * f + SIMD8<Float>(repeating: 9.618437357674640e-3)
+        p = p * f + SIMD8<Float>(repeating: 5.550332471162809e-2)
+        p = p * f + SIMD8<Float>(repeating: 2.402264791363012e-1)
+        p = p * f + SIMD8<Float>(repeating: 6.931472028550421e-1)
+        p = p * f + SIMD8<Float>(repeating: 1)
+        // 2^n: the integer n sits in the low mantissa bits of `shifted`; n >= -126 is a normal float.
+        let n = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
+        let scale = unsafeBitCast((n &+ SIMD8<Int32>(repeating: 127)) &<< SIMD8<Int32>(repeating: 23), to: SIMD8<Float>.self)
+        return (p * scale).replacing(with: 0, where: underflow)
     }
 
-    /// Scalar exp with the same formula as `exp8` (for row tails).
+    /// Scalar 2^t for t <= 0 with the same formula (row tails).
     @inline(__always)
-    static func exp1(_ x: Float) -> Float {
-        exp8(SIMD8<Float>(repeating: x))[0]
+    static func exp2NonPositive(_ t: Float) -> Float {
+        exp2NonPositive8(SIMD8<Float>(repeating: t))[0]
     }
 
-    /// In-place stable softmax numerator of one score row: adds `mask` (element stride `maskStride`,
-    /// nil = none), subtracts the row max, exponentiates, and returns the sum of the exponentials.
-    /// A row whose entries are all -inf becomes all zeros and returns 0.
+    /// In-place softmax numerator of one row of scores given in log2 units (already multiplied by
+    /// log2 e): adds `mask * log2 e` (element stride `maskStride`; nil = no mask), subtracts the row
+    /// max, applies 2^x, and returns the sum. A row whose entries are all -inf becomes zeros, sum 0.
     @inline(__always)
     static func softmaxRowUnnormalised(_ s: UnsafeMutablePointer<Float>, count n: Int,
                                        mask: UnsafePointer<Float>?, maskStride: Int) -> Float {
@@ -96,23 +135,25 @@ enum LinalgKernels {
         var m = -Float.infinity
         var i = 0
         if let mask, maskStride == 1 {
+            let l2e = SIMD8<Float>(repeating: log2e)
             while i + 8 <= n {
                 let v = UnsafeRawPointer(s + i).loadUnaligned(as: SIMD8<Float>.self)
-                    + UnsafeRawPointer(mask + i).loadUnaligned(as: SIMD8<Float>.self)
+                    + UnsafeRawPointer(mask + i).loadUnaligned(as: SIMD8<Float>.self) * l2e
                 UnsafeMutableRawPointer(s + i).storeBytes(of: v, as: SIMD8<Float>.self)
-                vmax = pointwiseMax(vmax, v)
+                vmax = vmax.replacing(with: v, where: v .> vmax)
                 i += 8
             }
-            while i < n { s[i] += mask[i]; m = Swift.max(m, s[i]); i += 1 }
+            while i < n { s[i] += mask[i] * log2e; m = Swift.max(m, s[i]); i += 1 }
         } else {
-            if let mask { for j in 0..<n { s[j] += mask[j * maskStride] } }
+            if let mask { for j in 0..<n { s[j] += mask[j * maskStride] * log2e } }
             while i + 8 <= n {
-                vmax = pointwiseMax(vmax, UnsafeRawPointer(s + i).loadUnaligned(as: SIMD8<Float>.self))
+                let v = UnsafeRawPointer(s + i).loadUnaligned(as: SIMD8<Float>.self)
+                vmax = vmax.replacing(with: v, where: v .> vmax)
                 i += 8
             }
             while i < n { m = Swift.max(m, s[i]); i += 1 }
         }
-        m = Swift.max(m, vmax.max())
+        for l in 0..<8 where vmax[l] > m { m = vmax[l] }
         if m == -.infinity {
             s.update(repeating: 0, count: n)
             return 0
@@ -122,13 +163,14 @@ enum LinalgKernels {
         var vsum = SIMD8<Float>(repeating: 0)
         i = 0
         while i + 8 <= n {
-            let e = exp8(UnsafeRawPointer(s + i).loadUnaligned(as: SIMD8<Float>.self) - vm)
+            let e = exp2NonPositive8(UnsafeRawPointer(s + i).loadUnaligned(as: SIMD8<Float>.self) - vm)
             UnsafeMutableRawPointer(s + i).storeBytes(of: e, as: SIMD8<Float>.self)
             vsum += e
             i += 8
         }
-        var sum = vsum.sum()
-        while i < n { let e = exp1(s[i] - m); s[i] = e; sum += e; i += 1 }
+        var sum: Float = 0
+        for l in 0..<8 { sum += vsum[l] }
+        while i < n { let e = exp2NonPositive(s[i] - m); s[i] = e; sum += e; i += 1 }
         return sum
     }
 }

@@ -1,0 +1,43 @@
+import Foundation
+import Models
+
+/// Messages to the terminal (stderr, so stdout stays clean for piping).
+enum Console {
+    static func info(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+}
+
+/// A one-line progress bar with step count, speed and time left.
+final class ProgressBar {
+    let total: Int
+    private var lastStepTime: Double = 0
+    private var firstDenoiseTime: Double?
+
+    init(total: Int) { self.total = total }
+
+    func update(_ p: GenerationProgress) {
+        switch p.stage {
+        case .encodingText: Console.write("\rencoding prompt...")
+        case .decoding: Console.write("\r\(bar(total)) \(total)/\(total) decoding...          ")
+        case .denoising:
+            if p.step == 0 { firstDenoiseTime = p.elapsed }
+            let done = Double(p.step)
+            let start = firstDenoiseTime ?? 0
+            let perStep = done > 0 ? (p.elapsed - start) / done : 0
+            let left = perStep * Double(total - p.step)
+            let speed = done > 0 ? String(format: "%.2fs/it", perStep) : "--"
+            Console.write("\r\(bar(p.step)) \(p.step)/\(total) \(speed) ETA \(Int(left.rounded()))s   ")
+        }
+    }
+
+    func finish() { Console.write("\n") }
+
+    private func bar(_ step: Int) -> String {
+        let width = 30
+        let filled = total > 0 ? width * step / total : width
+        return "[" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled) + "]"
+    }
+}
+
+extension Console {
+    static func write(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import Models
+import Tensor
+
+/// `majicflux generate`: one picture from the command line.
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Generate one image from a prompt and save it as PNG.")
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: "What to paint.") var prompt: String
+    @Option(name: .customLong("negative-prompt"), help: "What to avoid (used when --cfg-scale > 1).") var negativePrompt: String = ""
+    @Option(help: "Random seed; -1 picks one at random (the seed used is printed and stored in the PNG).") var seed: Int64 = -1
+    @Option(help: "Denoising steps (1-100).") var steps: Int = 20
+    @Option(help: "Image width, a multiple of 16.") var width: Int = 1024
+    @Option(help: "Image height, a multiple of 16.") var height: Int = 1024
+    @Option(help: "Embedded guidance (FLUX.1-dev: 3.5).") var guidance: Float = 3.5
+    @Option(name: .customLong("cfg-scale"), help: "True classifier-free guidance with the negative prompt; 1 = off.") var cfgScale: Float = 1
+    @Option(help: "Sigma schedule: model (scheduler_config.json) or diffsynth (static shift 3, as the seed console).") var schedule: ScheduleOption = .model
+    @Option(name: .customLong("max-sequence-length"), help: "T5 tokens: 512 for dev, 256 for schnell.") var maxSequenceLength: Int = 512
+    @Option(help: "Output PNG path.") var output: String = "majicflux.png"
+
+    func run() throws {
+        let backend = try model.resolveDevice()
+        let pipeline = try model.makePipeline(keepLoaded: false)
+        var request = GenerationRequest(prompt: prompt, seed: try Seeds.resolve(seed), steps: steps, width: width, height: height)
+        request.negativePrompt = negativePrompt
+        request.guidance = guidance
+        request.trueCFGScale = cfgScale
+        request.maxSequenceLength = maxSequenceLength
+        request.schedule = schedule.kind
+        if !(1...100).contains(steps) { throw ValidationError("--steps must be between 1 and 100, got \(steps)") }
+        try request.validate()
+        Console.info("seed \(request.seed), \(width)x\(height), \(steps) steps on \(backend.name)")
+        let bar = ProgressBar(total: steps)
+        let image = try pipeline.generate(request) { bar.update($0); return true }
+        bar.finish()
+        try PNG.write(try image.png, to: output, text: image.parameterText(model: model.displayName))
+        Console.info("wrote \(output)")
+    }
+}
+
+/// Sigma schedule choice on the command line.
+enum ScheduleOption: String, ExpressibleByArgument, CaseIterable {
+    case model, diffsynth
+    var kind: ScheduleKind { self == .model ? .model : .diffSynth(shift: 3) }
+}
+
+/// Seed handling shared by the CLI and the server: -1 means a fresh random seed.
+enum Seeds {
+    static func resolve(_ seed: Int64) throws -> UInt64 {
+        if seed == -1 { return UInt64.random(in: 0..<(1 << 32)) }
+        guard seed >= 0 else { throw ValidationError("--seed must be -1 (random) or a non-negative integer, got \(seed)") }
+        return UInt64(seed)
+    }
+}

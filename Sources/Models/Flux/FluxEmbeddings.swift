@@ -1,0 +1,57 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Tensor
+
+/// Sinusoidal embedding of timesteps/guidance as BFL and diffusers compute it in float32:
+/// v * 1000, freqs_i = exp(-ln(10000) * i / half), [cos(v*freqs), sin(v*freqs)] (cos first).
+func fluxTimestepEmbedding(_ values: [Float], dim: Int = 256, timeFactor: Float = 1000) -> Tensor {
+    let half = dim / 2
+    let c = Float(-log(10000.0))
+    let freqs = (0..<half).map { expf(c * Float($0) / Float(half)) }
+    var out = [Float](repeating: 0, count: values.count * dim)
+    for (b, v) in values.enumerated() {
+        let t = v * timeFactor
+        for i in 0..<half {
+            let a = t * freqs[i]
+            out[b * dim + i] = cosf(a)
+            out[b * dim + half + i] = sinf(a)
+        }
+    }
+    return Tensor(out, shape: [values.count, dim])
+}
+
+/// out_layer(silu(in_layer(x))): Flux's time/guidance/pooled-text embedders.
+struct MLPEmbedder {
+    let inLayer, outLayer: Linear
+    init(_ w: WeightLoader, _ p: String, in d: Int, hidden: Int) {
+        inLayer = Linear(w, "\(p).in_layer", in: d, out: hidden)
+        outLayer = Linear(w, "\(p).out_layer", in: hidden, out: hidden)
+    }
+    func callAsFunction(_ x: Tensor) -> Tensor { outLayer(silu(inLayer(x))) }
+}
+
+/// One set of adaptive-norm parameters: x -> (1 + scale) * x + shift, residual gate.
+struct ModulationParams {
+    let shift, scale, gate: Tensor
+    /// (1 + scale) * x + shift with (B, D) parameters broadcast over tokens.
+    func modulate(_ x: Tensor) -> Tensor { x * (scale.unsqueezed(1) + 1) + shift.unsqueezed(1) }
+    /// gate * y, broadcast over tokens.
+    func gated(_ y: Tensor) -> Tensor { y * gate.unsqueezed(1) }
+}
+
+/// lin(silu(vec)) chunked into one (single blocks) or two (double blocks) parameter sets.
+struct Modulation {
+    let lin: Linear
+    let sets: Int
+    init(_ w: WeightLoader, _ p: String, hidden: Int, double: Bool) {
+        sets = double ? 2 : 1
+        lin = Linear(w, "\(p).lin", in: hidden, out: 3 * sets * hidden)
+    }
+    func callAsFunction(_ vec: Tensor) -> [ModulationParams] {
+        let parts = lin(silu(vec)).chunked(3 * sets, dim: -1)
+        return (0..<sets).map { ModulationParams(shift: parts[3 * $0], scale: parts[3 * $0 + 1], gate: parts[3 * $0 + 2]) }
+    }
+}

@@ -1,0 +1,86 @@
+import Tensor
+
+/// The Flux diffusion transformer (FLUX.1-dev/schnell and fine-tunes such as majicflus), any size.
+/// Parameters use BFL names; other checkpoint layouts are renamed on load (`FluxCheckpointLayout`).
+public final class FluxTransformer {
+    public let config: FluxConfig
+    let imgIn, txtIn: Linear
+    let timeIn, vectorIn: MLPEmbedder
+    let guidanceIn: MLPEmbedder?
+    let doubleBlocks: [FluxDoubleBlock]
+    let singleBlocks: [FluxSingleBlock]
+    let finalAdaLN, finalLinear: Linear
+    let finalNorm = LayerNorm(eps: 1e-6)
+
+    /// Builds the model from BFL-named weights. Throws `ModelError.weights` naming every missing,
+    /// unexpected or mis-shaped tensor.
+    public init(config: FluxConfig, weights source: WeightSource, computeDType: DType? = nil) throws {
+        let problems = config.problems()
+        if !problems.isEmpty { throw ModelError.weights(component: "transformer", problems: problems) }
+        self.config = config
+        let w = WeightLoader(source, component: "transformer (Flux DiT)")
+        w.computeDType = computeDType
+        let d = config.hiddenSize
+        imgIn = Linear(w, "img_in", in: config.inChannels, out: d)
+        txtIn = Linear(w, "txt_in", in: config.jointAttentionDim, out: d)
+        timeIn = MLPEmbedder(w, "time_in", in: 256, hidden: d)
+        vectorIn = MLPEmbedder(w, "vector_in", in: config.pooledProjectionDim, hidden: d)
+        guidanceIn = config.guidanceEmbeds ? MLPEmbedder(w, "guidance_in", in: 256, hidden: d) : nil
+        doubleBlocks = (0..<config.numLayers).map { FluxDoubleBlock(w, "double_blocks.\($0)", config) }
+        singleBlocks = (0..<config.numSingleLayers).map { FluxSingleBlock(w, "single_blocks.\($0)", config) }
+        finalAdaLN = Linear(w, "final_layer.adaLN_modulation.1", in: d, out: 2 * d)
+        finalLinear = Linear(w, "final_layer.linear", in: d, out: config.resolvedOutChannels)
+        try w.finish()
+    }
+
+    /// Predicts the flow velocity.
+    /// - Parameters:
+    ///   - img: packed latent tokens (B, h*w, in_channels)
+    ///   - height: `h`, the latent grid height in 2x2 patches (image height / 16)
+    ///   - width: `w`, likewise
+    ///   - txt: T5 hidden states (B, Ltxt, joint_attention_dim)
+    ///   - pooled: CLIP pooled vectors (B, pooled_projection_dim)
+    ///   - timestep: sigma in [0, 1] per batch row (the model multiplies by 1000)
+    ///   - guidance: embedded guidance per batch row (ignored by models without a guidance embedder)
+    public func callAsFunction(img: Tensor, height: Int, width: Int, txt: Tensor, pooled: Tensor,
+                               timestep: [Float], guidance: [Float]?) -> Tensor {
+        let b = img.shape[0]
+        precondition(img.shape == [b, height * width, config.inChannels], "img tokens \(img.shape) do not match a \(height)x\(width) grid of \(config.inChannels)")
+        precondition(txt.shape.count == 3 && txt.shape[0] == b && txt.shape[2] == config.jointAttentionDim, "txt \(txt.shape)")
+        precondition(pooled.shape == [b, config.pooledProjectionDim], "pooled \(pooled.shape)")
+        precondition(timestep.count == b, "one timestep per batch row")
+        var x = imgIn(img)
+        var vec = timeIn(fluxTimestepEmbedding(timestep))
+        if let guidanceIn {
+            let g = guidance ?? [Float](repeating: 3.5, count: b)
+            vec = vec + guidanceIn(fluxTimestepEmbedding(g))
+        }
+        vec = vec + vectorIn(pooled)
+        var t = txtIn(txt)
+        let lt = t.shape[1]
+        let rope = FluxRoPE(ids: FluxRoPE.ids(txtLen: lt, height: height, width: width),
+                            axesDims: config.axesDimsRope, theta: config.ropeTheta)
+        for block in doubleBlocks { (x, t) = block(img: x, txt: t, vec: vec, rope: rope) }
+        var joint = concat([t, x], dim: 1)
+        for block in singleBlocks { joint = block(joint, vec: vec, rope: rope) }
+        x = joint.slice(dim: 1, start: lt)
+        let mod = finalAdaLN(silu(vec)).chunked(2, dim: -1)  // (shift, scale)
+        x = finalNorm(x) * (mod[1].unsqueezed(1) + 1) + mod[0].unsqueezed(1)
+        return finalLinear(x)
+    }
+}
+
+/// Packing latents (B, C, H, W) into 2x2-patch tokens (B, (H/2)(W/2), 4C), channel index c*4 + ph*2 + pw.
+public enum FluxPacking {
+    public static func pack(_ latents: Tensor) -> Tensor {
+        let (b, c, h, w) = (latents.shape[0], latents.shape[1], latents.shape[2], latents.shape[3])
+        precondition(h % 2 == 0 && w % 2 == 0, "latent size \(h)x\(w) must be even")
+        return latents.reshaped(b, c, h / 2, 2, w / 2, 2).permuted(0, 2, 4, 1, 3, 5).reshaped(b, (h / 2) * (w / 2), c * 4)
+    }
+
+    /// The inverse of `pack` for a latent of `height` x `width` (in latent pixels).
+    public static func unpack(_ tokens: Tensor, height h: Int, width w: Int) -> Tensor {
+        let b = tokens.shape[0], c = tokens.shape[2] / 4
+        return tokens.reshaped(b, h / 2, w / 2, c, 2, 2).permuted(0, 3, 1, 4, 2, 5).reshaped(b, c, h, w)
+    }
+}

@@ -1,0 +1,91 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Where each part of a Flux model lives on disk.
+///
+/// Users have models in three shapes, all handled by `resolve`:
+/// - a FLUX.1-dev style folder (`model_index.json`, `transformer/`, `text_encoder/`, `text_encoder_2/`,
+///   `tokenizer/`, `tokenizer_2/`, `vae/`, `scheduler/`);
+/// - such a folder plus a separate DiT file replacing `transformer/` (the majicflus way);
+/// - explicit paths for each part (any of the fields below set by hand).
+public struct FluxModelFiles: Sendable, Equatable {
+    /// DiT weights: a `.safetensors` file, a sharded `*.index.json`, or a folder holding either.
+    public var transformer: String
+    /// diffusers `transformer/config.json`. The DiT's sizes are always inferred from its weights; this
+    /// file supplies what weights cannot tell (RoPE axes for head sizes other than 128).
+    public var transformerConfig: String?
+    /// CLIP text encoder weights (file or folder) and its `config.json`.
+    public var clip: String
+    public var clipConfig: String?
+    /// T5 encoder weights (file, index or folder) and its `config.json`.
+    public var t5: String
+    public var t5Config: String?
+    /// Folders holding the CLIP (`vocab.json`, `merges.txt`) and T5 (`spiece.model` or `tokenizer.json`) tokenizers.
+    public var clipTokenizer: String
+    public var t5Tokenizer: String
+    /// VAE weights (file or folder) and its `config.json`.
+    public var vae: String
+    public var vaeConfig: String?
+    /// `scheduler/scheduler_config.json`; nil means FLUX.1-dev's schedule.
+    public var schedulerConfig: String?
+
+    public init(transformer: String, transformerConfig: String? = nil, clip: String, clipConfig: String? = nil,
+                t5: String, t5Config: String? = nil, clipTokenizer: String, t5Tokenizer: String,
+                vae: String, vaeConfig: String? = nil, schedulerConfig: String? = nil) {
+        self.transformer = transformer
+        self.transformerConfig = transformerConfig
+        self.clip = clip
+        self.clipConfig = clipConfig
+        self.t5 = t5
+        self.t5Config = t5Config
+        self.clipTokenizer = clipTokenizer
+        self.t5Tokenizer = t5Tokenizer
+        self.vae = vae
+        self.vaeConfig = vaeConfig
+        self.schedulerConfig = schedulerConfig
+    }
+
+    /// Resolves the parts of a FLUX.1-dev style folder, optionally with a separate DiT file.
+    /// Throws one error listing every missing part and where it was looked for.
+    public static func resolve(modelDir: String, dit: String? = nil) throws -> FluxModelFiles {
+        let fm = FileManager.default
+        var isDir = false
+        guard fm.fileExists(atPath: modelDir, isDirectory: &isDir), isDir else {
+            throw ModelError.missingFile(path: modelDir, what: "model folder")
+        }
+        func sub(_ name: String) -> String { modelDir + "/" + name }
+        func exists(_ p: String) -> Bool { fm.fileExists(atPath: p) }
+        func optional(_ p: String) -> String? { exists(p) ? p : nil }
+        var missing: [String] = []
+        func require(_ p: String, _ what: String) -> String {
+            if !exists(p) { missing.append("\(what) (looked for \(p))") }
+            return p
+        }
+        let transformer: String
+        if let dit {
+            transformer = require(dit, "DiT file given with --dit")
+        } else {
+            transformer = require(sub("transformer"), "DiT weights folder transformer/")
+        }
+        let files = FluxModelFiles(
+            transformer: transformer,
+            // With --dit the folder's config still describes the architecture family (RoPE axes).
+            transformerConfig: optional(sub("transformer/config.json")),
+            clip: require(sub("text_encoder"), "CLIP text encoder folder text_encoder/"),
+            clipConfig: require(sub("text_encoder/config.json"), "CLIP config text_encoder/config.json"),
+            t5: require(sub("text_encoder_2"), "T5 encoder folder text_encoder_2/"),
+            t5Config: require(sub("text_encoder_2/config.json"), "T5 config text_encoder_2/config.json"),
+            clipTokenizer: require(sub("tokenizer"), "CLIP tokenizer folder tokenizer/"),
+            t5Tokenizer: require(sub("tokenizer_2"), "T5 tokenizer folder tokenizer_2/"),
+            vae: require(sub("vae"), "VAE folder vae/"),
+            vaeConfig: optional(sub("vae/config.json")),
+            schedulerConfig: optional(sub("scheduler/scheduler_config.json")))
+        if !missing.isEmpty {
+            throw ModelError.missingFile(path: modelDir, what: "parts of the model:\n  " + missing.joined(separator: "\n  "))
+        }
+        return files
+    }
+}

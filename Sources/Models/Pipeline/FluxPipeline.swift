@@ -1,0 +1,153 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Tensor
+
+/// Text-to-image with a Flux model: prompt -> CLIP pooled + T5 sequence -> seeded noise -> Euler
+/// flow-matching steps with the DiT -> VAE decode -> 8-bit RGB, as diffusers' FluxPipeline does.
+///
+/// Stages load their weights when needed (memory-mapped) and, unless `keepLoaded`, drop them when
+/// done, so peak memory is the largest stage rather than the sum of all.
+public final class FluxPipeline {
+    public let files: FluxModelFiles
+    /// Keep every component in memory between runs (a server with enough RAM); else load per stage.
+    public var keepLoaded: Bool
+    public let schedulerConfig: FlowMatchSchedulerConfig
+
+    private var clipModel: CLIPTextModel?
+    private var t5Model: T5Encoder?
+    private var ditModel: FluxTransformer?
+    private var vaeModel: AutoencoderKL?
+    private let clipTokenizer: CLIPTokenizer
+    private let t5Tokenizer: T5Tokenizer
+
+    /// Checks the files and loads the tokenizers and configs (small); weights load on first use.
+    public init(files: FluxModelFiles, keepLoaded: Bool = false) throws {
+        self.files = files
+        self.keepLoaded = keepLoaded
+        schedulerConfig = try files.schedulerConfig.map { try FlowMatchSchedulerConfig.load(path: $0) } ?? .fluxDev
+        clipTokenizer = try CLIPTokenizer(directory: files.clipTokenizer)
+        t5Tokenizer = try T5Tokenizer(directory: files.t5Tokenizer)
+    }
+
+    /// Loads every component now (a server calls this once at start to fail early and warm up).
+    public func loadAll() throws {
+        _ = try clip()
+        _ = try t5()
+        _ = try dit()
+        _ = try vae()
+    }
+
+    func clip() throws -> CLIPTextModel {
+        if let clipModel { return clipModel }
+        let config = try files.clipConfig.map { try ConfigFile.load(CLIPTextConfig.self, path: $0, what: "CLIP config") } ?? CLIPTextConfig()
+        let m = try CLIPTextModel(config: config, weights: CheckpointWeights(path: files.clip))
+        if keepLoaded { clipModel = m }
+        return m
+    }
+
+    func t5() throws -> T5Encoder {
+        if let t5Model { return t5Model }
+        let config = try files.t5Config.map { try ConfigFile.load(T5Config.self, path: $0, what: "T5 config") } ?? T5Config()
+        let m = try T5Encoder(config: config, weights: CheckpointWeights(path: files.t5))
+        if keepLoaded { t5Model = m }
+        return m
+    }
+
+    func dit() throws -> FluxTransformer {
+        if let ditModel { return ditModel }
+        let source = try FluxCheckpointLayout.canonical(CheckpointWeights(path: files.transformer))
+        let declared = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
+        let config = try FluxConfig.infer(shape: source.shape(of:), names: source.names, declared: declared)
+        let m = try FluxTransformer(config: config, weights: source)
+        if keepLoaded { ditModel = m }
+        return m
+    }
+
+    func vae() throws -> AutoencoderKL {
+        if let vaeModel { return vaeModel }
+        let config = try files.vaeConfig.map { try ConfigFile.load(AutoencoderConfig.self, path: $0, what: "VAE config") } ?? AutoencoderConfig()
+        let m = try AutoencoderKL(config: config, weights: VAECheckpointLayout.canonical(CheckpointWeights(path: files.vae), config: config))
+        if keepLoaded { vaeModel = m }
+        return m
+    }
+
+    /// Prompt embeddings: T5 sequence (1, L, 4096) and CLIP pooled (1, 768).
+    public func encode(prompt: String, maxSequenceLength: Int) throws -> (sequence: Tensor, pooled: Tensor) {
+        let clipIDs = clipTokenizer.encode(prompt, length: 77).map(Int.init)
+        let clip = try clip()
+        try checkVocabulary(clipIDs, size: clip.config.vocabSize, tokenizer: files.clipTokenizer, model: files.clip)
+        let pooled = clip([clipIDs]).pooled
+        let t5IDs = t5Tokenizer.encode(prompt, length: maxSequenceLength).map(Int.init)
+        let t5 = try t5()
+        try checkVocabulary(t5IDs, size: t5.config.vocabSize, tokenizer: files.t5Tokenizer, model: files.t5)
+        return (t5([t5IDs]), pooled)
+    }
+
+    /// A tokenizer and an encoder from different models give ids past the embedding table.
+    func checkVocabulary(_ ids: [Int], size: Int, tokenizer: String, model: String) throws {
+        if let bad = ids.first(where: { $0 < 0 || $0 >= size }) {
+            throw ModelError.invalidParameter("the tokenizer in \(tokenizer) produced token id \(bad), but the encoder in \(model) has only \(size) embeddings: they do not belong together")
+        }
+    }
+
+    /// Runs the whole pipeline. `progress` is called before the first step and after every step;
+    /// returning false cancels (throws `ModelError.cancelled`).
+    public func generate(_ request: GenerationRequest,
+                         progress: ((GenerationProgress) -> Bool)? = nil) throws -> GeneratedImage {
+        try request.validate()
+        let start = ContinuousClock.now
+        func report(_ stage: GenerationProgress.Stage, _ step: Int) throws {
+            let e = ContinuousClock.now - start
+            let secs = Double(e.components.seconds) + Double(e.components.attoseconds) * 1e-18
+            if let progress, !progress(GenerationProgress(stage: stage, step: step, totalSteps: request.steps, elapsed: secs)) {
+                throw ModelError.cancelled
+            }
+        }
+        try report(.encodingText, 0)
+        let cond = try encode(prompt: request.prompt, maxSequenceLength: request.maxSequenceLength)
+        let useCFG = request.trueCFGScale > 1
+        let uncond = useCFG ? try encode(prompt: request.negativePrompt, maxSequenceLength: request.maxSequenceLength) : nil
+
+        let (lh, lw) = (request.height / 8, request.width / 8)
+        let (x, steps) = try denoise(request, cond: cond, uncond: uncond, latentSize: (lh, lw)) { try report(.denoising, $0) }
+
+        try report(.decoding, steps)
+        let latents = FluxPacking.unpack(x, height: lh, width: lw)
+        let image = try vae().decode(latents)
+        let png = try PNGImage(tensor: image)  // diffusers' rounding: round((x/2 + 0.5).clamp(0, 1) * 255)
+        return GeneratedImage(width: png.width, height: png.height, rgb: png.pixels, request: request)
+    }
+
+    /// The denoising loop. The DiT is loaded here and (unless `keepLoaded`) released on return,
+    /// before the VAE loads.
+    func denoise(_ request: GenerationRequest, cond: (sequence: Tensor, pooled: Tensor),
+                 uncond: (sequence: Tensor, pooled: Tensor)?, latentSize: (Int, Int),
+                 onStep: (Int) throws -> Void) throws -> (Tensor, Int) {
+        let dit = try dit()
+        let (lh, lw) = latentSize
+        // Noise (1, C, H/8, W/8) from the seed, exactly as torch.randn with a CPU generator.
+        let noise = TorchGenerator(seed: request.seed).randn([1, dit.config.inChannels / 4, lh, lw])
+        var x = FluxPacking.pack(noise).contiguous()
+        let (gh, gw) = (lh / 2, lw / 2)
+        let schedule: FlowMatchSchedule
+        switch request.schedule {
+        case .model: schedule = FlowMatchSchedule(steps: request.steps, imageSeqLen: gh * gw, config: schedulerConfig)
+        case .diffSynth(let shift): schedule = FlowMatchSchedule(diffSynthSteps: request.steps, shift: shift)
+        }
+        try onStep(0)
+        for i in 0..<schedule.steps {
+            let t = [schedule.modelTimestep(i)]
+            var v = dit(img: x, height: gh, width: gw, txt: cond.sequence, pooled: cond.pooled, timestep: t, guidance: [request.guidance])
+            if let uncond {
+                let vNeg = dit(img: x, height: gh, width: gw, txt: uncond.sequence, pooled: uncond.pooled, timestep: t, guidance: [request.guidance])
+                v = vNeg + (v - vNeg) * request.trueCFGScale
+            }
+            x = x + v * (schedule.sigmas[i + 1] - schedule.sigmas[i])
+            try onStep(i + 1)
+        }
+        return (x, schedule.steps)
+    }
+}

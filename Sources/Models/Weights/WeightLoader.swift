@@ -1,0 +1,68 @@
+import Tensor
+
+/// Hands weights to model constructors by canonical name, checking shapes, and remembers every
+/// problem (missing tensor, wrong shape, unused tensor) so one error can name them all.
+///
+/// Model code calls `take(name, shape:)` for each parameter and then `finish()` once: a model is
+/// never half-built from a checkpoint that does not fit it.
+public final class WeightLoader {
+    /// Component name for messages ("transformer", "text_encoder", ...).
+    public let component: String
+    private let source: WeightSource
+    private var used = Set<String>()
+    private var problems: [String] = []
+    /// Names that may legitimately be left unused (tied or derived tensors).
+    public var ignoredUnused: (String) -> Bool = { _ in false }
+    /// If set, floating tensors are converted to this dtype when taken (e.g. `.f32` for CPU compute).
+    public var computeDType: DType?
+
+    public init(_ source: WeightSource, component: String) {
+        self.source = source
+        self.component = component
+    }
+
+    /// True when the checkpoint has a tensor of this name.
+    public func has(_ name: String) -> Bool { source.shape(of: name) != nil }
+
+    /// The shape stored under `name`, if any.
+    public func shape(of name: String) -> [Int]? { source.shape(of: name) }
+
+    /// The tensor `name`, which must have `shape` (nil = any shape). On a problem, records it and
+    /// returns a zero placeholder of `shape` so construction can go on and report everything at once.
+    public func take(_ name: String, shape: [Int]? = nil) -> Tensor {
+        used.insert(name)
+        guard let stored = source.shape(of: name) else {
+            problems.append("missing \(name)" + (shape.map { " \($0)" } ?? ""))
+            return placeholder(shape ?? [1])
+        }
+        if let shape, stored != shape {
+            problems.append("\(name): checkpoint has shape \(stored), model expects \(shape)")
+            return placeholder(shape)
+        }
+        do {
+            let t = try source.tensor(name)
+            if let c = computeDType, t.dtype.isFloatingPoint, t.dtype != c { return t.to(c) }
+            return t
+        } catch {
+            problems.append("\(name): \(error)")
+            return placeholder(stored)
+        }
+    }
+
+    /// Like `take` but returns nil (and records nothing) when the tensor is absent.
+    public func takeIfPresent(_ name: String, shape: [Int]? = nil) -> Tensor? {
+        has(name) ? take(name, shape: shape) : nil
+    }
+
+    /// Records a problem found by model code (e.g. an inconsistent config).
+    public func report(_ problem: String) { problems.append(problem) }
+
+    /// Throws `ModelError.weights` listing every missing, mis-shaped and unused tensor.
+    public func finish() throws {
+        let unused = source.names.filter { !used.contains($0) && !ignoredUnused($0) }.sorted()
+        let all = problems + unused.map { "unexpected \($0)" }
+        if !all.isEmpty { throw ModelError.weights(component: component, problems: all) }
+    }
+
+    private func placeholder(_ shape: [Int]) -> Tensor { Tensor.scalar(0).expanded(shape) }
+}

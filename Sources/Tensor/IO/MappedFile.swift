@@ -1,0 +1,52 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A read-only memory mapping of a whole file (`mmap` with `PROT_READ`, `MAP_PRIVATE`).
+///
+/// Mapping reads nothing: pages are faulted in from the page cache when first touched. The mapping
+/// lives until the last reference to this object goes away; tensors that borrow it hold a reference
+/// through `Storage.owner`. Writing through a pointer into the mapping crashes (the pages are
+/// read-only), and truncating the file on disk while it is mapped makes later reads fault (SIGBUS):
+/// that is a property of `mmap` and cannot be checked.
+public final class MappedFile: @unchecked Sendable {
+    /// The path the file was opened with.
+    public let path: String
+    /// Start of the mapping; nil when the file is empty (nothing to map).
+    public let base: UnsafeRawPointer?
+    /// Size of the file (and of the mapping) in bytes.
+    public let byteCount: Int
+
+    /// Maps `path`. Throws `TensorError.io` when the file cannot be opened, is not a regular file or
+    /// cannot be mapped.
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw TensorError.io(path: path, reason: "cannot open: \(MappedFile.errnoText())") }
+        defer { close(fd) }
+        var st = stat()
+        if fstat(fd, &st) != 0 { throw TensorError.io(path: path, reason: "cannot stat: \(MappedFile.errnoText())") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw TensorError.io(path: path, reason: "not a regular file")
+        }
+        byteCount = Int(st.st_size)
+        if byteCount == 0 { base = nil; return }
+        guard let p = mmap(nil, byteCount, PROT_READ, MAP_PRIVATE, fd, 0),
+              p != UnsafeMutableRawPointer(bitPattern: -1) else {
+            throw TensorError.io(path: path, reason: "cannot mmap \(byteCount) bytes: \(MappedFile.errnoText())")
+        }
+        base = UnsafeRawPointer(p)
+    }
+
+    deinit {
+        if let base { munmap(UnsafeMutableRawPointer(mutating: base), byteCount) }
+    }
+
+    /// The whole mapping as bytes (empty for an empty file).
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: byteCount) }
+
+    /// The text of the current `errno`.
+    static func errnoText() -> String { String(cString: strerror(errno)) }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import XCTest
+import Tensor
+
+/// The kind of a TensorError, for assertions.
+func errorKind(_ error: Error) -> String {
+    guard let e = error as? TensorError else { return "not a TensorError: \(error)" }
+    switch e {
+    case .io: return "io"
+    case .corrupt: return "corrupt"
+    case .unknownDType: return "unknownDType"
+    case .missingTensor: return "missingTensor"
+    case .shapeMismatch: return "shapeMismatch"
+    case .invalidArgument: return "invalidArgument"
+    }
+}
+
+/// Asserts `body` throws a TensorError of `kind` whose message names `file` and contains `text`.
+func assertThrows(_ kind: String, naming file: String, containing text: String = "",
+                  _ body: () throws -> Void, line: UInt = #line) {
+    do {
+        try body()
+        XCTFail("expected a \(kind) error", line: line)
+    } catch {
+        XCTAssertEqual(errorKind(error), kind, "\(error)", line: line)
+        XCTAssertTrue("\(error)".contains(file), "message does not name \(file): \(error)", line: line)
+        XCTAssertTrue(text.isEmpty || "\(error)".contains(text), "message lacks '\(text)': \(error)", line: line)
+    }
+}
+
+final class SafeTensorsErrorTests: XCTestCase {
+    var dir = ""
+    override func setUp() { dir = makeTemporaryFolder("st-errors") }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    /// Writes `bytes` to a file named `name` and returns its path.
+    func file(_ name: String, _ bytes: [UInt8]) -> String {
+        let path = dir + "/" + name
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        return path
+    }
+
+    /// A file whose length prefix is `length` (default: the header's size), header `json`, then `data` zero bytes.
+    func file(_ name: String, header json: String, length: UInt64? = nil, data: Int = 0) -> String {
+        let h = Array(json.utf8)
+        let n = length ?? UInt64(h.count)
+        let prefix = (0..<8).map { UInt8(truncatingIfNeeded: n >> (8 * UInt64($0))) }
+        return file(name, prefix + h + [UInt8](repeating: 0, count: data))
+    }
+
+    /// Asserts opening a one-tensor header fails with `kind`, naming the file.
+    func assertBadHeader(_ json: String, _ kind: String = "corrupt", data: Int = 64, containing text: String = "", line: UInt = #line) {
+        let path = file("bad-\(line).safetensors", header: json, data: data)
+        assertThrows(kind, naming: "bad-\(line).safetensors", containing: text, { _ = try SafeTensorsFile(path: path) }, line: line)
+    }
+
+    func testShortAndEmptyFiles() {
+        for n in [0, 1, 7] {
+            let path = file("short\(n).safetensors", [UInt8](repeating: 0, count: n))
+            assertThrows("corrupt", naming: "short\(n).safetensors", containing: "shorter than") { _ = try SafeTensorsFile(path: path) }
+        }
+    }
+
+    func testAbsurdHeaderLengths() {
+        let overFile = file("over.safetensors", header: "{}", length: 3)
+        assertThrows("corrupt", naming: "over.safetensors", containing: "exceeds") { _ = try SafeTensorsFile(path: overFile) }
+        for (i, n) in [UInt64(100_000_001), 1 << 40, UInt64.max].enumerated() {
+            let path = file("huge\(i).safetensors", header: "{}", length: n)
+            assertThrows("corrupt", naming: "huge\(i).safetensors", containing: "limit") { _ = try SafeTensorsFile(path: path) }
+        }
+        // A length shorter than the JSON cuts it: invalid JSON.
+        let cut = file("cut.safetensors", header: #"{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#, length: 10)
+        assertThrows("corrupt", naming: "cut.safetensors", containing: "not valid JSON") { _ = try SafeTensorsFile(path: cut) }
+    }
+
+    func testHeaderNotJSONOrNotAnObject() {
+        assertBadHeader("{abc", containing: "not valid JSON")
+        assertBadHeader(#"{"a": 1,}"#, containing: "not valid JSON")
+        assertBadHeader("\u{FF}{}", containing: "not valid JSON")
+        assertBadHeader("[1, 2]", containing: "not a JSON object")
+        assertBadHeader("\"text\"", containing: "not a JSON object")
+        assertBadHeader(String(repeating: "[", count: 10_000), containing: "nesting")
+    }
+
+    func testWrongFieldTypes() {
+        assertBadHeader(#"{"a": 5}"#, containing: "not an object")
+        assertBadHeader(#"{"a": {"shape": [1], "data_offsets": [0, 4]}}"#, containing: "dtype")
+        assertBadHeader(#"{"a": {"dtype": 5, "shape": [1], "data_offsets": [0, 4]}}"#, containing: "dtype")
+        assertBadHeader(#"{"a": {"dtype": "F32", "shape": "1", "data_offsets": [0, 4]}}"#, containing: "shape")
+        assertBadHeader(#"{"a": {"dtype": "F32", "data_offsets": [0, 4]}}"#, containing: "shape")
+        assertBadHeader(#"{"a": {"dtype": "F32", "shape": [1], "data_offsets": "0"}}"#, containing: "data_offsets")
+        assertBadHeader(#"{"__metadata__": [1], "a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}"#, containing: "__metadata__")
+        assertBadHeader(#"{"__metadata__": {"k": 1}}"#, containing: "not a string")
+    }
+
+    func testUnknownDType() {
+        for name in ["F64", "Q4_0", "f32", ""] {
+            assertBadHeader(#"{"a": {"dtype": "\#(name)", "shape": [1], "data_offsets": [0, 4]}}"#, "unknownDType", containing: "'\(name)'")
+        }
+    }
+
+    func testBadShapes() {
+        for shape in ["[-1, 2]", "[1.5]", "[2.0]", "[1e1]", "[\"2\"]", "[null]", "[[2]]", "[99999999999999999999]",
+                      "[4611686018427387904, 4]", "[3037000500, 3037000500, 2]"] {
+            assertBadHeader(#"{"a": {"dtype": "F32", "shape": \#(shape), "data_offsets": [0, 4]}}"#, containing: "shape")
+        }
+    }
+
+    func testBadDataOffsets() {
+        func offsets(_ o: String) -> String { #"{"a": {"dtype": "F32", "shape": [2], "data_offsets": \#(o)}}"# }
+        assertBadHeader(offsets("[0]"), containing: "two integers")
+        assertBadHeader(offsets("[0, 8, 16]"), containing: "two integers")
+        assertBadHeader(offsets("[0, 8.0]"), containing: "two integers")
+        assertBadHeader(offsets("[8, 0]"), containing: "ascending")
+        assertBadHeader(offsets("[-8, 0]"), containing: "ascending")
+        assertBadHeader(offsets("[0, 8]"), data: 7, containing: "past the 7-byte data section")
+        assertBadHeader(offsets("[60, 68]"), data: 64, containing: "past")
+        assertBadHeader(offsets("[9223372036854775800, 9223372036854775807]"), containing: "past")
+    }
+
+    func testByteSizeDisagreesWithShape() {
+        assertBadHeader(#"{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}"#, containing: "needs 8")
+        assertBadHeader(#"{"a": {"dtype": "BF16", "shape": [], "data_offsets": [0, 4]}}"#, containing: "needs 2")
+        assertBadHeader(#"{"a": {"dtype": "I64", "shape": [0], "data_offsets": [0, 8]}}"#, containing: "needs 0")
+    }
+
+    func testTruncatedFile() throws {
+        let original = try Data(contentsOf: URL(fileURLWithPath: safetensorsFixtures() + "/all_dtypes.safetensors"))
+        let path = file("truncated.safetensors", Array(original.dropLast(5)))
+        assertThrows("corrupt", naming: "truncated.safetensors", containing: "truncated") { _ = try SafeTensorsFile(path: path) }
+    }
+
+    func testMissingFilesAndNames() throws {
+        assertThrows("io", naming: "nothere.safetensors") { _ = try SafeTensorsFile(path: self.dir + "/nothere.safetensors") }
+        assertThrows("io", naming: dir, containing: "not a regular file") { _ = try SafeTensorsFile(path: self.dir) }
+        let st = try SafeTensorsFile(path: safetensorsFixtures() + "/all_dtypes.safetensors")
+        assertThrows("missingTensor", naming: "all_dtypes.safetensors", containing: "'nope'") { _ = try st.tensor(named: "nope") }
+        assertThrows("missingTensor", naming: "all_dtypes.safetensors") { _ = try st.tensor(named: "nope", as: .f32) }
+    }
+
+    /// Copies the 2-shard fixture into the temporary folder, optionally replacing the index text.
+    func shardedCopy(index: String? = nil, dropping shard: String? = nil) throws -> String {
+        let src = safetensorsFixtures() + "/sharded"
+        for name in try FileManager.default.contentsOfDirectory(atPath: src) where name != shard {
+            try FileManager.default.copyItem(atPath: src + "/" + name, toPath: dir + "/" + name)
+        }
+        if let index { _ = FileManager.default.createFile(atPath: dir + "/model.safetensors.index.json", contents: Data(index.utf8)) }
+        return dir + "/model.safetensors.index.json"
+    }
+
+    func testMissingShardFile() throws {
+        let index = try shardedCopy(dropping: "model-00002-of-00002.safetensors")
+        assertThrows("io", naming: "model-00002-of-00002.safetensors", containing: "does not exist") {
+            _ = try SafeTensorsCheckpoint(path: index)
+        }
+    }
+
+    func testNameMappedToShardThatLacksIt() throws {
+        let index = try shardedCopy(index: #"""
+            {"weight_map": {"layer.0.bias": "model-00001-of-00002.safetensors",
+                            "ghost": "model-00002-of-00002.safetensors"}}
+            """#)
+        let ckpt = try SafeTensorsCheckpoint(path: index)
+        XCTAssertEqual(try ckpt.tensor(named: "layer.0.bias").shape, [8])
+        assertThrows("corrupt", naming: "model.safetensors.index.json", containing: "'ghost'") { _ = try ckpt.tensor(named: "ghost") }
+        assertThrows("corrupt", naming: "model.safetensors.index.json", containing: "'ghost'") { try ckpt.verify() }
+        assertThrows("missingTensor", naming: "model.safetensors.index.json", containing: "'layer.1.bias'") {
+            _ = try ckpt.tensor(named: "layer.1.bias")
+        }
+    }
+
+    func testMalformedIndexes() throws {
+        for (i, text) in ["{", "[]", #"{"metadata": {}}"#, #"{"weight_map": []}"#, #"{"weight_map": {"a": 3}}"#,
+                          #"{"weight_map": {"a": "/etc/passwd"}}"#, #"{"weight_map": {}, "metadata": 3}"#].enumerated() {
+            let path = dir + "/bad\(i).safetensors.index.json"
+            _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+            assertThrows("corrupt", naming: "bad\(i).safetensors.index.json") { _ = try SafeTensorsCheckpoint(path: path) }
+        }
+    }
+
+    func testAmbiguousOrEmptyFolders() throws {
+        assertThrows("io", naming: dir, containing: "no .safetensors") { _ = try SafeTensorsCheckpoint(path: self.dir) }
+        for name in ["a.safetensors", "b.safetensors"] {
+            try FileManager.default.copyItem(atPath: safetensorsFixtures() + "/all_dtypes.safetensors", toPath: dir + "/" + name)
+        }
+        assertThrows("io", naming: dir, containing: "several .safetensors") { _ = try SafeTensorsCheckpoint(path: self.dir) }
+        for name in ["a.safetensors.index.json", "b.safetensors.index.json"] {
+            _ = FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(#"{"weight_map": {}}"#.utf8))
+        }
+        assertThrows("io", naming: dir, containing: "several indexes") { _ = try SafeTensorsCheckpoint(path: self.dir) }
+        assertThrows("io", naming: "missing-folder") { _ = try SafeTensorsCheckpoint(path: self.dir + "/missing-folder") }
+    }
+}
