@@ -61,9 +61,12 @@ extension QuantizeConverter {
             let t = try tensor(for: entry, onLayer: onLayer)
             try writer.append(t, named: e.name)
             bytes += e.byteCount
-            if case .copy = entry.kind { Self.releasePages(of: t) }
-            if case .weight(let layer) = entry.kind, let w = try? checkpoint.source.tensor(named: layer + ".weight") {
-                Self.releasePages(of: w)
+            switch entry.kind {
+            case .copy: Self.releasePages(of: t)
+            case .weight(let layer), .scale(let layer):
+                // Scales come first in the aligned order: their absmax pass reads the whole weight too.
+                if let w = try? checkpoint.source.tensor(named: layer + ".weight") { Self.releasePages(of: w) }
+            case .marker: break
             }
         }
         try writer.finish()
