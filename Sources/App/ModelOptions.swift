@@ -11,6 +11,15 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "A separate DiT file (BFL/ComfyUI single file, e.g. majicflus_v134.safetensors) replacing the folder's transformer/.")
     var dit: String?
 
+    @Option(name: .customLong("text-encoder"), help: "CLIP text encoder weights (file or folder) replacing the folder's text_encoder/.")
+    var textEncoder: String?
+
+    @Option(name: .customLong("text-encoder-2"), help: "T5 encoder weights (file, index or folder) replacing the folder's text_encoder_2/.")
+    var textEncoder2: String?
+
+    @Option(help: "VAE weights (BFL ae.safetensors or a diffusers vae/ folder) replacing the folder's vae/.")
+    var vae: String?
+
     @Option(help: "Weight precision in memory: f32, bf16 (as stored) or fp8.")
     var precision: Precision = .bf16
 
@@ -39,7 +48,8 @@ struct ModelOptions: ParsableArguments {
     }
 
     func makePipeline(keepLoaded: Bool) throws -> FluxPipeline {
-        let files = try FluxModelFiles.resolve(modelDir: modelDir, dit: dit)
+        let overrides = FluxModelFiles.Overrides(clip: textEncoder, t5: textEncoder2, vae: vae)
+        let files = try FluxModelFiles.resolve(modelDir: modelDir, dit: dit, overrides: overrides)
         return try FluxPipeline(files: files, keepLoaded: keepLoaded)
     }
 }

@@ -36,10 +36,10 @@ final class PipelineParityTests: XCTestCase {
 
     /// Runs every fixture case (English and Chinese prompts, several seeds incl. >= 2^32, step counts,
     /// non-square sizes, guidance values, true CFG) through `pipeline` and compares with diffusers.
-    func checkAllCases(_ pipeline: FluxPipeline, label: String) throws {
+    func checkAllCases(_ pipeline: FluxPipeline, label: String, only: Set<Int>? = nil) throws {
         let (expected, cases) = try expected()
         XCTAssertEqual(cases.count, 4)
-        for (n, c) in cases.enumerated() {
+        for (n, c) in cases.enumerated() where only?.contains(n) ?? true {
             let r = c.request
             let (sequence, pooled) = try pipeline.encode(prompt: r.prompt, maxSequenceLength: r.maxSequenceLength)
             XCTAssertLessThanOrEqual(maxDiff(sequence, try expected.tensor("case\(n).t5_embeds")), 1e-4, "case \(n) T5")
@@ -70,6 +70,19 @@ final class PipelineParityTests: XCTestCase {
         let files = try FluxModelFiles.resolve(modelDir: Self.dir, dit: Self.fixtures + "/tiny-flux-dit-comfy.safetensors")
         XCTAssertEqual(files.transformer, Self.fixtures + "/tiny-flux-dit-comfy.safetensors")
         try checkAllCases(FluxPipeline(files: files, keepLoaded: true), label: "--dit BFL file")
+    }
+
+    func testSeparatePartFilesGiveTheSamePicture() throws {
+        let overrides = FluxModelFiles.Overrides(clip: Self.dir + "/text_encoder/model.safetensors",
+                                                 t5: Self.dir + "/text_encoder_2",
+                                                 vae: Self.dir + "/vae/diffusion_pytorch_model.safetensors")
+        let files = try FluxModelFiles.resolve(modelDir: Self.dir, overrides: overrides)
+        XCTAssertEqual(files.vae, Self.dir + "/vae/diffusion_pytorch_model.safetensors")
+        XCTAssertEqual(files.vaeConfig, Self.dir + "/vae/config.json")
+        try checkAllCases(FluxPipeline(files: files), label: "separate part files", only: [0])
+        XCTAssertThrowsError(try FluxModelFiles.resolve(modelDir: Self.dir, overrides: .init(vae: "/nonexistent/ae.safetensors"))) {
+            XCTAssertTrue("\($0)".contains("/nonexistent/ae.safetensors"), "\($0)")
+        }
     }
 
     func testCancelFromProgressCallbackStopsTheRun() throws {

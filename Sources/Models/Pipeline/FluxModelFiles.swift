@@ -48,9 +48,25 @@ public struct FluxModelFiles: Sendable, Equatable {
         self.schedulerConfig = schedulerConfig
     }
 
-    /// Resolves the parts of a FLUX.1-dev style folder, optionally with a separate DiT file.
-    /// Throws one error listing every missing part and where it was looked for.
-    public static func resolve(modelDir: String, dit: String? = nil) throws -> FluxModelFiles {
+    /// Parts given separately, each replacing the folder's (file or folder paths).
+    public struct Overrides: Sendable, Equatable {
+        public var clip: String?
+        public var t5: String?
+        public var vae: String?
+        public var clipTokenizer: String?
+        public var t5Tokenizer: String?
+        public init(clip: String? = nil, t5: String? = nil, vae: String? = nil, clipTokenizer: String? = nil, t5Tokenizer: String? = nil) {
+            self.clip = clip
+            self.t5 = t5
+            self.vae = vae
+            self.clipTokenizer = clipTokenizer
+            self.t5Tokenizer = t5Tokenizer
+        }
+    }
+
+    /// Resolves the parts of a FLUX.1-dev style folder, optionally with a separate DiT file and other
+    /// parts given separately. Throws one error listing every missing part and where it was looked for.
+    public static func resolve(modelDir: String, dit: String? = nil, overrides: Overrides = Overrides()) throws -> FluxModelFiles {
         let fm = FileManager.default
         var isDir = false
         guard fm.fileExists(atPath: modelDir, isDirectory: &isDir), isDir else {
@@ -59,6 +75,10 @@ public struct FluxModelFiles: Sendable, Equatable {
         func sub(_ name: String) -> String { modelDir + "/" + name }
         func exists(_ p: String) -> Bool { fm.fileExists(atPath: p) }
         func optional(_ p: String) -> String? { exists(p) ? p : nil }
+        func isDirectory(_ p: String) -> Bool {
+            var d = false
+            return fm.fileExists(atPath: p, isDirectory: &d) && d
+        }
         var missing: [String] = []
         func require(_ p: String, _ what: String) -> String {
             if !exists(p) { missing.append("\(what) (looked for \(p))") }
@@ -70,22 +90,39 @@ public struct FluxModelFiles: Sendable, Equatable {
         } else {
             transformer = require(sub("transformer"), "DiT weights folder transformer/")
         }
+        /// A part given on its own: its config.json sits beside the weights (in the folder, or next to the file).
+        func part(_ given: String?, _ folder: String, _ what: String) -> (weights: String, config: String?) {
+            if let given {
+                let p = require(given, what)
+                let configBeside = isDirectory(p) ? p + "/config.json" : parentDirectory(p) + "/config.json"
+                return (p, optional(configBeside) ?? optional(sub(folder + "/config.json")))
+            }
+            return (require(sub(folder), "\(what) folder \(folder)/"), optional(sub(folder + "/config.json")))
+        }
+        let clip = part(overrides.clip, "text_encoder", "CLIP text encoder")
+        let t5 = part(overrides.t5, "text_encoder_2", "T5 encoder")
+        let vae = part(overrides.vae, "vae", "VAE")
+        if clip.config == nil { missing.append("CLIP config (looked for \(sub("text_encoder/config.json")))") }
+        if t5.config == nil { missing.append("T5 config (looked for \(sub("text_encoder_2/config.json")))") }
         let files = FluxModelFiles(
             transformer: transformer,
             // With --dit the folder's config still describes the architecture family (RoPE axes).
             transformerConfig: optional(sub("transformer/config.json")),
-            clip: require(sub("text_encoder"), "CLIP text encoder folder text_encoder/"),
-            clipConfig: require(sub("text_encoder/config.json"), "CLIP config text_encoder/config.json"),
-            t5: require(sub("text_encoder_2"), "T5 encoder folder text_encoder_2/"),
-            t5Config: require(sub("text_encoder_2/config.json"), "T5 config text_encoder_2/config.json"),
-            clipTokenizer: require(sub("tokenizer"), "CLIP tokenizer folder tokenizer/"),
-            t5Tokenizer: require(sub("tokenizer_2"), "T5 tokenizer folder tokenizer_2/"),
-            vae: require(sub("vae"), "VAE folder vae/"),
-            vaeConfig: optional(sub("vae/config.json")),
+            clip: clip.weights, clipConfig: clip.config,
+            t5: t5.weights, t5Config: t5.config,
+            clipTokenizer: require(overrides.clipTokenizer ?? sub("tokenizer"), "CLIP tokenizer folder tokenizer/"),
+            t5Tokenizer: require(overrides.t5Tokenizer ?? sub("tokenizer_2"), "T5 tokenizer folder tokenizer_2/"),
+            vae: vae.weights, vaeConfig: vae.config,
             schedulerConfig: optional(sub("scheduler/scheduler_config.json")))
         if !missing.isEmpty {
             throw ModelError.missingFile(path: modelDir, what: "parts of the model:\n  " + missing.joined(separator: "\n  "))
         }
         return files
     }
+}
+
+/// The folder part of a path ("." for a bare file name).
+func parentDirectory(_ path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
 }
