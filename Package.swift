@@ -22,7 +22,7 @@ let package = Package(
                        providers: [.apt(["libpng-dev", "zlib1g-dev"])]),
 
         .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG"]),
-        .target(name: "Quant", dependencies: ["Tensor"]),
+        .target(name: "Quant", dependencies: ["Tensor", "COpenBLAS"]),
         .target(name: "Models", dependencies: ["Tensor", "Quant"], exclude: ["Tokenizers/README.md"]),
         .executableTarget(name: "App", dependencies: [
             "Tensor", "Quant", "Models",

@@ -6,7 +6,7 @@ struct MajicFlux: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "majicflux",
         abstract: "Offline Flux image generation.",
-        subcommands: [Generate.self])
+        subcommands: [Generate.self, QuantizeCommand.self])
 }
 
 MajicFlux.main()
