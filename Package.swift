@@ -26,7 +26,7 @@ let package = Package(
                        providers: [.apt(["libpng-dev", "zlib1g-dev"])]),
 
         .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG"]),
-        .target(name: "Quant", dependencies: ["Tensor"]),
+        .target(name: "Quant", dependencies: ["Tensor", "COpenBLAS"]),
         .target(name: "Models", dependencies: ["Tensor", "Quant"], exclude: ["Tokenizers/README.md"]),
         // The command line and the web console live in a library so that tests can start the server.
         .target(name: "MajicFluxApp", dependencies: [

@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-swift build -c release --build-tests
-swift test -c release --skip-build
+swift build -c release --build-tests --disable-swift-testing
+swift test -c release --skip-build --disable-swift-testing "$@"

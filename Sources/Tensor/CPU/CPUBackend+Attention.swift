@@ -22,8 +22,10 @@ extension CPUBackend {
     /// Work items are (batch, head, block of query rows). For each item one GEMM writes the block's
     /// scores (rows x Lk, scaled by `scale * log2 e`) into the worker's scratch, a fused pass adds the
     /// mask, subtracts the row max and applies a vectorised 2^x, a second GEMM multiplies by V straight
-    /// into the output, and the rows are divided by their sums. Memory beyond the output is one score block per worker; the
-    /// (B, H, Lq, Lk) matrix never exists. Items are handed out dynamically to the workers, each GEMM single-threaded.
+    /// into the output, and the rows are divided by their sums. Memory beyond the output is one score
+    /// block per worker; the (B, H, Lq, Lk) matrix never exists. Items are handed out dynamically to
+    /// the workers and each GEMM runs single-threaded (when there are fewer items than 2 per core, the
+    /// items run one after another with BLAS's own threads and a threaded softmax instead).
     ///
     /// The result has shape (B, H, Lq, Dv) but is laid out in memory as (B, Lq, H, Dv), so the usual
     /// `transposed(1, 2).reshaped(B, Lq, H * Dv)` that follows attention is a free view.

@@ -97,10 +97,10 @@ extension CPUBackend {
             for i in 0..<range.count { dst[i] = Half.float(fromBits: s[i]) }
         case .f8e4m3fn:
             let s = p.assumingMemoryBound(to: UInt8.self) + lo
-            Float8E4M3FN.table.withUnsafeBufferPointer { t in for i in 0..<range.count { dst[i] = t[Int(s[i])] } }
+            Float8E4M3FN.decode(s, into: dst, count: range.count)
         case .f8e5m2:
             let s = p.assumingMemoryBound(to: UInt8.self) + lo
-            Float8E5M2.table.withUnsafeBufferPointer { t in for i in 0..<range.count { dst[i] = t[Int(s[i])] } }
+            Float8E5M2.decode(s, into: dst, count: range.count)
         default: preconditionFailure("loadFloats on \(x.dtype)")
         }
     }
@@ -120,10 +120,10 @@ extension CPUBackend {
             for i in 0..<range.count { d[i] = Half.bits(from: src[i]) }
         case .f8e4m3fn:
             let d = p.assumingMemoryBound(to: UInt8.self) + lo
-            for i in 0..<range.count { d[i] = Float8E4M3FN.bits(from: src[i]) }
+            Float8E4M3FN.encode(src, into: d, count: range.count)
         case .f8e5m2:
             let d = p.assumingMemoryBound(to: UInt8.self) + lo
-            for i in 0..<range.count { d[i] = Float8E5M2.bits(from: src[i]) }
+            Float8E5M2.encode(src, into: d, count: range.count)
         default: preconditionFailure("storeFloats on \(x.dtype)")
         }
     }

@@ -92,30 +92,30 @@ enum LinalgKernels {
     static let log2e: Float = 1.44269504088896341
 
     /// 2^t for 8 lanes with t <= 0: t = n + f with n = round(t), f in [-0.5, 0.5], 2^f from a
-    /// degree-6 polynomial (Cephes exp2f coefficients; relative error about 2e-7), 2^n from the
-    /// exponent bits. t below -126 gives exactly 0, so -inf (a masked score) gives 0.
-    /// Built from plain SIMD arithmetic and bit casts only, which stay vectorised at the default
-    /// x86-64 (SSE2) target; `Float.rounded`, `fma` or `pointwiseMax` would become calls there.
+    /// degree-5 polynomial (least-squares fit of 2^f on Chebyshev nodes;
+    /// relative error below 2e-7 in f32), 2^n from the exponent bits. t is clamped at -127,
+    /// where the exponent field 2^n becomes 0: so t <= -126.5, and -inf (a masked score), give
+    /// exactly 0 without a separate mask. Built from plain SIMD arithmetic and bit casts only, which
+    /// stay vectorised at the default x86-64 (SSE2) target; `Float.rounded`, `fma` or `pointwiseMax`
+    /// would become calls there.
     @inline(__always)
     static func exp2NonPositive8(_ t: SIMD8<Float>) -> SIMD8<Float> {
-        let lo = SIMD8<Float>(repeating: -126)
-        let underflow = t .< lo
-        let x = t.replacing(with: lo, where: underflow)
+        let lo = SIMD8<Float>(repeating: -127)
+        let x = t.replacing(with: lo, where: t .< lo)
         // n = round(x) through the 1.5 * 2^23 trick (adds then subtracts; exact for |x| < 2^22).
         let magic = SIMD8<Float>(repeating: 12582912.0)
         let shifted = x + magic
         let f = x - (shifted - magic)
-        var p = SIMD8<Float>(repeating: 1.535336188319500e-4)
-        p = p * f + SIMD8<Float>(repeating: 1.339887440266574e-3)
-        p = p * f + SIMD8<Float>(repeating: 9.618437357674640e-3)
-        p = p * f + SIMD8<Float>(repeating: 5.550332471162809e-2)
-        p = p * f + SIMD8<Float>(repeating: 2.402264791363012e-1)
-        p = p * f + SIMD8<Float>(repeating: 6.931472028550421e-1)
+        var p = SIMD8<Float>(repeating: 1.3218674575909972e-3)
+        p = p * f + SIMD8<Float>(repeating: 9.671702980995178e-3)
+        p = p * f + SIMD8<Float>(repeating: 5.550893023610115e-2)
+        p = p * f + SIMD8<Float>(repeating: 2.4022237956523895e-1)
+        p = p * f + SIMD8<Float>(repeating: 6.931468844413757e-1)
         p = p * f + SIMD8<Float>(repeating: 1)
-        // 2^n: the integer n sits in the low mantissa bits of `shifted`; n >= -126 is a normal float.
+        // 2^n: the integer n sits in the low mantissa bits of `shifted`; n = -127 gives bits 0 = 0.0.
         let n = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
         let scale = unsafeBitCast((n &+ SIMD8<Int32>(repeating: 127)) &<< SIMD8<Int32>(repeating: 23), to: SIMD8<Float>.self)
-        return (p * scale).replacing(with: 0, where: underflow)
+        return p * scale
     }
 
     /// Scalar 2^t for t <= 0 with the same formula (row tails).

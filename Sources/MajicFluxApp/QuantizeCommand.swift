@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import Quant
+import Tensor
+
+/// `majicflux quantize INPUT OUTPUT --format ... --scale ...`: converts a safetensors checkpoint,
+/// streaming tensor by tensor, and prints a per-layer error report.
+struct QuantizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quantize",
+        abstract: "Quantize the Linear weights of a safetensors checkpoint (fp8, int8, int4).",
+        discussion: """
+        By default the Linear weights inside the Flux double/single blocks are quantized; embedders, \
+        norms, biases and the final layer are copied unchanged. INPUT is a .safetensors file, an \
+        *.index.json of a sharded checkpoint, or a folder holding either. OUTPUT is one .safetensors file.
+        """)
+
+    @Argument(help: "Input checkpoint (.safetensors file, .index.json, or folder).")
+    var input: String
+
+    @Argument(help: "Output .safetensors file.")
+    var output: String
+
+    @Option(help: "fp8-e4m3fn, fp8-e5m2, int8 or int4.")
+    var format: String = "fp8-e4m3fn"
+
+    @Option(help: "Scale granularity: none, tensor, channel or block:N.")
+    var scale: String = "tensor"
+
+    @Option(help: "e4m3fn overflow rule without scales: saturate (PyTorch 2.15) or nan (PyTorch 2.11).")
+    var overflow: String = "saturate"
+
+    @Flag(help: "Quantize every 2-D .weight tensor, not only the Flux block Linears.")
+    var allLinear = false
+
+    @Flag(help: "Print only the summary.")
+    var quiet = false
+
+    func run() throws {
+        guard let fmt = QuantFormat(rawValue: format), fmt.isQuantized else {
+            throw ValidationError("--format must be one of \(QuantFormat.quantizedFormats.map(\.rawValue).joined(separator: ", ")), got '\(format)'")
+        }
+        let gran: ScaleGranularity
+        do { gran = try ScaleGranularity(parsing: scale) } catch { throw ValidationError("\(error)") }
+        guard overflow == "saturate" || overflow == "nan" else { throw ValidationError("--overflow must be saturate or nan") }
+        if fmt.isInteger && gran == .none { throw ValidationError("--format \(fmt) needs --scale tensor, channel or block:N") }
+        var policy = QuantPolicy.fluxDiT(format: fmt, granularity: gran, overflow: overflow == "nan" ? .nan : .saturate)
+        if allLinear { policy.selects = { name, shape in shape.count == 2 && name.hasSuffix(".weight") } }
+
+        let source = try SafeTensorsCheckpoint(path: input)
+        let converter = try QuantizeConverter(source: source, policy: policy)
+        print("quantize \(input) -> \(output): \(fmt) scale \(gran), \(converter.quantizedLayerCount) of \(converter.entries.count) tensors quantized")
+        if !quiet {
+            print(pad("layer", 58) + pad("shape", 14) + pad("rel err", 11) + pad("max abs", 11) + pad("nan", 6) + pad("overflow", 9) + "MB in->out")
+        }
+        let summary = try converter.write(to: output) { r in
+            guard !quiet else { return }
+            print(pad(r.layer, 58) + pad(r.shape.map(String.init).joined(separator: "x"), 14)
+                  + pad(String(format: "%.3e", r.error.relativeError), 11) + pad(String(format: "%.3e", r.error.maxAbsError), 11)
+                  + pad("\(r.error.nanCount)", 6) + pad("\(r.error.overflowCount)", 9)
+                  + String(format: "%.1f->%.1f", Double(r.bytesIn) / 1e6, Double(r.bytesOut) / 1e6))
+        }
+        let reps = converter.reports
+        let count = reps.reduce(0) { $0 + $1.error.count }
+        // Element-weighted mean of the relative errors, worst layer, totals.
+        let meanRel = count > 0 ? reps.reduce(0.0) { $0 + $1.error.relativeError * Double($1.error.count) } / Double(count) : 0
+        let worst = reps.max { $0.error.relativeError < $1.error.relativeError }
+        print(String(format: "quantized %d layers (%d values): mean rel err %.3e, worst %@ %.3e, max abs %.3e, nan %d, overflow %d",
+                     reps.count, count, meanRel, worst?.layer ?? "-", worst?.error.relativeError ?? 0,
+                     reps.map(\.error.maxAbsError).max() ?? 0, reps.reduce(0) { $0 + $1.error.nanCount },
+                     reps.reduce(0) { $0 + $1.error.overflowCount }))
+        print(String(format: "wrote %@: %d tensors, %.1f MB in %.1f s", output, summary.tensors, Double(summary.bytesWritten) / 1e6, summary.seconds))
+    }
+
+    private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
+}
