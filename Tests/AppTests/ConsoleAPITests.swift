@@ -190,6 +190,9 @@ final class ConsoleAPITests: XCTestCase {
             XCTAssertEqual(r.status, status, "\(name): \(r.text)")
             XCTAssertTrue((r.json["error"] as? String ?? "").contains(message), "\(name): \(r.text)")
         }
+        let form = try await console.send("POST", "/api/jobs", body: Data(#"{"prompt": "x"}"#.utf8), contentType: "text/plain")
+        XCTAssertEqual(form.status, 415, form.text)
+        XCTAssertTrue((form.json["error"] as? String ?? "").contains("Content-Type: application/json"), form.text)
         let missing: [(String, String)] = [("GET", "/api/jobs/0123456789abcdef"), ("GET", "/api/jobs/0123456789abcdef/events"),
                                            ("POST", "/api/jobs/0123456789abcdef/cancel"), ("DELETE", "/api/jobs/nothex!"),
                                            ("GET", "/api/jobs/" + String(repeating: "a", count: 300)),

@@ -102,7 +102,7 @@ final class ConsoleBrowserTests: XCTestCase {
             _ = try await browser.evaluate("document.getElementById('\(field)').select()")
             try await browser.type(value)
         }
-        _ = try await browser.evaluate("(() => { const s = document.getElementById('steps'); s.value = 50; s.dispatchEvent(new Event('input')); })()")
+        _ = try await browser.evaluate("(() => { const s = document.getElementById('steps'); s.max = 100; s.value = 100; s.dispatchEvent(new Event('input')); })()")
         try await browser.click(selector: "#dice")
         try await expectPage(try await browser.evaluate("document.getElementById('seed').value"), as: String.self, "-1")
         try await browser.click(selector: "#generate")
@@ -111,7 +111,7 @@ final class ConsoleBrowserTests: XCTestCase {
                      return !i.hidden && i.classList.contains('preview') && i.src.startsWith('data:image/png;base64,'); })()
             """, timeout: 20)
         let progress = try await browser.evaluate("document.getElementById('progress-text').textContent") as? String ?? ""
-        XCTAssertNotNil(progress.range(of: #"步骤 \(Step\) \d+/50 · 剩余 \(left\) "#, options: .regularExpression), progress)
+        XCTAssertNotNil(progress.range(of: #"步骤 \(Step\) \d+/100 · 剩余 \(left\) "#, options: .regularExpression), progress)
         try await expectPage(try await browser.evaluate("document.getElementById('cancel').disabled"), as: Bool.self, false)
         let during = try await browser.screenshot()
         try during.write(to: URL(fileURLWithPath: dir + "/console-progress.png"))

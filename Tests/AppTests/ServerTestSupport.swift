@@ -92,12 +92,12 @@ final class TestConsole {
         return URLSession(configuration: c)
     }()
 
-    func send(_ method: String, _ path: String, body: Data? = nil) async throws -> Reply {
+    func send(_ method: String, _ path: String, body: Data? = nil, contentType: String = "application/json") async throws -> Reply {
         var r = URLRequest(url: URL(string: base + path)!)
         r.httpMethod = method
         if let body {
             r.httpBody = body
-            r.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            r.setValue(contentType, forHTTPHeaderField: "Content-Type")
         }
         let (data, response) = try await session.data(for: r)
         let http = response as! HTTPURLResponse

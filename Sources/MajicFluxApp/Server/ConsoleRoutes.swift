@@ -21,6 +21,12 @@ extension ConsoleServer {
         router.get("/api/jobs") { _, _ in try JSONResponse.make(JobList(jobs: self.queue.active())) }
 
         router.post("/api/jobs") { request, _ in
+            // JSON only: a web page elsewhere cannot send this type to us without a CORS preflight,
+            // which this server does not grant, so other sites cannot queue jobs on it.
+            let type = request.headers[.contentType]?.lowercased() ?? ""
+            guard type.hasPrefix("application/json") else {
+                throw APIError(.unsupportedMediaType, "send the job as JSON with Content-Type: application/json (got \(type.isEmpty ? "none" : type))")
+            }
             let body = try await Self.collect(request, limit: maxBody)
             let generation = try parser.parse(body)
             return try JSONResponse.make(try self.queue.submit(generation), status: .accepted)
