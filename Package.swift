@@ -33,7 +33,7 @@ let package = Package(
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "QuantTests", dependencies: ["Quant", "Tensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Quant", "Tensor"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )

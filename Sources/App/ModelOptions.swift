@@ -20,8 +20,8 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "VAE weights (BFL ae.safetensors or a diffusers vae/ folder) replacing the folder's vae/.")
     var vae: String?
 
-    @Option(help: "Weight precision in memory: f32, bf16 (as stored) or fp8.")
-    var precision: Precision = .bf16
+    @Option(help: "Weight precision in memory: f32, bf16 (as stored), fp8 or int8 (DiT block Linears with per-channel scales).")
+    var precision: WeightPrecision = .bf16
 
     @Option(help: "Where to compute: cpu, cuda or auto (CUDA when present, else the CPU).")
     var device: DeviceOption = .auto
@@ -50,9 +50,9 @@ struct ModelOptions: ParsableArguments {
     func makePipeline(keepLoaded: Bool) throws -> FluxPipeline {
         let overrides = FluxModelFiles.Overrides(clip: textEncoder, t5: textEncoder2, vae: vae)
         let files = try FluxModelFiles.resolve(modelDir: modelDir, dit: dit, overrides: overrides)
-        return try FluxPipeline(files: files, keepLoaded: keepLoaded)
+        return try FluxPipeline(files: files, keepLoaded: keepLoaded, precision: precision)
     }
 }
 
-enum Precision: String, ExpressibleByArgument, CaseIterable { case f32, bf16, fp8 }
+extension WeightPrecision: ExpressibleByArgument {}
 enum DeviceOption: String, ExpressibleByArgument, CaseIterable { case cpu, cuda, auto }
