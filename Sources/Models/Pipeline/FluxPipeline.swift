@@ -15,6 +15,9 @@ public final class FluxPipeline {
     /// Keep every component in memory between runs (a server with enough RAM); else load per stage.
     public var keepLoaded: Bool
     public let schedulerConfig: FlowMatchSchedulerConfig
+    /// The T5 length the model was made for: `tokenizer_2/tokenizer_config.json`'s model_max_length
+    /// (512 for FLUX.1-dev, 256 for schnell and small models), 512 when absent.
+    public let preferredSequenceLength: Int
     /// How weights are held in memory (compute is f32 on the CPU in every case).
     public let precision: WeightPrecision
 
@@ -33,6 +36,14 @@ public final class FluxPipeline {
         schedulerConfig = try files.schedulerConfig.map { try FlowMatchSchedulerConfig.load(path: $0) } ?? .fluxDev
         clipTokenizer = try CLIPTokenizer(directory: files.clipTokenizer)
         t5Tokenizer = try T5Tokenizer(directory: files.t5Tokenizer)
+        preferredSequenceLength = FluxPipeline.modelMaxLength(tokenizerFolder: files.t5Tokenizer) ?? 512
+    }
+
+    static func modelMaxLength(tokenizerFolder: String) -> Int? {
+        guard let data = FileManager.default.contents(atPath: tokenizerFolder + "/tokenizer_config.json"),
+              let json = try? JSONValue.parse([UInt8](data)),
+              let n = json["model_max_length"]?.int, (1...512).contains(n) else { return nil }
+        return n
     }
 
     /// Loads every component now (a server calls this once at start to fail early and warm up).
