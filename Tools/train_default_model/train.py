@@ -127,8 +127,13 @@ def train_vae(args, device):
     torch.manual_seed(1)
     vae = AutoencoderKL(**vae_config()).to(device)
     opt = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, betas=(0.9, 0.99), weight_decay=0.0)
-    t0, step, seed_base = time.time(), 0, 1_000_000_000
-    hist = []
+    t0, seed_base = time.time(), 1_000_000_000
+    pool = torch.empty(args.vae_pool, 3, scenes.IMAGE_SIZE, scenes.IMAGE_SIZE, dtype=torch.uint8, device=device)
+    for s in range(0, args.vae_pool, 1024):
+        k = min(1024, args.vae_pool - s)
+        pool[s:s + k] = (scenes.render(scene_batch(seed_base, s, k), device) * 255).round().to(torch.uint8)
+    log(f"vae pool of {args.vae_pool} images rendered in {time.time() - t0:.0f}s")
+    t0, step, hist = time.time(), 0, []
     while True:
         el = time.time() - t0
         if el > args.vae_seconds or step >= args.vae_steps:
@@ -136,7 +141,8 @@ def train_vae(args, device):
         frac = el / args.vae_seconds
         for g in opt.param_groups:
             g["lr"] = args.vae_lr * min(1.0, (step + 1) / 100) * (1.0 if frac < 0.7 else max(0.05, (1 - frac) / 0.3))
-        x = scenes.render(scene_batch(seed_base, step * args.vae_batch, args.vae_batch), device) * 2 - 1
+        idx = torch.randint(0, pool.shape[0], (args.vae_batch,), device=device)
+        x = pool[idx].float() / 127.5 - 1
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             post = vae.encode(x).latent_dist
             z = post.sample()
@@ -149,7 +155,7 @@ def train_vae(args, device):
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
         opt.step()
         if step % 100 == 0:
-            hist.append((step, round(time.time() - t0, 1), float(mse), float(kl)))
+            hist.append((step, round(time.time() - t0, 1), float(mse.detach()), float(kl.detach())))
             log(f"vae step {step} mse {float(mse):.5f} kl {float(kl):.3f}")
         step += 1
     log(f"vae done: {step} steps in {time.time() - t0:.0f}s")
@@ -193,8 +199,13 @@ def train_dit(args, lat, c_ids, t_ids, t5_vocab, device, state=None):
     from diffusers import FluxTransformer2DModel
     from transformers import CLIPTextModel, T5EncoderModel
     torch.manual_seed(2)
-    clip = CLIPTextModel(clip_config()).to(device)
-    t5 = T5EncoderModel(t5_config(t5_vocab)).to(device)
+    # eager attention for the text encoders: SDPA's memory-efficient kernel with a learned additive mask
+    # (T5 position bias) crashed with an illegal memory access on the H200 during training
+    cc, tc = clip_config(), t5_config(t5_vocab)
+    cc._attn_implementation = "eager"
+    tc._attn_implementation = "eager"
+    clip = CLIPTextModel(cc).to(device)
+    t5 = T5EncoderModel(tc).to(device)
     dit = FluxTransformer2DModel(**dit_config()).to(device)
     modules = [clip, t5, dit]
     params = [p for m in modules for p in m.parameters()]
@@ -216,7 +227,7 @@ def train_dit(args, lat, c_ids, t_ids, t5_vocab, device, state=None):
     log(f"DiT params {sum(p.numel() for p in dit.parameters())/1e6:.2f}M, CLIP {sum(p.numel() for p in clip.parameters())/1e6:.2f}M, "
         f"T5 {sum(p.numel() for p in t5.parameters())/1e6:.2f}M; timestep shift {shift:.3f}")
     gen = torch.Generator(device=device).manual_seed(3 + step0)
-    t0, step, hist, run_loss = time.time(), step0, [], []
+    t0, step, hist, run_loss, skipped = time.time(), step0, [], [], 0
     peak = args.lr if state is None else args.lr * args.resume_lr_factor
     while True:
         el = time.time() - t0
@@ -246,6 +257,15 @@ def train_dit(args, lat, c_ids, t_ids, t5_vocab, device, state=None):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(params, 1.0)
+        if not bool(torch.isfinite(gn)):
+            bad = [name for m, name in zip(modules, ("clip", "t5", "dit"))
+                   for p in m.parameters() if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
+            log(f"step {step}: non-finite gradient (loss {float(loss):.4f}) in {sorted(set(bad))}; step skipped")
+            skipped += 1
+            if skipped > 20:
+                raise RuntimeError("too many non-finite gradients")
+            step += 1
+            continue
         opt.step()
         ema.update(min(args.ema, (1 + step - step0) / (10 + step - step0)))
         run_loss.append(loss.detach())
@@ -301,6 +321,7 @@ def main():
     ap.add_argument("--vae-seconds", type=float, default=90)
     ap.add_argument("--vae-steps", type=int, default=10**9)
     ap.add_argument("--vae-batch", type=int, default=32)
+    ap.add_argument("--vae-pool", type=int, default=16384)
     ap.add_argument("--vae-lr", type=float, default=1e-3)
     ap.add_argument("--vae-kl", type=float, default=1e-5)
     ap.add_argument("--n-scenes", type=int, default=200_000)
