@@ -342,6 +342,8 @@ def main():
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
+    # cuDNN's SDPA kernel fails in the DiT backward (torch 2.11, H200: mha_graph.execute not good); use flash
+    torch.backends.cuda.enable_cudnn_sdp(False)
     from transformers import AutoTokenizer, CLIPTokenizer
     clip_tok = CLIPTokenizer.from_pretrained(os.path.join(args.tok, "tokenizer"))
     t5_tok = AutoTokenizer.from_pretrained(os.path.join(args.tok, "tokenizer_2"))
