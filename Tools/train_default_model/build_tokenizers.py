@@ -10,6 +10,8 @@ usage: python build_tokenizers.py OUT_DIR
 import gzip
 import json
 import os
+import random
+import re
 import sys
 
 import scenes
@@ -58,12 +60,35 @@ def build_clip(out):
         json.dump(special, f, indent=2)
 
 
-def build_t5(out, vocab_size=640):
+def chinese_lexicon():
+    """Every Chinese word of the caption grammar (scenes.py) plus the function words of its templates."""
+    words = {c[1] for c in scenes.COLOURS} | {s[2] for s in scenes.SHAPES} | {p[1] for p in scenes.POSITIONS}
+    words |= {b[1] for b in scenes.BACKGROUNDS} | {t[1] for t in scenes.TEXTURES if t[1]}
+    words |= {"小", "大", "中等", "大小", "一个", "有", "的", "在", "背景", "上", "个", "两", "三", "，", "："}
+    return sorted(words, key=len, reverse=True)
+
+
+def t5_corpus():
+    """SentencePiece training text. The grammar's Chinese captions are so regular that a unigram model
+    trained on them learns whole phrases as single pieces ('上方有一个绿色的三角形'), which would make
+    every held-out (colour, shape, position) prompt an unseen token. So the corpus holds the English
+    captions, each English and Chinese word alone on a line, and Chinese 'word salad' (random sequences
+    of the lexicon's words): frequent pieces are then words, not phrases. Deterministic."""
+    caps = scenes.all_caption_texts()
+    en_caps = [t for t in caps if t.isascii()]
+    en_words = sorted({w for t in en_caps for w in re.findall(r"[a-z]+", t)})
+    zh_words = chinese_lexicon()
+    rng = random.Random(0)
+    salad = ["".join(rng.choice(zh_words) for _ in range(rng.randint(4, 12))) for _ in range(20000)]
+    return en_caps + salad + [w for w in en_words + zh_words for _ in range(20)]
+
+
+def build_t5(out, vocab_size=256):
     import sentencepiece as spm
     os.makedirs(out, exist_ok=True)
     corpus = os.path.join(out, "corpus.txt")
     with open(corpus, "w", encoding="utf-8") as f:
-        for t in scenes.all_caption_texts():
+        for t in t5_corpus():
             f.write(t + "\n")
     spm.SentencePieceTrainer.train(
         input=corpus, model_prefix=os.path.join(out, "spiece"), model_type="unigram",
@@ -88,6 +113,10 @@ def build_t5(out, vocab_size=640):
     bad = 0
     texts = scenes.all_caption_texts(n=500, seed=7)
     for t in texts:
+        pieces = sp.encode(t, out_type=str)
+        colour = [p for p in pieces if any(c[1] in p for c in scenes.COLOURS)]
+        if any(any(s[2] in p for s in scenes.SHAPES) or any(q[1] in p for q in scenes.POSITIONS) for p in colour):
+            raise RuntimeError(f"a T5 piece spans colour and shape/position words: {pieces}")
         a = sp.encode(t) + [1]
         b = tok(t)["input_ids"]
         bad += a != b
