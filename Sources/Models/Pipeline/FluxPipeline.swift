@@ -177,6 +177,8 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
     case fp8
     /// The DiT's block Linears quantized to int8 with per-channel scales.
     case int8
+    /// The DiT's block Linears quantized to int4 in groups of 64 columns.
+    case int4
 
     var denseDType: DType? { self == .f32 ? .f32 : nil }
     var ditQuantization: LinearQuantization? {
@@ -184,6 +186,7 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
         case .f32, .bf16: return nil
         case .fp8: return .fluxFP8
         case .int8: return .fluxInt8
+        case .int4: return .fluxInt4
         }
     }
 }

@@ -30,6 +30,8 @@ public struct LinearQuantization: Sendable {
     public static let fluxFP8 = LinearQuantization(policy: .fluxDiT(format: .fp8e4m3fn, granularity: .channel))
     /// FLUX DiT block Linears in int8 with per-output-channel scales.
     public static let fluxInt8 = LinearQuantization(policy: .fluxDiT(format: .int8, granularity: .channel))
+    /// FLUX DiT block Linears in int4 with one scale per 64 columns (ggml q4-style groups).
+    public static let fluxInt4 = LinearQuantization(policy: .fluxDiT(format: .int4, granularity: .block(64)))
 }
 
 extension WeightLoader {
