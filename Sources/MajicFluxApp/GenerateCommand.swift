@@ -18,7 +18,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Embedded guidance (FLUX.1-dev: 3.5).") var guidance: Float = 3.5
     @Option(name: .customLong("cfg-scale"), help: "True classifier-free guidance with the negative prompt; 1 = off.") var cfgScale: Float = 1
     @Option(help: "Sigma schedule: model (scheduler_config.json) or diffsynth (static shift 3, as the seed console).") var schedule: ScheduleOption = .model
-    @Option(name: .customLong("max-sequence-length"), help: "T5 tokens: 512 for dev, 256 for schnell.") var maxSequenceLength: Int = 512
+    @Option(name: .customLong("max-sequence-length"), help: "T5 tokens (default: the model's tokenizer_2 model_max_length; 512 for dev, 256 for schnell).") var maxSequenceLength: Int?
     @Option(help: "Output PNG path.") var output: String = "majicflux.png"
 
     func run() throws {
@@ -28,7 +28,7 @@ struct Generate: ParsableCommand {
         request.negativePrompt = negativePrompt
         request.guidance = guidance
         request.trueCFGScale = cfgScale
-        request.maxSequenceLength = maxSequenceLength
+        request.maxSequenceLength = maxSequenceLength ?? pipeline.preferredSequenceLength
         request.schedule = schedule.kind
         if !(1...100).contains(steps) { throw ValidationError("--steps must be between 1 and 100, got \(steps)") }
         try request.validate()

@@ -20,8 +20,8 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "VAE weights (BFL ae.safetensors or a diffusers vae/ folder) replacing the folder's vae/.")
     var vae: String?
 
-    @Option(help: "Weight precision in memory: f32, bf16 (as stored) or fp8.")
-    var precision: Precision = .bf16
+    @Option(help: "Weight precision in memory: f32, bf16 (as stored), fp8 or int8 (DiT block Linears with per-channel scales).")
+    var precision: WeightPrecision = .bf16
 
     @Option(help: "Where to compute: cpu, cuda or auto (CUDA when present, else the CPU).")
     var device: DeviceOption = .auto
@@ -44,7 +44,8 @@ struct ModelOptions: ParsableArguments {
     /// folder, or under a folder above the executable (`.build/release/majicflux` in a checkout).
     static var defaultModelCandidates: [String] {
         var found = [FileManager.default.currentDirectoryPath + "/Models/default"]
-        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
+        let executable = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments.first ?? ".")
+        var dir = executable.resolvingSymlinksInPath().deletingLastPathComponent()
         for _ in 0..<4 {
             dir = dir.deletingLastPathComponent()
             found.append(dir.path + "/Models/default")
@@ -77,9 +78,9 @@ struct ModelOptions: ParsableArguments {
     }
 
     func makePipeline(keepLoaded: Bool) throws -> FluxPipeline {
-        try FluxPipeline(files: try resolveFiles(), keepLoaded: keepLoaded)
+        try FluxPipeline(files: try resolveFiles(), keepLoaded: keepLoaded, precision: precision)
     }
 }
 
-enum Precision: String, ExpressibleByArgument, CaseIterable { case f32, bf16, fp8 }
+extension WeightPrecision: ExpressibleByArgument {}
 enum DeviceOption: String, ExpressibleByArgument, CaseIterable { case cpu, cuda, auto }

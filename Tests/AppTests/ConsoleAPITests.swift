@@ -269,33 +269,70 @@ final class ConsoleAPITests: XCTestCase {
         XCTAssertEqual(page.status, 200)
     }
 
-    /// `majicflux serve` without --model and without the default model says what to pass.
-    func testServeWithoutModelSaysWhatToPass() throws {
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        if FileManager.default.fileExists(atPath: repo.path + "/Models/default") {
-            throw XCTSkip("Models/default exists: serve without --model serves it")
-        }
-        // The test runner sits beside the products it was built with (.build/release/).
+    /// The built `majicflux` executable (the test runner sits beside the products in .build/release/).
+    private func executable() throws -> URL {
         let products = (Bundle.main.executableURL ?? Bundle.main.bundleURL).deletingLastPathComponent()
         let binary = products.appendingPathComponent("majicflux")
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             throw XCTSkip("the majicflux executable is not built beside the tests (\(binary.path))")
         }
+        return binary
+    }
+
+    /// Runs the executable in an empty folder; returns it running, with its stderr going to a file.
+    private func launch(_ binary: URL, _ arguments: [String]) throws -> (Process, String) {
+        let folder = TestConsole.freshOutputDirectory()
+        let log = folder + "/stderr.txt"
+        FileManager.default.createFile(atPath: log, contents: nil)
         let p = Process()
         p.executableURL = binary
-        p.arguments = ["serve", "--port", "0"]
-        p.currentDirectoryURL = URL(fileURLWithPath: TestConsole.freshOutputDirectory())
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = Pipe()
+        p.arguments = arguments
+        p.currentDirectoryURL = URL(fileURLWithPath: folder)
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        p.standardOutput = FileHandle.nullDevice
         try p.run()
+        return (p, log)
+    }
+
+    /// `majicflux serve` without --model serves the project's default model (Models/default), found
+    /// from the executable's place in the checkout whatever the current folder; SIGTERM stops it cleanly.
+    func testServeWithoutModelArgumentServesTheDefaultModel() async throws {
+        guard TestConsole.defaultModel != nil else { throw XCTSkip("Models/default is not in this checkout") }
+        let (p, log) = try launch(try executable(), ["serve", "--port", "0", "--output-dir", "pictures"])
+        defer { if p.isRunning { p.terminate() } }
+        var port: Int?
+        for _ in 0..<1000 where port == nil && p.isRunning {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            if let r = text.range(of: #"http://127\.0\.0\.1:(\d+)/"#, options: .regularExpression) {
+                port = Int(text[r].dropFirst("http://127.0.0.1:".count).dropLast())
+            }
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
+        let console = try XCTUnwrap(port.map { TestConsole.remote(port: $0) }, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        try await console.waitUntilReady()
+        let status = try await console.get("/api/status").json
+        XCTAssertEqual((status["model"] as? [String: Any])?["name"] as? String, "default")
+        XCTAssertEqual((status["defaults"] as? [String: Any])?["max_sequence_length"] as? Int, 256, "T5 length from the model's tokenizer")
+        p.terminate()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        XCTAssertTrue(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("ssh -L"), "prints the SSH forwarding hint")
+    }
+
+    /// Without --model and with no default model to be found, `serve` says what to pass.
+    func testServeWithNoModelAnywhereSaysWhatToPass() throws {
+        // A copy of the executable outside the checkout, run in an empty folder: no Models/default above either.
+        let alone = TestConsole.freshOutputDirectory() + "/majicflux"
+        try FileManager.default.copyItem(atPath: try executable().path, toPath: alone)
+        let (p, log) = try launch(URL(fileURLWithPath: alone), ["serve", "--port", "0"])
         let deadline = Date().addingTimeInterval(20)
         while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
         if p.isRunning { p.terminate(); XCTFail("serve without a model kept running") }
-        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let message = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         XCTAssertNotEqual(p.terminationStatus, 0)
         XCTAssertTrue(message.contains("no model given: pass --model DIR"), message)
         XCTAssertTrue(message.contains("Models/default"), message)
+        try? FileManager.default.removeItem(atPath: alone)
     }
 
     /// The page: the seed console's labels and controls, bilingual, with nothing loaded from outside.

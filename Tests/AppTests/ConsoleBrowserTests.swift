@@ -1,14 +1,23 @@
 import Foundation
+import Models
 import Tensor
 import XCTest
 
 /// The console page in real headless Chromium: type a prompt, click the button, wait for the picture.
+/// It serves the project's default model when present (a small trained model: the screenshot shows a
+/// real picture), else the tiny random-weight test model.
 final class ConsoleBrowserTests: XCTestCase {
     func testTypePromptClickGenerateAndSeeTheImage() async throws {
         guard let binary = ChromeDevTools.findBinary() else {
             throw XCTSkip("NOTE: Chromium is not installed, so the browser test cannot run (scripts/install-deps.sh installs Debian's chromium package)")
         }
-        let console = try await TestConsole.start()
+        var configuration = try TestConsole.configuration(outputDirectory: TestConsole.freshOutputDirectory())
+        if let model = TestConsole.defaultModel {
+            configuration.files = try FluxModelFiles.resolve(modelDir: model)
+            configuration.modelName = "default"
+            configuration.defaultMaxSequenceLength = nil   // the model's own (256)
+        }
+        let console = try await TestConsole.start(configuration: configuration)
         let profile = FileManager.default.temporaryDirectory.appendingPathComponent("majicflux-chromium-\(UUID().uuidString)").path
         let browser = try ChromeDevTools(binary: binary, profile: profile, width: 1280, height: 1000)
         do {
@@ -36,18 +45,22 @@ final class ConsoleBrowserTests: XCTestCase {
         try await browser.waitFor("document.readyState === 'complete' && document.title === 'Flux 离线图像生成控制台'", timeout: 20)
         try await browser.waitFor("document.getElementById('model-status').classList.contains('ready')", timeout: 30)
 
-        // A small, quick picture: the 1:1 size field typed by hand, steps on the slider.
-        for (field, value) in [("width", "64"), ("height", "64")] {
+        // A small, quick picture (the default model's native size): the size typed by hand, steps on the slider.
+        for (field, value) in [("width", "128"), ("height", "128")] {
             try await browser.click(selector: "#\(field)")
             _ = try await browser.evaluate("document.getElementById('\(field)').select()")
             try await browser.type(value)
         }
-        _ = try await browser.evaluate("(() => { const s = document.getElementById('steps'); s.value = 4; s.dispatchEvent(new Event('input')); })()")
+        _ = try await browser.evaluate("(() => { const s = document.getElementById('steps'); s.value = 20; s.dispatchEvent(new Event('input')); })()")
         try await browser.click(selector: "#prompt")
-        try await browser.type("a lighthouse at dusk")
-        try await browser.click(selector: "#style-chips .chip:nth-child(2)")   // watercolor style preset
-        let prompt = try await browser.evaluate("document.getElementById('prompt').value") as? String
-        XCTAssertEqual(prompt, "a lighthouse at dusk, watercolor painting, soft washes of color, visible paper texture")
+        try await browser.type("a red circle on the left on a white background")
+        // A style preset adds its phrase to the prompt; a second click takes it away.
+        try await browser.click(selector: "#style-chips .chip:nth-child(2)")   // watercolor
+        let styled = try await browser.evaluate("document.getElementById('prompt').value") as? String
+        XCTAssertEqual(styled, "a red circle on the left on a white background, watercolor painting, soft washes of color, visible paper texture")
+        try await expectPage(try await browser.evaluate("document.querySelector('#style-chips .chip:nth-child(2)').classList.contains('active')"), as: Bool.self, true)
+        try await browser.click(selector: "#style-chips .chip:nth-child(2)")
+        try await expectPage(try await browser.evaluate("document.getElementById('prompt').value"), as: String.self, "a red circle on the left on a white background")
         try await expectPage(try await browser.evaluate("document.getElementById('seed').value"), as: String.self, "-1")
 
         try await browser.click(selector: "#generate")
@@ -57,7 +70,7 @@ final class ConsoleBrowserTests: XCTestCase {
             (() => { const i = document.getElementById('result-image');
                      return [i.naturalWidth, i.naturalHeight, i.hidden ? 1 : 0, i.getAttribute('src')]; })()
             """) as? [Any] ?? []
-        XCTAssertEqual(shown.prefix(3).compactMap { $0 as? Int }, [64, 64, 0], "the picture is shown: \(shown)")
+        XCTAssertEqual(shown.prefix(3).compactMap { $0 as? Int }, [128, 128, 0], "the picture is shown: \(shown)")
         let src = try XCTUnwrap(shown.last as? String)
         XCTAssertTrue(src.hasPrefix("/images/") && src.hasSuffix(".png"), src)
         let status = try await browser.evaluate("document.getElementById('job-status').textContent") as? String ?? ""
@@ -83,7 +96,7 @@ final class ConsoleBrowserTests: XCTestCase {
         // Reuse the history's parameters with one click: the seed field gets the picture's seed back.
         try await browser.click(selector: "#history .item button")
         try await expectPage(try await browser.evaluate("document.getElementById('seed').value"), as: String.self, seed)
-        try await expectPage(try await browser.evaluate("document.getElementById('steps').value"), as: String.self, "4")
+        try await expectPage(try await browser.evaluate("document.getElementById('steps').value"), as: String.self, "20")
         _ = try await browser.evaluate("document.getElementById('error').hidden = true; window.scrollTo(0, 0)")
 
         let shot = try await browser.screenshot()

@@ -12,13 +12,22 @@ import XCTest
 /// A console server on an ephemeral port of 127.0.0.1 serving the tiny test model, with its own
 /// output folder, plus a real HTTP client (URLSession) pointed at it.
 final class TestConsole {
-    let server: ConsoleServer
+    /// nil for a server running in another process (`remote(port:)`).
+    let server: ConsoleServer?
     let port: Int
     let outputDirectory: String
 
-    static var tinyModel: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("ModelsTests/Fixtures/tiny-flux").path
+    static var repository: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// The tiny random-weight model of the Models tests (64x64 in milliseconds).
+    static var tinyModel: String { repository.appendingPathComponent("Tests/ModelsTests/Fixtures/tiny-flux").path }
+
+    /// The project's default model (a small trained FLUX.1 that paints simple shapes), if present.
+    static var defaultModel: String? {
+        let path = repository.appendingPathComponent("Models/default").path
+        return FileManager.default.fileExists(atPath: path + "/model_index.json") ? path : nil
     }
 
     static func freshOutputDirectory() -> String {
@@ -50,13 +59,16 @@ final class TestConsole {
         return console
     }
 
-    private init(server: ConsoleServer, port: Int, outputDirectory: String) {
+    /// A client for a server this process did not start.
+    static func remote(port: Int) -> TestConsole { TestConsole(server: nil, port: port, outputDirectory: "") }
+
+    private init(server: ConsoleServer?, port: Int, outputDirectory: String) {
         self.server = server
         self.port = port
         self.outputDirectory = outputDirectory
     }
 
-    func stop() async { await server.stop() }
+    func stop() async { await server?.stop() }
 
     var base: String { "http://127.0.0.1:\(port)" }
 

@@ -6,7 +6,7 @@ extension ConsoleServer {
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
         router.middlewares.add(JSONErrorMiddleware())
-        let parser = JobRequestParser(configuration: configuration)
+        let parser = JobRequestParser(configuration: configuration, modelSequenceLength: host.pipeline.preferredSequenceLength)
         let maxBody = configuration.maxBodyBytes
 
         router.get("/") { _, _ in ConsolePage.response() }
@@ -88,7 +88,7 @@ extension ConsoleServer {
         return ServerStatus(model: host.status(), running: counts.running, waiting: counts.waiting,
                             limits: .init(max_pixels: configuration.maxPixels, max_steps: ServerConfiguration.maxSteps,
                                           max_body_bytes: configuration.maxBodyBytes, max_queued_jobs: configuration.maxQueuedJobs),
-                            defaults: .init(max_sequence_length: configuration.defaultMaxSequenceLength))
+                            defaults: .init(max_sequence_length: configuration.defaultMaxSequenceLength ?? host.pipeline.preferredSequenceLength))
     }
 }
 

@@ -16,10 +16,11 @@ public final class ConsoleServer: @unchecked Sendable {
     private var task: Task<Void, any Error>?
     private var group: ServiceGroup?
 
-    /// Opens the output folder and reads its history; nothing listens or loads until `start`/`run`.
+    /// Opens the output folder and reads its history, and reads the model's tokenizers and configs
+    /// (small; bad ones fail here). Nothing listens and no weights load until `start`/`run`.
     public init(configuration: ServerConfiguration) throws {
         self.configuration = configuration
-        host = ModelHost(files: configuration.files, name: configuration.modelName)
+        host = try ModelHost(files: configuration.files, name: configuration.modelName, precision: configuration.precision)
         history = try HistoryStore(directory: configuration.outputDirectory)
         queue = JobQueue(host: host, history: history, maxQueued: configuration.maxQueuedJobs)
     }

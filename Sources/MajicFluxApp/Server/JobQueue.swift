@@ -145,7 +145,7 @@ final class JobQueue: @unchecked Sendable {
 
     private func run(_ job: Job) {
         let pipeline: FluxPipeline
-        switch host.pipeline() {
+        switch host.readyPipeline() {
         case .success(let p): pipeline = p
         case .failure(let e): return finish(job, .failed, error: e.message)
         }

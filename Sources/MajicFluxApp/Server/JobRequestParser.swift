@@ -14,9 +14,9 @@ struct JobRequestParser {
     var defaultMaxSequenceLength: Int
     var defaultSchedule: ScheduleKind
 
-    init(configuration c: ServerConfiguration) {
+    init(configuration c: ServerConfiguration, modelSequenceLength: Int) {
         maxPixels = c.maxPixels
-        defaultMaxSequenceLength = c.defaultMaxSequenceLength
+        defaultMaxSequenceLength = c.defaultMaxSequenceLength ?? modelSequenceLength
         defaultSchedule = c.defaultSchedule
     }
 

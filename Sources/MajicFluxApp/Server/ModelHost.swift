@@ -1,38 +1,34 @@
 import Foundation
 import Models
 
-/// The served model: loaded once, in the background, kept in memory for every job.
+/// The served model: its weights load once, in the background, and stay in memory for every job.
 final class ModelHost: @unchecked Sendable {
     enum State: Equatable { case loading, ready, failed(String) }
 
-    let files: FluxModelFiles
     let name: String
+    /// Tokenizers and configs are read at once; weights load in `load()`.
+    let pipeline: FluxPipeline
     private let lock = NSLock()
     private var state = State.loading
     private var loadStarted = ProcessInfo.processInfo.systemUptime
     private var loadSeconds: Double?
-    private var loaded: FluxPipeline?
 
-    init(files: FluxModelFiles, name: String) {
-        self.files = files
+    init(files: FluxModelFiles, name: String, precision: WeightPrecision) throws {
         self.name = name
+        pipeline = try FluxPipeline(files: files, keepLoaded: true, precision: precision)
     }
 
     /// Loads every component (blocking; runs on the job worker's thread before the first job).
     func load() {
         lock.withLock { loadStarted = ProcessInfo.processInfo.systemUptime }
         let result: State
-        var pipeline: FluxPipeline?
         do {
-            let p = try FluxPipeline(files: files, keepLoaded: true)
-            try p.loadAll()
-            pipeline = p
+            try pipeline.loadAll()
             result = .ready
         } catch {
             result = .failed("the model could not be loaded: \(error)")
         }
         lock.withLock {
-            loaded = pipeline
             state = result
             loadSeconds = ProcessInfo.processInfo.systemUptime - loadStarted
         }
@@ -41,10 +37,10 @@ final class ModelHost: @unchecked Sendable {
     var isLoading: Bool { lock.withLock { state == .loading } }
 
     /// The pipeline once loaded; else the reason it is not there.
-    func pipeline() -> Result<FluxPipeline, APIError> {
+    func readyPipeline() -> Result<FluxPipeline, APIError> {
         lock.withLock {
             switch state {
-            case .ready: return .success(loaded!)
+            case .ready: return .success(pipeline)
             case .failed(let m): return .failure(APIError(.serviceUnavailable, m))
             case .loading: return .failure(APIError(.serviceUnavailable, "the model is still loading"))
             }

@@ -18,13 +18,13 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "TCP port (0 picks a free one).") var port: Int = 6006
     @Option(name: .customLong("output-dir"), help: "Folder for the PNGs and the history index.") var outputDir: String = "outputs"
     @Option(name: .customLong("max-pixels"), help: "Largest width x height a job may ask for.") var maxPixels: Int = 2048 * 2048
-    @Option(name: .customLong("max-sequence-length"), help: "Default T5 tokens per job: 512 for dev, 256 for schnell.") var maxSequenceLength: Int = 512
+    @Option(name: .customLong("max-sequence-length"), help: "Default T5 tokens per job (default: the model's tokenizer_2 model_max_length; 512 for dev, 256 for schnell).") var maxSequenceLength: Int?
     @Option(help: "Default sigma schedule: model (scheduler_config.json) or diffsynth (static shift 3, as the seed console).") var schedule: ScheduleOption = .model
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535, got \(port)") }
         guard maxPixels >= 256 else { throw ValidationError("--max-pixels must be at least 256, got \(maxPixels)") }
-        guard (1...512).contains(maxSequenceLength) else { throw ValidationError("--max-sequence-length must be 1...512") }
+        if let n = maxSequenceLength, !(1...512).contains(n) { throw ValidationError("--max-sequence-length must be 1...512, got \(n)") }
     }
 
     func run() async throws {
@@ -36,6 +36,7 @@ struct Serve: AsyncParsableCommand {
         c.maxPixels = maxPixels
         c.defaultMaxSequenceLength = maxSequenceLength
         c.defaultSchedule = schedule.kind
+        c.precision = model.precision
         let server = try ConsoleServer(configuration: c)
         try await server.run()
     }

@@ -18,8 +18,11 @@ public struct ServerConfiguration: Sendable {
     public var maxBodyBytes: Int = 64 * 1024
     /// Most jobs waiting at once (the running one not counted).
     public var maxQueuedJobs: Int = 32
-    /// T5 token count used when a job does not give one.
-    public var defaultMaxSequenceLength: Int = 512
+    /// T5 token count used when a job does not give one; nil = the model's own
+    /// (`tokenizer_2` model_max_length: 512 for FLUX.1-dev).
+    public var defaultMaxSequenceLength: Int?
+    /// How the weights are held in memory.
+    public var precision: WeightPrecision = .bf16
     /// Sigma schedule used when a job does not give one.
     public var defaultSchedule: ScheduleKind = .model
 

@@ -14,12 +14,16 @@ public final class FluxTransformer {
 
     /// Builds the model from BFL-named weights. Throws `ModelError.weights` naming every missing,
     /// unexpected or mis-shaped tensor.
-    public init(config: FluxConfig, weights source: WeightSource, computeDType: DType? = nil) throws {
+    /// `quantization` quantizes the selected block Linears while loading (e.g. `.fluxFP8`); layers the
+    /// checkpoint already stores quantized (scaled fp8, int8, int4) load as they are either way.
+    public init(config: FluxConfig, weights source: WeightSource, computeDType: DType? = nil,
+                quantization: LinearQuantization? = nil) throws {
         let problems = config.problems()
         if !problems.isEmpty { throw ModelError.weights(component: "transformer", problems: problems) }
         self.config = config
         let w = WeightLoader(source, component: "transformer (Flux DiT)")
         w.computeDType = computeDType
+        w.quantization = quantization
         let d = config.hiddenSize
         imgIn = Linear(w, "img_in", in: config.inChannels, out: d)
         txtIn = Linear(w, "txt_in", in: config.jointAttentionDim, out: d)

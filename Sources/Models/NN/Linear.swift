@@ -1,26 +1,40 @@
+import Quant
 import Tensor
 
-/// y = x W^T + b. The weight stays in its stored dtype (bf16, f16, f32); the backend converts
-/// bounded pieces while multiplying.
+/// y = x W^T + b. A plain weight stays in its stored dtype (bf16, f16, f32, unscaled fp8) and the
+/// backend converts bounded pieces while multiplying; a quantized weight (scaled fp8, int8, int4)
+/// runs through Quant's panel-dequantising `QuantizedLinear`.
 public struct Linear {
-    /// (out, in)
+    /// (out, in) as stored; for a quantized layer, its codes.
     public var weight: Tensor
     /// (out) or nil.
     public var bias: Tensor?
+    /// Set when the weight is quantized with scales.
+    public var quantized: QuantizedLinear?
 
     public init(weight: Tensor, bias: Tensor?) {
         self.weight = weight
         self.bias = bias
     }
 
-    /// Loads `prefix.weight` (out, in) and, when `bias`, `prefix.bias` (out).
+    /// Loads `prefix.weight` (out, in) and, when `bias`, `prefix.bias` (out); quantized when the
+    /// checkpoint stores it so or the loader's `quantization` selects it.
     public init(_ w: WeightLoader, _ prefix: String, in inFeatures: Int, out outFeatures: Int, bias: Bool = true) {
-        weight = w.take("\(prefix).weight", shape: [outFeatures, inFeatures])
         self.bias = bias ? w.take("\(prefix).bias", shape: [outFeatures]) : nil
+        if let q = w.quantizedLinear(prefix, out: outFeatures, in: inFeatures),
+           let layer = try? QuantizedLinear(weight: q, bias: self.bias) {
+            weight = q.data
+            quantized = layer
+        } else {
+            weight = w.take("\(prefix).weight", shape: [outFeatures, inFeatures])
+        }
     }
 
-    public var inFeatures: Int { weight.shape[1] }
-    public var outFeatures: Int { weight.shape[0] }
+    public var inFeatures: Int { quantized?.weight.columns ?? weight.shape[1] }
+    public var outFeatures: Int { quantized?.weight.rows ?? weight.shape[0] }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight: weight, bias: bias) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        if let quantized { return quantized(x) }
+        return linear(x, weight: weight, bias: bias)
+    }
 }

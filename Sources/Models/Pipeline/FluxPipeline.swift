@@ -15,6 +15,11 @@ public final class FluxPipeline {
     /// Keep every component in memory between runs (a server with enough RAM); else load per stage.
     public var keepLoaded: Bool
     public let schedulerConfig: FlowMatchSchedulerConfig
+    /// The T5 length the model was made for: `tokenizer_2/tokenizer_config.json`'s model_max_length
+    /// (512 for FLUX.1-dev, 256 for schnell and small models), 512 when absent.
+    public let preferredSequenceLength: Int
+    /// How weights are held in memory (compute is f32 on the CPU in every case).
+    public let precision: WeightPrecision
 
     private var clipModel: CLIPTextModel?
     private var t5Model: T5Encoder?
@@ -24,12 +29,21 @@ public final class FluxPipeline {
     private let t5Tokenizer: T5Tokenizer
 
     /// Checks the files and loads the tokenizers and configs (small); weights load on first use.
-    public init(files: FluxModelFiles, keepLoaded: Bool = false) throws {
+    public init(files: FluxModelFiles, keepLoaded: Bool = false, precision: WeightPrecision = .bf16) throws {
         self.files = files
         self.keepLoaded = keepLoaded
+        self.precision = precision
         schedulerConfig = try files.schedulerConfig.map { try FlowMatchSchedulerConfig.load(path: $0) } ?? .fluxDev
         clipTokenizer = try CLIPTokenizer(directory: files.clipTokenizer)
         t5Tokenizer = try T5Tokenizer(directory: files.t5Tokenizer)
+        preferredSequenceLength = FluxPipeline.modelMaxLength(tokenizerFolder: files.t5Tokenizer) ?? 512
+    }
+
+    static func modelMaxLength(tokenizerFolder: String) -> Int? {
+        guard let data = FileManager.default.contents(atPath: tokenizerFolder + "/tokenizer_config.json"),
+              let json = try? JSONValue.parse([UInt8](data)),
+              let n = json["model_max_length"]?.int, (1...512).contains(n) else { return nil }
+        return n
     }
 
     /// Loads every component now (a server calls this once at start to fail early and warm up).
@@ -51,7 +65,7 @@ public final class FluxPipeline {
     func t5() throws -> T5Encoder {
         if let t5Model { return t5Model }
         let config = try files.t5Config.map { try ConfigFile.load(T5Config.self, path: $0, what: "T5 config") } ?? T5Config()
-        let m = try T5Encoder(config: config, weights: CheckpointWeights(path: files.t5))
+        let m = try T5Encoder(config: config, weights: CheckpointWeights(path: files.t5), computeDType: precision.denseDType)
         if keepLoaded { t5Model = m }
         return m
     }
@@ -61,7 +75,8 @@ public final class FluxPipeline {
         let source = try FluxCheckpointLayout.canonical(CheckpointWeights(path: files.transformer))
         let declared = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
         let config = try FluxConfig.infer(shape: source.shape(of:), names: source.names, declared: declared)
-        let m = try FluxTransformer(config: config, weights: source)
+        let m = try FluxTransformer(config: config, weights: source, computeDType: precision.denseDType,
+                                    quantization: precision.ditQuantization)
         if keepLoaded { ditModel = m }
         return m
     }
@@ -152,5 +167,29 @@ public final class FluxPipeline {
             try onStep(i + 1, denoised)
         }
         return (x, schedule.steps)
+    }
+}
+
+/// How model weights are held in memory. Compute is f32 on the CPU whichever is chosen.
+public enum WeightPrecision: String, Sendable, CaseIterable {
+    /// Everything converted to f32 at load (2x the memory of bf16 checkpoints; no per-call decoding).
+    case f32
+    /// Weights as stored (bf16 in released checkpoints), memory-mapped, decoded panel by panel.
+    case bf16
+    /// The DiT's block Linears quantized to float8 e4m3fn with per-channel scales (1/4 of f32).
+    case fp8
+    /// The DiT's block Linears quantized to int8 with per-channel scales.
+    case int8
+    /// The DiT's block Linears quantized to int4 in groups of 64 columns.
+    case int4
+
+    var denseDType: DType? { self == .f32 ? .f32 : nil }
+    var ditQuantization: LinearQuantization? {
+        switch self {
+        case .f32, .bf16: return nil
+        case .fp8: return .fluxFP8
+        case .int8: return .fluxInt8
+        case .int4: return .fluxInt4
+        }
     }
 }

@@ -11,4 +11,5 @@ public final class CheckpointWeights: WeightSource {
     public var names: [String] { checkpoint.names }
     public func shape(of name: String) -> [Int]? { try? checkpoint.info(named: name).shape }
     public func tensor(_ name: String) throws -> Tensor { try checkpoint.tensor(named: name) }
+    public func dtype(of name: String) -> DType? { try? checkpoint.info(named: name).dtype }
 }

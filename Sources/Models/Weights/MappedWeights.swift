@@ -50,6 +50,14 @@ public final class MappedWeights: WeightSource {
         }
     }
 
+    public func dtype(of name: String) -> DType? {
+        guard let r = recipes[name] else { return base.dtype(of: name) }
+        switch r {
+        case .rename(let n), .swapHalves(let n), .reshape(let n, _): return base.dtype(of: n)
+        case .concat(let ns): return ns.first.flatMap(base.dtype(of:))
+        }
+    }
+
     public func tensor(_ name: String) throws -> Tensor {
         guard let r = recipes[name] else { return try base.tensor(name) }
         switch r {
@@ -82,6 +90,7 @@ public final class PrefixedWeights: WeightSource {
 
     public var names: [String] { Array(stripped.keys) }
     public func shape(of name: String) -> [Int]? { stripped[name].flatMap(base.shape(of:)) }
+    public func dtype(of name: String) -> DType? { stripped[name].flatMap(base.dtype(of:)) }
     public func tensor(_ name: String) throws -> Tensor {
         guard let n = stripped[name] else { throw TensorError.missingTensor(name: prefix + name, path: "checkpoint") }
         return try base.tensor(n)

@@ -1,3 +1,4 @@
+import Quant
 import Tensor
 
 /// Hands weights to model constructors by canonical name, checking shapes, and remembers every
@@ -15,6 +16,10 @@ public final class WeightLoader {
     public var ignoredUnused: (String) -> Bool = { _ in false }
     /// If set, floating tensors are converted to this dtype when taken (e.g. `.f32` for CPU compute).
     public var computeDType: DType?
+
+    /// If set, Linear weights this policy selects are quantized as they load (`--precision fp8`).
+    public var quantization: LinearQuantization?
+    private var checkpointView: QuantizedCheckpoint??
 
     public init(_ source: WeightSource, component: String) {
         self.source = source
@@ -54,12 +59,26 @@ public final class WeightLoader {
         has(name) ? take(name, shape: shape) : nil
     }
 
+    /// Marks a tensor as consumed without reading it (scale companions of quantized layers).
+    func markUsed(_ name: String) { used.insert(name) }
+
+    /// The source as a quantized checkpoint when it holds float8/int layers or scales; nil otherwise.
+    func quantizedCheckpoint() throws -> QuantizedCheckpoint? {
+        if let cached = checkpointView { return cached }
+        let names = source.names
+        let quantized = names.contains { QuantKeys.isCompanion($0) || [.f8e4m3fn, .f8e5m2].contains(source.dtype(of: $0)) }
+        let view = quantized ? try QuantizedCheckpoint(WeightSourceTensors(source, description: component)) : nil
+        checkpointView = .some(view)
+        return view
+    }
+
     /// Records a problem found by model code (e.g. an inconsistent config).
     public func report(_ problem: String) { problems.append(problem) }
 
     /// Throws `ModelError.weights` listing every missing, mis-shaped and unused tensor.
     public func finish() throws {
-        let unused = source.names.filter { !used.contains($0) && !ignoredUnused($0) }.sorted()
+        // Quantization markers (`scaled_fp8`) and unclaimed scale companions of plain layers are not parameters.
+        let unused = source.names.filter { !used.contains($0) && !ignoredUnused($0) && !QuantKeys.isCompanion($0) }.sorted()
         let all = problems + unused.map { "unexpected \($0)" }
         if !all.isEmpty { throw ModelError.weights(component: component, problems: all) }
     }

@@ -9,6 +9,8 @@ public protocol WeightSource: AnyObject {
     func shape(of name: String) -> [Int]?
     /// The tensor (a view of mapped memory where possible).
     func tensor(_ name: String) throws -> Tensor
+    /// Element type of a tensor without reading its data; nil when absent.
+    func dtype(of name: String) -> DType?
 }
 
 /// Tensors held in memory, by name. Handy for tests and for weights made on the fly.
@@ -21,4 +23,5 @@ public final class DictionaryWeights: WeightSource {
         guard let t = tensors[name] else { throw TensorError.missingTensor(name: name, path: "<memory>") }
         return t
     }
+    public func dtype(of name: String) -> DType? { tensors[name]?.dtype }
 }

@@ -1,0 +1,66 @@
+import Quant
+import Tensor
+
+/// A `WeightSource` seen as Quant's `TensorSource`, so `QuantizedCheckpoint` can read scaled layers.
+final class WeightSourceTensors: TensorSource {
+    let base: WeightSource
+    let sourceDescription: String
+    init(_ base: WeightSource, description: String) {
+        self.base = base
+        sourceDescription = description
+    }
+    var tensorNames: [String] { base.names }
+    var metadataStrings: [String: String] { [:] }
+    func tensorInfo(named name: String) throws -> (dtype: DType, shape: [Int]) {
+        guard let d = base.dtype(of: name), let s = base.shape(of: name) else {
+            throw TensorError.missingTensor(name: name, path: sourceDescription)
+        }
+        return (d, s)
+    }
+    func tensor(named name: String) throws -> Tensor { try base.tensor(name) }
+}
+
+/// How Linear weights are held in memory, chosen by the caller (the `--precision` option).
+public struct LinearQuantization: Sendable {
+    /// Which Linear weights (canonical name, shape) are quantized when loaded unquantized.
+    public var policy: QuantPolicy
+    public init(policy: QuantPolicy) { self.policy = policy }
+
+    /// FLUX DiT block Linears in float8 e4m3fn with per-output-channel scales (1 byte per weight).
+    public static let fluxFP8 = LinearQuantization(policy: .fluxDiT(format: .fp8e4m3fn, granularity: .channel))
+    /// FLUX DiT block Linears in int8 with per-output-channel scales.
+    public static let fluxInt8 = LinearQuantization(policy: .fluxDiT(format: .int8, granularity: .channel))
+    /// FLUX DiT block Linears in int4 with one scale per 64 columns (ggml q4-style groups).
+    public static let fluxInt4 = LinearQuantization(policy: .fluxDiT(format: .int4, granularity: .block(64)))
+}
+
+extension WeightLoader {
+    /// Loads Linear `prefix` (weight (out, in)): quantized as the checkpoint stores it (ComfyUI
+    /// `scale_weight`, `weight_scale` files, int4), or quantized now when `quantization` selects it;
+    /// nil when the weight is used as a plain tensor. Scale companions count as used.
+    func quantizedLinear(_ prefix: String, out: Int, in inFeatures: Int) -> QuantizedWeight? {
+        let weightName = prefix + ".weight"
+        guard let stored = shape(of: weightName) else { return nil }
+        do {
+            if let checkpoint = try quantizedCheckpoint(), checkpoint.weightScaleName(layer: prefix) != nil {
+                for suffix in [QuantKeys.weightScale, QuantKeys.scaleWeight, QuantKeys.inputScale, QuantKeys.scaleInput, QuantKeys.comfyQuant] {
+                    markUsed(prefix + suffix)
+                }
+                markUsed(weightName)
+                let q = try checkpoint.linearWeight(prefix)
+                if q.rows != out || q.columns != inFeatures {
+                    report("\(weightName): checkpoint has \(q.rows)x\(q.columns), model expects \(out)x\(inFeatures)")
+                }
+                return q
+            }
+            if let quantization, quantization.policy.shouldQuantize(weightName, shape: stored), stored == [out, inFeatures] {
+                let w = take(weightName, shape: [out, inFeatures])
+                let p = quantization.policy
+                return try QuantizedWeight.quantize(w, format: p.format, granularity: p.granularity, overflow: p.overflow)
+            }
+        } catch {
+            report("\(weightName): \(error)")
+        }
+        return nil
+    }
+}

@@ -1,0 +1,71 @@
+import XCTest
+import Models
+import Tensor
+
+/// The shipped default model (Models/default) on the held-out prompts of its caption grammar
+/// (colour/shape/position triples never seen in training), judged by `SceneAnalyser`.
+/// Prompts, seeds and the Python side's verdicts come from Tools/train_default_model/runs/v1/eval.json
+/// (diffusers FluxPipeline, f32, 20 steps, guidance 3.5, 128x128, T5 length 256).
+final class DefaultModelQualityTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let modelDir = root + "/Models/default"
+
+    struct Row: Decodable { let prompt: String; let seed: UInt64; let want: [Int]; let got: [Int?]? }
+    struct Split: Decodable { let rows: [Row] }
+    struct Eval: Decodable { let held_out_float32: Split }
+
+    func rows() throws -> [Row] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Self.root + "/Tools/train_default_model/runs/v1/eval.json"))
+        return try JSONDecoder().decode(Eval.self, from: data).held_out_float32.rows
+    }
+
+    /// Generates every held-out prompt; returns (% all three right, % agreeing with Python's verdict, results).
+    func evaluate(_ precision: WeightPrecision, rows: [Row]) throws -> (correct: Double, agree: Double) {
+        let pipeline = try FluxPipeline(files: FluxModelFiles.resolve(modelDir: Self.modelDir), keepLoaded: true, precision: precision)
+        var correct = 0, agree = 0
+        for row in rows {
+            var r = GenerationRequest(prompt: row.prompt, seed: row.seed, steps: 20, width: 128, height: 128)
+            r.maxSequenceLength = pipeline.preferredSequenceLength
+            let image = try pipeline.generate(r)
+            let result = SceneAnalyser.analyse(rgb: image.rgb, width: 128, height: 128)
+            if result.triple == row.want { correct += 1 }
+            if let got = row.got, result.colour == got[0], result.shape == got[1], result.position == got[2] { agree += 1 }
+        }
+        return (100 * Double(correct) / Double(rows.count), 100 * Double(agree) / Double(rows.count))
+    }
+
+    func testHeldOutPromptsMatchThePythonEvaluationAndFP8StaysWithinTwoPoints() throws {
+        let rows = try rows()
+        XCTAssertEqual(rows.count, 96)
+        XCTAssertEqual(try FluxModelFiles.resolve(modelDir: Self.modelDir).schedulerConfig.map { _ in true }, true)
+        let bf16 = try evaluate(.bf16, rows: rows)
+        let fp8 = try evaluate(.fp8, rows: rows)
+        print("default model, held-out prompts, all three right: bf16 weights \(bf16.correct)% (agrees with the Python analysis of diffusers' images on \(bf16.agree)%), fp8 \(fp8.correct)%")
+        // Our images equal diffusers' within a few levels, so the verdicts must agree almost everywhere.
+        XCTAssertGreaterThanOrEqual(bf16.agree, 95)
+        // Python measured 38.5% (f32) for this v1 model; the goal of 90% is not met yet.
+        XCTAssertEqual(bf16.correct, 38.5, accuracy: 3)
+        XCTAssertEqual(fp8.correct, bf16.correct, accuracy: 2, "fp8 must stay within 2 points")
+        if ProcessInfo.processInfo.environment["MAJICFLUX_QUALITY_ALL"] != nil {
+            for p in [WeightPrecision.f32, .int8, .int4] {
+                print("default model, held-out prompts, \(p.rawValue): \(try evaluate(p, rows: rows).correct)%")
+            }
+        }
+    }
+
+    func testSameSeedGivesTheSamePictureAsTheShippedDiffusersSample() throws {
+        // samples/sample1.png: "a red circle on the left on a white background", seed 1 (diffusers, H200).
+        let pipeline = try FluxPipeline(files: FluxModelFiles.resolve(modelDir: Self.modelDir))
+        var r = GenerationRequest(prompt: "a red circle on the left on a white background", seed: 1, steps: 20, width: 128, height: 128)
+        r.maxSequenceLength = pipeline.preferredSequenceLength
+        XCTAssertEqual(r.maxSequenceLength, 256)
+        let ours = try pipeline.generate(r).rgb
+        let (sample, _) = try PNG.read(Self.modelDir + "/samples/sample1.png")
+        let theirs = sample.rgb().pixels
+        let diffs = zip(ours, theirs).map { abs(Int($0) - Int($1)) }
+        let mean = Double(diffs.reduce(0, +)) / Double(diffs.count)
+        print("default model sample1 vs diffusers on the GPU: max \(diffs.max()!), mean \(mean)")
+        XCTAssertLessThanOrEqual(diffs.max()!, 8)
+        XCTAssertLessThan(mean, 0.1)
+    }
+}
