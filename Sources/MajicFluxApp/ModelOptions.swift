@@ -63,11 +63,23 @@ struct ModelOptions: ParsableArguments {
         return (base as NSString).lastPathComponent
     }
 
+    /// The backend for `--device`: `auto` takes CUDA when a GPU, the driver, NVRTC and cuBLASLt are all
+    /// found, else the CPU; `cuda` fails with the reason when they are not. On CUDA, `--precision f32`
+    /// computes in f32, anything else in bf16.
     func resolveDevice() throws -> any Backend {
+        let dtype: DType = precision == .f32 ? .f32 : .bf16
         switch device {
-        case .cpu, .auto: return CPUBackend.shared
+        case .cpu: return CPUBackend.shared
+        case .auto:
+            if CUDABackend.unavailableReason() == nil, precision.isDense, let b = try? CUDABackend.make(computeDType: dtype) { return b }
+            return CPUBackend.shared
         case .cuda:
-            throw ValidationError("--device cuda: this build has no CUDA backend yet; use --device cpu or auto")
+            if let why = CUDABackend.unavailableReason() {
+                throw ValidationError("--device cuda: \(why). Use --device cpu or auto.")
+            }
+            do { return try CUDABackend.make(computeDType: dtype) } catch {
+                throw ValidationError("--device cuda: \(error)")
+            }
         }
     }
 
@@ -78,9 +90,12 @@ struct ModelOptions: ParsableArguments {
     }
 
     func makePipeline(keepLoaded: Bool) throws -> FluxPipeline {
-        try FluxPipeline(files: try resolveFiles(), keepLoaded: keepLoaded, precision: precision)
+        try FluxPipeline(files: try resolveFiles(), keepLoaded: keepLoaded, precision: precision, backend: try resolveDevice())
     }
 }
 
-extension WeightPrecision: ExpressibleByArgument {}
+extension WeightPrecision: ExpressibleByArgument {
+    /// f32 or bf16: weights kept dense (the precisions a GPU backend runs).
+    var isDense: Bool { self == .f32 || self == .bf16 }
+}
 enum DeviceOption: String, ExpressibleByArgument, CaseIterable { case cpu, cuda, auto }

@@ -28,7 +28,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        _ = try model.resolveDevice()
+        let backend = try model.resolveDevice()
         var c = ServerConfiguration(files: try model.resolveFiles(), modelName: model.displayName)
         c.host = host
         c.port = port
@@ -37,6 +37,7 @@ struct Serve: AsyncParsableCommand {
         c.defaultMaxSequenceLength = maxSequenceLength
         c.defaultSchedule = schedule.kind
         c.precision = model.precision
+        c.backend = backend
         let server = try ConsoleServer(configuration: c)
         try await server.run()
     }

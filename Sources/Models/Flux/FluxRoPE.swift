@@ -13,7 +13,7 @@ struct FluxRoPE {
     let sines: Tensor
 
     /// `ids`: one (axis0, axis1, axis2) position per token (text tokens first).
-    init(ids: [[Int]], axesDims: [Int], theta: Double) {
+    init(ids: [[Int]], axesDims: [Int], theta: Double, backend: any Backend = CPUBackend.shared) {
         let half = axesDims.reduce(0, +) / 2
         var c = [Float](repeating: 0, count: ids.count * half), s = c
         for (t, pos) in ids.enumerated() {
@@ -28,8 +28,8 @@ struct FluxRoPE {
                 }
             }
         }
-        cosines = Tensor(c, shape: [ids.count, half])
-        sines = Tensor(s, shape: [ids.count, half])
+        cosines = Tensor(c, shape: [ids.count, half], backend: backend)
+        sines = Tensor(s, shape: [ids.count, half], backend: backend)
     }
 
     /// Rotates q or k of shape (B, H, L, D).

@@ -37,4 +37,16 @@ public struct Linear {
         if let quantized { return quantized(x) }
         return linear(x, weight: weight, bias: bias)
     }
+
+    /// GELU (tanh approximation) of the output, fused into the GEMM where the backend can.
+    public func geluTanh(_ x: Tensor) -> Tensor {
+        if let quantized { return gelu(quantized(x), approximate: .tanh) }
+        return linearGeluTanh(x, weight: weight, bias: bias)
+    }
+
+    /// The layer restricted to output features `start..<end` (row slices of the weight; no copy).
+    public func rows(_ start: Int, _ end: Int) -> Linear? {
+        if quantized != nil { return nil }
+        return Linear(weight: weight.slice(dim: 0, start: start, end: end), bias: bias?.slice(dim: 0, start: start, end: end))
+    }
 }

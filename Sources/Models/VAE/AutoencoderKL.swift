@@ -91,9 +91,11 @@ public final class AutoencoderKL {
     public let encoder: VAEEncoder?
 
     /// Loads BFL-named weights (`decoder.*`, optionally `encoder.*`).
-    public init(config: AutoencoderConfig, weights source: WeightSource, computeDType: DType? = .f32) throws {
+    public init(config: AutoencoderConfig, weights source: WeightSource, computeDType: DType? = .f32,
+                backend: any Backend = CPUBackend.shared) throws {
         self.config = config
         let w = WeightLoader(source, component: "vae")
+        w.backend = backend
         w.computeDType = computeDType
         decoder = VAEDecoder(w, config)
         encoder = w.has("encoder.conv_in.weight") ? VAEEncoder(w, config) : nil

@@ -83,4 +83,21 @@ public protocol Backend: AnyObject, Sendable {
     /// to (B, H, Lq, Lk) and added to the scores. Memory-bounded: score matrices are built a block of
     /// queries at a time, never for all heads at once.
     func attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor?, scale: Float) -> Tensor
+
+    // Fused ops for transformer blocks. Each has a default implementation (below) composed of the
+    // ops above, which is what the CPU backend runs; GPU backends override them with one kernel.
+
+    /// LayerNorm (no affine) over the last dim of x (B, L, D), then x * (1 + scale) + shift with
+    /// scale and shift (B, D) broadcast over the L tokens.
+    func modulatedLayerNorm(_ x: Tensor, shift: Tensor, scale: Tensor, eps: Float) -> Tensor
+    /// x + gate * y for x, y (B, L, D) and gate (B, D) broadcast over tokens.
+    func gatedResidual(_ x: Tensor, _ y: Tensor, gate: Tensor) -> Tensor
+    /// GELU (tanh approximation) of x W^T + bias.
+    func linearGeluTanh(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor
+    /// Splits fused projections into attention inputs: each stream's `qkv` (B, L_i, 3*H*D) holds
+    /// [q | k | v] per token; q and k are RMS-normalised per head with that stream's weights (D), the
+    /// streams are joined along the sequence (in order), and q and k are rotated by the rotary tables
+    /// `cos`, `sin` (sum L_i, D/2) acting on pairs (x[2i], x[2i+1]). Returns q, k, v as (B, H, sum L_i, D).
+    func qkNormRoPE(_ qkv: [Tensor], heads: Int, queryWeights: [Tensor], keyWeights: [Tensor],
+                    cos: Tensor, sin: Tensor, eps: Float) -> (q: Tensor, k: Tensor, v: Tensor)
 }

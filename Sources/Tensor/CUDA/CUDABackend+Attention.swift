@@ -1,0 +1,38 @@
+/// Attention: the flash kernel (bf16, head size 64 or 128, no mask) or the general row kernel.
+extension CUDABackend {
+    public func attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor?, scale: Float) -> Tensor {
+        let nb = q.shape[0], nh = q.shape[1], lq = q.shape[2], d = q.shape[3]
+        let lk = k.shape[2], dv = v.shape[3]
+        let outType = computeDType
+        let out = empty([nb, lq, nh, dv], outType)
+        let view = out.permuted(0, 2, 1, 3)
+        if out.count == 0 { return view }
+        if lk == 0 { return affine(view, scale: 0, shift: 0) }
+        if mask == nil, computeDType == .bf16, d == dv, d == 64 || d == 128, lq > 0 {
+            func prep(_ t: Tensor) -> Tensor {
+                var x = t.dtype == .bf16 ? t : convert(t, to: .bf16)
+                let ok = x.strides[3] == 1 && x.strides[0] % 8 == 0 && x.strides[1] % 8 == 0 && x.strides[2] % 8 == 0
+                    && address(x) % 16 == 0
+                if !ok { x = contiguous(x) }
+                return x
+            }
+            let qb = prep(q), kb = prep(k), vb = prep(v)
+            var a = KernelArgs()
+            a.ptr(qb); a.ptr(kb); a.ptr(vb); a.ptr(out)
+            a.i32(nh); a.i32(lq); a.i32(lk)
+            for t in [qb, kb, vb] { a.i64(t.strides[0]); a.i64(t.strides[1]); a.i64(t.strides[2]) }
+            a.f32(scale * 1.4426950408889634)
+            let smem = 3 * 64 * (d + 8) * 2
+            launch(d == 128 ? "flash_d128" : "flash_d64", grid: ((lq + 63) / 64, nb * nh, 1), block: 128, shared: smem, a)
+            return view
+        }
+        let m32 = mask.map { $0.dtype == .f32 ? $0 : convert($0, to: .f32) }
+        var a = KernelArgs()
+        a.ptr(q); a.dtype(q.dtype); a.ptr(k); a.dtype(k.dtype); a.ptr(v); a.dtype(v.dtype)
+        a.ptr(m32); a.ptr(out); a.dtype(out.dtype)
+        a.raw((q.strides + k.strides + v.strides + (m32?.strides ?? [0, 0, 0, 0])).map { Int64($0) })
+        a.i64(nh); a.i64(lq); a.i64(lk); a.i64(d); a.i64(dv); a.f32(scale)
+        launch("attn_rows", grid: (nb * nh * lq, 1, 1), block: 128, shared: lk * 4, a)
+        return view
+    }
+}

@@ -1,0 +1,63 @@
+extension CUDAKernelSource {
+    /// Fused kernels for the Flux blocks: modulated LayerNorm, gated residual add, and QK-RMSNorm +
+    /// RoPE + head split writing q, k, v straight into the joint (B, H, L, D) attention inputs.
+    static let fused = #"""
+// y[r, :] = LN(x[r, :]) * (1 + scale[b, :]) + shift[b, :], b = r / tokens. x contiguous rows.
+extern "C" __global__ void mod_layernorm(const void* x, int tx, const void* shift, const void* scale, int ts, i64 sstride,
+                                         void* y, int ty, i64 cols, i64 tokens, float eps) {
+  __shared__ float sh[33];
+  i64 r = blockIdx.x; i64 base = r * cols; i64 b = r / tokens;
+  float s = 0;
+  for (i64 c = threadIdx.x; c < cols; c += blockDim.x) s += ldf(x, tx, base + c);
+  float mean = block_sum(s, sh) / (float)cols;
+  float q = 0;
+  for (i64 c = threadIdx.x; c < cols; c += blockDim.x) { float d = ldf(x, tx, base + c) - mean; q += d * d; }
+  float rstd = 1.0f / sqrtf(block_sum(q, sh) / (float)cols + eps);
+  for (i64 c = threadIdx.x; c < cols; c += blockDim.x) {
+    float v = (ldf(x, tx, base + c) - mean) * rstd;
+    v = v * (1.0f + ldf(scale, ts, b * sstride + c)) + ldf(shift, ts, b * sstride + c);
+    stf(y, ty, base + c, v);
+  }
+}
+// out = x + gate[b, :] * y, x and y contiguous (rows x cols), b = row / tokens.
+extern "C" __global__ void gated_residual(const void* x, int tx, const void* y, int tyy, const void* gate, int tg, i64 gstride,
+                                          void* out, int to, i64 cols, i64 tokens, i64 n) {
+  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
+    i64 c = i % cols, b = (i / cols) / tokens;
+    stf(out, to, i, ldf(x, tx, i) + ldf(gate, tg, b * gstride + c) * ldf(y, tyy, i));
+  }
+}
+// One warp per (b, l, h): qkv row (3, H, D) at qkv + (b * L + l) * rowStride; q and k RMS-normalised
+// with qw / kw and rotated by cos/sin rows (ropeOffset + l) in (x[2i], x[2i+1]) pairs; q, k, v written
+// to (B, H, Ltot, D) at position posOffset + l.
+extern "C" __global__ void qk_norm_rope(const void* qkv, int tx, i64 rowStride, i64 B, i64 L, i64 H, i64 D,
+                                        const void* qw, const void* kw, int tw, const float* cosT, const float* sinT,
+                                        i64 ropeOffset, void* q, void* k, void* v, int ty, i64 Ltot, i64 posOffset, float eps) {
+  i64 wid = (blockIdx.x * (i64)blockDim.x + threadIdx.x) >> 5; int lane = threadIdx.x & 31;
+  if (wid >= B * L * H) return;
+  i64 h = wid % H; i64 bl = wid / H; i64 l = bl % L, b = bl / L;
+  i64 src = bl * rowStride + h * D;
+  i64 dst = ((b * H + h) * Ltot + posOffset + l) * D;
+  i64 half = D / 2; i64 trow = (ropeOffset + l) * half;
+  for (int which = 0; which < 2; ++which) {
+    i64 s0 = src + which * H * D;
+    float ss = 0;
+    for (i64 i = lane; i < D; i += 32) { float t = ldf(qkv, tx, s0 + i); ss += t * t; }
+    ss = warp_sum(ss);
+    float rstd = 1.0f / sqrtf(ss / (float)D + eps);
+    const void* w = which == 0 ? qw : kw;
+    void* o = which == 0 ? q : k;
+    for (i64 p = lane; p < half; p += 32) {
+      float x0 = ldf(qkv, tx, s0 + 2 * p) * rstd * ldf(w, tw, 2 * p);
+      float x1 = ldf(qkv, tx, s0 + 2 * p + 1) * rstd * ldf(w, tw, 2 * p + 1);
+      if (ty == 2) { x0 = bf2f(f2bf(x0)); x1 = bf2f(f2bf(x1)); }
+      float c = cosT[trow + p], s = sinT[trow + p];
+      stf(o, ty, dst + 2 * p, c * x0 - s * x1);
+      stf(o, ty, dst + 2 * p + 1, s * x0 + c * x1);
+    }
+  }
+  i64 s2 = src + 2 * H * D;
+  for (i64 i = lane; i < D; i += 32) stf(v, ty, dst + i, ldf(qkv, tx, s2 + i));
+}
+"""#
+}
