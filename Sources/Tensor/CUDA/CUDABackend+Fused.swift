@@ -67,4 +67,14 @@ extension CUDABackend {
         }
         return (q, k, v)
     }
+
+    /// A tensor of uniform random values in [-scale, scale), generated on the device.
+    public func randomUniform(_ shape: [Int], dtype: DType, scale: Float, seed: UInt64) -> Tensor {
+        let out = empty(shape, dtype)
+        if out.count == 0 { return out }
+        var a = KernelArgs()
+        a.ptr(out); a.dtype(dtype); a.i64(out.count); a.address(seed &* 0x2545F4914F6CDD1D); a.f32(scale)
+        launch("fill_uniform", grid: gridFor(out.count), block: 256, a)
+        return out
+    }
 }

@@ -51,6 +51,24 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     }
 
     nonisolated(unsafe) private static var cache: [String: CUDABackend] = [:]
+    nonisolated(unsafe) private static var images: [String: [CChar]] = [:]
+
+    /// The kernel module for compute capability `arch` ("90"): machine code (CUBIN) from NVRTC, or PTX
+    /// for the driver to compile when NVRTC does not know the GPU; compiled once per process.
+    static func moduleImage(arch: String) throws -> [CChar] {
+        if let i = images[arch] { return i }
+        guard let nvrtc = NVRTC.load() else { throw CUDAError.unavailable("libnvrtc not found") }
+        let image: [CChar]
+        if let cubin = try? nvrtc.compileCUBIN(CUDAKernelSource.all, name: "majicflux.cu", arch: "sm_\(arch)") {
+            image = cubin
+        } else if let ptx = try? nvrtc.compilePTX(CUDAKernelSource.all, name: "majicflux.cu", arch: "compute_\(arch)") {
+            image = ptx
+        } else {
+            image = try nvrtc.compilePTX(CUDAKernelSource.all, name: "majicflux.cu", arch: "compute_90")
+        }
+        images[arch] = image
+        return image
+    }
     private static let cacheLock = CUDALock()
 
     /// The backend for device `ordinal` computing in `computeDType` (bf16 or f32), made once per process.
@@ -95,14 +113,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         guard let ltLib = CUDALibrary(CUDALibraryNames.cublasLt) else { throw CUDAError.unavailable("libcublasLt not found") }
         lt = try CUBLASLt(ltLib)
         try CUDADriver.check(d.cuMemAlloc(&workspace, workspaceBytes), "cuMemAlloc(workspace)")
-        guard let nvrtc = NVRTC.load() else { throw CUDAError.unavailable("libnvrtc not found") }
-        var ptx: [CChar]
-        do {
-            ptx = try nvrtc.compilePTX(CUDAKernelSource.all, name: "majicflux.cu", arch: "compute_\(major)\(minor)")
-        } catch {
-            ptx = try nvrtc.compilePTX(CUDAKernelSource.all, name: "majicflux.cu", arch: "compute_90")
-        }
-        try CUDADriver.check(ptx.withUnsafeBytes { d.cuModuleLoadData(&module, $0.baseAddress) }, "cuModuleLoadData")
+        let image = try CUDABackend.moduleImage(arch: "\(major)\(minor)")
+        try CUDADriver.check(image.withUnsafeBytes { d.cuModuleLoadData(&module, $0.baseAddress) }, "cuModuleLoadData")
     }
 
     // MARK: memory

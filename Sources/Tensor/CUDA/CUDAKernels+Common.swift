@@ -1,8 +1,8 @@
 /// CUDA C sources compiled at run time by NVRTC. No CUDA headers are included: bf16/f16/fp8
 /// conversions are written out or use PTX, so the sources compile with a bare NVRTC.
-enum CUDAKernelSource {
+public enum CUDAKernelSource {
     /// Every kernel source, in the order they are compiled into one module.
-    static var all: String { common + elementwise + rows + conv + attention + flash + fused }
+    public static var all: String { common + elementwise + rows + conv + attention + flash + fused }
 
     /// Dtype codes shared with `CUDABackend.code(_:)`.
     static let common = #"""

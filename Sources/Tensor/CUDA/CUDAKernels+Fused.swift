@@ -59,5 +59,14 @@ extern "C" __global__ void qk_norm_rope(const void* qkv, int tx, i64 rowStride, 
   i64 s2 = src + 2 * H * D;
   for (i64 i = lane; i < D; i += 32) stf(v, ty, dst + i, ldf(qkv, tx, s2 + i));
 }
+// Uniform values in [-scale, scale) from a counter-based hash (for benchmarks with random weights).
+extern "C" __global__ void fill_uniform(void* y, int ty, i64 n, unsigned long long seed, float scale) {
+  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
+    unsigned long long z = seed + (unsigned long long)i * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull; z = (z ^ (z >> 27)) * 0x94D049BB133111EBull; z ^= z >> 31;
+    float u = (float)(z >> 40) * (1.0f / 16777216.0f);
+    stf(y, ty, i, (2.0f * u - 1.0f) * scale);
+  }
+}
 """#
 }

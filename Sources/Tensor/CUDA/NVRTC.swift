@@ -10,6 +10,8 @@ public final class NVRTC: @unchecked Sendable {
     let log: @convention(c) (Program, UnsafeMutablePointer<CChar>) -> Int32
     let ptxSize: @convention(c) (Program, UnsafeMutablePointer<Int>) -> Int32
     let ptx: @convention(c) (Program, UnsafeMutablePointer<CChar>) -> Int32
+    let cubinSize: (@convention(c) (Program, UnsafeMutablePointer<Int>) -> Int32)?
+    let cubin: (@convention(c) (Program, UnsafeMutablePointer<CChar>) -> Int32)?
 
     /// Loads libnvrtc (13 or 12); nil when it is not installed.
     public static func load() -> NVRTC? {
@@ -26,10 +28,22 @@ public final class NVRTC: @unchecked Sendable {
         log = try lib.symbol("nvrtcGetProgramLog")
         ptxSize = try lib.symbol("nvrtcGetPTXSize")
         ptx = try lib.symbol("nvrtcGetPTX")
+        cubinSize = try? lib.symbol("nvrtcGetCUBINSize")
+        cubin = try? lib.symbol("nvrtcGetCUBIN")
     }
 
     /// Compiles `source` for `arch` (e.g. "compute_90") and returns the PTX text (NUL-terminated bytes).
     public func compilePTX(_ source: String, name: String, arch: String) throws -> [CChar] {
+        try compile(source, name: name, arch: arch, cubin: false)
+    }
+
+    /// Compiles `source` to machine code for `arch` (e.g. "sm_90"), ready for cuModuleLoadData
+    /// without a JIT step.
+    public func compileCUBIN(_ source: String, name: String, arch: String) throws -> [CChar] {
+        try compile(source, name: name, arch: arch, cubin: true)
+    }
+
+    func compile(_ source: String, name: String, arch: String, cubin wantCubin: Bool) throws -> [CChar] {
         var prog: Program = nil
         let rc = source.withCString { src in name.withCString { create(&prog, src, $0, 0, nil, nil) } }
         if rc != 0 { throw CUDAError.compile("nvrtcCreateProgram failed (\(rc))") }
@@ -49,6 +63,13 @@ public final class NVRTC: @unchecked Sendable {
             throw CUDAError.compile(String(cString: text))
         }
         var n = 0
+        if wantCubin {
+            guard let cubinSize, let cubin else { throw CUDAError.compile("this NVRTC cannot emit CUBIN") }
+            _ = cubinSize(prog, &n)
+            var out = [CChar](repeating: 0, count: n + 1)
+            _ = cubin(prog, &out)
+            return out
+        }
         _ = ptxSize(prog, &n)
         var out = [CChar](repeating: 0, count: n + 1)
         _ = ptx(prog, &out)
