@@ -144,6 +144,10 @@ enum OpsCheck {
             let v = randn([1, 130, 2, 128], 76, b).permuted(0, 2, 1, 3)
             return scaledDotProductAttention(q, k, v)
         }
+        add("attention d512 single head (VAE style, GEMM path)") { b in
+            scaledDotProductAttention(randn([1, 1, 150, 512], 89, b, scale: 0.1), randn([1, 1, 150, 512], 90, b, scale: 0.1),
+                                      randn([1, 1, 150, 512], 91, b))
+        }
         add("modulatedLayerNorm") { b in
             let mods = randn([2, 3 * 96], 77, b, scale: 0.5).chunked(3, dim: -1)
             return modulatedLayerNorm(randn([2, 10, 96], 78, b), shift: mods[0], scale: mods[1], eps: 1e-6)

@@ -26,6 +26,22 @@ extension CUDABackend {
             launch(d == 128 ? "flash_d128" : "flash_d64", grid: ((lq + 63) / 64, nb * nh, 1), block: 128, shared: smem, a)
             return view
         }
+        if d > 128 || dv > 128 || lk > 8192 {
+            // Large heads (the VAE's single 512-wide head) or long keys: GEMMs a block of queries at a
+            // time, scores bounded to ~256 MB.
+            let chunk = Swift.max(1, Swift.min(lq, (256 << 20) / Swift.max(1, nb * nh * lk * 4)))
+            let kt = k.transposed(2, 3)
+            var start = 0
+            while start < lq {
+                let end = Swift.min(lq, start + chunk)
+                var s = affine(matmul(q.slice(dim: 2, start: start, end: end), kt), scale: scale, shift: 0)
+                if let mask { s = binary(.add, s, mask.slice(dim: 2, start: start, end: end)) }
+                let o = matmul(softmax(s, dim: 3), v)
+                copy(o, into: view.slice(dim: 2, start: start, end: end))
+                start = end
+            }
+            return view
+        }
         let m32 = mask.map { $0.dtype == .f32 ? $0 : convert($0, to: .f32) }
         var a = KernelArgs()
         a.ptr(q); a.dtype(q.dtype); a.ptr(k); a.dtype(k.dtype); a.ptr(v); a.dtype(v.dtype)

@@ -91,6 +91,21 @@ __device__ __forceinline__ void offsets(const Meta& m, i64 i, i64* o) {
     for (int k = 0; k < NOPS; ++k) o[k] += c * m.st[k][d];
   }
 }
+// The same with 32-bit index arithmetic (when every size and offset fits; much cheaper division).
+template <int NOPS>
+__device__ __forceinline__ void offsets32(const Meta& m, u32 i, i64* o) {
+  u32 acc[NOPS];
+  #pragma unroll
+  for (int k = 0; k < NOPS; ++k) acc[k] = 0;
+  for (int d = (int)m.rank - 1; d >= 0; --d) {
+    u32 s = (u32)m.shape[d]; u32 c = i % s; i /= s;
+    #pragma unroll
+    for (int k = 0; k < NOPS; ++k) acc[k] += c * (u32)m.st[k][d];
+  }
+  #pragma unroll
+  for (int k = 0; k < NOPS; ++k) o[k] = m.off[k] + (i64)(int)acc[k];
+}
+#define OFFSETS(N, m, i, o) do { if ((m).n < 0x7fffffffLL) offsets32<N>(m, (u32)(i), o); else offsets<N>(m, i, o); } while (0)
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;

@@ -34,31 +34,31 @@ __device__ __forceinline__ float binary_op(int op, float a, float b) {
 }
 extern "C" __global__ void ew_unary(Meta m, int op, const void* x, int tx, void* y, int ty) {
   for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < m.n; i += (i64)gridDim.x * blockDim.x) {
-    i64 o[2]; offsets<2>(m, i, o);
+    i64 o[2]; OFFSETS(2, m, i, o);
     stf(y, ty, o[0], unary_op(op, ldf(x, tx, o[1])));
   }
 }
 extern "C" __global__ void ew_binary(Meta m, int op, const void* a, int ta, const void* b, int tb, void* y, int ty) {
   for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < m.n; i += (i64)gridDim.x * blockDim.x) {
-    i64 o[3]; offsets<3>(m, i, o);
+    i64 o[3]; OFFSETS(3, m, i, o);
     stf(y, ty, o[0], binary_op(op, ldf(a, ta, o[1]), ldf(b, tb, o[2])));
   }
 }
 extern "C" __global__ void ew_affine(Meta m, float scale, float shift, const void* x, int tx, void* y, int ty) {
   for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < m.n; i += (i64)gridDim.x * blockDim.x) {
-    i64 o[2]; offsets<2>(m, i, o);
+    i64 o[2]; OFFSETS(2, m, i, o);
     stf(y, ty, o[0], ldf(x, tx, o[1]) * scale + shift);
   }
 }
 extern "C" __global__ void ew_convert(Meta m, const void* x, int tx, void* y, int ty) {
   for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < m.n; i += (i64)gridDim.x * blockDim.x) {
-    i64 o[2]; offsets<2>(m, i, o);
+    i64 o[2]; OFFSETS(2, m, i, o);
     std_(y, ty, o[0], ldd(x, tx, o[1]));
   }
 }
 extern "C" __global__ void ew_copy(Meta m, const void* x, void* y, int bytes) {
   for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < m.n; i += (i64)gridDim.x * blockDim.x) {
-    i64 o[2]; offsets<2>(m, i, o);
+    i64 o[2]; OFFSETS(2, m, i, o);
     switch (bytes) {
     case 1: ((unsigned char*)y)[o[0]] = ((const unsigned char*)x)[o[1]]; break;
     case 2: ((u16*)y)[o[0]] = ((const u16*)x)[o[1]]; break;

@@ -23,7 +23,9 @@ extern "C" __global__ void mod_layernorm(const void* x, int tx, const void* shif
 extern "C" __global__ void gated_residual(const void* x, int tx, const void* y, int tyy, const void* gate, int tg, i64 gstride,
                                           void* out, int to, i64 cols, i64 tokens, i64 n) {
   for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
-    i64 c = i % cols, b = (i / cols) / tokens;
+    i64 c, b;
+    if (n < 0x7fffffffLL) { u32 r = (u32)i / (u32)cols; c = (u32)i - r * (u32)cols; b = r / (u32)tokens; }
+    else { c = i % cols; b = (i / cols) / tokens; }
     stf(out, to, i, ldf(x, tx, i) + ldf(gate, tg, b * gstride + c) * ldf(y, tyy, i));
   }
 }
