@@ -46,15 +46,25 @@ enum DiTBench {
             let finite = v.allSatisfy { $0.isFinite }
             print("dit \(size)x\(size) (\(tokens)+512 tokens): best \(fmt(sorted[0])) ms, median \(fmt(sorted[2])) ms per step (wall \(fmt(walls.min()!)) ms); "
                   + "peak in use \(fmt(Double(gpu.peakInUseBytes) / 1e9, 2)) GB, reserved \(fmt(Double(gpu.peakReservedBytes) / 1e9, 2)) GB; output finite: \(finite)")
+            // Where the time goes: every kernel and GEMM timed separately for one step.
+            gpu.profiling = true
+            _ = step()
+            gpu.profiling = false
+            print(gpu.profileReport())
             // Attention alone at this size.
             let l = tokens + 512
             let q = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 7)
             let k = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 8)
             let vv = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 9)
             _ = scaledDotProductAttention(q, k, vv)
-            let ams = (0..<5).map { _ in gpu.time { _ = scaledDotProductAttention(q, k, vv) } }.min()!
-            let flops = 4.0 * Double(l) * Double(l) * 128 * 24
-            print("  flash attention (1, 24, \(l), 128): \(fmt(ams, 3)) ms, \(fmt(flops / ams / 1e9, 1)) TFLOP/s; x57 layers = \(fmt(ams * 57, 1)) ms")
+            for bn in [64, 32] {
+                gpu.flashKeyBlock = bn
+                _ = scaledDotProductAttention(q, k, vv)
+                let ams = (0..<5).map { _ in gpu.time { _ = scaledDotProductAttention(q, k, vv) } }.min()!
+                let flops = 4.0 * Double(l) * Double(l) * 128 * 24
+                print("  flash attention (1, 24, \(l), 128), key block \(bn): \(fmt(ams, 3)) ms, \(fmt(flops / ams / 1e9, 1)) TFLOP/s; x57 layers = \(fmt(ams * 57, 1)) ms")
+            }
+            gpu.flashKeyBlock = 64
         }
         let mem = gpu.memoryInfo()
         print("device memory: \(fmt(Double(mem.total - mem.free) / 1e9, 2)) GB used of \(fmt(Double(mem.total) / 1e9, 1)) GB")

@@ -156,6 +156,14 @@ enum OpsCheck {
             let mods = randn([2, 3 * 96], 79, b).chunked(3, dim: -1)
             return gatedResidual(randn([2, 10, 96], 80, b), randn([2, 10, 96], 81, b), gate: mods[2])
         }
+        add("modulatedLayerNorm bf16 (vector path)") { b in
+            let mods = randn([2, 3 * 96], 92, b, scale: 0.5).to(.bf16).chunked(3, dim: -1)
+            return modulatedLayerNorm(randn([2, 10, 96], 93, b).to(.bf16), shift: mods[0], scale: mods[1], eps: 1e-6)
+        }
+        add("gatedResidual bf16 (vector path)") { b in
+            let mods = randn([2, 3 * 96], 94, b).to(.bf16).chunked(3, dim: -1)
+            return gatedResidual(randn([2, 10, 96], 95, b).to(.bf16), randn([2, 10, 96], 96, b).to(.bf16), gate: mods[2])
+        }
         add("qkNormRoPE two streams") { b in
             let h = 2, d = 128
             let t = randn([1, 5, 3 * h * d], 82, b), i = randn([1, 9, 3 * h * d], 83, b)
@@ -181,10 +189,12 @@ enum OpsCheck {
         c.jointAttentionDim = 64
         c.pooledProjectionDim = 32
         var seed: UInt64 = 1000
-        let weights = FluxRandomWeights.shapes(c).mapValues { shape -> Tensor in
+        var weights: [String: Tensor] = [:]
+        // Sorted: a dictionary's iteration order differs between instances.
+        for (name, shape) in FluxRandomWeights.shapes(c).sorted(by: { $0.key < $1.key }) {
             seed += 1
-            let scale: Float = shape.count == 1 ? (shape[0] == 128 ? 1 : 0.02) : 1 / Float(shape[1]).squareRoot()
-            return randn(shape, seed &* 7919, CPUBackend.shared, scale: scale)
+            let scale: Float = shape.count == 1 ? (name.hasSuffix(".scale") ? 1 : 0.02) : 1 / Float(shape[1]).squareRoot()
+            weights[name] = randn(shape, seed &* 7919, CPUBackend.shared, scale: scale)
         }
         let gpu = b as? CUDABackend
         let model = try! FluxTransformer(config: c, weights: DictionaryWeights(weights), computeDType: gpu?.computeDType, backend: b)

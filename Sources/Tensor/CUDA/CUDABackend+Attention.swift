@@ -22,8 +22,10 @@ extension CUDABackend {
             a.i32(nh); a.i32(lq); a.i32(lk)
             for t in [qb, kb, vb] { a.i64(t.strides[0]); a.i64(t.strides[1]); a.i64(t.strides[2]) }
             a.f32(scale * 1.4426950408889634)
-            let smem = 3 * 64 * (d + 8) * 2
-            launch(d == 128 ? "flash_d128" : "flash_d64", grid: ((lq + 63) / 64, nb * nh, 1), block: 128, shared: smem, a)
+            let bn = d == 128 && flashKeyBlock == 32 ? 32 : 64
+            let smem = (128 + 2 * bn) * (d + 8) * 2
+            let kernel = d == 64 ? "flash_d64" : (bn == 32 ? "flash_d128_n32" : "flash_d128")
+            launch(kernel, grid: ((lq + 127) / 128, nb * nh, 1), block: 128, shared: smem, a)
             return view
         }
         if d > 128 || dv > 128 || lk > 8192 {

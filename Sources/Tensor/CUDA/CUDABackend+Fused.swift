@@ -16,6 +16,13 @@ extension CUDABackend {
         if st != sct || sh.dtype != sc.dtype {
             sh = contiguous(shift.to(computeDType)); sc = contiguous(scale.to(computeDType)); st = d; sct = d
         }
+        if xc.dtype == .bf16, out.dtype == .bf16, sh.dtype == .bf16, d % 8 == 0, d / 8 <= 1024, st % 8 == 0,
+           address(xc) % 16 == 0, address(sh) % 16 == 0, address(sc) % 16 == 0 {
+            var a = KernelArgs()
+            a.ptr(xc); a.ptr(sh); a.ptr(sc); a.i64(st); a.ptr(out); a.i32(d / 8); a.i64(l); a.f32(eps)
+            launch("mod_layernorm_bf16", grid: (b * l, 1, 1), block: (d / 8 + 31) / 32 * 32, a)
+            return out
+        }
         var a = KernelArgs()
         a.ptr(xc); a.dtype(xc.dtype); a.ptr(sh); a.ptr(sc); a.dtype(sh.dtype); a.i64(st)
         a.ptr(out); a.dtype(out.dtype); a.i64(d); a.i64(l); a.f32(eps)
@@ -29,6 +36,13 @@ extension CUDABackend {
         let out = empty(x.shape, computeDType)
         if x.count == 0 { return out }
         let (g, gs) = paramRows(gate)
+        if xc.dtype == .bf16, yc.dtype == .bf16, g.dtype == .bf16, out.dtype == .bf16, d % 8 == 0, gs % 8 == 0,
+           address(xc) % 16 == 0, address(yc) % 16 == 0, address(g) % 16 == 0, x.count < Int(Int32.max) {
+            var a = KernelArgs()
+            a.ptr(xc); a.ptr(yc); a.ptr(g); a.i64(gs); a.ptr(out); a.i32(d / 8); a.i32(l); a.i64(x.count / 8)
+            launch("gated_residual_bf16", grid: gridFor(x.count / 8), block: 256, a)
+            return out
+        }
         var a = KernelArgs()
         a.ptr(xc); a.dtype(xc.dtype); a.ptr(yc); a.dtype(yc.dtype); a.ptr(g); a.dtype(g.dtype); a.i64(gs)
         a.ptr(out); a.dtype(out.dtype); a.i64(d); a.i64(l); a.i64(x.count)

@@ -71,9 +71,12 @@ extension CUDABackend {
             cudaMust(lt.descSet(plan.desc, CUBLASLt.descBias, &bp, 8), "cublasLt set bias")
         }
         var one: Float = 1, zero: Float = 0
-        let rc = plan.algo.withUnsafeBytes { algo in
-            lt.matmul(lt.handle, plan.desc, &one, bPtr, plan.a, aPtr, plan.b, &zero, cPtr, plan.c, cPtr, plan.c,
-                      algo.baseAddress, workspace, workspaceBytes, stream)
+        var rc: Int32 = 0
+        profiled("gemm \(m)x\(k)x\(n)\(batch > 1 ? " b\(batch)" : "")\(gelu ? " gelu" : "")") {
+            rc = plan.algo.withUnsafeBytes { algo in
+                lt.matmul(lt.handle, plan.desc, &one, bPtr, plan.a, aPtr, plan.b, &zero, cPtr, plan.c, cPtr, plan.c,
+                          algo.baseAddress, workspace, workspaceBytes, stream)
+            }
         }
         if rc != 0 { fatalError("cublasLtMatmul failed with status \(rc) (m \(m) n \(n) k \(k) batch \(batch) \(computeDType))") }
     }

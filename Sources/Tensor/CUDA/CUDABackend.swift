@@ -37,6 +37,12 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     var workspace: UInt64 = 0
     let workspaceBytes = 64 << 20
     let lock = CUDALock()
+    /// When set, every kernel and GEMM is timed with events (and waited for): see `profileReport()`.
+    public var profiling = false
+    var profileTimes: [String: (count: Int, ms: Double)] = [:]
+    var profileEvents: (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) = (nil, nil)
+    /// Keys per shared-memory tile in the head-size-128 flash kernel (64 or 32); a tuning knob.
+    public var flashKeyBlock = 64
 
     /// Why CUDA cannot be used here, or nil when a device was found (cheap; does not compile kernels).
     public static func unavailableReason() -> String? {
@@ -217,8 +223,44 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         return f
     }
 
+    /// Times `body` into the profile under `name` when profiling.
+    func profiled(_ name: @autoclosure () -> String, _ body: () -> Void) {
+        if !profiling { body(); return }
+        if profileEvents.0 == nil {
+            cudaMust(driver.cuEventCreate(&profileEvents.0, 0), "cuEventCreate")
+            cudaMust(driver.cuEventCreate(&profileEvents.1, 0), "cuEventCreate")
+        }
+        cudaMust(driver.cuEventRecord(profileEvents.0, stream), "cuEventRecord")
+        body()
+        cudaMust(driver.cuEventRecord(profileEvents.1, stream), "cuEventRecord")
+        cudaMust(driver.cuEventSynchronize(profileEvents.1), "cuEventSynchronize")
+        var ms: Float = 0
+        cudaMust(driver.cuEventElapsedTime(&ms, profileEvents.0, profileEvents.1), "cuEventElapsedTime")
+        let key = name()
+        let old = profileTimes[key] ?? (0, 0)
+        profileTimes[key] = (old.count + 1, old.ms + Double(ms))
+    }
+
+    /// Kernel and GEMM times gathered while `profiling`, largest first; clears them.
+    public func profileReport(top: Int = 25) -> String {
+        let total = profileTimes.values.reduce(0) { $0 + $1.ms }
+        var lines = ["profile: \(profileTimes.count) kinds, \(Int(total * 1000) / 1000) ms in all"]
+        for (k, v) in profileTimes.sorted(by: { $0.value.ms > $1.value.ms }).prefix(top) {
+            lines.append("  \(Int(v.ms * 1000) / 1000) ms  x\(v.count)  \(k)")
+        }
+        profileTimes = [:]
+        return lines.joined(separator: "\n")
+    }
+
     /// Launches kernel `name` on the stream.
     func launch(_ name: String, grid: (Int, Int, Int), block: Int, shared: Int = 0, _ args: KernelArgs) {
+        if profiling {
+            let p = profiling
+            profiling = false
+            profiled(name) { launch(name, grid: grid, block: block, shared: shared, args) }
+            profiling = p
+            return
+        }
         let f = function(name)
         if shared > 48 * 1024 {
             cudaMust(driver.cuFuncSetAttribute(f, 8, Int32(shared)), "cuFuncSetAttribute(\(name))")

@@ -78,11 +78,14 @@ __device__ __forceinline__ void flash_load(u16* s, const u16* g, i64 row0, i64 L
     cp_async16(s + r * LDS + cc * 8, src, ok ? 16 : 0);
   }
 }
-template <int D>
+__device__ __forceinline__ float fast_exp2(float x) { float y; asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }
+// Each of the 4 warps owns 32 query rows (two m16 tiles), so every K/V fragment read from shared
+// memory feeds two MMAs; Q fragments are re-read from shared memory per k-step to save registers.
+template <int D, int BN>
 __device__ __forceinline__ void flash_impl(const u16* __restrict__ Q, const u16* __restrict__ K, const u16* __restrict__ V,
     u16* __restrict__ O, int H, int Lq, int Lk, i64 qsb, i64 qsh, i64 qsl, i64 ksb, i64 ksh, i64 ksl,
     i64 vsb, i64 vsh, i64 vsl, float sl2) {
-  constexpr int BM = 64, BN = 64, LDS = D + 8;
+  constexpr int BM = 128, LDS = D + 8;
   extern __shared__ __align__(16) unsigned char smem[];
   u16* sQ = (u16*)smem; u16* sK = sQ + BM * LDS; u16* sV = sK + BN * LDS;
   int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -92,90 +95,127 @@ __device__ __forceinline__ void flash_impl(const u16* __restrict__ Q, const u16*
   flash_load<D, BM>(sQ, Qb, q0, Lq, qsl);
   flash_load<D, BN>(sK, Kb, 0, Lk, ksl);
   cp_commit(); cp_wait_all(); __syncthreads();
-  u32 qf[D / 16][4];
+  float o[2][D / 8][4];
   #pragma unroll
-  for (int kk = 0; kk < D / 16; ++kk) ldsm_x4(qf[kk], sQ + (warp * 16 + (lane % 16)) * LDS + kk * 16 + (lane / 16) * 8);
-  float o[D / 8][4];
-  #pragma unroll
-  for (int t = 0; t < D / 8; ++t) { o[t][0] = o[t][1] = o[t][2] = o[t][3] = 0; }
-  float m0 = -INF_F, m1 = -INF_F, l0 = 0, l1 = 0;
+  for (int mt = 0; mt < 2; ++mt)
+    #pragma unroll
+    for (int t = 0; t < D / 8; ++t) { o[mt][t][0] = o[mt][t][1] = o[mt][t][2] = o[mt][t][3] = 0; }
+  float mrow[2][2] = {{-INF_F, -INF_F}, {-INF_F, -INF_F}}, lrow[2][2] = {{0, 0}, {0, 0}};
   int nTiles = (Lk + BN - 1) / BN;
   for (int j = 0; j < nTiles; ++j) {
     if (j > 0) { cp_wait_all(); __syncthreads(); }
     flash_load<D, BN>(sV, Vb, (i64)j * BN, Lk, vsl); cp_commit();
-    float s[BN / 8][4];
+    float s[2][BN / 8][4];
     #pragma unroll
-    for (int t = 0; t < BN / 8; ++t) { s[t][0] = s[t][1] = s[t][2] = s[t][3] = 0; }
+    for (int mt = 0; mt < 2; ++mt)
+      #pragma unroll
+      for (int t = 0; t < BN / 8; ++t) { s[mt][t][0] = s[mt][t][1] = s[mt][t][2] = s[mt][t][3] = 0; }
     #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
+      u32 qa[2][4];
+      #pragma unroll
+      for (int mt = 0; mt < 2; ++mt)
+        ldsm_x4(qa[mt], sQ + (warp * 32 + mt * 16 + (lane % 16)) * LDS + kk * 16 + (lane / 16) * 8);
       #pragma unroll
       for (int nn = 0; nn < BN / 16; ++nn) {
         u32 bk[4];
         ldsm_x4(bk, sK + (nn * 16 + (lane % 8) + (lane / 16) * 8) * LDS + kk * 16 + ((lane / 8) % 2) * 8);
-        mma_bf16(s[2 * nn], qf[kk], bk[0], bk[1]);
-        mma_bf16(s[2 * nn + 1], qf[kk], bk[2], bk[3]);
+        #pragma unroll
+        for (int mt = 0; mt < 2; ++mt) {
+          mma_bf16(s[mt][2 * nn], qa[mt], bk[0], bk[1]);
+          mma_bf16(s[mt][2 * nn + 1], qa[mt], bk[2], bk[3]);
+        }
       }
     }
     if ((j + 1) * BN > Lk) {
       #pragma unroll
       for (int t = 0; t < BN / 8; ++t) {
         int col = j * BN + t * 8 + (lane % 4) * 2;
-        if (col >= Lk) { s[t][0] = -INF_F; s[t][2] = -INF_F; }
-        if (col + 1 >= Lk) { s[t][1] = -INF_F; s[t][3] = -INF_F; }
+        #pragma unroll
+        for (int mt = 0; mt < 2; ++mt) {
+          if (col >= Lk) { s[mt][t][0] = -INF_F; s[mt][t][2] = -INF_F; }
+          if (col + 1 >= Lk) { s[mt][t][1] = -INF_F; s[mt][t][3] = -INF_F; }
+        }
       }
     }
-    float mx0 = m0, mx1 = m1;
     #pragma unroll
-    for (int t = 0; t < BN / 8; ++t) { mx0 = fmaxf(mx0, fmaxf(s[t][0], s[t][1])); mx1 = fmaxf(mx1, fmaxf(s[t][2], s[t][3])); }
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1)); mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1)); mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-    float a0 = exp2f((m0 - mx0) * sl2), a1 = exp2f((m1 - mx1) * sl2);
-    if (m0 == -INF_F) a0 = 0; if (m1 == -INF_F) a1 = 0;
-    m0 = mx0; m1 = mx1;
-    float b0 = mx0 == -INF_F ? 0.0f : mx0 * sl2, b1 = mx1 == -INF_F ? 0.0f : mx1 * sl2;
-    float rs0 = 0, rs1 = 0;
-    #pragma unroll
-    for (int t = 0; t < BN / 8; ++t) {
-      s[t][0] = exp2f(s[t][0] * sl2 - b0); s[t][1] = exp2f(s[t][1] * sl2 - b0);
-      s[t][2] = exp2f(s[t][2] * sl2 - b1); s[t][3] = exp2f(s[t][3] * sl2 - b1);
-      rs0 += s[t][0] + s[t][1]; rs1 += s[t][2] + s[t][3];
+    for (int mt = 0; mt < 2; ++mt) {
+      #pragma unroll
+      for (int hr = 0; hr < 2; ++hr) {
+        float mx = mrow[mt][hr];
+        #pragma unroll
+        for (int t = 0; t < BN / 8; ++t) mx = fmaxf(mx, fmaxf(s[mt][t][2 * hr], s[mt][t][2 * hr + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        float alpha = mrow[mt][hr] == -INF_F ? 0.0f : fast_exp2((mrow[mt][hr] - mx) * sl2);
+        mrow[mt][hr] = mx;
+        float base = mx == -INF_F ? 0.0f : mx * sl2;
+        float rs = 0;
+        #pragma unroll
+        for (int t = 0; t < BN / 8; ++t) {
+          s[mt][t][2 * hr] = fast_exp2(s[mt][t][2 * hr] * sl2 - base);
+          s[mt][t][2 * hr + 1] = fast_exp2(s[mt][t][2 * hr + 1] * sl2 - base);
+          rs += s[mt][t][2 * hr] + s[mt][t][2 * hr + 1];
+        }
+        lrow[mt][hr] = lrow[mt][hr] * alpha + rs;
+        #pragma unroll
+        for (int t = 0; t < D / 8; ++t) { o[mt][t][2 * hr] *= alpha; o[mt][t][2 * hr + 1] *= alpha; }
+      }
     }
-    l0 = l0 * a0 + rs0; l1 = l1 * a1 + rs1;
-    #pragma unroll
-    for (int t = 0; t < D / 8; ++t) { o[t][0] *= a0; o[t][1] *= a0; o[t][2] *= a1; o[t][3] *= a1; }
     cp_wait_all(); __syncthreads();
     if (j + 1 < nTiles) { flash_load<D, BN>(sK, Kb, (i64)(j + 1) * BN, Lk, ksl); cp_commit(); }
     #pragma unroll
     for (int kk = 0; kk < BN / 16; ++kk) {
-      u32 pa[4] = { pack_bf16(s[2 * kk][0], s[2 * kk][1]), pack_bf16(s[2 * kk][2], s[2 * kk][3]),
-                    pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]), pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3]) };
+      u32 pa[2][4];
+      #pragma unroll
+      for (int mt = 0; mt < 2; ++mt) {
+        pa[mt][0] = pack_bf16(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+        pa[mt][1] = pack_bf16(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+        pa[mt][2] = pack_bf16(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+        pa[mt][3] = pack_bf16(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+      }
       #pragma unroll
       for (int dd = 0; dd < D / 16; ++dd) {
         u32 bv[4];
         ldsm_x4_t(bv, sV + (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LDS + dd * 16 + (lane / 16) * 8);
-        mma_bf16(o[2 * dd], pa, bv[0], bv[1]);
-        mma_bf16(o[2 * dd + 1], pa, bv[2], bv[3]);
+        #pragma unroll
+        for (int mt = 0; mt < 2; ++mt) {
+          mma_bf16(o[mt][2 * dd], pa[mt], bv[0], bv[1]);
+          mma_bf16(o[mt][2 * dd + 1], pa[mt], bv[2], bv[3]);
+        }
       }
     }
   }
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 1); l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 1); l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-  float i0 = l0 > 0 ? 1.0f / l0 : 0.0f, i1 = l1 > 0 ? 1.0f / l1 : 0.0f;
-  i64 r0 = q0 + warp * 16 + lane / 4, r1 = r0 + 8;
   #pragma unroll
-  for (int t = 0; t < D / 8; ++t) {
-    int col = t * 8 + (lane % 4) * 2;
-    if (r0 < Lq) *(u32*)(O + ((b * (i64)Lq + r0) * H + h) * D + col) = pack_bf16(o[t][0] * i0, o[t][1] * i0);
-    if (r1 < Lq) *(u32*)(O + ((b * (i64)Lq + r1) * H + h) * D + col) = pack_bf16(o[t][2] * i1, o[t][3] * i1);
+  for (int mt = 0; mt < 2; ++mt) {
+    float inv[2];
+    #pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      float l = lrow[mt][hr];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      inv[hr] = l > 0 ? 1.0f / l : 0.0f;
+    }
+    i64 r0 = q0 + warp * 32 + mt * 16 + lane / 4, r1 = r0 + 8;
+    #pragma unroll
+    for (int t = 0; t < D / 8; ++t) {
+      int col = t * 8 + (lane % 4) * 2;
+      if (r0 < Lq) *(u32*)(O + ((b * (i64)Lq + r0) * H + h) * D + col) = pack_bf16(o[mt][t][0] * inv[0], o[mt][t][1] * inv[0]);
+      if (r1 < Lq) *(u32*)(O + ((b * (i64)Lq + r1) * H + h) * D + col) = pack_bf16(o[mt][t][2] * inv[1], o[mt][t][3] * inv[1]);
+    }
   }
 }
 extern "C" __global__ void __launch_bounds__(128) flash_d128(const u16* Q, const u16* K, const u16* V, u16* O, int H, int Lq, int Lk,
     i64 qsb, i64 qsh, i64 qsl, i64 ksb, i64 ksh, i64 ksl, i64 vsb, i64 vsh, i64 vsl, float sl2) {
-  flash_impl<128>(Q, K, V, O, H, Lq, Lk, qsb, qsh, qsl, ksb, ksh, ksl, vsb, vsh, vsl, sl2);
+  flash_impl<128, 64>(Q, K, V, O, H, Lq, Lk, qsb, qsh, qsl, ksb, ksh, ksl, vsb, vsh, vsl, sl2);
+}
+extern "C" __global__ void __launch_bounds__(128) flash_d128_n32(const u16* Q, const u16* K, const u16* V, u16* O, int H, int Lq, int Lk,
+    i64 qsb, i64 qsh, i64 qsl, i64 ksb, i64 ksh, i64 ksl, i64 vsb, i64 vsh, i64 vsl, float sl2) {
+  flash_impl<128, 32>(Q, K, V, O, H, Lq, Lk, qsb, qsh, qsl, ksb, ksh, ksl, vsb, vsh, vsl, sl2);
 }
 extern "C" __global__ void __launch_bounds__(128) flash_d64(const u16* Q, const u16* K, const u16* V, u16* O, int H, int Lq, int Lk,
     i64 qsb, i64 qsh, i64 qsl, i64 ksb, i64 ksh, i64 ksl, i64 vsb, i64 vsh, i64 vsl, float sl2) {
-  flash_impl<64>(Q, K, V, O, H, Lq, Lk, qsb, qsh, qsl, ksb, ksh, ksl, vsb, vsh, vsl, sl2);
+  flash_impl<64, 64>(Q, K, V, O, H, Lq, Lk, qsb, qsh, qsl, ksb, ksh, ksl, vsb, vsh, vsl, sl2);
 }
 """#
 }

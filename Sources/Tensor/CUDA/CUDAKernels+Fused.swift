@@ -61,6 +61,57 @@ extern "C" __global__ void qk_norm_rope(const void* qkv, int tx, i64 rowStride, 
   i64 s2 = src + 2 * H * D;
   for (i64 i = lane; i < D; i += 32) stf(v, ty, dst + i, ldf(qkv, tx, s2 + i));
 }
+__device__ __forceinline__ void unpack8(uint4 r, float* v) {
+  u32 w[4] = { r.x, r.y, r.z, r.w };
+  #pragma unroll
+  for (int k = 0; k < 4; ++k) { v[2 * k] = bf2f((u16)(w[k] & 0xffff)); v[2 * k + 1] = bf2f((u16)(w[k] >> 16)); }
+}
+__device__ __forceinline__ uint4 pack8(const float* v) {
+  uint4 r;
+  r.x = (u32)f2bf(v[0]) | ((u32)f2bf(v[1]) << 16); r.y = (u32)f2bf(v[2]) | ((u32)f2bf(v[3]) << 16);
+  r.z = (u32)f2bf(v[4]) | ((u32)f2bf(v[5]) << 16); r.w = (u32)f2bf(v[6]) | ((u32)f2bf(v[7]) << 16);
+  return r;
+}
+// bf16 fast path of mod_layernorm: one 16-byte vector per thread, the row read once.
+extern "C" __global__ void mod_layernorm_bf16(const uint4* x, const u16* shift, const u16* scale, i64 sstride,
+                                              uint4* y, int cols8, i64 tokens, float eps) {
+  __shared__ float sh[33];
+  i64 r = blockIdx.x; i64 b = r / tokens; int c = threadIdx.x;
+  bool act = c < cols8;
+  uint4 raw = {0, 0, 0, 0};
+  if (act) raw = x[r * cols8 + c];
+  float v[8]; unpack8(raw, v);
+  float s = 0;
+  #pragma unroll
+  for (int k = 0; k < 8; ++k) s += v[k];
+  float cols = (float)(cols8 * 8);
+  float mean = block_sum(s, sh) / cols;
+  float q = 0;
+  if (act) {
+    #pragma unroll
+    for (int k = 0; k < 8; ++k) { float d = v[k] - mean; q += d * d; }
+  }
+  float rstd = 1.0f / sqrtf(block_sum(q, sh) / cols + eps);
+  if (!act) return;
+  float sc[8], sf[8];
+  unpack8(*(const uint4*)(scale + b * sstride + c * 8), sc);
+  unpack8(*(const uint4*)(shift + b * sstride + c * 8), sf);
+  #pragma unroll
+  for (int k = 0; k < 8; ++k) v[k] = (v[k] - mean) * rstd * (1.0f + sc[k]) + sf[k];
+  y[r * cols8 + c] = pack8(v);
+}
+// bf16 fast path of gated_residual: 8 elements per thread.
+extern "C" __global__ void gated_residual_bf16(const uint4* x, const uint4* y, const u16* gate, i64 gstride,
+                                               uint4* out, u32 cols8, u32 tokens, i64 n8) {
+  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n8; i += (i64)gridDim.x * blockDim.x) {
+    u32 row = (u32)i / cols8, c8 = (u32)i - row * cols8; u32 b = row / tokens;
+    float vx[8], vy[8], vg[8];
+    unpack8(x[i], vx); unpack8(y[i], vy); unpack8(*(const uint4*)(gate + b * gstride + c8 * 8), vg);
+    #pragma unroll
+    for (int k = 0; k < 8; ++k) vx[k] += vg[k] * vy[k];
+    out[i] = pack8(vx);
+  }
+}
 // Uniform values in [-scale, scale) from a counter-based hash (for benchmarks with random weights).
 extern "C" __global__ void fill_uniform(void* y, int ty, i64 n, unsigned long long seed, float scale) {
   for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
