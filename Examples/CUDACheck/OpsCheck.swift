@@ -164,6 +164,18 @@ enum OpsCheck {
             let mods = randn([2, 3 * 96], 94, b).to(.bf16).chunked(3, dim: -1)
             return gatedResidual(randn([2, 10, 96], 95, b).to(.bf16), randn([2, 10, 96], 96, b).to(.bf16), gate: mods[2])
         }
+        add("concat last dim bf16 (row copy path)") { b in
+            concat([randn([4, 8, 64], 97, b).to(.bf16), randn([4, 8, 192], 98, b).to(.bf16)], dim: 2)
+        }
+        add("qkNormRoPE bf16 inputs (vector path)") { b in
+            let h = 3, d = 128
+            let t = randn([2, 4, 3 * h * d], 99, b).to(.bf16), i = randn([2, 6, 3 * h * d], 100, b).to(.bf16)
+            let ang = randn([10, d / 2], 101, b)
+            let (q, k, v) = qkNormRoPE([t, i], heads: h, queryWeights: [randn([d], 102, b).to(.bf16), randn([d], 103, b).to(.bf16)],
+                                       keyWeights: [randn([d], 104, b).to(.bf16), randn([d], 105, b).to(.bf16)],
+                                       cos: ang.cos(), sin: ang.sin(), eps: 1e-6)
+            return concat([q.to(.f32), k.to(.f32), v.to(.f32)], dim: 0)
+        }
         add("qkNormRoPE two streams") { b in
             let h = 2, d = 128
             let t = randn([1, 5, 3 * h * d], 82, b), i = randn([1, 9, 3 * h * d], 83, b)

@@ -42,8 +42,10 @@ extension CUDABackend {
         precondition(x.shape == out.shape, "copy: \(x.shape) into \(out.shape)")
         let n = x.count
         if n == 0 { return }
+        let m = Self.meta(shape: x.shape, operands: [out, x])
+        if x.dtype == out.dtype, copyRows(m, x, out) { return }
         var a = KernelArgs()
-        a.raw(Self.meta(shape: x.shape, operands: [out, x]))
+        a.raw(m)
         if x.dtype == out.dtype {
             a.ptr(x); a.ptr(out); a.i32(x.dtype.byteSize)
             launch("ew_copy", grid: gridFor(n), block: 256, a)
@@ -51,6 +53,24 @@ extension CUDABackend {
             a.ptr(x); a.dtype(x.dtype); a.ptr(out); a.dtype(out.dtype)
             launch("ew_convert", grid: gridFor(n), block: 256, a)
         }
+    }
+
+    /// A same-dtype copy whose (coalesced) layout is rows of unit-stride elements, 16 bytes at a time.
+    private func copyRows(_ m: [Int64], _ x: Tensor, _ out: Tensor) -> Bool {
+        let rank = Int(m[0]), e = Int64(x.dtype.byteSize)
+        guard rank == 1 || rank == 2 else { return false }
+        let inner = rank - 1
+        guard m[8 + inner] == 1, m[8 + 6 + inner] == 1 else { return false }  // unit inner strides
+        let colsBytes = m[2 + inner] * e
+        let rows = rank == 2 ? m[2] : 1
+        let dstRow = rank == 2 ? m[8] * e : colsBytes, srcRow = rank == 2 ? m[8 + 6] * e : colsBytes
+        guard colsBytes % 16 == 0, dstRow % 16 == 0, srcRow % 16 == 0, address(x) % 16 == 0, address(out) % 16 == 0,
+              colsBytes / 16 < Int64(Int32.max) else { return false }
+        let n = Int(rows * colsBytes / 16)
+        var a = KernelArgs()
+        a.ptr(x); a.i64(Int(srcRow / 16)); a.ptr(out); a.i64(Int(dstRow / 16)); a.i32(Int(colsBytes / 16)); a.i64(n)
+        launch("copy_rows16", grid: gridFor(n), block: 256, a)
+        return true
     }
 
     public func convert(_ x: Tensor, to dtype: DType) -> Tensor {

@@ -71,6 +71,15 @@ extension CUDABackend {
             let wt = computeDType
             let qw = queryWeights[i].dtype == wt ? queryWeights[i].contiguous() : convert(queryWeights[i], to: wt)
             let kw = keyWeights[i].dtype == wt ? keyWeights[i].contiguous() : convert(keyWeights[i], to: wt)
+            if d == 128, t.dtype == .bf16, wt == .bf16, rowStride % 4 == 0, address(t) % 8 == 0,
+               address(qw) % 8 == 0, address(kw) % 8 == 0 {
+                var a = KernelArgs()
+                a.ptr(t); a.i64(rowStride); a.i64(b); a.i64(l); a.i64(heads); a.ptr(qw); a.ptr(kw); a.ptr(c32); a.ptr(s32)
+                a.i64(pos); a.ptr(q); a.ptr(k); a.ptr(v); a.i64(total); a.i64(pos); a.f32(eps)
+                launch("qk_norm_rope_bf16", grid: ((b * l * heads + 3) / 4, 1, 1), block: 128, a)
+                pos += l
+                continue
+            }
             var a = KernelArgs()
             a.ptr(t); a.dtype(t.dtype); a.i64(rowStride); a.i64(b); a.i64(l); a.i64(heads); a.i64(d)
             a.ptr(qw); a.ptr(kw); a.dtype(wt); a.ptr(c32); a.ptr(s32); a.i64(pos)

@@ -255,10 +255,11 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// Launches kernel `name` on the stream.
     func launch(_ name: String, grid: (Int, Int, Int), block: Int, shared: Int = 0, _ args: KernelArgs) {
         if profiling {
-            let p = profiling
-            profiling = false
-            profiled(name) { launch(name, grid: grid, block: block, shared: shared, args) }
-            profiling = p
+            profiled(name) {
+                profiling = false
+                launch(name, grid: grid, block: block, shared: shared, args)
+                profiling = true
+            }
             return
         }
         let f = function(name)

@@ -112,6 +112,42 @@ extern "C" __global__ void gated_residual_bf16(const uint4* x, const uint4* y, c
     out[i] = pack8(vx);
   }
 }
+// rows x (cols16 * 16 bytes) copy between row-strided buffers (strides in 16-byte units).
+extern "C" __global__ void copy_rows16(const uint4* src, i64 sstride, uint4* dst, i64 dstride, u32 cols16, i64 n) {
+  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
+    u32 r = (u32)(i / cols16), c = (u32)(i - (i64)r * cols16);
+    dst[r * dstride + c] = src[r * sstride + c];
+  }
+}
+// qk_norm_rope for bf16 with D = 128: each lane holds 4 consecutive elements (two rotary pairs).
+extern "C" __global__ void qk_norm_rope_bf16(const u16* qkv, i64 rowStride, i64 B, i64 L, i64 H,
+                                             const u16* qw, const u16* kw, const float* cosT, const float* sinT,
+                                             i64 ropeOffset, u16* q, u16* k, u16* v, i64 Ltot, i64 posOffset, float eps) {
+  const int D = 128;
+  i64 wid = (blockIdx.x * (i64)blockDim.x + threadIdx.x) >> 5; int lane = threadIdx.x & 31;
+  if (wid >= B * L * H) return;
+  i64 h = wid % H; i64 bl = wid / H; i64 l = bl % L, b = bl / L;
+  const u16* src = qkv + bl * rowStride + h * D + lane * 4;
+  i64 dst = ((b * H + h) * Ltot + posOffset + l) * D + lane * 4;
+  i64 trow = (ropeOffset + l) * (D / 2) + lane * 2;
+  float c0 = cosT[trow], c1 = cosT[trow + 1], s0 = sinT[trow], s1 = sinT[trow + 1];
+  #pragma unroll
+  for (int which = 0; which < 2; ++which) {
+    uint2 raw = *(const uint2*)(src + which * H * D);
+    float x[4] = { bf2f((u16)(raw.x & 0xffff)), bf2f((u16)(raw.x >> 16)), bf2f((u16)(raw.y & 0xffff)), bf2f((u16)(raw.y >> 16)) };
+    float ss = warp_sum(x[0] * x[0] + x[1] * x[1] + x[2] * x[2] + x[3] * x[3]);
+    float rstd = 1.0f / sqrtf(ss / (float)D + eps);
+    uint2 wr = *(const uint2*)((which == 0 ? qw : kw) + lane * 4);
+    float w[4] = { bf2f((u16)(wr.x & 0xffff)), bf2f((u16)(wr.x >> 16)), bf2f((u16)(wr.y & 0xffff)), bf2f((u16)(wr.y >> 16)) };
+    #pragma unroll
+    for (int e = 0; e < 4; ++e) x[e] = bf2f(f2bf(x[e] * rstd * w[e]));
+    float o0 = c0 * x[0] - s0 * x[1], o1 = s0 * x[0] + c0 * x[1];
+    float o2 = c1 * x[2] - s1 * x[3], o3 = s1 * x[2] + c1 * x[3];
+    uint2 out; out.x = (u32)f2bf(o0) | ((u32)f2bf(o1) << 16); out.y = (u32)f2bf(o2) | ((u32)f2bf(o3) << 16);
+    *(uint2*)((which == 0 ? q : k) + dst) = out;
+  }
+  *(uint2*)(v + dst) = *(const uint2*)(src + 2 * H * D);
+}
 // Uniform values in [-scale, scale) from a counter-based hash (for benchmarks with random weights).
 extern "C" __global__ void fill_uniform(void* y, int ty, i64 n, unsigned long long seed, float scale) {
   for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
