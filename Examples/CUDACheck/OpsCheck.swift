@@ -176,6 +176,10 @@ enum OpsCheck {
                                        cos: ang.cos(), sin: ang.sin(), eps: 1e-6)
             return concat([q.to(.f32), k.to(.f32), v.to(.f32)], dim: 0)
         }
+        add("concatLinearGeluTanh") { b in
+            concatLinearGeluTanh(randn([2, 5, 32], 106, b).to(.bf16), randn([2, 5, 64], 107, b),
+                                 weight: randn([48, 64], 108, b, scale: 0.2), bias: randn([48], 109, b))
+        }
         add("qkNormRoPE two streams") { b in
             let h = 2, d = 128
             let t = randn([1, 5, 3 * h * d], 82, b), i = randn([1, 9, 3 * h * d], 83, b)

@@ -33,7 +33,7 @@ final class CUDABackendTests: XCTestCase {
 
     func testRoundTripAndElementwise() throws {
         let g = try gpu()
-        let values: [Float] = (0..<1000).map { Float($0) * 0.01 - 3 }
+        let values: [Float] = (0..<1000).map { (i: Int) -> Float in Float(i) * 0.01 - 3 }
         let x = Tensor(values, shape: [10, 100], backend: g)
         XCTAssertEqual(x.floats(), values)
         let y = (x * 2 + 1).floats()
@@ -44,9 +44,9 @@ final class CUDABackendTests: XCTestCase {
 
     func testLinearMatchesCPU() throws {
         let g = try gpu()
-        let xv = (0..<(7 * 33)).map { Float(($0 * 37) % 101) / 50 - 1 }
-        let wv = (0..<(9 * 33)).map { Float(($0 * 53) % 89) / 44 - 1 }
-        let bv = (0..<9).map { Float($0) / 9 }
+        let xv: [Float] = (0..<(7 * 33)).map { (i: Int) -> Float in Float((i * 37) % 101) / 50 - 1 }
+        let wv: [Float] = (0..<(9 * 33)).map { (i: Int) -> Float in Float((i * 53) % 89) / 44 - 1 }
+        let bv: [Float] = (0..<9).map { (i: Int) -> Float in Float(i) / 9 }
         let cpu = linear(Tensor(xv, shape: [7, 33]), weight: Tensor(wv, shape: [9, 33]), bias: Tensor(bv, shape: [9])).floats()
         let out = linear(Tensor(xv, shape: [7, 33], backend: g), weight: Tensor(wv, shape: [9, 33], backend: g),
                          bias: Tensor(bv, shape: [9], backend: g)).floats()

@@ -87,18 +87,16 @@ struct FluxSingleBlock {
     func callAsFunction(_ x: Tensor, vec: Tensor, rope: FluxRoPE) -> Tensor {
         let mod = modulation(vec)[0]
         let h = mod.modulate(x, eps: norm.eps)
-        let qkv: Tensor, act: Tensor
         if h.device != .cpu, let qkvPart = linear1.rows(0, 3 * hidden), let mlpPart = linear1.rows(3 * hidden, 3 * hidden + mlp) {
-            // Two GEMMs so the MLP half gets its GELU in the epilogue.
-            qkv = qkvPart(h)
-            act = mlpPart.geluTanh(h)
-        } else {
-            let parts = linear1(h).split([3 * hidden, mlp], dim: -1)
-            qkv = parts[0]
-            act = gelu(parts[1], approximate: .tanh)
+            // Two GEMMs: the MLP half gets its GELU in the epilogue and is written straight into
+            // linear2's [attention | MLP] input.
+            let attn = fluxAttention([(qkvPart(h), norms)], rope: rope)
+            let joint = concatLinearGeluTanh(attn, h, weight: mlpPart.weight, bias: mlpPart.bias)
+            return mod.gatedAdd(x, linear2(joint))
         }
-        let attn = fluxAttention([(qkv, norms)], rope: rope)
-        let out = linear2(concat([attn, act], dim: -1))
+        let parts = linear1(h).split([3 * hidden, mlp], dim: -1)
+        let attn = fluxAttention([(parts[0], norms)], rope: rope)
+        let out = linear2(concat([attn, gelu(parts[1], approximate: .tanh)], dim: -1))
         return mod.gatedAdd(x, out)
     }
 }

@@ -54,6 +54,15 @@ extension CUDABackend {
         linear(x, weight: weight, bias: bias, gelu: true)
     }
 
+    public func concatLinearGeluTanh(_ prefix: Tensor, _ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+        let p = prefix.shape[prefix.rank - 1], n = weight.shape[0]
+        let out = empty(Array(prefix.shape.dropLast()) + [p + n], computeDType)
+        if out.count == 0 { return out }
+        copy(prefix.dtype == computeDType ? prefix : convert(prefix, to: computeDType), into: out.slice(dim: out.rank - 1, start: 0, end: p))
+        linear(x, weight: weight, bias: bias, gelu: true, into: out.slice(dim: out.rank - 1, start: p), ldc: p + n)
+        return out
+    }
+
     public func qkNormRoPE(_ qkv: [Tensor], heads: Int, queryWeights: [Tensor], keyWeights: [Tensor],
                            cos: Tensor, sin: Tensor, eps: Float) -> (q: Tensor, k: Tensor, v: Tensor) {
         let b = qkv[0].shape[0]

@@ -102,10 +102,18 @@ extension CUDABackend {
 
     /// y = x W^T + b, optionally followed by tanh-GELU, in one cuBLASLt call.
     func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, gelu: Bool) -> Tensor {
-        let k = x.shape[x.rank - 1], n = weight.shape[0]
-        let rows = x.count / Swift.max(k, 1)
+        let n = weight.shape[0]
         let out = empty(Array(x.shape.dropLast()) + [n], computeDType)
         if out.count == 0 { return out }
+        linear(x, weight: weight, bias: bias, gelu: gelu, into: out, ldc: n)
+        return out
+    }
+
+    /// The same into `out`, whose rows are `ldc` elements apart (a column block of a wider buffer).
+    func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, gelu: Bool, into out: Tensor, ldc: Int) {
+        let k = x.shape[x.rank - 1], n = weight.shape[0]
+        let rows = x.count / Swift.max(k, 1)
+        if rows == 0 || n == 0 { return }
         var x2 = x.dtype == computeDType ? x : convert(x, to: computeDType)
         if !(x2.strides.last == 1 || k == 1) || !Self.rowsUniform(x2) { x2 = contiguous(x2) }
         let rowStride = x2.rank >= 2 ? Self.rowStride(x2) : k
@@ -116,11 +124,10 @@ extension CUDABackend {
         if av.ld % 8 != 0 && computeDType != .f32 {
             let c = contiguous(x2)
             gemm(a: MatrixView(tensor: c, ld: k, transposed: false, batchStride: 0), b: bv, m: rows, n: n, k: k, batch: 1,
-                 out: out, ldc: n, bias: b, gelu: gelu)
-            return out
+                 out: out, ldc: ldc, bias: b, gelu: gelu)
+            return
         }
-        gemm(a: av, b: bv, m: rows, n: n, k: k, batch: 1, out: out, ldc: n, bias: b, gelu: gelu)
-        return out
+        gemm(a: av, b: bv, m: rows, n: n, k: k, batch: 1, out: out, ldc: ldc, bias: b, gelu: gelu)
     }
 
     /// True when all dims but the last index rows with one uniform stride (a (rows, k) matrix view).

@@ -67,7 +67,7 @@ extension CUDABackend {
 
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int),
                        padding: (top: Int, bottom: Int, left: Int, right: Int), groups: Int) -> Tensor {
-        let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (n, h, w) = (x.shape[0], x.shape[2], x.shape[3])
         let (cout, cg, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
         let ho = (h + padding.top + padding.bottom - kh) / stride.0 + 1
         let wo = (w + padding.left + padding.right - kw) / stride.1 + 1

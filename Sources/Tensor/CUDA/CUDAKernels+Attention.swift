@@ -162,6 +162,12 @@ __device__ __forceinline__ void flash_impl(const u16* __restrict__ Q, const u16*
         for (int t = 0; t < D / 8; ++t) { o[mt][t][2 * hr] *= alpha; o[mt][t][2 * hr + 1] *= alpha; }
       }
     }
+    // P as packed bf16 pairs (half the registers of the f32 scores).
+    u32 pp[2][BN / 8][2];
+    #pragma unroll
+    for (int mt = 0; mt < 2; ++mt)
+      #pragma unroll
+      for (int t = 0; t < BN / 8; ++t) { pp[mt][t][0] = pack_bf16(s[mt][t][0], s[mt][t][1]); pp[mt][t][1] = pack_bf16(s[mt][t][2], s[mt][t][3]); }
     cp_wait_all(); __syncthreads();
     if (j + 1 < nTiles) { flash_load<D, BN>(sK, Kb, (i64)(j + 1) * BN, Lk, ksl); cp_commit(); }
     #pragma unroll
@@ -169,10 +175,10 @@ __device__ __forceinline__ void flash_impl(const u16* __restrict__ Q, const u16*
       u32 pa[2][4];
       #pragma unroll
       for (int mt = 0; mt < 2; ++mt) {
-        pa[mt][0] = pack_bf16(s[mt][2 * kk][0], s[mt][2 * kk][1]);
-        pa[mt][1] = pack_bf16(s[mt][2 * kk][2], s[mt][2 * kk][3]);
-        pa[mt][2] = pack_bf16(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
-        pa[mt][3] = pack_bf16(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+        pa[mt][0] = pp[mt][2 * kk][0];
+        pa[mt][1] = pp[mt][2 * kk][1];
+        pa[mt][2] = pp[mt][2 * kk + 1][0];
+        pa[mt][3] = pp[mt][2 * kk + 1][1];
       }
       #pragma unroll
       for (int dd = 0; dd < D / 16; ++dd) {

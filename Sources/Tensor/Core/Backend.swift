@@ -94,6 +94,9 @@ public protocol Backend: AnyObject, Sendable {
     func gatedResidual(_ x: Tensor, _ y: Tensor, gate: Tensor) -> Tensor
     /// GELU (tanh approximation) of x W^T + bias.
     func linearGeluTanh(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor
+    /// concat([prefix, gelu_tanh(x W^T + bias)], dim: -1): a GPU writes the GEMM straight into the
+    /// joint buffer (Flux single blocks' [attention | MLP] input to linear2).
+    func concatLinearGeluTanh(_ prefix: Tensor, _ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor
     /// Splits fused projections into attention inputs: each stream's `qkv` (B, L_i, 3*H*D) holds
     /// [q | k | v] per token; q and k are RMS-normalised per head with that stream's weights (D), the
     /// streams are joined along the sequence (in order), and q and k are rotated by the rotary tables

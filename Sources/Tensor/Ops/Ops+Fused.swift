@@ -22,6 +22,13 @@ public func linearGeluTanh(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> 
     return x.backend.linearGeluTanh(x, weight: weight, bias: bias)
 }
 
+/// `concat([prefix, linearGeluTanh(x, weight, bias)], dim: -1)` without a separate copy where the backend can.
+public func concatLinearGeluTanh(_ prefix: Tensor, _ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
+    precondition(prefix.rank == x.rank && Array(prefix.shape.dropLast()) == Array(x.shape.dropLast()),
+                 "concatLinearGeluTanh: prefix \(prefix.shape) and input \(x.shape) differ in leading dims")
+    return x.backend.concatLinearGeluTanh(prefix, x, weight: weight, bias: bias)
+}
+
 /// QK-RMSNorm, sequence join and rotary embedding for attention (see `Backend.qkNormRoPE`).
 public func qkNormRoPE(_ qkv: [Tensor], heads: Int, queryWeights: [Tensor], keyWeights: [Tensor],
                        cos: Tensor, sin: Tensor, eps: Float) -> (q: Tensor, k: Tensor, v: Tensor) {
@@ -44,6 +51,10 @@ extension Backend {
 
     public func linearGeluTanh(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
         unary(.geluTanh, linear(x, weight: weight, bias: bias))
+    }
+
+    public func concatLinearGeluTanh(_ prefix: Tensor, _ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+        concat([prefix, linearGeluTanh(x, weight: weight, bias: bias)], dim: prefix.rank - 1)
     }
 
     public func qkNormRoPE(_ qkv: [Tensor], heads: Int, queryWeights: [Tensor], keyWeights: [Tensor],
