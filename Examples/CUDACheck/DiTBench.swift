@@ -46,6 +46,11 @@ enum DiTBench {
             let finite = v.allSatisfy { $0.isFinite }
             print("dit \(size)x\(size) (\(tokens)+512 tokens): best \(fmt(sorted[0])) ms, median \(fmt(sorted[2])) ms per step (wall \(fmt(walls.min()!)) ms); "
                   + "peak in use \(fmt(Double(gpu.peakInUseBytes) / 1e9, 2)) GB, reserved \(fmt(Double(gpu.peakReservedBytes) / 1e9, 2)) GB; output finite: \(finite)")
+            gpu.flashKeyBlock = 32
+            _ = step()
+            let alt = (0..<3).map { _ in gpu.time { _ = step() } }.min()!
+            gpu.flashKeyBlock = 64
+            print("  same step with flash key block 32: best \(fmt(alt)) ms")
             // Where the time goes: every kernel and GEMM timed separately for one step.
             gpu.profiling = true
             _ = step()
