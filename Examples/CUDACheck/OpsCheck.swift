@@ -177,7 +177,7 @@ enum OpsCheck {
             return concat([q.to(.f32), k.to(.f32), v.to(.f32)], dim: 0)
         }
         add("concatLinearGeluTanh") { b in
-            concatLinearGeluTanh(randn([2, 5, 32], 106, b).to(.bf16), randn([2, 5, 64], 107, b),
+            concatLinearGeluTanh(randn([2, 5, 32], 106, b), randn([2, 5, 64], 107, b),
                                  weight: randn([48, 64], 108, b, scale: 0.2), bias: randn([48], 109, b))
         }
         add("qkNormRoPE two streams") { b in

@@ -10,6 +10,7 @@ import Tensor
 ///     cuda-check dit [1024|512 ...]        one FLUX.1-dev-size DiT step, random bf16 weights
 ///     cuda-check gemm                      cuBLASLt bf16 GEMM throughput
 ///     cuda-check kernels                   compiles every kernel with NVRTC (no GPU needed)
+setvbuf(stdout, nil, _IOLBF, 0)  // line-buffered, so a log shows how far a crashed run got
 let args = Array(CommandLine.arguments.dropFirst())
 guard let command = args.first else {
     print("usage: cuda-check ops|pipeline DIR|dit [sizes]|gemm|kernels")
