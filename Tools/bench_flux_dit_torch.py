@@ -1,6 +1,6 @@
 """PyTorch reference for `cuda-check dit`: one step of diffusers' FluxTransformer2DModel at full
 FLUX.1-dev size (random bf16 weights, eager mode) at 1024x1024 (4096 image tokens) and 512x512 (1024),
-512 text tokens; GPU time per step with CUDA events (best and median of 5 after 2 warm-up steps), peak
+512 text tokens; GPU time per step with CUDA events (best and median of 5 after 5 warm-up steps), peak
 memory, and SDPA alone at the joint length. Usage: python3 Tools/bench_flux_dit_torch.py [1024 512]"""
 import sys, time
 import torch
@@ -47,7 +47,7 @@ with torch.inference_mode():
                          img_ids=img_ids, txt_ids=txt_ids, guidance=g, return_dict=False)[0]
 
         torch.cuda.reset_peak_memory_stats()
-        for _ in range(2):
+        for _ in range(5):
             step()
         torch.cuda.synchronize()
         times = []
