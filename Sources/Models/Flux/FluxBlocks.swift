@@ -54,6 +54,10 @@ struct FluxDoubleBlock {
         txtMLP2 = Linear(w, "\(p).txt_mlp.2", in: m, out: d)
     }
 
+    var linears: [Linear] {
+        [imgMod.lin, txtMod.lin, imgQKV, txtQKV, imgProj, txtProj, imgMLP0, imgMLP2, txtMLP0, txtMLP2]
+    }
+
     func callAsFunction(img: Tensor, txt: Tensor, vec: Tensor, rope: FluxRoPE) -> (img: Tensor, txt: Tensor) {
         let im = imgMod(vec), tm = txtMod(vec)
         let (iq, ik, iv) = imgNorms(imgQKV(im[0].modulate(norm(img))))
@@ -85,6 +89,8 @@ struct FluxSingleBlock {
         linear2 = Linear(w, "\(p).linear2", in: hidden + mlp, out: hidden)
         norms = FluxQKV(w, normPrefix: "\(p).norm", heads: c.numAttentionHeads, headDim: c.attentionHeadDim)
     }
+
+    var linears: [Linear] { [modulation.lin, linear1, linear2] }
 
     func callAsFunction(_ x: Tensor, vec: Tensor, rope: FluxRoPE) -> Tensor {
         let mod = modulation(vec)[0]

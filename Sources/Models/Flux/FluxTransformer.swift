@@ -37,6 +37,16 @@ public final class FluxTransformer {
         try w.finish()
     }
 
+    /// Bytes held by the Linear weights and biases (quantized layers count their codes and scales);
+    /// the norms' scales are left out (a few KB).
+    public var weightByteCount: Int {
+        let top = [imgIn, txtIn, timeIn.inLayer, timeIn.outLayer, vectorIn.inLayer, vectorIn.outLayer,
+                   finalAdaLN, finalLinear] + (guidanceIn.map { [$0.inLayer, $0.outLayer] } ?? [])
+        return top.reduce(0) { $0 + $1.weightByteCount }
+            + doubleBlocks.reduce(0) { $0 + $1.linears.reduce(0) { $0 + $1.weightByteCount } }
+            + singleBlocks.reduce(0) { $0 + $1.linears.reduce(0) { $0 + $1.weightByteCount } }
+    }
+
     /// Predicts the flow velocity.
     /// - Parameters:
     ///   - img: packed latent tokens (B, h*w, in_channels)

@@ -30,6 +30,11 @@ public struct Linear {
         }
     }
 
+    /// Bytes held by the weight (codes and scales when quantized) and the bias.
+    public var weightByteCount: Int {
+        (quantized?.weight.byteCount ?? weight.byteCount) + (bias?.byteCount ?? 0)
+    }
+
     public var inFeatures: Int { quantized?.weight.columns ?? weight.shape[1] }
     public var outFeatures: Int { quantized?.weight.rows ?? weight.shape[0] }
 

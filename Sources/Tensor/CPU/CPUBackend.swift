@@ -13,7 +13,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     public let device: Device = .cpu
     public var name: String { "cpu" }
 
-    private init() {}
+    private init() { BLASKernels.select() }
 
     public func allocate(byteCount: Int) -> Storage {
         var p: UnsafeMutableRawPointer?
