@@ -58,9 +58,18 @@ func peakRSSMiB() -> Double {
     return Double(u.ru_maxrss) / 1024
 }
 
+/// Current resident set size in MiB (VmRSS).
+func currentRSSMiB() -> Double {
+    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kb / 1024
+}
+
 /// Best wall time of `repeats` runs after a warm-up, with that run's CPU time.
 func best(_ body: () -> Tensor) -> (wall: Double, cpu: Double, out: Tensor) {
     var out = body()
+    if profile { FileHandle.standardError.write("after warm-up: rss \(currentRSSMiB()) MiB, peak \(peakRSSMiB()) MiB\n".data(using: .utf8)!) }
     var b = (wall: Double.infinity, cpu: Double.infinity)
     if profile { OpProfile.reset() }
     for _ in 0..<repeats {
@@ -92,6 +101,8 @@ do {
         let dit = try FluxTransformer(config: config, weights: source, computeDType: .f32, quantization: q)
         fields["load_s"] = String(format: "%.3f", now() - t0)
         fields["weight_mib"] = String(format: "%.1f", Double(dit.weightByteCount) / 1048576)
+        fields["rss_after_load_mib"] = String(format: "%.1f", currentRSSMiB())
+        fields["peak_after_load_mib"] = String(format: "%.1f", peakRSSMiB())
         let img = try inputs.tensor("dit.img"), txt = try inputs.tensor("dit.txt"), pooled = try inputs.tensor("dit.pooled")
         let r = best { dit(img: img, height: 32, width: 32, txt: txt, pooled: pooled, timestep: [0.5], guidance: [3.5]) }
         (wall, cpu, mean) = (r.wall, r.cpu, meanAbs(r.out))
@@ -136,6 +147,9 @@ do {
     fields["cpu_s"] = String(format: "%.4f", cpu)
     fields["mean_abs"] = String(format: "%.6f", mean)
     fields["peak_rss_mib"] = String(format: "%.1f", peakRSSMiB())
+    if profile, let maps = try? String(contentsOfFile: "/proc/self/smaps_rollup", encoding: .utf8) {
+        FileHandle.standardError.write(maps.data(using: .utf8)!)
+    }
     print("{" + fields.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ") + "}")
 } catch {
     FileHandle.standardError.write("flux-bench: \(error)\n".data(using: .utf8)!)
