@@ -32,6 +32,8 @@ while let a = args.next() {
     case "--steps": steps = max(1, Int(args.next() ?? "") ?? steps)
     case "--threads": Parallel.threadCount = max(1, Int(args.next() ?? "") ?? Parallel.threadCount)
     case "--profile": profile = true
+    case "--cache-mb": CPUBackend.bufferCacheLimitBytes = max(0, Int(args.next() ?? "") ?? 512) << 20
+    case "--conv-tile-mb": CPUBackend.convTileBytes = max(1, Int(args.next() ?? "") ?? 4) << 20
     default: usage()
     }
 }
