@@ -37,7 +37,7 @@ public final class VAEDecoder {
             for b in level.blocks { h = b(h) }
             if let up = level.upsample { h = up(upsampleNearest2x(h)) }
         }
-        return convOut(silu(normOut(h)))
+        return convOut(normOut.silu(h))
     }
 }
 
@@ -79,7 +79,7 @@ public final class VAEEncoder {
             for b in level.blocks { h = b(h) }
             if let down = level.downsample { h = down(h) }
         }
-        h = convOut(silu(normOut(mid(h))))
+        h = convOut(normOut.silu(mid(h)))
         return h.slice(dim: 1, start: 0, end: latentChannels).contiguous()
     }
 }

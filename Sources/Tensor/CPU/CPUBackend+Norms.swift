@@ -60,6 +60,17 @@ extension CPUBackend {
 
     public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
         let profileStart = OpProfile.start(); defer { OpProfile.stop("groupNorm", profileStart) }
+        return groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: false)
+    }
+
+    /// GroupNorm with SiLU applied in the same output pass (one read and one write of the tensor
+    /// instead of two of each).
+    public func groupNormSiLU(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+        let profileStart = OpProfile.start(); defer { OpProfile.stop("groupNormSiLU", profileStart) }
+        return groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: true)
+    }
+
+    private func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float, silu: Bool) -> Tensor {
         precondition(x.rank >= 2, "groupNorm: input must be (N, C, ...), got \(x.shape)")
         let n = x.shape[0], c = x.shape[1]
         precondition(groups > 0 && c % groups == 0, "groupNorm: \(c) channels do not split into \(groups) groups")
@@ -88,7 +99,11 @@ extension CPUBackend {
                     let cb = pb.map { $0[firstChannel + ch] } ?? 0
                     let scale = rstd * cw
                     let cs = s + ch * spatial, co = o + ch * spatial
-                    for i in 0..<spatial { co[i] = ((cs[i] - mh) - ml) * scale + cb }
+                    if silu {
+                        for i in 0..<spatial { co[i] = FastMath.silu(((cs[i] - mh) - ml) * scale + cb) }
+                    } else {
+                        for i in 0..<spatial { co[i] = ((cs[i] - mh) - ml) * scale + cb }
+                    }
                 }
             }
         }

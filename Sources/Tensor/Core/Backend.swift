@@ -67,6 +67,9 @@ public protocol Backend: AnyObject, Sendable {
     func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float) -> Tensor
     /// GroupNorm over (N, C, ...): statistics per (n, group).
     func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor
+    /// GroupNorm followed by SiLU (x * sigmoid(x)), as VAE ResNet blocks use it. Optional: the default
+    /// implementation (below) runs `groupNorm` then `unary(.silu)`; a backend may fuse the two passes.
+    func groupNormSiLU(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor
 
     /// 2-D convolution, x (N, Cin, H, W), weight (Cout, Cin/groups, kh, kw), padding (top, bottom, left, right).
     func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int),
@@ -83,4 +86,11 @@ public protocol Backend: AnyObject, Sendable {
     /// to (B, H, Lq, Lk) and added to the scores. Memory-bounded: score matrices are built a block of
     /// queries at a time, never for all heads at once.
     func attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor?, scale: Float) -> Tensor
+}
+
+extension Backend {
+    /// Unfused default: `groupNorm` then SiLU.
+    public func groupNormSiLU(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+        unary(.silu, groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps))
+    }
 }
