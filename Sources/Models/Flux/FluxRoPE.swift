@@ -33,14 +33,7 @@ struct FluxRoPE {
     }
 
     /// Rotates q or k of shape (B, H, L, D).
-    func apply(_ x: Tensor) -> Tensor {
-        let (b, h, l, d) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let pairs = x.reshaped(b, h, l, d / 2, 2)
-        let x0 = pairs.select(dim: 4, index: 0), x1 = pairs.select(dim: 4, index: 1)
-        let out0 = cosines * x0 - sines * x1
-        let out1 = sines * x0 + cosines * x1
-        return concat([out0.unsqueezed(4), out1.unsqueezed(4)], dim: 4).reshaped(b, h, l, d)
-    }
+    func apply(_ x: Tensor) -> Tensor { applyRotaryEmbedding(x, cos: cosines, sin: sines) }
 
     /// Token positions for `txtLen` text tokens (all zero) followed by an h x w image grid (0, row, col).
     static func ids(txtLen: Int, height h: Int, width w: Int) -> [[Int]] {

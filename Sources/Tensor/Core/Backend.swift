@@ -86,9 +86,25 @@ public protocol Backend: AnyObject, Sendable {
     /// to (B, H, Lq, Lk) and added to the scores. Memory-bounded: score matrices are built a block of
     /// queries at a time, never for all heads at once.
     func attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor?, scale: Float) -> Tensor
+
+    /// Rotary position embedding on interleaved pairs: for x (B, H, L, D) and cos, sin (L, D/2),
+    /// out[..., l, 2i] = cos[l, i] x[2i] - sin[l, i] x[2i+1], out[..., l, 2i+1] = sin[l, i] x[2i] + cos[l, i] x[2i+1].
+    /// Optional: the default implementation (below) composes it from elementwise ops; a backend may
+    /// do it in one pass.
+    func rotaryEmbedding(_ x: Tensor, cos: Tensor, sin: Tensor) -> Tensor
 }
 
 extension Backend {
+    /// Unfused default of `rotaryEmbedding`: selects, four products, a sum, a difference and a concat.
+    public func rotaryEmbedding(_ x: Tensor, cos: Tensor, sin: Tensor) -> Tensor {
+        let (b, h, l, d) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let pairs = x.reshaped(b, h, l, d / 2, 2)
+        let x0 = pairs.select(dim: 4, index: 0), x1 = pairs.select(dim: 4, index: 1)
+        let out0 = cos * x0 - sin * x1
+        let out1 = sin * x0 + cos * x1
+        return concat([out0.unsqueezed(4), out1.unsqueezed(4)], dim: 4).reshaped(b, h, l, d)
+    }
+
     /// Unfused default: `groupNorm` then SiLU.
     public func groupNormSiLU(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
         unary(.silu, groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps))
