@@ -91,7 +91,8 @@ func meanAbs(_ t: Tensor) -> Double {
 
 do {
     let inputs = try CheckpointWeights(path: dir + "/bench_inputs.safetensors")
-    var fields: [String: String] = ["case": "\"\(benchCase)\"", "impl": "\"ours\"", "threads": "\(Parallel.threadCount)"]
+    var fields: [String: String] = ["case": "\"\(benchCase)\"", "impl": "\"ours\"", "threads": "\(Parallel.threadCount)",
+                                    "blas_core": "\"\(CPUBackend.blasCoreName)\""]
     let t0 = now()
     let wall: Double, cpu: Double, mean: Double
     switch benchCase {

@@ -126,10 +126,13 @@ public final class FluxPipeline {
         let useCFG = request.trueCFGScale > 1
         let uncond = useCFG ? try encode(prompt: request.negativePrompt, maxSequenceLength: request.maxSequenceLength) : nil
 
+        // Each stage's freed activation buffers go back to the system before the next stage loads.
+        CPUBackend.shared.releaseCachedBuffers()
         let (lh, lw) = (request.height / 8, request.width / 8)
         let (x, steps) = try denoise(request, cond: cond, uncond: uncond, latentSize: (lh, lw),
                                      wantsDenoised: progress != nil) { try report(.denoising, $0, denoised: $1) }
 
+        CPUBackend.shared.releaseCachedBuffers()
         try report(.decoding, steps)
         let latents = FluxPacking.unpack(x, height: lh, width: lw)
         let image = try vae().decode(latents)

@@ -18,6 +18,16 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     /// Large freed buffers kept for reuse (see `BufferCache`).
     let bufferCache = BufferCache()
 
+    /// The OpenBLAS core (kernel set) in use, e.g. "Cooperlake" (see `BLASKernels`).
+    public static var blasCoreName: String { _ = shared; return BLASKernels.coreName }
+
+    /// The OpenBLAS core chosen for a set of x86 CPU flags (as `/proc/cpuinfo` lists them) when
+    /// OpenBLAS's own detection falls back to a generic core; nil when none beats the generic one.
+    public static func blasCore(forCPUFlags flags: Set<String>) -> String? { BLASKernels.bestCore(flags: flags) }
+
+    /// This CPU's flags from `/proc/cpuinfo` (empty where there is none).
+    public static var cpuFlags: Set<String> { BLASKernels.cpuFlags() }
+
     /// Most bytes of freed large buffers kept for reuse (a tuning knob, process-wide; 0 turns reuse off).
     public static var bufferCacheLimitBytes: Int {
         get { BufferCache.limitBytes }
