@@ -133,6 +133,19 @@ do {
         let flop = 2.0 * 256 * 1024 * Double(w.shape[0]) / 1e9
         print("mapped \(a.wall) s (\(flop / a.wall) GFLOP/s), heap \(b.wall) s (\(flop / b.wall) GFLOP/s), dtype \(w.dtype) strides \(w.strides)")
         (wall, cpu, mean) = (a.wall, a.cpu, 0)
+    case "conv-probe":
+        // Diagnosis: the VAE's largest conv (3x3, 128 -> 128 at 512x512) at several im2col tile sizes.
+        let xv: [Float] = (0..<(128 * 512 * 512)).map { (i: Int) -> Float in Float(i % 7) - 3 }
+        let wv: [Float] = (0..<(128 * 128 * 9)).map { (i: Int) -> Float in Float(i % 5) * 0.01 }
+        let x = Tensor(xv, shape: [1, 128, 512, 512]), w = Tensor(wv, shape: [128, 128, 3, 3])
+        var line = "conv 128->128 3x3 at 512x512 (77.3 GFLOP):"
+        for mb in [1, 4, 16] {
+            CPUBackend.convTileBytes = mb << 20
+            let r = best { conv2d(x, weight: w, bias: nil, padding: 1) }
+            line += " tile \(mb) MB: wall \(r.wall) cpu \(r.cpu);"
+        }
+        print(line)
+        (wall, cpu, mean) = (0, 0, 0)
     case "generate":
         let c0 = cpuTime()
         let pipeline = try FluxPipeline(files: FluxModelFiles.resolve(modelDir: dir), precision: .f32)

@@ -44,8 +44,37 @@ enum BLASKernels {
         override = (from, coreName)
     }()
 
-    /// Runs the check (once per process).
-    static func select() { _ = once }
+    /// Runs the checks (once per process).
+    static func select() {
+        _ = once
+        _ = shortSpin
+    }
+
+    /// OpenBLAS's idle worker threads busy-wait (yielding) for 2^28 cycles, ~0.1 s, after each threaded
+    /// GEMM before they sleep. Our kernels alternate threaded GEMMs (Linear) with our own worker threads
+    /// (attention, conv tiles, norms), so on a machine with as many cores as threads those spinning
+    /// workers take cores from ours: measured ~10 % of the VAE decode's CPU time. Unless the user set
+    /// `OPENBLAS_THREAD_TIMEOUT`, the timeout is set to its minimum (2^4 cycles) and OpenBLAS's thread
+    /// pool restarted with it (`openblas_read_env`, `blas_thread_shutdown_`, `blas_thread_init`,
+    /// looked up with `dlsym`; skipped where they do not exist).
+    nonisolated(unsafe) static private(set) var threadTimeoutShortened = false
+
+    private static let shortSpin: Void = {
+        guard getenv("OPENBLAS_THREAD_TIMEOUT") == nil,
+              let process = dlopen(nil, RTLD_NOW),
+              let readEnv = dlsym(process, "openblas_read_env"),
+              let shutdown = dlsym(process, "blas_thread_shutdown_"),
+              let start = dlsym(process, "blas_thread_init")
+        else { return }
+        typealias IntFunction = @convention(c) () -> Int32
+        typealias VoidFunction = @convention(c) () -> Void
+        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1)
+        unsafeBitCast(readEnv, to: VoidFunction.self)()
+        _ = unsafeBitCast(shutdown, to: IntFunction.self)()
+        _ = unsafeBitCast(start, to: IntFunction.self)()
+        unsetenv("OPENBLAS_THREAD_TIMEOUT")
+        threadTimeoutShortened = true
+    }()
 
     /// The OpenBLAS core for a set of x86 CPU flags, or nil when none beats the generic kernels.
     static func bestCore(flags: Set<String>) -> String? {
