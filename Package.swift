@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "Models", targets: ["Models"]),
         .executable(name: "majicflux", targets: ["App"]),
         .executable(name: "tensor-bench", targets: ["TensorBench"]),
+        .executable(name: "big-model-bench", targets: ["BigModelBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -39,6 +40,7 @@ let package = Package(
         .executableTarget(name: "App", dependencies: ["MajicFluxApp"]),
 
         .executableTarget(name: "TensorBench", dependencies: ["Tensor"], path: "Examples/TensorBench"),
+        .executableTarget(name: "BigModelBench", dependencies: ["Models", "Quant", "Tensor"], path: "Examples/BigModelBench"),
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "QuantTests", dependencies: ["Quant", "Tensor"], resources: [.copy("Fixtures")]),

@@ -32,6 +32,8 @@ struct Generate: ParsableCommand {
         request.schedule = schedule.kind
         if !(1...100).contains(steps) { throw ValidationError("--steps must be between 1 and 100, got \(steps)") }
         try request.validate()
+        try model.checkMemory(files: pipeline.files, width: width, height: height,
+                              sequenceLength: request.maxSequenceLength, keepLoaded: false)
         Console.info("seed \(request.seed), \(width)x\(height), \(steps) steps on \(backend.name)")
         let bar = ProgressBar(total: steps)
         let image = try pipeline.generate(request) { bar.update($0); return true }

@@ -29,7 +29,11 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         _ = try model.resolveDevice()
-        var c = ServerConfiguration(files: try model.resolveFiles(), modelName: model.displayName)
+        let files = try model.resolveFiles()
+        // The largest square picture a job may ask for, with every stage kept loaded.
+        let side = max(16, Int(Double(maxPixels).squareRoot()) / 16 * 16)
+        try model.checkMemory(files: files, width: side, height: side, sequenceLength: maxSequenceLength ?? 512, keepLoaded: true)
+        var c = ServerConfiguration(files: files, modelName: model.displayName)
         c.host = host
         c.port = port
         c.outputDirectory = outputDir
@@ -37,6 +41,7 @@ struct Serve: AsyncParsableCommand {
         c.defaultMaxSequenceLength = maxSequenceLength
         c.defaultSchedule = schedule.kind
         c.precision = model.precision
+        c.vaeTilingMode = model.vaeTiling
         let server = try ConsoleServer(configuration: c)
         try await server.run()
     }

@@ -23,6 +23,8 @@ public struct ServerConfiguration: Sendable {
     public var defaultMaxSequenceLength: Int?
     /// How the weights are held in memory.
     public var precision: WeightPrecision = .bf16
+    /// When the VAE decodes tile by tile (`--vae-tiling`).
+    public var vaeTilingMode: VAETilingMode = .auto
     /// Sigma schedule used when a job does not give one.
     public var defaultSchedule: ScheduleKind = .model
 

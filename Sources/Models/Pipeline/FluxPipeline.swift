@@ -20,6 +20,11 @@ public final class FluxPipeline {
     public let preferredSequenceLength: Int
     /// How weights are held in memory (compute is f32 on the CPU in every case).
     public let precision: WeightPrecision
+    /// When the VAE decodes tile by tile: `.auto` (default) tiles images larger than one tile
+    /// (1024x1024 with the Flux VAE), so big pictures decode in the memory of a 1024x1024 one.
+    public var vaeTilingMode: VAETilingMode = .auto
+    /// Tile size and overlap for tiled decoding (diffusers' numbers for the Flux VAE by default).
+    public var vaeTiling = VAETiling()
 
     private var clipModel: CLIPTextModel?
     private var t5Model: T5Encoder?
@@ -132,7 +137,7 @@ public final class FluxPipeline {
 
         try report(.decoding, steps)
         let latents = FluxPacking.unpack(x, height: lh, width: lw)
-        let image = try vae().decode(latents)
+        let image = try vae().decode(latents, mode: vaeTilingMode, tiling: vaeTiling)
         let png = try PNGImage(tensor: image)  // diffusers' rounding: round((x/2 + 0.5).clamp(0, 1) * 255)
         return GeneratedImage(width: png.width, height: png.height, rgb: png.pixels, request: request)
     }
