@@ -28,9 +28,11 @@ func cpuSeconds() -> Double {
 
 /// A /proc/self/status field in GiB (VmHWM, VmRSS, RssAnon, RssFile).
 func statusGiB(_ key: String) -> Double {
-    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return -1 }
+    guard let data = FileManager.default.contents(atPath: "/proc/self/status"),
+          let text = String(data: data, encoding: .utf8) else { return -1 }
     for line in text.split(separator: "\n") where line.hasPrefix(key + ":") {
-        let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+        // "VmHWM:\t12345678 kB": a tab, and spaces only when the number is short.
+        let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
         if parts.count >= 2, let kb = Double(parts[1]) { return kb / 1024 / 1024 }
     }
     return -1

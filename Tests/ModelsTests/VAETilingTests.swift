@@ -5,9 +5,10 @@ import Tensor
 /// Tiled VAE decoding/encoding (`VAETiling`).
 /// - Against diffusers: the tiny random VAE of tiny-models with 64-pixel tiles (20 decode tiles, 20 encode
 ///   tiles), Tools/make_vae_tiling_fixture.py; max |ours - diffusers| <= 1e-4 * max(1, max |ref|) (f32).
-/// - Against our own untiled decode: the trained default-model VAE on a real picture, 128-pixel tiles
-///   over a 256x256 image (3 x 3 tiles): the 8-bit pictures differ by at most 12/255 at any pixel and
-///   by at most 1.5/255 on average (GroupNorm statistics and the mid attention see one tile, as in diffusers).
+/// - Tiled vs untiled: identical when one tile covers the latent; on the trained default VAE at twice its
+///   sample size, tiling at the sample size reconstructs the picture far better than untiled decoding.
+///   (Tiled and untiled differ wherever GroupNorm statistics or the mid attention see a tile instead of
+///   the picture, in diffusers as here; Examples/BigModelBench --compare measures it for the Flux VAE.)
 final class VAETilingTests: XCTestCase {
     static let fixtures = Bundle.module.resourcePath! + "/Fixtures"
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
@@ -59,12 +60,17 @@ final class VAETilingTests: XCTestCase {
         XCTAssertThrowsError(try vae.tiledDecode(z, tiling: VAETiling(sampleTileSize: 64, overlapFactor: 1)))
     }
 
-    /// The trained default VAE: a 256x256 mosaic of its four sample pictures, encoded, then decoded
-    /// untiled and with 128-pixel tiles.
-    func testTiledDecodeIsCloseToUntiledOnTrainedVAE() throws {
+    /// The trained default VAE (made for 128x128 pictures: its GroupNorm statistics and mid attention
+    /// do not carry over to bigger ones) on a 256x256 mosaic of its four sample pictures: decoded
+    /// untiled, the picture is badly off (diffusers: mean |error| 53.2/255); decoded with 128-pixel tiles
+    /// (its own sample_size, diffusers: 22.4/255) it stays much closer, and tiled encoding works as well.
+    /// The numbers are diffusers' own for the same model and mosaic (Tools/make_vae_tiling_fixture.py's
+    /// comment); here: tiled error <= 0.5 x untiled error and within 1/255 of diffusers' figures.
+    func testTiledDecodeOfTrainedVAEAtItsSampleSize() throws {
         let dir = Self.root + "/Models/default"
         let vae = try loadVAE(dir + "/vae", weights: dir + "/vae")
         var pixels = [Float](repeating: 0, count: 3 * 256 * 256)
+        var original = [UInt8](repeating: 0, count: 3 * 256 * 256)
         for s in 0..<4 {
             let png = try PNG.read(dir + "/samples/sample\(s + 1).png").image
             XCTAssertEqual(png.width, 128)
@@ -72,7 +78,9 @@ final class VAETilingTests: XCTestCase {
             for y in 0..<128 {
                 for x in 0..<128 {
                     for c in 0..<3 {
-                        pixels[c * 65536 + (oy + y) * 256 + ox + x] = Float(png.pixels[(y * 128 + x) * png.channels + c]) / 127.5 - 1
+                        let v = png.pixels[(y * 128 + x) * png.channels + c]
+                        pixels[c * 65536 + (oy + y) * 256 + ox + x] = Float(v) / 127.5 - 1
+                        original[((oy + y) * 256 + ox + x) * 3 + c] = v
                     }
                 }
             }
@@ -80,19 +88,19 @@ final class VAETilingTests: XCTestCase {
         let image = Tensor(pixels, shape: [1, 3, 256, 256])
         let z = try XCTUnwrap(vae.encode(image))
         let tiling = VAETiling(sampleTileSize: 128)
-        let a = try PNGImage(tensor: vae.decode(z)).pixels
-        let b = try PNGImage(tensor: vae.tiledDecode(z, tiling: tiling)).pixels
-        let diffs = zip(a, b).map { abs(Int($0) - Int($1)) }
-        let maxDiff = diffs.max()!, meanDiff = Double(diffs.reduce(0, +)) / Double(diffs.count)
-        print("default VAE 256x256, 128-pixel tiles: max |tiled - untiled| \(maxDiff)/255, mean \(meanDiff)/255")
-        XCTAssertLessThanOrEqual(maxDiff, 12)
-        XCTAssertLessThanOrEqual(meanDiff, 1.5)
-        // The tiled encoder gives latents that decode to nearly the same picture too.
+        func meanError(_ t: Tensor) throws -> Double {
+            let p = try PNGImage(tensor: t).pixels
+            return Double(zip(p, original).map { abs(Int($0) - Int($1)) }.reduce(0, +)) / Double(p.count)
+        }
+        let untiled = try meanError(vae.decode(z)), tiled = try meanError(vae.tiledDecode(z, tiling: tiling))
+        print("default VAE 256x256 reconstruction, mean |error|: untiled \(untiled)/255, 128-pixel tiles \(tiled)/255")
+        XCTAssertLessThanOrEqual(tiled, 0.5 * untiled)
+        XCTAssertEqual(untiled, 53.21, accuracy: 1)
+        XCTAssertEqual(tiled, 22.35, accuracy: 1)
         let zt = try XCTUnwrap(try vae.tiledEncode(image, tiling: tiling))
         XCTAssertEqual(zt.shape, z.shape)
-        let c = try PNGImage(tensor: vae.decode(zt)).pixels
-        let encDiff = Double(zip(a, c).map { abs(Int($0) - Int($1)) }.reduce(0, +)) / Double(a.count)
-        print("default VAE tiled encode: mean |decode(tiled z) - decode(z)| \(encDiff)/255")
-        XCTAssertLessThanOrEqual(encDiff, 3)
+        let both = try meanError(vae.tiledDecode(zt, tiling: tiling))
+        print("default VAE tiled encode + tiled decode: mean |error| \(both)/255")
+        XCTAssertLessThanOrEqual(both, 0.5 * untiled)
     }
 }
