@@ -5,6 +5,8 @@ Compute dtype: bf16 by default (the weights' dtype; an f32 copy of 4.7B paramete
 not fit next to the system on a 24 GiB machine). Prints load time, encode time (best of --repeats),
 process CPU time and peak RSS (VmHWM), and, with --compare OURS.safetensors (big-model-bench t5 --save),
 the relative difference of the two last hidden states.
+--layers N --dtype f32 runs the first N blocks in f32 (the numerics check against big-model-bench t5
+--layers N: random full-size weights make the 24-block output chaotic, see BENCHMARKS.md).
 Run: /work/venv/bin/python Tools/bench_big_t5_reference.py DIR [--tokens 512] [--threads 2] [--repeats 1]
 """
 import argparse, json, resource, time
@@ -32,12 +34,14 @@ p.add_argument("--threads", type=int, default=2)
 p.add_argument("--repeats", type=int, default=1)
 p.add_argument("--dtype", default="bf16", choices=["bf16", "f32"])
 p.add_argument("--compare")
+p.add_argument("--layers", type=int, help="only the first N blocks (numerics check with --dtype f32)")
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 dtype = torch.bfloat16 if a.dtype == "bf16" else torch.float32
 
 t0, c0 = time.time(), cpu()
-model = T5EncoderModel.from_pretrained(a.dir, torch_dtype=dtype).eval()
+kw = {"num_layers": a.layers} if a.layers else {}
+model = T5EncoderModel.from_pretrained(a.dir, torch_dtype=dtype, **kw).eval()
 load_s, load_cpu = time.time() - t0, cpu() - c0
 dtypes = sorted({str(p.dtype) for p in model.parameters()})
 print(f"loaded in {load_s:.2f} s ({load_cpu:.2f} s CPU), RSS {status('VmRSS'):.2f} GiB, parameter dtypes {dtypes}", flush=True)

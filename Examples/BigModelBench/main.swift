@@ -3,7 +3,7 @@
 //   swift build -c release --product big-model-bench
 //   .build/release/big-model-bench vae  --size 2048 --mode tiled|untiled [--tile 1024] [--compare]
 //   .build/release/big-model-bench flux --file DIT.safetensors [--image 256] [--text 512] [--precision bf16]
-//   .build/release/big-model-bench t5   --dir T5_FOLDER [--tokens 512]
+//   .build/release/big-model-bench t5   --dir T5_FOLDER [--tokens 512] [--layers N] [--save OUT.safetensors]
 //
 // vae:  the FLUX.1 VAE config (AutoencoderConfig()) with random f32 weights decodes a random latent of
 //       size/8 x size/8, tiled (VAETiling, --tile pixels, 25% overlap) or untiled. --compare also runs the
@@ -129,9 +129,14 @@ do {
     case "t5":
         guard let dir = options["dir"] else { log("t5 needs --dir"); exit(2) }
         let tokens = Int(options["tokens"] ?? "512")!
+        let layers = options["layers"].flatMap(Int.init)
         let (t5, loadS, loadCPU) = try timed { () throws -> T5Encoder in
-            let config = try ConfigFile.load(T5Config.self, path: dir + "/config.json", what: "T5 config")
-            return try T5Encoder(config: config, weights: CheckpointWeights(path: dir))
+            var config = try ConfigFile.load(T5Config.self, path: dir + "/config.json", what: "T5 config")
+            let source: WeightSource = try CheckpointWeights(path: dir)
+            guard let layers else { return try T5Encoder(config: config, weights: source) }
+            // The first `layers` blocks only (a numerics check against an f32 reference that fits in memory).
+            config.numLayers = layers
+            return try T5Encoder(config: config, weights: FirstBlocks(source, keep: layers))
         }
         log("t5 loaded in \(fmt(loadS)) s (\(fmt(loadCPU)) s CPU), RSS \(fmt(statusGiB("VmRSS"))) GiB")
         // The same ids as Tools/bench_big_t5_reference.py: (i * 7919 + 13) % vocab, EOS (1) last.
@@ -153,6 +158,23 @@ do {
 } catch {
     log("error: \(error)")
     exit(1)
+}
+
+/// A T5 checkpoint seen without its blocks from `keep` on.
+final class FirstBlocks: WeightSource {
+    let base: WeightSource
+    let kept: [String]
+    init(_ base: WeightSource, keep: Int) {
+        self.base = base
+        kept = base.names.filter { name in
+            guard name.hasPrefix("encoder.block.") else { return true }
+            return Int(name.dropFirst("encoder.block.".count).prefix { $0 != "." })! < keep
+        }
+    }
+    var names: [String] { kept }
+    func shape(of name: String) -> [Int]? { base.shape(of: name) }
+    func tensor(_ name: String) throws -> Tensor { try base.tensor(name) }
+    func dtype(of name: String) -> DType? { base.dtype(of: name) }
 }
 
 extension WeightPrecision {
