@@ -10,6 +10,9 @@ let package = Package(
         .library(name: "Models", targets: ["Models"]),
         .executable(name: "majicflux", targets: ["App"]),
         .executable(name: "tensor-bench", targets: ["TensorBench"]),
+        .executable(name: "cuda-check", targets: ["CUDACheck"]),
+        .executable(name: "flux-bench", targets: ["FluxBench"]),
+        .executable(name: "big-model-bench", targets: ["BigModelBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -39,10 +42,15 @@ let package = Package(
         .executableTarget(name: "App", dependencies: ["MajicFluxApp"]),
 
         .executableTarget(name: "TensorBench", dependencies: ["Tensor"], path: "Examples/TensorBench"),
+        // Checks and times the CUDA backend on a GPU machine (cuda-check ops|pipeline|dit|gemm|kernels).
+        .executableTarget(name: "CUDACheck", dependencies: ["Tensor", "Models"], path: "Examples/CUDACheck"),
+        .executableTarget(name: "FluxBench", dependencies: ["Models", "Tensor"], path: "Examples/FluxBench"),
+        .executableTarget(name: "BigModelBench", dependencies: ["Models", "Quant", "Tensor"], path: "Examples/BigModelBench"),
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "QuantTests", dependencies: ["Quant", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Quant", "Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CUDATests", dependencies: ["Tensor"]),
         .testTarget(name: "AppTests", dependencies: ["MajicFluxApp", "Models", "Tensor"]),
     ],
     swiftLanguageModes: [.v5]

@@ -32,6 +32,10 @@ struct Generate: ParsableCommand {
         request.schedule = schedule.kind
         if !(1...100).contains(steps) { throw ValidationError("--steps must be between 1 and 100, got \(steps)") }
         try request.validate()
+        if backend is CPUBackend {  // host-memory estimate of CPU inference; a GPU holds the weights itself
+            try model.checkMemory(files: pipeline.files, width: width, height: height,
+                                  sequenceLength: request.maxSequenceLength, keepLoaded: false)
+        }
         Console.info("seed \(request.seed), \(width)x\(height), \(steps) steps on \(backend.name)")
         let bar = ProgressBar(total: steps)
         let image = try pipeline.generate(request) { bar.update($0); return true }

@@ -26,6 +26,15 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Where to compute: cpu, cuda or auto (CUDA when present, else the CPU).")
     var device: DeviceOption = .auto
 
+    @Option(name: .customLong("vae-tiling"), help: "Decode the picture tile by tile: auto (images larger than 1024x1024), on or off.")
+    var vaeTiling: VAETilingMode = .auto
+
+    @Flag(name: .customLong("skip-memory-check"), help: "Load the model even when the memory estimate says it will not fit.")
+    var skipMemoryCheck = false
+
+    @Option(name: .customLong("memory-available"), help: ArgumentHelp("GiB of memory to plan for instead of MemAvailable from /proc/meminfo.", visibility: .hidden))
+    var memoryAvailable: Double?
+
     /// The model folder in use (the embedded default model when none is given).
     var modelDir: String {
         get throws {
@@ -63,11 +72,23 @@ struct ModelOptions: ParsableArguments {
         return (base as NSString).lastPathComponent
     }
 
+    /// The backend for `--device`: `auto` takes CUDA when a GPU, the driver, NVRTC and cuBLASLt are all
+    /// found, else the CPU; `cuda` fails with the reason when they are not. On CUDA, `--precision f32`
+    /// computes in f32, anything else in bf16.
     func resolveDevice() throws -> any Backend {
+        let dtype: DType = precision == .f32 ? .f32 : .bf16
         switch device {
-        case .cpu, .auto: return CPUBackend.shared
+        case .cpu: return CPUBackend.shared
+        case .auto:
+            if CUDABackend.unavailableReason() == nil, precision.isDense, let b = try? CUDABackend.make(computeDType: dtype) { return b }
+            return CPUBackend.shared
         case .cuda:
-            throw ValidationError("--device cuda: this build has no CUDA backend yet; use --device cpu or auto")
+            if let why = CUDABackend.unavailableReason() {
+                throw ValidationError("--device cuda: \(why). Use --device cpu or auto.")
+            }
+            do { return try CUDABackend.make(computeDType: dtype) } catch {
+                throw ValidationError("--device cuda: \(error)")
+            }
         }
     }
 
@@ -78,9 +99,36 @@ struct ModelOptions: ParsableArguments {
     }
 
     func makePipeline(keepLoaded: Bool) throws -> FluxPipeline {
-        try FluxPipeline(files: try resolveFiles(), keepLoaded: keepLoaded, precision: precision)
+        let pipeline = try FluxPipeline(files: try resolveFiles(), keepLoaded: keepLoaded, precision: precision,
+                                        backend: try resolveDevice())
+        pipeline.vaeTilingMode = vaeTiling
+        return pipeline
+    }
+
+    /// Refuses, before any weights load, when the estimated peak memory of `--precision` at this size
+    /// is more than the memory available (MemAvailable, or `--memory-available`); `--skip-memory-check`
+    /// skips the check.
+    func checkMemory(files: FluxModelFiles, width: Int, height: Int, sequenceLength: Int, keepLoaded: Bool) throws {
+        if skipMemoryCheck { return }
+        let available = memoryAvailable.map { Int64($0 * Double(1 << 30)) } ?? SystemMemory.available()
+        let request = MemoryRequest(width: width, height: height, sequenceLength: sequenceLength, vaeTilingMode: vaeTiling)
+        guard let check = try MemoryCheck.run(files: files, precision: precision, request: request,
+                                              keepLoaded: keepLoaded, available: available) else { return }
+        if !check.fits { throw MemoryRefusal(message: check.refusal) }
+        Console.info("memory: about \(MemoryEstimate.gib(check.estimate.peakBytes)) needed, \(MemoryEstimate.gib(check.availableBytes)) available")
     }
 }
 
-extension WeightPrecision: ExpressibleByArgument {}
+/// The model would not fit in memory at the chosen precision (the message says what would).
+struct MemoryRefusal: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+extension VAETilingMode: ExpressibleByArgument {}
+
+extension WeightPrecision: ExpressibleByArgument {
+    /// f32 or bf16: weights kept dense (the precisions a GPU backend runs).
+    var isDense: Bool { self == .f32 || self == .bf16 }
+}
 enum DeviceOption: String, ExpressibleByArgument, CaseIterable { case cpu, cuda, auto }

@@ -26,12 +26,21 @@ final class ConsoleAPITests: XCTestCase {
     /// list the history; then restart the server on the same folder: nothing is lost.
     func testGenerateFollowFetchAndSurviveRestart() async throws {
         let console = try await start()
+        // A long job holds the queue so that this test follows the next job from before its first step
+        // (a 3-step tiny job can otherwise finish before the event stream is open).
+        let blocker = try await console.submit(["prompt": "hold the queue", "seed": 1, "steps": 100,
+                                                "width": 512, "height": 512])
+        let blockerID = try XCTUnwrap(blocker["id"] as? String)
         let job = try await console.submit(["prompt": "a cat on a red sofa", "seed": 42, "steps": 3,
                                             "width": 64, "height": 48, "guidance": 3.5])
         let id = try XCTUnwrap(job["id"] as? String)
         XCTAssertEqual((job["parameters"] as? [String: Any])?["seed"] as? Int, 42)
 
-        let events = try await console.events(id)
+        async let followed = console.events(id)
+        try await Task.sleep(nanoseconds: 500_000_000)
+        let cancelled = try await console.post("/api/jobs/\(blockerID)/cancel", raw: "")
+        XCTAssertEqual(cancelled.status, 200, cancelled.text)
+        let events = try await followed
         let progress = events.filter { $0.event == "progress" }.map { $0.data }
         let steps = progress.compactMap { $0["step"] as? Int }
         XCTAssertTrue(Set(steps).isSuperset(of: [0, 1, 2, 3]), "steps seen: \(steps)")

@@ -20,7 +20,9 @@ public final class ConsoleServer: @unchecked Sendable {
     /// (small; bad ones fail here). Nothing listens and no weights load until `start`/`run`.
     public init(configuration: ServerConfiguration) throws {
         self.configuration = configuration
-        host = try ModelHost(files: configuration.files, name: configuration.modelName, precision: configuration.precision)
+        host = try ModelHost(files: configuration.files, name: configuration.modelName, precision: configuration.precision,
+                             backend: configuration.backend)
+        host.pipeline.vaeTilingMode = configuration.vaeTilingMode
         history = try HistoryStore(directory: configuration.outputDirectory)
         queue = JobQueue(host: host, history: history, maxQueued: configuration.maxQueuedJobs)
     }

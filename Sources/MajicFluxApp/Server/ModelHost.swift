@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import Tensor
 
 /// The served model: its weights load once, in the background, and stay in memory for every job.
 final class ModelHost: @unchecked Sendable {
@@ -13,9 +14,9 @@ final class ModelHost: @unchecked Sendable {
     private var loadStarted = ProcessInfo.processInfo.systemUptime
     private var loadSeconds: Double?
 
-    init(files: FluxModelFiles, name: String, precision: WeightPrecision) throws {
+    init(files: FluxModelFiles, name: String, precision: WeightPrecision, backend: any Backend = CPUBackend.shared) throws {
         self.name = name
-        pipeline = try FluxPipeline(files: files, keepLoaded: true, precision: precision)
+        pipeline = try FluxPipeline(files: files, keepLoaded: true, precision: precision, backend: backend)
     }
 
     /// Loads every component (blocking; runs on the job worker's thread before the first job).

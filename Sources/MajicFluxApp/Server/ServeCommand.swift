@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Models
+import Tensor
 
 /// `majicflux serve`: the web console.
 struct Serve: AsyncParsableCommand {
@@ -28,8 +29,14 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        _ = try model.resolveDevice()
-        var c = ServerConfiguration(files: try model.resolveFiles(), modelName: model.displayName)
+        let backend = try model.resolveDevice()
+        let files = try model.resolveFiles()
+        // The largest square picture a job may ask for, with every stage kept loaded.
+        let side = max(16, Int(Double(maxPixels).squareRoot()) / 16 * 16)
+        if backend is CPUBackend {
+            try model.checkMemory(files: files, width: side, height: side, sequenceLength: maxSequenceLength ?? 512, keepLoaded: true)
+        }
+        var c = ServerConfiguration(files: files, modelName: model.displayName)
         c.host = host
         c.port = port
         c.outputDirectory = outputDir
@@ -37,6 +44,8 @@ struct Serve: AsyncParsableCommand {
         c.defaultMaxSequenceLength = maxSequenceLength
         c.defaultSchedule = schedule.kind
         c.precision = model.precision
+        c.backend = backend
+        c.vaeTilingMode = model.vaeTiling
         let server = try ConsoleServer(configuration: c)
         try await server.run()
     }

@@ -1,4 +1,5 @@
 import Models
+import Tensor
 
 /// Everything `majicflux serve` needs to know; the command line fills it, tests build it directly.
 public struct ServerConfiguration: Sendable {
@@ -23,6 +24,10 @@ public struct ServerConfiguration: Sendable {
     public var defaultMaxSequenceLength: Int?
     /// How the weights are held in memory.
     public var precision: WeightPrecision = .bf16
+    /// Where the model runs (`--device`).
+    public var backend: any Backend = CPUBackend.shared
+    /// When the VAE decodes tile by tile (`--vae-tiling`).
+    public var vaeTilingMode: VAETilingMode = .auto
     /// Sigma schedule used when a job does not give one.
     public var defaultSchedule: ScheduleKind = .model
 

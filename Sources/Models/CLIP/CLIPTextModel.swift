@@ -11,12 +11,14 @@ public final class CLIPTextModel {
 
     /// Builds the model from HF keys (`text_model.embeddings...`, `text_model.encoder.layers.N...`,
     /// `text_model.final_layer_norm`). Throws `ModelError.weights` naming every mismatch.
-    public init(config: CLIPTextConfig, weights source: WeightSource, computeDType: DType? = .f32) throws {
+    public init(config: CLIPTextConfig, weights source: WeightSource, computeDType: DType? = .f32,
+                backend: any Backend = CPUBackend.shared) throws {
         guard config.hiddenSize % config.numAttentionHeads == 0 else {
             throw ModelError.invalidParameter("CLIP hidden_size \(config.hiddenSize) not divisible by heads \(config.numAttentionHeads)")
         }
         self.config = config
         let w = WeightLoader(CLIPTextModel.canonical(source), component: "text_encoder (CLIP)")
+        w.backend = backend
         w.computeDType = computeDType
         // HF checkpoints carry a position_ids buffer and, for CLIPTextModelWithProjection, a projection.
         w.ignoredUnused = { $0.hasSuffix("position_ids") || $0.hasPrefix("text_projection") }
@@ -42,9 +44,9 @@ public final class CLIPTextModel {
         let b = ids.count, l = ids.first?.count ?? 0
         precondition(b > 0 && l > 0 && l <= config.maxPositionEmbeddings && ids.allSatisfy { $0.count == l },
                      "CLIP input must be B rows of equal length <= \(config.maxPositionEmbeddings)")
-        let idTensor = Tensor(integers: ids.flatMap { $0 }, shape: [b, l])
+        let idTensor = Tensor(integers: ids.flatMap { $0 }, shape: [b, l], backend: tokenEmbedding.backend)
         var x = embedding(tokenEmbedding, idTensor) + positionEmbedding.slice(dim: 0, start: 0, end: l)
-        let mask = CLIPTextModel.causalMask(l)
+        let mask = CLIPTextModel.causalMask(l).moved(to: tokenEmbedding.backend)
         for layer in layers { x = layer(x, mask: mask) }
         x = finalLayerNorm(x)
         let rows = ids.enumerated().map { (i, row) -> Tensor in

@@ -12,20 +12,18 @@ struct FluxQKV {
         self.headDim = headDim
     }
 
-    /// `qkv`: (B, L, 3*H*D) -> q, k, v as (B, H, L, D) with q and k normalised.
-    func callAsFunction(_ qkv: Tensor) -> (Tensor, Tensor, Tensor) {
-        let (b, l) = (qkv.shape[0], qkv.shape[1])
-        let parts = qkv.reshaped(b, l, 3, heads, headDim).permuted(2, 0, 3, 1, 4)  // (3, B, H, L, D)
-        let q = queryNorm(parts.select(dim: 0, index: 0))
-        let k = keyNorm(parts.select(dim: 0, index: 1))
-        return (q, k, parts.select(dim: 0, index: 2))
-    }
 }
 
-/// Attention with RoPE over (B, H, L, D) -> (B, L, H*D).
-func fluxAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, rope: FluxRoPE) -> Tensor {
+/// Joint attention over streams of fused projections (B, L_i, 3*H*D), each with its QK norms:
+/// q/k normalised, streams joined in order, RoPE applied, attention -> (B, sum L_i, H*D).
+func fluxAttention(_ streams: [(qkv: Tensor, norms: FluxQKV)], rope: FluxRoPE) -> Tensor {
+    let n = streams[0].norms
+    let (q, k, v) = qkNormRoPE(streams.map { $0.qkv }, heads: n.heads,
+                               queryWeights: streams.map { $0.norms.queryNorm.weight },
+                               keyWeights: streams.map { $0.norms.keyNorm.weight },
+                               cos: rope.cosines, sin: rope.sines, eps: n.queryNorm.eps)
     let (b, h, l, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
-    let out = scaledDotProductAttention(rope.apply(q), rope.apply(k), v.contiguous())
+    let out = scaledDotProductAttention(q, k, v)
     return out.permuted(0, 2, 1, 3).reshaped(b, l, h * d)
 }
 
@@ -54,17 +52,21 @@ struct FluxDoubleBlock {
         txtMLP2 = Linear(w, "\(p).txt_mlp.2", in: m, out: d)
     }
 
+    var linears: [Linear] {
+        [imgMod.lin, txtMod.lin, imgQKV, txtQKV, imgProj, txtProj, imgMLP0, imgMLP2, txtMLP0, txtMLP2]
+    }
+
     func callAsFunction(img: Tensor, txt: Tensor, vec: Tensor, rope: FluxRoPE) -> (img: Tensor, txt: Tensor) {
         let im = imgMod(vec), tm = txtMod(vec)
-        let (iq, ik, iv) = imgNorms(imgQKV(im[0].modulate(norm(img))))
-        let (tq, tk, tv) = txtNorms(txtQKV(tm[0].modulate(norm(txt))))
-        let attn = fluxAttention(concat([tq, iq], dim: 2), concat([tk, ik], dim: 2), concat([tv, iv], dim: 2), rope: rope)
+        let iqkv = imgQKV(im[0].modulate(img, eps: norm.eps))
+        let tqkv = txtQKV(tm[0].modulate(txt, eps: norm.eps))
+        let attn = fluxAttention([(tqkv, txtNorms), (iqkv, imgNorms)], rope: rope)
         let lt = txt.shape[1]
         let txtAttn = attn.slice(dim: 1, start: 0, end: lt), imgAttn = attn.slice(dim: 1, start: lt)
-        var img = img + im[0].gated(imgProj(imgAttn))
-        img = img + im[1].gated(imgMLP2(gelu(imgMLP0(im[1].modulate(norm(img))), approximate: .tanh)))
-        var txt = txt + tm[0].gated(txtProj(txtAttn))
-        txt = txt + tm[1].gated(txtMLP2(gelu(txtMLP0(tm[1].modulate(norm(txt))), approximate: .tanh)))
+        var img = im[0].gatedAdd(img, imgProj(imgAttn))
+        img = im[1].gatedAdd(img, imgMLP2(imgMLP0.geluTanh(im[1].modulate(img, eps: norm.eps))))
+        var txt = tm[0].gatedAdd(txt, txtProj(txtAttn))
+        txt = tm[1].gatedAdd(txt, txtMLP2(txtMLP0.geluTanh(tm[1].modulate(txt, eps: norm.eps))))
         return (img, txt)
     }
 }
@@ -86,12 +88,21 @@ struct FluxSingleBlock {
         norms = FluxQKV(w, normPrefix: "\(p).norm", heads: c.numAttentionHeads, headDim: c.attentionHeadDim)
     }
 
+    var linears: [Linear] { [modulation.lin, linear1, linear2] }
+
     func callAsFunction(_ x: Tensor, vec: Tensor, rope: FluxRoPE) -> Tensor {
         let mod = modulation(vec)[0]
-        let parts = linear1(mod.modulate(norm(x))).split([3 * hidden, mlp], dim: -1)
-        let (q, k, v) = norms(parts[0])
-        let attn = fluxAttention(q, k, v, rope: rope)
+        let h = mod.modulate(x, eps: norm.eps)
+        if h.device != .cpu, let qkvPart = linear1.rows(0, 3 * hidden), let mlpPart = linear1.rows(3 * hidden, 3 * hidden + mlp) {
+            // Two GEMMs: the MLP half gets its GELU in the epilogue and is written straight into
+            // linear2's [attention | MLP] input.
+            let attn = fluxAttention([(qkvPart(h), norms)], rope: rope)
+            let joint = concatLinearGeluTanh(attn, h, weight: mlpPart.weight, bias: mlpPart.bias)
+            return mod.gatedAdd(x, linear2(joint))
+        }
+        let parts = linear1(h).split([3 * hidden, mlp], dim: -1)
+        let attn = fluxAttention([(parts[0], norms)], rope: rope)
         let out = linear2(concat([attn, gelu(parts[1], approximate: .tanh)], dim: -1))
-        return x + mod.gated(out)
+        return mod.gatedAdd(x, out)
     }
 }

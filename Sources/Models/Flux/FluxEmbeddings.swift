@@ -40,6 +40,10 @@ struct ModulationParams {
     func modulate(_ x: Tensor) -> Tensor { x * (scale.unsqueezed(1) + 1) + shift.unsqueezed(1) }
     /// gate * y, broadcast over tokens.
     func gated(_ y: Tensor) -> Tensor { y * gate.unsqueezed(1) }
+    /// LayerNorm (no affine) then modulation, fused where the backend can.
+    func modulate(_ x: Tensor, eps: Float) -> Tensor { modulatedLayerNorm(x, shift: shift, scale: scale, eps: eps) }
+    /// x + gate * y, fused where the backend can.
+    func gatedAdd(_ x: Tensor, _ y: Tensor) -> Tensor { gatedResidual(x, y, gate: gate) }
 }
 
 /// lin(silu(vec)) chunked into one (single blocks) or two (double blocks) parameter sets.

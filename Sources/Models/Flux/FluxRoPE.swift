@@ -13,7 +13,7 @@ struct FluxRoPE {
     let sines: Tensor
 
     /// `ids`: one (axis0, axis1, axis2) position per token (text tokens first).
-    init(ids: [[Int]], axesDims: [Int], theta: Double) {
+    init(ids: [[Int]], axesDims: [Int], theta: Double, backend: any Backend = CPUBackend.shared) {
         let half = axesDims.reduce(0, +) / 2
         var c = [Float](repeating: 0, count: ids.count * half), s = c
         for (t, pos) in ids.enumerated() {
@@ -28,19 +28,12 @@ struct FluxRoPE {
                 }
             }
         }
-        cosines = Tensor(c, shape: [ids.count, half])
-        sines = Tensor(s, shape: [ids.count, half])
+        cosines = Tensor(c, shape: [ids.count, half], backend: backend)
+        sines = Tensor(s, shape: [ids.count, half], backend: backend)
     }
 
     /// Rotates q or k of shape (B, H, L, D).
-    func apply(_ x: Tensor) -> Tensor {
-        let (b, h, l, d) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let pairs = x.reshaped(b, h, l, d / 2, 2)
-        let x0 = pairs.select(dim: 4, index: 0), x1 = pairs.select(dim: 4, index: 1)
-        let out0 = cosines * x0 - sines * x1
-        let out1 = sines * x0 + cosines * x1
-        return concat([out0.unsqueezed(4), out1.unsqueezed(4)], dim: 4).reshaped(b, h, l, d)
-    }
+    func apply(_ x: Tensor) -> Tensor { applyRotaryEmbedding(x, cos: cosines, sin: sines) }
 
     /// Token positions for `txtLen` text tokens (all zero) followed by an h x w image grid (0, row, col).
     static func ids(txtLen: Int, height h: Int, width w: Int) -> [[Int]] {

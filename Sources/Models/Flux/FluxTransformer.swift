@@ -11,17 +11,21 @@ public final class FluxTransformer {
     let singleBlocks: [FluxSingleBlock]
     let finalAdaLN, finalLinear: Linear
     let finalNorm = LayerNorm(eps: 1e-6)
+    /// Where the weights live and the forward pass runs (inputs are moved here).
+    public let backend: any Backend
 
     /// Builds the model from BFL-named weights. Throws `ModelError.weights` naming every missing,
     /// unexpected or mis-shaped tensor.
     /// `quantization` quantizes the selected block Linears while loading (e.g. `.fluxFP8`); layers the
     /// checkpoint already stores quantized (scaled fp8, int8, int4) load as they are either way.
     public init(config: FluxConfig, weights source: WeightSource, computeDType: DType? = nil,
-                quantization: LinearQuantization? = nil) throws {
+                quantization: LinearQuantization? = nil, backend: any Backend = CPUBackend.shared) throws {
         let problems = config.problems()
         if !problems.isEmpty { throw ModelError.weights(component: "transformer", problems: problems) }
         self.config = config
         let w = WeightLoader(source, component: "transformer (Flux DiT)")
+        w.backend = backend
+        self.backend = backend
         w.computeDType = computeDType
         w.quantization = quantization
         let d = config.hiddenSize
@@ -35,6 +39,16 @@ public final class FluxTransformer {
         finalAdaLN = Linear(w, "final_layer.adaLN_modulation.1", in: d, out: 2 * d)
         finalLinear = Linear(w, "final_layer.linear", in: d, out: config.resolvedOutChannels)
         try w.finish()
+    }
+
+    /// Bytes held by the Linear weights and biases (quantized layers count their codes and scales);
+    /// the norms' scales are left out (a few KB).
+    public var weightByteCount: Int {
+        let top = [imgIn, txtIn, timeIn.inLayer, timeIn.outLayer, vectorIn.inLayer, vectorIn.outLayer,
+                   finalAdaLN, finalLinear] + (guidanceIn.map { [$0.inLayer, $0.outLayer] } ?? [])
+        return top.reduce(0) { $0 + $1.weightByteCount }
+            + doubleBlocks.reduce(0) { $0 + $1.linears.reduce(0) { $0 + $1.weightByteCount } }
+            + singleBlocks.reduce(0) { $0 + $1.linears.reduce(0) { $0 + $1.weightByteCount } }
     }
 
     /// Predicts the flow velocity.
@@ -53,23 +67,23 @@ public final class FluxTransformer {
         precondition(txt.shape.count == 3 && txt.shape[0] == b && txt.shape[2] == config.jointAttentionDim, "txt \(txt.shape)")
         precondition(pooled.shape == [b, config.pooledProjectionDim], "pooled \(pooled.shape)")
         precondition(timestep.count == b, "one timestep per batch row")
-        var x = imgIn(img)
-        var vec = timeIn(fluxTimestepEmbedding(timestep))
+        var x = imgIn(img.moved(to: backend))
+        var vec = timeIn(fluxTimestepEmbedding(timestep).moved(to: backend))
         if let guidanceIn {
             let g = guidance ?? [Float](repeating: 3.5, count: b)
-            vec = vec + guidanceIn(fluxTimestepEmbedding(g))
+            vec = vec + guidanceIn(fluxTimestepEmbedding(g).moved(to: backend))
         }
-        vec = vec + vectorIn(pooled)
-        var t = txtIn(txt)
+        vec = vec + vectorIn(pooled.moved(to: backend))
+        var t = txtIn(txt.moved(to: backend))
         let lt = t.shape[1]
         let rope = FluxRoPE(ids: FluxRoPE.ids(txtLen: lt, height: height, width: width),
-                            axesDims: config.axesDimsRope, theta: config.ropeTheta)
+                            axesDims: config.axesDimsRope, theta: config.ropeTheta, backend: backend)
         for block in doubleBlocks { (x, t) = block(img: x, txt: t, vec: vec, rope: rope) }
         var joint = concat([t, x], dim: 1)
         for block in singleBlocks { joint = block(joint, vec: vec, rope: rope) }
         x = joint.slice(dim: 1, start: lt)
         let mod = finalAdaLN(silu(vec)).chunked(2, dim: -1)  // (shift, scale)
-        x = finalNorm(x) * (mod[1].unsqueezed(1) + 1) + mod[0].unsqueezed(1)
+        x = modulatedLayerNorm(x, shift: mod[0], scale: mod[1], eps: finalNorm.eps)
         return finalLinear(x)
     }
 }

@@ -30,11 +30,28 @@ public struct Linear {
         }
     }
 
+    /// Bytes held by the weight (codes and scales when quantized) and the bias.
+    public var weightByteCount: Int {
+        (quantized?.weight.byteCount ?? weight.byteCount) + (bias?.byteCount ?? 0)
+    }
+
     public var inFeatures: Int { quantized?.weight.columns ?? weight.shape[1] }
     public var outFeatures: Int { quantized?.weight.rows ?? weight.shape[0] }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         if let quantized { return quantized(x) }
         return linear(x, weight: weight, bias: bias)
+    }
+
+    /// GELU (tanh approximation) of the output, fused into the GEMM where the backend can.
+    public func geluTanh(_ x: Tensor) -> Tensor {
+        if let quantized { return gelu(quantized(x), approximate: .tanh) }
+        return linearGeluTanh(x, weight: weight, bias: bias)
+    }
+
+    /// The layer restricted to output features `start..<end` (row slices of the weight; no copy).
+    public func rows(_ start: Int, _ end: Int) -> Linear? {
+        if quantized != nil { return nil }
+        return Linear(weight: weight.slice(dim: 0, start: start, end: end), bias: bias?.slice(dim: 0, start: start, end: end))
     }
 }

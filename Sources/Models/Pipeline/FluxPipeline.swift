@@ -20,6 +20,14 @@ public final class FluxPipeline {
     public let preferredSequenceLength: Int
     /// How weights are held in memory (compute is f32 on the CPU in every case).
     public let precision: WeightPrecision
+    /// Where every stage runs: the CPU, or a GPU backend (`CUDABackend`) holding weights in its
+    /// compute dtype.
+    public let backend: any Backend
+    /// When the VAE decodes tile by tile: `.auto` (default) tiles images larger than one tile
+    /// (1024x1024 with the Flux VAE), so big pictures decode in the memory of a 1024x1024 one.
+    public var vaeTilingMode: VAETilingMode = .auto
+    /// Tile size and overlap for tiled decoding (diffusers' numbers for the Flux VAE by default).
+    public var vaeTiling = VAETiling()
 
     private var clipModel: CLIPTextModel?
     private var t5Model: T5Encoder?
@@ -29,7 +37,12 @@ public final class FluxPipeline {
     private let t5Tokenizer: T5Tokenizer
 
     /// Checks the files and loads the tokenizers and configs (small); weights load on first use.
-    public init(files: FluxModelFiles, keepLoaded: Bool = false, precision: WeightPrecision = .bf16) throws {
+    public init(files: FluxModelFiles, keepLoaded: Bool = false, precision: WeightPrecision = .bf16,
+                backend: any Backend = CPUBackend.shared) throws {
+        if backend.device != .cpu && precision.ditQuantization != nil {
+            throw ModelError.invalidParameter("--precision \(precision.rawValue) (quantized weights) runs on the CPU only; on \(backend.name) use bf16 or f32")
+        }
+        self.backend = backend
         self.files = files
         self.keepLoaded = keepLoaded
         self.precision = precision
@@ -57,7 +70,8 @@ public final class FluxPipeline {
     func clip() throws -> CLIPTextModel {
         if let clipModel { return clipModel }
         let config = try files.clipConfig.map { try ConfigFile.load(CLIPTextConfig.self, path: $0, what: "CLIP config") } ?? CLIPTextConfig()
-        let m = try CLIPTextModel(config: config, weights: CheckpointWeights(path: files.clip))
+        let m = try CLIPTextModel(config: config, weights: CheckpointWeights(path: files.clip),
+                                  computeDType: deviceDType ?? .f32, backend: backend)
         if keepLoaded { clipModel = m }
         return m
     }
@@ -65,7 +79,8 @@ public final class FluxPipeline {
     func t5() throws -> T5Encoder {
         if let t5Model { return t5Model }
         let config = try files.t5Config.map { try ConfigFile.load(T5Config.self, path: $0, what: "T5 config") } ?? T5Config()
-        let m = try T5Encoder(config: config, weights: CheckpointWeights(path: files.t5), computeDType: precision.denseDType)
+        let m = try T5Encoder(config: config, weights: CheckpointWeights(path: files.t5),
+                              computeDType: deviceDType ?? precision.denseDType, backend: backend)
         if keepLoaded { t5Model = m }
         return m
     }
@@ -75,8 +90,8 @@ public final class FluxPipeline {
         let source = try FluxCheckpointLayout.canonical(CheckpointWeights(path: files.transformer))
         let declared = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
         let config = try FluxConfig.infer(shape: source.shape(of:), names: source.names, declared: declared)
-        let m = try FluxTransformer(config: config, weights: source, computeDType: precision.denseDType,
-                                    quantization: precision.ditQuantization)
+        let m = try FluxTransformer(config: config, weights: source, computeDType: deviceDType ?? precision.denseDType,
+                                    quantization: precision.ditQuantization, backend: backend)
         if keepLoaded { ditModel = m }
         return m
     }
@@ -84,10 +99,14 @@ public final class FluxPipeline {
     func vae() throws -> AutoencoderKL {
         if let vaeModel { return vaeModel }
         let config = try files.vaeConfig.map { try ConfigFile.load(AutoencoderConfig.self, path: $0, what: "VAE config") } ?? AutoencoderConfig()
-        let m = try AutoencoderKL(config: config, weights: VAECheckpointLayout.canonical(CheckpointWeights(path: files.vae), config: config))
+        let m = try AutoencoderKL(config: config, weights: VAECheckpointLayout.canonical(CheckpointWeights(path: files.vae), config: config),
+                                  computeDType: deviceDType ?? .f32, backend: backend)
         if keepLoaded { vaeModel = m }
         return m
     }
+
+    /// The dtype weights are held in on a GPU backend (its compute dtype); nil on the CPU.
+    var deviceDType: DType? { (backend as? CUDABackend)?.computeDType }
 
     /// Prompt embeddings: T5 sequence (1, L, 4096) and CLIP pooled (1, 768).
     public func encode(prompt: String, maxSequenceLength: Int) throws -> (sequence: Tensor, pooled: Tensor) {
@@ -126,13 +145,16 @@ public final class FluxPipeline {
         let useCFG = request.trueCFGScale > 1
         let uncond = useCFG ? try encode(prompt: request.negativePrompt, maxSequenceLength: request.maxSequenceLength) : nil
 
+        // Each stage's freed activation buffers go back to the system before the next stage loads.
+        CPUBackend.shared.releaseCachedBuffers()
         let (lh, lw) = (request.height / 8, request.width / 8)
         let (x, steps) = try denoise(request, cond: cond, uncond: uncond, latentSize: (lh, lw),
                                      wantsDenoised: progress != nil) { try report(.denoising, $0, denoised: $1) }
 
+        CPUBackend.shared.releaseCachedBuffers()
         try report(.decoding, steps)
         let latents = FluxPacking.unpack(x, height: lh, width: lw)
-        let image = try vae().decode(latents)
+        let image = try vae().decode(latents, mode: vaeTilingMode, tiling: vaeTiling)
         let png = try PNGImage(tensor: image)  // diffusers' rounding: round((x/2 + 0.5).clamp(0, 1) * 255)
         return GeneratedImage(width: png.width, height: png.height, rgb: png.pixels, request: request)
     }
@@ -146,7 +168,7 @@ public final class FluxPipeline {
         let (lh, lw) = latentSize
         // Noise (1, C, H/8, W/8) from the seed, exactly as torch.randn with a CPU generator.
         let noise = TorchGenerator(seed: request.seed).randn([1, dit.config.inChannels / 4, lh, lw])
-        var x = FluxPacking.pack(noise).contiguous()
+        var x = FluxPacking.pack(noise.moved(to: backend)).contiguous()
         let (gh, gw) = (lh / 2, lw / 2)
         let schedule: FlowMatchSchedule
         switch request.schedule {

@@ -12,9 +12,11 @@ public final class T5Encoder {
 
     /// Loads HF keys `shared.weight` (or `encoder.embed_tokens.weight`), `encoder.block.N.layer.{0,1}...`,
     /// `encoder.final_layer_norm.weight`.
-    public init(config: T5Config, weights source: WeightSource, computeDType: DType? = nil) throws {
+    public init(config: T5Config, weights source: WeightSource, computeDType: DType? = nil,
+                backend: any Backend = CPUBackend.shared) throws {
         self.config = config
         let w = WeightLoader(source, component: "text_encoder_2 (T5)")
+        w.backend = backend
         w.computeDType = computeDType
         let tied = ["shared.weight", "encoder.embed_tokens.weight"]
         let embedName = tied.first(where: w.has) ?? "shared.weight"
@@ -35,7 +37,7 @@ public final class T5Encoder {
     public func callAsFunction(_ ids: [[Int]]) -> Tensor {
         let b = ids.count, l = ids.first?.count ?? 0
         precondition(b > 0 && l > 0 && ids.allSatisfy { $0.count == l }, "T5 input must be B rows of equal length")
-        var x = embedding(embed, Tensor(integers: ids.flatMap { $0 }, shape: [b, l])).to(.f32)
+        var x = embedding(embed, Tensor(integers: ids.flatMap { $0 }, shape: [b, l], backend: embed.backend)).to(.f32)
         let bias = T5RelativePosition.bias(table: relativeBias.to(.f32), length: l,
                                            numBuckets: config.relativeAttentionNumBuckets,
                                            maxDistance: config.relativeAttentionMaxDistance)
@@ -95,4 +97,4 @@ struct T5Block {
 }
 
 /// max(x, 0) (T5 v1.0 feed-forward activation).
-func t5Relu(_ x: Tensor) -> Tensor { maximum(x, Tensor.scalar(0)) }
+func t5Relu(_ x: Tensor) -> Tensor { maximum(x, Tensor.scalar(0, backend: x.backend)) }

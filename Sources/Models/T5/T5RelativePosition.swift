@@ -23,7 +23,7 @@ enum T5RelativePosition {
     /// The additive bias (1, H, L, L) from the bias table (buckets, H).
     static func bias(table: Tensor, length l: Int, numBuckets: Int, maxDistance: Int) -> Tensor {
         let idx = (0..<(l * l)).map { i in bucket(i % l - i / l, numBuckets: numBuckets, maxDistance: maxDistance) }
-        let gathered = embedding(table, Tensor(integers: idx, shape: [l, l]))  // (L, L, H)
+        let gathered = embedding(table, Tensor(integers: idx, shape: [l, l], backend: table.backend))  // (L, L, H)
         return gathered.permuted(2, 0, 1).unsqueezed(0).contiguous()
     }
 }

@@ -37,7 +37,7 @@ public final class VAEDecoder {
             for b in level.blocks { h = b(h) }
             if let up = level.upsample { h = up(upsampleNearest2x(h)) }
         }
-        return convOut(silu(normOut(h)))
+        return convOut(normOut.silu(h))
     }
 }
 
@@ -79,7 +79,7 @@ public final class VAEEncoder {
             for b in level.blocks { h = b(h) }
             if let down = level.downsample { h = down(h) }
         }
-        h = convOut(silu(normOut(mid(h))))
+        h = convOut(normOut.silu(mid(h)))
         return h.slice(dim: 1, start: 0, end: latentChannels).contiguous()
     }
 }
@@ -91,9 +91,11 @@ public final class AutoencoderKL {
     public let encoder: VAEEncoder?
 
     /// Loads BFL-named weights (`decoder.*`, optionally `encoder.*`).
-    public init(config: AutoencoderConfig, weights source: WeightSource, computeDType: DType? = .f32) throws {
+    public init(config: AutoencoderConfig, weights source: WeightSource, computeDType: DType? = .f32,
+                backend: any Backend = CPUBackend.shared) throws {
         self.config = config
         let w = WeightLoader(source, component: "vae")
+        w.backend = backend
         w.computeDType = computeDType
         decoder = VAEDecoder(w, config)
         encoder = w.has("encoder.conv_in.weight") ? VAEEncoder(w, config) : nil

@@ -34,6 +34,8 @@ struct GroupNorm {
         if channels % groups != 0 { w.report("\(p): \(channels) channels not divisible into \(groups) groups") }
     }
     func callAsFunction(_ x: Tensor) -> Tensor { groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps) }
+    /// silu(norm(x)), fused where the backend can.
+    func silu(_ x: Tensor) -> Tensor { groupNormSiLU(x, groups: groups, weight: weight, bias: bias, eps: eps) }
 }
 
 /// norm -> swish -> conv -> norm -> swish -> conv, plus a 1x1 shortcut when channels change.
@@ -51,8 +53,8 @@ struct ResnetBlock {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = conv1(silu(norm1(x)))
-        h = conv2(silu(norm2(h)))
+        var h = conv1(norm1.silu(x))
+        h = conv2(norm2.silu(h))
         return (shortcut.map { $0(x) } ?? x) + h
     }
 }

@@ -67,7 +67,12 @@ public final class MappedWeights: WeightSource {
             let t = try base.tensor(n)
             let halves = t.chunked(2, dim: 0)
             return concat([halves[1], halves[0]], dim: 0)
-        case .concat(let ns): return concat(try ns.map { try base.tensor($0) }, dim: 0)
+        case .concat(let ns):
+            let parts = try ns.map { try base.tensor($0) }
+            let fused = concat(parts, dim: 0)
+            // The parts' mapped pages are not read again: keep them out of the resident set.
+            parts.forEach(MappedFile.releaseResidentPages(of:))
+            return fused
         }
     }
 }

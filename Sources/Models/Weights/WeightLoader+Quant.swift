@@ -56,7 +56,10 @@ extension WeightLoader {
             if let quantization, quantization.policy.shouldQuantize(weightName, shape: stored), stored == [out, inFeatures] {
                 let w = take(weightName, shape: [out, inFeatures])
                 let p = quantization.policy
-                return try QuantizedWeight.quantize(w, format: p.format, granularity: p.granularity, overflow: p.overflow)
+                let q = try QuantizedWeight.quantize(w, format: p.format, granularity: p.granularity, overflow: p.overflow)
+                // The full-precision pages are not read again: keep them out of the resident set.
+                MappedFile.releaseResidentPages(of: w)
+                return q
             }
         } catch {
             report("\(weightName): \(error)")

@@ -16,6 +16,9 @@ public final class WeightLoader {
     public var ignoredUnused: (String) -> Bool = { _ in false }
     /// If set, floating tensors are converted to this dtype when taken (e.g. `.f32` for CPU compute).
     public var computeDType: DType?
+    /// If set, tensors are copied to this backend when taken (before any dtype conversion, which then
+    /// runs on that backend).
+    public var backend: (any Backend)?
 
     /// If set, Linear weights this policy selects are quantized as they load (`--precision fp8`).
     public var quantization: LinearQuantization?
@@ -45,7 +48,8 @@ public final class WeightLoader {
             return placeholder(shape)
         }
         do {
-            let t = try source.tensor(name)
+            var t = try source.tensor(name)
+            if let backend, t.backend !== backend { t = t.moved(to: backend) }
             if let c = computeDType, t.dtype.isFloatingPoint, t.dtype != c { return t.to(c) }
             return t
         } catch {
@@ -83,5 +87,5 @@ public final class WeightLoader {
         if !all.isEmpty { throw ModelError.weights(component: component, problems: all) }
     }
 
-    private func placeholder(_ shape: [Int]) -> Tensor { Tensor.scalar(0).expanded(shape) }
+    private func placeholder(_ shape: [Int]) -> Tensor { Tensor.scalar(0, backend: backend ?? CPUBackend.shared).expanded(shape) }
 }

@@ -32,6 +32,7 @@ extension CPUBackend {
     /// q, k and v may be strided views (e.g. (B, L, H, D) permuted to (B, H, L, D)) as long as their
     /// last dimension is contiguous; otherwise, or when not f32, they are copied to contiguous f32.
     public func attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor?, scale: Float) -> Tensor {
+        let profileStart = OpProfile.start(); defer { OpProfile.stop("attention", profileStart) }
         precondition(q.rank == 4 && k.rank == 4 && v.rank == 4, "attention kernel: q \(q.shape), k \(k.shape), v \(v.shape)")
         let nb = q.shape[0], nh = q.shape[1], lq = q.shape[2], d = q.shape[3]
         let lk = k.shape[2], dv = v.shape[3]

@@ -13,6 +13,7 @@ extension CPUBackend {
     /// few tiles: threaded im2col and BLAS-threaded GEMMs, one tile after another.
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int),
                        padding: (top: Int, bottom: Int, left: Int, right: Int), groups: Int) -> Tensor {
+        let profileStart = OpProfile.start(); defer { OpProfile.stop("conv2d", profileStart) }
         precondition(x.rank == 4 && weight.rank == 4, "conv2d kernel: x \(x.shape), weight \(weight.shape)")
         let nImages = x.shape[0], cin = x.shape[1], h = x.shape[2], w = x.shape[3]
         let cout = weight.shape[0], cinG = weight.shape[1], kh = weight.shape[2], kw = weight.shape[3]
@@ -103,6 +104,7 @@ extension CPUBackend {
     /// Nearest-neighbour 2x upsampling (see `Backend.upsampleNearest2x`); reads any strided f32 view
     /// directly, one input row to two output rows per step, threaded over rows.
     public func upsampleNearest2x(_ x: Tensor) -> Tensor {
+        let profileStart = OpProfile.start(); defer { OpProfile.stop("upsample", profileStart) }
         precondition(x.rank == 4, "upsampleNearest2x kernel needs (N, C, H, W), got \(x.shape)")
         let x32 = LinalgKernels.f32(x)
         let n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]

@@ -1,6 +1,7 @@
 /// Strided-to-contiguous copies and dtype conversion.
 extension CPUBackend {
     public func contiguous(_ x: Tensor) -> Tensor {
+        let profileStart = OpProfile.start(); defer { OpProfile.stop("contiguous", profileStart) }
         let out = empty(x.shape, x.dtype)
         switch x.dtype.byteSize {
         case 1: stridedCopy(x, into: out.rawPointer, as: UInt8.self)
@@ -57,6 +58,7 @@ extension CPUBackend {
     }
 
     public func convert(_ x: Tensor, to dtype: DType) -> Tensor {
+        let profileStart = OpProfile.start(); defer { OpProfile.stop("convert", profileStart) }
         let src = x.contiguous()
         let out = empty(x.shape, dtype)
         let n = x.count

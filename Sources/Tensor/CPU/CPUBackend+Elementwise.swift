@@ -9,6 +9,7 @@ extension CPUBackend {
     static let elementGrain = 1 << 15
 
     public func unary(_ op: UnaryOp, _ x: Tensor) -> Tensor {
+        let profileStart = OpProfile.start(); defer { OpProfile.stop("unary.\(op)", profileStart) }
         let xf = floatView(x)
         switch op {
         case .neg: return mapElements(xf, UnaryKernels.Neg())
@@ -31,6 +32,7 @@ extension CPUBackend {
     }
 
     public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
+        let profileStart = OpProfile.start(); defer { OpProfile.stop("binary.\(op)", profileStart) }
         precondition(a.shape == b.shape, "binary \(op): operands must be expanded to one shape, got \(a.shape) and \(b.shape)")
         let af = floatView(a), bf = floatView(b)
         switch op {
@@ -45,7 +47,8 @@ extension CPUBackend {
     }
 
     public func affine(_ x: Tensor, scale: Float, shift: Float) -> Tensor {
-        mapElements(floatView(x), UnaryKernels.Affine(scale: scale, shift: shift))
+        let profileStart = OpProfile.start(); defer { OpProfile.stop("affine", profileStart) }
+        return mapElements(floatView(x), UnaryKernels.Affine(scale: scale, shift: shift))
     }
 
     /// `f` applied to every element of f32 tensor `x`, into a new contiguous tensor.

@@ -1,6 +1,7 @@
 /// Embedding lookup and concatenation.
 extension CPUBackend {
     public func embedding(_ table: Tensor, indices: Tensor) -> Tensor {
+        let profileStart = OpProfile.start(); defer { OpProfile.stop("embedding", profileStart) }
         precondition(table.rank == 2, "embedding: table must be (V, D), got \(table.shape)")
         precondition(table.dtype.isFloatingPoint, "embedding: table must be floating point, got \(table.dtype)")
         let v = table.shape[0], d = table.shape[1]
@@ -24,6 +25,7 @@ extension CPUBackend {
     }
 
     public func concat(_ xs: [Tensor], dim: Int) -> Tensor {
+        let profileStart = OpProfile.start(); defer { OpProfile.stop("concat", profileStart) }
         precondition(!xs.isEmpty, "concat: no tensors")
         let first = xs[0]
         precondition(dim >= 0 && dim < first.rank, "concat: dim \(dim) out of range for shape \(first.shape)")

@@ -7,6 +7,7 @@ extension CPUBackend {
     /// evenly spaced, the whole product is one GEMM with M = batch * M. Otherwise many small GEMMs run
     /// in parallel on single-threaded BLAS, and few large ones run one after another on BLAS's threads.
     public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let profileStart = OpProfile.start(); defer { OpProfile.stop("matmul", profileStart) }
         let r = a.rank
         precondition(r >= 2 && b.rank == r, "matmul kernel needs equal ranks >= 2, got \(a.shape) and \(b.shape)")
         let m = a.shape[r - 2], k = a.shape[r - 1], n = b.shape[r - 1]
@@ -71,6 +72,7 @@ extension CPUBackend {
     /// are decoded a panel of output rows at a time by `linear(_:outFeatures:inFeatures:bias:decodeRows:)`,
     /// so no full f32 copy of a large weight is ever made.
     public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+        let profileStart = OpProfile.start(); defer { OpProfile.stop("linear", profileStart) }
         precondition(weight.rank == 2 && x.rank >= 1 && x.shape[x.rank - 1] == weight.shape[1],
                      "linear kernel: x \(x.shape) does not match weight \(weight.shape)")
         let outF = weight.shape[0], inF = weight.shape[1]

@@ -4,6 +4,7 @@
 /// are spread over threads.
 extension CPUBackend {
     public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+        let profileStart = OpProfile.start(); defer { OpProfile.stop("layerNorm", profileStart) }
         let d = x.shape.last ?? 1
         let w = weight.map(contiguousFloats), b = bias.map(contiguousFloats)
         precondition(w.map { $0.count == d } ?? true, "layerNorm: weight \(weight!.shape) does not match last dim \(d) of \(x.shape)")
@@ -32,6 +33,7 @@ extension CPUBackend {
     }
 
     public func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float) -> Tensor {
+        let profileStart = OpProfile.start(); defer { OpProfile.stop("rmsNorm", profileStart) }
         let d = x.shape.last ?? 1
         let w = weight.map(contiguousFloats)
         precondition(w.map { $0.count == d } ?? true, "rmsNorm: weight \(weight!.shape) does not match last dim \(d) of \(x.shape)")
@@ -57,6 +59,18 @@ extension CPUBackend {
     }
 
     public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+        let profileStart = OpProfile.start(); defer { OpProfile.stop("groupNorm", profileStart) }
+        return groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: false)
+    }
+
+    /// GroupNorm with SiLU applied in the same output pass (one read and one write of the tensor
+    /// instead of two of each).
+    public func groupNormSiLU(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+        let profileStart = OpProfile.start(); defer { OpProfile.stop("groupNormSiLU", profileStart) }
+        return groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: true)
+    }
+
+    private func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float, silu: Bool) -> Tensor {
         precondition(x.rank >= 2, "groupNorm: input must be (N, C, ...), got \(x.shape)")
         let n = x.shape[0], c = x.shape[1]
         precondition(groups > 0 && c % groups == 0, "groupNorm: \(c) channels do not split into \(groups) groups")
@@ -85,7 +99,11 @@ extension CPUBackend {
                     let cb = pb.map { $0[firstChannel + ch] } ?? 0
                     let scale = rstd * cw
                     let cs = s + ch * spatial, co = o + ch * spatial
-                    for i in 0..<spatial { co[i] = ((cs[i] - mh) - ml) * scale + cb }
+                    if silu {
+                        for i in 0..<spatial { co[i] = FastMath.silu(((cs[i] - mh) - ml) * scale + cb) }
+                    } else {
+                        for i in 0..<spatial { co[i] = ((cs[i] - mh) - ml) * scale + cb }
+                    }
                 }
             }
         }

@@ -4,6 +4,7 @@
 /// stay accurate. Results are f32.
 extension CPUBackend {
     public func reduce(_ op: ReduceOp, _ x: Tensor, dims: [Int], keepDims: Bool) -> Tensor {
+        let profileStart = OpProfile.start(); defer { OpProfile.stop("reduce", profileStart) }
         let rank = x.rank
         let reduced = Set(dims)
         precondition(dims.allSatisfy { $0 >= 0 && $0 < rank } && reduced.count == dims.count,
@@ -130,6 +131,7 @@ extension CPUBackend {
     }
 
     public func softmax(_ x: Tensor, dim: Int) -> Tensor {
+        let profileStart = OpProfile.start(); defer { OpProfile.stop("softmax", profileStart) }
         precondition(dim >= 0 && dim < Swift.max(x.rank, 1), "softmax: dim \(dim) out of range for shape \(x.shape)")
         let xf = contiguousFloats(x)
         let out = empty(x.shape, .f32)

@@ -13,9 +13,37 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     public let device: Device = .cpu
     public var name: String { "cpu" }
 
-    private init() {}
+    private init() { BLASKernels.select() }
+
+    /// Large freed buffers kept for reuse (see `BufferCache`).
+    let bufferCache = BufferCache()
+
+    /// The OpenBLAS core (kernel set) in use, e.g. "Cooperlake" (see `BLASKernels`).
+    public static var blasCoreName: String { _ = shared; return BLASKernels.coreName }
+
+    /// The OpenBLAS core chosen for a set of x86 CPU flags (as `/proc/cpuinfo` lists them) when
+    /// OpenBLAS's own detection falls back to a generic core; nil when none beats the generic one.
+    public static func blasCore(forCPUFlags flags: Set<String>) -> String? { BLASKernels.bestCore(flags: flags) }
+
+    /// This CPU's flags from `/proc/cpuinfo` (empty where there is none).
+    public static var cpuFlags: Set<String> { BLASKernels.cpuFlags() }
+
+    /// Most bytes of freed large buffers kept for reuse (a tuning knob, process-wide; 0 turns reuse off).
+    public static var bufferCacheLimitBytes: Int {
+        get { BufferCache.limitBytes }
+        set { BufferCache.limitBytes = Swift.max(0, newValue) }
+    }
+
+    /// Frees the large buffers kept for reuse (call between pipeline stages to lower the resident set).
+    public func releaseCachedBuffers() { bufferCache.drain() }
 
     public func allocate(byteCount: Int) -> Storage {
+        let rounded = BufferCache.roundedSize(byteCount)
+        if rounded > 0 {
+            let cache = bufferCache
+            return Storage(pointer: cache.take(rounded), byteCount: byteCount, backend: self,
+                           release: { cache.give($0, rounded: rounded) })
+        }
         var p: UnsafeMutableRawPointer?
         let rc = posix_memalign(&p, 64, max(byteCount, 64))
         precondition(rc == 0 && p != nil, "out of memory allocating \(byteCount) bytes")

@@ -67,6 +67,9 @@ public protocol Backend: AnyObject, Sendable {
     func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float) -> Tensor
     /// GroupNorm over (N, C, ...): statistics per (n, group).
     func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor
+    /// GroupNorm followed by SiLU (x * sigmoid(x)), as VAE ResNet blocks use it. Optional: the default
+    /// implementation (below) runs `groupNorm` then `unary(.silu)`; a backend may fuse the two passes.
+    func groupNormSiLU(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor
 
     /// 2-D convolution, x (N, Cin, H, W), weight (Cout, Cin/groups, kh, kw), padding (top, bottom, left, right).
     func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int),
@@ -83,4 +86,47 @@ public protocol Backend: AnyObject, Sendable {
     /// to (B, H, Lq, Lk) and added to the scores. Memory-bounded: score matrices are built a block of
     /// queries at a time, never for all heads at once.
     func attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor?, scale: Float) -> Tensor
+
+    // Fused ops for transformer blocks. Each has a default implementation (below) composed of the
+    // ops above, which is what the CPU backend runs; GPU backends override them with one kernel.
+
+    /// LayerNorm (no affine) over the last dim of x (B, L, D), then x * (1 + scale) + shift with
+    /// scale and shift (B, D) broadcast over the L tokens.
+    func modulatedLayerNorm(_ x: Tensor, shift: Tensor, scale: Tensor, eps: Float) -> Tensor
+    /// x + gate * y for x, y (B, L, D) and gate (B, D) broadcast over tokens.
+    func gatedResidual(_ x: Tensor, _ y: Tensor, gate: Tensor) -> Tensor
+    /// GELU (tanh approximation) of x W^T + bias.
+    func linearGeluTanh(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor
+    /// concat([prefix, gelu_tanh(x W^T + bias)], dim: -1): a GPU writes the GEMM straight into the
+    /// joint buffer (Flux single blocks' [attention | MLP] input to linear2).
+    func concatLinearGeluTanh(_ prefix: Tensor, _ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor
+    /// Splits fused projections into attention inputs: each stream's `qkv` (B, L_i, 3*H*D) holds
+    /// [q | k | v] per token; q and k are RMS-normalised per head with that stream's weights (D), the
+    /// streams are joined along the sequence (in order), and q and k are rotated by the rotary tables
+    /// `cos`, `sin` (sum L_i, D/2) acting on pairs (x[2i], x[2i+1]). Returns q, k, v as (B, H, sum L_i, D).
+    func qkNormRoPE(_ qkv: [Tensor], heads: Int, queryWeights: [Tensor], keyWeights: [Tensor],
+                    cos: Tensor, sin: Tensor, eps: Float) -> (q: Tensor, k: Tensor, v: Tensor)
+
+    /// Rotary position embedding on interleaved pairs: for x (B, H, L, D) and cos, sin (L, D/2),
+    /// out[..., l, 2i] = cos[l, i] x[2i] - sin[l, i] x[2i+1], out[..., l, 2i+1] = sin[l, i] x[2i] + cos[l, i] x[2i+1].
+    /// Optional: the default implementation (below) composes it from elementwise ops; a backend may
+    /// do it in one pass.
+    func rotaryEmbedding(_ x: Tensor, cos: Tensor, sin: Tensor) -> Tensor
+}
+
+extension Backend {
+    /// Unfused default of `rotaryEmbedding`: selects, four products, a sum, a difference and a concat.
+    public func rotaryEmbedding(_ x: Tensor, cos: Tensor, sin: Tensor) -> Tensor {
+        let (b, h, l, d) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let pairs = x.reshaped(b, h, l, d / 2, 2)
+        let x0 = pairs.select(dim: 4, index: 0), x1 = pairs.select(dim: 4, index: 1)
+        let out0 = cos * x0 - sin * x1
+        let out1 = sin * x0 + cos * x1
+        return concat([out0.unsqueezed(4), out1.unsqueezed(4)], dim: 4).reshaped(b, h, l, d)
+    }
+
+    /// Unfused default: `groupNorm` then SiLU.
+    public func groupNormSiLU(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+        unary(.silu, groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps))
+    }
 }

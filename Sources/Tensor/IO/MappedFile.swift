@@ -50,3 +50,20 @@ public final class MappedFile: @unchecked Sendable {
     /// The text of the current `errno`.
     static func errnoText() -> String { String(cString: strerror(errno)) }
 }
+
+extension MappedFile {
+    /// Lets the kernel drop the resident pages of a tensor that is a view of a mapped file, after its
+    /// values were copied elsewhere (fused into a bigger weight, quantized): without this the copied-from
+    /// pages stay in the process's resident set as long as the file is mapped. Reading the tensor
+    /// afterwards is still correct (the pages fault in again from the file). Only whole pages inside
+    /// the tensor's bytes are released; tensors that do not borrow a mapping are left alone.
+    public static func releaseResidentPages(of tensor: Tensor) {
+        guard let mapping = tensor.storage.owner as? MappedFile, let base = mapping.base else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = Int(bitPattern: tensor.rawPointer), end = start + tensor.byteCount
+        let lo = (start + page - 1) / page * page, hi = end / page * page
+        let mapLo = Int(bitPattern: base), mapHi = mapLo + mapping.byteCount
+        guard hi > lo, lo >= mapLo, hi <= mapHi else { return }
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: lo), hi - lo, Int32(MADV_DONTNEED))
+    }
+}

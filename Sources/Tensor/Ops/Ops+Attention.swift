@@ -43,3 +43,15 @@ public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, mas
     let s = scale ?? 1 / Float(d).squareRoot()
     return q.backend.attention(q: q, k: ke, v: ve, mask: me, scale: s)
 }
+
+/// Rotary position embedding over interleaved pairs (Flux, and other RoPE models of the "GPT-J" kind):
+/// for x (B, H, L, D) and cos, sin (L, D/2), each pair (x[2i], x[2i+1]) at position l is rotated by the
+/// angle whose cosine and sine are cos[l, i] and sin[l, i]. Returns a new (B, H, L, D) f32 tensor.
+public func applyRotaryEmbedding(_ x: Tensor, cos: Tensor, sin: Tensor) -> Tensor {
+    precondition(x.rank == 4 && x.shape[3] % 2 == 0, "applyRotaryEmbedding: x must be (B, H, L, D) with even D, got \(x.shape)")
+    let l = x.shape[2], half = x.shape[3] / 2
+    precondition(cos.shape == [l, half] && sin.shape == [l, half],
+                 "applyRotaryEmbedding: cos \(cos.shape) and sin \(sin.shape) must be [\(l), \(half)] for x \(x.shape)")
+    precondition(cos.backend === x.backend && sin.backend === x.backend, "applyRotaryEmbedding: operands live on different devices")
+    return x.backend.rotaryEmbedding(x, cos: cos, sin: sin)
+}

@@ -29,3 +29,13 @@ public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor? = nil, bias: Ten
     if let b = bias { precondition(b.shape == [c], "groupNorm: bias shape \(b.shape) must be [\(c)] for input \(x.shape)") }
     return x.backend.groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps)
 }
+
+/// `silu(groupNorm(x, ...))` in one pass where the backend fuses them (VAE ResNet blocks).
+public func groupNormSiLU(_ x: Tensor, groups: Int, weight: Tensor? = nil, bias: Tensor? = nil, eps: Float = 1e-5) -> Tensor {
+    precondition(x.rank >= 2, "groupNorm: input must be (N, C, ...), got \(x.shape)")
+    let c = x.shape[1]
+    precondition(groups > 0 && c % groups == 0, "groupNorm: \(c) channels of \(x.shape) do not split into \(groups) groups")
+    if let w = weight { precondition(w.shape == [c], "groupNorm: weight shape \(w.shape) must be [\(c)] for input \(x.shape)") }
+    if let b = bias { precondition(b.shape == [c], "groupNorm: bias shape \(b.shape) must be [\(c)] for input \(x.shape)") }
+    return x.backend.groupNormSiLU(x, groups: groups, weight: weight, bias: bias, eps: eps)
+}

@@ -1,0 +1,93 @@
+import Models
+import Tensor
+
+/// One denoising step of a full FLUX.1-dev-size DiT (19 double + 38 single blocks, hidden 3072,
+/// random bf16 weights made on the device) at 1024x1024 (4096 image tokens) and 512x512 (1024), with
+/// 512 text tokens; GPU time per step with events (best and median of 5 after 5 warm-up steps), and
+/// peak device memory. Also the flash-attention kernel alone at the joint sequence length.
+enum DiTBench {
+    static func run(sizes: [Int]) throws {
+        let gpu = try CUDABackend.make(computeDType: .bf16)
+        let c = FluxConfig()
+        print("device: \(gpu.deviceName); FLUX.1-dev DiT, bf16, random weights")
+        var weights: [String: Tensor] = [:]
+        var seed: UInt64 = 1
+        var params = 0
+        let t0 = now()
+        for (name, shape) in FluxRandomWeights.shapes(c).sorted(by: { $0.key < $1.key }) {
+            seed += 1
+            let scale: Float = shape.count == 2 ? 1 / Float(shape[1]).squareRoot() : (name.hasSuffix(".scale") ? 1 : 0.02)
+            weights[name] = gpu.randomUniform(shape, dtype: .bf16, scale: scale, seed: seed)
+            params += shape.reduce(1, *)
+        }
+        let model = try FluxTransformer(config: c, weights: DictionaryWeights(weights), computeDType: .bf16, backend: gpu)
+        weights = [:]
+        gpu.synchronize()
+        print("weights: \(params) parameters (\(fmt(Double(params) * 2 / 1e9, 2)) GB), made in \(fmt(now() - t0, 1)) s")
+        for size in sizes.isEmpty ? [1024, 512] : sizes {
+            let grid = size / 16, tokens = grid * grid
+            let img = gpu.randomUniform([1, tokens, c.inChannels], dtype: .bf16, scale: 1, seed: 100)
+            let txt = gpu.randomUniform([1, 512, c.jointAttentionDim], dtype: .bf16, scale: 1, seed: 101)
+            let pooled = gpu.randomUniform([1, c.pooledProjectionDim], dtype: .bf16, scale: 1, seed: 102)
+            func step() -> Tensor { model(img: img, height: grid, width: grid, txt: txt, pooled: pooled, timestep: [0.5], guidance: [3.5]) }
+            gpu.resetPeak()
+            for _ in 0..<5 { _ = step() }
+            gpu.synchronize()
+            var times: [Double] = [], walls: [Double] = []
+            var out: Tensor? = nil
+            for _ in 0..<5 {
+                let w0 = now()
+                let ms = gpu.time { out = step() }
+                walls.append((now() - w0) * 1000)
+                times.append(ms)
+            }
+            let sorted = times.sorted()
+            let v = out!.floats()
+            let finite = v.allSatisfy { $0.isFinite }
+            print("dit \(size)x\(size) (\(tokens)+512 tokens): best \(fmt(sorted[0])) ms, median \(fmt(sorted[2])) ms per step (wall \(fmt(walls.min()!)) ms); "
+                  + "peak in use \(fmt(Double(gpu.peakInUseBytes) / 1e9, 2)) GB, reserved \(fmt(Double(gpu.peakReservedBytes) / 1e9, 2)) GB; output finite: \(finite)")
+            let chosen = gpu.flashKeyBlock
+            gpu.flashKeyBlock = chosen == 32 ? 64 : 32
+            _ = step()
+            let alt = (0..<3).map { _ in gpu.time { _ = step() } }.min()!
+            print("  same step with flash key block \(gpu.flashKeyBlock) instead of \(chosen): best \(fmt(alt)) ms")
+            gpu.flashKeyBlock = chosen
+            // Where the time goes: every kernel and GEMM timed separately for one step.
+            gpu.profiling = true
+            _ = step()
+            gpu.profiling = false
+            print(gpu.profileReport())
+            // Attention alone at this size.
+            let l = tokens + 512
+            let q = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 7)
+            let k = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 8)
+            let vv = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 9)
+            _ = scaledDotProductAttention(q, k, vv)
+            for bn in [64, 32] {
+                gpu.flashKeyBlock = bn
+                _ = scaledDotProductAttention(q, k, vv)
+                let ams = (0..<5).map { _ in gpu.time { _ = scaledDotProductAttention(q, k, vv) } }.min()!
+                let flops = 4.0 * Double(l) * Double(l) * 128 * 24
+                print("  flash attention (1, 24, \(l), 128), key block \(bn): \(fmt(ams, 3)) ms, \(fmt(flops / ams / 1e9, 1)) TFLOP/s; x57 layers = \(fmt(ams * 57, 1)) ms")
+            }
+            gpu.flashKeyBlock = 64
+        }
+        let mem = gpu.memoryInfo()
+        print("device memory: \(fmt(Double(mem.total - mem.free) / 1e9, 2)) GB used of \(fmt(Double(mem.total) / 1e9, 1)) GB")
+    }
+}
+
+/// cuBLASLt bf16 GEMM throughput at the DiT's shapes.
+enum GemmBench {
+    static func run() throws {
+        let gpu = try CUDABackend.make(computeDType: .bf16)
+        for (m, k, n, gelu) in [(4608, 3072, 9216, false), (4608, 3072, 12288, true), (4608, 12288, 3072, false), (4608, 15360, 3072, false), (8192, 8192, 8192, false)] {
+            let x = gpu.randomUniform([m, k], dtype: .bf16, scale: 1, seed: 1)
+            let w = gpu.randomUniform([n, k], dtype: .bf16, scale: 0.01, seed: 2)
+            let b = gpu.randomUniform([n], dtype: .bf16, scale: 0.01, seed: 3)
+            _ = gelu ? linearGeluTanh(x, weight: w, bias: b) : linear(x, weight: w, bias: b)
+            let ms = (0..<5).map { _ in gpu.time { _ = gelu ? linearGeluTanh(x, weight: w, bias: b) : linear(x, weight: w, bias: b) } }.min()!
+            print("gemm \(m)x\(k) * \(k)x\(n)\(gelu ? " +gelu" : "") +bias: \(fmt(ms, 3)) ms, \(fmt(2.0 * Double(m * n * k) / ms / 1e9, 1)) TFLOP/s")
+        }
+    }
+}

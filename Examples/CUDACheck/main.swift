@@ -1,0 +1,46 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Tensor
+
+/// cuda-check: checks the CUDA backend against the CPU backend and times it.
+///
+///     cuda-check ops                       every GPU op vs the CPU on random inputs (f32 and bf16)
+///     cuda-check pipeline TINY_FLUX_DIR    the tiny-model pipeline on GPU vs CPU (PSNR)
+///     cuda-check dit [1024|512 ...]        one FLUX.1-dev-size DiT step, random bf16 weights
+///     cuda-check gemm                      cuBLASLt bf16 GEMM throughput
+///     cuda-check kernels                   compiles every kernel with NVRTC (no GPU needed)
+setvbuf(stdout, nil, _IOLBF, 0)  // line-buffered, so a log shows how far a crashed run got
+let args = Array(CommandLine.arguments.dropFirst())
+guard let command = args.first else {
+    print("usage: cuda-check ops|pipeline DIR|dit [sizes]|gemm|kernels")
+    exit(2)
+}
+if command == "ops-cpu" {
+    // The op cases on the CPU only (checks the cases themselves without a GPU).
+    for c in OpsCheck.cases() { print(c.name, c.run(CPUBackend.shared).shape) }
+    exit(0)
+}
+if command == "kernels" {
+    exit(KernelCompileCheck.run() ? 0 : 1)
+}
+if let why = CUDABackend.unavailableReason() {
+    print("CUDA unavailable: \(why)")
+    exit(3)
+}
+do {
+    switch command {
+    case "ops": exit(try OpsCheck.run() ? 0 : 1)
+    case "pipeline":
+        guard args.count >= 2 else { print("usage: cuda-check pipeline TINY_FLUX_DIR"); exit(2) }
+        exit(try PipelineCheck.run(dir: args[1]) ? 0 : 1)
+    case "dit": try DiTBench.run(sizes: args.dropFirst().compactMap { Int($0) })
+    case "gemm": try GemmBench.run()
+    default:
+        print("unknown command \(command)")
+        exit(2)
+    }
+} catch {
+    print("error: \(error)")
+    exit(1)
+}

@@ -1,0 +1,56 @@
+/// Attention: the flash kernel (bf16, head size 64 or 128, no mask) or the general row kernel.
+extension CUDABackend {
+    public func attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor?, scale: Float) -> Tensor {
+        let nb = q.shape[0], nh = q.shape[1], lq = q.shape[2], d = q.shape[3]
+        let lk = k.shape[2], dv = v.shape[3]
+        let outType = computeDType
+        let out = empty([nb, lq, nh, dv], outType)
+        let view = out.permuted(0, 2, 1, 3)
+        if out.count == 0 { return view }
+        if lk == 0 { return affine(view, scale: 0, shift: 0) }
+        if mask == nil, computeDType == .bf16, d == dv, d == 64 || d == 128, lq > 0 {
+            func prep(_ t: Tensor) -> Tensor {
+                var x = t.dtype == .bf16 ? t : convert(t, to: .bf16)
+                let ok = x.strides[3] == 1 && x.strides[0] % 8 == 0 && x.strides[1] % 8 == 0 && x.strides[2] % 8 == 0
+                    && address(x) % 16 == 0
+                if !ok { x = contiguous(x) }
+                return x
+            }
+            let qb = prep(q), kb = prep(k), vb = prep(v)
+            var a = KernelArgs()
+            a.ptr(qb); a.ptr(kb); a.ptr(vb); a.ptr(out)
+            a.i32(nh); a.i32(lq); a.i32(lk)
+            for t in [qb, kb, vb] { a.i64(t.strides[0]); a.i64(t.strides[1]); a.i64(t.strides[2]) }
+            a.f32(scale * 1.4426950408889634)
+            let bn = d == 128 && flashKeyBlock == 32 ? 32 : 64
+            let smem = (128 + 2 * bn) * (d + 8) * 2
+            let kernel = d == 64 ? "flash_d64" : (bn == 32 ? "flash_d128_n32" : "flash_d128")
+            launch(kernel, grid: ((lq + 127) / 128, nb * nh, 1), block: 128, shared: smem, a)
+            return view
+        }
+        if d > 128 || dv > 128 || lk > 8192 {
+            // Large heads (the VAE's single 512-wide head) or long keys: GEMMs a block of queries at a
+            // time, scores bounded to ~256 MB.
+            let chunk = Swift.max(1, Swift.min(lq, (256 << 20) / Swift.max(1, nb * nh * lk * 4)))
+            let kt = k.transposed(2, 3)
+            var start = 0
+            while start < lq {
+                let end = Swift.min(lq, start + chunk)
+                var s = affine(matmul(q.slice(dim: 2, start: start, end: end), kt), scale: scale, shift: 0)
+                if let mask { s = binary(.add, s, mask.slice(dim: 2, start: start, end: end)) }
+                let o = matmul(softmax(s, dim: 3), v)
+                copy(o, into: view.slice(dim: 2, start: start, end: end))
+                start = end
+            }
+            return view
+        }
+        let m32 = mask.map { $0.dtype == .f32 ? $0 : convert($0, to: .f32) }
+        var a = KernelArgs()
+        a.ptr(q); a.dtype(q.dtype); a.ptr(k); a.dtype(k.dtype); a.ptr(v); a.dtype(v.dtype)
+        a.ptr(m32); a.ptr(out); a.dtype(out.dtype)
+        a.raw((q.strides + k.strides + v.strides + (m32?.strides ?? [0, 0, 0, 0])).map { Int64($0) })
+        a.i64(nh); a.i64(lq); a.i64(lk); a.i64(d); a.i64(dv); a.f32(scale)
+        launch("attn_rows", grid: (nb * nh * lq, 1, 1), block: 128, shared: lk * 4, a)
+        return view
+    }
+}

@@ -1,0 +1,397 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The CUDA backend: device memory through a caching allocator, one stream, kernels compiled at run
+/// time by NVRTC, GEMMs through cuBLASLt. Every CUDA library is found with `dlopen`, so the package
+/// builds without the CUDA SDK and `CUDABackend.make()` simply throws where there is no GPU.
+///
+/// Floating results are produced in `computeDType` (bf16 by default, f32 for exact checks); statistics
+/// (norms, softmax) and GEMM accumulation are f32. Work is queued on one stream and only `download`
+/// (reading values back to the host) waits for it.
+public final class CUDABackend: Backend, @unchecked Sendable {
+    public let device: Device
+    public var name: String { "cuda:\(ordinal)" }
+    /// The GPU's name as the driver reports it (e.g. "NVIDIA H200").
+    public let deviceName: String
+    /// The dtype of floating results.
+    public let computeDType: DType
+    /// Compute capability, e.g. (9, 0).
+    public let capability: (Int, Int)
+    public let multiprocessors: Int
+    let ordinal: Int
+    let driver: CUDADriver
+    let lt: CUBLASLt
+    var stream: UnsafeMutableRawPointer?
+    var module: UnsafeMutableRawPointer?
+    var functions: [String: UnsafeMutableRawPointer?] = [:]
+    let allocator: CUDAAllocator
+    var staging: UnsafeMutableRawPointer?
+    let stagingBytes = 64 << 20
+    var ring: UnsafeMutableRawPointer?
+    let ringBytes = 16 << 20
+    var ringCursor = 0
+    var plans: [LtGemm: LtPlan] = [:]
+    var workspace: UInt64 = 0
+    let workspaceBytes = 64 << 20
+    let lock = CUDALock()
+    /// When set, every kernel and GEMM is timed with events (and waited for): see `profileReport()`.
+    public var profiling = false
+    var profileTimes: [String: (count: Int, ms: Double)] = [:]
+    var profileEvents: (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) = (nil, nil)
+    /// Keys per shared-memory tile in the head-size-128 flash kernel (64 or 32); a tuning knob. On an
+    /// H200 both give the same DiT step time within noise; 64 is slightly faster alone (1.29 vs 1.30 ms).
+    public var flashKeyBlock = 64
+
+    /// Why CUDA cannot be used here, or nil when a device was found (cheap; does not compile kernels).
+    public static func unavailableReason() -> String? {
+        guard let lib = CUDALibrary(CUDALibraryNames.driver) else { return "libcuda.so.1 (the NVIDIA driver) was not found" }
+        guard let d = try? CUDADriver(lib) else { return "libcuda.so.1 lacks driver API symbols" }
+        if d.cuInit(0) != 0 { return "cuInit failed (no usable NVIDIA GPU)" }
+        var n: Int32 = 0
+        if d.cuDeviceGetCount(&n) != 0 || n == 0 { return "no CUDA device found" }
+        if CUDALibrary(CUDALibraryNames.nvrtc) == nil { return "libnvrtc (CUDA's run-time compiler) was not found" }
+        if CUDALibrary(CUDALibraryNames.cublasLt) == nil { return "libcublasLt was not found" }
+        return nil
+    }
+
+    nonisolated(unsafe) private static var cache: [String: CUDABackend] = [:]
+    nonisolated(unsafe) private static var images: [String: [CChar]] = [:]
+
+    /// The kernel module for compute capability `arch` ("90"): machine code (CUBIN) from NVRTC, or PTX
+    /// for the driver to compile when NVRTC does not know the GPU; compiled once per process.
+    static func moduleImage(arch: String) throws -> [CChar] {
+        if let i = images[arch] { return i }
+        guard let nvrtc = NVRTC.load() else { throw CUDAError.unavailable("libnvrtc not found") }
+        let image: [CChar]
+        if let cubin = try? nvrtc.compileCUBIN(CUDAKernelSource.all, name: "majicflux.cu", arch: "sm_\(arch)") {
+            image = cubin
+        } else if let ptx = try? nvrtc.compilePTX(CUDAKernelSource.all, name: "majicflux.cu", arch: "compute_\(arch)") {
+            image = ptx
+        } else {
+            image = try nvrtc.compilePTX(CUDAKernelSource.all, name: "majicflux.cu", arch: "compute_90")
+        }
+        images[arch] = image
+        return image
+    }
+    private static let cacheLock = CUDALock()
+
+    /// The backend for device `ordinal` computing in `computeDType` (bf16 or f32), made once per process.
+    public static func make(ordinal: Int = 0, computeDType: DType = .bf16) throws -> CUDABackend {
+        precondition([.bf16, .f16, .f32].contains(computeDType), "CUDA compute dtype must be bf16, f16 or f32")
+        return try cacheLock.withLock {
+            let key = "\(ordinal)-\(computeDType)"
+            if let b = cache[key] { return b }
+            let b = try CUDABackend(ordinal: ordinal, computeDType: computeDType)
+            cache[key] = b
+            return b
+        }
+    }
+
+    private init(ordinal: Int, computeDType: DType) throws {
+        if let why = CUDABackend.unavailableReason() { throw CUDAError.unavailable(why) }
+        guard let lib = CUDALibrary(CUDALibraryNames.driver) else { throw CUDAError.unavailable("libcuda.so.1 not found") }
+        let d = try CUDADriver(lib)
+        driver = d
+        self.ordinal = ordinal
+        self.computeDType = computeDType
+        device = .cuda(ordinal)
+        try CUDADriver.check(d.cuInit(0), "cuInit")
+        var dev: Int32 = 0
+        try CUDADriver.check(d.cuDeviceGet(&dev, Int32(ordinal)), "cuDeviceGet(\(ordinal))")
+        var ctx: UnsafeMutableRawPointer?
+        try CUDADriver.check(d.cuDevicePrimaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain")
+        try CUDADriver.check(d.cuCtxSetCurrent(ctx), "cuCtxSetCurrent")
+        var nameBuf = [CChar](repeating: 0, count: 256)
+        _ = d.cuDeviceGetName(&nameBuf, 255, dev)
+        deviceName = String(cString: nameBuf)
+        var major: Int32 = 0, minor: Int32 = 0, sms: Int32 = 0
+        _ = d.cuDeviceGetAttribute(&major, 75, dev)
+        _ = d.cuDeviceGetAttribute(&minor, 76, dev)
+        _ = d.cuDeviceGetAttribute(&sms, 16, dev)
+        capability = (Int(major), Int(minor))
+        multiprocessors = Int(sms)
+        try CUDADriver.check(d.cuStreamCreate(&stream, 0), "cuStreamCreate")
+        allocator = CUDAAllocator(driver: d)
+        try CUDADriver.check(d.cuMemAllocHost(&staging, stagingBytes), "cuMemAllocHost")
+        try CUDADriver.check(d.cuMemAllocHost(&ring, ringBytes), "cuMemAllocHost")
+        guard let ltLib = CUDALibrary(CUDALibraryNames.cublasLt) else { throw CUDAError.unavailable("libcublasLt not found") }
+        lt = try CUBLASLt(ltLib)
+        try CUDADriver.check(d.cuMemAlloc(&workspace, workspaceBytes), "cuMemAlloc(workspace)")
+        let image = try CUDABackend.moduleImage(arch: "\(major)\(minor)")
+        try CUDADriver.check(image.withUnsafeBytes { d.cuModuleLoadData(&module, $0.baseAddress) }, "cuModuleLoadData")
+    }
+
+    // MARK: memory
+
+    public func allocate(byteCount: Int) -> Storage {
+        let p = allocator.allocate(byteCount)
+        return Storage(pointer: UnsafeMutableRawPointer(bitPattern: UInt(p))!, byteCount: byteCount, backend: self,
+                       release: { [allocator] ptr in allocator.free(UInt64(UInt(bitPattern: ptr)), byteCount) })
+    }
+
+    /// A new contiguous tensor of `shape` (uninitialised).
+    public func empty(_ shape: [Int], _ dtype: DType) -> Tensor {
+        Tensor(storage: allocate(byteCount: Swift.max(1, shape.reduce(1, *)) * dtype.byteSize), dtype: dtype, shape: shape)
+    }
+
+    /// Peak bytes held from the driver by the allocator (cached blocks included) since `resetPeak()`.
+    public var peakReservedBytes: Int { allocator.peakReserved }
+    /// Bytes currently handed out to live tensors.
+    public var bytesInUse: Int { allocator.inUse }
+    /// Peak bytes handed out to live tensors since `resetPeak()`.
+    public var peakInUseBytes: Int { allocator.peakInUse }
+    public func resetPeak() { allocator.resetPeak() }
+    /// Returns every cached block to the driver.
+    public func emptyCache() { synchronize(); allocator.releaseCached() }
+
+    public func upload(_ source: UnsafeRawPointer, count: Int, to storage: Storage, byteOffset: Int) {
+        if count == 0 { return }
+        let dst = UInt64(UInt(bitPattern: storage.pointer)) + UInt64(byteOffset)
+        lock.withLock {
+            if count <= 1 << 20 {
+                // Small copies go through a pinned ring and do not wait for the stream.
+                if ringCursor + count > ringBytes {
+                    cudaMust(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
+                    ringCursor = 0
+                }
+                let slot = ring! + ringCursor
+                slot.copyMemory(from: source, byteCount: count)
+                cudaMust(driver.cuMemcpyHtoDAsync(dst, slot, count, stream), "cuMemcpyHtoDAsync")
+                ringCursor += (count + 255) / 256 * 256
+                return
+            }
+            var done = 0
+            while done < count {
+                let n = Swift.min(stagingBytes, count - done)
+                cudaMust(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
+                staging!.copyMemory(from: source + done, byteCount: n)
+                cudaMust(driver.cuMemcpyHtoDAsync(dst + UInt64(done), staging, n, stream), "cuMemcpyHtoDAsync")
+                done += n
+            }
+            cudaMust(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
+        }
+    }
+
+    public func download(_ storage: Storage, byteOffset: Int, count: Int, into destination: UnsafeMutableRawPointer) {
+        if count == 0 { return }
+        let src = UInt64(UInt(bitPattern: storage.pointer)) + UInt64(byteOffset)
+        lock.withLock {
+            var done = 0
+            while done < count {
+                let n = Swift.min(stagingBytes, count - done)
+                cudaMust(driver.cuMemcpyDtoHAsync(staging, src + UInt64(done), n, stream), "cuMemcpyDtoHAsync")
+                cudaMust(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
+                (destination + done).copyMemory(from: staging!, byteCount: n)
+                done += n
+            }
+        }
+    }
+
+    /// Waits until all queued work has finished.
+    public func synchronize() { cudaMust(driver.cuStreamSynchronize(stream), "cuStreamSynchronize") }
+
+    /// Milliseconds of GPU time `body` queues, measured with events on the stream.
+    public func time(_ body: () -> Void) -> Double {
+        var e0: UnsafeMutableRawPointer?, e1: UnsafeMutableRawPointer?
+        cudaMust(driver.cuEventCreate(&e0, 0), "cuEventCreate")
+        cudaMust(driver.cuEventCreate(&e1, 0), "cuEventCreate")
+        cudaMust(driver.cuEventRecord(e0, stream), "cuEventRecord")
+        body()
+        cudaMust(driver.cuEventRecord(e1, stream), "cuEventRecord")
+        cudaMust(driver.cuEventSynchronize(e1), "cuEventSynchronize")
+        var ms: Float = 0
+        cudaMust(driver.cuEventElapsedTime(&ms, e0, e1), "cuEventElapsedTime")
+        return Double(ms)
+    }
+
+    /// Free and total device memory in bytes.
+    public func memoryInfo() -> (free: Int, total: Int) {
+        var f = 0, t = 0
+        _ = driver.cuMemGetInfo(&f, &t)
+        return (f, t)
+    }
+
+    // MARK: launching
+
+    func function(_ name: String) -> UnsafeMutableRawPointer? {
+        if let f = functions[name] { return f }
+        var f: UnsafeMutableRawPointer?
+        cudaMust(driver.cuModuleGetFunction(&f, module, name), "cuModuleGetFunction(\(name))")
+        functions[name] = f
+        return f
+    }
+
+    /// Times `body` into the profile under `name` when profiling.
+    func profiled(_ name: @autoclosure () -> String, _ body: () -> Void) {
+        if !profiling { body(); return }
+        if profileEvents.0 == nil {
+            cudaMust(driver.cuEventCreate(&profileEvents.0, 0), "cuEventCreate")
+            cudaMust(driver.cuEventCreate(&profileEvents.1, 0), "cuEventCreate")
+        }
+        cudaMust(driver.cuEventRecord(profileEvents.0, stream), "cuEventRecord")
+        body()
+        cudaMust(driver.cuEventRecord(profileEvents.1, stream), "cuEventRecord")
+        cudaMust(driver.cuEventSynchronize(profileEvents.1), "cuEventSynchronize")
+        var ms: Float = 0
+        cudaMust(driver.cuEventElapsedTime(&ms, profileEvents.0, profileEvents.1), "cuEventElapsedTime")
+        let key = name()
+        let old = profileTimes[key] ?? (0, 0)
+        profileTimes[key] = (old.count + 1, old.ms + Double(ms))
+    }
+
+    /// Kernel and GEMM times gathered while `profiling`, largest first; clears them.
+    public func profileReport(top: Int = 25) -> String {
+        let total = profileTimes.values.reduce(0) { $0 + $1.ms }
+        var lines = ["profile: \(profileTimes.count) kinds, \(Int(total * 1000) / 1000) ms in all"]
+        for (k, v) in profileTimes.sorted(by: { $0.value.ms > $1.value.ms }).prefix(top) {
+            lines.append("  \(Int(v.ms * 1000) / 1000) ms  x\(v.count)  \(k)")
+        }
+        profileTimes = [:]
+        return lines.joined(separator: "\n")
+    }
+
+    /// Launches kernel `name` on the stream.
+    func launch(_ name: String, grid: (Int, Int, Int), block: Int, shared: Int = 0, _ args: KernelArgs) {
+        if profiling {
+            profiled(name) {
+                profiling = false
+                launch(name, grid: grid, block: block, shared: shared, args)
+                profiling = true
+            }
+            return
+        }
+        let f = function(name)
+        if shared > 48 * 1024 {
+            cudaMust(driver.cuFuncSetAttribute(f, 8, Int32(shared)), "cuFuncSetAttribute(\(name))")
+        }
+        var a = args
+        a.words.withUnsafeMutableBytes { buf in
+            var ptrs: [UnsafeMutableRawPointer?] = a.starts.map { buf.baseAddress! + $0 * 8 }
+            cudaMust(driver.cuLaunchKernel(f, UInt32(grid.0), UInt32(grid.1), UInt32(grid.2), UInt32(block), 1, 1,
+                                           UInt32(shared), stream, &ptrs, nil), "cuLaunchKernel(\(name))")
+        }
+    }
+
+    /// A 1-D grid for a grid-stride loop over `n` items.
+    func gridFor(_ n: Int, block: Int = 256) -> (Int, Int, Int) {
+        (Swift.max(1, Swift.min((n + block - 1) / block, multiprocessors * 32)), 1, 1)
+    }
+
+    /// Kernel dtype code (see `CUDAKernelSource.common`).
+    static func code(_ d: DType) -> Int {
+        switch d {
+        case .f32: return 0
+        case .f16: return 1
+        case .bf16: return 2
+        case .f8e4m3fn: return 3
+        case .f8e5m2: return 4
+        case .i8: return 5
+        case .u8: return 6
+        case .i32: return 7
+        case .i64: return 8
+        case .bool: return 9
+        }
+    }
+}
+
+/// Kernel parameters packed as 8-byte slots (each parameter starts on an 8-byte boundary).
+struct KernelArgs {
+    var words: [UInt64] = []
+    var starts: [Int] = []
+
+    /// The device address of `t`'s first element.
+    mutating func ptr(_ t: Tensor) { add(UInt64(UInt(bitPattern: t.storage.pointer)) + UInt64(t.offset * t.dtype.byteSize)) }
+    mutating func ptr(_ t: Tensor?) { if let t { ptr(t) } else { add(UInt64(0)) } }
+    mutating func address(_ a: UInt64) { add(a) }
+    mutating func i64(_ v: Int) { add(UInt64(bitPattern: Int64(v))) }
+    mutating func i32(_ v: Int) { add(UInt64(UInt32(bitPattern: Int32(v)))) }
+    mutating func f32(_ v: Float) { add(UInt64(v.bitPattern)) }
+    mutating func dtype(_ d: DType) { i32(CUDABackend.code(d)) }
+    /// A struct of 64-bit fields passed by value.
+    mutating func raw(_ fields: [Int64]) {
+        starts.append(words.count)
+        words.append(contentsOf: fields.map { UInt64(bitPattern: $0) })
+    }
+    private mutating func add(_ w: UInt64) {
+        starts.append(words.count)
+        words.append(w)
+    }
+}
+
+/// A pthread mutex.
+final class CUDALock: @unchecked Sendable {
+    private var m = pthread_mutex_t()
+    init() { pthread_mutex_init(&m, nil) }
+    deinit { pthread_mutex_destroy(&m) }
+    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(&m)
+        defer { pthread_mutex_unlock(&m) }
+        return try body()
+    }
+}
+
+/// A caching device allocator: freed blocks are kept per rounded size and reused, so steady-state
+/// inference makes no driver allocations. All work runs on one stream, so a block freed on the host
+/// may be reused at once: later kernels are queued after the ones still reading it.
+final class CUDAAllocator: @unchecked Sendable {
+    let driver: CUDADriver
+    private var cached: [Int: [UInt64]] = [:]
+    private let lock = CUDALock()
+    private(set) var reserved = 0, peakReserved = 0, inUse = 0, peakInUse = 0
+
+    init(driver: CUDADriver) { self.driver = driver }
+
+    /// Sizes round up to 512 bytes below 1 MiB, else to 1/8 of the next power of two.
+    static func rounded(_ n: Int) -> Int {
+        let n = Swift.max(n, 1)
+        if n <= 1 << 20 { return (n + 511) / 512 * 512 }
+        var p = 1 << 20
+        while p < n { p <<= 1 }
+        let g = p / 8
+        return (n + g - 1) / g * g
+    }
+
+    func allocate(_ bytes: Int) -> UInt64 {
+        let size = Self.rounded(bytes)
+        return lock.withLock {
+            inUse += size
+            peakInUse = Swift.max(peakInUse, inUse)
+            if var list = cached[size], let p = list.popLast() {
+                cached[size] = list
+                return p
+            }
+            var p: UInt64 = 0
+            if driver.cuMemAlloc(&p, size) != 0 {
+                releaseCachedLocked()
+                let rc = driver.cuMemAlloc(&p, size)
+                if rc != 0 { fatalError("CUDA out of memory allocating \(size) bytes (\(reserved) bytes reserved, error \(rc))") }
+            }
+            reserved += size
+            peakReserved = Swift.max(peakReserved, reserved)
+            return p
+        }
+    }
+
+    func free(_ p: UInt64, _ bytes: Int) {
+        let size = Self.rounded(bytes)
+        lock.withLock {
+            inUse -= size
+            cached[size, default: []].append(p)
+        }
+    }
+
+    func releaseCached() { lock.withLock { releaseCachedLocked() } }
+
+    private func releaseCachedLocked() {
+        _ = driver.cuCtxSynchronize()
+        for (size, list) in cached {
+            for p in list { _ = driver.cuMemFree(p); reserved -= size }
+        }
+        cached = [:]
+    }
+
+    func resetPeak() { lock.withLock { peakReserved = reserved; peakInUse = inUse } }
+}

@@ -1,0 +1,62 @@
+import XCTest
+import Foundation
+
+/// `generate` and `serve` refuse politely, before loading any weights, when the memory estimate does
+/// not fit (here an injected `--memory-available`), and `--skip-memory-check` overrides the check.
+final class MemoryRefusalTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    private func executable() throws -> URL {
+        let products = (Bundle.main.executableURL ?? Bundle.main.bundleURL).deletingLastPathComponent()
+        let binary = products.appendingPathComponent("majicflux")
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            throw XCTSkip("the majicflux executable is not built beside the tests (\(binary.path))")
+        }
+        return binary
+    }
+
+    /// Runs the executable to the end (20 s at most); returns its exit status and stderr.
+    private func run(_ arguments: [String]) throws -> (Int32, String, String) {
+        let folder = NSTemporaryDirectory() + "/majicflux-memory-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let log = folder + "/stderr.txt"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let p = Process()
+        p.executableURL = try executable()
+        p.arguments = arguments
+        p.currentDirectoryURL = URL(fileURLWithPath: folder)
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(60)
+        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if p.isRunning { p.terminate(); XCTFail("majicflux \(arguments) kept running") }
+        p.waitUntilExit()
+        return (p.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "", folder)
+    }
+
+    func testGenerateRefusesBeforeLoadingAndCanBeOverridden() throws {
+        let model = Self.root + "/Models/default"
+        guard FileManager.default.fileExists(atPath: model) else { throw XCTSkip("Models/default is not in this checkout") }
+        let base = ["generate", "--model", model, "--prompt", "a red circle", "--width", "128", "--height", "128",
+                    "--steps", "1", "--seed", "1", "--output", "out.png"]
+        let (status, err, folder) = try run(base + ["--memory-available", "0.05"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(err.contains("not enough memory for --precision bf16"), err)
+        XCTAssertTrue(err.contains("--skip-memory-check"), err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/out.png"))
+
+        let (ok, log, folder2) = try run(base + ["--memory-available", "0.05", "--skip-memory-check"])
+        XCTAssertEqual(ok, 0, log)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder2 + "/out.png"), log)
+    }
+
+    func testServeRefusesBeforeListening() throws {
+        let model = Self.root + "/Models/default"
+        guard FileManager.default.fileExists(atPath: model) else { throw XCTSkip("Models/default is not in this checkout") }
+        let (status, err, _) = try run(["serve", "--model", model, "--port", "0", "--memory-available", "0.05"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(err.contains("not enough memory"), err)
+        XCTAssertFalse(err.contains("http://127.0.0.1"), "must refuse before serving: \(err)")
+    }
+}

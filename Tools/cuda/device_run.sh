@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine from /work/main's root with .device carried (see Tools/cuda/README.md):
+# the CUDA checks and benchmarks, then the PyTorch reference, each stage logged under $OUT.
+# Usage: bash .device/device_run.sh [stages...]  (default: ops pipeline gemm dit torch)
+set -u
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT" /tmp/bin
+xz -dc .device/cuda-check.xz > /tmp/bin/cuda-check && chmod +x /tmp/bin/cuda-check
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+stages=${*:-ops pipeline gemm dit torch}
+for s in $stages; do
+  echo "=== $s $(date +%T)"
+  case $s in
+    ops) timeout 90 /tmp/bin/cuda-check ops 2>&1 | tee "$OUT/ops.log" ;;
+    pipeline) timeout 60 /tmp/bin/cuda-check pipeline Tests/ModelsTests/Fixtures/tiny-flux 2>&1 | tee "$OUT/pipeline.log" ;;
+    gemm) timeout 30 /tmp/bin/cuda-check gemm 2>&1 | tee "$OUT/gemm.log" ;;
+    dit) timeout 120 /tmp/bin/cuda-check dit 1024 512 2>&1 | tee "$OUT/dit.log" ;;
+    torch)
+      python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .device/whl/*.whl >/dev/null 2>&1
+      PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 timeout 150 python3 .device/bench_flux_dit_torch.py 1024 512 2>&1 | grep -v Warning | tee "$OUT/torch.log" ;;
+  esac
+done
+echo "=== done $(date +%T)"
