@@ -13,8 +13,8 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("negative-prompt"), help: "What to avoid (used when --cfg-scale > 1).") var negativePrompt: String = ""
     @Option(help: "Random seed; -1 picks one at random (the seed used is printed and stored in the PNG).") var seed: Int64 = -1
     @Option(help: "Denoising steps (1-100).") var steps: Int = 20
-    @Option(help: "Image width, a multiple of 16.") var width: Int = 1024
-    @Option(help: "Image height, a multiple of 16.") var height: Int = 1024
+    @Option(help: "Image width, a multiple of 16 (default: the model's size, vae/config.json sample_size: 1024 for FLUX.1-dev, 128 for the default model).") var width: Int?
+    @Option(help: "Image height, a multiple of 16 (default: as the width).") var height: Int?
     @Option(help: "Embedded guidance (FLUX.1-dev: 3.5).") var guidance: Float = 3.5
     @Option(name: .customLong("cfg-scale"), help: "True classifier-free guidance with the negative prompt; 1 = off.") var cfgScale: Float = 1
     @Option(help: "Sigma schedule: model (scheduler_config.json) or diffsynth (static shift 3, as the seed console).") var schedule: ScheduleOption = .model
@@ -24,6 +24,8 @@ struct Generate: ParsableCommand {
     func run() throws {
         let backend = try model.resolveDevice()
         let pipeline = try model.makePipeline(keepLoaded: false)
+        let width = self.width ?? pipeline.preferredImageSize
+        let height = self.height ?? pipeline.preferredImageSize
         var request = GenerationRequest(prompt: prompt, seed: try Seeds.resolve(seed), steps: steps, width: width, height: height)
         request.negativePrompt = negativePrompt
         request.guidance = guidance

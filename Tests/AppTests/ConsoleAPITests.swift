@@ -321,7 +321,24 @@ final class ConsoleAPITests: XCTestCase {
         try await console.waitUntilReady()
         let status = try await console.get("/api/status").json
         XCTAssertEqual((status["model"] as? [String: Any])?["name"] as? String, "default")
-        XCTAssertEqual((status["defaults"] as? [String: Any])?["max_sequence_length"] as? Int, 256, "T5 length from the model's tokenizer")
+        let defaults = status["defaults"] as? [String: Any]
+        XCTAssertEqual(defaults?["max_sequence_length"] as? Int, 32, "T5 length from the model's tokenizer")
+        XCTAssertEqual(defaults?["width"] as? Int, 128, "picture size from the model's vae/config.json sample_size")
+        XCTAssertEqual(defaults?["height"] as? Int, 128)
+
+        // A job that gives only a prompt and a seed gets the model's own size and a real picture:
+        // a red blob whose centre lies in the left third of a light picture.
+        let job = try await console.submit(["prompt": "a red circle on the left on a white background", "seed": 1])
+        let id = try XCTUnwrap(job["id"] as? String)
+        let done = try await console.waitForJob(id, timeout: 120) { ["done", "failed", "cancelled"].contains($0["status"] as? String ?? "") }
+        XCTAssertEqual(done["status"] as? String, "done", "\(done)")
+        let png = try PNG.decode(Array(try await console.get(try XCTUnwrap(done["image"] as? String)).body))
+        XCTAssertEqual([png.image.width, png.image.height], [128, 128])
+        let rgb = png.image.rgb().pixels
+        var red = 0, sumX = 0
+        for i in 0..<(128 * 128) where rgb[3 * i] > 150 && rgb[3 * i + 1] < 100 && rgb[3 * i + 2] < 100 { red += 1; sumX += i % 128 }
+        XCTAssertGreaterThan(red, 300, "a red object of some size")
+        XCTAssertLessThan(Double(sumX) / Double(max(red, 1)), 128.0 / 3, "on the left")
         p.terminate()
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0)

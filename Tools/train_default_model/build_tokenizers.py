@@ -16,7 +16,7 @@ import sys
 
 import scenes
 
-T5_MAX_LENGTH = 256
+T5_MAX_LENGTH = 32  # the longest grammar caption is 23 tokens; FluxPipeline pads to this length
 CLIP_MAX_LENGTH = 77
 
 
@@ -107,6 +107,9 @@ def build_t5(out, vocab_size=256):
         json.dump(special, f, indent=2)
     # tokenizer.json through transformers' converter, then check it against sentencepiece itself
     from transformers import AutoTokenizer
+    stale = os.path.join(out, "tokenizer.json")  # a previous build's file would be loaded instead of converting
+    if os.path.exists(stale):
+        os.remove(stale)
     tok = AutoTokenizer.from_pretrained(out)
     tok.backend_tokenizer.save(os.path.join(out, "tokenizer.json"))
     sp = spm.SentencePieceProcessor(model_file=os.path.join(out, "spiece.model"))

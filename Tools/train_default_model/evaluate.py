@@ -1,5 +1,5 @@
 """Quality check of the default model: held-out (colour, shape, position) prompts through diffusers'
-FluxPipeline (20 steps, guidance 3.5, 128x128, T5 length 256, CPU torch.Generator seeds), scored by the
+FluxPipeline (20 steps, guidance 3.5, 128x128, T5 length = tokenizer_2's model_max_length, CPU torch.Generator seeds), scored by the
 deterministic analyser (analyser.py, rules in ANALYSER.md).
 
 usage: python evaluate.py MODEL_DIR OUT_DIR [--seeds 2] [--dtype float32|bfloat16]
@@ -17,7 +17,6 @@ import scenes
 
 STEPS = 20
 GUIDANCE = 3.5
-T5_LEN = 256
 
 # README samples: (prompt, seed)
 SAMPLES = [
@@ -40,12 +39,19 @@ def eval_prompts(combos, seeds, seed_base):
     return out
 
 
+def t5_length(model_dir):
+    """tokenizer_2's model_max_length: the T5 length the model was trained with."""
+    with open(os.path.join(model_dir, "tokenizer_2", "tokenizer_config.json")) as f:
+        return int(json.load(f)["model_max_length"])
+
+
 def generate(pipe, prompts, seeds, batch=48):
     images = []
+    t5_len = pipe.tokenizer_2.model_max_length
     for i in range(0, len(prompts), batch):
         gens = [torch.Generator("cpu").manual_seed(s) for s in seeds[i:i + batch]]
         res = pipe(prompt=prompts[i:i + batch], height=scenes.IMAGE_SIZE, width=scenes.IMAGE_SIZE,
-                   num_inference_steps=STEPS, guidance_scale=GUIDANCE, max_sequence_length=T5_LEN,
+                   num_inference_steps=STEPS, guidance_scale=GUIDANCE, max_sequence_length=t5_len,
                    generator=gens, output_type="pil")
         images += [np.array(im) for im in res.images]
     return images

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 import scenes
 
-T5_LEN = 256
+T5_LEN = 32  # tokenizer_2 model_max_length; captions are at most 23 tokens (v1 used 256: 4x the DiT work)
 CLIP_LEN = 77
 LATENT_CHANNELS = 16
 
@@ -126,6 +126,10 @@ def train_vae(args, device):
     from diffusers import AutoencoderKL
     torch.manual_seed(1)
     vae = AutoencoderKL(**vae_config()).to(device)
+    if args.vae_init:
+        init = AutoencoderKL.from_pretrained(args.vae_init, torch_dtype=torch.float32)
+        vae.load_state_dict(init.state_dict())
+        log(f"vae initialised from {args.vae_init}")
     opt = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, betas=(0.9, 0.99), weight_decay=0.0)
     t0, seed_base = time.time(), 1_000_000_000
     pool = torch.empty(args.vae_pool, 3, scenes.IMAGE_SIZE, scenes.IMAGE_SIZE, dtype=torch.uint8, device=device)
@@ -159,7 +163,28 @@ def train_vae(args, device):
             log(f"vae step {step} mse {float(mse):.5f} kl {float(kl):.3f}")
         step += 1
     log(f"vae done: {step} steps in {time.time() - t0:.0f}s")
-    return vae.eval(), dict(steps=step, history=hist)
+    vae.eval()
+    return vae, dict(steps=step, history=hist, reconstruction=vae_reconstruction_check(vae, device))
+
+
+@torch.no_grad()
+def vae_reconstruction_check(vae, device):
+    """The analyser on VAE reconstructions of ground-truth renders of every held-out combination x
+    background (an upper bound for the whole pipeline's score)."""
+    import analyser
+    items = [(c, s, p, bg) for (c, s, p) in scenes.HELD_OUT for bg in range(len(scenes.BACKGROUNDS))]
+    x = scenes.render([scenes.scene_for_combo(c, s, p, bg, 123 + bg) for (c, s, p, bg) in items], device) * 2 - 1
+    rec = vae.decode(vae.encode(x).latent_dist.mean).sample.float()
+    ims = ((rec.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    ok = dict(colour=0, shape=0, position=0, all=0)
+    for (c, s, p, _), im in zip(items, ims):
+        r = analyser.analyse(im)
+        hit = (r["colour"] == c, r["shape"] == s, r["position"] == p)
+        for k, h in zip(("colour", "shape", "position", "all"), hit + (all(hit),)):
+            ok[k] += int(h)
+    pct = {k: round(100.0 * v / len(items), 1) for k, v in ok.items()}
+    log(f"vae reconstructions of {len(items)} held-out scenes, analyser: {pct}")
+    return pct
 
 
 @torch.no_grad()
@@ -213,6 +238,16 @@ def train_dit(args, lat, c_ids, t_ids, t5_vocab, device, state=None):
                             fused=device.type == "cuda")
     ema = EMA(modules)
     step0 = 0
+    if args.init_model and state is None:
+        # continue from an exported model (EMA weights, bf16): no optimizer state, so no warm-up skip
+        src = [CLIPTextModel.from_pretrained(os.path.join(args.init_model, "text_encoder"), torch_dtype=torch.float32),
+               T5EncoderModel.from_pretrained(os.path.join(args.init_model, "text_encoder_2"), torch_dtype=torch.float32),
+               FluxTransformer2DModel.from_pretrained(os.path.join(args.init_model, "transformer"), torch_dtype=torch.float32)]
+        for m, s_ in zip(modules, src):
+            m.load_state_dict(s_.state_dict())
+        ema = EMA(modules)
+        step0 = args.init_step
+        log(f"CLIP, T5 and DiT initialised from {args.init_model} (counted as step {step0})")
     if state is not None:
         for m, sd in zip(modules, state["models"]):
             m.load_state_dict(sd)
@@ -319,6 +354,9 @@ def main():
     ap.add_argument("--work", default=None, help="folder for a resumable checkpoint")
     ap.add_argument("--resume", action="store_true", help="continue DiT training from --work")
     ap.add_argument("--vae-seconds", type=float, default=90)
+    ap.add_argument("--vae-init", default=None, help="start the VAE from this AutoencoderKL folder (e.g. the shipped model's vae/)")
+    ap.add_argument("--init-model", default=None, help="continue from this exported model folder (VAE kept, text encoders + DiT trained further)")
+    ap.add_argument("--init-step", type=int, default=0, help="step count of --init-model (for logs and the random stream)")
     ap.add_argument("--vae-steps", type=int, default=10**9)
     ap.add_argument("--vae-batch", type=int, default=32)
     ap.add_argument("--vae-pool", type=int, default=16384)
@@ -361,6 +399,12 @@ def main():
         state = ck["dit_state"]
         report["vae"] = ck["report"].get("vae")
         report["previous"] = ck["report"]
+    elif args.init_model:
+        from diffusers import AutoencoderKL
+        vae = AutoencoderKL.from_pretrained(os.path.join(args.init_model, "vae"), torch_dtype=torch.float32).to(device).eval()
+        vae.register_to_config(scaling_factor=1.0, shift_factor=0.0)
+        report["vae"] = dict(init=args.init_model, reconstruction=vae_reconstruction_check(vae, device))
+        lat, c_ids, t_ids, shift, scale = build_dataset(args, vae, clip_tok, t5_tok, device)
     else:
         vae, report["vae"] = train_vae(args, device)
         lat, c_ids, t_ids, shift, scale = build_dataset(args, vae, clip_tok, t5_tok, device)

@@ -18,6 +18,8 @@ const followed = new Map();   // job id -> EventSource
 let current = null;           // the job the result panel shows
 let lastSeed = null;
 let maxPixels = 2048 * 2048;
+let sizeDefaulted = false;    // the size fields take the model's own size once, unless the user typed one
+let userSized = false;
 let styles = loadStyles();
 
 // ---- styles -------------------------------------------------------------------------------
@@ -96,8 +98,8 @@ function markAspect() {
     b.classList.toggle('active', String(fw) === $('width').value && String(fh) === $('height').value);
   }
 }
-$('width').addEventListener('input', markAspect);
-$('height').addEventListener('input', markAspect);
+$('width').addEventListener('input', () => { userSized = true; markAspect(); });
+$('height').addEventListener('input', () => { userSized = true; markAspect(); });
 $('steps').addEventListener('input', () => { $('steps-value').textContent = $('steps').value; });
 $('dice').addEventListener('click', () => { $('seed').value = '-1'; });
 $('reuse-seed').addEventListener('click', () => { if (lastSeed !== null) $('seed').value = String(lastSeed); });
@@ -120,6 +122,10 @@ async function pollStatus() {
       delay = 10000;
     }
     if (s.limits && s.limits.max_pixels !== maxPixels) { maxPixels = s.limits.max_pixels; renderAspects(); }
+    if (!sizeDefaulted && s.defaults && s.defaults.width) {
+      sizeDefaulted = true;
+      if (!userSized) { $('width').value = s.defaults.width; $('height').value = s.defaults.height; markAspect(); }
+    }
   } catch (e) {
     $('model-status').className = 'badge failed';
     $('model-status').textContent = '无法连接服务器 (server unreachable)';

@@ -6,7 +6,8 @@ extension ConsoleServer {
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
         router.middlewares.add(JSONErrorMiddleware())
-        let parser = JobRequestParser(configuration: configuration, modelSequenceLength: host.pipeline.preferredSequenceLength)
+        let parser = JobRequestParser(configuration: configuration, modelSequenceLength: host.pipeline.preferredSequenceLength,
+                                      modelImageSize: host.pipeline.preferredImageSize)
         let maxBody = configuration.maxBodyBytes
 
         router.get("/") { _, _ in ConsolePage.response() }
@@ -88,7 +89,8 @@ extension ConsoleServer {
         return ServerStatus(model: host.status(), running: counts.running, waiting: counts.waiting,
                             limits: .init(max_pixels: configuration.maxPixels, max_steps: ServerConfiguration.maxSteps,
                                           max_body_bytes: configuration.maxBodyBytes, max_queued_jobs: configuration.maxQueuedJobs),
-                            defaults: .init(max_sequence_length: configuration.defaultMaxSequenceLength ?? host.pipeline.preferredSequenceLength))
+                            defaults: .init(max_sequence_length: configuration.defaultMaxSequenceLength ?? host.pipeline.preferredSequenceLength,
+                                            width: host.pipeline.preferredImageSize, height: host.pipeline.preferredImageSize))
     }
 }
 
@@ -102,7 +104,8 @@ struct ServerStatus: Codable {
     var limits: Limits
     var defaults: Defaults
     struct Limits: Codable { var max_pixels, max_steps, max_body_bytes, max_queued_jobs: Int }
-    struct Defaults: Codable { var max_sequence_length: Int }
+    /// What a job that leaves these out gets (the page starts from them): the model's T5 length and size.
+    struct Defaults: Codable { var max_sequence_length: Int; var width: Int; var height: Int }
 }
 
 /// `GET /api/history`.

@@ -13,9 +13,12 @@ struct JobRequestParser {
     var maxPixels: Int
     var defaultMaxSequenceLength: Int
     var defaultSchedule: ScheduleKind
+    /// Width and height of a job that names none: the model's own size.
+    var defaultImageSize: Int
 
-    init(configuration c: ServerConfiguration, modelSequenceLength: Int) {
+    init(configuration c: ServerConfiguration, modelSequenceLength: Int, modelImageSize: Int = 1024) {
         maxPixels = c.maxPixels
+        defaultImageSize = modelImageSize
         defaultMaxSequenceLength = c.defaultMaxSequenceLength ?? modelSequenceLength
         defaultSchedule = c.defaultSchedule
     }
@@ -41,8 +44,8 @@ struct JobRequestParser {
         guard (1...ServerConfiguration.maxSteps).contains(steps) else {
             throw APIError.badRequest("steps must be between 1 and \(ServerConfiguration.maxSteps), got \(steps)")
         }
-        let width = try Self.integer(o["width"], "width", default: 1024)
-        let height = try Self.integer(o["height"], "height", default: 1024)
+        let width = try Self.integer(o["width"], "width", default: defaultImageSize)
+        let height = try Self.integer(o["height"], "height", default: defaultImageSize)
         for (name, v) in [("width", width), ("height", height)] where v < 16 || v % 16 != 0 {
             throw APIError.badRequest("\(name) must be a positive multiple of 16, got \(v)")
         }

@@ -18,6 +18,10 @@ public final class FluxPipeline {
     /// The T5 length the model was made for: `tokenizer_2/tokenizer_config.json`'s model_max_length
     /// (512 for FLUX.1-dev, 256 for schnell and small models), 512 when absent.
     public let preferredSequenceLength: Int
+    /// The picture side the model was made for: `vae/config.json`'s `sample_size` (1024 for FLUX.1-dev,
+    /// 128 for the shipped default model); 1024 when the config is missing or holds no usable value.
+    /// The CLI and the console use it when no size is given.
+    public let preferredImageSize: Int
     /// How weights are held in memory (compute is f32 on the CPU in every case).
     public let precision: WeightPrecision
     /// Where every stage runs: the CPU, or a GPU backend (`CUDABackend`) holding weights in its
@@ -50,6 +54,14 @@ public final class FluxPipeline {
         clipTokenizer = try CLIPTokenizer(directory: files.clipTokenizer)
         t5Tokenizer = try T5Tokenizer(directory: files.t5Tokenizer)
         preferredSequenceLength = FluxPipeline.modelMaxLength(tokenizerFolder: files.t5Tokenizer) ?? 512
+        preferredImageSize = files.vaeConfig.flatMap(FluxPipeline.sampleSize(vaeConfig:)) ?? 1024
+    }
+
+    static func sampleSize(vaeConfig path: String) -> Int? {
+        guard let data = FileManager.default.contents(atPath: path),
+              let json = try? JSONValue.parse([UInt8](data)),
+              let n = json["sample_size"]?.int, (64...4096).contains(n), n % 16 == 0 else { return nil }
+        return n
     }
 
     static func modelMaxLength(tokenizerFolder: String) -> Int? {
