@@ -3,7 +3,7 @@
 // runs it next to the same measurement in PyTorch and prints the ratios.
 //
 //   flux-bench --dir DIR --case dit|dit-fp8|dit-int8|t5|vae|generate [--threads N] [--repeats N] [--steps N]
-//              [--profile]
+//              [--profile] [--no-winograd]
 //
 // Prints one JSON line: wall and process CPU seconds of the best of --repeats runs after a warm-up
 // (generate: one cold run that includes loading the weights), the load time, the peak RSS (VmHWM),
@@ -21,7 +21,7 @@ var steps = 2
 var profile = false
 var args = CommandLine.arguments.dropFirst().makeIterator()
 func usage() -> Never {
-    FileHandle.standardError.write("usage: flux-bench --dir DIR --case dit|dit-fp8|dit-int8|t5|vae|generate [--threads N] [--repeats N] [--steps N] [--profile]\n".data(using: .utf8)!)
+    FileHandle.standardError.write("usage: flux-bench --dir DIR --case dit|dit-fp8|dit-int8|t5|vae|generate [--threads N] [--repeats N] [--steps N] [--profile] [--no-winograd]\n".data(using: .utf8)!)
     exit(2)
 }
 while let a = args.next() {
@@ -34,6 +34,7 @@ while let a = args.next() {
     case "--profile": profile = true
     case "--cache-mb": CPUBackend.bufferCacheLimitBytes = max(0, Int(args.next() ?? "") ?? 512) << 20
     case "--conv-tile-mb": CPUBackend.convTileBytes = max(1, Int(args.next() ?? "") ?? 4) << 20
+    case "--no-winograd": CPUBackend.winogradConv = false
     default: usage()
     }
 }

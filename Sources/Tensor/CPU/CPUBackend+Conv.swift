@@ -1,4 +1,5 @@
-/// 2-D convolution (im2col + sgemm) and nearest-neighbour upsampling.
+/// 2-D convolution (im2col + sgemm; 3x3 stride-1 convs go to Winograd F(2x2, 3x3), see
+/// CPUBackend+Winograd.swift) and nearest-neighbour upsampling.
 extension CPUBackend {
     /// Bytes of im2col scratch one tile may use. A tile is a band of whole output rows; at 4 MB a
     /// 1024-wide 3x3 conv over 128 channels (1152 x 1024 floats per output row) runs one row per tile.
@@ -39,6 +40,11 @@ extension CPUBackend {
             b32 = LinalgKernels.f32(bias).contiguous()
         }
         let pbias = b32.map { UnsafePointer(LinalgKernels.pointer($0)) }
+        if CPUBackend.winogradEligible(cin: cin, cout: cout, kh: kh, kw: kw, stride: stride, groups: groups, ho: ho, wo: wo) {
+            CPUBackend.winogradConv3x3(x: px, nImages: nImages, cin: cin, h: h, w: w, weight: pw, bias: pbias, cout: cout,
+                                       padTop: pt, padLeft: pl, out: po, ho: ho, wo: wo)
+            return out
+        }
         Parallel.forEach(nImages * cout, grain: max(1, 32768 / max(plane, 1))) { r in
             for i in r {
                 let dst = po + i * plane

@@ -1,0 +1,64 @@
+import XCTest
+import Tensor
+
+/// Winograd F(2x2, 3x3) (the CPU backend's path for 3x3 stride-1 convs with >= 8 channels) against
+/// the im2col + GEMM path (itself checked against PyTorch in ConvTests) on random inputs.
+/// Tolerance: |wino - direct| <= 2e-5 max|direct| (sums of 9 * Cin <= 1152 products).
+final class WinogradConvTests: XCTestCase {
+    private func compare(n: Int, cin: Int, cout: Int, h: Int, w: Int, padding: (Int, Int, Int, Int), bias: Bool,
+                         bandBytes: Int? = nil, file: StaticString = #filePath, line: UInt = #line) {
+        let g = TorchGenerator(seed: UInt64(cin * 1000 + h * 10 + w))
+        let x = g.randn([n, cin, h, w])
+        let wt = g.randn([cout, cin, 3, 3]) * 0.1
+        let b: Tensor? = bias ? g.randn([cout]) : nil
+        let pad = (top: padding.0, bottom: padding.1, left: padding.2, right: padding.3)
+        let savedOn = CPUBackend.winogradConv, savedBytes = CPUBackend.winogradBandBytes
+        defer { CPUBackend.winogradConv = savedOn; CPUBackend.winogradBandBytes = savedBytes }
+        if let bandBytes { CPUBackend.winogradBandBytes = bandBytes }
+        CPUBackend.winogradConv = true
+        let wino = conv2d(x, weight: wt, bias: b, stride: (1, 1), padding: pad).floats()
+        CPUBackend.winogradConv = false
+        let direct = conv2d(x, weight: wt, bias: b, stride: (1, 1), padding: pad)
+        XCTAssertEqual(direct.shape, [n, cout, h + padding.0 + padding.1 - 2, w + padding.2 + padding.3 - 2], file: file, line: line)
+        let ref = direct.floats()
+        let scale = ref.map(abs).max() ?? 1
+        let err = zip(wino, ref).map { abs($0 - $1) }.max() ?? 0
+        XCTAssertEqual(wino.count, ref.count, file: file, line: line)
+        XCTAssertLessThanOrEqual(err, 2e-5 * scale, "max abs diff \(err), max |ref| \(scale)", file: file, line: line)
+    }
+
+    func testSamePaddingEvenAndOddSizes() {
+        compare(n: 1, cin: 16, cout: 24, h: 12, w: 10, padding: (1, 1, 1, 1), bias: true)
+        compare(n: 2, cin: 8, cout: 8, h: 7, w: 9, padding: (1, 1, 1, 1), bias: true)   // odd: partial edge tiles
+    }
+
+    func testNoPaddingAsymmetricPaddingAndNoBias() {
+        compare(n: 1, cin: 12, cout: 8, h: 6, w: 5, padding: (0, 0, 0, 0), bias: false)
+        compare(n: 1, cin: 8, cout: 16, h: 9, w: 8, padding: (0, 1, 2, 0), bias: true)
+    }
+
+    func testWideRowsTakeTheEightTileVectorPath() {
+        // 8 tiles at a time where a tile row is wide enough (18+ interior input columns), scalar edges.
+        compare(n: 1, cin: 8, cout: 8, h: 10, w: 64, padding: (1, 1, 1, 1), bias: true)
+        compare(n: 1, cin: 8, cout: 8, h: 9, w: 45, padding: (0, 0, 2, 1), bias: true)   // odd width, asymmetric
+        compare(n: 1, cin: 8, cout: 8, h: 8, w: 37, padding: (0, 0, 0, 0), bias: false)
+    }
+
+    func testManyBandsPerWorkerAndWideChannels() {
+        // One tile row per band: many jobs run on the per-worker path with single-threaded GEMMs.
+        compare(n: 2, cin: 32, cout: 32, h: 20, w: 18, padding: (1, 1, 1, 1), bias: true, bandBytes: 1)
+        compare(n: 1, cin: 128, cout: 64, h: 16, w: 16, padding: (1, 1, 1, 1), bias: true)
+    }
+
+    func testIneligibleConvsKeepTheDirectPath() {
+        // 4 channels in: below the Winograd threshold, so both switches give identical bits.
+        let g = TorchGenerator(seed: 9)
+        let x = g.randn([1, 4, 8, 8]), wt = g.randn([8, 4, 3, 3])
+        CPUBackend.winogradConv = true
+        let a = conv2d(x, weight: wt, padding: 1).floats()
+        CPUBackend.winogradConv = false
+        let b = conv2d(x, weight: wt, padding: 1).floats()
+        CPUBackend.winogradConv = true
+        XCTAssertEqual(a, b)
+    }
+}
