@@ -39,12 +39,6 @@ def eval_prompts(combos, seeds, seed_base):
     return out
 
 
-def t5_length(model_dir):
-    """tokenizer_2's model_max_length: the T5 length the model was trained with."""
-    with open(os.path.join(model_dir, "tokenizer_2", "tokenizer_config.json")) as f:
-        return int(json.load(f)["model_max_length"])
-
-
 def generate(pipe, prompts, seeds, batch=48):
     images = []
     t5_len = pipe.tokenizer_2.model_max_length

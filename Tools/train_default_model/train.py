@@ -171,18 +171,12 @@ def train_vae(args, device):
 def vae_reconstruction_check(vae, device):
     """The analyser on VAE reconstructions of ground-truth renders of every held-out combination x
     background (an upper bound for the whole pipeline's score)."""
-    import analyser
-    items = [(c, s, p, bg) for (c, s, p) in scenes.HELD_OUT for bg in range(len(scenes.BACKGROUNDS))]
-    x = scenes.render([scenes.scene_for_combo(c, s, p, bg, 123 + bg) for (c, s, p, bg) in items], device) * 2 - 1
+    import evaluate
+    items = [(None, 123 + bg, combo, None, bg) for combo in scenes.HELD_OUT for bg in range(len(scenes.BACKGROUNDS))]
+    x = scenes.render([scenes.scene_for_combo(c, s, p, bg, seed) for (_, seed, (c, s, p), _, bg) in items], device) * 2 - 1
     rec = vae.decode(vae.encode(x).latent_dist.mean).sample.float()
     ims = ((rec.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    ok = dict(colour=0, shape=0, position=0, all=0)
-    for (c, s, p, _), im in zip(items, ims):
-        r = analyser.analyse(im)
-        hit = (r["colour"] == c, r["shape"] == s, r["position"] == p)
-        for k, h in zip(("colour", "shape", "position", "all"), hit + (all(hit),)):
-            ok[k] += int(h)
-    pct = {k: round(100.0 * v / len(items), 1) for k, v in ok.items()}
+    pct, _ = evaluate.score(items, list(ims))
     log(f"vae reconstructions of {len(items)} held-out scenes, analyser: {pct}")
     return pct
 

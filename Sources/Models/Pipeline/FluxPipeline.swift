@@ -53,22 +53,17 @@ public final class FluxPipeline {
         schedulerConfig = try files.schedulerConfig.map { try FlowMatchSchedulerConfig.load(path: $0) } ?? .fluxDev
         clipTokenizer = try CLIPTokenizer(directory: files.clipTokenizer)
         t5Tokenizer = try T5Tokenizer(directory: files.t5Tokenizer)
-        preferredSequenceLength = FluxPipeline.modelMaxLength(tokenizerFolder: files.t5Tokenizer) ?? 512
-        preferredImageSize = files.vaeConfig.flatMap(FluxPipeline.sampleSize(vaeConfig:)) ?? 1024
+        preferredSequenceLength = FluxPipeline.configInt(files.t5Tokenizer + "/tokenizer_config.json", "model_max_length")
+            .flatMap { (1...512).contains($0) ? $0 : nil } ?? 512
+        preferredImageSize = files.vaeConfig.flatMap { FluxPipeline.configInt($0, "sample_size") }
+            .flatMap { (64...4096).contains($0) && $0 % 16 == 0 ? $0 : nil } ?? 1024
     }
 
-    static func sampleSize(vaeConfig path: String) -> Int? {
+    /// An integer field of a JSON config file; nil when the file, the JSON or the field is missing.
+    static func configInt(_ path: String, _ key: String) -> Int? {
         guard let data = FileManager.default.contents(atPath: path),
-              let json = try? JSONValue.parse([UInt8](data)),
-              let n = json["sample_size"]?.int, (64...4096).contains(n), n % 16 == 0 else { return nil }
-        return n
-    }
-
-    static func modelMaxLength(tokenizerFolder: String) -> Int? {
-        guard let data = FileManager.default.contents(atPath: tokenizerFolder + "/tokenizer_config.json"),
-              let json = try? JSONValue.parse([UInt8](data)),
-              let n = json["model_max_length"]?.int, (1...512).contains(n) else { return nil }
-        return n
+              let json = try? JSONValue.parse([UInt8](data)) else { return nil }
+        return json[key]?.int
     }
 
     /// Loads every component now (a server calls this once at start to fail early and warm up).

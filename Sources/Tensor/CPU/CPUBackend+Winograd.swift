@@ -72,15 +72,14 @@ extension CPUBackend {
     static func transformFilter(_ g: UnsafePointer<Float>, _ u: UnsafeMutablePointer<Float>, stride: Int) {
         // G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]
         let g0 = SIMD4(g[0], g[1], g[2], 0), g1 = SIMD4(g[3], g[4], g[5], 0), g2 = SIMD4(g[6], g[7], g[8], 0)
-        let rows = (g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2)  // G g: 4 rows of 3
-        for r in 0..<4 {
-            let t: SIMD4<Float>
-            switch r { case 0: t = rows.0; case 1: t = rows.1; case 2: t = rows.2; default: t = rows.3 }
+        /// Row `r` of G g, times Gᵀ.
+        @inline(__always) func put(_ t: SIMD4<Float>, _ r: Int) {
             u[(4 * r) * stride] = t.x
             u[(4 * r + 1) * stride] = 0.5 * (t.x + t.y + t.z)
             u[(4 * r + 2) * stride] = 0.5 * (t.x - t.y + t.z)
             u[(4 * r + 3) * stride] = t.z
         }
+        put(g0, 0); put(0.5 * (g0 + g1 + g2), 1); put(0.5 * (g0 - g1 + g2), 2); put(g2, 3)
     }
 
     /// V = Bᵀ d B for every tile of tile rows ty0..<ty1 of one input plane; tap p of tile k goes to
