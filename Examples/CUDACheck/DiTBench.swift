@@ -46,12 +46,14 @@ enum DiTBench {
             let finite = v.allSatisfy { $0.isFinite }
             print("dit \(size)x\(size) (\(tokens)+512 tokens): best \(fmt(sorted[0])) ms, median \(fmt(sorted[2])) ms per step (wall \(fmt(walls.min()!)) ms); "
                   + "peak in use \(fmt(Double(gpu.peakInUseBytes) / 1e9, 2)) GB, reserved \(fmt(Double(gpu.peakReservedBytes) / 1e9, 2)) GB; output finite: \(finite)")
-            let chosen = gpu.flashKeyBlock
-            gpu.flashKeyBlock = chosen == 32 ? 64 : 32
-            _ = step()
-            let alt = (0..<3).map { _ in gpu.time { _ = step() } }.min()!
-            print("  same step with flash key block \(gpu.flashKeyBlock) instead of \(chosen): best \(fmt(alt)) ms")
-            gpu.flashKeyBlock = chosen
+            if gpu.hopperFlashAvailable {
+                // The same step with the other flash kernel (mma.sync instead of wgmma).
+                gpu.useHopperFlash = false
+                _ = step()
+                let alt = (0..<3).map { _ in gpu.time { _ = step() } }.sorted()
+                gpu.useHopperFlash = true
+                print("  same step with the mma.sync flash kernel instead of wgmma: best \(fmt(alt[0])) ms, median \(fmt(alt[1])) ms")
+            }
             // Where the time goes: every kernel and GEMM timed separately for one step.
             gpu.profiling = true
             _ = step()
@@ -63,14 +65,14 @@ enum DiTBench {
             let k = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 8)
             let vv = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 9)
             _ = scaledDotProductAttention(q, k, vv)
-            for bn in [64, 32] {
-                gpu.flashKeyBlock = bn
+            for hopper in [true, false] where !hopper || gpu.hopperFlashAvailable {
+                gpu.useHopperFlash = hopper
                 _ = scaledDotProductAttention(q, k, vv)
                 let ams = (0..<5).map { _ in gpu.time { _ = scaledDotProductAttention(q, k, vv) } }.min()!
                 let flops = 4.0 * Double(l) * Double(l) * 128 * 24
-                print("  flash attention (1, 24, \(l), 128), key block \(bn): \(fmt(ams, 3)) ms, \(fmt(flops / ams / 1e9, 1)) TFLOP/s; x57 layers = \(fmt(ams * 57, 1)) ms")
+                print("  flash attention (1, 24, \(l), 128), \(hopper ? "wgmma" : "mma.sync") kernel: \(fmt(ams, 3)) ms, \(fmt(flops / ams / 1e9, 1)) TFLOP/s; x57 layers = \(fmt(ams * 57, 1)) ms")
             }
-            gpu.flashKeyBlock = 64
+            gpu.useHopperFlash = true
         }
         let mem = gpu.memoryInfo()
         print("device memory: \(fmt(Double(mem.total - mem.free) / 1e9, 2)) GB used of \(fmt(Double(mem.total) / 1e9, 1)) GB")

@@ -9,11 +9,12 @@ import Tensor
 ///     cuda-check pipeline TINY_FLUX_DIR    the tiny-model pipeline on GPU vs CPU (PSNR)
 ///     cuda-check dit [1024|512 ...]        one FLUX.1-dev-size DiT step, random bf16 weights
 ///     cuda-check gemm                      cuBLASLt bf16 GEMM throughput
+///     cuda-check flash                     both head-size-128 flash kernels vs the CPU, and their speed
 ///     cuda-check kernels                   compiles every kernel with NVRTC (no GPU needed)
 setvbuf(stdout, nil, _IOLBF, 0)  // line-buffered, so a log shows how far a crashed run got
 let args = Array(CommandLine.arguments.dropFirst())
 guard let command = args.first else {
-    print("usage: cuda-check ops|pipeline DIR|dit [sizes]|gemm|kernels")
+    print("usage: cuda-check ops|pipeline DIR|dit [sizes]|gemm|flash|kernels")
     exit(2)
 }
 if command == "ops-cpu" {
@@ -36,6 +37,7 @@ do {
         exit(try PipelineCheck.run(dir: args[1]) ? 0 : 1)
     case "dit": try DiTBench.run(sizes: args.dropFirst().compactMap { Int($0) })
     case "gemm": try GemmBench.run()
+    case "flash": exit(try FlashCheck.run() ? 0 : 1)
     default:
         print("unknown command \(command)")
         exit(2)

@@ -5,15 +5,15 @@
 set -u
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" /tmp/bin
-xz -dc .device/majicflux.xz > /tmp/bin/majicflux && chmod +x /tmp/bin/majicflux
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .device/whl/*.whl >/dev/null 2>&1
+xz -dc "${MAJICFLUX_XZ:-.device/majicflux.xz}" > /tmp/bin/majicflux && chmod +x /tmp/bin/majicflux
+[ -d /tmp/site/diffusers ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .device/whl/*.whl >/dev/null 2>&1
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 [ -d /tmp/flux-random/transformer ] || python3 Tools/cuda/e2e_generate.py make /tmp/flux-random 2>&1 | grep -v -i warn | tee "$OUT/make.log"
 peak() {  # polls the driver's used-memory counter until killed; prints the maximum in MiB
   local m=0 v; while true; do v=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1); [ "$v" -gt "$m" ] && m=$v && echo "$m" > "$1"; sleep 0.2; done
 }
-for run in 1 2; do  # run 1 reads the weights from disk, run 2 from the page cache
+for run in ${RUNS:-1 2}; do  # run 1 reads the weights from disk, run 2 from the page cache
   peak "$OUT/ours_peak_mib_$run.txt" & p=$!
   /usr/bin/time -v /tmp/bin/majicflux generate --model /tmp/flux-random --device cuda --width 1024 --height 1024 \
       --steps 20 --seed 1 --prompt "a red circle on the left on a white background" --output "$OUT/ours.png" \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine from /work/main's root with .device carried (see Tools/cuda/README.md):
 # the CUDA checks and benchmarks, then the PyTorch reference, each stage logged under $OUT.
-# Usage: bash .device/device_run.sh [stages...]  (default: ops pipeline gemm dit torch)
+# Usage: bash .device/device_run.sh [stages...]  (default: ops pipeline gemm dit torch; also flash, dit-mma)
 set -u
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" /tmp/bin
@@ -14,9 +14,11 @@ for s in $stages; do
     ops) timeout 90 /tmp/bin/cuda-check ops 2>&1 | tee "$OUT/ops.log" ;;
     pipeline) timeout 60 /tmp/bin/cuda-check pipeline Tests/ModelsTests/Fixtures/tiny-flux 2>&1 | tee "$OUT/pipeline.log" ;;
     gemm) timeout 30 /tmp/bin/cuda-check gemm 2>&1 | tee "$OUT/gemm.log" ;;
+    flash) timeout 120 /tmp/bin/cuda-check flash 2>&1 | tee "$OUT/flash.log" ;;
+    dit-mma) MAJICFLUX_CUDA_FLASH=mma timeout 120 /tmp/bin/cuda-check dit 1024 512 2>&1 | tee "$OUT/dit-mma.log" ;;
     dit) timeout 120 /tmp/bin/cuda-check dit 1024 512 2>&1 | tee "$OUT/dit.log" ;;
     torch)
-      python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .device/whl/*.whl >/dev/null 2>&1
+      [ -d /tmp/site/diffusers ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .device/whl/*.whl >/dev/null 2>&1
       PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 timeout 150 python3 .device/bench_flux_dit_torch.py 1024 512 2>&1 | grep -v Warning | tee "$OUT/torch.log" ;;
   esac
 done

@@ -130,7 +130,8 @@ def train_vae(args, device):
         init = AutoencoderKL.from_pretrained(args.vae_init, torch_dtype=torch.float32)
         vae.load_state_dict(init.state_dict())
         log(f"vae initialised from {args.vae_init}")
-    opt = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, betas=(0.9, 0.99), weight_decay=0.0)
+    opt = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, betas=(0.9, 0.99), weight_decay=0.0,
+                            fused=device.type == "cuda")
     t0, seed_base = time.time(), 1_000_000_000
     pool = torch.empty(args.vae_pool, 3, scenes.IMAGE_SIZE, scenes.IMAGE_SIZE, dtype=torch.uint8, device=device)
     for s in range(0, args.vae_pool, 1024):
@@ -250,7 +251,11 @@ def train_dit(args, lat, c_ids, t_ids, t5_vocab, device, state=None):
         step0 = state["step"]
     # --compile: the step is launch-bound (hundreds of small kernels for ~9M parameters), so fusing
     # with torch.compile is the lever for speed; the uncompiled modules are the ones saved and averaged.
-    fwd_clip, fwd_t5, fwd_dit = (torch.compile(m) for m in modules) if args.compile else modules
+    fwd_clip, fwd_t5, fwd_dit = (torch.compile(m, mode=args.compile_mode) for m in modules) if args.compile else modules
+    # On the GPU a non-finite gradient skips the update inside the fused AdamW kernel (its found_inf
+    # input, as GradScaler uses it), so no step waits for the host; skips are counted on the device.
+    gpu_skip = device.type == "cuda"
+    n_skipped = torch.zeros((), device=device)
     n = lat.shape[0]
     hw = lat.shape[-1]
     img_ids = image_ids(hw // 2, hw // 2, device)
@@ -260,6 +265,7 @@ def train_dit(args, lat, c_ids, t_ids, t5_vocab, device, state=None):
         f"T5 {sum(p.numel() for p in t5.parameters())/1e6:.2f}M; timestep shift {shift:.3f}")
     gen = torch.Generator(device=device).manual_seed(3 + step0)
     t0, step, hist, run_loss, skipped = time.time(), step0, [], [], 0
+    t_steady, steady_from = None, step0 + min(50, max(1, args.dit_steps // 4))
     peak = args.lr if state is None else args.lr * args.resume_lr_factor
     while True:
         el = time.time() - t0
@@ -289,7 +295,11 @@ def train_dit(args, lat, c_ids, t_ids, t5_vocab, device, state=None):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(params, 1.0)
-        if not bool(torch.isfinite(gn)):
+        if gpu_skip:
+            bad = (~torch.isfinite(gn)).float()
+            opt.found_inf = bad
+            n_skipped += bad
+        elif not bool(torch.isfinite(gn)):
             bad = [name for m, name in zip(modules, ("clip", "t5", "dit"))
                    for p in m.parameters() if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
             log(f"step {step}: non-finite gradient (loss {float(loss):.4f}) in {sorted(set(bad))}; step skipped")
@@ -301,17 +311,29 @@ def train_dit(args, lat, c_ids, t_ids, t5_vocab, device, state=None):
         opt.step()
         ema.update(min(args.ema, (1 + step - step0) / (10 + step - step0)))
         run_loss.append(loss.detach())
+        if step == steady_from:
+            torch.cuda.synchronize() if device.type == "cuda" else None
+            t_steady = time.time()
         if step % 200 == 0:
+            if gpu_skip and float(n_skipped) > 20:
+                raise RuntimeError("too many non-finite gradients")
             l = float(torch.stack(run_loss).mean())
             run_loss = []
             hist.append((step, round(time.time() - t0, 1), round(l, 5)))
             log(f"dit step {step} loss {l:.4f} lr {lr:.2e} gnorm {float(gn):.2f}")
         step += 1
-    log(f"dit done: {step - step0} steps in {time.time() - t0:.0f}s ({(time.time() - t0) / max(1, step - step0) * 1000:.1f} ms/step)")
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t_end = time.time()
+    steady = (t_end - t_steady) / max(1, step - steady_from) * 1000 if t_steady else float("nan")
+    skipped += int(float(n_skipped))
+    log(f"dit done: {step - step0} steps in {t_end - t0:.0f}s ({(t_end - t0) / max(1, step - step0) * 1000:.1f} ms/step, "
+        f"{steady:.1f} ms/step after step {steady_from - step0}); {skipped} steps skipped (non-finite gradient)")
     new_state = dict(models=[{k: v.detach().clone() for k, v in m.state_dict().items()} for m in modules],
                      opt=opt.state_dict(), ema=[s.detach() for s in ema.shadow], step=step)
     ema.copy_to()
-    return clip, t5, dit, dict(steps=step - step0, total_steps=step, history=hist), new_state
+    return clip, t5, dit, dict(steps=step - step0, total_steps=step, history=hist, steady_ms_per_step=round(steady, 2),
+                               skipped=skipped, batch=args.batch), new_state
 
 
 # ------------------------------------------------------------------------------------------ export
@@ -363,7 +385,8 @@ def main():
     ap.add_argument("--dit-seconds", type=float, default=400)
     ap.add_argument("--dit-steps", type=int, default=10**9)
     ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--compile", action="store_true", help="torch.compile CLIP, T5 and the DiT for training (not yet measured on the GPU)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile CLIP, T5 and the DiT for the training forward")
+    ap.add_argument("--compile-mode", default=None, help="torch.compile mode (default, reduce-overhead, max-autotune-no-cudagraphs)")
     ap.add_argument("--lr", type=float, default=4e-4)
     ap.add_argument("--resume-lr-factor", type=float, default=0.4)
     ap.add_argument("--warmup", type=int, default=300)

@@ -22,6 +22,12 @@ extension CUDABackend {
             a.i32(nh); a.i32(lq); a.i32(lk)
             for t in [qb, kb, vb] { a.i64(t.strides[0]); a.i64(t.strides[1]); a.i64(t.strides[2]) }
             a.f32(scale * 1.4426950408889634)
+            if d == 128, useHopperFlash, hopperFlashAvailable {
+                // 64 query rows per block of one warpgroup; Q + two stages of K and V (16 KB each) + 1 KB
+                // to align the swizzled tiles to 1024 bytes.
+                launch("flash_wg_d128", grid: ((lq + 63) / 64, nb * nh, 1), block: 128, shared: 1024 + 5 * 16384, a)
+                return view
+            }
             let bn = d == 128 && flashKeyBlock == 32 ? 32 : 64
             let smem = (128 + 2 * bn) * (d + 8) * 2
             let kernel = d == 64 ? "flash_d64" : (bn == 32 ? "flash_d128_n32" : "flash_d128")

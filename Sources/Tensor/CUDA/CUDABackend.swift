@@ -44,6 +44,12 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// Keys per shared-memory tile in the head-size-128 flash kernel (64 or 32); a tuning knob. On an
     /// H200 both give the same DiT step time within noise; 64 is slightly faster alone (1.29 vs 1.30 ms).
     public var flashKeyBlock = 64
+    /// Use the Hopper (wgmma) flash kernel for head size 128 where it was compiled (sm_90a); when
+    /// false, or on other GPUs, the mma.sync kernel runs. A switch for benchmarks and checks; the
+    /// environment variable `MAJICFLUX_CUDA_FLASH=mma` turns it off for a whole process.
+    public var useHopperFlash = getenv("MAJICFLUX_CUDA_FLASH").map { String(cString: $0) } != "mma"
+    /// Whether the module holds the Hopper flash kernel (compute capability 9.0 and NVRTC sm_90a).
+    public private(set) lazy var hopperFlashAvailable: Bool = hasFunction("flash_wg_d128")
 
     /// Why CUDA cannot be used here, or nil when a device was found (cheap; does not compile kernels).
     public static func unavailableReason() -> String? {
@@ -66,7 +72,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         if let i = images[arch] { return i }
         guard let nvrtc = NVRTC.load() else { throw CUDAError.unavailable("libnvrtc not found") }
         let image: [CChar]
-        if let cubin = try? nvrtc.compileCUBIN(CUDAKernelSource.all, name: "majicflux.cu", arch: "sm_\(arch)") {
+        // Hopper gets its arch-specific target (sm_90a) so the wgmma flash kernel is compiled in.
+        let specific = arch == "90" ? ["sm_90a", "sm_90"] : ["sm_\(arch)"]
+        if let cubin = specific.lazy.compactMap({ try? nvrtc.compileCUBIN(CUDAKernelSource.all, name: "majicflux.cu", arch: $0) }).first {
             image = cubin
         } else if let ptx = try? nvrtc.compilePTX(CUDAKernelSource.all, name: "majicflux.cu", arch: "compute_\(arch)") {
             image = ptx
@@ -222,6 +230,15 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         cudaMust(driver.cuModuleGetFunction(&f, module, name), "cuModuleGetFunction(\(name))")
         functions[name] = f
         return f
+    }
+
+    /// Whether kernel `name` is in the module (kernels guarded by an architecture feature may be absent).
+    func hasFunction(_ name: String) -> Bool {
+        if functions[name] != nil { return true }
+        var f: UnsafeMutableRawPointer?
+        guard driver.cuModuleGetFunction(&f, module, name) == 0, f != nil else { return false }
+        functions[name] = f
+        return true
     }
 
     /// Times `body` into the profile under `name` when profiling.

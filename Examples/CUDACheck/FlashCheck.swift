@@ -1,0 +1,69 @@
+import Tensor
+
+/// The head-size-128 flash kernels, Hopper (wgmma) and mma.sync, against the CPU on random bf16
+/// inputs (ragged lengths, one query, long keys, permuted views), then two triage cases that isolate
+/// each half of the kernel: Q = 0 (uniform weights, so the output is the mean of V: checks P V alone)
+/// and one-hot V (V[key][d] = d == key, so output column d is the softmax weight of key d: checks
+/// Q K^T and the softmax alone). Then both kernels timed at Flux's joint lengths. Tolerance 3e-2, as
+/// for every bf16 op in `ops`.
+enum FlashCheck {
+    static func run() throws -> Bool {
+        let gpu = try CUDABackend.make(computeDType: .bf16)
+        print("device: \(gpu.deviceName), Hopper flash kernel compiled: \(gpu.hopperFlashAvailable)")
+        var ok = true
+        func host(_ shape: [Int], _ seed: UInt64, scale: Float = 1) -> [Float] {
+            var r = HostRandom(seed: seed)
+            // rounded to bf16 so the CPU reference sees exactly the GPU's inputs
+            return Tensor(r.normals(shape.reduce(1, *), scale: scale), shape: shape).to(.bf16).floats()
+        }
+        func check(_ name: String, _ q: [Float], _ k: [Float], _ v: [Float], _ qs: [Int], _ ks: [Int], permute: Bool = false) {
+            func make(_ x: [Float], _ s: [Int], _ b: any Backend) -> Tensor {
+                if !permute { return Tensor(x, shape: s, backend: b) }
+                // stored (B, L, H, D), viewed as (B, H, L, D)
+                return Tensor(x, shape: [s[0], s[2], s[1], s[3]], backend: b).permuted(0, 2, 1, 3)
+            }
+            let ref = scaledDotProductAttention(make(q, qs, CPUBackend.shared), make(k, ks, CPUBackend.shared), make(v, ks, CPUBackend.shared)).floats()
+            var line = "  " + name + String(repeating: " ", count: Swift.max(1, 46 - name.count))
+            for hopper in [true, false] where !hopper || gpu.hopperFlashAvailable {
+                gpu.useHopperFlash = hopper
+                let out = scaledDotProductAttention(make(q, qs, gpu), make(k, ks, gpu), make(v, ks, gpu)).floats()
+                let err = relativeError(out, ref)
+                let pass = err <= 3e-2
+                ok = ok && pass
+                line += " \(hopper ? "wgmma" : "mma"): \(pass ? "ok  " : "FAIL") \(err)"
+            }
+            gpu.useHopperFlash = true
+            print(line)
+        }
+        for (i, s) in [(1, 1, 64, 64), (1, 2, 100, 77), (2, 3, 130, 200), (1, 2, 1, 300), (1, 4, 257, 1000), (1, 2, 333, 4608)].enumerated() {
+            let qs = [s.0, s.1, s.2, 128], ks = [s.0, s.1, s.3, 128]
+            let seed = UInt64(10 * i)
+            check("random \(qs) x \(ks)", host(qs, seed + 1), host(ks, seed + 2), host(ks, seed + 3), qs, ks)
+        }
+        check("random on permuted views [1, 3, 130, 128]", host([1, 3, 130, 128], 91), host([1, 3, 130, 128], 92),
+              host([1, 3, 130, 128], 93), [1, 3, 130, 128], [1, 3, 130, 128], permute: true)
+        let qs = [1, 1, 64, 128], ks = [1, 1, 64, 128]
+        check("triage: Q = 0 (output = mean of V)", [Float](repeating: 0, count: 64 * 128), host(ks, 95), host(ks, 96), qs, ks)
+        var onehot = [Float](repeating: 0, count: 64 * 128)
+        for key in 0..<64 { onehot[key * 128 + key] = 1 }
+        check("triage: one-hot V (output = softmax weights)", host(qs, 97, scale: 2), host(ks, 98), onehot, qs, ks)
+        // Speed at the joint sequence lengths of 512x512 and 1024x1024 (512 text tokens).
+        for l in [1536, 4608] {
+            let q = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 7)
+            let k = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 8)
+            let v = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 9)
+            let flops = 4.0 * Double(l) * Double(l) * 128 * 24
+            var line = "  time (1, 24, \(l), 128):"
+            for hopper in [true, false] where !hopper || gpu.hopperFlashAvailable {
+                gpu.useHopperFlash = hopper
+                _ = scaledDotProductAttention(q, k, v)
+                let ms = (0..<10).map { _ in gpu.time { _ = scaledDotProductAttention(q, k, v) } }.min()!
+                line += " \(hopper ? "wgmma" : "mma") \(fmt(ms, 3)) ms (\(fmt(flops / ms / 1e9, 1)) TFLOP/s)"
+            }
+            gpu.useHopperFlash = true
+            print(line)
+        }
+        print("flash: \(ok ? "all passed" : "FAILURES")")
+        return ok
+    }
+}
