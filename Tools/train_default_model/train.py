@@ -286,14 +286,27 @@ def train_dit(args, lat, c_ids, t_ids, t5_vocab, device, state=None):
         t = shift * u / (1 + (shift - 1) * u)
         g_val = 1.0 + 4.0 * torch.rand(args.batch, device=device, generator=gen)
         xt = (1 - t.view(-1, 1, 1, 1)) * x0 + t.view(-1, 1, 1, 1) * noise
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            pooled = fwd_clip(input_ids=ci).pooler_output
-            enc = fwd_t5(input_ids=ti).last_hidden_state
-            v = fwd_dit(hidden_states=pack(xt), encoder_hidden_states=enc, pooled_projections=pooled, timestep=t,
-                    img_ids=img_ids, txt_ids=txt_ids, guidance=g_val, return_dict=False)[0]
-        loss = F.mse_loss(v.float(), pack(noise - x0))
+        def forward_loss(fc, ft, fd):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                pooled = fc(input_ids=ci).pooler_output
+                enc = ft(input_ids=ti).last_hidden_state
+                v = fd(hidden_states=pack(xt), encoder_hidden_states=enc, pooled_projections=pooled, timestep=t,
+                       img_ids=img_ids, txt_ids=txt_ids, guidance=g_val, return_dict=False)[0]
+            return F.mse_loss(v.float(), pack(noise - x0))
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if args.compile and step == step0:
+            try:  # the first call compiles; a compiler failure falls back to eager instead of ending the run
+                loss = forward_loss(fwd_clip, fwd_t5, fwd_dit)
+                loss.backward()
+            except Exception as e:
+                log(f"torch.compile failed ({type(e).__name__}: {str(e)[:200]}); training eager")
+                fwd_clip, fwd_t5, fwd_dit = modules
+                opt.zero_grad(set_to_none=True)
+                loss = forward_loss(fwd_clip, fwd_t5, fwd_dit)
+                loss.backward()
+        else:
+            loss = forward_loss(fwd_clip, fwd_t5, fwd_dit)
+            loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(params, 1.0)
         if gpu_skip:
             bad = (~torch.isfinite(gn)).float()

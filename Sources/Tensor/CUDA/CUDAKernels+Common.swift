@@ -2,7 +2,9 @@
 /// conversions are written out or use PTX, so the sources compile with a bare NVRTC.
 public enum CUDAKernelSource {
     /// Every kernel source, in the order they are compiled into one module.
-    public static var all: String { common + elementwise + rows + conv + attention + flash + flashHopper + fused }
+    public static var all: String {
+        [common, elementwise, rows, conv, attention, flash, flashHopper, fused].joined(separator: "\n")
+    }
 
     /// Dtype codes shared with `CUDABackend.code(_:)`.
     static let common = #"""
