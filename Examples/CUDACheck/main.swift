@@ -10,11 +10,13 @@ import Tensor
 ///     cuda-check dit [1024|512 ...]        one FLUX.1-dev-size DiT step, random bf16 weights
 ///     cuda-check gemm                      cuBLASLt bf16 GEMM throughput
 ///     cuda-check flash                     both head-size-128 flash kernels vs the CPU, and their speed
+///     cuda-check upload                    a 1 GB mapped checkpoint tensor to the GPU, direct vs host array
+///     cuda-check fp8                       fp8 linear layers (tensor cores and dequant path) vs bf16 at DiT shapes
 ///     cuda-check kernels                   compiles every kernel with NVRTC (no GPU needed)
 setvbuf(stdout, nil, _IOLBF, 0)  // line-buffered, so a log shows how far a crashed run got
 let args = Array(CommandLine.arguments.dropFirst())
 guard let command = args.first else {
-    print("usage: cuda-check ops|pipeline DIR|dit [sizes]|gemm|flash|kernels")
+    print("usage: cuda-check ops|pipeline DIR|dit [sizes]|gemm|flash|upload|fp8|kernels")
     exit(2)
 }
 if command == "ops-cpu" {
@@ -38,6 +40,8 @@ do {
     case "dit": try DiTBench.run(sizes: args.dropFirst().compactMap { Int($0) })
     case "gemm": try GemmBench.run()
     case "flash": exit(try FlashCheck.run() ? 0 : 1)
+    case "upload": exit(try UploadCheck.run() ? 0 : 1)
+    case "fp8": exit(try FP8Check.run() ? 0 : 1)
     default:
         print("unknown command \(command)")
         exit(2)

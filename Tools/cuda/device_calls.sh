@@ -5,6 +5,9 @@
 #   probe  train.py's step speed (eager and compiled, several batches) and the VAE step
 #   make   a FLUX.1-dev-size random bf16 folder in /tmp/flux-random (for e2e)
 #   e2e    `majicflux generate --device cuda` 1024x1024, 20 steps, then diffusers' FluxPipeline
+#          (e2e-ours: without diffusers)
+#   upload a 1 GB mapped tensor to the GPU, direct pread path vs host array (cuda-check upload)
+#   fp8    fp8 linear layers vs bf16 at DiT shapes (cuda-check fp8)
 # Staging: PRODUCTS="cuda-check majicflux" Tools/cuda/stage.sh; site.tar.xz = the unpacked diffusers
 # 0.42.1 + importlib_metadata wheels (tar | xz: 1.9 MB instead of 6.4 MB of wheels).
 set -u
@@ -25,7 +28,11 @@ for phase in "$@"; do
         | grep -v -i "warn\|Writing model shards\|kept in float32" | tee "$OUT/make.log" ;;
     e2e)
       MAJICFLUX_XZ=.device/majicflux.xz RUNS=1 bash Tools/cuda/device_e2e.sh ;;
-    *) echo "unknown phase $phase (bench probe make e2e)"; exit 2 ;;
+    e2e-ours)
+      MAJICFLUX_XZ=.device/majicflux.xz RUNS=1 SKIP_TORCH=1 bash Tools/cuda/device_e2e.sh ;;
+    upload|fp8)
+      bash .device/device_run.sh $phase ;;
+    *) echo "unknown phase $phase (bench probe make e2e e2e-ours upload fp8)"; exit 2 ;;
   esac
 done
 echo "=== done $(date +%T)"

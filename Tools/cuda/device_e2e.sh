@@ -20,6 +20,7 @@ for run in ${RUNS:-1 2}; do  # run 1 reads the weights from disk, run 2 from the
       > "$OUT/ours_$run.log" 2>&1
   kill $p; echo "ours run $run: $(grep -E 'Elapsed|Maximum resident' "$OUT/ours_$run.log" | tr -s ' ' | tr '\n' ' ') peak device MiB $(cat "$OUT/ours_peak_mib_$run.txt")"
 done
+[ -n "${SKIP_TORCH:-}" ] && exit 0
 peak "$OUT/torch_peak_mib.txt" & p=$!
 timeout 400 python3 Tools/cuda/e2e_generate.py torch /tmp/flux-random --size 1024 --steps 20 2>&1 | grep -v -i warn | tee "$OUT/torch.log"
 kill $p; echo "diffusers peak device MiB (nvidia-smi) $(cat "$OUT/torch_peak_mib.txt")"

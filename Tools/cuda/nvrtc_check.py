@@ -12,12 +12,12 @@ ap.add_argument('--lib', default=None)
 ap.add_argument('--kernel', default=None)
 a = ap.parse_args()
 root = __file__.rsplit('/Tools/', 1)[0]
-order = ['common', 'elementwise', 'rows', 'conv', 'attention', 'flash', 'flashHopper', 'fused']
+order = ['common', 'elementwise', 'rows', 'conv', 'attention', 'flash', 'flashHopper', 'fused', 'fp8']
 parts = {}
 for f in glob.glob(root + '/Sources/Tensor/CUDA/CUDAKernels*.swift'):
     for m in re.finditer(r'static let (\w+) = #"""\n(.*?)"""#', open(f).read(), re.S):
         parts[m.group(1)] = m.group(2)
-src = ''.join(parts[k] for k in order)
+src = '\n'.join(parts[k] for k in order)
 lib = a.lib or glob.glob('/work/venv/lib/python3*/site-packages/nvidia/cu13/lib/libnvrtc.so*')[0]
 nv = ctypes.CDLL(lib)
 prog = ctypes.c_void_p()

@@ -26,6 +26,11 @@ final class CUBLASLt: @unchecked Sendable {
     static let layoutBatch: Int32 = 5, layoutBatchStride: Int32 = 6
     static let prefWorkspace: Int32 = 1
     static let epilogueDefault: Int32 = 1, epilogueBias: Int32 = 4, epilogueGelu: Int32 = 32, epilogueGeluBias: Int32 = 36
+    static let typeE4M3: Int32 = 28
+    static let descAScalePointer: Int32 = 17, descBScalePointer: Int32 = 18, descFastAccum: Int32 = 25
+    static let descAScaleMode: Int32 = 31, descBScaleMode: Int32 = 32
+    /// CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F: one f32 per row of op(A) and per column of op(B).
+    static let scaleOuterVector: Int32 = 3
 
     init(_ lib: CUDALibrary) throws {
         self.lib = lib
@@ -64,6 +69,10 @@ struct LtGemm: Hashable {
     var dtype: DType
     var epilogue: Int32
     var alignA = 256, alignB = 256, alignC = 256
+    /// Storage type of A and B when it differs from `dtype` (float8 e4m3 operands); nil = `dtype`.
+    var operandType: Int32? = nil
+    /// Scale mode of A and B (float8 only; scale pointers are set per call).
+    var scaleMode: Int32? = nil
 }
 
 /// A prepared cuBLASLt plan (descriptors and the chosen algorithm), cached per GEMM shape.
@@ -85,10 +94,17 @@ final class LtPlan {
             try ok(lt.descSet(desc, CUBLASLt.descBiasType, &bt, 4), "set BIAS_DATA_TYPE")
         }
         let t = CUBLASLt.dataType(g.dtype)
+        if var mode = g.scaleMode {
+            try ok(lt.descSet(desc, CUBLASLt.descAScaleMode, &mode, 4), "set A_SCALE_MODE")
+            try ok(lt.descSet(desc, CUBLASLt.descBScaleMode, &mode, 4), "set B_SCALE_MODE")
+            var fast: Int8 = 1
+            try ok(lt.descSet(desc, CUBLASLt.descFastAccum, &fast, 1), "set FAST_ACCUM")
+        }
         let (ar, ac) = g.transA ? (g.k, g.m) : (g.m, g.k)
         let (br, bc) = g.transB ? (g.n, g.k) : (g.k, g.n)
-        try ok(lt.layoutCreate(&a, t, UInt64(ar), UInt64(ac), Int64(g.lda)), "layout A")
-        try ok(lt.layoutCreate(&b, t, UInt64(br), UInt64(bc), Int64(g.ldb)), "layout B")
+        let ab = g.operandType ?? t
+        try ok(lt.layoutCreate(&a, ab, UInt64(ar), UInt64(ac), Int64(g.lda)), "layout A")
+        try ok(lt.layoutCreate(&b, ab, UInt64(br), UInt64(bc), Int64(g.ldb)), "layout B")
         try ok(lt.layoutCreate(&c, t, UInt64(g.m), UInt64(g.n), Int64(g.ldc)), "layout C")
         if g.batch > 1 {
             var count = Int32(g.batch)

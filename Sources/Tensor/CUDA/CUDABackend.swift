@@ -11,7 +11,7 @@ import Darwin
 /// Floating results are produced in `computeDType` (bf16 by default, f32 for exact checks); statistics
 /// (norms, softmax) and GEMM accumulation are f32. Work is queued on one stream and only `download`
 /// (reading values back to the host) waits for it.
-public final class CUDABackend: Backend, @unchecked Sendable {
+public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     public let device: Device
     public var name: String { "cuda:\(ordinal)" }
     /// The GPU's name as the driver reports it (e.g. "NVIDIA H200").
@@ -30,6 +30,15 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     let allocator: CUDAAllocator
     var staging: UnsafeMutableRawPointer?
     let stagingBytes = 64 << 20
+    var halfEvents: (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) = (nil, nil)
+    var fp8OuterUnsupported = false
+    /// Why the last fp8 tensor-core GEMM could not run (cuBLASLt's status), for the notice and reports.
+    public internal(set) var fp8GemmFailure = ""
+    /// When false, `fp8Linear` always takes the dequantise-to-bf16 path (for checks and comparisons).
+    public var allowFP8TensorCores = true
+    var fp8NoticeShown = false
+    /// How the last `fp8Linear` ran ("fp8 tensor cores ..." or "dequantised to bf16"), for reports.
+    public internal(set) var lastFP8Path = ""
     var ring: UnsafeMutableRawPointer?
     let ringBytes = 16 << 20
     var ringCursor = 0
@@ -180,6 +189,35 @@ public final class CUDABackend: Backend, @unchecked Sendable {
                 done += n
             }
             cudaMust(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
+        }
+    }
+
+    /// Reads the file range into the two halves of the pinned staging buffer in turn with `pread`, each
+    /// half's copy to the device running while the other half is read (an event per half says when it
+    /// may be refilled). Small ranges take the ordinary path.
+    public func upload(from file: MappedFile, fileOffset: Int, count: Int, to storage: Storage, byteOffset: Int) -> Bool {
+        if count <= 1 << 20 { return false }
+        let dst = UInt64(UInt(bitPattern: storage.pointer)) + UInt64(byteOffset)
+        return lock.withLock {
+            let half = stagingBytes / 2
+            if halfEvents.0 == nil {
+                cudaMust(driver.cuEventCreate(&halfEvents.0, 0), "cuEventCreate")
+                cudaMust(driver.cuEventCreate(&halfEvents.1, 0), "cuEventCreate")
+            }
+            var done = 0, chunk = 0, ok = true
+            while done < count {
+                let n = Swift.min(half, count - done)
+                let event = chunk % 2 == 0 ? halfEvents.0 : halfEvents.1
+                if chunk >= 2 { cudaMust(driver.cuEventSynchronize(event), "cuEventSynchronize") }
+                let buffer = staging! + (chunk % 2) * half
+                guard file.read(into: buffer, fileOffset: fileOffset + done, count: n) else { ok = false; break }
+                cudaMust(driver.cuMemcpyHtoDAsync(dst + UInt64(done), buffer, n, stream), "cuMemcpyHtoDAsync")
+                cudaMust(driver.cuEventRecord(event, stream), "cuEventRecord")
+                done += n
+                chunk += 1
+            }
+            cudaMust(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
+            return ok
         }
     }
 

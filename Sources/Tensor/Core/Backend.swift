@@ -130,3 +130,11 @@ extension Backend {
         unary(.silu, groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps))
     }
 }
+
+/// A backend that can fill its memory straight from a file (a GPU reading a mapped checkpoint through
+/// pinned buffers); `Tensor.moved(to:)` uses it for views of a `MappedFile`.
+public protocol FileUploading {
+    /// Copies `count` bytes of `file` at `fileOffset` into `storage` at `byteOffset`; false when it
+    /// could not (nothing is promised about the destination then, and the caller uploads another way).
+    func upload(from file: MappedFile, fileOffset: Int, count: Int, to storage: Storage, byteOffset: Int) -> Bool
+}

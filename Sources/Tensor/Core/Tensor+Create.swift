@@ -69,8 +69,23 @@ extension Tensor {
     }
 
     /// Moves (copies) the tensor to another backend. Returns `self` when already there.
+    ///
+    /// A contiguous CPU tensor is uploaded straight from its memory; one that is a view of a mapped
+    /// checkpoint goes through the target's `FileUploading` path when it has one (reads from the file,
+    /// no page of the mapping is touched).
     public func moved(to target: any Backend) -> Tensor {
         if target === backend { return self }
+        if isContiguous, backend is CPUBackend {
+            let out = Tensor(storage: target.allocate(byteCount: Swift.max(1, byteCount)), dtype: dtype, shape: shape)
+            if byteCount == 0 { return out }
+            if let file = storage.owner as? MappedFile, let offset = file.fileOffset(of: self),
+               let uploader = target as? FileUploading,
+               uploader.upload(from: file, fileOffset: offset, count: byteCount, to: out.storage, byteOffset: 0) {
+                return out
+            }
+            target.upload(UnsafeRawPointer(rawPointer), count: byteCount, to: out.storage, byteOffset: 0)
+            return out
+        }
         let bytes = hostBytes()
         return Tensor.fromHost(bytes, shape: [bytes.count], dtype: .u8, backend: target).reinterpreted(as: dtype, shape: shape)
     }

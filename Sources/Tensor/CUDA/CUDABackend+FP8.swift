@@ -1,0 +1,135 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// float8 e4m3 linear layers on the GPU. On compute capability 8.9 and newer the GEMM runs on fp8
+/// tensor cores through cuBLASLt: weights are e4m3 codes with one f32 scale per output channel (a
+/// per-tensor scale is broadcast), activations are quantised on the fly per row (amax / 448), the
+/// two scale vectors are applied by cuBLASLt's outer-vector scaling, and bias (and tanh-GELU) are
+/// fused into the bf16 output. Elsewhere, or when cuBLASLt has no fp8 algorithm for the shape, the
+/// weight is dequantised to bf16 and the ordinary GEMM runs (with a one-line notice).
+extension CUDABackend {
+    /// True when the GPU has fp8 tensor cores (Ada, Hopper and newer).
+    public var hasFP8TensorCores: Bool { capability.0 > 8 || (capability.0 == 8 && capability.1 >= 9) }
+
+    /// Per-row e4m3 quantisation of a (rows, K) matrix: codes (dtype `.f8e4m3fn`) and f32 scales (rows),
+    /// scale = row amax / 448 (1 for an all-zero row), codes = saturate(x / scale). Used for weights
+    /// (one scale per output channel) and for activations before an fp8 GEMM.
+    public func quantizeRowsE4M3(_ x: Tensor) -> (codes: Tensor, scale: Tensor) {
+        precondition(x.rank == 2, "quantizeRowsE4M3 expects a (rows, K) matrix, got \(x.shape)")
+        let rows = x.shape[0], k = x.shape[1]
+        var xb = x.dtype == .bf16 ? x : convert(x, to: .bf16)
+        if !xb.isContiguous { xb = contiguous(xb) }
+        let codes = empty([rows, k], .f8e4m3fn), scale = empty([rows], .f32)
+        if rows == 0 || k == 0 { return (codes, scale) }
+        var a = KernelArgs()
+        a.ptr(xb); a.ptr(codes); a.ptr(scale); a.i64(k)
+        launch("quant_rows_e4m3", grid: (rows, 1, 1), block: Self.rowBlock(k), a)
+        return (codes, scale)
+    }
+
+    /// Per-tensor e4m3 quantisation of a (rows, K) matrix: codes and one f32 scale (amax / 448).
+    public func quantizeTensorE4M3(_ x: Tensor) -> (codes: Tensor, scale: Tensor) {
+        precondition(x.rank == 2, "quantizeTensorE4M3 expects a (rows, K) matrix, got \(x.shape)")
+        let rows = x.shape[0], k = x.shape[1]
+        var xb = x.dtype == .bf16 ? x : convert(x, to: .bf16)
+        if !xb.isContiguous { xb = contiguous(xb) }
+        let codes = empty([rows, k], .f8e4m3fn), scale = empty([1], .f32)
+        if rows == 0 || k == 0 { return (codes, affine(scale, scale: 0, shift: 1)) }
+        let amax = empty([rows], .f32)
+        var a = KernelArgs()
+        a.ptr(xb); a.ptr(amax); a.i64(k)
+        launch("amax_rows_bf16", grid: (rows, 1, 1), block: Self.rowBlock(k), a)
+        var b = KernelArgs()
+        b.ptr(xb); b.ptr(amax); b.i32(rows); b.ptr(codes); b.ptr(scale); b.i64(rows * k)
+        launch("quant_tensor_e4m3", grid: (Swift.min(multiprocessors * 4, (rows * k + 255) / 256), 1, 1), block: 256, b)
+        return (codes, scale)
+    }
+
+    /// bf16 values of e4m3 `codes` (rows, K) times `scale` (rows, or one value for the whole matrix).
+    public func dequantizeRowsE4M3(_ codes: Tensor, scale: Tensor) -> Tensor {
+        let rows = codes.shape[0], k = codes.shape[1]
+        let out = empty([rows, k], .bf16)
+        if out.count == 0 { return out }
+        let s = scale.dtype == .f32 && scale.isContiguous ? scale : contiguous(convert(scale, to: .f32))
+        var a = KernelArgs()
+        a.ptr(codes.isContiguous ? codes : contiguous(codes)); a.ptr(s); a.i32(s.count == rows && rows > 1 ? 1 : 0)
+        a.ptr(out); a.i64(k); a.i64(out.count)
+        launch("dequant_rows_e4m3", grid: gridFor(out.count), block: 256, a)
+        return out
+    }
+
+    /// y = (x W^T) [+ bias] [-> tanh-GELU] in bf16 with W as e4m3 `codes` (N, K) and f32 `scale` (N or 1).
+    /// `x` is (..., K) in any float dtype. See the extension's notes for the two paths.
+    public func fp8Linear(_ x: Tensor, codes: Tensor, scale: Tensor, bias: Tensor?, gelu: Bool = false) -> Tensor {
+        let k = x.shape[x.rank - 1], n = codes.shape[0]
+        precondition(codes.rank == 2 && codes.shape[1] == k, "fp8Linear: weight \(codes.shape) does not take inputs of width \(k)")
+        let rows = x.count / Swift.max(k, 1)
+        let outShape = Array(x.shape.dropLast()) + [n]
+        if rows == 0 || n == 0 { return empty(outShape, .bf16) }
+        let perTensor = scale.count == 1
+        if hasFP8TensorCores && allowFP8TensorCores && k % 16 == 0 && n % 16 == 0 && (perTensor || !fp8OuterUnsupported) {
+            // Per-channel weight scales need cuBLASLt's outer-vector scaling (activations then per row);
+            // a per-tensor weight scale takes the classic scalar scaling (activations per tensor).
+            let x2 = x.reshaped([rows, k])
+            let (q, sx) = perTensor ? quantizeTensorE4M3(x2) : quantizeRowsE4M3(x2)
+            let sw = scale.dtype == .f32 && scale.isContiguous ? scale : contiguous(convert(scale, to: .f32))
+            let out = empty(outShape, .bf16)
+            let b = bias.map { $0.dtype == .bf16 && $0.isContiguous ? $0 : contiguous(convert($0, to: .bf16)) }
+            if fp8Gemm(weight: codes.isContiguous ? codes : contiguous(codes), weightScale: sw, x: q, xScale: sx,
+                       rows: rows, n: n, k: k, bias: b, gelu: gelu, out: out, outerVector: !perTensor) {
+                lastFP8Path = perTensor ? "fp8 tensor cores (cuBLASLt, per-tensor scales)"
+                                        : "fp8 tensor cores (cuBLASLt, per-channel x per-row scales)"
+                return out
+            }
+            if !perTensor { fp8OuterUnsupported = true }
+        }
+        if !fp8NoticeShown {
+            fp8NoticeShown = true
+            fputs("note: no fp8 GEMM for these weights on \(deviceName) (\(fp8GemmFailure.isEmpty ? "no fp8 tensor cores" : fp8GemmFailure)); "
+                  + "fp8 weights are dequantised to bf16 on the fly\n", stderr)
+        }
+        lastFP8Path = "dequantised to bf16"
+        let w = dequantizeRowsE4M3(codes, scale: scale)
+        let xb = x.dtype == .bf16 ? x : convert(x, to: .bf16)
+        let out = empty(outShape, .bf16)
+        linear(xb, weight: w, bias: bias, gelu: gelu, into: out, ldc: n)
+        return out
+    }
+
+    /// The cuBLASLt call: column-major D^T (N x rows) = op(W codes)^T-as-A (N x K) * q^T (K x rows),
+    /// scaled per A row (weight channel) and per B column (activation row). False when cuBLASLt has
+    /// no algorithm for it.
+    func fp8Gemm(weight: Tensor, weightScale: Tensor, x: Tensor, xScale: Tensor, rows: Int, n: Int, k: Int,
+                 bias: Tensor?, gelu: Bool, out: Tensor, outerVector: Bool) -> Bool {
+        var epi = CUBLASLt.epilogueDefault
+        if bias != nil { epi = gelu ? CUBLASLt.epilogueGeluBias : CUBLASLt.epilogueBias } else if gelu { epi = CUBLASLt.epilogueGelu }
+        let wPtr = address(weight), xPtr = address(x), cPtr = address(out)
+        let key = LtGemm(m: n, n: rows, k: k, transA: true, transB: false, lda: k, ldb: k, ldc: n, batch: 1,
+                         strideA: 0, strideB: 0, strideC: 0, dtype: .bf16, epilogue: epi,
+                         alignA: Self.alignment(wPtr), alignB: Self.alignment(xPtr), alignC: Self.alignment(cPtr),
+                         operandType: CUBLASLt.typeE4M3, scaleMode: outerVector ? CUBLASLt.scaleOuterVector : 0)
+        let plan: LtPlan
+        if let p = plans[key] { plan = p } else {
+            do { plan = try LtPlan(lt, key, workspaceLimit: workspaceBytes) } catch {
+                fp8GemmFailure = "\(outerVector ? "outer-vector" : "scalar") scaling: \(error)"
+                return false
+            }
+            plans[key] = plan
+        }
+        var sa = address(weightScale), sb = address(xScale)
+        cudaMust(lt.descSet(plan.desc, CUBLASLt.descAScalePointer, &sa, 8), "cublasLt set A scale")
+        cudaMust(lt.descSet(plan.desc, CUBLASLt.descBScalePointer, &sb, 8), "cublasLt set B scale")
+        if var bp = bias.map({ address($0) }) { cudaMust(lt.descSet(plan.desc, CUBLASLt.descBias, &bp, 8), "cublasLt set bias") }
+        var one: Float = 1, zero: Float = 0
+        var rc: Int32 = 0
+        profiled("fp8 gemm \(rows)x\(k)x\(n)\(gelu ? " gelu" : "")") {
+            rc = plan.algo.withUnsafeBytes { algo in
+                lt.matmul(lt.handle, plan.desc, &one, wPtr, plan.a, xPtr, plan.b, &zero, cPtr, plan.c, cPtr, plan.c,
+                          algo.baseAddress, workspace, workspaceBytes, stream)
+            }
+        }
+        if rc != 0 { fp8GemmFailure = "cublasLtMatmul status \(rc)" }
+        return rc == 0
+    }
+}
