@@ -6,10 +6,10 @@ import Tensor
 /// 512 text tokens; GPU time per step with events (best and median of 5 after 5 warm-up steps), and
 /// peak device memory. Also the flash-attention kernel alone at the joint sequence length.
 enum DiTBench {
-    static func run(sizes: [Int]) throws {
+    static func run(sizes: [Int], fp8: Bool = false) throws {
         let gpu = try CUDABackend.make(computeDType: .bf16)
         let c = FluxConfig()
-        print("device: \(gpu.deviceName); FLUX.1-dev DiT, bf16, random weights")
+        print("device: \(gpu.deviceName); FLUX.1-dev DiT, \(fp8 ? "block Linears fp8 e4m3 (per-tensor scales, quantised on the GPU)" : "bf16"), random weights")
         var weights: [String: Tensor] = [:]
         var seed: UInt64 = 1
         var params = 0
@@ -20,8 +20,26 @@ enum DiTBench {
             weights[name] = gpu.randomUniform(shape, dtype: .bf16, scale: scale, seed: seed)
             params += shape.reduce(1, *)
         }
-        let model = try FluxTransformer(config: c, weights: DictionaryWeights(weights), computeDType: .bf16, backend: gpu)
+        let model = try FluxTransformer(config: c, weights: DictionaryWeights(weights), computeDType: .bf16,
+                                        quantization: fp8 ? .fluxFP8 : nil, backend: gpu)
+        var reference: Tensor? = nil
+        if fp8 {
+            // The bf16 model's output on the same input, for the relative error of the fp8 step.
+            let bf = try FluxTransformer(config: c, weights: DictionaryWeights(weights), computeDType: .bf16, backend: gpu)
+            let grid = 64
+            let img = gpu.randomUniform([1, grid * grid, c.inChannels], dtype: .bf16, scale: 1, seed: 100)
+            let txt = gpu.randomUniform([1, 512, c.jointAttentionDim], dtype: .bf16, scale: 1, seed: 101)
+            let pooled = gpu.randomUniform([1, c.pooledProjectionDim], dtype: .bf16, scale: 1, seed: 102)
+            reference = bf(img: img, height: grid, width: grid, txt: txt, pooled: pooled, timestep: [0.5], guidance: [3.5])
+            let mine = model(img: img, height: grid, width: grid, txt: txt, pooled: pooled, timestep: [0.5], guidance: [3.5])
+            let a = mine.floats(), b = reference!.floats()
+            var num = 0.0, den = 0.0
+            for (x, y) in zip(a, b) { num += Double(x - y) * Double(x - y); den += Double(y) * Double(y) }
+            print("fp8 vs bf16 DiT output at 1024x1024 (same random weights and input): relative RMS error \(fmt((num / den).squareRoot(), 4)); path: \(gpu.lastFP8Path)")
+        }
+        _ = reference
         weights = [:]
+        gpu.emptyCache()
         gpu.synchronize()
         print("weights: \(params) parameters (\(fmt(Double(params) * 2 / 1e9, 2)) GB), made in \(fmt(now() - t0, 1)) s")
         for size in sizes.isEmpty ? [1024, 512] : sizes {

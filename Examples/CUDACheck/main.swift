@@ -8,6 +8,7 @@ import Tensor
 ///     cuda-check ops                       every GPU op vs the CPU on random inputs (f32 and bf16)
 ///     cuda-check pipeline TINY_FLUX_DIR    the tiny-model pipeline on GPU vs CPU (PSNR)
 ///     cuda-check dit [1024|512 ...]        one FLUX.1-dev-size DiT step, random bf16 weights
+///     cuda-check dit-fp8 [1024|512 ...]    the same with the block Linears in fp8 (and its error vs bf16)
 ///     cuda-check gemm                      cuBLASLt bf16 GEMM throughput
 ///     cuda-check flash                     both head-size-128 flash kernels vs the CPU, and their speed
 ///     cuda-check upload                    a 1 GB mapped checkpoint tensor to the GPU, direct vs host array
@@ -16,7 +17,7 @@ import Tensor
 setvbuf(stdout, nil, _IOLBF, 0)  // line-buffered, so a log shows how far a crashed run got
 let args = Array(CommandLine.arguments.dropFirst())
 guard let command = args.first else {
-    print("usage: cuda-check ops|pipeline DIR|dit [sizes]|gemm|flash|upload|fp8|kernels")
+    print("usage: cuda-check ops|pipeline DIR|dit [sizes]|dit-fp8 [sizes]|gemm|flash|upload|fp8|kernels")
     exit(2)
 }
 if command == "ops-cpu" {
@@ -38,6 +39,7 @@ do {
         guard args.count >= 2 else { print("usage: cuda-check pipeline TINY_FLUX_DIR"); exit(2) }
         exit(try PipelineCheck.run(dir: args[1]) ? 0 : 1)
     case "dit": try DiTBench.run(sizes: args.dropFirst().compactMap { Int($0) })
+    case "dit-fp8": try DiTBench.run(sizes: args.dropFirst().compactMap { Int($0) }, fp8: true)
     case "gemm": try GemmBench.run()
     case "flash": exit(try FlashCheck.run() ? 0 : 1)
     case "upload": exit(try UploadCheck.run() ? 0 : 1)

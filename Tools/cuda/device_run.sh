@@ -17,6 +17,7 @@ for s in $stages; do
     flash) timeout 120 /tmp/bin/cuda-check flash 2>&1 | tee "$OUT/flash.log" ;;
     upload) timeout 120 /tmp/bin/cuda-check upload 2>&1 | tee "$OUT/upload.log" ;;
     fp8) timeout 120 /tmp/bin/cuda-check fp8 2>&1 | tee "$OUT/fp8.log" ;;
+    dit-fp8) timeout 120 /tmp/bin/cuda-check dit-fp8 1024 2>&1 | tee "$OUT/dit-fp8.log" ;;
     dit-mma) MAJICFLUX_CUDA_FLASH=mma timeout 120 /tmp/bin/cuda-check dit 1024 512 2>&1 | tee "$OUT/dit-mma.log" ;;
     dit) timeout 120 /tmp/bin/cuda-check dit 1024 512 2>&1 | tee "$OUT/dit.log" ;;
     torch)

@@ -11,6 +11,9 @@ public struct Linear {
     public var bias: Tensor?
     /// Set when the weight is quantized with scales.
     public var quantized: QuantizedLinear?
+    /// Set on a CUDA backend with `--precision fp8`: e4m3 codes and f32 scale (1 or out) on the GPU,
+    /// multiplied by `CUDABackend.fp8Linear`.
+    public var gpuFP8: (codes: Tensor, scale: Tensor)?
 
     public init(weight: Tensor, bias: Tensor?) {
         self.weight = weight
@@ -21,7 +24,10 @@ public struct Linear {
     /// checkpoint stores it so or the loader's `quantization` selects it.
     public init(_ w: WeightLoader, _ prefix: String, in inFeatures: Int, out outFeatures: Int, bias: Bool = true) {
         self.bias = bias ? w.take("\(prefix).bias", shape: [outFeatures]) : nil
-        if let q = w.quantizedLinear(prefix, out: outFeatures, in: inFeatures),
+        if let fp8 = w.gpuFP8Linear(prefix, out: outFeatures, in: inFeatures) {
+            weight = fp8.codes
+            gpuFP8 = fp8
+        } else if let q = w.quantizedLinear(prefix, out: outFeatures, in: inFeatures),
            let layer = try? QuantizedLinear(weight: q, bias: self.bias) {
             weight = q.data
             quantized = layer
@@ -32,26 +38,30 @@ public struct Linear {
 
     /// Bytes held by the weight (codes and scales when quantized) and the bias.
     public var weightByteCount: Int {
-        (quantized?.weight.byteCount ?? weight.byteCount) + (bias?.byteCount ?? 0)
+        (quantized?.weight.byteCount ?? weight.byteCount) + (gpuFP8?.scale.byteCount ?? 0) + (bias?.byteCount ?? 0)
     }
 
     public var inFeatures: Int { quantized?.weight.columns ?? weight.shape[1] }
     public var outFeatures: Int { quantized?.weight.rows ?? weight.shape[0] }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        if let gpuFP8, let gpu = x.backend as? CUDABackend { return gpu.fp8Linear(x, codes: gpuFP8.codes, scale: gpuFP8.scale, bias: bias) }
         if let quantized { return quantized(x) }
         return linear(x, weight: weight, bias: bias)
     }
 
     /// GELU (tanh approximation) of the output, fused into the GEMM where the backend can.
     public func geluTanh(_ x: Tensor) -> Tensor {
+        if let gpuFP8, let gpu = x.backend as? CUDABackend {
+            return gpu.fp8Linear(x, codes: gpuFP8.codes, scale: gpuFP8.scale, bias: bias, gelu: true)
+        }
         if let quantized { return gelu(quantized(x), approximate: .tanh) }
         return linearGeluTanh(x, weight: weight, bias: bias)
     }
 
     /// The layer restricted to output features `start..<end` (row slices of the weight; no copy).
     public func rows(_ start: Int, _ end: Int) -> Linear? {
-        if quantized != nil { return nil }
+        if quantized != nil || gpuFP8 != nil { return nil }
         return Linear(weight: weight.slice(dim: 0, start: start, end: end), bias: bias?.slice(dim: 0, start: start, end: end))
     }
 }

@@ -67,3 +67,37 @@ extension WeightLoader {
         return nil
     }
 }
+
+extension WeightLoader {
+    /// On a CUDA backend with an fp8 `quantization` (`--precision fp8 --device cuda`): Linear `prefix`
+    /// as float8 e4m3 codes plus f32 scale on the GPU, for `CUDABackend.fp8Linear`. Scaled fp8 layers
+    /// of the checkpoint keep their codes and scales, plain e4m3 weights get scale 1, and weights the
+    /// policy selects are quantised per tensor on the GPU (the scaling cuBLASLt's fp8 GEMM takes on
+    /// Hopper). nil when this layer stays a plain or CPU-quantized Linear.
+    func gpuFP8Linear(_ prefix: String, out: Int, in inFeatures: Int) -> (codes: Tensor, scale: Tensor)? {
+        guard let gpu = backend as? CUDABackend, let quantization, quantization.policy.format == .fp8e4m3fn else { return nil }
+        let weightName = prefix + ".weight"
+        guard let stored = shape(of: weightName), stored == [out, inFeatures],
+              quantization.policy.shouldQuantize(weightName, shape: stored) else { return nil }
+        do {
+            if let checkpoint = try quantizedCheckpoint(), checkpoint.weightScaleName(layer: prefix) != nil {
+                let q = try checkpoint.linearWeight(prefix)
+                guard q.format == .fp8e4m3fn, q.granularity == .tensor || q.granularity == .channel, let s = q.scales else { return nil }
+                for suffix in [QuantKeys.weightScale, QuantKeys.scaleWeight, QuantKeys.inputScale, QuantKeys.scaleInput, QuantKeys.comfyQuant] {
+                    markUsed(prefix + suffix)
+                }
+                markUsed(weightName)
+                return (q.data.moved(to: gpu), s.reshaped([s.count]).moved(to: gpu))
+            }
+            if source.dtype(of: weightName) == .f8e4m3fn {
+                markUsed(weightName)
+                return (try source.tensor(weightName).moved(to: gpu), Tensor([1], shape: [1]).moved(to: gpu))
+            }
+            let w = take(weightName, shape: [out, inFeatures])
+            return gpu.quantizeTensorE4M3(w)
+        } catch {
+            report("\(weightName): \(error)")
+            return nil
+        }
+    }
+}

@@ -9,7 +9,7 @@ import Tensor
 public final class WeightLoader {
     /// Component name for messages ("transformer", "text_encoder", ...).
     public let component: String
-    private let source: WeightSource
+    let source: WeightSource
     private var used = Set<String>()
     private var problems: [String] = []
     /// Names that may legitimately be left unused (tied or derived tensors).
