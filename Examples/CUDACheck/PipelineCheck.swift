@@ -28,11 +28,16 @@ enum PipelineCheck {
         }
         // fp8 (issue 8): the DiT's block Linears as e4m3 on the GPU (fp8Linear), against the CPU in f32
         // with the weights as stored, and against the CPU's own fp8 (per-channel, dequantised, f32).
-        let gpu = try CUDABackend.make(computeDType: .bf16)
-        let (rgb8, t8) = try generate(gpu, precision: .fp8)
-        let (cpu8, _) = try generate(CPUBackend.shared, precision: .fp8)
-        print("tiny pipeline on \(gpu.deviceName) fp8 (\(gpu.lastFP8Path)): PSNR vs cpu f32 \(fmt(psnr(rgb8, cpu), 1)) dB, "
-              + "vs cpu fp8 \(fmt(psnr(rgb8, cpu8), 1)) dB (cpu fp8 vs cpu f32 \(fmt(psnr(cpu8, cpu), 1)) dB), \(fmt(t8 * 1000, 1)) ms")
+        // (Needs MAJICFLUX_CUDA_FP8=1 while the GPU fp8 path is opt-in; a failure here is reported, not fatal.)
+        do {
+            let gpu = try CUDABackend.make(computeDType: .bf16)
+            let (rgb8, t8) = try generate(gpu, precision: .fp8)
+            let (cpu8, _) = try generate(CPUBackend.shared, precision: .fp8)
+            print("tiny pipeline on \(gpu.deviceName) fp8 (\(gpu.lastFP8Path)): PSNR vs cpu f32 \(fmt(psnr(rgb8, cpu), 1)) dB, "
+                  + "vs cpu fp8 \(fmt(psnr(rgb8, cpu8), 1)) dB (cpu fp8 vs cpu f32 \(fmt(psnr(cpu8, cpu), 1)) dB), \(fmt(t8 * 1000, 1)) ms")
+        } catch {
+            print("tiny pipeline fp8 on the GPU: \(error)")
+        }
         return ok
     }
 }
