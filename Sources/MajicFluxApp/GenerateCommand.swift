@@ -39,9 +39,15 @@ struct Generate: ParsableCommand {
                                   sequenceLength: request.maxSequenceLength, keepLoaded: false)
         }
         Console.info("seed \(request.seed), \(width)x\(height), \(steps) steps on \(backend.name)")
+        let gpu = backend as? CUDABackend
+        gpu?.resetPeak()
         let bar = ProgressBar(total: steps)
         let image = try pipeline.generate(request) { bar.update($0); return true }
         bar.finish()
+        if let gpu {
+            if pipeline.vramBudget != nil { Console.info(pipeline.lastDiTResidency) }
+            Console.info("GPU memory: peak \(MemoryEstimate.gib(Int64(gpu.peakDeviceUsedBytes))) in use by the driver's count (context included), \(MemoryEstimate.gib(Int64(gpu.peakReservedBytes))) held by the allocator")
+        }
         try PNG.write(try image.png, to: output, text: image.parameterText(model: model.displayName))
         Console.info("wrote \(output)")
     }

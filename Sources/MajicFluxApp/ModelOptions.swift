@@ -26,6 +26,9 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Where to compute: cpu, cuda or auto (CUDA when present, else the CPU).")
     var device: DeviceOption = .auto
 
+    @Option(name: .customLong("vram-budget"), help: ArgumentHelp("Low-VRAM mode on a GPU: GiB of device memory to stay within (the CUDA context included). DiT blocks that do not fit stream from page-locked host memory while the GPU computes; T5 blocks load as they run.", valueName: "GiB"))
+    var vramBudget: Double?
+
     @Option(name: .customLong("vae-tiling"), help: "Decode the picture tile by tile: auto (images larger than 1024x1024), on or off.")
     var vaeTiling: VAETilingMode = .auto
 
@@ -98,9 +101,25 @@ struct ModelOptions: ParsableArguments {
         return try FluxModelFiles.resolve(modelDir: modelDir, dit: dit, overrides: overrides)
     }
 
+    /// `--vram-budget` in bytes for `backend`: nil when not given, or (with a notice) when `auto`
+    /// chose the CPU; an error for a nonsense value or with `--device cpu`.
+    func vramBudgetBytes(for backend: any Backend) throws -> Int? {
+        guard let gib = vramBudget else { return nil }
+        guard gib.isFinite, gib >= 1, gib <= 100_000 else {
+            throw ValidationError("--vram-budget \(gib): give the GPU memory to stay within in GiB, at least 1 (e.g. --vram-budget 6)")
+        }
+        if backend.device == .cpu {
+            if device == .cpu { throw ValidationError("--vram-budget limits GPU memory; it does not apply with --device cpu") }
+            Console.info("--vram-budget ignored: no CUDA GPU, running on the CPU")
+            return nil
+        }
+        return Int(gib * Double(1 << 30))
+    }
+
     func makePipeline(keepLoaded: Bool) throws -> FluxPipeline {
+        let backend = try resolveDevice()
         let pipeline = try FluxPipeline(files: try resolveFiles(), keepLoaded: keepLoaded, precision: precision,
-                                        backend: try resolveDevice())
+                                        backend: backend, vramBudget: try vramBudgetBytes(for: backend))
         pipeline.vaeTilingMode = vaeTiling
         return pipeline
     }

@@ -59,4 +59,22 @@ final class MemoryRefusalTests: XCTestCase {
         XCTAssertTrue(err.contains("not enough memory"), err)
         XCTAssertFalse(err.contains("http://127.0.0.1"), "must refuse before serving: \(err)")
     }
+
+    /// `--vram-budget` is for GPUs: refused with `--device cpu`, refused below 1 GiB, and ignored with a
+    /// notice when `--device auto` finds no GPU (this test machine has none, or then it is a GPU run).
+    func testVRAMBudgetIsCheckedBeforeLoading() throws {
+        let model = Self.root + "/Models/default"
+        guard FileManager.default.fileExists(atPath: model) else { throw XCTSkip("Models/default is not in this checkout") }
+        let base = ["generate", "--model", model, "--prompt", "a red circle", "--steps", "1", "--seed", "1", "--output", "out.png"]
+        let (cpu, cpuErr, _) = try run(base + ["--device", "cpu", "--vram-budget", "6"])
+        XCTAssertNotEqual(cpu, 0)
+        XCTAssertTrue(cpuErr.contains("--vram-budget limits GPU memory"), cpuErr)
+        let (tiny, tinyErr, _) = try run(base + ["--device", "cpu", "--vram-budget", "0.5"])
+        XCTAssertNotEqual(tiny, 0)
+        XCTAssertTrue(tinyErr.contains("at least 1"), tinyErr)
+        let (auto, autoErr, folder) = try run(base + ["--device", "auto", "--vram-budget", "6"])
+        XCTAssertEqual(auto, 0, autoErr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/out.png"), autoErr)
+        if autoErr.contains("on cpu") { XCTAssertTrue(autoErr.contains("--vram-budget ignored"), autoErr) }
+    }
 }

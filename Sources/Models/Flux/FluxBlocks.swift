@@ -2,7 +2,7 @@ import Tensor
 
 /// q, k, v from a fused projection (rows [q | k | v]), QK-RMSNorm per head, split into (B, H, L, D).
 struct FluxQKV {
-    let queryNorm, keyNorm: RMSNorm
+    var queryNorm, keyNorm: RMSNorm
     let heads, headDim: Int
 
     init(_ w: WeightLoader, normPrefix p: String, heads: Int, headDim: Int) {
@@ -29,11 +29,11 @@ func fluxAttention(_ streams: [(qkv: Tensor, norms: FluxQKV)], rope: FluxRoPE) -
 
 /// A double-stream block: separate weights for image and text tokens, joint attention.
 struct FluxDoubleBlock {
-    let imgMod, txtMod: Modulation
-    let imgQKV, txtQKV: Linear
-    let imgNorms, txtNorms: FluxQKV
-    let imgProj, txtProj: Linear
-    let imgMLP0, imgMLP2, txtMLP0, txtMLP2: Linear
+    var imgMod, txtMod: Modulation
+    var imgQKV, txtQKV: Linear
+    var imgNorms, txtNorms: FluxQKV
+    var imgProj, txtProj: Linear
+    var imgMLP0, imgMLP2, txtMLP0, txtMLP2: Linear
     let norm = LayerNorm(eps: 1e-6)
 
     init(_ w: WeightLoader, _ p: String, _ c: FluxConfig) {
@@ -73,9 +73,9 @@ struct FluxDoubleBlock {
 
 /// A single-stream block over the joint (text + image) sequence with a parallel attention/MLP.
 struct FluxSingleBlock {
-    let modulation: Modulation
-    let linear1, linear2: Linear
-    let norms: FluxQKV
+    var modulation: Modulation
+    var linear1, linear2: Linear
+    var norms: FluxQKV
     let hidden, mlp: Int
     let norm = LayerNorm(eps: 1e-6)
 

@@ -48,7 +48,7 @@ struct ModulationParams {
 
 /// lin(silu(vec)) chunked into one (single blocks) or two (double blocks) parameter sets.
 struct Modulation {
-    let lin: Linear
+    var lin: Linear
     let sets: Int
     init(_ w: WeightLoader, _ p: String, hidden: Int, double: Bool) {
         sets = double ? 2 : 1

@@ -18,8 +18,13 @@ public final class FluxTransformer {
     /// unexpected or mis-shaped tensor.
     /// `quantization` quantizes the selected block Linears while loading (e.g. `.fluxFP8`); layers the
     /// checkpoint already stores quantized (scaled fp8, int8, int4) load as they are either way.
+    ///
+    /// With `streaming`, the blocks are read one at a time, copied to host memory and placed by a
+    /// `BlockStreamer`: as many as `streaming.weightBudget` allows stay on the device, the rest are
+    /// copied in as they run (the GPU's low-VRAM mode).
     public init(config: FluxConfig, weights source: WeightSource, computeDType: DType? = nil,
-                quantization: LinearQuantization? = nil, backend: any Backend = CPUBackend.shared) throws {
+                quantization: LinearQuantization? = nil, backend: any Backend = CPUBackend.shared,
+                streaming: DiTStreaming? = nil) throws {
         let problems = config.problems()
         if !problems.isEmpty { throw ModelError.weights(component: "transformer", problems: problems) }
         self.config = config
@@ -34,21 +39,70 @@ public final class FluxTransformer {
         timeIn = MLPEmbedder(w, "time_in", in: 256, hidden: d)
         vectorIn = MLPEmbedder(w, "vector_in", in: config.pooledProjectionDim, hidden: d)
         guidanceIn = config.guidanceEmbeds ? MLPEmbedder(w, "guidance_in", in: 256, hidden: d) : nil
-        doubleBlocks = (0..<config.numLayers).map { FluxDoubleBlock(w, "double_blocks.\($0)", config) }
-        singleBlocks = (0..<config.numSingleLayers).map { FluxSingleBlock(w, "single_blocks.\($0)", config) }
         finalAdaLN = Linear(w, "final_layer.adaLN_modulation.1", in: d, out: 2 * d)
         finalLinear = Linear(w, "final_layer.linear", in: d, out: config.resolvedOutChannels)
+        guard let streaming else {
+            doubleBlocks = (0..<config.numLayers).map { FluxDoubleBlock(w, "double_blocks.\($0)", config) }
+            singleBlocks = (0..<config.numSingleLayers).map { FluxSingleBlock(w, "single_blocks.\($0)", config) }
+            streamer = nil
+            otherWeightBytes = 0
+            try w.finish()
+            return
+        }
+        guard let uploader = backend as? any AsyncUploading else {
+            throw ModelError.invalidParameter("block streaming needs a backend that copies while it computes; \(backend.name) does not")
+        }
+        // Each block is built on the backend, copied to host memory, and dropped before the next.
+        let s = BlockStreamer(backend: uploader, slots: streaming.slots)
+        let hostDouble = try (0..<config.numLayers).map { try s.adopt(FluxDoubleBlock(w, "double_blocks.\($0)", config)) }
+        let hostSingle = try (0..<config.numSingleLayers).map { try s.adopt(FluxSingleBlock(w, "single_blocks.\($0)", config)) }
         try w.finish()
+        let outside = ([imgIn, txtIn, timeIn.inLayer, timeIn.outLayer, vectorIn.inLayer, vectorIn.outLayer, finalAdaLN, finalLinear]
+            + (guidanceIn.map { [$0.inLayer, $0.outLayer] } ?? [])).reduce(0) { $0 + $1.weightByteCount }
+        if streaming.weightBudget - outside < s.minimumBudget {
+            throw ModelError.invalidParameter("the DiT needs at least \(BlockStreamer.gib(outside + s.minimumBudget)) of device memory for its weights when streaming (\(BlockStreamer.gib(outside)) outside the blocks, \(streaming.slots) blocks of \(BlockStreamer.gib(s.minimumBudget / streaming.slots)) in flight); the budget leaves \(BlockStreamer.gib(Swift.max(0, streaming.weightBudget))). Raise --vram-budget.")
+        }
+        try s.place(budget: streaming.weightBudget - outside)
+        otherWeightBytes = outside
+        doubleBlocks = try hostDouble.enumerated().map { try s.deviceBlock($1, index: $0) }
+        singleBlocks = try hostSingle.enumerated().map { try s.deviceBlock($1, index: config.numLayers + $0) }
+        streamer = s
+    }
+
+    /// Set when the blocks stream (`streaming` given at load).
+    let streamer: BlockStreamer?
+    /// With streaming: bytes of the weights outside the blocks.
+    private let otherWeightBytes: Int
+
+    /// How the blocks are held when they stream; nil when all were loaded resident the usual way.
+    public var residency: BlockResidency? {
+        guard let s = streamer else { return nil }
+        let streamed = s.count - s.residentCount
+        let sizes = (0..<s.count).map { s.size(of: $0) }
+        return BlockResidency(residentBlocks: s.residentCount, streamedBlocks: streamed,
+                              slots: Swift.min(s.slotCount, streamed), slotBytes: s.slotBytes, blockBytes: sizes,
+                              deviceBytes: s.deviceBytes, copies: s.streamedCopies, otherWeightBytes: otherWeightBytes,
+                              bytesPerPass: streamed > s.slotCount ? sizes[s.residentCount...].reduce(0, +) : 0)
+    }
+
+    /// One line on how the blocks are held.
+    public var residencySummary: String {
+        let n = doubleBlocks.count + singleBlocks.count
+        guard let r = residency else { return "DiT: all \(n) blocks resident" }
+        return "DiT: \(r.residentBlocks) of \(n) blocks resident, \(r.streamedBlocks) streamed through \(r.slots) slots of \(BlockStreamer.gib(r.slotBytes)) (\(BlockStreamer.gib(r.bytesPerPass)) copied per step); \(BlockStreamer.gib(r.deviceBytes)) of block weights on the device"
+    }
+
+    /// Bytes of the Linear weights outside the blocks plus those of `blocks`' Linears.
+    private func weightByteCount(of blocks: [[Linear]]) -> Int {
+        let top = [imgIn, txtIn, timeIn.inLayer, timeIn.outLayer, vectorIn.inLayer, vectorIn.outLayer,
+                   finalAdaLN, finalLinear] + (guidanceIn.map { [$0.inLayer, $0.outLayer] } ?? [])
+        return (top + blocks.joined()).reduce(0) { $0 + $1.weightByteCount }
     }
 
     /// Bytes held by the Linear weights and biases (quantized layers count their codes and scales);
     /// the norms' scales are left out (a few KB).
     public var weightByteCount: Int {
-        let top = [imgIn, txtIn, timeIn.inLayer, timeIn.outLayer, vectorIn.inLayer, vectorIn.outLayer,
-                   finalAdaLN, finalLinear] + (guidanceIn.map { [$0.inLayer, $0.outLayer] } ?? [])
-        return top.reduce(0) { $0 + $1.weightByteCount }
-            + doubleBlocks.reduce(0) { $0 + $1.linears.reduce(0) { $0 + $1.weightByteCount } }
-            + singleBlocks.reduce(0) { $0 + $1.linears.reduce(0) { $0 + $1.weightByteCount } }
+        weightByteCount(of: doubleBlocks.map(\.linears) + singleBlocks.map(\.linears))
     }
 
     /// Predicts the flow velocity.
@@ -78,13 +132,58 @@ public final class FluxTransformer {
         let lt = t.shape[1]
         let rope = FluxRoPE(ids: FluxRoPE.ids(txtLen: lt, height: height, width: width),
                             axesDims: config.axesDimsRope, theta: config.ropeTheta, backend: backend)
-        for block in doubleBlocks { (x, t) = block(img: x, txt: t, vec: vec, rope: rope) }
+        for (i, block) in doubleBlocks.enumerated() {
+            streamer?.acquire(i)
+            (x, t) = block(img: x, txt: t, vec: vec, rope: rope)
+            streamer?.release(i)
+        }
         var joint = concat([t, x], dim: 1)
-        for block in singleBlocks { joint = block(joint, vec: vec, rope: rope) }
+        for (j, block) in singleBlocks.enumerated() {
+            let i = doubleBlocks.count + j
+            streamer?.acquire(i)
+            joint = block(joint, vec: vec, rope: rope)
+            streamer?.release(i)
+        }
         x = joint.slice(dim: 1, start: lt)
         let mod = finalAdaLN(silu(vec)).chunked(2, dim: -1)  // (shift, scale)
         x = modulatedLayerNorm(x, shift: mod[0], scale: mod[1], eps: finalNorm.eps)
         return finalLinear(x)
+    }
+}
+
+/// Where a streaming DiT's blocks are (`FluxTransformer.residency`).
+public struct BlockResidency: Sendable, Equatable {
+    /// Blocks kept on the device, the first ones in running order.
+    public var residentBlocks: Int
+    /// Blocks copied in as they run.
+    public var streamedBlocks: Int
+    /// Device buffers the streamed blocks take turns in.
+    public var slots: Int
+    /// Bytes of one slot (the largest streamed block).
+    public var slotBytes: Int
+    /// Weight bytes of each block in running order (double blocks, then single blocks).
+    public var blockBytes: [Int]
+    /// Device bytes held by block weights: resident blocks plus slots.
+    public var deviceBytes: Int
+    /// Copies into slots queued since loading.
+    public var copies: Int
+    /// Bytes of the weights outside the blocks (always resident), as counted against the budget.
+    public var otherWeightBytes: Int
+    /// Bytes copied per forward pass (0 when every streamed block has a slot of its own).
+    public var bytesPerPass: Int
+}
+
+/// Low-VRAM mode for the DiT: its weights kept within a device budget by streaming blocks.
+public struct DiTStreaming: Sendable, Equatable {
+    /// Device bytes for all of the DiT's weights: the layers outside the blocks, the resident blocks
+    /// and the slots streamed blocks run from (activations are not counted here).
+    public var weightBudget: Int
+    /// Device buffers streamed blocks take turns in (2: one computes while the next is copied).
+    public var slots: Int
+
+    public init(weightBudget: Int, slots: Int = 2) {
+        self.weightBudget = weightBudget
+        self.slots = slots
     }
 }
 

@@ -45,9 +45,24 @@ public final class FluxPipeline {
     /// (`cuda-check fp8`); the whole pipeline in fp8 on a GPU is not yet, hence opt-in.
     public static var gpuFP8Enabled: Bool { ProcessInfo.processInfo.environment["MAJICFLUX_CUDA_FP8"] == "1" }
 
+    /// Low-VRAM mode on a GPU (`--vram-budget`): the device memory the pipeline may use, by the
+    /// driver's count (the CUDA context included). T5's blocks then load as they run, the DiT keeps
+    /// as many blocks resident as fit and streams the rest from page-locked host memory
+    /// (`BlockStreamer`), and every stage is loaded per generation and freed after it. nil: no budget.
+    public let vramBudget: Int?
+
     /// Checks the files and loads the tokenizers and configs (small); weights load on first use.
     public init(files: FluxModelFiles, keepLoaded: Bool = false, precision: WeightPrecision = .bf16,
-                backend: any Backend = CPUBackend.shared) throws {
+                backend: any Backend = CPUBackend.shared, vramBudget: Int? = nil) throws {
+        if let vramBudget {
+            guard backend is CUDABackend else {
+                throw ModelError.invalidParameter("--vram-budget limits GPU memory and needs --device cuda; on \(backend.name) weights are read from memory-mapped files already")
+            }
+            guard vramBudget >= 1 << 30 else {
+                throw ModelError.invalidParameter("--vram-budget must be at least 1 GB (got \(Double(vramBudget) / 1e9) GB)")
+            }
+        }
+        self.vramBudget = vramBudget
         if backend.device != .cpu && precision.ditQuantization != nil && !(precision == .fp8 && FluxPipeline.gpuFP8Enabled) {
             throw ModelError.invalidParameter("--precision \(precision.rawValue) (quantized weights) runs on the CPU only; on \(backend.name) use bf16 or f32"
                 + (precision == .fp8 ? " (the GPU fp8 path is experimental: MAJICFLUX_CUDA_FP8=1 enables it)" : ""))
@@ -80,41 +95,80 @@ public final class FluxPipeline {
         _ = try vae()
     }
 
+    /// Whether stages stay loaded between generations (never under a VRAM budget).
+    var keepsStages: Bool { keepLoaded && vramBudget == nil }
+
+    /// Under a VRAM budget: returns cached device blocks to the driver, caps the allocator at the
+    /// budget less what the driver counts outside it (context, modules, other processes), and
+    /// returns the bytes still free within the budget. nil without a budget.
+    @discardableResult
+    func startDeviceStage() -> Int? {
+        guard let budget = vramBudget, let gpu = backend as? CUDABackend else { return nil }
+        gpu.emptyCache()
+        let outside = gpu.deviceUsedBytes - gpu.reservedBytes
+        gpu.allocatorLimit = budget - outside
+        return budget - outside - gpu.reservedBytes
+    }
+
+    /// Device bytes the DiT's activations need for `tokens` joint tokens in bf16 (estimate: the
+    /// widest block's live tensors, the fp8 activation codes, allocator rounding).
+    static func ditDeviceWorkingBytes(_ c: FluxConfig, tokens: Int) -> Int {
+        let d = c.hiddenSize, m = c.mlpHiddenSize
+        return tokens * (3 * d + m) * 2 * 3 + tokens * d * 2 * 12 + (128 << 20)
+    }
+
     func clip() throws -> CLIPTextModel {
         if let clipModel { return clipModel }
+        startDeviceStage()
         let config = try files.clipConfig.map { try ConfigFile.load(CLIPTextConfig.self, path: $0, what: "CLIP config") } ?? CLIPTextConfig()
         let m = try CLIPTextModel(config: config, weights: CheckpointWeights(path: files.clip),
                                   computeDType: deviceDType ?? .f32, backend: backend)
-        if keepLoaded { clipModel = m }
+        if keepsStages { clipModel = m }
         return m
     }
 
     func t5() throws -> T5Encoder {
         if let t5Model { return t5Model }
+        startDeviceStage()
         let config = try files.t5Config.map { try ConfigFile.load(T5Config.self, path: $0, what: "T5 config") } ?? T5Config()
         let m = try T5Encoder(config: config, weights: CheckpointWeights(path: files.t5),
-                              computeDType: deviceDType ?? precision.denseDType, backend: backend)
-        if keepLoaded { t5Model = m }
+                              computeDType: deviceDType ?? precision.denseDType, backend: backend,
+                              blocksOnDemand: vramBudget != nil)
+        if keepsStages { t5Model = m }
         return m
     }
 
-    func dit() throws -> FluxTransformer {
+    /// The DiT. Under a VRAM budget its blocks stream, planned for `tokens` joint (text + image)
+    /// tokens (default: the model's preferred size and T5 length).
+    func dit(tokens: Int? = nil) throws -> FluxTransformer {
         if let ditModel { return ditModel }
+        let free = startDeviceStage()
         let source = try FluxCheckpointLayout.canonical(CheckpointWeights(path: files.transformer))
         let declared = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
         let config = try FluxConfig.infer(shape: source.shape(of:), names: source.names, declared: declared)
+        var streaming: DiTStreaming?
+        if let free {
+            let n = tokens ?? (preferredImageSize / 16) * (preferredImageSize / 16) + preferredSequenceLength
+            streaming = DiTStreaming(weightBudget: free - FluxPipeline.ditDeviceWorkingBytes(config, tokens: n))
+        }
         let m = try FluxTransformer(config: config, weights: source, computeDType: deviceDType ?? precision.denseDType,
-                                    quantization: precision.ditQuantization, backend: backend)
-        if keepLoaded { ditModel = m }
+                                    quantization: precision.ditQuantization, backend: backend, streaming: streaming)
+        if keepsStages { ditModel = m }
+        lastDiTResidency = m.residencySummary
         return m
     }
 
+    /// How the last loaded DiT held its blocks (`FluxTransformer.residencySummary`), for reports.
+    public private(set) var lastDiTResidency = ""
+
+
     func vae() throws -> AutoencoderKL {
         if let vaeModel { return vaeModel }
+        startDeviceStage()
         let config = try files.vaeConfig.map { try ConfigFile.load(AutoencoderConfig.self, path: $0, what: "VAE config") } ?? AutoencoderConfig()
         let m = try AutoencoderKL(config: config, weights: VAECheckpointLayout.canonical(CheckpointWeights(path: files.vae), config: config),
                                   computeDType: deviceDType ?? .f32, backend: backend)
-        if keepLoaded { vaeModel = m }
+        if keepsStages { vaeModel = m }
         return m
     }
 
@@ -130,7 +184,7 @@ public final class FluxPipeline {
         let t5IDs = t5Tokenizer.encode(prompt, length: maxSequenceLength).map(Int.init)
         let t5 = try t5()
         try checkVocabulary(t5IDs, size: t5.config.vocabSize, tokenizer: files.t5Tokenizer, model: files.t5)
-        return (t5([t5IDs]), pooled)
+        return (try t5.encode([t5IDs]), pooled)
     }
 
     /// A tokenizer and an encoder from different models give ids past the embedding table.
@@ -177,8 +231,8 @@ public final class FluxPipeline {
     func denoise(_ request: GenerationRequest, cond: (sequence: Tensor, pooled: Tensor),
                  uncond: (sequence: Tensor, pooled: Tensor)?, latentSize: (Int, Int), wantsDenoised: Bool = false,
                  onStep: (Int, Tensor?) throws -> Void) throws -> (Tensor, Int) {
-        let dit = try dit()
         let (lh, lw) = latentSize
+        let dit = try dit(tokens: (lh / 2) * (lw / 2) + cond.sequence.shape[1])
         // Noise (1, C, H/8, W/8) from the seed, exactly as torch.randn with a CPU generator.
         let noise = TorchGenerator(seed: request.seed).randn([1, dit.config.inChannels / 4, lh, lw])
         var x = FluxPacking.pack(noise.moved(to: backend)).contiguous()

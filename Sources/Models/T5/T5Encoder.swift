@@ -7,15 +7,23 @@ public final class T5Encoder {
     public let config: T5Config
     let embed: Tensor
     let relativeBias: Tensor
+    /// The blocks, or empty when they load as they run (`blocksOnDemand`).
     let blocks: [T5Block]
     let finalNorm: RMSNorm
+    /// Builds block `i` from the checkpoint when the blocks load as they run.
+    private let loadBlock: ((Int) throws -> T5Block)?
 
     /// Loads HF keys `shared.weight` (or `encoder.embed_tokens.weight`), `encoder.block.N.layer.{0,1}...`,
     /// `encoder.final_layer_norm.weight`.
+    ///
+    /// With `blocksOnDemand`, every block's names and shapes are checked now, but a block's weights
+    /// are read (onto `backend`) only when it runs and dropped after: T5-XXL's 9.5 GB of bf16 then
+    /// needs one block (~0.4 GB) of device memory at a time (the GPU's low-VRAM mode).
     public init(config: T5Config, weights source: WeightSource, computeDType: DType? = nil,
-                backend: any Backend = CPUBackend.shared) throws {
+                backend: any Backend = CPUBackend.shared, blocksOnDemand: Bool = false) throws {
         self.config = config
-        let w = WeightLoader(source, component: "text_encoder_2 (T5)")
+        let component = "text_encoder_2 (T5)"
+        let w = WeightLoader(source, component: component)
         w.backend = backend
         w.computeDType = computeDType
         let tied = ["shared.weight", "encoder.embed_tokens.weight"]
@@ -27,21 +35,46 @@ public final class T5Encoder {
         if !["gated-gelu", "relu", "gated-relu"].contains(config.feedForwardProj) {
             w.report("unsupported T5 feed_forward_proj '\(config.feedForwardProj)'")
         }
-        blocks = (0..<config.numLayers).map { T5Block(w, "encoder.block.\($0)", config) }
         finalNorm = RMSNorm(w, "encoder.final_layer_norm", dim: config.dModel, eps: Float(config.layerNormEpsilon))
+        if blocksOnDemand {
+            w.shapesOnly = true
+            for i in 0..<config.numLayers { _ = T5Block(w, "encoder.block.\(i)", config) }
+            blocks = []
+            loadBlock = { i in
+                let b = WeightLoader(source, component: component)
+                b.backend = backend
+                b.computeDType = computeDType
+                let block = T5Block(b, "encoder.block.\(i)", config)
+                try b.checkProblems()
+                return block
+            }
+        } else {
+            blocks = (0..<config.numLayers).map { T5Block(w, "encoder.block.\($0)", config) }
+            loadBlock = nil
+        }
         try w.finish()
     }
 
     /// Encodes token ids (B, L) with no attention mask (as Flux pipelines call T5): padded positions
     /// are attended. Returns the last hidden state (B, L, d_model) in f32.
+    /// For an encoder whose blocks load on demand use `encode`, which reports a failed read.
     public func callAsFunction(_ ids: [[Int]]) -> Tensor {
+        do { return try encode(ids) } catch { fatalError("T5 block failed to load: \(error)") }
+    }
+
+    /// Like `callAsFunction`, but throws when a block loaded on demand cannot be read.
+    public func encode(_ ids: [[Int]]) throws -> Tensor {
         let b = ids.count, l = ids.first?.count ?? 0
         precondition(b > 0 && l > 0 && ids.allSatisfy { $0.count == l }, "T5 input must be B rows of equal length")
         var x = embedding(embed, Tensor(integers: ids.flatMap { $0 }, shape: [b, l], backend: embed.backend)).to(.f32)
         let bias = T5RelativePosition.bias(table: relativeBias.to(.f32), length: l,
                                            numBuckets: config.relativeAttentionNumBuckets,
                                            maxDistance: config.relativeAttentionMaxDistance)
-        for block in blocks { x = block(x, bias: bias) }
+        if let loadBlock {
+            for i in 0..<config.numLayers { x = try loadBlock(i)(x, bias: bias) }
+        } else {
+            for block in blocks { x = block(x, bias: bias) }
+        }
         return finalNorm(x)
     }
 }

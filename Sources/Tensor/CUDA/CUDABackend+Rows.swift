@@ -78,26 +78,34 @@ extension CUDABackend {
         let coutG = cout / groups
         let kdim = cg * kh * kw, pixels = ho * wo
         let direct = kh == 1 && kw == 1 && stride == (1, 1) && padding == (0, 0, 0, 0)
-        let col = direct ? nil : empty([kdim, pixels], computeDType)
+        // The column matrix covers a band of output rows at a time, at most `im2colBytes` (a 3x3 conv
+        // of 256 channels at 1024x1024 would need 4.8 GB at once).
+        let bandRows = Swift.max(1, Swift.min(ho, im2colBytes / Swift.max(1, kdim * wo * computeDType.byteSize)))
+        let col = direct ? nil : empty([kdim, bandRows * wo], computeDType)
         for img in 0..<n {
             for g in 0..<groups {
                 let xin = xc.select(dim: 0, index: img).slice(dim: 0, start: g * cg, end: (g + 1) * cg)
-                let bMat: Tensor
-                if let col {
+                let wm = wc.slice(dim: 0, start: g * coutG, end: (g + 1) * coutG).reshaped([coutG, kdim])
+                let dst = out.select(dim: 0, index: img).slice(dim: 0, start: g * coutG, end: (g + 1) * coutG)
+                guard let col else {
+                    gemm(a: MatrixView(tensor: wm, ld: kdim, transposed: false, batchStride: 0),
+                         b: MatrixView(tensor: xin.reshaped([cg, h * w]), ld: pixels, transposed: false, batchStride: 0),
+                         m: coutG, n: pixels, k: kdim, batch: 1, out: dst, ldc: pixels, bias: nil, gelu: false)
+                    continue
+                }
+                for r0 in Swift.stride(from: 0, to: ho, by: bandRows) {
+                    let rows = Swift.min(bandRows, ho - r0), bandPixels = rows * wo
                     var a = KernelArgs()
                     a.ptr(xin); a.dtype(xin.dtype); a.ptr(col); a.dtype(col.dtype)
                     a.i64(cg); a.i64(h); a.i64(w); a.i64(kh); a.i64(kw); a.i64(stride.0); a.i64(stride.1)
-                    a.i64(padding.top); a.i64(padding.left); a.i64(ho); a.i64(wo)
-                    launch("im2col", grid: gridFor(kdim * pixels), block: 256, a)
-                    bMat = col
-                } else {
-                    bMat = xin.reshaped([cg, h * w])
+                    a.i64(padding.top); a.i64(padding.left); a.i64(rows); a.i64(wo); a.i64(r0)
+                    launch("im2col", grid: gridFor(kdim * bandPixels), block: 256, a)
+                    // The band's output columns start r0 * wo into each output row of `dst`.
+                    gemm(a: MatrixView(tensor: wm, ld: kdim, transposed: false, batchStride: 0),
+                         b: MatrixView(tensor: col, ld: bandPixels, transposed: false, batchStride: 0),
+                         m: coutG, n: bandPixels, k: kdim, batch: 1, out: dst.slice(dim: 1, start: r0, end: r0 + rows),
+                         ldc: pixels, bias: nil, gelu: false)
                 }
-                let wm = wc.slice(dim: 0, start: g * coutG, end: (g + 1) * coutG).reshaped([coutG, kdim])
-                let dst = out.select(dim: 0, index: img).slice(dim: 0, start: g * coutG, end: (g + 1) * coutG)
-                gemm(a: MatrixView(tensor: wm, ld: kdim, transposed: false, batchStride: 0),
-                     b: MatrixView(tensor: bMat, ld: pixels, transposed: false, batchStride: 0),
-                     m: coutG, n: pixels, k: kdim, batch: 1, out: dst, ldc: pixels, bias: nil, gelu: false)
             }
         }
         if let bias {

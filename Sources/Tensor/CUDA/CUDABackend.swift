@@ -25,6 +25,8 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     let driver: CUDADriver
     let lt: CUBLASLt
     var stream: UnsafeMutableRawPointer?
+    /// The second stream `uploadAsync` copies on (created on first use).
+    var copyStream: UnsafeMutableRawPointer?
     var module: UnsafeMutableRawPointer?
     var functions: [String: UnsafeMutableRawPointer?] = [:]
     let allocator: CUDAAllocator
@@ -45,6 +47,8 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     var plans: [LtGemm: LtPlan] = [:]
     var workspace: UInt64 = 0
     let workspaceBytes = 64 << 20
+    /// The largest im2col buffer a convolution makes; bigger ones are done in bands of output rows.
+    public var im2colBytes = 256 << 20
     let lock = CUDALock()
     /// When set, every kernel and GEMM is timed with events (and waited for): see `profileReport()`.
     public var profiling = false
@@ -156,11 +160,23 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
 
     /// Peak bytes held from the driver by the allocator (cached blocks included) since `resetPeak()`.
     public var peakReservedBytes: Int { allocator.peakReserved }
+    /// Bytes the caching allocator holds from the driver (live tensors and cached blocks).
+    public var reservedBytes: Int { allocator.reserved }
     /// Bytes currently handed out to live tensors.
     public var bytesInUse: Int { allocator.inUse }
     /// Peak bytes handed out to live tensors since `resetPeak()`.
     public var peakInUseBytes: Int { allocator.peakInUse }
     public func resetPeak() { allocator.resetPeak() }
+    /// Peak device memory in use by the driver's counters (cuMemGetInfo: total - free, sampled after
+    /// every new block and at `resetPeak()`), since `resetPeak()`. Includes the CUDA context, kernel
+    /// modules, cuBLASLt workspace and cached blocks; counts other processes on the GPU too.
+    public var peakDeviceUsedBytes: Int { allocator.peakDeviceUsed }
+    /// Caps the bytes the caching allocator holds from the driver: past it, cached blocks go back
+    /// before new ones are taken (a low-VRAM budget); nil for no cap.
+    public var allocatorLimit: Int? {
+        get { allocator.limit }
+        set { allocator.limit = newValue }
+    }
     /// Returns every cached block to the driver.
     public func emptyCache() { synchronize(); allocator.releaseCached() }
 
@@ -396,6 +412,12 @@ final class CUDAAllocator: @unchecked Sendable {
     private var cached: [Int: [UInt64]] = [:]
     private let lock = CUDALock()
     private(set) var reserved = 0, peakReserved = 0, inUse = 0, peakInUse = 0
+    /// Device memory in use by the driver's count (total - free) after the largest allocation since
+    /// `resetPeak()`: our blocks plus the context, modules and library workspaces.
+    private(set) var peakDeviceUsed = 0
+    /// When set, cached blocks are returned to the driver before an allocation would take `reserved`
+    /// past it, so a memory budget is not spent on cache.
+    var limit: Int?
 
     init(driver: CUDADriver) { self.driver = driver }
 
@@ -419,6 +441,7 @@ final class CUDAAllocator: @unchecked Sendable {
                 return p
             }
             var p: UInt64 = 0
+            if let limit, reserved + size > limit, !cached.isEmpty { releaseCachedLocked() }
             if driver.cuMemAlloc(&p, size) != 0 {
                 releaseCachedLocked()
                 let rc = driver.cuMemAlloc(&p, size)
@@ -426,6 +449,7 @@ final class CUDAAllocator: @unchecked Sendable {
             }
             reserved += size
             peakReserved = Swift.max(peakReserved, reserved)
+            sampleDeviceUsed()
             return p
         }
     }
@@ -448,5 +472,12 @@ final class CUDAAllocator: @unchecked Sendable {
         cached = [:]
     }
 
-    func resetPeak() { lock.withLock { peakReserved = reserved; peakInUse = inUse } }
+    func resetPeak() { lock.withLock { peakReserved = reserved; peakInUse = inUse; peakDeviceUsed = 0; sampleDeviceUsed() } }
+
+    /// Reads the driver's free/total counters into `peakDeviceUsed` (called after each new block,
+    /// the only time our use grows).
+    func sampleDeviceUsed() {
+        var free = 0, total = 0
+        if driver.cuMemGetInfo(&free, &total) == 0 { peakDeviceUsed = Swift.max(peakDeviceUsed, total - free) }
+    }
 }

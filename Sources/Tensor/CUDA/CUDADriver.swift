@@ -23,6 +23,7 @@ final class CUDADriver: @unchecked Sendable {
     let cuMemsetD8Async: @convention(c) (UInt64, UInt8, Int, OptPtr) -> CUresult
     let cuStreamCreate: @convention(c) (UnsafeMutablePointer<OptPtr>, UInt32) -> CUresult
     let cuStreamSynchronize: @convention(c) (OptPtr) -> CUresult
+    let cuStreamWaitEvent: @convention(c) (OptPtr, OptPtr, UInt32) -> CUresult
     let cuCtxSynchronize: @convention(c) () -> CUresult
     let cuModuleLoadData: @convention(c) (UnsafeMutablePointer<OptPtr>, UnsafeRawPointer?) -> CUresult
     let cuModuleGetFunction: @convention(c) (UnsafeMutablePointer<OptPtr>, OptPtr, UnsafePointer<CChar>) -> CUresult
@@ -32,6 +33,7 @@ final class CUDADriver: @unchecked Sendable {
     let cuEventCreate: @convention(c) (UnsafeMutablePointer<OptPtr>, UInt32) -> CUresult
     let cuEventRecord: @convention(c) (OptPtr, OptPtr) -> CUresult
     let cuEventSynchronize: @convention(c) (OptPtr) -> CUresult
+    let cuEventDestroy: @convention(c) (OptPtr) -> CUresult
     let cuEventElapsedTime: @convention(c) (UnsafeMutablePointer<Float>, OptPtr, OptPtr) -> CUresult
 
     init(_ lib: CUDALibrary) throws {
@@ -54,6 +56,7 @@ final class CUDADriver: @unchecked Sendable {
         cuMemsetD8Async = try lib.symbol("cuMemsetD8Async")
         cuStreamCreate = try lib.symbol("cuStreamCreate")
         cuStreamSynchronize = try lib.symbol("cuStreamSynchronize")
+        cuStreamWaitEvent = try lib.symbol("cuStreamWaitEvent")
         cuCtxSynchronize = try lib.symbol("cuCtxSynchronize")
         cuModuleLoadData = try lib.symbol("cuModuleLoadData")
         cuModuleGetFunction = try lib.symbol("cuModuleGetFunction")
@@ -62,6 +65,7 @@ final class CUDADriver: @unchecked Sendable {
         cuEventCreate = try lib.symbol("cuEventCreate")
         cuEventRecord = try lib.symbol("cuEventRecord")
         cuEventSynchronize = try lib.symbol("cuEventSynchronize")
+        cuEventDestroy = try lib.symbol("cuEventDestroy_v2")
         cuEventElapsedTime = try lib.symbol("cuEventElapsedTime_v2")
     }
 

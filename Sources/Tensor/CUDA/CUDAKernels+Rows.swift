@@ -84,12 +84,12 @@ extern "C" __global__ void embedding_rows(const void* table, int tt, const void*
 
     /// Convolution helpers: im2col (for a GEMM), bias add per channel, nearest 2x upsampling.
     static let conv = #"""
-// x (Cin, H, W) one image, contiguous; col (Cin*kh*kw, Ho*Wo).
+// x (Cin, H, W) one image, contiguous; col (Cin*kh*kw, Ho*Wo) for output rows oy0 ..< oy0 + Ho.
 extern "C" __global__ void im2col(const void* x, int tx, void* col, int tc, i64 Cin, i64 H, i64 W, i64 kh, i64 kw,
-                                  i64 sh, i64 sw, i64 pt, i64 pl, i64 Ho, i64 Wo) {
+                                  i64 sh, i64 sw, i64 pt, i64 pl, i64 Ho, i64 Wo, i64 oy0) {
   i64 total = Cin * kh * kw * Ho * Wo;
   for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < total; i += (i64)gridDim.x * blockDim.x) {
-    i64 ox = i % Wo; i64 t = i / Wo; i64 oy = t % Ho; t /= Ho;
+    i64 ox = i % Wo; i64 t = i / Wo; i64 oy = t % Ho + oy0; t /= Ho;
     i64 kx = t % kw; t /= kw; i64 ky = t % kh; i64 c = t / kh;
     i64 iy = oy * sh - pt + ky, ix = ox * sw - pl + kx;
     float v = (iy >= 0 && iy < H && ix >= 0 && ix < W) ? ldf(x, tx, (c * H + iy) * W + ix) : 0.0f;

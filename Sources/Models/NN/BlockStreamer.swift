@@ -1,0 +1,160 @@
+import Tensor
+
+/// Runs a model's blocks from a device too small to hold them all (`--vram-budget`).
+///
+/// Every block's weights are first copied into host memory (page-locked on a GPU), one region per
+/// block (`adopt`). `place(budget:)` then keeps the longest prefix of blocks, in the order they run,
+/// resident on the device and streams the rest through `slots` device buffers: block `i` of the
+/// streamed ones always runs from slot `i % slots`. While one slot's block computes, the next
+/// block's weights are copied into another slot on the backend's copy queue, so copy and compute
+/// overlap. Fences order it: a slot is refilled only after the compute queue has passed its last
+/// reader (`release`), and a block's kernels wait for its copy (`acquire`). After the last block
+/// of a pass, the slots are refilled with the first streamed blocks of the next pass.
+///
+/// One forward pass at a time; `acquire`/`release` are called in running order.
+final class BlockStreamer {
+    let backend: any AsyncUploading
+    /// Device buffers the streamed blocks take turns in.
+    let slotCount: Int
+    /// Host copies of each adopted block, in running order (dropped for resident blocks once placed).
+    private var regions: [Storage?] = []
+    private var sizes: [Int] = []
+    /// Blocks `0..<residentCount` live on the device for good; the rest stream.
+    private(set) var residentCount = 0
+    private var placed = false
+    private var slots: [Storage] = []
+    private var resident: [Storage] = []
+    /// Per slot: the block whose copy was last queued into it, and the fences of that copy and of
+    /// the compute queue after the slot's last reader.
+    private var slotHolds: [Int] = []
+    private var loaded: [QueueFence] = []
+    private var freed: [QueueFence?] = []
+    /// Bytes and copies queued to slots since creation (what streaming costs per pass).
+    private(set) var streamedBytes = 0, streamedCopies = 0
+
+    /// Tensor offsets inside a region are aligned to this many bytes.
+    static let alignment = 256
+
+    init(backend: any AsyncUploading, slots: Int = 2) {
+        precondition(slots >= 1, "a streamer needs at least one slot")
+        self.backend = backend
+        slotCount = slots
+    }
+
+    /// Number of adopted blocks.
+    var count: Int { sizes.count }
+    /// Device bytes of one slot (the largest streamed block); 0 before `place` or when all are resident.
+    var slotBytes: Int { slots.first?.byteCount ?? 0 }
+    /// Device bytes held: resident blocks plus slots.
+    var deviceBytes: Int { resident.reduce(0) { $0 + $1.byteCount } + slots.reduce(0) { $0 + $1.byteCount } }
+    /// Bytes of block `i`'s weights.
+    func size(of i: Int) -> Int { sizes[i] }
+
+    /// Copies `block`'s parameters (from any backend) into a new host region; returns the block with
+    /// parameters viewing that region. Blocks are numbered in adoption order, which must be the
+    /// order they run in.
+    func adopt<B: ParameterMapping>(_ block: B) throws -> B {
+        precondition(!placed, "adopt after place")
+        var total = 0
+        for t in block.parameterTensors { total = Self.aligned(total) + t.byteCount }
+        let region = try backend.hostBuffer(byteCount: Swift.max(total, 1))
+        var cursor = 0
+        let host = try block.mapParameters { t in
+            let c = t.isContiguous ? t : t.contiguous()
+            cursor = Self.aligned(cursor)
+            c.backend.download(c.storage, byteOffset: c.offset * c.dtype.byteSize, count: c.byteCount, into: region.pointer + cursor)
+            let view = Tensor(storage: region, dtype: c.dtype, shape: c.shape, offset: cursor / c.dtype.byteSize)
+            cursor += c.byteCount
+            return view
+        }
+        regions.append(region)
+        sizes.append(total)
+        return host
+    }
+
+    /// Device bytes needed when the first `resident` blocks stay on the device and the rest stream.
+    func deviceBytesNeeded(resident r: Int) -> Int {
+        let kept = sizes[..<r].reduce(0, +)
+        let rest = sizes[r...]
+        return kept + Swift.min(slotCount, rest.count) * (rest.max() ?? 0)
+    }
+
+    /// The smallest device budget that can run the blocks (everything streamed).
+    var minimumBudget: Int { deviceBytesNeeded(resident: 0) }
+
+    /// Chooses how many blocks stay resident within `budget` device bytes, allocates the resident
+    /// blocks and the slots, and copies the resident blocks up (their host copies are then freed).
+    /// Throws when even streaming every block needs more than `budget`.
+    func place(budget: Int) throws {
+        precondition(!placed, "place called twice")
+        guard count > 0 else { placed = true; return }
+        guard let r = (0...count).reversed().first(where: { deviceBytesNeeded(resident: $0) <= budget }) else {
+            throw ModelError.invalidParameter("the memory budget leaves \(Self.gib(budget)) for the model's blocks, but streaming them needs at least \(Self.gib(minimumBudget)) (\(slotCount) blocks of \(Self.gib(sizes.max() ?? 0)) at once)")
+        }
+        residentCount = r
+        let done = backend.makeFence()
+        for i in 0..<r {
+            let storage = backend.allocate(byteCount: Swift.max(sizes[i], 1))
+            backend.uploadAsync(regions[i]!.pointer, count: sizes[i], to: storage, byteOffset: 0, after: nil, done: done)
+            resident.append(storage)
+        }
+        let slotSize = sizes[r...].max() ?? 0
+        for _ in 0..<Swift.min(slotCount, count - r) {
+            slots.append(backend.allocate(byteCount: Swift.max(slotSize, 1)))
+            slotHolds.append(-1)
+            loaded.append(backend.makeFence())
+            freed.append(nil)
+        }
+        // The host copies of resident blocks may go once their uploads are done.
+        backend.hostWait(done)
+        backend.computeWait(done)
+        for i in 0..<r { regions[i] = nil }
+        placed = true
+    }
+
+    /// `hostBlock` (as returned by `adopt` for block `index`) with its parameters pointing at the
+    /// block's device memory: its resident buffer, or its slot.
+    func deviceBlock<B: ParameterMapping>(_ hostBlock: B, index: Int) throws -> B {
+        precondition(placed, "deviceBlock before place")
+        let target = index < residentCount ? resident[index] : slots[(index - residentCount) % slots.count]
+        return try hostBlock.mapParameters { t in
+            Tensor(storage: target, dtype: t.dtype, shape: t.shape, strides: t.strides, offset: t.offset)
+        }
+    }
+
+    /// Call before queuing block `index`'s kernels: makes the compute queue wait until its weights
+    /// are in its slot (queuing the copy now if it was not prefetched). No-op for resident blocks.
+    func acquire(_ index: Int) {
+        guard index >= residentCount else { return }
+        let s = (index - residentCount) % slots.count
+        if slotHolds[s] != index { queueCopy(index, slot: s) }
+        backend.computeWait(loaded[s])
+    }
+
+    /// Call after queuing block `index`'s kernels: marks its slot free once they have run and queues
+    /// the copy of the next block that uses the slot (wrapping to the next pass's first ones).
+    func release(_ index: Int) {
+        guard index >= residentCount else { return }
+        let s = (index - residentCount) % slots.count
+        let fence = freed[s] ?? backend.makeFence()
+        backend.recordCompute(fence)
+        freed[s] = fence
+        let next = index + slots.count < count ? index + slots.count : residentCount + s
+        if slotHolds[s] != next { queueCopy(next, slot: s) }
+    }
+
+    private func queueCopy(_ index: Int, slot s: Int) {
+        backend.uploadAsync(regions[index]!.pointer, count: sizes[index], to: slots[s], byteOffset: 0,
+                            after: freed[s], done: loaded[s])
+        slotHolds[s] = index
+        streamedBytes += sizes[index]
+        streamedCopies += 1
+    }
+
+    static func aligned(_ n: Int) -> Int { (n + alignment - 1) / alignment * alignment }
+
+    static func gib(_ bytes: Int) -> String {
+        let g = Double(bytes) / Double(1 << 30)
+        return g >= 10 ? "\(Int(g.rounded())) GiB" : "\(Double(Int(g * 100)) / 100) GiB"
+    }
+}

@@ -1,0 +1,61 @@
+/// Copies on a second stream, for streaming weights while kernels run (`AsyncUploading`).
+///
+/// Kernels run on `stream`; uploads run on `copyStream` (non-blocking). Events order the two: the
+/// copy into a buffer waits for the compute event recorded after the buffer's last reader, and the
+/// compute stream waits for the copy's event before its first reader.
+extension CUDABackend: AsyncUploading {
+    /// Page-locked host memory (`cuMemAllocHost`) wrapped as a CPU storage: the CPU reads and writes
+    /// it like any buffer, and copies from it to the GPU run at the link's full speed without staging.
+    public func hostBuffer(byteCount: Int) throws -> Storage {
+        var p: UnsafeMutableRawPointer?
+        let rc = driver.cuMemAllocHost(&p, Swift.max(byteCount, 1))
+        guard rc == 0, let p else {
+            throw CUDAError.driver("cuMemAllocHost of \(byteCount) bytes (page-locked host memory for streamed weights)", rc)
+        }
+        let driver = self.driver
+        return Storage(pointer: p, byteCount: byteCount, backend: CPUBackend.shared,
+                       release: { _ = driver.cuMemFreeHost($0) })
+    }
+
+    public func makeFence() -> QueueFence {
+        var e: UnsafeMutableRawPointer?
+        // CU_EVENT_DISABLE_TIMING (2): cheaper to record and wait on.
+        cudaMust(driver.cuEventCreate(&e, 2), "cuEventCreate")
+        return QueueFence(handle: e, destroy: { [driver] in _ = driver.cuEventDestroy($0) })
+    }
+
+    public func recordCompute(_ fence: QueueFence) {
+        cudaMust(driver.cuEventRecord(fence.handle, stream), "cuEventRecord")
+    }
+
+    public func computeWait(_ fence: QueueFence) {
+        cudaMust(driver.cuStreamWaitEvent(stream, fence.handle, 0), "cuStreamWaitEvent")
+    }
+
+    public func hostWait(_ fence: QueueFence) {
+        cudaMust(driver.cuEventSynchronize(fence.handle), "cuEventSynchronize")
+    }
+
+    public func uploadAsync(_ source: UnsafeRawPointer, count: Int, to storage: Storage, byteOffset: Int,
+                            after: QueueFence?, done: QueueFence) {
+        lock.withLock {
+            if copyStream == nil {
+                // CU_STREAM_NON_BLOCKING (1): no implicit ordering with the legacy default stream.
+                cudaMust(driver.cuStreamCreate(&copyStream, 1), "cuStreamCreate")
+            }
+            if let after { cudaMust(driver.cuStreamWaitEvent(copyStream, after.handle, 0), "cuStreamWaitEvent") }
+            if count > 0 {
+                let dst = UInt64(UInt(bitPattern: storage.pointer)) + UInt64(byteOffset)
+                cudaMust(driver.cuMemcpyHtoDAsync(dst, source, count, copyStream), "cuMemcpyHtoDAsync")
+            }
+            cudaMust(driver.cuEventRecord(done.handle, copyStream), "cuEventRecord")
+        }
+    }
+
+    /// Device memory the driver reports in use (total - free), all processes included: the counter
+    /// `peakDeviceUsedBytes` follows.
+    public var deviceUsedBytes: Int {
+        let (free, total) = memoryInfo()
+        return total - free
+    }
+}

@@ -1,0 +1,143 @@
+import XCTest
+import Models
+import Tensor
+
+/// Low-VRAM mode's machinery run on the CPU backend, whose `AsyncUploading` copies at once: the DiT
+/// with streamed blocks must compute exactly what the resident DiT computes, pass after pass, with
+/// the copies the plan promises; T5 with blocks loaded on demand must match the eager encoder.
+/// (The same code on a GPU, where the copies run on a second stream, is checked by `cuda-check stream`.)
+final class BlockStreamingTests: XCTestCase {
+    static let dir = Bundle.module.resourcePath! + "/Fixtures/tiny-models"
+
+    /// The tiny DiT widened to 3 double and 5 single blocks, each block a scaled copy of block 0 (so
+    /// blocks differ and a block run from the wrong slot shows).
+    func widenedDiT() throws -> (FluxConfig, DictionaryWeights) {
+        let base = try FluxCheckpointLayout.canonical(CheckpointWeights(path: Self.dir + "/flux-comfy.safetensors"))
+        var tensors: [String: Tensor] = [:]
+        for name in base.names {
+            let t = try base.tensor(name).to(.f32)
+            if name.hasPrefix("double_blocks.0.") {
+                for i in 0..<3 { tensors[name.replacingOccurrences(of: "double_blocks.0.", with: "double_blocks.\(i).")] = t * Float(1 - 0.1 * Double(i)) }
+            } else if name.hasPrefix("single_blocks.0.") {
+                for i in 0..<5 { tensors[name.replacingOccurrences(of: "single_blocks.0.", with: "single_blocks.\(i).")] = t * Float(1 + 0.05 * Double(i)) }
+            } else if !name.hasPrefix("double_blocks.") && !name.hasPrefix("single_blocks.") {
+                tensors[name] = t
+            }
+        }
+        let config = try FluxConfig.infer(shape: { tensors[$0]?.shape }, names: Array(tensors.keys))
+        XCTAssertEqual(config.numLayers, 3)
+        XCTAssertEqual(config.numSingleLayers, 5)
+        return (config, DictionaryWeights(tensors))
+    }
+
+    func run(_ dit: FluxTransformer, seed: UInt64) -> [Float] {
+        let c = dit.config
+        let img = TorchGenerator(seed: seed).randn([1, 12, c.inChannels])
+        let txt = TorchGenerator(seed: seed + 1).randn([1, 8, c.jointAttentionDim])
+        let pooled = TorchGenerator(seed: seed + 2).randn([1, c.pooledProjectionDim])
+        return dit(img: img, height: 3, width: 4, txt: txt, pooled: pooled, timestep: [0.6], guidance: [3.5]).floats()
+    }
+
+    func testStreamedBlocksComputeExactlyWhatResidentBlocksDo() throws {
+        let (config, weights) = try widenedDiT()
+        let resident = try FluxTransformer(config: config, weights: weights)
+        let expected = [run(resident, seed: 1), run(resident, seed: 7)]
+
+        // A budget that holds everything: all 8 blocks resident, nothing copied while running.
+        let roomy = try FluxTransformer(config: config, weights: weights, streaming: DiTStreaming(weightBudget: 1 << 40))
+        let all = try XCTUnwrap(roomy.residency)
+        XCTAssertEqual(all.residentBlocks, 8)
+        XCTAssertEqual(all.streamedBlocks, 0)
+        XCTAssertEqual(run(roomy, seed: 1), expected[0])
+        XCTAssertEqual(try XCTUnwrap(roomy.residency).copies, 0)
+
+        // The plan: the longest prefix of blocks (in running order) that fits resident, beside
+        // `slots` buffers as large as the largest streamed block.
+        let sizes = all.blockBytes, outside = all.otherWeightBytes
+        XCTAssertEqual(sizes.count, 8)
+        XCTAssertGreaterThan(outside, 0)
+        func need(_ r: Int, slots: Int = 2) -> Int {
+            outside + sizes[..<r].reduce(0, +) + min(slots, 8 - r) * (sizes[r...].max() ?? 0)
+        }
+        let budget = outside + sizes[0] + 2 * sizes.max()!
+        let tight = try FluxTransformer(config: config, weights: weights, streaming: DiTStreaming(weightBudget: budget))
+        let plan = try XCTUnwrap(tight.residency)
+        let r = plan.residentBlocks
+        XCTAssertLessThanOrEqual(need(r), budget)
+        XCTAssertTrue((r + 1...8).allSatisfy { need($0) > budget }, "a longer resident prefix would have fitted")
+        XCTAssertGreaterThan(plan.streamedBlocks, 2, "this budget must make blocks take turns in the slots")
+        XCTAssertEqual(plan.residentBlocks + plan.streamedBlocks, 8)
+        XCTAssertEqual(plan.slots, 2)
+        XCTAssertEqual(plan.slotBytes, sizes[r...].max()!)
+        XCTAssertEqual(plan.deviceBytes + outside, need(r))
+        XCTAssertEqual(plan.bytesPerPass, sizes[r...].reduce(0, +))
+        // Pass 1 copies every streamed block and prefetches the next pass's first two; each later
+        // pass copies every streamed block once. Outputs are bit-identical to the resident model's.
+        let n = plan.streamedBlocks
+        XCTAssertEqual(run(tight, seed: 1), expected[0])
+        XCTAssertEqual(try XCTUnwrap(tight.residency).copies, n + 2)
+        XCTAssertEqual(run(tight, seed: 7), expected[1])
+        XCTAssertEqual(try XCTUnwrap(tight.residency).copies, 2 * n + 2)
+        XCTAssertEqual(run(tight, seed: 1), expected[0])
+
+        // Streaming the last blocks through as many slots as there are of them would cost as much
+        // memory as keeping them: the plan keeps them all.
+        let last = try FluxTransformer(config: config, weights: weights, streaming: DiTStreaming(weightBudget: need(6)))
+        XCTAssertEqual(last.residency?.residentBlocks, 8)
+
+        // Everything streamed through three slots: another rotation, the same numbers.
+        let three = try FluxTransformer(config: config, weights: weights,
+                                        streaming: DiTStreaming(weightBudget: need(0, slots: 3), slots: 3))
+        XCTAssertEqual(three.residency?.residentBlocks, 0)
+        XCTAssertEqual(three.residency?.slots, 3)
+        XCTAssertEqual(run(three, seed: 7), expected[1])
+        XCTAssertEqual(run(three, seed: 1), expected[0])
+        XCTAssertEqual(three.residency?.copies, 8 + 8 + 3)
+    }
+
+    func testTooSmallABudgetIsRefusedWithTheSizeNeeded() throws {
+        let (config, weights) = try widenedDiT()
+        XCTAssertThrowsError(try FluxTransformer(config: config, weights: weights, streaming: DiTStreaming(weightBudget: 1000))) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("Raise --vram-budget"), text)
+            XCTAssertTrue(text.contains("at least"), text)
+        }
+    }
+
+    func testLayersQuantizedForTheCPUCannotStream() throws {
+        let (config, weights) = try widenedDiT()
+        XCTAssertThrowsError(try FluxTransformer(config: config, weights: weights, quantization: .fluxInt8,
+                                                 streaming: DiTStreaming(weightBudget: 1 << 40))) { error in
+            XCTAssertTrue("\(error)".contains("cannot be moved between memories"), "\(error)")
+        }
+    }
+
+    func testT5WithBlocksOnDemandMatchesTheEagerEncoder() throws {
+        let config = try ConfigFile.load(T5Config.self, path: Self.dir + "/t5/config.json", what: "T5 config")
+        let weights = try CheckpointWeights(path: Self.dir + "/t5/model.safetensors")
+        let ids = [[3, 17, 250, 9, 1, 0, 0, 0]]
+        let eager = try T5Encoder(config: config, weights: weights)
+        let lazy = try T5Encoder(config: config, weights: weights, blocksOnDemand: true)
+        XCTAssertEqual(try lazy.encode(ids).floats(), eager(ids).floats())
+    }
+
+    func testT5WithBlocksOnDemandChecksEveryBlockWhenLoaded() throws {
+        let config = try ConfigFile.load(T5Config.self, path: Self.dir + "/t5/config.json", what: "T5 config")
+        let full = try CheckpointWeights(path: Self.dir + "/t5/model.safetensors")
+        var tensors: [String: Tensor] = [:]
+        for n in full.names { tensors[n] = try full.tensor(n) }
+        let last = "encoder.block.\(config.numLayers - 1).layer.1.DenseReluDense.wo.weight"
+        XCTAssertNotNil(tensors[last])
+        tensors[last] = nil
+        XCTAssertThrowsError(try T5Encoder(config: config, weights: DictionaryWeights(tensors), blocksOnDemand: true)) { error in
+            XCTAssertTrue("\(error)".contains("missing \(last)"), "\(error)")
+        }
+    }
+
+    func testAVRAMBudgetNeedsAGPU() throws {
+        let files = try FluxModelFiles.resolve(modelDir: Bundle.module.resourcePath! + "/Fixtures/tiny-flux")
+        XCTAssertThrowsError(try FluxPipeline(files: files, backend: CPUBackend.shared, vramBudget: 6 << 30)) { error in
+            XCTAssertTrue("\(error)".contains("--device cuda"), "\(error)")
+        }
+    }
+}
