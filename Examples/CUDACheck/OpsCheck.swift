@@ -113,6 +113,15 @@ enum OpsCheck {
             conv2d(randn([1, 8, 16, 16], 48, b), weight: randn([12, 8, 3, 3], 49, b, scale: 0.2), bias: nil,
                    stride: (2, 2), padding: (top: 0, bottom: 1, left: 0, right: 1))
         }
+        add("conv2d 3x3 in row bands (im2col capped at 4 KiB)") { b in
+            // 13 output rows of 15 pixels, 36-row columns per group: 1 row per band in f32, 3 in bf16
+            // (the last band shorter), so bands, groups and images all meet.
+            let gpu = b as? CUDABackend
+            let saved = gpu?.im2colBytes
+            gpu?.im2colBytes = 4096
+            defer { if let saved { gpu?.im2colBytes = saved } }
+            return conv2d(randn([2, 8, 13, 15], 45, b), weight: randn([16, 4, 3, 3], 46, b, scale: 0.2), bias: randn([16], 47, b), padding: 1, groups: 2)
+        }
         add("conv2d 1x1") { b in conv2d(randn([2, 32, 7, 7], 50, b), weight: randn([24, 32, 1, 1], 51, b, scale: 0.2), bias: randn([24], 52, b)) }
         add("conv2d groups 2") { b in conv2d(randn([1, 8, 9, 9], 53, b), weight: randn([6, 4, 3, 3], 54, b, scale: 0.2), bias: nil, padding: 1, groups: 2) }
         add("upsampleNearest2x") { b in upsampleNearest2x(randn([2, 3, 5, 7], 55, b)) }

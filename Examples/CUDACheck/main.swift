@@ -13,11 +13,13 @@ import Tensor
 ///     cuda-check flash                     both head-size-128 flash kernels vs the CPU, and their speed
 ///     cuda-check upload                    a 1 GB mapped checkpoint tensor to the GPU, direct vs host array
 ///     cuda-check fp8                       fp8 linear layers (tensor cores and dequant path) vs bf16 at DiT shapes
+///     cuda-check stream [GiB] [bf16] [slots] the DiT streamed within GiB of weights (default 4, fp8, 2
+///                                          slots) vs all resident: step time, output, copy speed
 ///     cuda-check kernels                   compiles every kernel with NVRTC (no GPU needed)
 setvbuf(stdout, nil, _IOLBF, 0)  // line-buffered, so a log shows how far a crashed run got
 let args = Array(CommandLine.arguments.dropFirst())
 guard let command = args.first else {
-    print("usage: cuda-check ops|pipeline DIR|dit [sizes]|dit-fp8 [sizes]|gemm|flash|upload|fp8|kernels")
+    print("usage: cuda-check ops|pipeline DIR|dit [sizes]|dit-fp8 [sizes]|gemm|flash|upload|fp8|stream [GiB] [bf16] [slots]|kernels")
     exit(2)
 }
 if command == "ops-cpu" {
@@ -44,6 +46,10 @@ do {
     case "flash": exit(try FlashCheck.run() ? 0 : 1)
     case "upload": exit(try UploadCheck.run() ? 0 : 1)
     case "fp8": exit(try FP8Check.run() ? 0 : 1)
+    case "stream":
+        let rest = args.dropFirst(), numbers = rest.compactMap { Double($0) }
+        exit(try StreamCheck.run(weightBudgetGiB: numbers.first ?? 4, fp8: !rest.contains("bf16"),
+                                 slots: numbers.count > 1 ? Int(numbers[1]) : 2) ? 0 : 1)
     default:
         print("unknown command \(command)")
         exit(2)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine from /work/main's root with .device carried (see Tools/cuda/README.md):
 # the CUDA checks and benchmarks, then the PyTorch reference, each stage logged under $OUT.
-# Usage: bash .device/device_run.sh [stages...]  (default: ops pipeline gemm dit torch; also flash, dit-mma, upload, fp8)
+# Usage: bash .device/device_run.sh [stages...]  (default: ops pipeline gemm dit torch; also flash, dit-mma, upload, fp8, stream, stream-bf16)
 set -u
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" /tmp/bin
@@ -17,6 +17,8 @@ for s in $stages; do
     flash) timeout 120 /tmp/bin/cuda-check flash 2>&1 | tee "$OUT/flash.log" ;;
     upload) timeout 120 /tmp/bin/cuda-check upload 2>&1 | tee "$OUT/upload.log" ;;
     fp8) timeout 120 /tmp/bin/cuda-check fp8 2>&1 | tee "$OUT/fp8.log" ;;
+    stream) timeout 240 /tmp/bin/cuda-check stream ${STREAM_GIB:-4} 2>&1 | tee "$OUT/stream.log" ;;
+    stream-bf16) timeout 240 /tmp/bin/cuda-check stream ${STREAM_GIB:-4} bf16 2>&1 | tee "$OUT/stream-bf16.log" ;;
     dit-fp8) timeout 120 /tmp/bin/cuda-check dit-fp8 1024 2>&1 | tee "$OUT/dit-fp8.log" ;;
     dit-mma) MAJICFLUX_CUDA_FLASH=mma timeout 120 /tmp/bin/cuda-check dit 1024 512 2>&1 | tee "$OUT/dit-mma.log" ;;
     dit) timeout 120 /tmp/bin/cuda-check dit 1024 512 2>&1 | tee "$OUT/dit.log" ;;

@@ -41,6 +41,12 @@ final class BlockStreamer {
         slotCount = slots
     }
 
+    /// Copies still queued (the prefetch for a next pass that will not come) must finish before the
+    /// slots go back to the allocator and the host regions are freed.
+    deinit {
+        for fence in loaded { backend.hostWait(fence) }
+    }
+
     /// Number of adopted blocks.
     var count: Int { sizes.count }
     /// Device bytes of one slot (the largest streamed block); 0 before `place` or when all are resident.

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Issue 8's low-VRAM runs on the GPU machine (carry .device, staged by Tools/cuda/stage.sh majicflux):
+# the full FLUX.1-dev-size random folder (made by e2e_generate.py, as device_e2e.sh does), then
+# `majicflux generate --device cuda` at 1024x1024, 20 steps: fp8 resident, fp8 within
+# --vram-budget ${BUDGET:-6}, and bf16 within the same budget. Peak device memory two ways: majicflux's
+# own driver counter (cuMemGetInfo after every new block) and nvidia-smi polled every 0.2 s.
+set -u
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT" /tmp/bin
+xz -dc "${MAJICFLUX_XZ:-.device/majicflux.xz}" > /tmp/bin/majicflux && chmod +x /tmp/bin/majicflux
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+[ -d /tmp/flux-random/transformer ] || python3 Tools/cuda/e2e_generate.py make /tmp/flux-random 2>&1 | grep -v -i warn | tee "$OUT/make.log"
+peak() {  # polls the driver's used-memory counter until killed; writes the maximum in MiB
+  local m=0 v; while true; do v=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1); [ "$v" -gt "$m" ] && m=$v && echo "$m" > "$1"; sleep 0.2; done
+}
+export MAJICFLUX_CUDA_FP8=1
+for run in ${RUNS:-fp8 fp8-budget bf16-budget}; do
+  case $run in
+    fp8) extra="--precision fp8" ;;
+    fp8-budget) extra="--precision fp8 --vram-budget ${BUDGET:-6}" ;;
+    bf16-budget) extra="--precision bf16 --vram-budget ${BUDGET:-6}" ;;
+  esac
+  peak "$OUT/peak_mib_$run.txt" & p=$!
+  /usr/bin/time -v timeout 300 /tmp/bin/majicflux generate --model /tmp/flux-random --device cuda --width 1024 --height 1024 \
+      --steps 20 --seed 1 --prompt "a red circle on the left on a white background" --output "$OUT/$run.png" $extra \
+      > "$OUT/$run.log" 2>&1
+  kill $p
+  echo "== $run ($extra): $(grep -E 'DiT:|GPU memory|Elapsed|Maximum resident|rror' "$OUT/$run.log" | tr -s ' ' | tr '\n' ' ') nvidia-smi peak MiB $(cat "$OUT/peak_mib_$run.txt" 2>/dev/null)"
+done
