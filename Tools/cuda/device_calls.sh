@@ -8,6 +8,10 @@
 #          (e2e-ours: without diffusers)
 #   upload a 1 GB mapped tensor to the GPU, direct pread path vs host array (cuda-check upload)
 #   fp8    fp8 linear layers vs bf16 at DiT shapes (cuda-check fp8)
+#   issue8 (issue 8) every GPU op (banded im2col included); the tiny pipeline in fp8 on the GPU (PSNR);
+#          the full-size fp8 DiT step and its error vs bf16; streamed vs resident DiT (cuda-check
+#          stream); the fp8 GEMMs and the fp8 step again with cuBLASLt candidates timed (AUTOTUNE=1)
+#   lowvram  generate 1024x1024 20 steps: fp8 resident, fp8 and bf16 within --vram-budget 6 (after make)
 # Staging: PRODUCTS="cuda-check majicflux" Tools/cuda/stage.sh; site.tar.xz = the unpacked diffusers
 # 0.42.1 + importlib_metadata wheels (tar | xz: 1.9 MB instead of 6.4 MB of wheels).
 set -u
@@ -32,7 +36,12 @@ for phase in "$@"; do
       MAJICFLUX_XZ=.device/majicflux.xz RUNS=1 SKIP_TORCH=1 bash Tools/cuda/device_e2e.sh ;;
     upload|fp8)
       bash .device/device_run.sh $phase ;;
-    *) echo "unknown phase $phase (bench probe make e2e e2e-ours upload fp8)"; exit 2 ;;
+    issue8)
+      bash .device/device_run.sh ops pipeline dit-fp8 stream fp8
+      mkdir -p "$OUT/tuned" && OUT=$OUT/tuned MAJICFLUX_CUDA_AUTOTUNE=1 bash .device/device_run.sh fp8 dit-fp8 ;;
+    lowvram)
+      MAJICFLUX_XZ=.device/majicflux.xz bash Tools/cuda/device_lowvram.sh ;;
+    *) echo "unknown phase $phase (bench probe make e2e e2e-ours upload fp8 issue8 lowvram)"; exit 2 ;;
   esac
 done
 echo "=== done $(date +%T)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 8's low-VRAM runs on the GPU machine (carry .device, staged by Tools/cuda/stage.sh majicflux):
-# the full FLUX.1-dev-size random folder (made by e2e_generate.py, as device_e2e.sh does), then
+# on the full FLUX.1-dev-size random folder (device_calls.sh make, in the same call), 
 # `majicflux generate --device cuda` at 1024x1024, 20 steps: fp8 resident, fp8 within
 # --vram-budget ${BUDGET:-6}, and bf16 within the same budget. Peak device memory two ways: majicflux's
 # own driver counter (cuMemGetInfo after every new block) and nvidia-smi polled every 0.2 s.
@@ -9,7 +9,7 @@ OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" /tmp/bin
 xz -dc "${MAJICFLUX_XZ:-.device/majicflux.xz}" > /tmp/bin/majicflux && chmod +x /tmp/bin/majicflux
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
-[ -d /tmp/flux-random/transformer ] || python3 Tools/cuda/e2e_generate.py make /tmp/flux-random 2>&1 | grep -v -i warn | tee "$OUT/make.log"
+[ -d /tmp/flux-random/transformer ] || { echo "no /tmp/flux-random: run device_calls.sh make first"; exit 1; }
 peak() {  # polls the driver's used-memory counter until killed; writes the maximum in MiB
   local m=0 v; while true; do v=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1); [ "$v" -gt "$m" ] && m=$v && echo "$m" > "$1"; sleep 0.2; done
 }

@@ -81,6 +81,13 @@ final class LtPlan {
     var a: CUBLASLt.Handle = nil, b: CUBLASLt.Handle = nil, c: CUBLASLt.Handle = nil
     var algo = [UInt8](repeating: 0, count: 96)
     var workspace = 0
+    /// The heuristic's candidates, best guess first (`cublasLtMatmulHeuristicResult_t`, 96 bytes each:
+    /// the 64-byte algo, then its workspace size); `algo` is the first until `CUDABackend.autotune`
+    /// has timed them on the first real call (`tuned`).
+    var candidates: [[UInt8]] = []
+    var tuned = false
+    /// Candidates asked of the heuristic.
+    static let candidateCount = 8
 
     init(_ lt: CUBLASLt, _ g: LtGemm, workspaceLimit: Int) throws {
         func ok(_ rc: Int32, _ what: String) throws { if rc != 0 { throw CUDAError.cublas(what, rc) } }
@@ -124,8 +131,14 @@ final class LtPlan {
             try ok(lt.prefSet(pref, attr, &v, 4), "preference alignment")
         }
         var found: Int32 = 0
-        let rc = algo.withUnsafeMutableBytes { lt.heuristic(lt.handle, desc, a, b, c, c, pref, 1, $0.baseAddress!, &found) }
+        var results = [UInt8](repeating: 0, count: 96 * Self.candidateCount)
+        let rc = results.withUnsafeMutableBytes { lt.heuristic(lt.handle, desc, a, b, c, c, pref, Int32(Self.candidateCount), $0.baseAddress!, &found) }
         if rc != 0 || found == 0 { throw CUDAError.cublas("cublasLtMatmulAlgoGetHeuristic (m \(g.m) n \(g.n) k \(g.k) \(g.dtype))", rc) }
+        // Keep the results whose state (offset 72) is CUBLAS_STATUS_SUCCESS.
+        candidates = (0..<Int(found)).map { Array(results[$0 * 96 ..< ($0 + 1) * 96]) }
+            .filter { r in r.withUnsafeBytes { $0.load(fromByteOffset: 72, as: Int32.self) } == 0 }
+        if candidates.isEmpty { candidates = [Array(results[0..<96])] }
+        algo = candidates[0]
         workspace = algo.withUnsafeBytes { Int($0.load(fromByteOffset: 64, as: UInt64.self)) }
     }
 }

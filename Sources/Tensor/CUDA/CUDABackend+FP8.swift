@@ -123,11 +123,13 @@ extension CUDABackend {
         if var bp = bias.map({ address($0) }) { cudaMust(lt.descSet(plan.desc, CUBLASLt.descBias, &bp, 8), "cublasLt set bias") }
         var one: Float = 1, zero: Float = 0
         var rc: Int32 = 0
+        let run = { (algo: UnsafeRawPointer) -> Int32 in
+            self.lt.matmul(self.lt.handle, plan.desc, &one, wPtr, plan.a, xPtr, plan.b, &zero, cPtr, plan.c, cPtr, plan.c,
+                           algo, self.workspace, self.workspaceBytes, self.stream)
+        }
+        autotune(plan, flops: 2 * Double(rows) * Double(n) * Double(k), run)
         profiled("fp8 gemm \(rows)x\(k)x\(n)\(gelu ? " gelu" : "")") {
-            rc = plan.algo.withUnsafeBytes { algo in
-                lt.matmul(lt.handle, plan.desc, &one, wPtr, plan.a, xPtr, plan.b, &zero, cPtr, plan.c, cPtr, plan.c,
-                          algo.baseAddress, workspace, workspaceBytes, stream)
-            }
+            rc = plan.algo.withUnsafeBytes { run($0.baseAddress!) }
         }
         if rc != 0 { fp8GemmFailure = "cublasLtMatmul status \(rc)" }
         return rc == 0

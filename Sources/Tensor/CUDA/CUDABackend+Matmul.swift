@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// GEMMs through cuBLASLt (f32 accumulation, operands in `computeDType`), with bias and GELU fused
 /// into the epilogue where the op allows.
 extension CUDABackend {
@@ -72,11 +75,13 @@ extension CUDABackend {
         }
         var one: Float = 1, zero: Float = 0
         var rc: Int32 = 0
+        let run = { (algo: UnsafeRawPointer) -> Int32 in
+            self.lt.matmul(self.lt.handle, plan.desc, &one, bPtr, plan.a, aPtr, plan.b, &zero, cPtr, plan.c, cPtr, plan.c,
+                           algo, self.workspace, self.workspaceBytes, self.stream)
+        }
+        autotune(plan, flops: 2 * Double(m) * Double(n) * Double(k) * Double(batch), run)
         profiled("gemm \(m)x\(k)x\(n)\(batch > 1 ? " b\(batch)" : "")\(gelu ? " gelu" : "")") {
-            rc = plan.algo.withUnsafeBytes { algo in
-                lt.matmul(lt.handle, plan.desc, &one, bPtr, plan.a, aPtr, plan.b, &zero, cPtr, plan.c, cPtr, plan.c,
-                          algo.baseAddress, workspace, workspaceBytes, stream)
-            }
+            rc = plan.algo.withUnsafeBytes { run($0.baseAddress!) }
         }
         if rc != 0 { fatalError("cublasLtMatmul failed with status \(rc) (m \(m) n \(n) k \(k) batch \(batch) \(computeDType))") }
     }
@@ -143,5 +148,32 @@ extension CUDABackend {
     static func rowStride(_ t: Tensor) -> Int {
         for d in stride(from: t.rank - 2, through: 0, by: -1) where t.shape[d] != 1 { return t.strides[d] }
         return t.shape[t.rank - 1]
+    }
+}
+
+extension CUDABackend {
+    /// Whether GEMM plans time cuBLASLt's candidate algorithms on their first call and keep the
+    /// fastest (`MAJICFLUX_CUDA_AUTOTUNE=1`; off by default until measured on a GPU).
+    static let autotuneEnabled = getenv("MAJICFLUX_CUDA_AUTOTUNE").map { String(cString: $0) } == "1"
+
+    /// On a plan's first call (GEMMs of at least 1 GFLOP, autotuning on): runs each candidate once to
+    /// warm up and twice timed, and keeps the fastest in `plan.algo`. Candidates that fail are
+    /// skipped. A GEMM with beta = 0 writes the same output every run, so the real operands serve.
+    func autotune(_ plan: LtPlan, flops: Double, _ run: (UnsafeRawPointer) -> Int32) {
+        guard Self.autotuneEnabled, !plan.tuned else { return }
+        plan.tuned = true
+        guard plan.candidates.count > 1, flops >= 1e9 else { return }
+        var best = (ms: Double.infinity, index: 0)
+        for (i, candidate) in plan.candidates.enumerated() {
+            let ms: Double? = candidate.withUnsafeBytes { c in
+                guard run(c.baseAddress!) == 0 else { return nil }
+                var failed = false
+                let t = time { for _ in 0..<2 where run(c.baseAddress!) != 0 { failed = true } }
+                return failed ? nil : t / 2
+            }
+            if let ms, ms < best.ms { best = (ms, i) }
+        }
+        plan.algo = plan.candidates[best.index]
+        plan.workspace = plan.algo.withUnsafeBytes { Int($0.load(fromByteOffset: 64, as: UInt64.self)) }
     }
 }
