@@ -47,7 +47,7 @@ enum StreamCheck {
         t0 = now()
         let budget = Int(weightBudgetGiB * Double(1 << 30))
         let streamed = try FluxTransformer(config: c, weights: source, computeDType: .bf16, quantization: quant, backend: gpu,
-                                           streaming: DiTStreaming(weightBudget: budget, slots: slots))
+                                           streaming: BlockStreaming(weightBudget: budget, slots: slots))
         gpu.emptyCache()
         print("streamed model loaded in \(fmt(now() - t0, 1)) s; \(streamed.residencySummary)")
         let held = gpu.bytesInUse

@@ -45,7 +45,9 @@ struct Generate: ParsableCommand {
         let image = try pipeline.generate(request) { bar.update($0); return true }
         bar.finish()
         if let gpu {
-            if pipeline.vramBudget != nil { Console.info(pipeline.lastDiTResidency) }
+            for (name, r) in [("T5", pipeline.lastT5Residency), ("DiT", pipeline.lastDiTResidency)] {
+                if let r { Console.info("\(name): \(r.summary)") }
+            }
             Console.info("GPU memory: peak \(MemoryEstimate.gib(Int64(gpu.peakDeviceUsedBytes))) in use by the driver's count (context included), \(MemoryEstimate.gib(Int64(gpu.peakReservedBytes))) held by the allocator")
         }
         try PNG.write(try image.png, to: output, text: image.parameterText(model: model.displayName))

@@ -4,7 +4,7 @@ import Tensor
 
 /// Low-VRAM mode's machinery run on the CPU backend, whose `AsyncUploading` copies at once: the DiT
 /// with streamed blocks must compute exactly what the resident DiT computes, pass after pass, with
-/// the copies the plan promises; T5 with blocks loaded on demand must match the eager encoder.
+/// the copies the plan promises; likewise T5.
 /// (The same code on a GPU, where the copies run on a second stream, is checked by `cuda-check stream`.)
 final class BlockStreamingTests: XCTestCase {
     static let dir = Bundle.module.resourcePath! + "/Fixtures/tiny-models"
@@ -44,7 +44,7 @@ final class BlockStreamingTests: XCTestCase {
         let expected = [run(resident, seed: 1), run(resident, seed: 7)]
 
         // A budget that holds everything: all 8 blocks resident, nothing copied while running.
-        let roomy = try FluxTransformer(config: config, weights: weights, streaming: DiTStreaming(weightBudget: 1 << 40))
+        let roomy = try FluxTransformer(config: config, weights: weights, streaming: BlockStreaming(weightBudget: 1 << 40))
         let all = try XCTUnwrap(roomy.residency)
         XCTAssertEqual(all.residentBlocks, 8)
         XCTAssertEqual(all.streamedBlocks, 0)
@@ -60,7 +60,7 @@ final class BlockStreamingTests: XCTestCase {
             outside + sizes[..<r].reduce(0, +) + min(slots, 8 - r) * (sizes[r...].max() ?? 0)
         }
         let budget = outside + sizes[0] + 2 * sizes.max()!
-        let tight = try FluxTransformer(config: config, weights: weights, streaming: DiTStreaming(weightBudget: budget))
+        let tight = try FluxTransformer(config: config, weights: weights, streaming: BlockStreaming(weightBudget: budget))
         let plan = try XCTUnwrap(tight.residency)
         let r = plan.residentBlocks
         XCTAssertLessThanOrEqual(need(r), budget)
@@ -82,12 +82,12 @@ final class BlockStreamingTests: XCTestCase {
 
         // Streaming the last blocks through as many slots as there are of them would cost as much
         // memory as keeping them: the plan keeps them all.
-        let last = try FluxTransformer(config: config, weights: weights, streaming: DiTStreaming(weightBudget: need(6)))
+        let last = try FluxTransformer(config: config, weights: weights, streaming: BlockStreaming(weightBudget: need(6)))
         XCTAssertEqual(last.residency?.residentBlocks, 8)
 
         // Everything streamed through three slots: another rotation, the same numbers.
         let three = try FluxTransformer(config: config, weights: weights,
-                                        streaming: DiTStreaming(weightBudget: need(0, slots: 3), slots: 3))
+                                        streaming: BlockStreaming(weightBudget: need(0, slots: 3), slots: 3))
         XCTAssertEqual(three.residency?.residentBlocks, 0)
         XCTAssertEqual(three.residency?.slots, 3)
         XCTAssertEqual(run(three, seed: 7), expected[1])
@@ -97,7 +97,7 @@ final class BlockStreamingTests: XCTestCase {
 
     func testTooSmallABudgetIsRefusedWithTheSizeNeeded() throws {
         let (config, weights) = try widenedDiT()
-        XCTAssertThrowsError(try FluxTransformer(config: config, weights: weights, streaming: DiTStreaming(weightBudget: 1000))) { error in
+        XCTAssertThrowsError(try FluxTransformer(config: config, weights: weights, streaming: BlockStreaming(weightBudget: 1000))) { error in
             let text = "\(error)"
             XCTAssertTrue(text.contains("Raise --vram-budget"), text)
             XCTAssertTrue(text.contains("at least"), text)
@@ -107,21 +107,37 @@ final class BlockStreamingTests: XCTestCase {
     func testLayersQuantizedForTheCPUCannotStream() throws {
         let (config, weights) = try widenedDiT()
         XCTAssertThrowsError(try FluxTransformer(config: config, weights: weights, quantization: .fluxInt8,
-                                                 streaming: DiTStreaming(weightBudget: 1 << 40))) { error in
+                                                 streaming: BlockStreaming(weightBudget: 1 << 40))) { error in
             XCTAssertTrue("\(error)".contains("cannot be moved between memories"), "\(error)")
         }
     }
 
-    func testT5WithBlocksOnDemandMatchesTheEagerEncoder() throws {
+    func testStreamedT5MatchesTheResidentEncoder() throws {
         let config = try ConfigFile.load(T5Config.self, path: Self.dir + "/t5/config.json", what: "T5 config")
+        XCTAssertEqual(config.numLayers, 2)
         let weights = try CheckpointWeights(path: Self.dir + "/t5/model.safetensors")
-        let ids = [[3, 17, 250, 9, 1, 0, 0, 0]]
-        let eager = try T5Encoder(config: config, weights: weights)
-        let lazy = try T5Encoder(config: config, weights: weights, blocksOnDemand: true)
-        XCTAssertEqual(try lazy.encode(ids).floats(), eager(ids).floats())
+        let ids = [[3, 17, 250, 9, 1, 0, 0, 0]], other = [[5, 6, 7, 1, 0, 0, 0, 0]]
+        let resident = try T5Encoder(config: config, weights: weights)
+        let expected = [resident(ids).floats(), resident(other).floats()]
+        let roomy = try T5Encoder(config: config, weights: weights, streaming: BlockStreaming(weightBudget: 1 << 40))
+        let sizes = try XCTUnwrap(roomy.residency).blockBytes, outside = try XCTUnwrap(roomy.residency).otherWeightBytes
+        XCTAssertEqual(roomy.residency?.residentBlocks, 2)
+        XCTAssertEqual(roomy(ids).floats(), expected[0])
+        // One slot for both blocks: each pass copies both (the first also prefetches block 0 again).
+        let tight = try T5Encoder(config: config, weights: weights,
+                                  streaming: BlockStreaming(weightBudget: outside + sizes.max()!, slots: 1))
+        XCTAssertEqual(tight.residency?.residentBlocks, 0)
+        XCTAssertEqual(tight.residency?.streamedBlocks, 2)
+        XCTAssertEqual(tight(ids).floats(), expected[0])
+        XCTAssertEqual(tight.residency?.copies, 3)
+        XCTAssertEqual(tight(other).floats(), expected[1])
+        XCTAssertEqual(tight.residency?.copies, 5)
+        XCTAssertThrowsError(try T5Encoder(config: config, weights: weights, streaming: BlockStreaming(weightBudget: outside))) { error in
+            XCTAssertTrue("\(error)".contains("the T5 encoder needs at least"), "\(error)")
+        }
     }
 
-    func testT5WithBlocksOnDemandChecksEveryBlockWhenLoaded() throws {
+    func testStreamedT5StillNamesEveryMissingTensor() throws {
         let config = try ConfigFile.load(T5Config.self, path: Self.dir + "/t5/config.json", what: "T5 config")
         let full = try CheckpointWeights(path: Self.dir + "/t5/model.safetensors")
         var tensors: [String: Tensor] = [:]
@@ -129,7 +145,8 @@ final class BlockStreamingTests: XCTestCase {
         let last = "encoder.block.\(config.numLayers - 1).layer.1.DenseReluDense.wo.weight"
         XCTAssertNotNil(tensors[last])
         tensors[last] = nil
-        XCTAssertThrowsError(try T5Encoder(config: config, weights: DictionaryWeights(tensors), blocksOnDemand: true)) { error in
+        XCTAssertThrowsError(try T5Encoder(config: config, weights: DictionaryWeights(tensors),
+                                           streaming: BlockStreaming(weightBudget: 1 << 40))) { error in
             XCTAssertTrue("\(error)".contains("missing \(last)"), "\(error)")
         }
     }

@@ -25,5 +25,5 @@ for run in ${RUNS:-fp8 fp8-budget bf16-budget}; do
       --steps 20 --seed 1 --prompt "a red circle on the left on a white background" --output "$OUT/$run.png" $extra \
       > "$OUT/$run.log" 2>&1
   kill $p
-  echo "== $run ($extra): $(grep -E 'DiT:|GPU memory|Elapsed|Maximum resident|rror' "$OUT/$run.log" | tr -s ' ' | tr '\n' ' ') nvidia-smi peak MiB $(cat "$OUT/peak_mib_$run.txt" 2>/dev/null)"
+  echo "== $run ($extra): $(grep -E 'T5:|DiT:|GPU memory|Elapsed|Maximum resident|rror' "$OUT/$run.log" | tr -s ' ' | tr '\n' ' ') nvidia-smi peak MiB $(cat "$OUT/peak_mib_$run.txt" 2>/dev/null)"
 done

@@ -24,7 +24,7 @@ public final class FluxTransformer {
     /// copied in as they run (the GPU's low-VRAM mode).
     public init(config: FluxConfig, weights source: WeightSource, computeDType: DType? = nil,
                 quantization: LinearQuantization? = nil, backend: any Backend = CPUBackend.shared,
-                streaming: DiTStreaming? = nil) throws {
+                streaming: BlockStreaming? = nil) throws {
         let problems = config.problems()
         if !problems.isEmpty { throw ModelError.weights(component: "transformer", problems: problems) }
         self.config = config
@@ -59,10 +59,7 @@ public final class FluxTransformer {
         try w.finish()
         let outside = ([imgIn, txtIn, timeIn.inLayer, timeIn.outLayer, vectorIn.inLayer, vectorIn.outLayer, finalAdaLN, finalLinear]
             + (guidanceIn.map { [$0.inLayer, $0.outLayer] } ?? [])).reduce(0) { $0 + $1.weightByteCount }
-        if streaming.weightBudget - outside < s.minimumBudget {
-            throw ModelError.invalidParameter("the DiT needs at least \(BlockStreamer.gib(outside + s.minimumBudget)) of device memory for its weights when streaming (\(BlockStreamer.gib(outside)) outside the blocks, \(streaming.slots) blocks of \(BlockStreamer.gib(s.minimumBudget / streaming.slots)) in flight); the budget leaves \(BlockStreamer.gib(Swift.max(0, streaming.weightBudget))). Raise --vram-budget.")
-        }
-        try s.place(budget: streaming.weightBudget - outside)
+        try s.place(budget: streaming.weightBudget, otherBytes: outside, what: "DiT")
         otherWeightBytes = outside
         doubleBlocks = try hostDouble.enumerated().map { try s.deviceBlock($1, index: $0) }
         singleBlocks = try hostSingle.enumerated().map { try s.deviceBlock($1, index: config.numLayers + $0) }
@@ -75,21 +72,11 @@ public final class FluxTransformer {
     private let otherWeightBytes: Int
 
     /// How the blocks are held when they stream; nil when all were loaded resident the usual way.
-    public var residency: BlockResidency? {
-        guard let s = streamer else { return nil }
-        let streamed = s.count - s.residentCount
-        let sizes = (0..<s.count).map { s.size(of: $0) }
-        return BlockResidency(residentBlocks: s.residentCount, streamedBlocks: streamed,
-                              slots: Swift.min(s.slotCount, streamed), slotBytes: s.slotBytes, blockBytes: sizes,
-                              deviceBytes: s.deviceBytes, copies: s.streamedCopies, otherWeightBytes: otherWeightBytes,
-                              bytesPerPass: streamed > s.slotCount ? sizes[s.residentCount...].reduce(0, +) : 0)
-    }
+    public var residency: BlockResidency? { streamer.map { BlockResidency($0, otherWeightBytes: otherWeightBytes) } }
 
     /// One line on how the blocks are held.
     public var residencySummary: String {
-        let n = doubleBlocks.count + singleBlocks.count
-        guard let r = residency else { return "DiT: all \(n) blocks resident" }
-        return "DiT: \(r.residentBlocks) of \(n) blocks resident, \(r.streamedBlocks) streamed through \(r.slots) slots of \(BlockStreamer.gib(r.slotBytes)) (\(BlockStreamer.gib(r.bytesPerPass)) copied per step); \(BlockStreamer.gib(r.deviceBytes)) of block weights on the device"
+        residency.map { "DiT: " + $0.summary } ?? "DiT: all \(doubleBlocks.count + singleBlocks.count) blocks resident"
     }
 
     /// Bytes of the Linear weights outside the blocks plus those of `blocks`' Linears.
@@ -148,42 +135,6 @@ public final class FluxTransformer {
         let mod = finalAdaLN(silu(vec)).chunked(2, dim: -1)  // (shift, scale)
         x = modulatedLayerNorm(x, shift: mod[0], scale: mod[1], eps: finalNorm.eps)
         return finalLinear(x)
-    }
-}
-
-/// Where a streaming DiT's blocks are (`FluxTransformer.residency`).
-public struct BlockResidency: Sendable, Equatable {
-    /// Blocks kept on the device, the first ones in running order.
-    public var residentBlocks: Int
-    /// Blocks copied in as they run.
-    public var streamedBlocks: Int
-    /// Device buffers the streamed blocks take turns in.
-    public var slots: Int
-    /// Bytes of one slot (the largest streamed block).
-    public var slotBytes: Int
-    /// Weight bytes of each block in running order (double blocks, then single blocks).
-    public var blockBytes: [Int]
-    /// Device bytes held by block weights: resident blocks plus slots.
-    public var deviceBytes: Int
-    /// Copies into slots queued since loading.
-    public var copies: Int
-    /// Bytes of the weights outside the blocks (always resident), as counted against the budget.
-    public var otherWeightBytes: Int
-    /// Bytes copied per forward pass (0 when every streamed block has a slot of its own).
-    public var bytesPerPass: Int
-}
-
-/// Low-VRAM mode for the DiT: its weights kept within a device budget by streaming blocks.
-public struct DiTStreaming: Sendable, Equatable {
-    /// Device bytes for all of the DiT's weights: the layers outside the blocks, the resident blocks
-    /// and the slots streamed blocks run from (activations are not counted here).
-    public var weightBudget: Int
-    /// Device buffers streamed blocks take turns in (2: one computes while the next is copied).
-    public var slots: Int
-
-    public init(weightBudget: Int, slots: Int = 2) {
-        self.weightBudget = weightBudget
-        self.slots = slots
     }
 }
 

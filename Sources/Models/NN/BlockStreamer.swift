@@ -88,14 +88,17 @@ final class BlockStreamer {
     /// The smallest device budget that can run the blocks (everything streamed).
     var minimumBudget: Int { deviceBytesNeeded(resident: 0) }
 
-    /// Chooses how many blocks stay resident within `budget` device bytes, allocates the resident
-    /// blocks and the slots, and copies the resident blocks up (their host copies are then freed).
-    /// Throws when even streaming every block needs more than `budget`.
-    func place(budget: Int) throws {
+    /// Chooses how many blocks stay resident within `budget` device bytes, of which `otherBytes` are
+    /// already spent on the model's other weights; allocates the resident blocks and the slots, and
+    /// copies the resident blocks up (their host copies are then freed). Throws, naming the size
+    /// needed, when even streaming every block does not fit.
+    func place(budget: Int, otherBytes: Int = 0, what: String) throws {
         precondition(!placed, "place called twice")
         guard count > 0 else { placed = true; return }
-        guard let r = (0...count).reversed().first(where: { deviceBytesNeeded(resident: $0) <= budget }) else {
-            throw ModelError.invalidParameter("the memory budget leaves \(Self.gib(budget)) for the model's blocks, but streaming them needs at least \(Self.gib(minimumBudget)) (\(slotCount) blocks of \(Self.gib(sizes.max() ?? 0)) at once)")
+        let blockBudget = budget - otherBytes
+        guard let r = (0...count).reversed().first(where: { deviceBytesNeeded(resident: $0) <= blockBudget }) else {
+            let inFlight = Swift.min(slotCount, count)
+            throw ModelError.invalidParameter("the \(what) needs at least \(Self.gib(otherBytes + minimumBudget)) of device memory for its weights when streaming (\(Self.gib(otherBytes)) outside its blocks, \(inFlight) blocks of \(Self.gib(sizes.max() ?? 0)) in flight); the budget leaves it \(Self.gib(Swift.max(0, budget))). Raise --vram-budget.")
         }
         residentCount = r
         let done = backend.makeFence()
@@ -162,5 +165,61 @@ final class BlockStreamer {
     static func gib(_ bytes: Int) -> String {
         let g = Double(bytes) / Double(1 << 30)
         return g >= 10 ? "\(Int(g.rounded())) GiB" : "\(Double(Int(g * 100)) / 100) GiB"
+    }
+}
+
+/// Low-VRAM mode for a model with blocks (the DiT, T5): its weights kept within a device budget by
+/// streaming the blocks that do not fit (`BlockStreamer`).
+public struct BlockStreaming: Sendable, Equatable {
+    /// Device bytes for all of the model's weights: the layers outside the blocks, the resident blocks
+    /// and the slots streamed blocks run from (activations are not counted here).
+    public var weightBudget: Int
+    /// Device buffers streamed blocks take turns in (2: one computes while the next is copied).
+    public var slots: Int
+
+    public init(weightBudget: Int, slots: Int = 2) {
+        self.weightBudget = weightBudget
+        self.slots = slots
+    }
+}
+
+/// Where a streaming model's blocks are (`FluxTransformer.residency`, `T5Encoder.residency`).
+public struct BlockResidency: Sendable, Equatable {
+    /// Blocks kept on the device, the first ones in running order.
+    public var residentBlocks: Int
+    /// Blocks copied in as they run.
+    public var streamedBlocks: Int
+    /// Device buffers the streamed blocks take turns in.
+    public var slots: Int
+    /// Bytes of one slot (the largest streamed block).
+    public var slotBytes: Int
+    /// Weight bytes of each block in running order.
+    public var blockBytes: [Int]
+    /// Device bytes held by block weights: resident blocks plus slots.
+    public var deviceBytes: Int
+    /// Copies into slots queued since loading.
+    public var copies: Int
+    /// Bytes of the weights outside the blocks (always resident), as counted against the budget.
+    public var otherWeightBytes: Int
+    /// Bytes copied per forward pass (0 when nothing is streamed).
+    public var bytesPerPass: Int
+
+    /// One line: how many blocks are resident and streamed, and the bytes involved.
+    public var summary: String {
+        let g = BlockStreamer.gib
+        return "\(residentBlocks) of \(residentBlocks + streamedBlocks) blocks resident, \(streamedBlocks) streamed through \(slots) slots of \(g(slotBytes)) (\(g(bytesPerPass)) copied per pass); \(g(deviceBytes + otherWeightBytes)) of weights on the device"
+    }
+
+    init(_ s: BlockStreamer, otherWeightBytes: Int) {
+        let sizes = (0..<s.count).map { s.size(of: $0) }
+        residentBlocks = s.residentCount
+        streamedBlocks = s.count - s.residentCount
+        slots = Swift.min(s.slotCount, streamedBlocks)
+        slotBytes = s.slotBytes
+        blockBytes = sizes
+        deviceBytes = s.deviceBytes
+        copies = s.streamedCopies
+        self.otherWeightBytes = otherWeightBytes
+        bytesPerPass = streamedBlocks > s.slotCount ? sizes[s.residentCount...].reduce(0, +) : 0
     }
 }

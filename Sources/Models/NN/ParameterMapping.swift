@@ -86,3 +86,19 @@ extension FluxSingleBlock: ParameterMapping {
         return b
     }
 }
+
+extension T5Block: ParameterMapping {
+    func mapParameters(_ f: (Tensor) throws -> Tensor) throws -> T5Block {
+        var b = self
+        b.attnNorm = try attnNorm.mapParameters(f)
+        b.q = try q.mapParameters(f)
+        b.k = try k.mapParameters(f)
+        b.v = try v.mapParameters(f)
+        b.o = try o.mapParameters(f)
+        b.ffNorm = try ffNorm.mapParameters(f)
+        b.wi0 = try wi0.mapParameters(f)
+        b.wi1 = try wi1?.mapParameters(f)
+        b.wo = try wo.mapParameters(f)
+        return b
+    }
+}

@@ -129,11 +129,13 @@ public final class FluxPipeline {
 
     func t5() throws -> T5Encoder {
         if let t5Model { return t5Model }
-        startDeviceStage()
+        let free = startDeviceStage()
         let config = try files.t5Config.map { try ConfigFile.load(T5Config.self, path: $0, what: "T5 config") } ?? T5Config()
+        // Under a budget the blocks stream; the rest of the budget is for activations at 512 tokens.
+        let streaming = free.map { BlockStreaming(weightBudget: $0 - FluxPipeline.t5DeviceWorkingBytes(config, tokens: 512)) }
         let m = try T5Encoder(config: config, weights: CheckpointWeights(path: files.t5),
-                              computeDType: deviceDType ?? precision.denseDType, backend: backend,
-                              blocksOnDemand: vramBudget != nil)
+                              computeDType: deviceDType ?? precision.denseDType, backend: backend, streaming: streaming)
+        lastT5Residency = m.residency
         if keepsStages { t5Model = m }
         return m
     }
@@ -146,20 +148,27 @@ public final class FluxPipeline {
         let source = try FluxCheckpointLayout.canonical(CheckpointWeights(path: files.transformer))
         let declared = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
         let config = try FluxConfig.infer(shape: source.shape(of:), names: source.names, declared: declared)
-        var streaming: DiTStreaming?
+        var streaming: BlockStreaming?
         if let free {
             let n = tokens ?? (preferredImageSize / 16) * (preferredImageSize / 16) + preferredSequenceLength
-            streaming = DiTStreaming(weightBudget: free - FluxPipeline.ditDeviceWorkingBytes(config, tokens: n))
+            streaming = BlockStreaming(weightBudget: free - FluxPipeline.ditDeviceWorkingBytes(config, tokens: n))
         }
         let m = try FluxTransformer(config: config, weights: source, computeDType: deviceDType ?? precision.denseDType,
                                     quantization: precision.ditQuantization, backend: backend, streaming: streaming)
         if keepsStages { ditModel = m }
-        lastDiTResidency = m.residencySummary
+        lastDiTResidency = m.residency
         return m
     }
 
-    /// How the last loaded DiT held its blocks (`FluxTransformer.residencySummary`), for reports.
-    public private(set) var lastDiTResidency = ""
+    /// How the last loaded DiT and T5 held their blocks under a VRAM budget (nil without one).
+    public private(set) var lastDiTResidency: BlockResidency?
+    public private(set) var lastT5Residency: BlockResidency?
+
+    /// Device bytes T5's activations need for `tokens` tokens (f32 hidden states, attention scores,
+    /// the feed-forward's two projections), plus slack.
+    static func t5DeviceWorkingBytes(_ c: T5Config, tokens: Int) -> Int {
+        tokens * (c.dModel * 8 + c.dFF * 3) * 4 + tokens * tokens * c.numHeads * 4 * 2 + (128 << 20)
+    }
 
 
     func vae() throws -> AutoencoderKL {
@@ -184,7 +193,7 @@ public final class FluxPipeline {
         let t5IDs = t5Tokenizer.encode(prompt, length: maxSequenceLength).map(Int.init)
         let t5 = try t5()
         try checkVocabulary(t5IDs, size: t5.config.vocabSize, tokenizer: files.t5Tokenizer, model: files.t5)
-        return (try t5.encode([t5IDs]), pooled)
+        return (t5([t5IDs]), pooled)
     }
 
     /// A tokenizer and an encoder from different models give ids past the embedding table.

@@ -7,23 +7,22 @@ public final class T5Encoder {
     public let config: T5Config
     let embed: Tensor
     let relativeBias: Tensor
-    /// The blocks, or empty when they load as they run (`blocksOnDemand`).
     let blocks: [T5Block]
     let finalNorm: RMSNorm
-    /// Builds block `i` from the checkpoint when the blocks load as they run.
-    private let loadBlock: ((Int) throws -> T5Block)?
+    /// Set when the blocks stream (`streaming` given at load).
+    let streamer: BlockStreamer?
 
     /// Loads HF keys `shared.weight` (or `encoder.embed_tokens.weight`), `encoder.block.N.layer.{0,1}...`,
     /// `encoder.final_layer_norm.weight`.
     ///
-    /// With `blocksOnDemand`, every block's names and shapes are checked now, but a block's weights
-    /// are read (onto `backend`) only when it runs and dropped after: T5-XXL's 9.5 GB of bf16 then
-    /// needs one block (~0.4 GB) of device memory at a time (the GPU's low-VRAM mode).
+    /// With `streaming` (the GPU's low-VRAM mode), the blocks are read on the CPU into page-locked
+    /// host memory and placed by a `BlockStreamer`: as many as `streaming.weightBudget` allows (after
+    /// the embedding table) stay on the device, the rest are copied in on a second stream while the
+    /// previous block computes. T5-XXL's 9.5 GB of bf16 blocks then fit beside a small budget.
     public init(config: T5Config, weights source: WeightSource, computeDType: DType? = nil,
-                backend: any Backend = CPUBackend.shared, blocksOnDemand: Bool = false) throws {
+                backend: any Backend = CPUBackend.shared, streaming: BlockStreaming? = nil) throws {
         self.config = config
-        let component = "text_encoder_2 (T5)"
-        let w = WeightLoader(source, component: component)
+        let w = WeightLoader(source, component: "text_encoder_2 (T5)")
         w.backend = backend
         w.computeDType = computeDType
         let tied = ["shared.weight", "encoder.embed_tokens.weight"]
@@ -36,44 +35,46 @@ public final class T5Encoder {
             w.report("unsupported T5 feed_forward_proj '\(config.feedForwardProj)'")
         }
         finalNorm = RMSNorm(w, "encoder.final_layer_norm", dim: config.dModel, eps: Float(config.layerNormEpsilon))
-        if blocksOnDemand {
-            w.shapesOnly = true
-            for i in 0..<config.numLayers { _ = T5Block(w, "encoder.block.\(i)", config) }
-            blocks = []
-            loadBlock = { i in
-                let b = WeightLoader(source, component: component)
-                b.backend = backend
-                b.computeDType = computeDType
-                let block = T5Block(b, "encoder.block.\(i)", config)
-                try b.checkProblems()
-                return block
-            }
-        } else {
+        guard let streaming else {
             blocks = (0..<config.numLayers).map { T5Block(w, "encoder.block.\($0)", config) }
-            loadBlock = nil
+            streamer = nil
+            try w.finish()
+            return
         }
+        guard let uploader = backend as? any AsyncUploading else {
+            throw ModelError.invalidParameter("block streaming needs a backend that copies while it computes; \(backend.name) does not")
+        }
+        // Blocks are read on the CPU (from the mapped file, converted there if they must be) and
+        // copied into host memory; nothing goes to the device until `place`.
+        let s = BlockStreamer(backend: uploader, slots: streaming.slots)
+        w.backend = nil
+        let host = try (0..<config.numLayers).map { try s.adopt(T5Block(w, "encoder.block.\($0)", config)) }
+        w.backend = backend
         try w.finish()
+        let outside = embed.byteCount + relativeBias.byteCount + finalNorm.weight.byteCount
+        try s.place(budget: streaming.weightBudget, otherBytes: outside, what: "T5 encoder")
+        blocks = try host.enumerated().map { try s.deviceBlock($1, index: $0) }
+        streamer = s
+    }
+
+    /// Where a streaming encoder's blocks are; nil when all were loaded resident the usual way.
+    public var residency: BlockResidency? {
+        streamer.map { BlockResidency($0, otherWeightBytes: embed.byteCount + relativeBias.byteCount + finalNorm.weight.byteCount) }
     }
 
     /// Encodes token ids (B, L) with no attention mask (as Flux pipelines call T5): padded positions
     /// are attended. Returns the last hidden state (B, L, d_model) in f32.
-    /// For an encoder whose blocks load on demand use `encode`, which reports a failed read.
     public func callAsFunction(_ ids: [[Int]]) -> Tensor {
-        do { return try encode(ids) } catch { fatalError("T5 block failed to load: \(error)") }
-    }
-
-    /// Like `callAsFunction`, but throws when a block loaded on demand cannot be read.
-    public func encode(_ ids: [[Int]]) throws -> Tensor {
         let b = ids.count, l = ids.first?.count ?? 0
         precondition(b > 0 && l > 0 && ids.allSatisfy { $0.count == l }, "T5 input must be B rows of equal length")
         var x = embedding(embed, Tensor(integers: ids.flatMap { $0 }, shape: [b, l], backend: embed.backend)).to(.f32)
         let bias = T5RelativePosition.bias(table: relativeBias.to(.f32), length: l,
                                            numBuckets: config.relativeAttentionNumBuckets,
                                            maxDistance: config.relativeAttentionMaxDistance)
-        if let loadBlock {
-            for i in 0..<config.numLayers { x = try loadBlock(i)(x, bias: bias) }
-        } else {
-            for block in blocks { x = block(x, bias: bias) }
+        for (i, block) in blocks.enumerated() {
+            streamer?.acquire(i)
+            x = block(x, bias: bias)
+            streamer?.release(i)
         }
         return finalNorm(x)
     }
@@ -81,9 +82,9 @@ public final class T5Encoder {
 
 /// One T5 encoder block: self-attention sublayer and feed-forward sublayer, both pre-norm residual.
 struct T5Block {
-    let attnNorm, ffNorm: RMSNorm
-    let q, k, v, o: Linear
-    let wi0: Linear, wi1: Linear?, wo: Linear
+    var attnNorm, ffNorm: RMSNorm
+    var q, k, v, o: Linear
+    var wi0: Linear, wi1: Linear?, wo: Linear
     let heads, dKV: Int
     let gatedGelu: Bool
 

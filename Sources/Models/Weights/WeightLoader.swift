@@ -20,10 +20,6 @@ public final class WeightLoader {
     /// runs on that backend).
     public var backend: (any Backend)?
 
-    /// When set, `take` checks names and shapes but reads nothing (returns placeholders): a model
-    /// that loads some parts later (T5's blocks in low-VRAM mode) validates them all up front.
-    public var shapesOnly = false
-
     /// If set, Linear weights this policy selects are quantized as they load (`--precision fp8`).
     public var quantization: LinearQuantization?
     private var checkpointView: QuantizedCheckpoint??
@@ -51,7 +47,6 @@ public final class WeightLoader {
             problems.append("\(name): checkpoint has shape \(stored), model expects \(shape)")
             return placeholder(shape)
         }
-        if shapesOnly { return placeholder(stored) }
         do {
             var t = try source.tensor(name)
             if let backend, t.backend !== backend { t = t.moved(to: backend) }
@@ -83,12 +78,6 @@ public final class WeightLoader {
 
     /// Records a problem found by model code (e.g. an inconsistent config).
     public func report(_ problem: String) { problems.append(problem) }
-
-    /// Throws `ModelError.weights` listing the problems recorded so far (no check for unused tensors):
-    /// for loaders that read part of a checkpoint after `finish` (a streamed block).
-    public func checkProblems() throws {
-        if !problems.isEmpty { throw ModelError.weights(component: component, problems: problems) }
-    }
 
     /// Throws `ModelError.weights` listing every missing, mis-shaped and unused tensor.
     public func finish() throws {
