@@ -151,10 +151,25 @@ final class BlockStreamingTests: XCTestCase {
         }
     }
 
-    func testAVRAMBudgetNeedsAGPU() throws {
+    /// The whole pipeline under a budget (the CLI allows one only with CUDA; on the CPU the same
+    /// stages run through `BlockStreamer` without device accounting): the same picture as without,
+    /// both encoders' residencies reported, and a budget below T5's activations refused by name.
+    func testPipelineUnderABudgetMakesTheSamePicture() throws {
         let files = try FluxModelFiles.resolve(modelDir: Bundle.module.resourcePath! + "/Fixtures/tiny-flux")
-        XCTAssertThrowsError(try FluxPipeline(files: files, backend: CPUBackend.shared, vramBudget: 6 << 30)) { error in
-            XCTAssertTrue("\(error)".contains("--device cuda"), "\(error)")
+        var request = GenerationRequest(prompt: "a red circle on a blue background", seed: 3, steps: 2, width: 64, height: 48)
+        request.maxSequenceLength = 64
+        let plain = try FluxPipeline(files: files).generate(request)
+        let budgeted = try FluxPipeline(files: files, keepLoaded: true, vramBudget: 1 << 30)
+        XCTAssertEqual(try budgeted.generate(request).rgb, plain.rgb)
+        let dit = try XCTUnwrap(budgeted.lastDiTResidency), t5 = try XCTUnwrap(budgeted.lastT5Residency)
+        XCTAssertEqual(dit.residentBlocks + dit.streamedBlocks, 3)
+        XCTAssertEqual(t5.residentBlocks + t5.streamedBlocks, 2)
+        XCTAssertEqual(try budgeted.generate(request).rgb, plain.rgb, "stages reload per generation under a budget")
+
+        let config = try ConfigFile.load(T5Config.self, path: files.t5Config!, what: "T5 config")
+        let tooSmall = FluxPipeline.t5DeviceWorkingBytes(config, tokens: 512) / 2
+        XCTAssertThrowsError(try FluxPipeline(files: files, vramBudget: tooSmall).generate(request)) { error in
+            XCTAssertTrue("\(error)".contains("Raise --vram-budget"), "\(error)")
         }
     }
 }
