@@ -95,6 +95,35 @@ final class BlockStreamingTests: XCTestCase {
         XCTAssertEqual(three.residency?.copies, 8 + 8 + 3)
     }
 
+    func testEvictedBlocksPlacedAgainComputeTheSame() throws {
+        let (config, weights) = try widenedDiT()
+        let resident = try FluxTransformer(config: config, weights: weights)
+        let expected = run(resident, seed: 5)
+        let roomy = try FluxTransformer(config: config, weights: weights,
+                                        streaming: BlockStreaming(weightBudget: 1 << 40, keepsHostCopies: true))
+        let plan = try XCTUnwrap(roomy.residency)
+        XCTAssertEqual(run(roomy, seed: 5), expected)
+        roomy.evictBlocks()
+        XCTAssertTrue(roomy.blocksEvicted)
+        XCTAssertEqual(roomy.residency?.deviceBytes, 0)
+        // Placed again under a tighter budget: a different plan, the same output.
+        let tighter = plan.otherWeightBytes + plan.blockBytes[0] + 2 * plan.blockBytes.max()!
+        try roomy.placeBlocks(weightBudget: tighter)
+        XCTAssertFalse(roomy.blocksEvicted)
+        XCTAssertLessThan(try XCTUnwrap(roomy.residency).residentBlocks, 8)
+        XCTAssertEqual(run(roomy, seed: 5), expected)
+        XCTAssertEqual(run(roomy, seed: 5), expected)
+        roomy.evictBlocks()
+        try roomy.placeBlocks(weightBudget: 1 << 40)
+        XCTAssertEqual(roomy.residency?.residentBlocks, 8)
+        XCTAssertEqual(run(roomy, seed: 5), expected)
+        // Without host copies of resident blocks, evicting does nothing.
+        let plain = try FluxTransformer(config: config, weights: weights, streaming: BlockStreaming(weightBudget: 1 << 40))
+        plain.evictBlocks()
+        XCTAssertFalse(plain.blocksEvicted)
+        XCTAssertEqual(run(plain, seed: 5), expected)
+    }
+
     func testTooSmallABudgetIsRefusedWithTheSizeNeeded() throws {
         let (config, weights) = try widenedDiT()
         XCTAssertThrowsError(try FluxTransformer(config: config, weights: weights, streaming: BlockStreaming(weightBudget: 1000))) { error in
@@ -164,7 +193,7 @@ final class BlockStreamingTests: XCTestCase {
         let dit = try XCTUnwrap(budgeted.lastDiTResidency), t5 = try XCTUnwrap(budgeted.lastT5Residency)
         XCTAssertEqual(dit.residentBlocks + dit.streamedBlocks, 3)
         XCTAssertEqual(t5.residentBlocks + t5.streamedBlocks, 2)
-        XCTAssertEqual(try budgeted.generate(request).rgb, plain.rgb, "stages reload per generation under a budget")
+        XCTAssertEqual(try budgeted.generate(request).rgb, plain.rgb, "a kept DiT placed again computes the same")
 
         let config = try ConfigFile.load(T5Config.self, path: files.t5Config!, what: "T5 config")
         let tooSmall = FluxPipeline.t5DeviceWorkingBytes(config, tokens: 512) / 2

@@ -7,8 +7,11 @@ public final class FluxTransformer {
     let imgIn, txtIn: Linear
     let timeIn, vectorIn: MLPEmbedder
     let guidanceIn: MLPEmbedder?
-    let doubleBlocks: [FluxDoubleBlock]
-    let singleBlocks: [FluxSingleBlock]
+    /// The blocks as they run (with streaming: views of their device memory; empty while evicted).
+    private(set) var doubleBlocks: [FluxDoubleBlock]
+    private(set) var singleBlocks: [FluxSingleBlock]
+    /// With streaming: the blocks viewing their host copies, from which device views are made.
+    private let hostDoubleBlocks: [FluxDoubleBlock], hostSingleBlocks: [FluxSingleBlock]
     let finalAdaLN, finalLinear: Linear
     let finalNorm = LayerNorm(eps: 1e-6)
     /// Where the weights live and the forward pass runs (inputs are moved here).
@@ -46,6 +49,8 @@ public final class FluxTransformer {
             singleBlocks = (0..<config.numSingleLayers).map { FluxSingleBlock(w, "single_blocks.\($0)", config) }
             streamer = nil
             otherWeightBytes = 0
+            hostDoubleBlocks = []
+            hostSingleBlocks = []
             try w.finish()
             return
         }
@@ -53,7 +58,7 @@ public final class FluxTransformer {
             throw ModelError.invalidParameter("block streaming needs a backend that copies while it computes; \(backend.name) does not")
         }
         // Each block is built on the backend, copied to host memory, and dropped before the next.
-        let s = BlockStreamer(backend: uploader, slots: streaming.slots)
+        let s = BlockStreamer(backend: uploader, slots: streaming.slots, keepsHostCopies: streaming.keepsHostCopies)
         let hostDouble = try (0..<config.numLayers).map { try s.adopt(FluxDoubleBlock(w, "double_blocks.\($0)", config)) }
         let hostSingle = try (0..<config.numSingleLayers).map { try s.adopt(FluxSingleBlock(w, "single_blocks.\($0)", config)) }
         try w.finish()
@@ -63,8 +68,31 @@ public final class FluxTransformer {
         otherWeightBytes = outside
         doubleBlocks = try hostDouble.enumerated().map { try s.deviceBlock($1, index: $0) }
         singleBlocks = try hostSingle.enumerated().map { try s.deviceBlock($1, index: config.numLayers + $0) }
+        (hostDoubleBlocks, hostSingleBlocks) = streaming.keepsHostCopies ? (hostDouble, hostSingle) : ([], [])
         streamer = s
     }
+
+    /// With streaming and `keepsHostCopies`: gives the blocks' device memory back, keeping their
+    /// host copies (a server between generations, so the text encoders and the VAE have the GPU).
+    /// The model cannot run until `placeBlocks`.
+    public func evictBlocks() {
+        guard let streamer, streamer.keepsHostCopies else { return }
+        doubleBlocks = []
+        singleBlocks = []
+        streamer.evict()
+    }
+
+    /// Takes device memory for the blocks again after `evictBlocks`, planned for `weightBudget`
+    /// (as `BlockStreaming.weightBudget`). No-op when the blocks are placed.
+    public func placeBlocks(weightBudget: Int) throws {
+        guard let streamer, !streamer.isPlaced else { return }
+        try streamer.place(budget: weightBudget, otherBytes: otherWeightBytes, what: "DiT")
+        doubleBlocks = try hostDoubleBlocks.enumerated().map { try streamer.deviceBlock($1, index: $0) }
+        singleBlocks = try hostSingleBlocks.enumerated().map { try streamer.deviceBlock($1, index: config.numLayers + $0) }
+    }
+
+    /// Whether the blocks have been given back with `evictBlocks` (and not placed again).
+    public var blocksEvicted: Bool { streamer.map { !$0.isPlaced } ?? false }
 
     /// Set when the blocks stream (`streaming` given at load).
     let streamer: BlockStreamer?
@@ -108,6 +136,7 @@ public final class FluxTransformer {
         precondition(txt.shape.count == 3 && txt.shape[0] == b && txt.shape[2] == config.jointAttentionDim, "txt \(txt.shape)")
         precondition(pooled.shape == [b, config.pooledProjectionDim], "pooled \(pooled.shape)")
         precondition(timestep.count == b, "one timestep per batch row")
+        precondition(!blocksEvicted, "the DiT's blocks were evicted: call placeBlocks first")
         var x = imgIn(img.moved(to: backend))
         var vec = timeIn(fluxTimestepEmbedding(timestep).moved(to: backend))
         if let guidanceIn {

@@ -35,10 +35,34 @@ final class BlockStreamer {
     /// Tensor offsets inside a region are aligned to this many bytes.
     static let alignment = 256
 
-    init(backend: any AsyncUploading, slots: Int = 2) {
+    /// Whether host copies of resident blocks are kept after `place`, so the device memory can be
+    /// given back (`evict`) and taken again (`place`) without reading the checkpoint.
+    let keepsHostCopies: Bool
+
+    init(backend: any AsyncUploading, slots: Int = 2, keepsHostCopies: Bool = false) {
         precondition(slots >= 1, "a streamer needs at least one slot")
         self.backend = backend
         slotCount = slots
+        self.keepsHostCopies = keepsHostCopies
+    }
+
+    /// Whether the blocks have device memory now (between `place` and `evict`).
+    var isPlaced: Bool { placed }
+
+    /// Gives the device memory back (resident blocks and slots) once queued copies are done; the
+    /// host copies stay, and `place` may be called again, with another budget. Tensors viewing the
+    /// old device memory must be dropped by the caller. Needs `keepsHostCopies`.
+    func evict() {
+        precondition(keepsHostCopies, "evict needs the host copies of resident blocks")
+        guard placed else { return }
+        for fence in loaded { backend.hostWait(fence) }
+        resident = []
+        slots = []
+        slotHolds = []
+        loaded = []
+        freed = []
+        residentCount = 0
+        placed = false
     }
 
     /// Copies still queued (the prefetch for a next pass that will not come) must finish before the
@@ -60,7 +84,7 @@ final class BlockStreamer {
     /// parameters viewing that region. Blocks are numbered in adoption order, which must be the
     /// order they run in.
     func adopt<B: ParameterMapping>(_ block: B) throws -> B {
-        precondition(!placed, "adopt after place")
+        precondition(!placed && resident.isEmpty && streamedCopies == 0, "adopt after place")
         var total = 0
         for t in block.parameterTensors { total = Self.aligned(total) + t.byteCount }
         let region = try backend.hostBuffer(byteCount: Swift.max(total, 1))
@@ -93,7 +117,7 @@ final class BlockStreamer {
     /// copies the resident blocks up (their host copies are then freed). Throws, naming the size
     /// needed, when even streaming every block does not fit.
     func place(budget: Int, otherBytes: Int = 0, what: String) throws {
-        precondition(!placed, "place called twice")
+        precondition(!placed, "place called twice without evict")
         guard count > 0 else { placed = true; return }
         let blockBudget = budget - otherBytes
         guard let r = (0...count).reversed().first(where: { deviceBytesNeeded(resident: $0) <= blockBudget }) else {
@@ -117,7 +141,7 @@ final class BlockStreamer {
         // The host copies of resident blocks may go once their uploads are done.
         backend.hostWait(done)
         backend.computeWait(done)
-        for i in 0..<r { regions[i] = nil }
+        if !keepsHostCopies { for i in 0..<r { regions[i] = nil } }
         placed = true
     }
 
@@ -177,9 +201,14 @@ public struct BlockStreaming: Sendable, Equatable {
     /// Device buffers streamed blocks take turns in (2: one computes while the next is copied).
     public var slots: Int
 
-    public init(weightBudget: Int, slots: Int = 2) {
+    /// Keep the host copies of resident blocks too, so the model can give its device memory back and
+    /// take it again without rereading the checkpoint (host memory for the whole model).
+    public var keepsHostCopies: Bool
+
+    public init(weightBudget: Int, slots: Int = 2, keepsHostCopies: Bool = false) {
         self.weightBudget = weightBudget
         self.slots = slots
+        self.keepsHostCopies = keepsHostCopies
     }
 }
 

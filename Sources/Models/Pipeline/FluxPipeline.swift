@@ -48,7 +48,9 @@ public final class FluxPipeline {
     /// Low-VRAM mode on a GPU (`--vram-budget`): the device memory the pipeline may use, by the
     /// driver's count (the CUDA context included). T5's blocks then load as they run, the DiT keeps
     /// as many blocks resident as fit and streams the rest from page-locked host memory
-    /// (`BlockStreamer`), and every stage is loaded per generation and freed after it. nil: no budget.
+    /// (`BlockStreamer`), and every stage is loaded per generation and freed after it, except that a
+    /// server (`keepLoaded`) keeps the DiT's blocks in host memory between generations and only
+    /// gives back and takes again their device memory. nil: no budget.
     public let vramBudget: Int?
 
     /// Checks the files and loads the tokenizers and configs (small); weights load on first use.
@@ -90,6 +92,7 @@ public final class FluxPipeline {
         _ = try clip()
         _ = try t5()
         _ = try dit()
+        ditModel?.evictBlocks()  // under a budget the GPU is the next stage's
         _ = try vae()
     }
 
@@ -142,20 +145,30 @@ public final class FluxPipeline {
 
     /// The DiT. Under a VRAM budget its blocks stream, planned for `tokens` joint (text + image)
     /// tokens (default: the model's preferred size and T5 length).
+    ///
+    /// A server under a budget (`keepLoaded`) keeps the DiT between generations as host copies of its
+    /// blocks: `denoise` gives its device memory back when done and this call takes it again.
     func dit(tokens: Int? = nil) throws -> FluxTransformer {
-        if let ditModel { return ditModel }
+        let n = tokens ?? (preferredImageSize / 16) * (preferredImageSize / 16) + preferredSequenceLength
+        if let ditModel {
+            if ditModel.blocksEvicted, let free = startDeviceStage() {
+                // The layers outside the blocks stayed on the device and are already out of `free`.
+                try ditModel.placeBlocks(weightBudget: free - FluxPipeline.ditDeviceWorkingBytes(ditModel.config, tokens: n)
+                                         + (ditModel.residency?.otherWeightBytes ?? 0))
+                lastDiTResidency = ditModel.residency
+            }
+            return ditModel
+        }
         let free = startDeviceStage()
         let source = try FluxCheckpointLayout.canonical(CheckpointWeights(path: files.transformer))
         let declared = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
         let config = try FluxConfig.infer(shape: source.shape(of:), names: source.names, declared: declared)
-        var streaming: BlockStreaming?
-        if let free {
-            let n = tokens ?? (preferredImageSize / 16) * (preferredImageSize / 16) + preferredSequenceLength
-            streaming = BlockStreaming(weightBudget: free - FluxPipeline.ditDeviceWorkingBytes(config, tokens: n))
+        let streaming = free.map {
+            BlockStreaming(weightBudget: $0 - FluxPipeline.ditDeviceWorkingBytes(config, tokens: n), keepsHostCopies: keepLoaded)
         }
         let m = try FluxTransformer(config: config, weights: source, computeDType: deviceDType ?? precision.denseDType,
                                     quantization: precision.ditQuantization, backend: backend, streaming: streaming)
-        if keepsStages { ditModel = m }
+        if keepLoaded { ditModel = m }
         lastDiTResidency = m.residency
         return m
     }
@@ -242,6 +255,7 @@ public final class FluxPipeline {
                  onStep: (Int, Tensor?) throws -> Void) throws -> (Tensor, Int) {
         let (lh, lw) = latentSize
         let dit = try dit(tokens: (lh / 2) * (lw / 2) + cond.sequence.shape[1])
+        defer { dit.evictBlocks() }  // a kept, streaming DiT gives the GPU to the VAE (no-op otherwise)
         // Noise (1, C, H/8, W/8) from the seed, exactly as torch.randn with a CPU generator.
         let noise = TorchGenerator(seed: request.seed).randn([1, dit.config.inChannels / 4, lh, lw])
         var x = FluxPacking.pack(noise.moved(to: backend)).contiguous()
