@@ -95,6 +95,38 @@ final class BlockStreamingTests: XCTestCase {
         XCTAssertEqual(three.residency?.copies, 8 + 8 + 3)
     }
 
+    /// A streaming DiT keeps its blocks' modulation Linears out of the streamed weights and computes
+    /// their outputs for all steps at once: the same numbers as step by step.
+    func testModulationIsComputedAheadAndNotStreamed() throws {
+        let (config, weights) = try widenedDiT()
+        let resident = try FluxTransformer(config: config, weights: weights)
+        let streamed = try FluxTransformer(config: config, weights: weights, streaming: BlockStreaming(weightBudget: 1 << 40))
+        let r = try XCTUnwrap(streamed.residency)
+        let d = config.hiddenSize
+        let modulationBytes = (config.numLayers * 2 * (6 * d * d + 6 * d) + config.numSingleLayers * (3 * d * d + 3 * d)) * 4
+        let blockLinearBytes = resident.weightByteCount - r.otherWeightBytes
+        let slack = 8 * 40 * 256  // padding of ~40 tensors per block, norms
+        XCTAssertLessThan(abs(r.blockBytes.reduce(0, +) + modulationBytes - blockLinearBytes), slack,
+                          "streamed blocks hold everything but the modulation Linears")
+
+        let timesteps: [Float] = [1, 0.75, 0.4]
+        let img = TorchGenerator(seed: 11).randn([1, 12, config.inChannels])
+        let txt = TorchGenerator(seed: 12).randn([1, 8, config.jointAttentionDim])
+        let pooled = TorchGenerator(seed: 13).randn([1, config.pooledProjectionDim])
+        streamed.prepareModulation(timesteps: timesteps, guidance: 4, pooled: pooled)
+        for t in timesteps {
+            let want = resident(img: img, height: 3, width: 4, txt: txt, pooled: pooled, timestep: [t], guidance: [4]).floats()
+            let got = streamed(img: img, height: 3, width: 4, txt: txt, pooled: pooled, timestep: [t], guidance: [4]).floats()
+            let scale = want.map { abs($0) }.max()!
+            let err = zip(want, got).map { abs($0 - $1) }.max()!
+            XCTAssertLessThan(err, 1e-5 * scale, "timestep \(t)")
+            XCTAssertNotEqual(want, run(resident, seed: 1), "inputs matter")
+        }
+        // Unprepared values are prepared on the spot, exactly as the resident model computes them.
+        streamed.clearModulation()
+        XCTAssertEqual(run(streamed, seed: 1), run(resident, seed: 1))
+    }
+
     func testEvictedBlocksPlacedAgainComputeTheSame() throws {
         let (config, weights) = try widenedDiT()
         let resident = try FluxTransformer(config: config, weights: weights)

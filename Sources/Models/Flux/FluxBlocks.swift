@@ -56,8 +56,11 @@ struct FluxDoubleBlock {
         [imgMod.lin, txtMod.lin, imgQKV, txtQKV, imgProj, txtProj, imgMLP0, imgMLP2, txtMLP0, txtMLP2]
     }
 
-    func callAsFunction(img: Tensor, txt: Tensor, vec: Tensor, rope: FluxRoPE) -> (img: Tensor, txt: Tensor) {
-        let im = imgMod(vec), tm = txtMod(vec)
+    /// `mods`: the image and text modulation parameters computed ahead (`FluxModulationCache`);
+    /// nil computes them from `vec`.
+    func callAsFunction(img: Tensor, txt: Tensor, vec: Tensor, rope: FluxRoPE,
+                        mods: (img: [ModulationParams], txt: [ModulationParams])? = nil) -> (img: Tensor, txt: Tensor) {
+        let im = mods?.img ?? imgMod(vec), tm = mods?.txt ?? txtMod(vec)
         let iqkv = imgQKV(im[0].modulate(img, eps: norm.eps))
         let tqkv = txtQKV(tm[0].modulate(txt, eps: norm.eps))
         let attn = fluxAttention([(tqkv, txtNorms), (iqkv, imgNorms)], rope: rope)
@@ -90,8 +93,9 @@ struct FluxSingleBlock {
 
     var linears: [Linear] { [modulation.lin, linear1, linear2] }
 
-    func callAsFunction(_ x: Tensor, vec: Tensor, rope: FluxRoPE) -> Tensor {
-        let mod = modulation(vec)[0]
+    /// `mod`: the modulation parameters computed ahead; nil computes them from `vec`.
+    func callAsFunction(_ x: Tensor, vec: Tensor, rope: FluxRoPE, mod: ModulationParams? = nil) -> Tensor {
+        let mod = mod ?? modulation(vec)[0]
         let h = mod.modulate(x, eps: norm.eps)
         if h.device != .cpu, let qkvPart = linear1.rows(0, 3 * hidden), let mlpPart = linear1.rows(3 * hidden, 3 * hidden + mlp) {
             // Two GEMMs: the MLP half gets its GELU in the epilogue and is written straight into

@@ -54,8 +54,17 @@ struct Modulation {
         sets = double ? 2 : 1
         lin = Linear(w, "\(p).lin", in: hidden, out: 3 * sets * hidden)
     }
-    func callAsFunction(_ vec: Tensor) -> [ModulationParams] {
-        let parts = lin(silu(vec)).chunked(3 * sets, dim: -1)
+    func callAsFunction(_ vec: Tensor) -> [ModulationParams] { Self.split(lin(silu(vec)), sets: sets) }
+
+    /// Parameters for each row of `siluVec` = silu(vec) (S, D) through `layer` (a modulation Linear
+    /// with `sets` parameter sets): element s is what `callAsFunction` gives for row s alone.
+    static func perRow(_ siluVec: Tensor, layer: Linear, sets: Int) -> [[ModulationParams]] {
+        let out = layer(siluVec)
+        return (0..<out.shape[0]).map { split(out.slice(dim: 0, start: $0, end: $0 + 1), sets: sets) }
+    }
+
+    private static func split(_ out: Tensor, sets: Int) -> [ModulationParams] {
+        let parts = out.chunked(3 * sets, dim: -1)
         return (0..<sets).map { ModulationParams(shift: parts[3 * $0], scale: parts[3 * $0 + 1], gate: parts[3 * $0 + 2]) }
     }
 }

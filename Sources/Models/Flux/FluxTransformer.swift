@@ -12,6 +12,12 @@ public final class FluxTransformer {
     private(set) var singleBlocks: [FluxSingleBlock]
     /// With streaming: the blocks viewing their host copies, from which device views are made.
     private let hostDoubleBlocks: [FluxDoubleBlock], hostSingleBlocks: [FluxSingleBlock]
+    /// With streaming: each block's modulation Linears (double: image, text; single: one), kept in
+    /// host memory and out of the streamed weights; `prepareModulation` computes their outputs for all
+    /// steps at once (`FluxTransformer+Modulation.swift`).
+    let hostModulation: [[Linear]]
+    /// Modulation parameters computed ahead, per (timestep, guidance, pooled).
+    let modulationCache = FluxModulationCache()
     let finalAdaLN, finalLinear: Linear
     let finalNorm = LayerNorm(eps: 1e-6)
     /// Where the weights live and the forward pass runs (inputs are moved here).
@@ -51,17 +57,34 @@ public final class FluxTransformer {
             otherWeightBytes = 0
             hostDoubleBlocks = []
             hostSingleBlocks = []
+            hostModulation = []
             try w.finish()
             return
         }
         guard let uploader = backend as? any AsyncUploading else {
             throw ModelError.invalidParameter("block streaming needs a backend that copies while it computes; \(backend.name) does not")
         }
-        // Each block is built on the backend, copied to host memory, and dropped before the next.
+        // Each block is built on the backend, copied to host memory, and dropped before the next. Its
+        // modulation Linears (27% of the block weights, applied to one vector per step) go to host
+        // memory apart and never stream: their outputs for all steps are computed ahead.
         let s = BlockStreamer(backend: uploader, slots: streaming.slots, keepsHostCopies: streaming.keepsHostCopies)
-        let hostDouble = try (0..<config.numLayers).map { try s.adopt(FluxDoubleBlock(w, "double_blocks.\($0)", config)) }
-        let hostSingle = try (0..<config.numSingleLayers).map { try s.adopt(FluxSingleBlock(w, "single_blocks.\($0)", config)) }
+        var modulation: [[Linear]] = []
+        func keepModulation(_ linears: [Linear]) throws {
+            modulation.append(try linears.map { try $0.mapParameters { $0.moved(to: CPUBackend.shared) } })
+        }
+        let hostDouble = try (0..<config.numLayers).map { i -> FluxDoubleBlock in
+            let block = FluxDoubleBlock(w, "double_blocks.\(i)", config)
+            try keepModulation([block.imgMod.lin, block.txtMod.lin])
+            return try s.adopt(block.strippingModulation())
+        }
+        let hostSingle = try (0..<config.numSingleLayers).map { i -> FluxSingleBlock in
+            let block = FluxSingleBlock(w, "single_blocks.\(i)", config)
+            try keepModulation([block.modulation.lin])
+            return try s.adopt(block.strippingModulation())
+        }
+        hostModulation = modulation
         try w.finish()
+        // Bytes on the device outside the streamed blocks (the modulation Linears visit it briefly).
         let outside = ([imgIn, txtIn, timeIn.inLayer, timeIn.outLayer, vectorIn.inLayer, vectorIn.outLayer, finalAdaLN, finalLinear]
             + (guidanceIn.map { [$0.inLayer, $0.outLayer] } ?? [])).reduce(0) { $0 + $1.weightByteCount }
         try s.place(budget: streaming.weightBudget, otherBytes: outside, what: "DiT")
@@ -148,16 +171,18 @@ public final class FluxTransformer {
         let lt = t.shape[1]
         let rope = FluxRoPE(ids: FluxRoPE.ids(txtLen: lt, height: height, width: width),
                             axesDims: config.axesDimsRope, theta: config.ropeTheta, backend: backend)
+        // A streaming model's blocks hold no modulation weights: their parameters come from the cache.
+        let mods = streamer == nil ? nil : stepModulation(timestep: timestep, guidance: guidance, pooled: pooled)
         for (i, block) in doubleBlocks.enumerated() {
             streamer?.acquire(i)
-            (x, t) = block(img: x, txt: t, vec: vec, rope: rope)
+            (x, t) = block(img: x, txt: t, vec: vec, rope: rope, mods: mods?.double[i])
             streamer?.release(i)
         }
         var joint = concat([t, x], dim: 1)
         for (j, block) in singleBlocks.enumerated() {
             let i = doubleBlocks.count + j
             streamer?.acquire(i)
-            joint = block(joint, vec: vec, rope: rope)
+            joint = block(joint, vec: vec, rope: rope, mod: mods?.single[j])
             streamer?.release(i)
         }
         x = joint.slice(dim: 1, start: lt)

@@ -265,6 +265,13 @@ public final class FluxPipeline {
         case .model: schedule = FlowMatchSchedule(steps: request.steps, imageSeqLen: gh * gw, config: schedulerConfig)
         case .diffSynth(let shift): schedule = FlowMatchSchedule(diffSynthSteps: request.steps, shift: shift)
         }
+        // A streaming DiT computes every step's modulation parameters now, in one pass over those
+        // weights (a no-op for a resident DiT).
+        let timesteps = (0..<schedule.steps).map { schedule.modelTimestep($0) }
+        for embedding in [cond] + (uncond.map { [$0] } ?? []) {
+            dit.prepareModulation(timesteps: timesteps, guidance: request.guidance, pooled: embedding.pooled)
+        }
+        defer { dit.clearModulation() }
         try onStep(0, nil)
         for i in 0..<schedule.steps {
             let t = [schedule.modelTimestep(i)]
