@@ -124,19 +124,19 @@ final class BlockStreamer {
             let inFlight = Swift.min(slotCount, count)
             throw ModelError.invalidParameter("the \(what) needs at least \(Self.gib(otherBytes + minimumBudget)) of device memory for its weights when streaming (\(Self.gib(otherBytes)) outside its blocks, \(inFlight) blocks of \(Self.gib(sizes.max() ?? 0)) in flight); the budget leaves it \(Self.gib(Swift.max(0, budget))). Raise --vram-budget.")
         }
+        // All device memory first (a failure leaves nothing half placed), then the copies.
+        let kept = try (0..<r).map { try backend.allocatePersistent(byteCount: Swift.max(sizes[$0], 1)) }
+        let slotSize = sizes[r...].max() ?? 0
+        let newSlots = try (0..<Swift.min(slotCount, count - r)).map { _ in try backend.allocatePersistent(byteCount: Swift.max(slotSize, 1)) }
         residentCount = r
+        resident = kept
+        slots = newSlots
+        slotHolds = newSlots.map { _ in -1 }
+        loaded = newSlots.map { _ in backend.makeFence() }
+        freed = newSlots.map { _ in nil }
         let done = backend.makeFence()
         for i in 0..<r {
-            let storage = backend.allocate(byteCount: Swift.max(sizes[i], 1))
-            backend.uploadAsync(regions[i]!.pointer, count: sizes[i], to: storage, byteOffset: 0, after: nil, done: done)
-            resident.append(storage)
-        }
-        let slotSize = sizes[r...].max() ?? 0
-        for _ in 0..<Swift.min(slotCount, count - r) {
-            slots.append(backend.allocate(byteCount: Swift.max(slotSize, 1)))
-            slotHolds.append(-1)
-            loaded.append(backend.makeFence())
-            freed.append(nil)
+            backend.uploadAsync(regions[i]!.pointer, count: sizes[i], to: kept[i], byteOffset: 0, after: nil, done: done)
         }
         // The host copies of resident blocks may go once their uploads are done.
         backend.hostWait(done)

@@ -17,6 +17,15 @@ extension CUDABackend: AsyncUploading {
                        release: { _ = driver.cuMemFreeHost($0) })
     }
 
+    public func allocatePersistent(byteCount: Int) throws -> Storage {
+        let bytes = Swift.max(byteCount, 1)
+        guard let p = allocator.allocateExact(bytes) else {
+            throw CUDAError.driver("cuMemAlloc of \(bytes) bytes for streamed weights (\(allocator.reserved) bytes already held)", 2)
+        }
+        return Storage(pointer: UnsafeMutableRawPointer(bitPattern: UInt(p))!, byteCount: byteCount, backend: self,
+                       release: { [allocator] ptr in allocator.freeExact(UInt64(UInt(bitPattern: ptr)), bytes) })
+    }
+
     public func makeFence() -> QueueFence {
         var e: UnsafeMutableRawPointer?
         // CU_EVENT_DISABLE_TIMING (2): cheaper to record and wait on.

@@ -454,6 +454,35 @@ final class CUDAAllocator: @unchecked Sendable {
         }
     }
 
+    /// Exactly `bytes` from the driver, outside the cache (long-lived buffers); nil when the device
+    /// is full even after the cache is returned.
+    func allocateExact(_ bytes: Int) -> UInt64? {
+        lock.withLock {
+            if let limit, reserved + bytes > limit, !cached.isEmpty { releaseCachedLocked() }
+            var p: UInt64 = 0
+            if driver.cuMemAlloc(&p, bytes) != 0 {
+                releaseCachedLocked()
+                if driver.cuMemAlloc(&p, bytes) != 0 { return nil }
+            }
+            reserved += bytes
+            inUse += bytes
+            peakReserved = Swift.max(peakReserved, reserved)
+            peakInUse = Swift.max(peakInUse, inUse)
+            sampleDeviceUsed()
+            return p
+        }
+    }
+
+    /// Returns a block from `allocateExact` to the driver (after the work queued on it).
+    func freeExact(_ p: UInt64, _ bytes: Int) {
+        lock.withLock {
+            inUse -= bytes
+            reserved -= bytes
+        }
+        _ = driver.cuCtxSynchronize()
+        _ = driver.cuMemFree(p)
+    }
+
     func free(_ p: UInt64, _ bytes: Int) {
         let size = Self.rounded(bytes)
         lock.withLock {

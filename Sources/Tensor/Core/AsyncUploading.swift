@@ -23,6 +23,10 @@ public protocol AsyncUploading: Backend {
     /// Host memory (a CPU-backend storage) that `uploadAsync` copies from at full speed: page-locked
     /// on CUDA. Throws when the system refuses that much.
     func hostBuffer(byteCount: Int) throws -> Storage
+    /// Device memory of exactly `byteCount` bytes for long-lived buffers (resident blocks, slots): not
+    /// rounded up for reuse as the caching allocator's blocks are, and returned to the driver when
+    /// freed. Throws when the device has no room.
+    func allocatePersistent(byteCount: Int) throws -> Storage
     /// A new fence, not yet recorded.
     func makeFence() -> QueueFence
     /// Records `fence` at the current end of the compute queue (where kernels run).
@@ -40,6 +44,7 @@ public protocol AsyncUploading: Backend {
 
 extension CPUBackend: AsyncUploading {
     public func hostBuffer(byteCount: Int) throws -> Storage { allocate(byteCount: byteCount) }
+    public func allocatePersistent(byteCount: Int) throws -> Storage { allocate(byteCount: byteCount) }
     public func makeFence() -> QueueFence { QueueFence(handle: nil, destroy: nil) }
     public func recordCompute(_ fence: QueueFence) {}
     public func computeWait(_ fence: QueueFence) {}
