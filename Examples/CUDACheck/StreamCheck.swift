@@ -47,7 +47,7 @@ enum StreamCheck {
         t0 = now()
         let budget = Int(weightBudgetGiB * Double(1 << 30))
         let streamed = try FluxTransformer(config: c, weights: source, computeDType: .bf16, quantization: quant, backend: gpu,
-                                           streaming: BlockStreaming(weightBudget: budget, slots: slots))
+                                           streaming: BlockStreaming(weightBudget: budget, slots: slots, keepsHostCopies: true))
         gpu.emptyCache()
         print("streamed model loaded in \(fmt(now() - t0, 1)) s; \(streamed.residencySummary)")
         let held = gpu.bytesInUse
@@ -59,6 +59,19 @@ enum StreamCheck {
         print("streamed step 1024x1024: best \(fmt(b.best)) ms, median \(fmt(b.median)) ms = \(fmt(b.median / a.median, 2))x resident (goal <= 1.5x); \(fmt(Double(r.bytesPerPass) / 1e9, 2)) GB copied per step = \(fmt(Double(r.bytesPerPass) / 1e6 / b.median, 1)) GB/s sustained")
         print("streamed model device memory: weights \(fmt(Double(weightsOnDevice) / 1e9, 2)) GB + activations (peak in use during the steps) \(fmt(Double(activations) / 1e9, 2)) GB = \(fmt(Double(weightsOnDevice + activations) / Double(1 << 30), 2)) GiB (random source weights, \(fmt(Double(sourceBytes) / 1e9, 1)) GB, not counted)")
 
+        // The same model placed again under other budgets (evict / place: no reloading): the curve of
+        // step time against device memory for weights.
+        for other in [2.5, 3.0, 5.0, 6.0, 8.0] where abs(other - weightBudgetGiB) > 0.01 {
+            streamed.evictBlocks()
+            gpu.emptyCache()
+            do { try streamed.placeBlocks(weightBudget: Int(other * Double(1 << 30))) } catch {
+                print("  \(fmt(other, 1)) GiB for weights: \(error)")
+                continue
+            }
+            let t = timeSteps(streamed)
+            let rr = streamed.residency!
+            print("  \(fmt(other, 1)) GiB for weights: \(rr.residentBlocks) resident, \(rr.streamedBlocks) streamed, \(fmt(Double(rr.bytesPerPass) / 1e9, 2)) GB per step; median \(fmt(t.median)) ms = \(fmt(t.median / a.median, 2))x resident")
+        }
         var maxDiff: Float = 0
         for (x, y) in zip(a.out, b.out) { maxDiff = max(maxDiff, abs(x - y)) }
         let finite = b.out.allSatisfy { $0.isFinite }

@@ -87,7 +87,11 @@ final class BlockStreamer {
         precondition(!placed && resident.isEmpty && streamedCopies == 0, "adopt after place")
         var total = 0
         for t in block.parameterTensors { total = Self.aligned(total) + t.byteCount }
-        let region = try backend.hostBuffer(byteCount: Swift.max(total, 1))
+        let region: Storage
+        do { region = try backend.hostBuffer(byteCount: Swift.max(total, 1)) } catch {
+            let held = sizes.reduce(0, +)
+            throw ModelError.invalidParameter("no page-locked host memory for block \(count) (\(Self.gib(total)); \(Self.gib(held)) already held for \(count) blocks): \(error). Streaming keeps the streamed model's blocks in host memory: free some, or use --precision fp8 to halve it")
+        }
         var cursor = 0
         let host = try block.mapParameters { t in
             let c = t.isContiguous ? t : t.contiguous()
