@@ -42,6 +42,21 @@ enum FP8Check {
                   + "bf16 \(fmt(tBF16, 3)) ms (\(fmt(flops / tBF16 / 1e9, 0)) TFLOP/s), fp8 \(fmt(tFast, 3)) ms (\(fmt(flops / tFast / 1e9, 0))) = \(fmt(tFast / tBF16, 2))x, dequant \(fmt(tSlow, 3)) ms")
             }
         }
+        // The single block's fused path: attention output and the fp8 MLP GEMM's GELU output written
+        // side by side into one (4608, 3072 + 12288) matrix, against concat of the separate results.
+        do {
+            let attn = gpu.randomUniform([1, 4608, 3072], dtype: .bf16, scale: 1, seed: 21)
+            let h = gpu.randomUniform([1, 4608, 3072], dtype: .bf16, scale: 1, seed: 22)
+            let w = gpu.randomUniform([12288, 3072], dtype: .bf16, scale: 1 / Float(3072).squareRoot(), seed: 23)
+            let b = gpu.randomUniform([12288], dtype: .bf16, scale: 0.01, seed: 24)
+            let (codes, scale) = gpu.quantizeTensorE4M3(w)
+            let fused = gpu.fp8ConcatLinearGeluTanh(attn, h, codes: codes, scale: scale, bias: b).floats()
+            let apart = concat([attn, gpu.fp8Linear(h, codes: codes, scale: scale, bias: b, gelu: true)], dim: -1).floats()
+            let err = rel(fused, apart)
+            let pass = err < 0.01
+            ok = ok && pass
+            print("fp8 concat + GELU into one matrix (single block): relative difference to concat of the parts \(fmt(err, 5)) \(pass ? "ok" : "FAIL")")
+        }
         gpu.profiling = true
         let x = gpu.randomUniform([4608, 3072], dtype: .bf16, scale: 1, seed: 1)
         let (codes, scale) = gpu.quantizeTensorE4M3(gpu.randomUniform([9216, 3072], dtype: .bf16, scale: 0.02, seed: 2))

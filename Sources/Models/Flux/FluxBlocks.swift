@@ -101,7 +101,7 @@ struct FluxSingleBlock {
             // Two GEMMs: the MLP half gets its GELU in the epilogue and is written straight into
             // linear2's [attention | MLP] input.
             let attn = fluxAttention([(qkvPart(h), norms)], rope: rope)
-            let joint = concatLinearGeluTanh(attn, h, weight: mlpPart.weight, bias: mlpPart.bias)
+            let joint = mlpPart.concatGeluTanh(attn, h)
             return mod.gatedAdd(x, linear2(joint))
         }
         let parts = linear1(h).split([3 * hidden, mlp], dim: -1)

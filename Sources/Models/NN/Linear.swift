@@ -59,9 +59,24 @@ public struct Linear {
         return linearGeluTanh(x, weight: weight, bias: bias)
     }
 
-    /// The layer restricted to output features `start..<end` (row slices of the weight; no copy).
+    /// The layer restricted to output features `start..<end` (row slices of the weight; no copy). nil
+    /// for CPU-quantized layers and for GPU fp8 layers with a scale per output channel.
     public func rows(_ start: Int, _ end: Int) -> Linear? {
-        if quantized != nil || gpuFP8 != nil { return nil }
-        return Linear(weight: weight.slice(dim: 0, start: start, end: end), bias: bias?.slice(dim: 0, start: start, end: end))
+        if quantized != nil { return nil }
+        var l = Linear(weight: weight.slice(dim: 0, start: start, end: end), bias: bias?.slice(dim: 0, start: start, end: end))
+        if let fp8 = gpuFP8 {
+            guard fp8.scale.count == 1 else { return nil }
+            l.gpuFP8 = (l.weight, fp8.scale)
+        }
+        return l
+    }
+
+    /// [prefix | gelu_tanh(x W^T + b)] along the last dimension, the GEMM writing its GELU output
+    /// straight into the right-hand columns (Flux single blocks: attention beside the MLP).
+    public func concatGeluTanh(_ prefix: Tensor, _ x: Tensor) -> Tensor {
+        guard let gpuFP8, let gpu = x.backend as? CUDABackend else {
+            return concatLinearGeluTanh(prefix, x, weight: weight, bias: bias)
+        }
+        return gpu.fp8ConcatLinearGeluTanh(prefix, x, codes: gpuFP8.codes, scale: gpuFP8.scale, bias: bias)
     }
 }

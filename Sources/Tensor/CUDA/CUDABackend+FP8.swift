@@ -61,12 +61,17 @@ extension CUDABackend {
 
     /// y = (x W^T) [+ bias] [-> tanh-GELU] in bf16 with W as e4m3 `codes` (N, K) and f32 `scale` (N or 1).
     /// `x` is (..., K) in any float dtype. See the extension's notes for the two paths.
-    public func fp8Linear(_ x: Tensor, codes: Tensor, scale: Tensor, bias: Tensor?, gelu: Bool = false) -> Tensor {
+    /// With `into`, y is written there instead: a bf16 (..., N) view whose rows lie `ldc` elements
+    /// apart (the right-hand columns of a wider matrix), which is returned.
+    public func fp8Linear(_ x: Tensor, codes: Tensor, scale: Tensor, bias: Tensor?, gelu: Bool = false,
+                          into: Tensor? = nil, ldc: Int? = nil) -> Tensor {
         let k = x.shape[x.rank - 1], n = codes.shape[0]
         precondition(codes.rank == 2 && codes.shape[1] == k, "fp8Linear: weight \(codes.shape) does not take inputs of width \(k)")
         let rows = x.count / Swift.max(k, 1)
         let outShape = Array(x.shape.dropLast()) + [n]
-        if rows == 0 || n == 0 { return empty(outShape, .bf16) }
+        if let into { precondition(into.dtype == .bf16 && into.shape == outShape && (ldc ?? n) >= n, "fp8Linear: output view \(into.shape) \(into.dtype) for \(outShape)") }
+        let ldc = ldc ?? n
+        if rows == 0 || n == 0 { return into ?? empty(outShape, .bf16) }
         let perTensor = scale.count == 1
         if hasFP8TensorCores && allowFP8TensorCores && k % 16 == 0 && n % 16 == 0 && (perTensor || !fp8OuterUnsupported) {
             // Per-channel weight scales need cuBLASLt's outer-vector scaling (activations then per row);
@@ -74,10 +79,10 @@ extension CUDABackend {
             let x2 = x.reshaped([rows, k])
             let (q, sx) = perTensor ? quantizeTensorE4M3(x2) : quantizeRowsE4M3(x2)
             let sw = scale.dtype == .f32 && scale.isContiguous ? scale : contiguous(convert(scale, to: .f32))
-            let out = empty(outShape, .bf16)
+            let out = into ?? empty(outShape, .bf16)
             let b = bias.map { $0.dtype == .bf16 && $0.isContiguous ? $0 : contiguous(convert($0, to: .bf16)) }
             if fp8Gemm(weight: codes.isContiguous ? codes : contiguous(codes), weightScale: sw, x: q, xScale: sx,
-                       rows: rows, n: n, k: k, bias: b, gelu: gelu, out: out, outerVector: !perTensor) {
+                       rows: rows, n: n, k: k, bias: b, gelu: gelu, out: out, ldc: ldc, outerVector: !perTensor) {
                 lastFP8Path = perTensor ? "fp8 tensor cores (cuBLASLt, per-tensor scales)"
                                         : "fp8 tensor cores (cuBLASLt, per-channel x per-row scales)"
                 return out
@@ -92,8 +97,20 @@ extension CUDABackend {
         lastFP8Path = "dequantised to bf16"
         let w = dequantizeRowsE4M3(codes, scale: scale)
         let xb = x.dtype == .bf16 ? x : convert(x, to: .bf16)
-        let out = empty(outShape, .bf16)
-        linear(xb, weight: w, bias: bias, gelu: gelu, into: out, ldc: n)
+        let out = into ?? empty(outShape, .bf16)
+        linear(xb, weight: w, bias: bias, gelu: gelu, into: out, ldc: ldc)
+        return out
+    }
+
+    /// [prefix | gelu_tanh(x W^T + b)] in bf16 along the last dimension with W as e4m3 `codes` and
+    /// `scale`: the fp8 GEMM writes its GELU output straight into the right-hand columns, as
+    /// `concatLinearGeluTanh` does for bf16 weights.
+    public func fp8ConcatLinearGeluTanh(_ prefix: Tensor, _ x: Tensor, codes: Tensor, scale: Tensor, bias: Tensor?) -> Tensor {
+        let p = prefix.shape[prefix.rank - 1], n = codes.shape[0]
+        let out = empty(Array(prefix.shape.dropLast()) + [p + n], .bf16)
+        if out.count == 0 { return out }
+        copy(prefix, into: out.slice(dim: out.rank - 1, start: 0, end: p))
+        _ = fp8Linear(x, codes: codes, scale: scale, bias: bias, gelu: true, into: out.slice(dim: out.rank - 1, start: p), ldc: p + n)
         return out
     }
 
@@ -101,11 +118,11 @@ extension CUDABackend {
     /// scaled per A row (weight channel) and per B column (activation row). False when cuBLASLt has
     /// no algorithm for it.
     func fp8Gemm(weight: Tensor, weightScale: Tensor, x: Tensor, xScale: Tensor, rows: Int, n: Int, k: Int,
-                 bias: Tensor?, gelu: Bool, out: Tensor, outerVector: Bool) -> Bool {
+                 bias: Tensor?, gelu: Bool, out: Tensor, ldc: Int, outerVector: Bool) -> Bool {
         var epi = CUBLASLt.epilogueDefault
         if bias != nil { epi = gelu ? CUBLASLt.epilogueGeluBias : CUBLASLt.epilogueBias } else if gelu { epi = CUBLASLt.epilogueGelu }
         let wPtr = address(weight), xPtr = address(x), cPtr = address(out)
-        let key = LtGemm(m: n, n: rows, k: k, transA: true, transB: false, lda: k, ldb: k, ldc: n, batch: 1,
+        let key = LtGemm(m: n, n: rows, k: k, transA: true, transB: false, lda: k, ldb: k, ldc: ldc, batch: 1,
                          strideA: 0, strideB: 0, strideC: 0, dtype: .bf16, epilogue: epi,
                          alignA: Self.alignment(wPtr), alignB: Self.alignment(xPtr), alignC: Self.alignment(cPtr),
                          operandType: CUBLASLt.typeE4M3, scaleMode: outerVector ? CUBLASLt.scaleOuterVector : 0)
