@@ -110,7 +110,7 @@ struct ModelOptions: ParsableArguments {
         }
         if backend.device == .cpu {
             if device == .cpu { throw ValidationError("--vram-budget limits GPU memory; it does not apply with --device cpu") }
-            Console.info("--vram-budget ignored: no CUDA GPU, running on the CPU")
+            Console.info("--vram-budget ignored: --device auto chose the CPU (no usable CUDA GPU, or --precision \(precision.rawValue), which auto runs on the CPU; --device cuda asks for the GPU)")
             return nil
         }
         return Int(gib * Double(1 << 30))
