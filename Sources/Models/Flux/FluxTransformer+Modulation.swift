@@ -89,8 +89,6 @@ final class FluxModulationCache: @unchecked Sendable {
     func entry(_ key: Key) -> FluxStepModulation? { entries[key]?.0 }
 
     func clear() { entries = [:] }
-
-    var count: Int { entries.count }
 }
 
 extension FluxDoubleBlock {

@@ -50,24 +50,22 @@ public final class FluxTransformer {
         guidanceIn = config.guidanceEmbeds ? MLPEmbedder(w, "guidance_in", in: 256, hidden: d) : nil
         finalAdaLN = Linear(w, "final_layer.adaLN_modulation.1", in: d, out: 2 * d)
         finalLinear = Linear(w, "final_layer.linear", in: d, out: config.resolvedOutChannels)
+        otherWeightBytes = ([imgIn, txtIn, timeIn.inLayer, timeIn.outLayer, vectorIn.inLayer, vectorIn.outLayer, finalAdaLN, finalLinear]
+            + (guidanceIn.map { [$0.inLayer, $0.outLayer] } ?? [])).reduce(0) { $0 + $1.weightByteCount }
         guard let streaming else {
             doubleBlocks = (0..<config.numLayers).map { FluxDoubleBlock(w, "double_blocks.\($0)", config) }
             singleBlocks = (0..<config.numSingleLayers).map { FluxSingleBlock(w, "single_blocks.\($0)", config) }
             streamer = nil
-            otherWeightBytes = 0
             hostDoubleBlocks = []
             hostSingleBlocks = []
             hostModulation = []
             try w.finish()
             return
         }
-        guard let uploader = backend as? any AsyncUploading else {
-            throw ModelError.invalidParameter("block streaming needs a backend that copies while it computes; \(backend.name) does not")
-        }
         // Each block is built on the backend, copied to host memory, and dropped before the next. Its
         // modulation Linears (27% of the block weights, applied to one vector per step) go to host
         // memory apart and never stream: their outputs for all steps are computed ahead.
-        let s = BlockStreamer(backend: uploader, slots: streaming.slots, keepsHostCopies: streaming.keepsHostCopies)
+        let s = try BlockStreamer(backend: backend, slots: streaming.slots, keepsHostCopies: streaming.keepsHostCopies)
         var modulation: [[Linear]] = []
         func keepModulation(_ linears: [Linear]) throws {
             modulation.append(try linears.map { try $0.mapParameters { $0.moved(to: CPUBackend.shared) } })
@@ -84,11 +82,7 @@ public final class FluxTransformer {
         }
         hostModulation = modulation
         try w.finish()
-        // Bytes on the device outside the streamed blocks (the modulation Linears visit it briefly).
-        let outside = ([imgIn, txtIn, timeIn.inLayer, timeIn.outLayer, vectorIn.inLayer, vectorIn.outLayer, finalAdaLN, finalLinear]
-            + (guidanceIn.map { [$0.inLayer, $0.outLayer] } ?? [])).reduce(0) { $0 + $1.weightByteCount }
-        try s.place(budget: streaming.weightBudget, otherBytes: outside, what: "DiT")
-        otherWeightBytes = outside
+        try s.place(budget: streaming.weightBudget, otherBytes: otherWeightBytes, what: "DiT")
         doubleBlocks = try hostDouble.enumerated().map { try s.deviceBlock($1, index: $0) }
         singleBlocks = try hostSingle.enumerated().map { try s.deviceBlock($1, index: config.numLayers + $0) }
         (hostDoubleBlocks, hostSingleBlocks) = streaming.keepsHostCopies ? (hostDouble, hostSingle) : ([], [])
@@ -119,7 +113,7 @@ public final class FluxTransformer {
 
     /// Set when the blocks stream (`streaming` given at load).
     let streamer: BlockStreamer?
-    /// With streaming: bytes of the weights outside the blocks.
+    /// Bytes of the Linear weights outside the blocks (embedders, final layer): always resident.
     private let otherWeightBytes: Int
 
     /// How the blocks are held when they stream; nil when all were loaded resident the usual way.
@@ -130,17 +124,11 @@ public final class FluxTransformer {
         residency.map { "DiT: " + $0.summary } ?? "DiT: all \(doubleBlocks.count + singleBlocks.count) blocks resident"
     }
 
-    /// Bytes of the Linear weights outside the blocks plus those of `blocks`' Linears.
-    private func weightByteCount(of blocks: [[Linear]]) -> Int {
-        let top = [imgIn, txtIn, timeIn.inLayer, timeIn.outLayer, vectorIn.inLayer, vectorIn.outLayer,
-                   finalAdaLN, finalLinear] + (guidanceIn.map { [$0.inLayer, $0.outLayer] } ?? [])
-        return (top + blocks.joined()).reduce(0) { $0 + $1.weightByteCount }
-    }
 
     /// Bytes held by the Linear weights and biases (quantized layers count their codes and scales);
     /// the norms' scales are left out (a few KB).
     public var weightByteCount: Int {
-        weightByteCount(of: doubleBlocks.map(\.linears) + singleBlocks.map(\.linears))
+        otherWeightBytes + (doubleBlocks.map(\.linears) + singleBlocks.map(\.linears)).joined().reduce(0) { $0 + $1.weightByteCount }
     }
 
     /// Predicts the flow velocity.

@@ -29,8 +29,8 @@ final class BlockStreamer {
     private var slotHolds: [Int] = []
     private var loaded: [QueueFence] = []
     private var freed: [QueueFence?] = []
-    /// Bytes and copies queued to slots since creation (what streaming costs per pass).
-    private(set) var streamedBytes = 0, streamedCopies = 0
+    /// Copies queued to slots since creation.
+    private(set) var streamedCopies = 0
 
     /// Tensor offsets inside a region are aligned to this many bytes.
     static let alignment = 256
@@ -39,9 +39,13 @@ final class BlockStreamer {
     /// given back (`evict`) and taken again (`place`) without reading the checkpoint.
     let keepsHostCopies: Bool
 
-    init(backend: any AsyncUploading, slots: Int = 2, keepsHostCopies: Bool = false) {
+    /// Throws when `backend` cannot copy while it computes (is not `AsyncUploading`).
+    init(backend: any Backend, slots: Int = 2, keepsHostCopies: Bool = false) throws {
         precondition(slots >= 1, "a streamer needs at least one slot")
-        self.backend = backend
+        guard let uploader = backend as? any AsyncUploading else {
+            throw ModelError.invalidParameter("block streaming needs a backend that copies while it computes; \(backend.name) does not")
+        }
+        self.backend = uploader
         slotCount = slots
         self.keepsHostCopies = keepsHostCopies
     }
@@ -184,7 +188,6 @@ final class BlockStreamer {
         backend.uploadAsync(regions[index]!.pointer, count: sizes[index], to: slots[s], byteOffset: 0,
                             after: freed[s], done: loaded[s])
         slotHolds[s] = index
-        streamedBytes += sizes[index]
         streamedCopies += 1
     }
 

@@ -11,6 +11,8 @@ public final class T5Encoder {
     let finalNorm: RMSNorm
     /// Set when the blocks stream (`streaming` given at load).
     let streamer: BlockStreamer?
+    /// Bytes outside the blocks (embedding table, relative-position table, final norm).
+    private let otherWeightBytes: Int
 
     /// Loads HF keys `shared.weight` (or `encoder.embed_tokens.weight`), `encoder.block.N.layer.{0,1}...`,
     /// `encoder.final_layer_norm.weight`.
@@ -35,31 +37,28 @@ public final class T5Encoder {
             w.report("unsupported T5 feed_forward_proj '\(config.feedForwardProj)'")
         }
         finalNorm = RMSNorm(w, "encoder.final_layer_norm", dim: config.dModel, eps: Float(config.layerNormEpsilon))
+        otherWeightBytes = embed.byteCount + relativeBias.byteCount + finalNorm.weight.byteCount
         guard let streaming else {
             blocks = (0..<config.numLayers).map { T5Block(w, "encoder.block.\($0)", config) }
             streamer = nil
             try w.finish()
             return
         }
-        guard let uploader = backend as? any AsyncUploading else {
-            throw ModelError.invalidParameter("block streaming needs a backend that copies while it computes; \(backend.name) does not")
-        }
         // Blocks are read on the CPU (from the mapped file, converted there if they must be) and
         // copied into host memory; nothing goes to the device until `place`.
-        let s = BlockStreamer(backend: uploader, slots: streaming.slots)
+        let s = try BlockStreamer(backend: backend, slots: streaming.slots)
         w.backend = nil
         let host = try (0..<config.numLayers).map { try s.adopt(T5Block(w, "encoder.block.\($0)", config)) }
         w.backend = backend
         try w.finish()
-        let outside = embed.byteCount + relativeBias.byteCount + finalNorm.weight.byteCount
-        try s.place(budget: streaming.weightBudget, otherBytes: outside, what: "T5 encoder")
+        try s.place(budget: streaming.weightBudget, otherBytes: otherWeightBytes, what: "T5 encoder")
         blocks = try host.enumerated().map { try s.deviceBlock($1, index: $0) }
         streamer = s
     }
 
     /// Where a streaming encoder's blocks are; nil when all were loaded resident the usual way.
     public var residency: BlockResidency? {
-        streamer.map { BlockResidency($0, otherWeightBytes: embed.byteCount + relativeBias.byteCount + finalNorm.weight.byteCount) }
+        streamer.map { BlockResidency($0, otherWeightBytes: otherWeightBytes) }
     }
 
     /// Encodes token ids (B, L) with no attention mask (as Flux pipelines call T5): padded positions
