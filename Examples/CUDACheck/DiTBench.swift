@@ -65,12 +65,15 @@ enum DiTBench {
             print("dit \(size)x\(size) (\(tokens)+512 tokens): best \(fmt(sorted[0])) ms, median \(fmt(sorted[2])) ms per step (wall \(fmt(walls.min()!)) ms); "
                   + "peak in use \(fmt(Double(gpu.peakInUseBytes) / 1e9, 2)) GB, reserved \(fmt(Double(gpu.peakReservedBytes) / 1e9, 2)) GB; output finite: \(finite)")
             if gpu.hopperFlashAvailable {
-                // The same step with the other flash kernel (mma.sync instead of wgmma).
-                gpu.useHopperFlash = false
-                _ = step()
-                let alt = (0..<3).map { _ in gpu.time { _ = step() } }.sorted()
-                gpu.useHopperFlash = true
-                print("  same step with the mma.sync flash kernel instead of wgmma: best \(fmt(alt[0])) ms, median \(fmt(alt[1])) ms")
+                // The same step with the other flash kernels.
+                let chosen = gpu.flashKernel
+                for other in CUDABackend.FlashKernel.allCases where other != chosen {
+                    gpu.flashKernel = other
+                    _ = step()
+                    let alt = (0..<3).map { _ in gpu.time { _ = step() } }.sorted()
+                    print("  same step with the \(other) flash kernel instead of \(chosen): best \(fmt(alt[0])) ms, median \(fmt(alt[1])) ms")
+                }
+                gpu.flashKernel = chosen
             }
             // Where the time goes: every kernel and GEMM timed separately for one step.
             gpu.profiling = true
@@ -83,14 +86,15 @@ enum DiTBench {
             let k = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 8)
             let vv = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 9)
             _ = scaledDotProductAttention(q, k, vv)
-            for hopper in [true, false] where !hopper || gpu.hopperFlashAvailable {
-                gpu.useHopperFlash = hopper
+            let chosen = gpu.flashKernel
+            for kernel in CUDABackend.FlashKernel.allCases where kernel == .mma || gpu.hopperFlashAvailable {
+                gpu.flashKernel = kernel
                 _ = scaledDotProductAttention(q, k, vv)
                 let ams = (0..<5).map { _ in gpu.time { _ = scaledDotProductAttention(q, k, vv) } }.min()!
                 let flops = 4.0 * Double(l) * Double(l) * 128 * 24
-                print("  flash attention (1, 24, \(l), 128), \(hopper ? "wgmma" : "mma.sync") kernel: \(fmt(ams, 3)) ms, \(fmt(flops / ams / 1e9, 1)) TFLOP/s; x57 layers = \(fmt(ams * 57, 1)) ms")
+                print("  flash attention (1, 24, \(l), 128), \(kernel) kernel: \(fmt(ams, 3)) ms, \(fmt(flops / ams / 1e9, 1)) TFLOP/s; x57 layers = \(fmt(ams * 57, 1)) ms")
             }
-            gpu.useHopperFlash = true
+            gpu.flashKernel = chosen
         }
         let mem = gpu.memoryInfo()
         print("device memory: \(fmt(Double(mem.total - mem.free) / 1e9, 2)) GB used of \(fmt(Double(mem.total) / 1e9, 1)) GB")

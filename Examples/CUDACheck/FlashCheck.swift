@@ -1,6 +1,6 @@
 import Tensor
 
-/// The head-size-128 flash kernels, Hopper (wgmma) and mma.sync, against the CPU on random bf16
+/// The head-size-128 flash kernels (both Hopper wgmma versions and mma.sync) against the CPU on random bf16
 /// inputs (ragged lengths, one query, long keys, permuted views), then two triage cases that isolate
 /// each half of the kernel: Q = 0 (uniform weights, so the output is the mean of V: checks P V alone)
 /// and one-hot V (V[key][d] = d == key, so output column d is the softmax weight of key d: checks
@@ -10,7 +10,9 @@ enum FlashCheck {
     static func run() throws -> Bool {
         let gpu = try CUDABackend.make(computeDType: .bf16)
         print("device: \(gpu.deviceName), Hopper flash kernel compiled: \(gpu.hopperFlashAvailable)")
-        var ok = true
+        let chosen = gpu.flashKernel
+        let kernels = CUDABackend.FlashKernel.allCases.filter { $0 == .mma || gpu.hopperFlashAvailable }
+        var passed: [CUDABackend.FlashKernel: Bool] = [:]
         func host(_ shape: [Int], _ seed: UInt64, scale: Float = 1) -> [Float] {
             var r = HostRandom(seed: seed)
             // rounded to bf16 so the CPU reference sees exactly the GPU's inputs
@@ -24,15 +26,15 @@ enum FlashCheck {
             }
             let ref = scaledDotProductAttention(make(q, qs, CPUBackend.shared), make(k, ks, CPUBackend.shared), make(v, ks, CPUBackend.shared)).floats()
             var line = "  " + name + String(repeating: " ", count: Swift.max(1, 46 - name.count))
-            for hopper in [true, false] where !hopper || gpu.hopperFlashAvailable {
-                gpu.useHopperFlash = hopper
+            for kernel in kernels {
+                gpu.flashKernel = kernel
                 let out = scaledDotProductAttention(make(q, qs, gpu), make(k, ks, gpu), make(v, ks, gpu)).floats()
                 let err = relativeError(out, ref)
                 let pass = err <= 3e-2
-                ok = ok && pass
-                line += " \(hopper ? "wgmma" : "mma"): \(pass ? "ok  " : "FAIL") \(err)"
+                passed[kernel, default: true] = passed[kernel, default: true] && pass
+                line += " \(kernel): \(pass ? "ok  " : "FAIL") \(err)"
             }
-            gpu.useHopperFlash = true
+            gpu.flashKernel = chosen
             print(line)
         }
         for (i, s) in [(1, 1, 64, 64), (1, 2, 100, 77), (2, 3, 130, 200), (1, 2, 1, 300), (1, 4, 257, 1000), (1, 2, 333, 4608)].enumerated() {
@@ -54,15 +56,17 @@ enum FlashCheck {
             let v = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 9)
             let flops = 4.0 * Double(l) * Double(l) * 128 * 24
             var line = "  time (1, 24, \(l), 128):"
-            for hopper in [true, false] where !hopper || gpu.hopperFlashAvailable {
-                gpu.useHopperFlash = hopper
+            for kernel in kernels {
+                gpu.flashKernel = kernel
                 _ = scaledDotProductAttention(q, k, v)
                 let ms = (0..<10).map { _ in gpu.time { _ = scaledDotProductAttention(q, k, v) } }.min()!
-                line += " \(hopper ? "wgmma" : "mma") \(fmt(ms, 3)) ms (\(fmt(flops / ms / 1e9, 1)) TFLOP/s)"
+                line += " \(kernel) \(fmt(ms, 3)) ms (\(fmt(flops / ms / 1e9, 1)) TFLOP/s)"
             }
-            gpu.useHopperFlash = true
+            gpu.flashKernel = chosen
             print(line)
         }
+        for kernel in kernels { print("flash \(kernel): \(passed[kernel] == true ? "passed" : "FAILED")") }
+        let ok = kernels.allSatisfy { passed[$0] == true }
         print("flash: \(ok ? "all passed" : "FAILURES")")
         return ok
     }

@@ -12,6 +12,11 @@
 #          the full-size fp8 DiT step and its error vs bf16; streamed vs resident DiT (cuda-check
 #          stream); the fp8 GEMMs and the fp8 step again with cuBLASLt candidates timed (AUTOTUNE=1)
 #   lowvram  generate 1024x1024 20 steps: fp8 resident, fp8 and bf16 within --vram-budget 6 (after make)
+#   issue8a (issue 8, 2026-12-01 fourth session) the flash kernels (wgmma2 becomes the kernel of every
+#          later stage if it passes); the full-size fp8 DiT step and PyTorch bf16's at 1024x1024 side by
+#          side; streamed vs resident; the tiny fp8 pipeline; every op; the fp8 GEMMs; then the fp8
+#          GEMMs and the step again with cuBLASLt candidates timed (AUTOTUNE=1)
+# At the end every file under $OUT is packed into $OUT/logs.tgz (the device tool brings back 8 files).
 # Staging: PRODUCTS="cuda-check majicflux" Tools/cuda/stage.sh; site.tar.xz = the unpacked diffusers
 # 0.42.1 + importlib_metadata wheels (tar | xz: 1.9 MB instead of 6.4 MB of wheels).
 set -u
@@ -39,9 +44,16 @@ for phase in "$@"; do
     issue8)
       bash .device/device_run.sh ops pipeline dit-fp8 stream fp8
       mkdir -p "$OUT/tuned" && OUT=$OUT/tuned MAJICFLUX_CUDA_AUTOTUNE=1 bash .device/device_run.sh fp8 dit-fp8 ;;
+    issue8a)
+      bash .device/device_run.sh flash
+      grep -q "flash wgmma2: passed" "$OUT/flash.log" && export MAJICFLUX_CUDA_FLASH=wgmma2
+      echo "flash kernel for the rest: ${MAJICFLUX_CUDA_FLASH:-default}"
+      TORCH_SIZES=1024 bash .device/device_run.sh dit-fp8 torch stream pipeline ops fp8
+      mkdir -p "$OUT/tuned" && OUT=$OUT/tuned MAJICFLUX_CUDA_AUTOTUNE=1 bash .device/device_run.sh fp8 dit-fp8 ;;
     lowvram)
       MAJICFLUX_XZ=.device/majicflux.xz bash Tools/cuda/device_lowvram.sh ;;
-    *) echo "unknown phase $phase (bench probe make e2e e2e-ours upload fp8 issue8 lowvram)"; exit 2 ;;
+    *) echo "unknown phase $phase (bench probe make e2e e2e-ours upload fp8 issue8 issue8a lowvram)"; exit 2 ;;
   esac
 done
 echo "=== done $(date +%T)"
+tar -czf /tmp/logs.tgz -C "$OUT" . && rm -rf "${OUT:?}"/* && mv /tmp/logs.tgz "$OUT/"

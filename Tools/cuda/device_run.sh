@@ -2,6 +2,7 @@
 # Runs on the GPU machine from /work/main's root with .device carried (see Tools/cuda/README.md):
 # the CUDA checks and benchmarks, then the PyTorch reference, each stage logged under $OUT.
 # Usage: bash .device/device_run.sh [stages...]  (default: ops pipeline gemm dit torch; also flash, dit-mma, upload, fp8, stream, stream-bf16)
+# TORCH_SIZES (default "1024 512") picks the PyTorch reference's sizes; MAJICFLUX_CUDA_FLASH the flash kernel.
 set -u
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" /tmp/bin
@@ -24,7 +25,7 @@ for s in $stages; do
     dit) timeout 120 /tmp/bin/cuda-check dit 1024 512 2>&1 | tee "$OUT/dit.log" ;;
     torch)
       [ -d /tmp/site/diffusers ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .device/whl/*.whl >/dev/null 2>&1
-      PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 timeout 150 python3 .device/bench_flux_dit_torch.py 1024 512 2>&1 | grep -v Warning | tee "$OUT/torch.log" ;;
+      PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 timeout 150 python3 .device/bench_flux_dit_torch.py ${TORCH_SIZES:-1024 512} 2>&1 | grep -v Warning | tee "$OUT/torch.log" ;;
   esac
 done
 echo "=== done $(date +%T)"

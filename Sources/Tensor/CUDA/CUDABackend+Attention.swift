@@ -22,10 +22,15 @@ extension CUDABackend {
             a.i32(nh); a.i32(lq); a.i32(lk)
             for t in [qb, kb, vb] { a.i64(t.strides[0]); a.i64(t.strides[1]); a.i64(t.strides[2]) }
             a.f32(scale * 1.4426950408889634)
-            if d == 128, useHopperFlash, hopperFlashAvailable {
-                // 64 query rows per block of one warpgroup; Q + two stages of K and V (16 KB each) + 1 KB
-                // to align the swizzled tiles to 1024 bytes.
-                launch("flash_wg_d128", grid: ((lq + 63) / 64, nb * nh, 1), block: 128, shared: 1024 + 5 * 16384, a)
+            if d == 128, flashKernel != .mma, hopperFlashAvailable {
+                if flashKernel == .wgmma2 {
+                    // 128 query rows per block of two warpgroups; Q + two stages of K and V (32 KB each)
+                    // + 1 KB to align the swizzled tiles to 1024 bytes.
+                    launch("flash_wg2_d128", grid: ((lq + 127) / 128, nb * nh, 1), block: 256, shared: 1024 + 5 * 32768, a)
+                } else {
+                    // 64 query rows per block of one warpgroup; Q + two stages of K and V (16 KB each) + 1 KB.
+                    launch("flash_wg_d128", grid: ((lq + 63) / 64, nb * nh, 1), block: 128, shared: 1024 + 5 * 16384, a)
+                }
                 return view
             }
             let bn = d == 128 && flashKeyBlock == 32 ? 32 : 64

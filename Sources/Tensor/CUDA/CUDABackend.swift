@@ -57,11 +57,20 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     /// Keys per shared-memory tile in the head-size-128 flash kernel (64 or 32); a tuning knob. On an
     /// H200 both give the same DiT step time within noise; 64 is slightly faster alone (1.29 vs 1.30 ms).
     public var flashKeyBlock = 64
-    /// Use the Hopper (wgmma) flash kernel for head size 128 where it was compiled (sm_90a); when
-    /// false, or on other GPUs, the mma.sync kernel runs. A switch for benchmarks and checks; the
-    /// environment variable `MAJICFLUX_CUDA_FLASH=mma` turns it off for a whole process.
-    public var useHopperFlash = getenv("MAJICFLUX_CUDA_FLASH").map { String(cString: $0) } != "mma"
-    /// Whether the module holds the Hopper flash kernel (compute capability 9.0 and NVRTC sm_90a).
+    /// The head-size-128 flash attention kernels.
+    public enum FlashKernel: String, Sendable, CaseIterable {
+        /// mma.sync, FlashAttention-2 style: any GPU of compute capability 8.0 or newer.
+        case mma
+        /// Hopper wgmma, one warpgroup per 64 query rows, GEMMs and softmax in sequence (sm_90a).
+        case wgmma1
+        /// Hopper wgmma, two warpgroups sharing 128-key tiles, softmax overlapped with P V (sm_90a).
+        case wgmma2
+    }
+    /// Which flash kernel runs for head size 128. A switch for benchmarks and checks; the environment
+    /// variable `MAJICFLUX_CUDA_FLASH` (mma, wgmma1, wgmma2) sets it for a whole process. Where the
+    /// Hopper kernels were not compiled (other GPUs) the mma.sync kernel runs whatever this says.
+    public var flashKernel: FlashKernel = getenv("MAJICFLUX_CUDA_FLASH").flatMap { FlashKernel(rawValue: String(cString: $0)) } ?? .wgmma1
+    /// Whether the module holds the Hopper flash kernels (compute capability 9.0 and NVRTC sm_90a).
     public private(set) lazy var hopperFlashAvailable: Bool = hasFunction("flash_wg_d128")
 
     /// Why CUDA cannot be used here, or nil when a device was found (cheap; does not compile kernels).
