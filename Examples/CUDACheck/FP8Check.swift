@@ -42,6 +42,28 @@ enum FP8Check {
                   + "bf16 \(fmt(tBF16, 3)) ms (\(fmt(flops / tBF16 / 1e9, 0)) TFLOP/s), fp8 \(fmt(tFast, 3)) ms (\(fmt(flops / tFast / 1e9, 0))) = \(fmt(tFast / tBF16, 2))x, dequant \(fmt(tSlow, 3)) ms")
             }
         }
+        // Per-tensor activation quantisation (vectorised two-pass kernels) against the CPU's e4m3 codec:
+        // the same scale and the same code for every value (the CPU may differ only where |x| is the
+        // maximum, which rounds to 448 on the GPU's saturating conversion), and its speed.
+        for (rows, k) in [(4608, 3072), (4608, 15360), (1, 3072), (333, 3072)] {
+            let x = gpu.randomUniform([rows, k], dtype: .bf16, scale: 3, seed: 31)
+            let (codes, scale) = gpu.quantizeTensorE4M3(x)
+            let xs = x.floats()
+            let amax = xs.reduce(Float(0)) { Swift.max($0, abs($1)) }
+            let s = amax > 0 ? amax / 448 : 1, inv = 1 / s
+            let expected = Tensor(xs.map { $0 * inv }, shape: [rows, k]).to(.f8e4m3fn).floats()
+            let got = codes.floats(), gotScale = scale.floats()[0]
+            var mismatches = 0, atMax = 0
+            for i in 0..<got.count where got[i] != expected[i] && !(got[i].isNaN && expected[i].isNaN) {
+                if abs(xs[i]) == amax { atMax += 1 } else { mismatches += 1 }
+            }
+            _ = gpu.quantizeTensorE4M3(x)
+            let ms = (0..<10).map { _ in gpu.time { _ = gpu.quantizeTensorE4M3(x) } }.min()!
+            let pass = mismatches == 0 && gotScale == s
+            ok = ok && pass
+            print("per-tensor quantisation \(rows)x\(k): scale \(gotScale) (cpu \(s)), \(mismatches) codes differ from the cpu's (\(atMax) at the maximum) \(pass ? "ok" : "FAIL"); "
+                  + "\(fmt(ms * 1000, 1)) us = \(fmt(Double(rows * k) * 2.5 / ms / 1e6, 0)) GB/s (read twice, written once)")
+        }
         // The single block's fused path: attention output and the fp8 MLP GEMM's GELU output written
         // side by side into one (4608, 3072 + 12288) matrix, against concat of the separate results.
         do {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 8's low-VRAM runs on the GPU machine (carry .device, staged by Tools/cuda/stage.sh majicflux):
 # on the full FLUX.1-dev-size random folder (device_calls.sh make, in the same call), 
-# `majicflux generate --device cuda` at 1024x1024, 20 steps: fp8 resident, fp8 within
+# `majicflux generate --device cuda` at 1024x1024, 20 steps: bf16 resident, fp8 resident, fp8 within
 # --vram-budget ${BUDGET:-6}, and bf16 within the same budget. Peak device memory two ways: majicflux's
 # own driver counter (cuMemGetInfo after every new block) and nvidia-smi polled every 0.2 s.
 set -u
@@ -14,8 +14,9 @@ peak() {  # polls the driver's used-memory counter until killed; writes the maxi
   local m=0 v; while true; do v=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1); [ "$v" -gt "$m" ] && m=$v && echo "$m" > "$1"; sleep 0.2; done
 }
 export MAJICFLUX_CUDA_FP8=1
-for run in ${RUNS:-fp8 fp8-budget bf16-budget}; do
+for run in ${RUNS:-bf16 fp8 fp8-budget bf16-budget}; do
   case $run in
+    bf16) extra="--precision bf16" ;;
     fp8) extra="--precision fp8" ;;
     fp8-budget) extra="--precision fp8 --vram-budget ${BUDGET:-6}" ;;
     bf16-budget) extra="--precision bf16 --vram-budget ${BUDGET:-6}" ;;

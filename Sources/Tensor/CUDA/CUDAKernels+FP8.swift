@@ -36,6 +36,52 @@ extern "C" __global__ void quant_tensor_e4m3(const u16* x, const float* rowAmax,
   if (blockIdx.x == 0 && threadIdx.x == 0) scale[0] = s;
   for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) q[i] = f2e4m3(bf2f(x[i]) * inv);
 }
+// Vectorised per-tensor quantisation (n a multiple of 8, x 16-byte and q 8-byte aligned), two passes.
+// max |.| of the two bf16 values in a 32-bit word.
+__device__ __forceinline__ float absmax_bf16x2(u32 w) {
+  return fmaxf(fabsf(__uint_as_float(w << 16)), fabsf(__uint_as_float(w & 0xffff0000u)));
+}
+__device__ __forceinline__ float absmax_bf16x8(uint4 v) {
+  return fmaxf(fmaxf(absmax_bf16x2(v.x), absmax_bf16x2(v.y)), fmaxf(absmax_bf16x2(v.z), absmax_bf16x2(v.w)));
+}
+// Pass 1: block b writes the max |x| of its grid-stride share of the n8 groups of 8 values to part[b]
+// (four 16-byte loads in flight per thread).
+extern "C" __global__ void amax_part_bf16x8(const uint4* __restrict__ x, i64 n8, float* part) {
+  __shared__ float sh[33];
+  float m = 0.0f;
+  i64 stride = (i64)gridDim.x * blockDim.x, i = blockIdx.x * (i64)blockDim.x + threadIdx.x;
+  for (; i + 3 * stride < n8; i += 4 * stride) {
+    uint4 a = x[i], b = x[i + stride], c = x[i + 2 * stride], d = x[i + 3 * stride];
+    m = fmaxf(m, fmaxf(fmaxf(absmax_bf16x8(a), absmax_bf16x8(b)), fmaxf(absmax_bf16x8(c), absmax_bf16x8(d))));
+  }
+  for (; i < n8; i += stride) m = fmaxf(m, absmax_bf16x8(x[i]));
+  m = block_max(m, sh);
+  if (threadIdx.x == 0) part[blockIdx.x] = m;
+}
+// Four bf16 values (two words, low half first) times inv -> four e4m3 codes in one word, in order.
+__device__ __forceinline__ u32 e4m3x4(u32 a, u32 b, float inv) {
+  u16 lo, hi;
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(lo) : "f"(__uint_as_float(a & 0xffff0000u) * inv), "f"(__uint_as_float(a << 16) * inv));
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(hi) : "f"(__uint_as_float(b & 0xffff0000u) * inv), "f"(__uint_as_float(b << 16) * inv));
+  return (u32)lo | ((u32)hi << 16);
+}
+// Pass 2: every block reduces the nPart partial maxima to the tensor's amax, scale = amax / 448 (1 when
+// zero; block 0 writes it), then quantises its grid-stride share, 8 values per 16-byte load.
+extern "C" __global__ void quant_bf16x8_e4m3(const uint4* __restrict__ x, const float* part, int nPart, uint2* q, float* scale, i64 n8) {
+  __shared__ float sh[33];
+  float m = 0.0f;
+  for (int i = threadIdx.x; i < nPart; i += blockDim.x) m = fmaxf(m, part[i]);
+  m = block_max(m, sh);
+  float s = m > 0.0f ? m / 448.0f : 1.0f, inv = 1.0f / s;
+  if (blockIdx.x == 0 && threadIdx.x == 0) scale[0] = s;
+  i64 stride = (i64)gridDim.x * blockDim.x, i = blockIdx.x * (i64)blockDim.x + threadIdx.x;
+  for (; i + stride < n8; i += 2 * stride) {
+    uint4 a = x[i], b = x[i + stride];
+    q[i] = make_uint2(e4m3x4(a.x, a.y, inv), e4m3x4(a.z, a.w, inv));
+    q[i + stride] = make_uint2(e4m3x4(b.x, b.y, inv), e4m3x4(b.z, b.w, inv));
+  }
+  for (; i < n8; i += stride) { uint4 a = x[i]; q[i] = make_uint2(e4m3x4(a.x, a.y, inv), e4m3x4(a.z, a.w, inv)); }
+}
 // w (rows, K) e4m3 codes with scale[r] (or scale[0] when perRow == 0) -> bf16.
 extern "C" __global__ void dequant_rows_e4m3(const unsigned char* w, const float* scale, int perRow, u16* y, i64 K, i64 total) {
   for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < total; i += (i64)gridDim.x * blockDim.x)
