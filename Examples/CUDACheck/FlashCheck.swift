@@ -31,8 +31,10 @@ enum FlashCheck {
                 let out = scaledDotProductAttention(make(q, qs, gpu), make(k, ks, gpu), make(v, ks, gpu)).floats()
                 let err = relativeError(out, ref)
                 let pass = err <= 3e-2
-                passed[kernel, default: true] = passed[kernel, default: true] && pass
-                line += " \(kernel): \(pass ? "ok  " : "FAIL") \(err)"
+                // a kernel that fell back to another (no tensor maps, say) has not passed
+                passed[kernel, default: true] = passed[kernel, default: true] && pass && gpu.lastFlashKernel == kernel
+                let ran = gpu.lastFlashKernel.map { $0 == kernel ? "" : " (ran \($0))" } ?? ""
+                line += " \(kernel)\(ran): \(pass ? "ok  " : "FAIL") \(err)"
             }
             gpu.flashKernel = chosen
             print(line)
@@ -60,7 +62,8 @@ enum FlashCheck {
                 gpu.flashKernel = kernel
                 _ = scaledDotProductAttention(q, k, v)
                 let ms = (0..<10).map { _ in gpu.time { _ = scaledDotProductAttention(q, k, v) } }.min()!
-                line += " \(kernel) \(fmt(ms, 3)) ms (\(fmt(flops / ms / 1e9, 1)) TFLOP/s)"
+                let ran = gpu.lastFlashKernel.map { $0 == kernel ? "" : " (ran \($0))" } ?? ""
+                line += " \(kernel)\(ran) \(fmt(ms, 3)) ms (\(fmt(flops / ms / 1e9, 1)) TFLOP/s)"
             }
             gpu.flashKernel = chosen
             print(line)

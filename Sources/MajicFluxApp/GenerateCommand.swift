@@ -48,7 +48,11 @@ struct Generate: ParsableCommand {
             for (name, r) in [("T5", pipeline.lastT5Residency), ("DiT", pipeline.lastDiTResidency)] {
                 if let r { Console.info("\(name): \(r.summary)") }
             }
-            Console.info("GPU memory: peak \(MemoryEstimate.gib(Int64(gpu.peakDeviceUsedBytes))) in use by the driver's count (context included), \(MemoryEstimate.gib(Int64(gpu.peakReservedBytes))) held by the allocator")
+            let mib = { (b: Int) in "\(b >> 20) MiB" }
+            Console.info("GPU memory: peak \(mib(gpu.peakDeviceUsedBytes)) (\(MemoryEstimate.gib(Int64(gpu.peakDeviceUsedBytes)))) in use by the driver's count (context included), \(mib(gpu.peakReservedBytes)) held by the allocator")
+            if !pipeline.stagePeaks.isEmpty {
+                Console.info("  peak per stage: " + pipeline.stagePeaks.map { "\($0.stage) \(mib($0.bytes))" }.joined(separator: ", "))
+            }
         }
         try PNG.write(try image.png, to: output, text: image.parameterText(model: model.displayName))
         Console.info("wrote \(output)")

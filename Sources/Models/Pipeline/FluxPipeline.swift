@@ -101,7 +101,7 @@ public final class FluxPipeline {
 
     func clip() throws -> CLIPTextModel {
         if let clipModel { return clipModel }
-        startDeviceStage()
+        startDeviceStage("CLIP")
         let config = try files.clipConfig.map { try ConfigFile.load(CLIPTextConfig.self, path: $0, what: "CLIP config") } ?? CLIPTextConfig()
         let m = try CLIPTextModel(config: config, weights: CheckpointWeights(path: files.clip),
                                   computeDType: deviceDType ?? .f32, backend: backend)
@@ -111,7 +111,7 @@ public final class FluxPipeline {
 
     func t5() throws -> T5Encoder {
         if let t5Model { return t5Model }
-        let free = startDeviceStage()
+        let free = startDeviceStage("T5")
         let config = try files.t5Config.map { try ConfigFile.load(T5Config.self, path: $0, what: "T5 config") } ?? T5Config()
         // Under a budget the blocks stream; the rest of the budget is for activations at 512 tokens.
         let streaming = free.map { BlockStreaming(weightBudget: $0 - FluxPipeline.t5DeviceWorkingBytes(config, tokens: 512)) }
@@ -130,7 +130,7 @@ public final class FluxPipeline {
     func dit(tokens: Int? = nil) throws -> FluxTransformer {
         let n = tokens ?? (preferredImageSize / 16) * (preferredImageSize / 16) + preferredSequenceLength
         if let ditModel {
-            if ditModel.blocksEvicted, let free = startDeviceStage() {
+            if ditModel.blocksEvicted, let free = startDeviceStage("DiT") {
                 // The layers outside the blocks stayed on the device and are already out of `free`.
                 try ditModel.placeBlocks(weightBudget: free - FluxPipeline.ditDeviceWorkingBytes(ditModel.config, tokens: n)
                                          + (ditModel.residency?.otherWeightBytes ?? 0))
@@ -138,7 +138,7 @@ public final class FluxPipeline {
             }
             return ditModel
         }
-        let free = startDeviceStage()
+        let free = startDeviceStage("DiT")
         let source = try FluxCheckpointLayout.canonical(CheckpointWeights(path: files.transformer))
         let declared = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
         let config = try FluxConfig.infer(shape: source.shape(of:), names: source.names, declared: declared)
@@ -155,12 +155,16 @@ public final class FluxPipeline {
     /// How the last loaded DiT and T5 held their blocks under a VRAM budget (nil without one).
     public private(set) var lastDiTResidency: BlockResidency?
     public private(set) var lastT5Residency: BlockResidency?
+    /// Under a VRAM budget on a GPU: each device stage of the last generation (CLIP, T5, DiT, VAE, in
+    /// the order they ran) with the driver-counted peak of device memory during it, in bytes.
+    public internal(set) var stagePeaks: [(stage: String, bytes: Int)] = []
+    var currentStage: String?
 
 
 
     func vae() throws -> AutoencoderKL {
         if let vaeModel { return vaeModel }
-        startDeviceStage()
+        startDeviceStage("VAE")
         let config = try files.vaeConfig.map { try ConfigFile.load(AutoencoderConfig.self, path: $0, what: "VAE config") } ?? AutoencoderConfig()
         let m = try AutoencoderKL(config: config, weights: VAECheckpointLayout.canonical(CheckpointWeights(path: files.vae), config: config),
                                   computeDType: deviceDType ?? .f32, backend: backend)
@@ -195,6 +199,7 @@ public final class FluxPipeline {
     public func generate(_ request: GenerationRequest,
                          progress: ((GenerationProgress) -> Bool)? = nil) throws -> GeneratedImage {
         try request.validate()
+        stagePeaks = []
         let start = ContinuousClock.now
         func report(_ stage: GenerationProgress.Stage, _ step: Int, denoised: Tensor? = nil) throws {
             let e = ContinuousClock.now - start
@@ -218,6 +223,7 @@ public final class FluxPipeline {
         try report(.decoding, steps)
         let latents = FluxPacking.unpack(x, height: lh, width: lw)
         let image = try vae().decode(latents, mode: vaeTilingMode, tiling: vaeTiling)
+        endDeviceStage()
         let png = try PNGImage(tensor: image)  // diffusers' rounding: round((x/2 + 0.5).clamp(0, 1) * 255)
         return GeneratedImage(width: png.width, height: png.height, rgb: png.pixels, request: request)
     }

@@ -23,11 +23,21 @@ extension CUDABackend {
             for t in [qb, kb, vb] { a.i64(t.strides[0]); a.i64(t.strides[1]); a.i64(t.strides[2]) }
             a.f32(scale * 1.4426950408889634)
             if d == 128, flashKernel != .mma, hopperFlashAvailable {
-                if flashKernel == .wgmma2 {
+                if flashKernel == .wgmma3, let maps = flashTensorMaps(qb, kb, vb) {
+                    // A TMA producer warpgroup + two consumers of 64 query rows; Q + two stages of K and
+                    // V (32 KB each) + 1 KB to align the swizzled tiles to 1024 bytes.
+                    var t = KernelArgs()
+                    for m in maps { t.raw(m) }
+                    t.ptr(out); t.i32(nh); t.i32(lq); t.i32(lk); t.f32(scale * 1.4426950408889634)
+                    launch("flash_wg3_d128", grid: ((lq + 127) / 128, nb * nh, 1), block: 384, shared: 1024 + 5 * 32768, t)
+                    lastFlashKernel = .wgmma3
+                } else if flashKernel == .wgmma2 || flashKernel == .wgmma3 {
+                    lastFlashKernel = .wgmma2
                     // 128 query rows per block of two warpgroups; Q + two stages of K and V (32 KB each)
                     // + 1 KB to align the swizzled tiles to 1024 bytes.
                     launch("flash_wg2_d128", grid: ((lq + 127) / 128, nb * nh, 1), block: 256, shared: 1024 + 5 * 32768, a)
                 } else {
+                    lastFlashKernel = .wgmma1
                     // 64 query rows per block of one warpgroup; Q + two stages of K and V (16 KB each) + 1 KB.
                     launch("flash_wg_d128", grid: ((lq + 63) / 64, nb * nh, 1), block: 128, shared: 1024 + 5 * 16384, a)
                 }
@@ -36,6 +46,7 @@ extension CUDABackend {
             let bn = d == 128 && flashKeyBlock == 32 ? 32 : 64
             let smem = (128 + 2 * bn) * (d + 8) * 2
             let kernel = d == 64 ? "flash_d64" : (bn == 32 ? "flash_d128_n32" : "flash_d128")
+            lastFlashKernel = .mma
             launch(kernel, grid: ((lq + 127) / 128, nb * nh, 1), block: 128, shared: smem, a)
             return view
         }
@@ -63,5 +74,27 @@ extension CUDABackend {
         a.i64(nh); a.i64(lq); a.i64(lk); a.i64(d); a.i64(dv); a.f32(scale)
         launch("attn_rows", grid: (nb * nh * lq, 1, 1), block: 128, shared: lk * 4, a)
         return view
+    }
+
+    /// TMA tensor maps of bf16 (B, H, L, 128) views for `flash_wg3_d128`: boxes of 64 columns x 128
+    /// rows with the 128-byte swizzle, rows past L read as zeros. nil when the driver has no tensor
+    /// maps or a stride does not suit TMA (then the cp.async kernel runs).
+    func flashTensorMaps(_ ts: Tensor...) -> [[Int64]]? {
+        guard let encode = driver.cuTensorMapEncodeTiled else { return nil }
+        var maps: [[Int64]] = []
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 64)
+        defer { storage.deallocate() }
+        for t in ts {
+            let dims: [UInt64] = [128, UInt64(t.shape[2]), UInt64(t.shape[1]), UInt64(t.shape[0])]
+            let strides: [UInt64] = [t.strides[2], t.strides[1], t.strides[0]].map { UInt64($0 * 2) }
+            guard strides.allSatisfy({ $0 % 16 == 0 && $0 < (1 << 40) }), address(t) % 16 == 0 else { return nil }
+            let box: [UInt32] = [64, 128, 1, 1], unit: [UInt32] = [1, 1, 1, 1]
+            // bf16 = 9, no interleave, 128-byte swizzle = 3, L2 promotion 256 bytes = 3, zero fill = 0
+            let rc = encode(storage, 9, 4, address(t), dims, strides, box, unit, 0, 3, 3, 0)
+            if rc != 0 { return nil }
+            let words = storage.bindMemory(to: Int64.self, capacity: 16)
+            maps.append((0..<16).map { words[$0] })
+        }
+        return maps
     }
 }

@@ -65,11 +65,16 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
         case wgmma1
         /// Hopper wgmma, two warpgroups sharing 128-key tiles, softmax overlapped with P V (sm_90a).
         case wgmma2
+        /// Hopper wgmma, warp-specialised: a TMA producer and two consumer warpgroups handing tiles
+        /// over with mbarriers (sm_90a and a driver with tensor maps).
+        case wgmma3
     }
     /// Which flash kernel runs for head size 128. A switch for benchmarks and checks; the environment
-    /// variable `MAJICFLUX_CUDA_FLASH` (mma, wgmma1, wgmma2) sets it for a whole process. Where the
+    /// variable `MAJICFLUX_CUDA_FLASH` (mma, wgmma1, wgmma2, wgmma3) sets it for a whole process. Where the
     /// Hopper kernels were not compiled (other GPUs) the mma.sync kernel runs whatever this says.
     public var flashKernel: FlashKernel = getenv("MAJICFLUX_CUDA_FLASH").flatMap { FlashKernel(rawValue: String(cString: $0)) } ?? .wgmma1
+    /// The flash kernel the last flash attention ran (what `flashKernel` asked for, or its fallback).
+    public internal(set) var lastFlashKernel: FlashKernel?
     /// Whether the module holds the Hopper flash kernels (compute capability 9.0 and NVRTC sm_90a).
     public private(set) lazy var hopperFlashAvailable: Bool = hasFunction("flash_wg_d128")
 
@@ -180,6 +185,9 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     /// every new block and at `resetPeak()`), since `resetPeak()`. Includes the CUDA context, kernel
     /// modules, cuBLASLt workspace and cached blocks; counts other processes on the GPU too.
     public var peakDeviceUsedBytes: Int { allocator.peakDeviceUsed }
+    /// The driver-counted peak since the last call (or since the backend was made), then starts a
+    /// new window at the current use: per-stage peaks that leave `peakDeviceUsedBytes` alone.
+    public func takeWindowPeakDeviceUsed() -> Int { allocator.takeWindowPeak() }
     /// Caps the bytes the caching allocator holds from the driver: past it, cached blocks go back
     /// before new ones are taken (a low-VRAM budget); nil for no cap.
     public var allocatorLimit: Int? {
@@ -424,6 +432,8 @@ final class CUDAAllocator: @unchecked Sendable {
     /// Device memory in use by the driver's count (total - free) after the largest allocation since
     /// `resetPeak()`: our blocks plus the context, modules and library workspaces.
     private(set) var peakDeviceUsed = 0
+    /// The same peak over a window that `takeWindowPeak()` restarts.
+    private var windowPeakDeviceUsed = 0
     /// When set, cached blocks are returned to the driver before an allocation would take `reserved`
     /// past it, so a memory budget is not spent on cache.
     var limit: Int?
@@ -516,6 +526,19 @@ final class CUDAAllocator: @unchecked Sendable {
     /// the only time our use grows).
     func sampleDeviceUsed() {
         var free = 0, total = 0
-        if driver.cuMemGetInfo(&free, &total) == 0 { peakDeviceUsed = Swift.max(peakDeviceUsed, total - free) }
+        if driver.cuMemGetInfo(&free, &total) == 0 {
+            peakDeviceUsed = Swift.max(peakDeviceUsed, total - free)
+            windowPeakDeviceUsed = Swift.max(windowPeakDeviceUsed, total - free)
+        }
+    }
+
+    func takeWindowPeak() -> Int {
+        lock.withLock {
+            sampleDeviceUsed()
+            let peak = windowPeakDeviceUsed
+            windowPeakDeviceUsed = 0
+            sampleDeviceUsed()
+            return peak
+        }
     }
 }

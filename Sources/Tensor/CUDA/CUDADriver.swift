@@ -35,6 +35,10 @@ final class CUDADriver: @unchecked Sendable {
     let cuEventSynchronize: @convention(c) (OptPtr) -> CUresult
     let cuEventDestroy: @convention(c) (OptPtr) -> CUresult
     let cuEventElapsedTime: @convention(c) (UnsafeMutablePointer<Float>, OptPtr, OptPtr) -> CUresult
+    /// TMA tensor maps (CUDA 12+ drivers; nil on older ones): map, data type, rank, address, sizes,
+    /// byte strides, box, element strides, interleave, swizzle, L2 promotion, out-of-bounds fill.
+    let cuTensorMapEncodeTiled: (@convention(c) (Ptr, Int32, UInt32, UInt64, UnsafePointer<UInt64>, UnsafePointer<UInt64>,
+                                                 UnsafePointer<UInt32>, UnsafePointer<UInt32>, Int32, Int32, Int32, Int32) -> CUresult)?
 
     init(_ lib: CUDALibrary) throws {
         self.lib = lib
@@ -67,6 +71,7 @@ final class CUDADriver: @unchecked Sendable {
         cuEventSynchronize = try lib.symbol("cuEventSynchronize")
         cuEventDestroy = try lib.symbol("cuEventDestroy_v2")
         cuEventElapsedTime = try lib.symbol("cuEventElapsedTime_v2")
+        cuTensorMapEncodeTiled = try? lib.symbol("cuTensorMapEncodeTiled")
     }
 
     /// Throws `CUDAError.driver` when `result` is not CUDA_SUCCESS.

@@ -1,0 +1,124 @@
+extension CUDAKernelSource {
+    /// Flash attention for Hopper, third version (sm_90a only): warp-specialised, bf16, head size 128,
+    /// no mask. Three warpgroups: one producer, whose single thread issues TMA (bulk tensor) copies of
+    /// Q and of K and V tiles of 128 keys into rings of two stages, and two consumers, each owning 64 of
+    /// the block's 128 query rows. Stages are handed over with mbarriers (full: the TMA's byte count
+    /// arrived; empty: all 256 consumer threads are done reading), so the consumers never wait on each
+    /// other and drift apart, one's softmax overlapping the other's GEMMs. Within a consumer S_j and
+    /// P_{j-1} V_{j-1} are issued together as in `flash_wg2_d128`. The producer gives its registers to
+    /// the consumers (setmaxnreg). TMA writes the same 128-byte-swizzled panels the wgmma descriptors
+    /// read (tensor maps made by `CUDABackend.flashTensorMap`), zero-filling rows past L.
+    static let flashHopper3 = #"""
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+struct __align__(64) TensorMap128 { unsigned long long w[16]; };
+__device__ __forceinline__ void mbar_init(u32 bar, u32 count) { asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" :: "r"(bar), "r"(count) : "memory"); }
+__device__ __forceinline__ void mbar_expect(u32 bar, u32 bytes) { asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" :: "r"(bar), "r"(bytes) : "memory"); }
+__device__ __forceinline__ void mbar_arrive(u32 bar) { asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" :: "r"(bar) : "memory"); }
+__device__ __forceinline__ void mbar_wait(u32 bar, u32 parity) {
+  asm volatile("{\n.reg .pred p;\nMBAR_WAIT:\nmbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n@!p bra MBAR_WAIT;\n}\n" :: "r"(bar), "r"(parity) : "memory");
+}
+// One 64-column panel (128 rows x 128 bytes) of a (B, L, H, 128) bf16 tensor: columns c0..c0+63 of
+// rows row..row+127 of head h, batch b.
+__device__ __forceinline__ void tma_panel(u32 dst, const TensorMap128* map, int c0, int row, int h, int b, u32 bar) {
+  asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], [%6];"
+    :: "r"(dst), "l"((unsigned long long)map), "r"(c0), "r"(row), "r"(h), "r"(b), "r"(bar) : "memory");
+}
+extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_d128(const __grid_constant__ TensorMap128 tq,
+    const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv, u16* O, int H, int Lq, int Lk, float sl2) {
+  constexpr int BM = 128, BN = 128, QB = BM * 256, KB = BN * 256;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  __shared__ __align__(8) unsigned long long bars[9];   // fullQ, fullK[2], fullV[2], emptyK[2], emptyV[2]
+  u32 raw = smem_addr(smem_raw), base = (raw + 1023u) & ~1023u;   // Q | K0 K1 | V0 V1, 1024-byte aligned
+  u32 sK = base + QB, sV = base + QB + 2 * KB;
+  u32 bar0 = smem_addr(bars);
+  u32 fullQ = bar0, fullK = bar0 + 8, fullV = bar0 + 24, emptyK = bar0 + 40, emptyV = bar0 + 56;
+  int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+  int b = blockIdx.y / H, h = blockIdx.y % H;
+  int q0 = blockIdx.x * BM;
+  int nT = (Lk + BN - 1) / BN;
+  if (threadIdx.x == 0) {
+    mbar_init(fullQ, 1);
+    for (int s = 0; s < 2; ++s) { mbar_init(fullK + 8 * s, 1); mbar_init(fullV + 8 * s, 1); mbar_init(emptyK + 8 * s, 256); mbar_init(emptyV + 8 * s, 256); }
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  __syncthreads();
+  if (wg == 0) {
+    // Producer: one thread issues every copy; stage s of K (V) is refilled with tile j once the
+    // consumers are done with tile j - 2.
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 24;");
+    if (threadIdx.x == 0) {
+      mbar_expect(fullQ, QB);
+      tma_panel(base, &tq, 0, q0, h, b, fullQ);
+      tma_panel(base + BM * 128, &tq, 64, q0, h, b, fullQ);
+      for (int j = 0; j < nT; ++j) {
+        int s = j & 1;
+        if (j >= 2) mbar_wait(emptyK + 8 * s, ((j >> 1) - 1) & 1);
+        mbar_expect(fullK + 8 * s, KB);
+        tma_panel(sK + s * KB, &tk, 0, j * BN, h, b, fullK + 8 * s);
+        tma_panel(sK + s * KB + BN * 128, &tk, 64, j * BN, h, b, fullK + 8 * s);
+        if (j >= 2) mbar_wait(emptyV + 8 * s, ((j >> 1) - 1) & 1);
+        mbar_expect(fullV + 8 * s, KB);
+        tma_panel(sV + s * KB, &tv, 0, j * BN, h, b, fullV + 8 * s);
+        tma_panel(sV + s * KB + BN * 128, &tv, 64, j * BN, h, b, fullV + 8 * s);
+      }
+    }
+    return;
+  }
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 240;");
+  int c = wg - 1;                                       // consumer 0 or 1: rows c*64 .. c*64+63
+  u32 sQ = base + c * 64 * 128;
+  float o[64], s[64];
+  u32 p[32];
+  #pragma unroll
+  for (int i = 0; i < 64; ++i) o[i] = 0.0f;
+  float m0 = -INF_F, m1 = -INF_F, l0 = 0.0f, l1 = 0.0f, a0, a1;
+  mbar_wait(fullQ, 0);
+  mbar_wait(fullK, 0);
+  wg_fence();
+  wg2_qk(s, sQ, sK);
+  wg_commit(); wg_wait0(); wg_pin<64>(s);
+  mbar_arrive(emptyK);
+  wg2_softmax(s, 0, Lk, lane, sl2, m0, m1, l0, l1, a0, a1);
+  wg2_pack(p, s);
+  for (int j = 1; j < nT; ++j) {
+    int st = j & 1, sp = (j - 1) & 1;
+    mbar_wait(fullK + 8 * st, (j >> 1) & 1);
+    mbar_wait(fullV + 8 * sp, ((j - 1) >> 1) & 1);
+    wg_pin<64>(o); wg_pin_u<32>(p);
+    wg_fence();
+    wg2_qk(s, sQ, sK + st * KB);
+    wg_commit();
+    wg2_pv(o, p, sV + sp * KB);
+    wg_commit();
+    wg_wait1();            // S_j is done (K stage st can be refilled); P_{j-1} V_{j-1} may still run
+    wg_pin<64>(s);
+    mbar_arrive(emptyK + 8 * st);
+    wg2_softmax(s, j * BN, Lk, lane, sl2, m0, m1, l0, l1, a0, a1);
+    wg_wait0();
+    wg_pin<64>(o); wg_pin_u<32>(p);
+    mbar_arrive(emptyV + 8 * sp);
+    #pragma unroll
+    for (int i = 0; i < 16; ++i) { o[4 * i] *= a0; o[4 * i + 1] *= a0; o[4 * i + 2] *= a1; o[4 * i + 3] *= a1; }
+    wg2_pack(p, s);
+  }
+  int sl = (nT - 1) & 1;
+  mbar_wait(fullV + 8 * sl, ((nT - 1) >> 1) & 1);
+  wg_pin<64>(o); wg_pin_u<32>(p);
+  wg_fence();
+  wg2_pv(o, p, sV + sl * KB);
+  wg_commit(); wg_wait0();
+  wg_pin<64>(o);
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1); l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1); l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  float i0 = l0 > 0 ? 1.0f / l0 : 0.0f, i1 = l1 > 0 ? 1.0f / l1 : 0.0f;
+  i64 ra = q0 + c * 64 + warp * 16 + (lane >> 2), rb = ra + 8;
+  #pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    int col = i * 8 + (lane & 3) * 2;
+    if (ra < Lq) *(u32*)(O + ((b * (i64)Lq + ra) * H + h) * 128 + col) = pack_bf16(o[4 * i] * i0, o[4 * i + 1] * i0);
+    if (rb < Lq) *(u32*)(O + ((b * (i64)Lq + rb) * H + h) * 128 + col) = pack_bf16(o[4 * i + 2] * i1, o[4 * i + 3] * i1);
+  }
+}
+#endif
+"""#
+}
