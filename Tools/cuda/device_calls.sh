@@ -16,6 +16,8 @@
 #          later stage if it passes); the full-size fp8 DiT step and PyTorch bf16's at 1024x1024 side by
 #          side; streamed vs resident; the tiny fp8 pipeline; every op; the fp8 GEMMs; then the fp8
 #          GEMMs and the step again with cuBLASLt candidates timed (AUTOTUNE=1)
+#   issue8b the same after the third flash kernel and the faster activation quantisation: flash, the
+#          fp8 step and PyTorch's side by side, the fp8 checks, the bf16 step
 # At the end every file under $OUT is packed into $OUT/logs.tgz (the device tool brings back 8 files).
 # Staging: PRODUCTS="cuda-check majicflux" Tools/cuda/stage.sh; site.tar.xz = the unpacked diffusers
 # 0.42.1 + importlib_metadata wheels (tar | xz: 1.9 MB instead of 6.4 MB of wheels).
@@ -50,9 +52,15 @@ for phase in "$@"; do
       echo "flash kernel for the rest: ${MAJICFLUX_CUDA_FLASH:-default}"
       TORCH_SIZES=1024 bash .device/device_run.sh dit-fp8 torch stream pipeline ops fp8
       mkdir -p "$OUT/tuned" && OUT=$OUT/tuned MAJICFLUX_CUDA_AUTOTUNE=1 bash .device/device_run.sh fp8 dit-fp8 ;;
+    issue8b)
+      bash .device/device_run.sh flash
+      if grep -q "flash wgmma3: passed" "$OUT/flash.log"; then export MAJICFLUX_CUDA_FLASH=wgmma3
+      elif grep -q "flash wgmma2: passed" "$OUT/flash.log"; then export MAJICFLUX_CUDA_FLASH=wgmma2; fi
+      echo "flash kernel for the rest: ${MAJICFLUX_CUDA_FLASH:-default}"
+      TORCH_SIZES=1024 bash .device/device_run.sh dit-fp8 torch fp8 dit ;;
     lowvram)
       MAJICFLUX_XZ=.device/majicflux.xz bash Tools/cuda/device_lowvram.sh ;;
-    *) echo "unknown phase $phase (bench probe make e2e e2e-ours upload fp8 issue8 issue8a lowvram)"; exit 2 ;;
+    *) echo "unknown phase $phase (bench probe make e2e e2e-ours upload fp8 issue8 issue8a issue8b lowvram)"; exit 2 ;;
   esac
 done
 echo "=== done $(date +%T)"
