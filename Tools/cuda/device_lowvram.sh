@@ -14,11 +14,12 @@ peak() {  # polls the driver's used-memory counter until killed; writes the maxi
   local m=0 v; while true; do v=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1); [ "$v" -gt "$m" ] && m=$v && echo "$m" > "$1"; sleep 0.2; done
 }
 export MAJICFLUX_CUDA_FP8=1
-for run in ${RUNS:-bf16 fp8 fp8-budget bf16-budget}; do
+for run in ${RUNS:-bf16 fp8 fp8-budget bf16-budget fp8-budget4}; do
   case $run in
     bf16) extra="--precision bf16" ;;
     fp8) extra="--precision fp8" ;;
     fp8-budget) extra="--precision fp8 --vram-budget ${BUDGET:-6}" ;;
+    fp8-budget4) extra="--precision fp8 --vram-budget 4" ;;
     bf16-budget) extra="--precision bf16 --vram-budget ${BUDGET:-6}" ;;
   esac
   peak "$OUT/peak_mib_$run.txt" & p=$!
@@ -26,5 +27,5 @@ for run in ${RUNS:-bf16 fp8 fp8-budget bf16-budget}; do
       --steps 20 --seed 1 --prompt "a red circle on the left on a white background" --output "$OUT/$run.png" $extra \
       > "$OUT/$run.log" 2>&1
   kill $p
-  echo "== $run ($extra): $(grep -E 'T5:|DiT:|GPU memory|Elapsed|Maximum resident|rror' "$OUT/$run.log" | tr -s ' ' | tr '\n' ' ') nvidia-smi peak MiB $(cat "$OUT/peak_mib_$run.txt" 2>/dev/null)"
+  echo "== $run ($extra): $(grep -E 'T5:|DiT:|GPU memory|peak per stage|Elapsed|Maximum resident|rror' "$OUT/$run.log" | tr -s ' ' | tr '\n' ' ') steps: $(grep -o "20/20 [0-9.]*s/it" "$OUT/$run.log" | tail -1) nvidia-smi peak MiB $(cat "$OUT/peak_mib_$run.txt" 2>/dev/null)"
 done

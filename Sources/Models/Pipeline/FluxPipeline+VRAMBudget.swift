@@ -7,17 +7,21 @@ extension FluxPipeline {
     /// returns the bytes still free within the budget. nil without a budget. On the CPU (where the
     /// CLI refuses a budget; tests run the streaming machinery there) nothing is counted.
     ///
-    /// `stage` names the stage for `stagePeaks`: the peak of the stage before it is recorded first.
+    /// `stage` names the stage for `stagePeaks` (recorded on a GPU with or without a budget): the peak
+    /// of the stage before it is recorded first.
     /// `vramMargin` stays unplanned: the driver counts memory in pages and keeps its own pools, so
     /// its count runs ahead of the bytes we ask for (by 0.05-0.15 GiB at a 6 GiB budget on an H200).
     @discardableResult
     func startDeviceStage(_ stage: String) -> Int? {
+        let gpu = backend as? CUDABackend
+        if let gpu {
+            endDeviceStage()
+            if vramBudget != nil { gpu.emptyCache() }
+            _ = gpu.takeWindowPeakDeviceUsed()
+            currentStage = stage
+        }
         guard let budget = vramBudget else { return nil }
-        guard let gpu = backend as? CUDABackend else { return budget }
-        endDeviceStage()
-        gpu.emptyCache()
-        _ = gpu.takeWindowPeakDeviceUsed()
-        currentStage = stage
+        guard let gpu else { return budget }
         let usable = budget - FluxPipeline.vramMargin
         let outside = gpu.deviceUsedBytes - gpu.reservedBytes
         gpu.allocatorLimit = usable - outside

@@ -155,7 +155,7 @@ public final class FluxPipeline {
     /// How the last loaded DiT and T5 held their blocks under a VRAM budget (nil without one).
     public private(set) var lastDiTResidency: BlockResidency?
     public private(set) var lastT5Residency: BlockResidency?
-    /// Under a VRAM budget on a GPU: each device stage of the last generation (CLIP, T5, DiT, VAE, in
+    /// On a GPU: each device stage of the last generation that loaded a model (CLIP, T5, DiT, VAE, in
     /// the order they ran) with the driver-counted peak of device memory during it, in bytes.
     public internal(set) var stagePeaks: [(stage: String, bytes: Int)] = []
     var currentStage: String?
