@@ -18,6 +18,8 @@
 #          GEMMs and the step again with cuBLASLt candidates timed (AUTOTUNE=1)
 #   issue8b the same after the third flash kernel and the faster activation quantisation: flash, the
 #          fp8 step and PyTorch's side by side, the fp8 checks, the bf16 step
+#   issue8d the fp8 step and PyTorch's at 1024 and 512 side by side, streamed vs resident with the
+#          current kernels, the fp8 step with cuBLASLt candidates timed
 # At the end every file under $OUT is packed into $OUT/logs.tgz (the device tool brings back 8 files).
 # Staging: PRODUCTS="cuda-check majicflux" Tools/cuda/stage.sh; site.tar.xz = the unpacked diffusers
 # 0.42.1 + importlib_metadata wheels (tar | xz: 1.9 MB instead of 6.4 MB of wheels).
@@ -58,9 +60,12 @@ for phase in "$@"; do
       elif grep -q "flash wgmma2: passed" "$OUT/flash.log"; then export MAJICFLUX_CUDA_FLASH=wgmma2; fi
       echo "flash kernel for the rest: ${MAJICFLUX_CUDA_FLASH:-default}"
       TORCH_SIZES=1024 bash .device/device_run.sh dit-fp8 torch fp8 dit ;;
+    issue8d)
+      DIT_SIZES="1024 512" TORCH_SIZES="1024 512" bash .device/device_run.sh dit-fp8 torch stream
+      mkdir -p "$OUT/tuned" && OUT=$OUT/tuned MAJICFLUX_CUDA_AUTOTUNE=1 bash .device/device_run.sh dit-fp8 ;;
     lowvram)
       MAJICFLUX_XZ=.device/majicflux.xz bash Tools/cuda/device_lowvram.sh ;;
-    *) echo "unknown phase $phase (bench probe make e2e e2e-ours upload fp8 issue8 issue8a issue8b lowvram)"; exit 2 ;;
+    *) echo "unknown phase $phase (bench probe make e2e e2e-ours upload fp8 issue8 issue8a issue8b issue8d lowvram)"; exit 2 ;;
   esac
 done
 echo "=== done $(date +%T)"

@@ -20,7 +20,7 @@ for s in $stages; do
     fp8) timeout 120 /tmp/bin/cuda-check fp8 2>&1 | tee "$OUT/fp8.log" ;;
     stream) timeout 240 /tmp/bin/cuda-check stream ${STREAM_GIB:-4} 2>&1 | tee "$OUT/stream.log" ;;
     stream-bf16) timeout 240 /tmp/bin/cuda-check stream ${STREAM_GIB:-4} bf16 2>&1 | tee "$OUT/stream-bf16.log" ;;
-    dit-fp8) timeout 120 /tmp/bin/cuda-check dit-fp8 1024 2>&1 | tee "$OUT/dit-fp8.log" ;;
+    dit-fp8) timeout 150 /tmp/bin/cuda-check dit-fp8 ${DIT_SIZES:-1024} 2>&1 | tee "$OUT/dit-fp8.log" ;;
     dit-mma) MAJICFLUX_CUDA_FLASH=mma timeout 120 /tmp/bin/cuda-check dit 1024 512 2>&1 | tee "$OUT/dit-mma.log" ;;
     dit) timeout 120 /tmp/bin/cuda-check dit 1024 512 2>&1 | tee "$OUT/dit.log" ;;
     torch)

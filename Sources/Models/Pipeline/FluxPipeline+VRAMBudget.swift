@@ -2,7 +2,7 @@ import Tensor
 
 /// Low-VRAM mode (`vramBudget`): each stage's share of the device budget.
 extension FluxPipeline {
-    /// Under a VRAM budget: returns cached device blocks to the driver, caps the allocator at the
+    /// On a GPU: returns cached device blocks to the driver. Under a VRAM budget also caps the allocator at the
     /// budget less what the driver counts outside it (context, modules, other processes), and
     /// returns the bytes still free within the budget. nil without a budget. On the CPU (where the
     /// CLI refuses a budget; tests run the streaming machinery there) nothing is counted.
@@ -16,7 +16,9 @@ extension FluxPipeline {
         let gpu = backend as? CUDABackend
         if let gpu {
             endDeviceStage()
-            if vramBudget != nil { gpu.emptyCache() }
+            // The previous stage's freed blocks go back to the driver: kept in the cache they would
+            // count towards this stage's peak (T5's 10 GB under the DiT's, say).
+            gpu.emptyCache()
             _ = gpu.takeWindowPeakDeviceUsed()
             currentStage = stage
         }
