@@ -28,7 +28,7 @@ enum PipelineCheck {
         }
         // fp8 (issue 8): the DiT's block Linears as e4m3 on the GPU (fp8Linear), against the CPU in f32
         // with the weights as stored, and against the CPU's own fp8 (per-channel, dequantised, f32).
-        // (Needs MAJICFLUX_CUDA_FP8=1 while the GPU fp8 path is opt-in; a failure here is reported, not fatal.)
+        // (A failure here is reported, not fatal.)
         do {
             let gpu = try CUDABackend.make(computeDType: .bf16)
             let (rgb8, t8) = try generate(gpu, precision: .fp8)

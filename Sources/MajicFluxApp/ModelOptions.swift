@@ -83,7 +83,8 @@ struct ModelOptions: ParsableArguments {
         switch device {
         case .cpu: return CPUBackend.shared
         case .auto:
-            if CUDABackend.unavailableReason() == nil, precision.isDense, let b = try? CUDABackend.make(computeDType: dtype) { return b }
+            let gpuPrecision = precision.isDense || (precision == .fp8 && FluxPipeline.gpuFP8Enabled)
+            if CUDABackend.unavailableReason() == nil, gpuPrecision, let b = try? CUDABackend.make(computeDType: dtype) { return b }
             return CPUBackend.shared
         case .cuda:
             if let why = CUDABackend.unavailableReason() {

@@ -13,7 +13,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 peak() {  # polls the driver's used-memory counter until killed; writes the maximum in MiB
   local m=0 v; while true; do v=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1); [ "$v" -gt "$m" ] && m=$v && echo "$m" > "$1"; sleep 0.2; done
 }
-export MAJICFLUX_CUDA_FP8=1
+# fp8 on the GPU is on by default now (MAJICFLUX_CUDA_FP8=0 turns it off)
 for run in ${RUNS:-bf16 fp8 fp8-budget bf16-budget fp8-budget4}; do
   case $run in
     bf16) extra="--precision bf16" ;;

@@ -40,10 +40,11 @@ public final class FluxPipeline {
     private let clipTokenizer: CLIPTokenizer
     private let t5Tokenizer: T5Tokenizer
 
-    /// Whether `--precision fp8` may run on a GPU (`MAJICFLUX_CUDA_FP8=1`): the DiT's block Linears as
-    /// e4m3 on the GPU through `CUDABackend.fp8Linear`. Its GEMMs are checked on an H200
-    /// (`cuda-check fp8`); the whole pipeline in fp8 on a GPU is not yet, hence opt-in.
-    public static var gpuFP8Enabled: Bool { ProcessInfo.processInfo.environment["MAJICFLUX_CUDA_FP8"] == "1" }
+    /// Whether `--precision fp8` runs on a GPU: the DiT's block Linears as e4m3 on the GPU through
+    /// `CUDABackend.fp8Linear` (fp8 tensor cores from compute capability 8.9, dequantised to bf16 on
+    /// the fly before). On by default (measured on an H200: BENCHMARKS.md); `MAJICFLUX_CUDA_FP8=0`
+    /// turns it off, and fp8 then runs on the CPU only.
+    public static var gpuFP8Enabled: Bool { ProcessInfo.processInfo.environment["MAJICFLUX_CUDA_FP8"] != "0" }
 
     /// Low-VRAM mode on a GPU (`--vram-budget`): the device memory the pipeline may use, by the
     /// driver's count (the CUDA context included). T5's blocks then load as they run, the DiT keeps
@@ -64,8 +65,8 @@ public final class FluxPipeline {
         }
         self.vramBudget = vramBudget
         if backend.device != .cpu && precision.ditQuantization != nil && !(precision == .fp8 && FluxPipeline.gpuFP8Enabled) {
-            throw ModelError.invalidParameter("--precision \(precision.rawValue) (quantized weights) runs on the CPU only; on \(backend.name) use bf16 or f32"
-                + (precision == .fp8 ? " (the GPU fp8 path is experimental: MAJICFLUX_CUDA_FP8=1 enables it)" : ""))
+            throw ModelError.invalidParameter("--precision \(precision.rawValue) (quantized weights) runs on the CPU only; on \(backend.name) use bf16, f32 or fp8"
+                + (precision == .fp8 ? " (MAJICFLUX_CUDA_FP8=0 turned the GPU fp8 path off)" : ""))
         }
         self.backend = backend
         self.files = files
