@@ -64,6 +64,25 @@ enum FP8Check {
             print("per-tensor quantisation \(rows)x\(k): scale \(gotScale) (cpu \(s)), \(mismatches) codes differ from the cpu's (\(atMax) at the maximum) \(pass ? "ok" : "FAIL"); "
                   + "\(fmt(ms * 1000, 1)) us = \(fmt(Double(rows * k) * 2.5 / ms / 1e6, 0)) GB/s (read twice, written once)")
         }
+        // Per-row quantisation (weights per channel, activations per row) against the CPU codec.
+        do {
+            let rows = 333, k = 3072
+            let x = gpu.randomUniform([rows, k], dtype: .bf16, scale: 3, seed: 41)
+            let (codes, scale) = gpu.quantizeRowsE4M3(x)
+            let xs = x.floats(), got = codes.floats(), gotScale = scale.floats()
+            var mismatches = 0, badScales = 0
+            for r in 0..<rows {
+                let row = xs[(r * k)..<((r + 1) * k)]
+                let amax = row.reduce(Float(0)) { Swift.max($0, abs($1)) }
+                let s = amax > 0 ? amax / 448 : 1, inv = 1 / s
+                if gotScale[r] != s { badScales += 1 }
+                let expected = Tensor(row.map { $0 * inv }, shape: [k]).to(.f8e4m3fn).floats()
+                for i in 0..<k where got[r * k + i] != expected[i] && abs(row[row.startIndex + i]) != amax { mismatches += 1 }
+            }
+            let pass = mismatches == 0 && badScales == 0
+            ok = ok && pass
+            print("per-row quantisation \(rows)x\(k): \(badScales) scales and \(mismatches) codes differ from the cpu's \(pass ? "ok" : "FAIL")")
+        }
         // The single block's fused path: attention output and the fp8 MLP GEMM's GELU output written
         // side by side into one (4608, 3072 + 12288) matrix, against concat of the separate results.
         do {

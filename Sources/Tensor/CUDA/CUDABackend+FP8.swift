@@ -3,10 +3,11 @@ import Glibc
 #endif
 
 /// float8 e4m3 linear layers on the GPU. On compute capability 8.9 and newer the GEMM runs on fp8
-/// tensor cores through cuBLASLt: weights are e4m3 codes with one f32 scale per output channel (a
-/// per-tensor scale is broadcast), activations are quantised on the fly per row (amax / 448), the
-/// two scale vectors are applied by cuBLASLt's outer-vector scaling, and bias (and tanh-GELU) are
-/// fused into the bf16 output. Elsewhere, or when cuBLASLt has no fp8 algorithm for the shape, the
+/// tensor cores through cuBLASLt: weights are e4m3 codes with one f32 scale for the tensor or one
+/// per output channel; activations are quantised on the fly (amax / 448) per tensor for a
+/// per-tensor weight scale (cuBLASLt's scalar scaling, bias and tanh-GELU fused into the bf16
+/// output), per row for per-channel weights (cuBLASLt's outer-vector scaling where it has it, else
+/// a unit-scale GEMM followed by one pass applying both scales, bias and GELU). Elsewhere, or when cuBLASLt has no fp8 algorithm for the shape, the
 /// weight is dequantised to bf16 and the ordinary GEMM runs (with a one-line notice).
 extension CUDABackend {
     /// True when the GPU has fp8 tensor cores (Ada, Hopper and newer).
@@ -23,6 +24,11 @@ extension CUDABackend {
         let codes = empty([rows, k], .f8e4m3fn), scale = empty([rows], .f32)
         if rows == 0 || k == 0 { return (codes, scale) }
         var a = KernelArgs()
+        if k % 8 == 0 && address(xb) % 16 == 0 {
+            a.ptr(xb); a.ptr(codes); a.ptr(scale); a.i32(k / 8)
+            launch("quant_rows_bf16x8_e4m3", grid: (rows, 1, 1), block: k >= 2048 ? 256 : 128, a)
+            return (codes, scale)
+        }
         a.ptr(xb); a.ptr(codes); a.ptr(scale); a.i64(k)
         launch("quant_rows_e4m3", grid: (rows, 1, 1), block: Self.rowBlock(k), a)
         return (codes, scale)
@@ -87,21 +93,30 @@ extension CUDABackend {
         let ldc = ldc ?? n
         if rows == 0 || n == 0 { return into ?? empty(outShape, .bf16) }
         let perTensor = scale.count == 1
-        if hasFP8TensorCores && allowFP8TensorCores && k % 16 == 0 && n % 16 == 0 && (perTensor || !fp8OuterUnsupported) {
-            // Per-channel weight scales need cuBLASLt's outer-vector scaling (activations then per row);
-            // a per-tensor weight scale takes the classic scalar scaling (activations per tensor).
+        if hasFP8TensorCores && allowFP8TensorCores && k % 16 == 0 && n % 16 == 0 {
+            // A per-tensor weight scale takes cuBLASLt's scalar scaling (activations per tensor).
+            // Per-channel weight scales (activations then per row) take its outer-vector scaling where
+            // it has it, else the GEMM runs with unit scales and one pass applies the scales after.
             let x2 = x.reshaped([rows, k])
             let (q, sx) = perTensor ? quantizeTensorE4M3(x2) : quantizeRowsE4M3(x2)
             let sw = scale.dtype == .f32 && scale.isContiguous ? scale : contiguous(convert(scale, to: .f32))
             let out = into ?? empty(outShape, .bf16)
             let b = bias.map { $0.dtype == .bf16 && $0.isContiguous ? $0 : contiguous(convert($0, to: .bf16)) }
-            if fp8Gemm(weight: codes.isContiguous ? codes : contiguous(codes), weightScale: sw, x: q, xScale: sx,
-                       rows: rows, n: n, k: k, bias: b, gelu: gelu, out: out, ldc: ldc, outerVector: !perTensor) {
-                lastFP8Path = perTensor ? "fp8 tensor cores (cuBLASLt, per-tensor scales)"
-                                        : "fp8 tensor cores (cuBLASLt, per-channel x per-row scales)"
+            let w = codes.isContiguous ? codes : contiguous(codes)
+            if perTensor || !fp8OuterUnsupported {
+                if fp8Gemm(weight: w, weightScale: sw, x: q, xScale: sx, rows: rows, n: n, k: k, bias: b, gelu: gelu,
+                           out: out, ldc: ldc, outerVector: !perTensor) {
+                    lastFP8Path = perTensor ? "fp8 tensor cores (cuBLASLt, per-tensor scales)"
+                                            : "fp8 tensor cores (cuBLASLt, per-channel x per-row scales)"
+                    return out
+                }
+                if !perTensor { fp8OuterUnsupported = true }
+            }
+            if !perTensor, n % 8 == 0, ldc % 8 == 0, address(out) % 16 == 0,
+               fp8GemmThenRescale(q: q, sx: sx, codes: w, sw: sw, bias: b, gelu: gelu, out: out, ldc: ldc, rows: rows, n: n, k: k) {
+                lastFP8Path = "fp8 tensor cores (cuBLASLt, unit scales; per-channel x per-row scales applied after)"
                 return out
             }
-            if !perTensor { fp8OuterUnsupported = true }
         }
         if !fp8NoticeShown {
             fp8NoticeShown = true
@@ -114,6 +129,28 @@ extension CUDABackend {
         let out = into ?? empty(outShape, .bf16)
         linear(xb, weight: w, bias: bias, gelu: gelu, into: out, ldc: ldc)
         return out
+    }
+
+    /// The fp8 GEMM with unit scales into `out`, then `fp8_rescale_bf16x8` applies the activation rows'
+    /// and weight channels' scales, the bias and GELU in place. False when cuBLASLt has no algorithm.
+    func fp8GemmThenRescale(q: Tensor, sx: Tensor, codes: Tensor, sw: Tensor, bias: Tensor?, gelu: Bool,
+                            out: Tensor, ldc: Int, rows: Int, n: Int, k: Int) -> Bool {
+        let one = unitScale
+        guard fp8Gemm(weight: codes, weightScale: one, x: q, xScale: one,
+                      rows: rows, n: n, k: k, bias: nil, gelu: false, out: out, ldc: ldc, outerVector: false) else { return false }
+        var a = KernelArgs()
+        a.ptr(out); a.i64(ldc); a.i32(rows); a.i32(n); a.ptr(sx); a.i32(sx.count == rows && rows > 1 ? 1 : 0)
+        a.ptr(sw); a.ptr(bias); a.i32(gelu ? 1 : 0)
+        launch("fp8_rescale_bf16x8", grid: gridFor(rows * n / 8), block: 256, a)
+        return true
+    }
+
+    /// A device f32 1.0 (the unit scale of `fp8GemmThenRescale`'s GEMM).
+    var unitScale: Tensor {
+        if let u = unitScaleTensor { return u }
+        let u = affine(empty([1], .f32), scale: 0, shift: 1)
+        unitScaleTensor = u
+        return u
     }
 
     /// [prefix | gelu_tanh(x W^T + b)] in bf16 along the last dimension with W as e4m3 `codes` and

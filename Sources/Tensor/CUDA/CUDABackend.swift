@@ -34,6 +34,7 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     let stagingBytes = 64 << 20
     var halfEvents: (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) = (nil, nil)
     var fp8OuterUnsupported = false
+    var unitScaleTensor: Tensor?
     /// Why the last fp8 tensor-core GEMM could not run (cuBLASLt's status), for the notice and reports.
     public internal(set) var fp8GemmFailure = ""
     /// When false, `fp8Linear` always takes the dequantise-to-bf16 path (for checks and comparisons).

@@ -82,6 +82,45 @@ extern "C" __global__ void quant_bf16x8_e4m3(const uint4* __restrict__ x, const 
   }
   for (; i < n8; i += stride) { uint4 a = x[i]; q[i] = make_uint2(e4m3x4(a.x, a.y, inv), e4m3x4(a.z, a.w, inv)); }
 }
+// Per-row quantisation, vectorised (K a multiple of 8, 16-byte aligned rows): one block per row reads
+// it twice (amax, then codes), 8 values per load; scale[r] = amax / 448 (1 for a zero row).
+extern "C" __global__ void quant_rows_bf16x8_e4m3(const uint4* __restrict__ x, uint2* q, float* scale, int k8) {
+  __shared__ float sh[33];
+  const uint4* xr = x + (i64)blockIdx.x * k8;
+  uint2* qr = q + (i64)blockIdx.x * k8;
+  float m = 0.0f;
+  for (int i = threadIdx.x; i < k8; i += blockDim.x) m = fmaxf(m, absmax_bf16x8(xr[i]));
+  m = block_max(m, sh);
+  float s = m > 0.0f ? m / 448.0f : 1.0f, inv = 1.0f / s;
+  if (threadIdx.x == 0) scale[blockIdx.x] = s;
+  for (int i = threadIdx.x; i < k8; i += blockDim.x) { uint4 a = xr[i]; qr[i] = make_uint2(e4m3x4(a.x, a.y, inv), e4m3x4(a.z, a.w, inv)); }
+}
+// The scales of an fp8 GEMM run with unit scales, applied afterwards (per-channel weight scales, which
+// cuBLASLt's scalar scaling cannot take): y (rows x n bf16, rows ldc apart, in place) =
+// act(y * sx[r, or 0 when !sxPerRow] * sw[c] + b[c]); 8 columns per thread (n, ldc multiples of 8).
+extern "C" __global__ void fp8_rescale_bf16x8(u16* y, i64 ldc, int rows, int n, const float* sx, int sxPerRow,
+    const float* sw, const u16* b, int gelu) {
+  int n8 = n >> 3;
+  i64 total = (i64)rows * n8;
+  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < total; i += (i64)gridDim.x * blockDim.x) {
+    int r = (int)(i / n8), c = (int)(i % n8) * 8;
+    uint4* p = (uint4*)(y + r * ldc + c);
+    uint4 v = *p;
+    u32* w = (u32*)&v;
+    float s = sx[sxPerRow ? r : 0];
+    #pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      float lo = __uint_as_float(w[k] << 16) * s * sw[c + 2 * k], hi = __uint_as_float(w[k] & 0xffff0000u) * s * sw[c + 2 * k + 1];
+      if (b) { lo += bf2f(b[c + 2 * k]); hi += bf2f(b[c + 2 * k + 1]); }
+      if (gelu) {
+        lo = 0.5f * lo * (1.0f + tanhf(0.7978845608028654f * (lo + 0.044715f * lo * lo * lo)));
+        hi = 0.5f * hi * (1.0f + tanhf(0.7978845608028654f * (hi + 0.044715f * hi * hi * hi)));
+      }
+      w[k] = pack_bf16(lo, hi);
+    }
+    *p = v;
+  }
+}
 // w (rows, K) e4m3 codes with scale[r] (or scale[0] when perRow == 0) -> bf16.
 extern "C" __global__ void dequant_rows_e4m3(const unsigned char* w, const float* scale, int perRow, u16* y, i64 K, i64 total) {
   for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < total; i += (i64)gridDim.x * blockDim.x)
