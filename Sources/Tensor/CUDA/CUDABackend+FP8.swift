@@ -41,7 +41,7 @@ extension CUDABackend {
         var xb = x.dtype == .bf16 ? x : convert(x, to: .bf16)
         if !xb.isContiguous { xb = contiguous(xb) }
         let codes = empty([rows, k], .f8e4m3fn), scale = empty([1], .f32)
-        if rows == 0 || k == 0 { return (codes, affine(scale, scale: 0, shift: 1)) }
+        if rows == 0 || k == 0 { return (codes, Tensor([Float(1)], shape: [1], backend: self)) }
         let n = rows * k
         if n % 8 == 0 && address(xb) % 16 == 0 {
             // Two vectorised passes: partial maxima per block, then every block reduces them and
@@ -148,7 +148,9 @@ extension CUDABackend {
     /// A device f32 1.0 (the unit scale of `fp8GemmThenRescale`'s GEMM).
     var unitScale: Tensor {
         if let u = unitScaleTensor { return u }
-        let u = affine(empty([1], .f32), scale: 0, shift: 1)
+        // (not `affine`: its result takes the compute dtype, bf16, and cuBLASLt reads f32 scales)
+        let u = Tensor([Float(1)], shape: [1], backend: self)
+        precondition(u.dtype == .f32)
         unitScaleTensor = u
         return u
     }
