@@ -124,7 +124,6 @@ public final class FluxTransformer {
         residency.map { "DiT: " + $0.summary } ?? "DiT: all \(doubleBlocks.count + singleBlocks.count) blocks resident"
     }
 
-
     /// Bytes held by the Linear weights and biases (quantized layers count their codes and scales);
     /// the norms' scales are left out (a few KB).
     public var weightByteCount: Int {

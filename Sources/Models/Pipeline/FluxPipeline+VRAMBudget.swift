@@ -2,10 +2,10 @@ import Tensor
 
 /// Low-VRAM mode (`vramBudget`): each stage's share of the device budget.
 extension FluxPipeline {
-    /// On a GPU: returns cached device blocks to the driver. Under a VRAM budget also caps the allocator at the
-    /// budget less what the driver counts outside it (context, modules, other processes), and
-    /// returns the bytes still free within the budget. nil without a budget. On the CPU (where the
-    /// CLI refuses a budget; tests run the streaming machinery there) nothing is counted.
+    /// On a GPU: returns cached device blocks to the driver. Under a VRAM budget also caps the
+    /// allocator at the budget less what the driver counts outside it (context, modules, other
+    /// processes), and returns the bytes still free within the budget. nil without a budget. On the
+    /// CPU (where the CLI refuses a budget; tests run the streaming machinery there) nothing is counted.
     ///
     /// `stage` names the stage for `stagePeaks` (recorded on a GPU with or without a budget): the peak
     /// of the stage before it is recorded first.
@@ -30,7 +30,7 @@ extension FluxPipeline {
         return usable - outside - gpu.reservedBytes
     }
 
-    /// Records the running stage's driver-counted peak in `stagePeaks` (under a budget on a GPU).
+    /// Records the running stage's driver-counted peak in `stagePeaks` (on a GPU).
     func endDeviceStage() {
         guard let stage = currentStage, let gpu = backend as? CUDABackend else { return }
         stagePeaks.append((stage, gpu.takeWindowPeakDeviceUsed()))

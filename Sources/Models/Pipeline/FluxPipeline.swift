@@ -161,8 +161,6 @@ public final class FluxPipeline {
     public internal(set) var stagePeaks: [(stage: String, bytes: Int)] = []
     var currentStage: String?
 
-
-
     func vae() throws -> AutoencoderKL {
         if let vaeModel { return vaeModel }
         startDeviceStage("VAE")
@@ -201,6 +199,7 @@ public final class FluxPipeline {
                          progress: ((GenerationProgress) -> Bool)? = nil) throws -> GeneratedImage {
         try request.validate()
         stagePeaks = []
+        currentStage = nil  // a generation that threw left its stage open
         let start = ContinuousClock.now
         func report(_ stage: GenerationProgress.Stage, _ step: Int, denoised: Tensor? = nil) throws {
             let e = ContinuousClock.now - start

@@ -7,8 +7,9 @@ import Glibc
 /// per output channel; activations are quantised on the fly (amax / 448) per tensor for a
 /// per-tensor weight scale (cuBLASLt's scalar scaling, bias and tanh-GELU fused into the bf16
 /// output), per row for per-channel weights (cuBLASLt's outer-vector scaling where it has it, else
-/// a unit-scale GEMM followed by one pass applying both scales, bias and GELU). Elsewhere, or when cuBLASLt has no fp8 algorithm for the shape, the
-/// weight is dequantised to bf16 and the ordinary GEMM runs (with a one-line notice).
+/// a unit-scale GEMM followed by one pass applying both scales, bias and GELU). Elsewhere, or when
+/// cuBLASLt has no fp8 algorithm for the shape, the weight is dequantised to bf16 and the ordinary
+/// GEMM runs (with a one-line notice).
 extension CUDABackend {
     /// True when the GPU has fp8 tensor cores (Ada, Hopper and newer).
     public var hasFP8TensorCores: Bool { capability.0 > 8 || (capability.0 == 8 && capability.1 >= 9) }

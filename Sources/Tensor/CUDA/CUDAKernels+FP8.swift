@@ -65,6 +65,8 @@ __device__ __forceinline__ u32 e4m3x4(u32 a, u32 b, float inv) {
   asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(hi) : "f"(__uint_as_float(b & 0xffff0000u) * inv), "f"(__uint_as_float(b << 16) * inv));
   return (u32)lo | ((u32)hi << 16);
 }
+// Eight bf16 values (one 16-byte load) times inv -> eight e4m3 codes (one 8-byte store).
+__device__ __forceinline__ uint2 e4m3x8(uint4 a, float inv) { return make_uint2(e4m3x4(a.x, a.y, inv), e4m3x4(a.z, a.w, inv)); }
 // Pass 2: every block reduces the nPart partial maxima to the tensor's amax, scale = amax / 448 (1 when
 // zero; block 0 writes it), then quantises its grid-stride share, 8 values per 16-byte load.
 extern "C" __global__ void quant_bf16x8_e4m3(const uint4* __restrict__ x, const float* part, int nPart, uint2* q, float* scale, i64 n8) {
@@ -77,10 +79,10 @@ extern "C" __global__ void quant_bf16x8_e4m3(const uint4* __restrict__ x, const 
   i64 stride = (i64)gridDim.x * blockDim.x, i = blockIdx.x * (i64)blockDim.x + threadIdx.x;
   for (; i + stride < n8; i += 2 * stride) {
     uint4 a = x[i], b = x[i + stride];
-    q[i] = make_uint2(e4m3x4(a.x, a.y, inv), e4m3x4(a.z, a.w, inv));
-    q[i + stride] = make_uint2(e4m3x4(b.x, b.y, inv), e4m3x4(b.z, b.w, inv));
+    q[i] = e4m3x8(a, inv);
+    q[i + stride] = e4m3x8(b, inv);
   }
-  for (; i < n8; i += stride) { uint4 a = x[i]; q[i] = make_uint2(e4m3x4(a.x, a.y, inv), e4m3x4(a.z, a.w, inv)); }
+  for (; i < n8; i += stride) q[i] = e4m3x8(x[i], inv);
 }
 // Per-row quantisation, vectorised (K a multiple of 8, 16-byte aligned rows): one block per row reads
 // it twice (amax, then codes), 8 values per load; scale[r] = amax / 448 (1 for a zero row).
@@ -93,7 +95,7 @@ extern "C" __global__ void quant_rows_bf16x8_e4m3(const uint4* __restrict__ x, u
   m = block_max(m, sh);
   float s = m > 0.0f ? m / 448.0f : 1.0f, inv = 1.0f / s;
   if (threadIdx.x == 0) scale[blockIdx.x] = s;
-  for (int i = threadIdx.x; i < k8; i += blockDim.x) { uint4 a = xr[i]; qr[i] = make_uint2(e4m3x4(a.x, a.y, inv), e4m3x4(a.z, a.w, inv)); }
+  for (int i = threadIdx.x; i < k8; i += blockDim.x) qr[i] = e4m3x8(xr[i], inv);
 }
 // The scales of an fp8 GEMM run with unit scales, applied afterwards (per-channel weight scales, which
 // cuBLASLt's scalar scaling cannot take): y (rows x n bf16, rows ldc apart, in place) =

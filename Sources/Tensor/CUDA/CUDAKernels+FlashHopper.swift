@@ -37,13 +37,29 @@ __device__ __forceinline__ void wg_m64n128k16_rs(float* d, const u32* a, u64 db)
 }
 // ROWS x 128 bf16 rows -> two 64-column panels of ROWS x 128 bytes; the 16-byte chunk c of row r
 // is stored at chunk c ^ (r % 8) (the 128-byte swizzle). Rows at or past L are zero-filled.
-template <int ROWS>
+// NT: the threads sharing the copy (threadIdx.x 0..NT-1).
+template <int ROWS, int NT = 128>
 __device__ __forceinline__ void wg_load(unsigned char* s, const u16* g, i64 row0, i64 L, i64 ld) {
-  for (int c = threadIdx.x; c < ROWS * 16; c += 128) {
+  for (int c = threadIdx.x; c < ROWS * 16; c += NT) {
     int r = c >> 4, ch = c & 15;
     bool ok = row0 + r < L;
     const u16* src = g + (ok ? (row0 + r) * ld : 0) + ch * 8;
     cp_async16(s + (ch >> 3) * (ROWS * 128) + r * 128 + (((ch & 7) ^ (r & 7)) << 4), src, ok ? 16 : 0);
+  }
+}
+// The end of every wgmma flash kernel: this thread's rows ra and ra + 8 of O (64 f32 accumulators,
+// the m64n128 layout) divided by their softmax sums (summed over the 4 threads of a row) and stored
+// as bf16 in (B, Lq, H, 128); rows at or past Lq are skipped.
+__device__ __forceinline__ void wg_store_rows(u16* O, const float* o, float l0, float l1, i64 ra, int Lq, int H, int h, int b, int lane) {
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1); l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1); l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  float i0 = l0 > 0 ? 1.0f / l0 : 0.0f, i1 = l1 > 0 ? 1.0f / l1 : 0.0f;
+  i64 rb = ra + 8;
+  #pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    int col = i * 8 + (lane & 3) * 2;
+    if (ra < Lq) *(u32*)(O + ((b * (i64)Lq + ra) * H + h) * 128 + col) = pack_bf16(o[4 * i] * i0, o[4 * i + 1] * i0);
+    if (rb < Lq) *(u32*)(O + ((b * (i64)Lq + rb) * H + h) * 128 + col) = pack_bf16(o[4 * i + 2] * i1, o[4 * i + 3] * i1);
   }
 }
 extern "C" __global__ void __launch_bounds__(128) flash_wg_d128(const u16* Q, const u16* K, const u16* V, u16* O, int H, int Lq, int Lk,
@@ -137,16 +153,7 @@ extern "C" __global__ void __launch_bounds__(128) flash_wg_d128(const u16* Q, co
     }
     cp_commit();
   }
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 1); l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 1); l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-  float i0 = l0 > 0 ? 1.0f / l0 : 0.0f, i1 = l1 > 0 ? 1.0f / l1 : 0.0f;
-  i64 ra = q0 + warp * 16 + (lane >> 2), rb = ra + 8;
-  #pragma unroll
-  for (int i = 0; i < 16; ++i) {
-    int col = i * 8 + (lane & 3) * 2;
-    if (ra < Lq) *(u32*)(O + ((b * (i64)Lq + ra) * H + h) * 128 + col) = pack_bf16(o[4 * i] * i0, o[4 * i + 1] * i0);
-    if (rb < Lq) *(u32*)(O + ((b * (i64)Lq + rb) * H + h) * 128 + col) = pack_bf16(o[4 * i + 2] * i1, o[4 * i + 3] * i1);
-  }
+  wg_store_rows(O, o, l0, l1, q0 + warp * 16 + (lane >> 2), Lq, H, h, b, lane);
 }
 #endif
 """#

@@ -19,17 +19,6 @@ __device__ __forceinline__ void wg_m64n128k16_ss(float* d, u64 da, u64 db, int a
     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
     : "l"(da), "l"(db), "r"(acc));
 }
-// wg_load for NT threads.
-template <int ROWS, int NT>
-__device__ __forceinline__ void wg_load_n(unsigned char* s, const u16* g, i64 row0, i64 L, i64 ld) {
-  #pragma unroll 4
-  for (int c = threadIdx.x; c < ROWS * 16; c += NT) {
-    int r = c >> 4, ch = c & 15;
-    bool ok = row0 + r < L;
-    const u16* src = g + (ok ? (row0 + r) * ld : 0) + ch * 8;
-    cp_async16(s + (ch >> 3) * (ROWS * 128) + r * 128 + (((ch & 7) ^ (r & 7)) << 4), src, ok ? 16 : 0);
-  }
-}
 // One key tile's online softmax on this thread's S fragment (rows lane/4 and lane/4 + 8 of its warp's
 // 16): masks keys at or past Lk, updates the running max m and sum l, leaves P = exp2(S*sl2 - m*sl2)
 // in s and returns the factors the accumulated O rows must be scaled by.
@@ -103,8 +92,8 @@ extern "C" __global__ void __launch_bounds__(256, 1) flash_wg2_d128(const u16* Q
   u32 sQ = base + wg * 64 * 128;                        // this warpgroup's 64 rows in both Q panels
   unsigned char* smK = sm + QB; unsigned char* smV = sm + QB + 2 * KB;
   u32 sK = base + QB, sV = base + QB + 2 * KB;
-  wg_load_n<BM, 256>(sm, Qb, q0, Lq, qsl);
-  wg_load_n<BN, 256>(smK, Kb, 0, Lk, ksl);
+  wg_load<BM, 256>(sm, Qb, q0, Lq, qsl);
+  wg_load<BN, 256>(smK, Kb, 0, Lk, ksl);
   cp_commit();
   float o[64], s[64];
   u32 p[32];
@@ -113,8 +102,8 @@ extern "C" __global__ void __launch_bounds__(256, 1) flash_wg2_d128(const u16* Q
   float m0 = -INF_F, m1 = -INF_F, l0 = 0.0f, l1 = 0.0f, a0, a1;
   // Key tile 0: S_0 and its softmax (nothing to overlap yet).
   cp_wait0(); fence_async_smem(); __syncthreads();
-  if (nT > 1) wg_load_n<BN, 256>(smK + KB, Kb, BN, Lk, ksl);
-  wg_load_n<BN, 256>(smV, Vb, 0, Lk, vsl);
+  if (nT > 1) wg_load<BN, 256>(smK + KB, Kb, BN, Lk, ksl);
+  wg_load<BN, 256>(smV, Vb, 0, Lk, vsl);
   cp_commit();
   wg_fence();
   wg2_qk(s, sQ, sK);
@@ -124,8 +113,8 @@ extern "C" __global__ void __launch_bounds__(256, 1) flash_wg2_d128(const u16* Q
   for (int j = 1; j < nT; ++j) {
     cp_wait0(); fence_async_smem();
     __syncthreads();       // K_j and V_{j-1} are in; every warpgroup is done with K_{j-1} and V_{j-2}
-    if (j + 1 < nT) wg_load_n<BN, 256>(smK + ((j + 1) & 1) * KB, Kb, (i64)(j + 1) * BN, Lk, ksl);
-    wg_load_n<BN, 256>(smV + (j & 1) * KB, Vb, (i64)j * BN, Lk, vsl);
+    if (j + 1 < nT) wg_load<BN, 256>(smK + ((j + 1) & 1) * KB, Kb, (i64)(j + 1) * BN, Lk, ksl);
+    wg_load<BN, 256>(smV + (j & 1) * KB, Vb, (i64)j * BN, Lk, vsl);
     cp_commit();
     wg_pin<64>(o); wg_pin_u<32>(p);
     wg_fence();
@@ -148,16 +137,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) flash_wg2_d128(const u16* Q
   wg2_pv(o, p, sV + ((nT - 1) & 1) * KB);
   wg_commit(); wg_wait0();
   wg_pin<64>(o);
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 1); l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 1); l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-  float i0 = l0 > 0 ? 1.0f / l0 : 0.0f, i1 = l1 > 0 ? 1.0f / l1 : 0.0f;
-  i64 ra = q0 + wg * 64 + warp * 16 + (lane >> 2), rb = ra + 8;
-  #pragma unroll
-  for (int i = 0; i < 16; ++i) {
-    int col = i * 8 + (lane & 3) * 2;
-    if (ra < Lq) *(u32*)(O + ((b * (i64)Lq + ra) * H + h) * 128 + col) = pack_bf16(o[4 * i] * i0, o[4 * i + 1] * i0);
-    if (rb < Lq) *(u32*)(O + ((b * (i64)Lq + rb) * H + h) * 128 + col) = pack_bf16(o[4 * i + 2] * i1, o[4 * i + 3] * i1);
-  }
+  wg_store_rows(O, o, l0, l1, q0 + wg * 64 + warp * 16 + (lane >> 2), Lq, H, h, b, lane);
 }
 #endif
 """#

@@ -108,16 +108,7 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_d128(const __grid
   wg2_pv(o, p, sV + sl * KB);
   wg_commit(); wg_wait0();
   wg_pin<64>(o);
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 1); l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 1); l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-  float i0 = l0 > 0 ? 1.0f / l0 : 0.0f, i1 = l1 > 0 ? 1.0f / l1 : 0.0f;
-  i64 ra = q0 + c * 64 + warp * 16 + (lane >> 2), rb = ra + 8;
-  #pragma unroll
-  for (int i = 0; i < 16; ++i) {
-    int col = i * 8 + (lane & 3) * 2;
-    if (ra < Lq) *(u32*)(O + ((b * (i64)Lq + ra) * H + h) * 128 + col) = pack_bf16(o[4 * i] * i0, o[4 * i + 1] * i0);
-    if (rb < Lq) *(u32*)(O + ((b * (i64)Lq + rb) * H + h) * 128 + col) = pack_bf16(o[4 * i + 2] * i1, o[4 * i + 3] * i1);
-  }
+  wg_store_rows(O, o, l0, l1, q0 + c * 64 + warp * 16 + (lane >> 2), Lq, H, h, b, lane);
 }
 #endif
 """#
