@@ -15,6 +15,8 @@ import Tensor
 ///     cuda-check fp8                       fp8 linear layers (tensor cores and dequant path) vs bf16 at DiT shapes
 ///     cuda-check stream [GiB] [bf16] [slots] the DiT streamed within GiB of weights (default 4, fp8, 2
 ///                                          slots) vs all resident: step time, output, copy speed
+///     cuda-check threads                   the backend driven from 8 threads at once vs the main thread; a
+///                                          forced out-of-memory comes back as an error
 ///     cuda-check kernels                   compiles every kernel with NVRTC (no GPU needed)
 setvbuf(stdout, nil, _IOLBF, 0)  // line-buffered, so a log shows how far a crashed run got
 let args = Array(CommandLine.arguments.dropFirst())
@@ -46,6 +48,7 @@ do {
     case "flash": exit(try FlashCheck.run() ? 0 : 1)
     case "upload": exit(try UploadCheck.run() ? 0 : 1)
     case "fp8": exit(try FP8Check.run() ? 0 : 1)
+    case "threads": exit(try ThreadsCheck.run() ? 0 : 1)
     case "stream":
         let rest = args.dropFirst(), numbers = rest.compactMap { Double($0) }
         exit(try StreamCheck.run(weightBudgetGiB: numbers.first ?? 4, fp8: !rest.contains("bf16"),

@@ -17,6 +17,7 @@ for s in $stages; do
     gemm) timeout 30 /tmp/bin/cuda-check gemm 2>&1 | tee "$OUT/gemm.log" ;;
     flash) timeout 120 /tmp/bin/cuda-check flash 2>&1 | tee "$OUT/flash.log" ;;
     upload) timeout 120 /tmp/bin/cuda-check upload 2>&1 | tee "$OUT/upload.log" ;;
+    threads) timeout 120 /tmp/bin/cuda-check threads 2>&1 | tee "$OUT/threads.log" ;;
     fp8) timeout 120 /tmp/bin/cuda-check fp8 2>&1 | tee "$OUT/fp8.log" ;;
     stream) timeout 240 /tmp/bin/cuda-check stream ${STREAM_GIB:-4} 2>&1 | tee "$OUT/stream.log" ;;
     stream-bf16) timeout 240 /tmp/bin/cuda-check stream ${STREAM_GIB:-4} bf16 2>&1 | tee "$OUT/stream-bf16.log" ;;

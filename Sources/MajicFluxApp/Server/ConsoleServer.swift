@@ -21,7 +21,7 @@ public final class ConsoleServer: @unchecked Sendable {
     public init(configuration: ServerConfiguration) throws {
         self.configuration = configuration
         host = try ModelHost(files: configuration.files, name: configuration.modelName, precision: configuration.precision,
-                             backend: configuration.backend)
+                             backend: configuration.backend, vramBudget: configuration.vramBudget)
         host.pipeline.vaeTilingMode = configuration.vaeTilingMode
         history = try HistoryStore(directory: configuration.outputDirectory)
         queue = JobQueue(host: host, history: history, maxQueued: configuration.maxQueuedJobs)

@@ -14,9 +14,10 @@ final class ModelHost: @unchecked Sendable {
     private var loadStarted = ProcessInfo.processInfo.systemUptime
     private var loadSeconds: Double?
 
-    init(files: FluxModelFiles, name: String, precision: WeightPrecision, backend: any Backend = CPUBackend.shared) throws {
+    init(files: FluxModelFiles, name: String, precision: WeightPrecision, backend: any Backend = CPUBackend.shared,
+         vramBudget: Int? = nil) throws {
         self.name = name
-        pipeline = try FluxPipeline(files: files, keepLoaded: true, precision: precision, backend: backend)
+        pipeline = try FluxPipeline(files: files, keepLoaded: true, precision: precision, backend: backend, vramBudget: vramBudget)
     }
 
     /// Loads every component (blocking; runs on the job worker's thread before the first job).

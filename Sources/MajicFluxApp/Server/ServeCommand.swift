@@ -45,6 +45,7 @@ struct Serve: AsyncParsableCommand {
         c.defaultSchedule = schedule.kind
         c.precision = model.precision
         c.backend = backend
+        c.vramBudget = try model.vramBudgetBytes(for: backend)
         c.vaeTilingMode = model.vaeTiling
         let server = try ConsoleServer(configuration: c)
         try await server.run()

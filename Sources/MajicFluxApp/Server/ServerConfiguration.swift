@@ -26,6 +26,8 @@ public struct ServerConfiguration: Sendable {
     public var precision: WeightPrecision = .bf16
     /// Where the model runs (`--device`).
     public var backend: any Backend = CPUBackend.shared
+    /// Low-VRAM mode: bytes of device memory the pipeline stays within (`--vram-budget`); nil for none.
+    public var vramBudget: Int?
     /// When the VAE decodes tile by tile (`--vae-tiling`).
     public var vaeTilingMode: VAETilingMode = .auto
     /// Sigma schedule used when a job does not give one.

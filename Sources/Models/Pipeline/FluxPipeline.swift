@@ -95,6 +95,7 @@ public final class FluxPipeline {
         _ = try dit()
         ditModel?.evictBlocks()  // under a budget the GPU is the next stage's
         _ = try vae()
+        try backend.throwIfFaulted()
     }
 
     /// Whether stages stay loaded between generations (never under a VRAM budget).
@@ -106,6 +107,7 @@ public final class FluxPipeline {
         let config = try files.clipConfig.map { try ConfigFile.load(CLIPTextConfig.self, path: $0, what: "CLIP config") } ?? CLIPTextConfig()
         let m = try CLIPTextModel(config: config, weights: CheckpointWeights(path: files.clip),
                                   computeDType: deviceDType ?? .f32, backend: backend)
+        try backend.throwIfFaulted()  // a device failure while uploading fails the load, not the process
         if keepsStages { clipModel = m }
         return m
     }
@@ -118,6 +120,7 @@ public final class FluxPipeline {
         let streaming = free.map { BlockStreaming(weightBudget: $0 - FluxPipeline.t5DeviceWorkingBytes(config, tokens: 512)) }
         let m = try T5Encoder(config: config, weights: CheckpointWeights(path: files.t5),
                               computeDType: deviceDType ?? precision.denseDType, backend: backend, streaming: streaming)
+        try backend.throwIfFaulted()
         lastT5Residency = m.residency
         if keepsStages { t5Model = m }
         return m
@@ -136,6 +139,7 @@ public final class FluxPipeline {
                 try ditModel.placeBlocks(weightBudget: free - FluxPipeline.ditDeviceWorkingBytes(ditModel.config, tokens: n)
                                          + (ditModel.residency?.otherWeightBytes ?? 0))
                 lastDiTResidency = ditModel.residency
+                try backend.throwIfFaulted()
             }
             return ditModel
         }
@@ -148,6 +152,7 @@ public final class FluxPipeline {
         }
         let m = try FluxTransformer(config: config, weights: source, computeDType: deviceDType ?? precision.denseDType,
                                     quantization: precision.ditQuantization, backend: backend, streaming: streaming)
+        try backend.throwIfFaulted()
         if keepLoaded { ditModel = m }
         lastDiTResidency = m.residency
         return m
@@ -167,6 +172,7 @@ public final class FluxPipeline {
         let config = try files.vaeConfig.map { try ConfigFile.load(AutoencoderConfig.self, path: $0, what: "VAE config") } ?? AutoencoderConfig()
         let m = try AutoencoderKL(config: config, weights: VAECheckpointLayout.canonical(CheckpointWeights(path: files.vae), config: config),
                                   computeDType: deviceDType ?? .f32, backend: backend)
+        try backend.throwIfFaulted()
         if keepsStages { vaeModel = m }
         return m
     }
@@ -183,7 +189,9 @@ public final class FluxPipeline {
         let t5IDs = t5Tokenizer.encode(prompt, length: maxSequenceLength).map(Int.init)
         let t5 = try t5()
         try checkVocabulary(t5IDs, size: t5.config.vocabSize, tokenizer: files.t5Tokenizer, model: files.t5)
-        return (t5([t5IDs]), pooled)
+        let sequence = t5([t5IDs])
+        try backend.throwIfFaulted()
+        return (sequence, pooled)
     }
 
     /// A tokenizer and an encoder from different models give ids past the embedding table.
@@ -198,6 +206,9 @@ public final class FluxPipeline {
     public func generate(_ request: GenerationRequest,
                          progress: ((GenerationProgress) -> Bool)? = nil) throws -> GeneratedImage {
         try request.validate()
+        // Device failures are checked after each stage and step (`throwIfFaulted`): one left from
+        // outside a generation is reported here rather than blamed on a later stage.
+        try backend.throwIfFaulted()
         stagePeaks = []
         currentStage = nil  // a generation that threw left its stage open
         let start = ContinuousClock.now
@@ -223,6 +234,7 @@ public final class FluxPipeline {
         try report(.decoding, steps)
         let latents = FluxPacking.unpack(x, height: lh, width: lw)
         let image = try vae().decode(latents, mode: vaeTilingMode, tiling: vaeTiling)
+        try backend.throwIfFaulted()
         endDeviceStage()
         let png = try PNGImage(tensor: image)  // diffusers' rounding: round((x/2 + 0.5).clamp(0, 1) * 255)
         return GeneratedImage(width: png.width, height: png.height, rgb: png.pixels, request: request)
@@ -263,6 +275,7 @@ public final class FluxPipeline {
             // Clean-image estimate for previews (flow matching: x_t = x0 + sigma * v).
             let denoised = wantsDenoised ? x - v * schedule.sigmas[i] : nil
             x = x + v * (schedule.sigmas[i + 1] - schedule.sigmas[i])
+            try backend.throwIfFaulted()
             try onStep(i + 1, denoised)
         }
         return (x, schedule.steps)

@@ -148,12 +148,11 @@ extension CUDABackend {
 
     /// A device f32 1.0 (the unit scale of `fp8GemmThenRescale`'s GEMM).
     var unitScale: Tensor {
-        if let u = unitScaleTensor { return u }
+        if let u = stateLock.withLock({ unitScaleTensor }) { return u }
         // (not `affine`: its result takes the compute dtype, bf16, and cuBLASLt reads f32 scales)
         let u = Tensor([Float(1)], shape: [1], backend: self)
-        precondition(u.dtype == .f32)
-        unitScaleTensor = u
-        return u
+        stateLock.withLock { if unitScaleTensor == nil { unitScaleTensor = u } }
+        return stateLock.withLock { unitScaleTensor! }
     }
 
     /// [prefix | gelu_tanh(x W^T + b)] in bf16 along the last dimension with W as e4m3 `codes` and
@@ -180,18 +179,17 @@ extension CUDABackend {
                          strideA: 0, strideB: 0, strideC: 0, dtype: .bf16, epilogue: epi,
                          alignA: Self.alignment(wPtr), alignB: Self.alignment(xPtr), alignC: Self.alignment(cPtr),
                          operandType: CUBLASLt.typeE4M3, scaleMode: outerVector ? CUBLASLt.scaleOuterVector : 0)
+        if fault.isSet { return true }
         let plan: LtPlan
-        if let p = plans[key] { plan = p } else {
-            do { plan = try LtPlan(lt, key, workspaceLimit: workspaceBytes) } catch {
-                fp8GemmFailure = "\(outerVector ? "outer-vector" : "scalar") scaling: \(error)"
-                return false
-            }
-            plans[key] = plan
+        do { plan = try ltPlan(key) } catch {
+            fp8GemmFailure = "\(outerVector ? "outer-vector" : "scalar") scaling: \(error)"
+            return false
         }
+        return gemmLock.withLock {
         var sa = address(weightScale), sb = address(xScale)
-        cudaMust(lt.descSet(plan.desc, CUBLASLt.descAScalePointer, &sa, 8), "cublasLt set A scale")
-        cudaMust(lt.descSet(plan.desc, CUBLASLt.descBScalePointer, &sb, 8), "cublasLt set B scale")
-        if var bp = bias.map({ address($0) }) { cudaMust(lt.descSet(plan.desc, CUBLASLt.descBias, &bp, 8), "cublasLt set bias") }
+        must(lt.descSet(plan.desc, CUBLASLt.descAScalePointer, &sa, 8), "cublasLt set A scale")
+        must(lt.descSet(plan.desc, CUBLASLt.descBScalePointer, &sb, 8), "cublasLt set B scale")
+        if var bp = bias.map({ address($0) }) { must(lt.descSet(plan.desc, CUBLASLt.descBias, &bp, 8), "cublasLt set bias") }
         var one: Float = 1, zero: Float = 0
         var rc: Int32 = 0
         let run = { (algo: UnsafeRawPointer) -> Int32 in
@@ -204,5 +202,6 @@ extension CUDABackend {
         }
         if rc != 0 { fp8GemmFailure = "cublasLtMatmul status \(rc)" }
         return rc == 0
+        }
     }
 }

@@ -56,7 +56,7 @@ extension CUDABackend {
     /// `ldc`) destination.
     func gemm(a: MatrixView, b: MatrixView, m: Int, n: Int, k: Int, batch: Int, out: Tensor, ldc: Int,
               bias: Tensor?, gelu: Bool) {
-        if m == 0 || n == 0 { return }
+        if m == 0 || n == 0 || fault.isSet { return }
         let aPtr = address(a.tensor), bPtr = address(b.tensor), cPtr = address(out)
         let biasPtr = bias.map { address($0) }
         var epi = CUBLASLt.epilogueDefault
@@ -66,12 +66,10 @@ extension CUDABackend {
                          dtype: computeDType, epilogue: epi,
                          alignA: Self.alignment(bPtr), alignB: Self.alignment(aPtr), alignC: Self.alignment(cPtr))
         let plan: LtPlan
-        if let p = plans[key] { plan = p } else {
-            do { plan = try LtPlan(lt, key, workspaceLimit: workspaceBytes) } catch { fatalError("\(error)") }
-            plans[key] = plan
-        }
+        do { plan = try ltPlan(key) } catch { fault.record(error); return }
+        gemmLock.withLock {
         if var bp = biasPtr {
-            cudaMust(lt.descSet(plan.desc, CUBLASLt.descBias, &bp, 8), "cublasLt set bias")
+            must(lt.descSet(plan.desc, CUBLASLt.descBias, &bp, 8), "cublasLt set bias")
         }
         var one: Float = 1, zero: Float = 0
         var rc: Int32 = 0
@@ -83,7 +81,19 @@ extension CUDABackend {
         profiled("gemm \(m)x\(k)x\(n)\(batch > 1 ? " b\(batch)" : "")\(gelu ? " gelu" : "")") {
             rc = plan.algo.withUnsafeBytes { run($0.baseAddress!) }
         }
-        if rc != 0 { fatalError("cublasLtMatmul failed with status \(rc) (m \(m) n \(n) k \(k) batch \(batch) \(computeDType))") }
+        if rc != 0 { fault.record(CUDAError.cublas("cublasLtMatmul (m \(m) n \(n) k \(k) batch \(batch) \(computeDType))", rc)) }
+        }
+    }
+
+    /// The cached cuBLASLt plan for `key`, made on first use (plans are shared by all threads).
+    func ltPlan(_ key: LtGemm) throws -> LtPlan {
+        try stateLock.withLock {
+            if let p = plans[key] { return p }
+            bound.bind()
+            let p = try LtPlan(lt, key, workspaceLimit: workspaceBytes)
+            plans[key] = p
+            return p
+        }
     }
 
     func address(_ t: Tensor) -> UInt64 { UInt64(UInt(bitPattern: t.storage.pointer)) + UInt64(t.offset * t.dtype.byteSize) }

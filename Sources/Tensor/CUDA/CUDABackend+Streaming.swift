@@ -12,9 +12,10 @@ extension CUDABackend: AsyncUploading {
         guard rc == 0, let p else {
             throw CUDAError.driver("cuMemAllocHost of \(byteCount) bytes (page-locked host memory for streamed weights)", rc)
         }
-        let driver = self.driver
+        // The release may run on any thread: it binds the context through `bound`.
+        let bound = self.bound
         return Storage(pointer: p, byteCount: byteCount, backend: CPUBackend.shared,
-                       release: { _ = driver.cuMemFreeHost($0) })
+                       release: { _ = bound.api.cuMemFreeHost($0) })
     }
 
     public func allocatePersistent(byteCount: Int) throws -> Storage {
@@ -29,35 +30,36 @@ extension CUDABackend: AsyncUploading {
     public func makeFence() -> QueueFence {
         var e: UnsafeMutableRawPointer?
         // CU_EVENT_DISABLE_TIMING (2): cheaper to record and wait on.
-        cudaMust(driver.cuEventCreate(&e, 2), "cuEventCreate")
-        return QueueFence(handle: e, destroy: { [driver] in _ = driver.cuEventDestroy($0) })
+        must(driver.cuEventCreate(&e, 2), "cuEventCreate")
+        return QueueFence(handle: e, destroy: { [bound] in _ = bound.api.cuEventDestroy($0) })
     }
 
     public func recordCompute(_ fence: QueueFence) {
-        cudaMust(driver.cuEventRecord(fence.handle, stream), "cuEventRecord")
+        must(driver.cuEventRecord(fence.handle, stream), "cuEventRecord")
     }
 
     public func computeWait(_ fence: QueueFence) {
-        cudaMust(driver.cuStreamWaitEvent(stream, fence.handle, 0), "cuStreamWaitEvent")
+        must(driver.cuStreamWaitEvent(stream, fence.handle, 0), "cuStreamWaitEvent")
     }
 
     public func hostWait(_ fence: QueueFence) {
-        cudaMust(driver.cuEventSynchronize(fence.handle), "cuEventSynchronize")
+        must(driver.cuEventSynchronize(fence.handle), "cuEventSynchronize")
     }
 
     public func uploadAsync(_ source: UnsafeRawPointer, count: Int, to storage: Storage, byteOffset: Int,
                             after: QueueFence?, done: QueueFence) {
+        if fault.isSet { return }
         lock.withLock {
             if copyStream == nil {
                 // CU_STREAM_NON_BLOCKING (1): no implicit ordering with the legacy default stream.
-                cudaMust(driver.cuStreamCreate(&copyStream, 1), "cuStreamCreate")
+                must(driver.cuStreamCreate(&copyStream, 1), "cuStreamCreate")
             }
-            if let after { cudaMust(driver.cuStreamWaitEvent(copyStream, after.handle, 0), "cuStreamWaitEvent") }
+            if let after { must(driver.cuStreamWaitEvent(copyStream, after.handle, 0), "cuStreamWaitEvent") }
             if count > 0 {
                 let dst = UInt64(UInt(bitPattern: storage.pointer)) + UInt64(byteOffset)
-                cudaMust(driver.cuMemcpyHtoDAsync(dst, source, count, copyStream), "cuMemcpyHtoDAsync")
+                must(driver.cuMemcpyHtoDAsync(dst, source, count, copyStream), "cuMemcpyHtoDAsync")
             }
-            cudaMust(driver.cuEventRecord(done.handle, copyStream), "cuEventRecord")
+            must(driver.cuEventRecord(done.handle, copyStream), "cuEventRecord")
         }
     }
 

@@ -11,7 +11,17 @@ import Darwin
 /// Floating results are produced in `computeDType` (bf16 by default, f32 for exact checks); statistics
 /// (norms, softmax) and GEMM accumulation are f32. Work is queued on one stream and only `download`
 /// (reading values back to the host) waits for it.
+///
+/// Threads: any thread may call in. Every driver call goes through `driver`, which makes the
+/// backend's context current on the calling thread first (CUDA binds contexts per thread); shared
+/// host-side state (kernel handles, GEMM plans, staging buffers, the allocator) is locked.
+/// Failures: ops cannot throw, so a failed driver call or allocation is kept in `fault` (the first
+/// one, with its CUresult name), later work is skipped, and `takeFault()` / `throwIfFaulted()` hand
+/// it to the caller, which fails that job; the backend is usable again after.
 public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
+    // @unchecked: mutable state is guarded by `lock` (staging, ring, copy stream), `stateLock`
+    // (kernel and plan caches, profile), `gemmLock` (a plan's descriptor between set and run) and
+    // the allocator's own lock; the public tuning knobs are set before use by benchmarks and checks.
     public let device: Device
     public var name: String { "cuda:\(ordinal)" }
     /// The GPU's name as the driver reports it (e.g. "NVIDIA H200").
@@ -22,7 +32,12 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     public let capability: (Int, Int)
     public let multiprocessors: Int
     let ordinal: Int
-    let driver: CUDADriver
+    /// The driver API bound to this backend's context: see `driver`.
+    let bound: ContextBoundAPI<CUDADriver>
+    /// The driver, with the backend's context made current on the calling thread.
+    var driver: CUDADriver { bound.api }
+    /// The first failure inside an op, until taken (see the type's notes).
+    let fault: FaultLatch
     let lt: CUBLASLt
     var stream: UnsafeMutableRawPointer?
     /// The second stream `uploadAsync` copies on (created on first use).
@@ -51,6 +66,10 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     /// The largest im2col buffer a convolution makes; bigger ones are done in bands of output rows.
     public var im2colBytes = 256 << 20
     let lock = CUDALock()
+    /// Guards `functions`, `plans` and `profileTimes`.
+    let stateLock = CUDALock()
+    /// Held from setting a cuBLASLt plan's per-call attributes (bias, scales) to queueing its GEMM.
+    let gemmLock = CUDALock()
     /// When set, every kernel and GEMM is timed with events (and waited for): see `profileReport()`.
     public var profiling = false
     var profileTimes: [String: (count: Int, ms: Double)] = [:]
@@ -79,7 +98,7 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     /// The flash kernel the last flash attention ran (what `flashKernel` asked for, or its fallback).
     public internal(set) var lastFlashKernel: FlashKernel?
     /// Whether the module holds the Hopper flash kernels (compute capability 9.0 and NVRTC sm_90a).
-    public private(set) lazy var hopperFlashAvailable: Bool = hasFunction("flash_wg_d128")
+    public var hopperFlashAvailable: Bool { hasFunction("flash_wg_d128") }
 
     /// Why CUDA cannot be used here, or nil when a device was found (cheap; does not compile kernels).
     public static func unavailableReason() -> String? {
@@ -132,7 +151,6 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
         if let why = CUDABackend.unavailableReason() { throw CUDAError.unavailable(why) }
         guard let lib = CUDALibrary(CUDALibraryNames.driver) else { throw CUDAError.unavailable("libcuda.so.1 not found") }
         let d = try CUDADriver(lib)
-        driver = d
         self.ordinal = ordinal
         self.computeDType = computeDType
         device = .cuda(ordinal)
@@ -142,6 +160,9 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
         var ctx: UnsafeMutableRawPointer?
         try CUDADriver.check(d.cuDevicePrimaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain")
         try CUDADriver.check(d.cuCtxSetCurrent(ctx), "cuCtxSetCurrent")
+        let fault = FaultLatch()
+        self.fault = fault
+        bound = ContextBoundAPI(d, context: ctx, onFailure: { fault.record(CUDAError.driver("cuCtxSetCurrent (making the context current on this thread)", $0)) })
         var nameBuf = [CChar](repeating: 0, count: 256)
         _ = d.cuDeviceGetName(&nameBuf, 255, dev)
         deviceName = String(cString: nameBuf)
@@ -152,7 +173,7 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
         capability = (Int(major), Int(minor))
         multiprocessors = Int(sms)
         try CUDADriver.check(d.cuStreamCreate(&stream, 0), "cuStreamCreate")
-        allocator = CUDAAllocator(driver: d)
+        allocator = CUDAAllocator(driver: bound, fault: fault)
         try CUDADriver.check(d.cuMemAllocHost(&staging, stagingBytes), "cuMemAllocHost")
         try CUDADriver.check(d.cuMemAllocHost(&ring, ringBytes), "cuMemAllocHost")
         guard let ltLib = CUDALibrary(CUDALibraryNames.cublasLt) else { throw CUDAError.unavailable("libcublasLt not found") }
@@ -165,9 +186,21 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     // MARK: memory
 
     public func allocate(byteCount: Int) -> Storage {
-        let p = allocator.allocate(byteCount)
+        guard let p = allocator.allocate(byteCount) else {
+            // The fault is recorded and every later op is skipped until it is taken, so nothing reads
+            // or writes this stand-in address (the cuBLASLt workspace, a valid device address).
+            return Storage(pointer: UnsafeMutableRawPointer(bitPattern: UInt(workspace))!, byteCount: byteCount, backend: self,
+                           release: { _ in })
+        }
         return Storage(pointer: UnsafeMutableRawPointer(bitPattern: UInt(p))!, byteCount: byteCount, backend: self,
                        release: { [allocator] ptr in allocator.free(UInt64(UInt(bitPattern: ptr)), byteCount) })
+    }
+
+    public func takeFault() -> (any Error)? { fault.take() }
+
+    /// Records a failed driver call as the backend's fault (the ops that call it cannot throw).
+    @inline(__always) func must(_ result: Int32, _ call: @autoclosure () -> String) {
+        if result != 0 { fault.record(CUDAError.driver(call(), result)) }
     }
 
     /// A new contiguous tensor of `shape` (uninitialised).
@@ -201,30 +234,30 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     public func emptyCache() { synchronize(); allocator.releaseCached() }
 
     public func upload(_ source: UnsafeRawPointer, count: Int, to storage: Storage, byteOffset: Int) {
-        if count == 0 { return }
+        if count == 0 || fault.isSet { return }
         let dst = UInt64(UInt(bitPattern: storage.pointer)) + UInt64(byteOffset)
         lock.withLock {
             if count <= 1 << 20 {
                 // Small copies go through a pinned ring and do not wait for the stream.
                 if ringCursor + count > ringBytes {
-                    cudaMust(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
+                    must(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
                     ringCursor = 0
                 }
                 let slot = ring! + ringCursor
                 slot.copyMemory(from: source, byteCount: count)
-                cudaMust(driver.cuMemcpyHtoDAsync(dst, slot, count, stream), "cuMemcpyHtoDAsync")
+                must(driver.cuMemcpyHtoDAsync(dst, slot, count, stream), "cuMemcpyHtoDAsync")
                 ringCursor += (count + 255) / 256 * 256
                 return
             }
             var done = 0
             while done < count {
                 let n = Swift.min(stagingBytes, count - done)
-                cudaMust(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
+                must(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
                 staging!.copyMemory(from: source + done, byteCount: n)
-                cudaMust(driver.cuMemcpyHtoDAsync(dst + UInt64(done), staging, n, stream), "cuMemcpyHtoDAsync")
+                must(driver.cuMemcpyHtoDAsync(dst + UInt64(done), staging, n, stream), "cuMemcpyHtoDAsync")
                 done += n
             }
-            cudaMust(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
+            must(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
         }
     }
 
@@ -233,39 +266,42 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     /// may be refilled). Small ranges take the ordinary path.
     public func upload(from file: MappedFile, fileOffset: Int, count: Int, to storage: Storage, byteOffset: Int) -> Bool {
         if count <= 1 << 20 { return false }
+        if fault.isSet { return true }
         let dst = UInt64(UInt(bitPattern: storage.pointer)) + UInt64(byteOffset)
         return lock.withLock {
             let half = stagingBytes / 2
             if halfEvents.0 == nil {
-                cudaMust(driver.cuEventCreate(&halfEvents.0, 0), "cuEventCreate")
-                cudaMust(driver.cuEventCreate(&halfEvents.1, 0), "cuEventCreate")
+                must(driver.cuEventCreate(&halfEvents.0, 0), "cuEventCreate")
+                must(driver.cuEventCreate(&halfEvents.1, 0), "cuEventCreate")
             }
             var done = 0, chunk = 0, ok = true
             while done < count {
                 let n = Swift.min(half, count - done)
                 let event = chunk % 2 == 0 ? halfEvents.0 : halfEvents.1
-                if chunk >= 2 { cudaMust(driver.cuEventSynchronize(event), "cuEventSynchronize") }
+                if chunk >= 2 { must(driver.cuEventSynchronize(event), "cuEventSynchronize") }
                 let buffer = staging! + (chunk % 2) * half
                 guard file.read(into: buffer, fileOffset: fileOffset + done, count: n) else { ok = false; break }
-                cudaMust(driver.cuMemcpyHtoDAsync(dst + UInt64(done), buffer, n, stream), "cuMemcpyHtoDAsync")
-                cudaMust(driver.cuEventRecord(event, stream), "cuEventRecord")
+                must(driver.cuMemcpyHtoDAsync(dst + UInt64(done), buffer, n, stream), "cuMemcpyHtoDAsync")
+                must(driver.cuEventRecord(event, stream), "cuEventRecord")
                 done += n
                 chunk += 1
             }
-            cudaMust(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
+            must(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
             return ok
         }
     }
 
     public func download(_ storage: Storage, byteOffset: Int, count: Int, into destination: UnsafeMutableRawPointer) {
         if count == 0 { return }
+        // After a fault the values are meaningless; zeros, and the caller's next check throws.
+        if fault.isSet { destination.initializeMemory(as: UInt8.self, repeating: 0, count: count); return }
         let src = UInt64(UInt(bitPattern: storage.pointer)) + UInt64(byteOffset)
         lock.withLock {
             var done = 0
             while done < count {
                 let n = Swift.min(stagingBytes, count - done)
-                cudaMust(driver.cuMemcpyDtoHAsync(staging, src + UInt64(done), n, stream), "cuMemcpyDtoHAsync")
-                cudaMust(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
+                must(driver.cuMemcpyDtoHAsync(staging, src + UInt64(done), n, stream), "cuMemcpyDtoHAsync")
+                must(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
                 (destination + done).copyMemory(from: staging!, byteCount: n)
                 done += n
             }
@@ -273,19 +309,19 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     }
 
     /// Waits until all queued work has finished.
-    public func synchronize() { cudaMust(driver.cuStreamSynchronize(stream), "cuStreamSynchronize") }
+    public func synchronize() { must(driver.cuStreamSynchronize(stream), "cuStreamSynchronize") }
 
     /// Milliseconds of GPU time `body` queues, measured with events on the stream.
     public func time(_ body: () -> Void) -> Double {
         var e0: UnsafeMutableRawPointer?, e1: UnsafeMutableRawPointer?
-        cudaMust(driver.cuEventCreate(&e0, 0), "cuEventCreate")
-        cudaMust(driver.cuEventCreate(&e1, 0), "cuEventCreate")
-        cudaMust(driver.cuEventRecord(e0, stream), "cuEventRecord")
+        must(driver.cuEventCreate(&e0, 0), "cuEventCreate")
+        must(driver.cuEventCreate(&e1, 0), "cuEventCreate")
+        must(driver.cuEventRecord(e0, stream), "cuEventRecord")
         body()
-        cudaMust(driver.cuEventRecord(e1, stream), "cuEventRecord")
-        cudaMust(driver.cuEventSynchronize(e1), "cuEventSynchronize")
+        must(driver.cuEventRecord(e1, stream), "cuEventRecord")
+        must(driver.cuEventSynchronize(e1), "cuEventSynchronize")
         var ms: Float = 0
-        cudaMust(driver.cuEventElapsedTime(&ms, e0, e1), "cuEventElapsedTime")
+        must(driver.cuEventElapsedTime(&ms, e0, e1), "cuEventElapsedTime")
         return Double(ms)
     }
 
@@ -299,38 +335,44 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     // MARK: launching
 
     func function(_ name: String) -> UnsafeMutableRawPointer? {
-        if let f = functions[name] { return f }
-        var f: UnsafeMutableRawPointer?
-        cudaMust(driver.cuModuleGetFunction(&f, module, name), "cuModuleGetFunction(\(name))")
-        functions[name] = f
-        return f
+        stateLock.withLock {
+            if let f = functions[name] { return f }
+            var f: UnsafeMutableRawPointer?
+            must(driver.cuModuleGetFunction(&f, module, name), "cuModuleGetFunction(\(name))")
+            if f != nil { functions[name] = f }
+            return f
+        }
     }
 
     /// Whether kernel `name` is in the module (kernels guarded by an architecture feature may be absent).
     func hasFunction(_ name: String) -> Bool {
-        if functions[name] != nil { return true }
-        var f: UnsafeMutableRawPointer?
-        guard driver.cuModuleGetFunction(&f, module, name) == 0, f != nil else { return false }
-        functions[name] = f
-        return true
+        stateLock.withLock {
+            if functions[name] != nil { return true }
+            var f: UnsafeMutableRawPointer?
+            guard driver.cuModuleGetFunction(&f, module, name) == 0, f != nil else { return false }
+            functions[name] = f
+            return true
+        }
     }
 
     /// Times `body` into the profile under `name` when profiling.
     func profiled(_ name: @autoclosure () -> String, _ body: () -> Void) {
         if !profiling { body(); return }
         if profileEvents.0 == nil {
-            cudaMust(driver.cuEventCreate(&profileEvents.0, 0), "cuEventCreate")
-            cudaMust(driver.cuEventCreate(&profileEvents.1, 0), "cuEventCreate")
+            must(driver.cuEventCreate(&profileEvents.0, 0), "cuEventCreate")
+            must(driver.cuEventCreate(&profileEvents.1, 0), "cuEventCreate")
         }
-        cudaMust(driver.cuEventRecord(profileEvents.0, stream), "cuEventRecord")
+        must(driver.cuEventRecord(profileEvents.0, stream), "cuEventRecord")
         body()
-        cudaMust(driver.cuEventRecord(profileEvents.1, stream), "cuEventRecord")
-        cudaMust(driver.cuEventSynchronize(profileEvents.1), "cuEventSynchronize")
+        must(driver.cuEventRecord(profileEvents.1, stream), "cuEventRecord")
+        must(driver.cuEventSynchronize(profileEvents.1), "cuEventSynchronize")
         var ms: Float = 0
-        cudaMust(driver.cuEventElapsedTime(&ms, profileEvents.0, profileEvents.1), "cuEventElapsedTime")
+        must(driver.cuEventElapsedTime(&ms, profileEvents.0, profileEvents.1), "cuEventElapsedTime")
         let key = name()
-        let old = profileTimes[key] ?? (0, 0)
-        profileTimes[key] = (old.count + 1, old.ms + Double(ms))
+        stateLock.withLock {
+            let old = profileTimes[key] ?? (0, 0)
+            profileTimes[key] = (old.count + 1, old.ms + Double(ms))
+        }
     }
 
     /// Kernel and GEMM times gathered while `profiling`, largest first; clears them.
@@ -346,6 +388,7 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
 
     /// Launches kernel `name` on the stream.
     func launch(_ name: String, grid: (Int, Int, Int), block: Int, shared: Int = 0, _ args: KernelArgs) {
+        if fault.isSet { return }
         if profiling {
             profiled(name) {
                 profiling = false
@@ -354,14 +397,14 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
             }
             return
         }
-        let f = function(name)
+        guard let f = function(name) else { return }
         if shared > 48 * 1024 {
-            cudaMust(driver.cuFuncSetAttribute(f, 8, Int32(shared)), "cuFuncSetAttribute(\(name))")
+            must(driver.cuFuncSetAttribute(f, 8, Int32(shared)), "cuFuncSetAttribute(\(name))")
         }
         var a = args
         a.words.withUnsafeMutableBytes { buf in
             var ptrs: [UnsafeMutableRawPointer?] = a.starts.map { buf.baseAddress! + $0 * 8 }
-            cudaMust(driver.cuLaunchKernel(f, UInt32(grid.0), UInt32(grid.1), UInt32(grid.2), UInt32(block), 1, 1,
+            must(driver.cuLaunchKernel(f, UInt32(grid.0), UInt32(grid.1), UInt32(grid.2), UInt32(block), 1, 1,
                                            UInt32(shared), stream, &ptrs, nil), "cuLaunchKernel(\(name))")
         }
     }
@@ -412,23 +455,19 @@ struct KernelArgs {
     }
 }
 
-/// A pthread mutex.
-final class CUDALock: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    init() { pthread_mutex_init(&m, nil) }
-    deinit { pthread_mutex_destroy(&m) }
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&m)
-        defer { pthread_mutex_unlock(&m) }
-        return try body()
-    }
-}
+/// The backend's locks.
+typealias CUDALock = PThreadMutex
 
 /// A caching device allocator: freed blocks are kept per rounded size and reused, so steady-state
 /// inference makes no driver allocations. All work runs on one stream, so a block freed on the host
 /// may be reused at once: later kernels are queued after the ones still reading it.
 final class CUDAAllocator: @unchecked Sendable {
-    let driver: CUDADriver
+    // @unchecked: every field is guarded by `lock`.
+    private let bound: ContextBoundAPI<CUDADriver>
+    /// The driver with the backend's context current on the calling thread.
+    private var driver: CUDADriver { bound.api }
+    /// Where an allocation that failed even after the cache was returned is reported.
+    private let fault: FaultLatch
     private var cached: [Int: [UInt64]] = [:]
     private let lock = CUDALock()
     private(set) var reserved = 0, peakReserved = 0, inUse = 0, peakInUse = 0
@@ -441,7 +480,10 @@ final class CUDAAllocator: @unchecked Sendable {
     /// past it, so a memory budget is not spent on cache.
     var limit: Int?
 
-    init(driver: CUDADriver) { self.driver = driver }
+    init(driver: ContextBoundAPI<CUDADriver>, fault: FaultLatch) {
+        bound = driver
+        self.fault = fault
+    }
 
     /// Sizes round up to 512 bytes below 1 MiB, else to 1/8 of the next power of two.
     static func rounded(_ n: Int) -> Int {
@@ -453,22 +495,30 @@ final class CUDAAllocator: @unchecked Sendable {
         return (n + g - 1) / g * g
     }
 
-    func allocate(_ bytes: Int) -> UInt64 {
+    /// A block of at least `bytes` (cached or new); nil when the driver refuses even after every
+    /// cached block was returned, with the reason recorded in `fault`.
+    func allocate(_ bytes: Int) -> UInt64? {
         let size = Self.rounded(bytes)
         return lock.withLock {
-            inUse += size
-            peakInUse = Swift.max(peakInUse, inUse)
             if var list = cached[size], let p = list.popLast() {
                 cached[size] = list
+                inUse += size
+                peakInUse = Swift.max(peakInUse, inUse)
                 return p
             }
             var p: UInt64 = 0
             if let limit, reserved + size > limit, !cached.isEmpty { releaseCachedLocked() }
             if driver.cuMemAlloc(&p, size) != 0 {
+                // Out of memory (or another failure): return the cache and try once more.
                 releaseCachedLocked()
                 let rc = driver.cuMemAlloc(&p, size)
-                if rc != 0 { fatalError("CUDA out of memory allocating \(size) bytes (\(reserved) bytes reserved, error \(rc))") }
+                if rc != 0 {
+                    fault.record(CUDAError.driver("cuMemAlloc of \(size) bytes (\(reserved) bytes held by the allocator, \(inUse) in use)", rc))
+                    return nil
+                }
             }
+            inUse += size
+            peakInUse = Swift.max(peakInUse, inUse)
             reserved += size
             peakReserved = Swift.max(peakReserved, reserved)
             sampleDeviceUsed()

@@ -12,6 +12,7 @@ final class CUDADriver: @unchecked Sendable {
     let cuDeviceGetAttribute: @convention(c) (UnsafeMutablePointer<Int32>, Int32, Int32) -> CUresult
     let cuDevicePrimaryCtxRetain: @convention(c) (UnsafeMutablePointer<OptPtr>, Int32) -> CUresult
     let cuCtxSetCurrent: @convention(c) (OptPtr) -> CUresult
+    let cuCtxGetCurrent: @convention(c) (UnsafeMutablePointer<OptPtr>) -> CUresult
     let cuMemAlloc: @convention(c) (UnsafeMutablePointer<UInt64>, Int) -> CUresult
     let cuMemFree: @convention(c) (UInt64) -> CUresult
     let cuMemAllocHost: @convention(c) (UnsafeMutablePointer<OptPtr>, Int) -> CUresult
@@ -49,6 +50,7 @@ final class CUDADriver: @unchecked Sendable {
         cuDeviceGetAttribute = try lib.symbol("cuDeviceGetAttribute")
         cuDevicePrimaryCtxRetain = try lib.symbol("cuDevicePrimaryCtxRetain")
         cuCtxSetCurrent = try lib.symbol("cuCtxSetCurrent")
+        cuCtxGetCurrent = try lib.symbol("cuCtxGetCurrent")
         cuMemAlloc = try lib.symbol("cuMemAlloc_v2")
         cuMemFree = try lib.symbol("cuMemFree_v2")
         cuMemAllocHost = try lib.symbol("cuMemAllocHost_v2")
@@ -80,8 +82,11 @@ final class CUDADriver: @unchecked Sendable {
     }
 }
 
-/// Traps with the call's name when a driver call fails inside a kernel launch (the `Backend`
-/// protocol's requirements do not throw; a failing launch is a programming error or a lost device).
-@inline(__always) func cudaMust(_ result: Int32, _ call: @autoclosure () -> String) {
-    if result != 0 { fatalError("CUDA driver call \(call()) failed with error \(result)") }
+extension CUDADriver: ThreadContextAPI {
+    func currentContext() -> UnsafeMutableRawPointer? {
+        var c: OptPtr = nil
+        return cuCtxGetCurrent(&c) == 0 ? c : nil
+    }
+
+    func setCurrentContext(_ context: UnsafeMutableRawPointer?) -> Int32 { cuCtxSetCurrent(context) }
 }

@@ -37,6 +37,10 @@ public protocol Backend: AnyObject, Sendable {
     func upload(_ source: UnsafeRawPointer, count: Int, to storage: Storage, byteOffset: Int)
     /// Copies `count` bytes from `storage` at `byteOffset` into host memory.
     func download(_ storage: Storage, byteOffset: Int, count: Int, into destination: UnsafeMutableRawPointer)
+    /// The first error met inside an op since the last call (a failed device allocation or launch),
+    /// clearing it; nil when all went well. Ops cannot throw, so a backend that can fail keeps the
+    /// error (and skips later work) until a caller takes it: see `throwIfFaulted()`.
+    func takeFault() -> (any Error)?
 
     /// A row-major copy of any strided view (same dtype).
     func contiguous(_ x: Tensor) -> Tensor
@@ -115,6 +119,16 @@ public protocol Backend: AnyObject, Sendable {
 }
 
 extension Backend {
+    /// Backends whose ops cannot fail (the CPU's) have no fault to report.
+    public func takeFault() -> (any Error)? { nil }
+
+    /// Throws the error an op met since the last check (see `takeFault()`). Callers check at the
+    /// boundaries of a unit of work (a stage, a denoising step, a load) so a device failure ends that
+    /// unit with the device's own message instead of ending the process.
+    public func throwIfFaulted() throws {
+        if let e = takeFault() { throw e }
+    }
+
     /// Unfused default of `rotaryEmbedding`: selects, four products, a sum, a difference and a concat.
     public func rotaryEmbedding(_ x: Tensor, cos: Tensor, sin: Tensor) -> Tensor {
         let (b, h, l, d) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
