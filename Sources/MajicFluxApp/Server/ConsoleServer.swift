@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore  // TimeAmount, for the HTTP server's idle timeout
 import Models
 import ServiceLifecycle
 
@@ -28,10 +29,12 @@ public final class ConsoleServer: @unchecked Sendable {
     }
 
     private func makeApplication(onListening: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
-        Application(router: makeRouter(),
-                    configuration: .init(address: .hostname(configuration.host, port: configuration.port),
-                                         serverName: "majicflux"),
-                    onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) })
+        let t = configuration.idleTimeout
+        let idle = TimeAmount.nanoseconds(Int64((t.isFinite ? min(max(t, 0.001), 86_400) : 20) * 1e9))
+        return Application(router: makeRouter(), server: .http1(configuration: .init(idleTimeout: idle)),
+                           configuration: .init(address: .hostname(configuration.host, port: configuration.port),
+                                                serverName: "majicflux"),
+                           onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) })
     }
 
     /// The HTTP server and the job worker as one service group. Shutdown runs in reverse order: the
