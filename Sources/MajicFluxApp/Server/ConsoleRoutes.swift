@@ -5,6 +5,8 @@ import Hummingbird
 extension ConsoleServer {
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
+        // First: refused hosts and origins never reach a route; every answer forbids framing.
+        router.middlewares.add(HostOriginMiddleware(policy: HostPolicy(boundHost: configuration.host)))
         router.middlewares.add(JSONErrorMiddleware())
         let parser = JobRequestParser(configuration: configuration, modelSequenceLength: host.pipeline.preferredSequenceLength,
                                       modelImageSize: host.pipeline.preferredImageSize)
