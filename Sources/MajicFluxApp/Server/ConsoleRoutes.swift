@@ -8,8 +8,8 @@ extension ConsoleServer {
         // First: refused hosts and origins never reach a route; every answer forbids framing.
         router.middlewares.add(HostOriginMiddleware(policy: HostPolicy(boundHost: configuration.host)))
         router.middlewares.add(JSONErrorMiddleware())
-        let parser = JobRequestParser(configuration: configuration, modelSequenceLength: host.pipeline.preferredSequenceLength,
-                                      modelImageSize: host.pipeline.preferredImageSize)
+        let parser = JobRequestParser(configuration: configuration, modelSequenceLength: host.preferredSequenceLength,
+                                      modelImageSize: host.preferredImageSize)
         let maxBody = configuration.maxBodyBytes
 
         router.get("/") { _, _ in ConsolePage.response() }
@@ -105,8 +105,8 @@ extension ConsoleServer {
         return ServerStatus(model: host.status(), running: counts.running, waiting: counts.waiting,
                             limits: .init(max_pixels: configuration.maxPixels, max_steps: ServerConfiguration.maxSteps,
                                           max_body_bytes: configuration.maxBodyBytes, max_queued_jobs: configuration.maxQueuedJobs),
-                            defaults: .init(max_sequence_length: configuration.defaultMaxSequenceLength ?? host.pipeline.preferredSequenceLength,
-                                            width: host.pipeline.preferredImageSize, height: host.pipeline.preferredImageSize))
+                            defaults: .init(max_sequence_length: configuration.defaultMaxSequenceLength ?? host.preferredSequenceLength,
+                                            width: host.preferredImageSize, height: host.preferredImageSize))
     }
 }
 

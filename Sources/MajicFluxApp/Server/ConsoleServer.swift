@@ -17,13 +17,14 @@ public final class ConsoleServer: @unchecked Sendable {
     private var task: Task<Void, any Error>?
     private var group: ServiceGroup?
 
-    /// Opens the output folder and reads its history, and reads the model's tokenizers and configs
-    /// (small; bad ones fail here). Nothing listens and no weights load until `start`/`run`.
+    /// Opens the output folder and reads its history (an output folder that cannot be made throws),
+    /// and reads the model's tokenizers and configs: bad ones do not throw but leave the model
+    /// `failed`, with the reason on the page and in `/api/status`, so the server still answers.
+    /// Nothing listens and no weights load until `start`/`run`.
     public init(configuration: ServerConfiguration) throws {
         self.configuration = configuration
-        host = try ModelHost(files: configuration.files, name: configuration.modelName, precision: configuration.precision,
-                             backend: configuration.backend)
-        host.pipeline.vaeTilingMode = configuration.vaeTilingMode
+        host = ModelHost(files: configuration.files, name: configuration.modelName, precision: configuration.precision,
+                         backend: configuration.backend, vaeTilingMode: configuration.vaeTilingMode)
         history = try HistoryStore(directory: configuration.outputDirectory)
         queue = JobQueue(host: host, history: history, maxQueued: configuration.maxQueuedJobs)
     }
