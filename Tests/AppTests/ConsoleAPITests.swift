@@ -278,46 +278,13 @@ final class ConsoleAPITests: XCTestCase {
         XCTAssertEqual(page.status, 200)
     }
 
-    /// The built `majicflux` executable (the test runner sits beside the products in .build/release/).
-    private func executable() throws -> URL {
-        let products = (Bundle.main.executableURL ?? Bundle.main.bundleURL).deletingLastPathComponent()
-        let binary = products.appendingPathComponent("majicflux")
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            throw XCTSkip("the majicflux executable is not built beside the tests (\(binary.path))")
-        }
-        return binary
-    }
-
-    /// Runs the executable in an empty folder; returns it running, with its stderr going to a file.
-    private func launch(_ binary: URL, _ arguments: [String]) throws -> (Process, String) {
-        let folder = TestConsole.freshOutputDirectory()
-        let log = folder + "/stderr.txt"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = arguments
-        p.currentDirectoryURL = URL(fileURLWithPath: folder)
-        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        return (p, log)
-    }
-
     /// `majicflux serve` without --model serves the project's default model (Models/default), found
     /// from the executable's place in the checkout whatever the current folder; SIGTERM stops it cleanly.
     func testServeWithoutModelArgumentServesTheDefaultModel() async throws {
         guard TestConsole.defaultModel != nil else { throw XCTSkip("Models/default is not in this checkout") }
-        let (p, log) = try launch(try executable(), ["serve", "--port", "0", "--output-dir", "pictures"])
+        let (p, log) = try TestConsole.launch(try TestConsole.executable(), ["serve", "--port", "0", "--output-dir", "pictures"])
         defer { if p.isRunning { p.terminate() } }
-        var port: Int?
-        for _ in 0..<1000 where port == nil && p.isRunning {
-            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            if let r = text.range(of: #"http://127\.0\.0\.1:(\d+)/"#, options: .regularExpression) {
-                port = Int(text[r].dropFirst("http://127.0.0.1:".count).dropLast())
-            }
-            try await Task.sleep(nanoseconds: 10_000_000)
-        }
-        let console = try XCTUnwrap(port.map { TestConsole.remote(port: $0) }, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        let console = try await TestConsole.remote(process: p, log: log)
         try await console.waitUntilReady()
         let status = try await console.get("/api/status").json
         XCTAssertEqual((status["model"] as? [String: Any])?["name"] as? String, "default")
@@ -349,8 +316,8 @@ final class ConsoleAPITests: XCTestCase {
     func testServeWithNoModelAnywhereSaysWhatToPass() throws {
         // A copy of the executable outside the checkout, run in an empty folder: no Models/default above either.
         let alone = TestConsole.freshOutputDirectory() + "/majicflux"
-        try FileManager.default.copyItem(atPath: try executable().path, toPath: alone)
-        let (p, log) = try launch(URL(fileURLWithPath: alone), ["serve", "--port", "0"])
+        try FileManager.default.copyItem(atPath: try TestConsole.executable().path, toPath: alone)
+        let (p, log) = try TestConsole.launch(URL(fileURLWithPath: alone), ["serve", "--port", "0"])
         let deadline = Date().addingTimeInterval(20)
         while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
         if p.isRunning { p.terminate(); XCTFail("serve without a model kept running") }

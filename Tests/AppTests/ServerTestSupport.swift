@@ -16,6 +16,8 @@ final class TestConsole {
     let server: ConsoleServer?
     let port: Int
     let outputDirectory: String
+    /// The IPv4 address raw connections (`exchange`) go to.
+    let address: String
 
     static var repository: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -54,7 +56,9 @@ final class TestConsole {
     static func start(configuration c: ServerConfiguration, waitForModel: Bool = true) async throws -> TestConsole {
         let server = try ConsoleServer(configuration: c)
         let port = try await server.start()
-        let console = TestConsole(server: server, port: port, outputDirectory: c.outputDirectory)
+        // Raw connections go to the bound IPv4 address (tests bind 127.0.0.x or every interface).
+        let address = c.host.split(separator: ".").count == 4 && c.host != "0.0.0.0" ? c.host : "127.0.0.1"
+        let console = TestConsole(server: server, port: port, outputDirectory: c.outputDirectory, address: address)
         if waitForModel { try await console.waitUntilReady() }
         return console
     }
@@ -62,15 +66,54 @@ final class TestConsole {
     /// A client for a server this process did not start.
     static func remote(port: Int) -> TestConsole { TestConsole(server: nil, port: port, outputDirectory: "") }
 
-    private init(server: ConsoleServer?, port: Int, outputDirectory: String) {
+    /// A client for `majicflux serve` running as `process`, once its stderr (`log`) names the port.
+    static func remote(process p: Process, log: String) async throws -> TestConsole {
+        for _ in 0..<1000 where p.isRunning {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            if let r = text.range(of: #"http://127\.0\.0\.1:(\d+)/"#, options: .regularExpression),
+               let port = Int(text[r].dropFirst("http://127.0.0.1:".count).dropLast()) {
+                return remote(port: port)
+            }
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
+        throw TestFailure("serve did not say where it listens: " + ((try? String(contentsOfFile: log, encoding: .utf8)) ?? ""))
+    }
+
+    private init(server: ConsoleServer?, port: Int, outputDirectory: String, address: String = "127.0.0.1") {
         self.server = server
         self.port = port
         self.outputDirectory = outputDirectory
+        self.address = address
+    }
+
+    /// The built `majicflux` executable (the test runner sits beside the products in .build/release/).
+    static func executable() throws -> URL {
+        let products = (Bundle.main.executableURL ?? Bundle.main.bundleURL).deletingLastPathComponent()
+        let binary = products.appendingPathComponent("majicflux")
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            throw XCTSkip("the majicflux executable is not built beside the tests (\(binary.path))")
+        }
+        return binary
+    }
+
+    /// Runs the executable in an empty folder; returns it running, with its stderr going to a file.
+    static func launch(_ binary: URL, _ arguments: [String]) throws -> (Process, String) {
+        let folder = freshOutputDirectory()
+        let log = folder + "/stderr.txt"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = arguments
+        p.currentDirectoryURL = URL(fileURLWithPath: folder)
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        return (p, log)
     }
 
     func stop() async { await server?.stop() }
 
-    var base: String { "http://127.0.0.1:\(port)" }
+    var base: String { "http://\(address):\(port)" }
 
     func waitUntilReady(timeout: Double = 60) async throws {
         let deadline = Date().addingTimeInterval(timeout)
@@ -157,33 +200,82 @@ final class TestConsole {
     /// A request written byte for byte on a TCP socket (URL clients normalise `..` away); returns
     /// the status code and the body.
     func raw(_ target: String) throws -> (status: Int, body: String) {
+        let reply = try exchange("GET \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        guard let status = reply.status else { throw TestFailure("no HTTP answer to \(target): \(reply.text.prefix(200))") }
+        return (status, reply.body)
+    }
+
+    /// What came back on a raw connection: everything read until the server closed it (or `timeout`).
+    struct RawReply {
+        var bytes: [UInt8]
+        /// Whether the server closed the connection (false: the read timed out with it still open).
+        var closedByServer: Bool
+        /// Seconds from sending to the close (or the timeout).
+        var seconds: Double
+        var text: String { String(decoding: bytes, as: UTF8.self) }
+        /// The first answer's status code, if an answer came.
+        var status: Int? {
+            guard text.hasPrefix("HTTP/1.") else { return nil }
+            let parts = text.split(separator: " ", maxSplits: 2)
+            return parts.count >= 2 ? Int(parts[1]) : nil
+        }
+        var head: String { text.components(separatedBy: "\r\n\r\n").first ?? "" }
+        func header(_ name: String) -> String? {
+            for line in head.components(separatedBy: "\r\n").dropFirst() {
+                let kv = line.split(separator: ":", maxSplits: 1)
+                if kv.count == 2, kv[0].lowercased() == name.lowercased() { return kv[1].trimmingCharacters(in: .whitespaces) }
+            }
+            return nil
+        }
+        var body: String { text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n") }
+        /// The body as JSON; chunked framing (a hex size line before the JSON) is skipped.
+        var json: [String: Any] {
+            let b = body
+            guard let start = b.firstIndex(of: "{"), let end = b.lastIndex(of: "}") else { return [:] }
+            return ((try? JSONSerialization.jsonObject(with: Data(b[start...end].utf8))) as? [String: Any]) ?? [:]
+        }
+    }
+
+    /// Opens a TCP connection, writes `request` byte for byte, optionally half-closes (the client
+    /// sends nothing more), and reads until the server closes or `timeout` seconds pass.
+    func exchange(_ request: String, halfClose: Bool = false, timeout: Double = 10) throws -> RawReply {
+        try exchange(Array(request.utf8), halfClose: halfClose, timeout: timeout)
+    }
+
+    func exchange(_ request: [UInt8], halfClose: Bool = false, timeout: Double = 10) throws -> RawReply {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket() failed") }
         defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var tv = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        addr.sin_addr.s_addr = inet_addr(address)
         let ok = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard ok == 0 else { throw TestFailure("connect() failed") }
-        let request = Array("GET \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
-        _ = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let start = Date()
+        var sent = 0
+        while sent < request.count {
+            let n = request.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { break }  // the server may close before reading everything
+            sent += n
+        }
+        if halfClose { shutdown(fd, Int32(SHUT_WR)) }
         var received = [UInt8]()
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            received += chunk[0..<n]
+            let left = timeout - Date().timeIntervalSince(start)
+            if left <= 0 { return RawReply(bytes: received, closedByServer: false, seconds: timeout) }
+            var tv = timeval()
+            tv.tv_sec = .init(left)
+            tv.tv_usec = .init((left - Double(Int(left))) * 1e6)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 { received += chunk[0..<n]; continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { continue }
+            return RawReply(bytes: received, closedByServer: true, seconds: Date().timeIntervalSince(start))
         }
-        let text = String(decoding: received, as: UTF8.self)
-        let parts = text.split(separator: " ", maxSplits: 2)
-        guard parts.count >= 2, let status = Int(parts[1]) else { throw TestFailure("no HTTP answer to \(target): \(text.prefix(200))") }
-        let body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
-        return (status, body)
     }
 }
 
@@ -202,6 +294,19 @@ enum ServerSentEventParser {
             out.append((name, json))
         }
         return out
+    }
+}
+
+/// A small seeded generator (SplitMix64), so that a fuzz failure can be replayed from its seed.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
 

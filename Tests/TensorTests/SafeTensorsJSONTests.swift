@@ -25,6 +25,21 @@ final class SafeTensorsJSONTests: XCTestCase {
         XCTAssertEqual(try JSONValue.parse("9223372036854775808"), .double(9223372036854775808), "too big for Int")
     }
 
+    /// The opt-in exact path: integers past `Int` keep their digits; everything else parses as usual.
+    func testLargeIntegersAsTextKeepsEveryDigit() throws {
+        let bytes = Array(#"{"a": 18446744073709551615, "b": -99999999999999999999, "c": 7, "d": 1.5, "e": 1e30, "f": [9223372036854775808]}"#.utf8)
+        let v = try JSONValue.parse(bytes, largeIntegersAsText: true)
+        XCTAssertEqual(v["a"], .string("18446744073709551615"))
+        XCTAssertEqual(UInt64(v["a"]?.string ?? ""), UInt64.max, "2^64-1 exactly, not rounded to 2^64")
+        XCTAssertEqual(v["b"], .string("-99999999999999999999"))
+        XCTAssertEqual(v["c"], .int(7), "integers that fit stay integers")
+        XCTAssertEqual(v["d"], .double(1.5))
+        XCTAssertEqual(v["e"], .double(1e30), "exponent form is not an integer literal")
+        XCTAssertEqual(v["f"]?[0], .string("9223372036854775808"))
+        XCTAssertEqual(try JSONValue.parse(bytes, largeIntegersAsText: false)["a"], .double(18446744073709551615))
+        XCTAssertThrowsError(try JSONValue.parse(Array("01".utf8), largeIntegersAsText: true), "same grammar")
+    }
+
     func testStringEscapesIncludingSurrogatePairs() throws {
         let v = try JSONValue.parse(#""q\" b\\ s\/ \b\f\n\r\t \u00e9 \u4E2D \ud83d\ude00 raw é😀""#)
         XCTAssertEqual(v.string, "q\" b\\ s/ \u{8}\u{c}\n\r\t \u{e9} \u{4e2d} \u{1F600} raw é😀")

@@ -5,9 +5,11 @@ import Hummingbird
 extension ConsoleServer {
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
+        // First: refused hosts and origins never reach a route; every answer forbids framing.
+        router.middlewares.add(HostOriginMiddleware(policy: HostPolicy(boundHost: configuration.host)))
         router.middlewares.add(JSONErrorMiddleware())
-        let parser = JobRequestParser(configuration: configuration, modelSequenceLength: host.pipeline.preferredSequenceLength,
-                                      modelImageSize: host.pipeline.preferredImageSize)
+        let parser = JobRequestParser(configuration: configuration, modelSequenceLength: host.preferredSequenceLength,
+                                      modelImageSize: host.preferredImageSize)
         let maxBody = configuration.maxBodyBytes
 
         router.get("/") { _, _ in ConsolePage.response() }
@@ -24,9 +26,9 @@ extension ConsoleServer {
         router.post("/api/jobs") { request, _ in
             // JSON only: a web page elsewhere cannot send this type to us without a CORS preflight,
             // which this server does not grant, so other sites cannot queue jobs on it.
-            let type = request.headers[.contentType]?.lowercased() ?? ""
-            guard type.hasPrefix("application/json") else {
-                throw APIError(.unsupportedMediaType, "send the job as JSON with Content-Type: application/json (got \(type.isEmpty ? "none" : type))")
+            let type = request.headers[.contentType] ?? ""
+            guard Self.isJSON(contentType: type) else {
+                throw APIError(.unsupportedMediaType, "send the job as JSON with Content-Type: application/json (got \(type.isEmpty ? "none" : String(type.prefix(100))))")
             }
             let body = try await Self.collect(request, limit: maxBody)
             let generation = try parser.parse(body)
@@ -64,7 +66,16 @@ extension ConsoleServer {
         return router
     }
 
-    /// The body, at most `limit` bytes (413 beyond).
+    /// Exactly `application/json`, with or without parameters (`; charset=utf-8`), in any case.
+    /// A prefix match would let `application/jsonp` or `application/json-seq` through.
+    static func isJSON(contentType: String) -> Bool {
+        let mediaType = contentType.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        return mediaType.trimmingCharacters(in: .whitespaces).lowercased() == "application/json"
+    }
+
+    /// The body, at most `limit` bytes (413 beyond). A body that ends early or is malformed (the
+    /// client closed before sending Content-Length bytes, broken chunked framing) is the client's
+    /// fault: 400, not 500.
     static func collect(_ request: Request, limit: Int) async throws -> [UInt8] {
         let tooLarge = APIError(.contentTooLarge, "the request body is larger than this server's limit of \(limit) bytes")
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit { throw tooLarge }
@@ -73,6 +84,11 @@ extension ConsoleServer {
             return buffer.readBytes(length: buffer.readableBytes) ?? []
         } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
             throw tooLarge
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw APIError.badRequest("the request body was cut short or malformed (\(error)); send the whole body, "
+                                      + "as many bytes as Content-Length says")
         }
     }
 
@@ -89,8 +105,8 @@ extension ConsoleServer {
         return ServerStatus(model: host.status(), running: counts.running, waiting: counts.waiting,
                             limits: .init(max_pixels: configuration.maxPixels, max_steps: ServerConfiguration.maxSteps,
                                           max_body_bytes: configuration.maxBodyBytes, max_queued_jobs: configuration.maxQueuedJobs),
-                            defaults: .init(max_sequence_length: configuration.defaultMaxSequenceLength ?? host.pipeline.preferredSequenceLength,
-                                            width: host.pipeline.preferredImageSize, height: host.pipeline.preferredImageSize))
+                            defaults: .init(max_sequence_length: configuration.defaultMaxSequenceLength ?? host.preferredSequenceLength,
+                                            width: host.preferredImageSize, height: host.preferredImageSize))
     }
 }
 
@@ -106,6 +122,19 @@ struct ServerStatus: Codable {
     struct Limits: Codable { var max_pixels, max_steps, max_body_bytes, max_queued_jobs: Int }
     /// What a job that leaves these out gets (the page starts from them): the model's T5 length and size.
     struct Defaults: Codable { var max_sequence_length: Int; var width: Int; var height: Int }
+
+    private enum CodingKeys: String, CodingKey { case model, running, waiting, limits, defaults }
+
+    /// `running` is always present: `null` when idle, as docs/API.md shows (the synthesized
+    /// encoder would leave the key out).
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(model, forKey: .model)
+        try c.encode(running, forKey: .running)
+        try c.encode(waiting, forKey: .waiting)
+        try c.encode(limits, forKey: .limits)
+        try c.encode(defaults, forKey: .defaults)
+    }
 }
 
 /// `GET /api/history`.

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore  // TimeAmount, for the HTTP server's idle timeout
 import Models
 import ServiceLifecycle
 
@@ -16,22 +17,26 @@ public final class ConsoleServer: @unchecked Sendable {
     private var task: Task<Void, any Error>?
     private var group: ServiceGroup?
 
-    /// Opens the output folder and reads its history, and reads the model's tokenizers and configs
-    /// (small; bad ones fail here). Nothing listens and no weights load until `start`/`run`.
+    /// Opens the output folder and reads its history (an output folder that cannot be made throws),
+    /// and reads the model's tokenizers and configs: bad ones do not throw but leave the model
+    /// `failed`, with the reason on the page and in `/api/status`, so the server still answers.
+    /// Nothing listens and no weights load until `start`/`run`.
     public init(configuration: ServerConfiguration) throws {
         self.configuration = configuration
-        host = try ModelHost(files: configuration.files, name: configuration.modelName, precision: configuration.precision,
-                             backend: configuration.backend, vramBudget: configuration.vramBudget)
-        host.pipeline.vaeTilingMode = configuration.vaeTilingMode
+        host = ModelHost(files: configuration.files, name: configuration.modelName, precision: configuration.precision,
+                         backend: configuration.backend, vramBudget: configuration.vramBudget,
+                         vaeTilingMode: configuration.vaeTilingMode)
         history = try HistoryStore(directory: configuration.outputDirectory)
         queue = JobQueue(host: host, history: history, maxQueued: configuration.maxQueuedJobs)
     }
 
     private func makeApplication(onListening: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
-        Application(router: makeRouter(),
-                    configuration: .init(address: .hostname(configuration.host, port: configuration.port),
-                                         serverName: "majicflux"),
-                    onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) })
+        let t = configuration.idleTimeout
+        let idle = TimeAmount.nanoseconds(Int64((t.isFinite ? min(max(t, 0.001), 86_400) : 20) * 1e9))
+        return Application(router: makeRouter(), server: .http1(configuration: .init(idleTimeout: idle)),
+                           configuration: .init(address: .hostname(configuration.host, port: configuration.port),
+                                                serverName: "majicflux"),
+                           onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) })
     }
 
     /// The HTTP server and the job worker as one service group. Shutdown runs in reverse order: the

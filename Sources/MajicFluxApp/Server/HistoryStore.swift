@@ -2,32 +2,25 @@ import Foundation
 import Models
 import Tensor
 
-/// One finished picture in the history gallery.
-struct HistoryEntry: Codable, Sendable, Equatable {
-    /// The id of the job that made it.
-    var id: String
-    /// The PNG's file name in the output folder.
-    var file: String
-    /// Where the API serves it: `/images/<file>`.
-    var url: String
-    /// Unix time it was made.
-    var created: Double
-    /// Seconds the job ran.
-    var seconds: Double
-    var model: String
-    var parameters: JobParameters
-}
-
 /// The output folder: one PNG per picture (parameters in its text chunks) and `history.json`, the
-/// index the gallery reads. Both are written before a job is reported done, the index atomically,
-/// so a restart loses nothing. A missing or unreadable index is rebuilt from the PNGs' chunks.
+/// index the gallery reads.
+///
+/// The PNGs are the truth and the index a cache of them: at start the index is reconciled with the
+/// folder (unlisted PNGs are added back from their chunks, entries whose PNG is gone are dropped),
+/// so a picture written just before a crash is not lost. A new picture takes the next number above
+/// every one in the index and in the folder, and never replaces an existing file. A picture whose
+/// index cannot be written is still saved and listed (the next start finds it again).
 final class HistoryStore: @unchecked Sendable {
     let directory: String
     private let lock = NSLock()
     private var entries: [HistoryEntry] = []
     private var nextNumber = 1
+    /// Why the index could not be written last time, if it could not.
+    private(set) var indexProblem: String?
     private var indexPath: String { directory + "/history.json" }
 
+    /// Opens (creating if needed) the folder and reconciles its index; throws only when the folder
+    /// cannot be made.
     init(directory: String) throws {
         self.directory = directory
         do {
@@ -35,8 +28,16 @@ final class HistoryStore: @unchecked Sendable {
         } catch {
             throw APIError(.internalServerError, "cannot create the output folder \(directory): \(error.localizedDescription)")
         }
-        entries = Self.loadIndex(indexPath) ?? Self.rebuild(from: directory)
-        nextNumber = (entries.compactMap { Int($0.file.prefix(while: \.isNumber)) }.max() ?? 0) + 1
+        PictureFile.removePartials(in: directory)
+        let index = Self.loadIndex(indexPath)
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+            .filter { HistoryStore.isSafeName($0) }.sorted()
+        entries = Self.reconcile(index: index ?? [], files: names, directory: directory)
+        // Above every number ever used: listed, in the folder (readable or not), or listed once and
+        // since deleted (a browser may still hold that URL, cached as immutable).
+        let used = (index ?? []).map(\.file) + entries.map(\.file) + names
+        nextNumber = (used.compactMap(HistoryEntry.number(ofFile:)).max() ?? 0) + 1
+        if index != entries { saveIndex() }
     }
 
     /// Newest first.
@@ -45,18 +46,22 @@ final class HistoryStore: @unchecked Sendable {
     /// The entry whose PNG has this exact file name (the only names `/images/` serves).
     func entry(file: String) -> HistoryEntry? { lock.withLock { entries.first { $0.file == file } } }
 
-    /// Writes the PNG with its parameters, then the index; returns the new entry.
+    /// Writes the PNG with its parameters under a new name, then the index; returns the new entry.
+    /// Throws only when the PNG could not be written.
     func add(_ image: GeneratedImage, jobID: String, model: String, seconds: Double) throws -> HistoryEntry {
         let png = try PNG.encode(try image.png, text: image.parameterText(model: model))
         return try lock.withLock {
-            let number = String(nextNumber)
-            let file = String(repeating: "0", count: max(0, 5 - number.count)) + number + "-\(image.request.seed).png"
+            var number = nextNumber
+            // A name taken behind our back (another process, a copied file) is skipped, never replaced.
+            while try !PictureFile.create(png, name: HistoryEntry.fileName(number: number, seed: image.request.seed), in: directory) {
+                number += 1
+            }
+            nextNumber = number + 1
+            let file = HistoryEntry.fileName(number: number, seed: image.request.seed)
             let entry = HistoryEntry(id: jobID, file: file, url: "/images/" + file, created: Date().timeIntervalSince1970,
                                      seconds: seconds, model: model, parameters: JobParameters(image.request))
-            try Data(png).write(to: URL(fileURLWithPath: directory + "/" + file), options: .atomic)
             entries.append(entry)
-            nextNumber += 1
-            try writeIndex()
+            saveIndex()
             return entry
         }
     }
@@ -69,10 +74,24 @@ final class HistoryStore: @unchecked Sendable {
         }
     }
 
-    private func writeIndex() throws {
+    /// Writes the index; a failure is a warning (once per kind of problem), not an error: the PNGs
+    /// hold everything and the next start rebuilds the index from them.
+    private func saveIndex() {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try e.encode(entries).write(to: URL(fileURLWithPath: indexPath), options: .atomic)
+        do {
+            try e.encode(entries).write(to: URL(fileURLWithPath: indexPath), options: .atomic)
+            indexProblem = nil
+        } catch {
+            var isFolder: ObjCBool = false
+            let problem = FileManager.default.fileExists(atPath: indexPath, isDirectory: &isFolder) && isFolder.boolValue
+                ? "\(indexPath) is a folder, not a file" : "\(error.localizedDescription)"
+            if problem != indexProblem {
+                Console.info("warning: cannot write the history index (\(problem)); pictures are still saved in "
+                             + "\(directory)/ and listed again at the next start")
+            }
+            indexProblem = problem
+        }
     }
 
     private static func loadIndex(_ path: String) -> [HistoryEntry]? {
@@ -80,21 +99,19 @@ final class HistoryStore: @unchecked Sendable {
         return try? JSONDecoder().decode([HistoryEntry].self, from: data)
     }
 
-    /// Reads the `majicflux` chunk of every PNG in the folder (oldest name first).
-    private static func rebuild(from directory: String) -> [HistoryEntry] {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
-            .filter { $0.hasSuffix(".png") && HistoryStore.isSafeName($0) }.sorted()
-        return names.compactMap { name in
-            let path = directory + "/" + name
-            guard let (_, text) = try? PNG.read(path),
-                  let json = text.first(where: { $0.key == "majicflux" })?.value,
-                  let parameters = try? JSONDecoder().decode(JobParameters.self, from: Data(json.utf8)) else { return nil }
-            let model = text.first { $0.key == "parameters" }?.value.components(separatedBy: "Model: ").last ?? ""
-            let created = ((try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date)?
-                .timeIntervalSince1970 ?? 0
-            return HistoryEntry(id: String(name.dropLast(4)), file: name, url: "/images/" + name, created: created,
-                                seconds: 0, model: model, parameters: parameters)
-        }
+    /// The index's entries whose PNG is in `files`, plus an entry for every PNG it does not list,
+    /// in picture-number order (the order they were made).
+    static func reconcile(index: [HistoryEntry], files: [String], directory: String) -> [HistoryEntry] {
+        let present = Set(files)
+        var seen = Set<String>()
+        var kept = index.filter { present.contains($0.file) && seen.insert($0.file).inserted }
+        // Only names of the server's own form come back (other PNGs put in the folder are not served).
+        kept += files.filter { !seen.contains($0) && HistoryEntry.isPictureName($0) }
+            .compactMap { HistoryEntry.recovered(file: $0, directory: directory) }
+        return kept.enumerated().sorted {
+            let a = HistoryEntry.number(ofFile: $0.element.file) ?? 0, b = HistoryEntry.number(ofFile: $1.element.file) ?? 0
+            return a != b ? a < b : $0.offset < $1.offset
+        }.map(\.element)
     }
 
     /// File names the server itself makes: letters, digits, '-', '_' and one ".png" (no '/', no '..').

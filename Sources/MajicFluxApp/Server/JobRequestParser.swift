@@ -23,9 +23,13 @@ struct JobRequestParser {
         defaultSchedule = c.defaultSchedule
     }
 
+    /// Longest side a job may ask for, whatever the pixel limit.
+    static let maxSide = 16384
+
     func parse(_ body: [UInt8]) throws -> GenerationRequest {
         let json: JSONValue
-        do { json = try JSONValue.parse(body, maxDepth: 16) } catch {
+        // Integers past Int keep their digits (as text), so a seed up to 2^64-1 arrives exact.
+        do { json = try JSONValue.parse(body, maxDepth: 16, largeIntegersAsText: true) } catch {
             throw APIError.badRequest("the request body is not valid JSON: \(error)")
         }
         guard let o = json.object else { throw APIError.badRequest("the request body must be a JSON object") }
@@ -49,8 +53,13 @@ struct JobRequestParser {
         for (name, v) in [("width", width), ("height", height)] where v < 16 || v % 16 != 0 {
             throw APIError.badRequest("\(name) must be a positive multiple of 16, got \(v)")
         }
-        if width > 16384 || height > 16384 || width * height > maxPixels {
-            throw APIError.badRequest("\(width)x\(height) is \(width * height) pixels, above this server's limit of \(maxPixels) (--max-pixels)")
+        // Each side is bounded before the product is formed, so no input can overflow it.
+        for (name, v) in [("width", width), ("height", height)] where v > Self.maxSide {
+            throw APIError.badRequest("\(name) must be at most \(Self.maxSide), got \(v)")
+        }
+        let pixels = width * height
+        if pixels > maxPixels {
+            throw APIError.badRequest("\(width)x\(height) is \(pixels) pixels, above this server's limit of \(maxPixels) (--max-pixels)")
         }
 
         var r = GenerationRequest(prompt: prompt, seed: seed, steps: steps, width: width, height: height)

@@ -3,32 +3,54 @@ import Models
 import Tensor
 
 /// The served model: its weights load once, in the background, and stay in memory for every job.
+///
+/// Nothing about the model stops the server: a model whose tokenizers or configs cannot be read
+/// (here, at creation) or whose weights cannot be loaded (in `load()`) ends in the `failed` state
+/// with the reason, which `/api/status` shows and every job reports.
 final class ModelHost: @unchecked Sendable {
     enum State: Equatable { case loading, ready, failed(String) }
 
     let name: String
-    /// Tokenizers and configs are read at once; weights load in `load()`.
-    let pipeline: FluxPipeline
+    /// Tokenizers and configs are read at creation; weights load in `load()`. nil when the model's
+    /// files could not even be read (the state then says why).
+    let pipeline: FluxPipeline?
+    /// The model's T5 length and picture side, or FluxPipeline's own fallbacks without a pipeline.
+    let preferredSequenceLength: Int
+    let preferredImageSize: Int
     private let lock = NSLock()
     private var state = State.loading
     private var loadStarted = ProcessInfo.processInfo.systemUptime
     private var loadSeconds: Double?
 
     init(files: FluxModelFiles, name: String, precision: WeightPrecision, backend: any Backend = CPUBackend.shared,
-         vramBudget: Int? = nil) throws {
+         vramBudget: Int? = nil, vaeTilingMode: VAETilingMode = .auto) {
         self.name = name
-        pipeline = try FluxPipeline(files: files, keepLoaded: true, precision: precision, backend: backend, vramBudget: vramBudget)
+        do {
+            let p = try FluxPipeline(files: files, keepLoaded: true, precision: precision, backend: backend, vramBudget: vramBudget)
+            p.vaeTilingMode = vaeTilingMode
+            pipeline = p
+        } catch {
+            pipeline = nil
+            state = .failed(Self.failure(error))
+            loadSeconds = 0
+        }
+        preferredSequenceLength = pipeline?.preferredSequenceLength ?? 512
+        preferredImageSize = pipeline?.preferredImageSize ?? 1024
     }
 
+    private static func failure(_ error: any Error) -> String { "the model could not be loaded: \(error)" }
+
     /// Loads every component (blocking; runs on the job worker's thread before the first job).
+    /// Every error ends as the `failed` state; none leaves this function.
     func load() {
+        guard let pipeline, isLoading else { return }
         lock.withLock { loadStarted = ProcessInfo.processInfo.systemUptime }
         let result: State
         do {
             try pipeline.loadAll()
             result = .ready
         } catch {
-            result = .failed("the model could not be loaded: \(error)")
+            result = .failed(Self.failure(error))
         }
         lock.withLock {
             state = result
@@ -42,7 +64,9 @@ final class ModelHost: @unchecked Sendable {
     func readyPipeline() -> Result<FluxPipeline, APIError> {
         lock.withLock {
             switch state {
-            case .ready: return .success(pipeline)
+            case .ready:
+                guard let pipeline else { return .failure(APIError(.serviceUnavailable, "the model is not available")) }
+                return .success(pipeline)
             case .failed(let m): return .failure(APIError(.serviceUnavailable, m))
             case .loading: return .failure(APIError(.serviceUnavailable, "the model is still loading"))
             }

@@ -34,7 +34,15 @@ struct Serve: AsyncParsableCommand {
         // The largest square picture a job may ask for, with every stage kept loaded.
         let side = max(16, Int(Double(maxPixels).squareRoot()) / 16 * 16)
         if backend is CPUBackend {
-            try model.checkMemory(files: files, width: side, height: side, sequenceLength: maxSequenceLength ?? 512, keepLoaded: true)
+            do {
+                try model.checkMemory(files: files, width: side, height: side, sequenceLength: maxSequenceLength ?? 512, keepLoaded: true)
+            } catch let refusal as MemoryRefusal {
+                throw refusal
+            } catch {
+                // Unreadable weights or configs: the console still starts and shows the model as
+                // `failed` with this same reason when its background load meets it.
+                Console.info("memory check skipped: \(error)")
+            }
         }
         var c = ServerConfiguration(files: files, modelName: model.displayName)
         c.host = host

@@ -17,6 +17,10 @@ public struct ServerConfiguration: Sendable {
     public var maxPixels: Int = 2048 * 2048
     /// Largest accepted request body in bytes.
     public var maxBodyBytes: Int = 64 * 1024
+    /// Seconds a connection may go without a complete request — its headers unfinished, a body
+    /// stalled, or idle between requests — before the server closes it, so that half-sent requests
+    /// cannot hold connections open forever. Answers being sent (event streams) are not cut.
+    public var idleTimeout: Double = 20
     /// Most jobs waiting at once (the running one not counted).
     public var maxQueuedJobs: Int = 32
     /// T5 token count used when a job does not give one; nil = the model's own

@@ -22,6 +22,18 @@ extension JSONValue {
         try bytes.withUnsafeBytes { try parse($0, maxDepth: maxDepth) }
     }
 
+    /// Parses JSON from a byte array like `parse(_:maxDepth:)`, except that an integer literal too
+    /// large for `Int` (such as a 64-bit unsigned seed, 18446744073709551615) is kept exactly, as a
+    /// `.string` of its literal text, instead of being rounded to a `.double`. For callers that accept
+    /// integers given as strings of digits anyway.
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = 128, largeIntegersAsText: Bool) throws -> JSONValue {
+        try bytes.withUnsafeBytes {
+            var p = JSONParser(bytes: $0, maxDepth: maxDepth)
+            p.largeIntegersAsText = largeIntegersAsText
+            return try p.parseDocument()
+        }
+    }
+
     /// Parses JSON from a string. See `parse(_:maxDepth:)` for the accepted grammar.
     public static func parse(_ text: String, maxDepth: Int = 128) throws -> JSONValue {
         try parse(Array(text.utf8), maxDepth: maxDepth)
@@ -34,6 +46,8 @@ struct JSONParser {
     let maxDepth: Int
     var pos = 0
     var depth = 0
+    /// Integer literals beyond `Int` become `.string(literal)` rather than a rounded `.double`.
+    var largeIntegersAsText = false
 
     init(bytes: UnsafeRawBufferPointer, maxDepth: Int) {
         self.bytes = bytes
@@ -159,6 +173,7 @@ struct JSONParser {
         }
         if integral, let i = integerValue(start..<pos) { return .int(i) }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<pos]), as: UTF8.self)
+        if integral && largeIntegersAsText { return .string(text) }
         guard let d = Double(text), d.isFinite else { throw fail("number out of range", at: start) }
         return .double(d)
     }

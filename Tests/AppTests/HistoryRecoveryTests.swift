@@ -1,0 +1,117 @@
+import Foundation
+import MajicFluxApp
+import Tensor
+import XCTest
+
+/// The output folder is the record: pictures missing from the index come back, numbers are never
+/// reused, no file is ever overwritten, and an index that cannot be written fails no job.
+final class HistoryRecoveryTests: XCTestCase {
+    private var consoles: [TestConsole] = []
+
+    override func tearDown() async throws {
+        for c in consoles { await c.stop() }
+        consoles.removeAll()
+    }
+
+    private func start(_ folder: String) async throws -> TestConsole {
+        let c = try await TestConsole.start(outputDirectory: folder)
+        consoles.append(c)
+        return c
+    }
+
+    /// Runs a tiny job to the end; returns its final snapshot.
+    private func make(_ console: TestConsole, prompt: String, seed: Int) async throws -> [String: Any] {
+        let job = try await console.submit(["prompt": prompt, "seed": seed, "steps": 1, "width": 32, "height": 32])
+        let events = try await console.events(job["id"] as! String)
+        return try XCTUnwrap(events.last?.data)
+    }
+
+    private func files(_ items: [[String: Any]]) -> [String] { items.compactMap { $0["file"] as? String } }
+
+    private func history(_ console: TestConsole) async throws -> [[String: Any]] {
+        try await console.get("/api/history").json["items"] as? [[String: Any]] ?? []
+    }
+
+    /// The index lost the last picture (killed between writing the PNG and the index, or a valid but
+    /// older index): the PNG is listed again with its parameters, and the next picture, even with the
+    /// same seed, takes a new number instead of overwriting it.
+    func testPictureMissingFromTheIndexIsListedAndNotOverwritten() async throws {
+        let folder = TestConsole.freshOutputDirectory()
+        let first = try await start(folder)
+        _ = try await make(first, prompt: "first", seed: 100)
+        let olderIndex = try Data(contentsOf: URL(fileURLWithPath: folder + "/history.json"))
+        let second = try await make(first, prompt: "second", seed: 101)
+        XCTAssertEqual(second["image"] as? String, "/images/00002-101.png")
+        await first.stop()
+        try olderIndex.write(to: URL(fileURLWithPath: folder + "/history.json"))  // lists 00001 only
+        let secondBytes = try Data(contentsOf: URL(fileURLWithPath: folder + "/00002-101.png"))
+
+        let again = try await start(folder)
+        let items = try await history(again)
+        XCTAssertEqual(files(items), ["00002-101.png", "00001-100.png"], "the unlisted PNG is back, newest first")
+        XCTAssertEqual((items.first?["parameters"] as? [String: Any])?["prompt"] as? String, "second", "parameters from the PNG")
+        let served = try await again.get("/images/00002-101.png")
+        XCTAssertEqual(served.status, 200)
+        let third = try await make(again, prompt: "third", seed: 101)
+        XCTAssertEqual(third["status"] as? String, "done")
+        XCTAssertEqual(third["image"] as? String, "/images/00003-101.png")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: folder + "/00002-101.png")), secondBytes, "not overwritten")
+        let after = try await history(again)
+        XCTAssertEqual(files(after), ["00003-101.png", "00002-101.png", "00001-100.png"])
+    }
+
+    /// Entries whose PNG is gone are dropped (their numbers stay used); a PNG without our chunk gets a
+    /// minimal entry; a picture left half-written by a crash is cleaned away; other PNGs stay unlisted.
+    func testIndexIsReconciledWithTheFolder() async throws {
+        let folder = TestConsole.freshOutputDirectory()
+        let first = try await start(folder)
+        _ = try await make(first, prompt: "gone", seed: 5)
+        await first.stop()
+        try FileManager.default.removeItem(atPath: folder + "/00001-5.png")
+        let plain = try PNG.encode(PNGImage(width: 48, height: 32))
+        try Data(plain).write(to: URL(fileURLWithPath: folder + "/00004-77.png"))
+        try Data(plain).write(to: URL(fileURLWithPath: folder + "/holiday.png"))
+        try Data("half a picture".utf8).write(to: URL(fileURLWithPath: folder + "/.partial-00005-1.png"))
+
+        let again = try await start(folder)
+        let items = try await history(again)
+        XCTAssertEqual(files(items), ["00004-77.png"])
+        let parameters = items.first?["parameters"] as? [String: Any]
+        XCTAssertEqual([parameters?["width"] as? Int, parameters?["height"] as? Int, parameters?["seed"] as? Int], [48, 32, 77])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/.partial-00005-1.png"))
+        let next = try await make(again, prompt: "next", seed: 5)
+        XCTAssertEqual(next["image"] as? String, "/images/00005-5.png")
+        let index = try String(contentsOfFile: folder + "/history.json", encoding: .utf8)
+        XCTAssertTrue(index.contains("00004-77.png") && !index.contains("00001-5.png"), index)
+    }
+
+    /// A file that appears under the next name while the server runs is skipped, never replaced.
+    func testExistingFileIsNeverOverwritten() async throws {
+        let folder = TestConsole.freshOutputDirectory()
+        let console = try await start(folder)
+        _ = try await make(console, prompt: "one", seed: 1)
+        let squatter = Data("not ours".utf8)
+        try squatter.write(to: URL(fileURLWithPath: folder + "/00002-7.png"))
+        let job = try await make(console, prompt: "two", seed: 7)
+        XCTAssertEqual(job["status"] as? String, "done")
+        XCTAssertEqual(job["image"] as? String, "/images/00003-7.png")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: folder + "/00002-7.png")), squatter)
+    }
+
+    /// `history.json` is a folder: a warning, and jobs whose PNG was written are `done` and listed.
+    func testUnwritableIndexFailsNoJob() async throws {
+        let folder = TestConsole.freshOutputDirectory()
+        try FileManager.default.createDirectory(atPath: folder + "/history.json", withIntermediateDirectories: true)
+        let console = try await start(folder)
+        let job = try await make(console, prompt: "still saved", seed: 3)
+        XCTAssertEqual(job["status"] as? String, "done", "\(job)")
+        XCTAssertEqual(job["image"] as? String, "/images/00001-3.png")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/00001-3.png"))
+        let listed = try await history(console)
+        XCTAssertEqual(files(listed), ["00001-3.png"])
+        await console.stop()
+        let again = try await start(folder)
+        let relisted = try await history(again)
+        XCTAssertEqual(files(relisted), ["00001-3.png"], "found again from the folder")
+    }
+}
