@@ -27,7 +27,7 @@ final class CommandLineSafetyTests: XCTestCase {
     /// Starts the executable in `dir` with stderr and stdout to files.
     private func start(_ arguments: [String]) throws -> (Process, String) {
         let log = dir + "/log-\(UUID().uuidString).txt"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let p = Process()
         p.executableURL = try executable()
         p.arguments = arguments
@@ -53,7 +53,7 @@ final class CommandLineSafetyTests: XCTestCase {
     private func sparseInput(_ path: String, count: Int, rows: Int) throws {
         let entries = (0..<count).map { SafeTensorsWriter.Entry(name: "layer\($0).weight", dtype: .bf16, shape: [rows, 4096]) }
         let header = SafeTensorsWriter.headerBytes(entries, metadata: [:])
-        FileManager.default.createFile(atPath: path, contents: Data(header))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(header)))
         let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         try h.truncate(atOffset: UInt64(header.count + count * rows * 4096 * 2))
         try h.close()
