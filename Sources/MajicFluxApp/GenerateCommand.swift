@@ -11,19 +11,30 @@ struct Generate: ParsableCommand {
 
     @Option(help: "What to paint.") var prompt: String
     @Option(name: .customLong("negative-prompt"), help: "What to avoid (used when --cfg-scale > 1).") var negativePrompt: String = ""
-    @Option(help: "Random seed; -1 picks one at random (the seed used is printed and stored in the PNG).") var seed: Int64 = -1
-    @Option(help: "Denoising steps (1-100).") var steps: Int = 20
-    @Option(help: "Image width, a multiple of 16 (default: the model's size, vae/config.json sample_size: 1024 for FLUX.1-dev, 128 for the default model).") var width: Int?
-    @Option(help: "Image height, a multiple of 16 (default: as the width).") var height: Int?
-    @Option(help: "Embedded guidance (FLUX.1-dev: 3.5).") var guidance: Float = 3.5
-    @Option(name: .customLong("cfg-scale"), help: "True classifier-free guidance with the negative prompt; 1 = off.") var cfgScale: Float = 1
+    // Numbers are parsed `.unconditional` so that "-1" is a value, not an option: the seed takes -1,
+    // and elsewhere validation names the option and its range instead of "Missing value".
+    @Option(parsing: .unconditional, help: "Random seed; -1 picks one at random (the seed used is printed and stored in the PNG).") var seed: Int64 = -1
+    @Option(parsing: .unconditional, help: "Denoising steps (\(GenerationRequest.stepsRange.lowerBound)-\(GenerationRequest.stepsRange.upperBound)).") var steps: Int = 20
+    @Option(parsing: .unconditional, help: "Image width, a multiple of 16 (default: the model's size, vae/config.json sample_size: 1024 for FLUX.1-dev, 128 for the default model).") var width: Int?
+    @Option(parsing: .unconditional, help: "Image height, a multiple of 16 (default: as the width).") var height: Int?
+    @Option(parsing: .unconditional, help: "Embedded guidance (FLUX.1-dev: 3.5).") var guidance: Float = 3.5
+    @Option(name: .customLong("cfg-scale"), parsing: .unconditional, help: "True classifier-free guidance with the negative prompt; 1 = off.") var cfgScale: Float = 1
     @Option(help: "Sigma schedule: model (scheduler_config.json) or diffsynth (static shift 3, as the seed console).") var schedule: ScheduleOption = .model
-    @Option(name: .customLong("max-sequence-length"), help: "T5 tokens (default: the model's tokenizer_2 model_max_length; 512 for dev, 256 for schnell).") var maxSequenceLength: Int?
+    @Option(name: .customLong("max-sequence-length"), parsing: .unconditional, help: "T5 tokens (default: the model's tokenizer_2 model_max_length; 512 for dev, 256 for schnell).") var maxSequenceLength: Int?
     @Option(help: "Output PNG path.") var output: String = "majicflux.png"
 
+    func validate() throws {
+        let range = GenerationRequest.stepsRange
+        if !range.contains(steps) { throw ValidationError("--steps must be between \(range.lowerBound) and \(range.upperBound), got \(steps)") }
+        if seed < -1 { throw ValidationError("--seed must be -1 (random) or a non-negative integer, got \(seed)") }
+    }
+
     func run() throws {
+        // A destination that cannot be written is reported now, not after the whole generation.
+        do { try OutputPath.check(output) } catch let e as TensorError { throw CLIError("--output \(e)") }
         let backend = try model.resolveDevice()
         let pipeline = try model.makePipeline(keepLoaded: false)
+        for warning in pipeline.warnings { Console.info("warning: \(warning)") }
         let width = self.width ?? pipeline.preferredImageSize
         let height = self.height ?? pipeline.preferredImageSize
         var request = GenerationRequest(prompt: prompt, seed: try Seeds.resolve(seed), steps: steps, width: width, height: height)
@@ -32,7 +43,6 @@ struct Generate: ParsableCommand {
         request.trueCFGScale = cfgScale
         request.maxSequenceLength = maxSequenceLength ?? pipeline.preferredSequenceLength
         request.schedule = schedule.kind
-        if !(1...100).contains(steps) { throw ValidationError("--steps must be between 1 and 100, got \(steps)") }
         try request.validate()
         if backend is CPUBackend {  // host-memory estimate of CPU inference; a GPU holds the weights itself
             try model.checkMemory(files: pipeline.files, width: width, height: height,
@@ -57,6 +67,12 @@ struct Generate: ParsableCommand {
         try PNG.write(try image.png, to: output, text: image.parameterText(model: model.displayName))
         Console.info("wrote \(output)")
     }
+}
+
+/// An error of the command line's own, printed as its one-line message.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
 }
 
 /// Sigma schedule choice on the command line.

@@ -26,7 +26,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Where to compute: cpu, cuda or auto (CUDA when present, else the CPU).")
     var device: DeviceOption = .auto
 
-    @Option(name: .customLong("vram-budget"), help: ArgumentHelp("Low-VRAM mode on a GPU: GiB of device memory to stay within (the CUDA context included). DiT blocks that do not fit stream from page-locked host memory while the GPU computes; T5 blocks load as they run.", valueName: "GiB"))
+    @Option(name: .customLong("vram-budget"), parsing: .unconditional, help: ArgumentHelp("Low-VRAM mode on a GPU: GiB of device memory to stay within (the CUDA context included). DiT blocks that do not fit stream from page-locked host memory while the GPU computes; T5 blocks load as they run.", valueName: "GiB"))
     var vramBudget: Double?
 
     @Option(name: .customLong("vae-tiling"), help: "Decode the picture tile by tile: auto (images larger than 1024x1024), on or off.")
@@ -35,7 +35,7 @@ struct ModelOptions: ParsableArguments {
     @Flag(name: .customLong("skip-memory-check"), help: "Load the model even when the memory estimate says it will not fit.")
     var skipMemoryCheck = false
 
-    @Option(name: .customLong("memory-available"), help: ArgumentHelp("GiB of memory to plan for instead of MemAvailable from /proc/meminfo.", visibility: .hidden))
+    @Option(name: .customLong("memory-available"), parsing: .unconditional, help: ArgumentHelp("GiB of memory to plan for instead of MemAvailable from /proc/meminfo.", visibility: .hidden))
     var memoryAvailable: Double?
 
     /// The model folder in use (the embedded default model when none is given).

@@ -48,7 +48,15 @@ struct QuantizeCommand: ParsableCommand {
         if allLinear { policy.selects = { name, shape in shape.count == 2 && name.hasSuffix(".weight") } }
 
         let source = try SafeTensorsCheckpoint(path: input)
+        // Refuse a bad OUTPUT (the input itself, a folder, a read-only folder) before any work.
+        try OutputPath.check(output, notSameAs: source.filePaths)
+        for stale in SafeTensorsWriter.removeStaleTemporaryFiles(for: output) {
+            Console.info("removed \(stale), left by an earlier run that was stopped")
+        }
         let converter = try QuantizeConverter(source: source, policy: policy)
+        // Ctrl-C or kill during the conversion must not leave the partial file (as large as the output).
+        try SignalCleanup.removeOnSignal(SafeTensorsWriter.temporaryPath(for: output))
+        defer { SignalCleanup.disarm() }
         print("quantize \(input) -> \(output): \(fmt) scale \(gran), \(converter.quantizedLayerCount) of \(converter.entries.count) tensors quantized")
         if !quiet {
             print(pad("layer", 58) + pad("shape", 14) + pad("rel err", 11) + pad("max abs", 11) + pad("nan", 6) + pad("overflow", 9) + "MB in->out")

@@ -27,6 +27,9 @@ extension SafeTensorsCheckpoint: TensorSource {
     }
 
     public var sourceDescription: String { path }
+
+    /// The shard files and the index, if any.
+    public var filePaths: [String] { shardPaths + (indexPath.map { [$0] } ?? []) }
 }
 
 extension QuantizedCheckpoint {
@@ -48,8 +51,13 @@ extension QuantizeConverter {
     /// Streams the converted checkpoint into one safetensors file at `path` (written to a temporary
     /// name and renamed when complete). Tensors are produced one at a time in the writer's alignment
     /// order; the input pages of each finished tensor are released from memory.
+    ///
+    /// Before any work, throws `TensorError.io` when `path` cannot be the output: one of the input's
+    /// files (by name, link or inode: the rename would replace the input), a folder, or in a missing or
+    /// read-only folder (`OutputPath.check`).
     @discardableResult
     public func write(to path: String, onLayer: ((LayerReport) -> Void)? = nil) throws -> Summary {
+        try OutputPath.check(path, notSameAs: checkpoint.source.filePaths)
         let start = Date()
         let declared = entries.map { SafeTensorsWriter.Entry(name: $0.name, dtype: $0.dtype, shape: $0.shape) }
         let order = SafeTensorsWriter.alignedOrder(declared)

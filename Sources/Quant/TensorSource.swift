@@ -13,6 +13,12 @@ public protocol TensorSource: AnyObject {
     var metadataStrings: [String: String] { get }
     /// A description for error messages (usually the path).
     var sourceDescription: String { get }
+    /// The files the tensors are read from (empty for tensors in memory): an output must not be one.
+    var filePaths: [String] { get }
+}
+
+extension TensorSource {
+    public var filePaths: [String] { [] }
 }
 
 /// A `TensorSource` over tensors held in memory.

@@ -57,6 +57,23 @@ final class PNGTests: XCTestCase {
         }
     }
 
+    /// A destination that cannot be written gives one readable line naming the path and the reason
+    /// (it used to be a Foundation error dump: "Error Domain=NSCocoaErrorDomain Code=4 ...").
+    func testWriteErrorsAreOneReadableLine() throws {
+        let image = try PNGImage(width: 1, height: 1, channels: 3, pixels: [1, 2, 3])
+        let folder = NSTemporaryDirectory() + "/majicflux-png-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        for (path, reason) in [(folder + "/missing/x.png", "does not exist"), (folder, "is a folder")] {
+            XCTAssertThrowsError(try PNG.write(image, to: path)) { e in
+                let text = "\(e)"
+                XCTAssertTrue(text.contains(path) && text.contains(reason), text)
+                XCTAssertFalse(text.contains("Domain") || text.contains("\n"), text)
+            }
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), [], "no temporary file left")
+    }
+
     func testDecodesPILFixturesIncludingGrayPaletteAndTextChunks() throws {
         for c in Self.fixture.images {
             let bytes = [UInt8](try Data(contentsOf: Self.dir.appendingPathComponent(c.file)))

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import XCTest
 import Tensor
 
@@ -27,6 +30,9 @@ func assertThrows(_ kind: String, naming file: String, containing text: String =
         XCTAssertTrue(text.isEmpty || "\(error)".contains(text), "message lacks '\(text)': \(error)", line: line)
     }
 }
+
+/// An error handed from another thread.
+final class ErrorBox: @unchecked Sendable { var error: Error? }
 
 final class SafeTensorsErrorTests: XCTestCase {
     var dir = ""
@@ -116,6 +122,53 @@ final class SafeTensorsErrorTests: XCTestCase {
         assertBadHeader(offsets("[0, 8]"), data: 7, containing: "past the 7-byte data section")
         assertBadHeader(offsets("[60, 68]"), data: 64, containing: "past")
         assertBadHeader(offsets("[9223372036854775800, 9223372036854775807]"), containing: "past")
+    }
+
+    /// Two names for the same bytes, or ranges that cut into each other, are refused (the reference
+    /// implementation refuses them too); adjacent ranges and zero-byte tensors are fine.
+    func testOverlappingOrAliasedDataOffsets() throws {
+        func two(_ b: String) -> String {
+            #"{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b": \#(b)}"#
+        }
+        assertBadHeader(two(#"{"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}"#), containing: "are the same bytes")
+        assertBadHeader(two(#"{"dtype": "I32", "shape": [2], "data_offsets": [0, 8]}"#), containing: "'a'")
+        assertBadHeader(two(#"{"dtype": "U8", "shape": [4], "data_offsets": [4, 8]}"#), containing: "overlap")
+        assertBadHeader(two(#"{"dtype": "U8", "shape": [8], "data_offsets": [4, 12]}"#), containing: "overlap")
+        assertBadHeader(two(#"{"dtype": "U8", "shape": [2], "data_offsets": [2, 4]}"#), containing: "overlap")
+        // A range inside an earlier, longer one that a shorter one sits between.
+        assertBadHeader(#"{"a": {"dtype": "U8", "shape": [16], "data_offsets": [0, 16]}, "b": {"dtype": "U8", "shape": [2], "data_offsets": [2, 4]}, "c": {"dtype": "U8", "shape": [2], "data_offsets": [8, 10]}}"#,
+                        containing: "overlap")
+        let ok = file("adjacent.safetensors", header: two(#"{"dtype": "U8", "shape": [4], "data_offsets": [8, 12]}, "e": {"dtype": "F32", "shape": [0], "data_offsets": [4, 4]}"#), data: 12)
+        XCTAssertEqual(try SafeTensorsFile(path: ok).names, ["a", "e", "b"])
+    }
+
+    /// A FIFO (or other non-regular file) given as a checkpoint is refused at once: opening one for
+    /// reading would block until some process writes to it.
+    func testFIFOIsRefusedWithoutBlocking() throws {
+        let fifo = dir + "/pipe.safetensors"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let index = dir + "/pipe.safetensors.index.json"
+        XCTAssertEqual(mkfifo(index, 0o600), 0)
+        for (path, open) in [(fifo, { _ = try SafeTensorsFile(path: fifo) }), (fifo, { _ = try SafeTensorsCheckpoint(path: fifo) }),
+                             (index, { _ = try SafeTensorsCheckpoint(path: index) })] as [(String, () throws -> Void)] {
+            let done = DispatchSemaphore(value: 0)
+            let box = ErrorBox()
+            DispatchQueue.global().async {
+                do { try open() } catch { box.error = error }
+                done.signal()
+            }
+            if done.wait(timeout: .now() + 5) == .timedOut {
+                // Unblock the reader so the process can go on: a writer that opens and closes.
+                let w = Glibc.open(path, O_WRONLY | O_NONBLOCK)
+                if w >= 0 { close(w) }
+                _ = done.wait(timeout: .now() + 5)
+                XCTFail("opening the FIFO \(path) blocked")
+                continue
+            }
+            let message = box.error.map { "\($0)" } ?? "no error"
+            XCTAssertEqual(box.error.map(errorKind), "io", message)
+            XCTAssertTrue(message.contains("a FIFO") && message.contains(path), message)
+        }
     }
 
     func testByteSizeDisagreesWithShape() {

@@ -36,6 +36,7 @@ final class SafeTensorsFuzzTests: XCTestCase {
             defer { unlink(path) }
             do {
                 let file = try SafeTensorsFile(path: path)
+                assertDisjoint(file.tensorInfos, path)
                 for info in file.tensorInfos {
                     XCTAssertLessThanOrEqual(file.fileOffset(of: info) + info.byteCount, bytes.count)
                     let t = try file.tensor(named: info.name)
@@ -58,6 +59,60 @@ final class SafeTensorsFuzzTests: XCTestCase {
         print("fuzz: \(opened) mutated files opened and read in full, \(rejected) rejected \(kinds)")
         XCTAssertGreaterThan(opened, 50, "some mutations keep the file valid (reads exercised)")
         XCTAssertGreaterThan(rejected, 1500, "most mutations are caught")
+    }
+
+    /// No two tensors of an opened file share a byte.
+    private func assertDisjoint(_ infos: [SafeTensorsTensorInfo], _ path: String, line: UInt = #line) {
+        let ranges = infos.map(\.dataOffsets).filter { !$0.isEmpty }.sorted { $0.lowerBound < $1.lowerBound }
+        for (a, b) in zip(ranges, ranges.dropFirst()) where b.lowerBound < a.upperBound {
+            XCTFail("\(path) opened with overlapping data_offsets \(a) and \(b)", line: line)
+        }
+    }
+
+    /// 500 headers rewritten so that one tensor's range aliases, overlaps or sits inside another's
+    /// (dtype and shape adjusted so the byte count still agrees): every one must be refused as corrupt,
+    /// naming the file, whichever reader opens it.
+    func testAliasedAndOverlappingRangesAreAlwaysRejected() throws {
+        let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: safetensorsFixtures() + "/all_dtypes.safetensors")))
+        let headerLength = (0..<8).reduce(0) { $0 | Int(original[$1]) << (8 * $1) }
+        let data = Array(original[(8 + headerLength)...])
+        let header = try JSONSerialization.jsonObject(with: Data(original[8..<(8 + headerLength)])) as! [String: Any]
+        let names = header.keys.filter { $0 != "__metadata__" }.sorted()
+            .filter { let o = (header[$0] as! [String: Any])["data_offsets"] as! [Int]; return o[1] - o[0] >= 2 }
+        let dir = makeTemporaryFolder("st-alias")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var rng = SplitMix64(state: 0xA11A5)
+        for iteration in 0..<500 {
+            var h = header
+            let a = names[rng.below(names.count)]
+            var b = names[rng.below(names.count)]
+            if b == a { b = names[(names.firstIndex(of: a)! + 1) % names.count] }
+            let ao = (h[a] as! [String: Any])["data_offsets"] as! [Int]
+            let begin: Int, length: Int
+            switch rng.below(3) {
+            case 0: (begin, length) = (ao[0], ao[1] - ao[0])                  // the same bytes
+            case 1: begin = ao[0] + 1 + rng.below(ao[1] - ao[0] - 1)          // starts inside
+                length = 1 + rng.below(max(1, data.count - begin))
+            default: begin = max(0, ao[0] - 1 - rng.below(4))                 // ends inside
+                length = ao[0] + 1 + rng.below(ao[1] - ao[0]) - begin
+            }
+            guard begin + length <= data.count else { continue }
+            h[b] = ["dtype": "U8", "shape": [length], "data_offsets": [begin, begin + length]]
+            let json = try JSONSerialization.data(withJSONObject: h)
+            let prefix = (0..<8).map { UInt8(truncatingIfNeeded: UInt64(json.count) >> (8 * UInt64($0))) }
+            let path = dir + "/alias\(iteration).safetensors"
+            try Data(prefix + [UInt8](json) + data).write(to: URL(fileURLWithPath: path))
+            for open in [{ _ = try SafeTensorsFile(path: path) }, { _ = try SafeTensorsCheckpoint(path: path) }] as [() throws -> Void] {
+                do {
+                    try open()
+                    XCTFail("\(path): '\(b)' at [\(begin), \(begin + length)] shares bytes with '\(a)' \(ao) but opened")
+                } catch {
+                    XCTAssertEqual(errorKind(error), "corrupt", "\(error)")
+                    XCTAssertTrue("\(error)".contains("alias\(iteration).safetensors"), "\(error)")
+                }
+            }
+            unlink(path)
+        }
     }
 
     private func mutate(_ original: [UInt8], headerEnd: Int, _ rng: inout SplitMix64) -> [UInt8] {

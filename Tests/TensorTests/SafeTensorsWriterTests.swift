@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import XCTest
 import Tensor
 
@@ -158,6 +161,38 @@ final class SafeTensorsWriterTests: XCTestCase {
         XCTAssertEqual(try SafeTensorsFile(path: path).tensor(named: "old").floats(), [7])
         try SafeTensorsWriter.write([("new", Tensor([8], shape: [1]))], to: path)
         XCTAssertEqual(try SafeTensorsFile(path: path).names, ["new"], "a finished write replaces the file")
+    }
+
+    /// A folder (or a FIFO) as the destination is refused when the writer is made, before any data
+    /// is produced, not when the finished file is renamed onto it; nothing is left behind.
+    func testDestinationIsCheckedBeforeWriting() throws {
+        let entries: [SafeTensorsWriter.Entry] = [.init(name: "a", dtype: .f32, shape: [2])]
+        let folder = dir + "/out.safetensors"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        assertThrows("io", naming: folder, containing: "is a folder") { _ = try SafeTensorsWriter(path: folder, entries: entries) }
+        let fifo = dir + "/fifo.safetensors"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        assertThrows("io", naming: fifo, containing: "a FIFO") { _ = try SafeTensorsWriter(path: fifo, entries: entries) }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(), ["fifo.safetensors", "out.safetensors"])
+    }
+
+    /// `<path>.partial-<pid>` files of writers that died (killed before they could clean up) are
+    /// removed by the next writer of `path`; those of live processes, and of other outputs, are kept.
+    func testTemporaryFilesOfDeadWritersAreRemoved() throws {
+        let path = dir + "/out.safetensors"
+        let pidMax = Int32((try? String(contentsOfFile: "/proc/sys/kernel/pid_max", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 4_194_304
+        let dead = "\(path).partial-\(pidMax + 1)"      // no process can have this id
+        let live = "\(path).partial-1"                   // init
+        let other = dir + "/other.safetensors.partial-\(pidMax + 1)"
+        for p in [dead, live, other] { XCTAssertTrue(FileManager.default.createFile(atPath: p, contents: Data([1, 2, 3]))) }
+        XCTAssertEqual(SafeTensorsWriter.temporaryPath(for: path), "\(path).partial-\(getpid())")
+        try SafeTensorsWriter.write([("a", Tensor([1, 2], shape: [2]))], to: path)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dead), "a dead writer's partial file is removed")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: live), "a live process's partial file is kept")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: other), "another output's partial file is kept")
+        XCTAssertEqual(try SafeTensorsFile(path: path).names, ["a"])
+        XCTAssertEqual(SafeTensorsWriter.removeStaleTemporaryFiles(for: dir + "/other.safetensors"), [other])
     }
 
     func testAlignedOrderSortsWidestFirstAndIsStable() {

@@ -25,14 +25,30 @@ public struct CLIPTextConfig: Codable, Sendable, Equatable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = CLIPTextConfig()
-        vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize) ?? d.vocabSize
-        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? d.hiddenSize
-        intermediateSize = try c.decodeIfPresent(Int.self, forKey: .intermediateSize) ?? d.intermediateSize
-        numHiddenLayers = try c.decodeIfPresent(Int.self, forKey: .numHiddenLayers) ?? d.numHiddenLayers
-        numAttentionHeads = try c.decodeIfPresent(Int.self, forKey: .numAttentionHeads) ?? d.numAttentionHeads
-        maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? d.maxPositionEmbeddings
+        vocabSize = try c.decodeIntIfPresent(.vocabSize) ?? d.vocabSize
+        hiddenSize = try c.decodeIntIfPresent(.hiddenSize) ?? d.hiddenSize
+        intermediateSize = try c.decodeIntIfPresent(.intermediateSize) ?? d.intermediateSize
+        numHiddenLayers = try c.decodeIntIfPresent(.numHiddenLayers) ?? d.numHiddenLayers
+        numAttentionHeads = try c.decodeIntIfPresent(.numAttentionHeads) ?? d.numAttentionHeads
+        maxPositionEmbeddings = try c.decodeIntIfPresent(.maxPositionEmbeddings) ?? d.maxPositionEmbeddings
         layerNormEps = try c.decodeIfPresent(Double.self, forKey: .layerNormEps) ?? d.layerNormEps
         hiddenAct = try c.decodeIfPresent(String.self, forKey: .hiddenAct) ?? d.hiddenAct
-        eosTokenId = try c.decodeIfPresent(Int.self, forKey: .eosTokenId) ?? d.eosTokenId
+        eosTokenId = try c.decodeIntIfPresent(.eosTokenId) ?? d.eosTokenId
+    }
+}
+
+extension CLIPTextConfig: ValidatedConfig {
+    /// Checks every value against `ConfigBounds`; the hidden size must split evenly into the heads.
+    public func validate(path: String) throws {
+        let c = ConfigCheck(path: path)
+        try c.int("vocab_size", vocabSize, ConfigBounds.vocab)
+        try c.int("hidden_size", hiddenSize, ConfigBounds.dims)
+        try c.int("intermediate_size", intermediateSize, ConfigBounds.dims)
+        try c.int("num_hidden_layers", numHiddenLayers, ConfigBounds.layers)
+        try c.int("num_attention_heads", numAttentionHeads, ConfigBounds.heads)
+        try c.divisible("hidden_size", hiddenSize, by: "num_attention_heads", numAttentionHeads)
+        try c.int("max_position_embeddings", maxPositionEmbeddings, ConfigBounds.dims)
+        try c.double("layer_norm_eps", layerNormEps, 0...1)
+        try c.int("eos_token_id", eosTokenId, 0...(vocabSize - 1))
     }
 }

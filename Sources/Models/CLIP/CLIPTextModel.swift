@@ -13,9 +13,8 @@ public final class CLIPTextModel {
     /// `text_model.final_layer_norm`). Throws `ModelError.weights` naming every mismatch.
     public init(config: CLIPTextConfig, weights source: WeightSource, computeDType: DType? = .f32,
                 backend: any Backend = CPUBackend.shared) throws {
-        guard config.hiddenSize % config.numAttentionHeads == 0 else {
-            throw ModelError.invalidParameter("CLIP hidden_size \(config.hiddenSize) not divisible by heads \(config.numAttentionHeads)")
-        }
+        // Configs from files were checked when read; this also covers configs made in code.
+        try config.validate(path: "CLIP text config")
         self.config = config
         let w = WeightLoader(CLIPTextModel.canonical(source), component: "text_encoder (CLIP)")
         w.backend = backend

@@ -16,12 +16,17 @@ public final class FluxPipeline {
     public var keepLoaded: Bool
     public let schedulerConfig: FlowMatchSchedulerConfig
     /// The T5 length the model was made for: `tokenizer_2/tokenizer_config.json`'s model_max_length
-    /// (512 for FLUX.1-dev, 256 for schnell and small models), 512 when absent.
+    /// (512 for FLUX.1-dev, 256 for schnell and small models), 512 when absent or "no limit"; a value
+    /// outside 1...512 gives 512 and a line in `warnings`.
     public let preferredSequenceLength: Int
     /// The picture side the model was made for: `vae/config.json`'s `sample_size` (1024 for FLUX.1-dev,
-    /// 128 for the shipped default model); 1024 when the config is missing or holds no usable value.
+    /// 128 for the shipped default model); 1024 when the config or key is missing, and 1024 with a line
+    /// in `warnings` when the value is no multiple of 16 in 64...4096.
     /// The CLI and the console use it when no size is given.
     public let preferredImageSize: Int
+    /// What the model folder asked for that could not be used, and what was used instead (one line
+    /// each, naming the file, the key and the value). Callers show them to the user.
+    public let warnings: [String]
     /// How weights are held in memory (compute is f32 on the CPU in every case).
     public let precision: WeightPrecision
     /// Where every stage runs: the CPU, or a GPU backend (`CUDABackend`) holding weights in its
@@ -75,17 +80,16 @@ public final class FluxPipeline {
         schedulerConfig = try files.schedulerConfig.map { try FlowMatchSchedulerConfig.load(path: $0) } ?? .fluxDev
         clipTokenizer = try CLIPTokenizer(directory: files.clipTokenizer)
         t5Tokenizer = try T5Tokenizer(directory: files.t5Tokenizer)
-        preferredSequenceLength = FluxPipeline.configInt(files.t5Tokenizer + "/tokenizer_config.json", "model_max_length")
-            .flatMap { (1...512).contains($0) ? $0 : nil } ?? 512
-        preferredImageSize = files.vaeConfig.flatMap { FluxPipeline.configInt($0, "sample_size") }
-            .flatMap { (64...4096).contains($0) && $0 % 16 == 0 ? $0 : nil } ?? 1024
-    }
-
-    /// An integer field of a JSON config file; nil when the file, the JSON or the field is missing.
-    static func configInt(_ path: String, _ key: String) -> Int? {
-        guard let data = FileManager.default.contents(atPath: path),
-              let json = try? JSONValue.parse([UInt8](data)) else { return nil }
-        return json[key]?.int
+        // Every stage's config is checked now, so a bad value stops the run before any weights load
+        // (the stages read them again when they load).
+        _ = try FluxPipeline.clipConfig(files)
+        _ = try files.t5Config.map { try ConfigFile.load(T5Config.self, path: $0, what: "T5 config") }
+        _ = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
+        _ = try files.vaeConfig.map { try ConfigFile.load(AutoencoderConfig.self, path: $0, what: "VAE config") }
+        var warnings: [String] = []
+        preferredSequenceLength = try ModelHints.sequenceLength(tokenizerConfig: files.t5Tokenizer + "/tokenizer_config.json", warnings: &warnings)
+        preferredImageSize = try ModelHints.imageSize(vaeConfig: files.vaeConfig, warnings: &warnings)
+        self.warnings = warnings
     }
 
     /// Loads every component now (a server calls this once at start to fail early and warm up).
@@ -104,12 +108,22 @@ public final class FluxPipeline {
     func clip() throws -> CLIPTextModel {
         if let clipModel { return clipModel }
         startDeviceStage("CLIP")
-        let config = try files.clipConfig.map { try ConfigFile.load(CLIPTextConfig.self, path: $0, what: "CLIP config") } ?? CLIPTextConfig()
+        let config = try FluxPipeline.clipConfig(files)
         let m = try CLIPTextModel(config: config, weights: CheckpointWeights(path: files.clip),
                                   computeDType: deviceDType ?? .f32, backend: backend)
         try backend.throwIfFaulted()  // a device failure while uploading fails the load, not the process
         if keepsStages { clipModel = m }
         return m
+    }
+
+    /// The CLIP config (FLUX.1's when the folder has none), which must hold the 77 prompt positions.
+    static func clipConfig(_ files: FluxModelFiles) throws -> CLIPTextConfig {
+        let config = try files.clipConfig.map { try ConfigFile.load(CLIPTextConfig.self, path: $0, what: "CLIP config") } ?? CLIPTextConfig()
+        if config.maxPositionEmbeddings < clipLength {
+            throw ModelError.badConfig(path: files.clipConfig ?? "CLIP config", reason: "max_position_embeddings must be at least "
+                                       + "\(clipLength) (the CLIP prompt length), got \(config.maxPositionEmbeddings)")
+        }
+        return config
     }
 
     func t5() throws -> T5Encoder {
@@ -146,7 +160,8 @@ public final class FluxPipeline {
         let free = startDeviceStage("DiT")
         let source = try FluxCheckpointLayout.canonical(CheckpointWeights(path: files.transformer))
         let declared = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
-        let config = try FluxConfig.infer(shape: source.shape(of:), names: source.names, declared: declared)
+        let config = try FluxConfig.infer(shape: source.shape(of:), names: source.names, declared: declared,
+                                          component: "transformer (\(files.transformer))")
         let streaming = free.map {
             BlockStreaming(weightBudget: $0 - FluxPipeline.ditDeviceWorkingBytes(config, tokens: n), keepsHostCopies: keepLoaded)
         }
@@ -180,9 +195,12 @@ public final class FluxPipeline {
     /// The dtype weights are held in on a GPU backend (its compute dtype); nil on the CPU.
     var deviceDType: DType? { (backend as? CUDABackend)?.computeDType }
 
+    /// Tokens CLIP encodes per prompt.
+    static let clipLength = 77
+
     /// Prompt embeddings: T5 sequence (1, L, 4096) and CLIP pooled (1, 768).
     public func encode(prompt: String, maxSequenceLength: Int) throws -> (sequence: Tensor, pooled: Tensor) {
-        let clipIDs = clipTokenizer.encode(prompt, length: 77).map(Int.init)
+        let clipIDs = clipTokenizer.encode(prompt, length: FluxPipeline.clipLength).map(Int.init)
         let clip = try clip()
         try checkVocabulary(clipIDs, size: clip.config.vocabSize, tokenizer: files.clipTokenizer, model: files.clip)
         let pooled = clip([clipIDs]).pooled
@@ -233,7 +251,9 @@ public final class FluxPipeline {
         CPUBackend.shared.releaseCachedBuffers()
         try report(.decoding, steps)
         let latents = FluxPacking.unpack(x, height: lh, width: lw)
-        let image = try vae().decode(latents, mode: vaeTilingMode, tiling: vaeTiling)
+        let vae = try vae()
+        try checkFits(vae: vae.config, latentChannels: latents.shape[1])
+        let image = try vae.decode(latents, mode: vaeTilingMode, tiling: vaeTiling)
         try backend.throwIfFaulted()
         endDeviceStage()
         let png = try PNGImage(tensor: image)  // diffusers' rounding: round((x/2 + 0.5).clamp(0, 1) * 255)
@@ -248,6 +268,7 @@ public final class FluxPipeline {
         let (lh, lw) = latentSize
         let dit = try dit(tokens: (lh / 2) * (lw / 2) + cond.sequence.shape[1])
         defer { dit.evictBlocks() }  // a kept, streaming DiT gives the GPU to the VAE (no-op otherwise)
+        try checkFits(dit: dit.config, sequence: cond.sequence, pooled: cond.pooled)
         // Noise (1, C, H/8, W/8) from the seed, exactly as torch.randn with a CPU generator.
         let noise = TorchGenerator(seed: request.seed).randn([1, dit.config.inChannels / 4, lh, lw])
         var x = FluxPacking.pack(noise.moved(to: backend)).contiguous()
@@ -256,6 +277,10 @@ public final class FluxPipeline {
         switch request.schedule {
         case .model: schedule = FlowMatchSchedule(steps: request.steps, imageSeqLen: gh * gw, config: schedulerConfig)
         case .diffSynth(let shift): schedule = FlowMatchSchedule(diffSynthSteps: request.steps, shift: shift)
+        }
+        guard schedule.isUsable else {
+            throw ModelError.badConfig(path: files.schedulerConfig ?? "the FLUX.1-dev schedule", reason: "its shift values give sigmas outside [0, 1] "
+                                       + "for \(gh * gw) image tokens (\(schedule.sigmas.prefix(3).map { "\($0)" }.joined(separator: ", "))...): the picture would be black")
         }
         // A streaming DiT computes every step's modulation parameters now, in one pass over those
         // weights (a no-op for a resident DiT).

@@ -33,14 +33,21 @@ public struct GenerationRequest: Sendable, Equatable {
         self.height = height
     }
 
+    /// The denoising step counts accepted everywhere (this validation, the CLI and the HTTP API):
+    /// more than 100 Euler steps of a flow-matching model changes nothing visible and only costs time.
+    public static let stepsRange = 1...100
+
     /// Throws `ModelError.invalidParameter` naming the first nonsense value.
     public func validate(maxPixels: Int = 4096 * 4096) throws {
         if prompt.allSatisfy(\.isWhitespace) { throw ModelError.invalidParameter("the prompt is empty") }
-        if steps < 1 || steps > 1000 { throw ModelError.invalidParameter("steps must be 1...1000, got \(steps)") }
+        let sr = Self.stepsRange
+        if !sr.contains(steps) { throw ModelError.invalidParameter("steps must be \(sr.lowerBound)...\(sr.upperBound), got \(steps)") }
         for (name, v) in [("width", width), ("height", height)] where v < 16 || v % 16 != 0 {
             throw ModelError.invalidParameter("\(name) must be a positive multiple of 16, got \(v)")
         }
-        if width * height > maxPixels { throw ModelError.invalidParameter("\(width)x\(height) exceeds the limit of \(maxPixels) pixels") }
+        // Each side alone may already be past the limit, and their product past Int.max.
+        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+        if overflow || pixels > maxPixels { throw ModelError.invalidParameter("\(width)x\(height) exceeds the limit of \(maxPixels) pixels") }
         if !guidance.isFinite || guidance < 0 || guidance > 100 { throw ModelError.invalidParameter("guidance must be 0...100, got \(guidance)") }
         if !trueCFGScale.isFinite || trueCFGScale < 1 || trueCFGScale > 100 { throw ModelError.invalidParameter("true CFG scale must be 1...100, got \(trueCFGScale)") }
         if ![77, 128, 256, 512].contains(maxSequenceLength) && (maxSequenceLength < 1 || maxSequenceLength > 512) {

@@ -70,7 +70,13 @@ public struct MemoryRequest: Sendable, Equatable {
 
 extension FluxModelFiles {
     /// Estimates the peak memory of generating `request` at `precision` (reads headers and configs only).
+    /// Configs are checked against `ConfigBounds` as they are read, which keeps this arithmetic far
+    /// from overflow; sizes outside 1...65536 (sequence 0...65536) are refused.
     public func estimateMemory(precision: WeightPrecision, request: MemoryRequest, keepLoaded: Bool = false) throws -> MemoryEstimate {
+        for (name, v, range) in [("width", request.width, 1...65536), ("height", request.height, 1...65536),
+                                 ("sequence length", request.sequenceLength, 0...65536)] where !range.contains(v) {
+            throw ModelError.invalidParameter("\(name) must be \(range.lowerBound)...\(range.upperBound) for a memory estimate, got \(v)")
+        }
         let f32 = MemoryModel.f32
         // CLIP and the VAE are converted to f32 when they load (small models).
         let clip = try CheckpointWeights(path: self.clip)
@@ -89,7 +95,8 @@ extension FluxModelFiles {
         let ditWeights = MemoryModel.ditBytes(ditSource, precision: precision)
         let canonical = try FluxCheckpointLayout.canonical(ditSource)
         let declared = try transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
-        let ditConfig = try FluxConfig.infer(shape: canonical.shape(of:), names: canonical.names, declared: declared)
+        let ditConfig = try FluxConfig.infer(shape: canonical.shape(of:), names: canonical.names, declared: declared,
+                                             component: "transformer (\(transformer))")
         let tokens = Int64((request.height / 16) * (request.width / 16)) + l
         let d = Int64(ditConfig.hiddenSize), mlp = Int64(ditConfig.mlpHiddenSize)
         // The single block's fused projection (3d + mlp) and its inputs/outputs, a few residual streams,
@@ -158,8 +165,8 @@ enum MemoryModel {
         }
         let (w, h) = tiled ? (Swift.min(width, tiling.sampleTileSize), Swift.min(height, tiling.sampleTileSize)) : (width, height)
         // Tiles of the output image kept for blending (3 f32 channels, about twice the image).
-        let outputs = Int64(width * height) * 3 * 4 * 2
-        return Int64(w * h) * vaeBytesPerPixel + outputs + (64 << 20)
+        let outputs = Int64(width) * Int64(height) * 3 * 4 * 2
+        return Int64(w) * Int64(h) * vaeBytesPerPixel + outputs + (64 << 20)
     }
 
     /// Peak bytes of decoder activations per output pixel. Calibrated with Examples/BigModelBench: the

@@ -28,13 +28,13 @@ public struct FlowMatchSchedulerConfig: Codable, Sendable, Equatable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        numTrainTimesteps = try c.decodeIfPresent(Int.self, forKey: .numTrainTimesteps) ?? 1000
+        numTrainTimesteps = try c.decodeIntIfPresent(.numTrainTimesteps) ?? 1000
         shift = try c.decodeIfPresent(Double.self, forKey: .shift) ?? 1.0
         useDynamicShifting = try c.decodeIfPresent(Bool.self, forKey: .useDynamicShifting) ?? false
         baseShift = try c.decodeIfPresent(Double.self, forKey: .baseShift) ?? 0.5
         maxShift = try c.decodeIfPresent(Double.self, forKey: .maxShift) ?? 1.15
-        baseImageSeqLen = try c.decodeIfPresent(Int.self, forKey: .baseImageSeqLen) ?? 256
-        maxImageSeqLen = try c.decodeIfPresent(Int.self, forKey: .maxImageSeqLen) ?? 4096
+        baseImageSeqLen = try c.decodeIntIfPresent(.baseImageSeqLen) ?? 256
+        maxImageSeqLen = try c.decodeIntIfPresent(.maxImageSeqLen) ?? 4096
     }
 
     /// FLUX.1-dev's shipped config: dynamic shifting between 0.5 (256 tokens) and 1.15 (4096 tokens).
@@ -48,13 +48,28 @@ public struct FlowMatchSchedulerConfig: Codable, Sendable, Equatable {
     /// FLUX.1-schnell's shipped config: no shifting.
     public static let fluxSchnell = FlowMatchSchedulerConfig()
 
-    /// Reads a `scheduler_config.json`.
+    /// Reads a `scheduler_config.json` and checks its values (`validate(path:)`).
     public static func load(path: String) throws -> FlowMatchSchedulerConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ModelError.missingFile(path: path, what: "scheduler config")
+        try ConfigFile.load(FlowMatchSchedulerConfig.self, path: path, what: "scheduler config")
+    }
+}
+
+extension FlowMatchSchedulerConfig: ValidatedConfig {
+    /// Checks the values a schedule is computed from. The dynamic shift interpolates between
+    /// (`base_image_seq_len`, `base_shift`) and (`max_image_seq_len`, `max_shift`), so the two lengths
+    /// must differ (equal ones divide by zero: an all-black picture); shifts are bounded so that
+    /// e^mu stays finite in float32 for any image size a request allows.
+    public func validate(path: String) throws {
+        let c = ConfigCheck(path: path)
+        try c.int("num_train_timesteps", numTrainTimesteps, 1...1_000_000)
+        try c.positive("shift", shift, max: 1000)
+        try c.double("base_shift", baseShift, -10...10)
+        try c.double("max_shift", maxShift, -10...10)
+        try c.int("base_image_seq_len", baseImageSeqLen, ConfigBounds.tokens)
+        try c.int("max_image_seq_len", maxImageSeqLen, ConfigBounds.tokens)
+        if useDynamicShifting && maxImageSeqLen <= baseImageSeqLen {
+            throw c.error("max_image_seq_len", "(\(maxImageSeqLen)) must be greater than base_image_seq_len (\(baseImageSeqLen)) for use_dynamic_shifting")
         }
-        do { return try JSONDecoder().decode(FlowMatchSchedulerConfig.self, from: data) }
-        catch { throw ModelError.badConfig(path: path, reason: "\(error)") }
     }
 }
 
@@ -94,6 +109,10 @@ public struct FlowMatchSchedule: Sendable, Equatable {
 
     /// Number of model evaluations.
     public var steps: Int { sigmas.count - 1 }
+
+    /// True when every sigma is a number in [0, 1] (a shift that overflows float32 makes NaNs, which
+    /// decode to a black picture).
+    public var isUsable: Bool { sigmas.allSatisfy { $0.isFinite && $0 >= 0 && $0 <= 1 } }
 
     /// The timestep value handed to the model at step `i`, as diffusers computes it in float32:
     /// `(sigma * 1000) / 1000` (the model multiplies by 1000 again inside its time embedding).

@@ -25,15 +25,34 @@ public struct T5Config: Codable, Sendable, Equatable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = T5Config()
-        vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize) ?? d.vocabSize
-        dModel = try c.decodeIfPresent(Int.self, forKey: .dModel) ?? d.dModel
-        dKV = try c.decodeIfPresent(Int.self, forKey: .dKV) ?? d.dKV
-        dFF = try c.decodeIfPresent(Int.self, forKey: .dFF) ?? d.dFF
-        numHeads = try c.decodeIfPresent(Int.self, forKey: .numHeads) ?? d.numHeads
-        numLayers = try c.decodeIfPresent(Int.self, forKey: .numLayers) ?? d.numLayers
-        relativeAttentionNumBuckets = try c.decodeIfPresent(Int.self, forKey: .relativeAttentionNumBuckets) ?? d.relativeAttentionNumBuckets
-        relativeAttentionMaxDistance = try c.decodeIfPresent(Int.self, forKey: .relativeAttentionMaxDistance) ?? d.relativeAttentionMaxDistance
+        vocabSize = try c.decodeIntIfPresent(.vocabSize) ?? d.vocabSize
+        dModel = try c.decodeIntIfPresent(.dModel) ?? d.dModel
+        dKV = try c.decodeIntIfPresent(.dKV) ?? d.dKV
+        dFF = try c.decodeIntIfPresent(.dFF) ?? d.dFF
+        numHeads = try c.decodeIntIfPresent(.numHeads) ?? d.numHeads
+        numLayers = try c.decodeIntIfPresent(.numLayers) ?? d.numLayers
+        relativeAttentionNumBuckets = try c.decodeIntIfPresent(.relativeAttentionNumBuckets) ?? d.relativeAttentionNumBuckets
+        relativeAttentionMaxDistance = try c.decodeIntIfPresent(.relativeAttentionMaxDistance) ?? d.relativeAttentionMaxDistance
         layerNormEpsilon = try c.decodeIfPresent(Double.self, forKey: .layerNormEpsilon) ?? d.layerNormEpsilon
         feedForwardProj = try c.decodeIfPresent(String.self, forKey: .feedForwardProj) ?? d.feedForwardProj
+    }
+}
+
+extension T5Config: ValidatedConfig {
+    /// Checks every value against `ConfigBounds`. The relative-position buckets need at least 4 (a
+    /// quarter of them are exact offsets) and a maximum distance beyond those exact offsets.
+    public func validate(path: String) throws {
+        let c = ConfigCheck(path: path)
+        try c.int("vocab_size", vocabSize, ConfigBounds.vocab)
+        try c.int("d_model", dModel, ConfigBounds.dims)
+        try c.int("d_kv", dKV, ConfigBounds.dims)
+        try c.int("d_ff", dFF, ConfigBounds.dims)
+        try c.int("num_heads", numHeads, ConfigBounds.heads)
+        try c.int("num_layers", numLayers, ConfigBounds.layers)
+        try c.int("num_heads x d_kv", numHeads * dKV, ConfigBounds.dims)
+        try c.int("relative_attention_num_buckets", relativeAttentionNumBuckets, 4...ConfigBounds.dims.upperBound)
+        try c.int("relative_attention_max_distance", relativeAttentionMaxDistance,
+                  (relativeAttentionNumBuckets / 4 + 1)...1_000_000)
+        try c.double("layer_norm_epsilon", layerNormEpsilon, 0...1)
     }
 }

@@ -23,6 +23,8 @@ public final class T5Encoder {
     /// previous block computes. T5-XXL's 9.5 GB of bf16 blocks then fit beside a small budget.
     public init(config: T5Config, weights source: WeightSource, computeDType: DType? = nil,
                 backend: any Backend = CPUBackend.shared, streaming: BlockStreaming? = nil) throws {
+        // Configs from files were checked when read; this also covers configs made in code.
+        try config.validate(path: "T5 config")
         self.config = config
         let w = WeightLoader(source, component: "text_encoder_2 (T5)")
         w.backend = backend

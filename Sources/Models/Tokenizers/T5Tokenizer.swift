@@ -84,7 +84,13 @@ public final class T5Tokenizer: @unchecked Sendable {
         var extraIDs = 100
         if let configFile {
             let cfg = try TokenizerFiles.decodeJSON(TokenizerJSONValue.self, from: configFile)
-            if let e = cfg["extra_ids"]?.int { extraIDs = max(0, e) }
+            if let v = cfg["extra_ids"], !v.isNull {
+                // Each id adds a vocabulary entry: bound it (T5 ships 100) so a typo cannot eat all memory.
+                guard let e = v.int, (0...10_000).contains(e) else {
+                    throw TokenizerError.malformed(path: configFile, reason: "extra_ids must be an integer in 0...10000, got \(v.number.map { "\($0)" } ?? "a non-number")")
+                }
+                extraIDs = e
+            }
             if let m = cfg["model_max_length"]?.int, m >= 1, m <= 1_000_000, maxLength == 512 { _ = m }
         }
         self.flavor = flavor

@@ -23,16 +23,37 @@ public struct AutoencoderConfig: Codable, Sendable, Equatable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = AutoencoderConfig()
-        inChannels = try c.decodeIfPresent(Int.self, forKey: .inChannels) ?? d.inChannels
-        outChannels = try c.decodeIfPresent(Int.self, forKey: .outChannels) ?? d.outChannels
-        latentChannels = try c.decodeIfPresent(Int.self, forKey: .latentChannels) ?? d.latentChannels
-        blockOutChannels = try c.decodeIfPresent([Int].self, forKey: .blockOutChannels) ?? d.blockOutChannels
-        layersPerBlock = try c.decodeIfPresent(Int.self, forKey: .layersPerBlock) ?? d.layersPerBlock
-        normNumGroups = try c.decodeIfPresent(Int.self, forKey: .normNumGroups) ?? d.normNumGroups
+        inChannels = try c.decodeIntIfPresent(.inChannels) ?? d.inChannels
+        outChannels = try c.decodeIntIfPresent(.outChannels) ?? d.outChannels
+        latentChannels = try c.decodeIntIfPresent(.latentChannels) ?? d.latentChannels
+        blockOutChannels = try c.decodeIntsIfPresent(.blockOutChannels) ?? d.blockOutChannels
+        layersPerBlock = try c.decodeIntIfPresent(.layersPerBlock) ?? d.layersPerBlock
+        normNumGroups = try c.decodeIntIfPresent(.normNumGroups) ?? d.normNumGroups
         scalingFactor = try c.decodeIfPresent(Double.self, forKey: .scalingFactor) ?? d.scalingFactor
         shiftFactor = try c.decodeIfPresent(Double.self, forKey: .shiftFactor) ?? d.shiftFactor
     }
 
     /// Spatial down-sampling factor: 2^(levels - 1).
     public var downsampleFactor: Int { 1 << (blockOutChannels.count - 1) }
+}
+
+extension AutoencoderConfig: ValidatedConfig {
+    /// Checks every value against `ConfigBounds`; every level's channels must split into the norm
+    /// groups. `scaling_factor` divides the latents: 0 (or a tiny value) would give a black or
+    /// saturated picture, so it must lie in 1e-4...1e4.
+    public func validate(path: String) throws {
+        let c = ConfigCheck(path: path)
+        try c.int("in_channels", inChannels, ConfigBounds.dims)
+        try c.int("out_channels", outChannels, ConfigBounds.dims)
+        try c.int("latent_channels", latentChannels, ConfigBounds.dims)
+        try c.int("number of block_out_channels", blockOutChannels.count, ConfigBounds.levels)
+        try c.int("layers_per_block", layersPerBlock, ConfigBounds.layers)
+        try c.int("norm_num_groups", normNumGroups, ConfigBounds.dims)
+        for (i, ch) in blockOutChannels.enumerated() {
+            try c.int("block_out_channels[\(i)]", ch, ConfigBounds.dims)
+            try c.divisible("block_out_channels[\(i)]", ch, by: "norm_num_groups", normNumGroups)
+        }
+        try c.double("scaling_factor", scalingFactor, 1e-4...1e4)
+        try c.double("shift_factor", shiftFactor, -1e4...1e4)
+    }
 }

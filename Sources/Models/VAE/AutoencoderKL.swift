@@ -93,6 +93,8 @@ public final class AutoencoderKL {
     /// Loads BFL-named weights (`decoder.*`, optionally `encoder.*`).
     public init(config: AutoencoderConfig, weights source: WeightSource, computeDType: DType? = .f32,
                 backend: any Backend = CPUBackend.shared) throws {
+        // Configs from files were checked when read; this also covers configs made in code.
+        try config.validate(path: "VAE config")
         self.config = config
         let w = WeightLoader(source, component: "vae")
         w.backend = backend

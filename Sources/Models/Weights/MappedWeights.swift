@@ -44,8 +44,8 @@ public final class MappedWeights: WeightSource {
             return s
         case .concat(let ns):
             let shapes = ns.compactMap(base.shape(of:))
-            guard shapes.count == ns.count, let first = shapes.first,
-                  shapes.allSatisfy({ Array($0.dropFirst()) == Array(first.dropFirst()) }) else { return nil }
+            guard shapes.count == ns.count, let first = shapes.first, !first.isEmpty,
+                  shapes.allSatisfy({ !$0.isEmpty && Array($0.dropFirst()) == Array(first.dropFirst()) }) else { return nil }
             return [shapes.map { $0[0] }.reduce(0, +)] + first.dropFirst()
         }
     }
@@ -65,9 +65,15 @@ public final class MappedWeights: WeightSource {
         case .reshape(let n, let s): return try base.tensor(n).reshaped(s)
         case .swapHalves(let n):
             let t = try base.tensor(n)
+            guard t.rank >= 1, t.shape[0] % 2 == 0 else {
+                throw TensorError.shapeMismatch("\(n): shape \(t.shape) has no two equal halves along its first dimension")
+            }
             let halves = t.chunked(2, dim: 0)
             return concat([halves[1], halves[0]], dim: 0)
         case .concat(let ns):
+            guard shape(of: name) != nil else {
+                throw TensorError.shapeMismatch("\(name): \(ns) cannot be concatenated (missing, rank 0 or shapes that differ past the first dimension)")
+            }
             let parts = try ns.map { try base.tensor($0) }
             let fused = concat(parts, dim: 0)
             // The parts' mapped pages are not read again: keep them out of the resident set.

@@ -2,6 +2,7 @@
 public enum VAECheckpointLayout {
     /// The source presented under BFL names.
     public static func canonical(_ source: WeightSource, config: AutoencoderConfig) throws -> WeightSource {
+        try config.validate(path: "VAE config")  // the recipes loop over its levels and blocks
         let names = Set(source.names)
         if names.contains("decoder.conv_in.weight") && !names.contains("decoder.up_blocks.0.resnets.0.conv1.weight") {
             return source

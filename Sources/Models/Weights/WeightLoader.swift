@@ -87,5 +87,10 @@ public final class WeightLoader {
         if !all.isEmpty { throw ModelError.weights(component: component, problems: all) }
     }
 
-    private func placeholder(_ shape: [Int]) -> Tensor { Tensor.scalar(0, backend: backend ?? CPUBackend.shared).expanded(shape) }
+    /// A zero tensor of `shape` that allocates nothing (a broadcast scalar). A negative size can only
+    /// come from an unchecked config: recorded as a problem, and the placeholder gets size 0 there.
+    private func placeholder(_ shape: [Int]) -> Tensor {
+        if shape.contains(where: { $0 < 0 }) { problems.append("a tensor of shape \(shape) was asked for (config out of bounds?)") }
+        return Tensor.scalar(0, backend: backend ?? CPUBackend.shared).expanded(shape.map { max(0, $0) })
+    }
 }

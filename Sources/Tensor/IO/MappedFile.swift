@@ -20,10 +20,16 @@ public final class MappedFile: @unchecked Sendable {
     public let byteCount: Int
 
     /// Maps `path`. Throws `TensorError.io` when the file cannot be opened, is not a regular file or
-    /// cannot be mapped.
+    /// cannot be mapped. A FIFO or device is refused without blocking.
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Opening a FIFO for reading blocks until a writer appears: look before opening, and open
+        // non-blocking in case the path was swapped in between (checked again with fstat).
+        var pre = stat()
+        if stat(path, &pre) == 0, (pre.st_mode & S_IFMT) != S_IFREG {
+            throw TensorError.io(path: path, reason: "not a regular file (\(MappedFile.fileKind(pre.st_mode)))")
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         if fd < 0 { throw TensorError.io(path: path, reason: "cannot open: \(MappedFile.errnoText())") }
         var st = stat()
         if fstat(fd, &st) != 0 {
@@ -32,7 +38,7 @@ public final class MappedFile: @unchecked Sendable {
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
             close(fd)
-            throw TensorError.io(path: path, reason: "not a regular file")
+            throw TensorError.io(path: path, reason: "not a regular file (\(MappedFile.fileKind(st.st_mode)))")
         }
         byteCount = Int(st.st_size)
         descriptor = fd
@@ -81,6 +87,18 @@ public final class MappedFile: @unchecked Sendable {
 
     /// The text of the current `errno`.
     static func errnoText() -> String { String(cString: strerror(errno)) }
+
+    /// What a `st_mode` describes, for messages ("a folder", "a FIFO", ...).
+    static func fileKind(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFDIR: return "a folder"
+        case S_IFIFO: return "a FIFO"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFSOCK: return "a socket"
+        default: return "not a plain file"
+        }
+    }
 }
 
 extension MappedFile {

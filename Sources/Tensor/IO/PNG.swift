@@ -96,11 +96,7 @@ public enum PNG {
     /// Encodes and writes a PNG file.
     public static func write(_ image: PNGImage, to path: String, text: [(key: String, value: String)] = [], fast: Bool = false) throws {
         let bytes = try encode(image, text: text, fast: fast)
-        do {
-            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw TensorError.io(path: path, reason: "cannot write PNG: \(error)")
-        }
+        try AtomicWrite.write(bytes, to: path)
     }
 
     /// Reads and decodes a PNG file.

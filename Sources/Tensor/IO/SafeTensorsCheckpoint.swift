@@ -131,7 +131,8 @@ public final class SafeTensorsCheckpoint: @unchecked Sendable {
         let mapping = try MappedFile(path: path)
         let root: JSONValue
         do {
-            root = try JSONValue.parse(mapping.bytes)
+            // The mapping must outlive the parse: `bytes` does not keep it alive.
+            root = try withExtendedLifetime(mapping) { try JSONValue.parse(mapping.bytes) }
         } catch let e as JSONParseError {
             throw TensorError.corrupt(path: path, reason: "index is not valid JSON: \(e)")
         }

@@ -73,8 +73,24 @@ public struct SafeTensorsHeader: Sendable {
             tensors.append(try SafeTensorsHeader.entry(name, value, dataSize: dataSize, path: path))
         }
         tensors.sort { ($0.dataOffsets.lowerBound, $0.name) < ($1.dataOffsets.lowerBound, $1.name) }
+        try SafeTensorsHeader.checkDisjoint(tensors, path: path)
         self.tensors = tensors
         self.metadata = metadata
+    }
+
+    /// Rejects tensors whose bytes overlap (two names for the same data, or ranges that cut into each
+    /// other), as the reference implementation does: writing one would change the other, and a
+    /// crafted file could make one tensor read another's data. `sorted` is in ascending offset order.
+    /// Zero-byte tensors hold no data and may sit anywhere.
+    private static func checkDisjoint(_ sorted: [SafeTensorsTensorInfo], path: String) throws {
+        var previous: SafeTensorsTensorInfo?
+        for t in sorted where !t.dataOffsets.isEmpty {
+            if let p = previous, t.dataOffsets.lowerBound < p.dataOffsets.upperBound {
+                let how = p.dataOffsets == t.dataOffsets ? "are the same bytes" : "overlap"
+                throw TensorError.corrupt(path: path, reason: "tensors '\(p.name)' data_offsets [\(p.dataOffsets.lowerBound), \(p.dataOffsets.upperBound)] and '\(t.name)' data_offsets [\(t.dataOffsets.lowerBound), \(t.dataOffsets.upperBound)] \(how)")
+            }
+            if previous == nil || t.dataOffsets.upperBound > previous!.dataOffsets.upperBound { previous = t }
+        }
     }
 
     /// Validates one tensor entry.

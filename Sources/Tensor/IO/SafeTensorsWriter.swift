@@ -76,9 +76,36 @@ public final class SafeTensorsWriter {
         return (0..<8).map { UInt8(truncatingIfNeeded: n >> (8 * UInt64($0))) } + json
     }
 
+    /// The temporary name a writer of `path` in this process writes to before renaming.
+    public static func temporaryPath(for path: String) -> String { "\(path).partial-\(getpid())" }
+
+    /// Deletes `<path>.partial-<pid>` files that writers of `path` left behind in processes that no
+    /// longer exist (killed, or crashed before cleaning up); those of live processes are kept. Returns
+    /// the paths deleted.
+    @discardableResult
+    public static func removeStaleTemporaryFiles(for path: String) -> [String] {
+        let folder = OutputPath.parentFolder(path)
+        let base = String(path.split(separator: "/", omittingEmptySubsequences: true).last ?? Substring(path)) + ".partial-"
+        guard let dir = opendir(folder) else { return [] }
+        defer { closedir(dir) }
+        var removed: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            guard name.hasPrefix(base), let pid = Int32(name.dropFirst(base.count)), pid > 0, pid != getpid() else { continue }
+            // ESRCH: no such process. EPERM means it exists under another user: keep its file.
+            guard kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            let stale = folder == "/" ? "/" + name : folder + "/" + name
+            if unlink(stale) == 0 { removed.append(stale) }
+        }
+        return removed
+    }
+
     /// Creates the temporary file and writes the header. Throws `TensorError.invalidArgument` for
-    /// duplicate or reserved names, negative dimensions, and `TensorError.io` when the file cannot be
-    /// created or written.
+    /// duplicate or reserved names, negative dimensions, and `TensorError.io` when `path` cannot be the
+    /// output (`OutputPath.check`: a folder, a missing or read-only folder) or the file cannot be
+    /// created or written. Temporary files of dead writers of `path` are removed first.
     public init(path: String, entries: [Entry], metadata: [String: String] = [:]) throws {
         var seen = Set<String>()
         for e in entries {
@@ -89,9 +116,11 @@ public final class SafeTensorsWriter {
                 throw TensorError.invalidArgument("\(path): tensor '\(e.name)' has negative dimension in \(e.shape)")
             }
         }
+        try OutputPath.check(path)
+        SafeTensorsWriter.removeStaleTemporaryFiles(for: path)
         self.path = path
         self.entries = entries
-        temporaryPath = "\(path).partial-\(getpid())"
+        temporaryPath = SafeTensorsWriter.temporaryPath(for: path)
         fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         if fd < 0 { throw TensorError.io(path: temporaryPath, reason: "cannot create: \(MappedFile.errnoText())") }
         remaining = entries.first?.byteCount ?? 0

@@ -1,0 +1,150 @@
+import XCTest
+import Foundation
+import Tensor
+
+/// The `majicflux` executable as a user runs it: bad `generate` options and destinations are reported
+/// in one line before any model loads, and `quantize` never replaces its input, refuses FIFOs, and
+/// leaves no partial file when stopped by a signal.
+final class CommandLineSafetyTests: XCTestCase {
+    private var dir = ""
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "majicflux-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
+
+    private func executable() throws -> URL {
+        let products = (Bundle.main.executableURL ?? Bundle.main.bundleURL).deletingLastPathComponent()
+        let binary = products.appendingPathComponent("majicflux")
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            throw XCTSkip("the majicflux executable is not built beside the tests (\(binary.path))")
+        }
+        return binary
+    }
+
+    /// Starts the executable in `dir` with stderr and stdout to files.
+    private func start(_ arguments: [String]) throws -> (Process, String) {
+        let log = dir + "/log-\(UUID().uuidString).txt"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let p = Process()
+        p.executableURL = try executable()
+        p.arguments = arguments
+        p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        p.standardError = handle
+        p.standardOutput = handle
+        try p.run()
+        return (p, log)
+    }
+
+    /// Runs the executable to the end (`limit` seconds at most); returns its exit status and output.
+    private func run(_ arguments: [String], limit: Double = 30) throws -> (Int32, String) {
+        let (p, log) = try start(arguments)
+        let deadline = Date().addingTimeInterval(limit)
+        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        if p.isRunning { p.terminate(); XCTFail("majicflux \(arguments) still running after \(limit) s") }
+        p.waitUntilExit()
+        return (p.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+
+    /// A safetensors file of `count` bf16 [rows, 4096] Linear weights, sparse on disk (all zeros).
+    private func sparseInput(_ path: String, count: Int, rows: Int) throws {
+        let entries = (0..<count).map { SafeTensorsWriter.Entry(name: "layer\($0).weight", dtype: .bf16, shape: [rows, 4096]) }
+        let header = SafeTensorsWriter.headerBytes(entries, metadata: [:])
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(header)))
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try h.truncate(atOffset: UInt64(header.count + count * rows * 4096 * 2))
+        try h.close()
+    }
+
+    func testNegativeNumbersReachValidation() throws {
+        let base = ["generate", "--prompt", "a cat", "--output", dir + "/missing/x.png"]
+        let (steps, stepsLog) = try run(base + ["--steps", "-1"])
+        XCTAssertNotEqual(steps, 0)
+        XCTAssertTrue(stepsLog.contains("--steps must be between 1 and 100, got -1"), stepsLog)
+        let (many, manyLog) = try run(base + ["--steps", "101"])
+        XCTAssertNotEqual(many, 0)
+        XCTAssertTrue(manyLog.contains("--steps must be between 1 and 100, got 101"), manyLog)
+        // -1 is a seed ("random"): parsing goes on to the next check, the output folder.
+        let (seed, seedLog) = try run(base + ["--seed", "-1"])
+        XCTAssertNotEqual(seed, 0)
+        XCTAssertFalse(seedLog.contains("Missing value"), seedLog)
+        XCTAssertTrue(seedLog.contains("does not exist"), seedLog)
+        let (bad, badLog) = try run(base + ["--seed", "-2"])
+        XCTAssertNotEqual(bad, 0)
+        XCTAssertTrue(badLog.contains("--seed must be -1 (random) or a non-negative integer, got -2"), badLog)
+    }
+
+    func testUnwritableOutputIsReportedBeforeGenerating() throws {
+        try FileManager.default.createDirectory(atPath: dir + "/pictures", withIntermediateDirectories: false)
+        for (output, reason) in [(dir + "/pictures", "is a folder"), (dir + "/missing/x.png", "does not exist")] {
+            let start = Date()
+            let (status, log) = try run(["generate", "--prompt", "a cat", "--steps", "1", "--output", output])
+            XCTAssertNotEqual(status, 0)
+            XCTAssertTrue(log.contains("--output \(output)") && log.contains(reason), log)
+            XCTAssertFalse(log.contains("NSCocoaErrorDomain") || log.contains("encoding prompt"), log)
+            XCTAssertEqual(log.split(separator: "\n").count, 1, "one line: \(log)")
+            XCTAssertLessThan(Date().timeIntervalSince(start), 10)
+        }
+    }
+
+    func testQuantizeRefusesToOverwriteItsInput() throws {
+        let input = dir + "/in.safetensors"
+        try sparseInput(input, count: 1, rows: 64)
+        let original = try Data(contentsOf: URL(fileURLWithPath: input))
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link.safetensors", withDestinationPath: input)
+        for output in [input, "in.safetensors", dir + "/link.safetensors"] {
+            let (status, log) = try run(["quantize", input, output, "--all-linear"])
+            XCTAssertNotEqual(status, 0, log)
+            XCTAssertTrue(log.contains("is the input file"), log)
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: input)), original)
+        }
+        let (folder, folderLog) = try run(["quantize", input, dir, "--all-linear"])
+        XCTAssertNotEqual(folder, 0)
+        XCTAssertTrue(folderLog.contains("is a folder"), folderLog)
+        XCTAssertFalse(folderLog.contains("quantized"), "refused before converting: \(folderLog)")
+    }
+
+    func testQuantizeRefusesAFIFOInsteadOfBlocking() throws {
+        let fifo = dir + "/pipe.safetensors"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let (status, log) = try run(["quantize", fifo, dir + "/out.safetensors"], limit: 10)
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(log.contains("a FIFO"), log)
+    }
+
+    /// SIGTERM and SIGINT during a conversion remove `<out>.partial-<pid>`; a partial file left by a
+    /// process that is gone (SIGKILL cannot be caught) is removed by the next run.
+    func testQuantizeLeavesNoPartialFileWhenStopped() throws {
+        let input = dir + "/big.safetensors"
+        try sparseInput(input, count: 16, rows: 4096)  // 512 MiB of zeros, sparse on disk
+        for sig in [SIGTERM, SIGINT] {
+            let output = dir + "/out.safetensors"
+            let (p, log) = try start(["quantize", input, output, "--all-linear", "--quiet"])
+            let partial = "\(output).partial-\(p.processIdentifier)"
+            let deadline = Date().addingTimeInterval(30)
+            while p.isRunning && !FileManager.default.fileExists(atPath: partial) && Date() < deadline { usleep(1000) }
+            XCTAssertTrue(p.isRunning, "the conversion ended before the signal: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            kill(p.processIdentifier, sig)
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationReason, .uncaughtSignal)
+            XCTAssertEqual(p.terminationStatus, sig, "ends by the signal, as without the handler")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: partial), "signal \(sig) left \(partial)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: output))
+        }
+        // A stale partial file of a dead process: removed (and said so) by the next run.
+        let small = dir + "/small.safetensors", output = dir + "/small-out.safetensors"
+        try sparseInput(small, count: 1, rows: 64)
+        let pidMax = Int32((try? String(contentsOfFile: "/proc/sys/kernel/pid_max", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 4_194_304
+        let stale = "\(output).partial-\(pidMax + 1)"
+        XCTAssertTrue(FileManager.default.createFile(atPath: stale, contents: Data(count: 1000)))
+        let (status, log) = try run(["quantize", small, output, "--all-linear", "--quiet"])
+        XCTAssertEqual(status, 0, log)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale), log)
+        XCTAssertTrue(log.contains("removed \(stale)"), log)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: output))
+    }
+}
