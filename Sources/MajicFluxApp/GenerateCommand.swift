@@ -52,7 +52,7 @@ struct Generate: ParsableCommand {
         let gpu = backend as? CUDABackend
         gpu?.resetPeak()
         let bar = ProgressBar(total: steps)
-        let image = try pipeline.generate(request) { bar.update($0); return true }
+        var image = try pipeline.generate(request) { bar.update($0); return true }
         bar.finish()
         if let gpu {
             for (name, r) in [("T5", pipeline.lastT5Residency), ("DiT", pipeline.lastDiTResidency)] {
@@ -63,6 +63,10 @@ struct Generate: ParsableCommand {
             if !pipeline.stagePeaks.isEmpty {
                 Console.info("  peak per stage: " + pipeline.stagePeaks.map { "\($0.stage) \(mib($0.bytes))" }.joined(separator: ", "))
             }
+        }
+        if image.modelHash == nil {  // a first run on a big model file: hashing may still be going on
+            if !pipeline.modelHash.isFinished { Console.info("hashing the DiT file for the PNG's Model hash (once per file, then cached)") }
+            image.modelHash = pipeline.modelHash.wait()
         }
         try PNG.write(try image.png, to: output, text: image.parameterText(model: model.displayName))
         Console.info("wrote \(output)")

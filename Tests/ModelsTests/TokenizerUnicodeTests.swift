@@ -5,11 +5,12 @@ import Models
 /// Code point by code point agreement with the references: for every scalar c the string
 /// "x" + c + c + "7" is tokenized, and the ids are hashed per block of 4096 code points and compared
 /// with the hashes Tools/make_tokenizer_unicode_fixture.py computed from transformers/sentencepiece.
-/// (CLIP leaves out three code points, see `clip_excluded` in the fixture and the README.)
+/// (`clip_excluded` in the fixture could list code points left out of the CLIP check; it is empty
+/// since CLIP normalizes with the reference's Unicode 9 tables.)
 final class TokenizerUnicodeTests: XCTestCase {
     struct Blocks: Decodable {
         let block: Int
-        /// Code points left out of the CLIP check (Unicode 16 compositions the reference lacks).
+        /// Code points left out of the CLIP check (none).
         let clip_excluded: [Int]
         let clip: [String]
         let t5: [String]
@@ -63,6 +64,7 @@ final class TokenizerUnicodeTests: XCTestCase {
     func testWholeUnicodeCLIP() throws {
         let blocks = try JSONDecoder().decode(Blocks.self, from: Data(contentsOf: TokenizerCorpus.fixturesURL.appendingPathComponent("tokenizer-unicode-blocks.json")))
         let t = CLIPTokenizerTests.tokenizer
+        XCTAssertEqual(blocks.clip_excluded, [], "every code point is checked")
         check("CLIP", "clip", blocks.clip, size: blocks.block, excluded: Set(blocks.clip_excluded)) { t.encode($0) }
     }
 

@@ -58,6 +58,9 @@ public final class FluxPipeline {
     /// server (`keepLoaded`) keeps the DiT's blocks in host memory between generations and only
     /// gives back and takes again their device memory. nil: no budget.
     public let vramBudget: Int?
+    /// A1111's short hash of the DiT checkpoint for the pictures' `Model hash:`, computed in the
+    /// background from the time the pipeline is made (cached on disk, see `ModelHash`).
+    public let modelHash: ModelHashTask
 
     /// Checks the files and loads the tokenizers and configs (small); weights load on first use.
     public init(files: FluxModelFiles, keepLoaded: Bool = false, precision: WeightPrecision = .bf16,
@@ -75,6 +78,7 @@ public final class FluxPipeline {
         }
         self.backend = backend
         self.files = files
+        modelHash = ModelHashTask(checkpoint: files.transformer)
         self.keepLoaded = keepLoaded
         self.precision = precision
         schedulerConfig = try files.schedulerConfig.map { try FlowMatchSchedulerConfig.load(path: $0) } ?? .fluxDev
@@ -257,7 +261,7 @@ public final class FluxPipeline {
         try backend.throwIfFaulted()
         endDeviceStage()
         let png = try PNGImage(tensor: image)  // diffusers' rounding: round((x/2 + 0.5).clamp(0, 1) * 255)
-        return GeneratedImage(width: png.width, height: png.height, rgb: png.pixels, request: request)
+        return GeneratedImage(width: png.width, height: png.height, rgb: png.pixels, request: request, modelHash: modelHash.value)
     }
 
     /// The denoising loop. The DiT is loaded here and (unless `keepLoaded`) released on return,

@@ -81,24 +81,62 @@ public struct GeneratedImage: Sendable {
     /// Row-major interleaved RGB bytes.
     public var rgb: [UInt8]
     public var request: GenerationRequest
+    /// A1111's short hash of the DiT checkpoint (`ModelHash`), nil when not (yet) known.
+    public var modelHash: String?
+
+    /// A picture of `width` x `height` RGB bytes made by `request` with the model whose short hash is
+    /// `modelHash`.
+    public init(width: Int, height: Int, rgb: [UInt8], request: GenerationRequest, modelHash: String? = nil) {
+        self.width = width
+        self.height = height
+        self.rgb = rgb
+        self.request = request
+        self.modelHash = modelHash
+    }
 }
 
 extension GeneratedImage {
     /// The picture as an RGB PNG image.
     public var png: PNGImage { get throws { try PNGImage(width: width, height: height, channels: 3, pixels: rgb) } }
 
-    /// Text chunks describing how the picture was made: `parameters` in the A1111/Forge style that
-    /// image browsers read, and `majicflux` with the full request as JSON.
+    /// Text chunks describing how the picture was made: `parameters` in the A1111/Forge "infotext"
+    /// format that their PNG Info tab and image browsers read, and `majicflux` with the full request
+    /// as JSON.
+    ///
+    /// `parameters` is the prompt, a `Negative prompt:` line when true CFG used one, and one line of
+    /// fields in Forge's order for FLUX, with the names those tools know: `Steps`, `Sampler: Euler`
+    /// and `Schedule type: Simple` (Euler steps over evenly spaced, shifted flow-matching sigmas),
+    /// `CFG scale` (true CFG, 1 when off; readers assume 7 when it is missing), `Distilled CFG Scale`
+    /// (the embedded guidance), `Seed`, `Size`, `Shift` (only for the DiffSynth schedule's static
+    /// shift), `Model hash` (when known) and `Model`, always last (the server's history rebuild reads
+    /// the model name from the end). Values holding `,`, `:` or a line break are JSON-quoted, as
+    /// A1111 quotes them.
     public func parameterText(model: String) -> [(key: String, value: String)] {
         let r = request
         var lines = [r.prompt]
         if r.trueCFGScale > 1 && !r.negativePrompt.isEmpty { lines.append("Negative prompt: \(r.negativePrompt)") }
-        var settings = "Steps: \(r.steps), Sampler: Euler (flow matching), Seed: \(r.seed), Size: \(width)x\(height), Guidance: \(r.guidance)"
-        if r.trueCFGScale > 1 { settings += ", CFG scale: \(r.trueCFGScale)" }
-        if case .diffSynth(let shift) = r.schedule { settings += ", Schedule: DiffSynth shift \(shift)" }
-        settings += ", Model: \(model)"
-        lines.append(settings)
+        var fields: [(String, String)] = [
+            ("Steps", "\(r.steps)"), ("Sampler", "Euler"), ("Schedule type", "Simple"),
+            ("CFG scale", Self.infotextNumber(r.trueCFGScale)), ("Distilled CFG Scale", Self.infotextNumber(r.guidance)),
+            ("Seed", "\(r.seed)"), ("Size", "\(width)x\(height)"),
+        ]
+        if case .diffSynth(let shift) = r.schedule { fields.append(("Shift", Self.infotextNumber(shift))) }
+        if let modelHash { fields.append(("Model hash", modelHash)) }
+        fields.append(("Model", model))
+        lines.append(fields.map { "\($0.0): \(Self.infotextQuoted($0.1))" }.joined(separator: ", "))
         return [("parameters", lines.joined(separator: "\n")), ("majicflux", r.json)]
+    }
+
+    /// A number as A1111 writes it: integers without a fraction (`1`, `7`), others in the shortest
+    /// form that reads back exactly (`3.5`).
+    static func infotextNumber(_ v: Float) -> String {
+        v == v.rounded() && abs(v) < 1e7 ? String(Int(v)) : "\(v)"
+    }
+
+    /// A1111's `quote`: values holding `,`, `:` or a line break become a JSON string.
+    static func infotextQuoted(_ s: String) -> String {
+        guard s.contains(where: { $0 == "," || $0 == ":" || $0.isNewline }) else { return s }
+        return JSONValue.string(s).serialized()
     }
 }
 

@@ -32,7 +32,9 @@ public final class CLIPTokenizer: @unchecked Sendable {
     private let bpe: BPEModel
     private let rawTokens: AddedTokenSplitter
     private let normalizedTokens: AddedTokenSplitter
-    private let cache = Locked([String: [Int32]]())
+    /// Word cache keyed by UTF-8 bytes: `String` keys compare by canonical equivalence (Unicode 17),
+    /// which would merge pieces the reference keeps apart (`"\u{30A}\u{1DF7}"` and `"\u{1DF7}\u{30A}"`).
+    private let cache = Locked([[UInt8]: [Int32]]())
     private static let cacheCapacity = 10_000
 
     /// Loads `vocab.json`, `merges.txt` and (when present) `tokenizer_config.json` from `directory`.
@@ -154,11 +156,12 @@ public final class CLIPTokenizer: @unchecked Sendable {
 
     // MARK: - Normalization and pre-tokenization
 
-    /// NFC, whitespace runs to one space, lowercase (the `tokenizers` normalizer sequence of CLIP).
+    /// NFC (with the reference's Unicode 9 tables, see `ReferenceNFC`), whitespace runs to one space,
+    /// lowercase (the `tokenizers` normalizer sequence of CLIP).
     static func normalize(_ text: String) -> String {
         var isASCII = true
         for b in text.utf8 where b >= 0x80 { isASCII = false; break }
-        let nfc = isASCII ? text : canonicallyOrdered(String(decoding: text._nfcCodeUnits, as: UTF8.self))
+        let nfc = isASCII ? text : ReferenceNFC.normalize(text)
         var out = String.UnicodeScalarView()
         var inSpace = false
         for sc in nfc.unicodeScalars {
@@ -192,30 +195,6 @@ public final class CLIPTokenizer: @unchecked Sendable {
     @inline(__always) static func isKnownToReference(_ c: Unicode.Scalar) -> Bool {
         guard let age = c.properties.age else { return true }  // unassigned in both
         return age.major <= 16
-    }
-
-    /// Swift's `_nfcCodeUnits` can leave combining marks out of canonical order after expanding
-    /// composition exclusions (e.g. Tibetan U+0F73 twice); NFC output is canonically ordered, so
-    /// runs of non-starters are stably sorted by combining class here.
-    static func canonicallyOrdered(_ s: String) -> String {
-        var scalars = Array(s.unicodeScalars)
-        var changed = false
-        var i = 0
-        while i < scalars.count {
-            guard scalars[i].properties.canonicalCombiningClass.rawValue != 0 else { i += 1; continue }
-            var j = i
-            while j < scalars.count && scalars[j].properties.canonicalCombiningClass.rawValue != 0 { j += 1 }
-            if j - i > 1 {
-                let run = scalars[i..<j].enumerated().sorted {
-                    let a = $0.element.properties.canonicalCombiningClass.rawValue
-                    let b = $1.element.properties.canonicalCombiningClass.rawValue
-                    return a != b ? a < b : $0.offset < $1.offset
-                }.map(\.element)
-                if !run.elementsEqual(scalars[i..<j]) { scalars.replaceSubrange(i..<j, with: run); changed = true }
-            }
-            i = j
-        }
-        return changed ? String(String.UnicodeScalarView(scalars)) : s
     }
 
     enum CharClass { case space, letter, number, other }
@@ -288,11 +267,12 @@ public final class CLIPTokenizer: @unchecked Sendable {
     }
 
     private func appendBPE(_ piece: String, into ids: inout [Int32]) {
-        if let hit = cache.withLock({ $0[piece] }) { ids.append(contentsOf: hit); return }
-        let out = bpe.merge(ByteLevel.encode(piece.utf8))
+        let key = Array(piece.utf8)
+        if let hit = cache.withLock({ $0[key] }) { ids.append(contentsOf: hit); return }
+        let out = bpe.merge(ByteLevel.encode(key))
         cache.withLock { c in
             if c.count >= Self.cacheCapacity { c.removeAll(keepingCapacity: true) }
-            c[piece] = out
+            c[key] = out
         }
         ids.append(contentsOf: out)
     }

@@ -11,7 +11,9 @@ import Foundation
 ///   library; `T5TokenizerFast` is the same class). Special tokens (`<pad>`, `</s>`, `<unk>`,
 ///   `<extra_id_0>`...`<extra_id_99>`) are matched in the raw text; each remaining span is normalized
 ///   per grapheme cluster with the model's compiled rules, split on Unicode whitespace, each word
-///   gets a leading U+2581, and is segmented on its own; then `</s>` (1) is appended.
+///   gets a leading U+2581, and is segmented on its own; then `</s>` (1) is appended. transformers
+///   builds this pipeline itself whatever the folder holds (a `tokenizer.json`'s own normalizer and
+///   pre-tokenizer are not run, see `T5TokenizerJSON`), so every layout gives the same ids.
 /// - `.sentencePiece`: what `sentencepiece.SentencePieceProcessor.encode` gives (plus EOS): the whole
 ///   text normalized with longest-match rules, extra spaces removed, dummy prefix, one Viterbi pass;
 ///   special-token strings are ordinary text.
@@ -41,24 +43,16 @@ public final class T5Tokenizer: @unchecked Sendable {
     /// Number of ids (pieces plus added tokens such as `<extra_id_N>`).
     public let vocabularySize: Int
 
-    private enum NormalizerStep {
-        case precompiled(PrecompiledCharsMap)
-        case strip(left: Bool, right: Bool)
-        case replace(String, String)
-        case replaceSpaceRuns(String)
-    }
-    private enum PrependScheme { case always, first, never }
-
     private let model: UnigramModel
     private let addedTokens: AddedTokenSplitter
-    private let steps: [NormalizerStep]
-    private let whitespaceSplit: Bool
-    private let metaspace: (replacement: String, prepend: PrependScheme, split: Bool)?
-    private let prefixIDs: [Int32]
+    /// The model's compiled normalization rules (`precompiled_charsmap`), nil when it has none.
+    private let charsmap: PrecompiledCharsMap?
+    /// Ids appended after the text (`</s>`).
     private let suffixIDs: [Int32]
-    // sentencePiece flavor
-    private let spmCharsmap: PrecompiledCharsMap?
+    /// SentencePiece's normalizer flags (`.sentencePiece` flavor).
     private let spmFlags: (dummyPrefix: Bool, removeExtra: Bool, escape: Bool)
+    /// Word-start marker (`Metaspace` replacement).
+    private static let wordStart: Unicode.Scalar = "\u{2581}"
 
     /// Loads from a folder. `.transformers` prefers `tokenizer.json` (as transformers does) and
     /// falls back to `spiece.model`; `.sentencePiece` needs `spiece.model`.
@@ -102,7 +96,6 @@ public final class T5Tokenizer: @unchecked Sendable {
         let types = proto.pieces.map(\.type)
         let eos: Int32? = proto.eosID >= 0 && proto.eosID < names.count ? Int32(proto.eosID) : nil
         eosTokenID = eos
-        prefixIDs = []
         suffixIDs = eos.map { [$0] } ?? []
         switch flavor {
         case .sentencePiece:
@@ -111,10 +104,6 @@ public final class T5Tokenizer: @unchecked Sendable {
                                  matchable: { types[$0] == .normal || types[$0] == .userDefined },
                                  minScoreOf: { types[$0] == .normal })
             addedTokens = AddedTokenSplitter([])
-            steps = []
-            whitespaceSplit = false
-            metaspace = nil
-            spmCharsmap = charsmap
             spmFlags = (proto.addDummyPrefix, proto.removeExtraWhitespaces, proto.escapeWhitespaces)
         case .transformers:
             var added: [AddedToken] = []
@@ -129,150 +118,31 @@ public final class T5Tokenizer: @unchecked Sendable {
             model = UnigramModel(pieces: names, scores: scores, unknownID: Int32(proto.unkID),
                                  byteFallback: false, float32Sums: false, matchable: { _ in true }, minScoreOf: { _ in true })
             addedTokens = AddedTokenSplitter(added)
-            steps = charsmap.map { [.precompiled($0)] } ?? []
-            whitespaceSplit = true
-            metaspace = ("\u{2581}", .always, true)
-            spmCharsmap = nil
             spmFlags = (true, true, true)
         }
+        self.charsmap = charsmap
         vocabularySize = names.count
     }
 
-    /// Loads a Hugging Face `tokenizer.json` with a `Unigram` model (the `.transformers` flavor).
-    /// Supported components: normalizers `Precompiled`, `Strip`, `Replace` (string, or the regex
-    /// ` {2,}`), `Sequence`; pre-tokenizers `WhitespaceSplit`, `Metaspace`, `Sequence`; post-processor
-    /// `TemplateProcessing`. Anything else throws `unsupported` naming the file.
+    /// Loads a Hugging Face `tokenizer.json` with a `Unigram` model (the `.transformers` flavor) the way
+    /// transformers 5's T5Tokenizer does: from the file's vocabulary and `Precompiled` charsmap only,
+    /// with T5's fixed pipeline (see `T5TokenizerJSON`); `<unk>` is id 2 and byte fallback is off.
+    /// The file's components must be of the SentencePiece family (normalizers `Precompiled`, `Strip`,
+    /// `Replace`, `Prepend`, `NFKC`, `Sequence`; pre-tokenizers `WhitespaceSplit`, `Metaspace`,
+    /// `Sequence`; post-processor `TemplateProcessing`): anything else throws `unsupported` naming the file.
     public init(tokenizerJSON path: String, configFile: String? = nil, maxLength: Int = 512) throws {
-        let j = try TokenizerFiles.decodeJSON(HFTokenizerJSON.self, from: path)
-        guard j.model.type == nil || j.model.type == "Unigram" else {
-            throw TokenizerError.unsupported(path: path, feature: "model type \(j.model.type ?? "?") (expected Unigram)")
-        }
-        guard let vocab = j.model.vocab, !vocab.isEmpty else { throw TokenizerError.malformed(path: path, reason: "model.vocab missing or empty") }
-        guard let unk = j.model.unk_id, unk >= 0, unk < vocab.count else {
-            throw TokenizerError.malformed(path: path, reason: "model.unk_id missing or out of range")
-        }
+        let j = try T5TokenizerJSON(path: path, configFile: configFile)
         flavor = .transformers
         self.maxLength = maxLength
-        unknownTokenID = Int32(unk)
-        var names = vocab.map(\.piece)
-        var ids = [String: Int32]()
-        for (i, n) in names.enumerated() { ids[n] = Int32(i) }
-        var added: [AddedToken] = []
-        var maxID = names.count - 1
-        for t in j.added_tokens ?? [] {
-            guard t.id >= 0 && t.id < Int(Int32.max) else { throw TokenizerError.malformed(path: path, reason: "added token id \(t.id)") }
-            if t.single_word == true { throw TokenizerError.unsupported(path: path, feature: "single_word added token '\(t.content)'") }
-            added.append(AddedToken(content: t.content, id: Int32(t.id), normalized: t.normalized ?? false,
-                                    lstrip: t.lstrip ?? false, rstrip: t.rstrip ?? false))
-            ids[t.content] = Int32(t.id)
-            maxID = max(maxID, t.id)
-        }
-        if added.contains(where: \.normalized) {
-            throw TokenizerError.unsupported(path: path, feature: "normalized added tokens in a Unigram tokenizer")
-        }
-        vocabularySize = maxID + 1
-        model = UnigramModel(pieces: names, scores: vocab.map(\.score), unknownID: Int32(unk),
-                             byteFallback: j.model.byte_fallback ?? false, float32Sums: false,
-                             matchable: { _ in true }, minScoreOf: { _ in true })
-        names = []
-        addedTokens = AddedTokenSplitter(added)
-
-        // Normalizer.
-        var steps: [NormalizerStep] = []
-        func addNormalizer(_ v: TokenizerJSONValue) throws {
-            guard let type = v["type"]?.string else { throw TokenizerError.malformed(path: path, reason: "normalizer without type") }
-            switch type {
-            case "Sequence":
-                for n in v["normalizers"]?.array ?? [] { try addNormalizer(n) }
-            case "Precompiled":
-                guard let b64 = v["precompiled_charsmap"]?.string else { break }
-                guard let data = Data(base64Encoded: b64) else {
-                    throw TokenizerError.malformed(path: path, reason: "precompiled_charsmap is not base64")
-                }
-                if !data.isEmpty { steps.append(.precompiled(try PrecompiledCharsMap([UInt8](data), path: path))) }
-            case "Strip":
-                steps.append(.strip(left: v["strip_left"]?.bool ?? false, right: v["strip_right"]?.bool ?? false))
-            case "Replace":
-                let content = v["content"]?.string ?? ""
-                if let s = v["pattern"]?["String"]?.string {
-                    steps.append(.replace(s, content))
-                } else if v["pattern"]?["Regex"]?.string == " {2,}" {
-                    steps.append(.replaceSpaceRuns(content))
-                } else {
-                    throw TokenizerError.unsupported(path: path, feature: "Replace normalizer pattern \(String(describing: v["pattern"]))")
-                }
-            default:
-                throw TokenizerError.unsupported(path: path, feature: "normalizer \(type)")
-            }
-        }
-        if let n = j.normalizer, !n.isNull { try addNormalizer(n) }
-        self.steps = steps
-
-        // Pre-tokenizer.
-        var split = false
-        var meta: (String, PrependScheme, Bool)? = nil
-        func addPre(_ v: TokenizerJSONValue) throws {
-            guard let type = v["type"]?.string else { throw TokenizerError.malformed(path: path, reason: "pre_tokenizer without type") }
-            switch type {
-            case "Sequence": for p in v["pretokenizers"]?.array ?? [] { try addPre(p) }
-            case "WhitespaceSplit": split = true
-            case "Metaspace":
-                let rep = v["replacement"]?.string ?? "\u{2581}"
-                var scheme = PrependScheme.always
-                if let s = v["prepend_scheme"]?.string {
-                    switch s {
-                    case "always": scheme = .always
-                    case "first": scheme = .first
-                    case "never": scheme = .never
-                    default: throw TokenizerError.unsupported(path: path, feature: "Metaspace prepend_scheme \(s)")
-                    }
-                } else if v["add_prefix_space"]?.bool == false {
-                    scheme = .never
-                }
-                meta = (rep, scheme, v["split"]?.bool ?? true)
-            default:
-                throw TokenizerError.unsupported(path: path, feature: "pre_tokenizer \(type)")
-            }
-        }
-        if let p = j.pre_tokenizer, !p.isNull { try addPre(p) }
-        whitespaceSplit = split
-        metaspace = meta
-
-        // Post-processor: TemplateProcessing "single" = [special..., $A, special...].
-        var prefix: [Int32] = [], suffix: [Int32] = []
-        if let post = j.post_processor, !post.isNull {
-            guard post["type"]?.string == "TemplateProcessing", let single = post["single"]?.array else {
-                throw TokenizerError.unsupported(path: path, feature: "post_processor \(post["type"]?.string ?? "?")")
-            }
-            var seenSequence = false
-            for item in single {
-                if item["Sequence"] != nil { seenSequence = true; continue }
-                guard let name = item["SpecialToken"]?["id"]?.string else {
-                    throw TokenizerError.malformed(path: path, reason: "post_processor template item")
-                }
-                var tokenIDs: [Int32] = []
-                if let list = post["special_tokens"]?[name]?["ids"]?.array {
-                    tokenIDs = list.compactMap { $0.int.map(Int32.init) }
-                } else if let id = ids[name] {
-                    tokenIDs = [id]
-                } else {
-                    throw TokenizerError.malformed(path: path, reason: "post_processor special token \(name) has no id")
-                }
-                if seenSequence { suffix += tokenIDs } else { prefix += tokenIDs }
-            }
-        }
-        prefixIDs = prefix
-        suffixIDs = suffix
-        eosTokenID = ids["</s>"].flatMap { suffix.contains($0) ? $0 : nil } ?? suffix.last
-
-        // Pad token: tokenizer_config.json pad_token, else "<pad>", else 0.
-        var pad = "<pad>"
-        if let configFile {
-            let cfg = try TokenizerFiles.decodeJSON(TokenizerJSONValue.self, from: configFile)
-            if let p = cfg["pad_token"]?.tokenContent { pad = p }
-        }
-        padTokenID = ids[pad] ?? 0
-        spmCharsmap = nil
+        unknownTokenID = T5TokenizerJSON.unknownTokenID
+        model = UnigramModel(pieces: j.pieces, scores: j.scores, unknownID: T5TokenizerJSON.unknownTokenID,
+                             byteFallback: false, float32Sums: false, matchable: { _ in true }, minScoreOf: { _ in true })
+        addedTokens = AddedTokenSplitter(j.addedTokens)
+        charsmap = j.charsmap
+        eosTokenID = j.eosTokenID
+        suffixIDs = [j.eosTokenID]
+        padTokenID = j.padTokenID
+        vocabularySize = j.vocabularySize
         spmFlags = (true, true, true)
     }
 
@@ -280,18 +150,18 @@ public final class T5Tokenizer: @unchecked Sendable {
 
     /// Ids of `text` followed by EOS; no truncation or padding.
     public func encode(_ text: String) -> [Int32] {
-        var ids = prefixIDs
+        var ids: [Int32] = []
         switch flavor {
         case .sentencePiece:
             let normalized = PrecompiledCharsMap.sentencePieceNormalize(
-                text, charsmap: spmCharsmap, addDummyPrefix: spmFlags.dummyPrefix,
+                text, charsmap: charsmap, addDummyPrefix: spmFlags.dummyPrefix,
                 removeExtraWhitespaces: spmFlags.removeExtra, escapeWhitespaces: spmFlags.escape)
             model.encode(normalized, into: &ids)
         case .transformers:
             for seg in addedTokens.split([.text(text, atStart: true)]) {
                 switch seg {
                 case .token(let id): ids.append(id)
-                case .text(let t, let atStart): encodeSegment(t, atStart: atStart, into: &ids)
+                case .text(let t, _): encodeSegment(t, into: &ids)
                 }
             }
         }
@@ -303,7 +173,7 @@ public final class T5Tokenizer: @unchecked Sendable {
     /// final EOS, as diffusers calls the tokenizer (`padding="max_length", truncation=True`).
     public func encode(_ text: String, length: Int? = nil) -> [Int32] {
         let n = length ?? maxLength
-        precondition(n >= suffixIDs.count + prefixIDs.count, "T5Tokenizer: length \(n) too short for the special tokens")
+        precondition(n >= suffixIDs.count, "T5Tokenizer: length \(n) too short for the special tokens")
         var ids = encode(text)
         if ids.count > n {
             ids.removeSubrange((n - suffixIDs.count)...)
@@ -314,99 +184,32 @@ public final class T5Tokenizer: @unchecked Sendable {
         return ids
     }
 
-    private func normalize(_ text: String) -> String {
-        var s = text
-        for step in steps {
-            switch step {
-            case .precompiled(let cm): s = cm.transformersNormalize(s)
-            case .strip(let left, let right):
-                var sc = s.unicodeScalars[...]
-                if left { while let f = sc.first, f.properties.isWhitespace { sc = sc.dropFirst() } }
-                if right { while let l = sc.last, l.properties.isWhitespace { sc = sc.dropLast() } }
-                s = String(String.UnicodeScalarView(sc))
-            case .replace(let pattern, let content):
-                s = Self.replaceScalars(s, pattern, content)
-            case .replaceSpaceRuns(let content):
-                var out = String.UnicodeScalarView()
-                var run = 0
-                for sc in s.unicodeScalars {
-                    if sc == " " { run += 1; continue }
-                    if run == 1 { out.append(" ") } else if run > 1 { out.append(contentsOf: content.unicodeScalars) }
-                    run = 0
-                    out.append(sc)
-                }
-                if run == 1 { out.append(" ") } else if run > 1 { out.append(contentsOf: content.unicodeScalars) }
-                s = String(out)
-            }
-        }
-        return s
-    }
-
-    /// Replaces every non-overlapping occurrence of `pattern`, compared scalar by scalar.
-    private static func replaceScalars(_ s: String, _ pattern: String, _ content: String) -> String {
-        let p = Array(pattern.unicodeScalars), src = Array(s.unicodeScalars)
-        if p.isEmpty { return s }
-        var out = String.UnicodeScalarView()
-        var i = 0
-        while i < src.count {
-            if src[i...].starts(with: p) { out.append(contentsOf: content.unicodeScalars); i += p.count }
-            else { out.append(src[i]); i += 1 }
-        }
-        return String(out)
-    }
-
-    /// The `.transformers` pipeline for one span between added tokens.
-    private func encodeSegment(_ text: String, atStart: Bool, into ids: inout [Int32]) {
-        let normalized = normalize(text)
-        // WhitespaceSplit: words separated by Unicode whitespace; `first` tracks offset 0.
-        var words: [(word: String, first: Bool)] = []
-        if whitespaceSplit {
-            var current = String.UnicodeScalarView()
-            var startsAtZero = atStart
-            var index = 0, wordStart = 0
-            for sc in normalized.unicodeScalars {
-                if sc.properties.isWhitespace {
-                    if !current.isEmpty { words.append((String(current), startsAtZero && wordStart == 0)); current = .init() }
-                } else {
-                    if current.isEmpty { wordStart = index }
-                    current.append(sc)
-                }
-                index += 1
-            }
-            if !current.isEmpty { words.append((String(current), startsAtZero && wordStart == 0)) }
-            startsAtZero = false
-        } else if !normalized.isEmpty {
-            words.append((normalized, atStart))
-        }
-        for (word, first) in words {
-            guard let (rep, scheme, split) = metaspace else { model.encode(word, into: &ids); continue }
-            // Scalar-level (not Character-level) work: a combining mark may follow the replacement.
-            let repScalars = Array(rep.unicodeScalars)
-            var w: [Unicode.Scalar] = []
-            for sc in word.unicodeScalars {
-                if sc == " " { w.append(contentsOf: repScalars) } else { w.append(sc) }
-            }
-            let prepend: Bool
-            switch scheme {
-            case .always: prepend = true
-            case .first: prepend = first
-            case .never: prepend = false
-            }
-            if prepend && !w.starts(with: repScalars) { w.insert(contentsOf: repScalars, at: 0) }
-            if split && !repScalars.isEmpty {
-                // Split on the replacement, each occurrence starting a new piece (MergedWithNext).
-                var start = 0, i = 0
-                while i < w.count {
-                    if i > start && w[i...].starts(with: repScalars) {
-                        model.encode(String(String.UnicodeScalarView(w[start..<i])), into: &ids)
-                        start = i
-                    }
-                    i += w[i...].starts(with: repScalars) ? repScalars.count : 1
-                }
-                if start < w.count { model.encode(String(String.UnicodeScalarView(w[start...])), into: &ids) }
+    /// The `.transformers` pipeline for one span between added tokens: `Precompiled`, then
+    /// `WhitespaceSplit`, then `Metaspace` (U+2581 prepended unless the word starts with it; the word
+    /// split before every U+2581, each piece keeping its marker), each piece segmented on its own.
+    private func encodeSegment(_ text: String, into ids: inout [Int32]) {
+        let normalized = charsmap?.transformersNormalize(text) ?? text
+        var word: [Unicode.Scalar] = []
+        for sc in normalized.unicodeScalars {
+            if sc.properties.isWhitespace {
+                encodeWord(word, into: &ids)
+                word.removeAll(keepingCapacity: true)
             } else {
-                model.encode(String(String.UnicodeScalarView(w)), into: &ids)
+                word.append(sc)
             }
         }
+        encodeWord(word, into: &ids)
+    }
+
+    private func encodeWord(_ word: [Unicode.Scalar], into ids: inout [Int32]) {
+        guard !word.isEmpty else { return }
+        var w = word
+        if w[0] != Self.wordStart { w.insert(Self.wordStart, at: 0) }
+        var start = 0
+        for i in 1..<w.count where w[i] == Self.wordStart {
+            model.encode(String(String.UnicodeScalarView(w[start..<i])), into: &ids)
+            start = i
+        }
+        model.encode(String(String.UnicodeScalarView(w[start...])), into: &ids)
     }
 }
