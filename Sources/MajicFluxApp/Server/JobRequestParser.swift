@@ -45,7 +45,7 @@ struct JobRequestParser {
 
         let seed = try Self.seed(o["seed"])
         let steps = try Self.integer(o["steps"], "steps", default: 20)
-        guard (1...ServerConfiguration.maxSteps).contains(steps) else {
+        guard GenerationRequest.stepsRange.contains(steps) else {
             throw APIError.badRequest("steps must be between 1 and \(ServerConfiguration.maxSteps), got \(steps)")
         }
         let width = try Self.integer(o["width"], "width", default: defaultImageSize)

@@ -44,5 +44,5 @@ public struct ServerConfiguration: Sendable {
     }
 
     /// The most denoising steps a job may ask for.
-    public static let maxSteps = 100
+    public static var maxSteps: Int { GenerationRequest.stepsRange.upperBound }
 }
