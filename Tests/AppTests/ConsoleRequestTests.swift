@@ -106,10 +106,11 @@ final class ConsoleRequestTests: XCTestCase {
 
         let blocker = try await console.submit(["prompt": "hold the queue", "seed": 1, "steps": 100, "width": 512, "height": 512])
         let id = try XCTUnwrap(blocker["id"] as? String)
-        let stream = try console.exchange("GET /api/jobs/\(id)/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", timeout: 3)
+        let stream = try console.exchange("GET /api/jobs/\(id)/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", timeout: 2)
         XCTAssertFalse(stream.closedByServer, "an event stream is an answer in progress, not an idle connection")
         XCTAssertTrue(stream.text.contains("event: progress"), stream.text)
+        // The tiny model may finish its 100 steps soon after; either way the job is over after this.
         let cancel = try await console.send("DELETE", "/api/jobs/\(id)")
-        XCTAssertEqual(cancel.status, 200)
+        XCTAssertTrue([200, 409].contains(cancel.status), "\(cancel.status) \(cancel.text)")
     }
 }
