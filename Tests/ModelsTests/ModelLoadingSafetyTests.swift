@@ -59,7 +59,8 @@ final class ModelLoadingSafetyTests: XCTestCase {
         for file in ["transformer/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors",
                      "text_encoder_2/model.safetensors", "vae/diffusion_pytorch_model.safetensors",
                      "text_encoder/config.json", "text_encoder_2/config.json", "transformer/config.json",
-                     "vae/config.json", "scheduler/scheduler_config.json"] {
+                     "vae/config.json", "scheduler/scheduler_config.json",
+                     "tokenizer/vocab.json", "tokenizer/merges.txt", "tokenizer_2/tokenizer.json"] {
             let model = try TinyModelCopy()
             try model.replaceByFIFO(file)
             assertError("FIFO \(file)", [model.path(file), "FIFO"]) { _ = try model.generate() }

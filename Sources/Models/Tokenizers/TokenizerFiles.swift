@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import Tensor
 
 /// File helpers shared by the tokenizers: whole-file reads with errors that name the file.
 enum TokenizerFiles {
@@ -21,8 +22,9 @@ enum TokenizerFiles {
     static func read(_ path: String) throws -> [UInt8] {
         guard exists(path) else { throw TokenizerError.fileNotFound(path: path) }
         do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            return [UInt8](data)
+            // Through MappedFile: it refuses FIFOs and other non-regular files without blocking.
+            let file = try MappedFile(path: path)
+            return withExtendedLifetime(file) { [UInt8](file.bytes) }
         } catch {
             throw TokenizerError.unreadable(path: path, reason: "\(error)")
         }
