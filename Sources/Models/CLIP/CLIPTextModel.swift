@@ -2,12 +2,12 @@ import Tensor
 
 /// The CLIP text transformer (Hugging Face `CLIPTextModel`): token + position embeddings, pre-LN
 /// causal self-attention layers, final LayerNorm; pooled output = hidden state at the first EOS.
-public final class CLIPTextModel {
+public final class CLIPTextModel: Module {
     public let config: CLIPTextConfig
-    let tokenEmbedding: Tensor
-    let positionEmbedding: Tensor
-    let layers: [CLIPEncoderLayer]
-    let finalLayerNorm: LayerNorm
+    var tokenEmbedding: Tensor
+    var positionEmbedding: Tensor
+    var layers: [CLIPEncoderLayer]
+    var finalLayerNorm: LayerNorm
 
     /// Builds the model from HF keys (`text_model.embeddings...`, `text_model.encoder.layers.N...`,
     /// `text_model.final_layer_norm`). Throws `ModelError.weights` naming every mismatch.
@@ -22,11 +22,22 @@ public final class CLIPTextModel {
         // HF checkpoints carry a position_ids buffer and, for CLIPTextModelWithProjection, a projection.
         w.ignoredUnused = { $0.hasSuffix("position_ids") || $0.hasPrefix("text_projection") }
         let d = config.hiddenSize
-        tokenEmbedding = w.take("text_model.embeddings.token_embedding.weight", shape: [config.vocabSize, d])
-        positionEmbedding = w.take("text_model.embeddings.position_embedding.weight", shape: [config.maxPositionEmbeddings, d])
-        layers = (0..<config.numHiddenLayers).map { CLIPEncoderLayer(w, "text_model.encoder.layers.\($0)", config) }
-        finalLayerNorm = LayerNorm(w, "text_model.final_layer_norm", dim: d, eps: Float(config.layerNormEps))
+        tokenEmbedding = .placeholder([config.vocabSize, d])
+        positionEmbedding = .placeholder([config.maxPositionEmbeddings, d])
+        layers = (0..<config.numHiddenLayers).map { _ in CLIPEncoderLayer(config) }
+        finalLayerNorm = LayerNorm(dim: d, eps: Float(config.layerNormEps))
+        if !["quick_gelu", "gelu"].contains(config.hiddenAct) { w.report("unsupported CLIP hidden_act '\(config.hiddenAct)'") }
+        var me = self
+        try w.load(&me)
         try w.finish()
+    }
+
+    /// HF's keys (transformers 4.x, `text_model.` prefixed).
+    public func visit<V: ModuleVisitor>(_ v: inout V) throws {
+        try v.parameter("text_model.embeddings.token_embedding.weight", &tokenEmbedding)
+        try v.parameter("text_model.embeddings.position_embedding.weight", &positionEmbedding)
+        try v.children("text_model.encoder.layers", &layers)
+        try v.child("text_model.final_layer_norm", &finalLayerNorm)
     }
 
     /// Checkpoints saved by transformers 4.x name tensors `text_model.…` (FLUX.1-dev's text_encoder);
@@ -75,25 +86,35 @@ public final class CLIPTextModel {
 }
 
 /// One pre-LN CLIP encoder layer.
-struct CLIPEncoderLayer {
-    let norm1, norm2: LayerNorm
-    let q, k, v, out, fc1, fc2: Linear
+struct CLIPEncoderLayer: Module {
+    var norm1, norm2: LayerNorm
+    var q, k, v, out, fc1, fc2: any LinearLayer
     let heads: Int
     let quick: Bool
 
-    init(_ w: WeightLoader, _ p: String, _ c: CLIPTextConfig) {
+    init(_ c: CLIPTextConfig) {
         let d = c.hiddenSize, eps = Float(c.layerNormEps)
-        norm1 = LayerNorm(w, "\(p).layer_norm1", dim: d, eps: eps)
-        norm2 = LayerNorm(w, "\(p).layer_norm2", dim: d, eps: eps)
-        q = Linear(w, "\(p).self_attn.q_proj", in: d, out: d)
-        k = Linear(w, "\(p).self_attn.k_proj", in: d, out: d)
-        v = Linear(w, "\(p).self_attn.v_proj", in: d, out: d)
-        out = Linear(w, "\(p).self_attn.out_proj", in: d, out: d)
-        fc1 = Linear(w, "\(p).mlp.fc1", in: d, out: c.intermediateSize)
-        fc2 = Linear(w, "\(p).mlp.fc2", in: c.intermediateSize, out: d)
+        norm1 = LayerNorm(dim: d, eps: eps)
+        norm2 = LayerNorm(dim: d, eps: eps)
+        q = Linear(in: d, out: d)
+        k = Linear(in: d, out: d)
+        v = Linear(in: d, out: d)
+        out = Linear(in: d, out: d)
+        fc1 = Linear(in: d, out: c.intermediateSize)
+        fc2 = Linear(in: c.intermediateSize, out: d)
         heads = c.numAttentionHeads
         quick = c.hiddenAct == "quick_gelu"
-        if !["quick_gelu", "gelu"].contains(c.hiddenAct) { w.report("unsupported CLIP hidden_act '\(c.hiddenAct)'") }
+    }
+
+    mutating func visit<V: ModuleVisitor>(_ v: inout V) throws {
+        try v.child("layer_norm1", &norm1)
+        try v.child("layer_norm2", &norm2)
+        try v.linear("self_attn.q_proj", &q)
+        try v.linear("self_attn.k_proj", &k)
+        try v.linear("self_attn.v_proj", &self.v)
+        try v.linear("self_attn.out_proj", &out)
+        try v.linear("mlp.fc1", &fc1)
+        try v.linear("mlp.fc2", &fc2)
     }
 
     func callAsFunction(_ x: Tensor, mask: Tensor) -> Tensor {

@@ -1,17 +1,21 @@
 import Tensor
 
 /// q, k, v from a fused projection (rows [q | k | v]), QK-RMSNorm per head, split into (B, H, L, D).
-struct FluxQKV {
+struct FluxQKV: Module {
     var queryNorm, keyNorm: RMSNorm
     let heads, headDim: Int
 
-    init(_ w: WeightLoader, normPrefix p: String, heads: Int, headDim: Int) {
-        queryNorm = RMSNorm(w, "\(p).query_norm", dim: headDim, eps: 1e-6, name: "scale")
-        keyNorm = RMSNorm(w, "\(p).key_norm", dim: headDim, eps: 1e-6, name: "scale")
+    init(heads: Int, headDim: Int) {
+        queryNorm = RMSNorm(dim: headDim, eps: 1e-6, key: "scale")
+        keyNorm = RMSNorm(dim: headDim, eps: 1e-6, key: "scale")
         self.heads = heads
         self.headDim = headDim
     }
 
+    mutating func visit<V: ModuleVisitor>(_ v: inout V) throws {
+        try v.child("query_norm", &queryNorm)
+        try v.child("key_norm", &keyNorm)
+    }
 }
 
 /// Joint attention over streams of fused projections (B, L_i, 3*H*D), each with its QK norms:
@@ -28,32 +32,44 @@ func fluxAttention(_ streams: [(qkv: Tensor, norms: FluxQKV)], rope: FluxRoPE) -
 }
 
 /// A double-stream block: separate weights for image and text tokens, joint attention.
-struct FluxDoubleBlock {
+struct FluxDoubleBlock: Module {
     var imgMod, txtMod: Modulation
-    var imgQKV, txtQKV: Linear
+    var imgQKV, txtQKV: any LinearLayer
     var imgNorms, txtNorms: FluxQKV
-    var imgProj, txtProj: Linear
-    var imgMLP0, imgMLP2, txtMLP0, txtMLP2: Linear
+    var imgProj, txtProj: any LinearLayer
+    var imgMLP0, imgMLP2, txtMLP0, txtMLP2: any LinearLayer
     let norm = LayerNorm(eps: 1e-6)
 
-    init(_ w: WeightLoader, _ p: String, _ c: FluxConfig) {
+    init(_ c: FluxConfig) {
         let d = c.hiddenSize, m = c.mlpHiddenSize
-        imgMod = Modulation(w, "\(p).img_mod", hidden: d, double: true)
-        txtMod = Modulation(w, "\(p).txt_mod", hidden: d, double: true)
-        imgQKV = Linear(w, "\(p).img_attn.qkv", in: d, out: 3 * d)
-        txtQKV = Linear(w, "\(p).txt_attn.qkv", in: d, out: 3 * d)
-        imgNorms = FluxQKV(w, normPrefix: "\(p).img_attn.norm", heads: c.numAttentionHeads, headDim: c.attentionHeadDim)
-        txtNorms = FluxQKV(w, normPrefix: "\(p).txt_attn.norm", heads: c.numAttentionHeads, headDim: c.attentionHeadDim)
-        imgProj = Linear(w, "\(p).img_attn.proj", in: d, out: d)
-        txtProj = Linear(w, "\(p).txt_attn.proj", in: d, out: d)
-        imgMLP0 = Linear(w, "\(p).img_mlp.0", in: d, out: m)
-        imgMLP2 = Linear(w, "\(p).img_mlp.2", in: m, out: d)
-        txtMLP0 = Linear(w, "\(p).txt_mlp.0", in: d, out: m)
-        txtMLP2 = Linear(w, "\(p).txt_mlp.2", in: m, out: d)
+        imgMod = Modulation(hidden: d, double: true)
+        txtMod = Modulation(hidden: d, double: true)
+        imgQKV = Linear(in: d, out: 3 * d)
+        txtQKV = Linear(in: d, out: 3 * d)
+        imgNorms = FluxQKV(heads: c.numAttentionHeads, headDim: c.attentionHeadDim)
+        txtNorms = FluxQKV(heads: c.numAttentionHeads, headDim: c.attentionHeadDim)
+        imgProj = Linear(in: d, out: d)
+        txtProj = Linear(in: d, out: d)
+        imgMLP0 = Linear(in: d, out: m)
+        imgMLP2 = Linear(in: m, out: d)
+        txtMLP0 = Linear(in: d, out: m)
+        txtMLP2 = Linear(in: m, out: d)
     }
 
-    var linears: [Linear] {
-        [imgMod.lin, txtMod.lin, imgQKV, txtQKV, imgProj, txtProj, imgMLP0, imgMLP2, txtMLP0, txtMLP2]
+    /// BFL's keys, in the order the blocks were loaded before the module protocol.
+    mutating func visit<V: ModuleVisitor>(_ v: inout V) throws {
+        try v.child("img_mod", &imgMod)
+        try v.child("txt_mod", &txtMod)
+        try v.linear("img_attn.qkv", &imgQKV)
+        try v.linear("txt_attn.qkv", &txtQKV)
+        try v.child("img_attn.norm", &imgNorms)
+        try v.child("txt_attn.norm", &txtNorms)
+        try v.linear("img_attn.proj", &imgProj)
+        try v.linear("txt_attn.proj", &txtProj)
+        try v.linear("img_mlp.0", &imgMLP0)
+        try v.linear("img_mlp.2", &imgMLP2)
+        try v.linear("txt_mlp.0", &txtMLP0)
+        try v.linear("txt_mlp.2", &txtMLP2)
     }
 
     /// `mods`: the image and text modulation parameters computed ahead (`FluxModulationCache`);
@@ -75,29 +91,34 @@ struct FluxDoubleBlock {
 }
 
 /// A single-stream block over the joint (text + image) sequence with a parallel attention/MLP.
-struct FluxSingleBlock {
+struct FluxSingleBlock: Module {
     var modulation: Modulation
-    var linear1, linear2: Linear
+    var linear1, linear2: any LinearLayer
     var norms: FluxQKV
     let hidden, mlp: Int
     let norm = LayerNorm(eps: 1e-6)
 
-    init(_ w: WeightLoader, _ p: String, _ c: FluxConfig) {
+    init(_ c: FluxConfig) {
         hidden = c.hiddenSize
         mlp = c.mlpHiddenSize
-        modulation = Modulation(w, "\(p).modulation", hidden: hidden, double: false)
-        linear1 = Linear(w, "\(p).linear1", in: hidden, out: 3 * hidden + mlp)
-        linear2 = Linear(w, "\(p).linear2", in: hidden + mlp, out: hidden)
-        norms = FluxQKV(w, normPrefix: "\(p).norm", heads: c.numAttentionHeads, headDim: c.attentionHeadDim)
+        modulation = Modulation(hidden: hidden, double: false)
+        linear1 = Linear(in: hidden, out: 3 * hidden + mlp)
+        linear2 = Linear(in: hidden + mlp, out: hidden)
+        norms = FluxQKV(heads: c.numAttentionHeads, headDim: c.attentionHeadDim)
     }
 
-    var linears: [Linear] { [modulation.lin, linear1, linear2] }
+    mutating func visit<V: ModuleVisitor>(_ v: inout V) throws {
+        try v.child("modulation", &modulation)
+        try v.linear("linear1", &linear1)
+        try v.linear("linear2", &linear2)
+        try v.child("norm", &norms)
+    }
 
     /// `mod`: the modulation parameters computed ahead; nil computes them from `vec`.
     func callAsFunction(_ x: Tensor, vec: Tensor, rope: FluxRoPE, mod: ModulationParams? = nil) -> Tensor {
         let mod = mod ?? modulation(vec)[0]
         let h = mod.modulate(x, eps: norm.eps)
-        if h.device != .cpu, let qkvPart = linear1.rows(0, 3 * hidden), let mlpPart = linear1.rows(3 * hidden, 3 * hidden + mlp) {
+        if h.backend is any FusedGEMMEpilogue, let qkvPart = linear1.rows(0, 3 * hidden), let mlpPart = linear1.rows(3 * hidden, 3 * hidden + mlp) {
             // Two GEMMs: the MLP half gets its GELU in the epilogue and is written straight into
             // linear2's [attention | MLP] input.
             let attn = fluxAttention([(qkvPart(h), norms)], rope: rope)

@@ -24,11 +24,15 @@ func fluxTimestepEmbedding(_ values: [Float], dim: Int = 256, timeFactor: Float 
 }
 
 /// out_layer(silu(in_layer(x))): Flux's time/guidance/pooled-text embedders.
-struct MLPEmbedder {
-    let inLayer, outLayer: Linear
-    init(_ w: WeightLoader, _ p: String, in d: Int, hidden: Int) {
-        inLayer = Linear(w, "\(p).in_layer", in: d, out: hidden)
-        outLayer = Linear(w, "\(p).out_layer", in: hidden, out: hidden)
+struct MLPEmbedder: Module {
+    var inLayer, outLayer: any LinearLayer
+    init(in d: Int, hidden: Int) {
+        inLayer = Linear(in: d, out: hidden)
+        outLayer = Linear(in: hidden, out: hidden)
+    }
+    mutating func visit<V: ModuleVisitor>(_ v: inout V) throws {
+        try v.linear("in_layer", &inLayer)
+        try v.linear("out_layer", &outLayer)
     }
     func callAsFunction(_ x: Tensor) -> Tensor { outLayer(silu(inLayer(x))) }
 }
@@ -47,18 +51,21 @@ struct ModulationParams {
 }
 
 /// lin(silu(vec)) chunked into one (single blocks) or two (double blocks) parameter sets.
-struct Modulation {
-    var lin: Linear
+struct Modulation: Module {
+    var lin: any LinearLayer
     let sets: Int
-    init(_ w: WeightLoader, _ p: String, hidden: Int, double: Bool) {
+    init(hidden: Int, double: Bool) {
         sets = double ? 2 : 1
-        lin = Linear(w, "\(p).lin", in: hidden, out: 3 * sets * hidden)
+        lin = Linear(in: hidden, out: 3 * sets * hidden)
+    }
+    mutating func visit<V: ModuleVisitor>(_ v: inout V) throws {
+        try v.linear("lin", &lin)
     }
     func callAsFunction(_ vec: Tensor) -> [ModulationParams] { Self.split(lin(silu(vec)), sets: sets) }
 
     /// Parameters for each row of `siluVec` = silu(vec) (S, D) through `layer` (a modulation Linear
     /// with `sets` parameter sets): element s is what `callAsFunction` gives for row s alone.
-    static func perRow(_ siluVec: Tensor, layer: Linear, sets: Int) -> [[ModulationParams]] {
+    static func perRow(_ siluVec: Tensor, layer: any LinearLayer, sets: Int) -> [[ModulationParams]] {
         let out = layer(siluVec)
         return (0..<out.shape[0]).map { split(out.slice(dim: 0, start: $0, end: $0 + 1), sets: sets) }
     }

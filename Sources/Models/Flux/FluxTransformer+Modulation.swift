@@ -23,7 +23,7 @@ extension FluxTransformer {
         }
         vec = vec + vectorIn(pooled.moved(to: backend))
         let siluVec = silu(vec)
-        func onDevice(_ l: Linear) -> Linear { (try? l.mapParameters { $0.moved(to: backend) }) ?? l }
+        func onDevice(_ l: any LinearLayer) -> any LinearLayer { (try? l.mapParameters { _, t in t.moved(to: backend) }) ?? l }
 
         var double: [[(img: [ModulationParams], txt: [ModulationParams])]] = Array(repeating: [], count: timesteps.count)
         for i in 0..<config.numLayers {
@@ -91,23 +91,31 @@ final class FluxModulationCache: @unchecked Sendable {
     func clear() { entries = [:] }
 }
 
-extension FluxDoubleBlock {
-    /// The block with empty modulation Linears (their weights are kept elsewhere); it runs only with
-    /// modulation parameters given.
-    func strippingModulation() -> FluxDoubleBlock {
-        var b = self
-        b.imgMod.lin = Linear.empty(in: imgMod.lin.inFeatures)
-        b.txtMod.lin = Linear.empty(in: txtMod.lin.inFeatures)
-        return b
+/// Takes the Linear out of every `Modulation` a block declares (any block type: found through its
+/// `visit`), leaving an empty Linear in its place.
+struct ModulationStripper: ModuleVisitor {
+    var path: [String] = []
+    var stripped: [any LinearLayer] = []
+    mutating func parameter(_ key: String, _ tensor: inout Tensor) throws {}
+    mutating func child<M: Module>(_ key: String, _ module: inout M) throws {
+        guard var m = module as? Modulation else {
+            path.append(key)
+            defer { path.removeLast() }
+            return try module.visit(&self)
+        }
+        stripped.append(m.lin)
+        m.lin = Linear.empty(in: m.lin.inFeatures)
+        module = m as! M  // M is Modulation: the cast above succeeded
     }
 }
 
-extension FluxSingleBlock {
-    /// The block with an empty modulation Linear; it runs only with modulation parameters given.
-    func strippingModulation() -> FluxSingleBlock {
-        var b = self
-        b.modulation.lin = Linear.empty(in: modulation.lin.inFeatures)
-        return b
+extension Module {
+    /// Empties the block's modulation Linears (their weights are kept elsewhere; the block then runs
+    /// only with modulation parameters given) and returns them in visiting order.
+    mutating func strippingModulation() throws -> [any LinearLayer] {
+        var v = ModulationStripper()
+        try visit(&v)
+        return v.stripped
     }
 }
 

@@ -2,26 +2,31 @@ import Tensor
 
 /// The Flux diffusion transformer (FLUX.1-dev/schnell and fine-tunes such as majicflus), any size.
 /// Parameters use BFL names; other checkpoint layouts are renamed on load (`FluxCheckpointLayout`).
-public final class FluxTransformer {
+/// Streaming (low-VRAM) set-up and residency are in FluxTransformer+Streaming.swift.
+public final class FluxTransformer: Module {
     public let config: FluxConfig
-    let imgIn, txtIn: Linear
-    let timeIn, vectorIn: MLPEmbedder
-    let guidanceIn: MLPEmbedder?
+    var imgIn, txtIn: any LinearLayer
+    var timeIn, vectorIn: MLPEmbedder
+    var guidanceIn: MLPEmbedder?
+    var finalAdaLN, finalLinear: any LinearLayer
+    let finalNorm = LayerNorm(eps: 1e-6)
     /// The blocks as they run (with streaming: views of their device memory; empty while evicted).
-    private(set) var doubleBlocks: [FluxDoubleBlock]
-    private(set) var singleBlocks: [FluxSingleBlock]
+    var doubleBlocks: [FluxDoubleBlock]
+    var singleBlocks: [FluxSingleBlock]
     /// With streaming: the blocks viewing their host copies, from which device views are made.
-    private let hostDoubleBlocks: [FluxDoubleBlock], hostSingleBlocks: [FluxSingleBlock]
+    var hostDoubleBlocks: [FluxDoubleBlock] = [], hostSingleBlocks: [FluxSingleBlock] = []
     /// With streaming: each block's modulation Linears (double: image, text; single: one), kept in
     /// host memory and out of the streamed weights; `prepareModulation` computes their outputs for all
     /// steps at once (`FluxTransformer+Modulation.swift`).
-    let hostModulation: [[Linear]]
+    var hostModulation: [[any LinearLayer]] = []
     /// Modulation parameters computed ahead, per (timestep, guidance, pooled).
     let modulationCache = FluxModulationCache()
-    let finalAdaLN, finalLinear: Linear
-    let finalNorm = LayerNorm(eps: 1e-6)
     /// Where the weights live and the forward pass runs (inputs are moved here).
     public let backend: any Backend
+    /// Set when the blocks stream (`streaming` given at load).
+    var streamer: BlockStreamer?
+
+    static let doubleKey = "double_blocks", singleKey = "single_blocks"
 
     /// Builds the model from BFL-named weights. Throws `ModelError.weights` naming every missing,
     /// unexpected or mis-shaped tensor.
@@ -43,92 +48,53 @@ public final class FluxTransformer {
         w.computeDType = computeDType
         w.quantization = quantization
         let d = config.hiddenSize
-        imgIn = Linear(w, "img_in", in: config.inChannels, out: d)
-        txtIn = Linear(w, "txt_in", in: config.jointAttentionDim, out: d)
-        timeIn = MLPEmbedder(w, "time_in", in: 256, hidden: d)
-        vectorIn = MLPEmbedder(w, "vector_in", in: config.pooledProjectionDim, hidden: d)
-        guidanceIn = config.guidanceEmbeds ? MLPEmbedder(w, "guidance_in", in: 256, hidden: d) : nil
-        finalAdaLN = Linear(w, "final_layer.adaLN_modulation.1", in: d, out: 2 * d)
-        finalLinear = Linear(w, "final_layer.linear", in: d, out: config.resolvedOutChannels)
-        otherWeightBytes = ([imgIn, txtIn, timeIn.inLayer, timeIn.outLayer, vectorIn.inLayer, vectorIn.outLayer, finalAdaLN, finalLinear]
-            + (guidanceIn.map { [$0.inLayer, $0.outLayer] } ?? [])).reduce(0) { $0 + $1.weightByteCount }
-        guard let streaming else {
-            doubleBlocks = (0..<config.numLayers).map { FluxDoubleBlock(w, "double_blocks.\($0)", config) }
-            singleBlocks = (0..<config.numSingleLayers).map { FluxSingleBlock(w, "single_blocks.\($0)", config) }
-            streamer = nil
-            hostDoubleBlocks = []
-            hostSingleBlocks = []
-            hostModulation = []
-            try w.finish()
-            return
+        imgIn = Linear(in: config.inChannels, out: d)
+        txtIn = Linear(in: config.jointAttentionDim, out: d)
+        timeIn = MLPEmbedder(in: 256, hidden: d)
+        vectorIn = MLPEmbedder(in: config.pooledProjectionDim, hidden: d)
+        guidanceIn = config.guidanceEmbeds ? MLPEmbedder(in: 256, hidden: d) : nil
+        finalAdaLN = Linear(in: d, out: 2 * d)
+        finalLinear = Linear(in: d, out: config.resolvedOutChannels)
+        doubleBlocks = (0..<config.numLayers).map { _ in FluxDoubleBlock(config) }
+        singleBlocks = (0..<config.numSingleLayers).map { _ in FluxSingleBlock(config) }
+        var outside = OutsideBlocks(model: self)
+        try w.load(&outside)
+        if let streaming {
+            try streamBlocks(from: w, streaming: streaming)
+        } else {
+            try w.load(&doubleBlocks, at: [Self.doubleKey])
+            try w.load(&singleBlocks, at: [Self.singleKey])
         }
-        // Each block is built on the backend, copied to host memory, and dropped before the next. Its
-        // modulation Linears (27% of the block weights, applied to one vector per step) go to host
-        // memory apart and never stream: their outputs for all steps are computed ahead.
-        let s = try BlockStreamer(backend: backend, slots: streaming.slots, keepsHostCopies: streaming.keepsHostCopies)
-        var modulation: [[Linear]] = []
-        func keepModulation(_ linears: [Linear]) throws {
-            modulation.append(try linears.map { try $0.mapParameters { $0.moved(to: CPUBackend.shared) } })
-        }
-        let hostDouble = try (0..<config.numLayers).map { i -> FluxDoubleBlock in
-            let block = FluxDoubleBlock(w, "double_blocks.\(i)", config)
-            try keepModulation([block.imgMod.lin, block.txtMod.lin])
-            return try s.adopt(block.strippingModulation())
-        }
-        let hostSingle = try (0..<config.numSingleLayers).map { i -> FluxSingleBlock in
-            let block = FluxSingleBlock(w, "single_blocks.\(i)", config)
-            try keepModulation([block.modulation.lin])
-            return try s.adopt(block.strippingModulation())
-        }
-        hostModulation = modulation
         try w.finish()
-        try s.place(budget: streaming.weightBudget, otherBytes: otherWeightBytes, what: "DiT")
-        doubleBlocks = try hostDouble.enumerated().map { try s.deviceBlock($1, index: $0) }
-        singleBlocks = try hostSingle.enumerated().map { try s.deviceBlock($1, index: config.numLayers + $0) }
-        (hostDoubleBlocks, hostSingleBlocks) = streaming.keepsHostCopies ? (hostDouble, hostSingle) : ([], [])
-        streamer = s
+        if let streamer, let streaming {
+            try streamer.place(budget: streaming.weightBudget, otherBytes: otherWeightBytes, what: "DiT")
+            try placeDeviceViews()
+        }
     }
 
-    /// With streaming and `keepsHostCopies`: gives the blocks' device memory back, keeping their
-    /// host copies (a server between generations, so the text encoders and the VAE have the GPU).
-    /// The model cannot run until `placeBlocks`.
-    public func evictBlocks() {
-        guard let streamer, streamer.keepsHostCopies else { return }
-        doubleBlocks = []
-        singleBlocks = []
-        streamer.evict()
+    /// The layers outside the blocks, in BFL's names (always resident).
+    func visitOutsideBlocks<V: ModuleVisitor>(_ v: inout V) throws {
+        try v.linear("img_in", &imgIn)
+        try v.linear("txt_in", &txtIn)
+        try v.child("time_in", &timeIn)
+        try v.child("vector_in", &vectorIn)
+        try v.child("guidance_in", &guidanceIn)
+        try v.linear("final_layer.adaLN_modulation.1", &finalAdaLN)
+        try v.linear("final_layer.linear", &finalLinear)
     }
 
-    /// Takes device memory for the blocks again after `evictBlocks`, planned for `weightBudget`
-    /// (as `BlockStreaming.weightBudget`). No-op when the blocks are placed.
-    public func placeBlocks(weightBudget: Int) throws {
-        guard let streamer, !streamer.isPlaced else { return }
-        try streamer.place(budget: weightBudget, otherBytes: otherWeightBytes, what: "DiT")
-        doubleBlocks = try hostDoubleBlocks.enumerated().map { try streamer.deviceBlock($1, index: $0) }
-        singleBlocks = try hostSingleBlocks.enumerated().map { try streamer.deviceBlock($1, index: config.numLayers + $0) }
+    /// Every layer: those outside the blocks, then the blocks as they run.
+    public func visit<V: ModuleVisitor>(_ v: inout V) throws {
+        try visitOutsideBlocks(&v)
+        try v.children(Self.doubleKey, &doubleBlocks)
+        try v.children(Self.singleKey, &singleBlocks)
     }
 
-    /// Whether the blocks have been given back with `evictBlocks` (and not placed again).
-    public var blocksEvicted: Bool { streamer.map { !$0.isPlaced } ?? false }
+    /// Bytes of the weights outside the blocks (embedders, final layer): always resident.
+    var otherWeightBytes: Int { OutsideBlocks(model: self).weightByteCount }
 
-    /// Set when the blocks stream (`streaming` given at load).
-    let streamer: BlockStreamer?
-    /// Bytes of the Linear weights outside the blocks (embedders, final layer): always resident.
-    private let otherWeightBytes: Int
-
-    /// How the blocks are held when they stream; nil when all were loaded resident the usual way.
-    public var residency: BlockResidency? { streamer.map { BlockResidency($0, otherWeightBytes: otherWeightBytes) } }
-
-    /// One line on how the blocks are held.
-    public var residencySummary: String {
-        residency.map { "DiT: " + $0.summary } ?? "DiT: all \(doubleBlocks.count + singleBlocks.count) blocks resident"
-    }
-
-    /// Bytes held by the Linear weights and biases (quantized layers count their codes and scales);
-    /// the norms' scales are left out (a few KB).
-    public var weightByteCount: Int {
-        otherWeightBytes + (doubleBlocks.map(\.linears) + singleBlocks.map(\.linears)).joined().reduce(0) { $0 + $1.weightByteCount }
-    }
+    // `weightByteCount` (Module): every parameter as the model runs, quantized layers counting
+    // their codes and scales; a streaming DiT's blocks without their modulation Linears.
 
     /// Predicts the flow velocity.
     /// - Parameters:

@@ -12,7 +12,7 @@ import Tensor
 /// of a pass, the slots are refilled with the first streamed blocks of the next pass.
 ///
 /// One forward pass at a time; `acquire`/`release` are called in running order.
-final class BlockStreamer {
+public final class BlockStreamer {
     let backend: any AsyncUploading
     /// Device buffers the streamed blocks take turns in.
     let slotCount: Int
@@ -20,7 +20,7 @@ final class BlockStreamer {
     private var regions: [Storage?] = []
     private var sizes: [Int] = []
     /// Blocks `0..<residentCount` live on the device for good; the rest stream.
-    private(set) var residentCount = 0
+    public private(set) var residentCount = 0
     private var placed = false
     private var slots: [Storage] = []
     private var resident: [Storage] = []
@@ -30,7 +30,7 @@ final class BlockStreamer {
     private var loaded: [QueueFence] = []
     private var freed: [QueueFence?] = []
     /// Copies queued to slots since creation.
-    private(set) var streamedCopies = 0
+    public private(set) var streamedCopies = 0
 
     /// Tensor offsets inside a region are aligned to this many bytes.
     static let alignment = 256
@@ -40,7 +40,7 @@ final class BlockStreamer {
     let keepsHostCopies: Bool
 
     /// Throws when `backend` cannot copy while it computes (is not `AsyncUploading`).
-    init(backend: any Backend, slots: Int = 2, keepsHostCopies: Bool = false) throws {
+    public init(backend: any Backend, slots: Int = 2, keepsHostCopies: Bool = false) throws {
         precondition(slots >= 1, "a streamer needs at least one slot")
         guard let uploader = backend as? any AsyncUploading else {
             throw ModelError.invalidParameter("block streaming needs a backend that copies while it computes; \(backend.name) does not")
@@ -51,12 +51,12 @@ final class BlockStreamer {
     }
 
     /// Whether the blocks have device memory now (between `place` and `evict`).
-    var isPlaced: Bool { placed }
+    public var isPlaced: Bool { placed }
 
     /// Gives the device memory back (resident blocks and slots) once queued copies are done; the
     /// host copies stay, and `place` may be called again, with another budget. Tensors viewing the
     /// old device memory must be dropped by the caller. Needs `keepsHostCopies`.
-    func evict() {
+    public func evict() {
         precondition(keepsHostCopies, "evict needs the host copies of resident blocks")
         guard placed else { return }
         for fence in loaded { backend.hostWait(fence) }
@@ -76,18 +76,18 @@ final class BlockStreamer {
     }
 
     /// Number of adopted blocks.
-    var count: Int { sizes.count }
+    public var count: Int { sizes.count }
     /// Device bytes of one slot (the largest streamed block); 0 before `place` or when all are resident.
     var slotBytes: Int { slots.first?.byteCount ?? 0 }
     /// Device bytes held: resident blocks plus slots.
     var deviceBytes: Int { resident.reduce(0) { $0 + $1.byteCount } + slots.reduce(0) { $0 + $1.byteCount } }
     /// Bytes of block `i`'s weights.
-    func size(of i: Int) -> Int { sizes[i] }
+    public func size(of i: Int) -> Int { sizes[i] }
 
     /// Copies `block`'s parameters (from any backend) into a new host region; returns the block with
     /// parameters viewing that region. Blocks are numbered in adoption order, which must be the
     /// order they run in.
-    func adopt<B: ParameterMapping>(_ block: B) throws -> B {
+    public func adopt<B: Module>(_ block: B) throws -> B {
         precondition(!placed && resident.isEmpty && streamedCopies == 0, "adopt after place")
         var total = 0
         for t in block.parameterTensors { total = Self.aligned(total) + t.byteCount }
@@ -97,7 +97,7 @@ final class BlockStreamer {
             throw ModelError.invalidParameter("no page-locked host memory for block \(count) (\(Self.gib(total)); \(Self.gib(held)) already held for \(count) blocks): \(error). Streaming keeps the streamed model's blocks in host memory: free some, or use --precision fp8 to halve it")
         }
         var cursor = 0
-        let host = try block.mapParameters { t in
+        let host = try block.mapParameters { _, t in
             let c = t.isContiguous ? t : t.contiguous()
             cursor = Self.aligned(cursor)
             c.backend.download(c.storage, byteOffset: c.offset * c.dtype.byteSize, count: c.byteCount, into: region.pointer + cursor)
@@ -118,13 +118,13 @@ final class BlockStreamer {
     }
 
     /// The smallest device budget that can run the blocks (everything streamed).
-    var minimumBudget: Int { deviceBytesNeeded(resident: 0) }
+    public var minimumBudget: Int { deviceBytesNeeded(resident: 0) }
 
     /// Chooses how many blocks stay resident within `budget` device bytes, of which `otherBytes` are
     /// already spent on the model's other weights; allocates the resident blocks and the slots, and
     /// copies the resident blocks up (their host copies are then freed). Throws, naming the size
     /// needed, when even streaming every block does not fit.
-    func place(budget: Int, otherBytes: Int = 0, what: String) throws {
+    public func place(budget: Int, otherBytes: Int = 0, what: String) throws {
         precondition(!placed, "place called twice without evict")
         guard count > 0 else { placed = true; return }
         let blockBudget = budget - otherBytes
@@ -155,17 +155,17 @@ final class BlockStreamer {
 
     /// `hostBlock` (as returned by `adopt` for block `index`) with its parameters pointing at the
     /// block's device memory: its resident buffer, or its slot.
-    func deviceBlock<B: ParameterMapping>(_ hostBlock: B, index: Int) throws -> B {
+    public func deviceBlock<B: Module>(_ hostBlock: B, index: Int) throws -> B {
         precondition(placed, "deviceBlock before place")
         let target = index < residentCount ? resident[index] : slots[(index - residentCount) % slots.count]
-        return try hostBlock.mapParameters { t in
+        return try hostBlock.mapParameters { _, t in
             Tensor(storage: target, dtype: t.dtype, shape: t.shape, strides: t.strides, offset: t.offset)
         }
     }
 
     /// Call before queuing block `index`'s kernels: makes the compute queue wait until its weights
     /// are in its slot (queuing the copy now if it was not prefetched). No-op for resident blocks.
-    func acquire(_ index: Int) {
+    public func acquire(_ index: Int) {
         guard index >= residentCount else { return }
         let s = (index - residentCount) % slots.count
         if slotHolds[s] != index { queueCopy(index, slot: s) }
@@ -174,7 +174,7 @@ final class BlockStreamer {
 
     /// Call after queuing block `index`'s kernels: marks its slot free once they have run and queues
     /// the copy of the next block that uses the slot (wrapping to the next pass's first ones).
-    func release(_ index: Int) {
+    public func release(_ index: Int) {
         guard index >= residentCount else { return }
         let s = (index - residentCount) % slots.count
         let fence = freed[s] ?? backend.makeFence()

@@ -2,7 +2,7 @@ import Tensor
 
 /// Low-VRAM mode (`vramBudget`): each stage's share of the device budget.
 extension FluxPipeline {
-    /// On a GPU: returns cached device blocks to the driver. Under a VRAM budget also caps the
+    /// On a backend with its own memory (`DeviceMemoryInfo`: a GPU): returns cached device blocks to the driver. Under a VRAM budget also caps the
     /// allocator at the budget less what the driver counts outside it (context, modules, other
     /// processes), and returns the bytes still free within the budget. nil without a budget. On the
     /// CPU (where the CLI refuses a budget; tests run the streaming machinery there) nothing is counted.
@@ -13,7 +13,7 @@ extension FluxPipeline {
     /// its count runs ahead of the bytes we ask for (by 0.05-0.15 GiB at a 6 GiB budget on an H200).
     @discardableResult
     func startDeviceStage(_ stage: String) -> Int? {
-        let gpu = backend as? CUDABackend
+        let gpu = backend as? any DeviceMemoryInfo
         if let gpu {
             endDeviceStage()
             // The previous stage's freed blocks go back to the driver: kept in the cache they would
@@ -23,7 +23,7 @@ extension FluxPipeline {
             currentStage = stage
         }
         guard let budget = vramBudget else { return nil }
-        guard let gpu else { return budget }
+        guard var gpu else { return budget }
         let usable = budget - FluxPipeline.vramMargin
         let outside = gpu.deviceUsedBytes - gpu.reservedBytes
         gpu.allocatorLimit = usable - outside
@@ -32,7 +32,7 @@ extension FluxPipeline {
 
     /// Records the running stage's driver-counted peak in `stagePeaks` (on a GPU).
     func endDeviceStage() {
-        guard let stage = currentStage, let gpu = backend as? CUDABackend else { return }
+        guard let stage = currentStage, let gpu = backend as? any DeviceMemoryInfo else { return }
         stagePeaks.append((stage, gpu.takeWindowPeakDeviceUsed()))
         currentStage = nil
     }

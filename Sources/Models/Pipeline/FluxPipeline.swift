@@ -29,8 +29,8 @@ public final class FluxPipeline {
     public let warnings: [String]
     /// How weights are held in memory (compute is f32 on the CPU in every case).
     public let precision: WeightPrecision
-    /// Where every stage runs: the CPU, or a GPU backend (`CUDABackend`) holding weights in its
-    /// compute dtype.
+    /// Where every stage runs: the CPU, or a device backend (CUDA) holding weights in the dtype it
+    /// prefers (`WeightDTypePreferring`).
     public let backend: any Backend
     /// When the VAE decodes tile by tile: `.auto` (default) tiles images larger than one tile
     /// (1024x1024 with the Flux VAE), so big pictures decode in the memory of a 1024x1024 one.
@@ -46,7 +46,7 @@ public final class FluxPipeline {
     private let t5Tokenizer: T5Tokenizer
 
     /// Whether `--precision fp8` runs on a GPU: the DiT's block Linears as e4m3 on the GPU through
-    /// `CUDABackend.fp8Linear` (fp8 tensor cores from compute capability 8.9, dequantised to bf16 on
+    /// the backend's fp8 GEMM (`FP8GEMM`, `FP8Linear`) (fp8 tensor cores from compute capability 8.9, dequantised to bf16 on
     /// the fly before). On by default (measured on an H200: BENCHMARKS.md); `MAJICFLUX_CUDA_FP8=0`
     /// turns it off, and fp8 then runs on the CPU only.
     public static var gpuFP8Enabled: Bool { ProcessInfo.processInfo.environment["MAJICFLUX_CUDA_FP8"] != "0" }
@@ -196,8 +196,9 @@ public final class FluxPipeline {
         return m
     }
 
-    /// The dtype weights are held in on a GPU backend (its compute dtype); nil on the CPU.
-    var deviceDType: DType? { (backend as? CUDABackend)?.computeDType }
+    /// The dtype weights are held in on a backend that chooses one (`WeightDTypePreferring`: a GPU's
+    /// compute dtype); nil on the CPU.
+    var deviceDType: DType? { (backend as? any WeightDTypePreferring)?.weightDType }
 
     /// Tokens CLIP encodes per prompt.
     static let clipLength = 77

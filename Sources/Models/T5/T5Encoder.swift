@@ -3,16 +3,15 @@ import Tensor
 /// The T5 v1.1 encoder stack (Hugging Face `T5EncoderModel`): RMS pre-norms, unscaled attention
 /// with a relative position bias computed once in block 0 and shared by all blocks, gated-GELU FFN.
 /// Computes in f32 on the CPU, which avoids T5's known fp16 overflow.
-public final class T5Encoder {
+public final class T5Encoder: Module {
     public let config: T5Config
-    let embed: Tensor
-    let relativeBias: Tensor
-    let blocks: [T5Block]
-    let finalNorm: RMSNorm
+    var embed: Tensor
+    var relativeBias: Tensor
+    var blocks: [T5Block]
+    var finalNorm: RMSNorm
     /// Set when the blocks stream (`streaming` given at load).
-    let streamer: BlockStreamer?
-    /// Bytes outside the blocks (embedding table, relative-position table, final norm).
-    private let otherWeightBytes: Int
+    var streamer: BlockStreamer?
+    static let blocksKey = "encoder.block"
 
     /// Loads HF keys `shared.weight` (or `encoder.embed_tokens.weight`), `encoder.block.N.layer.{0,1}...`,
     /// `encoder.final_layer_norm.weight`.
@@ -33,16 +32,16 @@ public final class T5Encoder {
         let embedName = tied.first(where: w.has) ?? "shared.weight"
         w.ignoredUnused = { tied.contains($0) }
         embed = w.take(embedName, shape: [config.vocabSize, config.dModel])
-        relativeBias = w.take("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
-                              shape: [config.relativeAttentionNumBuckets, config.numHeads])
+        relativeBias = .placeholder([config.relativeAttentionNumBuckets, config.numHeads])
+        finalNorm = RMSNorm(dim: config.dModel, eps: Float(config.layerNormEpsilon))
+        blocks = (0..<config.numLayers).map { _ in T5Block(config) }
+        var outside = T5OutsideBlocks(model: self)
+        try w.load(&outside)
         if !["gated-gelu", "relu", "gated-relu"].contains(config.feedForwardProj) {
             w.report("unsupported T5 feed_forward_proj '\(config.feedForwardProj)'")
         }
-        finalNorm = RMSNorm(w, "encoder.final_layer_norm", dim: config.dModel, eps: Float(config.layerNormEpsilon))
-        otherWeightBytes = embed.byteCount + relativeBias.byteCount + finalNorm.weight.byteCount
         guard let streaming else {
-            blocks = (0..<config.numLayers).map { T5Block(w, "encoder.block.\($0)", config) }
-            streamer = nil
+            try w.load(&blocks, at: [Self.blocksKey])
             try w.finish()
             return
         }
@@ -50,13 +49,30 @@ public final class T5Encoder {
         // copied into host memory; nothing goes to the device until `place`.
         let s = try BlockStreamer(backend: backend, slots: streaming.slots)
         w.backend = nil
-        let host = try (0..<config.numLayers).map { try s.adopt(T5Block(w, "encoder.block.\($0)", config)) }
+        let host = try s.adoptLoading(blocks, key: Self.blocksKey, from: w)
         w.backend = backend
         try w.finish()
         try s.place(budget: streaming.weightBudget, otherBytes: otherWeightBytes, what: "T5 encoder")
-        blocks = try host.enumerated().map { try s.deviceBlock($1, index: $0) }
+        blocks = try s.deviceBlocks(host, first: 0)
         streamer = s
     }
+
+    /// The tensors outside the blocks, in HF's names; the embedding table is taken apart (its name
+    /// depends on the file: `shared.weight` or `encoder.embed_tokens.weight`).
+    func visitOutsideBlocks<V: ModuleVisitor>(_ v: inout V) throws {
+        try v.parameter("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", &relativeBias)
+        try v.child("encoder.final_layer_norm", &finalNorm)
+    }
+
+    /// Every parameter: the embedding table ("shared.weight"), the rest outside the blocks, the blocks.
+    public func visit<V: ModuleVisitor>(_ v: inout V) throws {
+        try v.parameter("shared.weight", &embed)
+        try visitOutsideBlocks(&v)
+        try v.children(Self.blocksKey, &blocks)
+    }
+
+    /// Bytes outside the blocks (embedding table, relative-position table, final norm).
+    var otherWeightBytes: Int { embed.byteCount + T5OutsideBlocks(model: self).weightByteCount }
 
     /// Where a streaming encoder's blocks are; nil when all were loaded resident the usual way.
     public var residency: BlockResidency? {
@@ -82,33 +98,43 @@ public final class T5Encoder {
 }
 
 /// One T5 encoder block: self-attention sublayer and feed-forward sublayer, both pre-norm residual.
-struct T5Block {
+struct T5Block: Module {
     var attnNorm, ffNorm: RMSNorm
-    var q, k, v, o: Linear
-    var wi0: Linear, wi1: Linear?, wo: Linear
+    var q, k, v, o: any LinearLayer
+    var wi0: any LinearLayer, wi1: (any LinearLayer)?, wo: any LinearLayer
     let heads, dKV: Int
     let gatedGelu: Bool
 
-    init(_ w: WeightLoader, _ p: String, _ c: T5Config) {
+    init(_ c: T5Config) {
         let inner = c.numHeads * c.dKV, eps = Float(c.layerNormEpsilon)
-        attnNorm = RMSNorm(w, "\(p).layer.0.layer_norm", dim: c.dModel, eps: eps)
-        q = Linear(w, "\(p).layer.0.SelfAttention.q", in: c.dModel, out: inner, bias: false)
-        k = Linear(w, "\(p).layer.0.SelfAttention.k", in: c.dModel, out: inner, bias: false)
-        v = Linear(w, "\(p).layer.0.SelfAttention.v", in: c.dModel, out: inner, bias: false)
-        o = Linear(w, "\(p).layer.0.SelfAttention.o", in: inner, out: c.dModel, bias: false)
-        ffNorm = RMSNorm(w, "\(p).layer.1.layer_norm", dim: c.dModel, eps: eps)
-        let gated = c.feedForwardProj.hasPrefix("gated")
-        if gated {
-            wi0 = Linear(w, "\(p).layer.1.DenseReluDense.wi_0", in: c.dModel, out: c.dFF, bias: false)
-            wi1 = Linear(w, "\(p).layer.1.DenseReluDense.wi_1", in: c.dModel, out: c.dFF, bias: false)
-        } else {
-            wi0 = Linear(w, "\(p).layer.1.DenseReluDense.wi", in: c.dModel, out: c.dFF, bias: false)
-            wi1 = nil
-        }
-        wo = Linear(w, "\(p).layer.1.DenseReluDense.wo", in: c.dFF, out: c.dModel, bias: false)
+        attnNorm = RMSNorm(dim: c.dModel, eps: eps)
+        q = Linear(in: c.dModel, out: inner, bias: false)
+        k = Linear(in: c.dModel, out: inner, bias: false)
+        v = Linear(in: c.dModel, out: inner, bias: false)
+        o = Linear(in: inner, out: c.dModel, bias: false)
+        ffNorm = RMSNorm(dim: c.dModel, eps: eps)
+        wi0 = Linear(in: c.dModel, out: c.dFF, bias: false)
+        wi1 = c.feedForwardProj.hasPrefix("gated") ? Linear(in: c.dModel, out: c.dFF, bias: false) : nil
+        wo = Linear(in: c.dFF, out: c.dModel, bias: false)
         heads = c.numHeads
         dKV = c.dKV
         gatedGelu = c.feedForwardProj == "gated-gelu"
+    }
+
+    /// HF's keys; a gated feed-forward names its input projections wi_0 and wi_1, a plain one wi.
+    mutating func visit<V: ModuleVisitor>(_ v: inout V) throws {
+        try v.child("layer.0.layer_norm", &attnNorm)
+        try v.linear("layer.0.SelfAttention.q", &q)
+        try v.linear("layer.0.SelfAttention.k", &k)
+        try v.linear("layer.0.SelfAttention.v", &self.v)
+        try v.linear("layer.0.SelfAttention.o", &o)
+        try v.child("layer.1.layer_norm", &ffNorm)
+        try v.linear(wi1 == nil ? "layer.1.DenseReluDense.wi" : "layer.1.DenseReluDense.wi_0", &wi0)
+        if var gate = wi1 {
+            try v.linear("layer.1.DenseReluDense.wi_1", &gate)
+            wi1 = gate
+        }
+        try v.linear("layer.1.DenseReluDense.wo", &wo)
     }
 
     func callAsFunction(_ x: Tensor, bias: Tensor) -> Tensor {
@@ -129,6 +155,12 @@ struct T5Block {
         y = y + wo(act)
         return y
     }
+}
+
+/// The tensors of a `T5Encoder` outside its blocks (but the embedding table), as a module.
+struct T5OutsideBlocks: Module {
+    let model: T5Encoder
+    mutating func visit<V: ModuleVisitor>(_ v: inout V) throws { try model.visitOutsideBlocks(&v) }
 }
 
 /// max(x, 0) (T5 v1.0 feed-forward activation).

@@ -69,13 +69,13 @@ extension WeightLoader {
 }
 
 extension WeightLoader {
-    /// On a CUDA backend with an fp8 `quantization` (`--precision fp8 --device cuda`): Linear `prefix`
-    /// as float8 e4m3 codes plus f32 scale on the GPU, for `CUDABackend.fp8Linear`. Scaled fp8 layers
+    /// On a backend with an fp8 GEMM (`FP8GEMM`) and an fp8 `quantization` (`--precision fp8 --device
+    /// cuda`): Linear `prefix` as float8 e4m3 codes plus f32 scale on the device, for `FP8Linear`. Scaled fp8 layers
     /// of the checkpoint keep their codes and scales, plain e4m3 weights get scale 1, and weights the
     /// policy selects are quantised per tensor on the GPU (the scaling cuBLASLt's fp8 GEMM takes on
     /// Hopper). nil when this layer stays a plain or CPU-quantized Linear.
     func gpuFP8Linear(_ prefix: String, out: Int, in inFeatures: Int) -> (codes: Tensor, scale: Tensor)? {
-        guard let gpu = backend as? CUDABackend, let quantization, quantization.policy.format == .fp8e4m3fn else { return nil }
+        guard let gpu = backend as? any FP8GEMM, let quantization, quantization.policy.format == .fp8e4m3fn else { return nil }
         let weightName = prefix + ".weight"
         guard let stored = shape(of: weightName), stored == [out, inFeatures],
               quantization.policy.shouldQuantize(weightName, shape: stored) else { return nil }

@@ -91,6 +91,6 @@ public final class WeightLoader {
     /// come from an unchecked config: recorded as a problem, and the placeholder gets size 0 there.
     private func placeholder(_ shape: [Int]) -> Tensor {
         if shape.contains(where: { $0 < 0 }) { problems.append("a tensor of shape \(shape) was asked for (config out of bounds?)") }
-        return Tensor.scalar(0, backend: backend ?? CPUBackend.shared).expanded(shape.map { max(0, $0) })
+        return Tensor.placeholder(shape, backend: backend ?? CPUBackend.shared)
     }
 }

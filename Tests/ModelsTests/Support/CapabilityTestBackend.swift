@@ -1,0 +1,145 @@
+import Foundation
+import Tensor
+
+/// A new backend as a contributor would add one, without touching Models: it wraps the CPU backend
+/// (results bit for bit the CPU's) and adopts the optional capabilities Models looks for:
+/// - `AsyncUploading` with real ordering: a copy is only queued by `uploadAsync` and runs when some
+///   thread waits on its fence (`computeWait`/`hostWait`), so a streamer that reads a slot without
+///   waiting for its copy computes with stale weights and the picture shows it;
+/// - `DeviceMemoryInfo`: counts the bytes of its own live allocations (device used = reserved);
+/// - `FP8GEMM`: e4m3 codes with a per-tensor scale, multiplied by dequantising on the CPU.
+/// It does not adopt `FusedGEMMEpilogue` (its GEMM is the CPU's) or `WeightDTypePreferring`.
+final class CapabilityTestBackend: Backend, @unchecked Sendable {
+    // @unchecked: the counters and the copy queue are guarded by `lock`.
+    let base = CPUBackend.shared
+    private let lock = NSLock()
+    private var live = 0, peak = 0, windowPeak = 0
+    private var pending: [(source: UnsafeRawPointer, count: Int, storage: Storage, offset: Int, done: QueueFence)] = []
+    private(set) var copiesRun = 0
+    private(set) var fp8Calls = 0
+    var allocatorLimit: Int?
+
+    var device: Device { .cpu }
+    var name: String { "test (capabilities)" }
+    func takeFault() -> (any Error)? { nil }
+
+    private func count(_ bytes: Int) {
+        lock.lock(); defer { lock.unlock() }
+        live += bytes
+        peak = max(peak, live)
+        windowPeak = max(windowPeak, live)
+    }
+
+    /// Host memory of `s` owned (and counted) here.
+    private func own(_ s: Storage, byteCount: Int) -> Storage {
+        count(byteCount)
+        return Storage(pointer: s.pointer, byteCount: byteCount, backend: self, owner: s,
+                       release: { [weak self] _ in self?.count(-byteCount) })
+    }
+
+    /// A base-backend result re-homed here, so the next op on it comes back through this backend.
+    private func adopt(_ t: Tensor) -> Tensor {
+        if t.storage.backend === self { return t }
+        return Tensor(storage: own(t.storage, byteCount: t.storage.byteCount), dtype: t.dtype, shape: t.shape, strides: t.strides, offset: t.offset)
+    }
+
+    func allocate(byteCount: Int) -> Storage { own(base.allocate(byteCount: byteCount), byteCount: byteCount) }
+    func upload(_ source: UnsafeRawPointer, count: Int, to storage: Storage, byteOffset: Int) {
+        (storage.pointer + byteOffset).copyMemory(from: source, byteCount: count)
+    }
+    func download(_ storage: Storage, byteOffset: Int, count: Int, into destination: UnsafeMutableRawPointer) {
+        destination.copyMemory(from: storage.pointer + byteOffset, byteCount: count)
+    }
+    func contiguous(_ x: Tensor) -> Tensor { adopt(base.contiguous(x)) }
+    func convert(_ x: Tensor, to dtype: DType) -> Tensor { adopt(base.convert(x, to: dtype)) }
+    func unary(_ op: UnaryOp, _ x: Tensor) -> Tensor { adopt(base.unary(op, x)) }
+    func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor { adopt(base.binary(op, a, b)) }
+    func affine(_ x: Tensor, scale: Float, shift: Float) -> Tensor { adopt(base.affine(x, scale: scale, shift: shift)) }
+    func matmul(_ a: Tensor, _ b: Tensor) -> Tensor { adopt(base.matmul(a, b)) }
+    func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor { adopt(base.linear(x, weight: weight, bias: bias)) }
+    func reduce(_ op: ReduceOp, _ x: Tensor, dims: [Int], keepDims: Bool) -> Tensor { adopt(base.reduce(op, x, dims: dims, keepDims: keepDims)) }
+    func softmax(_ x: Tensor, dim: Int) -> Tensor { adopt(base.softmax(x, dim: dim)) }
+    func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor { adopt(base.layerNorm(x, weight: weight, bias: bias, eps: eps)) }
+    func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float) -> Tensor { adopt(base.rmsNorm(x, weight: weight, eps: eps)) }
+    func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+        adopt(base.groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps))
+    }
+    func groupNormSiLU(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+        adopt(base.groupNormSiLU(x, groups: groups, weight: weight, bias: bias, eps: eps))
+    }
+    func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int),
+                padding: (top: Int, bottom: Int, left: Int, right: Int), groups: Int) -> Tensor {
+        adopt(base.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, groups: groups))
+    }
+    func upsampleNearest2x(_ x: Tensor) -> Tensor { adopt(base.upsampleNearest2x(x)) }
+    func embedding(_ table: Tensor, indices: Tensor) -> Tensor { adopt(base.embedding(table, indices: indices)) }
+    func concat(_ xs: [Tensor], dim: Int) -> Tensor { adopt(base.concat(xs, dim: dim)) }
+    func attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor?, scale: Float) -> Tensor {
+        adopt(base.attention(q: q, k: k, v: v, mask: mask, scale: scale))
+    }
+    func rotaryEmbedding(_ x: Tensor, cos: Tensor, sin: Tensor) -> Tensor { adopt(base.rotaryEmbedding(x, cos: cos, sin: sin)) }
+}
+
+extension CapabilityTestBackend: AsyncUploading {
+    func hostBuffer(byteCount: Int) throws -> Storage { base.allocate(byteCount: byteCount) }
+    func allocatePersistent(byteCount: Int) throws -> Storage { allocate(byteCount: byteCount) }
+    func makeFence() -> QueueFence { QueueFence(handle: nil, destroy: nil) }
+    func recordCompute(_ fence: QueueFence) {}  // compute is synchronous: a recorded point has passed
+    func computeWait(_ fence: QueueFence) { runCopies(through: fence) }
+    func hostWait(_ fence: QueueFence) { runCopies(through: fence) }
+    func uploadAsync(_ source: UnsafeRawPointer, count: Int, to storage: Storage, byteOffset: Int,
+                     after: QueueFence?, done: QueueFence) {
+        lock.lock(); defer { lock.unlock() }
+        pending.append((source, count, storage, byteOffset, done))
+    }
+
+    /// Runs the queued copies in order up to the last one that records `fence` (none if no queued
+    /// copy records it: that fence has passed).
+    private func runCopies(through fence: QueueFence) {
+        lock.lock(); defer { lock.unlock() }
+        guard let last = pending.lastIndex(where: { $0.done === fence }) else { return }
+        for c in pending[...last] { (c.storage.pointer + c.offset).copyMemory(from: c.source, byteCount: c.count) }
+        copiesRun += last + 1
+        pending.removeFirst(last + 1)
+    }
+}
+
+extension CapabilityTestBackend: DeviceMemoryInfo {
+    var deviceUsedBytes: Int { lock.lock(); defer { lock.unlock() }; return live }
+    var reservedBytes: Int { deviceUsedBytes }
+    func emptyCache() {}
+    func takeWindowPeakDeviceUsed() -> Int {
+        lock.lock(); defer { lock.unlock() }
+        defer { windowPeak = live }
+        return windowPeak
+    }
+    var peakDeviceUsedBytes: Int { lock.lock(); defer { lock.unlock() }; return peak }
+}
+
+extension CapabilityTestBackend: FP8GEMM {
+    func quantizeTensorE4M3(_ x: Tensor) -> (codes: Tensor, scale: Tensor) {
+        let amax = x.to(.f32).floats().reduce(Float(0)) { max($0, abs($1)) }
+        let s = amax > 0 ? amax / 448 : 1
+        let codes = (x.to(.f32) * (1 / s)).to(.f8e4m3fn)
+        return (codes, Tensor([s], shape: [1]).moved(to: self))
+    }
+
+    func fp8Linear(_ x: Tensor, codes: Tensor, scale: Tensor, bias: Tensor?, gelu: Bool, into: Tensor?, ldc: Int?) -> Tensor {
+        precondition(into == nil, "the test backend writes no output views")
+        lock.lock(); fp8Calls += 1; lock.unlock()
+        return dequantisingLinear(x, codes: codes, scale: scale, bias: bias, gelu: gelu)
+    }
+
+    func fp8ConcatLinearGeluTanh(_ prefix: Tensor, _ x: Tensor, codes: Tensor, scale: Tensor, bias: Tensor?) -> Tensor {
+        joined([prefix, fp8Linear(x, codes: codes, scale: scale, bias: bias, gelu: true, into: nil, ldc: nil)], dim: prefix.rank - 1)
+    }
+}
+
+/// x (codes * scale)^T + b [-> tanh-GELU], the weight dequantised to f32 first.
+private func dequantisingLinear(_ x: Tensor, codes: Tensor, scale: Tensor, bias: Tensor?, gelu g: Bool) -> Tensor {
+    let s = scale.count == 1 ? scale.reshaped([1, 1]) : scale.reshaped([scale.count, 1])
+    let y = linear(x, weight: codes.to(.f32) * s, bias: bias)
+    return g ? gelu(y, approximate: .tanh) : y
+}
+
+private func joined(_ xs: [Tensor], dim: Int) -> Tensor { concat(xs, dim: dim) }
