@@ -13,7 +13,10 @@ import Tensor
 public final class FluxPipeline {
     public let files: FluxModelFiles
     /// Keep every component in memory between runs (a server with enough RAM); else load per stage.
-    public var keepLoaded: Bool
+    public var keepLoaded: Bool {
+        get { stages.keepLoaded }
+        set { stages.keepLoaded = newValue }
+    }
     public let schedulerConfig: FlowMatchSchedulerConfig
     /// The T5 length the model was made for: `tokenizer_2/tokenizer_config.json`'s model_max_length
     /// (512 for FLUX.1-dev, 256 for schnell and small models), 512 when absent or "no limit"; a value
@@ -38,10 +41,8 @@ public final class FluxPipeline {
     /// Tile size and overlap for tiled decoding (diffusers' numbers for the Flux VAE by default).
     public var vaeTiling = VAETiling()
 
-    private var clipModel: CLIPTextModel?
-    private var t5Model: T5Encoder?
-    private var ditModel: FluxTransformer?
-    private var vaeModel: AutoencoderKL?
+    /// Loads, keeps and frees the stages' models, and keeps the device bookkeeping (StageCache.swift).
+    let stages: StageCache
     private let clipTokenizer: CLIPTokenizer
     private let t5Tokenizer: T5Tokenizer
 
@@ -79,7 +80,6 @@ public final class FluxPipeline {
         self.backend = backend
         self.files = files
         modelHash = ModelHashTask(checkpoint: files.transformer)
-        self.keepLoaded = keepLoaded
         self.precision = precision
         schedulerConfig = try files.schedulerConfig.map { try FlowMatchSchedulerConfig.load(path: $0) } ?? .fluxDev
         clipTokenizer = try CLIPTokenizer(directory: files.clipTokenizer)
@@ -94,31 +94,32 @@ public final class FluxPipeline {
         preferredSequenceLength = try ModelHints.sequenceLength(tokenizerConfig: files.t5Tokenizer + "/tokenizer_config.json", warnings: &warnings)
         preferredImageSize = try ModelHints.imageSize(vaeConfig: files.vaeConfig, warnings: &warnings)
         self.warnings = warnings
+        stages = StageCache(files: files, precision: precision, backend: backend, vramBudget: vramBudget, keepLoaded: keepLoaded,
+                            plannedTokens: (preferredImageSize / 16) * (preferredImageSize / 16) + preferredSequenceLength)
     }
 
     /// Loads every component now (a server calls this once at start to fail early and warm up).
     public func loadAll() throws {
         _ = try clip()
         _ = try t5()
-        _ = try dit()
-        ditModel?.evictBlocks()  // under a budget the GPU is the next stage's
+        try dit().evictBlocks()  // under a budget the GPU is the next stage's (no-op otherwise)
         _ = try vae()
         try backend.throwIfFaulted()
     }
 
-    /// Whether stages stay loaded between generations (never under a VRAM budget).
-    var keepsStages: Bool { keepLoaded && vramBudget == nil }
+    /// The stages' models as the current generation uses them (loaded by `stages` on first use).
+    func clip() throws -> CLIPTextModel { try stages.clip() }
+    func t5() throws -> T5Encoder { try stages.t5() }
+    func dit(tokens: Int? = nil) throws -> FluxTransformer { try stages.dit(tokens: tokens) }
+    func vae() throws -> AutoencoderKL { try stages.vae() }
 
-    func clip() throws -> CLIPTextModel {
-        if let clipModel { return clipModel }
-        startDeviceStage("CLIP")
-        let config = try FluxPipeline.clipConfig(files)
-        let m = try CLIPTextModel(config: config, weights: CheckpointWeights(path: files.clip),
-                                  computeDType: deviceDType ?? .f32, backend: backend)
-        try backend.throwIfFaulted()  // a device failure while uploading fails the load, not the process
-        if keepsStages { clipModel = m }
-        return m
-    }
+    /// How the last loaded DiT and T5 held their blocks under a VRAM budget (nil without one).
+    public var lastDiTResidency: BlockResidency? { stages.lastDiTResidency }
+    public var lastT5Residency: BlockResidency? { stages.lastT5Residency }
+    /// On a device backend (`DeviceMemoryInfo`): each device stage of the last generation that loaded
+    /// a model (CLIP, T5, DiT, VAE, in the order they ran) with the device-counted peak of memory
+    /// during it, in bytes.
+    public var stagePeaks: [(stage: String, bytes: Int)] { stages.stagePeaks }
 
     /// The CLIP config (FLUX.1's when the folder has none), which must hold the 77 prompt positions.
     static func clipConfig(_ files: FluxModelFiles) throws -> CLIPTextConfig {
@@ -129,76 +130,6 @@ public final class FluxPipeline {
         }
         return config
     }
-
-    func t5() throws -> T5Encoder {
-        if let t5Model { return t5Model }
-        let free = startDeviceStage("T5")
-        let config = try files.t5Config.map { try ConfigFile.load(T5Config.self, path: $0, what: "T5 config") } ?? T5Config()
-        // Under a budget the blocks stream; the rest of the budget is for activations at 512 tokens.
-        let streaming = free.map { BlockStreaming(weightBudget: $0 - FluxPipeline.t5DeviceWorkingBytes(config, tokens: 512)) }
-        let m = try T5Encoder(config: config, weights: CheckpointWeights(path: files.t5),
-                              computeDType: deviceDType ?? precision.denseDType, backend: backend, streaming: streaming)
-        try backend.throwIfFaulted()
-        lastT5Residency = m.residency
-        if keepsStages { t5Model = m }
-        return m
-    }
-
-    /// The DiT. Under a VRAM budget its blocks stream, planned for `tokens` joint (text + image)
-    /// tokens (default: the model's preferred size and T5 length).
-    ///
-    /// A server under a budget (`keepLoaded`) keeps the DiT between generations as host copies of its
-    /// blocks: `denoise` gives its device memory back when done and this call takes it again.
-    func dit(tokens: Int? = nil) throws -> FluxTransformer {
-        let n = tokens ?? (preferredImageSize / 16) * (preferredImageSize / 16) + preferredSequenceLength
-        if let ditModel {
-            if ditModel.blocksEvicted, let free = startDeviceStage("DiT") {
-                // The layers outside the blocks stayed on the device and are already out of `free`.
-                try ditModel.placeBlocks(weightBudget: free - FluxPipeline.ditDeviceWorkingBytes(ditModel.config, tokens: n)
-                                         + (ditModel.residency?.otherWeightBytes ?? 0))
-                lastDiTResidency = ditModel.residency
-                try backend.throwIfFaulted()
-            }
-            return ditModel
-        }
-        let free = startDeviceStage("DiT")
-        let source = try FluxCheckpointLayout.canonical(CheckpointWeights(path: files.transformer))
-        let declared = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
-        let config = try FluxConfig.infer(shape: source.shape(of:), names: source.names, declared: declared,
-                                          component: "transformer (\(files.transformer))")
-        let streaming = free.map {
-            BlockStreaming(weightBudget: $0 - FluxPipeline.ditDeviceWorkingBytes(config, tokens: n), keepsHostCopies: keepLoaded)
-        }
-        let m = try FluxTransformer(config: config, weights: source, computeDType: deviceDType ?? precision.denseDType,
-                                    quantization: precision.ditQuantization, backend: backend, streaming: streaming)
-        try backend.throwIfFaulted()
-        if keepLoaded { ditModel = m }
-        lastDiTResidency = m.residency
-        return m
-    }
-
-    /// How the last loaded DiT and T5 held their blocks under a VRAM budget (nil without one).
-    public private(set) var lastDiTResidency: BlockResidency?
-    public private(set) var lastT5Residency: BlockResidency?
-    /// On a GPU: each device stage of the last generation that loaded a model (CLIP, T5, DiT, VAE, in
-    /// the order they ran) with the driver-counted peak of device memory during it, in bytes.
-    public internal(set) var stagePeaks: [(stage: String, bytes: Int)] = []
-    var currentStage: String?
-
-    func vae() throws -> AutoencoderKL {
-        if let vaeModel { return vaeModel }
-        startDeviceStage("VAE")
-        let config = try files.vaeConfig.map { try ConfigFile.load(AutoencoderConfig.self, path: $0, what: "VAE config") } ?? AutoencoderConfig()
-        let m = try AutoencoderKL(config: config, weights: VAECheckpointLayout.canonical(CheckpointWeights(path: files.vae), config: config),
-                                  computeDType: deviceDType ?? .f32, backend: backend)
-        try backend.throwIfFaulted()
-        if keepsStages { vaeModel = m }
-        return m
-    }
-
-    /// The dtype weights are held in on a backend that chooses one (`WeightDTypePreferring`: a GPU's
-    /// compute dtype); nil on the CPU.
-    var deviceDType: DType? { (backend as? any WeightDTypePreferring)?.weightDType }
 
     /// Tokens CLIP encodes per prompt.
     static let clipLength = 77
@@ -232,8 +163,7 @@ public final class FluxPipeline {
         // Device failures are checked after each stage and step (`throwIfFaulted`): one left from
         // outside a generation is reported here rather than blamed on a later stage.
         try backend.throwIfFaulted()
-        stagePeaks = []
-        currentStage = nil  // a generation that threw left its stage open
+        stages.startGeneration()
         let start = ContinuousClock.now
         func report(_ stage: GenerationProgress.Stage, _ step: Int, denoised: Tensor? = nil) throws {
             let e = ContinuousClock.now - start
@@ -260,7 +190,7 @@ public final class FluxPipeline {
         try checkFits(vae: vae.config, latentChannels: latents.shape[1])
         let image = try vae.decode(latents, mode: vaeTilingMode, tiling: vaeTiling)
         try backend.throwIfFaulted()
-        endDeviceStage()
+        stages.endDeviceStage()
         let png = try PNGImage(tensor: image)  // diffusers' rounding: round((x/2 + 0.5).clamp(0, 1) * 255)
         return GeneratedImage(width: png.width, height: png.height, rgb: png.pixels, request: request, modelHash: modelHash.value)
     }

@@ -1,0 +1,124 @@
+import Tensor
+
+/// The pipeline's four models (CLIP, T5, the DiT, the VAE): each loaded when its stage needs it,
+/// kept between generations when `keepLoaded` (never under a VRAM budget, except the DiT's host
+/// copies), and, on a device backend, the stage bookkeeping: each stage's share of the budget and
+/// its peak (StageCache+DeviceStages.swift). `FluxPipeline` asks it for models and runs the
+/// generation algorithm.
+final class StageCache {
+    let files: FluxModelFiles
+    let precision: WeightPrecision
+    let backend: any Backend
+    /// The device bytes the pipeline may use (`FluxPipeline.vramBudget`); nil: no budget.
+    let vramBudget: Int?
+    /// Keep every model between generations (a server).
+    var keepLoaded: Bool
+    /// Joint tokens the DiT's streaming is planned for when the caller names none (the model's
+    /// preferred size and T5 length).
+    let plannedTokens: Int
+
+    private var clipModel: CLIPTextModel?
+    private var t5Model: T5Encoder?
+    private var ditModel: FluxTransformer?
+    private var vaeModel: AutoencoderKL?
+
+    /// How the last loaded DiT and T5 held their blocks under a VRAM budget (nil without one).
+    private(set) var lastDiTResidency: BlockResidency?
+    private(set) var lastT5Residency: BlockResidency?
+    /// Each device stage of the last generation with its device-counted peak, in bytes.
+    var stagePeaks: [(stage: String, bytes: Int)] = []
+    /// The stage whose peak is being measured.
+    var currentStage: String?
+
+    init(files: FluxModelFiles, precision: WeightPrecision, backend: any Backend, vramBudget: Int?,
+         keepLoaded: Bool, plannedTokens: Int) {
+        self.files = files
+        self.precision = precision
+        self.backend = backend
+        self.vramBudget = vramBudget
+        self.keepLoaded = keepLoaded
+        self.plannedTokens = plannedTokens
+    }
+
+    /// Starts a generation's bookkeeping (a generation that threw left its stage open).
+    func startGeneration() {
+        stagePeaks = []
+        currentStage = nil
+    }
+
+    /// Whether stages stay loaded between generations (never under a VRAM budget).
+    var keepsStages: Bool { keepLoaded && vramBudget == nil }
+
+    func clip() throws -> CLIPTextModel {
+        if let clipModel { return clipModel }
+        startDeviceStage("CLIP")
+        let config = try FluxPipeline.clipConfig(files)
+        let m = try CLIPTextModel(config: config, weights: CheckpointWeights(path: files.clip),
+                                  computeDType: deviceDType ?? .f32, backend: backend)
+        try backend.throwIfFaulted()  // a device failure while uploading fails the load, not the process
+        if keepsStages { clipModel = m }
+        return m
+    }
+
+    func t5() throws -> T5Encoder {
+        if let t5Model { return t5Model }
+        let free = startDeviceStage("T5")
+        let config = try files.t5Config.map { try ConfigFile.load(T5Config.self, path: $0, what: "T5 config") } ?? T5Config()
+        // Under a budget the blocks stream; the rest of the budget is for activations at 512 tokens.
+        let streaming = free.map { BlockStreaming(weightBudget: $0 - FluxPipeline.t5DeviceWorkingBytes(config, tokens: 512)) }
+        let m = try T5Encoder(config: config, weights: CheckpointWeights(path: files.t5),
+                              computeDType: deviceDType ?? precision.denseDType, backend: backend, streaming: streaming)
+        try backend.throwIfFaulted()
+        lastT5Residency = m.residency
+        if keepsStages { t5Model = m }
+        return m
+    }
+
+    /// The DiT. Under a VRAM budget its blocks stream, planned for `tokens` joint (text + image)
+    /// tokens (default: the model's preferred size and T5 length).
+    ///
+    /// A server under a budget (`keepLoaded`) keeps the DiT between generations as host copies of its
+    /// blocks: `denoise` gives its device memory back when done and this call takes it again.
+    func dit(tokens: Int? = nil) throws -> FluxTransformer {
+        let n = tokens ?? plannedTokens
+        if let ditModel {
+            if ditModel.blocksEvicted, let free = startDeviceStage("DiT") {
+                // The layers outside the blocks stayed on the device and are already out of `free`.
+                try ditModel.placeBlocks(weightBudget: free - FluxPipeline.ditDeviceWorkingBytes(ditModel.config, tokens: n)
+                                         + (ditModel.residency?.otherWeightBytes ?? 0))
+                lastDiTResidency = ditModel.residency
+                try backend.throwIfFaulted()
+            }
+            return ditModel
+        }
+        let free = startDeviceStage("DiT")
+        let source = try FluxCheckpointLayout.canonical(CheckpointWeights(path: files.transformer))
+        let declared = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
+        let config = try FluxConfig.infer(shape: source.shape(of:), names: source.names, declared: declared,
+                                          component: "transformer (\(files.transformer))")
+        let streaming = free.map {
+            BlockStreaming(weightBudget: $0 - FluxPipeline.ditDeviceWorkingBytes(config, tokens: n), keepsHostCopies: keepLoaded)
+        }
+        let m = try FluxTransformer(config: config, weights: source, computeDType: deviceDType ?? precision.denseDType,
+                                    quantization: precision.ditQuantization, backend: backend, streaming: streaming)
+        try backend.throwIfFaulted()
+        if keepLoaded { ditModel = m }
+        lastDiTResidency = m.residency
+        return m
+    }
+
+    func vae() throws -> AutoencoderKL {
+        if let vaeModel { return vaeModel }
+        startDeviceStage("VAE")
+        let config = try files.vaeConfig.map { try ConfigFile.load(AutoencoderConfig.self, path: $0, what: "VAE config") } ?? AutoencoderConfig()
+        let m = try AutoencoderKL(config: config, weights: VAECheckpointLayout.canonical(CheckpointWeights(path: files.vae), config: config),
+                                  computeDType: deviceDType ?? .f32, backend: backend)
+        try backend.throwIfFaulted()
+        if keepsStages { vaeModel = m }
+        return m
+    }
+
+    /// The dtype weights are held in on a backend that chooses one (`WeightDTypePreferring`: a GPU's
+    /// compute dtype); nil on the CPU.
+    var deviceDType: DType? { (backend as? any WeightDTypePreferring)?.weightDType }
+}
