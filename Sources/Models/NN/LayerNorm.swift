@@ -1,7 +1,7 @@
 import Tensor
 
 /// LayerNorm over the last dimension, optionally with learned scale and shift.
-public struct LayerNorm: Module {
+public struct LayerNorm: Module, Sendable {
     public var weight: Tensor?
     public var bias: Tensor?
     public var eps: Float
@@ -25,7 +25,7 @@ public struct LayerNorm: Module {
 }
 
 /// RMSNorm over the last dimension with a learned scale (T5 layer norms, Flux QK-norm).
-public struct RMSNorm: Module {
+public struct RMSNorm: Module, Sendable {
     public var weight: Tensor
     public var eps: Float
     /// The scale's checkpoint key: `weight` for T5, `scale` for Flux.

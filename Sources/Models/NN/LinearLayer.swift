@@ -3,7 +3,7 @@ import Tensor
 /// y = x W^T + b, whatever holds W: a dense weight (`Linear`), Quant's scaled codes on the CPU
 /// (`CPUQuantizedLinear`) or e4m3 codes on a backend with an fp8 GEMM (`FP8Linear`). Blocks hold
 /// `any LinearLayer`, so a loader or an adapter can replace one by key (`Module.replaceLinears`).
-public protocol LinearLayer: Module {
+public protocol LinearLayer: Module, Sendable {
     /// Input width (K).
     var inFeatures: Int { get }
     /// Output width (N).
