@@ -15,9 +15,22 @@ final class CapabilityTestBackend: Backend, @unchecked Sendable {
     private let lock = NSLock()
     private var live = 0, peak = 0, windowPeak = 0
     private var pending: [(source: UnsafeRawPointer, count: Int, storage: Storage, offset: Int, done: QueueFence)] = []
-    private(set) var copiesRun = 0
-    private(set) var fp8Calls = 0
-    var allocatorLimit: Int?
+    private var copies = 0, fp8Count = 0, limit: Int?
+    /// Queued copies that have run (on a fence wait).
+    var copiesRun: Int { locked { copies } }
+    /// Calls of the emulated fp8 GEMM.
+    var fp8Calls: Int { locked { fp8Count } }
+    /// Recorded only (host memory is not capped).
+    var allocatorLimit: Int? {
+        get { locked { limit } }
+        set { locked { limit = newValue } }
+    }
+
+    private func locked<T>(_ body: () -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body()
+    }
 
     var device: Device { .cpu }
     var name: String { "test (capabilities)" }
@@ -99,7 +112,7 @@ extension CapabilityTestBackend: AsyncUploading {
         lock.lock(); defer { lock.unlock() }
         guard let last = pending.lastIndex(where: { $0.done === fence }) else { return }
         for c in pending[...last] { (c.storage.pointer + c.offset).copyMemory(from: c.source, byteCount: c.count) }
-        copiesRun += last + 1
+        copies += last + 1
         pending.removeFirst(last + 1)
     }
 }
@@ -126,7 +139,7 @@ extension CapabilityTestBackend: FP8GEMM {
 
     func fp8Linear(_ x: Tensor, codes: Tensor, scale: Tensor, bias: Tensor?, gelu: Bool, into: Tensor?, ldc: Int?) -> Tensor {
         precondition(into == nil, "the test backend writes no output views")
-        lock.lock(); fp8Calls += 1; lock.unlock()
+        locked { fp8Count += 1 }
         return dequantisingLinear(x, codes: codes, scale: scale, bias: bias, gelu: gelu)
     }
 
