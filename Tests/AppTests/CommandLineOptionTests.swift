@@ -1,0 +1,127 @@
+import Foundation
+import Tensor
+import XCTest
+
+/// `majicflux generate` option by option: settings left out come from the model's preset, every
+/// option given reaches the picture (its PNG records the request), and options that cannot apply
+/// are refused with a message before any weights load.
+final class CommandLineOptionTests: XCTestCase {
+    private var folders: [String] = []
+
+    override func tearDownWithError() throws { for f in folders { try? FileManager.default.removeItem(atPath: f) } }
+
+    /// Runs the executable in a fresh folder to the end; its exit status, stderr and the folder.
+    private func run(_ arguments: [String], limit: Double = 120) throws -> (status: Int32, log: String, folder: String) {
+        let (p, log) = try TestConsole.launch(try TestConsole.executable(), arguments)
+        let folder = (log as NSString).deletingLastPathComponent
+        folders.append(folder)
+        let deadline = Date().addingTimeInterval(limit)
+        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if p.isRunning { p.terminate(); XCTFail("majicflux \(arguments) kept running") }
+        p.waitUntilExit()
+        return (p.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "", folder)
+    }
+
+    /// The request recorded in a picture's `majicflux` text chunk, and its infotext.
+    private func recorded(_ png: String) throws -> (request: [String: Any], infotext: String) {
+        let text = try PNG.read(png).text
+        let json = try XCTUnwrap(text.first { $0.key == "majicflux" }?.value)
+        let request = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        return (request, text.first { $0.key == "parameters" }?.value ?? "")
+    }
+
+    private func generate(_ model: String, _ options: [String]) throws -> (status: Int32, log: String, folder: String) {
+        try run(["generate", "--model", model, "--device", "cpu", "--prompt", "a red circle", "--output", "out.png"] + options)
+    }
+
+    /// No settings given: the tiny FLUX.1-dev folder's preset (20 steps, its 32-pixel sample_size, 3.5,
+    /// 512 T5 tokens, the model's schedule).
+    func testUnsetSettingsComeFromTheModelPreset() throws {
+        let (status, log, folder) = try generate(TestConsole.tinyModel, ["--seed", "5"])
+        XCTAssertEqual(status, 0, log)
+        XCTAssertTrue(log.contains("32x32, 20 steps") && log.contains("FLUX.1-dev defaults"), log)
+        let r = try recorded(folder + "/out.png").request
+        XCTAssertEqual(r["steps"] as? Int, 20)
+        XCTAssertEqual(r["width"] as? Int, 32)
+        XCTAssertEqual(r["height"] as? Int, 32)
+        XCTAssertEqual(r["guidance"] as? Double, 3.5)
+        XCTAssertEqual(r["max_sequence_length"] as? Int, 512)
+        XCTAssertEqual(r["schedule"] as? String, "model")
+        XCTAssertEqual(r["seed"] as? Int, 5)
+    }
+
+    /// Every generation setting given on the command line is the one used; a width alone also sets
+    /// the height (square), as the help says.
+    func testEveryGenerationOptionReachesThePicture() throws {
+        let (status, log, folder) = try generate(TestConsole.tinyModel, [
+            "--seed", "7", "--steps", "2", "--width", "48", "--guidance", "2.5", "--cfg-scale", "1.5",
+            "--negative-prompt", "blurry", "--schedule", "diffsynth", "--max-sequence-length", "16", "--vae-tiling", "off"])
+        XCTAssertEqual(status, 0, log)
+        let (r, infotext) = try recorded(folder + "/out.png")
+        XCTAssertEqual(r["steps"] as? Int, 2)
+        XCTAssertEqual(r["width"] as? Int, 48)
+        XCTAssertEqual(r["height"] as? Int, 48, "--width alone: a square picture")
+        XCTAssertEqual(r["guidance"] as? Double, 2.5)
+        XCTAssertEqual(r["true_cfg_scale"] as? Double, 1.5)
+        XCTAssertEqual(r["negative_prompt"] as? String, "blurry")
+        XCTAssertEqual(r["schedule"] as? String, "diffsynth")
+        XCTAssertEqual(r["shift"] as? Double, 3)
+        XCTAssertEqual(r["max_sequence_length"] as? Int, 16)
+        XCTAssertEqual(r["seed"] as? Int, 7)
+        XCTAssertTrue(infotext.contains("Negative prompt: blurry"), infotext)
+        XCTAssertEqual(try PNG.read(folder + "/out.png").image.width, 48)
+        let tall = try generate(TestConsole.tinyModel, ["--seed", "7", "--steps", "1", "--height", "64"])
+        XCTAssertEqual(tall.status, 0, tall.log)
+        XCTAssertEqual(try recorded(tall.folder + "/out.png").request["width"] as? Int, 64, "--height alone: a square picture")
+    }
+
+    /// A schnell folder (no guidance embedder) gets schnell's settings without being told: 4 steps,
+    /// 256 T5 tokens, guidance 0; `--guidance` is refused there, since the model would ignore it.
+    func testSchnellGetsItsPresetAndRefusesGuidance() throws {
+        let schnell = try PresetModelCopy(schnell: true)
+        let (status, log, folder) = try generate(schnell.dir, ["--seed", "3"])
+        XCTAssertEqual(status, 0, log)
+        XCTAssertTrue(log.contains("4 steps") && log.contains("FLUX.1-schnell defaults"), log)
+        let r = try recorded(folder + "/out.png").request
+        XCTAssertEqual(r["steps"] as? Int, 4)
+        XCTAssertEqual(r["max_sequence_length"] as? Int, 256)
+        XCTAssertEqual(r["guidance"] as? Double, 0)
+        let guided = try generate(schnell.dir, ["--seed", "3", "--guidance", "3.5"])
+        XCTAssertNotEqual(guided.status, 0)
+        XCTAssertTrue(guided.log.contains("--guidance does not apply: FLUX.1-schnell has no guidance embedder"), guided.log)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: guided.folder + "/out.png"))
+    }
+
+    /// Options that cannot apply, and values the shared limits refuse, end the run with one message
+    /// naming the option, before any picture is made.
+    func testOptionsThatCannotApplyAreRefusedWithAMessage() throws {
+        let cases: [([String], String)] = [
+            (["--negative-prompt", "blurry"], "--negative-prompt is used only with true CFG"),
+            (["--negative-prompt", "blurry", "--cfg-scale", "1"], "--negative-prompt is used only with true CFG"),
+            (["--width", "20"], "--width must be a positive multiple of 16, got 20"),
+            (["--guidance", "101"], "--guidance must be between 0 and 100, got 101"),
+            (["--cfg-scale", "0.5"], "--cfg-scale must be between 1 and 100, got 0.5"),
+            (["--max-sequence-length", "600"], "--max-sequence-length must be between 1 and 512, got 600"),
+            (["--prompt", "a\u{1}b"], "--prompt contains the control character U+0001"),
+        ]
+        for (options, message) in cases {
+            let (status, log, folder) = try generate(TestConsole.tinyModel, ["--steps", "1"] + options)
+            XCTAssertNotEqual(status, 0, "\(options): \(log)")
+            XCTAssertTrue(log.contains(message), "\(options): \(log)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/out.png"), "\(options)")
+        }
+    }
+
+    /// `quantize --overflow` only matters for unscaled e4m3fn; with any other format or scale it is
+    /// refused rather than silently ignored.
+    func testQuantizeOverflowOnlyWhereItApplies() throws {
+        for options in [["--format", "int8"], ["--format", "fp8-e4m3fn", "--scale", "channel"], ["--format", "fp8-e5m2", "--scale", "none"]] {
+            let (status, log, _) = try run(["quantize", "in.safetensors", "out.safetensors", "--overflow", "nan"] + options)
+            XCTAssertNotEqual(status, 0, "\(options)")
+            XCTAssertTrue(log.contains("--overflow applies only to --format fp8-e4m3fn with --scale none"), "\(options): \(log)")
+        }
+        let (status, log, _) = try run(["quantize", "in.safetensors", "out.safetensors", "--overflow", "nan", "--scale", "none"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertFalse(log.contains("--overflow"), "accepted; only the missing input is reported: \(log)")
+    }
+}
