@@ -34,16 +34,17 @@ final class CommandLineOptionTests: XCTestCase {
         try run(["generate", "--model", model, "--device", "cpu", "--prompt", "a red circle", "--output", "out.png"] + options)
     }
 
-    /// No settings given: the tiny FLUX.1-dev folder's preset (20 steps, its 32-pixel sample_size, 3.5,
+    /// No settings given: the tiny FLUX.1-dev folder's preset (20 steps, its sample_size 64, 3.5,
     /// 512 T5 tokens, the model's schedule).
     func testUnsetSettingsComeFromTheModelPreset() throws {
-        let (status, log, folder) = try generate(TestConsole.tinyModel, ["--seed", "5"])
+        let dev = try PresetModelCopy(schnell: false)
+        let (status, log, folder) = try generate(dev.dir, ["--seed", "5"])
         XCTAssertEqual(status, 0, log)
-        XCTAssertTrue(log.contains("32x32, 20 steps") && log.contains("FLUX.1-dev defaults"), log)
+        XCTAssertTrue(log.contains("64x64, 20 steps") && log.contains("FLUX.1-dev defaults"), log)
         let r = try recorded(folder + "/out.png").request
         XCTAssertEqual(r["steps"] as? Int, 20)
-        XCTAssertEqual(r["width"] as? Int, 32)
-        XCTAssertEqual(r["height"] as? Int, 32)
+        XCTAssertEqual(r["width"] as? Int, 64)
+        XCTAssertEqual(r["height"] as? Int, 64)
         XCTAssertEqual(r["guidance"] as? Double, 3.5)
         XCTAssertEqual(r["max_sequence_length"] as? Int, 512)
         XCTAssertEqual(r["schedule"] as? String, "model")
@@ -78,7 +79,7 @@ final class CommandLineOptionTests: XCTestCase {
     /// A schnell folder (no guidance embedder) gets schnell's settings without being told: 4 steps,
     /// 256 T5 tokens, guidance 0; `--guidance` is refused there, since the model would ignore it.
     func testSchnellGetsItsPresetAndRefusesGuidance() throws {
-        let schnell = try PresetModelCopy(schnell: true)
+        let schnell = try PresetModelCopy(schnell: true, sampleSize: 64)
         let (status, log, folder) = try generate(schnell.dir, ["--seed", "3"])
         XCTAssertEqual(status, 0, log)
         XCTAssertTrue(log.contains("4 steps") && log.contains("FLUX.1-schnell defaults"), log)

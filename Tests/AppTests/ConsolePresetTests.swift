@@ -27,23 +27,24 @@ final class ConsolePresetTests: XCTestCase {
         return try XCTUnwrap(status["defaults"] as? [String: Any])
     }
 
-    /// The tiny FLUX.1-dev folder: 20 steps, guidance 3.5, its 32-pixel size; a job with only a
+    /// A tiny FLUX.1-dev folder: 20 steps, guidance 3.5, its sample_size 64; a job with only a
     /// prompt gets exactly those.
     func testStatusShowsTheModelPresetAndJobsGetIt() async throws {
-        let console = try await start()
+        let dev = try PresetModelCopy(schnell: false)
+        let console = try await start { $0.files = try FluxModelFiles.resolve(modelDir: dev.dir) }
         let d = try await defaults(console)
         XCTAssertEqual(d["preset"] as? String, "FLUX.1-dev")
         XCTAssertEqual(d["steps"] as? Int, 20)
         XCTAssertEqual(d["guidance"] as? Double, 3.5)
         XCTAssertEqual(d["uses_guidance"] as? Bool, true)
         XCTAssertEqual(d["schedule"] as? String, "model")
-        XCTAssertEqual(d["width"] as? Int, 32)
+        XCTAssertEqual(d["width"] as? Int, 64)
         XCTAssertEqual(d["max_sequence_length"] as? Int, 64, "the server's --max-sequence-length over the model's 512")
         let job = try await console.submit(["prompt": "a red circle", "seed": 1])
         let p = try XCTUnwrap(job["parameters"] as? [String: Any])
         XCTAssertEqual(p["steps"] as? Int, 20)
         XCTAssertEqual(p["guidance"] as? Double, 3.5)
-        XCTAssertEqual(p["width"] as? Int, 32)
+        XCTAssertEqual(p["width"] as? Int, 64)
         XCTAssertEqual(p["max_sequence_length"] as? Int, 64)
         XCTAssertEqual(p["schedule"] as? String, "model")
         if let id = job["id"] as? String { _ = try await console.send("DELETE", "/api/jobs/\(id)") }
@@ -55,7 +56,7 @@ final class ConsolePresetTests: XCTestCase {
         let d = try await defaults(console)
         XCTAssertEqual(d["schedule"] as? String, "diffsynth")
         XCTAssertEqual(d["shift"] as? Double, 3)
-        let job = try await console.submit(["prompt": "x", "steps": 1])
+        let job = try await console.submit(["prompt": "x", "steps": 1, "width": 32, "height": 32])
         XCTAssertEqual((job["parameters"] as? [String: Any])?["schedule"] as? String, "diffsynth")
         if let id = job["id"] as? String { _ = try await console.send("DELETE", "/api/jobs/\(id)") }
     }
@@ -84,15 +85,21 @@ final class ConsolePresetTests: XCTestCase {
         XCTAssertEqual((done["parameters"] as? [String: Any])?["steps"] as? Int, 4)
     }
 
-    /// `serve --vram-budget` reaches the pipeline: on the CPU backend the pipeline refuses a budget,
-    /// and the model's state carries that refusal (it would be silently dropped if the budget never
-    /// arrived).
-    func testVRAMBudgetReachesThePipeline() async throws {
-        let console = try await start({ $0.vramBudget = 6 << 30 }, waitForModel: false)
-        let status = try await console.get("/api/status").json
-        let model = try XCTUnwrap(status["model"] as? [String: Any])
-        XCTAssertEqual(model["state"] as? String, "failed")
-        XCTAssertTrue((model["message"] as? String ?? "").contains("--vram-budget needs a backend that copies while it computes"), "\(model)")
+    /// `serve --vram-budget` (and the other model options of `ServerConfiguration`) reach the served
+    /// pipeline: they were once accepted and silently dropped on the way.
+    func testVRAMBudgetAndModelOptionsReachThePipeline() async throws {
+        let console = try await start({ c in
+            c.vramBudget = 6 << 30
+            c.vaeTilingMode = .on
+            c.precision = .int8
+        }, waitForModel: false)
+        let pipeline = try XCTUnwrap(console.server?.pipeline)
+        XCTAssertEqual(pipeline.vramBudget, 6 << 30)
+        XCTAssertEqual(pipeline.vaeTilingMode, .on)
+        XCTAssertEqual(pipeline.precision, .int8)
+        XCTAssertTrue(pipeline.keepLoaded, "a server keeps its model")
+        let plain = try await start()
+        XCTAssertNil(try XCTUnwrap(plain.server?.pipeline).vramBudget)
     }
 
     /// The page starts from FLUX.1-dev's settings (no literal left in the page) and takes the model's.

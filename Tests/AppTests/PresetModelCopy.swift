@@ -1,19 +1,19 @@
 import Foundation
 import XCTest
 
-/// Copies of the tiny model for preset tests: the FLUX.1-dev style original, or a schnell variant
-/// (the DiT's guidance embedder dropped from its header, `guidance_embeds` false), removed on deinit.
+/// Copies of the tiny model for preset tests, removed on deinit: the FLUX.1-dev style original or a
+/// schnell variant (the DiT's guidance embedder dropped from its header, `guidance_embeds` false),
+/// with `vae/config.json`'s sample_size set to `sampleSize` (the original's 32 is below the 64 a
+/// size hint may be, so it would default to 1024).
 final class PresetModelCopy {
     let dir: String
 
-    init(schnell: Bool) throws {
+    init(schnell: Bool, sampleSize: Int = 64) throws {
         dir = FileManager.default.temporaryDirectory.path + "/majicflux-preset-\(UUID().uuidString)"
         try FileManager.default.copyItem(atPath: TestConsole.tinyModel, toPath: dir)
+        try replace(#""sample_size": 32"#, by: "\"sample_size\": \(sampleSize)", in: "vae/config.json")
         guard schnell else { return }
-        let config = dir + "/transformer/config.json"
-        let text = try String(contentsOfFile: config, encoding: .utf8)
-        try text.replacingOccurrences(of: #""guidance_embeds": true"#, with: #""guidance_embeds": false"#)
-            .write(toFile: config, atomically: true, encoding: .utf8)
+        try replace(#""guidance_embeds": true"#, by: #""guidance_embeds": false"#, in: "transformer/config.json")
         // Tensors may leave gaps in a safetensors file: dropping names from the header is enough.
         let weights = dir + "/transformer/diffusion_pytorch_model.safetensors"
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: weights)))
@@ -26,6 +26,13 @@ final class PresetModelCopy {
         json += [UInt8](repeating: 0x20, count: (8 - json.count % 8) % 8)
         let prefix = (0..<8).map { UInt8(truncatingIfNeeded: UInt64(json.count) >> (8 * UInt64($0))) }
         try Data(prefix + json + bytes[(8 + n)...]).write(to: URL(fileURLWithPath: weights))
+    }
+
+    private func replace(_ old: String, by new: String, in relative: String) throws {
+        let path = dir + "/" + relative
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        XCTAssertTrue(text.contains(old), "\(relative) holds \(old)")
+        try text.replacingOccurrences(of: old, with: new).write(toFile: path, atomically: true, encoding: .utf8)
     }
 
     deinit { try? FileManager.default.removeItem(atPath: dir) }
