@@ -125,4 +125,69 @@ final class CommandLineOptionTests: XCTestCase {
         XCTAssertNotEqual(status, 0)
         XCTAssertFalse(log.contains("--overflow"), "accepted; only the missing input is reported: \(log)")
     }
+
+    /// `--dit`, `--text-encoder`, `--text-encoder-2` and `--vae` are used: with those parts moved out
+    /// of the model folder, only the options can find them.
+    func testModelPartOptionsAreUsed() throws {
+        let model = try PresetModelCopy(schnell: false)
+        let parts = model.dir + "-parts"
+        folders.append(parts)
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: parts, withIntermediateDirectories: true)
+        for (from, to) in [("text_encoder", "clip"), ("text_encoder_2", "t5"), ("vae", "vae"),
+                           ("transformer/diffusion_pytorch_model.safetensors", "dit.safetensors")] {
+            try fm.moveItem(atPath: model.dir + "/" + from, toPath: parts + "/" + to)
+        }
+        let base = ["--seed", "2", "--steps", "1", "--width", "32"]
+        let missing = try generate(model.dir, base)
+        XCTAssertNotEqual(missing.status, 0, "the parts are gone from the folder: \(missing.log)")
+        let (status, log, folder) = try generate(model.dir, base + [
+            "--dit", parts + "/dit.safetensors", "--text-encoder", parts + "/clip",
+            "--text-encoder-2", parts + "/t5", "--vae", parts + "/vae"])
+        XCTAssertEqual(status, 0, log)
+        XCTAssertEqual(try PNG.read(folder + "/out.png").image.width, 32)
+    }
+
+    /// `--precision` changes how the DiT's weights are held, so int8 paints (slightly) other pixels
+    /// than bf16 from the same request.
+    func testPrecisionOptionIsUsed() throws {
+        let base = ["--seed", "4", "--steps", "2", "--width", "32"]
+        let bf16 = try generate(TestConsole.tinyModel, base + ["--precision", "bf16"])
+        let int8 = try generate(TestConsole.tinyModel, base + ["--precision", "int8"])
+        XCTAssertEqual(bf16.status, 0, bf16.log)
+        XCTAssertEqual(int8.status, 0, int8.log)
+        let a = try PNG.read(bf16.folder + "/out.png"), b = try PNG.read(int8.folder + "/out.png")
+        XCTAssertEqual(a.text.first { $0.key == "majicflux" }?.value, b.text.first { $0.key == "majicflux" }?.value, "same request")
+        XCTAssertNotEqual(a.image.pixels, b.image.pixels, "int8 weights give other pixels")
+    }
+
+    /// `serve`'s own options on the command line: `--max-pixels`, `--max-sequence-length` and
+    /// `--schedule` are what `/api/status` reports and jobs get; `--output-dir` holds the pictures.
+    func testServeOptionsAreUsed() async throws {
+        let (p, log) = try TestConsole.launch(try TestConsole.executable(), [
+            "serve", "--model", TestConsole.tinyModel, "--device", "cpu", "--port", "0", "--output-dir", "pictures",
+            "--max-pixels", "4096", "--max-sequence-length", "8", "--schedule", "diffsynth"])
+        folders.append((log as NSString).deletingLastPathComponent)
+        defer { if p.isRunning { p.terminate() } }
+        let console = try await TestConsole.remote(process: p, log: log)
+        try await console.waitUntilReady()
+        let status = try await console.get("/api/status").json
+        XCTAssertEqual((status["limits"] as? [String: Any])?["max_pixels"] as? Int, 4096)
+        let d = status["defaults"] as? [String: Any]
+        XCTAssertEqual(d?["max_sequence_length"] as? Int, 8)
+        XCTAssertEqual(d?["schedule"] as? String, "diffsynth")
+        let big = try await console.post("/api/jobs", json: ["prompt": "x", "width": 80, "height": 64])
+        XCTAssertEqual(big.status, 400)
+        XCTAssertTrue((big.json["error"] as? String ?? "").contains("above this server's limit of 4096 (--max-pixels)"), big.text)
+        let job = try await console.submit(["prompt": "x", "width": 64, "height": 64, "steps": 1, "seed": 1])
+        let parameters = job["parameters"] as? [String: Any]
+        XCTAssertEqual(parameters?["max_sequence_length"] as? Int, 8)
+        XCTAssertEqual(parameters?["schedule"] as? String, "diffsynth")
+        let id = try XCTUnwrap(job["id"] as? String)
+        let done = try await console.waitForJob(id, timeout: 60) { ["done", "failed", "cancelled"].contains($0["status"] as? String ?? "") }
+        XCTAssertEqual(done["status"] as? String, "done", "\(done)")
+        let file = try XCTUnwrap((done["history"] as? [String: Any])?["file"] as? String)
+        let folder = (log as NSString).deletingLastPathComponent
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/pictures/" + file), "--output-dir pictures")
+    }
 }
