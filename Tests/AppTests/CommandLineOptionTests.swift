@@ -190,4 +190,52 @@ final class CommandLineOptionTests: XCTestCase {
         let folder = (log as NSString).deletingLastPathComponent
         XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/pictures/" + file), "--output-dir pictures")
     }
+
+    /// `quantize --format`, `--scale`, `--all-linear` and `--quiet` each change what is written or printed.
+    func testQuantizeOptionsAreUsed() throws {
+        let dit = TestConsole.tinyModel + "/transformer/diffusion_pytorch_model.safetensors"
+        func quantize(_ options: [String]) throws -> (printed: String, out: SafeTensorsCheckpoint) {
+            let folder = TestConsole.freshOutputDirectory()
+            folders.append(folder)
+            let log = folder + "/stdout.txt"
+            FileManager.default.createFile(atPath: log, contents: nil)
+            let p = Process()
+            p.executableURL = try TestConsole.executable()
+            p.arguments = ["quantize", dit, folder + "/out.safetensors"] + options
+            p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            p.standardError = p.standardOutput
+            try p.run()
+            p.waitUntilExit()
+            let printed = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            XCTAssertEqual(p.terminationStatus, 0, printed)
+            return (printed, try SafeTensorsCheckpoint(path: folder + "/out.safetensors"))
+        }
+        func count(_ c: SafeTensorsCheckpoint, _ dtype: DType) -> Int { c.names.filter { (try? c.info(named: $0).dtype) == dtype }.count }
+        func scaleShapes(_ c: SafeTensorsCheckpoint) -> Set<[Int]> {
+            Set(c.names.filter { $0.hasSuffix(".weight_scale") }.compactMap { try? c.info(named: $0).shape })
+        }
+        let blocks = try quantize(["--format", "int8", "--scale", "channel"])
+        let all = try quantize(["--format", "int8", "--scale", "channel", "--all-linear", "--quiet"])
+        XCTAssertGreaterThan(count(blocks.out, .i8), 0)
+        XCTAssertGreaterThan(count(all.out, .i8), count(blocks.out, .i8), "--all-linear also quantizes the embedders and the final layer")
+        XCTAssertTrue(scaleShapes(blocks.out).allSatisfy { $0.count == 2 && $0[1] == 1 }, "--scale channel: one scale per row")
+        let tensorScaled = try quantize(["--format", "int8", "--scale", "tensor"])
+        XCTAssertEqual(scaleShapes(tensorScaled.out), [[]], "--scale tensor: one scale per layer")
+        let fp8 = try quantize(["--format", "fp8-e4m3fn", "--scale", "channel"])
+        XCTAssertEqual(count(fp8.out, .i8), 0)
+        XCTAssertEqual(count(fp8.out, .f8e4m3fn), count(blocks.out, .i8), "--format decides the stored type")
+        XCTAssertTrue(blocks.printed.contains("MB in->out"), "the per-layer table: \(blocks.printed)")
+        XCTAssertFalse(all.printed.contains("MB in->out"), "--quiet prints only the summary: \(all.printed)")
+        XCTAssertTrue(all.printed.contains("wrote "), all.printed)
+    }
+
+    /// `--device cuda` on a machine without a usable GPU is refused with the reason, not run on the CPU.
+    func testDeviceCUDAWithoutAGPUIsRefused() throws {
+        if CUDABackend.unavailableReason() == nil { throw XCTSkip("a CUDA GPU is present: --device cuda runs") }
+        let (status, log, folder) = try run(["generate", "--model", TestConsole.tinyModel, "--prompt", "x", "--output", "out.png",
+                                             "--steps", "1", "--width", "32", "--device", "cuda"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(log.contains("--device cuda:"), log)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/out.png"))
+    }
 }
