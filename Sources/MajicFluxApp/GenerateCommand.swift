@@ -103,7 +103,9 @@ struct CLIError: Error, CustomStringConvertible {
 /// Sigma schedule choice on the command line.
 enum ScheduleOption: String, ExpressibleByArgument, CaseIterable {
     case model, diffsynth
-    var kind: ScheduleKind { self == .model ? .model : .diffSynth(shift: 3) }
+    var kind: ScheduleKind { self == .model ? .model : .diffSynth(shift: Self.diffSynthShift) }
+    /// DiffSynth's static shift (the seed console's), for the CLI and for jobs that give none.
+    static let diffSynthShift: Float = 3
 }
 
 /// Seed handling shared by the CLI and the server: -1 means a fresh random seed.

@@ -44,7 +44,7 @@ struct JobRequestParser {
         switch o["schedule"] {
         case nil, .null?: r.schedule = d.schedule
         case .string("model")?: r.schedule = .model
-        case .string("diffsynth")?: r.schedule = .diffSynth(shift: try Self.number(o["shift"], "shift", default: 3))
+        case .string("diffsynth")?: r.schedule = .diffSynth(shift: try Self.number(o["shift"], "shift", default: ScheduleOption.diffSynthShift))
         default: throw APIError.badRequest("schedule must be \"model\" or \"diffsynth\"")
         }
         do { try limits.check(r, preset: d) } catch let issue as GenerationIssue {
