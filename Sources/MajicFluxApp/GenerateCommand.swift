@@ -14,41 +14,62 @@ struct Generate: ParsableCommand {
     // Numbers are parsed `.unconditional` so that "-1" is a value, not an option: the seed takes -1,
     // and elsewhere validation names the option and its range instead of "Missing value".
     @Option(parsing: .unconditional, help: "Random seed; -1 picks one at random (the seed used is printed and stored in the PNG).") var seed: Int64 = -1
-    @Option(parsing: .unconditional, help: "Denoising steps (\(GenerationRequest.stepsRange.lowerBound)-\(GenerationRequest.stepsRange.upperBound)).") var steps: Int = 20
-    @Option(parsing: .unconditional, help: "Image width, a multiple of 16 (default: the model's size, vae/config.json sample_size: 1024 for FLUX.1-dev, 128 for the default model).") var width: Int?
-    @Option(parsing: .unconditional, help: "Image height, a multiple of 16 (default: as the width).") var height: Int?
-    @Option(parsing: .unconditional, help: "Embedded guidance (FLUX.1-dev: 3.5).") var guidance: Float = 3.5
+    @Option(parsing: .unconditional, help: "Denoising steps (\(GenerationLimits.steps.lowerBound)-\(GenerationLimits.steps.upperBound); default: the model's, 20 for FLUX.1-dev, 4 for schnell).") var steps: Int?
+    @Option(parsing: .unconditional, help: "Image width, a multiple of 16 (default: the height if given, else the model's size, vae/config.json sample_size: 1024 for FLUX.1-dev, 128 for the default model).") var width: Int?
+    @Option(parsing: .unconditional, help: "Image height, a multiple of 16 (default: the width if given, else the model's size).") var height: Int?
+    @Option(parsing: .unconditional, help: "Embedded guidance (default: the model's, 3.5 for FLUX.1-dev; refused for models without a guidance embedder, such as schnell).") var guidance: Float?
     @Option(name: .customLong("cfg-scale"), parsing: .unconditional, help: "True classifier-free guidance with the negative prompt; 1 = off.") var cfgScale: Float = 1
-    @Option(help: "Sigma schedule: model (scheduler_config.json) or diffsynth (static shift 3, as the seed console).") var schedule: ScheduleOption = .model
+    @Option(help: "Sigma schedule: model (scheduler_config.json) or diffsynth (static shift 3, as the seed console); default: the model's.") var schedule: ScheduleOption?
     @Option(name: .customLong("max-sequence-length"), parsing: .unconditional, help: "T5 tokens (default: the model's tokenizer_2 model_max_length; 512 for dev, 256 for schnell).") var maxSequenceLength: Int?
     @Option(help: "Output PNG path.") var output: String = "majicflux.png"
 
+    /// Checks that need no model: ranges of the values given (the rest of `GenerationLimits` is
+    /// checked once the model's defaults are known) and options that cannot apply together.
     func validate() throws {
-        let range = GenerationRequest.stepsRange
-        if !range.contains(steps) { throw ValidationError("--steps must be between \(range.lowerBound) and \(range.upperBound), got \(steps)") }
+        let range = GenerationLimits.steps
+        if let steps, !range.contains(steps) { throw ValidationError("--steps must be between \(range.lowerBound) and \(range.upperBound), got \(steps)") }
         if seed < -1 { throw ValidationError("--seed must be -1 (random) or a non-negative integer, got \(seed)") }
+        if !negativePrompt.isEmpty && !(cfgScale > 1) {
+            throw ValidationError("--negative-prompt is used only with true CFG: add --cfg-scale above 1 (e.g. --cfg-scale 4), or leave the negative prompt out")
+        }
     }
+
+    /// The request: what the options give, the model's preset (`FluxPipeline.preset`) for the rest.
+    func request(preset: ModelPreset) throws -> GenerationRequest {
+        var r = GenerationRequest(prompt: prompt, preset: preset, seed: try Seeds.resolve(seed))
+        r.steps = steps ?? preset.steps
+        r.width = width ?? height ?? preset.imageSize
+        r.height = height ?? width ?? preset.imageSize
+        r.negativePrompt = negativePrompt
+        r.guidance = guidance ?? preset.guidance
+        r.trueCFGScale = cfgScale
+        r.maxSequenceLength = maxSequenceLength ?? preset.sequenceLength
+        r.schedule = schedule?.kind ?? preset.schedule
+        do { try GenerationLimits().check(r, preset: preset) } catch let issue as GenerationIssue {
+            throw CLIError(issue.message(calling: Self.optionName[issue.field] ?? issue.field.label))
+        }
+        return r
+    }
+
+    /// How each checked field is given on this command line.
+    static let optionName: [GenerationIssue.Field: String] = [
+        .prompt: "--prompt", .negativePrompt: "--negative-prompt", .steps: "--steps", .width: "--width", .height: "--height",
+        .guidance: "--guidance", .trueCFGScale: "--cfg-scale", .maxSequenceLength: "--max-sequence-length"]
 
     func run() throws {
         // A destination that cannot be written is reported now, not after the whole generation.
         do { try OutputPath.check(output) } catch let e as TensorError { throw CLIError("--output \(e)") }
         let backend = try model.resolveDevice()
+        try model.checkApplies(to: backend)
         let pipeline = try model.makePipeline(keepLoaded: false)
         for warning in pipeline.warnings { Console.info("warning: \(warning)") }
-        let width = self.width ?? pipeline.preferredImageSize
-        let height = self.height ?? pipeline.preferredImageSize
-        var request = GenerationRequest(prompt: prompt, seed: try Seeds.resolve(seed), steps: steps, width: width, height: height)
-        request.negativePrompt = negativePrompt
-        request.guidance = guidance
-        request.trueCFGScale = cfgScale
-        request.maxSequenceLength = maxSequenceLength ?? pipeline.preferredSequenceLength
-        request.schedule = schedule.kind
-        try request.validate()
+        let request = try request(preset: pipeline.preset)
+        let (width, height, steps) = (request.width, request.height, request.steps)
         if backend is CPUBackend {  // host-memory estimate of CPU inference; a GPU holds the weights itself
             try model.checkMemory(files: pipeline.files, width: width, height: height,
                                   sequenceLength: request.maxSequenceLength, keepLoaded: false)
         }
-        Console.info("seed \(request.seed), \(width)x\(height), \(steps) steps on \(backend.name)")
+        Console.info("seed \(request.seed), \(width)x\(height), \(steps) steps on \(backend.name) (\(pipeline.preset.name) defaults)")
         let gpu = backend as? CUDABackend
         gpu?.resetPeak()
         let bar = ProgressBar(total: steps)
@@ -82,7 +103,9 @@ struct CLIError: Error, CustomStringConvertible {
 /// Sigma schedule choice on the command line.
 enum ScheduleOption: String, ExpressibleByArgument, CaseIterable {
     case model, diffsynth
-    var kind: ScheduleKind { self == .model ? .model : .diffSynth(shift: 3) }
+    var kind: ScheduleKind { self == .model ? .model : .diffSynth(shift: Self.diffSynthShift) }
+    /// DiffSynth's static shift (the seed console's), for the CLI and for jobs that give none.
+    static let diffSynthShift: Float = 3
 }
 
 /// Seed handling shared by the CLI and the server: -1 means a fresh random seed.

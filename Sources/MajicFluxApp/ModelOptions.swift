@@ -20,7 +20,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "VAE weights (BFL ae.safetensors or a diffusers vae/ folder) replacing the folder's vae/.")
     var vae: String?
 
-    @Option(help: "Weight precision in memory: f32, bf16 (as stored), fp8 or int8 (DiT block Linears with per-channel scales).")
+    @Option(help: "Weight precision in memory: f32, bf16 (as stored), fp8 or int8 (DiT block Linears with per-channel scales), or int4 (groups of 64); on CUDA f32, bf16 or fp8.")
     var precision: WeightPrecision = .bf16
 
     @Option(help: "Where to compute: cpu, cuda or auto (CUDA when present, else the CPU).")
@@ -32,7 +32,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("vae-tiling"), help: "Decode the picture tile by tile: auto (images larger than 1024x1024), on or off.")
     var vaeTiling: VAETilingMode = .auto
 
-    @Flag(name: .customLong("skip-memory-check"), help: "Load the model even when the memory estimate says it will not fit.")
+    @Flag(name: .customLong("skip-memory-check"), help: "Load the model even when the host-memory estimate (CPU inference only) says it will not fit.")
     var skipMemoryCheck = false
 
     @Option(name: .customLong("memory-available"), parsing: .unconditional, help: ArgumentHelp("GiB of memory to plan for instead of MemAvailable from /proc/meminfo.", visibility: .hidden))
@@ -115,6 +115,20 @@ struct ModelOptions: ParsableArguments {
             return nil
         }
         return Int(gib * Double(1 << 30))
+    }
+
+    /// Refuses the options that cannot apply on `backend`: the host-memory check (and so
+    /// `--skip-memory-check` and `--memory-available`) runs for CPU inference only. With `--device auto`
+    /// choosing a GPU they are ignored with a notice, as `--vram-budget` is when auto chooses the CPU.
+    func checkApplies(to backend: any Backend) throws {
+        guard backend.device != .cpu else { return }
+        let given = [skipMemoryCheck ? "--skip-memory-check" : nil, memoryAvailable != nil ? "--memory-available" : nil].compactMap { $0 }
+        guard let first = given.first else { return }
+        let what = given.joined(separator: " and ")
+        if device == .cuda {
+            throw ValidationError("\(first) does not apply with --device cuda: the host-memory check runs only for CPU inference (a GPU run is bounded by --vram-budget)")
+        }
+        Console.info("\(what) ignored: --device auto chose \(backend.name), and the host-memory check runs only for CPU inference")
     }
 
     func makePipeline(keepLoaded: Bool) throws -> FluxPipeline {

@@ -27,8 +27,8 @@ struct QuantizeCommand: ParsableCommand {
     @Option(help: "Scale granularity: none, tensor, channel or block:N.")
     var scale: String = "tensor"
 
-    @Option(help: "e4m3fn overflow rule without scales: saturate (PyTorch 2.15) or nan (PyTorch 2.11).")
-    var overflow: String = "saturate"
+    @Option(help: "e4m3fn overflow rule, for --format fp8-e4m3fn --scale none only (scaled weights never overflow): saturate (PyTorch 2.15, the default) or nan (PyTorch 2.11).")
+    var overflow: String?
 
     @Flag(help: "Quantize every 2-D .weight tensor, not only the Flux block Linears.")
     var allLinear = false
@@ -42,7 +42,12 @@ struct QuantizeCommand: ParsableCommand {
         }
         let gran: ScaleGranularity
         do { gran = try ScaleGranularity(parsing: scale) } catch { throw ValidationError("\(error)") }
-        guard overflow == "saturate" || overflow == "nan" else { throw ValidationError("--overflow must be saturate or nan") }
+        if let overflow {
+            guard overflow == "saturate" || overflow == "nan" else { throw ValidationError("--overflow must be saturate or nan") }
+            guard fmt == .fp8e4m3fn && gran == .none else {
+                throw ValidationError("--overflow applies only to --format fp8-e4m3fn with --scale none (scaled weights never overflow); leave it out")
+            }
+        }
         if fmt.isInteger && gran == .none { throw ValidationError("--format \(fmt) needs --scale tensor, channel or block:N") }
         var policy = QuantPolicy.fluxDiT(format: fmt, granularity: gran, overflow: overflow == "nan" ? .nan : .saturate)
         if allLinear { policy.selects = { name, shape in shape.count == 2 && name.hasSuffix(".weight") } }

@@ -177,8 +177,8 @@ final class ConsoleAPITests: XCTestCase {
             ("seed negative", with(["seed": -7]), 400, "seed must be an integer"),
             ("seed object", with(["seed": ["x": 1]]), 400, "seed must be an integer"),
             ("guidance text", with(["guidance": "strong"]), 400, "guidance must be a number"),
-            ("guidance range", with(["guidance": 1000]), 400, "guidance must be 0...100"),
-            ("cfg range", with(["true_cfg_scale": 0.5]), 400, "true CFG scale must be 1...100"),
+            ("guidance range", with(["guidance": 1000]), 400, "guidance must be between 0 and 100"),
+            ("cfg range", with(["true_cfg_scale": 0.5]), 400, "true_cfg_scale must be between 1 and 100"),
             ("schedule", with(["schedule": "karras"]), 400, "schedule must be"),
         ]
         for (name, body, status, message) in cases {

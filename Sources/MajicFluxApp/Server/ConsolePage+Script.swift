@@ -20,6 +20,8 @@ let lastSeed = null;
 let maxPixels = 2048 * 2048;
 let sizeDefaulted = false;    // the size fields take the model's own size once, unless the user typed one
 let userSized = false;
+let userStepped = false;      // likewise for the steps and the guidance: the model's, unless edited
+let userGuided = false;
 let styles = loadStyles();
 
 // ---- styles -------------------------------------------------------------------------------
@@ -100,7 +102,8 @@ function markAspect() {
 }
 $('width').addEventListener('input', () => { userSized = true; markAspect(); });
 $('height').addEventListener('input', () => { userSized = true; markAspect(); });
-$('steps').addEventListener('input', () => { $('steps-value').textContent = $('steps').value; });
+$('steps').addEventListener('input', () => { userStepped = true; $('steps-value').textContent = $('steps').value; });
+$('guidance').addEventListener('input', () => { userGuided = true; });
 $('dice').addEventListener('click', () => { $('seed').value = '-1'; });
 $('reuse-seed').addEventListener('click', () => { if (lastSeed !== null) $('seed').value = String(lastSeed); });
 
@@ -124,7 +127,13 @@ async function pollStatus() {
     if (s.limits && s.limits.max_pixels !== maxPixels) { maxPixels = s.limits.max_pixels; renderAspects(); }
     if (!sizeDefaulted && s.defaults && s.defaults.width) {
       sizeDefaulted = true;
-      if (!userSized) { $('width').value = s.defaults.width; $('height').value = s.defaults.height; markAspect(); }
+      const d = s.defaults;
+      if (!userSized) { $('width').value = d.width; $('height').value = d.height; markAspect(); }
+      // The model's steps and guidance (schnell: 4 steps, no guidance embedder), unless already edited.
+      if (!userStepped && d.steps) { $('steps').value = d.steps; $('steps-value').textContent = d.steps; }
+      if (!userGuided && typeof d.guidance === 'number') { $('guidance').value = d.guidance; }
+      $('guidance').disabled = d.uses_guidance === false;
+      $('guidance').title = d.uses_guidance === false ? `${d.preset}: 无引导嵌入 (no guidance embedder)` : '';
     }
   } catch (e) {
     $('model-status').className = 'badge failed';

@@ -1,12 +1,18 @@
 import Foundation
 import Hummingbird
+import Models
 
 /// The console page: one self-contained HTML document (inline CSS and vanilla JS, no external
 /// resources, so it works offline), built into the binary.
 enum ConsolePage {
+    /// The form starts from FLUX.1-dev's settings; the script replaces them with the served model's
+    /// (`/api/status` `defaults`) as soon as it has them.
     static let html: String = document
         .replacingOccurrences(of: "/*STYLE*/", with: style)
         .replacingOccurrences(of: "/*SCRIPT*/", with: script)
+        .replacingOccurrences(of: "/*STEPS*/", with: "\(ModelPreset.fluxDev.steps)")
+        .replacingOccurrences(of: "/*SIZE*/", with: "\(ModelPreset.fluxDev.imageSize)")
+        .replacingOccurrences(of: "/*GUIDANCE*/", with: "\(ModelPreset.fluxDev.guidance)")
 
     static func response() -> Response {
         var headers = HTTPFields()
@@ -70,19 +76,19 @@ enum ConsolePage {
           <div class="hint">-1 = 随机 (random)</div>
         </div>
         <div class="field">
-          <label for="steps">步数 (Steps): <output id="steps-value">20</output></label>
-          <input id="steps" type="range" min="1" max="50" value="20">
+          <label for="steps">步数 (Steps): <output id="steps-value">/*STEPS*/</output></label>
+          <input id="steps" type="range" min="1" max="50" value="/*STEPS*/">
         </div>
       </div>
 
       <span class="label">尺寸 (Size)</span>
       <div id="aspects" class="chips"></div>
       <div class="row">
-        <div class="field"><label for="width">宽度 (Width)</label><input id="width" type="number" min="16" step="16" value="1024"></div>
-        <div class="field"><label for="height">高度 (Height)</label><input id="height" type="number" min="16" step="16" value="1024"></div>
+        <div class="field"><label for="width">宽度 (Width)</label><input id="width" type="number" min="16" step="16" value="/*SIZE*/"></div>
+        <div class="field"><label for="height">高度 (Height)</label><input id="height" type="number" min="16" step="16" value="/*SIZE*/"></div>
       </div>
       <div class="row">
-        <div class="field"><label for="guidance">引导系数 (Guidance)</label><input id="guidance" type="number" min="0" max="100" step="0.1" value="3.5"></div>
+        <div class="field"><label for="guidance">引导系数 (Guidance)</label><input id="guidance" type="number" min="0" max="100" step="0.1" value="/*GUIDANCE*/"></div>
         <div class="field"><label for="cfg">真实 CFG (True CFG)</label><input id="cfg" type="number" min="1" max="100" step="0.1" value="1"></div>
       </div>
 

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Models
 
 /// The page and the JSON API (documented in docs/API.md).
 extension ConsoleServer {
@@ -8,8 +9,7 @@ extension ConsoleServer {
         // First: refused hosts and origins never reach a route; every answer forbids framing.
         router.middlewares.add(HostOriginMiddleware(policy: HostPolicy(boundHost: configuration.host)))
         router.middlewares.add(JSONErrorMiddleware())
-        let parser = JobRequestParser(configuration: configuration, modelSequenceLength: host.preferredSequenceLength,
-                                      modelImageSize: host.preferredImageSize)
+        let parser = JobRequestParser(configuration: configuration, model: modelPreset)
         let maxBody = configuration.maxBodyBytes
 
         router.get("/") { _, _ in ConsolePage.response() }
@@ -100,13 +100,16 @@ extension ConsoleServer {
         return id
     }
 
+    /// The served model's preset (FLUX.1-dev's when its files could not be read: the model is then
+    /// `failed` and takes no jobs).
+    var modelPreset: ModelPreset { host.pipeline?.preset ?? .fluxDev }
+
     func status() -> ServerStatus {
         let counts = queue.counts
         return ServerStatus(model: host.status(), running: counts.running, waiting: counts.waiting,
                             limits: .init(max_pixels: configuration.maxPixels, max_steps: ServerConfiguration.maxSteps,
                                           max_body_bytes: configuration.maxBodyBytes, max_queued_jobs: configuration.maxQueuedJobs),
-                            defaults: .init(max_sequence_length: configuration.defaultMaxSequenceLength ?? host.preferredSequenceLength,
-                                            width: host.preferredImageSize, height: host.preferredImageSize))
+                            defaults: .init(configuration.jobDefaults(model: modelPreset)))
     }
 }
 
@@ -120,8 +123,28 @@ struct ServerStatus: Codable {
     var limits: Limits
     var defaults: Defaults
     struct Limits: Codable { var max_pixels, max_steps, max_body_bytes, max_queued_jobs: Int }
-    /// What a job that leaves these out gets (the page starts from them): the model's T5 length and size.
-    struct Defaults: Codable { var max_sequence_length: Int; var width: Int; var height: Int }
+    /// What a job that leaves these out gets (the page starts from them): the served model's preset.
+    struct Defaults: Codable {
+        /// The preset's name: "FLUX.1-dev", "FLUX.1-schnell" or "majicflus".
+        var preset: String
+        var max_sequence_length, width, height, steps: Int
+        var guidance: Float
+        /// false: the model has no guidance embedder; a job may not set another guidance.
+        var uses_guidance: Bool
+        /// "model" or "diffsynth", with the DiffSynth shift.
+        var schedule: String
+        var shift: Float?
+
+        init(_ p: ModelPreset) {
+            preset = p.name
+            max_sequence_length = p.sequenceLength
+            (width, height, steps, guidance, uses_guidance) = (p.imageSize, p.imageSize, p.steps, p.guidance, p.usesGuidance)
+            switch p.schedule {
+            case .model: (schedule, shift) = ("model", nil)
+            case .diffSynth(let s): (schedule, shift) = ("diffsynth", s)
+            }
+        }
+    }
 
     private enum CodingKeys: String, CodingKey { case model, running, waiting, limits, defaults }
 

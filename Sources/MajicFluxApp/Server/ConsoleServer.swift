@@ -30,6 +30,10 @@ public final class ConsoleServer: @unchecked Sendable {
         queue = JobQueue(host: host, history: history, maxQueued: configuration.maxQueuedJobs)
     }
 
+    /// The served model's pipeline, as `configuration` made it (`--precision`, `--device`,
+    /// `--vram-budget`, `--vae-tiling`); nil when the model's files could not even be read.
+    public var pipeline: FluxPipeline? { host.pipeline }
+
     private func makeApplication(onListening: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
         let t = configuration.idleTimeout
         let idle = TimeAmount.nanoseconds(Int64((t.isFinite ? min(max(t, 0.001), 86_400) : 20) * 1e9))

@@ -6,25 +6,18 @@ import Tensor
 /// `APIError` (400) whose message names the field, so the page can show it as it is.
 ///
 /// Fields: `prompt` (required), `negative_prompt`, `seed` (-1 = random; a number or a string of
-/// digits), `steps` (1-100), `width`/`height` (multiples of 16, product within the pixel limit),
-/// `guidance`, `true_cfg_scale`, `max_sequence_length`, `schedule` ("model" | "diffsynth"), `shift`.
-/// Unknown fields are ignored.
+/// digits), `steps`, `width`/`height`, `guidance`, `true_cfg_scale`, `max_sequence_length`,
+/// `schedule` ("model" | "diffsynth"), `shift`. A field left out takes the served model's preset
+/// (`defaults`); values are checked once, against `GenerationLimits`. Unknown fields are ignored.
 struct JobRequestParser {
-    var maxPixels: Int
-    var defaultMaxSequenceLength: Int
-    var defaultSchedule: ScheduleKind
-    /// Width and height of a job that names none: the model's own size.
-    var defaultImageSize: Int
+    /// What a job gets for the settings it leaves out (the model's preset, server overrides applied).
+    var defaults: ModelPreset
+    var limits: GenerationLimits
 
-    init(configuration c: ServerConfiguration, modelSequenceLength: Int, modelImageSize: Int = 1024) {
-        maxPixels = c.maxPixels
-        defaultImageSize = modelImageSize
-        defaultMaxSequenceLength = c.defaultMaxSequenceLength ?? modelSequenceLength
-        defaultSchedule = c.defaultSchedule
+    init(configuration c: ServerConfiguration, model: ModelPreset) {
+        defaults = c.jobDefaults(model: model)
+        limits = c.limits
     }
-
-    /// Longest side a job may ask for, whatever the pixel limit.
-    static let maxSide = 16384
 
     func parse(_ body: [UInt8]) throws -> GenerationRequest {
         let json: JSONValue
@@ -36,45 +29,26 @@ struct JobRequestParser {
 
         guard let promptValue = o["prompt"] else { throw APIError.badRequest("prompt is missing") }
         guard let prompt = promptValue.string else { throw APIError.badRequest("prompt must be a string") }
-        if prompt.allSatisfy(\.isWhitespace) { throw APIError.badRequest("the prompt is empty: describe what to paint") }
-        var negative = ""
+        let d = defaults
+        var r = GenerationRequest(prompt: prompt, preset: d, seed: try Self.seed(o["seed"]))
         if let v = o["negative_prompt"], !v.isNull {
             guard let s = v.string else { throw APIError.badRequest("negative_prompt must be a string") }
-            negative = s
+            r.negativePrompt = s
         }
-
-        let seed = try Self.seed(o["seed"])
-        let steps = try Self.integer(o["steps"], "steps", default: 20)
-        guard GenerationRequest.stepsRange.contains(steps) else {
-            throw APIError.badRequest("steps must be between 1 and \(ServerConfiguration.maxSteps), got \(steps)")
-        }
-        let width = try Self.integer(o["width"], "width", default: defaultImageSize)
-        let height = try Self.integer(o["height"], "height", default: defaultImageSize)
-        for (name, v) in [("width", width), ("height", height)] where v < 16 || v % 16 != 0 {
-            throw APIError.badRequest("\(name) must be a positive multiple of 16, got \(v)")
-        }
-        // Each side is bounded before the product is formed, so no input can overflow it.
-        for (name, v) in [("width", width), ("height", height)] where v > Self.maxSide {
-            throw APIError.badRequest("\(name) must be at most \(Self.maxSide), got \(v)")
-        }
-        let pixels = width * height
-        if pixels > maxPixels {
-            throw APIError.badRequest("\(width)x\(height) is \(pixels) pixels, above this server's limit of \(maxPixels) (--max-pixels)")
-        }
-
-        var r = GenerationRequest(prompt: prompt, seed: seed, steps: steps, width: width, height: height)
-        r.negativePrompt = negative
-        r.guidance = try Self.number(o["guidance"], "guidance", default: 3.5)
+        r.steps = try Self.integer(o["steps"], "steps", default: d.steps)
+        r.width = try Self.integer(o["width"], "width", default: d.imageSize)
+        r.height = try Self.integer(o["height"], "height", default: d.imageSize)
+        r.guidance = try Self.number(o["guidance"], "guidance", default: d.guidance)
         r.trueCFGScale = try Self.number(o["true_cfg_scale"], "true_cfg_scale", default: 1)
-        r.maxSequenceLength = try Self.integer(o["max_sequence_length"], "max_sequence_length", default: defaultMaxSequenceLength)
+        r.maxSequenceLength = try Self.integer(o["max_sequence_length"], "max_sequence_length", default: d.sequenceLength)
         switch o["schedule"] {
-        case nil, .null?: r.schedule = defaultSchedule
+        case nil, .null?: r.schedule = d.schedule
         case .string("model")?: r.schedule = .model
-        case .string("diffsynth")?: r.schedule = .diffSynth(shift: try Self.number(o["shift"], "shift", default: 3))
+        case .string("diffsynth")?: r.schedule = .diffSynth(shift: try Self.number(o["shift"], "shift", default: ScheduleOption.diffSynthShift))
         default: throw APIError.badRequest("schedule must be \"model\" or \"diffsynth\"")
         }
-        do { try r.validate(maxPixels: maxPixels) } catch let ModelError.invalidParameter(message) {
-            throw APIError.badRequest(message)
+        do { try limits.check(r, preset: d) } catch let issue as GenerationIssue {
+            throw APIError.badRequest(issue.message(calling: issue.field.rawValue))
         }
         return r
     }

@@ -20,22 +20,29 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("output-dir"), help: "Folder for the PNGs and the history index.") var outputDir: String = "outputs"
     @Option(name: .customLong("max-pixels"), help: "Largest width x height a job may ask for.") var maxPixels: Int = 2048 * 2048
     @Option(name: .customLong("max-sequence-length"), help: "Default T5 tokens per job (default: the model's tokenizer_2 model_max_length; 512 for dev, 256 for schnell).") var maxSequenceLength: Int?
-    @Option(help: "Default sigma schedule: model (scheduler_config.json) or diffsynth (static shift 3, as the seed console).") var schedule: ScheduleOption = .model
+    @Option(help: "Default sigma schedule: model (scheduler_config.json) or diffsynth (static shift 3, as the seed console); default: the model's.") var schedule: ScheduleOption?
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535, got \(port)") }
-        guard maxPixels >= 256 else { throw ValidationError("--max-pixels must be at least 256, got \(maxPixels)") }
-        if let n = maxSequenceLength, !(1...512).contains(n) { throw ValidationError("--max-sequence-length must be 1...512, got \(n)") }
+        let sides = GenerationLimits.sides
+        guard (256...sides.upperBound * sides.upperBound).contains(maxPixels) else {
+            throw ValidationError("--max-pixels must be between 256 and \(sides.upperBound * sides.upperBound), got \(maxPixels)")
+        }
+        let lengths = GenerationLimits.sequenceLengths
+        if let n = maxSequenceLength, !lengths.contains(n) {
+            throw ValidationError("--max-sequence-length must be between \(lengths.lowerBound) and \(lengths.upperBound), got \(n)")
+        }
     }
 
     func run() async throws {
         let backend = try model.resolveDevice()
+        try model.checkApplies(to: backend)
         let files = try model.resolveFiles()
         // The largest square picture a job may ask for, with every stage kept loaded.
         let side = max(16, Int(Double(maxPixels).squareRoot()) / 16 * 16)
         if backend is CPUBackend {
             do {
-                try model.checkMemory(files: files, width: side, height: side, sequenceLength: maxSequenceLength ?? 512, keepLoaded: true)
+                try model.checkMemory(files: files, width: side, height: side, sequenceLength: maxSequenceLength ?? GenerationLimits.sequenceLengths.upperBound, keepLoaded: true)
             } catch let refusal as MemoryRefusal {
                 throw refusal
             } catch {
@@ -50,13 +57,13 @@ struct Serve: AsyncParsableCommand {
         c.outputDirectory = outputDir
         c.maxPixels = maxPixels
         c.defaultMaxSequenceLength = maxSequenceLength
-        c.defaultSchedule = schedule.kind
+        c.defaultSchedule = schedule?.kind
         c.precision = model.precision
         c.backend = backend
         c.vramBudget = try model.vramBudgetBytes(for: backend)
         c.vaeTilingMode = model.vaeTiling
         let server = try ConsoleServer(configuration: c)
-        for warning in server.host.pipeline?.warnings ?? [] { Console.info("warning: \(warning)") }
+        for warning in server.pipeline?.warnings ?? [] { Console.info("warning: \(warning)") }
         try await server.run()
     }
 }

@@ -34,8 +34,8 @@ public struct ServerConfiguration: Sendable {
     public var vramBudget: Int?
     /// When the VAE decodes tile by tile (`--vae-tiling`).
     public var vaeTilingMode: VAETilingMode = .auto
-    /// Sigma schedule used when a job does not give one.
-    public var defaultSchedule: ScheduleKind = .model
+    /// Sigma schedule used when a job does not give one; nil = the model's (`ModelPreset.schedule`).
+    public var defaultSchedule: ScheduleKind?
 
     /// A configuration serving the model in `files` under the name `modelName`.
     public init(files: FluxModelFiles, modelName: String) {
@@ -44,5 +44,17 @@ public struct ServerConfiguration: Sendable {
     }
 
     /// The most denoising steps a job may ask for.
-    public static var maxSteps: Int { GenerationRequest.stepsRange.upperBound }
+    public static var maxSteps: Int { GenerationLimits.steps.upperBound }
+
+    /// What a job that leaves settings out gets: the served model's preset with this server's
+    /// `defaultMaxSequenceLength` and `defaultSchedule` in place of the model's.
+    public func jobDefaults(model: ModelPreset) -> ModelPreset {
+        var p = model
+        if let n = defaultMaxSequenceLength { p.sequenceLength = n }
+        if let s = defaultSchedule { p.schedule = s }
+        return p
+    }
+
+    /// The limits every job is checked against (`--max-pixels`).
+    var limits: GenerationLimits { GenerationLimits(maxPixels: maxPixels, pixelLimitName: "this server's limit", pixelLimitSetting: "--max-pixels") }
 }

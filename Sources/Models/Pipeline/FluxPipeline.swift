@@ -18,6 +18,9 @@ public final class FluxPipeline {
         set { stages.keepLoaded = newValue }
     }
     public let schedulerConfig: FlowMatchSchedulerConfig
+    /// The model's generation settings (kind, size, T5 length, steps, guidance, schedule): the
+    /// defaults of `request(prompt:)`, the CLI and the HTTP API.
+    public let preset: ModelPreset
     /// The T5 length the model was made for: `tokenizer_2/tokenizer_config.json`'s model_max_length
     /// (512 for FLUX.1-dev, 256 for schnell and small models), 512 when absent or "no limit"; a value
     /// outside 1...512 gives 512 and a line in `warnings`.
@@ -81,7 +84,6 @@ public final class FluxPipeline {
         self.files = files
         modelHash = ModelHashTask(checkpoint: files.transformer)
         self.precision = precision
-        schedulerConfig = try files.schedulerConfig.map { try FlowMatchSchedulerConfig.load(path: $0) } ?? .fluxDev
         clipTokenizer = try CLIPTokenizer(directory: files.clipTokenizer)
         t5Tokenizer = try T5Tokenizer(directory: files.t5Tokenizer)
         // Every stage's config is checked now, so a bad value stops the run before any weights load
@@ -91,8 +93,10 @@ public final class FluxPipeline {
         _ = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
         _ = try files.vaeConfig.map { try ConfigFile.load(AutoencoderConfig.self, path: $0, what: "VAE config") }
         var warnings: [String] = []
-        preferredSequenceLength = try ModelHints.sequenceLength(tokenizerConfig: files.t5Tokenizer + "/tokenizer_config.json", warnings: &warnings)
-        preferredImageSize = try ModelHints.imageSize(vaeConfig: files.vaeConfig, warnings: &warnings)
+        preset = try ModelPreset.detect(files: files, warnings: &warnings)
+        schedulerConfig = preset.scheduler
+        preferredSequenceLength = preset.sequenceLength
+        preferredImageSize = preset.imageSize
         self.warnings = warnings
         stages = StageCache(files: files, precision: precision, backend: backend, vramBudget: vramBudget, keepLoaded: keepLoaded,
                             plannedTokens: (preferredImageSize / 16) * (preferredImageSize / 16) + preferredSequenceLength)

@@ -9,23 +9,27 @@ public enum ScheduleKind: Sendable, Equatable {
 }
 
 /// Everything that determines a picture. Same request + same weights = same picture.
+///
+/// Values left out take FLUX.1-dev's settings (`ModelPreset.fluxDev`); `init(prompt:preset:seed:)`
+/// or `FluxPipeline.request(prompt:seed:)` take the loaded model's instead (4 steps for schnell...).
 public struct GenerationRequest: Sendable, Equatable {
     public var prompt: String
     /// Used only when `trueCFGScale > 1`.
     public var negativePrompt: String = ""
     public var seed: UInt64 = 0
-    public var steps: Int = 20
-    public var width: Int = 1024
-    public var height: Int = 1024
-    /// Embedded guidance (FLUX.1-dev default 3.5); ignored by models without a guidance embedder.
-    public var guidance: Float = 3.5
+    public var steps: Int = ModelPreset.fluxDev.steps
+    public var width: Int = ModelPreset.fluxDev.imageSize
+    public var height: Int = ModelPreset.fluxDev.imageSize
+    /// Embedded guidance (FLUX.1-dev default 3.5); models without a guidance embedder ignore it.
+    public var guidance: Float = ModelPreset.fluxDev.guidance
     /// True classifier-free guidance with the negative prompt; 1 = off (one model call per step).
     public var trueCFGScale: Float = 1
-    public var schedule: ScheduleKind = .model
+    public var schedule: ScheduleKind = ModelPreset.fluxDev.schedule
     /// T5 token count: 512 for dev, 256 for schnell.
-    public var maxSequenceLength: Int = 512
+    public var maxSequenceLength: Int = ModelPreset.fluxDev.sequenceLength
 
-    public init(prompt: String, seed: UInt64 = 0, steps: Int = 20, width: Int = 1024, height: Int = 1024) {
+    public init(prompt: String, seed: UInt64 = 0, steps: Int = ModelPreset.fluxDev.steps,
+                width: Int = ModelPreset.fluxDev.imageSize, height: Int = ModelPreset.fluxDev.imageSize) {
         self.prompt = prompt
         self.seed = seed
         self.steps = steps
@@ -33,28 +37,23 @@ public struct GenerationRequest: Sendable, Equatable {
         self.height = height
     }
 
-    /// The denoising step counts accepted everywhere (this validation, the CLI and the HTTP API):
-    /// more than 100 Euler steps of a flow-matching model changes nothing visible and only costs time.
-    public static let stepsRange = 1...100
+    /// A request for `prompt` with every other setting from `preset`: its steps, square size,
+    /// guidance, T5 length and schedule.
+    public init(prompt: String, preset: ModelPreset, seed: UInt64 = 0) {
+        self.init(prompt: prompt, seed: seed, steps: preset.steps, width: preset.imageSize, height: preset.imageSize)
+        guidance = preset.guidance
+        maxSequenceLength = preset.sequenceLength
+        schedule = preset.schedule
+    }
 
-    /// Throws `ModelError.invalidParameter` naming the first nonsense value.
-    public func validate(maxPixels: Int = 4096 * 4096) throws {
-        if prompt.allSatisfy(\.isWhitespace) { throw ModelError.invalidParameter("the prompt is empty") }
-        let sr = Self.stepsRange
-        if !sr.contains(steps) { throw ModelError.invalidParameter("steps must be \(sr.lowerBound)...\(sr.upperBound), got \(steps)") }
-        for (name, v) in [("width", width), ("height", height)] where v < 16 || v % 16 != 0 {
-            throw ModelError.invalidParameter("\(name) must be a positive multiple of 16, got \(v)")
-        }
-        // Each side alone may already be past the limit, and their product past Int.max.
-        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
-        if overflow || pixels > maxPixels { throw ModelError.invalidParameter("\(width)x\(height) exceeds the limit of \(maxPixels) pixels") }
-        if !guidance.isFinite || guidance < 0 || guidance > 100 { throw ModelError.invalidParameter("guidance must be 0...100, got \(guidance)") }
-        if !trueCFGScale.isFinite || trueCFGScale < 1 || trueCFGScale > 100 { throw ModelError.invalidParameter("true CFG scale must be 1...100, got \(trueCFGScale)") }
-        if ![77, 128, 256, 512].contains(maxSequenceLength) && (maxSequenceLength < 1 || maxSequenceLength > 512) {
-            throw ModelError.invalidParameter("T5 sequence length must be 1...512, got \(maxSequenceLength)")
-        }
-        if case .diffSynth(let shift) = schedule, !(shift > 0 && shift.isFinite) {
-            throw ModelError.invalidParameter("schedule shift must be positive, got \(shift)")
+    /// The denoising step counts accepted everywhere (`GenerationLimits.steps`).
+    public static var stepsRange: ClosedRange<Int> { GenerationLimits.steps }
+
+    /// Checks the request against `GenerationLimits` with `maxPixels`, and against `preset` when given;
+    /// throws `ModelError.invalidParameter` naming the first nonsense value.
+    public func validate(maxPixels: Int = 4096 * 4096, preset: ModelPreset? = nil) throws {
+        do { try GenerationLimits(maxPixels: maxPixels).check(self, preset: preset) } catch let issue as GenerationIssue {
+            throw ModelError.invalidParameter(issue.description)
         }
     }
 }

@@ -7,33 +7,33 @@ import Tensor
 
 /// Defaults a model folder suggests but does not require: the picture size (`vae/config.json`'s
 /// `sample_size`) and the T5 length (`tokenizer_2/tokenizer_config.json`'s `model_max_length`).
-/// A value that cannot be used is not silently replaced: the default taken instead is explained in
-/// a warning that names the file, the key and the value.
+/// A value that cannot be used is not silently replaced: the default taken instead (the model kind's,
+/// `ModelPreset`) is explained in a warning that names the file, the key and the value.
 enum ModelHints {
-    static let defaultImageSize = 1024
-    static let defaultSequenceLength = 512
+    /// The most T5 tokens FLUX's text encoder takes.
+    static let maxSequenceLength = GenerationLimits.sequenceLengths.upperBound
     /// Sizes a `sample_size` may suggest.
     static let imageSizes = 64...4096
     /// transformers writes `int(1e30)` as `model_max_length` when a tokenizer sets no limit.
     static let noLimitSentinel = 1e29
 
-    /// The T5 length from `path` (absent file or key, or transformers' "no limit": 512).
-    static func sequenceLength(tokenizerConfig path: String, warnings: inout [String]) throws -> Int {
-        let key = "model_max_length", d = defaultSequenceLength
+    /// The T5 length from `path` (absent file or key, or transformers' "no limit": `d`).
+    static func sequenceLength(tokenizerConfig path: String, default d: Int, warnings: inout [String]) throws -> Int {
+        let key = "model_max_length", most = maxSequenceLength
         guard let value = try member(key, of: path, what: "T5 tokenizer config") else { return d }
-        if let v = value.int, (1...d).contains(v) { return v }
+        if let v = value.int, (1...most).contains(v) { return v }
         if let v = value.double, v >= noLimitSentinel { return d }
-        if let v = value.int, v > d {
-            warnings.append("\(path): \(key) \(v) is longer than \(d), the most FLUX's T5 takes; using \(d) tokens")
+        if let v = value.int, v > most {
+            warnings.append("\(path): \(key) \(v) is longer than \(most), the most FLUX's T5 takes; using \(d) tokens")
         } else {
-            warnings.append("\(path): \(key) \(value) is not a token count in 1...\(d); using \(d) tokens")
+            warnings.append("\(path): \(key) \(value) is not a token count in 1...\(most); using \(d) tokens")
         }
         return d
     }
 
-    /// The picture side from `path` (no file or key: 1024).
-    static func imageSize(vaeConfig path: String?, warnings: inout [String]) throws -> Int {
-        let key = "sample_size", d = defaultImageSize
+    /// The picture side from `path` (no file or key: `d`).
+    static func imageSize(vaeConfig path: String?, default d: Int, warnings: inout [String]) throws -> Int {
+        let key = "sample_size"
         guard let path, let value = try member(key, of: path, what: "VAE config") else { return d }
         if let v = value.int, imageSizes.contains(v), v % 16 == 0 { return v }
         warnings.append("\(path): \(key) \(value) is not a usable picture size (a multiple of 16 in "
