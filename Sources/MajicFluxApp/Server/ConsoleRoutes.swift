@@ -15,7 +15,7 @@ extension ConsoleServer {
         router.get("/") { _, _ in ConsolePage.response() }
         router.get("/index.html") { _, _ in ConsolePage.response() }
 
-        router.get("/api/status") { _, _ in try JSONResponse.make(self.status()) }
+        router.get("/api/status") { _, _ in try JSONResponse.make(await self.status()) }
 
         router.get("/api/history") { _, _ in
             try JSONResponse.make(HistoryList(items: self.history.list()))
@@ -100,9 +100,9 @@ extension ConsoleServer {
         return id
     }
 
-    func status() -> ServerStatus {
+    func status() async -> ServerStatus {
         let counts = queue.counts
-        return ServerStatus(model: host.status(), running: counts.running, waiting: counts.waiting,
+        return ServerStatus(model: await host.status(), running: counts.running, waiting: counts.waiting,
                             limits: .init(max_pixels: configuration.maxPixels, max_steps: ServerConfiguration.maxSteps,
                                           max_body_bytes: configuration.maxBodyBytes, max_queued_jobs: configuration.maxQueuedJobs),
                             defaults: .init(max_sequence_length: configuration.defaultMaxSequenceLength ?? host.preferredSequenceLength,

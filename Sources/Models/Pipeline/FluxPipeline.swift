@@ -44,6 +44,8 @@ public final class FluxPipeline {
     private var vaeModel: AutoencoderKL?
     private let clipTokenizer: CLIPTokenizer
     private let t5Tokenizer: T5Tokenizer
+    /// One generation or load at a time (`FluxPipeline+Gate.swift`).
+    let generationGate = GenerationGate()
 
     /// Whether `--precision fp8` runs on a GPU: the DiT's block Linears as e4m3 on the GPU through
     /// `CUDABackend.fp8Linear` (fp8 tensor cores from compute capability 8.9, dequantised to bf16 on
@@ -227,6 +229,7 @@ public final class FluxPipeline {
     /// returning false cancels (throws `ModelError.cancelled`).
     public func generate(_ request: GenerationRequest,
                          progress: ((GenerationProgress) -> Bool)? = nil) throws -> GeneratedImage {
+        generationGate.lock(); defer { generationGate.unlock() }
         try request.validate()
         // Device failures are checked after each stage and step (`throwIfFaulted`): one left from
         // outside a generation is reported here rather than blamed on a later stage.
