@@ -20,7 +20,8 @@ final class ModelHostTests: XCTestCase {
         XCTAssertEqual(during["status"] as? String, "running", "status answered while the job ran: \(during)")
         XCTAssertLessThan(during["step"] as? Int ?? 100, 100)
 
-        XCTAssertEqual(try await console.post("/api/jobs/\(id)/cancel", json: [:]).status, 200)
+        let cancel = try await console.post("/api/jobs/\(id)/cancel", json: [:])
+        XCTAssertEqual(cancel.status, 200, cancel.text)
         let end = try await console.waitForJob(id) { ["done", "failed", "cancelled"].contains($0["status"] as? String ?? "") }
         XCTAssertEqual(end["status"] as? String, "cancelled", "\(end)")
         XCTAssertLessThan(end["step"] as? Int ?? 100, 100, "stopped before the last step")

@@ -44,8 +44,10 @@ final class ComputeDeviceTests: XCTestCase {
         XCTAssertTrue(pipeline.backend === CPUBackend.shared)
         XCTAssertEqual(pipeline.precision, .f32)
         XCTAssertEqual(try pipeline.generate(request).rgb, byFiles.rgb)
-        // A VRAM budget is for GPUs: refused on the CPU asked for by name.
-        XCTAssertThrowsError(try FluxPipeline(modelDirectory: dir, device: .cpu, vramBudget: 1 << 30))
+        // A VRAM budget is dropped when auto took the CPU, kept when the backend was asked for by name.
+        XCTAssertEqual(try FluxPipeline(modelDirectory: dir, device: .cpu, vramBudget: 1 << 30).vramBudget, 1 << 30)
+        let auto = try FluxPipeline(modelDirectory: dir, device: .auto, vramBudget: 1 << 30)
+        XCTAssertEqual(auto.vramBudget, auto.backend.device == .cpu ? nil : 1 << 30)
         XCTAssertThrowsError(try FluxPipeline(modelDirectory: dir + "/nope")) { error in
             XCTAssertTrue("\(error)".contains("nope"), "\(error)")
         }

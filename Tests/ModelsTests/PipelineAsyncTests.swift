@@ -119,8 +119,7 @@ final class PipelineAsyncTests: XCTestCase {
     func testConcurrentGenerationsOnOnePipelineTakeTurns() async throws {
         let pipeline = try FluxPipeline(files: Self.files, keepLoaded: true)
         let plain = try Self.blockingPicture(pipeline, Self.request())
-        var other = Self.request()
-        other.seed = 4
+        let other = { var r = Self.request(); r.seed = 4; return r }()
         let otherPlain = try Self.blockingPicture(pipeline, other)
         let handle = UncheckedPipeline(pipeline: pipeline)
         async let a = handle.pipeline.generate(Self.request())

@@ -13,8 +13,8 @@ extension FluxPipeline {
     ///   - device: `.auto` (default) runs on a usable CUDA GPU when `precision` can run there, else
     ///     on the CPU; `backend.device` says which it took.
     ///   - precision: how weights are held (`.bf16`, as stored, by default).
-    ///   - vramBudget: low-VRAM mode on a GPU, in bytes of device memory (see `vramBudget`); ignored
-    ///     when `.auto` took the CPU, refused with `.cpu`.
+    ///   - vramBudget: low-VRAM mode on a GPU, in bytes of device memory (see `vramBudget`); dropped
+    ///     when `.auto` took the CPU, so portable code may always pass one.
     ///   - keepLoaded: keep every stage in memory between generations (faster repeated generations,
     ///     more memory); by default each stage loads when needed and is dropped after.
     /// - Throws: `ComputeDeviceError` when `.cuda` is not usable; `ModelError` for a folder that is
