@@ -81,7 +81,7 @@ extension FluxPipeline {
     public func loadAll() async throws {
         let handle = PipelineHandle(pipeline: self)
         try await FluxPipeline.onGenerationThread {
-            try handle.pipeline.generationGate.withLock { try handle.pipeline.loadAll() }
+            try handle.pipeline.loadAll()
         }
     }
 }

@@ -9,9 +9,10 @@ import Foundation  // Thread: a dedicated thread with a large stack for the bloc
 
 /// One generation (or load) at a time per pipeline: a pthread mutex held for the whole run.
 ///
-/// `FluxPipeline` is a class with mutable stage state; every blocking `generate` holds its gate,
-/// and the async entry points run that blocking call on a thread of their own, so two tasks (or an
-/// actor re-entered while it awaits) can share a pipeline and simply queue.
+/// `FluxPipeline` is a class with mutable stage state; the blocking `generate` and `loadAll` hold
+/// its gate, and the async entry points run those on a thread of their own, so two tasks (or an
+/// actor re-entered while it awaits) can share a pipeline and simply queue. Settings (`keepLoaded`,
+/// `vaeTilingMode`...) are not guarded: set them before generating, as before.
 final class GenerationGate: @unchecked Sendable {
     // unchecked: the mutex is the synchronisation itself; the pointer is never reassigned.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
@@ -31,17 +32,11 @@ final class GenerationGate: @unchecked Sendable {
     /// Blocks until no other run holds the gate. Pair with `unlock()` on the same thread.
     func lock() { pthread_mutex_lock(mutex) }
     func unlock() { pthread_mutex_unlock(mutex) }
-
-    func withLock<R>(_ body: () throws -> R) rethrows -> R {
-        lock()
-        defer { unlock() }
-        return try body()
-    }
 }
 
 /// A pipeline handed to the generation thread.
-// unchecked: the thread uses the pipeline only under its `generationGate` (held by every
-// generate and load for their whole run), so no other run touches its stage state meanwhile.
+// unchecked: the thread only calls `generate` and `loadAll`, which hold the pipeline's
+// `generationGate` for their whole run, so no other run touches its stage state meanwhile.
 struct PipelineHandle: @unchecked Sendable {
     let pipeline: FluxPipeline
 }

@@ -100,6 +100,7 @@ public final class FluxPipeline {
 
     /// Loads every component now (a server calls this once at start to fail early and warm up).
     public func loadAll() throws {
+        generationGate.lock(); defer { generationGate.unlock() }
         _ = try clip()
         _ = try t5()
         _ = try dit()
