@@ -36,23 +36,27 @@ final class PipelineAsyncTests: XCTestCase {
 
     func testCancellingTheTaskStopsARunningGenerationBetweenSteps() async throws {
         let pipeline = try FluxPipeline(files: Self.files, keepLoaded: true)
-        let (steps, stepsIn) = AsyncStream<Int>.makeStream()
+        let (atStepTwo, reachedStepTwo) = AsyncStream<Void>.makeStream()
+        let cancelled = DispatchSemaphore(value: 0)
         let lastStep = SharedBox(0)
         let task = Task {
             try await pipeline.generate(Self.request(steps: 100)) { p in
-                if p.stage == .denoising { lastStep.withValue { $0 = p.step }; stepsIn.yield(p.step) }
+                guard p.stage == .denoising else { return true }
+                lastStep.withValue { $0 = p.step }
+                if p.step == 2 { reachedStepTwo.yield(); cancelled.wait() }  // hold the run until the task is cancelled
                 return true
             }
         }
-        for await step in steps where step >= 2 { break }
+        for await _ in atStepTwo { break }
         task.cancel()
+        cancelled.signal()
         do {
             _ = try await task.value
             XCTFail("a cancelled generation finished")
         } catch {
             XCTAssertTrue(error is CancellationError, "Task cancellation throws CancellationError, got \(error)")
         }
-        XCTAssertLessThan(lastStep.value, 50, "stopped soon after the cancel, not at the end of 100 steps")
+        XCTAssertEqual(lastStep.value, 2, "stopped at the first step boundary after the cancel, not after 100 steps")
         // The pipeline is free and works again.
         let image = try await pipeline.generate(Self.request())
         XCTAssertEqual(image.rgb, try Self.blockingPicture(pipeline, Self.request()).rgb)
@@ -92,7 +96,7 @@ final class PipelineAsyncTests: XCTestCase {
     }
 
     /// Leaving the loop stops the run: counted in backend calls, the stopped 100-step run costs a
-    /// few steps, not 100.
+    /// few steps, not 100 (256x256 steps, slow enough that the run cannot get far ahead of the loop).
     func testLeavingTheEventStreamStopsTheRun() async throws {
         let backend = ThreadCheckingBackend()
         let pipeline = try FluxPipeline(files: Self.files, keepLoaded: true, backend: backend)
@@ -102,14 +106,21 @@ final class PipelineAsyncTests: XCTestCase {
             return backend.entries - before
         }
         _ = try await entries(Self.request())  // loads the stages
-        let two = try await entries(Self.request(steps: 2)), three = try await entries(Self.request(steps: 3))
+        var short = Self.request(steps: 2)
+        (short.width, short.height) = (256, 256)
+        let two = try await entries(short)
+        short.steps = 3
+        let three = try await entries(short)
         let perStep = three - two
         XCTAssertGreaterThan(perStep, 0)
         let before = backend.entries
-        for try await event in pipeline.generationEvents(Self.request(steps: 100)) {
+        var long = Self.request(steps: 100)
+        (long.width, long.height) = (256, 256)
+        for try await event in pipeline.generationEvents(long) {
             if case .progress(let p) = event, p.stage == .denoising, p.step >= 2 { break }
         }
-        _ = try await pipeline.generate(Self.request(steps: 2))  // waits for the stopped run to let go
+        short.steps = 2
+        _ = try await pipeline.generate(short)  // waits for the stopped run to let go
         let stopped = backend.entries - before - two
         XCTAssertLessThan(stopped, two + 30 * perStep, "the run went on after the consumer left (a full run: \(two + 98 * perStep))")
         XCTAssertEqual(backend.violations, [])
