@@ -8,6 +8,8 @@ let package = Package(
         .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "Quant", targets: ["Quant"]),
         .library(name: "Models", targets: ["Models"]),
+        // The library for other Swift projects: re-exports Models and Tensor (README, "Use it as a library").
+        .library(name: "MajicFlux", targets: ["MajicFlux"]),
         .executable(name: "majicflux", targets: ["App"]),
         .executable(name: "tensor-bench", targets: ["TensorBench"]),
         .executable(name: "cuda-check", targets: ["CUDACheck"]),
@@ -31,6 +33,7 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG"]),
         .target(name: "Quant", dependencies: ["Tensor", "COpenBLAS"]),
         .target(name: "Models", dependencies: ["Tensor", "Quant"], exclude: ["Tokenizers/README.md"]),
+        .target(name: "MajicFlux", dependencies: ["Models", "Tensor"], swiftSettings: [.swiftLanguageMode(.v6)]),
         // The command line and the web console live in a library so that tests can start the server.
         .target(name: "MajicFluxApp", dependencies: [
             "Tensor", "Quant", "Models",
@@ -52,6 +55,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Quant", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CUDATests", dependencies: ["Tensor"]),
         .testTarget(name: "AppTests", dependencies: ["MajicFluxApp", "Models", "Tensor"]),
+        .testTarget(name: "MajicFluxTests", dependencies: ["MajicFlux"], swiftSettings: [.swiftLanguageMode(.v6)]),
     ],
     swiftLanguageModes: [.v5]
 )

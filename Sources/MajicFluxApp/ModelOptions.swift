@@ -75,24 +75,23 @@ struct ModelOptions: ParsableArguments {
         return (base as NSString).lastPathComponent
     }
 
-    /// The backend for `--device`: `auto` takes CUDA when a GPU, the driver, NVRTC and cuBLASLt are all
-    /// found, else the CPU; `cuda` fails with the reason when they are not. On CUDA, `--precision f32`
-    /// computes in f32, anything else in bf16.
+    /// The backend for `--device`, chosen by the library (`ComputeDevice.makeBackend(for:)`): `auto`
+    /// takes CUDA when a GPU, the driver, NVRTC and cuBLASLt are all found and the precision runs
+    /// there, else the CPU; `cuda` fails with the reason when they are not. On CUDA,
+    /// `--precision f32` computes in f32, anything else in bf16.
     func resolveDevice() throws -> any Backend {
-        let dtype: DType = precision == .f32 ? .f32 : .bf16
+        let choice: ComputeDevice
         switch device {
-        case .cpu: return CPUBackend.shared
-        case .auto:
-            let gpuPrecision = precision.isDense || (precision == .fp8 && FluxPipeline.gpuFP8Enabled)
-            if CUDABackend.unavailableReason() == nil, gpuPrecision, let b = try? CUDABackend.make(computeDType: dtype) { return b }
-            return CPUBackend.shared
-        case .cuda:
-            if let why = CUDABackend.unavailableReason() {
-                throw ValidationError("--device cuda: \(why). Use --device cpu or auto.")
-            }
-            do { return try CUDABackend.make(computeDType: dtype) } catch {
-                throw ValidationError("--device cuda: \(error)")
-            }
+        case .cpu: choice = .cpu
+        case .auto: choice = .auto
+        case .cuda: choice = .cuda(0)
+        }
+        do {
+            return try choice.makeBackend(for: precision)
+        } catch ComputeDeviceError.cudaUnavailable(let why) {
+            throw ValidationError("--device cuda: \(why). Use --device cpu or auto.")
+        } catch ComputeDeviceError.cudaSetupFailed(_, let error) {
+            throw ValidationError("--device cuda: \(error)")
         }
     }
 

@@ -1,5 +1,5 @@
 import Foundation
-import MajicFluxApp
+@testable import MajicFluxApp
 import Models
 import Tensor
 import XCTest
@@ -93,13 +93,13 @@ final class ConsolePresetTests: XCTestCase {
             c.vaeTilingMode = .on
             c.precision = .int8
         }, waitForModel: false)
-        let pipeline = try XCTUnwrap(console.server?.pipeline)
+        let pipeline = try XCTUnwrap(console.server?.pipelineSettings)
         XCTAssertEqual(pipeline.vramBudget, 6 << 30)
         XCTAssertEqual(pipeline.vaeTilingMode, .on)
         XCTAssertEqual(pipeline.precision, .int8)
         XCTAssertTrue(pipeline.keepLoaded, "a server keeps its model")
         let plain = try await start()
-        XCTAssertNil(try XCTUnwrap(plain.server?.pipeline).vramBudget)
+        XCTAssertNil(try XCTUnwrap(plain.server?.pipelineSettings).vramBudget)
     }
 
     /// The page starts from FLUX.1-dev's settings (no literal left in the page) and takes the model's.

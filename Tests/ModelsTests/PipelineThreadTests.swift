@@ -16,6 +16,9 @@ final class PipelineThreadTests: XCTestCase {
         return r
     }
 
+    /// The blocking generate (in an async function a plain call picks the async overload).
+    static func blocking(_ pipeline: FluxPipeline) throws -> GeneratedImage { try pipeline.generate(request) }
+
     /// Runs `body` on a new thread and waits (the console's worker is such a thread).
     func onNewThread<T>(_ body: @escaping () throws -> T) throws -> T {
         nonisolated(unsafe) var result: Result<T, any Error>?
@@ -28,12 +31,12 @@ final class PipelineThreadTests: XCTestCase {
     }
 
     func testLoadOnOneThreadGenerateOnOthersSamePicture() async throws {
-        let plain = try FluxPipeline(files: Self.files).generate(Self.request)
+        let plain = try Self.blocking(FluxPipeline(files: Self.files))
         let backend = ThreadCheckingBackend()
         let pipeline = try FluxPipeline(files: Self.files, keepLoaded: true, backend: backend)
         try onNewThread { try pipeline.loadAll() }
         let onThread = try onNewThread { try pipeline.generate(Self.request) }
-        let inTask = try await Task.detached { try pipeline.generate(Self.request) }.value
+        let inTask = try await Task.detached { try Self.blocking(pipeline) }.value
         XCTAssertEqual(backend.violations, [], "backend entered without its context current")
         XCTAssertEqual(onThread.rgb, plain.rgb)
         XCTAssertEqual(inTask.rgb, plain.rgb)

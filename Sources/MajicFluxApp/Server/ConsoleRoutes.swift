@@ -9,13 +9,13 @@ extension ConsoleServer {
         // First: refused hosts and origins never reach a route; every answer forbids framing.
         router.middlewares.add(HostOriginMiddleware(policy: HostPolicy(boundHost: configuration.host)))
         router.middlewares.add(JSONErrorMiddleware())
-        let parser = JobRequestParser(configuration: configuration, model: modelPreset)
+        let parser = JobRequestParser(configuration: configuration, model: host.preset)
         let maxBody = configuration.maxBodyBytes
 
         router.get("/") { _, _ in ConsolePage.response() }
         router.get("/index.html") { _, _ in ConsolePage.response() }
 
-        router.get("/api/status") { _, _ in try JSONResponse.make(self.status()) }
+        router.get("/api/status") { _, _ in try JSONResponse.make(await self.status()) }
 
         router.get("/api/history") { _, _ in
             try JSONResponse.make(HistoryList(items: self.history.list()))
@@ -100,16 +100,12 @@ extension ConsoleServer {
         return id
     }
 
-    /// The served model's preset (FLUX.1-dev's when its files could not be read: the model is then
-    /// `failed` and takes no jobs).
-    var modelPreset: ModelPreset { host.pipeline?.preset ?? .fluxDev }
-
-    func status() -> ServerStatus {
+    func status() async -> ServerStatus {
         let counts = queue.counts
-        return ServerStatus(model: host.status(), running: counts.running, waiting: counts.waiting,
+        return ServerStatus(model: await host.status(), running: counts.running, waiting: counts.waiting,
                             limits: .init(max_pixels: configuration.maxPixels, max_steps: ServerConfiguration.maxSteps,
                                           max_body_bytes: configuration.maxBodyBytes, max_queued_jobs: configuration.maxQueuedJobs),
-                            defaults: .init(configuration.jobDefaults(model: modelPreset)))
+                            defaults: .init(configuration.jobDefaults(model: host.preset)))
     }
 }
 

@@ -30,9 +30,9 @@ public final class ConsoleServer: @unchecked Sendable {
         queue = JobQueue(host: host, history: history, maxQueued: configuration.maxQueuedJobs)
     }
 
-    /// The served model's pipeline, as `configuration` made it (`--precision`, `--device`,
+    /// What the served model's pipeline was made with, as `configuration` asked (`--precision`,
     /// `--vram-budget`, `--vae-tiling`); nil when the model's files could not even be read.
-    public var pipeline: FluxPipeline? { host.pipeline }
+    var pipelineSettings: ModelHost.Settings? { host.settings }
 
     private func makeApplication(onListening: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
         let t = configuration.idleTimeout

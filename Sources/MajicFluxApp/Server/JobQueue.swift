@@ -1,17 +1,20 @@
 import Foundation
 import Models
 
-/// Jobs in submission order, run one at a time on a dedicated worker thread (the device does one
-/// picture at a time); the others wait and know their place. Followers get every change as events.
+/// Jobs in submission order, run one at a time by a worker task (the device does one picture at a
+/// time; the model host runs it off the cooperative pool); the others wait and know their place.
+/// Followers get every change as events.
 final class JobQueue: @unchecked Sendable {
+    // unchecked: every mutable field is guarded by `cond`.
     private let cond = NSCondition()
     private var jobs: [String: Job] = [:]
     private var finishedOrder: [String] = []
     private var waiting: [Job] = []
     private var running: Job?
     private var stopping = false
-    private var started = false
-    private let done = DispatchSemaphore(value: 0)
+    private var worker: Task<Void, Never>?
+    /// The idle worker waiting for a job or `stop()`.
+    private var wakeWorker: CheckedContinuation<Void, Never>?
 
     let host: ModelHost
     let history: HistoryStore
@@ -27,33 +30,27 @@ final class JobQueue: @unchecked Sendable {
 
     /// Starts the worker: it loads the model, then runs jobs until `stop()`.
     func start() {
-        cond.withLock { started = true }
-        let thread = Thread { [self] in
-            host.load()
-            workLoop()
-            done.signal()
+        let task = Task { [self] in
+            await host.load()
+            while let job = await nextJob() { await run(job) }
         }
-        thread.name = "majicflux-worker"
-        thread.stackSize = 16 << 20
-        thread.start()
+        cond.withLock { worker = task }
     }
 
     /// Cancels the running job and every waiting one, then waits for the worker to end.
     func stop() async {
-        let first = cond.withLock { () -> Bool in
-            if stopping { return false }
+        let worker = cond.withLock { () -> Task<Void, Never>? in
+            if stopping { return nil }
             stopping = true
             running?.cancelRequested = true
             for job in waiting { finishLocked(job, .cancelled, error: "the server stopped") }
             waiting.removeAll()
-            cond.broadcast()
-            return started
+            wakeLocked()
+            return self.worker
         }
         // A model still loading cannot be interrupted; the worker ends once it has loaded.
-        guard first, !host.isLoading else { return }
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async { self.done.wait(); c.resume() }
-        }
+        guard let worker, await !host.isLoading else { return }
+        await worker.value
     }
 
     // MARK: API
@@ -67,7 +64,7 @@ final class JobQueue: @unchecked Sendable {
             let job = Job(id: Job.makeID(), request: request)
             jobs[job.id] = job
             waiting.append(job)
-            cond.signal()
+            wakeLocked()
             return job.snapshot(position: positionLocked(job))
         }
     }
@@ -126,32 +123,40 @@ final class JobQueue: @unchecked Sendable {
 
     // MARK: Worker
 
-    private func workLoop() {
+    /// The next job, marked running; nil once stopping. Waits (without a thread) while none is queued.
+    private func nextJob() async -> Job? {
         while true {
-            cond.lock()
-            while !stopping && waiting.isEmpty { cond.wait() }
-            if stopping { cond.unlock(); return }
-            let job = waiting.removeFirst()
-            running = job
-            job.status = .running
-            job.stage = "encoding text"
-            job.started = ProcessInfo.processInfo.systemUptime
-            job.publish(.progress(job.snapshot(position: nil)))
-            publishPositionsLocked()
-            cond.unlock()
-            run(job)
+            let next = cond.withLock { () -> Job?? in
+                if stopping { return .some(nil) }
+                if waiting.isEmpty { return nil }
+                let job = waiting.removeFirst()
+                running = job
+                job.status = .running
+                job.stage = "encoding text"
+                job.started = ProcessInfo.processInfo.systemUptime
+                job.publish(.progress(job.snapshot(position: nil)))
+                publishPositionsLocked()
+                return job
+            }
+            if let next { return next }
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                cond.withLock {
+                    if stopping || !waiting.isEmpty { c.resume() } else { wakeWorker = c }
+                }
+            }
         }
     }
 
-    private func run(_ job: Job) {
-        let pipeline: FluxPipeline
-        switch host.readyPipeline() {
-        case .success(let p): pipeline = p
-        case .failure(let e): return finish(job, .failed, error: e.message)
-        }
+    /// Resumes the idle worker (a job was queued, or the queue stops).
+    private func wakeLocked() {
+        wakeWorker?.resume()
+        wakeWorker = nil
+    }
+
+    private func run(_ job: Job) async {
         let start = ProcessInfo.processInfo.systemUptime
         do {
-            let image = try pipeline.generate(job.request) { self.progress(job, $0) }
+            let image = try await host.generate(job.request) { self.progress(job, $0) }
             cond.withLock {
                 job.stage = "saving"
                 job.publish(.progress(job.snapshot(position: nil)))
@@ -164,6 +169,8 @@ final class JobQueue: @unchecked Sendable {
             }
         } catch ModelError.cancelled {
             finish(job, .cancelled, error: "cancelled")
+        } catch let unavailable as ModelHost.Unavailable {
+            finish(job, .failed, error: unavailable.message)
         } catch {
             finish(job, .failed, error: "generation failed: \(error)")
         }

@@ -4,20 +4,35 @@ import Tensor
 
 /// The served model: its weights load once, in the background, and stay in memory for every job.
 ///
+/// An actor: its state (loading, ready, failed) is isolated to it, and the pipeline never leaves
+/// it. Loading and generating run on a thread of their own (`FluxPipeline`'s async entry points),
+/// so while the host awaits them it keeps answering `status()`.
+///
 /// Nothing about the model stops the server: a model whose tokenizers or configs cannot be read
 /// (here, at creation) or whose weights cannot be loaded (in `load()`) ends in the `failed` state
 /// with the reason, which `/api/status` shows and every job reports.
-final class ModelHost: @unchecked Sendable {
+actor ModelHost {
     enum State: Equatable { case loading, ready, failed(String) }
 
-    let name: String
+    nonisolated let name: String
+    /// What the model folder asked for that could not be used (`FluxPipeline.warnings`).
+    nonisolated let warnings: [String]
+    /// The model's preset (FLUX.1-dev's when its files could not be read: the model is then `failed`
+    /// and takes no jobs).
+    nonisolated let preset: ModelPreset
+    /// How the pipeline was made, as `serve`'s model options asked; nil when it could not be made.
+    nonisolated let settings: Settings?
+
+    /// What the served pipeline was made with (`--precision`, `--vram-budget`, `--vae-tiling`).
+    struct Settings: Sendable, Equatable {
+        let precision: WeightPrecision
+        let vramBudget: Int?
+        let vaeTilingMode: VAETilingMode
+        let keepLoaded: Bool
+    }
     /// Tokenizers and configs are read at creation; weights load in `load()`. nil when the model's
     /// files could not even be read (the state then says why).
-    let pipeline: FluxPipeline?
-    /// The model's T5 length and picture side, or FluxPipeline's own fallbacks without a pipeline.
-    let preferredSequenceLength: Int
-    let preferredImageSize: Int
-    private let lock = NSLock()
+    private let pipeline: FluxPipeline?
     private var state = State.loading
     private var loadStarted = ProcessInfo.processInfo.systemUptime
     private var loadSeconds: Double?
@@ -25,67 +40,72 @@ final class ModelHost: @unchecked Sendable {
     init(files: FluxModelFiles, name: String, precision: WeightPrecision, backend: any Backend = CPUBackend.shared,
          vramBudget: Int? = nil, vaeTilingMode: VAETilingMode = .auto) {
         self.name = name
+        var pipeline: FluxPipeline?
         do {
             let p = try FluxPipeline(files: files, keepLoaded: true, precision: precision, backend: backend, vramBudget: vramBudget)
             p.vaeTilingMode = vaeTilingMode
             pipeline = p
         } catch {
-            pipeline = nil
             state = .failed(Self.failure(error))
             loadSeconds = 0
         }
-        preferredSequenceLength = pipeline?.preferredSequenceLength ?? 512
-        preferredImageSize = pipeline?.preferredImageSize ?? 1024
+        self.pipeline = pipeline
+        warnings = pipeline?.warnings ?? []
+        preset = pipeline?.preset ?? .fluxDev
+        settings = pipeline.map { Settings(precision: $0.precision, vramBudget: $0.vramBudget, vaeTilingMode: $0.vaeTilingMode, keepLoaded: $0.keepLoaded) }
     }
 
     private static func failure(_ error: any Error) -> String { "the model could not be loaded: \(error)" }
 
-    /// Loads every component (blocking; runs on the job worker's thread before the first job).
-    /// Every error ends as the `failed` state; none leaves this function.
-    func load() {
-        guard let pipeline, isLoading else { return }
-        lock.withLock { loadStarted = ProcessInfo.processInfo.systemUptime }
+    /// Loads every component (before the first job). Every error ends as the `failed` state; none
+    /// leaves this function.
+    func load() async {
+        guard let pipeline, state == .loading else { return }
+        loadStarted = ProcessInfo.processInfo.systemUptime
         let result: State
         do {
-            try pipeline.loadAll()
+            try await pipeline.loadAll()
             result = .ready
         } catch {
             result = .failed(Self.failure(error))
         }
-        lock.withLock {
-            state = result
-            loadSeconds = ProcessInfo.processInfo.systemUptime - loadStarted
+        state = result
+        loadSeconds = ProcessInfo.processInfo.systemUptime - loadStarted
+    }
+
+    var isLoading: Bool { state == .loading }
+
+    /// Makes a job's picture once the model is loaded; throws `Unavailable` saying why not when it
+    /// is not. `progress` is called on the generation thread; false stops the run
+    /// (`ModelError.cancelled`).
+    func generate(_ request: GenerationRequest,
+                  progress: @escaping @Sendable (GenerationProgress) -> Bool) async throws -> GeneratedImage {
+        switch state {
+        case .ready:
+            guard let pipeline else { throw Unavailable(message: "the model is not available") }
+            return try await pipeline.generate(request, progress: progress)
+        case .failed(let m): throw Unavailable(message: m)
+        case .loading: throw Unavailable(message: "the model is still loading")
         }
     }
 
-    var isLoading: Bool { lock.withLock { state == .loading } }
-
-    /// The pipeline once loaded; else the reason it is not there.
-    func readyPipeline() -> Result<FluxPipeline, APIError> {
-        lock.withLock {
-            switch state {
-            case .ready:
-                guard let pipeline else { return .failure(APIError(.serviceUnavailable, "the model is not available")) }
-                return .success(pipeline)
-            case .failed(let m): return .failure(APIError(.serviceUnavailable, m))
-            case .loading: return .failure(APIError(.serviceUnavailable, "the model is still loading"))
-            }
-        }
+    /// No model to run a job on: it failed to load (the message says why) or is still loading.
+    struct Unavailable: Error, CustomStringConvertible {
+        let message: String
+        var description: String { message }
     }
 
     /// The `model` part of `/api/status`.
     func status() -> ModelStatus {
-        lock.withLock {
-            let now = ProcessInfo.processInfo.systemUptime
-            switch state {
-            case .loading:
-                return ModelStatus(state: "loading", name: name, message: "loading model… (\(Int(now - loadStarted))s)",
-                                   seconds: now - loadStarted)
-            case .ready:
-                return ModelStatus(state: "ready", name: name, message: "model ready", seconds: loadSeconds ?? 0)
-            case .failed(let m):
-                return ModelStatus(state: "failed", name: name, message: m, seconds: loadSeconds ?? 0)
-            }
+        let now = ProcessInfo.processInfo.systemUptime
+        switch state {
+        case .loading:
+            return ModelStatus(state: "loading", name: name, message: "loading model… (\(Int(now - loadStarted))s)",
+                               seconds: now - loadStarted)
+        case .ready:
+            return ModelStatus(state: "ready", name: name, message: "model ready", seconds: loadSeconds ?? 0)
+        case .failed(let m):
+            return ModelStatus(state: "failed", name: name, message: m, seconds: loadSeconds ?? 0)
         }
     }
 }

@@ -63,7 +63,7 @@ struct Serve: AsyncParsableCommand {
         c.vramBudget = try model.vramBudgetBytes(for: backend)
         c.vaeTilingMode = model.vaeTiling
         let server = try ConsoleServer(configuration: c)
-        for warning in server.pipeline?.warnings ?? [] { Console.info("warning: \(warning)") }
+        for warning in server.host.warnings { Console.info("warning: \(warning)") }
         try await server.run()
     }
 }

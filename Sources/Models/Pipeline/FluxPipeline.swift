@@ -48,6 +48,8 @@ public final class FluxPipeline {
     let stages: StageCache
     private let clipTokenizer: CLIPTokenizer
     private let t5Tokenizer: T5Tokenizer
+    /// One generation or load at a time (`FluxPipeline+Gate.swift`).
+    let generationGate = GenerationGate()
 
     /// Whether `--precision fp8` runs on a GPU: the DiT's block Linears as e4m3 on the GPU through
     /// the backend's fp8 GEMM (`FP8GEMM`, `FP8Linear`) (fp8 tensor cores from compute capability 8.9, dequantised to bf16 on
@@ -104,6 +106,7 @@ public final class FluxPipeline {
 
     /// Loads every component now (a server calls this once at start to fail early and warm up).
     public func loadAll() throws {
+        generationGate.lock(); defer { generationGate.unlock() }
         _ = try clip()
         _ = try t5()
         try dit().evictBlocks()  // under a budget the GPU is the next stage's (no-op otherwise)
@@ -163,6 +166,7 @@ public final class FluxPipeline {
     /// returning false cancels (throws `ModelError.cancelled`).
     public func generate(_ request: GenerationRequest,
                          progress: ((GenerationProgress) -> Bool)? = nil) throws -> GeneratedImage {
+        generationGate.lock(); defer { generationGate.unlock() }
         try request.validate()
         // Device failures are checked after each stage and step (`throwIfFaulted`): one left from
         // outside a generation is reported here rather than blamed on a later stage.
