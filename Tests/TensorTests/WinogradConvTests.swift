@@ -55,6 +55,17 @@ final class WinogradConvTests: XCTestCase {
         compare(n: 1, cin: 128, cout: 64, h: 16, w: 16, padding: (1, 1, 1, 1), bias: true)
     }
 
+    /// The switch is read from the backend the conv runs on: the two paths round differently.
+    func testBackendConfigurationChoosesThePath() {
+        let g = TorchGenerator(seed: 11)
+        let x = g.randn([1, 16, 12, 12]), wt = g.randn([16, 16, 3, 3]) * 0.1
+        let pad = (top: 1, bottom: 1, left: 1, right: 1)
+        let wino = Self.conv(x, wt, nil, pad, CPUBackend.Configuration(winograd: true)).floats()
+        let direct = Self.conv(x, wt, nil, pad, CPUBackend.Configuration(winograd: false)).floats()
+        XCTAssertNotEqual(wino, direct, "both configurations took the same path")
+        XCTAssertEqual(conv2d(x, weight: wt, padding: 1).floats(), wino, "the shared backend uses Winograd by default")
+    }
+
     func testIneligibleConvsKeepTheDirectPath() {
         // 4 channels in: below the Winograd threshold, so both switches give identical bits.
         let g = TorchGenerator(seed: 9)

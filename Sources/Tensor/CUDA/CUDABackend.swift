@@ -192,18 +192,18 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     }
 
     /// Peak bytes held from the driver by the allocator (cached blocks included) since `resetPeak()`.
-    public var peakReservedBytes: Int { allocator.peakReserved }
+    public var peakReservedBytes: Int { allocator.withCounters { $0.peakReserved } }
     /// Bytes the caching allocator holds from the driver (live tensors and cached blocks).
-    public var reservedBytes: Int { allocator.reserved }
+    public var reservedBytes: Int { allocator.withCounters { $0.reserved } }
     /// Bytes currently handed out to live tensors.
-    public var bytesInUse: Int { allocator.inUse }
+    public var bytesInUse: Int { allocator.withCounters { $0.inUse } }
     /// Peak bytes handed out to live tensors since `resetPeak()`.
-    public var peakInUseBytes: Int { allocator.peakInUse }
+    public var peakInUseBytes: Int { allocator.withCounters { $0.peakInUse } }
     public func resetPeak() { allocator.resetPeak() }
     /// Peak device memory in use by the driver's counters (cuMemGetInfo: total - free, sampled after
     /// every new block and at `resetPeak()`), since `resetPeak()`. Includes the CUDA context, kernel
     /// modules, cuBLASLt workspace and cached blocks; counts other processes on the GPU too.
-    public var peakDeviceUsedBytes: Int { allocator.peakDeviceUsed }
+    public var peakDeviceUsedBytes: Int { allocator.withCounters { $0.peakDeviceUsed } }
     /// The driver-counted peak since the last call (or since the backend was made), then starts a
     /// new window at the current use: per-stage peaks that leave `peakDeviceUsedBytes` alone.
     public func takeWindowPeakDeviceUsed() -> Int { allocator.takeWindowPeak() }
@@ -461,7 +461,14 @@ final class CUDAAllocator: @unchecked Sendable {
     private var windowPeakDeviceUsed = 0
     /// When set, cached blocks are returned to the driver before an allocation would take `reserved`
     /// past it, so a memory budget is not spent on cache.
-    var limit: Int?
+    var limit: Int? {
+        get { lock.withLock { limitBytes } }
+        set { lock.withLock { limitBytes = newValue } }
+    }
+    private var limitBytes: Int?
+
+    /// Reads the counters under the lock (one consistent snapshot).
+    func withCounters<T>(_ body: (CUDAAllocator) -> T) -> T { lock.withLock { body(self) } }
 
     init(driver: ContextBoundAPI<CUDADriver>, fault: FaultLatch) {
         bound = driver
@@ -490,7 +497,7 @@ final class CUDAAllocator: @unchecked Sendable {
                 return p
             }
             var p: UInt64 = 0
-            if let limit, reserved + size > limit, !cached.isEmpty { releaseCachedLocked() }
+            if let limit = limitBytes, reserved + size > limit, !cached.isEmpty { releaseCachedLocked() }
             if driver.cuMemAlloc(&p, size) != 0 {
                 // Out of memory (or another failure): return the cache and try once more.
                 releaseCachedLocked()
@@ -513,7 +520,7 @@ final class CUDAAllocator: @unchecked Sendable {
     /// is full even after the cache is returned.
     func allocateExact(_ bytes: Int) -> UInt64? {
         lock.withLock {
-            if let limit, reserved + bytes > limit, !cached.isEmpty { releaseCachedLocked() }
+            if let limit = limitBytes, reserved + bytes > limit, !cached.isEmpty { releaseCachedLocked() }
             var p: UInt64 = 0
             if driver.cuMemAlloc(&p, bytes) != 0 {
                 releaseCachedLocked()
