@@ -84,9 +84,9 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
         return nil
     }
 
-    // unchecked: only read and written under `cacheLock` (in `make` and `moduleImage`, which `make` calls).
+    // unchecked: only read and written in `make`, under `cacheLock`.
     nonisolated(unsafe) private static var cache: [String: CUDABackend] = [:]
-    // unchecked: only reached from `init`, which runs inside `make`'s `cacheLock`.
+    // unchecked: only touched by `moduleImage`, which only `init` calls, inside `make`'s `cacheLock`.
     nonisolated(unsafe) private static var images: [String: [CChar]] = [:]
 
     /// The kernel module for compute capability `arch` ("90"): machine code (CUBIN) from NVRTC, or PTX
