@@ -1,6 +1,9 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// Targets already moved to Swift 6 (complete strict concurrency); the rest follow when the package flips.
+let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
 let package = Package(
     name: "MajicFlux",
     platforms: [.macOS(.v14)],
@@ -30,8 +33,8 @@ let package = Package(
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev", "zlib1g-dev"])]),
 
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG"]),
-        .target(name: "Quant", dependencies: ["Tensor", "COpenBLAS"]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG"], swiftSettings: swift6),
+        .target(name: "Quant", dependencies: ["Tensor", "COpenBLAS"], swiftSettings: swift6),
         .target(name: "Models", dependencies: ["Tensor", "Quant"], exclude: ["Tokenizers/README.md"]),
         .target(name: "MajicFlux", dependencies: ["Models", "Tensor"], swiftSettings: [.swiftLanguageMode(.v6)]),
         // The command line and the web console live in a library so that tests can start the server.
@@ -42,7 +45,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .executableTarget(name: "App", dependencies: ["MajicFluxApp"]),
+        .executableTarget(name: "App", dependencies: ["MajicFluxApp", "Tensor"]),
 
         .executableTarget(name: "TensorBench", dependencies: ["Tensor"], path: "Examples/TensorBench"),
         // Checks and times the CUDA backend on a GPU machine (cuda-check ops|pipeline|dit|gemm|kernels).
@@ -50,10 +53,12 @@ let package = Package(
         .executableTarget(name: "FluxBench", dependencies: ["Models", "Tensor"], path: "Examples/FluxBench"),
         .executableTarget(name: "BigModelBench", dependencies: ["Models", "Quant", "Tensor"], path: "Examples/BigModelBench"),
 
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "QuantTests", dependencies: ["Quant", "Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")],
+                    swiftSettings: swift6),
+        .testTarget(name: "QuantTests", dependencies: ["Quant", "Tensor"], resources: [.copy("Fixtures")],
+                    swiftSettings: swift6),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Quant", "Tensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CUDATests", dependencies: ["Tensor"]),
+        .testTarget(name: "CUDATests", dependencies: ["Tensor"], swiftSettings: swift6),
         .testTarget(name: "AppTests", dependencies: ["MajicFluxApp", "Models", "Tensor"]),
         .testTarget(name: "MajicFluxTests", dependencies: ["MajicFlux"], swiftSettings: [.swiftLanguageMode(.v6)]),
     ],

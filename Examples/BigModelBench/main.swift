@@ -48,6 +48,7 @@ func timed<T>(_ body: () throws -> T) rethrows -> (T, Double, Double) {
 func log(_ s: String) { FileHandle.standardError.write((s + "\n").data(using: .utf8)!) }
 func fmt(_ x: Double) -> String { String(format: "%.2f", x) }
 
+OpenBLASSetup.prepareProcess()  // first, before other threads: OpenBLAS's core and thread timeout
 var options: [String: String] = [:]
 var flags = Set<String>()
 let argv = Array(CommandLine.arguments.dropFirst())
@@ -63,14 +64,14 @@ while i < argv.count {
     options[String(a.dropFirst(2))] = argv[i + 1]
     i += 2
 }
-if let t = options["threads"].flatMap(Int.init) { Parallel.threadCount = t }
+if let t = options["threads"].flatMap(Int.init) { CPUBackend.configureShared(CPUBackend.Configuration(threads: t)) }
 
 func report(_ fields: [String: Any]) {
     var f = fields
     f["peak_rss_gib"] = statusGiB("VmHWM")
     f["rss_anon_gib"] = statusGiB("RssAnon")
     f["rss_file_gib"] = statusGiB("RssFile")
-    f["threads"] = Parallel.threadCount
+    f["threads"] = CPUBackend.shared.configuration.threads
     let data = try! JSONSerialization.data(withJSONObject: f, options: [.sortedKeys])
     print(String(data: data, encoding: .utf8)!)
 }

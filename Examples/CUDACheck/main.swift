@@ -19,6 +19,7 @@ import Tensor
 ///                                          forced out-of-memory comes back as an error
 ///     cuda-check kernels                   compiles every kernel with NVRTC (no GPU needed)
 setvbuf(stdout, nil, _IOLBF, 0)  // line-buffered, so a log shows how far a crashed run got
+OpenBLASSetup.prepareProcess()  // first, before other threads: OpenBLAS's core and thread timeout
 let args = Array(CommandLine.arguments.dropFirst())
 guard let command = args.first else {
     print("usage: cuda-check ops|pipeline DIR|dit [sizes]|dit-fp8 [sizes]|gemm|flash|upload|fp8|stream [GiB] [bf16] [slots]|kernels")

@@ -8,7 +8,7 @@
 // Prints one JSON line: wall and process CPU seconds of the best of --repeats runs after a warm-up
 // (generate: one cold run that includes loading the weights), the load time, the peak RSS (VmHWM),
 // the mean |output| (a sanity check against PyTorch's), and for DiT cases the weight bytes.
-// --threads sets Parallel.threadCount; set OPENBLAS_NUM_THREADS to the same number (the script does).
+// --threads sets the shared CPU backend's thread count; set OPENBLAS_NUM_THREADS to the same number (the script does).
 // --profile prints the CPU backend's time per op class to stderr (see `OpProfile`).
 import Foundation
 import Models
@@ -19,6 +19,8 @@ var benchCase = ""
 var repeats = 2
 var steps = 2
 var profile = false
+var cpuConfiguration = CPUBackend.Configuration()
+OpenBLASSetup.prepareProcess()  // first, before other threads: OpenBLAS's core and thread timeout
 var args = CommandLine.arguments.dropFirst().makeIterator()
 func usage() -> Never {
     FileHandle.standardError.write("usage: flux-bench --dir DIR --case dit|dit-fp8|dit-int8|t5|vae|generate [--threads N] [--repeats N] [--steps N] [--profile] [--no-winograd]\n".data(using: .utf8)!)
@@ -30,15 +32,16 @@ while let a = args.next() {
     case "--case": guard let v = args.next() else { usage() }; benchCase = v
     case "--repeats": repeats = max(1, Int(args.next() ?? "") ?? repeats)
     case "--steps": steps = max(1, Int(args.next() ?? "") ?? steps)
-    case "--threads": Parallel.threadCount = max(1, Int(args.next() ?? "") ?? Parallel.threadCount)
+    case "--threads": cpuConfiguration.threads = max(1, Int(args.next() ?? "") ?? cpuConfiguration.threads)
     case "--profile": profile = true
-    case "--cache-mb": CPUBackend.bufferCacheLimitBytes = max(0, Int(args.next() ?? "") ?? 512) << 20
-    case "--conv-tile-mb": CPUBackend.convTileBytes = max(1, Int(args.next() ?? "") ?? 4) << 20
-    case "--no-winograd": CPUBackend.winogradConv = false
+    case "--cache-mb": cpuConfiguration.bufferCacheLimitBytes = max(0, Int(args.next() ?? "") ?? 512) << 20
+    case "--conv-tile-mb": cpuConfiguration.convTileBytes = max(1, Int(args.next() ?? "") ?? 4) << 20
+    case "--no-winograd": cpuConfiguration.winograd = false
     default: usage()
     }
 }
 if dir.isEmpty || benchCase.isEmpty { usage() }
+CPUBackend.configureShared(cpuConfiguration)
 
 /// Process CPU time in seconds.
 func cpuTime() -> Double {
@@ -74,14 +77,14 @@ func best(_ body: () -> Tensor) -> (wall: Double, cpu: Double, out: Tensor) {
     var out = body()
     if profile { FileHandle.standardError.write("after warm-up: rss \(currentRSSMiB()) MiB, peak \(peakRSSMiB()) MiB\n".data(using: .utf8)!) }
     var b = (wall: Double.infinity, cpu: Double.infinity)
-    if profile { OpProfile.reset() }
+    if profile { CPUBackend.shared.profile.reset() }
     for _ in 0..<repeats {
         let c0 = cpuTime(), t0 = now()
         out = body()
         let t1 = now(), c1 = cpuTime()
         if t1 - t0 < b.wall { b = (t1 - t0, c1 - c0) }
     }
-    if profile { FileHandle.standardError.write((OpProfile.report(runs: repeats) + "\n").data(using: .utf8)!) }
+    if profile { FileHandle.standardError.write((CPUBackend.shared.profile.report(runs: repeats) + "\n").data(using: .utf8)!) }
     return (b.wall, b.cpu, out)
 }
 
@@ -92,7 +95,7 @@ func meanAbs(_ t: Tensor) -> Double {
 
 do {
     let inputs = try CheckpointWeights(path: dir + "/bench_inputs.safetensors")
-    var fields: [String: String] = ["case": "\"\(benchCase)\"", "impl": "\"ours\"", "threads": "\(Parallel.threadCount)",
+    var fields: [String: String] = ["case": "\"\(benchCase)\"", "impl": "\"ours\"", "threads": "\(CPUBackend.shared.configuration.threads)",
                                     "blas_core": "\"\(CPUBackend.blasCoreName)\""]
     let t0 = now()
     let wall: Double, cpu: Double, mean: Double
@@ -138,10 +141,12 @@ do {
         // Diagnosis: the VAE's largest conv (3x3, 128 -> 128 at 512x512) at several im2col tile sizes.
         let xv: [Float] = (0..<(128 * 512 * 512)).map { (i: Int) -> Float in Float(i % 7) - 3 }
         let wv: [Float] = (0..<(128 * 128 * 9)).map { (i: Int) -> Float in Float(i % 5) * 0.01 }
-        let x = Tensor(xv, shape: [1, 128, 512, 512]), w = Tensor(wv, shape: [128, 128, 3, 3])
         var line = "conv 128->128 3x3 at 512x512 (77.3 GFLOP):"
         for mb in [1, 4, 16] {
-            CPUBackend.convTileBytes = mb << 20
+            var c = cpuConfiguration
+            c.convTileBytes = mb << 20
+            let b = CPUBackend(configuration: c)
+            let x = Tensor(xv, shape: [1, 128, 512, 512], backend: b), w = Tensor(wv, shape: [128, 128, 3, 3], backend: b)
             let r = best { conv2d(x, weight: w, bias: nil, padding: 1) }
             line += " tile \(mb) MB: wall \(r.wall) cpu \(r.cpu);"
         }
@@ -152,10 +157,10 @@ do {
         let pipeline = try FluxPipeline(files: FluxModelFiles.resolve(modelDir: dir), precision: .f32)
         var request = GenerationRequest(prompt: "a lighthouse on a cliff at dusk, watercolor", seed: 42, steps: steps, width: 512, height: 512)
         request.maxSequenceLength = 256
-        if profile { OpProfile.reset() }
+        if profile { CPUBackend.shared.profile.reset() }
         let image = try pipeline.generate(request)
         (wall, cpu) = (now() - t0, cpuTime() - c0)
-        if profile { FileHandle.standardError.write((OpProfile.report(runs: 1) + "\n").data(using: .utf8)!) }
+        if profile { FileHandle.standardError.write((CPUBackend.shared.profile.report(runs: 1) + "\n").data(using: .utf8)!) }
         mean = image.rgb.reduce(0.0) { $0 + Double($1) } / Double(max(1, image.rgb.count))
     default:
         usage()

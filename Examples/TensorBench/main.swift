@@ -2,7 +2,7 @@
 //
 //   swift run -c release tensor-bench [--json] [--repeats N] [--threads N] [--quick]
 //
-// --threads sets the Tensor library's worker count (Parallel.threadCount); set OPENBLAS_NUM_THREADS
+// --threads sets the shared CPU backend's worker count; set OPENBLAS_NUM_THREADS
 // to the same number for OpenBLAS. Times are wall-clock; the process CPU time of the fastest run is
 // reported too (it is less disturbed by other processes competing for the cores).
 //
@@ -18,18 +18,21 @@ import Tensor
 var json = false
 var repeats = 5
 var quick = false
+var cpuConfiguration = CPUBackend.Configuration()
+OpenBLASSetup.prepareProcess()  // first, before other threads: OpenBLAS's core and thread timeout
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     switch a {
     case "--json": json = true
     case "--repeats": repeats = Int(args.next() ?? "") ?? repeats
     case "--quick": quick = true
-    case "--threads": Parallel.threadCount = max(1, Int(args.next() ?? "") ?? Parallel.threadCount)
+    case "--threads": cpuConfiguration.threads = max(1, Int(args.next() ?? "") ?? cpuConfiguration.threads)
     default:
         FileHandle.standardError.write("usage: tensor-bench [--json] [--repeats N] [--threads N] [--quick]\n".data(using: .utf8)!)
         exit(2)
     }
 }
+CPUBackend.configureShared(cpuConfiguration)
 
 /// Deterministic pseudo-random f32 values in [-1, 1).
 func randomTensor(_ shape: [Int], seed: UInt64) -> Tensor {
@@ -77,7 +80,7 @@ func record(_ name: String, gflop: Double, _ time: (wall: Double, cpu: Double)) 
     }
 }
 
-if !json { print("tensor-bench: backend \(CPUBackend.shared.name), \(Parallel.threadCount) threads, best of \(repeats)") }
+if !json { print("tensor-bench: backend \(CPUBackend.shared.name), \(CPUBackend.shared.configuration.threads) threads, best of \(repeats)") }
 
 // GEMMs.
 for (m, n, k) in [(1024, 1024, 1024), (4096, 4096, 1024)] {
@@ -111,5 +114,5 @@ if json {
     let items = results.map { r in
         "{\"name\": \"\(r.name)\", " + String(format: "\"seconds\": %.6f, \"cpu_seconds\": %.6f, \"gflop\": %.4f}", r.seconds, r.cpuSeconds, r.gflop)
     }
-    print("{\"threads\": \(Parallel.threadCount), \"repeats\": \(repeats), \"results\": [" + items.joined(separator: ", ") + "]}")
+    print("{\"threads\": \(CPUBackend.shared.configuration.threads), \"repeats\": \(repeats), \"results\": [" + items.joined(separator: ", ") + "]}")
 }

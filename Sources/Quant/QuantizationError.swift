@@ -40,7 +40,7 @@ public struct QuantizationError: Sendable, CustomStringConvertible {
         diff2.withUnsafeMutableBufferPointer { d2 in orig2.withUnsafeMutableBufferPointer { o2 in
         maxErr.withUnsafeMutableBufferPointer { me in nans.withUnsafeMutableBufferPointer { na in
         overs.withUnsafeMutableBufferPointer { ov in
-            Parallel.forEach(rows, grain: max(1, 16384 / max(cols, 1))) { range in
+            CPUBackend.shared.parallel.forEach(rows, grain: max(1, 16384 / max(cols, 1))) { range in
                 let w = UnsafeMutablePointer<Float>.allocate(capacity: max(cols, 1))
                 let d = UnsafeMutablePointer<Float>.allocate(capacity: max(cols, 1))
                 defer { w.deallocate(); d.deallocate() }

@@ -17,7 +17,7 @@ import Tensor
 /// (`bf16(decode(q) * scale)`) are rounded to bf16, products accumulate in f32, the bias is added and
 /// the result is rounded to a bf16 tensor. This OpenBLAS build has no bf16 GEMM (`sbgemm`), so the
 /// bf16 mode costs the same as f32; it exists for parity with bf16 reference pipelines.
-public struct QuantizedLinear: @unchecked Sendable {
+public struct QuantizedLinear: Sendable {
     /// Arithmetic of the layer.
     public enum Precision: Sendable { case f32, bf16 }
 
@@ -68,7 +68,7 @@ public struct QuantizedLinear: @unchecked Sendable {
         let a = UnsafePointer(xf.rawPointer.assumingMemoryBound(to: Float.self))
         var beta: Float = 0
         if bias != nil {
-            Parallel.forEach(m, grain: max(1, 16384 / n)) { r in for i in r { fillBias(y + i * n, n, bf16) } }
+            CPUBackend.shared.parallel.forEach(m, grain: max(1, 16384 / n)) { r in for i in r { fillBias(y + i * n, n, bf16) } }
             beta = 1
         }
         let pr = panelRows
@@ -89,7 +89,7 @@ public struct QuantizedLinear: @unchecked Sendable {
 
     /// Rounds `count` f32 values in place to the nearest bf16 (ties to even), in parallel.
     static func roundToBF16(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
-        Parallel.forEach(count, grain: 1 << 16) { r in
+        CPUBackend.shared.parallel.forEach(count, grain: 1 << 16) { r in
             for i in r { p[i] = BFloat16.float(fromBits: BFloat16.bits(from: p[i])) }
         }
     }

@@ -22,7 +22,7 @@ extension QuantizedWeight {
         var amax = [Float](repeating: 0, count: granularity == .tensor ? p.rows : p.rows * p.blocks)
         amax.withUnsafeMutableBufferPointer { am in
             let am = am.baseAddress!
-            Parallel.forEach(p.rows, grain: p.grain) { range in
+            CPUBackend.shared.parallel.forEach(p.rows, grain: p.grain) { range in
                 p.withRows(range) { r, row in
                     if case .block = granularity {
                         for b in 0..<p.blocks {
@@ -55,7 +55,7 @@ extension QuantizedWeight {
         let elemBytes = format.storageDType.byteSize
         scaleValues.withUnsafeBufferPointer { sv in
             let sv = sv.baseAddress
-            Parallel.forEach(rows, grain: p.grain) { range in
+            CPUBackend.shared.parallel.forEach(rows, grain: p.grain) { range in
                 p.withRows(range) { r, row in
                     for b in 0..<blocks {
                         let c = b * bs

@@ -12,7 +12,7 @@ import Tensor
 /// to f32 as a whole: consumers decode a bounded panel of rows at a time (`dequantizeRows`).
 /// Unquantized bf16/f16/f32 weights are represented too (`format` .bf16/.f16/.f32, no scale), so one
 /// type serves every Linear layer.
-public struct QuantizedWeight: @unchecked Sendable {
+public struct QuantizedWeight: Sendable {
     /// Storage format of `data`.
     public let format: QuantFormat
     /// Scale granularity (`.none` for plain casts and unquantized weights).
@@ -127,7 +127,7 @@ public struct QuantizedWeight: @unchecked Sendable {
     /// Decodes rows `range` into `dst` as row-major f32 [range.count, columns], using all cores.
     public func dequantizeRows(_ range: Range<Int>, into dst: UnsafeMutablePointer<Float>) {
         let grain = max(1, 32768 / max(columns, 1))
-        Parallel.forEach(range.count, grain: grain) { sub in
+        CPUBackend.shared.parallel.forEach(range.count, grain: grain) { sub in
             dequantizeRowsSerial((range.lowerBound + sub.lowerBound)..<(range.lowerBound + sub.upperBound),
                                  into: dst + sub.lowerBound * columns)
         }

@@ -12,14 +12,15 @@ final class CUDABackendTests: XCTestCase {
         }
         let ptx = try nvrtc.compilePTX(CUDAKernelSource.all, name: "majicflux.cu", arch: "compute_90")
         XCTAssertGreaterThan(ptx.count, 100_000)
-        let text = String(cString: ptx)
+        let text = ptx.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         for kernel in ["ew_unary", "ew_binary", "norm_rows", "group_norm", "im2col", "attn_rows", "flash_d128", "flash_d64",
                        "mod_layernorm", "gated_residual", "qk_norm_rope", "fill_uniform"] {
             XCTAssertTrue(text.contains(".entry \(kernel)("), "kernel \(kernel) missing from the PTX")
         }
         XCTAssertFalse(text.contains(".entry flash_wg_d128("), "the wgmma kernel must be left out of plain compute_90")
         // Hopper's arch-specific target compiles the wgmma flash kernel too.
-        let hopper = String(cString: try nvrtc.compilePTX(CUDAKernelSource.all, name: "majicflux.cu", arch: "compute_90a"))
+        let hopper = try nvrtc.compilePTX(CUDAKernelSource.all, name: "majicflux.cu", arch: "compute_90a")
+            .withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         XCTAssertTrue(hopper.contains(".entry flash_wg_d128("), "the wgmma flash kernel is missing from the sm_90a PTX")
         XCTAssertTrue(hopper.contains("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16"))
     }

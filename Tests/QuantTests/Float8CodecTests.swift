@@ -6,7 +6,8 @@ import Quant
 /// float8 codecs against PyTorch (fixtures from Tools/make_quant_fixtures.py, torch 2.15 CPU).
 /// Tolerance: none. Every comparison is bit-exact.
 final class Float8CodecTests: XCTestCase {
-    static let codec: [String: Any]? = try? Fixture.json("float8_codec")
+    // unchecked: a constant parsed once (a static let initialises thread-safely) and only read after.
+    nonisolated(unsafe) static let codec: [String: Any]? = try? Fixture.json("float8_codec")
 
     private func codec() throws -> [String: Any] {
         guard let c = Self.codec else { throw XCTSkip("float8_codec.json missing") }
@@ -119,7 +120,7 @@ final class Float8CodecTests: XCTestCase {
         var bad = [Int](repeating: 0, count: picked.count)
         var first = [(UInt32, UInt8, UInt8)?](repeating: nil, count: picked.count)
         bad.withUnsafeMutableBufferPointer { badp in first.withUnsafeMutableBufferPointer { firstp in
-            Parallel.forEach(picked.count, grain: 1) { range in
+            CPUBackend.shared.parallel.forEach(picked.count, grain: 1) { range in
                 let input = UnsafeMutablePointer<UInt32>.allocate(capacity: chunk)
                 let output = UnsafeMutablePointer<UInt8>.allocate(capacity: chunk)
                 defer { input.deallocate(); output.deallocate() }

@@ -7,6 +7,9 @@ import Quant
 /// Throughput and memory measurements for BENCHMARKS.md. Skipped unless QUANT_BENCH=1 (they take
 /// about a minute and need ~2 GB of memory). They assert only sanity (finite, consistent results).
 final class QuantBenchmarks: XCTestCase {
+    /// OpenBLAS on the CPU's own kernels, as the executables run it.
+    override class func setUp() { OpenBLASSetup.prepareProcess() }
+
     private func skipUnlessEnabled() throws {
         try XCTSkipUnless(ProcessInfo.processInfo.environment["QUANT_BENCH"] == "1", "set QUANT_BENCH=1 to run benchmarks")
     }
@@ -45,13 +48,13 @@ final class QuantBenchmarks: XCTestCase {
         let src = Self.normals(n, seed: 7, std: 30)
         var codes = [UInt8](repeating: 0, count: n)
         var back = [Float](repeating: 0, count: n)
-        let threads = Parallel.threadCount
+        let threads = CPUBackend.shared.configuration.threads
         for (label, parallel) in [("1 thread", false), ("\(threads) threads", true)] {
             let enc = best(3) {
                 src.withUnsafeBufferPointer { s in codes.withUnsafeMutableBufferPointer { c in
                     let sp = s.baseAddress!, cp = c.baseAddress!
                     if parallel {
-                        Parallel.forEach(n, grain: 1 << 16) { r in Float8E4M3FN.encode(sp + r.lowerBound, into: cp + r.lowerBound, count: r.count) }
+                        CPUBackend.shared.parallel.forEach(n, grain: 1 << 16) { r in Float8E4M3FN.encode(sp + r.lowerBound, into: cp + r.lowerBound, count: r.count) }
                     } else { Float8E4M3FN.encode(sp, into: cp, count: n) }
                 }}
             }
@@ -59,7 +62,7 @@ final class QuantBenchmarks: XCTestCase {
                 codes.withUnsafeBufferPointer { c in back.withUnsafeMutableBufferPointer { b in
                     let cp = c.baseAddress!, bp = b.baseAddress!
                     if parallel {
-                        Parallel.forEach(n, grain: 1 << 16) { r in Float8E4M3FN.decode(cp + r.lowerBound, into: bp + r.lowerBound, count: r.count) }
+                        CPUBackend.shared.parallel.forEach(n, grain: 1 << 16) { r in Float8E4M3FN.decode(cp + r.lowerBound, into: bp + r.lowerBound, count: r.count) }
                     } else { Float8E4M3FN.decode(cp, into: bp, count: n) }
                 }}
             }
@@ -67,7 +70,7 @@ final class QuantBenchmarks: XCTestCase {
                 src.withUnsafeBufferPointer { s in codes.withUnsafeMutableBufferPointer { c in
                     let sp = s.baseAddress!, cp = c.baseAddress!
                     if parallel {
-                        Parallel.forEach(n, grain: 1 << 16) { r in Float8E5M2.encode(sp + r.lowerBound, into: cp + r.lowerBound, count: r.count) }
+                        CPUBackend.shared.parallel.forEach(n, grain: 1 << 16) { r in Float8E5M2.encode(sp + r.lowerBound, into: cp + r.lowerBound, count: r.count) }
                     } else { Float8E5M2.encode(sp, into: cp, count: n) }
                 }}
             }
@@ -149,7 +152,7 @@ final class QuantBenchmarks: XCTestCase {
                 }
             }
         }
-        print(String(format: "BENCH linear M=%d K=%d N=%d, best of %d interleaved rounds, %d threads", m, k, n, rounds, Parallel.threadCount))
+        print(String(format: "BENCH linear M=%d K=%d N=%d, best of %d interleaved rounds, %d threads", m, k, n, rounds, CPUBackend.shared.configuration.threads))
         print(String(format: "BENCH linear | f32 sgemm, whole weight | %.3f s | %.0f GFLOP/s | 1.00x | - | %.1f MB |",
                      bestBase, flops / bestBase / 1e9, Double(n * k * 4) / 1e6))
         for (i, (label, lin)) in cases.enumerated() {

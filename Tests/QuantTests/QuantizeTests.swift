@@ -11,7 +11,8 @@ final class QuantizeTests: XCTestCase {
         let cases: [[String: Any]]
     }
 
-    static let fixture: Cases? = {
+    // unchecked: a constant parsed once (a static let initialises thread-safely) and only read after.
+    nonisolated(unsafe) static let fixture: Cases? = {
         guard let j = try? Fixture.json("quant_cases") else { return nil }
         return Cases(rows: (j["rows"] as! NSNumber).intValue, cols: (j["cols"] as! NSNumber).intValue,
                      m: (j["m"] as! NSNumber).intValue, w: Fixture.floats(j["w"]), x: Fixture.floats(j["x"]),

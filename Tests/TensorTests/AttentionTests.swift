@@ -39,13 +39,14 @@ final class AttentionTests: XCTestCase {
         let f = try LinalgFixture("sdpa_long")
         assertClose(scaledDotProductAttention(f["q"], f["k"], f["v"]), f["out"], atol: 2e-5, "sdpa_long default blocks")
         // Force 16-row blocks (38 blocks per head, parallel path) and 1-row blocks.
-        let savedBytes = CPUBackend.attentionScratchBytes, savedMin = CPUBackend.attentionMinBlockRows
-        defer { CPUBackend.attentionScratchBytes = savedBytes; CPUBackend.attentionMinBlockRows = savedMin }
-        CPUBackend.attentionScratchBytes = 16 * 600 * 4
-        assertClose(scaledDotProductAttention(f["q"], f["k"], f["v"]), f["out"], atol: 2e-5, "sdpa_long 16-row blocks")
-        CPUBackend.attentionScratchBytes = 1
-        CPUBackend.attentionMinBlockRows = 1
-        assertClose(scaledDotProductAttention(f["q"], f["k"], f["v"]), f["out"], atol: 2e-5, "sdpa_long 1-row blocks")
+        func attention(_ configuration: CPUBackend.Configuration) -> Tensor {
+            let b = CPUBackend(configuration: configuration)
+            return scaledDotProductAttention(f["q"].moved(to: b), f["k"].moved(to: b), f["v"].moved(to: b))
+        }
+        assertClose(attention(CPUBackend.Configuration(attentionScratchBytes: 16 * 600 * 4)), f["out"], atol: 2e-5,
+                    "sdpa_long 16-row blocks")
+        assertClose(attention(CPUBackend.Configuration(attentionScratchBytes: 1, attentionMinBlockRows: 1)), f["out"],
+                    atol: 2e-5, "sdpa_long 1-row blocks")
     }
 
     func testAttentionStridedHeadsAndFreeOutputReshape() throws {

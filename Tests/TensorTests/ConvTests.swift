@@ -32,13 +32,13 @@ final class ConvTests: XCTestCase {
 
     func testConvBandTilingMatchesAtAnyTileSize() throws {
         let f = try LinalgFixture("conv_bands")
-        let saved = CPUBackend.convTileBytes
-        defer { CPUBackend.convTileBytes = saved }
+        let saved = CPUBackend.Configuration().convTileBytes
         // 72 x 20 floats per output row: 1 row per band (24 bands, per-worker path), 5 rows per band
         // (uneven last band), and the default (one band for the whole image, threaded im2col path).
         for bytes in [1, 72 * 20 * 4 * 5, saved] {
-            CPUBackend.convTileBytes = bytes
-            assertClose(conv2d(f["x"], weight: f["w"], bias: f["bias"], padding: 1), f["out"], "tile bytes \(bytes)")
+            let b = CPUBackend(configuration: CPUBackend.Configuration(convTileBytes: bytes))
+            let y = conv2d(f["x"].moved(to: b), weight: f["w"].moved(to: b), bias: f["bias"].moved(to: b), padding: 1)
+            assertClose(y, f["out"], "tile bytes \(bytes)")
         }
     }
 

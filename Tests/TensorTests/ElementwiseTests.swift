@@ -174,7 +174,7 @@ final class ElementwiseTests: XCTestCase {
             best = Swift.min(best, Date().timeIntervalSince(t0))
         }
         print(String(format: "throughput: silu over 16M f32: %.1f ms (%.0f Melem/s, %d threads)",
-                     best * 1e3, Double(n) / best / 1e6, Parallel.threadCount))
+                     best * 1e3, Double(n) / best / 1e6, CPUBackend.shared.configuration.threads))
         let yv = y.floats()
         for i in stride(from: 0, to: n, by: 9973) {
             let v = Double(Float(i % 4001) * 0.005 - 10)

@@ -78,8 +78,10 @@ final class FusedOpsTests: XCTestCase {
     }
 
     /// The OpenBLAS core picked for a CPU's flags, and that the running core is not a generic fallback
-    /// on a CPU that has AVX2 (the check at backend creation replaced it).
+    /// on a CPU that has AVX2 once the process was prepared (as every executable's main does first).
     func testOpenBLASCoreChoice() {
+        OpenBLASSetup.prepareProcess()
+        XCTAssertEqual(OpenBLASSetup.prepareProcess(), OpenBLASSetup.prepareProcess(), "prepared once per process")
         XCTAssertEqual(CPUBackend.blasCore(forCPUFlags: ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_bf16"]), "Cooperlake")
         XCTAssertEqual(CPUBackend.blasCore(forCPUFlags: ["avx2", "fma", "avx512f", "avx512bw", "avx512vl"]), "SkylakeX")
         XCTAssertEqual(CPUBackend.blasCore(forCPUFlags: ["avx2", "fma"]), "Haswell")

@@ -32,7 +32,10 @@ func assertThrows(_ kind: String, naming file: String, containing text: String =
 }
 
 /// An error handed from another thread.
-final class ErrorBox: @unchecked Sendable { var error: Error? }
+final class ErrorBox: @unchecked Sendable {
+    // unchecked: written on the worker before it signals a semaphore, read after the wait returns.
+    var error: Error?
+}
 
 final class SafeTensorsErrorTests: XCTestCase {
     var dir = ""
@@ -149,8 +152,11 @@ final class SafeTensorsErrorTests: XCTestCase {
         XCTAssertEqual(mkfifo(fifo, 0o600), 0)
         let index = dir + "/pipe.safetensors.index.json"
         XCTAssertEqual(mkfifo(index, 0o600), 0)
-        for (path, open) in [(fifo, { _ = try SafeTensorsFile(path: fifo) }), (fifo, { _ = try SafeTensorsCheckpoint(path: fifo) }),
-                             (index, { _ = try SafeTensorsCheckpoint(path: index) })] as [(String, () throws -> Void)] {
+        let opens: [(String, @Sendable () throws -> Void)] = [
+            (fifo, { @Sendable in _ = try SafeTensorsFile(path: fifo) }),
+            (fifo, { @Sendable in _ = try SafeTensorsCheckpoint(path: fifo) }),
+            (index, { @Sendable in _ = try SafeTensorsCheckpoint(path: index) })]
+        for (path, open) in opens {
             let done = DispatchSemaphore(value: 0)
             let box = ErrorBox()
             DispatchQueue.global().async {

@@ -87,6 +87,7 @@ final class ThreadContextTests: XCTestCase {
 
 /// A value behind a lock, for collecting results from threads.
 final class Locked<T>: @unchecked Sendable {
+    // unchecked: `value` is only reached through `withLock`, under `lock`.
     private var value: T
     private let lock = NSLock()
     init(_ v: T) { value = v }

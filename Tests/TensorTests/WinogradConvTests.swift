@@ -12,19 +12,24 @@ final class WinogradConvTests: XCTestCase {
         let wt = g.randn([cout, cin, 3, 3]) * 0.1
         let b: Tensor? = bias ? g.randn([cout]) : nil
         let pad = (top: padding.0, bottom: padding.1, left: padding.2, right: padding.3)
-        let savedOn = CPUBackend.winogradConv, savedBytes = CPUBackend.winogradBandBytes
-        defer { CPUBackend.winogradConv = savedOn; CPUBackend.winogradBandBytes = savedBytes }
-        if let bandBytes { CPUBackend.winogradBandBytes = bandBytes }
-        CPUBackend.winogradConv = true
-        let wino = conv2d(x, weight: wt, bias: b, stride: (1, 1), padding: pad).floats()
-        CPUBackend.winogradConv = false
-        let direct = conv2d(x, weight: wt, bias: b, stride: (1, 1), padding: pad)
+        var on = CPUBackend.Configuration(winograd: true)
+        if let bandBytes { on.winogradBandBytes = bandBytes }
+        let wino = Self.conv(x, wt, b, pad, on).floats()
+        let direct = Self.conv(x, wt, b, pad, CPUBackend.Configuration(winograd: false))
         XCTAssertEqual(direct.shape, [n, cout, h + padding.0 + padding.1 - 2, w + padding.2 + padding.3 - 2], file: file, line: line)
         let ref = direct.floats()
         let scale = ref.map(abs).max() ?? 1
         let err = zip(wino, ref).map { abs($0 - $1) }.max() ?? 0
         XCTAssertEqual(wino.count, ref.count, file: file, line: line)
         XCTAssertLessThanOrEqual(err, 2e-5 * scale, "max abs diff \(err), max |ref| \(scale)", file: file, line: line)
+    }
+
+    /// conv2d on a CPU backend with `configuration` (inputs copied to it).
+    static func conv(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ pad: (top: Int, bottom: Int, left: Int, right: Int),
+                     _ configuration: CPUBackend.Configuration) -> Tensor {
+        let backend = CPUBackend(configuration: configuration)
+        return conv2d(x.moved(to: backend), weight: w.moved(to: backend), bias: b?.moved(to: backend),
+                      stride: (1, 1), padding: pad)
     }
 
     func testSamePaddingEvenAndOddSizes() {
@@ -50,15 +55,24 @@ final class WinogradConvTests: XCTestCase {
         compare(n: 1, cin: 128, cout: 64, h: 16, w: 16, padding: (1, 1, 1, 1), bias: true)
     }
 
+    /// The switch is read from the backend the conv runs on: the two paths round differently.
+    func testBackendConfigurationChoosesThePath() {
+        let g = TorchGenerator(seed: 11)
+        let x = g.randn([1, 16, 12, 12]), wt = g.randn([16, 16, 3, 3]) * 0.1
+        let pad = (top: 1, bottom: 1, left: 1, right: 1)
+        let wino = Self.conv(x, wt, nil, pad, CPUBackend.Configuration(winograd: true)).floats()
+        let direct = Self.conv(x, wt, nil, pad, CPUBackend.Configuration(winograd: false)).floats()
+        XCTAssertNotEqual(wino, direct, "both configurations took the same path")
+        XCTAssertEqual(conv2d(x, weight: wt, padding: 1).floats(), wino, "the shared backend uses Winograd by default")
+    }
+
     func testIneligibleConvsKeepTheDirectPath() {
         // 4 channels in: below the Winograd threshold, so both switches give identical bits.
         let g = TorchGenerator(seed: 9)
         let x = g.randn([1, 4, 8, 8]), wt = g.randn([8, 4, 3, 3])
-        CPUBackend.winogradConv = true
-        let a = conv2d(x, weight: wt, padding: 1).floats()
-        CPUBackend.winogradConv = false
-        let b = conv2d(x, weight: wt, padding: 1).floats()
-        CPUBackend.winogradConv = true
+        let pad = (top: 1, bottom: 1, left: 1, right: 1)
+        let a = Self.conv(x, wt, nil, pad, CPUBackend.Configuration(winograd: true)).floats()
+        let b = Self.conv(x, wt, nil, pad, CPUBackend.Configuration(winograd: false)).floats()
         XCTAssertEqual(a, b)
     }
 }

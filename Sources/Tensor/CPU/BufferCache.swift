@@ -15,19 +15,23 @@ import Darwin
 /// beyond what is in use. Large buffers are also advised as transparent huge pages (Linux), which
 /// cuts the page faults of a fresh buffer 512-fold and the TLB misses of the GEMMs reading it.
 final class BufferCache: @unchecked Sendable {
+    // unchecked: `free` and `cachedBytes` are only touched under `mutex`.
     /// Buffers below this size go straight to malloc/free.
     static let minimumBytes = 1 << 20
     /// Sizes are rounded up to this granularity, so near-equal requests share buffers.
     static let granularity = 1 << 16
 
-    /// Most bytes kept while not in use.
-    nonisolated(unsafe) static var limitBytes = 512 << 20
+    /// Most bytes kept while not in use (the backend's `Configuration.bufferCacheLimitBytes`).
+    let limitBytes: Int
 
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var free: [Int: [UnsafeMutableRawPointer]] = [:]
     private var cachedBytes = 0
 
-    init() { pthread_mutex_init(mutex, nil) }
+    init(limitBytes: Int) {
+        self.limitBytes = limitBytes
+        pthread_mutex_init(mutex, nil)
+    }
 
     /// Size class of a request of `byteCount` bytes (0 for small ones that are not cached).
     static func roundedSize(_ byteCount: Int) -> Int {
@@ -45,7 +49,7 @@ final class BufferCache: @unchecked Sendable {
         }
         // Miss: make room so that cached + new stays under the limit.
         var victims: [UnsafeMutableRawPointer] = []
-        while cachedBytes > 0 && cachedBytes + rounded > BufferCache.limitBytes,
+        while cachedBytes > 0 && cachedBytes + rounded > limitBytes,
               let size = free.keys.max() {
             var list = free[size]!
             victims.append(list.removeLast())
@@ -66,7 +70,7 @@ final class BufferCache: @unchecked Sendable {
     /// Returns a buffer from `take` to the cache (or to the system when the cache is full).
     func give(_ p: UnsafeMutableRawPointer, rounded: Int) {
         pthread_mutex_lock(mutex)
-        if cachedBytes + rounded <= BufferCache.limitBytes {
+        if cachedBytes + rounded <= limitBytes {
             free[rounded, default: []].append(p)
             cachedBytes += rounded
             pthread_mutex_unlock(mutex)

@@ -1,16 +1,11 @@
 /// Scaled-dot-product attention, memory-bounded.
 extension CPUBackend {
-    /// Bytes of score scratch for one block of queries (block rows x Lk floats per worker).
-    /// A tuning knob (process-wide); tests lower it to exercise many small blocks.
-    nonisolated(unsafe) public static var attentionScratchBytes = 8 << 20
-
-    /// Smallest query block (unless Lq is smaller). A tuning knob; tests lower it.
-    nonisolated(unsafe) public static var attentionMinBlockRows = 16
-
-    /// Query rows per block for `lk` keys: as many as fit `attentionScratchBytes` (at most 512, at
-    /// least `attentionMinBlockRows`), evened out over the blocks and rounded up to a multiple of 16.
-    static func attentionBlockRows(lk: Int, lq: Int) -> Int {
-        let fit = max(attentionMinBlockRows, min(512, attentionScratchBytes / max(1, lk * 4)))
+    /// Query rows per block for `lk` keys: as many as fit `configuration.attentionScratchBytes` (at
+    /// most 512, at least `attentionMinBlockRows`), evened out over the blocks and rounded up to a
+    /// multiple of 16.
+    func attentionBlockRows(lk: Int, lq: Int) -> Int {
+        let c = configuration
+        let fit = max(c.attentionMinBlockRows, min(512, c.attentionScratchBytes / max(1, lk * 4)))
         if lq <= fit { return max(1, lq) }
         let blocks = (lq + fit - 1) / fit
         let even = (lq + blocks - 1) / blocks
@@ -32,13 +27,13 @@ extension CPUBackend {
     /// q, k and v may be strided views (e.g. (B, L, H, D) permuted to (B, H, L, D)) as long as their
     /// last dimension is contiguous; otherwise, or when not f32, they are copied to contiguous f32.
     public func attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor?, scale: Float) -> Tensor {
-        let profileStart = OpProfile.start(); defer { OpProfile.stop("attention", profileStart) }
+        let profileStart = profile.start(); defer { profile.stop("attention", profileStart) }
         precondition(q.rank == 4 && k.rank == 4 && v.rank == 4, "attention kernel: q \(q.shape), k \(k.shape), v \(v.shape)")
         let nb = q.shape[0], nh = q.shape[1], lq = q.shape[2], d = q.shape[3]
         let lk = k.shape[2], dv = v.shape[3]
         precondition(k.shape == [nb, nh, lk, d] && v.shape == [nb, nh, lk, dv],
                      "attention kernel: q \(q.shape), k \(k.shape), v \(v.shape)")
-        let q32 = Self.gemmOperand(q), k32 = Self.gemmOperand(k), v32 = Self.gemmOperand(v)
+        let q32 = gemmOperand(q), k32 = gemmOperand(k), v32 = gemmOperand(v)
         let m32: Tensor? = mask.map { m in
             precondition(m.shape == [nb, nh, lq, lk], "attention kernel: mask \(m.shape) is not expanded to \([nb, nh, lq, lk])")
             return LinalgKernels.f32(m)
@@ -59,7 +54,7 @@ extension CPUBackend {
         let pm = m32.map { LinalgKernels.pointer($0) }
         let ms = m32?.strides ?? [0, 0, 0, 0]
 
-        let blockRows = Self.attentionBlockRows(lk: lk, lq: lq)
+        let blockRows = attentionBlockRows(lk: lk, lq: lq)
         let blocks = (lq + blockRows - 1) / blockRows
         let items = nb * nh * blocks
 
@@ -79,7 +74,7 @@ extension CPUBackend {
                     sums[i] = LinalgKernels.softmaxRowUnnormalised(s + i * lk, count: lk, mask: mrow, maskStride: ms[3])
                 }
             }
-            if threadedSoftmax { Parallel.forEach(rows, grain: 1, softmaxRows) } else { softmaxRows(0..<rows) }
+            if threadedSoftmax { self.parallel.forEach(rows, grain: 1, softmaxRows) } else { softmaxRows(0..<rows) }
             let op = po + b * lq * rowStride + i0 * rowStride + h * dv
             BLAS.sgemm(transA: false, transB: false, m: rows, n: dv, k: lk,
                        a: s, lda: lk, b: vp, ldb: Self.ld(vs[2], rows: lk, cols: dv), c: op, ldc: rowStride)
@@ -91,8 +86,8 @@ extension CPUBackend {
         }
 
         let scratch = blockRows * lk
-        if items >= 2 * Parallel.threadCount && Parallel.threadCount > 1 {
-            let workers = Parallel.threadCount
+        if items >= 2 * parallel.threadCount && parallel.threadCount > 1 {
+            let workers = parallel.threadCount
             let s = UnsafeMutablePointer<Float>.allocate(capacity: scratch * workers)
             let sums = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * workers)
             defer { s.deallocate(); sums.deallocate() }
@@ -111,12 +106,12 @@ extension CPUBackend {
     }
 
     /// `x` as f32 with a unit-stride last dim and a usable row stride (copied only when needed).
-    private static func gemmOperand(_ x: Tensor) -> Tensor {
+    private func gemmOperand(_ x: Tensor) -> Tensor {
         let x32 = LinalgKernels.f32(x)
         let rows = x32.shape[2], cols = x32.shape[3]
         let lastOK = cols <= 1 || x32.strides[3] == 1
         let rowOK = rows <= 1 || x32.strides[2] >= max(cols, 1)
-        return lastOK && rowOK ? x32 : CPUBackend.shared.contiguous(x32)
+        return lastOK && rowOK ? x32 : contiguous(x32)
     }
 
     /// Leading dimension for a row-major (rows x cols) matrix with row stride `stride`.

@@ -1,20 +1,15 @@
 /// 2-D convolution (im2col + sgemm; 3x3 stride-1 convs go to Winograd F(2x2, 3x3), see
 /// CPUBackend+Winograd.swift) and nearest-neighbour upsampling.
 extension CPUBackend {
-    /// Bytes of im2col scratch one tile may use. A tile is a band of whole output rows; at 4 MB a
-    /// 1024-wide 3x3 conv over 128 channels (1152 x 1024 floats per output row) runs one row per tile.
-    /// A tuning knob (process-wide); tests lower it to exercise the tiling on small images.
-    nonisolated(unsafe) public static var convTileBytes = 4 << 20
-
     /// 2-D convolution (see `Backend.conv2d`). For each image and group the output block
     /// (Cout/groups, Ho*Wo) = W_g (Cout/groups, Cin/groups*kh*kw) x col (Cin/groups*kh*kw, Ho*Wo).
     /// A 1x1, stride-1, unpadded conv multiplies the input directly (no im2col). Otherwise `col` is
-    /// built a band of output rows at a time (bounded by `convTileBytes`), so memory stays small at
+    /// built a band of output rows at a time (bounded by `configuration.convTileBytes`), so memory stays small at
     /// any image size. Many tiles: workers take tiles one at a time, each with its own scratch band and single-threaded GEMMs;
     /// few tiles: threaded im2col and BLAS-threaded GEMMs, one tile after another.
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int),
                        padding: (top: Int, bottom: Int, left: Int, right: Int), groups: Int) -> Tensor {
-        let profileStart = OpProfile.start(); defer { OpProfile.stop("conv2d", profileStart) }
+        let profileStart = profile.start(); defer { profile.stop("conv2d", profileStart) }
         precondition(x.rank == 4 && weight.rank == 4, "conv2d kernel: x \(x.shape), weight \(weight.shape)")
         let nImages = x.shape[0], cin = x.shape[1], h = x.shape[2], w = x.shape[3]
         let cout = weight.shape[0], cinG = weight.shape[1], kh = weight.shape[2], kw = weight.shape[3]
@@ -40,18 +35,18 @@ extension CPUBackend {
             b32 = LinalgKernels.f32(bias).contiguous()
         }
         let pbias = b32.map { UnsafePointer(LinalgKernels.pointer($0)) }
-        if CPUBackend.winogradEligible(cin: cin, cout: cout, kh: kh, kw: kw, stride: stride, groups: groups, ho: ho, wo: wo) {
-            CPUBackend.winogradConv3x3(x: px, nImages: nImages, cin: cin, h: h, w: w, weight: pw, bias: pbias, cout: cout,
+        if configuration.winograd && CPUBackend.winogradEligible(cin: cin, cout: cout, kh: kh, kw: kw, stride: stride, groups: groups, ho: ho, wo: wo) {
+            winogradConv3x3(x: px, nImages: nImages, cin: cin, h: h, w: w, weight: pw, bias: pbias, cout: cout,
                                        padTop: pt, padLeft: pl, out: po, ho: ho, wo: wo)
             return out
         }
-        Parallel.forEach(nImages * cout, grain: max(1, 32768 / max(plane, 1))) { r in
+        parallel.forEach(nImages * cout, grain: max(1, 32768 / max(plane, 1))) { r in
             for i in r {
                 let dst = po + i * plane
                 if let pbias { dst.update(repeating: pbias[i % cout], count: plane) } else { dst.update(repeating: 0, count: plane) }
             }
         }
-        let parallelOverGEMMs = { (gemms: Int) in gemms >= 2 * Parallel.threadCount && Parallel.threadCount > 1 }
+        let parallelOverGEMMs = { (gemms: Int) in gemms >= 2 * self.parallel.threadCount && self.parallel.threadCount > 1 }
 
         if kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pb == 0 && pl == 0 && pr == 0 {
             let gemm = { (i: Int) in
@@ -63,14 +58,14 @@ extension CPUBackend {
             }
             let gemms = nImages * groups
             if parallelOverGEMMs(gemms) {
-                BLAS.singleThreaded { LinalgKernels.dynamicForEach(gemms) { i, _ in gemm(i) } }
+                BLAS.singleThreaded { LinalgKernels.dynamicForEach(gemms, workers: parallel.threadCount) { i, _ in gemm(i) } }
             } else {
                 for i in 0..<gemms { gemm(i) }
             }
             return out
         }
 
-        let bandRows = max(1, min(ho, CPUBackend.convTileBytes / max(1, kdim * wo * 4)))
+        let bandRows = max(1, min(ho, configuration.convTileBytes / max(1, kdim * wo * 4)))
         let bands = (ho + bandRows - 1) / bandRows
         let tiles = nImages * groups * bands
         let geometry = Im2Col(cin: cin, h: h, w: w, cinG: cinG, kh: kh, kw: kw, sh: sh, sw: sw, pt: pt, pl: pl, wo: wo)
@@ -81,7 +76,7 @@ extension CPUBackend {
             let cols = (oy1 - oy0) * wo
             let src = px + (nI * cin + g * cinG) * inPlane
             if threaded {
-                Parallel.forEach(kdim, grain: max(1, 16384 / max(cols, 1))) { r in
+                self.parallel.forEach(kdim, grain: max(1, 16384 / max(cols, 1))) { r in
                     geometry.fill(rows: r, oy0: oy0, oy1: oy1, src: src, col: col)
                 }
             } else {
@@ -93,7 +88,7 @@ extension CPUBackend {
         }
         let scratchCount = kdim * bandRows * wo
         if parallelOverGEMMs(tiles) {
-            let workers = Parallel.threadCount
+            let workers = parallel.threadCount
             let col = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount * workers)
             defer { col.deallocate() }
             BLAS.singleThreaded {
@@ -110,7 +105,7 @@ extension CPUBackend {
     /// Nearest-neighbour 2x upsampling (see `Backend.upsampleNearest2x`); reads any strided f32 view
     /// directly, one input row to two output rows per step, threaded over rows.
     public func upsampleNearest2x(_ x: Tensor) -> Tensor {
-        let profileStart = OpProfile.start(); defer { OpProfile.stop("upsample", profileStart) }
+        let profileStart = profile.start(); defer { profile.stop("upsample", profileStart) }
         precondition(x.rank == 4, "upsampleNearest2x kernel needs (N, C, H, W), got \(x.shape)")
         let x32 = LinalgKernels.f32(x)
         let n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
@@ -119,7 +114,7 @@ extension CPUBackend {
         let px = LinalgKernels.pointer(x32), po = LinalgKernels.pointer(out)
         let s0 = x32.strides[0], s1 = x32.strides[1], s2 = x32.strides[2], s3 = x32.strides[3]
         let w2 = 2 * w
-        Parallel.forEach(n * c * h, grain: max(1, 8192 / max(w, 1))) { r in
+        parallel.forEach(n * c * h, grain: max(1, 8192 / max(w, 1))) { r in
             for row in r {
                 let y = row % h, ch = (row / h) % c, img = row / (h * c)
                 let src = px + img * s0 + ch * s1 + y * s2

@@ -1,7 +1,7 @@
 /// Strided-to-contiguous copies and dtype conversion.
 extension CPUBackend {
     public func contiguous(_ x: Tensor) -> Tensor {
-        let profileStart = OpProfile.start(); defer { OpProfile.stop("contiguous", profileStart) }
+        let profileStart = profile.start(); defer { profile.stop("contiguous", profileStart) }
         let out = empty(x.shape, x.dtype)
         switch x.dtype.byteSize {
         case 1: stridedCopy(x, into: out.rawPointer, as: UInt8.self)
@@ -25,7 +25,7 @@ extension CPUBackend {
         let inner = shape[shape.count - 1], innerStride = strides[strides.count - 1]
         let rows = n / inner
         let outerShape = Array(shape.dropLast()), outerStrides = Array(strides.dropLast())
-        Parallel.forEach(rows, grain: max(1, 16384 / max(inner, 1))) { range in
+        parallel.forEach(rows, grain: max(1, 16384 / max(inner, 1))) { range in
             var idx = [Int](repeating: 0, count: outerShape.count)
             // Unravel the first row index of this chunk.
             var r = range.lowerBound
@@ -58,13 +58,13 @@ extension CPUBackend {
     }
 
     public func convert(_ x: Tensor, to dtype: DType) -> Tensor {
-        let profileStart = OpProfile.start(); defer { OpProfile.stop("convert", profileStart) }
+        let profileStart = profile.start(); defer { profile.stop("convert", profileStart) }
         let src = x.contiguous()
         let out = empty(x.shape, dtype)
         let n = x.count
         if src.dtype.isFloatingPoint && dtype.isFloatingPoint {
             let tmpNeeded = src.dtype != .f32 && dtype != .f32
-            Parallel.forEach(n, grain: 1 << 15) { r in
+            parallel.forEach(n, grain: 1 << 15) { r in
                 if tmpNeeded {
                     var tmp = [Float](repeating: 0, count: r.count)
                     tmp.withUnsafeMutableBufferPointer { t in

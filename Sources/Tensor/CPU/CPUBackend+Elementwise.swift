@@ -9,7 +9,7 @@ extension CPUBackend {
     static let elementGrain = 1 << 15
 
     public func unary(_ op: UnaryOp, _ x: Tensor) -> Tensor {
-        let profileStart = OpProfile.start(); defer { OpProfile.stop("unary.\(op)", profileStart) }
+        let profileStart = profile.start(); defer { profile.stop("unary.\(op)", profileStart) }
         let xf = floatView(x)
         switch op {
         case .neg: return mapElements(xf, UnaryKernels.Neg())
@@ -32,7 +32,7 @@ extension CPUBackend {
     }
 
     public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
-        let profileStart = OpProfile.start(); defer { OpProfile.stop("binary.\(op)", profileStart) }
+        let profileStart = profile.start(); defer { profile.stop("binary.\(op)", profileStart) }
         precondition(a.shape == b.shape, "binary \(op): operands must be expanded to one shape, got \(a.shape) and \(b.shape)")
         let af = floatView(a), bf = floatView(b)
         switch op {
@@ -47,7 +47,7 @@ extension CPUBackend {
     }
 
     public func affine(_ x: Tensor, scale: Float, shift: Float) -> Tensor {
-        let profileStart = OpProfile.start(); defer { OpProfile.stop("affine", profileStart) }
+        let profileStart = profile.start(); defer { profile.stop("affine", profileStart) }
         return mapElements(floatView(x), UnaryKernels.Affine(scale: scale, shift: shift))
     }
 
@@ -59,14 +59,14 @@ extension CPUBackend {
         let dst = floatPointer(out)
         let src = UnsafePointer(floatPointer(x))
         if x.isContiguous {
-            Parallel.forEach(n, grain: Self.elementGrain) { r in
+            parallel.forEach(n, grain: Self.elementGrain) { r in
                 f.run(src + r.lowerBound, 1, dst + r.lowerBound, r.count)
             }
             return out
         }
         let walk = StridedWalk(shape: x.shape, x.strides)
         let st = walk.innerStrideA
-        Parallel.forEach(n, grain: Self.elementGrain) { r in
+        parallel.forEach(n, grain: Self.elementGrain) { r in
             walk.forEachRun(r) { offA, _, oi, len in
                 f.run(src + offA, st, dst + oi, len)
             }
@@ -82,14 +82,14 @@ extension CPUBackend {
         let dst = floatPointer(out)
         let pa = UnsafePointer(floatPointer(a)), pb = UnsafePointer(floatPointer(b))
         if a.isContiguous && b.isContiguous {
-            Parallel.forEach(n, grain: Self.elementGrain) { r in
+            parallel.forEach(n, grain: Self.elementGrain) { r in
                 f.run(pa + r.lowerBound, 1, pb + r.lowerBound, 1, dst + r.lowerBound, r.count)
             }
             return out
         }
         let walk = StridedWalk(shape: a.shape, a.strides, b.strides)
         let sa = walk.innerStrideA, sb = walk.innerStrideB
-        Parallel.forEach(n, grain: Self.elementGrain) { r in
+        parallel.forEach(n, grain: Self.elementGrain) { r in
             walk.forEachRun(r) { offA, offB, oi, len in
                 f.run(pa + offA, sa, pb + offB, sb, dst + oi, len)
             }

@@ -1,7 +1,7 @@
 /// Embedding lookup and concatenation.
 extension CPUBackend {
     public func embedding(_ table: Tensor, indices: Tensor) -> Tensor {
-        let profileStart = OpProfile.start(); defer { OpProfile.stop("embedding", profileStart) }
+        let profileStart = profile.start(); defer { profile.stop("embedding", profileStart) }
         precondition(table.rank == 2, "embedding: table must be (V, D), got \(table.shape)")
         precondition(table.dtype.isFloatingPoint, "embedding: table must be floating point, got \(table.dtype)")
         let v = table.shape[0], d = table.shape[1]
@@ -13,7 +13,7 @@ extension CPUBackend {
         let dst = floatPointer(out)
         let wide = idx.dtype == .i64
         let p = idx.rawPointer
-        Parallel.forEach(n, grain: Swift.max(1, 16384 / d)) { r in
+        parallel.forEach(n, grain: Swift.max(1, 16384 / d)) { r in
             for i in r {
                 let k = wide ? Int(p.load(fromByteOffset: i * 8, as: Int64.self))
                              : Int(p.load(fromByteOffset: i * 4, as: Int32.self))
@@ -25,7 +25,7 @@ extension CPUBackend {
     }
 
     public func concat(_ xs: [Tensor], dim: Int) -> Tensor {
-        let profileStart = OpProfile.start(); defer { OpProfile.stop("concat", profileStart) }
+        let profileStart = profile.start(); defer { profile.stop("concat", profileStart) }
         precondition(!xs.isEmpty, "concat: no tensors")
         let first = xs[0]
         precondition(dim >= 0 && dim < first.rank, "concat: dim \(dim) out of range for shape \(first.shape)")
@@ -49,7 +49,7 @@ extension CPUBackend {
             if rowBytes > 0 && outer > 0 {
                 let src = UnsafeRawPointer(c.rawPointer)
                 let at = startBytes
-                Parallel.forEach(outer, grain: Swift.max(1, (1 << 18) / rowBytes)) { r in
+                parallel.forEach(outer, grain: Swift.max(1, (1 << 18) / rowBytes)) { r in
                     for o in r {
                         (dst + o * outRowBytes + at).copyMemory(from: src + o * rowBytes, byteCount: rowBytes)
                     }

@@ -7,7 +7,7 @@ extension CPUBackend {
     /// evenly spaced, the whole product is one GEMM with M = batch * M. Otherwise many small GEMMs run
     /// in parallel on single-threaded BLAS, and few large ones run one after another on BLAS's threads.
     public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
-        let profileStart = OpProfile.start(); defer { OpProfile.stop("matmul", profileStart) }
+        let profileStart = profile.start(); defer { profile.stop("matmul", profileStart) }
         let r = a.rank
         precondition(r >= 2 && b.rank == r, "matmul kernel needs equal ranks >= 2, got \(a.shape) and \(b.shape)")
         let m = a.shape[r - 2], k = a.shape[r - 1], n = b.shape[r - 1]
@@ -57,9 +57,9 @@ extension CPUBackend {
                        a: pa + aOff[i], lda: layoutA.ld, b: pb + bOff[i], ldb: layoutB.ld,
                        c: pc + i * m * n, ldc: n)
         }
-        if batchCount >= 2 * Parallel.threadCount && Parallel.threadCount > 1 {
+        if batchCount >= 2 * parallel.threadCount && parallel.threadCount > 1 {
             BLAS.singleThreaded {
-                LinalgKernels.dynamicForEach(batchCount) { i, _ in one(i) }
+                LinalgKernels.dynamicForEach(batchCount, workers: parallel.threadCount) { i, _ in one(i) }
             }
         } else {
             for i in 0..<batchCount { one(i) }
@@ -72,7 +72,7 @@ extension CPUBackend {
     /// are decoded a panel of output rows at a time by `linear(_:outFeatures:inFeatures:bias:decodeRows:)`,
     /// so no full f32 copy of a large weight is ever made.
     public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
-        let profileStart = OpProfile.start(); defer { OpProfile.stop("linear", profileStart) }
+        let profileStart = profile.start(); defer { profile.stop("linear", profileStart) }
         precondition(weight.rank == 2 && x.rank >= 1 && x.shape[x.rank - 1] == weight.shape[1],
                      "linear kernel: x \(x.shape) does not match weight \(weight.shape)")
         let outF = weight.shape[0], inF = weight.shape[1]
@@ -111,7 +111,7 @@ extension CPUBackend {
             var p0 = 0
             while p0 < outFeatures {
                 let p1 = min(outFeatures, p0 + panelRows)
-                Parallel.forEach(p1 - p0, grain: max(1, 8192 / max(inFeatures, 1))) { r in
+                parallel.forEach(p1 - p0, grain: max(1, 8192 / max(inFeatures, 1))) { r in
                     decodeRows((p0 + r.lowerBound)..<(p0 + r.upperBound), panel + r.lowerBound * inFeatures)
                 }
                 BLAS.sgemm(transA: false, transB: true, m: rows, n: p1 - p0, k: inFeatures,
@@ -153,7 +153,7 @@ extension CPUBackend {
             b32 = LinalgKernels.f32(bias).contiguous()
         }
         LinalgKernels.fillRows(pc, rows: rows, n: outFeatures, ldc: outFeatures,
-                               bias: b32.map { UnsafePointer(LinalgKernels.pointer($0)) })
+                               bias: b32.map { UnsafePointer(LinalgKernels.pointer($0)) }, parallel: parallel)
         gemm(LinalgKernels.pointer(x32), ldx, rows, pc)
         return out
     }

@@ -4,7 +4,7 @@
 /// are spread over threads.
 extension CPUBackend {
     public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
-        let profileStart = OpProfile.start(); defer { OpProfile.stop("layerNorm", profileStart) }
+        let profileStart = profile.start(); defer { profile.stop("layerNorm", profileStart) }
         let d = x.shape.last ?? 1
         let w = weight.map(contiguousFloats), b = bias.map(contiguousFloats)
         precondition(w.map { $0.count == d } ?? true, "layerNorm: weight \(weight!.shape) does not match last dim \(d) of \(x.shape)")
@@ -15,7 +15,7 @@ extension CPUBackend {
         if rows == 0 { return out }
         let src = UnsafePointer(floatPointer(xf)), dst = floatPointer(out)
         let pw = w.map { UnsafePointer(floatPointer($0)) }, pb = b.map { UnsafePointer(floatPointer($0)) }
-        Parallel.forEach(rows, grain: Swift.max(1, 16384 / d)) { r in
+        parallel.forEach(rows, grain: Swift.max(1, 16384 / d)) { r in
             for row in r {
                 let s = src + row * d, o = dst + row * d
                 let (mh, ml) = VectorSum.splitMean(VectorSum.shiftedMean(s, d))
@@ -33,7 +33,7 @@ extension CPUBackend {
     }
 
     public func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float) -> Tensor {
-        let profileStart = OpProfile.start(); defer { OpProfile.stop("rmsNorm", profileStart) }
+        let profileStart = profile.start(); defer { profile.stop("rmsNorm", profileStart) }
         let d = x.shape.last ?? 1
         let w = weight.map(contiguousFloats)
         precondition(w.map { $0.count == d } ?? true, "rmsNorm: weight \(weight!.shape) does not match last dim \(d) of \(x.shape)")
@@ -43,7 +43,7 @@ extension CPUBackend {
         if rows == 0 { return out }
         let src = UnsafePointer(floatPointer(xf)), dst = floatPointer(out)
         let pw = w.map { UnsafePointer(floatPointer($0)) }
-        Parallel.forEach(rows, grain: Swift.max(1, 16384 / d)) { r in
+        parallel.forEach(rows, grain: Swift.max(1, 16384 / d)) { r in
             for row in r {
                 let s = src + row * d, o = dst + row * d
                 let meanSquare = Float(VectorSum.sumOfSquares(s, d) / Double(d))
@@ -59,14 +59,14 @@ extension CPUBackend {
     }
 
     public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
-        let profileStart = OpProfile.start(); defer { OpProfile.stop("groupNorm", profileStart) }
+        let profileStart = profile.start(); defer { profile.stop("groupNorm", profileStart) }
         return groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: false)
     }
 
     /// GroupNorm with SiLU applied in the same output pass (one read and one write of the tensor
     /// instead of two of each).
     public func groupNormSiLU(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
-        let profileStart = OpProfile.start(); defer { OpProfile.stop("groupNormSiLU", profileStart) }
+        let profileStart = profile.start(); defer { profile.stop("groupNormSiLU", profileStart) }
         return groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: true)
     }
 
@@ -85,7 +85,7 @@ extension CPUBackend {
         if x.count == 0 { return out }
         let src = UnsafePointer(floatPointer(xf)), dst = floatPointer(out)
         let pw = w.map { UnsafePointer(floatPointer($0)) }, pb = b.map { UnsafePointer(floatPointer($0)) }
-        Parallel.forEach(n * groups, grain: Swift.max(1, 16384 / Swift.max(blockLen, 1))) { r in
+        parallel.forEach(n * groups, grain: Swift.max(1, 16384 / Swift.max(blockLen, 1))) { r in
             for block in r {
                 let s = src + block * blockLen, o = dst + block * blockLen
                 let (mh, ml) = VectorSum.splitMean(VectorSum.shiftedMean(s, blockLen))

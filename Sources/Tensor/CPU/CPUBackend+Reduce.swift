@@ -4,7 +4,7 @@
 /// stay accurate. Results are f32.
 extension CPUBackend {
     public func reduce(_ op: ReduceOp, _ x: Tensor, dims: [Int], keepDims: Bool) -> Tensor {
-        let profileStart = OpProfile.start(); defer { OpProfile.stop("reduce", profileStart) }
+        let profileStart = profile.start(); defer { profile.stop("reduce", profileStart) }
         let rank = x.rank
         let reduced = Set(dims)
         precondition(dims.allSatisfy { $0 >= 0 && $0 < rank } && reduced.count == dims.count,
@@ -35,7 +35,7 @@ extension CPUBackend {
         }
         // One output at a time over its (possibly strided) reduced elements.
         let ks = keptWalk.innerStrideA
-        Parallel.forEach(nOut, grain: Swift.max(1, 16384 / nRed)) { r in
+        parallel.forEach(nOut, grain: Swift.max(1, 16384 / nRed)) { r in
             keptWalk.forEachRun(r) { offK, _, oi, len in
                 for j in 0..<len {
                     dst[oi + j] = Self.reduceOne(op, src + offK + j * ks, redWalk, nRed)
@@ -83,7 +83,7 @@ extension CPUBackend {
     private func reduceColumns(_ op: ReduceOp, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
                                _ keptWalk: StridedWalk, _ redWalk: StridedWalk, nOut: Int, nRed: Int) {
         let rs = redWalk.innerStrideA
-        Parallel.forEach(nOut, grain: Swift.max(1, 16384 / nRed)) { r in
+        parallel.forEach(nOut, grain: Swift.max(1, 16384 / nRed)) { r in
             keptWalk.forEachRun(r) { offK, _, oi, len in
                 let d = dst + oi
                 switch op {
@@ -131,7 +131,7 @@ extension CPUBackend {
     }
 
     public func softmax(_ x: Tensor, dim: Int) -> Tensor {
-        let profileStart = OpProfile.start(); defer { OpProfile.stop("softmax", profileStart) }
+        let profileStart = profile.start(); defer { profile.stop("softmax", profileStart) }
         precondition(dim >= 0 && dim < Swift.max(x.rank, 1), "softmax: dim \(dim) out of range for shape \(x.shape)")
         let xf = contiguousFloats(x)
         let out = empty(x.shape, .f32)
@@ -142,13 +142,13 @@ extension CPUBackend {
         let outer = shape[..<dim].reduce(1, *)
         let src = UnsafePointer(floatPointer(xf)), dst = floatPointer(out)
         if inner == 1 {
-            Parallel.forEach(outer, grain: Swift.max(1, 16384 / n)) { r in
+            parallel.forEach(outer, grain: Swift.max(1, 16384 / n)) { r in
                 for row in r { Self.softmaxRow(src + row * n, dst + row * n, n) }
             }
             return out
         }
         // Softmax across rows of an (n, inner) block: vector ops along the contiguous inner dim.
-        Parallel.forEach(outer, grain: Swift.max(1, 16384 / (n * inner))) { r in
+        parallel.forEach(outer, grain: Swift.max(1, 16384 / (n * inner))) { r in
             var sums = [Double](repeating: 0, count: inner)
             sums.withUnsafeMutableBufferPointer { sb in
                 let sum = sb.baseAddress!

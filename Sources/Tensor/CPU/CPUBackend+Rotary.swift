@@ -3,7 +3,7 @@ extension CPUBackend {
     /// See `Backend.rotaryEmbedding`. One read and one write of x (the composed version makes seven
     /// passes and a strided concat); rows (b, h, l) are spread over threads.
     public func rotaryEmbedding(_ x: Tensor, cos: Tensor, sin: Tensor) -> Tensor {
-        let profileStart = OpProfile.start(); defer { OpProfile.stop("rotaryEmbedding", profileStart) }
+        let profileStart = profile.start(); defer { profile.stop("rotaryEmbedding", profileStart) }
         let l = x.shape[2], d = x.shape[3], half = d / 2
         let xf = contiguousFloats(x), cf = contiguousFloats(cos), sf = contiguousFloats(sin)
         let out = empty(x.shape, .f32)
@@ -11,7 +11,7 @@ extension CPUBackend {
         if rows == 0 || d == 0 { return out }
         let src = UnsafePointer(floatPointer(xf)), dst = floatPointer(out)
         let pc = UnsafePointer(floatPointer(cf)), ps = UnsafePointer(floatPointer(sf))
-        Parallel.forEach(rows, grain: Swift.max(1, 16384 / d)) { r in
+        parallel.forEach(rows, grain: Swift.max(1, 16384 / d)) { r in
             for row in r {
                 let pos = row % l
                 let s = src + row * d, o = dst + row * d

@@ -8,31 +8,26 @@
 /// F(2x2, 3x3)'s transforms hold only 0, ±1 and ±1/2, so f32 results stay within a few ulps of the
 /// direct conv (tested against the im2col path).
 extension CPUBackend {
-    /// Use Winograd F(2x2, 3x3) for eligible convs (3x3, stride 1, one group, at least 8 channels in
-    /// and out). A process-wide switch for A/B measurements and tests; on by default.
-    nonisolated(unsafe) public static var winogradConv = true
-
-    /// Bytes of transformed input + products one band of tiles may use (per worker).
-    nonisolated(unsafe) public static var winogradBandBytes = 16 << 20
-
+    /// Whether a conv can take the Winograd path (3x3, stride 1, one group, at least 8 channels in and
+    /// out); `Configuration.winograd` switches the path off.
     static func winogradEligible(cin: Int, cout: Int, kh: Int, kw: Int, stride: (Int, Int), groups: Int, ho: Int, wo: Int) -> Bool {
-        winogradConv && kh == 3 && kw == 3 && stride == (1, 1) && groups == 1 && cin >= 8 && cout >= 8 && ho >= 2 && wo >= 2
+        kh == 3 && kw == 3 && stride == (1, 1) && groups == 1 && cin >= 8 && cout >= 8 && ho >= 2 && wo >= 2
     }
 
     /// out (N, Cout, Ho, Wo) = conv3x3(x) + bias, every pointer contiguous f32.
-    static func winogradConv3x3(x px: UnsafePointer<Float>, nImages: Int, cin: Int, h: Int, w: Int,
+    func winogradConv3x3(x px: UnsafePointer<Float>, nImages: Int, cin: Int, h: Int, w: Int,
                                 weight pw: UnsafePointer<Float>, bias pbias: UnsafePointer<Float>?, cout: Int,
                                 padTop pt: Int, padLeft pl: Int, out po: UnsafeMutablePointer<Float>, ho: Int, wo: Int) {
         let tilesY = (ho + 1) / 2, tilesX = (wo + 1) / 2
         // U[p][co][ci]: the 16 transformed filter taps.
         let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * cout * cin)
         defer { u.deallocate() }
-        Parallel.forEach(cout, grain: max(1, 4096 / max(cin, 1))) { r in
-            for co in r { for ci in 0..<cin { transformFilter(pw + (co * cin + ci) * 9, u + co * cin + ci, stride: cout * cin) } }
+        parallel.forEach(cout, grain: max(1, 4096 / max(cin, 1))) { r in
+            for co in r { for ci in 0..<cin { Self.transformFilter(pw + (co * cin + ci) * 9, u + co * cin + ci, stride: cout * cin) } }
         }
         // Bands of whole tile rows, sized so that V (16 x Cin x T) and M (16 x Cout x T) fit the budget.
         let bytesPerTile = 16 * (cin + cout) * 4
-        let bandTileRows = max(1, min(tilesY, CPUBackend.winogradBandBytes / max(1, bytesPerTile * tilesX)))
+        let bandTileRows = max(1, min(tilesY, configuration.winogradBandBytes / max(1, bytesPerTile * tilesX)))
         let bands = (tilesY + bandTileRows - 1) / bandTileRows
         let maxT = bandTileRows * tilesX
         let scratch = 16 * (cin + cout) * maxT
@@ -43,7 +38,7 @@ extension CPUBackend {
             let v = buf, m = buf + 16 * cin * maxT
             let src = px + img * cin * h * w
             for ci in 0..<cin {
-                transformInput(plane: src + ci * h * w, h: h, w: w, pt: pt, pl: pl, ty0: ty0, ty1: ty1, tilesX: tilesX,
+                Self.transformInput(plane: src + ci * h * w, h: h, w: w, pt: pt, pl: pl, ty0: ty0, ty1: ty1, tilesX: tilesX,
                                v: v + ci * t, stride: cin * t)
             }
             for p in 0..<16 {
@@ -52,12 +47,12 @@ extension CPUBackend {
             }
             let dst = po + img * cout * ho * wo
             for co in 0..<cout {
-                transformOutput(m: m + co * t, stride: cout * t, bias: pbias?[co] ?? 0, ty0: ty0, ty1: ty1, tilesX: tilesX,
+                Self.transformOutput(m: m + co * t, stride: cout * t, bias: pbias?[co] ?? 0, ty0: ty0, ty1: ty1, tilesX: tilesX,
                                 out: dst + co * ho * wo, ho: ho, wo: wo)
             }
         }
         let jobs = nImages * bands
-        let workers = min(Parallel.threadCount, jobs)
+        let workers = min(parallel.threadCount, jobs)
         let buf = UnsafeMutablePointer<Float>.allocate(capacity: scratch * max(1, workers))
         defer { buf.deallocate() }
         if workers > 1 && jobs >= 2 * workers {

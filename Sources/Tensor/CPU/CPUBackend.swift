@@ -6,20 +6,34 @@ import Darwin
 
 /// The CPU backend: host memory, OpenBLAS for GEMMs, threaded Swift kernels for the rest.
 /// Kernels live in `CPUBackend+<Family>.swift` files next to this one.
-public final class CPUBackend: Backend, @unchecked Sendable {
-    /// The process-wide CPU backend.
-    public static let shared = CPUBackend()
+public final class CPUBackend: Backend, Sendable {
+    /// The process-wide CPU backend, made on first use with the configuration given to
+    /// `configureShared(_:)` (the defaults when there was none). Weights read from files live on it.
+    public static let shared = CPUBackend(configuration: SharedConfiguration.take())
 
     public let device: Device = .cpu
     public var name: String { "cpu" }
 
-    private init() { BLASKernels.select() }
+    /// The tuning knobs this backend's kernels use.
+    public let configuration: Configuration
+    /// The worker threads of this backend's kernels (`configuration.threads`).
+    public let parallel: Parallel
+    /// Wall time per op class of this backend, when turned on (see `OpProfile`).
+    public let profile = OpProfile()
+
+    /// A CPU backend with its own knobs and buffer cache. Tensors of different backends do not mix
+    /// in one op; most code uses `shared` (see `configureShared(_:)` for setting its knobs).
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+        parallel = Parallel(threadCount: configuration.threads)
+        bufferCache = BufferCache(limitBytes: configuration.bufferCacheLimitBytes)
+    }
 
     /// Large freed buffers kept for reuse (see `BufferCache`).
-    let bufferCache = BufferCache()
+    let bufferCache: BufferCache
 
-    /// The OpenBLAS core (kernel set) in use, e.g. "Cooperlake" (see `BLASKernels`).
-    public static var blasCoreName: String { _ = shared; return BLASKernels.coreName }
+    /// The OpenBLAS core (kernel set) in use, e.g. "Cooperlake" (see `OpenBLASSetup`).
+    public static var blasCoreName: String { BLASKernels.coreName }
 
     /// The OpenBLAS core chosen for a set of x86 CPU flags (as `/proc/cpuinfo` lists them) when
     /// OpenBLAS's own detection falls back to a generic core; nil when none beats the generic one.
@@ -27,12 +41,6 @@ public final class CPUBackend: Backend, @unchecked Sendable {
 
     /// This CPU's flags from `/proc/cpuinfo` (empty where there is none).
     public static var cpuFlags: Set<String> { BLASKernels.cpuFlags() }
-
-    /// Most bytes of freed large buffers kept for reuse (a tuning knob, process-wide; 0 turns reuse off).
-    public static var bufferCacheLimitBytes: Int {
-        get { BufferCache.limitBytes }
-        set { BufferCache.limitBytes = Swift.max(0, newValue) }
-    }
 
     /// Frees the large buffers kept for reuse (call between pipeline stages to lower the resident set).
     public func releaseCachedBuffers() { bufferCache.drain() }

@@ -8,11 +8,11 @@ import Dispatch
 /// Small helpers shared by the CPU matmul, linear, conv and attention kernels.
 enum LinalgKernels {
     /// Calls `body(item, worker)` for every item in `0..<count`, handing items out one at a time to
-    /// up to `Parallel.threadCount` workers (numbered `0..<workers`, e.g. to pick a scratch buffer).
+    /// up to `workers` workers (numbered `0..<workers`, e.g. to pick a scratch buffer).
     /// A dynamic schedule: when one core is busy with something else (another process, say), the
     /// other worker takes over the remaining items instead of waiting at a fixed split. Meant for
     /// items of at least tens of microseconds (one mutex round-trip per item).
-    static func dynamicForEach(_ count: Int, workers requested: Int = Parallel.threadCount,
+    static func dynamicForEach(_ count: Int, workers requested: Int,
                                _ body: (_ item: Int, _ worker: Int) -> Void) {
         let workers = min(requested, count)
         if workers <= 1 {
@@ -20,17 +20,21 @@ enum LinalgKernels {
             return
         }
         let next = ItemCounter()
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            while true {
-                let i = next.take()
-                if i >= count { break }
-                body(i, w)
+        withoutActuallyEscaping(body) { body in
+            let shared = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                while true {
+                    let i = next.take()
+                    if i >= count { break }
+                    shared.value(i, w)
+                }
             }
         }
     }
 
     /// A mutex-protected counter handing out 0, 1, 2, ...
     private final class ItemCounter: @unchecked Sendable {
+        // unchecked: `value` is only touched under `mutex`.
         private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
         private var value = 0
         init() { pthread_mutex_init(mutex, nil) }
@@ -79,8 +83,9 @@ enum LinalgKernels {
 
     /// Writes `bias[0..<n]` into each of `rows` rows of `c` (row stride `ldc`), or zeros when nil.
     /// A following GEMM with beta = 1 then adds the product: one pass over the output.
-    static func fillRows(_ c: UnsafeMutablePointer<Float>, rows: Int, n: Int, ldc: Int, bias: UnsafePointer<Float>?) {
-        Parallel.forEach(rows, grain: max(1, 32768 / max(n, 1))) { r in
+    static func fillRows(_ c: UnsafeMutablePointer<Float>, rows: Int, n: Int, ldc: Int, bias: UnsafePointer<Float>?,
+                         parallel: Parallel) {
+        parallel.forEach(rows, grain: max(1, 32768 / max(n, 1))) { r in
             for i in r {
                 let row = c + i * ldc
                 if let bias { row.update(from: bias, count: n) } else { row.update(repeating: 0, count: n) }

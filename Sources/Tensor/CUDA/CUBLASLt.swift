@@ -1,5 +1,7 @@
 /// cuBLASLt, resolved with `dlsym`: bf16/f16/f32 GEMMs with f32 accumulation and fused epilogues.
 final class CUBLASLt: @unchecked Sendable {
+    // unchecked: constants (C function pointers) and `handle`, set once in init; cuBLASLt handles are
+    // thread-safe, and the backend serialises per-plan descriptor changes with its `gemmLock`.
     typealias Handle = UnsafeMutableRawPointer?
     let lib: CUDALibrary
     let create: @convention(c) (UnsafeMutablePointer<Handle>) -> Int32

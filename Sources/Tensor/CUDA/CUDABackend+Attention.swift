@@ -22,8 +22,9 @@ extension CUDABackend {
             a.i32(nh); a.i32(lq); a.i32(lk)
             for t in [qb, kb, vb] { a.i64(t.strides[0]); a.i64(t.strides[1]); a.i64(t.strides[2]) }
             a.f32(scale * 1.4426950408889634)
-            if d == 128, flashKernel != .mma, hopperFlashAvailable {
-                if flashKernel == .wgmma3, let maps = flashTensorMaps(qb, kb, vb) {
+            let knobs = configuration
+            if d == 128, knobs.flashKernel != .mma, hopperFlashAvailable {
+                if knobs.flashKernel == .wgmma3, let maps = flashTensorMaps(qb, kb, vb) {
                     // A TMA producer warpgroup + two consumers of 64 query rows; Q + two stages of K and
                     // V (32 KB each) + 1 KB to align the swizzled tiles to 1024 bytes.
                     var t = KernelArgs()
@@ -31,7 +32,7 @@ extension CUDABackend {
                     t.ptr(out); t.i32(nh); t.i32(lq); t.i32(lk); t.f32(scale * 1.4426950408889634)
                     launch("flash_wg3_d128", grid: ((lq + 127) / 128, nb * nh, 1), block: 384, shared: 1024 + 5 * 32768, t)
                     lastFlashKernel = .wgmma3
-                } else if flashKernel == .wgmma2 || flashKernel == .wgmma3 {
+                } else if knobs.flashKernel == .wgmma2 || knobs.flashKernel == .wgmma3 {
                     lastFlashKernel = .wgmma2
                     // 128 query rows per block of two warpgroups; Q + two stages of K and V (32 KB each)
                     // + 1 KB to align the swizzled tiles to 1024 bytes.
@@ -43,7 +44,7 @@ extension CUDABackend {
                 }
                 return view
             }
-            let bn = d == 128 && flashKeyBlock == 32 ? 32 : 64
+            let bn = d == 128 && knobs.flashKeyBlock == 32 ? 32 : 64
             let smem = (128 + 2 * bn) * (d + 8) * 2
             let kernel = d == 64 ? "flash_d64" : (bn == 32 ? "flash_d128_n32" : "flash_d128")
             lastFlashKernel = .mma

@@ -94,7 +94,7 @@ extension CUDABackend {
         let ldc = ldc ?? n
         if rows == 0 || n == 0 { return into ?? empty(outShape, .bf16) }
         let perTensor = scale.count == 1
-        if hasFP8TensorCores && allowFP8TensorCores && k % 16 == 0 && n % 16 == 0 {
+        if hasFP8TensorCores && configuration.allowFP8TensorCores && k % 16 == 0 && n % 16 == 0 {
             // A per-tensor weight scale takes cuBLASLt's scalar scaling (activations per tensor).
             // Per-channel weight scales (activations then per row) take its outer-vector scaling where
             // it has it, else the GEMM runs with unit scales and one pass applies the scales after.
@@ -104,14 +104,14 @@ extension CUDABackend {
             let out = into ?? empty(outShape, .bf16)
             let b = bias.map { $0.dtype == .bf16 && $0.isContiguous ? $0 : contiguous(convert($0, to: .bf16)) }
             let w = codes.isContiguous ? codes : contiguous(codes)
-            if perTensor || !fp8OuterUnsupported {
+            if perTensor || !status.withLock({ $0.fp8OuterUnsupported }) {
                 if fp8Gemm(weight: w, weightScale: sw, x: q, xScale: sx, rows: rows, n: n, k: k, bias: b, gelu: gelu,
                            out: out, ldc: ldc, outerVector: !perTensor) {
                     lastFP8Path = perTensor ? "fp8 tensor cores (cuBLASLt, per-tensor scales)"
                                             : "fp8 tensor cores (cuBLASLt, per-channel x per-row scales)"
                     return out
                 }
-                if !perTensor { fp8OuterUnsupported = true }
+                if !perTensor { status.withLock { $0.fp8OuterUnsupported = true } }
             }
             if !perTensor, n % 8 == 0, ldc % 8 == 0, address(out) % 16 == 0,
                fp8GemmThenRescale(q: q, sx: sx, codes: w, sw: sw, bias: b, gelu: gelu, out: out, ldc: ldc, rows: rows, n: n, k: k) {
@@ -119,10 +119,11 @@ extension CUDABackend {
                 return out
             }
         }
-        if !fp8NoticeShown {
-            fp8NoticeShown = true
-            fputs("note: no fp8 GEMM for these weights on \(deviceName) (\(fp8GemmFailure.isEmpty ? "no fp8 tensor cores" : fp8GemmFailure)); "
-                  + "fp8 weights are dequantised to bf16 on the fly\n", stderr)
+        if status.withLock({ s in defer { s.fp8NoticeShown = true }; return !s.fp8NoticeShown }) {
+            let failure = fp8GemmFailure
+            let note = "note: no fp8 GEMM for these weights on \(deviceName) (\(failure.isEmpty ? "no fp8 tensor cores" : failure)); "
+                + "fp8 weights are dequantised to bf16 on the fly\n"
+            _ = note.withCString { write(2, $0, strlen($0)) }
         }
         lastFP8Path = "dequantised to bf16"
         let w = dequantizeRowsE4M3(codes, scale: scale)

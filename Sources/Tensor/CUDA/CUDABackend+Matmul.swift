@@ -162,16 +162,11 @@ extension CUDABackend {
 }
 
 extension CUDABackend {
-    /// Whether GEMM plans time cuBLASLt's candidate algorithms on their first call and keep the
-    /// fastest (`MAJICFLUX_CUDA_AUTOTUNE=1`; off by default: on an H200 it gained 1-2% on the fp8
-    /// DiT step, within the run-to-run drift).
-    static let autotuneEnabled = getenv("MAJICFLUX_CUDA_AUTOTUNE").map { String(cString: $0) } == "1"
-
     /// On a plan's first call (GEMMs of at least 1 GFLOP, autotuning on): runs each candidate once to
     /// warm up and twice timed, and keeps the fastest in `plan.algo`. Candidates that fail are
     /// skipped. A GEMM with beta = 0 writes the same output every run, so the real operands serve.
     func autotune(_ plan: LtPlan, flops: Double, _ run: (UnsafeRawPointer) -> Int32) {
-        guard Self.autotuneEnabled, !plan.tuned else { return }
+        guard configuration.autotune, !plan.tuned else { return }
         plan.tuned = true
         guard plan.candidates.count > 1, flops >= 1e9 else { return }
         var best = (ms: Double.infinity, index: 0)

@@ -80,7 +80,7 @@ extension CUDABackend {
         let direct = kh == 1 && kw == 1 && stride == (1, 1) && padding == (0, 0, 0, 0)
         // The column matrix covers a band of output rows at a time, at most `im2colBytes` (a 3x3 conv
         // of 256 channels at 1024x1024 would need 4.8 GB at once).
-        let bandRows = Swift.max(1, Swift.min(ho, im2colBytes / Swift.max(1, kdim * wo * computeDType.byteSize)))
+        let bandRows = Swift.max(1, Swift.min(ho, configuration.im2colBytes / Swift.max(1, kdim * wo * computeDType.byteSize)))
         let col = direct ? nil : empty([kdim, bandRows * wo], computeDType)
         for img in 0..<n {
             for g in 0..<groups {

@@ -21,7 +21,7 @@ extension CUDABackend: AsyncUploading {
     public func allocatePersistent(byteCount: Int) throws -> Storage {
         let bytes = Swift.max(byteCount, 1)
         guard let p = allocator.allocateExact(bytes) else {
-            throw CUDAError.driver("cuMemAlloc of \(bytes) bytes for streamed weights (\(allocator.reserved) bytes already held)", 2)
+            throw CUDAError.driver("cuMemAlloc of \(bytes) bytes for streamed weights (\(allocator.withCounters { $0.reserved }) bytes already held)", 2)
         }
         return Storage(pointer: UnsafeMutableRawPointer(bitPattern: UInt(p))!, byteCount: byteCount, backend: self,
                        release: { [allocator] ptr in allocator.freeExact(UInt64(UInt(bitPattern: ptr)), bytes) })

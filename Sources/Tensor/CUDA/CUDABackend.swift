@@ -19,9 +19,10 @@ import Darwin
 /// one, with its CUresult name), later work is skipped, and `takeFault()` / `throwIfFaulted()` hand
 /// it to the caller, which fails that job; the backend is usable again after.
 public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
-    // @unchecked: mutable state is guarded by `lock` (staging, ring, copy stream), `stateLock`
-    // (kernel and plan caches, profile), `gemmLock` (a plan's descriptor between set and run) and
-    // the allocator's own lock; the public tuning knobs are set before use by benchmarks and checks.
+    // unchecked: handles set in init are not changed after; mutable state is guarded by `lock`
+    // (staging, ring, copy stream), `stateLock` (kernel and plan caches, unit scale), `gemmLock` (a
+    // plan's descriptor between set and run), `profileLock` (profile events and times), `knobs`
+    // (the configuration), `status` (last paths taken) and the allocator's own lock.
     public let device: Device
     public var name: String { "cuda:\(ordinal)" }
     /// The GPU's name as the driver reports it (e.g. "NVIDIA H200").
@@ -48,55 +49,26 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     var staging: UnsafeMutableRawPointer?
     let stagingBytes = 64 << 20
     var halfEvents: (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) = (nil, nil)
-    var fp8OuterUnsupported = false
     var unitScaleTensor: Tensor?
-    /// Why the last fp8 tensor-core GEMM could not run (cuBLASLt's status), for the notice and reports.
-    public internal(set) var fp8GemmFailure = ""
-    /// When false, `fp8Linear` always takes the dequantise-to-bf16 path (for checks and comparisons).
-    public var allowFP8TensorCores = true
-    var fp8NoticeShown = false
-    /// How the last `fp8Linear` ran ("fp8 tensor cores ..." or "dequantised to bf16"), for reports.
-    public internal(set) var lastFP8Path = ""
+    /// The tuning knobs (see `Configuration`).
+    let knobs: LockedState<Configuration>
+    /// What the last ops ran (see `RunStatus`).
+    let status = LockedState(RunStatus())
     var ring: UnsafeMutableRawPointer?
     let ringBytes = 16 << 20
     var ringCursor = 0
     var plans: [LtGemm: LtPlan] = [:]
     var workspace: UInt64 = 0
     let workspaceBytes = 64 << 20
-    /// The largest im2col buffer a convolution makes; bigger ones are done in bands of output rows.
-    public var im2colBytes = 256 << 20
     let lock = CUDALock()
     /// Guards `functions`, `plans` and `profileTimes`.
     let stateLock = CUDALock()
     /// Held from setting a cuBLASLt plan's per-call attributes (bias, scales) to queueing its GEMM.
     let gemmLock = CUDALock()
-    /// When set, every kernel and GEMM is timed with events (and waited for): see `profileReport()`.
-    public var profiling = false
+    /// Guards `profileTimes` and `profileEvents` (taken inside `gemmLock`, never around `stateLock` users).
+    let profileLock = CUDALock()
     var profileTimes: [String: (count: Int, ms: Double)] = [:]
     var profileEvents: (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) = (nil, nil)
-    /// Keys per shared-memory tile in the head-size-128 flash kernel (64 or 32); a tuning knob. On an
-    /// H200 both give the same DiT step time within noise; 64 is slightly faster alone (1.29 vs 1.30 ms).
-    public var flashKeyBlock = 64
-    /// The head-size-128 flash attention kernels.
-    public enum FlashKernel: String, Sendable, CaseIterable {
-        /// mma.sync, FlashAttention-2 style: any GPU of compute capability 8.0 or newer.
-        case mma
-        /// Hopper wgmma, one warpgroup per 64 query rows, GEMMs and softmax in sequence (sm_90a).
-        case wgmma1
-        /// Hopper wgmma, two warpgroups sharing 128-key tiles, softmax overlapped with P V (sm_90a).
-        case wgmma2
-        /// Hopper wgmma, warp-specialised: a TMA producer and two consumer warpgroups handing tiles
-        /// over with mbarriers (sm_90a and a driver with tensor maps).
-        case wgmma3
-    }
-    /// Which flash kernel runs for head size 128 (default wgmma3: on an H200 at 4608 tokens 0.42 ms a
-    /// call against 0.77 for wgmma2, 0.91 for wgmma1 and 1.22 for mma). A switch for benchmarks and
-    /// checks; the environment variable `MAJICFLUX_CUDA_FLASH` (mma, wgmma1, wgmma2, wgmma3) sets it
-    /// for a whole process. Where the Hopper kernels were not compiled (other GPUs) the mma.sync
-    /// kernel runs whatever this says; wgmma3 falls back to wgmma2 where the driver makes no tensor maps.
-    public var flashKernel: FlashKernel = getenv("MAJICFLUX_CUDA_FLASH").flatMap { FlashKernel(rawValue: String(cString: $0)) } ?? .wgmma3
-    /// The flash kernel the last flash attention ran (what `flashKernel` asked for, or its fallback).
-    public internal(set) var lastFlashKernel: FlashKernel?
     /// Whether the module holds the Hopper flash kernels (compute capability 9.0 and NVRTC sm_90a).
     public var hopperFlashAvailable: Bool { hasFunction("flash_wg_d128") }
 
@@ -112,7 +84,9 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
         return nil
     }
 
+    // unchecked: only read and written in `make`, under `cacheLock`.
     nonisolated(unsafe) private static var cache: [String: CUDABackend] = [:]
+    // unchecked: only touched by `moduleImage`, which only `init` calls, inside `make`'s `cacheLock`.
     nonisolated(unsafe) private static var images: [String: [CChar]] = [:]
 
     /// The kernel module for compute capability `arch` ("90"): machine code (CUBIN) from NVRTC, or PTX
@@ -135,19 +109,28 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     }
     private static let cacheLock = CUDALock()
 
-    /// The backend for device `ordinal` computing in `computeDType` (bf16 or f32), made once per process.
-    public static func make(ordinal: Int = 0, computeDType: DType = .bf16) throws -> CUDABackend {
+    /// The backend for device `ordinal` computing in `computeDType` (bf16 or f32), made once per process
+    /// (a device's context, stream and memory pool are shared by everything that computes on it).
+    /// `configuration` sets its knobs (`Configuration.fromEnvironment` when nil at creation); given
+    /// for a backend that already exists, it replaces that backend's knobs.
+    public static func make(ordinal: Int = 0, computeDType: DType = .bf16,
+                            configuration: Configuration? = nil) throws -> CUDABackend {
         precondition([.bf16, .f16, .f32].contains(computeDType), "CUDA compute dtype must be bf16, f16 or f32")
         return try cacheLock.withLock {
             let key = "\(ordinal)-\(computeDType)"
-            if let b = cache[key] { return b }
-            let b = try CUDABackend(ordinal: ordinal, computeDType: computeDType)
+            if let b = cache[key] {
+                if let configuration { b.configuration = configuration }
+                return b
+            }
+            let b = try CUDABackend(ordinal: ordinal, computeDType: computeDType,
+                                    configuration: configuration ?? .fromEnvironment)
             cache[key] = b
             return b
         }
     }
 
-    private init(ordinal: Int, computeDType: DType) throws {
+    private init(ordinal: Int, computeDType: DType, configuration: Configuration) throws {
+        knobs = LockedState(configuration)
         if let why = CUDABackend.unavailableReason() { throw CUDAError.unavailable(why) }
         guard let lib = CUDALibrary(CUDALibraryNames.driver) else { throw CUDAError.unavailable("libcuda.so.1 not found") }
         let d = try CUDADriver(lib)
@@ -165,7 +148,7 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
         bound = ContextBoundAPI(d, context: ctx, onFailure: { fault.record(CUDAError.driver("cuCtxSetCurrent (making the context current on this thread)", $0)) })
         var nameBuf = [CChar](repeating: 0, count: 256)
         _ = d.cuDeviceGetName(&nameBuf, 255, dev)
-        deviceName = String(cString: nameBuf)
+        deviceName = nameBuf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         var major: Int32 = 0, minor: Int32 = 0, sms: Int32 = 0
         _ = d.cuDeviceGetAttribute(&major, 75, dev)
         _ = d.cuDeviceGetAttribute(&minor, 76, dev)
@@ -209,18 +192,18 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     }
 
     /// Peak bytes held from the driver by the allocator (cached blocks included) since `resetPeak()`.
-    public var peakReservedBytes: Int { allocator.peakReserved }
+    public var peakReservedBytes: Int { allocator.withCounters { $0.peakReserved } }
     /// Bytes the caching allocator holds from the driver (live tensors and cached blocks).
-    public var reservedBytes: Int { allocator.reserved }
+    public var reservedBytes: Int { allocator.withCounters { $0.reserved } }
     /// Bytes currently handed out to live tensors.
-    public var bytesInUse: Int { allocator.inUse }
+    public var bytesInUse: Int { allocator.withCounters { $0.inUse } }
     /// Peak bytes handed out to live tensors since `resetPeak()`.
-    public var peakInUseBytes: Int { allocator.peakInUse }
+    public var peakInUseBytes: Int { allocator.withCounters { $0.peakInUse } }
     public func resetPeak() { allocator.resetPeak() }
     /// Peak device memory in use by the driver's counters (cuMemGetInfo: total - free, sampled after
     /// every new block and at `resetPeak()`), since `resetPeak()`. Includes the CUDA context, kernel
     /// modules, cuBLASLt workspace and cached blocks; counts other processes on the GPU too.
-    public var peakDeviceUsedBytes: Int { allocator.peakDeviceUsed }
+    public var peakDeviceUsedBytes: Int { allocator.withCounters { $0.peakDeviceUsed } }
     /// The driver-counted peak since the last call (or since the backend was made), then starts a
     /// new window at the current use: per-stage peaks that leave `peakDeviceUsedBytes` alone.
     public func takeWindowPeakDeviceUsed() -> Int { allocator.takeWindowPeak() }
@@ -358,18 +341,18 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     /// Times `body` into the profile under `name` when profiling.
     func profiled(_ name: @autoclosure () -> String, _ body: () -> Void) {
         if !profiling { body(); return }
-        if profileEvents.0 == nil {
-            must(driver.cuEventCreate(&profileEvents.0, 0), "cuEventCreate")
-            must(driver.cuEventCreate(&profileEvents.1, 0), "cuEventCreate")
-        }
-        must(driver.cuEventRecord(profileEvents.0, stream), "cuEventRecord")
-        body()
-        must(driver.cuEventRecord(profileEvents.1, stream), "cuEventRecord")
-        must(driver.cuEventSynchronize(profileEvents.1), "cuEventSynchronize")
-        var ms: Float = 0
-        must(driver.cuEventElapsedTime(&ms, profileEvents.0, profileEvents.1), "cuEventElapsedTime")
-        let key = name()
-        stateLock.withLock {
+        profileLock.withLock {
+            if profileEvents.0 == nil {
+                must(driver.cuEventCreate(&profileEvents.0, 0), "cuEventCreate")
+                must(driver.cuEventCreate(&profileEvents.1, 0), "cuEventCreate")
+            }
+            must(driver.cuEventRecord(profileEvents.0, stream), "cuEventRecord")
+            body()
+            must(driver.cuEventRecord(profileEvents.1, stream), "cuEventRecord")
+            must(driver.cuEventSynchronize(profileEvents.1), "cuEventSynchronize")
+            var ms: Float = 0
+            must(driver.cuEventElapsedTime(&ms, profileEvents.0, profileEvents.1), "cuEventElapsedTime")
+            let key = name()
             let old = profileTimes[key] ?? (0, 0)
             profileTimes[key] = (old.count + 1, old.ms + Double(ms))
         }
@@ -377,26 +360,26 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
 
     /// Kernel and GEMM times gathered while `profiling`, largest first; clears them.
     public func profileReport(top: Int = 25) -> String {
-        let total = profileTimes.values.reduce(0) { $0 + $1.ms }
-        var lines = ["profile: \(profileTimes.count) kinds, \(Int(total * 1000) / 1000) ms in all"]
-        for (k, v) in profileTimes.sorted(by: { $0.value.ms > $1.value.ms }).prefix(top) {
+        let times = profileLock.withLock { defer { profileTimes = [:] }; return profileTimes }
+        let total = times.values.reduce(0) { $0 + $1.ms }
+        var lines = ["profile: \(times.count) kinds, \(Int(total * 1000) / 1000) ms in all"]
+        for (k, v) in times.sorted(by: { $0.value.ms > $1.value.ms }).prefix(top) {
             lines.append("  \(Int(v.ms * 1000) / 1000) ms  x\(v.count)  \(k)")
         }
-        profileTimes = [:]
         return lines.joined(separator: "\n")
     }
 
-    /// Launches kernel `name` on the stream.
+    /// Launches kernel `name` on the stream (timed when profiling).
     func launch(_ name: String, grid: (Int, Int, Int), block: Int, shared: Int = 0, _ args: KernelArgs) {
         if fault.isSet { return }
         if profiling {
-            profiled(name) {
-                profiling = false
-                launch(name, grid: grid, block: block, shared: shared, args)
-                profiling = true
-            }
-            return
+            profiled(name) { launchNow(name, grid: grid, block: block, shared: shared, args) }
+        } else {
+            launchNow(name, grid: grid, block: block, shared: shared, args)
         }
+    }
+
+    private func launchNow(_ name: String, grid: (Int, Int, Int), block: Int, shared: Int, _ args: KernelArgs) {
         guard let f = function(name) else { return }
         if shared > 48 * 1024 {
             must(driver.cuFuncSetAttribute(f, 8, Int32(shared)), "cuFuncSetAttribute(\(name))")
@@ -462,7 +445,7 @@ typealias CUDALock = PThreadMutex
 /// inference makes no driver allocations. All work runs on one stream, so a block freed on the host
 /// may be reused at once: later kernels are queued after the ones still reading it.
 final class CUDAAllocator: @unchecked Sendable {
-    // @unchecked: every field is guarded by `lock`.
+    // unchecked: every field is guarded by `lock`.
     private let bound: ContextBoundAPI<CUDADriver>
     /// The driver with the backend's context current on the calling thread.
     private var driver: CUDADriver { bound.api }
@@ -478,7 +461,14 @@ final class CUDAAllocator: @unchecked Sendable {
     private var windowPeakDeviceUsed = 0
     /// When set, cached blocks are returned to the driver before an allocation would take `reserved`
     /// past it, so a memory budget is not spent on cache.
-    var limit: Int?
+    var limit: Int? {
+        get { lock.withLock { limitBytes } }
+        set { lock.withLock { limitBytes = newValue } }
+    }
+    private var limitBytes: Int?
+
+    /// Reads the counters under the lock (one consistent snapshot).
+    func withCounters<T>(_ body: (CUDAAllocator) -> T) -> T { lock.withLock { body(self) } }
 
     init(driver: ContextBoundAPI<CUDADriver>, fault: FaultLatch) {
         bound = driver
@@ -507,7 +497,7 @@ final class CUDAAllocator: @unchecked Sendable {
                 return p
             }
             var p: UInt64 = 0
-            if let limit, reserved + size > limit, !cached.isEmpty { releaseCachedLocked() }
+            if let limit = limitBytes, reserved + size > limit, !cached.isEmpty { releaseCachedLocked() }
             if driver.cuMemAlloc(&p, size) != 0 {
                 // Out of memory (or another failure): return the cache and try once more.
                 releaseCachedLocked()
@@ -530,7 +520,7 @@ final class CUDAAllocator: @unchecked Sendable {
     /// is full even after the cache is returned.
     func allocateExact(_ bytes: Int) -> UInt64? {
         lock.withLock {
-            if let limit, reserved + bytes > limit, !cached.isEmpty { releaseCachedLocked() }
+            if let limit = limitBytes, reserved + bytes > limit, !cached.isEmpty { releaseCachedLocked() }
             var p: UInt64 = 0
             if driver.cuMemAlloc(&p, bytes) != 0 {
                 releaseCachedLocked()

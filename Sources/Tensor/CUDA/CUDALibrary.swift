@@ -6,6 +6,7 @@ import Darwin
 
 /// A shared library opened at run time with `dlopen`, so the package needs no CUDA SDK to build.
 final class CUDALibrary: @unchecked Sendable {
+    // unchecked: only constants: a dlopen handle and C function pointers (the libraries are thread-safe).
     let handle: UnsafeMutableRawPointer
     let path: String
 

@@ -1,5 +1,6 @@
 /// NVRTC, CUDA's run-time compiler, resolved with `dlsym`: compiles CUDA C source to PTX.
 public final class NVRTC: @unchecked Sendable {
+    // unchecked: only constants: a dlopen handle and C function pointers (the libraries are thread-safe).
     typealias Program = UnsafeMutableRawPointer?
     let lib: CUDALibrary
     let create: @convention(c) (UnsafeMutablePointer<Program>, UnsafePointer<CChar>, UnsafePointer<CChar>?, Int32,
@@ -60,7 +61,7 @@ public final class NVRTC: @unchecked Sendable {
             _ = logSize(prog, &n)
             var text = [CChar](repeating: 0, count: n + 1)
             _ = log(prog, &text)
-            throw CUDAError.compile(String(cString: text))
+            throw CUDAError.compile(text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
         }
         var n = 0
         if wantCubin {

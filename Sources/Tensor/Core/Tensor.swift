@@ -3,7 +3,7 @@
 /// `Tensor` is a value type; views (reshape, permute, slice, expand) share storage and copy nothing.
 /// Operations produce new tensors with fresh storage on the same backend. Strides and offset are in
 /// elements, not bytes. A stride of 0 marks a broadcast (expanded) dimension.
-public struct Tensor: @unchecked Sendable {
+public struct Tensor: Sendable {
     public let storage: Storage
     public let dtype: DType
     public let shape: [Int]

@@ -18,7 +18,7 @@ public protocol ThreadContextAPI: AnyObject, Sendable {
 /// backend built on one thread works from any other: a server's worker thread, Swift concurrency's
 /// pool. Backends reach their API only through this, which is what makes the rule hold everywhere.
 public struct ContextBoundAPI<API: ThreadContextAPI>: @unchecked Sendable {
-    // @unchecked: `context` is an opaque handle the API owns; the API itself is Sendable.
+    // unchecked: `context` is an opaque handle the API owns; the API itself is Sendable.
     public let raw: API
     public let context: UnsafeMutableRawPointer?
     /// Called with the API's error code when the context cannot be made current.
@@ -49,7 +49,7 @@ public struct ContextBoundAPI<API: ThreadContextAPI>: @unchecked Sendable {
 /// (a failed allocation or launch leaves nothing valid to compute on), and the caller turns it into a
 /// thrown error at its next check (`Backend.throwIfFaulted()`): the job fails, the process lives.
 public final class FaultLatch: @unchecked Sendable {
-    // @unchecked: `error` is only touched under `lock`.
+    // unchecked: `error` is only touched under `lock`.
     private let lock = PThreadMutex()
     private var error: (any Error)?
 
@@ -74,7 +74,7 @@ public final class FaultLatch: @unchecked Sendable {
 
 /// A pthread mutex (Foundation-free, for the Tensor target's small locks).
 public final class PThreadMutex: @unchecked Sendable {
-    // @unchecked: the mutex is the synchronisation itself.
+    // unchecked: the mutex is the synchronisation itself.
     private let m: UnsafeMutablePointer<pthread_mutex_t>
     public init() {
         m = .allocate(capacity: 1)

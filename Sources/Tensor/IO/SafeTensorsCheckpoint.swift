@@ -16,6 +16,7 @@ import Darwin
 /// every shard file exists. Tensors are zero-copy views as described for `SafeTensorsFile`.
 /// Thread-safe.
 public final class SafeTensorsCheckpoint: @unchecked Sendable {
+    // unchecked: `shards` (opened lazily) is only touched under `lock`; every other field is a constant.
     /// The index file, or the single safetensors file.
     public let path: String
     /// True when the checkpoint came from an index file.
@@ -199,6 +200,7 @@ public final class SafeTensorsCheckpoint: @unchecked Sendable {
 
 /// A pthread mutex (FoundationEssentials has no lock type; `Synchronization.Mutex` needs macOS 15).
 private final class ShardLock: @unchecked Sendable {
+    // unchecked: the mutex is the synchronisation itself.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     init() { pthread_mutex_init(mutex, nil) }
     deinit {

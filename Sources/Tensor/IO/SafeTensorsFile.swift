@@ -15,7 +15,7 @@
 /// aligned heap copy instead of a view (`isZeroCopy(_:)` tells which).
 ///
 /// Thread safety: the object is immutable after `init`; read tensors from any thread.
-public final class SafeTensorsFile: @unchecked Sendable {
+public final class SafeTensorsFile: Sendable {
     /// The path the file was opened with.
     public let path: String
     /// The mapping (shared by every tensor view).

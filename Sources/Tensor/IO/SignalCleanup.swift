@@ -15,12 +15,15 @@ public enum SignalCleanup {
     /// Longest path kept (PATH_MAX on Linux, including the terminating zero).
     static let capacity = 4096
     /// The path, as a C string; allocated once, never freed.
+    // unchecked: written only while `armed` is 0 (by the one thread that arms it) and read by the handler.
     nonisolated(unsafe) static let buffer: UnsafeMutablePointer<CChar> = {
         let b = UnsafeMutablePointer<CChar>.allocate(capacity: capacity)
         b.initialize(repeating: 0, count: capacity)
         return b
     }()
     /// Non-zero while `buffer` holds a path to delete.
+    // unchecked: a sig_atomic_t flag, the C type for state shared with a signal handler; set only by
+    // `removeOnSignal`/`disarm`, which a command-line tool calls from its one main flow.
     nonisolated(unsafe) static var armed: sig_atomic_t = 0
     static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
 

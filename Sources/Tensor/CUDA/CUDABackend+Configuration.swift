@@ -1,0 +1,116 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension CUDABackend {
+    /// The tuning knobs of a CUDA backend: given to `make(ordinal:computeDType:configuration:)`,
+    /// read by the kernels from the backend they run on, and changeable later through
+    /// `configuration` (a locked value: ops that are already running keep the values they read).
+    public struct Configuration: Sendable, Equatable {
+        /// Which flash kernel runs for head size 128 (default wgmma3: on an H200 at 4608 tokens 0.42 ms
+        /// a call against 0.77 for wgmma2, 0.91 for wgmma1 and 1.22 for mma). Where the Hopper kernels
+        /// were not compiled (other GPUs) the mma.sync kernel runs whatever this says; wgmma3 falls
+        /// back to wgmma2 where the driver makes no tensor maps.
+        public var flashKernel: FlashKernel
+        /// Keys per shared-memory tile in the head-size-128 mma flash kernel (64 or 32). On an H200
+        /// both give the same DiT step time within noise; 64 is slightly faster alone (1.29 vs 1.30 ms).
+        public var flashKeyBlock: Int
+        /// When false, `fp8Linear` always takes the dequantise-to-bf16 path (checks and comparisons).
+        public var allowFP8TensorCores: Bool
+        /// The largest im2col buffer a convolution makes; bigger ones are done in bands of output rows.
+        public var im2colBytes: Int
+        /// When set, every kernel and GEMM is timed with events (and waited for): see `profileReport()`.
+        public var profiling: Bool
+        /// Whether GEMM plans time cuBLASLt's candidate algorithms on their first call and keep the
+        /// fastest (off by default: on an H200 it gained 1-2% on the fp8 DiT step, within the drift).
+        public var autotune: Bool
+
+        public init(flashKernel: FlashKernel = .wgmma3, flashKeyBlock: Int = 64, allowFP8TensorCores: Bool = true,
+                    im2colBytes: Int = 256 << 20, profiling: Bool = false, autotune: Bool = false) {
+            self.flashKernel = flashKernel
+            self.flashKeyBlock = flashKeyBlock
+            self.allowFP8TensorCores = allowFP8TensorCores
+            self.im2colBytes = Swift.max(1, im2colBytes)
+            self.profiling = profiling
+            self.autotune = autotune
+        }
+
+        /// The defaults with the environment's overrides: `MAJICFLUX_CUDA_FLASH` (mma, wgmma1, wgmma2,
+        /// wgmma3) and `MAJICFLUX_CUDA_AUTOTUNE=1`. Read once per process, when first needed.
+        public static var fromEnvironment: Configuration { environmentDefaults }
+
+        private static let environmentDefaults: Configuration = {
+            var c = Configuration()
+            if let v = getenv("MAJICFLUX_CUDA_FLASH").flatMap({ FlashKernel(rawValue: String(cString: $0)) }) { c.flashKernel = v }
+            c.autotune = getenv("MAJICFLUX_CUDA_AUTOTUNE").map { String(cString: $0) } == "1"
+            return c
+        }()
+    }
+
+    /// The head-size-128 flash attention kernels.
+    public enum FlashKernel: String, Sendable, CaseIterable {
+        /// mma.sync, FlashAttention-2 style: any GPU of compute capability 8.0 or newer.
+        case mma
+        /// Hopper wgmma, one warpgroup per 64 query rows, GEMMs and softmax in sequence (sm_90a).
+        case wgmma1
+        /// Hopper wgmma, two warpgroups sharing 128-key tiles, softmax overlapped with P V (sm_90a).
+        case wgmma2
+        /// Hopper wgmma, warp-specialised: a TMA producer and two consumer warpgroups handing tiles
+        /// over with mbarriers (sm_90a and a driver with tensor maps).
+        case wgmma3
+    }
+
+    /// What the last ops ran, for checks and reports (guarded by the backend's `status` lock).
+    struct RunStatus {
+        var lastFlashKernel: FlashKernel?
+        var lastFP8Path = ""
+        var fp8GemmFailure = ""
+        var fp8NoticeShown = false
+        var fp8OuterUnsupported = false
+    }
+
+    /// The backend's knobs; setting it affects ops started afterwards.
+    public var configuration: Configuration {
+        get { knobs.withLock { $0 } }
+        set { knobs.withLock { $0 = newValue } }
+    }
+
+    /// Which flash kernel runs for head size 128 (see `Configuration.flashKernel`).
+    public var flashKernel: FlashKernel {
+        get { configuration.flashKernel }
+        set { knobs.withLock { $0.flashKernel = newValue } }
+    }
+    /// Whether `fp8Linear` may use fp8 tensor cores (see `Configuration.allowFP8TensorCores`).
+    public var allowFP8TensorCores: Bool {
+        get { configuration.allowFP8TensorCores }
+        set { knobs.withLock { $0.allowFP8TensorCores = newValue } }
+    }
+    /// The largest im2col buffer a convolution makes (see `Configuration.im2colBytes`).
+    public var im2colBytes: Int {
+        get { configuration.im2colBytes }
+        set { knobs.withLock { $0.im2colBytes = Swift.max(1, newValue) } }
+    }
+    /// Whether kernels and GEMMs are timed (see `Configuration.profiling`).
+    public var profiling: Bool {
+        get { configuration.profiling }
+        set { knobs.withLock { $0.profiling = newValue } }
+    }
+
+    /// The flash kernel the last flash attention ran (what `flashKernel` asked for, or its fallback).
+    public internal(set) var lastFlashKernel: FlashKernel? {
+        get { status.withLock { $0.lastFlashKernel } }
+        set { status.withLock { $0.lastFlashKernel = newValue } }
+    }
+    /// How the last `fp8Linear` ran ("fp8 tensor cores ..." or "dequantised to bf16"), for reports.
+    public internal(set) var lastFP8Path: String {
+        get { status.withLock { $0.lastFP8Path } }
+        set { status.withLock { $0.lastFP8Path = newValue } }
+    }
+    /// Why the last fp8 tensor-core GEMM could not run (cuBLASLt's status), for the notice and reports.
+    public internal(set) var fp8GemmFailure: String {
+        get { status.withLock { $0.fp8GemmFailure } }
+        set { status.withLock { $0.fp8GemmFailure = newValue } }
+    }
+}

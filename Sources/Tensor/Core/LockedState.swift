@@ -1,0 +1,10 @@
+/// A value guarded by a mutex.
+final class LockedState<Value>: @unchecked Sendable {
+    // unchecked: `value` is only reached through `withLock`, under `mutex`.
+    private let mutex = PThreadMutex()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+        try mutex.withLock { try body(&value) }
+    }
+}

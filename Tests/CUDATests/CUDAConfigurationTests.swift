@@ -1,0 +1,29 @@
+import XCTest
+import Tensor
+
+/// The CUDA backend's knobs as a value (no GPU needed): defaults, clamping, and the environment's
+/// overrides read once.
+final class CUDAConfigurationTests: XCTestCase {
+    func testDefaultsAndClamping() {
+        let c = CUDABackend.Configuration()
+        XCTAssertEqual(c.flashKernel, .wgmma3)
+        XCTAssertEqual(c.flashKeyBlock, 64)
+        XCTAssertTrue(c.allowFP8TensorCores)
+        XCTAssertEqual(c.im2colBytes, 256 << 20)
+        XCTAssertFalse(c.profiling)
+        XCTAssertFalse(c.autotune)
+        XCTAssertEqual(CUDABackend.Configuration(im2colBytes: 0).im2colBytes, 1)
+        var d = c
+        d.flashKernel = .mma
+        XCTAssertNotEqual(c, d)
+    }
+
+    /// `fromEnvironment` is the defaults plus MAJICFLUX_CUDA_FLASH / MAJICFLUX_CUDA_AUTOTUNE.
+    func testEnvironmentOverrides() {
+        let env = ProcessInfo.processInfo.environment
+        var expected = CUDABackend.Configuration()
+        if let k = env["MAJICFLUX_CUDA_FLASH"].flatMap(CUDABackend.FlashKernel.init(rawValue:)) { expected.flashKernel = k }
+        expected.autotune = env["MAJICFLUX_CUDA_AUTOTUNE"] == "1"
+        XCTAssertEqual(CUDABackend.Configuration.fromEnvironment, expected)
+    }
+}
