@@ -1,9 +1,6 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// Targets already moved to Swift 6 (complete strict concurrency); the rest follow when the package flips.
-let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
-
 let package = Package(
     name: "MajicFlux",
     platforms: [.macOS(.v14)],
@@ -25,6 +22,8 @@ let package = Package(
         // Already in Hummingbird's graph; named here because the console stops its server gracefully.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.5.0"),
+        // Already in Hummingbird's graph; named because the console sets the HTTP server's idle timeout (NIOCore.TimeAmount).
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.0.0"),
     ],
     targets: [
         // C libraries found through pkg-config (apt: libopenblas-dev, libpng-dev, zlib1g-dev).
@@ -33,10 +32,10 @@ let package = Package(
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev", "zlib1g-dev"])]),
 
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG"], swiftSettings: swift6),
-        .target(name: "Quant", dependencies: ["Tensor", "COpenBLAS"], swiftSettings: swift6),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG"]),
+        .target(name: "Quant", dependencies: ["Tensor", "COpenBLAS"]),
         .target(name: "Models", dependencies: ["Tensor", "Quant"], exclude: ["Tokenizers/README.md"]),
-        .target(name: "MajicFlux", dependencies: ["Models", "Tensor"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(name: "MajicFlux", dependencies: ["Models", "Tensor"]),
         // The command line and the web console live in a library so that tests can start the server.
         .target(name: "MajicFluxApp", dependencies: [
             "Tensor", "Quant", "Models",
@@ -44,6 +43,7 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .executableTarget(name: "App", dependencies: ["MajicFluxApp", "Tensor"]),
 
@@ -53,14 +53,13 @@ let package = Package(
         .executableTarget(name: "FluxBench", dependencies: ["Models", "Tensor"], path: "Examples/FluxBench"),
         .executableTarget(name: "BigModelBench", dependencies: ["Models", "Quant", "Tensor"], path: "Examples/BigModelBench"),
 
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")],
-                    swiftSettings: swift6),
-        .testTarget(name: "QuantTests", dependencies: ["Quant", "Tensor"], resources: [.copy("Fixtures")],
-                    swiftSettings: swift6),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "QuantTests", dependencies: ["Quant", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Quant", "Tensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CUDATests", dependencies: ["Tensor"], swiftSettings: swift6),
+        .testTarget(name: "CUDATests", dependencies: ["Tensor"]),
         .testTarget(name: "AppTests", dependencies: ["MajicFluxApp", "Models", "Tensor"]),
-        .testTarget(name: "MajicFluxTests", dependencies: ["MajicFlux"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(name: "MajicFluxTests", dependencies: ["MajicFlux"]),
     ],
-    swiftLanguageModes: [.v5]
+    // Swift 6 language mode: complete strict-concurrency checking in every target.
+    swiftLanguageModes: [.v6]
 )

@@ -72,7 +72,7 @@ func best(_ repeats: Int, _ body: () -> Tensor) -> (wall: Double, cpu: Double) {
 
 struct Result { let name: String; let seconds: Double; let cpuSeconds: Double; let gflop: Double }
 var results: [Result] = []
-func record(_ name: String, gflop: Double, _ time: (wall: Double, cpu: Double)) {
+@MainActor func record(_ name: String, gflop: Double, _ time: (wall: Double, cpu: Double)) {
     results.append(Result(name: name, seconds: time.wall, cpuSeconds: time.cpu, gflop: gflop))
     if !json {
         let padded = name.count < 40 ? name + String(repeating: " ", count: 40 - name.count) : name

@@ -23,7 +23,8 @@ final class PipelineThreadTests: XCTestCase {
     func onNewThread<T>(_ body: @escaping () throws -> T) throws -> T {
         nonisolated(unsafe) var result: Result<T, any Error>?
         let done = DispatchSemaphore(value: 0)
-        let t = Thread { result = Result { try body() }; done.signal() }
+        let work = UncheckedTransfer(value: body)
+        let t = Thread { result = Result { try work.value() }; done.signal() }
         t.stackSize = 16 << 20
         t.start()
         done.wait()

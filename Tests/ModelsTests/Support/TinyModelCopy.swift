@@ -72,16 +72,21 @@ final class TinyModelCopy {
     }
 }
 
-/// A result handed from another thread.
+/// A result handed from another thread. unchecked: written by that thread before it signals, read
+/// only after the wait.
 final class ResultBox<T>: @unchecked Sendable { var result: Result<T, Error>? }
+
+/// A non-Sendable value handed to another thread. unchecked: the handing thread waits for that
+/// thread (or gives up on it) and does not touch the value meanwhile.
+struct UncheckedTransfer<T>: @unchecked Sendable { let value: T }
 
 /// Runs `body` on another thread and fails when it does not return within `seconds` (a hang);
 /// returns what it returned or threw.
 func withDeadline<T>(_ seconds: Double, _ label: String, file: StaticString = #filePath, line: UInt = #line,
                      _ body: @escaping () throws -> T) -> Result<T, Error>? {
-    let box = ResultBox<T>(), done = DispatchSemaphore(value: 0)
+    let box = ResultBox<T>(), done = DispatchSemaphore(value: 0), work = UncheckedTransfer(value: body)
     DispatchQueue.global().async {
-        box.result = Result { try body() }
+        box.result = Result { try work.value() }
         done.signal()
     }
     if done.wait(timeout: .now() + seconds) == .timedOut {
