@@ -1,4 +1,7 @@
 #if canImport(Glibc)
+#if canImport(Glibc)
+@preconcurrency import Glibc  // stdout is a C global: set once here, before any other thread
+#endif
 import Glibc
 #endif
 import Tensor

@@ -73,7 +73,7 @@ func currentRSSMiB() -> Double {
 }
 
 /// Best wall time of `repeats` runs after a warm-up, with that run's CPU time.
-func best(_ body: () -> Tensor) -> (wall: Double, cpu: Double, out: Tensor) {
+@MainActor func best(_ body: () -> Tensor) -> (wall: Double, cpu: Double, out: Tensor) {
     var out = body()
     if profile { FileHandle.standardError.write("after warm-up: rss \(currentRSSMiB()) MiB, peak \(peakRSSMiB()) MiB\n".data(using: .utf8)!) }
     var b = (wall: Double.infinity, cpu: Double.infinity)

@@ -198,7 +198,7 @@ final class CommandLineOptionTests: XCTestCase {
             let folder = TestConsole.freshOutputDirectory()
             folders.append(folder)
             let log = folder + "/stdout.txt"
-            FileManager.default.createFile(atPath: log, contents: nil)
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             let p = Process()
             p.executableURL = try TestConsole.executable()
             p.arguments = ["quantize", dit, folder + "/out.safetensors"] + options

@@ -1,5 +1,5 @@
 import Foundation
-@testable import MajicFluxApp
+import MajicFluxApp
 import Models
 import Tensor
 import XCTest

@@ -20,7 +20,7 @@ final class MemoryRefusalTests: XCTestCase {
         let folder = NSTemporaryDirectory() + "/majicflux-memory-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let log = folder + "/stderr.txt"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let p = Process()
         p.executableURL = try executable()
         p.arguments = arguments

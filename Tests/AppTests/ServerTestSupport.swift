@@ -11,7 +11,7 @@ import XCTest
 
 /// A console server on an ephemeral port of 127.0.0.1 serving the tiny test model, with its own
 /// output folder, plus a real HTTP client (URLSession) pointed at it.
-final class TestConsole {
+final class TestConsole: Sendable {
     /// nil for a server running in another process (`remote(port:)`).
     let server: ConsoleServer?
     let port: Int
@@ -100,7 +100,7 @@ final class TestConsole {
     static func launch(_ binary: URL, _ arguments: [String]) throws -> (Process, String) {
         let folder = freshOutputDirectory()
         let log = folder + "/stderr.txt"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let p = Process()
         p.executableURL = binary
         p.arguments = arguments

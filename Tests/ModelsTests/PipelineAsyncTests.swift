@@ -39,8 +39,9 @@ final class PipelineAsyncTests: XCTestCase {
         let (atStepTwo, reachedStepTwo) = AsyncStream<Void>.makeStream()
         let cancelled = DispatchSemaphore(value: 0)
         let lastStep = SharedBox(0)
+        let shared = UncheckedTransfer(value: pipeline)  // this test touches it again only after the task ends
         let task = Task {
-            try await pipeline.generate(Self.request(steps: 100)) { p in
+            try await shared.value.generate(PipelineAsyncTests.request(steps: 100)) { p in
                 guard p.stage == .denoising else { return true }
                 lastStep.withValue { $0 = p.step }
                 if p.step == 2 { reachedStepTwo.yield(); cancelled.wait() }  // hold the run until the task is cancelled
@@ -65,9 +66,10 @@ final class PipelineAsyncTests: XCTestCase {
     func testACancelledTaskDoesNotStartAndFalseFromProgressThrowsModelErrorCancelled() async throws {
         let pipeline = try FluxPipeline(files: Self.files)
         let calls = SharedBox(0)
+        let shared = UncheckedTransfer(value: pipeline)
         let task = Task {
             withUnsafeCurrentTask { $0?.cancel() }
-            return try await pipeline.generate(Self.request()) { _ in calls.withValue { $0 += 1 }; return true }
+            return try await shared.value.generate(PipelineAsyncTests.request()) { _ in calls.withValue { $0 += 1 }; return true }
         }
         do { _ = try await task.value; XCTFail("ran although cancelled") } catch {
             XCTAssertTrue(error is CancellationError, "\(error)")

@@ -37,7 +37,8 @@ final class PipelineThreadTests: XCTestCase {
         let pipeline = try FluxPipeline(files: Self.files, keepLoaded: true, backend: backend)
         try onNewThread { try pipeline.loadAll() }
         let onThread = try onNewThread { try pipeline.generate(Self.request) }
-        let inTask = try await Task.detached { try Self.blocking(pipeline) }.value
+        let shared = UncheckedTransfer(value: pipeline)  // awaited before the next use
+        let inTask = try await Task.detached { try PipelineThreadTests.blocking(shared.value) }.value
         XCTAssertEqual(backend.violations, [], "backend entered without its context current")
         XCTAssertEqual(onThread.rgb, plain.rgb)
         XCTAssertEqual(inTask.rgb, plain.rgb)

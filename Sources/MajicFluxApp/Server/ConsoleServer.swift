@@ -32,7 +32,7 @@ public final class ConsoleServer: @unchecked Sendable {
 
     /// What the served model's pipeline was made with, as `configuration` asked (`--precision`,
     /// `--vram-budget`, `--vae-tiling`); nil when the model's files could not even be read.
-    var pipelineSettings: ModelHost.Settings? { host.settings }
+    public var pipelineSettings: ServedPipelineSettings? { host.settings }
 
     private func makeApplication(onListening: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
         let t = configuration.idleTimeout

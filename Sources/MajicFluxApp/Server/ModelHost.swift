@@ -21,15 +21,7 @@ actor ModelHost {
     /// and takes no jobs).
     nonisolated let preset: ModelPreset
     /// How the pipeline was made, as `serve`'s model options asked; nil when it could not be made.
-    nonisolated let settings: Settings?
-
-    /// What the served pipeline was made with (`--precision`, `--vram-budget`, `--vae-tiling`).
-    struct Settings: Sendable, Equatable {
-        let precision: WeightPrecision
-        let vramBudget: Int?
-        let vaeTilingMode: VAETilingMode
-        let keepLoaded: Bool
-    }
+    nonisolated let settings: ServedPipelineSettings?
     /// Tokenizers and configs are read at creation; weights load in `load()`. nil when the model's
     /// files could not even be read (the state then says why).
     private let pipeline: FluxPipeline?
@@ -52,7 +44,7 @@ actor ModelHost {
         self.pipeline = pipeline
         warnings = pipeline?.warnings ?? []
         preset = pipeline?.preset ?? .fluxDev
-        settings = pipeline.map { Settings(precision: $0.precision, vramBudget: $0.vramBudget, vaeTilingMode: $0.vaeTilingMode, keepLoaded: $0.keepLoaded) }
+        settings = pipeline.map { ServedPipelineSettings(precision: $0.precision, vramBudget: $0.vramBudget, vaeTilingMode: $0.vaeTilingMode, keepLoaded: $0.keepLoaded) }
     }
 
     private static func failure(_ error: any Error) -> String { "the model could not be loaded: \(error)" }
@@ -118,4 +110,12 @@ struct ModelStatus: Codable, Sendable {
     var message: String
     /// Seconds spent loading (so far, while loading).
     var seconds: Double
+}
+
+/// What the served pipeline was made with (`serve`'s `--precision`, `--vram-budget`, `--vae-tiling`).
+public struct ServedPipelineSettings: Sendable, Equatable {
+    public let precision: WeightPrecision
+    public let vramBudget: Int?
+    public let vaeTilingMode: VAETilingMode
+    public let keepLoaded: Bool
 }
