@@ -8,14 +8,17 @@ import Tensor
 /// fp8 block weights) in host memory: `prepareModulation` copies each to the device once, runs it on
 /// every step's vector at once, and the steps then stream only the rest of the blocks.
 extension FluxTransformer {
+    /// The guidance embedded when a caller gives none: FLUX.1-dev's preset value (one source of truth).
+    static var defaultGuidance: Float { ModelPreset.fluxDev.guidance }
+
     /// Computes the blocks' modulation parameters for each of `timesteps`, with `guidance` (ignored by
-    /// models without a guidance embedder; 3.5 when nil) and `pooled` (1, pooled_projection_dim), and
+    /// models without a guidance embedder; `defaultGuidance` when nil) and `pooled` (1, pooled_projection_dim), and
     /// keeps them for the forward passes with the same values (the cache holds `pooled`). Streaming
     /// models only; a no-op otherwise. A forward pass that finds no prepared entry prepares its own.
     public func prepareModulation(timesteps: [Float], guidance: Float?, pooled: Tensor) {
         guard streamer != nil, !timesteps.isEmpty else { return }
         precondition(pooled.shape == [1, config.pooledProjectionDim], "prepareModulation takes one pooled row, got \(pooled.shape)")
-        let g = guidance ?? 3.5
+        let g = guidance ?? FluxTransformer.defaultGuidance
         // vec for every step, as the forward pass computes it for one.
         var vec = timeIn(fluxTimestepEmbedding(timesteps).moved(to: backend))
         if let guidanceIn {
@@ -48,7 +51,7 @@ extension FluxTransformer {
     /// The prepared parameters for one forward pass (prepared now when missing).
     func stepModulation(timestep: [Float], guidance: [Float]?, pooled: Tensor) -> FluxStepModulation {
         precondition(timestep.count == 1, "a streaming DiT runs one image at a time (batch \(timestep.count))")
-        let g = guidance?.first ?? 3.5
+        let g = guidance?.first ?? FluxTransformer.defaultGuidance
         let key = FluxModulationCache.Key(timestep: timestep[0], guidance: g, pooled: pooled)
         if let m = modulationCache.entry(key) { return m }
         prepareModulation(timesteps: timestep, guidance: g, pooled: pooled)

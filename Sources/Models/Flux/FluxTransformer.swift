@@ -116,7 +116,7 @@ public final class FluxTransformer: Module {
         var x = imgIn(img.moved(to: backend))
         var vec = timeIn(fluxTimestepEmbedding(timestep).moved(to: backend))
         if let guidanceIn {
-            let g = guidance ?? [Float](repeating: 3.5, count: b)
+            let g = guidance ?? [Float](repeating: FluxTransformer.defaultGuidance, count: b)
             vec = vec + guidanceIn(fluxTimestepEmbedding(g).moved(to: backend))
         }
         vec = vec + vectorIn(pooled.moved(to: backend))

@@ -91,8 +91,9 @@ public protocol Backend: AnyObject, Sendable {
     /// queries at a time, never for all heads at once.
     func attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor?, scale: Float) -> Tensor
 
-    // Fused ops for transformer blocks. Each has a default implementation (below) composed of the
-    // ops above, which is what the CPU backend runs; GPU backends override them with one kernel.
+    // Fused ops that only the Flux DiT uses (its modulated norms, gated residuals, GELU MLPs and
+    // QK-norm + RoPE), grouped here. Each has a default implementation (below) composed of the ops
+    // above, which is what the CPU backend runs; GPU backends override them with one kernel.
 
     /// LayerNorm (no affine) over the last dim of x (B, L, D), then x * (1 + scale) + shift with
     /// scale and shift (B, D) broadcast over the L tokens.
