@@ -25,4 +25,4 @@ echo "=== diffusers $(date +%T)"
   | grep -v -i warn | tee "$OUT/torch.log"
 echo "=== done $(date +%T)"
 rm -rf "$OUT"/serve-*/  # the pictures were checked on the machine; keep the logs
-tar -czf /tmp/logs.tgz -C "$OUT" . && rm -rf "${OUT:?}"/* && mv /tmp/logs.tgz "$OUT/"
+[ -n "${SKIP_TAR:-}" ] || { tar -czf /tmp/logs.tgz -C "$OUT" . && rm -rf "${OUT:?}"/* && mv /tmp/logs.tgz "$OUT/"; }
