@@ -22,7 +22,8 @@ enum ThreadsCheck {
         let reference = (0..<8).map { work(gpu, $0) }
         var ok = true
         // Eight threads at once, each doing its work 20 times.
-        final class Box: @unchecked Sendable { var results = [[Float]?](repeating: nil, count: 8); var errors: [String] = [] }
+        // unchecked: `results` is written by the threads under `lock` (PThreadMutex) and read after they are joined.
+        final class Box: @unchecked Sendable { let lock = PThreadMutex(); var results = [[Float]?](repeating: nil, count: 8); var errors: [String] = [] }
         let box = Box()
         var threads: [pthread_t] = []
         final class Arg { let i: Int; let gpu: CUDABackend; let box: Box; init(_ i: Int, _ g: CUDABackend, _ b: Box) { self.i = i; gpu = g; box = b } }
@@ -33,7 +34,7 @@ enum ThreadsCheck {
                 let a = Unmanaged<Arg>.fromOpaque(raw!).takeRetainedValue()
                 var last: [Float] = []
                 for _ in 0..<20 { last = ThreadsCheck.work(a.gpu, a.i) }
-                a.box.results[a.i] = last
+                a.box.lock.withLock { a.box.results[a.i] = last }
                 return nil
             }, arg)
             threads.append(t)

@@ -40,9 +40,8 @@ public enum QuantKeys {
 /// - newer `<layer>.weight_scale` / `input_scale` files (per-tensor, per-channel, row-block or 2-D tile
 ///   scales; F8, I8 weights), and our own int4 files (U8 nibbles, `majicflux.quant.format` = int4).
 /// Model code asks for `linearWeight(_:)` and gets a `QuantizedWeight` without any f32 expansion.
+// unchecked: every field is a `let`; `source` (a non-Sendable protocol) is only read, and the package's sources are read-only or locked (`ShardLock`).
 public final class QuantizedCheckpoint: @unchecked Sendable {
-    // unchecked: every field is a constant; `source` (a non-Sendable protocol) is only read, and the
-    // package's sources are safe to read from several threads (SafeTensorsCheckpoint locks its shards).
     /// How the checkpoint stores its weights.
     public enum Style: String, Sendable {
         /// No float8/int weights.

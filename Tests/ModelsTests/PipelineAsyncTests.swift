@@ -144,12 +144,12 @@ final class PipelineAsyncTests: XCTestCase {
 }
 
 /// Shares a pipeline between two child tasks on purpose (what the gate makes safe).
-// unchecked: the test relies on FluxPipeline's generation gate, the thing under test.
+// unchecked: both tasks only call `generate`, which holds FluxPipeline's `generationGate` (the thing under test).
 private struct UncheckedPipeline: @unchecked Sendable { let pipeline: FluxPipeline }
 
 /// A value shared with callbacks on the generation thread.
+// unchecked: `stored` is only touched under `lock` (NSLock).
 final class SharedBox<Value>: @unchecked Sendable {
-    // unchecked: every access holds `lock`.
     private let lock = NSLock()
     private var stored: Value
     init(_ value: Value) { stored = value }

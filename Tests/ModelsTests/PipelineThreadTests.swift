@@ -21,6 +21,7 @@ final class PipelineThreadTests: XCTestCase {
 
     /// Runs `body` on a new thread and waits (the console's worker is such a thread).
     func onNewThread<T>(_ body: @escaping () throws -> T) throws -> T {
+        // unchecked: written by the new thread before it signals `done`, read only after `done.wait()` returns.
         nonisolated(unsafe) var result: Result<T, any Error>?
         let done = DispatchSemaphore(value: 0)
         let work = UncheckedTransfer(value: body)

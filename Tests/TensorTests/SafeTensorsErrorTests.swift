@@ -32,8 +32,8 @@ func assertThrows(_ kind: String, naming file: String, containing text: String =
 }
 
 /// An error handed from another thread.
+// unchecked: `error` is written on the worker before it signals a semaphore and read only after the wait returns.
 final class ErrorBox: @unchecked Sendable {
-    // unchecked: written on the worker before it signals a semaphore, read after the wait returns.
     var error: Error?
 }
 

@@ -86,8 +86,8 @@ final class ThreadContextTests: XCTestCase {
 }
 
 /// A value behind a lock, for collecting results from threads.
+// unchecked: `value` is only reached through `withLock`, under `lock` (NSLock).
 final class Locked<T>: @unchecked Sendable {
-    // unchecked: `value` is only reached through `withLock`, under `lock`.
     private var value: T
     private let lock = NSLock()
     init(_ v: T) { value = v }

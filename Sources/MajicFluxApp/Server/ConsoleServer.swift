@@ -9,11 +9,13 @@ import ServiceLifecycle
 ///
 /// The HTTP server answers at once; the model loads in the background (`/api/status` and the page
 /// say "loading model…" until it is ready) and jobs submitted meanwhile wait in the queue.
+// unchecked: `task` and `group` are only touched under `lock` (NSLock); every other field is a `let` of a Sendable type.
 public final class ConsoleServer: @unchecked Sendable {
     public let configuration: ServerConfiguration
     let host: ModelHost
     let history: HistoryStore
     let queue: JobQueue
+    private let lock = NSLock()
     private var task: Task<Void, any Error>?
     private var group: ServiceGroup?
 
@@ -62,8 +64,10 @@ public final class ConsoleServer: @unchecked Sendable {
             defer { continuation.finish() }
             try await group.run()
         }
-        self.task = task
-        self.group = group
+        lock.withLock {
+            self.task = task
+            self.group = group
+        }
         for await port in ports { return port }
         try await task.value
         throw APIError(.internalServerError, "the server stopped before it was listening")
@@ -71,10 +75,13 @@ public final class ConsoleServer: @unchecked Sendable {
 
     /// Stops: the running and waiting jobs are cancelled, the worker ends, then the server closes.
     public func stop() async {
+        let (group, task) = lock.withLock { (self.group, self.task) }
         await group?.triggerGracefulShutdown()
         _ = try? await task?.value
-        task = nil
-        group = nil
+        lock.withLock {
+            self.task = nil
+            self.group = nil
+        }
     }
 
     /// Serves until SIGINT or SIGTERM (the command line).

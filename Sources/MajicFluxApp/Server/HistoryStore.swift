@@ -10,6 +10,7 @@ import Tensor
 /// so a picture written just before a crash is not lost. A new picture takes the next number above
 /// every one in the index and in the folder, and never replaces an existing file. A picture whose
 /// index cannot be written is still saved and listed (the next start finds it again).
+// unchecked: `entries`, `nextNumber` and `indexProblem` are only touched in init or under `lock` (NSLock); `directory` is a `let`.
 final class HistoryStore: @unchecked Sendable {
     let directory: String
     private let lock = NSLock()

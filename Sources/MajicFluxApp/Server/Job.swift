@@ -2,6 +2,7 @@ import Foundation
 import Models
 
 /// One submitted picture. All mutable state is guarded by the owning `JobQueue`'s lock.
+// unchecked: every `var` is only touched under the owning `JobQueue`'s `cond` (NSCondition); `id`, `request`, `created` are `let`.
 final class Job: @unchecked Sendable {
     enum Status: String { case queued, running, done, failed, cancelled }
 

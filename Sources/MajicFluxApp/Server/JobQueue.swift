@@ -4,8 +4,8 @@ import Models
 /// Jobs in submission order, run one at a time by a worker task (the device does one picture at a
 /// time; the model host runs it off the cooperative pool); the others wait and know their place.
 /// Followers get every change as events.
+// unchecked: every `var` is only touched under `cond` (NSCondition); the other fields are `let`s of Sendable types.
 final class JobQueue: @unchecked Sendable {
-    // unchecked: every mutable field is guarded by `cond`.
     private let cond = NSCondition()
     private var jobs: [String: Job] = [:]
     private var finishedOrder: [String] = []

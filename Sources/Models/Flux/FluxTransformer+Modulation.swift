@@ -67,7 +67,7 @@ struct FluxStepModulation {
 
 /// Prepared modulation parameters by (timestep, guidance, pooled tensor). Entries hold their pooled
 /// tensor, so its storage (whose identity is part of the key) cannot be freed and reused meanwhile.
-final class FluxModulationCache: @unchecked Sendable {
+final class FluxModulationCache: Sendable {
     struct Key: Hashable {
         let timestep: UInt32, guidance: UInt32
         let pooled: ObjectIdentifier, offset: Int
@@ -80,18 +80,20 @@ final class FluxModulationCache: @unchecked Sendable {
         }
     }
 
-    private var entries: [Key: (FluxStepModulation, Tensor)] = [:]
+    private let entries = Locked<[Key: (FluxStepModulation, Tensor)]>([:])
     /// At most this many steps are kept (a runaway caller cannot grow it without bound).
     static let capacity = 256
 
     func store(_ m: FluxStepModulation, for key: Key, pooled: Tensor) {
-        if entries.count >= Self.capacity { entries = [:] }
-        entries[key] = (m, pooled)
+        entries.withLock { entries in
+            if entries.count >= Self.capacity { entries = [:] }
+            entries[key] = (m, pooled)
+        }
     }
 
-    func entry(_ key: Key) -> FluxStepModulation? { entries[key]?.0 }
+    func entry(_ key: Key) -> FluxStepModulation? { entries.withLock { $0[key]?.0 } }
 
-    func clear() { entries = [:] }
+    func clear() { entries.withLock { $0 = [:] } }
 }
 
 /// Takes the Linear out of every `Modulation` a block declares (any block type: found through its

@@ -13,8 +13,8 @@ import Foundation  // Thread: a dedicated thread with a large stack for the bloc
 /// its gate, and the async entry points run those on a thread of their own, so two tasks (or an
 /// actor re-entered while it awaits) can share a pipeline and simply queue. Settings (`keepLoaded`,
 /// `vaeTilingMode`...) are not guarded: set them before generating, as before.
+// unchecked: its one field is the pthread mutex itself, allocated in init and never reassigned.
 final class GenerationGate: @unchecked Sendable {
-    // unchecked: the mutex is the synchronisation itself; the pointer is never reassigned.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     init() {
@@ -35,8 +35,7 @@ final class GenerationGate: @unchecked Sendable {
 }
 
 /// A pipeline handed to the generation thread.
-// unchecked: the thread only calls `generate` and `loadAll`, which hold the pipeline's
-// `generationGate` for their whole run, so no other run touches its stage state meanwhile.
+// unchecked: the thread only calls `generate`/`loadAll`, which hold the pipeline's `generationGate` (a pthread mutex) for their whole run.
 struct PipelineHandle: @unchecked Sendable {
     let pipeline: FluxPipeline
 }

@@ -107,6 +107,7 @@ public enum ModelHash {
 /// A model hash computed once in the background, so that loading a model does not wait for a
 /// 12 GB read. `value` never blocks; `wait()` does (call it from a thread of your own, not from an
 /// async task).
+// unchecked: the result lives in `state` (a `Locked`); `mutex` and `done` are set in init, never reassigned, and only used through pthread calls.
 public final class ModelHashTask: @unchecked Sendable {
     private let state = Locked<String??>(nil)
     private let done: UnsafeMutablePointer<pthread_cond_t>

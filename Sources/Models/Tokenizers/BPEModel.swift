@@ -4,7 +4,7 @@
 /// A word is split into its characters (the last one carrying `endOfWordSuffix`), then the adjacent
 /// pair with the lowest merge rank is merged (leftmost first among equal ranks) until no pair has a
 /// merge. This is the order of `tokenizers`' priority queue and of the reference Python `bpe()`.
-final class BPEModel: @unchecked Sendable {
+final class BPEModel: Sendable {
     let vocab: [String: Int32]
     /// (left id << 32 | right id) -> (rank << 32 | merged id)
     private let merges: [UInt64: UInt64]

@@ -17,7 +17,7 @@ import Foundation
 /// by rank; then BOS + ids + EOS. There is no ftfy repair and no HTML unescaping (those belonged to
 /// the removed transformers 4.x slow tokenizer and to OpenAI's original code; see
 /// `Sources/Models/Tokenizers/README.md`).
-public final class CLIPTokenizer: @unchecked Sendable {
+public final class CLIPTokenizer: Sendable {
     /// Beginning-of-text id (`<|startoftext|>`, 49406 for CLIP).
     public let bosTokenID: Int32
     /// End-of-text id (`<|endoftext|>`, 49407 for CLIP).

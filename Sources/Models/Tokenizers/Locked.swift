@@ -8,6 +8,7 @@ import Darwin
 
 /// A value guarded by a pthread mutex (used for the tokenizers' word caches, so one tokenizer
 /// can be shared between threads).
+// unchecked: `value` is only reached through `withLock`, under the pthread `mutex` (allocated in init, never reassigned).
 final class Locked<Value>: @unchecked Sendable {
     private var value: Value
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>

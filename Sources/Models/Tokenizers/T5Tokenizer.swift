@@ -21,7 +21,7 @@ import Foundation
 /// The two agree on ordinary prompts; they differ on special-token strings, on whitespace that
 /// `nmt_nfkc` does not map to a space (U+0085, U+2028, ...), and on rare combining sequences
 /// (see `Sources/Models/Tokenizers/README.md`).
-public final class T5Tokenizer: @unchecked Sendable {
+public final class T5Tokenizer: Sendable {
     /// Which reference implementation the ids follow.
     public enum Flavor: Sendable {
         /// Hugging Face transformers / tokenizers (the diffusers FLUX pipeline).

@@ -1,6 +1,7 @@
 /// SentencePiece unigram language model: best segmentation of a string into vocabulary pieces by
 /// Viterbi over the piece lattice (the "optimized" forward pass of SentencePiece and of Hugging Face
 /// `tokenizers`, which pick the same path: ties keep the earlier start).
+// unchecked: `edges`/`terminal` are `var` only so init can build the trie (`insert` is called from init alone); after init every field is only read.
 final class UnigramModel: @unchecked Sendable {
     let pieces: [String]
     private let scores: [Double]

@@ -14,8 +14,8 @@ import Darwin
 /// first until the new one fits under the limit, so the cache never holds more than `limitBytes`
 /// beyond what is in use. Large buffers are also advised as transparent huge pages (Linux), which
 /// cuts the page faults of a fresh buffer 512-fold and the TLB misses of the GEMMs reading it.
+// unchecked: `free` and `cachedBytes` are only touched under the pthread `mutex`; `limitBytes` is a `let`.
 final class BufferCache: @unchecked Sendable {
-    // unchecked: `free` and `cachedBytes` are only touched under `mutex`.
     /// Buffers below this size go straight to malloc/free.
     static let minimumBytes = 1 << 20
     /// Sizes are rounded up to this granularity, so near-equal requests share buffers.

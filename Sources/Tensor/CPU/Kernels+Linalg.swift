@@ -33,8 +33,8 @@ enum LinalgKernels {
     }
 
     /// A mutex-protected counter handing out 0, 1, 2, ...
+    // unchecked: `value` is only touched under the pthread `mutex` (allocated at init, never reassigned).
     private final class ItemCounter: @unchecked Sendable {
-        // unchecked: `value` is only touched under `mutex`.
         private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
         private var value = 0
         init() { pthread_mutex_init(mutex, nil) }

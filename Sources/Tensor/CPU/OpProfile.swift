@@ -8,8 +8,8 @@ import Darwin
 /// off each op pays one locked flag check). Only the outermost backend call is counted when ops nest.
 /// Meant for a single calling thread (the model's): calls from several threads at once are counted
 /// safely but their nesting is not told apart. Benchmarks turn it on with `reset()`.
+// unchecked: `enabled`, `depth` and `totals` are only touched under `mutex` (PThreadMutex).
 public final class OpProfile: @unchecked Sendable {
-    // unchecked: every field is only touched under `mutex`.
     private let mutex = PThreadMutex()
     private var enabled = false
     private var depth = 0

@@ -33,10 +33,8 @@ public struct Parallel: Sendable {
 }
 
 /// A value handed to worker threads that the compiler cannot prove safe to share.
-@usableFromInline
-struct UncheckedSendable<Value>: @unchecked Sendable {
-    // unchecked: used only for a kernel body that `concurrentPerform` calls on disjoint ranges and
-    // that does not outlive the call (the callers' contract: each range writes only its own output).
+// unchecked: only wraps a kernel body that `concurrentPerform` calls on disjoint ranges/items and that does not outlive the call.
+@usableFromInline struct UncheckedSendable<Value>: @unchecked Sendable {
     @usableFromInline let value: Value
     @usableFromInline init(_ value: Value) { self.value = value }
 }

@@ -1,7 +1,6 @@
 /// cuBLASLt, resolved with `dlsym`: bf16/f16/f32 GEMMs with f32 accumulation and fused epilogues.
+// unchecked: C function pointers and `handle`, set in init only; cuBLASLt handles are thread-safe, per-plan descriptor changes are under the backend's `gemmLock`.
 final class CUBLASLt: @unchecked Sendable {
-    // unchecked: constants (C function pointers) and `handle`, set once in init; cuBLASLt handles are
-    // thread-safe, and the backend serialises per-plan descriptor changes with its `gemmLock`.
     typealias Handle = UnsafeMutableRawPointer?
     let lib: CUDALibrary
     let create: @convention(c) (UnsafeMutablePointer<Handle>) -> Int32

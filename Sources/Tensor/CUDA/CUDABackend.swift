@@ -18,11 +18,8 @@ import Darwin
 /// Failures: ops cannot throw, so a failed driver call or allocation is kept in `fault` (the first
 /// one, with its CUresult name), later work is skipped, and `takeFault()` / `throwIfFaulted()` hand
 /// it to the caller, which fails that job; the backend is usable again after.
+// unchecked: init-time handles never change; mutable state is under `lock` (staging, ring, copy stream), `stateLock` (kernels, plans, unit scale), `profileLock`, `gemmLock`, `knobs`/`status` (LockedState) or the allocator's lock.
 public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
-    // unchecked: handles set in init are not changed after; mutable state is guarded by `lock`
-    // (staging, ring, copy stream), `stateLock` (kernel and plan caches, unit scale), `gemmLock` (a
-    // plan's descriptor between set and run), `profileLock` (profile events and times), `knobs`
-    // (the configuration), `status` (last paths taken) and the allocator's own lock.
     public let device: Device
     public var name: String { "cuda:\(ordinal)" }
     /// The GPU's name as the driver reports it (e.g. "NVIDIA H200").
@@ -61,7 +58,7 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     var workspace: UInt64 = 0
     let workspaceBytes = 64 << 20
     let lock = CUDALock()
-    /// Guards `functions`, `plans` and `profileTimes`.
+    /// Guards `functions`, `plans` and `unitScaleTensor`.
     let stateLock = CUDALock()
     /// Held from setting a cuBLASLt plan's per-call attributes (bias, scales) to queueing its GEMM.
     let gemmLock = CUDALock()
@@ -444,8 +441,8 @@ typealias CUDALock = PThreadMutex
 /// A caching device allocator: freed blocks are kept per rounded size and reused, so steady-state
 /// inference makes no driver allocations. All work runs on one stream, so a block freed on the host
 /// may be reused at once: later kernels are queued after the ones still reading it.
+// unchecked: `cached`, the counters and `limitBytes` are only touched under `lock` (readers go through `withCounters`/`limit`); the rest is `let`.
 final class CUDAAllocator: @unchecked Sendable {
-    // unchecked: every field is guarded by `lock`.
     private let bound: ContextBoundAPI<CUDADriver>
     /// The driver with the backend's context current on the calling thread.
     private var driver: CUDADriver { bound.api }

@@ -1,6 +1,5 @@
 /// The CUDA driver API functions the backend uses, resolved with `dlsym` from `libcuda.so.1`.
-final class CUDADriver: @unchecked Sendable {
-    // unchecked: only constants: a dlopen handle and C function pointers (the libraries are thread-safe).
+final class CUDADriver: Sendable {
     typealias CUresult = Int32
     typealias Ptr = UnsafeMutableRawPointer
     typealias OptPtr = UnsafeMutableRawPointer?

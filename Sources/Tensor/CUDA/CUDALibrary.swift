@@ -5,8 +5,8 @@ import Darwin
 #endif
 
 /// A shared library opened at run time with `dlopen`, so the package needs no CUDA SDK to build.
+// unchecked: only `let`s: a dlopen handle (closed in deinit) and its path.
 final class CUDALibrary: @unchecked Sendable {
-    // unchecked: only constants: a dlopen handle and C function pointers (the libraries are thread-safe).
     let handle: UnsafeMutableRawPointer
     let path: String
 

@@ -1,6 +1,5 @@
 /// NVRTC, CUDA's run-time compiler, resolved with `dlsym`: compiles CUDA C source to PTX.
-public final class NVRTC: @unchecked Sendable {
-    // unchecked: only constants: a dlopen handle and C function pointers (the libraries are thread-safe).
+public final class NVRTC: Sendable {
     typealias Program = UnsafeMutableRawPointer?
     let lib: CUDALibrary
     let create: @convention(c) (UnsafeMutablePointer<Program>, UnsafePointer<CChar>, UnsafePointer<CChar>?, Int32,

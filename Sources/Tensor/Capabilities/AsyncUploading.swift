@@ -1,6 +1,7 @@
 /// A point in one of a backend's queues of work. Waiting on it waits for everything queued on that
 /// queue before it was last recorded. On the CPU, where every call finishes before it returns, it
 /// carries nothing.
+// unchecked: both fields are `let`: an opaque backend event handle and the function that destroys it once, in deinit.
 public final class QueueFence: @unchecked Sendable {
     /// The backend's handle (a CUDA event); nil on the CPU.
     public let handle: UnsafeMutableRawPointer?

@@ -1,6 +1,6 @@
 /// A value guarded by a mutex.
+// unchecked: `value` is only reached through `withLock`, under `mutex` (PThreadMutex).
 final class LockedState<Value>: @unchecked Sendable {
-    // unchecked: `value` is only reached through `withLock`, under `mutex`.
     private let mutex = PThreadMutex()
     private var value: Value
     init(_ value: Value) { self.value = value }

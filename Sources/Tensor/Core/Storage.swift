@@ -2,9 +2,8 @@
 ///
 /// The storage owns its memory unless it was made from memory owned by someone else (a memory-mapped
 /// file, say): then `owner` keeps that owner alive for as long as any tensor points into it.
+// unchecked: every field is a `let`; the memory behind `pointer` is written by the op that makes the tensor (or an upload) before it is shared.
 public final class Storage: @unchecked Sendable {
-    // unchecked: every field is a constant; the memory behind `pointer` is written only by the op that
-    // makes the tensor (or by an explicit upload) before the tensor is shared, like any buffer.
     /// Base address. On the CPU a host pointer; on a GPU backend a device address.
     public let pointer: UnsafeMutableRawPointer
     /// Size in bytes.

@@ -17,8 +17,8 @@ public protocol ThreadContextAPI: AnyObject, Sendable {
 /// the context current on the calling thread (one thread-local read when it already is), so a
 /// backend built on one thread works from any other: a server's worker thread, Swift concurrency's
 /// pool. Backends reach their API only through this, which is what makes the rule hold everywhere.
+// unchecked: all fields are `let`: a Sendable API, a @Sendable callback and `context`, an opaque handle the API owns.
 public struct ContextBoundAPI<API: ThreadContextAPI>: @unchecked Sendable {
-    // unchecked: `context` is an opaque handle the API owns; the API itself is Sendable.
     public let raw: API
     public let context: UnsafeMutableRawPointer?
     /// Called with the API's error code when the context cannot be made current.
@@ -48,8 +48,8 @@ public struct ContextBoundAPI<API: ThreadContextAPI>: @unchecked Sendable {
 /// ops return tensors), kept until someone takes it. While it is set the backend skips further work
 /// (a failed allocation or launch leaves nothing valid to compute on), and the caller turns it into a
 /// thrown error at its next check (`Backend.throwIfFaulted()`): the job fails, the process lives.
+// unchecked: `error` is only touched under `lock` (PThreadMutex).
 public final class FaultLatch: @unchecked Sendable {
-    // unchecked: `error` is only touched under `lock`.
     private let lock = PThreadMutex()
     private var error: (any Error)?
 
@@ -73,8 +73,8 @@ public final class FaultLatch: @unchecked Sendable {
 }
 
 /// A pthread mutex (Foundation-free, for the Tensor target's small locks).
+// unchecked: the pthread mutex is the synchronisation itself; `m` is allocated in init and never reassigned.
 public final class PThreadMutex: @unchecked Sendable {
-    // unchecked: the mutex is the synchronisation itself.
     private let m: UnsafeMutablePointer<pthread_mutex_t>
     public init() {
         m = .allocate(capacity: 1)

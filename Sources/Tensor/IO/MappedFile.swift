@@ -11,8 +11,8 @@ import Darwin
 /// through `Storage.owner`. Writing through a pointer into the mapping crashes (the pages are
 /// read-only), and truncating the file on disk while it is mapped makes later reads fault (SIGBUS):
 /// that is a property of `mmap` and cannot be checked.
+// unchecked: all fields are `let` and the mapping is read-only (PROT_READ) until deinit unmaps it.
 public final class MappedFile: @unchecked Sendable {
-    // unchecked: the fields are constants and the mapping is read-only (PROT_READ) until deinit unmaps it.
     /// The path the file was opened with.
     public let path: String
     /// Start of the mapping; nil when the file is empty (nothing to map).

@@ -15,8 +15,8 @@ import Darwin
 /// Shards are mapped lazily, on the first access to one of their tensors; opening checks only that
 /// every shard file exists. Tensors are zero-copy views as described for `SafeTensorsFile`.
 /// Thread-safe.
+// unchecked: `shards` (opened lazily) is only touched in init or under `lock` (ShardLock); every other field is a `let`.
 public final class SafeTensorsCheckpoint: @unchecked Sendable {
-    // unchecked: `shards` (opened lazily) is only touched under `lock`; every other field is a constant.
     /// The index file, or the single safetensors file.
     public let path: String
     /// True when the checkpoint came from an index file.
@@ -199,8 +199,8 @@ public final class SafeTensorsCheckpoint: @unchecked Sendable {
 }
 
 /// A pthread mutex (FoundationEssentials has no lock type; `Synchronization.Mutex` needs macOS 15).
+// unchecked: the pthread mutex is the synchronisation itself; allocated at init, never reassigned.
 private final class ShardLock: @unchecked Sendable {
-    // unchecked: the mutex is the synchronisation itself.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     init() { pthread_mutex_init(mutex, nil) }
     deinit {

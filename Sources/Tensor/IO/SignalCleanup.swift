@@ -22,8 +22,7 @@ public enum SignalCleanup {
         return b
     }()
     /// Non-zero while `buffer` holds a path to delete.
-    // unchecked: a sig_atomic_t flag, the C type for state shared with a signal handler; set only by
-    // `removeOnSignal`/`disarm`, which a command-line tool calls from its one main flow.
+    // unchecked: a sig_atomic_t flag shared with the signal handler; set only by `removeOnSignal`/`disarm`, from a tool's one main flow.
     nonisolated(unsafe) static var armed: sig_atomic_t = 0
     static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
 

@@ -6,8 +6,8 @@ import Darwin
 
 /// A device API for tests that behaves like CUDA's context binding: each thread has its own current
 /// context (none on a new thread), and `setCurrentContext` binds one for the calling thread only.
+// unchecked: `key` is written once, in init; pthread_getspecific/pthread_setspecific on it are thread-safe.
 public final class SimulatedContextAPI: ThreadContextAPI, @unchecked Sendable {
-    // unchecked: the key is written once in init; pthread keys are thread-safe.
     private var key = pthread_key_t()
 
     public init() { pthread_key_create(&key, nil) }
@@ -26,8 +26,8 @@ public final class SimulatedContextAPI: ThreadContextAPI, @unchecked Sendable {
 /// - a fault can be injected after N entries, reported through `takeFault()` as a device failure
 ///   would be, so callers' handling of failed jobs can be tested.
 /// Results are the CPU backend's, bit for bit (memory is host memory owned by this backend).
+// unchecked: `entryCount`, `violationList`, `faultAt` and `injected` are only touched under `lock` (PThreadMutex); the rest is `let`.
 public final class ThreadCheckingBackend: Backend, @unchecked Sendable {
-    // unchecked: the counters and the injection point are guarded by `lock`.
     public let base = CPUBackend.shared
     let bound: ContextBoundAPI<SimulatedContextAPI>
     private let fault = FaultLatch()

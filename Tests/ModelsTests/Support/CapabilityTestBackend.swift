@@ -9,8 +9,8 @@ import Tensor
 /// - `DeviceMemoryInfo`: counts the bytes of its own live allocations (device used = reserved);
 /// - `FP8GEMM`: e4m3 codes with a per-tensor scale, multiplied by dequantising on the CPU.
 /// It does not adopt `FusedGEMMEpilogue` (its GEMM is the CPU's) or `WeightDTypePreferring`.
+// unchecked: the counters, `limit` and the copy queue `pending` are only touched under `lock` (NSLock); `base` is a `let`.
 final class CapabilityTestBackend: Backend, @unchecked Sendable {
-    // @unchecked: the counters and the copy queue are guarded by `lock`.
     let base = CPUBackend.shared
     private let lock = NSLock()
     private var live = 0, peak = 0, windowPeak = 0

@@ -72,12 +72,12 @@ final class TinyModelCopy {
     }
 }
 
-/// A result handed from another thread. unchecked: written by that thread before it signals, read
-/// only after the wait.
+/// A result handed from another thread.
+// unchecked: `result` is written by that thread before it signals the semaphore and read only after the wait returns.
 final class ResultBox<T>: @unchecked Sendable { var result: Result<T, Error>? }
 
-/// A non-Sendable value handed to another thread. unchecked: the handing thread waits for that
-/// thread (or gives up on it) and does not touch the value meanwhile.
+/// A non-Sendable value handed to another thread.
+// unchecked: the handing thread waits for the receiving one (or gives up on it) and does not touch the value meanwhile.
 struct UncheckedTransfer<T>: @unchecked Sendable { let value: T }
 
 /// Runs `body` on another thread and fails when it does not return within `seconds` (a hang);
