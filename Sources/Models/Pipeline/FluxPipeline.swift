@@ -78,9 +78,12 @@ public final class FluxPipeline {
             guard vramBudget > 0 else { throw ModelError.invalidParameter("--vram-budget must be positive (got \(vramBudget) bytes)") }
         }
         self.vramBudget = vramBudget
-        if backend.device != .cpu && precision.ditQuantization != nil && !(precision == .fp8 && FluxPipeline.gpuFP8Enabled) {
-            throw ModelError.invalidParameter("--precision \(precision.rawValue) (quantized weights) runs on the CPU only; on \(backend.name) use bf16, f32 or fp8"
-                + (precision == .fp8 ? " (MAJICFLUX_CUDA_FP8=0 turned the GPU fp8 path off)" : ""))
+        // Quant's kernels read host memory: on a device, quantized weights need its fp8 GEMM.
+        let deviceFP8 = precision == .fp8 && backend is any FP8GEMM && FluxPipeline.gpuFP8Enabled
+        if backend.device != .cpu && precision.ditQuantization != nil && !deviceFP8 {
+            let fp8Note = !(backend is any FP8GEMM) ? " (\(backend.name) has no fp8 GEMM)" : " (MAJICFLUX_CUDA_FP8=0 turned the GPU fp8 path off)"
+            throw ModelError.invalidParameter("--precision \(precision.rawValue) (quantized weights) runs on the CPU only; on \(backend.name) use bf16, f32"
+                + (backend is any FP8GEMM ? " or fp8" : "") + (precision == .fp8 ? fp8Note : ""))
         }
         self.backend = backend
         self.files = files
