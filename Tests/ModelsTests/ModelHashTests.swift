@@ -70,4 +70,28 @@ final class ModelHashTests: XCTestCase {
         XCTAssertEqual(try ModelHash.sha256(files: [path], cacheFile: nil), abcd)
         XCTAssertThrowsError(try ModelHash.sha256(files: [dir.appendingPathComponent("missing").path], cacheFile: cache))
     }
+
+    /// Entries of files that no longer exist (temporary files, deleted models) leave the cache the
+    /// next time it is written, so it cannot grow without bound.
+    func testCacheDropsEntriesOfFilesThatAreGone() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cache = dir.appendingPathComponent("model-hashes.json").path
+        let kept = try file(dir, "kept.bin", Array("abc".utf8))
+        let gone = try file(dir, "gone.bin", Array("xyz".utf8))
+        _ = try ModelHash.sha256(files: [gone], cacheFile: cache)
+        _ = try ModelHash.sha256(files: [kept], cacheFile: cache)
+        func keys() throws -> Set<String> {
+            let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cache))) as? [String: Any])
+            return Set(json.keys)
+        }
+        XCTAssertEqual(try keys().count, 2)
+        try FileManager.default.removeItem(atPath: gone)
+        let third = try file(dir, "third.bin", Array("abcd".utf8))
+        _ = try ModelHash.sha256(files: [third], cacheFile: cache)
+        let after = try keys()
+        XCTAssertEqual(after.count, 2, "the removed file's entry is dropped: \(after)")
+        XCTAssertFalse(after.contains { $0.hasSuffix("gone.bin") })
+        XCTAssertTrue(after.contains { $0.hasSuffix("kept.bin") })
+    }
 }

@@ -44,6 +44,11 @@ public enum ModelHash {
         if let cacheFile {
             cacheLock.withLock { _ in
                 var cache = readCache(cacheFile)  // re-read: another process may have added entries
+                // Entries of files that are gone (deleted models, temporary files) are dropped, so the
+                // cache holds only what can still be looked up.
+                cache = cache.filter { entry in
+                    entry.key.split(separator: "\n").allSatisfy { access(String($0), F_OK) == 0 }
+                }
                 cache[key] = .object(["stamp": .string(signature), "sha256": .string(hex)])
                 writeCache(cache, to: cacheFile)
             }
