@@ -1,38 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation  // Thread: a dedicated thread with a large stack for the blocking work
-
-/// One generation (or load) at a time per pipeline: a pthread mutex held for the whole run.
-///
-/// `FluxPipeline` is a class with mutable stage state; the blocking `generate` and `loadAll` hold
-/// its gate, and the async entry points run those on a thread of their own, so two tasks (or an
-/// actor re-entered while it awaits) can share a pipeline and simply queue. Settings (`keepLoaded`,
-/// `vaeTilingMode`...) are not guarded: set them before generating, as before.
-// unchecked: its one field is the pthread mutex itself, allocated in init and never reassigned.
-final class GenerationGate: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-
-    init() {
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deinitialize(count: 1)
-        mutex.deallocate()
-    }
-
-    /// Blocks until no other run holds the gate. Pair with `unlock()` on the same thread.
-    func lock() { pthread_mutex_lock(mutex) }
-    func unlock() { pthread_mutex_unlock(mutex) }
-}
+import Tensor
 
 /// A pipeline handed to the generation thread.
 // unchecked: the thread only calls `generate`/`loadAll`, which hold the pipeline's `generationGate` (a pthread mutex) for their whole run.

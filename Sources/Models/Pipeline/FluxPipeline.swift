@@ -48,8 +48,10 @@ public final class FluxPipeline {
     let stages: StageCache
     private let clipTokenizer: CLIPTokenizer
     private let t5Tokenizer: T5Tokenizer
-    /// One generation or load at a time (`FluxPipeline+Gate.swift`).
-    let generationGate = GenerationGate()
+    /// One generation (or load) at a time: the blocking `generate` and `loadAll` hold it for their
+    /// whole run, so tasks (or an actor re-entered while it awaits) sharing a pipeline queue. Settings
+    /// (`keepLoaded`, `vaeTilingMode`...) are not guarded: set them before generating.
+    let generationGate = PThreadMutex()
 
     /// Whether `--precision fp8` runs on a GPU: the DiT's block Linears as e4m3 on the GPU through
     /// the backend's fp8 GEMM (`FP8GEMM`, `FP8Linear`) (fp8 tensor cores from compute capability 8.9, dequantised to bf16 on

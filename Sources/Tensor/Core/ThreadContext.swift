@@ -90,4 +90,8 @@ public final class PThreadMutex: @unchecked Sendable {
         defer { pthread_mutex_unlock(m) }
         return try body()
     }
+    /// Blocks until the mutex is free and takes it; pair with `unlock()` on the same thread (for a
+    /// hold that spans a whole function, as `FluxPipeline`'s one-run-at-a-time gate).
+    public func lock() { pthread_mutex_lock(m) }
+    public func unlock() { pthread_mutex_unlock(m) }
 }
