@@ -35,6 +35,7 @@ extension FluxTransformer {
         guard let streamer else { return }
         doubleBlocks = try streamer.deviceBlocks(hostDoubleBlocks, first: 0)
         singleBlocks = try streamer.deviceBlocks(hostSingleBlocks, first: config.numLayers)
+        if !adapters.isEmpty { try applyAdapters() }  // the new views start without the LoRAs
         if !streamer.keepsHostCopies { (hostDoubleBlocks, hostSingleBlocks) = ([], []) }
     }
 

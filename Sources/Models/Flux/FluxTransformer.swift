@@ -25,6 +25,8 @@ public final class FluxTransformer: Module {
     public let backend: any Backend
     /// Set when the blocks stream (`streaming` given at load).
     var streamer: BlockStreamer?
+    /// Attached LoRA factors by BFL layer name, on `backend` (FluxTransformer+LoRA.swift).
+    var adapters: [String: LoRAFactors] = [:]
 
     static let doubleKey = "double_blocks", singleKey = "single_blocks"
 

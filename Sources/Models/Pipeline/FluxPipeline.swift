@@ -176,6 +176,7 @@ public final class FluxPipeline {
         // Device failures are checked after each stage and step (`throwIfFaulted`): one left from
         // outside a generation is reported here rather than blamed on a later stage.
         try backend.throwIfFaulted()
+        if let uses = request.loras { try applyLoRAs(uses, fuse: stages.fuseLoRAs) }
         stages.startGeneration()
         let start = ContinuousClock.now
         func report(_ stage: GenerationProgress.Stage, _ step: Int, denoised: Tensor? = nil) throws {
@@ -205,7 +206,10 @@ public final class FluxPipeline {
         try backend.throwIfFaulted()
         stages.endDeviceStage()
         let png = try PNGImage(tensor: image)  // diffusers' rounding: round((x/2 + 0.5).clamp(0, 1) * 255)
-        return GeneratedImage(width: png.width, height: png.height, rgb: png.pixels, request: request, modelHash: modelHash.value)
+        // The picture records the LoRAs it was made with, whether the request or the pipeline set them.
+        var made = request
+        made.loras = stages.loras.isEmpty ? nil : stages.loras
+        return GeneratedImage(width: png.width, height: png.height, rgb: png.pixels, request: made, modelHash: modelHash.value)
     }
 
     /// The denoising loop. The DiT is loaded here and (unless `keepLoaded`) released on return,

@@ -27,6 +27,9 @@ public struct GenerationRequest: Sendable, Equatable {
     public var schedule: ScheduleKind = ModelPreset.fluxDev.schedule
     /// T5 token count: 512 for dev, 256 for schnell.
     public var maxSequenceLength: Int = ModelPreset.fluxDev.sequenceLength
+    /// LoRAs for this picture (they stay attached for the next); nil: those the pipeline runs with
+    /// (`FluxPipeline.setLoRAs`).
+    public var loras: [LoRAUse]? = nil
 
     public init(prompt: String, seed: UInt64 = 0, steps: Int = ModelPreset.fluxDev.steps,
                 width: Int = ModelPreset.fluxDev.imageSize, height: Int = ModelPreset.fluxDev.imageSize) {
@@ -112,7 +115,9 @@ extension GeneratedImage {
     /// A1111 quotes them.
     public func parameterText(model: String) -> [(key: String, value: String)] {
         let r = request
-        var lines = [r.prompt]
+        let loras = r.loras ?? []
+        // A1111 writes each LoRA into the prompt as it was asked for, and their file hashes apart.
+        var lines = [([r.prompt] + loras.map { "<lora:\($0.lora.name):\(Self.infotextNumber($0.weight))>" }).joined(separator: " ")]
         if r.trueCFGScale > 1 && !r.negativePrompt.isEmpty { lines.append("Negative prompt: \(r.negativePrompt)") }
         var fields: [(String, String)] = [
             ("Steps", "\(r.steps)"), ("Sampler", "Euler"), ("Schedule type", "Simple"),
@@ -120,6 +125,8 @@ extension GeneratedImage {
             ("Seed", "\(r.seed)"), ("Size", "\(width)x\(height)"),
         ]
         if case .diffSynth(let shift) = r.schedule { fields.append(("Shift", Self.infotextNumber(shift))) }
+        let loraHashes = loras.compactMap { use in use.lora.shortHash.map { "\(use.lora.name): \($0)" } }
+        if !loraHashes.isEmpty { fields.append(("Lora hashes", loraHashes.joined(separator: ", "))) }
         if let modelHash { fields.append(("Model hash", modelHash)) }
         fields.append(("Model", model))
         lines.append(fields.map { "\($0.0): \(Self.infotextQuoted($0.1))" }.joined(separator: ", "))
@@ -147,6 +154,9 @@ extension GenerationRequest {
                                         ("width", .int(width)), ("height", .int(height)),
                                         ("guidance", .double(Double(guidance))), ("true_cfg_scale", .double(Double(trueCFGScale))),
                                         ("max_sequence_length", .int(maxSequenceLength))]
+        if let loras, !loras.isEmpty {
+            o.append(("loras", .array(loras.map { .object(["name": .string($0.lora.name), "weight": .double(Double($0.weight))]) })))
+        }
         switch schedule {
         case .model: o.append(("schedule", .string("model")))
         case .diffSynth(let shift): o.append(("schedule", .string("diffsynth"))); o.append(("shift", .double(Double(shift))))

@@ -19,8 +19,18 @@ final class StageCache {
 
     private var clipModel: CLIPTextModel?
     private var t5Model: T5Encoder?
-    private var ditModel: FluxTransformer?
+    var ditModel: FluxTransformer?
     private var vaeModel: AutoencoderKL?
+
+    /// The LoRAs the next stages run with (FluxPipeline+LoRA.swift), and whether they are fused into
+    /// the DiT's weights at load (`--lora-fuse`) instead of running beside them.
+    var loras: [LoRAUse] = []
+    var fuseLoRAs = false
+    /// What the loaded models carry (StageCache+LoRA.swift), so unchanged LoRAs cost nothing.
+    var clipLoRAs: [LoRAUse.Key] = []
+    var ditLoRAs = AppliedLoRAs()
+    /// Per layer, the error of the last fusion (`--lora-fuse`); empty when the LoRAs run unfused.
+    var fusionErrors: [LoRAFusionError] = []
 
     /// How the last loaded DiT and T5 held their blocks under a VRAM budget (nil without one).
     private(set) var lastDiTResidency: BlockResidency?
@@ -50,12 +60,14 @@ final class StageCache {
     var keepsStages: Bool { keepLoaded && vramBudget == nil }
 
     func clip() throws -> CLIPTextModel {
-        if let clipModel { return clipModel }
+        if let clipModel { try attachLoRAs(clipModel); return clipModel }
         startDeviceStage("CLIP")
         let config = try FluxPipeline.clipConfig(files)
         let m = try CLIPTextModel(config: config, weights: CheckpointWeights(path: files.clip),
                                   computeDType: deviceDType ?? .f32, backend: backend)
         try backend.throwIfFaulted()  // a device failure while uploading fails the load, not the process
+        clipLoRAs = []
+        try attachLoRAs(m)
         if keepsStages { clipModel = m }
         return m
     }
@@ -81,6 +93,9 @@ final class StageCache {
     /// blocks: `denoise` gives its device memory back when done and this call takes it again.
     func dit(tokens: Int? = nil) throws -> FluxTransformer {
         let n = tokens ?? plannedTokens
+        if ditLoRAs.fused && !ditLoRAs.matches(loras, fused: wantsFusion(ditModel)) {
+            ditModel = nil  // other LoRAs fused in: load the weights again
+        }
         if let ditModel {
             if ditModel.blocksEvicted, let free = startDeviceStage("DiT") {
                 // The layers outside the blocks stayed on the device and are already out of `free`.
@@ -89,6 +104,7 @@ final class StageCache {
                 lastDiTResidency = ditModel.residency
                 try backend.throwIfFaulted()
             }
+            try attachLoRAs(ditModel)
             return ditModel
         }
         let free = startDeviceStage("DiT")
@@ -96,11 +112,16 @@ final class StageCache {
         let declared = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
         let config = try FluxConfig.infer(shape: source.shape(of:), names: source.names, declared: declared,
                                           component: "transformer (\(files.transformer))")
+        // LoRA factors stay on the device beside the streamed blocks: they come out of the blocks' share.
+        let adapterBytes = FluxTransformer.adapterBytes(loras, config: config, dtype: deviceDType ?? .f32)
         let streaming = free.map {
-            BlockStreaming(weightBudget: $0 - FluxPipeline.ditDeviceWorkingBytes(config, tokens: n), keepsHostCopies: keepLoaded)
+            BlockStreaming(weightBudget: $0 - FluxPipeline.ditDeviceWorkingBytes(config, tokens: n) - adapterBytes, keepsHostCopies: keepLoaded)
         }
         let m = try FluxTransformer(config: config, weights: source, computeDType: deviceDType ?? precision.denseDType,
                                     quantization: precision.ditQuantization, backend: backend, streaming: streaming)
+        try backend.throwIfFaulted()
+        ditLoRAs = AppliedLoRAs()
+        try attachLoRAs(m)
         try backend.throwIfFaulted()
         if keepLoaded { ditModel = m }
         lastDiTResidency = m.residency
