@@ -460,3 +460,15 @@ save_file({k2: v.contiguous() for k2, v in tensors.items()}, os.path.join(OUT, "
                                                     "timestep, guidance, img_ids, txt_ids) in f32"))})
 canonical_header(os.path.join(OUT, "expected.safetensors"))
 print("wrote", OUT, sorted(os.listdir(OUT)))
+
+# A1111's "Lora hashes" value for each file: sd-scripts' addnet hash, SHA-256 of everything after the
+# safetensors header (modules/hashes.py addnet_hash_safetensors), first 12 hex digits.
+import hashlib
+def addnet_hash(path):
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        f.seek(8 + n)
+        return hashlib.sha256(f.read()).hexdigest()[:12]
+with open(os.path.join(OUT, "hashes.json"), "w") as f:
+    json.dump({n: addnet_hash(os.path.join(OUT, n)) for n in sorted(os.listdir(OUT)) if n.endswith(".safetensors") and n != "expected.safetensors"},
+              f, indent=1, sort_keys=True)

@@ -61,8 +61,8 @@ struct LoRAFactors {
             return 0..<rows
         }
         // q, k, v are `in` rows each; the single blocks' MLP rows follow them.
-        let start = part * shape.in
-        let expected = part < 3 ? shape.in : shape.out - 3 * shape.in
+        let start = part == LoRATarget.qkvPart ? 0 : part * shape.in
+        let expected = part == LoRATarget.qkvPart ? 3 * shape.in : part < 3 ? shape.in : shape.out - 3 * shape.in
         guard rows == expected, start + rows <= shape.out else { throw mismatch() }
         return start..<(start + rows)
     }

@@ -21,8 +21,9 @@ struct LoRATarget: Hashable {
     /// Our Linear's name (BFL for the DiT: `double_blocks.0.img_attn.qkv`; HF for CLIP).
     let layer: String
     /// Part of a fused weight: q, k, v are parts 0, 1, 2 of `in` rows each, the single blocks' MLP
-    /// part 3 (the rows after 3 * in). nil: the whole weight.
+    /// part 3 (the rows after 3 * in), `qkvPart` all of q, k, v (XLabs' single blocks). nil: the whole weight.
     let part: Int?
+    static let qkvPart = -1
     /// diffusers' `norm_out.linear` holds (scale, shift); BFL's adaLN_modulation.1 (shift, scale).
     let swapHalves: Bool
 
@@ -69,7 +70,7 @@ enum LoRAKeys {
 
     /// XLabs processor LoRAs -> BFL suffix (their qkv LoRAs act on the fused qkv rows).
     static let xlabsDouble = ["qkv_lora1": "img_attn.qkv", "proj_lora1": "img_attn.proj", "qkv_lora2": "txt_attn.qkv", "proj_lora2": "txt_attn.proj"]
-    static let xlabsSingle = ["qkv_lora": "linear1", "proj_lora": "linear2"]
+    static let xlabsSingle = ["qkv_lora": ("linear1", LoRATarget.qkvPart), "proj_lora": ("linear2", nil)]
 
     /// The target of a module key, and the format it is written in; nil when it names no layer we have.
     static func target(module key: String) -> (LoRATarget, LoRAKeyFormat)? {
@@ -127,10 +128,13 @@ enum LoRAKeys {
     static func xlabs(_ s: String) -> LoRATarget? {
         let parts = s.components(separatedBy: ".processor.")
         guard parts.count == 2 else { return nil }
-        for (blocks, table) in [("double_blocks", xlabsDouble), ("single_blocks", xlabsSingle)] {
-            if let (n, rest) = block(parts[0], prefix: blocks, separator: "."), rest.isEmpty, let layer = table[parts[1]] {
-                return LoRATarget(.transformer, "\(blocks).\(n).\(layer)")
-            }
+        guard let (n, rest) = block(parts[0], prefix: "double_blocks", separator: ".") ?? block(parts[0], prefix: "single_blocks", separator: "."),
+              rest.isEmpty else { return nil }
+        if parts[0].hasPrefix("double_blocks"), let layer = xlabsDouble[parts[1]] {
+            return LoRATarget(.transformer, "double_blocks.\(n).\(layer)")
+        }
+        if parts[0].hasPrefix("single_blocks"), let (layer, part) = xlabsSingle[parts[1]] {
+            return LoRATarget(.transformer, "single_blocks.\(n).\(layer)", part: part)
         }
         return nil
     }
