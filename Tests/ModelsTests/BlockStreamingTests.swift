@@ -234,3 +234,39 @@ final class BlockStreamingTests: XCTestCase {
         }
     }
 }
+
+/// LoRAs on a streaming DiT: beside the streamed blocks' Linears and the modulation Linears kept in
+/// host memory, the same output as on the resident DiT, and still there after evicting and placing.
+extension BlockStreamingTests {
+    func testLoRAsOnStreamedBlocksComputeWhatTheResidentDiTDoes() throws {
+        let (config, weights) = try widenedDiT()
+        var tensors: [(String, Tensor)] = []
+        for (i, layer) in ["double_blocks.0.img_attn.qkv", "double_blocks.2.img_mod.lin", "double_blocks.1.txt_mlp.2",
+                           "single_blocks.4.linear1", "single_blocks.1.modulation.lin", "img_in"].enumerated() {
+            let shape = try XCTUnwrap(weights.shape(of: layer + ".weight"))
+            let module = "lora_unet_" + layer.replacingOccurrences(of: ".", with: "_")
+            tensors.append(("\(module).lora_down.weight", TorchGenerator(seed: UInt64(10 + 2 * i)).randn([2, shape[1]]) * 0.3))
+            tensors.append(("\(module).lora_up.weight", TorchGenerator(seed: UInt64(11 + 2 * i)).randn([shape[0], 2]) * 0.3))
+        }
+        let lora = try LoRA(contentsOf: LoRAFormatTests.write(tensors))
+        let resident = try FluxTransformer(config: config, weights: weights)
+        let base = run(resident, seed: 1)
+        try resident.setLoRAs([LoRAUse(lora, weight: 0.8)])
+        let expected = run(resident, seed: 1)
+        XCTAssertGreaterThan(zip(base, expected).map { abs($0 - $1) }.max()!, 1e-2, "the LoRA changes the output")
+
+        let all = try XCTUnwrap(try FluxTransformer(config: config, weights: weights, streaming: BlockStreaming(weightBudget: 1 << 40)).residency)
+        let budget = all.otherWeightBytes + all.blockBytes[..<2].reduce(0, +) + 2 * all.blockBytes[2...].max()!
+        let streamed = try FluxTransformer(config: config, weights: weights,
+                                           streaming: BlockStreaming(weightBudget: budget, keepsHostCopies: true))
+        XCTAssertGreaterThan(try XCTUnwrap(streamed.residency).streamedBlocks, 0)
+        try streamed.setLoRAs([LoRAUse(lora, weight: 0.8)])
+        XCTAssertEqual(run(streamed, seed: 1), expected)
+        streamed.evictBlocks()
+        try streamed.placeBlocks(weightBudget: budget)
+        XCTAssertEqual(run(streamed, seed: 1), expected, "the LoRAs survive evicting and placing the blocks")
+        try streamed.setLoRAs([])
+        XCTAssertEqual(run(streamed, seed: 1), base)
+        XCTAssertThrowsError(try streamed.fuseLoRAs([LoRAUse(lora)])) { XCTAssertTrue("\($0)".contains("streamed"), "\($0)") }
+    }
+}
