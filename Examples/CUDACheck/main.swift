@@ -20,6 +20,9 @@ import Tensor
 ///                                          slots) vs all resident: step time, output, copy speed
 ///     cuda-check threads                   the backend driven from 8 threads at once vs the main thread; a
 ///                                          forced out-of-memory comes back as an error
+///     cuda-check lora TINY_FLUX_DIR LORA_DIR the tiny pipeline with LoRAs on the GPU (f32/bf16/fp8, fused,
+///                                          streamed) vs the CPU
+///     cuda-check dit-lora [sizes]          a FLUX.1-dev-size DiT step with rank-16/64 LoRAs vs without; LoRA switching
 ///     cuda-check kernels                   compiles every kernel with NVRTC (no GPU needed)
 setvbuf(stdout, nil, _IOLBF, 0)  // line-buffered, so a log shows how far a crashed run got
 OpenBLASSetup.prepareProcess()  // first, before other threads: OpenBLAS's core and thread timeout
@@ -49,6 +52,10 @@ do {
     case "dit": try DiTBench.run(sizes: args.dropFirst().compactMap { Int($0) })
     case "dit-fp8": try DiTBench.run(sizes: args.dropFirst().compactMap { Int($0) }, fp8: true)
     case "gemm": try GemmBench.run()
+    case "lora":
+        guard args.count >= 3 else { print("usage: cuda-check lora TINY_FLUX_DIR LORA_DIR"); exit(2) }
+        exit(try LoRACheck.run(tinyDir: args[1], loraDir: args[2]) ? 0 : 1)
+    case "dit-lora": try LoRACheck.bench(sizes: args.dropFirst().compactMap { Int($0) })
     case "flash": exit(try FlashCheck.run() ? 0 : 1)
     case "upload": exit(try UploadCheck.run() ? 0 : 1)
     case "fp8": exit(try FP8Check.run() ? 0 : 1)

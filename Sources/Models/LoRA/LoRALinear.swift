@@ -34,7 +34,15 @@ public struct LoRALinear: LinearLayer {
     /// (x downᵀ) upᵀ.
     public func delta(_ x: Tensor) -> Tensor { linear(linear(x, weight: down, bias: nil), weight: up, bias: nil) }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { base(x) + delta(x) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let y = base(x)
+        // On a GPU the update is added by the second GEMM itself, not by another pass over y.
+        if let acc = y.backend as? any LinearAccumulating, acc.canAccumulate(into: y) {
+            acc.addLinear(linear(x, weight: down, bias: nil), weight: up, into: y)
+            return y
+        }
+        return y + delta(x)
+    }
 
     public func geluTanh(_ x: Tensor) -> Tensor { gelu(self(x), approximate: .tanh) }
 

@@ -54,8 +54,9 @@ extension CUDABackend {
     /// Row-major C (batch, M, N) = A (batch, M, K) * B (batch, K, N) as the column-major cuBLASLt call
     /// C^T = B^T A^T; `bias` (N) and GELU go in the epilogue. `out` is a contiguous (or row-strided with
     /// `ldc`) destination.
+    /// With `accumulate`, C is added to (beta = 1) rather than overwritten.
     func gemm(a: MatrixView, b: MatrixView, m: Int, n: Int, k: Int, batch: Int, out: Tensor, ldc: Int,
-              bias: Tensor?, gelu: Bool) {
+              bias: Tensor?, gelu: Bool, accumulate: Bool = false) {
         if m == 0 || n == 0 || fault.isSet { return }
         let aPtr = address(a.tensor), bPtr = address(b.tensor), cPtr = address(out)
         let biasPtr = bias.map { address($0) }
@@ -71,14 +72,15 @@ extension CUDABackend {
         if var bp = biasPtr {
             must(lt.descSet(plan.desc, CUBLASLt.descBias, &bp, 8), "cublasLt set bias")
         }
-        var one: Float = 1, zero: Float = 0
+        var one: Float = 1, beta: Float = accumulate ? 1 : 0
         var rc: Int32 = 0
         let run = { (algo: UnsafeRawPointer) -> Int32 in
-            self.lt.matmul(self.lt.handle, plan.desc, &one, bPtr, plan.a, aPtr, plan.b, &zero, cPtr, plan.c, cPtr, plan.c,
+            self.lt.matmul(self.lt.handle, plan.desc, &one, bPtr, plan.a, aPtr, plan.b, &beta, cPtr, plan.c, cPtr, plan.c,
                            algo, self.workspace, self.workspaceBytes, self.stream)
         }
-        autotune(plan, flops: 2 * Double(m) * Double(n) * Double(k) * Double(batch), run)
-        profiled("gemm \(m)x\(k)x\(n)\(batch > 1 ? " b\(batch)" : "")\(gelu ? " gelu" : "")") {
+        // Timing candidates would add into C several times: accumulating GEMMs keep the heuristic's pick.
+        if !accumulate { autotune(plan, flops: 2 * Double(m) * Double(n) * Double(k) * Double(batch), run) }
+        profiled("gemm \(m)x\(k)x\(n)\(batch > 1 ? " b\(batch)" : "")\(gelu ? " gelu" : "")\(accumulate ? " +=" : "")") {
             rc = plan.algo.withUnsafeBytes { run($0.baseAddress!) }
         }
         if rc != 0 { fault.record(CUDAError.cublas("cublasLtMatmul (m \(m) n \(n) k \(k) batch \(batch) \(computeDType))", rc)) }
@@ -124,8 +126,9 @@ extension CUDABackend {
         return out
     }
 
-    /// The same into `out`, whose rows are `ldc` elements apart (a column block of a wider buffer).
-    func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, gelu: Bool, into out: Tensor, ldc: Int) {
+    /// The same into `out`, whose rows are `ldc` elements apart (a column block of a wider buffer);
+    /// with `accumulate`, added to what `out` holds.
+    func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, gelu: Bool, into out: Tensor, ldc: Int, accumulate: Bool = false) {
         let k = x.shape[x.rank - 1], n = weight.shape[0]
         let rows = x.count / Swift.max(k, 1)
         if rows == 0 || n == 0 { return }
@@ -139,10 +142,10 @@ extension CUDABackend {
         if av.ld % 8 != 0 && computeDType != .f32 {
             let c = contiguous(x2)
             gemm(a: MatrixView(tensor: c, ld: k, transposed: false, batchStride: 0), b: bv, m: rows, n: n, k: k, batch: 1,
-                 out: out, ldc: ldc, bias: b, gelu: gelu)
+                 out: out, ldc: ldc, bias: b, gelu: gelu, accumulate: accumulate)
             return
         }
-        gemm(a: av, b: bv, m: rows, n: n, k: k, batch: 1, out: out, ldc: ldc, bias: b, gelu: gelu)
+        gemm(a: av, b: bv, m: rows, n: n, k: k, batch: 1, out: out, ldc: ldc, bias: b, gelu: gelu, accumulate: accumulate)
     }
 
     /// True when all dims but the last index rows with one uniform stride (a (rows, k) matrix view).
@@ -182,4 +185,12 @@ extension CUDABackend {
         plan.algo = plan.candidates[best.index]
         plan.workspace = plan.algo.withUnsafeBytes { Int($0.load(fromByteOffset: 64, as: UInt64.self)) }
     }
+}
+
+extension CUDABackend: LinearAccumulating {
+    public func addLinear(_ x: Tensor, weight: Tensor, into y: Tensor) {
+        linear(x, weight: weight, bias: nil, gelu: false, into: y, ldc: weight.shape[0], accumulate: true)
+    }
+
+    public func canAccumulate(into y: Tensor) -> Bool { y.dtype == computeDType && y.isContiguous && (y.backend as? CUDABackend) === self }
 }
