@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine from /work/main's root with .device carried (see Tools/cuda/README.md):
 # the CUDA checks and benchmarks, then the PyTorch reference, each stage logged under $OUT.
-# Usage: bash .device/device_run.sh [stages...]  (default: ops pipeline gemm dit torch; also flash, dit-mma, upload, fp8, stream, stream-bf16)
+# Usage: bash .device/device_run.sh [stages...]  (default: ops pipeline gemm dit torch; also flash, dit-mma, upload, fp8, stream, stream-bf16, lora, dit-lora)
 # TORCH_SIZES (default "1024 512") picks the PyTorch reference's sizes; MAJICFLUX_CUDA_FLASH the flash kernel.
 set -u
 OUT=${OUT:-/tmp/out}
@@ -24,6 +24,8 @@ for s in $stages; do
     dit-fp8) timeout 150 /tmp/bin/cuda-check dit-fp8 ${DIT_SIZES:-1024} 2>&1 | tee "$OUT/dit-fp8.log" ;;
     dit-mma) MAJICFLUX_CUDA_FLASH=mma timeout 120 /tmp/bin/cuda-check dit 1024 512 2>&1 | tee "$OUT/dit-mma.log" ;;
     dit) timeout 120 /tmp/bin/cuda-check dit 1024 512 2>&1 | tee "$OUT/dit.log" ;;
+    lora) timeout 120 /tmp/bin/cuda-check lora Tests/ModelsTests/Fixtures/tiny-flux Tests/ModelsTests/Fixtures/lora 2>&1 | tee "$OUT/lora.log" ;;
+    dit-lora) timeout 300 /tmp/bin/cuda-check dit-lora ${DIT_SIZES:-1024 512} 2>&1 | tee "$OUT/dit-lora.log" ;;
     torch)
       [ -d /tmp/site/diffusers ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .device/whl/*.whl >/dev/null 2>&1
       PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 timeout 150 python3 .device/bench_flux_dit_torch.py ${TORCH_SIZES:-1024 512} 2>&1 | grep -v Warning | tee "$OUT/torch.log" ;;
