@@ -10,22 +10,29 @@ public struct LoRAFusionError: Sendable {
 }
 
 extension LinearLayer {
-    /// This layer with `up @ down` (f32, on the layer's backend) added to its weight, stored as before:
-    /// a dense weight in its dtype, GPU fp8 and CPU scaled fp8/int8/int4 re-quantised with new scales.
+    /// This layer with `up @ down` added to its weight, stored as before: a dense weight in its dtype,
+    /// GPU fp8 and CPU scaled fp8/int8/int4 re-quantised with new scales. The sum is formed in f32 in
+    /// host memory one layer at a time (a GPU would round it to its compute dtype), so the error
+    /// reported is the storing's alone.
     func fused(_ f: LoRAFactors) throws -> (any LinearLayer, relativeError: Float) {
+        let cpu = CPUBackend.shared
+        func host(_ t: Tensor) -> Tensor { t.moved(to: cpu).to(.f32) }
         switch self {
         case let l as LoRALinear:
             return try l.base.fused(f)
         case let l as Linear:
-            let exact = l.weight.to(.f32) + matmul(f.up.moved(to: l.weight.backend), f.down.moved(to: l.weight.backend))
-            let stored = exact.to(l.weight.dtype)
-            return (Linear(weight: stored.contiguous(), bias: l.bias), relativeDistance(stored.to(.f32), exact))
+            let exact = host(l.weight) + matmul(f.up, f.down)
+            let stored = exact.to(l.weight.dtype).contiguous()
+            return (Linear(weight: stored.moved(to: l.weight.backend), bias: l.bias), relativeDistance(stored.to(.f32), exact))
         case let l as FP8Linear:
-            guard let gpu = l.codes.backend as? any FP8GEMM else { throw ModelError.invalidParameter("fp8 layer without an fp8 backend") }
-            let scale = l.scale.count == 1 ? l.scale.reshaped([1, 1]) : l.scale.reshaped([l.outFeatures, 1])
-            let exact = l.codes.to(.f32) * scale + matmul(f.up.moved(to: gpu), f.down.moved(to: gpu))
-            let q = gpu.quantizeTensorE4M3(exact)
-            return (FP8Linear(codes: q.codes, scale: q.scale, bias: l.bias), relativeDistance(q.codes.to(.f32) * q.scale.reshaped([1, 1]), exact))
+            let scale = host(l.scale)
+            let w = host(l.codes) * (scale.count == 1 ? scale.reshaped([1, 1]) : scale.reshaped([l.outFeatures, 1]))
+            let exact = w + matmul(f.up, f.down)
+            let q = try QuantizedWeight.quantize(exact, format: .fp8e4m3fn, granularity: scale.count == 1 ? .tensor : .channel)
+            guard let s = q.scales else { throw ModelError.invalidParameter("fp8 re-quantisation gave no scales") }
+            let gpu = l.codes.backend
+            return (FP8Linear(codes: q.data.moved(to: gpu), scale: s.to(.f32).reshaped([s.count]).moved(to: gpu), bias: l.bias),
+                    relativeDistance(q.dequantized().to(.f32), exact))
         case let l as CPUQuantizedLinear:
             let w = l.layer.weight
             let exact = w.dequantized().to(.f32) + matmul(f.up, f.down)
@@ -39,7 +46,7 @@ extension LinearLayer {
     }
 }
 
-/// ‖a − b‖ / ‖b‖ (0 when b is zero), computed where the tensors live.
+/// ‖a − b‖ / ‖b‖ (0 when b is zero).
 func relativeDistance(_ a: Tensor, _ b: Tensor) -> Float {
     let d = a - b
     let num = (d * d).sum().floats()[0], den = (b * b).sum().floats()[0]

@@ -34,17 +34,27 @@ public struct LoRALinear: LinearLayer {
     /// (x downᵀ) upᵀ.
     public func delta(_ x: Tensor) -> Tensor { linear(linear(x, weight: down, bias: nil), weight: up, bias: nil) }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        let y = base(x)
-        // On a GPU the update is added by the second GEMM itself, not by another pass over y.
-        if let acc = y.backend as? any LinearAccumulating, acc.canAccumulate(into: y) {
-            acc.addLinear(linear(x, weight: down, bias: nil), weight: up, into: y)
-            return y
-        }
-        return y + delta(x)
+    public func callAsFunction(_ x: Tensor) -> Tensor { onAccumulatingBackend(x, gelu: false) ?? base(x) + delta(x) }
+
+    public func geluTanh(_ x: Tensor) -> Tensor { onAccumulatingBackend(x, gelu: true) ?? gelu(base(x) + delta(x), approximate: .tanh) }
+
+    public func concatGeluTanh(_ prefix: Tensor, _ x: Tensor) -> Tensor {
+        onAccumulatingBackend(x, gelu: true, prefix: prefix) ?? concat([prefix, geluTanh(x)], dim: -1)
     }
 
-    public func geluTanh(_ x: Tensor) -> Tensor { gelu(self(x), approximate: .tanh) }
+    /// On a GPU (`LinearAccumulating`): the update's second GEMM writes the output (after `prefix`'s
+    /// columns, when given) and the base's GEMM adds to it with its own bias and GELU epilogue, so the
+    /// LoRA costs its two thin GEMMs and nothing else. nil where the backend or base cannot.
+    func onAccumulatingBackend(_ x: Tensor, gelu: Bool, prefix: Tensor? = nil) -> Tensor? {
+        guard let acc = x.backend as? any LinearAccumulating else { return nil }
+        let p = prefix.map { $0.shape[$0.rank - 1] } ?? 0, n = outFeatures
+        let out = acc.uninitialized(Array(x.shape.dropLast()) + [p + n])
+        let view = p == 0 ? out : out.slice(dim: out.rank - 1, start: p)
+        acc.linear(linear(x, weight: down, bias: nil), weight: up, bias: nil, gelu: false, into: view, ldc: p + n, accumulate: false)
+        guard base.accumulate(x, into: view, ldc: p + n, gelu: gelu) else { return nil }
+        if let prefix { acc.copy(prefix.to(out.dtype), into: out.slice(dim: out.rank - 1, start: 0, end: p)) }
+        return out
+    }
 
     public func rows(_ start: Int, _ end: Int) -> (any LinearLayer)? {
         guard let b = base.rows(start, end) else { return nil }

@@ -49,4 +49,9 @@ public struct FP8Linear: LinearLayer {
     public func concatGeluTanh(_ prefix: Tensor, _ x: Tensor) -> Tensor {
         gemm(x).fp8ConcatLinearGeluTanh(prefix, x, codes: codes, scale: scale, bias: bias)
     }
+
+    public func accumulate(_ x: Tensor, into out: Tensor, ldc: Int, gelu: Bool) -> Bool {
+        guard let acc = out.backend as? any LinearAccumulating else { return false }
+        return acc.fp8Linear(x, codes: codes, scale: scale, bias: bias, gelu: gelu, into: out, ldc: ldc, accumulate: true)
+    }
 }

@@ -39,4 +39,10 @@ public struct Linear: LinearLayer {
     public func concatGeluTanh(_ prefix: Tensor, _ x: Tensor) -> Tensor {
         concatLinearGeluTanh(prefix, x, weight: weight, bias: bias)
     }
+
+    public func accumulate(_ x: Tensor, into out: Tensor, ldc: Int, gelu: Bool) -> Bool {
+        guard let acc = out.backend as? any LinearAccumulating else { return false }
+        acc.linear(x, weight: weight, bias: bias, gelu: gelu, into: out, ldc: ldc, accumulate: true)
+        return true
+    }
 }

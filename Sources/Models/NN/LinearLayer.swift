@@ -17,10 +17,15 @@ public protocol LinearLayer: Module, Sendable {
     func rows(_ start: Int, _ end: Int) -> (any LinearLayer)?
     /// [prefix | gelu_tanh(x W^T + b)] along the last dimension (Flux single blocks).
     func concatGeluTanh(_ prefix: Tensor, _ x: Tensor) -> Tensor
+    /// out = [gelu_tanh](x W^T + b + out) in place, `out` (..., N) a view whose rows lie `ldc` apart,
+    /// when the layer's GEMM can add into its output (`LinearAccumulating`: a LoRA's update written
+    /// first); false, writing nothing, when it cannot.
+    func accumulate(_ x: Tensor, into out: Tensor, ldc: Int, gelu: Bool) -> Bool
 }
 
 extension LinearLayer {
     public func geluTanh(_ x: Tensor) -> Tensor { gelu(self(x), approximate: .tanh) }
     public func rows(_ start: Int, _ end: Int) -> (any LinearLayer)? { nil }
     public func concatGeluTanh(_ prefix: Tensor, _ x: Tensor) -> Tensor { concat([prefix, geluTanh(x)], dim: -1) }
+    public func accumulate(_ x: Tensor, into out: Tensor, ldc: Int, gelu: Bool) -> Bool { false }
 }

@@ -38,7 +38,7 @@ extension CUDABackend {
     }
 
     /// Copies `x` into the (possibly strided) view `out` of the same shape; converts when dtypes differ.
-    func copy(_ x: Tensor, into out: Tensor) {
+    public func copy(_ x: Tensor, into out: Tensor) {
         precondition(x.shape == out.shape, "copy: \(x.shape) into \(out.shape)")
         let n = x.count
         if n == 0 { return }

@@ -133,6 +133,23 @@ extension CUDABackend {
         return out
     }
 
+    /// `fp8Linear` adding into `out` (`LinearAccumulating`): only the direct tensor-core path with a
+    /// per-tensor weight scale can (the other paths rescale or dequantise the whole output).
+    public func fp8Linear(_ x: Tensor, codes: Tensor, scale: Tensor, bias: Tensor?, gelu: Bool, into out: Tensor, ldc: Int,
+                          accumulate: Bool) -> Bool {
+        let k = x.shape[x.rank - 1], n = codes.shape[0]
+        let rows = x.count / Swift.max(k, 1)
+        guard scale.count == 1, hasFP8TensorCores, configuration.allowFP8TensorCores, k % 16 == 0, n % 16 == 0,
+              out.dtype == .bf16, codes.rank == 2, codes.shape[1] == k, rows > 0 else { return false }
+        let (q, sx) = quantizeTensorE4M3(x.reshaped([rows, k]))
+        let sw = scale.dtype == .f32 && scale.isContiguous ? scale : contiguous(convert(scale, to: .f32))
+        let b = bias.map { $0.dtype == .bf16 && $0.isContiguous ? $0 : contiguous(convert($0, to: .bf16)) }
+        let ok = fp8Gemm(weight: codes.isContiguous ? codes : contiguous(codes), weightScale: sw, x: q, xScale: sx, rows: rows, n: n, k: k,
+                         bias: b, gelu: gelu, out: out, ldc: ldc, outerVector: false, accumulate: accumulate)
+        if ok { lastFP8Path = "fp8 tensor cores (cuBLASLt, per-tensor scales)" }
+        return ok
+    }
+
     /// The fp8 GEMM with unit scales into `out`, then `fp8_rescale_bf16x8` applies the activation rows'
     /// and weight channels' scales, the bias and GELU in place. False when cuBLASLt has no algorithm.
     func fp8GemmThenRescale(q: Tensor, sx: Tensor, codes: Tensor, sw: Tensor, bias: Tensor?, gelu: Bool,
@@ -172,7 +189,7 @@ extension CUDABackend {
     /// scaled per A row (weight channel) and per B column (activation row). False when cuBLASLt has
     /// no algorithm for it.
     func fp8Gemm(weight: Tensor, weightScale: Tensor, x: Tensor, xScale: Tensor, rows: Int, n: Int, k: Int,
-                 bias: Tensor?, gelu: Bool, out: Tensor, ldc: Int, outerVector: Bool) -> Bool {
+                 bias: Tensor?, gelu: Bool, out: Tensor, ldc: Int, outerVector: Bool, accumulate: Bool = false) -> Bool {
         var epi = CUBLASLt.epilogueDefault
         if bias != nil { epi = gelu ? CUBLASLt.epilogueGeluBias : CUBLASLt.epilogueBias } else if gelu { epi = CUBLASLt.epilogueGelu }
         let wPtr = address(weight), xPtr = address(x), cPtr = address(out)
@@ -191,14 +208,15 @@ extension CUDABackend {
         must(lt.descSet(plan.desc, CUBLASLt.descAScalePointer, &sa, 8), "cublasLt set A scale")
         must(lt.descSet(plan.desc, CUBLASLt.descBScalePointer, &sb, 8), "cublasLt set B scale")
         if var bp = bias.map({ address($0) }) { must(lt.descSet(plan.desc, CUBLASLt.descBias, &bp, 8), "cublasLt set bias") }
-        var one: Float = 1, zero: Float = 0
+        var one: Float = 1, beta: Float = accumulate ? 1 : 0
         var rc: Int32 = 0
         let run = { (algo: UnsafeRawPointer) -> Int32 in
-            self.lt.matmul(self.lt.handle, plan.desc, &one, wPtr, plan.a, xPtr, plan.b, &zero, cPtr, plan.c, cPtr, plan.c,
+            self.lt.matmul(self.lt.handle, plan.desc, &one, wPtr, plan.a, xPtr, plan.b, &beta, cPtr, plan.c, cPtr, plan.c,
                            algo, self.workspace, self.workspaceBytes, self.stream)
         }
-        autotune(plan, flops: 2 * Double(rows) * Double(n) * Double(k), run)
-        profiled("fp8 gemm \(rows)x\(k)x\(n)\(gelu ? " gelu" : "")") {
+        // Timing candidates would add into C several times: accumulating GEMMs keep the heuristic's pick.
+        if !accumulate { autotune(plan, flops: 2 * Double(rows) * Double(n) * Double(k), run) }
+        profiled("fp8 gemm \(rows)x\(k)x\(n)\(gelu ? " gelu" : "")\(accumulate ? " +=" : "")") {
             rc = plan.algo.withUnsafeBytes { run($0.baseAddress!) }
         }
         if rc != 0 { fp8GemmFailure = "cublasLtMatmul status \(rc)" }

@@ -127,8 +127,8 @@ extension CUDABackend {
     }
 
     /// The same into `out`, whose rows are `ldc` elements apart (a column block of a wider buffer);
-    /// with `accumulate`, added to what `out` holds.
-    func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, gelu: Bool, into out: Tensor, ldc: Int, accumulate: Bool = false) {
+    /// with `accumulate`, added to what `out` holds (bias and GELU apply to the sum).
+    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, gelu: Bool, into out: Tensor, ldc: Int, accumulate: Bool = false) {
         let k = x.shape[x.rank - 1], n = weight.shape[0]
         let rows = x.count / Swift.max(k, 1)
         if rows == 0 || n == 0 { return }
@@ -188,9 +188,5 @@ extension CUDABackend {
 }
 
 extension CUDABackend: LinearAccumulating {
-    public func addLinear(_ x: Tensor, weight: Tensor, into y: Tensor) {
-        linear(x, weight: weight, bias: nil, gelu: false, into: y, ldc: weight.shape[0], accumulate: true)
-    }
-
-    public func canAccumulate(into y: Tensor) -> Bool { y.dtype == computeDType && y.isContiguous && (y.backend as? CUDABackend) === self }
+    public func uninitialized(_ shape: [Int]) -> Tensor { empty(shape, computeDType) }
 }
