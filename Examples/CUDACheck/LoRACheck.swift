@@ -56,8 +56,9 @@ enum LoRACheck {
                                     backend: gpu, streaming: streaming)
             }
             let roomy = try unwrap(try make(BlockStreaming(weightBudget: 1 << 40)).residency)
-            let budget = roomy.otherWeightBytes + 2 * roomy.blockBytes.max()!
-            let resident = try make(nil), streamed = try make(BlockStreaming(weightBudget: budget))
+            // One slot as large as the largest block and nothing else: every block streams.
+            let budget = roomy.otherWeightBytes + roomy.blockBytes.max()!
+            let resident = try make(nil), streamed = try make(BlockStreaming(weightBudget: budget, slots: 1))
             try resident.setLoRAs(uses)
             try streamed.setLoRAs(uses)
             let img = gpu.randomUniform([1, 12, config.inChannels], dtype: .bf16, scale: 1, seed: 1)
