@@ -25,6 +25,9 @@ for s in $stages; do
     dit-mma) MAJICFLUX_CUDA_FLASH=mma timeout 120 /tmp/bin/cuda-check dit 1024 512 2>&1 | tee "$OUT/dit-mma.log" ;;
     dit) timeout 120 /tmp/bin/cuda-check dit 1024 512 2>&1 | tee "$OUT/dit.log" ;;
     lora) timeout 120 /tmp/bin/cuda-check lora Tests/ModelsTests/Fixtures/tiny-flux Tests/ModelsTests/Fixtures/lora 2>&1 | tee "$OUT/lora.log" ;;
+    torch-lora)
+      [ -d /tmp/site/diffusers ] || tar -xJf .device/site.tar.xz -C /tmp/site
+      PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 timeout 240 python3 .device/bench_lora_torch.py ${TORCH_SIZES:-1024 512} 2>&1 | grep -v Warning | tee "$OUT/torch-lora.log" ;;
     dit-lora) timeout 300 /tmp/bin/cuda-check dit-lora ${DIT_SIZES:-1024 512} 2>&1 | tee "$OUT/dit-lora.log" ;;
     torch)
       [ -d /tmp/site/diffusers ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .device/whl/*.whl >/dev/null 2>&1
