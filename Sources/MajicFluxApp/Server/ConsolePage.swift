@@ -61,6 +61,14 @@ enum ConsolePage {
         </div>
       </div>
 
+      <div class="head-row">
+        <span class="label">LoRA 风格模型 (LoRAs)</span>
+        <button type="button" id="refresh-loras" class="link">刷新 (Refresh)</button>
+      </div>
+      <div id="lora-chips" class="chips"></div>
+      <div id="lora-none" class="hint" hidden>没有可用的 LoRA (no LoRAs: put .safetensors files into the LoRA folder, majicflux serve --lora-dir DIR)</div>
+      <div id="lora-list"></div>
+
       <label for="negative">反向提示词 (Negative prompt)</label>
       <textarea id="negative" rows="2" placeholder="不想出现的内容 (what to avoid)"></textarea>
       <div class="hint">真实 CFG &gt; 1 时生效 (used when True CFG &gt; 1)</div>
