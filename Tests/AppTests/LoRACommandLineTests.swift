@@ -40,7 +40,11 @@ final class LoRACommandLineTests: XCTestCase {
         let (image, text) = try PNG.read(png)
         let json = try XCTUnwrap(text.first { $0.key == "majicflux" }?.value)
         let request = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
-        let loras = (request["loras"] as? [[String: Any]] ?? []).map { "\($0["name"] ?? "?"):\($0["weight"] ?? "?")" }
+        // Weights as the Float used (the chunk holds its double: 0.699999988079071), written as A1111 does.
+        let loras = (request["loras"] as? [[String: Any]] ?? []).map { l -> String in
+            let w = Float(l["weight"] as? Double ?? .nan)
+            return "\(l["name"] ?? "?"):" + (w == w.rounded() ? String(Int(w)) : "\(w)")
+        }
         return (text.first { $0.key == "parameters" }?.value ?? "", loras, image.pixels)
     }
 

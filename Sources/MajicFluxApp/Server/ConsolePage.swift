@@ -127,7 +127,7 @@ enum ConsolePage {
   <div id="history" class="gallery"></div>
   <div id="history-empty" class="hint">还没有图像 (no pictures yet)</div>
 </section>
-<footer>MajicFlux · JSON API: <a href="/api/status">/api/status</a>, <a href="/api/history">/api/history</a> (docs/API.md)</footer>
+<footer>MajicFlux · JSON API: <a href="/api/status">/api/status</a>, <a href="/api/history">/api/history</a>, <a href="/api/loras">/api/loras</a> (docs/API.md)</footer>
 <script>/*SCRIPT*/</script>
 </body>
 </html>
