@@ -19,16 +19,19 @@ import Darwin
 final class LoRALibrary: @unchecked Sendable {
     /// nil: the server has no LoRA folder (every job's `loras` must then be empty).
     let directory: String?
-    /// Most LoRAs kept loaded for later jobs (least recently used go first; the pipeline keeps its own).
+    /// Most LoRAs, and most bytes of their f32 factors, kept loaded for later jobs (the least recently
+    /// used go first; the newest always stays). A job holds its own LoRAs until it has run.
     let keepLoaded: Int
+    let keepBytes: Int
     private let lock = NSLock()
     private var headers: [String: (stamp: FileStamp, result: Result<LoRAInfo, Skip>)] = [:]
     private var loaded: [String: (stamp: FileStamp, lora: LoRA)] = [:]
     private var loadOrder: [String] = []
 
-    init(directory: String?, keepLoaded: Int = 16) {
+    init(directory: String?, keepLoaded: Int = 16, keepBytes: Int = 2 << 30) {
         self.directory = directory
         self.keepLoaded = keepLoaded
+        self.keepBytes = keepBytes
     }
 
     /// What identifies one version of a file: a rewritten or replaced file gets read again.
@@ -161,7 +164,8 @@ final class LoRALibrary: @unchecked Sendable {
             loaded[name] = (entry.stamp, lora)
             loadOrder.removeAll { $0 == name }
             loadOrder.append(name)
-            while loadOrder.count > keepLoaded { loaded[loadOrder.removeFirst()] = nil }
+            func bytes() -> Int { loaded.values.reduce(0) { $0 + $1.lora.patches.reduce(0) { $0 + 4 * ($1.down.count + $1.up.count) } } }
+            while loadOrder.count > 1 && (loadOrder.count > keepLoaded || bytes() > keepBytes) { loaded[loadOrder.removeFirst()] = nil }
         }
         return lora
     }
