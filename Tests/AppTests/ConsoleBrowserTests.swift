@@ -71,6 +71,7 @@ final class ConsoleBrowserTests: XCTestCase {
         try await browser.call("Page.enable")
         try await browser.call("Runtime.enable")
         try await browser.call("Page.navigate", ["url": console.base + "/"])
+        try await browser.waitFor("document.readyState === 'complete' && document.title === 'Flux 离线图像生成控制台'", timeout: 20)
         try await browser.waitFor("document.getElementById('model-status').classList.contains('ready')", timeout: 30)
         try await browser.waitFor("document.querySelectorAll('#lora-chips .chip').length === 2", timeout: 10)
         let chips = try await value("[...document.querySelectorAll('#lora-chips .chip')].map((b) => b.textContent)") as? [String]

@@ -78,11 +78,14 @@ $('reset-styles').addEventListener('click', () => {
 $('prompt').addEventListener('input', () => { markStyles(); markTriggers(); });
 
 // ---- LoRAs ----------------------------------------------------------------------------------
+let loraListText = null;
 async function loadLoras() {
-  try {
-    const r = await fetch('/api/loras', { cache: 'no-store' });
-    loraList = (await r.json()).loras || [];
-  } catch (e) { return; }
+  let list;
+  try { list = (await (await fetch('/api/loras', { cache: 'no-store' })).json()).loras || []; } catch (e) { return; }
+  // Unchanged: the rows (and a weight being typed) stay as they are.
+  if (JSON.stringify(list) === loraListText) return;
+  loraListText = JSON.stringify(list);
+  loraList = list;
   renderLoras();
 }
 function loraInfo(name) { return loraList.find((l) => l.name === name); }
