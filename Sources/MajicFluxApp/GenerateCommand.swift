@@ -22,6 +22,10 @@ struct Generate: ParsableCommand {
     @Option(help: "Sigma schedule: model (scheduler_config.json) or diffsynth (static shift 3, as the seed console); default: the model's.") var schedule: ScheduleOption?
     @Option(name: .customLong("max-sequence-length"), parsing: .unconditional, help: "T5 tokens (default: the model's tokenizer_2 model_max_length; 512 for dev, 256 for schnell).") var maxSequenceLength: Int?
     @Option(help: "Output PNG path.") var output: String = "majicflux.png"
+    @Option(name: .customLong("lora"), help: ArgumentHelp(
+        "A LoRA .safetensors file (kohya, diffusers/PEFT, XLabs or ComfyUI keys) applied at WEIGHT (default 1, from \(Int(LoRALimits.weights.lowerBound)) to \(Int(LoRALimits.weights.upperBound))). Repeat it for several: they add up. Only a trailing ':number' is a weight, so paths with ':' work.",
+        valueName: "PATH[:WEIGHT]")) var loras: [String] = []
+    @Flag(name: .customLong("lora-fuse"), help: "Merge the LoRAs into the DiT's weights when it loads (a little faster per step; prints the worst per-layer rounding error).") var loraFuse = false
 
     /// Checks that need no model: ranges of the values given (the rest of `GenerationLimits` is
     /// checked once the model's defaults are known) and options that cannot apply together.
@@ -31,6 +35,19 @@ struct Generate: ParsableCommand {
         if seed < -1 { throw ValidationError("--seed must be -1 (random) or a non-negative integer, got \(seed)") }
         if !negativePrompt.isEmpty && !(cfgScale > 1) {
             throw ValidationError("--negative-prompt is used only with true CFG: add --cfg-scale above 1 (e.g. --cfg-scale 4), or leave the negative prompt out")
+        }
+        for argument in loras { _ = try LoRAArgument.parse(argument) }
+        if loraFuse && loras.isEmpty { throw ValidationError("--lora-fuse merges LoRAs into the model: give them with --lora PATH[:WEIGHT]") }
+    }
+
+    /// The `--lora` files read, each once (a file given twice is one LoRA used twice: the weights add up).
+    func readLoRAs() throws -> [LoRAUse] {
+        var read: [String: LoRA] = [:]
+        return try loras.map { argument in
+            let a = try LoRAArgument.parse(argument)
+            let lora = try read[a.path] ?? a.read(given: argument)
+            read[a.path] = lora
+            return LoRAUse(lora, weight: a.weight)
         }
     }
 
@@ -59,11 +76,18 @@ struct Generate: ParsableCommand {
     func run() throws {
         // A destination that cannot be written is reported now, not after the whole generation.
         do { try OutputPath.check(output) } catch let e as TensorError { throw CLIError("--output \(e)") }
+        // LoRA files are read before any weights load: a bad one fails at once.
+        let uses = try readLoRAs()
         let backend = try model.resolveDevice()
         try model.checkApplies(to: backend)
         let pipeline = try model.makePipeline(keepLoaded: false)
         for warning in pipeline.warnings { Console.info("warning: \(warning)") }
-        let request = try request(preset: pipeline.preset)
+        var request = try request(preset: pipeline.preset)
+        if !uses.isEmpty {
+            try pipeline.setLoRAs(uses, fuse: loraFuse)
+            request.loras = uses
+            for use in uses { Console.info("LoRA \(use.lora.describe) at weight \(use.weightText)") }
+        }
         let (width, height, steps) = (request.width, request.height, request.steps)
         if backend is CPUBackend {  // host-memory estimate of CPU inference; a GPU holds the weights itself
             try model.checkMemory(files: pipeline.files, width: width, height: height,
@@ -75,6 +99,7 @@ struct Generate: ParsableCommand {
         let bar = ProgressBar(total: steps)
         var image = try pipeline.generate(request) { bar.update($0); return true }
         bar.finish()
+        if loraFuse { Console.info(LoRAFusionReport.summary(pipeline.loraFusionErrors)) }
         if let gpu {
             for (name, r) in [("T5", pipeline.lastT5Residency), ("DiT", pipeline.lastDiTResidency)] {
                 if let r { Console.info("\(name): \(r.summary)") }

@@ -32,6 +32,111 @@ final class ConsoleBrowserTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: profile)
     }
 
+    /// The LoRA picker on the tiny test model: pick the folder's LoRA, insert a trigger word, set its
+    /// weight, generate (the PNG records the LoRA), see a bad weight refused with the server's message,
+    /// then take the LoRA away and reuse the history entry: the picker comes back as it was.
+    func testPickALoRAGenerateAndReuseRestoresThePicker() async throws {
+        guard let binary = ChromeDevTools.findBinary() else {
+            throw XCTSkip("NOTE: Chromium is not installed, so the browser test cannot run (scripts/install-deps.sh installs Debian's chromium package)")
+        }
+        let loras = try TinyLoRA.folderWithOutline()
+        try TinyLoRA.write(to: loras + "/second.safetensors", rank: 2, seed: 21)
+        var configuration = try TestConsole.configuration(outputDirectory: TestConsole.freshOutputDirectory())
+        configuration.loraDirectory = loras
+        let console = try await TestConsole.start(configuration: configuration)
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("majicflux-chromium-\(UUID().uuidString)").path
+        let browser = try ChromeDevTools(binary: binary, profile: profile, width: 1280, height: 1000)
+        do {
+            try await driveLoRAs(browser, console)
+            await browser.shutdown()
+        } catch {
+            await browser.shutdown()
+            await console.stop()
+            throw error
+        }
+        await console.stop()
+        try? FileManager.default.removeItem(atPath: profile)
+        try? FileManager.default.removeItem(atPath: loras)
+    }
+
+    private func driveLoRAs(_ browser: ChromeDevTools, _ console: TestConsole) async throws {
+        func value(_ js: String) async throws -> Any? { try await browser.evaluate(js) }
+        func setField(_ selector: String, _ text: String) async throws {
+            try await browser.click(selector: selector)
+            _ = try await value("document.querySelector(\(ChromeDevTools.quoted(selector))).select()")
+            try await browser.type(text)
+        }
+        try await browser.attachToPage()
+        try await browser.call("Emulation.setDeviceMetricsOverride", ["width": 1280, "height": 1000, "deviceScaleFactor": 1, "mobile": false])
+        try await browser.call("Page.enable")
+        try await browser.call("Runtime.enable")
+        try await browser.call("Page.navigate", ["url": console.base + "/"])
+        try await browser.waitFor("document.readyState === 'complete' && document.title === 'Flux 离线图像生成控制台'", timeout: 20)
+        try await browser.waitFor("document.getElementById('model-status').classList.contains('ready')", timeout: 30)
+        try await browser.waitFor("document.querySelectorAll('#lora-chips .chip').length === 2", timeout: 10)
+        let chips = try await value("[...document.querySelectorAll('#lora-chips .chip')].map((b) => b.textContent)") as? [String]
+        XCTAssertEqual(chips, ["Tiny Outline (outline)", "second"])
+        try await expectPage(try await value("document.getElementById('lora-none').hidden"), as: Bool.self, true)
+
+        try await setField("#width", "64")
+        try await setField("#height", "64")
+        _ = try await value("(() => { const s = document.getElementById('steps'); s.value = 2; s.dispatchEvent(new Event('input')); })()")
+        try await browser.click(selector: "#prompt")
+        try await browser.type("a red circle")
+
+        // Pick the LoRA: a row with its slider, number and trigger words; a trigger word goes into the prompt.
+        try await browser.click(selector: "#lora-chips .chip[data-name='outline']")
+        try await expectPage(try await value("document.querySelector(\"#lora-chips .chip[data-name='outline']\").classList.contains('active')"), as: Bool.self, true)
+        try await expectPage(try await value("document.querySelectorAll('#lora-list .lora-row').length"), as: Int.self, 1)
+        let words = try await value("[...document.querySelectorAll('#lora-list .trigger')].map((b) => b.textContent)") as? [String]
+        XCTAssertEqual(words, ["tiny outline", "bold lines"])
+        try await browser.click(selector: "#lora-list .trigger[data-word='tiny outline']")
+        try await expectPage(try await value("document.getElementById('prompt').value"), as: String.self, "a red circle, tiny outline")
+        try await expectPage(try await value("document.querySelector(\"#lora-list .trigger[data-word='tiny outline']\").classList.contains('active')"), as: Bool.self, true)
+        // The weight typed into the number moves the slider.
+        try await setField("#lora-list .lora-number", "0.6")
+        try await expectPage(try await value("document.querySelector('#lora-list .lora-slider').value"), as: String.self, "0.6")
+
+        try await browser.click(selector: "#generate")
+        try await browser.waitFor("document.getElementById('result-image').dataset.final === '1'", timeout: 60)
+        let shownSrc = try await value("document.getElementById('result-image').getAttribute('src')")
+        let src = try XCTUnwrap(shownSrc as? String)
+        let png = try PNG.decode(Array(try await console.get(src).body))
+        let infotext = png.text.first { $0.key == "parameters" }?.value ?? ""
+        XCTAssertTrue(infotext.hasPrefix("a red circle, tiny outline <lora:outline:0.6>\n"), infotext)
+        let meta = try await value("document.getElementById('result-meta').textContent") as? String ?? ""
+        XCTAssertTrue(meta.contains("LoRA outline 0.6"), meta)
+        try await browser.waitFor("document.querySelectorAll('#history .item').length === 1", timeout: 10)
+        try await expectPage(try await value("document.querySelector('#history .item .loras').textContent"), as: String.self, "LoRA: outline 0.6")
+
+        // The slider moves the number; a weight the server refuses comes back as its message.
+        _ = try await value("(() => { const s = document.querySelector('#lora-list .lora-slider'); s.value = '1.5'; s.dispatchEvent(new Event('input')); })()")
+        try await expectPage(try await value("document.querySelector('#lora-list .lora-number').value"), as: String.self, "1.5")
+        try await setField("#lora-list .lora-number", "11")
+        try await browser.click(selector: "#generate")
+        try await browser.waitFor("!document.getElementById('error').hidden", timeout: 10)
+        let error = try await value("document.getElementById('error').textContent") as? String ?? ""
+        XCTAssertTrue(error.contains("loras[0].weight must be between -10 and 10, got 11"), error)
+
+        // Take the LoRA away, pick the other one; reuse brings back the entry's LoRA and weight only.
+        try await browser.click(selector: "#lora-list .lora-remove")
+        try await expectPage(try await value("document.querySelectorAll('#lora-list .lora-row').length"), as: Int.self, 0)
+        try await browser.click(selector: "#lora-chips .chip[data-name='second']")
+        try await browser.click(selector: "#history .item button")
+        let rows = try await value("[...document.querySelectorAll('#lora-list .lora-row')].map((r) => [r.dataset.name, r.querySelector('.lora-number').value, r.querySelector('.lora-slider').value])") as? [[String]]
+        XCTAssertEqual(rows, [["outline", "0.6", "0.6"]])
+        let active = try await value("[...document.querySelectorAll('#lora-chips .chip.active')].map((b) => b.dataset.name)") as? [String]
+        XCTAssertEqual(active, ["outline"])
+        try await expectPage(try await value("document.getElementById('prompt').value"), as: String.self, "a red circle, tiny outline")
+        _ = try await value("window.scrollTo(0, 0)")
+        let shot = try await browser.screenshot()
+        let dir = ProcessInfo.processInfo.environment["MAJICFLUX_SCREENSHOT_DIR"]
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("majicflux-browser-test").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try shot.write(to: URL(fileURLWithPath: dir + "/console-loras.png"))
+        print("browser test screenshot: \(dir)/console-loras.png")
+    }
+
     private func expectPage<T: Equatable>(_ value: Any?, as: T.Type, _ expected: T, line: UInt = #line) async throws {
         XCTAssertEqual(value as? T, expected, line: line)
     }

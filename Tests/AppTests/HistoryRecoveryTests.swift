@@ -85,6 +85,32 @@ final class HistoryRecoveryTests: XCTestCase {
         XCTAssertTrue(index.contains("00004-77.png") && !index.contains("00001-5.png"), index)
     }
 
+    /// A PNG carrying only A1111 `parameters` text (another tool kept just that chunk) is listed from
+    /// it: the `<lora:...>` tags leave the prompt and become the entry's LoRAs (weight 1 when the tag
+    /// gives none), and the fields give the rest.
+    func testPictureWithOnlyInfotextIsListedWithItsLoRAs() async throws {
+        let folder = TestConsole.freshOutputDirectory()
+        let infotext = """
+            a castle <lora:ink:0.7>, at night <lora:glow>
+            Negative prompt: blurry
+            Steps: 12, Sampler: Euler, Schedule type: Simple, CFG scale: 4, Distilled CFG Scale: 2.5, Seed: 77, \
+            Size: 48x32, Lora hashes: "ink: 0123456789ab, glow: ba9876543210", Model: "flux, dev"
+            """
+        let png = try PNG.encode(PNGImage(width: 48, height: 32), text: [(key: "parameters", value: infotext)])
+        try Data(png).write(to: URL(fileURLWithPath: folder + "/00003-77.png"))
+        let console = try await start(folder)
+        let items = try await history(console)
+        XCTAssertEqual(files(items), ["00003-77.png"])
+        let p = try XCTUnwrap(items.first?["parameters"] as? [String: Any])
+        XCTAssertEqual(p["prompt"] as? String, "a castle, at night")
+        XCTAssertEqual(p["negative_prompt"] as? String, "blurry")
+        let loras = (p["loras"] as? [[String: Any]] ?? []).map { "\($0["name"] as? String ?? "?") \($0["weight"] as? Double ?? .nan)" }
+        XCTAssertEqual(loras, ["ink 0.7", "glow 1.0"])
+        XCTAssertEqual([p["steps"] as? Int, p["seed"] as? Int, p["width"] as? Int, p["height"] as? Int], [12, 77, 48, 32])
+        XCTAssertEqual([p["guidance"] as? Double, p["true_cfg_scale"] as? Double], [2.5, 4])
+        XCTAssertEqual(items.first?["model"] as? String, "flux, dev")
+    }
+
     /// A file that appears under the next name while the server runs is skipped, never replaced.
     func testExistingFileIsNeverOverwritten() async throws {
         let folder = TestConsole.freshOutputDirectory()

@@ -23,6 +23,8 @@ let userSized = false;
 let userStepped = false;      // likewise for the steps and the guidance: the model's, unless edited
 let userGuided = false;
 let styles = loadStyles();
+let loraList = [];            // the LoRA folder's files (GET /api/loras)
+let chosen = [];              // the LoRAs the next job uses: {name, weight (text as typed)}
 
 // ---- styles -------------------------------------------------------------------------------
 function loadStyles() {
@@ -73,7 +75,97 @@ $('reset-styles').addEventListener('click', () => {
   styles = DEFAULT_STYLES.map((x) => x.slice());
   saveStyles(); renderStyles(); $('style-text').value = styles.map(([n, p]) => n + ' | ' + p).join('\n');
 });
-$('prompt').addEventListener('input', markStyles);
+$('prompt').addEventListener('input', () => { markStyles(); markTriggers(); });
+
+// ---- LoRAs ----------------------------------------------------------------------------------
+let loraListText = null;
+async function loadLoras() {
+  let list;
+  try { list = (await (await fetch('/api/loras', { cache: 'no-store' })).json()).loras || []; } catch (e) { return; }
+  // Unchanged: the rows (and a weight being typed) stay as they are.
+  if (JSON.stringify(list) === loraListText) return;
+  loraListText = JSON.stringify(list);
+  loraList = list;
+  renderLoras();
+}
+function loraInfo(name) { return loraList.find((l) => l.name === name); }
+function renderLoras() {
+  const box = $('lora-chips');
+  box.replaceChildren();
+  for (const l of loraList) {
+    const b = document.createElement('button');
+    b.type = 'button'; b.className = 'chip'; b.dataset.name = l.name;
+    b.textContent = l.title && l.title !== l.name ? `${l.title} (${l.name})` : l.name;
+    b.title = `${l.name}.safetensors · rank ${l.rank} · ${(l.size / 1048576).toFixed(1)} MB`;
+    b.classList.toggle('active', chosen.some((c) => c.name === l.name));
+    b.addEventListener('click', () => toggleLora(l.name));
+    box.appendChild(b);
+  }
+  $('lora-none').hidden = loraList.length > 0;
+  renderChosen();
+}
+function toggleLora(name) {
+  if (chosen.some((c) => c.name === name)) chosen = chosen.filter((c) => c.name !== name);
+  else chosen.push({ name, weight: '1' });
+  renderLoras();
+}
+function renderChosen() {
+  const list = $('lora-list');
+  list.replaceChildren();
+  for (const c of chosen) {
+    const info = loraInfo(c.name);
+    const row = document.createElement('div');
+    row.className = 'lora-row' + (info ? '' : ' missing'); row.dataset.name = c.name;
+    const head = document.createElement('div'); head.className = 'lora-head';
+    const title = document.createElement('span');
+    title.textContent = info && info.title !== c.name ? `${info.title} (${c.name})` : c.name;
+    if (!info) {
+      const note = document.createElement('span'); note.className = 'hint';
+      note.textContent = ' · 不在 LoRA 文件夹中 (not in the LoRA folder)';
+      title.appendChild(note);
+    }
+    const remove = document.createElement('button');
+    remove.type = 'button'; remove.className = 'icon lora-remove'; remove.textContent = '×';
+    remove.title = '移除 (remove)'; remove.setAttribute('aria-label', `移除 (remove) ${c.name}`);
+    remove.addEventListener('click', () => toggleLora(c.name));
+    head.append(title, remove);
+    // The slider covers the usual weights; the number takes any the server accepts (-10 to 10).
+    const weight = document.createElement('div'); weight.className = 'lora-weight';
+    const slider = document.createElement('input');
+    slider.type = 'range'; slider.className = 'lora-slider'; slider.min = '-2'; slider.max = '2'; slider.step = '0.05';
+    slider.value = c.weight; slider.setAttribute('aria-label', `权重 (weight) ${c.name}`);
+    const number = document.createElement('input');
+    number.type = 'number'; number.className = 'lora-number'; number.min = '-10'; number.max = '10'; number.step = '0.05';
+    number.value = c.weight; number.title = '权重 (weight)';
+    slider.addEventListener('input', () => { c.weight = slider.value; number.value = slider.value; });
+    number.addEventListener('input', () => { c.weight = number.value; if (number.value !== '') slider.value = number.value; });
+    weight.append(slider, number);
+    row.append(head, weight);
+    const words = info ? info.trigger_words || [] : [];
+    if (words.length) {
+      const triggers = document.createElement('div'); triggers.className = 'chips lora-triggers';
+      const label = document.createElement('span'); label.className = 'hint'; label.textContent = '触发词 (trigger words):';
+      triggers.appendChild(label);
+      for (const w of words) {
+        const t = document.createElement('button');
+        t.type = 'button'; t.className = 'chip trigger'; t.textContent = w; t.dataset.word = w;
+        t.title = '点击加入提示词 (click to add it to the prompt)';
+        t.addEventListener('click', () => { toggleStyle(w); markTriggers(); });
+        triggers.appendChild(t);
+      }
+      row.appendChild(triggers);
+    }
+    list.appendChild(row);
+  }
+  markTriggers();
+}
+function markTriggers() {
+  const text = $('prompt').value;
+  for (const t of document.querySelectorAll('#lora-list .trigger')) t.classList.toggle('active', text.includes(t.dataset.word));
+}
+function loraText(loras) { return (loras || []).map((l) => `${l.name} ${l.weight}`).join(', '); }
+$('refresh-loras').addEventListener('click', loadLoras);
+window.addEventListener('focus', loadLoras);
 
 // ---- size, seed, steps -------------------------------------------------------------------
 function renderAspects() {
@@ -159,6 +251,7 @@ async function submit(ev) {
     height: $('height').value.trim(),
     guidance: $('guidance').value.trim(),
     true_cfg_scale: $('cfg').value.trim(),
+    loras: chosen.map((c) => ({ name: c.name, weight: String(c.weight).trim() })),
   };
   let r, j;
   try {
@@ -257,7 +350,8 @@ function showImage(h) {
   img.hidden = false;
   $('placeholder').hidden = true;
   const p = h.parameters;
-  $('result-meta').textContent = `${p.prompt} — 种子 (Seed) ${p.seed} · ${p.width}×${p.height} · ${p.steps} 步 (steps) · 引导 (Guidance) ${p.guidance} · ${h.model}`;
+  const loras = p.loras && p.loras.length ? ` · LoRA ${loraText(p.loras)}` : '';
+  $('result-meta').textContent = `${p.prompt} — 种子 (Seed) ${p.seed} · ${p.width}×${p.height} · ${p.steps} 步 (steps) · 引导 (Guidance) ${p.guidance}${loras} · ${h.model}`;
   const a = $('download');
   a.href = h.url; a.download = h.file; a.hidden = false;
 }
@@ -286,7 +380,12 @@ async function loadHistory() {
     sub.textContent = `${p.width}×${p.height} · ${p.steps} 步 · seed ${p.seed}`;
     const b = document.createElement('button'); b.type = 'button'; b.textContent = '复用参数 (Reuse)';
     b.addEventListener('click', () => reuse(p));
-    card.append(img, cap, sub, b);
+    card.append(img, cap, sub);
+    if (p.loras && p.loras.length) {
+      const lo = document.createElement('div'); lo.className = 'sub2 loras'; lo.textContent = 'LoRA: ' + loraText(p.loras);
+      card.appendChild(lo);
+    }
+    card.appendChild(b);
     box.appendChild(card);
   }
 }
@@ -300,6 +399,8 @@ function reuse(p) {
   steps.value = p.steps; $('steps-value').textContent = p.steps;
   $('width').value = p.width; $('height').value = p.height;
   $('guidance').value = p.guidance; $('cfg').value = p.true_cfg_scale;
+  chosen = (p.loras || []).map((l) => ({ name: l.name, weight: String(l.weight) }));
+  renderLoras();
   markStyles(); markAspect(); hideError();
   window.scrollTo({ top: 0, behavior: 'smooth' });
 }
@@ -310,6 +411,7 @@ renderStyles();
 renderAspects();
 pollStatus();
 loadHistory();
+loadLoras();
 })();
 """#
 }

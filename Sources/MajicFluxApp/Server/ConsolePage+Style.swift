@@ -60,6 +60,15 @@ a.button { display: inline-block; text-decoration: none; padding: 8px 14px; bord
 .item .cap { padding: 6px 8px 0; font-size: .8rem; display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden; }
 .item .sub2 { padding: 2px 8px; color: var(--muted); font-size: .75rem; }
 .item button { margin: 6px 8px 8px; padding: 5px 8px; font-size: .8rem; }
+.lora-row { border: 1px solid var(--line); border-radius: 8px; padding: 8px 10px; margin-top: 8px; background: #fbfbfd; }
+.lora-row.missing { border-color: #f2b8b5; background: var(--bad-soft); }
+.lora-head { display: flex; align-items: center; justify-content: space-between; gap: 8px; font-size: .88rem; font-weight: 600; }
+.lora-head .hint { font-weight: 400; margin: 0; }
+.lora-weight { display: grid; grid-template-columns: 1fr 84px; gap: 10px; align-items: center; }
+.lora-weight input[type=range] { margin-top: 0; }
+.lora-weight input[type=number] { padding: 4px 6px; }
+.lora-triggers { margin-top: 6px; align-items: center; }
+.lora-triggers .hint { margin: 0 2px 0 0; }
 footer { max-width: 1320px; margin: 14px auto 0; color: var(--muted); font-size: .8rem; }
 footer a { color: var(--muted); }
 """#

@@ -61,6 +61,14 @@ enum ConsolePage {
         </div>
       </div>
 
+      <div class="head-row">
+        <span class="label">LoRA 风格模型 (LoRAs)</span>
+        <button type="button" id="refresh-loras" class="link">刷新 (Refresh)</button>
+      </div>
+      <div id="lora-chips" class="chips"></div>
+      <div id="lora-none" class="hint" hidden>没有可用的 LoRA (no LoRAs: put .safetensors files into the LoRA folder, majicflux serve --lora-dir DIR)</div>
+      <div id="lora-list"></div>
+
       <label for="negative">反向提示词 (Negative prompt)</label>
       <textarea id="negative" rows="2" placeholder="不想出现的内容 (what to avoid)"></textarea>
       <div class="hint">真实 CFG &gt; 1 时生效 (used when True CFG &gt; 1)</div>
@@ -119,7 +127,7 @@ enum ConsolePage {
   <div id="history" class="gallery"></div>
   <div id="history-empty" class="hint">还没有图像 (no pictures yet)</div>
 </section>
-<footer>MajicFlux · JSON API: <a href="/api/status">/api/status</a>, <a href="/api/history">/api/history</a> (docs/API.md)</footer>
+<footer>MajicFlux · JSON API: <a href="/api/status">/api/status</a>, <a href="/api/history">/api/history</a>, <a href="/api/loras">/api/loras</a> (docs/API.md)</footer>
 <script>/*SCRIPT*/</script>
 </body>
 </html>

@@ -21,6 +21,8 @@ extension ConsoleServer {
             try JSONResponse.make(HistoryList(items: self.history.list()))
         }
 
+        router.get("/api/loras") { _, _ in try JSONResponse.make(self.loras.list()) }
+
         router.get("/api/jobs") { _, _ in try JSONResponse.make(JobList(jobs: self.queue.active())) }
 
         router.post("/api/jobs") { request, _ in
@@ -31,8 +33,10 @@ extension ConsoleServer {
                 throw APIError(.unsupportedMediaType, "send the job as JSON with Content-Type: application/json (got \(type.isEmpty ? "none" : String(type.prefix(100))))")
             }
             let body = try await Self.collect(request, limit: maxBody)
-            let generation = try parser.parse(body)
-            return try JSONResponse.make(try self.queue.submit(generation), status: .accepted)
+            var job = try parser.parse(body)
+            // Loaded (or found in the cache) now, so a name or file that cannot be used is this answer's 400.
+            job.request.loras = try await self.loras.uses(job.loras)
+            return try JSONResponse.make(try self.queue.submit(job.request), status: .accepted)
         }
 
         router.get("/api/jobs/:id") { _, context in

@@ -15,6 +15,8 @@ public final class ConsoleServer: @unchecked Sendable {
     let host: ModelHost
     let history: HistoryStore
     let queue: JobQueue
+    /// The LoRA folder's files, listed and loaded for jobs.
+    let loras: LoRALibrary
     private let lock = NSLock()
     private var task: Task<Void, any Error>?
     private var group: ServiceGroup?
@@ -30,6 +32,7 @@ public final class ConsoleServer: @unchecked Sendable {
                          vaeTilingMode: configuration.vaeTilingMode)
         history = try HistoryStore(directory: configuration.outputDirectory)
         queue = JobQueue(host: host, history: history, maxQueued: configuration.maxQueuedJobs)
+        loras = LoRALibrary(directory: configuration.loraDirectory)
     }
 
     /// What the served model's pipeline was made with, as `configuration` asked (`--precision`,
@@ -92,6 +95,9 @@ public final class ConsoleServer: @unchecked Sendable {
                 majicflux console: http://\(configuration.host):\(port)/  (model \(configuration.modelName), pictures in \(configuration.outputDirectory)/)
                 loading the model in the background; the page shows its progress.
                 """)
+            if let dir = configuration.loraDirectory {
+                Console.info("LoRAs: \(self.loras.list().loras.count) in \(dir)/")
+            }
             if configuration.host == "127.0.0.1" || configuration.host == "localhost" {
                 Console.info("remote machine? forward the port: ssh -L \(port):127.0.0.1:\(port) user@host, then open http://127.0.0.1:\(port)/")
             }

@@ -35,16 +35,21 @@ struct HistoryEntry: Codable, Sendable, Equatable {
 
     /// The entry of a PNG found in the output folder but not in the index (a picture written just
     /// before the server was killed, or an index restored from an older copy): its parameters from
-    /// the `majicflux` text chunk; without one, a minimal entry (the size, the seed of the name).
+    /// the `majicflux` text chunk, else from the A1111 `parameters` text; without either, a minimal
+    /// entry (the size, the seed of the name).
     /// nil when the file is not a readable PNG.
     static func recovered(file name: String, directory: String) -> HistoryEntry? {
         let path = directory + "/" + name
         guard let (image, text) = try? PNG.read(path) else { return nil }
+        let infotext = text.first { $0.key == "parameters" }?.value
+        // Our request as JSON; else the A1111 parameters (a tool that kept only those), their
+        // `<lora:...>` tags taken out of the prompt into the LoRAs.
         let parameters = text.first { $0.key == "majicflux" }
             .flatMap { try? JSONDecoder().decode(JobParameters.self, from: Data($0.value.utf8)) }
+            ?? infotext.flatMap { Infotext.parameters($0, width: image.width, height: image.height) }
             ?? JobParameters(GenerationRequest(prompt: "", seed: UInt64(name.dropLast(4).split(separator: "-").last ?? "") ?? 0,
                                                steps: 0, width: image.width, height: image.height))
-        let model = text.first { $0.key == "parameters" }?.value.components(separatedBy: "Model: ").last ?? ""
+        let model = infotext.map { Infotext.parse($0).fields["Model"] ?? $0.components(separatedBy: "Model: ").last ?? "" } ?? ""
         let created = ((try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date)?
             .timeIntervalSince1970 ?? 0
         return HistoryEntry(id: String(name.dropLast(4)), file: name, url: "/images/" + name, created: created,

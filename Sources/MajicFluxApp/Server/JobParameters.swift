@@ -15,6 +15,9 @@ struct JobParameters: Codable, Equatable, Sendable {
     var schedule: String
     /// The DiffSynth shift; nil for the model's schedule.
     var shift: Float?
+    /// The LoRAs of the LoRA folder it used, in order; empty for none (and for entries made before
+    /// the console had LoRAs).
+    var loras: [JobLoRA] = []
 
     init(_ r: GenerationRequest) {
         prompt = r.prompt
@@ -30,8 +33,31 @@ struct JobParameters: Codable, Equatable, Sendable {
         case .model: schedule = "model"; shift = nil
         case .diffSynth(let s): schedule = "diffsynth"; shift = s
         }
+        loras = (r.loras ?? []).map { JobLoRA(name: $0.lora.name, weight: $0.weight) }
     }
 
+    private enum CodingKeys: String, CodingKey {
+        case prompt, negative_prompt, seed, steps, width, height, guidance, true_cfg_scale, max_sequence_length, schedule, shift, loras
+    }
+
+    /// As synthesized, except that `loras` may be missing (older history entries and PNGs).
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        prompt = try c.decode(String.self, forKey: .prompt)
+        negative_prompt = try c.decode(String.self, forKey: .negative_prompt)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        steps = try c.decode(Int.self, forKey: .steps)
+        width = try c.decode(Int.self, forKey: .width)
+        height = try c.decode(Int.self, forKey: .height)
+        guidance = try c.decode(Float.self, forKey: .guidance)
+        true_cfg_scale = try c.decode(Float.self, forKey: .true_cfg_scale)
+        max_sequence_length = try c.decode(Int.self, forKey: .max_sequence_length)
+        schedule = try c.decode(String.self, forKey: .schedule)
+        shift = try c.decodeIfPresent(Float.self, forKey: .shift)
+        loras = try c.decodeIfPresent([JobLoRA].self, forKey: .loras) ?? []
+    }
+
+    /// The request without its LoRAs (those need their files: `LoRALibrary`).
     var request: GenerationRequest {
         var r = GenerationRequest(prompt: prompt, seed: seed, steps: steps, width: width, height: height)
         r.negativePrompt = negative_prompt
@@ -41,4 +67,10 @@ struct JobParameters: Codable, Equatable, Sendable {
         r.schedule = schedule == "diffsynth" ? .diffSynth(shift: shift ?? 3) : .model
         return r
     }
+}
+
+/// One LoRA of a job: a name from the LoRA folder (`GET /api/loras`) and its weight.
+struct JobLoRA: Codable, Equatable, Sendable {
+    var name: String
+    var weight: Float
 }

@@ -7,8 +7,9 @@ import Tensor
 ///
 /// Fields: `prompt` (required), `negative_prompt`, `seed` (-1 = random; a number or a string of
 /// digits), `steps`, `width`/`height`, `guidance`, `true_cfg_scale`, `max_sequence_length`,
-/// `schedule` ("model" | "diffsynth"), `shift`. A field left out takes the served model's preset
-/// (`defaults`); values are checked once, against `GenerationLimits`. Unknown fields are ignored.
+/// `schedule` ("model" | "diffsynth"), `shift`, `loras` (`[{"name", "weight"}]`, names from the LoRA
+/// folder). A field left out takes the served model's preset (`defaults`); values are checked once,
+/// against `GenerationLimits` (and `LoRALimits`). Unknown fields are ignored.
 struct JobRequestParser {
     /// What a job gets for the settings it leaves out (the model's preset, server overrides applied).
     var defaults: ModelPreset
@@ -19,7 +20,14 @@ struct JobRequestParser {
         limits = c.limits
     }
 
-    func parse(_ body: [UInt8]) throws -> GenerationRequest {
+    /// A submission read and checked: the request (its `loras` empty: none stay attached from the
+    /// job before) and the LoRAs it names, still to be loaded (`LoRALibrary.uses`).
+    struct Parsed {
+        var request: GenerationRequest
+        var loras: [JobLoRA]
+    }
+
+    func parse(_ body: [UInt8]) throws -> Parsed {
         let json: JSONValue
         // Integers past Int keep their digits (as text), so a seed up to 2^64-1 arrives exact.
         do { json = try JSONValue.parse(body, maxDepth: 16, largeIntegersAsText: true) } catch {
@@ -50,7 +58,41 @@ struct JobRequestParser {
         do { try limits.check(r, preset: d) } catch let issue as GenerationIssue {
             throw APIError.badRequest(issue.message(calling: issue.field.rawValue))
         }
-        return r
+        let loras = try Self.loras(o["loras"])
+        r.loras = []
+        return Parsed(request: r, loras: loras)
+    }
+
+    /// `loras`: a list of at most `LoRALimits.perJob` objects `{"name": ..., "weight": ...}`, each name
+    /// a LoRA name (no path; the folder's listing is checked when they load) given once, each weight
+    /// (default 1) a number in `LoRALimits.weights`.
+    static func loras(_ v: JSONValue?) throws -> [JobLoRA] {
+        let shape = "a list of {\"name\": ..., \"weight\": ...} objects"
+        switch v {
+        case nil, .null?: return []
+        case .array(let items)?:
+            guard items.count <= LoRALimits.perJob else {
+                throw APIError.badRequest("loras has \(items.count) entries; a job may use at most \(LoRALimits.perJob) LoRAs")
+            }
+            var chosen: [JobLoRA] = []
+            for (i, item) in items.enumerated() {
+                guard let o = item.object else { throw APIError.badRequest("loras[\(i)] must be an object {\"name\": ..., \"weight\": ...}, got \(shown(item))") }
+                guard let nameValue = o["name"], !nameValue.isNull else { throw APIError.badRequest("loras[\(i)].name is missing") }
+                guard let name = nameValue.string else { throw APIError.badRequest("loras[\(i)].name must be a string, got \(shown(nameValue))") }
+                if let problem = LoRALibrary.nameProblem(name) {
+                    throw APIError.badRequest("loras[\(i)].name must be the name of a file in the LoRA folder as GET /api/loras lists it, "
+                                              + "not a path: \(shown(nameValue)) is \(problem)")
+                }
+                let weight = try number(o["weight"], "loras[\(i)].weight", default: 1)
+                if let problem = LoRALimits.problem(Double(weight)) { throw APIError.badRequest("loras[\(i)].weight \(problem)") }
+                if let j = chosen.firstIndex(where: { $0.name == name }) {
+                    throw APIError.badRequest("loras[\(i)]: \"\(name)\" is already loras[\(j)]; give each LoRA once (to strengthen it, raise its weight)")
+                }
+                chosen.append(JobLoRA(name: name, weight: weight))
+            }
+            return chosen
+        default: throw APIError.badRequest("loras must be \(shape), got \(shown(v!))")
+        }
     }
 
     /// -1 (or absent) = a fresh random seed; else a non-negative integer, given as a number or digits.

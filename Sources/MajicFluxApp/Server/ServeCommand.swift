@@ -21,6 +21,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-pixels"), help: "Largest width x height a job may ask for.") var maxPixels: Int = 2048 * 2048
     @Option(name: .customLong("max-sequence-length"), help: "Default T5 tokens per job (default: the model's tokenizer_2 model_max_length; 512 for dev, 256 for schnell).") var maxSequenceLength: Int?
     @Option(help: "Default sigma schedule: model (scheduler_config.json) or diffsynth (static shift 3, as the seed console); default: the model's.") var schedule: ScheduleOption?
+    @Option(name: .customLong("lora-dir"), help: ArgumentHelp("Folder of LoRA .safetensors files the page offers and jobs may name (default: the model folder's loras/ when it has one).", valueName: "DIR")) var loraDir: String?
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535, got \(port)") }
@@ -32,6 +33,20 @@ struct Serve: AsyncParsableCommand {
         if let n = maxSequenceLength, !lengths.contains(n) {
             throw ValidationError("--max-sequence-length must be between \(lengths.lowerBound) and \(lengths.upperBound), got \(n)")
         }
+        if let loraDir, !Self.isFolder(loraDir) { throw ValidationError("--lora-dir \(loraDir): no such folder") }
+    }
+
+    /// `--lora-dir`, else the model folder's `loras/` when there is one (the default model ships its
+    /// style LoRAs there), else none.
+    func loraDirectory() -> String? {
+        if let loraDir { return loraDir }
+        guard let dir = try? model.modelDir, Self.isFolder(dir + "/loras") else { return nil }
+        return dir + "/loras"
+    }
+
+    static func isFolder(_ path: String) -> Bool {
+        var isDir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
     }
 
     func run() async throws {
@@ -62,6 +77,7 @@ struct Serve: AsyncParsableCommand {
         c.backend = backend
         c.vramBudget = try model.vramBudgetBytes(for: backend)
         c.vaeTilingMode = model.vaeTiling
+        c.loraDirectory = loraDirectory()
         let server = try ConsoleServer(configuration: c)
         for warning in server.host.warnings { Console.info("warning: \(warning)") }
         try await server.run()

@@ -36,6 +36,9 @@ public struct ServerConfiguration: Sendable {
     public var vaeTilingMode: VAETilingMode = .auto
     /// Sigma schedule used when a job does not give one; nil = the model's (`ModelPreset.schedule`).
     public var defaultSchedule: ScheduleKind?
+    /// The folder whose `.safetensors` LoRAs jobs may name (`--lora-dir`; `serve` defaults to the
+    /// model folder's `loras/`); nil for none.
+    public var loraDirectory: String?
 
     /// A configuration serving the model in `files` under the name `modelName`.
     public init(files: FluxModelFiles, modelName: String) {

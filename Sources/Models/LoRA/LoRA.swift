@@ -54,7 +54,10 @@ public final class LoRA: Sendable {
 
     /// Trigger words from the metadata: `modelspec.trigger_phrase` (comma-separated), else the most
     /// frequent tags of kohya's `ss_tag_frequency` (at most five).
-    public var triggerWords: [String] {
+    public var triggerWords: [String] { Self.triggerWords(metadata: metadata) }
+
+    /// `triggerWords` from a safetensors `__metadata__` alone (a folder listing reads only headers).
+    public static func triggerWords(metadata: [String: String]) -> [String] {
         if let phrase = metadata["modelspec.trigger_phrase"] ?? metadata["trigger_phrase"] ?? metadata["trigger_words"] {
             return phrase.split(separator: ",").map { $0.trimmed }.filter { !$0.isEmpty }
         }
@@ -80,7 +83,12 @@ public final class LoRA: Sendable {
     }
 
     /// A title for people: `modelspec.title` or `ss_output_name`, else the file name.
-    public var title: String { metadata["modelspec.title"] ?? metadata["ss_output_name"] ?? name }
+    public var title: String { Self.title(metadata: metadata, name: name) }
+
+    /// `title` from a safetensors `__metadata__` and the file name alone.
+    public static func title(metadata: [String: String], name: String) -> String {
+        metadata["modelspec.title"] ?? metadata["ss_output_name"] ?? name
+    }
 }
 
 /// A LoRA with the weight it is applied at (1 = as trained; several add up).

@@ -1,0 +1,89 @@
+import Foundation
+import Models
+
+/// Reads A1111-style `parameters` text back (ours, or another tool's that kept only this chunk): the
+/// history rebuild's fallback when a PNG has no `majicflux` chunk. The prompt's `<lora:name:weight>`
+/// tags become the entry's LoRAs and leave the prompt, as A1111's own reader does.
+enum Infotext {
+    /// The text split as A1111's `parse_generation_parameters` splits it.
+    struct Parsed: Equatable {
+        /// Without the `<lora:...>` tags.
+        var prompt: String
+        var negativePrompt: String
+        /// `Key: value` fields of the last line, quoted values unquoted.
+        var fields: [String: String]
+        /// The prompt's `<lora:name:weight>` tags, in order.
+        var loras: [JobLoRA]
+    }
+
+    /// A1111's field pattern (modules/infotext_utils.py).
+    private static let field = try! NSRegularExpression(pattern: #"\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)"#)
+    /// `<lora:name>` or `<lora:name:weight[:more]>`, with the spaces before it.
+    private static let loraTag = try! NSRegularExpression(pattern: #"\s*<lora:([^:>]+)(?::([^:>]*))?(?::[^>]*)?>"#)
+
+    static func parse(_ text: String) -> Parsed {
+        var lines = text.trimmingCharacters(in: .whitespacesAndNewlines).components(separatedBy: "\n")
+        var last = lines.popLast() ?? ""
+        var fields: [String: String] = [:]
+        let matches = field.matches(in: last, range: NSRange(last.startIndex..., in: last))
+        if matches.count < 3 {
+            lines.append(last)
+            last = ""
+        } else {
+            for m in matches {
+                guard let k = Range(m.range(at: 1), in: last), let v = Range(m.range(at: 2), in: last) else { continue }
+                fields[String(last[k])] = unquote(String(last[v]))
+            }
+        }
+        var prompt: [String] = [], negative: [String] = []
+        var inNegative = false
+        for raw in lines {
+            var line = raw.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("Negative prompt:") {
+                inNegative = true
+                line = String(line.dropFirst("Negative prompt:".count)).trimmingCharacters(in: .whitespaces)
+            }
+            if inNegative { negative.append(line) } else { prompt.append(line) }
+        }
+        let (bare, loras) = stripLoRATags(prompt.joined(separator: "\n"))
+        return Parsed(prompt: bare, negativePrompt: negative.joined(separator: "\n"), fields: fields, loras: loras)
+    }
+
+    /// The prompt without its `<lora:...>` tags, and the tags as LoRAs (weight 1 when none is given or
+    /// it is not a number).
+    static func stripLoRATags(_ prompt: String) -> (prompt: String, loras: [JobLoRA]) {
+        let ns = prompt as NSString
+        var loras: [JobLoRA] = []
+        for m in loraTag.matches(in: prompt, range: NSRange(location: 0, length: ns.length)) {
+            let name = ns.substring(with: m.range(at: 1))
+            let weight = m.range(at: 2).location == NSNotFound ? nil : Float(ns.substring(with: m.range(at: 2)).trimmingCharacters(in: .whitespaces))
+            loras.append(JobLoRA(name: name, weight: weight.flatMap { $0.isFinite ? $0 : nil } ?? 1))
+        }
+        let bare = loraTag.stringByReplacingMatches(in: prompt, range: NSRange(location: 0, length: ns.length), withTemplate: "")
+        return (bare.trimmingCharacters(in: .whitespacesAndNewlines), loras)
+    }
+
+    /// A history entry's parameters from infotext; nil when it lacks the steps or the seed (not a
+    /// generation's parameters). The size falls back to the picture's.
+    static func parameters(_ text: String, width: Int, height: Int) -> JobParameters? {
+        let p = parse(text)
+        guard let steps = p.fields["Steps"].flatMap({ Int($0) }), let seed = p.fields["Seed"].flatMap({ UInt64($0) }) else { return nil }
+        var size = (width, height)
+        if let s = p.fields["Size"]?.split(separator: "x"), s.count == 2, let w = Int(s[0]), let h = Int(s[1]) { size = (w, h) }
+        var r = GenerationRequest(prompt: p.prompt, seed: seed, steps: steps, width: size.0, height: size.1)
+        r.negativePrompt = p.negativePrompt
+        if let g = p.fields["Distilled CFG Scale"].flatMap({ Float($0) }) { r.guidance = g }
+        if let cfg = p.fields["CFG scale"].flatMap({ Float($0) }) { r.trueCFGScale = max(1, cfg) }
+        if let shift = p.fields["Shift"].flatMap({ Float($0) }) { r.schedule = .diffSynth(shift: shift) } else { r.schedule = .model }
+        var parameters = JobParameters(r)
+        parameters.loras = p.loras
+        return parameters
+    }
+
+    /// A1111's `unquote`: a value in double quotes is a JSON string.
+    static func unquote(_ s: String) -> String {
+        guard s.count >= 2, s.first == "\"", s.last == "\"",
+              let v = try? JSONDecoder().decode(String.self, from: Data(s.utf8)) else { return s }
+        return v
+    }
+}
