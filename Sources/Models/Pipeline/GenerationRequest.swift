@@ -155,7 +155,7 @@ extension GenerationRequest {
                                         ("guidance", .double(Double(guidance))), ("true_cfg_scale", .double(Double(trueCFGScale))),
                                         ("max_sequence_length", .int(maxSequenceLength))]
         if let loras, !loras.isEmpty {
-            o.append(("loras", .array(loras.map { .object(["name": .string($0.lora.name), "weight": .double(Double($0.weight))]) })))
+            o.append(("loras", .array(loras.map { .object(["name": .string($0.lora.name), "weight": .double(Double("\($0.weight)") ?? Double($0.weight))]) })))
         }
         switch schedule {
         case .model: o.append(("schedule", .string("model")))
