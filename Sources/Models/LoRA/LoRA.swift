@@ -35,8 +35,9 @@ public final class LoRA: Sendable {
     /// The safetensors `__metadata__`.
     public let metadata: [String: String]
 
-    /// The file's A1111 short hash once computed (`shortHash`).
-    private let hashCache = Locked<String?>(nil)
+    /// The file's A1111 short hash, computed in the background from the time the file is read (a
+    /// 150 MB LoRA takes most of a second), so a picture's infotext rarely waits for it.
+    private let hashTask: ModelHashTask
 
     init(name: String, path: String, formats: Set<LoRAKeyFormat>, patches: [LoRAPatch], metadata: [String: String]) {
         self.name = name
@@ -44,6 +45,7 @@ public final class LoRA: Sendable {
         self.formats = formats
         self.patches = patches
         self.metadata = metadata
+        hashTask = ModelHashTask { LoRA.addnetHash(path) }
     }
 
     /// The models it changes.
@@ -72,14 +74,16 @@ public final class LoRA: Sendable {
     /// A1111's short hash of the file for `Lora hashes:` (the first 12 hex digits of the SHA-256 of
     /// everything after the safetensors header, sd-scripts' "addnet" hash). Read once, then cached;
     /// nil when the file can no longer be read.
-    public var shortHash: String? {
-        if let h = hashCache.withLock({ $0 }) { return h }
+    /// A1111's short hash of the file for `Lora hashes:` (sd-scripts' "addnet" hash, `addnetHash`);
+    /// waits for the background computation; nil when the file can no longer be read.
+    public var shortHash: String? { hashTask.wait() }
+
+    /// sd-scripts' addnet hash: SHA-256 of the bytes after the safetensors header, 12 hex digits.
+    static func addnetHash(_ path: String) -> String? {
         guard let file = try? SafeTensorsFile(path: path) else { return nil }
         var sha = SHA256()
         sha.update(UnsafeRawBufferPointer(rebasing: file.mapping.bytes[file.header.dataStart...]))
-        let h = String(SHA256.hex(sha.finalize()).prefix(12))
-        hashCache.withLock { $0 = h }
-        return h
+        return String(SHA256.hex(sha.finalize()).prefix(12))
     }
 
     /// A title for people: `modelspec.title` or `ss_output_name`, else the file name.

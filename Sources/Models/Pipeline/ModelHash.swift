@@ -1,3 +1,4 @@
+import Dispatch
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -118,17 +119,22 @@ public final class ModelHashTask: @unchecked Sendable {
     private let done: UnsafeMutablePointer<pthread_cond_t>
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
-    /// Starts hashing the DiT checkpoint at `path` (see `ModelHash.shortHash`) in a detached task of
-    /// utility priority.
-    public init(checkpoint path: String, cacheFile: String? = ModelHash.defaultCacheFile) {
+    /// Starts hashing the DiT checkpoint at `path` (see `ModelHash.shortHash`) in the background.
+    public convenience init(checkpoint path: String, cacheFile: String? = ModelHash.defaultCacheFile) {
+        self.init { try? ModelHash.shortHash(checkpoint: path, cacheFile: cacheFile) }
+    }
+
+    /// Starts `compute` on a Dispatch worker thread (not Swift concurrency's pool, so a `wait()` from
+    /// a task cannot starve it).
+    public init(_ compute: @escaping @Sendable () -> String?) {
         done = .allocate(capacity: 1)
         done.initialize(to: pthread_cond_t())
         pthread_cond_init(done, nil)
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         pthread_mutex_init(mutex, nil)
-        Task.detached(priority: .utility) { [self] in
-            let hash = try? ModelHash.shortHash(checkpoint: path, cacheFile: cacheFile)
+        DispatchQueue.global(qos: .utility).async { [self] in
+            let hash = compute()
             pthread_mutex_lock(mutex)
             state.withLock { $0 = .some(hash) }
             pthread_cond_broadcast(done)
