@@ -4,15 +4,16 @@
   (latent means, then (mean - shift_factor) * scaling_factor with the shipped VAE config's values, as
   FluxPipeline decodes them), and both captions of each scene (English, Chinese; the base grammar, no
   trigger word) are encoded by FluxPipeline.encode_prompt (T5 length 32, CLIP pooled). Cached to --cache.
-- LoRA (peft, through diffusers' add_adapter) of rank --rank, alpha = rank (scale 1), on every Linear of
-  the double and single blocks (attention q/k/v/out, both streams' MLPs, the modulations, the single
+- LoRA (peft, through diffusers' add_adapter) of rank --rank, alpha = rank (scale 1). --targets text
+  (the shipped Night LoRA): the 7 Linears of the double blocks' text stream; --targets all: every Linear
+  of the double and single blocks (attention q/k/v/out, both streams' MLPs, the modulations, the single
   blocks' proj_mlp / proj_out).
 - Loss exactly as Tools/train_default_model/train.py: x_t = (1-t) x0 + t eps, target eps - x0, MSE on the
   packed latents; t = shift(sigmoid(N(0,1))) with the dev shift for 64 image tokens (1.596); guidance
   uniform in [1, 5] per sample; each sample takes its English or Chinese caption at random; AdamW
   (0.9, 0.99), grad clip 1.0, linear warm-up, linear decay over the last --decay-frac of the time budget.
 - Checkpoints (diffusers LoRA format, FluxPipeline.save_lora_weights) every --ckpt-seconds into
-  --work/ckpt_<step>/ and --work/last/, so a partial run is usable.
+  --work/stepNNNNN/ and --work/last/ (and --work/final/ at the end), so a partial run is usable.
 
 usage: python train_lora.py --style night --targets text --work /tmp/lora_work/night1 --seconds 1500
 """
