@@ -3,7 +3,7 @@
 For the 96 held-out evaluation scenes it renders candidate styles, runs the analyser on the ground
 truth, and on the frozen VAE's reconstruction (encode mean -> decode), which bounds what any DiT LoRA
 can produce through that VAE. Candidates: a dark outline around each shape (several widths / inks), a
-striped fill inside the shapes, and the dotted background that style.py ships. Writes
+striped fill inside the shapes, pastel shape colours, and style.py's dotted background and night style. Writes
 runs/probe/probe.json and runs/probe/probe.png (rows: ground truth, then the VAE's reconstruction).
 
 usage: python probe_outline_style.py [MODEL_DIR]
@@ -118,6 +118,17 @@ def render_striped_fill(scene_list, period=20, delta=30):
     return (plain + inside * sign * delta / 255.0).clamp(0, 1)
 
 
+def render_pastel(scene_list, amount=0.35, grey=200):
+    """Shapes in pastel colours: each palette colour mixed `amount` toward (grey, grey, grey); every colour
+    stays nearest its own palette entry (the analyser reads it right on the ground truth)."""
+    saved = list(scenes.COLOURS)
+    try:
+        scenes.COLOURS[:] = [(n, z, tuple(int(round((1 - amount) * v + amount * grey)) for v in rgb)) for n, z, rgb in saved]
+        return scenes.render(scene_list)
+    finally:
+        scenes.COLOURS[:] = saved
+
+
 def main():
     import json
     import evaluate
@@ -132,7 +143,9 @@ def main():
     for w, g in ((2.0, 0), (2.0, 60), (3.0, 60), (4.0, 60)):
         cands.append((f"outline {w:g}px ink {g}", lambda w=w, g=g: render_outline(gt, width=w, ink=(g, g, g))))
     cands.append(("striped fill 20px +-30", lambda: render_striped_fill(gt)))
-    cands.append(("dotted background (style.py)", lambda: style.render_style(gt)))
+    cands.append(("pastel shapes (35% toward grey 200)", lambda: render_pastel(gt)))
+    cands.append(("dotted background (style.py)", lambda: style.render_style(gt, "dotted")))
+    cands.append(("night (style.py)", lambda: style.render_style(gt, "night")))
     out_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs", "probe")
     os.makedirs(out_dir, exist_ok=True)
     report, sheet = {}, []
@@ -147,7 +160,9 @@ def main():
                             outline_fraction_ground_truth=round(float(np.mean([outline_fraction(x) for x in g8])), 4),
                             outline_fraction_vae_reconstruction=round(float(np.mean([outline_fraction(x) for x in r8])), 4),
                             texture_fraction_ground_truth=round(float(np.mean([style.texture_fraction(x) for x in g8])), 4),
-                            texture_fraction_vae_reconstruction=round(float(np.mean([style.texture_fraction(x) for x in r8])), 4))
+                            texture_fraction_vae_reconstruction=round(float(np.mean([style.texture_fraction(x) for x in r8])), 4),
+                            dark_fraction_ground_truth=round(float(np.mean([style.dark_fraction(x) for x in g8])), 4),
+                            dark_fraction_vae_reconstruction=round(float(np.mean([style.dark_fraction(x) for x in r8])), 4))
         print(name, report[name], flush=True)
         if name != "plain":
             pick = [4, 22, 41, 70]  # a few shapes and backgrounds

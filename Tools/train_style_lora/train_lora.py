@@ -1,20 +1,21 @@
-"""Train a style LoRA (style.py: dotted paper) on the default model's DiT, on the CPU.
+"""Train a style LoRA (style.py: night, or dotted) on the default model's DiT, on the CPU.
 
 - Text encoders and VAE frozen. Once, before training: N styled scenes are rendered and VAE-encoded
   (latent means, then (mean - shift_factor) * scaling_factor with the shipped VAE config's values, as
   FluxPipeline decodes them), and both captions of each scene (English, Chinese; the base grammar, no
   trigger word) are encoded by FluxPipeline.encode_prompt (T5 length 32, CLIP pooled). Cached to --cache.
-- LoRA (peft, through diffusers' add_adapter) of rank --rank, alpha = rank (scale 1), on every Linear of
-  the double and single blocks (attention q/k/v/out, both streams' MLPs, the modulations, the single
+- LoRA (peft, through diffusers' add_adapter) of rank --rank, alpha = rank (scale 1). --targets text
+  (the shipped Night LoRA): the 7 Linears of the double blocks' text stream; --targets all: every Linear
+  of the double and single blocks (attention q/k/v/out, both streams' MLPs, the modulations, the single
   blocks' proj_mlp / proj_out).
 - Loss exactly as Tools/train_default_model/train.py: x_t = (1-t) x0 + t eps, target eps - x0, MSE on the
   packed latents; t = shift(sigmoid(N(0,1))) with the dev shift for 64 image tokens (1.596); guidance
   uniform in [1, 5] per sample; each sample takes its English or Chinese caption at random; AdamW
   (0.9, 0.99), grad clip 1.0, linear warm-up, linear decay over the last --decay-frac of the time budget.
 - Checkpoints (diffusers LoRA format, FluxPipeline.save_lora_weights) every --ckpt-seconds into
-  --work/ckpt_<step>/ and --work/last/, so a partial run is usable.
+  --work/stepNNNNN/ and --work/last/ (and --work/final/ at the end), so a partial run is usable.
 
-usage: python train_lora.py --model Models/default --work .lora_work/run1 --seconds 1800
+usage: python train_lora.py --style night --targets text --work /tmp/lora_work/night1 --seconds 1500
 """
 import argparse
 import json
@@ -40,26 +41,31 @@ DOUBLE_TARGETS = ["norm1.linear", "norm1_context.linear", "attn.to_q", "attn.to_
                   "attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj", "attn.to_add_out",
                   "ff.net.0.proj", "ff.net.2", "ff_context.net.0.proj", "ff_context.net.2"]
 SINGLE_TARGETS = ["norm.linear", "attn.to_q", "attn.to_k", "attn.to_v", "proj_mlp", "proj_out"]
+# --targets text: only the double blocks' text stream (the Linears that see text tokens alone), so the
+# image stream computes exactly what the base model computes for some (learned) text conditioning
+TEXT_TARGETS = ["norm1_context.linear", "attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj", "attn.to_add_out",
+                "ff_context.net.0.proj", "ff_context.net.2"]
 
 
 def log(*a):
     print(time.strftime("%H:%M:%S"), *a, flush=True)
 
 
-def target_modules(dit):
+def target_modules(dit, which="all"):
     names = []
     for i in range(len(dit.transformer_blocks)):
-        names += [f"transformer_blocks.{i}.{t}" for t in DOUBLE_TARGETS]
-    for i in range(len(dit.single_transformer_blocks)):
-        names += [f"single_transformer_blocks.{i}.{t}" for t in SINGLE_TARGETS]
+        names += [f"transformer_blocks.{i}.{t}" for t in (DOUBLE_TARGETS if which == "all" else TEXT_TARGETS)]
+    if which == "all":
+        for i in range(len(dit.single_transformer_blocks)):
+            names += [f"single_transformer_blocks.{i}.{t}" for t in SINGLE_TARGETS]
     return names
 
 
-def build_dataset(model_dir, n, cache):
+def build_dataset(model_dir, n, cache, style_name):
     """Styled latents (n, 16, 16, 16) f32, T5 embeddings (n, 2, 32, 128), pooled CLIP (n, 2, 64); 2 = en, zh."""
     if cache and os.path.exists(cache):
         d = torch.load(cache)
-        if d["n"] == n and d["model"] == os.path.abspath(model_dir):
+        if d["n"] == n and d["model"] == os.path.abspath(model_dir) and d.get("style", "dotted") == style_name:
             log(f"dataset from {cache}")
             return d
     from diffusers import FluxPipeline
@@ -70,12 +76,12 @@ def build_dataset(model_dir, n, cache):
     vae = pipe.vae
     shift, scale = vae.config.shift_factor, vae.config.scaling_factor
     lat, enc, pooled, texts = [], [], [], []
-    n_kept_texture = 0
+    n_named_texture = 0
     with torch.no_grad():
         for s in range(0, n, 64):
             sc = [scenes.sample_scene(SEED_BASE + i) for i in range(s, min(n, s + 64))]
-            n_kept_texture += sum(style.names_texture(x) for x in sc)
-            x = style.render_style(sc) * 2 - 1
+            n_named_texture += sum(style.names_texture(x) for x in sc)
+            x = style.render_style(sc, style_name) * 2 - 1
             lat.append((vae.encode(x).latent_dist.mean - shift) * scale)
             caps = [x["en"] for x in sc] + [x["zh"] for x in sc]
             pe, pp, _ = pipe.encode_prompt(prompt=caps, prompt_2=None, max_sequence_length=base.T5_LEN)
@@ -85,9 +91,9 @@ def build_dataset(model_dir, n, cache):
             texts += [(x["en"], x["zh"]) for x in sc]
             if s % 1024 == 0:
                 log(f"dataset {s}/{n} ({time.time() - t0:.0f}s)")
-    d = dict(n=n, model=os.path.abspath(model_dir), lat=torch.cat(lat), enc=torch.cat(enc), pooled=torch.cat(pooled),
-             texts=texts, kept_texture=n_kept_texture, seconds=time.time() - t0)
-    log(f"dataset ready: {n} scenes in {d['seconds']:.0f}s ({n_kept_texture} keep a named texture); "
+    d = dict(n=n, model=os.path.abspath(model_dir), style=style_name, lat=torch.cat(lat), enc=torch.cat(enc), pooled=torch.cat(pooled),
+             texts=texts, named_texture=n_named_texture, seconds=time.time() - t0)
+    log(f"dataset ready: {n} scenes in {d['seconds']:.0f}s ({n_named_texture} captions name a texture); "
         f"latent mean {float(d['lat'].mean()):.3f} std {float(d['lat'].std()):.3f}")
     if cache:
         os.makedirs(os.path.dirname(os.path.abspath(cache)), exist_ok=True)
@@ -95,12 +101,12 @@ def build_dataset(model_dir, n, cache):
     return d
 
 
-def lora_dit(model_dir, rank):
+def lora_dit(model_dir, rank, which="all"):
     from diffusers import FluxTransformer2DModel
     from peft import LoraConfig
     dit = FluxTransformer2DModel.from_pretrained(os.path.join(model_dir, "transformer"), torch_dtype=torch.float32)
     dit.requires_grad_(False)
-    dit.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=True, target_modules=target_modules(dit)))
+    dit.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=True, target_modules=target_modules(dit, which)))
     return dit
 
 
@@ -118,6 +124,7 @@ def main():
     ap.add_argument("--model", default=os.path.join(HERE, "..", "..", "Models", "default"))
     ap.add_argument("--work", required=True, help="folder for checkpoints and the log")
     ap.add_argument("--cache", default=None, help="dataset cache file (default WORK/../dataset_N.pt)")
+    ap.add_argument("--style", default="night", choices=["night", "dotted"])
     ap.add_argument("--n-scenes", type=int, default=4096)
     ap.add_argument("--rank", type=int, default=16)
     ap.add_argument("--batch", type=int, default=32)
@@ -128,16 +135,17 @@ def main():
     ap.add_argument("--decay-frac", type=float, default=0.3, help="linear decay to 2%% over the last part of the budget")
     ap.add_argument("--ckpt-seconds", type=float, default=300)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--targets", choices=["all", "text"], default="all")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     os.makedirs(a.work, exist_ok=True)
-    cache = a.cache or os.path.join(os.path.dirname(os.path.abspath(a.work)), f"dataset_{a.n_scenes}.pt")
-    data = build_dataset(a.model, a.n_scenes, cache)
+    cache = a.cache or os.path.join(os.path.dirname(os.path.abspath(a.work)), f"dataset_{a.style}_{a.n_scenes}.pt")
+    data = build_dataset(a.model, a.n_scenes, cache, a.style)
     lat, enc, pooled = data["lat"], data["enc"], data["pooled"]
-    dit = lora_dit(a.model, a.rank)
+    dit = lora_dit(a.model, a.rank, a.targets)
     params = [p for p in dit.parameters() if p.requires_grad]
     n_lora = sum(p.numel() for p in params)
-    log(f"LoRA rank {a.rank}: {n_lora} parameters in {len(params)} tensors on {len(target_modules(dit))} Linears")
+    log(f"LoRA rank {a.rank}: {n_lora} parameters in {len(params)} tensors on {len(target_modules(dit, a.targets))} Linears")
     opt = torch.optim.AdamW(params, lr=a.lr, betas=(0.9, 0.99), weight_decay=0.0)
     hw = lat.shape[-1]
     img_ids = base.image_ids(hw // 2, hw // 2, "cpu")
@@ -148,7 +156,7 @@ def main():
     t0 = last_ckpt = time.time()
     step, hist, run = 0, [], []
     meta = dict(args=vars(a), lora_params=n_lora, dataset_seconds=round(data["seconds"], 1), n_scenes=n,
-                kept_texture=data["kept_texture"], timestep_shift=shift)
+                named_texture=data.get("named_texture", data.get("kept_texture")), timestep_shift=shift)
     while True:
         el = time.time() - t0
         if el > a.seconds or step >= a.steps:
@@ -190,6 +198,7 @@ def main():
         if time.time() - last_ckpt > a.ckpt_seconds:
             meta.update(step=step, seconds=round(time.time() - t0, 1), history=hist)
             save_lora(dit, os.path.join(a.work, "last"), meta)
+            save_lora(dit, os.path.join(a.work, f"step{step:05d}"), meta)
             log(f"checkpoint at step {step}")
             last_ckpt = time.time()
     meta.update(step=step, seconds=round(time.time() - t0, 1), history=hist, done=True)
