@@ -20,13 +20,16 @@ final class DefaultModelQualityTests: XCTestCase {
     }
 
     /// Generates every held-out prompt; returns (% all three right, % agreeing with Python's verdict, results).
-    func evaluate(_ precision: WeightPrecision, dit: String? = nil, rows: [Row]) throws -> (correct: Double, agree: Double) {
+    func evaluate(_ precision: WeightPrecision, dit: String? = nil, rows: [Row], loras: [LoRAUse] = [],
+                  measure: (([UInt8]) -> Double)? = nil) throws -> (correct: Double, agree: Double) {
         let pipeline = try FluxPipeline(files: FluxModelFiles.resolve(modelDir: Self.modelDir, dit: dit), keepLoaded: true, precision: precision)
+        try pipeline.setLoRAs(loras)
         var correct = 0, agree = 0
         for row in rows {
             var r = GenerationRequest(prompt: row.prompt, seed: row.seed, steps: 20, width: 128, height: 128)
             r.maxSequenceLength = pipeline.preferredSequenceLength
             let image = try pipeline.generate(r)
+            _ = measure?(image.rgb)
             let result = SceneAnalyser.analyse(rgb: image.rgb, width: 128, height: 128)
             if result.triple == row.want { correct += 1 }
             if let got = row.got, result.colour == got[0], result.shape == got[1], result.position == got[2] { agree += 1 }
@@ -78,5 +81,34 @@ final class DefaultModelQualityTests: XCTestCase {
         print("default model sample1 vs diffusers on the GPU: max \(diffs.max()!), mean \(mean)")
         XCTAssertLessThanOrEqual(diffs.max()!, 8)
         XCTAssertLessThan(mean, 0.1)
+    }
+
+    /// The style LoRA shipped beside the default model (Models/default/loras, trained by
+    /// Tools/train_style_lora): at weight 1.0 the held-out check stays at 90% or more, and its style
+    /// measure (`dark_fraction`, Tools/train_style_lora/README.md: the share of pixels with max(R, G, B)
+    /// <= 63) clearly rises over the same prompts and seeds without it.
+    func testTheShippedStyleLoRAKeepsTheHeldOutCheckAndChangesTheStyle() throws {
+        let folder = Self.modelDir + "/loras"
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".safetensors") }.sorted()
+        XCTAssertFalse(files.isEmpty, "a style LoRA ships beside the default model")
+        let rows = try rows()
+        func darkFraction(_ rgb: [UInt8]) -> Double {
+            var dark = 0
+            for i in stride(from: 0, to: rgb.count, by: 3) where max(rgb[i], rgb[i + 1], rgb[i + 2]) <= 63 { dark += 1 }
+            return Double(dark) / Double(rgb.count / 3)
+        }
+        var plain: [Double] = []
+        let base = try evaluate(.bf16, rows: rows) { plain.append(darkFraction($0)); return 0 }
+        for file in files {
+            let lora = try LoRA(contentsOf: folder + "/" + file)
+            XCTAssertLessThanOrEqual(try FileManager.default.attributesOfItem(atPath: folder + "/" + file)[.size] as? Int ?? .max, 2 << 20, "at most 2 MB")
+            var styled: [Double] = []
+            let with = try evaluate(.bf16, rows: rows, loras: [LoRAUse(lora)]) { styled.append(darkFraction($0)); return 0 }
+            let meanPlain = plain.reduce(0, +) / Double(plain.count), meanStyled = styled.reduce(0, +) / Double(styled.count)
+            print("default model with the \(lora.title) LoRA (\(file)) at 1.0: held-out all three right \(with.correct)% (without: \(base.correct)%); "
+                  + "dark_fraction \(meanStyled) (without: \(meanPlain))")
+            XCTAssertGreaterThanOrEqual(with.correct, 90)
+            XCTAssertGreaterThan(meanStyled, meanPlain + 0.2, "the style shows")
+        }
     }
 }
