@@ -60,6 +60,7 @@ public struct GenerationLimits: Sendable, Equatable {
         if let preset, !preset.usesGuidance, r.guidance != preset.guidance {
             throw I(.guidance, "does not apply: \(preset.name) has no guidance embedder and ignores it (leave it out)")
         }
+        if let c = r.conditioning { try checkConditioning(c, preset: preset) }
     }
 
     static func checkPrompt(_ text: String, _ field: GenerationIssue.Field, mayBeEmpty: Bool) throws {
@@ -92,6 +93,7 @@ public struct GenerationIssue: Error, Sendable, Equatable, CustomStringConvertib
     public enum Field: String, Sendable, CaseIterable {
         case prompt, negativePrompt = "negative_prompt", steps, width, height, size, guidance
         case trueCFGScale = "true_cfg_scale", maxSequenceLength = "max_sequence_length", shift
+        case image, mask, strength, maskBlur = "mask_blur", outpaint, control, reference
 
         /// The name in library messages.
         public var label: String {
@@ -99,6 +101,10 @@ public struct GenerationIssue: Error, Sendable, Equatable, CustomStringConvertib
             case .negativePrompt: return "negative prompt"
             case .trueCFGScale: return "true CFG scale"
             case .maxSequenceLength: return "T5 sequence length"
+            case .maskBlur: return "mask blur"
+            case .reference: return "reference image"
+            case .control: return "control image"
+            case .image: return "input image"
             default: return rawValue
             }
         }

@@ -30,6 +30,9 @@ public struct GenerationRequest: Sendable, Equatable {
     /// LoRAs for this picture (they stay attached for the next); nil: those the pipeline runs with
     /// (`FluxPipeline.setLoRAs`).
     public var loras: [LoRAUse]? = nil
+    /// Pictures to start from or be guided by (img2img, inpainting, Fill, outpainting, control,
+    /// Kontext); nil: text-to-image.
+    public var conditioning: ImageConditioning? = nil
 
     public init(prompt: String, seed: UInt64 = 0, steps: Int = ModelPreset.fluxDev.steps,
                 width: Int = ModelPreset.fluxDev.imageSize, height: Int = ModelPreset.fluxDev.imageSize) {

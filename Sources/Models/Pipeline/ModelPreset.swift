@@ -14,6 +14,36 @@ public struct ModelPreset: Sendable, Equatable {
         case fluxSchnell = "FLUX.1-schnell"
         /// majicflus (a FLUX.1-dev fine-tune, usually one BFL/ComfyUI DiT file): FLUX.1-dev's settings.
         case majicflus = "majicflus"
+        /// FLUX.1-Fill: inpainting/outpainting model (DiT input = noise + masked picture + mask).
+        case fluxFill = "FLUX.1-Fill"
+        /// FLUX.1-Canny: control by an edge map joined to the noise on channels.
+        case fluxCanny = "FLUX.1-Canny"
+        /// FLUX.1-Depth: control by a depth map joined to the noise on channels.
+        case fluxDepth = "FLUX.1-Depth"
+        /// FLUX.1 Kontext: editing by instruction, the reference picture appended as extra tokens.
+        case fluxKontext = "FLUX.1-Kontext"
+
+        /// Which pictures the kind takes (`ImageConditioning`).
+        public var conditioning: ConditioningKind {
+            switch self {
+            case .fluxDev, .fluxSchnell, .majicflus: return .base
+            case .fluxFill: return .fill
+            case .fluxCanny, .fluxDepth: return .control
+            case .fluxKontext: return .kontext
+            }
+        }
+    }
+
+    /// What a model does with pictures, by the shape of its DiT input.
+    public enum ConditioningKind: String, Sendable {
+        /// Text-to-image models: img2img, inpainting and outpainting by blending latents.
+        case base
+        /// FLUX.1-Fill: an image and a mask (or outpaint margins) are required; no strength.
+        case fill
+        /// FLUX.1 Canny/Depth: a control picture is required.
+        case control
+        /// FLUX.1 Kontext: an optional reference picture.
+        case kontext
     }
 
     public var kind: Kind
@@ -35,6 +65,8 @@ public struct ModelPreset: Sendable, Equatable {
 
     /// The name shown to users ("FLUX.1-dev", ...).
     public var name: String { kind.rawValue }
+    /// Which pictures the model takes.
+    public var conditioning: ConditioningKind { kind.conditioning }
 
     /// A preset with every value given.
     public init(kind: Kind, imageSize: Int, sequenceLength: Int, steps: Int, guidance: Float, usesGuidance: Bool,
@@ -60,6 +92,16 @@ public struct ModelPreset: Sendable, Equatable {
         case .fluxSchnell:
             return ModelPreset(kind: kind, imageSize: 1024, sequenceLength: 256, steps: 4, guidance: 0,
                                usesGuidance: false, scheduler: .fluxSchnell)
+        // Guidance as diffusers' pipelines and BFL's model cards use them.
+        case .fluxFill, .fluxCanny:
+            return ModelPreset(kind: kind, imageSize: 1024, sequenceLength: 512, steps: 20, guidance: 30,
+                               usesGuidance: true, scheduler: .fluxDev)
+        case .fluxDepth:
+            return ModelPreset(kind: kind, imageSize: 1024, sequenceLength: 512, steps: 20, guidance: 10,
+                               usesGuidance: true, scheduler: .fluxDev)
+        case .fluxKontext:
+            return ModelPreset(kind: kind, imageSize: 1024, sequenceLength: 512, steps: 20, guidance: 2.5,
+                               usesGuidance: true, scheduler: .fluxDev)
         }
     }
 

@@ -1,0 +1,113 @@
+import Tensor
+
+/// The pictures a generation starts from or is guided by besides the prompt (img2img, inpainting,
+/// FLUX.1-Fill, outpainting, FLUX.1 Canny/Depth control, FLUX.1 Kontext), with diffusers' pipelines as
+/// the reference for what each does. Which inputs a model takes depends on its kind
+/// (`ModelPreset.conditioning`); `GenerationLimits.check` refuses the others by name.
+///
+/// Pictures are 8-bit RGB or RGBA (`PNGImage`, whatever file they came from). They may have any size:
+/// the pipeline resizes them to the request's `width` x `height` with Lanczos, as diffusers'
+/// `VaeImageProcessor` does (the Kontext reference follows `referenceResize` instead).
+public struct ImageConditioning: Sendable, Equatable {
+    /// The picture to start from: img2img (alone), inpainting (with a mask), FLUX.1-Fill (with a
+    /// mask), outpainting (with `outpaint`). RGBA: colour used, alpha ignored, except that where no
+    /// `mask` is given the transparent pixels are the mask (255 - alpha).
+    public var image: PNGImage?
+    /// White = repaint, black = keep; read as luma (PIL's "L"), binarised at 0.5 after `maskBlur`.
+    /// The same size as `image`.
+    public var mask: PNGImage?
+    /// img2img / inpainting with an ordinary model: the part of the schedule that runs, in (0, 1]
+    /// (steps run = steps - int(steps - steps * strength)). nil: `ImageConditioning.defaultStrength`.
+    /// FLUX.1-Fill always starts from pure noise and takes no strength.
+    public var strength: Float?
+    /// Gaussian blur radius in pixels applied to the mask before binarising (PIL's GaussianBlur); 0 = none.
+    public var maskBlur: Int = 0
+    /// Outpainting: grow the canvas by these margins (pixels); the new area is the mask (added to any
+    /// `mask`), filled by repeating the edge pixels. Runs through Fill for a Fill model, inpainting otherwise.
+    public var outpaint: OutpaintMargins?
+    /// FLUX.1 Canny / Depth: the control picture (an edge or depth map, or a photo when
+    /// `controlPreprocess` makes the edges).
+    public var control: PNGImage?
+    /// How `control` is turned into the control picture first; nil: use it as given.
+    public var controlPreprocess: ControlPreprocess?
+    /// FLUX.1 Kontext: the picture to edit, appended to the image tokens.
+    public var reference: PNGImage?
+    /// How the Kontext reference is sized before encoding.
+    public var referenceResize: ReferenceResize = .auto
+
+    /// diffusers' default strength for img2img and inpainting.
+    public static let defaultStrength: Float = 0.6
+
+    public init(image: PNGImage? = nil, mask: PNGImage? = nil, strength: Float? = nil, maskBlur: Int = 0,
+                outpaint: OutpaintMargins? = nil, control: PNGImage? = nil, controlPreprocess: ControlPreprocess? = nil,
+                reference: PNGImage? = nil, referenceResize: ReferenceResize = .auto) {
+        self.image = image
+        self.mask = mask
+        self.strength = strength
+        self.maskBlur = maskBlur
+        self.outpaint = outpaint
+        self.control = control
+        self.controlPreprocess = controlPreprocess
+        self.reference = reference
+        self.referenceResize = referenceResize
+    }
+
+    /// Nothing given: text-to-image.
+    public var isEmpty: Bool { image == nil && mask == nil && outpaint == nil && control == nil && reference == nil }
+
+    /// What the inputs ask for, before the model kind is taken into account.
+    public var mode: Mode {
+        if reference != nil { return .kontext }
+        if control != nil { return .control }
+        if outpaint != nil { return .outpaint }
+        if mask != nil || (image?.channels == 4) { return .inpaint }
+        if image != nil { return .img2img }
+        return .textToImage
+    }
+
+    /// The ways a generation can use pictures.
+    public enum Mode: String, Sendable {
+        case textToImage = "txt2img", img2img, inpaint, outpaint, control, kontext
+    }
+}
+
+/// Pixels added on each side of the input picture when outpainting.
+public struct OutpaintMargins: Sendable, Equatable {
+    public var left, top, right, bottom: Int
+    public init(left: Int, top: Int, right: Int, bottom: Int) {
+        (self.left, self.top, self.right, self.bottom) = (left, top, right, bottom)
+    }
+    /// Parses "LEFT,TOP,RIGHT,BOTTOM" (non-negative integers); nil when malformed.
+    public init?(parsing text: String) {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: " ")) }
+        guard parts.count == 4, let l = parts[0], let t = parts[1], let r = parts[2], let b = parts[3] else { return nil }
+        self.init(left: l, top: t, right: r, bottom: b)
+    }
+    /// The largest margin accepted on a side.
+    public static let limit = 4096
+}
+
+/// Built-in preprocessing of a control picture.
+public enum ControlPreprocess: Sendable, Equatable {
+    /// Canny edges (OpenCV's `cv2.Canny` on the RGB picture, L1 gradient, 3x3 Sobel), white on black,
+    /// with the hysteresis thresholds (the usual FLUX.1-Canny ones are 50 and 200).
+    case canny(low: Int, high: Int)
+    public static let defaultCanny = ControlPreprocess.canny(low: 50, high: 200)
+}
+
+/// How FLUX.1 Kontext's reference picture is sized.
+public enum ReferenceResize: String, Sendable, Equatable, CaseIterable {
+    /// diffusers' preferred Kontext resolution closest to the reference's aspect ratio.
+    case auto
+    /// Its own size, each side floored to a multiple of 16.
+    case off
+}
+
+private extension Substring {
+    func trimmingCharacters(in set: String) -> Substring {
+        var s = self
+        while let f = s.first, set.contains(f) { s = s.dropFirst() }
+        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        return s
+    }
+}
