@@ -5,18 +5,21 @@ Writes Tests/ModelsTests/Fixtures/conditioning/ (README.md lists every file; SEM
 states what each pipeline does):
   inputs  input.png (64x64 RGB), input_48x80.png (48 wide, 80 high, RGB: resized by the pipeline),
           mask.png (64x64 8-bit grey: values 0/127/128/255 and a ramp, edges off the 8x8 grid),
-          control.png (64x64 RGB edge map), reference.png (88x52 RGB Kontext reference, not a multiple of 16)
+          control_image.png (64x64 RGB edge map), reference.png (88x52 RGB Kontext reference, not a multiple of 16)
   models  tiny-flux-fill.safetensors (FLUX.1-Fill DiT, in_channels 384) and tiny-flux-control.safetensors
           (FLUX.1 Canny/Depth DiT, in_channels 128): random bf16 weights, BFL key names, no prefix (the layout
           of BFL's flux1-fill-dev / flux1-canny-dev files), each with its diffusers config as *.config.json
-  expected  <case>.png (the pipeline's output_type="pil" picture), expected.safetensors (per case: rgb,
+  expected  expected_<case>.png (the pipeline's output_type="pil" picture), expected.safetensors (per case: rgb,
           intermediates, see README.md) and cases.json (the exact call parameters, the schedule that ran,
           the RNG draws; also in expected.safetensors' metadata "cases")
 
-Cases (prompt, seed 42, 4 steps, max_sequence_length 64): t2i (FluxPipeline, for comparison); img2img at
-strength 0.6 and 1.0 and with the 48x80 input resized to 64x64; inpaint at strength 0.8 and 1.0; fill
-(guidance 30); control (guidance 30); kontext with reference resize off and auto (guidance 2.5, output
-64x48 with max_area = width * height); vae_encode (mean, std, sample, scaled latents of input.png).
+Cases ("a red circle on a blue background", seed 42, 4 steps, max_sequence_length 64, 64x64):
+t2i (FluxPipeline, guidance 3.5, for comparison); img2img (guidance 3.5) at strength 0.6 and 1.0 and with
+the 48x80 input Lanczos-resized to 64x64 at 0.6; inpaint (guidance 3.5) at strength 0.8 with 5 steps (at 4
+steps int(4 - 3.2) = 0 would make it the same run as 1.0) and 1.0 with 4; fill (strength 1.0, guidance 30);
+control (guidance 30); kontext ("make it blue", guidance 2.5, output 64x48 with max_area = width * height)
+with the reference resize off (88x52 -> 80x48) and auto (-> 1328x800); vae_encode (mean, std, sample,
+scaled latents of input.png); strength_table (steps run per (steps, strength), float64 vs float32).
 
 The script re-derives every case's start latents from an independent reimplementation (Generator draws in
 the documented order, packing, mask handling) and asserts they match what the pipeline computed, then
@@ -100,7 +103,7 @@ def reference_picture():
 
 
 pics = {"input": scene(64, 64), "input_48x80": scene(48, 80), "mask": mask_picture(),
-        "control": control_picture(), "reference": reference_picture()}
+        "control_image": control_picture(), "reference": reference_picture()}
 for name, im in pics.items():
     im.save(os.path.join(out, name + ".png"), optimize=True)
 # The files as a user hands them to the product: read back what was written.
@@ -222,8 +225,8 @@ def run(kind, keep=True, **kw):
     begin = s.begin_index or 0
     sched = dict(steps_run=p._num_timesteps, begin_index=begin,
                  timesteps=[round(float(t), 6) for t in s.timesteps[begin:]],
-                 sigmas=[round(float(x), 8) for x in s.sigmas[begin:]],
-                 full_schedule_sigmas=[round(float(x), 8) for x in s.sigmas])
+                 sigmas=[float(x) for x in s.sigmas[begin:]],
+                 full_schedule_sigmas=[float(x) for x in s.sigmas])
     cap["encodes"] = encodes
     return np.array(img), cap, sched
 
@@ -272,8 +275,9 @@ def record(name, pipeline, kind, params, rgb, cap, sched, rng, extra=None):
     case["output_size"] = [int(rgb.shape[1]), int(rgb.shape[0])]
     cases.append(case)
     rgbs[name] = rgb
-    Image.fromarray(rgb).save(os.path.join(out, name + ".png"), optimize=True)
+    Image.fromarray(rgb).save(os.path.join(out, "expected_" + name + ".png"), optimize=True)
     tensors[f"{name}.rgb"] = torch.from_numpy(rgb.copy())
+    tensors[f"{name}.sigmas"] = torch.tensor(sched["sigmas"], dtype=torch.float32)      # exact float32 values
     for i in range(sched["steps_run"]):
         tensors[f"{name}.latents.{i}"] = cap[f"latents.{i}"]
     for k, v in (extra or {}).items():
@@ -368,15 +372,15 @@ record("fill", "FluxFillPipeline", "fill", dict(input="input.png", mask="mask.pn
        dict(start_latents=start, masked_image_latents=masked_lat_p, mask_latents=mask_p))
 
 # control
-rgb, cap, sched = run("control", control_image=pics["control"], width=W, height=H, guidance_scale=30.0)
+rgb, cap, sched = run("control", control_image=pics["control_image"], width=W, height=H, guidance_scale=30.0)
 start, _ = cap["prepare_latents"]
 g = torch.Generator().manual_seed(SEED)
-ctl = sample_latents(to_tensor(pics["control"]).contiguous(), g)   # prepare_image repeat_interleave: contiguous
+ctl = sample_latents(to_tensor(pics["control_image"]).contiguous(), g)   # prepare_image repeat_interleave: contiguous
 noise = torch.randn(lat_shape, generator=g)
 checks.append(("control", "start latents = 2nd draw", close(start, pack(noise), "control start", 0)))
 checks.append(("control", "control latents (1st draw)",
                close(cap["hidden_states0"][..., 4 * C:], pack(ctl), "control latents")))
-record("control", "FluxControlPipeline", "control", dict(control="control.png", width=W, height=H, guidance=30.0),
+record("control", "FluxControlPipeline", "control", dict(control="control_image.png", width=W, height=H, guidance=30.0),
        rgb, cap, sched, ["vae sample of the control image [1,16,8,8]", "noise [1,16,8,8]"],
        dict(start_latents=start, control_latents=cap["hidden_states0"][..., 4 * C:].contiguous()))
 
