@@ -26,7 +26,7 @@ the documented order, packing, mask handling) and asserts they match what the pi
 checks that each picture depends on its conditioning and prints a summary.
 Run: OMP_NUM_THREADS=2 /work/venv/bin/python Tools/make_conditioning_fixtures.py
 """
-import copy, json, os, shutil, sys
+import copy, json, os, sys
 import numpy as np
 import torch
 from PIL import Image
