@@ -35,7 +35,7 @@ extension FluxPipeline {
 
     /// The first step img2img / inpainting runs at `strength` of `steps`: diffusers' `get_timesteps`,
     /// int(N - min(N * strength, N)), with the strength as the decimal number it was written as.
-    static func firstStep(steps: Int, strength: Float) -> Int {
+    public static func firstStep(steps: Int, strength: Float) -> Int {
         let s = Double("\(strength)") ?? Double(strength)
         return Int(Swift.max(Double(steps) - Swift.min(Double(steps) * s, Double(steps)), 0))
     }
@@ -56,8 +56,10 @@ extension FluxPipeline {
 
         switch preset.conditioning {
         case .fill:
-            // FluxFillPipeline: noise first, then the masked picture's latents (a second draw).
+            // FluxFillPipeline (diffusers 0.42): the picture's latents are drawn (and, at its fixed strength
+            // 1, multiplied by 0), then the noise, then the masked picture's latents.
             guard let image = pictures.image, let mask = pictures.mask else { throw ModelError.invalidParameter("FLUX.1-Fill needs an image and a mask") }
+            _ = try distribution(image).sample(generator)
             var start = DenoisingStart(latents: FluxPacking.pack(noise()).contiguous())
             let keep = Tensor(mask.map { 1 - $0 }, shape: [1, 1, request.height, request.width])
             let masked = try sample(image * keep)
