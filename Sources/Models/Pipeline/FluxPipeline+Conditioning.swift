@@ -50,7 +50,8 @@ extension FluxPipeline {
         func distribution(_ picture: Tensor) throws -> LatentDistribution {
             try vae.latentDistribution(picture.moved(to: backend), mode: vaeTilingMode, tiling: vaeTiling)
         }
-        func sample(_ picture: Tensor) throws -> Tensor { vae.scaled(try distribution(picture).sample(generator)) }
+        // Latents join the denoising state, which is f32 whatever the VAE computed in.
+        func sample(_ picture: Tensor) throws -> Tensor { vae.scaled(try distribution(picture).sample(generator)).to(.f32) }
         func noise() -> Tensor { generator.randn([1, channels, lh, lw]).moved(to: backend) }
         defer { try? backend.throwIfFaulted() }
 
@@ -77,7 +78,7 @@ extension FluxPipeline {
             // FluxKontextPipeline: the reference's mean latents (no draw), then the noise.
             var reference: (Tensor, Int, Int)?
             if let picture = pictures.reference {
-                let latents = vae.scaled(try distribution(picture).mean)
+                let latents = vae.scaled(try distribution(picture).mean).to(.f32)
                 reference = (FluxPacking.pack(latents).contiguous(), latents.shape[2] / 2, latents.shape[3] / 2)
             }
             var start = DenoisingStart(latents: FluxPacking.pack(noise()).contiguous())
