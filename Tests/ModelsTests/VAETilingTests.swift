@@ -42,6 +42,10 @@ final class VAETilingTests: XCTestCase {
         XCTAssertEqual(encoded.shape, wantEncoded.shape)
         let scaleE = max(1, wantEncoded.floats().map(abs).max()!)
         XCTAssertLessThanOrEqual(maxAbs(encoded, wantEncoded), 1e-4 * scaleE, "tiled encode vs diffusers")
+        // The conditioned pipelines' tiled encoding: the blended moments' mean is the same latent.
+        let distribution = try vae.latentDistribution(image, mode: .on, tiling: tiling)
+        XCTAssertLessThanOrEqual(maxAbs(vae.scaled(distribution.mean), wantEncoded), 1e-4 * scaleE, "tiled distribution vs diffusers")
+        XCTAssertEqual(distribution.logVariance.shape, wantEncoded.shape)
     }
 
     func testModesAndValidation() throws {

@@ -110,16 +110,8 @@ extension AutoencoderKL {
 
     /// `encode` one tile at a time (see `VAETiling`). Nil when there is no encoder.
     public func tiledEncode(_ image: Tensor, tiling: VAETiling = VAETiling()) throws -> Tensor? {
-        guard let encoder else { return nil }
-        let f = config.downsampleFactor
-        try tiling.validate(downsampleFactor: f)
-        let latentTile = tiling.latentTileSize(downsampleFactor: f)
-        let step = Swift.max(1, Int(Double(tiling.sampleTileSize) * (1 - tiling.overlapFactor)))
-        let blend = Int(Double(latentTile) * tiling.overlapFactor)
-        let mean = VAETiling.run(image, inTile: tiling.sampleTileSize, step: step, outTile: latentTile, blend: blend) {
-            encoder($0)
-        }
-        return (mean - Float(config.shiftFactor)) * Float(config.scalingFactor)
+        guard encoder != nil else { return nil }
+        return scaled(try latentDistribution(image, mode: .on, tiling: tiling).mean)
     }
 
     /// Decodes with tiling when `mode` asks for it: `.on` always tiles, `.auto` tiles when the latent
