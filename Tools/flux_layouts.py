@@ -1,6 +1,20 @@
 """Key-layout conversions used by the fixture scripts: diffusers -> BFL for the Flux DiT and VAE."""
 import torch
 
+# One-to-one Linears inside a block: diffusers name in transformer_blocks.N -> BFL name in double_blocks.N,
+# and single_transformer_blocks.N -> single_blocks.N (the fused q/k/v(/mlp) ones are handled apart).
+DOUBLE_LINEARS = {
+    "norm1.linear": "img_mod.lin",
+    "norm1_context.linear": "txt_mod.lin",
+    "attn.to_out.0": "img_attn.proj",
+    "attn.to_add_out": "txt_attn.proj",
+    "ff.net.0.proj": "img_mlp.0",
+    "ff.net.2": "img_mlp.2",
+    "ff_context.net.0.proj": "txt_mlp.0",
+    "ff_context.net.2": "txt_mlp.2",
+}
+SINGLE_LINEARS = {"proj_out": "linear2", "norm.linear": "modulation.lin"}
+
 
 def flux_to_bfl(sd):
     """diffusers -> BFL names (the inverse of the mapping documented in flux-reference.md)."""

@@ -101,13 +101,7 @@ enum LoRACheck {
             print("rank \(rank) LoRA: \(fmt(Double(bytes) / 1e6, 1)) MB (bf16), written in \(fmt(now() - t0, 1)) s")
         }
         for fp8 in [false, true] {
-            var weights: [String: Tensor] = [:]
-            var seed: UInt64 = 1
-            for (name, shape) in FluxRandomWeights.shapes(c).sorted(by: { $0.key < $1.key }) {
-                seed += 1
-                let scale: Float = shape.count == 2 ? 1 / Float(shape[1]).squareRoot() : (name.hasSuffix(".scale") ? 1 : 0.02)
-                weights[name] = gpu.randomUniform(shape, dtype: .bf16, scale: scale, seed: seed)
-            }
+            var weights = DiTBench.randomWeights(c, on: gpu).weights
             let model = try FluxTransformer(config: c, weights: DictionaryWeights(weights), computeDType: .bf16,
                                             quantization: fp8 ? .fluxFP8 : nil, backend: gpu)
             if fp8 { weights = [:] }

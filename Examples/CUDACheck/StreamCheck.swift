@@ -11,13 +11,7 @@ enum StreamCheck {
         let gpu = try CUDABackend.make(computeDType: .bf16)
         let c = FluxConfig()
         print("device: \(gpu.deviceName); FLUX.1-dev DiT, \(fp8 ? "block Linears fp8 e4m3" : "bf16"), random weights; streamed with \(fmt(weightBudgetGiB, 2)) GiB for weights, \(slots) slots")
-        var weights: [String: Tensor] = [:]
-        var seed: UInt64 = 1
-        for (name, shape) in FluxRandomWeights.shapes(c).sorted(by: { $0.key < $1.key }) {
-            seed += 1
-            let scale: Float = shape.count == 2 ? 1 / Float(shape[1]).squareRoot() : (name.hasSuffix(".scale") ? 1 : 0.02)
-            weights[name] = gpu.randomUniform(shape, dtype: .bf16, scale: scale, seed: seed)
-        }
+        let weights = DiTBench.randomWeights(c, on: gpu).weights
         let source = DictionaryWeights(weights)
         let sourceBytes = weights.values.reduce(0) { $0 + $1.byteCount }
         let grid = 64

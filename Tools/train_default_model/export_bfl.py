@@ -7,10 +7,14 @@
 
 usage: python export_bfl.py diffusion_pytorch_model.safetensors flux-micro.safetensors
 """
+import os
 import re
 import sys
 
 import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from flux_layouts import DOUBLE_LINEARS, SINGLE_LINEARS  # noqa: E402
 from safetensors.torch import load_file, save_file
 
 PREFIX = "model.diffusion_model."
@@ -26,23 +30,14 @@ SIMPLE = {
     "time_text_embed.text_embedder.linear_2": "vector_in.out_layer",
     "proj_out": "final_layer.linear",
 }
-DOUBLE = {
-    "norm1.linear": "img_mod.lin",
-    "norm1_context.linear": "txt_mod.lin",
-    "attn.to_out.0": "img_attn.proj",
-    "attn.to_add_out": "txt_attn.proj",
-    "ff.net.0.proj": "img_mlp.0",
-    "ff.net.2": "img_mlp.2",
-    "ff_context.net.0.proj": "txt_mlp.0",
-    "ff_context.net.2": "txt_mlp.2",
-}
+DOUBLE = DOUBLE_LINEARS
 DOUBLE_NORMS = {
     "attn.norm_q.weight": "img_attn.norm.query_norm.scale",
     "attn.norm_k.weight": "img_attn.norm.key_norm.scale",
     "attn.norm_added_q.weight": "txt_attn.norm.query_norm.scale",
     "attn.norm_added_k.weight": "txt_attn.norm.key_norm.scale",
 }
-SINGLE = {"proj_out": "linear2", "norm.linear": "modulation.lin"}
+SINGLE = SINGLE_LINEARS
 SINGLE_NORMS = {"attn.norm_q.weight": "norm.query_norm.scale", "attn.norm_k.weight": "norm.key_norm.scale"}
 
 

@@ -13,27 +13,23 @@ alpha = scale * r.
 The reverse (kohya -> PEFT, used to check the file through diffusers) gives each part of a fused layer
 A = down (rank R) and B = (alpha / R) * up[its row slice]: exact for any fused LoRA, block-diagonal or not.
 """
+import os
 import re
+import sys
 
 import torch
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from flux_layouts import DOUBLE_LINEARS, SINGLE_LINEARS  # noqa: E402
+
 # diffusers name inside transformer_blocks.N -> BFL name inside double_blocks.N (one-to-one)
-DOUBLE = {
-    "norm1.linear": "img_mod.lin",
-    "norm1_context.linear": "txt_mod.lin",
-    "attn.to_out.0": "img_attn.proj",
-    "attn.to_add_out": "txt_attn.proj",
-    "ff.net.0.proj": "img_mlp.0",
-    "ff.net.2": "img_mlp.2",
-    "ff_context.net.0.proj": "txt_mlp.0",
-    "ff_context.net.2": "txt_mlp.2",
-}
+DOUBLE = DOUBLE_LINEARS
 # fused BFL layers: parts in row order
 DOUBLE_FUSED = {
     "img_attn.qkv": ["attn.to_q", "attn.to_k", "attn.to_v"],
     "txt_attn.qkv": ["attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj"],
 }
-SINGLE = {"proj_out": "linear2", "norm.linear": "modulation.lin"}
+SINGLE = SINGLE_LINEARS
 SINGLE_FUSED = {"linear1": ["attn.to_q", "attn.to_k", "attn.to_v", "proj_mlp"]}
 
 
