@@ -139,5 +139,12 @@ final class ImageFileTests: XCTestCase {
         let tBlur = clock.measure { for _ in 0..<n { blurred = try! BoxBlur.gaussianBlur(l, width: 1024, height: 1024, radius: 8) } }
         print("1024x1024 JPEG decode: \(tDecode / n); Lanczos 1024->512: \(tResize / n); Canny: \(tCanny / n); GaussianBlur(8) L: \(tBlur / n)")
         XCTAssertEqual([img.width, small.width, edges.width, blurred.count], [1024, 512, 1024, 1024 * 1024])
+        // For an outside comparison with Pillow / cv2 on the big picture.
+        if let out = ProcessInfo.processInfo.environment["MAJICFLUX_BENCH_OUT"] {
+            try small.write(to: out + "/resized.png")
+            try edges.write(to: out + "/canny.png")
+            try PNGImage.gray(blurred, width: 1024, height: 1024).write(to: out + "/blur8.png")
+            try img.write(to: out + "/decoded.png")
+        }
     }
 }

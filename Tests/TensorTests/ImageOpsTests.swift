@@ -54,6 +54,10 @@ final class ImageOpsTests: XCTestCase {
         let b = try gray.gaussianBlurred(radius: 2.5)
         XCTAssertEqual(b.luma(), try ImageFixture.plane("blur_src_l_r2.5.png"))
         XCTAssertThrowsError(try BoxBlur.gaussianBlur([0, 0], width: 2, height: 1, radius: -1))
+        XCTAssertThrowsError(try BoxBlur.gaussianBlur([0, 0], width: 2, height: 1, radius: .nan))
+        XCTAssertThrowsError(try BoxBlur.gaussianBlur([0, 0], width: 2, height: 1, radius: .infinity))
+        // A huge (allowed) radius on a tiny plane: the mean-ish value, no overflow trap.
+        XCTAssertEqual(try BoxBlur.gaussianBlur([0, 255], width: 2, height: 1, radius: 100_000).count, 2)
     }
 
     func testCannyMatchesOpenCV() throws {

@@ -8,7 +8,9 @@ public enum BoxBlur {
         guard width > 0, height > 0, plane.count == width * height else {
             throw TensorError.invalidArgument("blur: \(plane.count) bytes are not a \(width)x\(height) plane")
         }
-        guard radius >= 0, radius.isFinite else { throw TensorError.invalidArgument("blur radius \(radius) must be >= 0") }
+        guard radius >= 0, radius <= 100_000 else {
+            throw TensorError.invalidArgument("blur radius \(radius) must be between 0 and 100000")
+        }
         if radius == 0 { return plane }
         let box = boxRadius(sigma: radius, passes: 3)
         var img = plane
