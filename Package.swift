@@ -26,13 +26,16 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.0.0"),
     ],
     targets: [
-        // C libraries found through pkg-config (apt: libopenblas-dev, libpng-dev, zlib1g-dev).
+        // C libraries found through pkg-config (apt: libopenblas-dev, libpng-dev, zlib1g-dev, libjpeg62-turbo-dev).
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev", "zlib1g-dev"])]),
+        // libjpeg-turbo; its shim keeps libjpeg's setjmp/longjmp error handling inside C.
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
+                       providers: [.apt(["libjpeg62-turbo-dev"])]),
 
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG"]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG", "CJPEG"]),
         .target(name: "Quant", dependencies: ["Tensor", "COpenBLAS"]),
         .target(name: "Models", dependencies: ["Tensor", "Quant"], exclude: ["Tokenizers/README.md"]),
         .target(name: "MajicFlux", dependencies: ["Models", "Tensor"]),

@@ -5,6 +5,10 @@ need=()
 for pkg in libopenblas-dev libpng-dev zlib1g-dev pkg-config; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
+# libjpeg-turbo's headers (ImageFile's JPEG decoding): Debian calls them libjpeg62-turbo-dev, Ubuntu libjpeg-turbo8-dev.
+if ! dpkg -s libjpeg62-turbo-dev >/dev/null 2>&1 && ! dpkg -s libjpeg-turbo8-dev >/dev/null 2>&1; then
+  if grep -qi '^ID=ubuntu' /etc/os-release 2>/dev/null; then need+=(libjpeg-turbo8-dev); else need+=(libjpeg62-turbo-dev); fi
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

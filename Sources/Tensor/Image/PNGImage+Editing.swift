@@ -1,0 +1,34 @@
+extension PNGImage {
+    /// The alpha plane (`width * height` bytes, row-major), or nil for an RGB image.
+    public func alpha() -> [UInt8]? {
+        guard channels == 4 else { return nil }
+        return (0..<(width * height)).map { pixels[$0 * 4 + 3] }
+    }
+
+    /// The image grown by the given number of pixels on each side, the new pixels copying the nearest edge
+    /// pixel (edge replication), as outpainting's starting canvas. Margins must be >= 0.
+    public func padded(left: Int, top: Int, right: Int, bottom: Int) throws -> PNGImage {
+        guard left >= 0, top >= 0, right >= 0, bottom >= 0 else {
+            throw TensorError.invalidArgument("padding \(left), \(top), \(right), \(bottom) must be >= 0")
+        }
+        let ow = width + left + right, oh = height + top + bottom
+        guard ow.multipliedReportingOverflow(by: oh).partialValue <= 1 << 28 else {
+            throw TensorError.invalidArgument("padded size \(ow)x\(oh) is too large")
+        }
+        let c = channels
+        var out = [UInt8](repeating: 0, count: ow * oh * c)
+        pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for y in 0..<oh {
+                    let sy = min(max(y - top, 0), height - 1)
+                    for x in 0..<ow {
+                        let sx = min(max(x - left, 0), width - 1)
+                        let s = (sy * width + sx) * c, d = (y * ow + x) * c
+                        for k in 0..<c { dst[d + k] = src[s + k] }
+                    }
+                }
+            }
+        }
+        return try PNGImage(width: ow, height: oh, channels: c, pixels: out)
+    }
+}
