@@ -16,26 +16,30 @@ struct ConditioningPictures {
     /// Prepares `c` for a `width` x `height` picture.
     init(_ c: ImageConditioning, width: Int, height: Int) throws {
         if var picture = c.image {
-            var maskL = try c.mask.map { try Self.luma($0) } ?? (picture.channels == 4 ? Self.transparency(picture) : nil)
+            // The mask as Pillow's "L"; an RGBA picture without one is masked by its transparency.
+            var maskL = c.mask?.luma() ?? picture.alpha().map { $0.map { 255 - $0 } }
+            let (iw, ih) = (picture.width, picture.height)
             picture = picture.rgb()
             if let m = c.outpaint {
-                picture = Self.padded(picture, m)
+                picture = try picture.padded(left: m.left, top: m.top, right: m.right, bottom: m.bottom)
                 // The new area is repainted, whatever the mask said about the picture itself.
-                maskL = Self.paddedPlane(maskL ?? [UInt8](repeating: 0, count: c.image!.width * c.image!.height),
-                                         width: c.image!.width, height: c.image!.height, m, fill: 255)
+                maskL = Self.paddedPlane(maskL ?? [UInt8](repeating: 0, count: iw * ih), width: iw, height: ih, m, fill: 255)
             }
             let (pw, ph) = (picture.width, picture.height)
             image = try Self.resized(picture, width: width, height: height).tensor()
             if var plane = maskL {
-                if c.maskBlur > 0 { plane = ImageOps.gaussianBlur(plane, width: pw, height: ph, radius: c.maskBlur) }
-                if (pw, ph) != (width, height) { plane = try ImageOps.resizedPlane(plane, width: pw, height: ph, to: width, height) }
-                // np.array(L) / 255 < 0.5 -> 0, else 1: v >= 128.
+                // Blurred at the picture's own size (VaeImageProcessor.blur before preprocess), then
+                // resized like the picture, then binarised: np.array(L) / 255 < 0.5 -> 0, else 1.
+                if c.maskBlur > 0 { plane = try BoxBlur.gaussianBlur(plane, width: pw, height: ph, radius: Float(c.maskBlur)) }
+                if (pw, ph) != (width, height) {
+                    plane = try ImageResize.lanczos(plane, width: pw, height: ph, channels: 1, toWidth: width, toHeight: height)
+                }
                 mask = plane.map { Float($0) / 255 < 0.5 ? 0 : 1 }
             }
         }
         if let control = c.control {
             var picture = control.rgb()
-            if case .canny(let low, let high) = c.controlPreprocess { picture = ImageOps.canny(picture, low: low, high: high) }
+            if case .canny(let low, let high) = c.controlPreprocess { picture = try picture.cannyEdges(low: Double(low), high: Double(high)) }
             self.control = try Self.resized(picture, width: width, height: height).tensor()
         }
         if let reference = c.reference {
@@ -65,39 +69,9 @@ struct ConditioningPictures {
         (1024, 1024), (1104, 944), (1184, 880), (1248, 832), (1328, 800), (1392, 752), (1456, 720), (1504, 688), (1568, 672),
     ]
 
-    /// `picture` at `width` x `height` (itself when it already is).
+    /// `picture` at `width` x `height` (itself when it already is), resized as Pillow's LANCZOS.
     static func resized(_ picture: PNGImage, width: Int, height: Int) throws -> PNGImage {
-        (picture.width, picture.height) == (width, height) ? picture : try ImageOps.resized(picture, width: width, height: height)
-    }
-
-    /// Pillow's `convert("L")`: ITU-R 601-2 luma with its fixed-point rounding.
-    static func luma(_ p: PNGImage) throws -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: p.width * p.height)
-        let c = p.channels
-        for i in out.indices {
-            let (r, g, b) = (UInt32(p.pixels[i * c]), UInt32(p.pixels[i * c + 1]), UInt32(p.pixels[i * c + 2]))
-            out[i] = UInt8((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16)
-        }
-        return out
-    }
-
-    /// An RGBA picture's transparent pixels as a mask plane: 255 - alpha.
-    static func transparency(_ p: PNGImage) -> [UInt8] {
-        (0..<(p.width * p.height)).map { 255 - p.pixels[$0 * 4 + 3] }
-    }
-
-    /// `p` grown by the margins, the new pixels repeating the nearest edge pixel.
-    static func padded(_ p: PNGImage, _ m: OutpaintMargins) -> PNGImage {
-        let (w, h) = (p.width + m.left + m.right, p.height + m.top + m.bottom)
-        var out = [UInt8](repeating: 0, count: w * h * 3)
-        for y in 0..<h {
-            let sy = Swift.min(Swift.max(y - m.top, 0), p.height - 1)
-            for x in 0..<w {
-                let sx = Swift.min(Swift.max(x - m.left, 0), p.width - 1)
-                for c in 0..<3 { out[(y * w + x) * 3 + c] = p.pixels[(sy * p.width + sx) * 3 + c] }
-            }
-        }
-        return try! PNGImage(width: w, height: h, channels: 3, pixels: out)
+        (picture.width, picture.height) == (width, height) ? picture : try picture.resized(width: width, height: height)
     }
 
     /// A `width` x `height` plane grown by the margins, the new pixels `fill`.
