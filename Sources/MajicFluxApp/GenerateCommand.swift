@@ -74,10 +74,10 @@ struct Generate: ParsableCommand {
     }
 
     /// How each checked field is given on this command line.
-    static let optionName: [GenerationIssue.Field: String] = [
+    static let optionName: [GenerationIssue.Field: String] = ([
         .prompt: "--prompt", .negativePrompt: "--negative-prompt", .steps: "--steps", .width: "--width", .height: "--height",
         .guidance: "--guidance", .trueCFGScale: "--cfg-scale", .maxSequenceLength: "--max-sequence-length",
-    ].merging(ConditioningOptions.optionNames) { a, _ in a }
+    ] as [GenerationIssue.Field: String]).merging(ConditioningOptions.optionNames) { a, _ in a }
 
     func run() throws {
         // A destination that cannot be written is reported now, not after the whole generation.

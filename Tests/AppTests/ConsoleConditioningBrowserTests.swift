@@ -49,7 +49,8 @@ final class ConsoleConditioningBrowserTests: XCTestCase {
         let input = try await browser.call("DOM.querySelector", ["nodeId": rootID, "selector": "#image-file"])
         try await browser.call("DOM.setFileInputFiles", ["files": [path], "nodeId": try XCTUnwrap(input["nodeId"] as? Int)])
         try await browser.waitFor("!document.getElementById('image-panel').hidden && document.getElementById('mask-canvas').width === 64", timeout: 10)
-        XCTAssertEqual(try await value("[document.getElementById('width').value, document.getElementById('height').value].join('x')") as? String, "64x64",
+        let size = try await value("[document.getElementById('width').value, document.getElementById('height').value].join('x')") as? String
+        XCTAssertEqual(size, "64x64",
                        "the size fields take the picture's size")
 
         // Paint one horizontal stroke across the upper-left quarter with a 6 px brush.
@@ -67,7 +68,8 @@ final class ConsoleConditioningBrowserTests: XCTestCase {
             try await browser.call("Input.dispatchMouseEvent", ["type": "mouseMoved", "x": x, "y": y, "button": "left", "buttons": 1])
         }
         try await browser.call("Input.dispatchMouseEvent", ["type": "mouseReleased", "x": x1, "y": y, "button": "left", "buttons": 0, "clickCount": 1])
-        XCTAssertEqual(try await value("cond.hasMask()") as? Bool, true)
+        let painted = try await value("cond.hasMask()") as? Bool
+        XCTAssertEqual(painted, true)
 
         _ = try await value("(() => { const s = document.getElementById('steps'); s.value = 1; s.dispatchEvent(new Event('input')); })()")
         _ = try await value("(() => { const s = document.getElementById('strength'); s.value = '0.7'; s.dispatchEvent(new Event('input')); })()")
@@ -77,7 +79,8 @@ final class ConsoleConditioningBrowserTests: XCTestCase {
         try await browser.waitFor("document.getElementById('result-image').dataset.final === '1'", timeout: 60)
 
         // Server side: the job carried the picture as chosen and the painted mask.
-        let items = try XCTUnwrap(try await console.get("/api/history").json["items"] as? [[String: Any]])
+        let history = try await console.get("/api/history").json
+        let items = try XCTUnwrap(history["items"] as? [[String: Any]])
         let conditioning = try XCTUnwrap((items.first?["parameters"] as? [String: Any])?["conditioning"] as? [String: Any])
         XCTAssertEqual(conditioning["mode"] as? String, "inpaint")
         XCTAssertEqual(conditioning["strength"] as? Double, 0.7)

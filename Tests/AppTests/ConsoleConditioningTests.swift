@@ -134,7 +134,8 @@ final class ConsoleConditioningTests: XCTestCase {
         consoles.removeAll()
         try FileManager.default.removeItem(atPath: directory + "/history.json")
         let restarted = try await start { $0.outputDirectory = directory }
-        let items = try XCTUnwrap(try await restarted.get("/api/history").json["items"] as? [[String: Any]])
+        let list = try await restarted.get("/api/history").json
+        let items = try XCTUnwrap(list["items"] as? [[String: Any]])
         XCTAssertEqual(items.count, 2, "the input PNGs are not listed as pictures of their own")
         let recovered = try XCTUnwrap(items.first { $0["file"] as? String == history["file"] as? String })
         let inputs = ((recovered["parameters"] as? [String: Any])?["conditioning"] as? [String: Any])?["inputs"] as? [String: [String: Any]]

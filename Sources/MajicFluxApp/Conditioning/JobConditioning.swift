@@ -103,7 +103,7 @@ extension GeneratedImage {
         if let modelHash { tail = ", Model hash: \(quoted(modelHash))" + tail }
         guard text.hasSuffix(tail) else { return text + ", " + fields.map { "\($0.0): \(quoted($0.1))" }.joined(separator: ", ") }
         let head = text.dropLast(tail.count)
-        return head + fields.map { ", \($0.0): \(quoted($0.1))" }.joined() + tail
+        return String(head) + fields.map { ", \($0.0): \(quoted($0.1))" }.joined() + tail
     }
 
     /// A1111's `quote`: values holding `,`, `:` or a line break become a JSON string.

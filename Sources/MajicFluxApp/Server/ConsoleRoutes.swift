@@ -35,7 +35,7 @@ extension ConsoleServer {
             guard boundary != nil || Self.isJSON(contentType: type) else {
                 throw APIError(.unsupportedMediaType, "send the job as JSON with Content-Type: application/json, or with its pictures as multipart/form-data (got \(type.isEmpty ? "none" : String(type.prefix(100))))")
             }
-            if boundary != nil, let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!], site != "same-origin", site != "none" {
+            if boundary != nil, let site = request.headers[HTTPFields.Element.Name("Sec-Fetch-Site")!], site != "same-origin", site != "none" {
                 throw APIError(.forbidden, "cross-site upload refused (Sec-Fetch-Site: \(site.prefix(40)))")
             }
             let body = try await Self.collect(request, limit: uploadLimit)

@@ -1,9 +1,4 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// `multipart/form-data` bodies (RFC 7578), read whole from memory. Everything malformed — no or a
 /// bad boundary, a part without a name, headers that never end, a body that stops before the closing
@@ -99,16 +94,26 @@ enum MultipartParser {
         return Part(name: name, filename: filename, contentType: type, data: [])
     }
 
-    /// First index of `needle` in `hay` at or after `from` (and, with `limit`, ending by it). glibc's
-    /// memmem is linear whatever the bytes, so a hostile boundary cannot make the search quadratic.
+    /// First index of `needle` in `hay` at or after `from` (and, with `limit`, ending by it).
+    /// Knuth-Morris-Pratt: linear whatever the bytes, so a hostile boundary cannot make it quadratic.
     static func find(_ needle: [UInt8], in hay: [UInt8], from: Int, limit: Int = .max) -> Int? {
-        let end = min(hay.count, limit)
-        guard !needle.isEmpty, from >= 0, end - from >= needle.count else { return nil }
-        return hay.withUnsafeBytes { h in
-            needle.withUnsafeBytes { n in
-                guard let found = memmem(h.baseAddress! + from, end - from, n.baseAddress!, n.count) else { return nil }
-                return h.baseAddress!.distance(to: UnsafeRawPointer(found))
+        let end = min(hay.count, limit), m = needle.count
+        guard m > 0, from >= 0, end - from >= m else { return nil }
+        var fail = [Int](repeating: 0, count: m)
+        var k = 0
+        for i in 1..<m {
+            while k > 0 && needle[i] != needle[k] { k = fail[k - 1] }
+            if needle[i] == needle[k] { k += 1 }
+            fail[i] = k
+        }
+        return hay.withUnsafeBufferPointer { h -> Int? in
+            var q = 0
+            for i in from..<end {
+                while q > 0 && h[i] != needle[q] { q = fail[q - 1] }
+                if h[i] == needle[q] { q += 1 }
+                if q == m { return i - m + 1 }
             }
+            return nil
         }
     }
 }
