@@ -67,7 +67,11 @@ struct Generate: ParsableCommand {
         r.trueCFGScale = cfgScale
         r.maxSequenceLength = maxSequenceLength ?? preset.sequenceLength
         r.schedule = schedule?.kind ?? preset.schedule
-        do { try GenerationLimits().check(r, preset: preset) } catch let issue as GenerationIssue {
+        do {
+            // The pictures' own problems first: the size they imply must not hide them.
+            if r.conditioning != nil { try GenerationLimits().check(r.withSmallestSize, preset: preset) }
+            try GenerationLimits().check(r, preset: preset)
+        } catch let issue as GenerationIssue {
             throw CLIError(issue.message(calling: Self.optionName[issue.field] ?? issue.field.label))
         }
         return r

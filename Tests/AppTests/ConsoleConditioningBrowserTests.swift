@@ -68,7 +68,7 @@ final class ConsoleConditioningBrowserTests: XCTestCase {
             try await browser.call("Input.dispatchMouseEvent", ["type": "mouseMoved", "x": x, "y": y, "button": "left", "buttons": 1])
         }
         try await browser.call("Input.dispatchMouseEvent", ["type": "mouseReleased", "x": x1, "y": y, "button": "left", "buttons": 0, "clickCount": 1])
-        let painted = try await value("cond.hasMask()") as? Bool
+        let painted = try await value("majicfluxPictures.hasMask()") as? Bool
         XCTAssertEqual(painted, true)
 
         _ = try await value("(() => { const s = document.getElementById('steps'); s.value = 1; s.dispatchEvent(new Event('input')); })()")
@@ -97,10 +97,10 @@ final class ConsoleConditioningBrowserTests: XCTestCase {
 
         // "Use as input" puts the result into the picture slot (its own size, an empty mask).
         try await browser.click(selector: "#use-result")
-        try await browser.waitFor("document.getElementById('mask-canvas').width === 64 && !cond.hasMask() && document.getElementById('image-preview').src.startsWith('blob:')", timeout: 10)
+        try await browser.waitFor("document.getElementById('mask-canvas').width === 64 && !majicfluxPictures.hasMask() && document.getElementById('image-preview').src.startsWith('blob:')", timeout: 10)
         // "Reuse" on the history item restores the picture, the mask and the strength.
         _ = try await value("(() => { const s = document.getElementById('strength'); s.value = '0.3'; s.dispatchEvent(new Event('input')); })()")
         try await browser.click(selector: "#history .item button")
-        try await browser.waitFor("cond.hasMask() && document.getElementById('strength').value === '0.7'", timeout: 10)
+        try await browser.waitFor("majicfluxPictures.hasMask() && document.getElementById('strength').value === '0.7'", timeout: 10)
     }
 }

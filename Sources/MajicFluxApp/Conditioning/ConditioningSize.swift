@@ -39,3 +39,13 @@ enum ConditioningSize {
         (1024, 1024), (1104, 944), (1184, 880), (1248, 832), (1328, 800), (1392, 752), (1456, 720), (1504, 688), (1568, 672),
     ]
 }
+
+extension GenerationRequest {
+    /// The request at 16 x 16: checking it first reports a picture's problem (a mask of another size,
+    /// a picture the model does not take) before the size the pictures imply is checked.
+    var withSmallestSize: GenerationRequest {
+        var r = self
+        (r.width, r.height) = (16, 16)
+        return r
+    }
+}

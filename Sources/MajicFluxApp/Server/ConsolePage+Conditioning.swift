@@ -270,5 +270,6 @@ const cond = (() => {
   setKind('base');
   return { setKind, fields, useAsInput, restore, get kind() { return kind; }, hasMask };
 })();
+window.majicfluxPictures = cond;   // for scripts and the browser tests (the element #cond is window.cond)
 """#
 }

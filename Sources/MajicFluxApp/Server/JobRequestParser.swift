@@ -117,7 +117,11 @@ struct JobRequestParser {
         case .string("diffsynth")?: r.schedule = .diffSynth(shift: try Self.number(o["shift"], "shift", default: ScheduleOption.diffSynthShift))
         default: throw APIError.badRequest("schedule must be \"model\" or \"diffsynth\"")
         }
-        do { try limits.check(r, preset: d) } catch let issue as GenerationIssue {
+        do {
+            // The pictures' own problems first: the size they imply must not hide them.
+            if r.conditioning != nil { try limits.check(r.withSmallestSize, preset: d) }
+            try limits.check(r, preset: d)
+        } catch let issue as GenerationIssue {
             throw APIError.badRequest(issue.message(calling: issue.field.rawValue))
         }
         let loras = try Self.loras(o["loras"])
