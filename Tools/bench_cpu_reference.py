@@ -25,6 +25,8 @@ Cases (inputs in DIR/bench_inputs.safetensors, shared by both sides):
   dit-int8   the same with int8 per-channel weights (ours only)
   t5         T5 encode of 256 tokens
   vae        VAE decode of a (1, 16, 64, 64) latent to 512x512
+  vae-encode VAE encode (the latent distribution) of a 1024x1024 picture: 0.5 * randn(1, 3, 1024, 1024)
+             from a torch CPU generator seeded 0 (ours draws the same values)
   generate   the whole text-to-image call at 512x512 with --steps steps: load + CLIP + T5 + steps + decode
              (diffusers FluxPipeline.from_pretrained + pipe(); ours FluxPipeline(files:).generate, f32)
 
@@ -45,7 +47,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "..", "Tests", "ModelsTests", "Fixtures")
-CASES = ["dit", "dit-fp8", "dit-int8", "t5", "vae", "generate"]
+CASES = ["dit", "dit-fp8", "dit-int8", "t5", "vae", "vae-encode", "generate"]
 OURS_ONLY = {"dit-fp8", "dit-int8"}
 
 PROMPT = "a lighthouse on a cliff at dusk, watercolor"
@@ -192,6 +194,16 @@ def run_torch(args):
         out = {}
         def f():
             out["y"] = m.decode(z / sf + sh).sample
+        res["wall_s"], res["cpu_s"] = best(f, args.repeats)
+        y = out["y"]
+    elif args.case == "vae-encode":
+        from diffusers import AutoencoderKL
+        m = AutoencoderKL.from_pretrained(os.path.join(root, "vae"), torch_dtype=torch.float32).eval()
+        res["load_s"] = time.perf_counter() - t0
+        x = 0.5 * torch.randn(1, 3, 1024, 1024, generator=torch.Generator().manual_seed(0))
+        out = {}
+        def f():
+            out["y"] = m.encode(x).latent_dist.mean
         res["wall_s"], res["cpu_s"] = best(f, args.repeats)
         y = out["y"]
     elif args.case == "generate":

@@ -7,20 +7,12 @@ Usage: python3 Tools/bench_lora_torch.py [1024 512]"""
 import sys, time
 import torch
 from torch import nn
-from diffusers import FluxTransformer2DModel
+from torch_flux_bench import full_size_dit, ids, step_inputs, cuda_times
 
 sizes = [int(a) for a in sys.argv[1:]] or [1024, 512]
 dev = torch.device("cuda")
 print(f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}")
-torch.manual_seed(0)
-torch.set_default_dtype(torch.bfloat16)
-with dev:
-    model = FluxTransformer2DModel(patch_size=1, in_channels=64, num_layers=19, num_single_layers=38,
-                                   attention_head_dim=128, num_attention_heads=24, joint_attention_dim=4096,
-                                   pooled_projection_dim=768, guidance_embeds=True, axes_dims_rope=(16, 56, 56))
-torch.set_default_dtype(torch.float32)
-model = model.to(dev, torch.bfloat16).eval()
-
+model = full_size_dit(dev)
 
 class LoRA(nn.Module):
     """peft's unfused LoRA forward for one Linear (dropout off, scaling alpha / r = 1)."""
@@ -61,37 +53,16 @@ def detach():
                     setattr(parent, name.rsplit(".", 1)[-1], mod.base)
 
 
-def ids(grid):
-    img = torch.zeros(grid, grid, 3, device=dev)
-    img[..., 1] = torch.arange(grid, device=dev)[:, None]
-    img[..., 2] = torch.arange(grid, device=dev)[None, :]
-    return img.reshape(grid * grid, 3), torch.zeros(512, 3, device=dev)
-
 
 with torch.inference_mode():
     for size in sizes:
         grid = size // 16
-        x = torch.randn(1, grid * grid, 64, device=dev, dtype=torch.bfloat16)
-        txt = torch.randn(1, 512, 4096, device=dev, dtype=torch.bfloat16)
-        pooled = torch.randn(1, 768, device=dev, dtype=torch.bfloat16)
-        img_ids, txt_ids = ids(grid)
-        t = torch.tensor([0.5], device=dev, dtype=torch.bfloat16)
-        g = torch.tensor([3.5], device=dev, dtype=torch.bfloat16)
+        x, txt, pooled, t, g = step_inputs(grid * grid, dev)
+        img_ids, txt_ids = ids(grid, dev)
 
         def median():
-            for _ in range(3):
-                model(hidden_states=x, encoder_hidden_states=txt, pooled_projections=pooled, timestep=t,
-                      img_ids=img_ids, txt_ids=txt_ids, guidance=g, return_dict=False)
-            torch.cuda.synchronize()
-            times = []
-            for _ in range(7):
-                a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                a.record()
-                model(hidden_states=x, encoder_hidden_states=txt, pooled_projections=pooled, timestep=t,
-                      img_ids=img_ids, txt_ids=txt_ids, guidance=g, return_dict=False)
-                b.record(); b.synchronize()
-                times.append(a.elapsed_time(b))
-            return sorted(times)[3]
+            return cuda_times(lambda: model(hidden_states=x, encoder_hidden_states=txt, pooled_projections=pooled, timestep=t,
+                                            img_ids=img_ids, txt_ids=txt_ids, guidance=g, return_dict=False), 3, 7)[3]
 
         base = median()
         line = f"torch dit bf16 {size}x{size}: no LoRA {base:.2f} ms"

@@ -10,16 +10,10 @@ enum DiTBench {
         let gpu = try CUDABackend.make(computeDType: .bf16)
         let c = FluxConfig()
         print("device: \(gpu.deviceName); FLUX.1-dev DiT, \(fp8 ? "block Linears fp8 e4m3 (per-tensor scales, quantised on the GPU)" : "bf16"), random weights")
-        var weights: [String: Tensor] = [:]
-        var seed: UInt64 = 1
-        var params = 0
         let t0 = now()
-        for (name, shape) in FluxRandomWeights.shapes(c).sorted(by: { $0.key < $1.key }) {
-            seed += 1
-            let scale: Float = shape.count == 2 ? 1 / Float(shape[1]).squareRoot() : (name.hasSuffix(".scale") ? 1 : 0.02)
-            weights[name] = gpu.randomUniform(shape, dtype: .bf16, scale: scale, seed: seed)
-            params += shape.reduce(1, *)
-        }
+        let made = randomWeights(c, on: gpu)
+        var weights = made.weights
+        let params = made.parameters
         let model = try FluxTransformer(config: c, weights: DictionaryWeights(weights), computeDType: .bf16,
                                         quantization: fp8 ? .fluxFP8 : nil, backend: gpu)
         var reference: Tensor? = nil
@@ -102,6 +96,22 @@ enum DiTBench {
         }
         let mem = gpu.memoryInfo()
         print("device memory: \(fmt(Double(mem.total - mem.free) / 1e9, 2)) GB used of \(fmt(Double(mem.total) / 1e9, 1)) GB")
+    }
+}
+
+extension DiTBench {
+    /// FLUX.1-dev-size random bf16 weights made on the device (BFL names) and their parameter count.
+    static func randomWeights(_ c: FluxConfig, on gpu: CUDABackend) -> (weights: [String: Tensor], parameters: Int) {
+        var weights: [String: Tensor] = [:]
+        var seed: UInt64 = 1
+        var params = 0
+        for (name, shape) in FluxRandomWeights.shapes(c).sorted(by: { $0.key < $1.key }) {
+            seed += 1
+            let scale: Float = shape.count == 2 ? 1 / Float(shape[1]).squareRoot() : (name.hasSuffix(".scale") ? 1 : 0.02)
+            weights[name] = gpu.randomUniform(shape, dtype: .bf16, scale: scale, seed: seed)
+            params += shape.reduce(1, *)
+        }
+        return (weights, params)
     }
 }
 

@@ -56,6 +56,12 @@ do {
         guard args.count >= 3 else { print("usage: cuda-check lora TINY_FLUX_DIR LORA_DIR"); exit(2) }
         exit(try LoRACheck.run(tinyDir: args[1], loraDir: args[2]) ? 0 : 1)
     case "dit-lora": try LoRACheck.bench(sizes: args.dropFirst().compactMap { Int($0) })
+    case "conditioning":
+        guard args.count >= 2 else { print("usage: cuda-check conditioning FIXTURES_DIR (Tests/ModelsTests/Fixtures)"); exit(2) }
+        exit(try ConditioningCheck.run(fixtures: args[1]) ? 0 : 1)
+    case "conditioning-bench":
+        let rest = args.dropFirst()
+        try ConditioningCheck.bench(vaeDir: rest.first { Int($0) == nil }, sizes: rest.compactMap { Int($0) }.isEmpty ? [1024] : rest.compactMap { Int($0) })
     case "flash": exit(try FlashCheck.run() ? 0 : 1)
     case "upload": exit(try UploadCheck.run() ? 0 : 1)
     case "fp8": exit(try FP8Check.run() ? 0 : 1)

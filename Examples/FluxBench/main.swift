@@ -2,7 +2,7 @@
 // `Tools/bench_cpu_reference.py make` (a benchmark, not a test). Tools/bench_cpu_reference.py compare
 // runs it next to the same measurement in PyTorch and prints the ratios.
 //
-//   flux-bench --dir DIR --case dit|dit-fp8|dit-int8|t5|vae|generate [--threads N] [--repeats N] [--steps N]
+//   flux-bench --dir DIR --case dit|dit-fp8|dit-int8|t5|vae|vae-encode|generate [--threads N] [--repeats N] [--steps N]
 //              [--profile] [--no-winograd]
 //
 // Prints one JSON line: wall and process CPU seconds of the best of --repeats runs after a warm-up
@@ -23,7 +23,7 @@ var cpuConfiguration = CPUBackend.Configuration()
 OpenBLASSetup.prepareProcess()  // first, before other threads: OpenBLAS's core and thread timeout
 var args = CommandLine.arguments.dropFirst().makeIterator()
 func usage() -> Never {
-    FileHandle.standardError.write("usage: flux-bench --dir DIR --case dit|dit-fp8|dit-int8|t5|vae|generate [--threads N] [--repeats N] [--steps N] [--profile] [--no-winograd]\n".data(using: .utf8)!)
+    FileHandle.standardError.write("usage: flux-bench --dir DIR --case dit|dit-fp8|dit-int8|t5|vae|vae-encode|generate [--threads N] [--repeats N] [--steps N] [--profile] [--no-winograd]\n".data(using: .utf8)!)
     exit(2)
 }
 while let a = args.next() {
@@ -126,6 +126,14 @@ do {
         fields["load_s"] = String(format: "%.3f", now() - t0)
         let z = try inputs.tensor("vae.latents")
         let r = best { vae.decode(z) }
+        (wall, cpu, mean) = (r.wall, r.cpu, meanAbs(r.out))
+    case "vae-encode":
+        // The picture Tools/bench_cpu_reference.py encodes: 0.5 * torch.randn(1, 3, 1024, 1024), seed 0.
+        let config = try ConfigFile.load(AutoencoderConfig.self, path: dir + "/vae/config.json", what: "VAE config")
+        let vae = try AutoencoderKL(config: config, weights: VAECheckpointLayout.canonical(CheckpointWeights(path: dir + "/vae"), config: config))
+        fields["load_s"] = String(format: "%.3f", now() - t0)
+        let x = TorchGenerator(seed: 0).randn([1, 3, 1024, 1024]) * 0.5
+        let r = best { (try? vae.latentDistribution(x, mode: .off).mean) ?? x }
         (wall, cpu, mean) = (r.wall, r.cpu, meanAbs(r.out))
     case "linear-probe":
         // Diagnosis: one T5 FFN weight as loaded (memory-mapped) vs the same values copied to the heap.

@@ -292,6 +292,10 @@ final class ConsoleAPITests: XCTestCase {
         XCTAssertEqual(defaults?["max_sequence_length"] as? Int, 32, "T5 length from the model's tokenizer")
         XCTAssertEqual(defaults?["width"] as? Int, 128, "picture size from the model's vae/config.json sample_size")
         XCTAssertEqual(defaults?["height"] as? Int, 128)
+        // The style LoRA shipped beside the default model is offered out of the box (its loras/ folder).
+        let loras = try await console.get("/api/loras").json["loras"] as? [[String: Any]] ?? []
+        XCTAssertEqual(loras.map { $0["name"] as? String }, ["night"], "\(loras)")
+        XCTAssertEqual(loras.first?["title"] as? String, "Night")
 
         // A job that gives only a prompt and a seed gets the model's own size and a real picture:
         // a red blob whose centre lies in the left third of a light picture.

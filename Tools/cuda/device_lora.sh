@@ -6,12 +6,7 @@
 #   3. a FLUX.1-dev-size random folder and `majicflux serve --lora-dir` with two 153 MB LoRAs
 #      (Tools/cuda/serve_lora_check.py: switching time between jobs), and `majicflux generate --lora` on the GPU.
 set -u
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT" /tmp/bin /tmp/site
-for p in majicflux cuda-check; do xz -dc ".device/$p.xz" > "/tmp/bin/$p" && chmod +x "/tmp/bin/$p"; done
-[ -d /tmp/site/diffusers ] || tar -xJf .device/site.tar.xz -C /tmp/site
-export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+. Tools/cuda/device_setup.sh
 for s in ${STAGES:-lora dit-lora torch-lora serve generate}; do
   echo "=== $s $(date +%T)"
   case $s in

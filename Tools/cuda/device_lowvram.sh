@@ -5,14 +5,8 @@
 # --vram-budget ${BUDGET:-6}, and bf16 within the same budget. Peak device memory two ways: majicflux's
 # own driver counter (cuMemGetInfo after every new block) and nvidia-smi polled every 0.2 s.
 set -u
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT" /tmp/bin
-xz -dc "${MAJICFLUX_XZ:-.device/majicflux.xz}" > /tmp/bin/majicflux && chmod +x /tmp/bin/majicflux
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+DEVICE_BINARIES="majicflux" . Tools/cuda/device_setup.sh
 [ -d /tmp/flux-random/transformer ] || { echo "no /tmp/flux-random: run device_calls.sh make first"; exit 1; }
-peak() {  # polls the driver's used-memory counter until killed; writes the maximum in MiB
-  local m=0 v; while true; do v=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1); [ "$v" -gt "$m" ] && m=$v && echo "$m" > "$1"; sleep 0.2; done
-}
 # fp8 on the GPU is on by default now (MAJICFLUX_CUDA_FP8=0 turns it off)
 for run in ${RUNS:-bf16 fp8 fp8-budget bf16-budget fp8-budget4}; do
   case $run in
@@ -22,7 +16,7 @@ for run in ${RUNS:-bf16 fp8 fp8-budget bf16-budget fp8-budget4}; do
     fp8-budget4) extra="--precision fp8 --vram-budget 4" ;;
     bf16-budget) extra="--precision bf16 --vram-budget ${BUDGET:-6}" ;;
   esac
-  peak "$OUT/peak_mib_$run.txt" & p=$!
+  poll_peak "$OUT/peak_mib_$run.txt" & p=$!
   /usr/bin/time -v timeout 300 /tmp/bin/majicflux generate --model /tmp/flux-random --device cuda --width 1024 --height 1024 \
       --steps 20 --seed 1 --prompt "a red circle on the left on a white background" --output "$OUT/$run.png" $extra \
       > "$OUT/$run.log" 2>&1

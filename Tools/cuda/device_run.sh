@@ -4,10 +4,7 @@
 # Usage: bash .device/device_run.sh [stages...]  (default: ops pipeline gemm dit torch; also flash, dit-mma, upload, fp8, stream, stream-bf16, lora, dit-lora)
 # TORCH_SIZES (default "1024 512") picks the PyTorch reference's sizes; MAJICFLUX_CUDA_FLASH the flash kernel.
 set -u
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT" /tmp/bin
-xz -dc .device/cuda-check.xz > /tmp/bin/cuda-check && chmod +x /tmp/bin/cuda-check
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+DEVICE_BINARIES="cuda-check" . Tools/cuda/device_setup.sh
 stages=${*:-ops pipeline gemm dit torch}
 for s in $stages; do
   echo "=== $s $(date +%T)"
@@ -26,12 +23,11 @@ for s in $stages; do
     dit) timeout 120 /tmp/bin/cuda-check dit 1024 512 2>&1 | tee "$OUT/dit.log" ;;
     lora) timeout 120 /tmp/bin/cuda-check lora Tests/ModelsTests/Fixtures/tiny-flux Tests/ModelsTests/Fixtures/lora 2>&1 | tee "$OUT/lora.log" ;;
     torch-lora)
-      [ -d /tmp/site/diffusers ] || tar -xJf .device/site.tar.xz -C /tmp/site
-      PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 timeout 240 python3 .device/bench_lora_torch.py ${TORCH_SIZES:-1024 512} 2>&1 | grep -v Warning | tee "$OUT/torch-lora.log" ;;
+      timeout 240 python3 .device/bench_lora_torch.py ${TORCH_SIZES:-1024 512} 2>&1 | grep -v Warning | tee "$OUT/torch-lora.log" ;;
     dit-lora) timeout 300 /tmp/bin/cuda-check dit-lora ${DIT_SIZES:-1024 512} 2>&1 | tee "$OUT/dit-lora.log" ;;
     torch)
       [ -d /tmp/site/diffusers ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .device/whl/*.whl >/dev/null 2>&1
-      PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 timeout 150 python3 .device/bench_flux_dit_torch.py ${TORCH_SIZES:-1024 512} 2>&1 | grep -v Warning | tee "$OUT/torch.log" ;;
+      timeout 150 python3 .device/bench_flux_dit_torch.py ${TORCH_SIZES:-1024 512} 2>&1 | grep -v Warning | tee "$OUT/torch.log" ;;
   esac
 done
 echo "=== done $(date +%T)"

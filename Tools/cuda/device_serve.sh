@@ -7,12 +7,7 @@
 #   4. diffusers' warm FluxPipeline call (bf16, 1024x1024, 20 steps) on the same folder, same card.
 # Everything lands in $OUT/logs.tgz.
 set -u
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT" /tmp/bin /tmp/site
-for p in majicflux cuda-check; do xz -dc ".device/$p.xz" > "/tmp/bin/$p" && chmod +x "/tmp/bin/$p"; done
-[ -d /tmp/site/diffusers ] || tar -xJf .device/site.tar.xz -C /tmp/site
-export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+. Tools/cuda/device_setup.sh
 echo "=== threads $(date +%T)"; timeout 60 /tmp/bin/cuda-check threads 2>&1 | tee "$OUT/threads.log"
 echo "=== make $(date +%T)"
 [ -d /tmp/flux-random/transformer ] || timeout 240 python3 Tools/cuda/e2e_generate.py make /tmp/flux-random 2>&1 \

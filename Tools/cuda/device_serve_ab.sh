@@ -3,12 +3,7 @@
 # .device with majicflux.xz = after, majicflux-old.xz = before, site.tar.xz): the FLUX.1-dev-size random
 # folder, then `serve_check.py --runs ${RUNS:-fp8-budget6}` alternating old, new, old, new.
 set -u
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT" /tmp/bin /tmp/site
-[ -d /tmp/site/diffusers ] || tar -xJf .device/site.tar.xz -C /tmp/site
-export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
-for p in majicflux majicflux-old; do xz -dc ".device/$p.xz" > "/tmp/bin/$p" && chmod +x "/tmp/bin/$p"; done
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+. Tools/cuda/device_setup.sh
 [ -d /tmp/flux-random/transformer ] || timeout 240 python3 Tools/cuda/e2e_generate.py make /tmp/flux-random 2>&1 \
   | grep -v -i "warn\|Writing model shards\|kept in float32" | tee "$OUT/make.log"
 for round in 1 2; do

@@ -13,5 +13,5 @@ for product in ${PRODUCTS:-cuda-check}; do
   cp "$bin" "/tmp/$product" && strip "/tmp/$product"
   xz -9 -T2 -c "/tmp/$product" > "$dest/$product.xz"
 done
-cp Tools/cuda/device_run.sh Tools/cuda/device_calls.sh Tools/bench_flux_dit_torch.py Tools/bench_lora_torch.py "$dest/"
+cp Tools/cuda/device_run.sh Tools/cuda/device_calls.sh Tools/torch_flux_bench.py Tools/bench_flux_dit_torch.py Tools/bench_lora_torch.py Tools/bench_conditioning_torch.py "$dest/"
 du -sh "$dest" "$dest"/*

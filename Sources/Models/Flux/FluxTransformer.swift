@@ -107,10 +107,18 @@ public final class FluxTransformer: Module {
     ///   - pooled: CLIP pooled vectors (B, pooled_projection_dim)
     ///   - timestep: sigma in [0, 1] per batch row (the model multiplies by 1000)
     ///   - guidance: embedded guidance per batch row (ignored by models without a guidance embedder)
+    ///   - reference: FLUX.1 Kontext's reference tokens (B, rh*rw, in_channels) on their own rh x rw
+    ///     grid: appended to the image tokens with position ids (1, row, col); only the image tokens'
+    ///     velocity is returned
     public func callAsFunction(img: Tensor, height: Int, width: Int, txt: Tensor, pooled: Tensor,
-                               timestep: [Float], guidance: [Float]?) -> Tensor {
+                               timestep: [Float], guidance: [Float]?,
+                               reference: (tokens: Tensor, height: Int, width: Int)? = nil) -> Tensor {
         let b = img.shape[0]
         precondition(img.shape == [b, height * width, config.inChannels], "img tokens \(img.shape) do not match a \(height)x\(width) grid of \(config.inChannels)")
+        if let r = reference {
+            precondition(r.tokens.shape == [b, r.height * r.width, config.inChannels], "reference tokens \(r.tokens.shape) do not match a \(r.height)x\(r.width) grid")
+        }
+        let img = reference.map { concat([img, $0.tokens.moved(to: img.backend)], dim: 1) } ?? img
         precondition(txt.shape.count == 3 && txt.shape[0] == b && txt.shape[2] == config.jointAttentionDim, "txt \(txt.shape)")
         precondition(pooled.shape == [b, config.pooledProjectionDim], "pooled \(pooled.shape)")
         precondition(timestep.count == b, "one timestep per batch row")
@@ -124,7 +132,9 @@ public final class FluxTransformer: Module {
         vec = vec + vectorIn(pooled.moved(to: backend))
         var t = txtIn(txt.moved(to: backend))
         let lt = t.shape[1]
-        let rope = FluxRoPE(ids: FluxRoPE.ids(txtLen: lt, height: height, width: width),
+        var ids = FluxRoPE.ids(txtLen: lt, height: height, width: width)
+        if let r = reference { ids += (0..<(r.height * r.width)).map { [1, $0 / r.width, $0 % r.width] } }
+        let rope = FluxRoPE(ids: ids,
                             axesDims: config.axesDimsRope, theta: config.ropeTheta, backend: backend)
         // A streaming model's blocks hold no modulation weights: their parameters come from the cache.
         let mods = streamer == nil ? nil : stepModulation(timestep: timestep, guidance: guidance, pooled: pooled)
@@ -140,7 +150,7 @@ public final class FluxTransformer: Module {
             joint = block(joint, vec: vec, rope: rope, mod: mods?.single[j])
             streamer?.release(i)
         }
-        x = joint.slice(dim: 1, start: lt)
+        x = joint.slice(dim: 1, start: lt, end: lt + height * width)
         let mod = finalAdaLN(silu(vec)).chunked(2, dim: -1)  // (shift, scale)
         x = modulatedLayerNorm(x, shift: mod[0], scale: mod[1], eps: finalNorm.eps)
         return finalLinear(x)

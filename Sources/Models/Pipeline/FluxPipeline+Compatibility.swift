@@ -27,4 +27,14 @@ extension FluxPipeline {
                 + "latents by \(vae.downsampleFactor); FLUX pipelines need 4 levels (a factor of 8)")
         }
     }
+
+    /// A Fill or control DiT takes the latents plus `joined` more channels per token; an ordinary one
+    /// only the latents. A picture input for the wrong kind of DiT fails here with a message.
+    func checkFits(dit: FluxConfig, joined: Int) throws {
+        let latents = dit.resolvedOutChannels
+        if dit.inChannels != latents + joined {
+            throw ModelError.invalidParameter("the DiT in \(files.transformer) takes \(dit.inChannels) input channels per token, but \(preset.name) "
+                + "generation gives it \(latents + joined) (\(latents) latent\(joined > 0 ? " + \(joined) conditioning" : "")): the model and its kind do not match")
+        }
+    }
 }

@@ -173,16 +173,26 @@ public final class FluxPipeline {
                          progress: ((GenerationProgress) -> Bool)? = nil) throws -> GeneratedImage {
         generationGate.lock(); defer { generationGate.unlock() }
         try request.validate()
+        do { try GenerationLimits().checkConditioning(request.conditioning ?? ImageConditioning(), preset: preset) } catch let issue as GenerationIssue {
+            throw ModelError.invalidParameter(issue.description)
+        }
         // Device failures are checked after each stage and step (`throwIfFaulted`): one left from
         // outside a generation is reported here rather than blamed on a later stage.
         try backend.throwIfFaulted()
         if let uses = request.loras { try applyLoRAs(uses, fuse: stages.fuseLoRAs) }
         stages.startGeneration()
         let start = ContinuousClock.now
+        let (lh, lw) = (request.height / 8, request.width / 8)
+        let schedule = try schedule(for: request, imageTokens: (lh / 2) * (lw / 2))
+        // The steps that run: img2img and inpainting skip the start of the schedule.
+        var totalSteps = request.steps
+        if let c = request.conditioning, !c.isEmpty, preset.conditioning == .base {
+            totalSteps = schedule.steps - Self.firstStep(steps: schedule.steps, strength: c.strength ?? ImageConditioning.defaultStrength)
+        }
         func report(_ stage: GenerationProgress.Stage, _ step: Int, denoised: Tensor? = nil) throws {
             let e = ContinuousClock.now - start
             let secs = Double(e.components.seconds) + Double(e.components.attoseconds) * 1e-18
-            if let progress, !progress(GenerationProgress(stage: stage, step: step, totalSteps: request.steps, elapsed: secs, denoised: denoised)) {
+            if let progress, !progress(GenerationProgress(stage: stage, step: step, totalSteps: totalSteps, elapsed: secs, denoised: denoised)) {
                 throw ModelError.cancelled
             }
         }
@@ -193,8 +203,15 @@ public final class FluxPipeline {
 
         // Each stage's freed activation buffers go back to the system before the next stage loads.
         CPUBackend.shared.releaseCachedBuffers()
-        let (lh, lw) = (request.height / 8, request.width / 8)
-        let (x, steps) = try denoise(request, cond: cond, uncond: uncond, latentSize: (lh, lw),
+        // One generator for every draw, in diffusers' order: VAE samples of input pictures, the noise.
+        let generator = TorchGenerator(seed: request.seed)
+        var begin: DenoisingStart?
+        if let c = request.conditioning, !c.isEmpty || preset.conditioning != .base {
+            begin = try denoisingStart(request, c, schedule: schedule, generator: generator, latentSize: (lh, lw))
+            CPUBackend.shared.releaseCachedBuffers()
+        }
+        let (x, steps) = try denoise(request, cond: cond, uncond: uncond, latentSize: (lh, lw), schedule: schedule,
+                                     generator: generator, start: begin,
                                      wantsDenoised: progress != nil) { try report(.denoising, $0, denoised: $1) }
 
         CPUBackend.shared.releaseCachedBuffers()
@@ -214,48 +231,54 @@ public final class FluxPipeline {
 
     /// The denoising loop. The DiT is loaded here and (unless `keepLoaded`) released on return,
     /// before the VAE loads.
+    /// `start`: how a conditioned generation begins (nil: text-to-image, pure noise from `generator`).
     func denoise(_ request: GenerationRequest, cond: (sequence: Tensor, pooled: Tensor),
-                 uncond: (sequence: Tensor, pooled: Tensor)?, latentSize: (Int, Int), wantsDenoised: Bool = false,
+                 uncond: (sequence: Tensor, pooled: Tensor)?, latentSize: (Int, Int), schedule: FlowMatchSchedule,
+                 generator: TorchGenerator, start: DenoisingStart? = nil, wantsDenoised: Bool = false,
                  onStep: (Int, Tensor?) throws -> Void) throws -> (Tensor, Int) {
         let (lh, lw) = latentSize
-        let dit = try dit(tokens: (lh / 2) * (lw / 2) + cond.sequence.shape[1])
+        let (gh, gw) = (lh / 2, lw / 2)
+        let referenceTokens = start?.reference.map { $0.height * $0.width } ?? 0
+        let dit = try dit(tokens: gh * gw + referenceTokens + cond.sequence.shape[1])
         defer { dit.evictBlocks() }  // a kept, streaming DiT gives the GPU to the VAE (no-op otherwise)
         try checkFits(dit: dit.config, sequence: cond.sequence, pooled: cond.pooled)
+        try checkFits(dit: dit.config, joined: start?.channelTokens?.shape[2] ?? 0)
         // Noise (1, C, H/8, W/8) from the seed, exactly as torch.randn with a CPU generator.
-        let noise = TorchGenerator(seed: request.seed).randn([1, dit.config.inChannels / 4, lh, lw])
-        var x = FluxPacking.pack(noise.moved(to: backend)).contiguous()
-        let (gh, gw) = (lh / 2, lw / 2)
-        let schedule: FlowMatchSchedule
-        switch request.schedule {
-        case .model: schedule = FlowMatchSchedule(steps: request.steps, imageSeqLen: gh * gw, config: schedulerConfig)
-        case .diffSynth(let shift): schedule = FlowMatchSchedule(diffSynthSteps: request.steps, shift: shift)
-        }
-        guard schedule.isUsable else {
-            throw ModelError.badConfig(path: files.schedulerConfig ?? "the FLUX.1-dev schedule", reason: "its shift values give sigmas outside [0, 1] "
-                                       + "for \(gh * gw) image tokens (\(schedule.sigmas.prefix(3).map { "\($0)" }.joined(separator: ", "))...): the picture would be black")
-        }
+        var x = start?.latents ?? FluxPacking.pack(generator.randn([1, dit.config.resolvedOutChannels / 4, lh, lw]).moved(to: backend)).contiguous()
+        let first = start?.firstStep ?? 0
         // A streaming DiT computes every step's modulation parameters now, in one pass over those
         // weights (a no-op for a resident DiT).
-        let timesteps = (0..<schedule.steps).map { schedule.modelTimestep($0) }
+        let timesteps = (first..<schedule.steps).map { schedule.modelTimestep($0) }
         for embedding in [cond] + (uncond.map { [$0] } ?? []) {
             dit.prepareModulation(timesteps: timesteps, guidance: request.guidance, pooled: embedding.pooled)
         }
         defer { dit.clearModulation() }
         try onStep(0, nil)
-        for i in 0..<schedule.steps {
+        for i in first..<schedule.steps {
             let t = [schedule.modelTimestep(i)]
-            var v = dit(img: x, height: gh, width: gw, txt: cond.sequence, pooled: cond.pooled, timestep: t, guidance: [request.guidance])
+            let input = start?.channelTokens.map { concat([x, $0], dim: 2) } ?? x
+            func velocity(_ text: (sequence: Tensor, pooled: Tensor)) -> Tensor {
+                dit(img: input, height: gh, width: gw, txt: text.sequence, pooled: text.pooled, timestep: t, guidance: [request.guidance],
+                    reference: start?.reference)
+            }
+            var v = velocity(cond)
             if let uncond {
-                let vNeg = dit(img: x, height: gh, width: gw, txt: uncond.sequence, pooled: uncond.pooled, timestep: t, guidance: [request.guidance])
+                let vNeg = velocity(uncond)
                 v = vNeg + (v - vNeg) * request.trueCFGScale
             }
             // Clean-image estimate for previews (flow matching: x_t = x0 + sigma * v).
             let denoised = wantsDenoised ? x - v * schedule.sigmas[i] : nil
             x = x + v * (schedule.sigmas[i + 1] - schedule.sigmas[i])
+            if let blend = start?.blend {
+                // Inpainting: the kept region follows the input picture, noised to the next sigma.
+                let sigma = schedule.sigmas[i + 1]
+                let kept = i < schedule.steps - 1 ? blend.noise * sigma + blend.imageLatents * (1 - sigma) : blend.imageLatents
+                x = kept * (1 - blend.mask) + blend.mask * x
+            }
             try backend.throwIfFaulted()
-            try onStep(i + 1, denoised)
+            try onStep(i - first + 1, denoised)
         }
-        return (x, schedule.steps)
+        return (x, schedule.steps - first)
     }
 }
 

@@ -60,7 +60,8 @@ public struct GenerationLimits: Sendable, Equatable {
         if let preset, !preset.usesGuidance, r.guidance != preset.guidance {
             throw I(.guidance, "does not apply: \(preset.name) has no guidance embedder and ignores it (leave it out)")
         }
-        if let c = r.conditioning { try checkConditioning(c, preset: preset) }
+        // Fill and control models need their pictures even when the request has none.
+        try checkConditioning(r.conditioning ?? ImageConditioning(), preset: preset)
     }
 
     static func checkPrompt(_ text: String, _ field: GenerationIssue.Field, mayBeEmpty: Bool) throws {

@@ -27,11 +27,54 @@ extension ModelPreset.Kind {
     ///   later), `transformer/config.json`'s `guidance_embeds`;
     /// - else `majicflus` in the DiT file's or the model folder's name: majicflus;
     /// - else FLUX.1-dev.
+    /// - a DiT taking more than the latents: FLUX.1-Fill (latents + latents + 256 mask channels) or a
+    ///   control model (latents + latents; `depth` in the DiT file's or folder's name: Depth, else Canny),
+    ///   from the checkpoint's `img_in` (`x_embedder`) width and the VAE's latent channels;
+    /// - `kontext` in the DiT file's or folder's name, or a FluxKontextPipeline `model_index.json`: Kontext.
     static func detect(files: FluxModelFiles) -> Self {
+        let name = files.transformer.lowercased()
+        let latents = 4 * latentChannels(files.vaeConfig)
+        switch inputChannels(files.transformer) ?? files.transformerConfig.flatMap(declaredInChannels) ?? latents {
+        case 2 * latents + 256: return .fluxFill
+        case 2 * latents: return name.contains("depth") ? .fluxDepth : .fluxCanny
+        default: break
+        }
+        if name.contains("kontext") || pipelineClass(files.transformer).contains("Kontext") { return .fluxKontext }
         let hasGuidance = guidanceEmbedder(files.transformer) ?? files.transformerConfig.flatMap(declaredGuidance) ?? true
         if !hasGuidance { return .fluxSchnell }
-        if files.transformer.lowercased().contains("majicflus") { return .majicflus }
+        if name.contains("majicflus") { return .majicflus }
         return .fluxDev
+    }
+
+    /// The DiT's input channels per token from its checkpoint header (`img_in.weight` in BFL names,
+    /// `x_embedder.weight` in diffusers', any prefix); nil when unreadable.
+    static func inputChannels(_ path: String) -> Int? {
+        guard let checkpoint = try? SafeTensorsCheckpoint(path: path),
+              let name = checkpoint.names.first(where: { $0.hasSuffix("img_in.weight") || $0.hasSuffix("x_embedder.weight") }),
+              let shape = try? checkpoint.info(named: name).shape, shape.count == 2 else { return nil }
+        return shape[1]
+    }
+
+    /// `latent_channels` of the VAE config (16 when absent or unreadable).
+    static func latentChannels(_ path: String?) -> Int {
+        guard let path, let config = try? ConfigFile.load(AutoencoderConfig.self, path: path, what: "VAE config") else { return 16 }
+        return config.latentChannels
+    }
+
+    /// `in_channels` of a diffusers transformer config; nil when unreadable.
+    static func declaredInChannels(_ path: String) -> Int? {
+        try? ConfigFile.load(FluxConfig.self, path: path, what: "transformer config").inChannels
+    }
+
+    /// `_class_name` of the `model_index.json` in the folder above the DiT's (a diffusers folder); "" when none.
+    static func pipelineClass(_ transformerPath: String) -> String {
+        var parts = transformerPath.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count >= 3 else { return "" }
+        parts.removeLast(2)
+        let index = parts.joined(separator: "/") + "/model_index.json"
+        guard FileManager.default.fileExists(atPath: index), let data = try? ConfigFile.read(index, what: "model index"),
+              let json = try? JSONValue.parse([UInt8](data)), case .string(let name)? = json.object?["_class_name"] else { return "" }
+        return name
     }
 
     /// Whether the checkpoint at `path` holds guidance embedder weights; nil when it cannot be read.

@@ -90,13 +90,17 @@ public final class VAEEncoder: Module {
 
     /// The mean of the latent distribution (the log-variance half is dropped).
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        moments(x).slice(dim: 1, start: 0, end: latentChannels).contiguous()
+    }
+
+    /// The latent distribution's moments (B, 2z, H/8, W/8): mean channels then log-variance channels.
+    public func moments(_ x: Tensor) -> Tensor {
         var h = convIn(x)
         for level in levels {
             for b in level.blocks { h = b(h) }
             if let down = level.resample { h = down(h) }
         }
-        h = convOut(normOut.silu(mid(h)))
-        return h.slice(dim: 1, start: 0, end: latentChannels).contiguous()
+        return convOut(normOut.silu(mid(h)))
     }
 }
 
