@@ -8,6 +8,7 @@ struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Generate one image from a prompt and save it as PNG.")
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup(title: "Pictures (img2img, inpainting, outpainting, control, Kontext)") var pictures: ConditioningOptions
 
     @Option(help: "What to paint.") var prompt: String
     @Option(name: .customLong("negative-prompt"), help: "What to avoid (used when --cfg-scale > 1).") var negativePrompt: String = ""
@@ -15,8 +16,8 @@ struct Generate: ParsableCommand {
     // and elsewhere validation names the option and its range instead of "Missing value".
     @Option(parsing: .unconditional, help: "Random seed; -1 picks one at random (the seed used is printed and stored in the PNG).") var seed: Int64 = -1
     @Option(parsing: .unconditional, help: "Denoising steps (\(GenerationLimits.steps.lowerBound)-\(GenerationLimits.steps.upperBound); default: the model's, 20 for FLUX.1-dev, 4 for schnell).") var steps: Int?
-    @Option(parsing: .unconditional, help: "Image width, a multiple of 16 (default: the height if given, else the model's size, vae/config.json sample_size: 1024 for FLUX.1-dev, 128 for the default model).") var width: Int?
-    @Option(parsing: .unconditional, help: "Image height, a multiple of 16 (default: the width if given, else the model's size).") var height: Int?
+    @Option(parsing: .unconditional, help: "Image width, a multiple of 16 (default: the height if given, else the input picture's size floored to a multiple of 16, else the model's size, vae/config.json sample_size: 1024 for FLUX.1-dev, 128 for the default model). Input pictures are resized to it.") var width: Int?
+    @Option(parsing: .unconditional, help: "Image height, a multiple of 16 (default: the width if given, else the input picture's or the model's size).") var height: Int?
     @Option(parsing: .unconditional, help: "Embedded guidance (default: the model's, 3.5 for FLUX.1-dev; refused for models without a guidance embedder, such as schnell).") var guidance: Float?
     @Option(name: .customLong("cfg-scale"), parsing: .unconditional, help: "True classifier-free guidance with the negative prompt; 1 = off.") var cfgScale: Float = 1
     @Option(help: "Sigma schedule: model (scheduler_config.json) or diffsynth (static shift 3, as the seed console); default: the model's.") var schedule: ScheduleOption?
@@ -52,37 +53,48 @@ struct Generate: ParsableCommand {
     }
 
     /// The request: what the options give, the model's preset (`FluxPipeline.preset`) for the rest.
-    func request(preset: ModelPreset) throws -> GenerationRequest {
+    /// `conditioning`: the pictures read (`ConditioningOptions.conditioning()`); without `--width` and
+    /// `--height` the picture takes their size (`ConditioningSize`).
+    func request(preset: ModelPreset, conditioning: ImageConditioning? = nil) throws -> GenerationRequest {
         var r = GenerationRequest(prompt: prompt, preset: preset, seed: try Seeds.resolve(seed))
         r.steps = steps ?? preset.steps
-        r.width = width ?? height ?? preset.imageSize
-        r.height = height ?? width ?? preset.imageSize
+        let natural = conditioning.flatMap(ConditioningSize.natural)
+        r.width = width ?? height ?? natural?.width ?? preset.imageSize
+        r.height = height ?? width ?? natural?.height ?? preset.imageSize
+        r.conditioning = conditioning
         r.negativePrompt = negativePrompt
         r.guidance = guidance ?? preset.guidance
         r.trueCFGScale = cfgScale
         r.maxSequenceLength = maxSequenceLength ?? preset.sequenceLength
         r.schedule = schedule?.kind ?? preset.schedule
-        do { try GenerationLimits().check(r, preset: preset) } catch let issue as GenerationIssue {
+        do {
+            // The pictures' own problems first: the size they imply must not hide them.
+            if r.conditioning != nil { try GenerationLimits().check(r.withSmallestSize, preset: preset) }
+            try GenerationLimits().check(r, preset: preset)
+        } catch let issue as GenerationIssue {
             throw CLIError(issue.message(calling: Self.optionName[issue.field] ?? issue.field.label))
         }
         return r
     }
 
     /// How each checked field is given on this command line.
-    static let optionName: [GenerationIssue.Field: String] = [
+    static let optionName: [GenerationIssue.Field: String] = ([
         .prompt: "--prompt", .negativePrompt: "--negative-prompt", .steps: "--steps", .width: "--width", .height: "--height",
-        .guidance: "--guidance", .trueCFGScale: "--cfg-scale", .maxSequenceLength: "--max-sequence-length"]
+        .guidance: "--guidance", .trueCFGScale: "--cfg-scale", .maxSequenceLength: "--max-sequence-length",
+    ] as [GenerationIssue.Field: String]).merging(ConditioningOptions.optionNames) { a, _ in a }
 
     func run() throws {
         // A destination that cannot be written is reported now, not after the whole generation.
         do { try OutputPath.check(output) } catch let e as TensorError { throw CLIError("--output \(e)") }
         // LoRA files are read before any weights load: a bad one fails at once.
         let uses = try readLoRAs()
+        // So are the input pictures: a missing or corrupt file fails before anything loads.
+        let conditioning = try pictures.conditioning()
         let backend = try model.resolveDevice()
         try model.checkApplies(to: backend)
         let pipeline = try model.makePipeline(keepLoaded: false)
         for warning in pipeline.warnings { Console.info("warning: \(warning)") }
-        var request = try request(preset: pipeline.preset)
+        var request = try request(preset: pipeline.preset, conditioning: conditioning)
         if !uses.isEmpty {
             try pipeline.setLoRAs(uses, fuse: loraFuse)
             request.loras = uses
@@ -93,6 +105,8 @@ struct Generate: ParsableCommand {
             try model.checkMemory(files: pipeline.files, width: width, height: height,
                                   sequenceLength: request.maxSequenceLength, keepLoaded: false)
         }
+        let record = JobConditioning(request.conditioning)
+        if let record { Console.info("\(record.mode) from " + record.inputs.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.width)x\($0.value.height)" }.joined(separator: ", ")) }
         Console.info("seed \(request.seed), \(width)x\(height), \(steps) steps on \(backend.name) (\(pipeline.preset.name) defaults)")
         let gpu = backend as? CUDABackend
         gpu?.resetPeak()
@@ -114,7 +128,7 @@ struct Generate: ParsableCommand {
             if !pipeline.modelHash.isFinished { Console.info("hashing the DiT file for the PNG's Model hash (once per file, then cached)") }
             image.modelHash = pipeline.modelHash.wait()
         }
-        try PNG.write(try image.png, to: output, text: image.parameterText(model: model.displayName))
+        try PNG.write(try image.png, to: output, text: image.parameterText(model: model.displayName, kind: pipeline.preset.conditioning, record: record))
         Console.info("wrote \(output)")
     }
 }

@@ -53,15 +53,20 @@ final class ConsoleRequestTests: XCTestCase {
         XCTAssertEqual(alive.status, 200)
     }
 
-    /// Only `application/json` itself, with or without parameters, in any case.
+    /// Only `application/json` itself, with or without parameters, in any case (and multipart uploads,
+    /// which are parsed as such).
     func testContentTypeMustBeExactlyJSON() async throws {
         let console = try await start()
         let body = Data(#"{"prompt": "x", "steps": 1, "width": 32, "height": 32}"#.utf8)
         for type in ["application/jsonp", "application/json-seq", "application/jsonx; charset=utf-8", "text/plain; application/json",
-                     "application/x-www-form-urlencoded", "multipart/form-data; boundary=application/json"] {
+                     "application/x-www-form-urlencoded"] {
             let r = try await console.send("POST", "/api/jobs", body: body, contentType: type)
             XCTAssertEqual(r.status, 415, "\(type): \(r.text)")
         }
+        // multipart/form-data is the picture upload (#18): read as multipart, never as JSON.
+        let multipart = try await console.send("POST", "/api/jobs", body: body, contentType: "multipart/form-data; boundary=application/json")
+        XCTAssertEqual(multipart.status, 400, multipart.text)
+        XCTAssertTrue(multipart.text.contains("does not contain its boundary"), multipart.text)
         for type in ["application/json", "application/json; charset=utf-8", "Application/JSON", "application/json ;charset=UTF-8"] {
             let r = try await console.send("POST", "/api/jobs", body: body, contentType: type)
             XCTAssertEqual(r.status, 202, "\(type): \(r.text)")

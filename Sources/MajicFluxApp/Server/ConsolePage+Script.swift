@@ -226,6 +226,7 @@ async function pollStatus() {
       if (!userGuided && typeof d.guidance === 'number') { $('guidance').value = d.guidance; }
       $('guidance').disabled = d.uses_guidance === false;
       $('guidance').title = d.uses_guidance === false ? `${d.preset}: 无引导嵌入 (no guidance embedder)` : '';
+      cond.setKind(d.conditioning);
     }
   } catch (e) {
     $('model-status').className = 'badge failed';
@@ -253,6 +254,7 @@ async function submit(ev) {
     true_cfg_scale: $('cfg').value.trim(),
     loras: chosen.map((c) => ({ name: c.name, weight: String(c.weight).trim() })),
   };
+  try { Object.assign(body, await cond.fields()); } catch (e) { showError('无法读取输入图像 (cannot read the input picture): ' + e); return; }
   let r, j;
   try {
     r = await fetch('/api/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
@@ -275,6 +277,7 @@ function follow(snap) {
   $('result-image').dataset.final = '';
   $('placeholder').hidden = false;
   $('download').hidden = true;
+  $('use-result').hidden = true;
   const es = new EventSource(`/api/jobs/${snap.id}/events`);
   followed.set(snap.id, es);
   es.addEventListener('progress', (e) => { const s = JSON.parse(e.data); if (s.id === current) showSnapshot(s); });
@@ -354,6 +357,7 @@ function showImage(h) {
   $('result-meta').textContent = `${p.prompt} — 种子 (Seed) ${p.seed} · ${p.width}×${p.height} · ${p.steps} 步 (steps) · 引导 (Guidance) ${p.guidance}${loras} · ${h.model}`;
   const a = $('download');
   a.href = h.url; a.download = h.file; a.hidden = false;
+  $('use-result').hidden = false; $('use-result').dataset.url = h.url;
 }
 
 $('cancel').addEventListener('click', async () => {
@@ -380,14 +384,30 @@ async function loadHistory() {
     sub.textContent = `${p.width}×${p.height} · ${p.steps} 步 · seed ${p.seed}`;
     const b = document.createElement('button'); b.type = 'button'; b.textContent = '复用参数 (Reuse)';
     b.addEventListener('click', () => reuse(p));
+    const use = document.createElement('button'); use.type = 'button'; use.className = 'use'; use.textContent = '用作输入 (Use as input)';
+    use.addEventListener('click', () => cond.useAsInput(h.url));
+    const del = document.createElement('button'); del.type = 'button'; del.className = 'del'; del.textContent = '删除 (Delete)';
+    del.addEventListener('click', () => removeHistory(h));
     card.append(img, cap, sub);
+    if (p.conditioning) {
+      const c = document.createElement('div'); c.className = 'sub2 mode';
+      c.textContent = `${p.conditioning.mode}` + (p.conditioning.strength != null ? ` · ${p.conditioning.strength}` : '');
+      card.appendChild(c);
+    }
     if (p.loras && p.loras.length) {
       const lo = document.createElement('div'); lo.className = 'sub2 loras'; lo.textContent = 'LoRA: ' + loraText(p.loras);
       card.appendChild(lo);
     }
-    card.appendChild(b);
+    card.append(b, use, del);
     box.appendChild(card);
   }
+}
+
+async function removeHistory(h) {
+  if (!window.confirm(`删除 (delete) ${h.file}?`)) return;
+  const r = await fetch(`/api/history/${encodeURIComponent(h.file)}`, { method: 'DELETE' });
+  if (!r.ok) { const j = await r.json().catch(() => ({})); showError(j.error || `HTTP ${r.status}`); }
+  loadHistory();
 }
 
 function reuse(p) {
@@ -402,9 +422,13 @@ function reuse(p) {
   chosen = (p.loras || []).map((l) => ({ name: l.name, weight: String(l.weight) }));
   renderLoras();
   markStyles(); markAspect(); hideError();
+  // The input pictures come back too; their size would replace the job's, so it is set again after.
+  cond.restore(p.conditioning).then(() => { $('width').value = p.width; $('height').value = p.height; markAspect(); });
   window.scrollTo({ top: 0, behavior: 'smooth' });
 }
 
+/*CONDITIONING*/
+$('use-result').addEventListener('click', () => cond.useAsInput($('use-result').dataset.url));
 $('gen-form').addEventListener('submit', submit);
 $('prompt').addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) $('gen-form').requestSubmit(); });
 renderStyles();

@@ -8,8 +8,9 @@ enum ConsolePage {
     /// The form starts from FLUX.1-dev's settings; the script replaces them with the served model's
     /// (`/api/status` `defaults`) as soon as it has them.
     static let html: String = document
-        .replacingOccurrences(of: "/*STYLE*/", with: style)
-        .replacingOccurrences(of: "/*SCRIPT*/", with: script)
+        .replacingOccurrences(of: "/*CONDITIONING_FIELDS*/", with: conditioningHTML)
+        .replacingOccurrences(of: "/*STYLE*/", with: style + conditioningStyle)
+        .replacingOccurrences(of: "/*SCRIPT*/", with: script.replacingOccurrences(of: "/*CONDITIONING*/", with: conditioningScript))
         .replacingOccurrences(of: "/*STEPS*/", with: "\(ModelPreset.fluxDev.steps)")
         .replacingOccurrences(of: "/*SIZE*/", with: "\(ModelPreset.fluxDev.imageSize)")
         .replacingOccurrences(of: "/*GUIDANCE*/", with: "\(ModelPreset.fluxDev.guidance)")
@@ -100,6 +101,7 @@ enum ConsolePage {
         <div class="field"><label for="cfg">真实 CFG (True CFG)</label><input id="cfg" type="number" min="1" max="100" step="0.1" value="1"></div>
       </div>
 
+/*CONDITIONING_FIELDS*/
       <div class="buttons">
         <button type="submit" id="generate" class="primary">开始生成图像 (Generate)</button>
         <button type="button" id="cancel" disabled>取消 (Cancel)</button>
@@ -119,6 +121,7 @@ enum ConsolePage {
     </div>
     <div id="result-meta" class="meta"></div>
     <a id="download" class="button" hidden>下载 PNG (Download)</a>
+    <button type="button" id="use-result" hidden>用作输入 (Use as input)</button>
   </section>
 </main>
 

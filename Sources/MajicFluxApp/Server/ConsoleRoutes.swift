@@ -10,7 +10,8 @@ extension ConsoleServer {
         router.middlewares.add(HostOriginMiddleware(policy: HostPolicy(boundHost: configuration.host)))
         router.middlewares.add(JSONErrorMiddleware())
         let parser = JobRequestParser(configuration: configuration, model: host.preset)
-        let maxBody = configuration.maxBodyBytes
+        // A job body may be larger than max_body_bytes by its pictures only (JobRequestParser checks).
+        let uploadLimit = max(configuration.maxBodyBytes, configuration.imageLimits.maxUploadBytes)
 
         router.get("/") { _, _ in ConsolePage.response() }
         router.get("/index.html") { _, _ in ConsolePage.response() }
@@ -26,17 +27,28 @@ extension ConsoleServer {
         router.get("/api/jobs") { _, _ in try JSONResponse.make(JobList(jobs: self.queue.active())) }
 
         router.post("/api/jobs") { request, _ in
-            // JSON only: a web page elsewhere cannot send this type to us without a CORS preflight,
-            // which this server does not grant, so other sites cannot queue jobs on it.
+            // JSON, or multipart/form-data for picture uploads. A web page elsewhere cannot send JSON
+            // without a CORS preflight (never granted); a multipart form it could, so the Origin rule
+            // (HostOriginMiddleware) and, for browsers that send it, Sec-Fetch-Site keep other sites out.
             let type = request.headers[.contentType] ?? ""
-            guard Self.isJSON(contentType: type) else {
-                throw APIError(.unsupportedMediaType, "send the job as JSON with Content-Type: application/json (got \(type.isEmpty ? "none" : String(type.prefix(100))))")
+            let boundary = try MultipartParser.boundary(contentType: type)
+            guard boundary != nil || Self.isJSON(contentType: type) else {
+                throw APIError(.unsupportedMediaType, "send the job as JSON with Content-Type: application/json, or with its pictures as multipart/form-data (got \(type.isEmpty ? "none" : String(type.prefix(100))))")
             }
-            let body = try await Self.collect(request, limit: maxBody)
-            var job = try parser.parse(body)
+            if boundary != nil, let site = request.headers[HTTPFields.Element.Name("Sec-Fetch-Site")!], site != "same-origin", site != "none" {
+                throw APIError(.forbidden, "cross-site upload refused (Sec-Fetch-Site: \(site.prefix(40)))")
+            }
+            let body = try await Self.collect(request, limit: uploadLimit)
+            var job = try boundary.map { try parser.parseMultipart(body, boundary: $0) } ?? parser.parse(body)
             // Loaded (or found in the cache) now, so a name or file that cannot be used is this answer's 400.
             job.request.loras = try await self.loras.uses(job.loras)
             return try JSONResponse.make(try self.queue.submit(job.request), status: .accepted)
+        }
+
+        router.delete("/api/history/:file") { _, context in
+            let file = context.parameters.get("file") ?? ""
+            guard HistoryStore.isSafeName(file) else { throw APIError.notFound("no such history entry: \(file.prefix(64))") }
+            return try JSONResponse.make(try self.history.delete(file: file))
         }
 
         router.get("/api/jobs/:id") { _, context in
@@ -108,7 +120,10 @@ extension ConsoleServer {
         let counts = queue.counts
         return ServerStatus(model: await host.status(), running: counts.running, waiting: counts.waiting,
                             limits: .init(max_pixels: configuration.maxPixels, max_steps: ServerConfiguration.maxSteps,
-                                          max_body_bytes: configuration.maxBodyBytes, max_queued_jobs: configuration.maxQueuedJobs),
+                                          max_body_bytes: configuration.maxBodyBytes, max_queued_jobs: configuration.maxQueuedJobs,
+                                          max_image_bytes: configuration.imageLimits.maxImageBytes,
+                                          max_upload_bytes: configuration.imageLimits.maxUploadBytes,
+                                          max_input_pixels: configuration.imageLimits.maxInputPixels),
                             defaults: .init(configuration.jobDefaults(model: host.preset)))
     }
 }
@@ -122,7 +137,11 @@ struct ServerStatus: Codable {
     var waiting: Int
     var limits: Limits
     var defaults: Defaults
-    struct Limits: Codable { var max_pixels, max_steps, max_body_bytes, max_queued_jobs: Int }
+    struct Limits: Codable {
+        var max_pixels, max_steps, max_body_bytes, max_queued_jobs: Int
+        /// Input pictures: encoded bytes each, a job body with pictures, decoded pixels each.
+        var max_image_bytes, max_upload_bytes, max_input_pixels: Int
+    }
     /// What a job that leaves these out gets (the page starts from them): the served model's preset.
     struct Defaults: Codable {
         /// The preset's name: "FLUX.1-dev", "FLUX.1-schnell" or "majicflus".
@@ -134,11 +153,16 @@ struct ServerStatus: Codable {
         /// "model" or "diffsynth", with the DiffSynth shift.
         var schedule: String
         var shift: Float?
+        /// Which pictures the model takes: "base" (img2img, inpainting, outpainting), "fill"
+        /// (FLUX.1-Fill: image + mask or outpaint), "control" (Canny/Depth: a control picture),
+        /// "kontext" (a reference picture).
+        var conditioning: String
 
         init(_ p: ModelPreset) {
             preset = p.name
             max_sequence_length = p.sequenceLength
             (width, height, steps, guidance, uses_guidance) = (p.imageSize, p.imageSize, p.steps, p.guidance, p.usesGuidance)
+            conditioning = p.conditioning.rawValue
             switch p.schedule {
             case .model: (schedule, shift) = ("model", nil)
             case .diffSynth(let s): (schedule, shift) = ("diffsynth", s)

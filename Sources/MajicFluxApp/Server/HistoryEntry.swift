@@ -27,6 +27,17 @@ struct HistoryEntry: Codable, Sendable, Equatable {
         return parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }
     }
 
+    /// The name of an input picture stored with picture `file`: `00012-1234-image.png`.
+    static func inputFileName(_ file: String, role: String) -> String { String(file.dropLast(4)) + "-\(role).png" }
+
+    /// The input pictures stored with this picture (only names of that form: an index edited by
+    /// hand cannot make the server serve or delete other files).
+    var inputFiles: [String] {
+        (parameters.conditioning?.inputs ?? [:]).compactMap { role, input in
+            input.file.flatMap { $0 == Self.inputFileName(file, role: role) && HistoryStore.isSafeName($0) ? $0 : nil }
+        }
+    }
+
     /// `00012-1234.png`: the number padded to five digits, then the seed.
     static func fileName(number: Int, seed: UInt64) -> String {
         let n = String(number)

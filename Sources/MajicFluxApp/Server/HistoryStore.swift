@@ -1,6 +1,9 @@
 import Foundation
 import Models
 import Tensor
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The output folder: one PNG per picture (parameters in its text chunks) and `history.json`, the
 /// index the gallery reads.
@@ -47,29 +50,71 @@ final class HistoryStore: @unchecked Sendable {
     /// The entry whose PNG has this exact file name (the only names `/images/` serves).
     func entry(file: String) -> HistoryEntry? { lock.withLock { entries.first { $0.file == file } } }
 
-    /// Writes the PNG with its parameters under a new name, then the index; returns the new entry.
-    /// Throws only when the PNG could not be written.
-    func add(_ image: GeneratedImage, jobID: String, model: String, seconds: Double) throws -> HistoryEntry {
-        let png = try PNG.encode(try image.png, text: image.parameterText(model: model))
+    /// Writes the PNG with its parameters under a new name, and beside it the job's input pictures
+    /// (`NNNNN-SEED-image.png`, `-mask`, `-control`, `-reference`), then the index; returns the new
+    /// entry. Throws only when a PNG could not be written (the pictures written so far are removed).
+    func add(_ image: GeneratedImage, jobID: String, model: String, seconds: Double,
+             conditioning: ImageConditioning? = nil, kind: ModelPreset.ConditioningKind = .base) throws -> HistoryEntry {
+        let inputs = conditioning.map { c in JobConditioning.pictures(c) } ?? []
+        let encodedInputs = try inputs.map { ($0.role, try PNG.encode($0.picture, fast: true)) }
         return try lock.withLock {
             var number = nextNumber
-            // A name taken behind our back (another process, a copied file) is skipped, never replaced.
-            while try !PictureFile.create(png, name: HistoryEntry.fileName(number: number, seed: image.request.seed), in: directory) {
-                number += 1
+            while true {
+                let file = HistoryEntry.fileName(number: number, seed: image.request.seed)
+                var parameters = JobParameters(image.request)
+                parameters.conditioning = JobConditioning(conditioning)
+                for (role, _) in inputs {
+                    let name = HistoryEntry.inputFileName(file, role: role)
+                    parameters.conditioning?.inputs[role]?.file = name
+                    parameters.conditioning?.inputs[role]?.url = "/images/" + name
+                }
+                // A name taken behind our back (another process, a copied file) is skipped, never replaced.
+                let names = [file] + inputs.map { HistoryEntry.inputFileName(file, role: $0.role) }
+                if names.contains(where: { FileManager.default.fileExists(atPath: directory + "/" + $0) }) { number += 1; continue }
+                var written: [String] = []
+                do {
+                    for (role, bytes) in encodedInputs {
+                        let name = HistoryEntry.inputFileName(file, role: role)
+                        guard try PictureFile.create(bytes, name: name, in: directory) else { throw Taken() }
+                        written.append(name)
+                    }
+                    let png = try PNG.encode(try image.png, text: image.parameterText(model: model, kind: kind, record: parameters.conditioning))
+                    guard try PictureFile.create(png, name: file, in: directory) else { throw Taken() }
+                } catch {
+                    for name in written { unlink(directory + "/" + name) }
+                    if error is Taken { number += 1; continue }
+                    throw error
+                }
+                nextNumber = number + 1
+                let entry = HistoryEntry(id: jobID, file: file, url: "/images/" + file, created: Date().timeIntervalSince1970,
+                                         seconds: seconds, model: model, parameters: parameters)
+                entries.append(entry)
+                saveIndex()
+                return entry
             }
-            nextNumber = number + 1
-            let file = HistoryEntry.fileName(number: number, seed: image.request.seed)
-            let entry = HistoryEntry(id: jobID, file: file, url: "/images/" + file, created: Date().timeIntervalSince1970,
-                                     seconds: seconds, model: model, parameters: JobParameters(image.request))
-            entries.append(entry)
+        }
+    }
+
+    private struct Taken: Error {}
+
+    /// Removes a picture from the history: its PNG, its input pictures and its index entry. Returns
+    /// the entry removed; 404 when no entry has this file.
+    func delete(file: String) throws -> HistoryEntry {
+        try lock.withLock {
+            guard let i = entries.firstIndex(where: { $0.file == file }) else {
+                throw APIError.notFound("no such history entry: \(file)")
+            }
+            let entry = entries.remove(at: i)
+            for name in [entry.file] + entry.inputFiles { unlink(directory + "/" + name) }
             saveIndex()
             return entry
         }
     }
 
-    /// The bytes of a listed PNG.
+    /// The bytes of a listed PNG: a picture, or one of its input pictures.
     func pngData(file: String) throws -> Data {
-        guard entry(file: file) != nil else { throw APIError.notFound("no such image: \(file)") }
+        let listed = lock.withLock { entries.contains { $0.file == file || $0.inputFiles.contains(file) } }
+        guard listed else { throw APIError.notFound("no such image: \(file)") }
         do { return try Data(contentsOf: URL(fileURLWithPath: directory + "/" + file)) } catch {
             throw APIError.notFound("image \(file) is listed but its file is gone from \(directory)")
         }

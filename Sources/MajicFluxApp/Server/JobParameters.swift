@@ -18,6 +18,9 @@ struct JobParameters: Codable, Equatable, Sendable {
     /// The LoRAs of the LoRA folder it used, in order; empty for none (and for entries made before
     /// the console had LoRAs).
     var loras: [JobLoRA] = []
+    /// The input pictures and their options; nil for text-to-image. In the history, each input's
+    /// `file` and `url` say where its PNG is kept.
+    var conditioning: JobConditioning?
 
     init(_ r: GenerationRequest) {
         prompt = r.prompt
@@ -34,13 +37,15 @@ struct JobParameters: Codable, Equatable, Sendable {
         case .diffSynth(let s): schedule = "diffsynth"; shift = s
         }
         loras = (r.loras ?? []).map { JobLoRA(name: $0.lora.name, weight: $0.weight) }
+        conditioning = JobConditioning(r.conditioning)
     }
 
     private enum CodingKeys: String, CodingKey {
-        case prompt, negative_prompt, seed, steps, width, height, guidance, true_cfg_scale, max_sequence_length, schedule, shift, loras
+        case prompt, negative_prompt, seed, steps, width, height, guidance, true_cfg_scale, max_sequence_length, schedule, shift, loras, conditioning
     }
 
-    /// As synthesized, except that `loras` may be missing (older history entries and PNGs).
+    /// As synthesized, except that `loras` and `conditioning` may be missing (older history entries
+    /// and PNGs), and a `conditioning` that cannot be read is left out rather than losing the entry.
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         prompt = try c.decode(String.self, forKey: .prompt)
@@ -55,9 +60,10 @@ struct JobParameters: Codable, Equatable, Sendable {
         schedule = try c.decode(String.self, forKey: .schedule)
         shift = try c.decodeIfPresent(Float.self, forKey: .shift)
         loras = try c.decodeIfPresent([JobLoRA].self, forKey: .loras) ?? []
+        conditioning = try? c.decodeIfPresent(JobConditioning.self, forKey: .conditioning)
     }
 
-    /// The request without its LoRAs (those need their files: `LoRALibrary`).
+    /// The request without its LoRAs (those need their files: `LoRALibrary`) and pictures.
     var request: GenerationRequest {
         var r = GenerationRequest(prompt: prompt, seed: seed, steps: steps, width: width, height: height)
         r.negativePrompt = negative_prompt

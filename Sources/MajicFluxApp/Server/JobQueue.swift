@@ -162,7 +162,8 @@ final class JobQueue: @unchecked Sendable {
                 job.publish(.progress(job.snapshot(position: nil)))
             }
             let entry = try history.add(image, jobID: job.id, model: host.name,
-                                        seconds: ProcessInfo.processInfo.systemUptime - start)
+                                        seconds: ProcessInfo.processInfo.systemUptime - start,
+                                        conditioning: job.request.conditioning, kind: host.preset.conditioning)
             cond.withLock {
                 job.history = entry
                 finishLocked(job, .done, error: nil)

@@ -8,16 +8,22 @@ import Tensor
 /// Fields: `prompt` (required), `negative_prompt`, `seed` (-1 = random; a number or a string of
 /// digits), `steps`, `width`/`height`, `guidance`, `true_cfg_scale`, `max_sequence_length`,
 /// `schedule` ("model" | "diffsynth"), `shift`, `loras` (`[{"name", "weight"}]`, names from the LoRA
-/// folder). A field left out takes the served model's preset (`defaults`); values are checked once,
+/// folder), and the pictures (`JobImages`: `image`, `mask`, `strength`, `mask_blur`, `outpaint`,
+/// `control`, `control_preprocess`, `reference`, `reference_resize`). A field left out takes the served model's preset (`defaults`); values are checked once,
 /// against `GenerationLimits` (and `LoRALimits`). Unknown fields are ignored.
 struct JobRequestParser {
     /// What a job gets for the settings it leaves out (the model's preset, server overrides applied).
     var defaults: ModelPreset
     var limits: GenerationLimits
+    var images: JobImages
+    /// Largest body without its pictures.
+    var maxBodyBytes: Int
 
     init(configuration c: ServerConfiguration, model: ModelPreset) {
         defaults = c.jobDefaults(model: model)
         limits = c.limits
+        images = JobImages(limits: c.imageLimits)
+        maxBodyBytes = c.maxBodyBytes
     }
 
     /// A submission read and checked: the request (its `loras` empty: none stay attached from the
@@ -27,6 +33,7 @@ struct JobRequestParser {
         var loras: [JobLoRA]
     }
 
+    /// A JSON body: its pictures as base64 fields. Beyond `maxBodyBytes`, only picture bytes may go.
     func parse(_ body: [UInt8]) throws -> Parsed {
         let json: JSONValue
         // Integers past Int keep their digits (as text), so a seed up to 2^64-1 arrives exact.
@@ -34,6 +41,57 @@ struct JobRequestParser {
             throw APIError.badRequest("the request body is not valid JSON: \(error)")
         }
         guard let o = json.object else { throw APIError.badRequest("the request body must be a JSON object") }
+        if body.count - JobImages.pictureBytes(o) > maxBodyBytes { throw Self.tooLarge(maxBodyBytes) }
+        return try parse(o, files: [:])
+    }
+
+    static func tooLarge(_ limit: Int) -> APIError {
+        APIError(.contentTooLarge, "the request body is larger than this server's limit of \(limit) bytes (not counting its pictures)")
+    }
+
+    /// A `multipart/form-data` body: a `request` part holding the job as JSON, or one part per field;
+    /// pictures as file parts named `image`, `mask`, `control`, `reference`.
+    func parseMultipart(_ body: [UInt8], boundary: String) throws -> Parsed {
+        let parts = try MultipartParser.parse(body, boundary: boundary)
+        var files: [String: [UInt8]] = [:], fields: [String: JSONValue] = [:], request: [String: JSONValue]?
+        var textBytes = 0
+        for part in parts {
+            if files[part.name] != nil || fields[part.name] != nil || (part.name == "request" && request != nil) {
+                throw APIError.badRequest("the multipart body has two parts named \"\(part.name.prefix(40))\"")
+            }
+            if JobConditioning.roles.contains(part.name) {
+                if part.data.isEmpty { continue }  // a form's file input left empty
+                files[part.name] = part.data
+                continue
+            }
+            textBytes += part.data.count
+            if textBytes > maxBodyBytes { throw Self.tooLarge(maxBodyBytes) }
+            if part.name == "request" {
+                let json: JSONValue
+                do { json = try JSONValue.parse(part.data, maxDepth: 16, largeIntegersAsText: true) } catch {
+                    throw APIError.badRequest("the multipart part \"request\" is not valid JSON: \(error)")
+                }
+                guard let o = json.object else { throw APIError.badRequest("the multipart part \"request\" must be a JSON object") }
+                request = o
+            } else {
+                guard let text = String(validating: part.data, as: UTF8.self) else {
+                    throw APIError.badRequest("the multipart field \"\(part.name.prefix(40))\" is not UTF-8 text")
+                }
+                if text.isEmpty { continue }  // a form field left empty: the default
+                // Structured fields may be given as JSON text; the others are strings (numbers as text).
+                if ["loras", "outpaint", "control_preprocess"].contains(part.name), let v = try? JSONValue.parse(part.data, maxDepth: 8) {
+                    fields[part.name] = v
+                } else {
+                    fields[part.name] = .string(text)
+                }
+            }
+        }
+        // A `request` part and loose fields: the fields fill in what the request leaves out.
+        let o = (request ?? [:]).merging(fields) { json, _ in json }
+        return try parse(o, files: files)
+    }
+
+    private func parse(_ o: [String: JSONValue], files: [String: [UInt8]]) throws -> Parsed {
 
         guard let promptValue = o["prompt"] else { throw APIError.badRequest("prompt is missing") }
         guard let prompt = promptValue.string else { throw APIError.badRequest("prompt must be a string") }
@@ -44,8 +102,12 @@ struct JobRequestParser {
             r.negativePrompt = s
         }
         r.steps = try Self.integer(o["steps"], "steps", default: d.steps)
-        r.width = try Self.integer(o["width"], "width", default: d.imageSize)
-        r.height = try Self.integer(o["height"], "height", default: d.imageSize)
+        // Pictures first: without a width and height the job takes their size.
+        r.conditioning = try images.conditioning(o, files: files)
+        let width = try Self.optionalInteger(o["width"], "width"), height = try Self.optionalInteger(o["height"], "height")
+        let natural = r.conditioning.flatMap(ConditioningSize.natural)
+        r.width = width ?? natural?.width ?? d.imageSize
+        r.height = height ?? natural?.height ?? d.imageSize
         r.guidance = try Self.number(o["guidance"], "guidance", default: d.guidance)
         r.trueCFGScale = try Self.number(o["true_cfg_scale"], "true_cfg_scale", default: 1)
         r.maxSequenceLength = try Self.integer(o["max_sequence_length"], "max_sequence_length", default: d.sequenceLength)
@@ -55,7 +117,11 @@ struct JobRequestParser {
         case .string("diffsynth")?: r.schedule = .diffSynth(shift: try Self.number(o["shift"], "shift", default: ScheduleOption.diffSynthShift))
         default: throw APIError.badRequest("schedule must be \"model\" or \"diffsynth\"")
         }
-        do { try limits.check(r, preset: d) } catch let issue as GenerationIssue {
+        do {
+            // The pictures' own problems first: the size they imply must not hide them.
+            if r.conditioning != nil { try limits.check(r.withSmallestSize, preset: d) }
+            try limits.check(r, preset: d)
+        } catch let issue as GenerationIssue {
             throw APIError.badRequest(issue.message(calling: issue.field.rawValue))
         }
         let loras = try Self.loras(o["loras"])
@@ -117,6 +183,11 @@ struct JobRequestParser {
             return u
         default: throw fail("a \(kind(v!))")
         }
+    }
+
+    static func optionalInteger(_ v: JSONValue?, _ name: String) throws -> Int? {
+        if v == nil || v?.isNull == true { return nil }
+        return try integer(v, name, default: 0)
     }
 
     /// An integer given as a JSON integer, an integral number, or a string of digits.

@@ -17,6 +17,9 @@ public struct ServerConfiguration: Sendable {
     public var maxPixels: Int = 2048 * 2048
     /// Largest accepted request body in bytes.
     public var maxBodyBytes: Int = 64 * 1024
+    /// Limits on the input pictures of a job (img2img, inpainting, control, Kontext); a body carrying
+    /// pictures may be larger than `maxBodyBytes`, by its pictures only.
+    public var imageLimits = ServerImageLimits()
     /// Seconds a connection may go without a complete request — its headers unfinished, a body
     /// stalled, or idle between requests — before the server closes it, so that half-sent requests
     /// cannot hold connections open forever. Answers being sent (event streams) are not cut.

@@ -1,0 +1,138 @@
+import Foundation
+import Tensor
+import XCTest
+
+/// `majicflux generate`'s picture options (#18) run as the built executable: what the picture records
+/// (infotext and the `majicflux` chunk), the size taken from the input picture, and every bad input
+/// refused with a message naming the option before the model loads.
+final class ConditioningCommandLineTests: XCTestCase {
+    private var folders: [String] = []
+    private var inputs = ""
+
+    override func setUpWithError() throws {
+        inputs = TestConsole.freshOutputDirectory()
+        folders.append(inputs)
+    }
+
+    override func tearDownWithError() throws { for f in folders { try? FileManager.default.removeItem(atPath: f) } }
+
+    private func run(_ arguments: [String], limit: Double = 120) throws -> (status: Int32, log: String, folder: String) {
+        let (p, log) = try TestConsole.launch(try TestConsole.executable(), arguments)
+        let folder = (log as NSString).deletingLastPathComponent
+        folders.append(folder)
+        let deadline = Date().addingTimeInterval(limit)
+        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if p.isRunning { p.terminate(); XCTFail("majicflux \(arguments) kept running") }
+        p.waitUntilExit()
+        return (p.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "", folder)
+    }
+
+    private func generate(_ options: [String]) throws -> (status: Int32, log: String, folder: String) {
+        try run(["generate", "--model", TestConsole.tinyModel, "--device", "cpu", "--prompt", "a red circle",
+                 "--output", "out.png", "--seed", "3", "--steps", "2"] + options)
+    }
+
+    /// The picture's size, its infotext and its `majicflux` chunk's `conditioning`.
+    private func recorded(_ png: String) throws -> (width: Int, height: Int, infotext: String, conditioning: [String: Any]?) {
+        let (image, text) = try PNG.read(png)
+        let json = try XCTUnwrap(text.first { $0.key == "majicflux" }?.value)
+        let request = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        return (image.width, image.height, text.first { $0.key == "parameters" }?.value ?? "", request["conditioning"] as? [String: Any])
+    }
+
+    private func picture(_ name: String, width: Int, height: Int, channels: Int = 3) throws -> String {
+        try TestPictures.write(try TestPictures.png(try TestPictures.image(width: width, height: height, channels: channels)), name, in: inputs)
+    }
+
+    /// img2img: the picture takes the input's size, records the strength given, and the infotext has
+    /// A1111's `Denoising strength` before `Model` (still the last field). (Inputs of another size than
+    /// the output wait for Tensor/Image's Lanczos resize; the size rule is checked by the console's tests.)
+    func testImageAndStrengthReachThePicture() throws {
+        let image = try picture("in.png", width: 32, height: 48)
+        let r = try generate(["--image", image, "--strength", "0.75"])
+        XCTAssertEqual(r.status, 0, r.log)
+        XCTAssertTrue(r.log.contains("img2img from image 32x48"), r.log)
+        let out = try recorded(r.folder + "/out.png")
+        XCTAssertEqual([out.width, out.height], [32, 48], "the input's size")
+        XCTAssertTrue(out.infotext.contains(", Denoising strength: 0.75, "), out.infotext)
+        XCTAssertTrue(out.infotext.hasSuffix("Model: tiny-flux"), out.infotext)
+        let c = try XCTUnwrap(out.conditioning, "the majicflux chunk records the conditioning")
+        XCTAssertEqual(c["mode"] as? String, "img2img")
+        XCTAssertEqual(c["strength"] as? Double, 0.75)
+        let inputs = try XCTUnwrap(c["inputs"] as? [String: [String: Any]])
+        XCTAssertEqual(inputs["image"]?["width"] as? Int, 32)
+        XCTAssertEqual(inputs["image"]?["height"] as? Int, 48)
+        XCTAssertNil(inputs["image"]?["file"], "the CLI keeps no copy of the input")
+
+        // No --strength: the default is what the infotext says.
+        let plain = try generate(["--image", image])
+        XCTAssertEqual(plain.status, 0, plain.log)
+        let s = try recorded(plain.folder + "/out.png")
+        XCTAssertTrue(s.infotext.contains("Denoising strength: 0.6"), "the default strength is written: \(s.infotext)")
+        XCTAssertNil(s.conditioning?["strength"], "none was given")
+    }
+
+    /// Inpainting with a blurred mask; outpainting grows the canvas by the margins.
+    func testMaskBlurAndOutpaintReachThePicture() throws {
+        let image = try picture("in.png", width: 32, height: 32)
+        let mask = try TestPictures.write(try TestPictures.png(try TestPictures.mask(width: 32, height: 32)), "mask.png", in: inputs)
+        let inpaint = try generate(["--image", image, "--mask", mask, "--mask-blur", "4"])
+        XCTAssertEqual(inpaint.status, 0, inpaint.log)
+        let i = try recorded(inpaint.folder + "/out.png")
+        XCTAssertTrue(i.infotext.contains("Denoising strength: 0.6, Mask blur: 4"), i.infotext)
+        XCTAssertEqual(i.conditioning?["mode"] as? String, "inpaint")
+        XCTAssertEqual(i.conditioning?["mask_blur"] as? Int, 4)
+        XCTAssertNotNil((i.conditioning?["inputs"] as? [String: Any])?["mask"])
+
+        let outpaint = try generate(["--image", image, "--outpaint", "16,0,16,16"])
+        XCTAssertEqual(outpaint.status, 0, outpaint.log)
+        let o = try recorded(outpaint.folder + "/out.png")
+        XCTAssertEqual([o.width, o.height], [64, 48], "the grown canvas")
+        XCTAssertTrue(o.infotext.contains(#"Outpaint: "16,0,16,16""#), o.infotext)
+        XCTAssertEqual(o.conditioning?["outpaint"] as? [Int], [16, 0, 16, 16])
+    }
+
+    /// Each bad input: a non-zero exit, one message naming the option, no picture, and no weights
+    /// loaded (the model's files are never touched past its configs: the run ends in well under the
+    /// time a load takes, and the log has no sampling line).
+    func testBadInputsAreRefusedBeforeTheModelLoads() throws {
+        let image = try picture("in.png", width: 32, height: 32)
+        let small = try TestPictures.write(try TestPictures.png(try TestPictures.mask(width: 16, height: 16)), "small.png", in: inputs)
+        let garbage = try TestPictures.write(Array("not a picture".utf8), "garbage.png", in: inputs)
+        let full = try TestPictures.png(try TestPictures.image(width: 32, height: 32))
+        let truncated = try TestPictures.write(Array(full.prefix(full.count / 2)), "truncated.png", in: inputs)
+        let bomb = try TestPictures.write(TestPictures.bombHeader(width: 100_000, height: 100_000), "bomb.png", in: inputs)
+        let cases: [([String], String)] = [
+            (["--image", inputs + "/nope.png"], "--image no such file \(inputs)/nope.png"),
+            (["--image", inputs], "--image \(inputs) is a folder"),
+            (["--image", garbage], "--image \(garbage) is not a PNG or JPEG picture"),
+            (["--image", truncated], "--image \(truncated) cannot be read as a picture"),
+            (["--image", bomb], "--image \(bomb) is 100000x100000, more than"),
+            (["--image", image, "--mask", small], "--mask is 16x16 but the input image is 32x32"),
+            (["--image", image, "--strength", "0"], "--strength must be above 0 and at most 1, got 0"),
+            (["--image", image, "--strength", "1.5"], "--strength must be above 0 and at most 1, got 1.5"),
+            (["--mask", image], "--mask needs an input picture: --image FILE"),
+            (["--strength", "0.5"], "--strength needs an input picture: --image FILE"),
+            (["--image", image, "--mask-blur", "300"], "--mask-blur must be between 0 and 256, got 300"),
+            (["--image", image, "--mask-blur", "3"], "--mask-blur needs a mask"),
+            (["--image", image, "--outpaint", "1,2,3"], "--outpaint takes four pixel counts LEFT,TOP,RIGHT,BOTTOM"),
+            (["--image", image, "--outpaint", "0,0,0,0"], "--outpaint margins are all 0"),
+            (["--image", image, "--outpaint", "0,-16,0,0"], "--outpaint margins must be between 0 and 4096"),
+            (["--control", image], "--control does not apply: FLUX.1-dev is no control model"),
+            (["--reference", image], "--reference does not apply: FLUX.1-dev is no Kontext model"),
+            (["--control", image, "--canny-low", "10"], "--canny-low and --canny-high set the thresholds of --control-preprocess canny"),
+            (["--control-preprocess", "canny"], "--control-preprocess needs a control picture: --control FILE"),
+            (["--reference-resize", "off"], "--reference-resize needs a Kontext reference: --reference FILE"),
+            (["--reference", image, "--reference-resize", "big"], "--reference-resize"),
+        ]
+        for (options, message) in cases {
+            let started = Date()
+            let r = try generate(options)
+            XCTAssertNotEqual(r.status, 0, "\(options): \(r.log)")
+            XCTAssertTrue(r.log.contains(message), "\(options): expected \"\(message)\" in: \(r.log)")
+            XCTAssertFalse(r.log.contains("steps on"), "\(options): it went on to generate: \(r.log)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: r.folder + "/out.png"), "\(options)")
+            XCTAssertLessThan(Date().timeIntervalSince(started), 30, "\(options)")
+        }
+    }
+}
