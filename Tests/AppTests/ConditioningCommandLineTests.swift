@@ -45,8 +45,7 @@ final class ConditioningCommandLineTests: XCTestCase {
     }
 
     /// img2img: the picture takes the input's size, records the strength given, and the infotext has
-    /// A1111's `Denoising strength` before `Model` (still the last field). (Inputs of another size than
-    /// the output wait for Tensor/Image's Lanczos resize; the size rule is checked by the console's tests.)
+    /// A1111's `Denoising strength` before `Model` (still the last field).
     func testImageAndStrengthReachThePicture() throws {
         let image = try picture("in.png", width: 32, height: 48)
         let r = try generate(["--image", image, "--strength", "0.75"])
@@ -70,6 +69,39 @@ final class ConditioningCommandLineTests: XCTestCase {
         let s = try recorded(plain.folder + "/out.png")
         XCTAssertTrue(s.infotext.contains("Denoising strength: 0.6"), "the default strength is written: \(s.infotext)")
         XCTAssertNil(s.conditioning?["strength"], "none was given")
+    }
+
+    /// A JPEG input (Tensor/Image's decoder, EXIF orientation applied: a 6 turns the stored picture a
+    /// quarter turn, swapping its sides) and an input of another size than the output (resized with
+    /// Lanczos to --width/--height).
+    func testJPEGInputsAndResizedInputsWork() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path + "/TensorTests/Fixtures/images"
+        let stored = try ImageFile.read(fixtures + "/orient_1.jpg"), turned = try ImageFile.read(fixtures + "/orient_6.jpg")
+        XCTAssertEqual([turned.width, turned.height], [stored.height, stored.width], "EXIF orientation 6 swaps the sides")
+        let r = try generate(["--image", fixtures + "/orient_6.jpg", "--strength", "0.5"])
+        XCTAssertEqual(r.status, 0, r.log)
+        let out = try recorded(r.folder + "/out.png")
+        XCTAssertEqual([out.width, out.height], [turned.width - turned.width % 16, turned.height - turned.height % 16], "the oriented picture's size, floored to 16")
+        let resized = try generate(["--image", fixtures + "/orient_6.jpg", "--strength", "0.5", "--width", "48", "--height", "32"])
+        XCTAssertEqual(resized.status, 0, resized.log)
+        let o = try recorded(resized.folder + "/out.png")
+        XCTAssertEqual([o.width, o.height], [48, 32])
+    }
+
+    /// A Canny control model follows the edges `--control-preprocess canny` makes from a photo: another
+    /// picture than from the photo itself, and the thresholds change it again.
+    func testCannyPreprocessingChangesWhatTheControlModelFollows() throws {
+        let control = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path
+            + "/ModelsTests/Fixtures/conditioning/tiny-flux-control.safetensors"
+        let photo = try picture("photo.png", width: 32, height: 32)
+        func pixels(_ extra: [String]) throws -> [UInt8] {
+            let r = try generate(["--dit", control, "--control", photo] + extra)
+            XCTAssertEqual(r.status, 0, r.log)
+            return try PNG.read(r.folder + "/out.png").image.pixels
+        }
+        let plain = try pixels([]), edges = try pixels(["--control-preprocess", "canny"])
+        XCTAssertNotEqual(plain, edges)
+        XCTAssertNotEqual(edges, try pixels(["--control-preprocess", "canny", "--canny-low", "5", "--canny-high", "10"]))
     }
 
     /// Inpainting with a blurred mask; outpainting grows the canvas by the margins.

@@ -43,11 +43,7 @@ enum InputPicture {
             }
         }
         do {
-            // TODO(#18 merge): ImageFile — `ImageFile.decode(bytes, source:)` reads JPEG too and applies EXIF orientation.
-            guard format == "PNG" else {
-                throw Problem("\(source) is a JPEG file; this build reads PNG input pictures only (convert it to PNG)")
-            }
-            return try PNG.decode(bytes, source: source).image
+            return try ImageFile.decode(bytes, source: source, maxPixels: maxPixels)
         } catch let p as Problem {
             throw p
         } catch let e as TensorError {

@@ -35,6 +35,27 @@ public struct ImageConditioning: Sendable, Equatable {
     /// How the Kontext reference is sized before encoding.
     public var referenceResize: ReferenceResize = .auto
 
+    /// The Kontext reference's size: its own floored to multiples of 16, or (`.auto`) the preferred
+    /// Kontext resolution whose aspect ratio is closest (ties: the smaller width), as diffusers picks it.
+    public static func referenceSize(width: Int, height: Int, resize: ReferenceResize) -> (width: Int, height: Int) {
+        var (w, h) = (width - width % 16, height - height % 16)
+        if resize == .auto {
+            let aspect = Double(w) / Double(h)
+            let best = preferredKontextResolutions.min { a, b in
+                let da = abs(aspect - Double(a.0) / Double(a.1)), db = abs(aspect - Double(b.0) / Double(b.1))
+                return da != db ? da < db : (a.0, a.1) < (b.0, b.1)
+            }!
+            (w, h) = (best.0, best.1)
+        }
+        return (Swift.max(16, w - w % 16), Swift.max(16, h - h % 16))
+    }
+
+    /// diffusers' PREFERRED_KONTEXT_RESOLUTIONS (width, height), about one megapixel each.
+    public static let preferredKontextResolutions: [(Int, Int)] = [
+        (672, 1568), (688, 1504), (720, 1456), (752, 1392), (800, 1328), (832, 1248), (880, 1184), (944, 1104),
+        (1024, 1024), (1104, 944), (1184, 880), (1248, 832), (1328, 800), (1392, 752), (1456, 720), (1504, 688), (1568, 672),
+    ]
+
     /// diffusers' default strength for img2img and inpainting.
     public static let defaultStrength: Float = 0.6
 
