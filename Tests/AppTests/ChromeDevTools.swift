@@ -1,4 +1,5 @@
 import Foundation
+import XCTest
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,6 +15,28 @@ final class ChromeDevTools {
     /// The page session that `call` targets once `attachToPage` has run.
     private var session: String?
     private var exited = false
+
+    /// Drives a fresh headless Chromium (1280x1000, a throwaway profile) against `console` with
+    /// `body`, then shuts the browser and the console down, on failure too. Skips the test when no
+    /// Chromium is installed.
+    static func drive(_ console: TestConsole, _ body: (ChromeDevTools) async throws -> Void) async throws {
+        guard let binary = findBinary() else {
+            await console.stop()
+            throw XCTSkip("NOTE: Chromium is not installed, so the browser test cannot run (scripts/install-deps.sh installs Debian's chromium package)")
+        }
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("majicflux-chromium-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: profile) }
+        let browser = try ChromeDevTools(binary: binary, profile: profile, width: 1280, height: 1000)
+        do {
+            try await body(browser)
+            await browser.shutdown()
+        } catch {
+            await browser.shutdown()
+            await console.stop()
+            throw error
+        }
+        await console.stop()
+    }
 
     /// The Chromium binary, if one is installed.
     static func findBinary() -> String? {

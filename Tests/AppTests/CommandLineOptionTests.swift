@@ -12,14 +12,9 @@ final class CommandLineOptionTests: XCTestCase {
 
     /// Runs the executable in a fresh folder to the end; its exit status, stderr and the folder.
     private func run(_ arguments: [String], limit: Double = 120) throws -> (status: Int32, log: String, folder: String) {
-        let (p, log) = try TestConsole.launch(try TestConsole.executable(), arguments)
-        let folder = (log as NSString).deletingLastPathComponent
-        folders.append(folder)
-        let deadline = Date().addingTimeInterval(limit)
-        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        if p.isRunning { p.terminate(); XCTFail("majicflux \(arguments) kept running") }
-        p.waitUntilExit()
-        return (p.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "", folder)
+        let result = try TestConsole.runToEnd(arguments, limit: limit)
+        folders.append(result.folder)
+        return result
     }
 
     /// The request recorded in a picture's `majicflux` text chunk, and its infotext.

@@ -8,9 +8,6 @@ import XCTest
 /// real picture), else the tiny random-weight test model.
 final class ConsoleBrowserTests: XCTestCase {
     func testTypePromptClickGenerateAndSeeTheImage() async throws {
-        guard let binary = ChromeDevTools.findBinary() else {
-            throw XCTSkip("NOTE: Chromium is not installed, so the browser test cannot run (scripts/install-deps.sh installs Debian's chromium package)")
-        }
         var configuration = try TestConsole.configuration(outputDirectory: TestConsole.freshOutputDirectory())
         if let model = TestConsole.defaultModel {
             configuration.files = try FluxModelFiles.resolve(modelDir: model)
@@ -18,45 +15,20 @@ final class ConsoleBrowserTests: XCTestCase {
             configuration.defaultMaxSequenceLength = nil   // the model's own (256)
         }
         let console = try await TestConsole.start(configuration: configuration)
-        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("majicflux-chromium-\(UUID().uuidString)").path
-        let browser = try ChromeDevTools(binary: binary, profile: profile, width: 1280, height: 1000)
-        do {
-            try await drive(browser, console)
-            await browser.shutdown()
-        } catch {
-            await browser.shutdown()
-            await console.stop()
-            throw error
-        }
-        await console.stop()
-        try? FileManager.default.removeItem(atPath: profile)
+        try await ChromeDevTools.drive(console) { try await drive($0, console) }
     }
 
     /// The LoRA picker on the tiny test model: pick the folder's LoRA, insert a trigger word, set its
     /// weight, generate (the PNG records the LoRA), see a bad weight refused with the server's message,
     /// then take the LoRA away and reuse the history entry: the picker comes back as it was.
     func testPickALoRAGenerateAndReuseRestoresThePicker() async throws {
-        guard let binary = ChromeDevTools.findBinary() else {
-            throw XCTSkip("NOTE: Chromium is not installed, so the browser test cannot run (scripts/install-deps.sh installs Debian's chromium package)")
-        }
         let loras = try TinyLoRA.folderWithOutline()
         try TinyLoRA.write(to: loras + "/second.safetensors", rank: 2, seed: 21)
         var configuration = try TestConsole.configuration(outputDirectory: TestConsole.freshOutputDirectory())
         configuration.loraDirectory = loras
         let console = try await TestConsole.start(configuration: configuration)
-        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("majicflux-chromium-\(UUID().uuidString)").path
-        let browser = try ChromeDevTools(binary: binary, profile: profile, width: 1280, height: 1000)
-        do {
-            try await driveLoRAs(browser, console)
-            await browser.shutdown()
-        } catch {
-            await browser.shutdown()
-            await console.stop()
-            throw error
-        }
-        await console.stop()
-        try? FileManager.default.removeItem(atPath: profile)
-        try? FileManager.default.removeItem(atPath: loras)
+        defer { try? FileManager.default.removeItem(atPath: loras) }
+        try await ChromeDevTools.drive(console) { try await driveLoRAs($0, console) }
     }
 
     private func driveLoRAs(_ browser: ChromeDevTools, _ console: TestConsole) async throws {

@@ -8,26 +8,12 @@ import XCTest
 /// picture and a mask whose white is where the stroke went; then "use as input" and "reuse".
 final class ConsoleConditioningBrowserTests: XCTestCase {
     func testUploadPaintAMaskGenerateAndReuse() async throws {
-        guard let binary = ChromeDevTools.findBinary() else {
-            throw XCTSkip("NOTE: Chromium is not installed, so the browser test cannot run (scripts/install-deps.sh installs Debian's chromium package)")
-        }
         let console = try await TestConsole.start()
         let folder = TestConsole.freshOutputDirectory()
         let picture = try TestPictures.image(width: 64, height: 64)
         let path = try TestPictures.write(try TestPictures.png(picture), "input.png", in: folder)
-        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("majicflux-chromium-\(UUID().uuidString)").path
-        let browser = try ChromeDevTools(binary: binary, profile: profile, width: 1280, height: 1000)
-        do {
-            try await drive(browser, console, path: path, picture: picture)
-            await browser.shutdown()
-        } catch {
-            await browser.shutdown()
-            await console.stop()
-            throw error
-        }
-        await console.stop()
-        try? FileManager.default.removeItem(atPath: profile)
-        try? FileManager.default.removeItem(atPath: folder)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try await ChromeDevTools.drive(console) { try await drive($0, console, path: path, picture: picture) }
     }
 
     private func drive(_ browser: ChromeDevTools, _ console: TestConsole, path: String, picture: PNGImage) async throws {

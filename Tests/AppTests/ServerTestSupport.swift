@@ -96,6 +96,18 @@ final class TestConsole: Sendable {
         return binary
     }
 
+    /// Runs the built `majicflux` with `arguments` in a fresh folder to the end (at most `limit`
+    /// seconds, then it is stopped and the test fails): its exit status, its output and the folder.
+    static func runToEnd(_ arguments: [String], limit: Double = 120) throws -> (status: Int32, log: String, folder: String) {
+        let (p, log) = try launch(try executable(), arguments)
+        let folder = (log as NSString).deletingLastPathComponent
+        let deadline = Date().addingTimeInterval(limit)
+        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if p.isRunning { p.terminate(); XCTFail("majicflux \(arguments) kept running") }
+        p.waitUntilExit()
+        return (p.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "", folder)
+    }
+
     /// Runs the executable in an empty folder; returns it running, with its stderr going to a file.
     static func launch(_ binary: URL, _ arguments: [String]) throws -> (Process, String) {
         let folder = freshOutputDirectory()
