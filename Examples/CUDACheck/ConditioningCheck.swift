@@ -79,6 +79,11 @@ enum ConditioningCheck {
                 for _ in 0..<5 { times.append(try gpu.timeThrowing { try encode() }) }
                 times.sort()
                 print("vae encode \(size)x\(size) bf16 on \(gpu.deviceName): best \(fmt(times[0])) ms, median \(fmt(times[2])) ms; peak in use \(fmt(Double(gpu.peakInUseBytes) / 1e9, 2)) GB")
+                // Where the time goes: every kernel and GEMM timed separately for one encode.
+                gpu.profiling = true
+                try encode()
+                gpu.profiling = false
+                print(gpu.profileReport())
             }
         }
         let c = FluxConfig()

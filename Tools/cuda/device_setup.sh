@@ -3,6 +3,8 @@
 # overrides majicflux's file) and diffusers' wheels (.device/site.tar.xz -> /tmp/site, when staged),
 # sets OUT, PYTHONPATH, and records the GPU in $OUT/gpu.txt.
 OUT=${OUT:-/tmp/out}
+# Shared libraries the GPU machine may lack (libjpeg-turbo for input pictures), staged in .device/lib.
+[ -d .device/lib ] && export LD_LIBRARY_PATH="$PWD/.device/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 mkdir -p "$OUT" /tmp/bin /tmp/site
 for p in ${DEVICE_BINARIES:-majicflux cuda-check}; do
   src=".device/$p.xz"; [ "$p" = majicflux ] && src=${MAJICFLUX_XZ:-$src}

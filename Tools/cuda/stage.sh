@@ -14,4 +14,6 @@ for product in ${PRODUCTS:-cuda-check}; do
   xz -9 -T2 -c "/tmp/$product" > "$dest/$product.xz"
 done
 cp Tools/cuda/device_run.sh Tools/cuda/device_calls.sh Tools/torch_flux_bench.py Tools/bench_flux_dit_torch.py Tools/bench_lora_torch.py Tools/bench_conditioning_torch.py "$dest/"
+# libjpeg-turbo is linked dynamically (Debian ships no PIC static archive); the GPU machine may lack it.
+mkdir -p "$dest/lib" && cp -L "$(ldconfig -p | awk '/libjpeg.so.62 .*x86-64/ {print $NF; exit}')" "$dest/lib/"
 du -sh "$dest" "$dest"/*

@@ -118,7 +118,7 @@ public final class FluxTransformer: Module {
         if let r = reference {
             precondition(r.tokens.shape == [b, r.height * r.width, config.inChannels], "reference tokens \(r.tokens.shape) do not match a \(r.height)x\(r.width) grid")
         }
-        let img = reference.map { concat([img, $0.tokens.moved(to: img.backend)], dim: 1) } ?? img
+        let img = reference.map { concat([img, $0.tokens.moved(to: img.backend).to(img.dtype)], dim: 1) } ?? img
         precondition(txt.shape.count == 3 && txt.shape[0] == b && txt.shape[2] == config.jointAttentionDim, "txt \(txt.shape)")
         precondition(pooled.shape == [b, config.pooledProjectionDim], "pooled \(pooled.shape)")
         precondition(timestep.count == b, "one timestep per batch row")

@@ -256,7 +256,8 @@ public final class FluxPipeline {
         try onStep(0, nil)
         for i in first..<schedule.steps {
             let t = [schedule.modelTimestep(i)]
-            let input = start?.channelTokens.map { concat([x, $0], dim: 2) } ?? x
+            // The state may come back from a device step in the compute dtype: join in its dtype.
+            let input = start?.channelTokens.map { concat([x, $0.to(x.dtype)], dim: 2) } ?? x
             func velocity(_ text: (sequence: Tensor, pooled: Tensor)) -> Tensor {
                 dit(img: input, height: gh, width: gw, txt: text.sequence, pooled: text.pooled, timestep: t, guidance: [request.guidance],
                     reference: start?.reference)
