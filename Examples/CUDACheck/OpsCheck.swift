@@ -108,6 +108,9 @@ enum OpsCheck {
         add("layerNorm plain") { b in layerNorm(randn([20, 3072], 39, b), eps: 1e-6) }
         add("rmsNorm") { b in rmsNorm(randn([20, 128], 40, b) * 3, weight: randn([128], 41, b), eps: 1e-6) }
         add("groupNorm") { b in groupNorm(randn([2, 64, 9, 11], 42, b) + 0.5, groups: 32, weight: randn([64], 43, b), bias: randn([64], 44, b), eps: 1e-6) }
+        add("groupNorm, each group in several chunks") { b in
+            groupNorm(randn([1, 64, 128, 1100], 55, b) * 3 + 1, groups: 32, weight: randn([64], 56, b), bias: randn([64], 57, b), eps: 1e-6)
+        }
         add("conv2d 3x3 pad 1") { b in conv2d(randn([2, 8, 13, 15], 45, b), weight: randn([16, 8, 3, 3], 46, b, scale: 0.2), bias: randn([16], 47, b), padding: 1) }
         add("conv2d 3x3 stride 2 asym pad") { b in
             conv2d(randn([1, 8, 16, 16], 48, b), weight: randn([12, 8, 3, 3], 49, b, scale: 0.2), bias: nil,

@@ -109,7 +109,15 @@ final class ModelPresetTests: XCTestCase {
         for kind in ModelPreset.Kind.allCases {
             let p = ModelPreset.standard(kind)
             XCTAssertEqual(p.kind, kind)
-            XCTAssertNoThrow(try GenerationLimits().check(GenerationRequest(prompt: "x", preset: p), preset: p), kind.rawValue)
+            var r = GenerationRequest(prompt: "x", preset: p)
+            // Fill and control models paint from pictures: their requests need them.
+            let picture = PNGImage(width: 16, height: 16)
+            switch p.conditioning {
+            case .fill: r.conditioning = ImageConditioning(image: picture, mask: picture)
+            case .control: r.conditioning = ImageConditioning(control: picture)
+            case .base, .kontext: break
+            }
+            XCTAssertNoThrow(try GenerationLimits().check(r, preset: p), kind.rawValue)
         }
         XCTAssertEqual(GenerationRequest(prompt: "x"), GenerationRequest(prompt: "x", preset: .fluxDev), "plain requests are FLUX.1-dev's")
     }

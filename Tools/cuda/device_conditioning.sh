@@ -14,11 +14,11 @@ C=$FX/conditioning
 for s in ${STAGES:-conditioning torch-cond cond-bench generate serve}; do
   echo "=== $s $(date +%T)"
   case $s in
-    conditioning) timeout 240 /tmp/bin/cuda-check conditioning $FX 2>&1 | tee "$OUT/conditioning.log" ;;
+    conditioning) timeout 240 /tmp/bin/cuda-check conditioning "$PWD/$FX" 2>&1 | tee "$OUT/conditioning.log" ;;
     torch-cond) timeout 240 python3 .device/bench_conditioning_torch.py --vae-out /tmp/vae-random ${SIZES:-1024} 2>&1 | grep -v Warning | tee "$OUT/torch-cond.log" ;;
     cond-bench) timeout 240 /tmp/bin/cuda-check conditioning-bench /tmp/vae-random ${SIZES:-1024} 2>&1 | tee "$OUT/cond-bench.log" ;;
     generate)
-      cp "$FX/tiny-flux-dit-comfy.safetensors" /tmp/tiny-flux-kontext.safetensors
+      rm -f /tmp/tiny-flux-kontext.safetensors; cp "$FX/tiny-flux-dit-comfy.safetensors" /tmp/tiny-flux-kontext.safetensors
       run() { local name=$1; shift
         timeout 120 /tmp/bin/majicflux generate --model $FX/tiny-flux --device cuda --prompt "a red circle" --seed 3 --steps 4 \
           --max-sequence-length 64 --output "$OUT/gen-$name.png" "$@" > "$OUT/gen-$name.log" 2>&1

@@ -58,10 +58,20 @@ extension CUDABackend {
         let out = empty(x.shape, resultType(x.dtype))
         if x.count == 0 { return out }
         let w = weight?.contiguous(), b = bias?.contiguous()
+        // Chunks of at least 64 Ki values, so a 1024x1024 VAE activation's 32 groups run as ~2,000 blocks.
+        let count = (ch / groups) * s, chunks = Swift.min(1024, Swift.max(1, count / 65536))
+        let chunk = (count + chunks - 1) / chunks
+        let partial = empty([n * groups, chunks, 2], .f32), stats = empty([n * groups, 2], .f32)
         var a = KernelArgs()
-        a.ptr(c); a.dtype(c.dtype); a.ptr(w); a.dtype(w?.dtype ?? .f32); a.ptr(b); a.dtype(b?.dtype ?? .f32)
-        a.ptr(out); a.dtype(out.dtype); a.i64(ch); a.i64(s); a.i64(groups); a.f32(eps)
-        launch("group_norm", grid: (n * groups, 1, 1), block: 1024, a)
+        a.ptr(c); a.dtype(c.dtype); a.ptr(partial); a.i64(ch); a.i64(s); a.i64(groups); a.i64(chunk)
+        launch("group_norm_partial", grid: (n * groups, chunks, 1), block: 256, a)
+        var f = KernelArgs()
+        f.ptr(partial); f.ptr(stats); f.i64(n * groups); f.i64(chunks); f.i64(count); f.i64(chunk); f.f32(eps)
+        launch("group_norm_finalize", grid: ((n * groups + 127) / 128, 1, 1), block: 128, f)
+        var y = KernelArgs()
+        y.ptr(c); y.dtype(c.dtype); y.ptr(stats); y.ptr(w); y.dtype(w?.dtype ?? .f32); y.ptr(b); y.dtype(b?.dtype ?? .f32)
+        y.ptr(out); y.dtype(out.dtype); y.i64(ch); y.i64(s); y.i64(groups)
+        launch("group_norm_apply", grid: (n * ch, Swift.min(65535, Swift.max(1, s / 2048)), 1), block: 256, y)
         return out
     }
 
@@ -99,7 +109,7 @@ extension CUDABackend {
                     a.ptr(xin); a.dtype(xin.dtype); a.ptr(col); a.dtype(col.dtype)
                     a.i64(cg); a.i64(h); a.i64(w); a.i64(kh); a.i64(kw); a.i64(stride.0); a.i64(stride.1)
                     a.i64(padding.top); a.i64(padding.left); a.i64(rows); a.i64(wo); a.i64(r0)
-                    launch("im2col", grid: gridFor(kdim * bandPixels), block: 256, a)
+                    launch("im2col", grid: (rows, kdim, 1), block: Swift.min(256, (wo + 31) / 32 * 32), a)
                     // The band's output columns start r0 * wo into each output row of `dst`.
                     gemm(a: MatrixView(tensor: wm, ld: kdim, transposed: false, batchStride: 0),
                          b: MatrixView(tensor: col, ld: bandPixels, transposed: false, batchStride: 0),

@@ -53,25 +53,47 @@ extern "C" __global__ void norm_rows(const void* x, int tx, const void* w, int t
     stf(y, ty, base + c, v);
   }
 }
-// x (N, C, S) contiguous; one block per (n, group).
-extern "C" __global__ void group_norm(const void* x, int tx, const void* w, int tw, const void* b, int tb,
-                                      void* y, int ty, i64 C, i64 S, i64 G, float eps) {
+// Group norm of x (N, C, S) contiguous in three kernels, so a group of millions of values is spread
+// over many blocks (one block per group left the GPU mostly idle at VAE sizes):
+// 1. per (n, group) and chunk of `chunk` values: the chunk's mean and sum of squared deviations;
+extern "C" __global__ void group_norm_partial(const void* x, int tx, float* part, i64 C, i64 S, i64 G, i64 chunk) {
   __shared__ float sh[33];
-  i64 n = blockIdx.x / G, g = blockIdx.x % G;
-  i64 cpg = C / G; i64 base = (n * C + g * cpg) * S; i64 cnt = cpg * S;
+  i64 ng = blockIdx.x, p = blockIdx.y, P = gridDim.y;
+  i64 cnt = (C / G) * S, base = ng * cnt;
+  i64 lo = p * chunk, hi = lo + chunk < cnt ? lo + chunk : cnt;
   float s = 0;
-  for (i64 i = threadIdx.x; i < cnt; i += blockDim.x) s += ldf(x, tx, base + i);
-  float mean = block_sum(s, sh) / (float)cnt;
+  for (i64 i = lo + threadIdx.x; i < hi; i += blockDim.x) s += ldf(x, tx, base + i);
+  float m = block_sum(s, sh) / (float)(hi > lo ? hi - lo : 1);
   float q = 0;
-  for (i64 i = threadIdx.x; i < cnt; i += blockDim.x) { float d = ldf(x, tx, base + i) - mean; q += d * d; }
-  float rstd = 1.0f / sqrtf(block_sum(q, sh) / (float)cnt + eps);
-  for (i64 i = threadIdx.x; i < cnt; i += blockDim.x) {
-    i64 c = g * cpg + i / S;
-    float v = (ldf(x, tx, base + i) - mean) * rstd;
-    if (w) v *= ldf(w, tw, c);
-    if (b) v += ldf(b, tb, c);
-    stf(y, ty, base + i, v);
+  for (i64 i = lo + threadIdx.x; i < hi; i += blockDim.x) { float d = ldf(x, tx, base + i) - m; q += d * d; }
+  q = block_sum(q, sh);
+  if (threadIdx.x == 0) { part[(ng * P + p) * 2] = m; part[(ng * P + p) * 2 + 1] = q; }
+}
+// 2. per (n, group): the chunks combined (Chan et al.) into mean and 1 / sqrt(var + eps);
+extern "C" __global__ void group_norm_finalize(const float* part, float* stats, i64 NG, i64 P, i64 cnt, i64 chunk, float eps) {
+  i64 ng = blockIdx.x * (i64)blockDim.x + threadIdx.x;
+  if (ng >= NG) return;
+  double n = 0, mean = 0, m2 = 0;
+  for (i64 p = 0; p < P; p++) {
+    double nb = (double)(cnt - p * chunk < chunk ? cnt - p * chunk : chunk);
+    double mb = part[(ng * P + p) * 2], m2b = part[(ng * P + p) * 2 + 1];
+    double delta = mb - mean, tot = n + nb;
+    mean += delta * nb / tot;
+    m2 += m2b + delta * delta * n * nb / tot;
+    n = tot;
   }
+  stats[ng * 2] = (float)mean;
+  stats[ng * 2 + 1] = 1.0f / sqrtf((float)(m2 / (double)cnt) + eps);
+}
+// 3. y = (x - mean) * rstd * w[c] + b[c]: one block row per (n, c), blocks along S.
+extern "C" __global__ void group_norm_apply(const void* x, int tx, const float* stats, const void* w, int tw, const void* b, int tb,
+                                            void* y, int ty, i64 C, i64 S, i64 G) {
+  i64 nc = blockIdx.x, c = nc % C, ng = (nc / C) * G + c / (C / G);
+  float mean = stats[ng * 2], rstd = stats[ng * 2 + 1];
+  float scale = w ? ldf(w, tw, c) * rstd : rstd, shift = (b ? ldf(b, tb, c) : 0.0f) - mean * scale;
+  i64 base = nc * S;
+  for (i64 i = blockIdx.y * (i64)blockDim.x + threadIdx.x; i < S; i += (i64)gridDim.y * blockDim.x)
+    stf(y, ty, base + i, ldf(x, tx, base + i) * scale + shift);
 }
 // out[i, :] = table[idx[i], :]; table (V, D) contiguous; out of range rows give NaN.
 extern "C" __global__ void embedding_rows(const void* table, int tt, const void* idx, int tidx, void* y, int ty, i64 D, i64 V) {
@@ -85,15 +107,18 @@ extern "C" __global__ void embedding_rows(const void* table, int tt, const void*
     /// Convolution helpers: im2col (for a GEMM), bias add per channel, nearest 2x upsampling.
     static let conv = #"""
 // x (Cin, H, W) one image, contiguous; col (Cin*kh*kw, Ho*Wo) for output rows oy0 ..< oy0 + Ho.
+// One block per (output row, column-matrix row k): threads walk the row, so there is no per-element
+// index division (64-bit divisions made the element-wise version slower than the GEMMs it feeds).
 extern "C" __global__ void im2col(const void* x, int tx, void* col, int tc, i64 Cin, i64 H, i64 W, i64 kh, i64 kw,
                                   i64 sh, i64 sw, i64 pt, i64 pl, i64 Ho, i64 Wo, i64 oy0) {
-  i64 total = Cin * kh * kw * Ho * Wo;
-  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < total; i += (i64)gridDim.x * blockDim.x) {
-    i64 ox = i % Wo; i64 t = i / Wo; i64 oy = t % Ho + oy0; t /= Ho;
-    i64 kx = t % kw; t /= kw; i64 ky = t % kh; i64 c = t / kh;
-    i64 iy = oy * sh - pt + ky, ix = ox * sw - pl + kx;
-    float v = (iy >= 0 && iy < H && ix >= 0 && ix < W) ? ldf(x, tx, (c * H + iy) * W + ix) : 0.0f;
-    stf(col, tc, i, v);
+  i64 row = blockIdx.x, k = blockIdx.y;
+  i64 kx = k % kw, ky = (k / kw) % kh, c = k / (kw * kh);
+  i64 iy = (row + oy0) * sh - pt + ky;
+  bool inside = iy >= 0 && iy < H;
+  i64 src = (c * H + iy) * W, dst = (k * Ho + row) * Wo;
+  for (i64 ox = threadIdx.x; ox < Wo; ox += blockDim.x) {
+    i64 ix = ox * sw - pl + kx;
+    stf(col, tc, dst + ox, inside && ix >= 0 && ix < W ? ldf(x, tx, src + ix) : 0.0f);
   }
 }
 // y (N, C, S) += bias[c]
