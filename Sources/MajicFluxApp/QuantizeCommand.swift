@@ -79,7 +79,8 @@ struct QuantizeCommand: ParsableCommand {
         }
         guard scale == "tensor" else { throw ValidationError("--scale does not apply to GGUF formats: every block of 32 carries its own scale; leave it out") }
         guard overflow == nil else { throw ValidationError("--overflow applies only to --format fp8-e4m3fn; leave it out") }
-        let selects: @Sendable (String, [Int]) -> Bool = allLinear ? { name, shape in shape.count == 2 && name.hasSuffix(".weight") } : QuantPolicy.isFluxBlockLinearWeight
+        var selects: @Sendable (String, [Int]) -> Bool = QuantPolicy.isFluxBlockLinearWeight
+        if allLinear { selects = { name, shape in shape.count == 2 && name.hasSuffix(".weight") } }
         let source = try SafeTensorsCheckpoint(path: input)
         try OutputPath.check(output, notSameAs: source.filePaths)
         for stale in SafeTensorsWriter.removeStaleTemporaryFiles(for: output) {

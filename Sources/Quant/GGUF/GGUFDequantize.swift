@@ -30,12 +30,22 @@ public enum GGUFDequantize {
     public static func dequantizeBlocks(_ type: GGMLType, from src: UnsafeRawPointer, blocks: Range<Int>,
                                         into dst: UnsafeMutablePointer<Float>) {
         let ts = type.typeSize, bs = type.blockSize
+        // Plain types: one element per "block", a tight loop over the whole range.
+        switch type {
+        case .f32:
+            UnsafeMutableRawPointer(dst + blocks.lowerBound).copyMemory(from: src + blocks.lowerBound * 4, byteCount: blocks.count * 4)
+            return
+        case .f16:
+            for i in blocks { dst[i] = Half.float(fromBits: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+            return
+        case .bf16:
+            for i in blocks { dst[i] = BFloat16.float(fromBits: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+            return
+        default: break
+        }
         for b in blocks {
             let p = src + b * ts, y = dst + b * bs
             switch type {
-            case .f32: y.pointee = Float(bitPattern: p.loadUnaligned(as: UInt32.self))
-            case .f16: y.pointee = Half.float(fromBits: p.loadUnaligned(as: UInt16.self))
-            case .bf16: y.pointee = BFloat16.float(fromBits: p.loadUnaligned(as: UInt16.self))
             case .q8_0: q8_0(p, y)
             case .q4_0: q4_0(p, y)
             case .q4_1: q4_1(p, y)

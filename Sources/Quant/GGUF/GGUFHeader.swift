@@ -121,7 +121,8 @@ public struct GGUFHeader: Sendable {
         let start = (r.position + alignment - 1) / alignment * alignment
         dataStart = start
         let dataSize = Swift.max(0, file.count - start)
-        for t in infos where t.byteCount > 0 {
+        // Zero-byte tensors too: an offset past the data section is a corrupt entry even with nothing to read.
+        for t in infos {
             let (end, o) = t.offset.addingReportingOverflow(t.byteCount)
             guard !o, end <= dataSize else {
                 throw r.corrupt("tensor '\(t.name)' (\(t.type) \(t.shape), \(t.byteCount) bytes at data offset \(t.offset)) extends past the \(dataSize)-byte data section (truncated file?)")
@@ -181,7 +182,7 @@ struct GGUFReader {
         let at = position
         let n = try u64(what)
         guard n <= UInt64(remaining / Swift.max(minimumSize, 1)) else {
-            throw corrupt("\(what) \(n) at byte \(at) is more than the \(remaining) bytes left can hold")
+            throw corrupt("\(what) \(n) at byte \(at) is more than the \(remaining) bytes left can hold (truncated or corrupt file?)")
         }
         return Int(n)
     }
