@@ -23,6 +23,10 @@ Writes
   ffn_up (wi_1) / ffn_down / ffn_norm, enc.output_norm), 2-D tensors BF16 (as stored), 1-D F32.
 
 Run from the repository root: /work/venv/bin/python Tools/make_gguf_fixtures.py
+
+`--check OUT.gguf SOURCE.safetensors TYPE` instead reads a file written by `majicflux quantize --format
+gguf-TYPE` with gguf.GGUFReader: every tensor's name, shape and data, the TYPE tensors' bytes against
+`gguf.quants.quantize` of the source (bit-identical expected), the others' values against the source.
 """
 import os
 import sys
@@ -183,7 +187,41 @@ def write_t5():
     w.close()
 
 
+def check(path, source, qname):
+    qtype = T[qname.upper()]
+    r = gguf.GGUFReader(path)
+    arch = r.get_field("general.architecture")
+    print("read", path, "with gguf.GGUFReader:", len(r.tensors), "tensors, architecture",
+          bytes(arch.parts[arch.data[0]]).decode() if arch else None)
+    same = differ = kept = bad = 0
+    with safe_open(source, "pt") as f:
+        assert sorted(f.keys()) == sorted(t.name for t in r.tensors), "names differ"
+        for t in r.tensors:
+            src = f.get_tensor(t.name).float().numpy()
+            shape = tuple(int(d) for d in reversed(t.shape))
+            assert shape == src.shape, (t.name, shape, src.shape)
+            if t.tensor_type == qtype:
+                want = gguf.quants.quantize(src, qtype)
+                if np.array_equal(np.asarray(t.data).view(np.uint8).reshape(-1), np.asarray(want).view(np.uint8).reshape(-1)):
+                    same += 1
+                else:
+                    differ += 1
+                    print("  bytes differ:", t.name)
+            else:
+                got = gguf.quants.dequantize(np.asarray(t.data), t.tensor_type).reshape(src.shape)
+                if np.array_equal(got, src):
+                    kept += 1
+                else:
+                    bad += 1
+                    print("  values differ:", t.name, t.tensor_type.name)
+    print(f"{qtype.name}: {same} tensors bit-identical to gguf.quants.quantize, {differ} differ; "
+          f"{kept} other tensors hold the source values, {bad} do not")
+    return 0 if differ == 0 and bad == 0 else 1
+
+
 def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "--check":
+        return check(sys.argv[2], sys.argv[3], sys.argv[4])
     os.makedirs(QUANT_OUT, exist_ok=True)
     os.makedirs(MODELS_OUT, exist_ok=True)
     print("gguf", gguf.__version__ if hasattr(gguf, "__version__") else "?", "numpy", np.__version__)

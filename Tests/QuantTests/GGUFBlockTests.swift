@@ -80,8 +80,9 @@ final class GGUFBlockTests: XCTestCase {
         XCTAssertNil(GGMLType(name: "q9_0"))
     }
 
-    /// Dequantisation speed on a 3072x3072 tensor per type (random blocks with finite scales), f32 out.
-    func testDequantizationSpeed3072x3072() throws {
+    /// Dequantisation speed on a 3072x3072 tensor per type (random blocks with finite scales), f32 out,
+    /// and quantisation speed for the writable types (printed).
+    func testSpeed3072x3072() throws {
         let n = 3072 * 3072
         let out = UnsafeMutablePointer<Float>.allocate(capacity: n)
         defer { out.deallocate() }
@@ -103,6 +104,20 @@ final class GGUFBlockTests: XCTestCase {
             }
         }
         print("GGUF dequantize 3072x3072 -> f32, \(CPUBackend.shared.parallel.threadCount) threads: " + lines.joined(separator: ", "))
+        // Quantisation (the writer's side) of the same size from f32 values.
+        var rng = SplitMix(seed: 9)
+        for i in 0..<n { out[i] = Float(Int(rng.next() % 20001) - 10000) / 5000 }
+        var quantLines: [String] = []
+        for type in GGMLType.quantizable {
+            var q = [UInt8](repeating: 0, count: GGUFQuantize.byteCount(type, count: n))
+            try q.withUnsafeMutableBytes { b in
+                let start = Date()
+                try GGUFQuantize.quantize(type, from: out, count: n, into: b.baseAddress!)
+                let s = Date().timeIntervalSince(start)
+                quantLines.append(String(format: "%@ %.1f ms", type.name, s * 1000))
+            }
+        }
+        print("GGUF quantize f32 -> 3072x3072: " + quantLines.joined(separator: ", "))
     }
 }
 
