@@ -8,11 +8,13 @@ import Tensor
 struct QuantizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quantize",
-        abstract: "Quantize the Linear weights of a safetensors checkpoint (fp8, int8, int4).",
+        abstract: "Quantize the Linear weights of a safetensors checkpoint (fp8, int8, int4, or a GGUF file).",
         discussion: """
         By default the Linear weights inside the Flux double/single blocks are quantized; embedders, \
         norms, biases and the final layer are copied unchanged. INPUT is a .safetensors file, an \
-        *.index.json of a sharded checkpoint, or a folder holding either. OUTPUT is one .safetensors file.
+        *.index.json of a sharded checkpoint, or a folder holding either. OUTPUT is one .safetensors file, \
+        or one .gguf file for the gguf-* formats (ComfyUI-GGUF / llama.cpp blocks, byte-identical to the \
+        gguf Python package's quantizer; tensors left alone keep F32/F16/BF16).
         """)
 
     @Argument(help: "Input checkpoint (.safetensors file, .index.json, or folder).")
@@ -21,7 +23,7 @@ struct QuantizeCommand: ParsableCommand {
     @Argument(help: "Output .safetensors file.")
     var output: String
 
-    @Option(help: "fp8-e4m3fn, fp8-e5m2, int8 or int4.")
+    @Option(help: "fp8-e4m3fn, fp8-e5m2, int8, int4, or a GGUF type: gguf-q8_0, gguf-q5_0, gguf-q5_1, gguf-q4_0, gguf-q4_1, gguf-bf16, gguf-f16, gguf-f32.")
     var format: String = "fp8-e4m3fn"
 
     @Option(help: "Scale granularity: none, tensor, channel or block:N.")
@@ -37,6 +39,7 @@ struct QuantizeCommand: ParsableCommand {
     var quiet = false
 
     func run() throws {
+        if format.hasPrefix("gguf-") { return try runGGUF() }
         guard let fmt = QuantFormat(rawValue: format), fmt.isQuantized else {
             throw ValidationError("--format must be one of \(QuantFormat.quantizedFormats.map(\.rawValue).joined(separator: ", ")), got '\(format)'")
         }
@@ -63,17 +66,49 @@ struct QuantizeCommand: ParsableCommand {
         try SignalCleanup.removeOnSignal(SafeTensorsWriter.temporaryPath(for: output))
         defer { SignalCleanup.disarm() }
         print("quantize \(input) -> \(output): \(fmt) scale \(gran), \(converter.quantizedLayerCount) of \(converter.entries.count) tensors quantized")
-        if !quiet {
-            print(pad("layer", 58) + pad("shape", 14) + pad("rel err", 11) + pad("max abs", 11) + pad("nan", 6) + pad("overflow", 9) + "MB in->out")
+        printReportHeader()
+        let summary = try converter.write(to: output, onLayer: printLayer)
+        printSummary(converter.reports, summary)
+    }
+
+    /// `--format gguf-TYPE`: a GGUF file with the selected Linears as TYPE (GGUFConverter).
+    private func runGGUF() throws {
+        let name = String(format.dropFirst(5))
+        guard let type = GGMLType(name: name), GGMLType.quantizable.contains(type) else {
+            throw ValidationError("--format gguf-TYPE takes one of \(GGMLType.quantizable.map { "gguf-" + $0.name.lowercased() }.joined(separator: ", ")) (the types the gguf package quantizes), got '\(format)'")
         }
-        let summary = try converter.write(to: output) { r in
-            guard !quiet else { return }
-            print(pad(r.layer, 58) + pad(r.shape.map(String.init).joined(separator: "x"), 14)
-                  + pad(String(format: "%.3e", r.error.relativeError), 11) + pad(String(format: "%.3e", r.error.maxAbsError), 11)
-                  + pad("\(r.error.nanCount)", 6) + pad("\(r.error.overflowCount)", 9)
-                  + String(format: "%.1f->%.1f", Double(r.bytesIn) / 1e6, Double(r.bytesOut) / 1e6))
+        guard scale == "tensor" else { throw ValidationError("--scale does not apply to GGUF formats: every block of 32 carries its own scale; leave it out") }
+        guard overflow == nil else { throw ValidationError("--overflow applies only to --format fp8-e4m3fn; leave it out") }
+        var selects: @Sendable (String, [Int]) -> Bool = QuantPolicy.isFluxBlockLinearWeight
+        if allLinear { selects = { name, shape in shape.count == 2 && name.hasSuffix(".weight") } }
+        let source = try SafeTensorsCheckpoint(path: input)
+        try OutputPath.check(output, notSameAs: source.filePaths)
+        for stale in SafeTensorsWriter.removeStaleTemporaryFiles(for: output) {
+            Console.info("removed \(stale), left by an earlier run that was stopped")
         }
-        let reps = converter.reports
+        let converter = try GGUFConverter(source: source, type: type, selects: selects)
+        try SignalCleanup.removeOnSignal(SafeTensorsWriter.temporaryPath(for: output))
+        defer { SignalCleanup.disarm() }
+        print("quantize \(input) -> \(output): GGUF \(type), \(converter.quantizedLayerCount) of \(converter.entries.count) tensors quantized")
+        printReportHeader()
+        let summary = try converter.write(to: output, onLayer: printLayer)
+        printSummary(converter.reports, summary)
+    }
+
+    private func printReportHeader() {
+        guard !quiet else { return }
+        print(pad("layer", 58) + pad("shape", 14) + pad("rel err", 11) + pad("max abs", 11) + pad("nan", 6) + pad("overflow", 9) + "MB in->out")
+    }
+
+    private func printLayer(_ r: QuantizeConverter.LayerReport) {
+        guard !quiet else { return }
+        print(pad(r.layer, 58) + pad(r.shape.map(String.init).joined(separator: "x"), 14)
+              + pad(String(format: "%.3e", r.error.relativeError), 11) + pad(String(format: "%.3e", r.error.maxAbsError), 11)
+              + pad("\(r.error.nanCount)", 6) + pad("\(r.error.overflowCount)", 9)
+              + String(format: "%.1f->%.1f", Double(r.bytesIn) / 1e6, Double(r.bytesOut) / 1e6))
+    }
+
+    private func printSummary(_ reps: [QuantizeConverter.LayerReport], _ summary: QuantizeConverter.Summary) {
         let count = reps.reduce(0) { $0 + $1.error.count }
         // Element-weighted mean of the relative errors, worst layer, totals.
         let meanRel = count > 0 ? reps.reduce(0.0) { $0 + $1.error.relativeError * Double($1.error.count) } / Double(count) : 0

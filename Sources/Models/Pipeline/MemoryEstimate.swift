@@ -83,7 +83,7 @@ extension FluxModelFiles {
         let clipWeights = MemoryModel.bytes(clip, asF32: true)
         let clipWorking: Int64 = 77 * 3072 * 4 * 8 + (64 << 20)
 
-        let t5 = try CheckpointWeights(path: self.t5)
+        let t5 = try openWeights(path: self.t5, dequantizedDType: precision.ggufDequantizedDType)
         let t5Config = try t5Config.map { try ConfigFile.load(T5Config.self, path: $0, what: "T5 config") } ?? T5Config()
         let l = Int64(request.sequenceLength)
         let t5Weights = MemoryModel.bytes(t5, asF32: precision == .f32)
@@ -91,7 +91,7 @@ extension FluxModelFiles {
         let t5Working = l * Int64(t5Config.dFF * 4 + t5Config.dModel * 8) * f32
             + Int64(t5Config.numHeads) * l * l * f32 * 2 + (128 << 20)
 
-        let ditSource = try CheckpointWeights(path: transformer)
+        let ditSource = try openWeights(path: transformer, dequantizedDType: precision.ggufDequantizedDType)
         let ditWeights = MemoryModel.ditBytes(ditSource, precision: precision)
         let canonical = try FluxCheckpointLayout.canonical(ditSource)
         let declared = try transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
@@ -121,7 +121,7 @@ enum MemoryModel {
     static let f32: Int64 = 4
 
     /// Bytes of every tensor in memory: as stored (memory-mapped), or as f32 when the loader converts.
-    static func bytes(_ w: CheckpointWeights, asF32: Bool) -> Int64 {
+    static func bytes(_ w: WeightSource, asF32: Bool) -> Int64 {
         var total: Int64 = 0
         for name in w.names {
             guard let dt = w.dtype(of: name), let shape = w.shape(of: name) else { continue }
@@ -133,7 +133,7 @@ enum MemoryModel {
 
     /// DiT bytes under `precision`: stored-quantized layers as stored; block Linears the precision
     /// quantizes at their quantized size (+ scales); the rest as stored, or f32 for `.f32`.
-    static func ditBytes(_ w: CheckpointWeights, precision: WeightPrecision) -> Int64 {
+    static func ditBytes(_ w: WeightSource, precision: WeightPrecision) -> Int64 {
         var total: Int64 = 0
         let policy = precision.ditQuantization?.policy
         for name in w.names {

@@ -25,7 +25,7 @@ public enum ModelHash {
     /// file, an index, or a folder holding either), from the cache when the files are unchanged.
     /// `cacheFile` nil: no cache. Throws when a file cannot be read.
     public static func shortHash(checkpoint path: String, cacheFile: String? = defaultCacheFile) throws -> String {
-        let files = try SafeTensorsCheckpoint(path: path).shardPaths.sorted()
+        let files = isGGUF(path) ? [path] : try SafeTensorsCheckpoint(path: path).shardPaths.sorted()
         return String(try sha256(files: files, cacheFile: cacheFile).prefix(10))
     }
 

@@ -49,9 +49,9 @@ extension ModelPreset.Kind {
     /// The DiT's input channels per token from its checkpoint header (`img_in.weight` in BFL names,
     /// `x_embedder.weight` in diffusers', any prefix); nil when unreadable.
     static func inputChannels(_ path: String) -> Int? {
-        guard let checkpoint = try? SafeTensorsCheckpoint(path: path),
+        guard let checkpoint = try? openWeights(path: path),
               let name = checkpoint.names.first(where: { $0.hasSuffix("img_in.weight") || $0.hasSuffix("x_embedder.weight") }),
-              let shape = try? checkpoint.info(named: name).shape, shape.count == 2 else { return nil }
+              let shape = checkpoint.shape(of: name), shape.count == 2 else { return nil }
         return shape[1]
     }
 
@@ -80,7 +80,7 @@ extension ModelPreset.Kind {
     /// Whether the checkpoint at `path` holds guidance embedder weights; nil when it cannot be read.
     /// Reads only the safetensors headers (the tensors are memory-mapped, not touched).
     static func guidanceEmbedder(_ path: String) -> Bool? {
-        guard let checkpoint = try? SafeTensorsCheckpoint(path: path) else { return nil }
+        guard let checkpoint = try? openWeights(path: path) else { return nil }
         return checkpoint.names.contains { $0.contains("guidance_in.") || $0.contains("guidance_embedder.") }
     }
 

@@ -78,7 +78,7 @@ final class StageCache {
         let config = try files.t5Config.map { try ConfigFile.load(T5Config.self, path: $0, what: "T5 config") } ?? T5Config()
         // Under a budget the blocks stream; the rest of the budget is for activations at 512 tokens.
         let streaming = free.map { BlockStreaming(weightBudget: $0 - FluxPipeline.t5DeviceWorkingBytes(config, tokens: 512)) }
-        let m = try T5Encoder(config: config, weights: CheckpointWeights(path: files.t5),
+        let m = try T5Encoder(config: config, weights: T5CheckpointLayout.canonical(openWeights(path: files.t5, dequantizedDType: deviceDType ?? precision.ggufDequantizedDType)),
                               computeDType: deviceDType ?? precision.denseDType, backend: backend, streaming: streaming)
         try backend.throwIfFaulted()
         lastT5Residency = m.residency
@@ -108,7 +108,7 @@ final class StageCache {
             return ditModel
         }
         let free = startDeviceStage("DiT")
-        let source = try FluxCheckpointLayout.canonical(CheckpointWeights(path: files.transformer))
+        let source = try FluxCheckpointLayout.canonical(openWeights(path: files.transformer, dequantizedDType: deviceDType ?? precision.ggufDequantizedDType))
         let declared = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
         let config = try FluxConfig.infer(shape: source.shape(of:), names: source.names, declared: declared,
                                           component: "transformer (\(files.transformer))")
