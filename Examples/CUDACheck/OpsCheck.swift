@@ -111,6 +111,13 @@ enum OpsCheck {
         add("groupNorm, each group in several chunks") { b in
             groupNorm(randn([1, 64, 128, 1100], 55, b) * 3 + 1, groups: 32, weight: randn([64], 56, b), bias: randn([64], 57, b), eps: 1e-6)
         }
+        add("conv2d 3x3 pad 1, width a multiple of 8 (vectorised im2col)") { b in
+            conv2d(randn([2, 8, 12, 16], 58, b), weight: randn([16, 8, 3, 3], 59, b, scale: 0.2), bias: randn([16], 60, b), padding: 1)
+        }
+        add("conv2d 3x3 stride 2 asym pad, output width 16") { b in
+            conv2d(randn([1, 8, 20, 32], 61, b), weight: randn([12, 8, 3, 3], 62, b, scale: 0.2), bias: nil,
+                   stride: 2, padding: (top: 0, bottom: 1, left: 0, right: 1))
+        }
         add("conv2d 3x3 pad 1") { b in conv2d(randn([2, 8, 13, 15], 45, b), weight: randn([16, 8, 3, 3], 46, b, scale: 0.2), bias: randn([16], 47, b), padding: 1) }
         add("conv2d 3x3 stride 2 asym pad") { b in
             conv2d(randn([1, 8, 16, 16], 48, b), weight: randn([12, 8, 3, 3], 49, b, scale: 0.2), bias: nil,

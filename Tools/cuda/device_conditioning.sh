@@ -16,6 +16,7 @@ for s in ${STAGES:-conditioning torch-cond cond-bench generate serve}; do
   case $s in
     conditioning) timeout 240 /tmp/bin/cuda-check conditioning "$PWD/$FX" 2>&1 | tee "$OUT/conditioning.log" ;;
     torch-cond) timeout 240 python3 .device/bench_conditioning_torch.py --vae-out /tmp/vae-random ${SIZES:-1024} 2>&1 | grep -v Warning | tee "$OUT/torch-cond.log" ;;
+    ops) timeout 120 /tmp/bin/cuda-check ops 2>&1 | tail -8 | tee "$OUT/ops.log" ;;
     cond-bench) timeout 240 /tmp/bin/cuda-check conditioning-bench /tmp/vae-random ${SIZES:-1024} 2>&1 | tee "$OUT/cond-bench.log" ;;
     generate)
       rm -f /tmp/tiny-flux-kontext.safetensors; cp "$FX/tiny-flux-dit-comfy.safetensors" /tmp/tiny-flux-kontext.safetensors

@@ -106,10 +106,16 @@ extension CUDABackend {
                 for r0 in Swift.stride(from: 0, to: ho, by: bandRows) {
                     let rows = Swift.min(bandRows, ho - r0), bandPixels = rows * wo
                     var a = KernelArgs()
-                    a.ptr(xin); a.dtype(xin.dtype); a.ptr(col); a.dtype(col.dtype)
+                    // 2-byte data with whole 16-byte output runs: the vectorised kernel.
+                    let wide = xin.dtype.byteSize == 2 && col.dtype == xin.dtype && wo % 8 == 0
+                    a.ptr(xin); if !wide { a.dtype(xin.dtype) }; a.ptr(col); if !wide { a.dtype(col.dtype) }
                     a.i64(cg); a.i64(h); a.i64(w); a.i64(kh); a.i64(kw); a.i64(stride.0); a.i64(stride.1)
                     a.i64(padding.top); a.i64(padding.left); a.i64(rows); a.i64(wo); a.i64(r0)
-                    launch("im2col", grid: (rows, kdim, 1), block: Swift.min(256, (wo + 31) / 32 * 32), a)
+                    if wide {
+                        launch("im2col_b16", grid: (rows, kdim, 1), block: Swift.min(256, (wo / 8 + 31) / 32 * 32), a)
+                    } else {
+                        launch("im2col", grid: (rows, kdim, 1), block: Swift.min(256, (wo + 31) / 32 * 32), a)
+                    }
                     // The band's output columns start r0 * wo into each output row of `dst`.
                     gemm(a: MatrixView(tensor: wm, ld: kdim, transposed: false, batchStride: 0),
                          b: MatrixView(tensor: col, ld: bandPixels, transposed: false, batchStride: 0),
@@ -120,8 +126,8 @@ extension CUDABackend {
         }
         if let bias {
             var a = KernelArgs()
-            a.ptr(out); a.dtype(out.dtype); a.ptr(bias.contiguous()); a.dtype(bias.dtype); a.i64(cout); a.i64(pixels); a.i64(out.count)
-            launch("channel_bias", grid: gridFor(out.count), block: 256, a)
+            a.ptr(out); a.dtype(out.dtype); a.ptr(bias.contiguous()); a.dtype(bias.dtype); a.i64(cout); a.i64(pixels)
+            launch("channel_bias_rows", grid: (n * cout, Swift.min(65535, Swift.max(1, pixels / 2048)), 1), block: 256, a)
         }
         return out
     }

@@ -121,12 +121,34 @@ extern "C" __global__ void im2col(const void* x, int tx, void* col, int tc, i64 
     stf(col, tc, dst + ox, inside && ix >= 0 && ix < W ? ldf(x, tx, src + ix) : 0.0f);
   }
 }
-// y (N, C, S) += bias[c]
-extern "C" __global__ void channel_bias(void* y, int ty, const void* b, int tb, i64 C, i64 S, i64 total) {
-  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < total; i += (i64)gridDim.x * blockDim.x) {
-    i64 c = (i / S) % C;
-    stf(y, ty, i, ldf(y, ty, i) + ldf(b, tb, c));
+// im2col for 2-byte dtypes (bf16, f16) with Wo a multiple of 8: each thread gathers 8 outputs and
+// writes them as one 16-byte store (2-byte stores left the kernel far below the memory bandwidth).
+extern "C" __global__ void im2col_b16(const u16* x, u16* col, i64 Cin, i64 H, i64 W, i64 kh, i64 kw,
+                                      i64 sh, i64 sw, i64 pt, i64 pl, i64 Ho, i64 Wo, i64 oy0) {
+  i64 row = blockIdx.x, k = blockIdx.y;
+  int kx = (int)(k % kw), ky = (int)((k / kw) % kh);
+  i64 c = k / (kw * kh);
+  i64 iy = (row + oy0) * sh - pt + ky;
+  bool inside = iy >= 0 && iy < H;
+  const u16* src = x + (c * H + (inside ? iy : 0)) * W;
+  u16* dst = col + (k * Ho + row) * Wo;
+  int w = (int)W, s = (int)sw, l = (int)pl;
+  for (int o8 = threadIdx.x * 8; o8 < Wo; o8 += blockDim.x * 8) {
+    __align__(16) u16 v[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+      int ix = (o8 + j) * s - l + kx;
+      v[j] = inside && ix >= 0 && ix < w ? src[ix] : (u16)0;
+    }
+    *(uint4*)(dst + o8) = *(const uint4*)v;
   }
+}
+// y (N, C, S) += bias[c]: one block row per (n, c), blocks along S.
+extern "C" __global__ void channel_bias_rows(void* y, int ty, const void* b, int tb, i64 C, i64 S) {
+  i64 nc = blockIdx.x, base = nc * S;
+  float bias = ldf(b, tb, nc % C);
+  for (i64 i = blockIdx.y * (i64)blockDim.x + threadIdx.x; i < S; i += (i64)gridDim.y * blockDim.x)
+    stf(y, ty, base + i, ldf(y, ty, base + i) + bias);
 }
 extern "C" __global__ void upsample2x(const void* x, void* y, i64 NC, i64 H, i64 W, int bytes) {
   i64 total = NC * H * W * 4;
