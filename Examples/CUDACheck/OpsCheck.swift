@@ -116,7 +116,7 @@ enum OpsCheck {
         }
         add("conv2d 3x3 stride 2 asym pad, output width 16") { b in
             conv2d(randn([1, 8, 20, 32], 61, b), weight: randn([12, 8, 3, 3], 62, b, scale: 0.2), bias: nil,
-                   stride: 2, padding: (top: 0, bottom: 1, left: 0, right: 1))
+                   stride: (2, 2), padding: (top: 0, bottom: 1, left: 0, right: 1))
         }
         add("conv2d 3x3 pad 1") { b in conv2d(randn([2, 8, 13, 15], 45, b), weight: randn([16, 8, 3, 3], 46, b, scale: 0.2), bias: randn([16], 47, b), padding: 1) }
         add("conv2d 3x3 stride 2 asym pad") { b in
