@@ -111,6 +111,9 @@ enum OpsCheck {
         add("groupNorm, each group in several chunks") { b in
             groupNorm(randn([1, 64, 128, 1100], 55, b) * 3 + 1, groups: 32, weight: randn([64], 56, b), bias: randn([64], 57, b), eps: 1e-6)
         }
+        add("groupNormSiLU (fused on the GPU), several chunks") { b in
+            groupNormSiLU(randn([1, 64, 128, 1100], 63, b) * 3 + 1, groups: 32, weight: randn([64], 64, b), bias: randn([64], 65, b), eps: 1e-6)
+        }
         add("conv2d 3x3 pad 1, width a multiple of 8 (vectorised im2col)") { b in
             conv2d(randn([2, 8, 12, 16], 58, b), weight: randn([16, 8, 3, 3], 59, b, scale: 0.2), bias: randn([16], 60, b), padding: 1)
         }

@@ -53,6 +53,15 @@ extension CUDABackend {
     }
 
     public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+        groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: false)
+    }
+
+    /// silu(groupNorm(x)) in the norm's last pass (the VAE's every resnet half).
+    public func groupNormSiLU(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+        groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: true)
+    }
+
+    func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float, silu: Bool) -> Tensor {
         let c = x.contiguous()
         let n = x.shape[0], ch = x.shape[1], s = x.count / Swift.max(n * ch, 1)
         let out = empty(x.shape, resultType(x.dtype))
@@ -70,7 +79,7 @@ extension CUDABackend {
         launch("group_norm_finalize", grid: ((n * groups + 127) / 128, 1, 1), block: 128, f)
         var y = KernelArgs()
         y.ptr(c); y.dtype(c.dtype); y.ptr(stats); y.ptr(w); y.dtype(w?.dtype ?? .f32); y.ptr(b); y.dtype(b?.dtype ?? .f32)
-        y.ptr(out); y.dtype(out.dtype); y.i64(ch); y.i64(s); y.i64(groups)
+        y.ptr(out); y.dtype(out.dtype); y.i64(ch); y.i64(s); y.i64(groups); y.i32(silu ? 1 : 0)
         launch("group_norm_apply", grid: (n * ch, Swift.min(65535, Swift.max(1, s / 2048)), 1), block: 256, y)
         return out
     }

@@ -85,15 +85,19 @@ extern "C" __global__ void group_norm_finalize(const float* part, float* stats, 
   stats[ng * 2] = (float)mean;
   stats[ng * 2 + 1] = 1.0f / sqrtf((float)(m2 / (double)cnt) + eps);
 }
-// 3. y = (x - mean) * rstd * w[c] + b[c]: one block row per (n, c), blocks along S.
+// 3. y = (x - mean) * rstd * w[c] + b[c], then silu when asked (the VAE's norm + activation in one
+// pass): one block row per (n, c), blocks along S.
 extern "C" __global__ void group_norm_apply(const void* x, int tx, const float* stats, const void* w, int tw, const void* b, int tb,
-                                            void* y, int ty, i64 C, i64 S, i64 G) {
+                                            void* y, int ty, i64 C, i64 S, i64 G, int silu) {
   i64 nc = blockIdx.x, c = nc % C, ng = (nc / C) * G + c / (C / G);
   float mean = stats[ng * 2], rstd = stats[ng * 2 + 1];
   float scale = w ? ldf(w, tw, c) * rstd : rstd, shift = (b ? ldf(b, tb, c) : 0.0f) - mean * scale;
   i64 base = nc * S;
   for (i64 i = blockIdx.y * (i64)blockDim.x + threadIdx.x; i < S; i += (i64)gridDim.y * blockDim.x)
-    stf(y, ty, base + i, ldf(x, tx, base + i) * scale + shift);
+  {
+    float v = ldf(x, tx, base + i) * scale + shift;
+    stf(y, ty, base + i, silu ? v / (1.0f + expf(-v)) : v);
+  }
 }
 // out[i, :] = table[idx[i], :]; table (V, D) contiguous; out of range rows give NaN.
 extern "C" __global__ void embedding_rows(const void* table, int tt, const void* idx, int tidx, void* y, int ty, i64 D, i64 V) {
