@@ -18,12 +18,6 @@ final class GGUFLoadingTests: XCTestCase {
         return r
     }
 
-    func psnr(_ a: [UInt8], _ b: [UInt8]) -> Double {
-        var sum = 0
-        for (x, y) in zip(a, b) { let d = Int(x) - Int(y); sum += d * d }
-        let mse = Double(sum) / Double(a.count)
-        return mse == 0 ? .infinity : 10 * log10(255 * 255 / mse)
-    }
 
     func picture(dit: String, t5: String? = nil, precision: WeightPrecision) throws -> [UInt8] {
         let files = try FluxModelFiles.resolve(modelDir: Self.dir, dit: dit, overrides: .init(t5: t5))
@@ -36,7 +30,7 @@ final class GGUFLoadingTests: XCTestCase {
         let f32 = try picture(dit: Self.ggufDir + "/tiny-flux-dit-f32.gguf", precision: .f32)
         XCTAssertEqual(f32, reference, "an F32 GGUF holds the same values: the same picture")
         let q8 = try picture(dit: Self.ggufDir + "/tiny-flux-dit-q8_0.gguf", precision: .f32)
-        let p = psnr(q8, reference)
+        let p = PictureComparison.psnr(q8, reference)
         print("tiny pipeline PSNR, Q8_0 GGUF DiT vs safetensors (f32): \(p) dB")
         XCTAssertGreaterThanOrEqual(p, 30)
         XCTAssertNotEqual(q8, reference, "Q8_0 really quantizes")

@@ -9,12 +9,6 @@ final class LoRAApplicationTests: XCTestCase {
     static let fixtures = Bundle.module.resourcePath! + "/Fixtures"
     static let tinyFlux = fixtures + "/tiny-flux"
 
-    func psnr(_ a: [UInt8], _ b: [UInt8]) -> Double {
-        var sum = 0
-        for (x, y) in zip(a, b) { let d = Int(x) - Int(y); sum += d * d }
-        let mse = Double(sum) / Double(a.count)
-        return mse == 0 ? .infinity : 10 * log10(255 * 255 / mse)
-    }
 
     func request() -> GenerationRequest {
         var r = GenerationRequest(prompt: "a red circle on a blue background", seed: 42, steps: 4, width: 64, height: 48)
@@ -67,7 +61,7 @@ final class LoRAApplicationTests: XCTestCase {
         let lora = try tinyLoRA()
         try p.setLoRAs([LoRAUse(lora)])
         let full = try p.generate(request())
-        XCTAssertLessThan(psnr(full.rgb, base), 30, "the LoRA must change the picture")
+        XCTAssertLessThan(PictureComparison.psnr(full.rgb, base), 30, "the LoRA must change the picture")
         XCTAssertEqual(full.request.loras?.map(\.weight), [1])
         let infotext = full.parameterText(model: "tiny")[0].value
         XCTAssertTrue(infotext.hasPrefix("a red circle on a blue background <lora:tiny:1>"), infotext)
@@ -78,10 +72,10 @@ final class LoRAApplicationTests: XCTestCase {
         XCTAssertEqual(try p.generate(r).rgb, base)
         r.loras = [LoRAUse(lora, weight: 0.5)]
         let half = try p.generate(r).rgb
-        XCTAssertGreaterThan(psnr(half, base), psnr(full.rgb, base))
+        XCTAssertGreaterThan(PictureComparison.psnr(half, base), PictureComparison.psnr(full.rgb, base))
         // Two uses of a LoRA at 0.25 each add up to one at 0.5.
         r.loras = [LoRAUse(lora, weight: 0.25), LoRAUse(lora, weight: 0.25)]
-        XCTAssertGreaterThan(psnr(try p.generate(r).rgb, half), 45)
+        XCTAssertGreaterThan(PictureComparison.psnr(try p.generate(r).rgb, half), 45)
         // Detached: exactly the base again (the base weights were never touched).
         try p.setLoRAs([])
         XCTAssertEqual(try p.generate(request()).rgb, base)
@@ -122,10 +116,10 @@ final class LoRAApplicationTests: XCTestCase {
             let fused = try p.generate(request()).rgb
             let errors = p.loraFusionErrors
             let worst = errors.map(\.relativeError).max() ?? -1
-            print("LoRA on \(precision): unfused vs f32 \(psnr(unfused, reference)) dB, fused vs unfused \(psnr(fused, unfused)) dB, worst fusion error \(worst) over \(errors.count) layers; base vs f32+LoRA \(psnr(base, reference)) dB")
+            print("LoRA on \(precision): unfused vs f32 \(PictureComparison.psnr(unfused, reference)) dB, fused vs unfused \(PictureComparison.psnr(fused, unfused)) dB, worst fusion error \(worst) over \(errors.count) layers; base vs f32+LoRA \(PictureComparison.psnr(base, reference)) dB")
             XCTAssertEqual(errors.count, 16 + 0, "\(precision): every block Linear fused")
-            XCTAssertGreaterThan(psnr(unfused, reference), psnr(base, reference) + 5, "\(precision): the LoRA moves the picture towards the f32 one")
-            XCTAssertGreaterThan(psnr(fused, unfused), precision == .int4 ? 20 : 30, "\(precision)")
+            XCTAssertGreaterThan(PictureComparison.psnr(unfused, reference), PictureComparison.psnr(base, reference) + 5, "\(precision): the LoRA moves the picture towards the f32 one")
+            XCTAssertGreaterThan(PictureComparison.psnr(fused, unfused), precision == .int4 ? 20 : 30, "\(precision)")
             XCTAssertLessThan(worst, precision == .int4 ? 0.2 : 0.05)
             XCTAssertGreaterThan(worst, 0, "\(precision): storing the merged weight rounds")
             // Back to unfused: the DiT loads again.

@@ -22,12 +22,6 @@ final class LoRAParityTests: XCTestCase {
         return (e, try JSONDecoder().decode([Case].self, from: Data(json.utf8)))
     }
 
-    func psnr(_ a: [UInt8], _ b: [Int]) -> Double {
-        var sum = 0
-        for (x, y) in zip(a, b) { let d = Int(x) - y; sum += d * d }
-        let mse = Double(sum) / Double(a.count)
-        return mse == 0 ? .infinity : 10 * log10(255 * 255 / mse)
-    }
 
     func testEveryFormatWeightAndPairMatchesDiffusers() throws {
         let (expected, cases) = try expected()
@@ -45,7 +39,7 @@ final class LoRAParityTests: XCTestCase {
             let image = try pipeline.generate(r)
             let ref = try expected.tensor("case\(n).rgb").integers()
             XCTAssertEqual(image.rgb.count, ref.count)
-            let q = psnr(image.rgb, ref)
+            let q = PictureComparison.psnr(image.rgb, ref)
             print("LoRA case \(c.name) vs diffusers: PSNR \(q) dB (diffusers' picture is \(c.psnr_vs_none.map { "\($0) dB" } ?? "-") from the one without LoRA)")
             XCTAssertGreaterThanOrEqual(q, 40, c.name)
         }

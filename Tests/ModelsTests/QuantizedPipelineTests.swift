@@ -15,12 +15,6 @@ final class QuantizedPipelineTests: XCTestCase {
         return r
     }
 
-    func psnr(_ a: [UInt8], _ b: [UInt8]) -> Double {
-        var sum = 0
-        for (x, y) in zip(a, b) { let d = Int(x) - Int(y); sum += d * d }
-        let mse = Double(sum) / Double(a.count)
-        return mse == 0 ? .infinity : 10 * log10(255 * 255 / mse)
-    }
 
     /// Writes the tiny DiT as a ComfyUI scaled-fp8 file: block Linears in F8_E4M3 with a per-tensor
     /// `scale_weight`, everything else as stored, plus the `scaled_fp8` marker.
@@ -46,11 +40,11 @@ final class QuantizedPipelineTests: XCTestCase {
         let files = try FluxModelFiles.resolve(modelDir: Self.dir)
         let reference = try FluxPipeline(files: files, precision: .bf16).generate(request()).rgb
         let f32 = try FluxPipeline(files: files, precision: .f32).generate(request()).rgb
-        XCTAssertGreaterThanOrEqual(psnr(f32, reference), 60, "f32 weights hold the same bf16 values")
+        XCTAssertGreaterThanOrEqual(PictureComparison.psnr(f32, reference), 60, "f32 weights hold the same bf16 values")
 
         let fp8 = try FluxPipeline(files: files, precision: .fp8).generate(request()).rgb
         let int8 = try FluxPipeline(files: files, precision: .int8).generate(request()).rgb
-        let (pFP8, pInt8) = (psnr(fp8, reference), psnr(int8, reference))
+        let (pFP8, pInt8) = (PictureComparison.psnr(fp8, reference), PictureComparison.psnr(int8, reference))
         print("tiny pipeline PSNR vs bf16 weights: fp8 e4m3fn/channel \(pFP8) dB, int8/channel \(pInt8) dB")
         XCTAssertGreaterThanOrEqual(pFP8, 35)  // measured 43.5 dB
         XCTAssertGreaterThanOrEqual(pInt8, 35)  // measured 51.9 dB
@@ -73,7 +67,7 @@ final class QuantizedPipelineTests: XCTestCase {
         let a = onLoad(img: img, height: 3, width: 4, txt: txt, pooled: pooled, timestep: [0.5], guidance: [3.5])
         let b = fromFile(img: img, height: 3, width: 4, txt: txt, pooled: pooled, timestep: [0.5], guidance: [3.5])
         XCTAssertEqual(a.floats(), b.floats())
-        print("tiny pipeline PSNR vs bf16 weights: ComfyUI scaled fp8 file \(psnr(scaled, reference)) dB")
-        XCTAssertGreaterThanOrEqual(psnr(scaled, reference), 35)  // measured 41.4 dB
+        print("tiny pipeline PSNR vs bf16 weights: ComfyUI scaled fp8 file \(PictureComparison.psnr(scaled, reference)) dB")
+        XCTAssertGreaterThanOrEqual(PictureComparison.psnr(scaled, reference), 35)  // measured 41.4 dB
     }
 }
