@@ -1,0 +1,47 @@
+/// The ggml block formats a backend may hold weights in (GGUF's quantized tensor types). Quant's
+/// `GGMLType` maps onto these; Tensor names them so that a backend can adopt `BlockDequantizing`
+/// without depending on Quant.
+public enum BlockQuantFormat: String, Sendable, CaseIterable {
+    case q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K
+
+    /// Elements per block (ggml's QK8_0 = QK4_0 = ... = 32, QK_K = 256).
+    public var blockSize: Int {
+        switch self {
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1: return 32
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: return 256
+        }
+    }
+
+    /// Bytes per block (ggml's `GGML_QUANT_SIZES`).
+    public var blockBytes: Int {
+        switch self {
+        case .q8_0: return 34
+        case .q4_0: return 18
+        case .q4_1: return 20
+        case .q5_0: return 22
+        case .q5_1: return 24
+        case .q2_K: return 84
+        case .q3_K: return 110
+        case .q4_K: return 144
+        case .q5_K: return 176
+        case .q6_K: return 210
+        }
+    }
+
+    /// Bytes of one row of `columns` elements (`columns` a multiple of `blockSize`).
+    public func rowBytes(columns: Int) -> Int { columns / blockSize * blockBytes }
+}
+
+/// A backend that keeps weights in a ggml block format in its own memory and expands them itself,
+/// one layer at a time, when a Linear runs (`GGUFLinear` in Models): the model stays 2-8 bit in
+/// memory; only the layer being multiplied exists in the compute dtype, transiently.
+///
+/// Adopted by `CUDABackend` (CUDA/CUDABackend+BlockDequantizing.swift). On the CPU, `GGUFLinear`
+/// uses Quant's block kernels instead (Tensor cannot see Quant).
+public protocol BlockDequantizing: Backend {
+    /// The dense (rows, columns) matrix, in `dtype`, of `blocks`: a u8 tensor of
+    /// rows * format.rowBytes(columns:) bytes in this backend's memory, rows stored one after another
+    /// as ggml stores them. Values are exactly ggml's dequantisation (`dequantize_row_*`) rounded
+    /// once to `dtype`.
+    func dequantizeBlocks(_ blocks: Tensor, format: BlockQuantFormat, rows: Int, columns: Int, dtype: DType) -> Tensor
+}
