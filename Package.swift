@@ -52,7 +52,7 @@ let package = Package(
 
         .executableTarget(name: "TensorBench", dependencies: ["Tensor"], path: "Examples/TensorBench"),
         // Checks and times the CUDA backend on a GPU machine (cuda-check ops|pipeline|dit|gemm|kernels).
-        .executableTarget(name: "CUDACheck", dependencies: ["Tensor", "Models"], path: "Examples/CUDACheck"),
+        .executableTarget(name: "CUDACheck", dependencies: ["Tensor", "Quant", "Models"], path: "Examples/CUDACheck"),
         .executableTarget(name: "FluxBench", dependencies: ["Models", "Tensor"], path: "Examples/FluxBench"),
         .executableTarget(name: "BigModelBench", dependencies: ["Models", "Quant", "Tensor"], path: "Examples/BigModelBench"),
 

@@ -23,6 +23,8 @@ import Tensor
 ///     cuda-check lora TINY_FLUX_DIR LORA_DIR the tiny pipeline with LoRAs on the GPU (f32/bf16/fp8, fused,
 ///                                          streamed) vs the CPU
 ///     cuda-check dit-lora [sizes]          a FLUX.1-dev-size DiT step with rank-16/64 LoRAs vs without; LoRA switching
+///     cuda-check gguf                      GGUF blocks expanded on the GPU vs the CPU decoder, every format;
+///                                          expand + GEMM vs resident bf16 / fp8 weights at the DiT's shapes
 ///     cuda-check kernels                   compiles every kernel with NVRTC (no GPU needed)
 setvbuf(stdout, nil, _IOLBF, 0)  // line-buffered, so a log shows how far a crashed run got
 OpenBLASSetup.prepareProcess()  // first, before other threads: OpenBLAS's core and thread timeout
@@ -65,6 +67,7 @@ do {
     case "flash": exit(try FlashCheck.run() ? 0 : 1)
     case "upload": exit(try UploadCheck.run() ? 0 : 1)
     case "fp8": exit(try FP8Check.run() ? 0 : 1)
+    case "gguf": exit(try GGUFCheck.run() ? 0 : 1)
     case "threads": exit(try ThreadsCheck.run() ? 0 : 1)
     case "stream":
         let rest = args.dropFirst(), numbers = rest.compactMap { Double($0) }
