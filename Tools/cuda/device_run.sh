@@ -16,6 +16,7 @@ for s in $stages; do
     upload) timeout 120 /tmp/bin/cuda-check upload 2>&1 | tee "$OUT/upload.log" ;;
     threads) timeout 120 /tmp/bin/cuda-check threads 2>&1 | tee "$OUT/threads.log" ;;
     fp8) timeout 120 /tmp/bin/cuda-check fp8 2>&1 | tee "$OUT/fp8.log" ;;
+    gguf) timeout 180 /tmp/bin/cuda-check gguf 2>&1 | tee "$OUT/gguf.log" ;;
     stream) timeout 240 /tmp/bin/cuda-check stream ${STREAM_GIB:-4} 2>&1 | tee "$OUT/stream.log" ;;
     stream-bf16) timeout 240 /tmp/bin/cuda-check stream ${STREAM_GIB:-4} bf16 2>&1 | tee "$OUT/stream-bf16.log" ;;
     dit-fp8) timeout 150 /tmp/bin/cuda-check dit-fp8 ${DIT_SIZES:-1024} 2>&1 | tee "$OUT/dit-fp8.log" ;;
