@@ -69,7 +69,9 @@ enum GGUFCheck {
             let expected = Tensor(cpu.map { $0 * inv }, shape: [rows, columns]).to(.f8e4m3fn).floats()
             let got = codes.floats()
             let codeDiff = (0..<got.count).filter { got[$0] != expected[$0] && abs(cpu[$0]) != amax }.count
-            let scaleOK = scale.floats()[0] == s
+            let again = gpu.blocksToE4M3(onGPU, format: format, rows: rows, columns: columns, scale: scale).codes.floats()
+            let keptDiff = zip(again, got).filter { $0.0 != $0.1 }.count
+            let scaleOK = scale.floats()[0] == s && keptDiff == 0
             let pass = f32Diff == 0 && bf16Diff == 0 && codeDiff == 0 && scaleOK
             ok = ok && pass
             print("\(format) (\(rows)x\(columns)): f32 differing \(f32Diff), bf16 differing \(bf16Diff), e4m3 codes differing \(codeDiff), scale \(scaleOK ? "equal" : "DIFFERS") \(pass ? "ok" : "FAIL")")
@@ -101,8 +103,13 @@ enum GGUFCheck {
                     let (c, s) = gpu.blocksToE4M3(blk, format: format, rows: n, columns: k)
                     _ = gpu.fp8Linear(x, codes: c, scale: s, bias: nil, gelu: false, into: nil, ldc: nil)
                 }
+                let (_, kept) = gpu.blocksToE4M3(blk, format: format, rows: n, columns: k)
+                let tKept = best {
+                    let (c, s) = gpu.blocksToE4M3(blk, format: format, rows: n, columns: k, scale: kept)
+                    _ = gpu.fp8Linear(x, codes: c, scale: s, bias: nil, gelu: false, into: nil, ldc: nil)
+                }
                 let gbs = Double(bytes.count + n * k * 2) / tExpand / 1e6
-                line += "; \(format): expand \(fmt(tExpand, 3)) ms (\(fmt(gbs, 0)) GB/s), +bf16 GEMM \(fmt(tBF16Path, 3)) (\(fmt(tBF16Path / tFP8, 2))x fp8), e4m3 +fp8 GEMM \(fmt(tFP8Path, 3)) (\(fmt(tFP8Path / tFP8, 2))x fp8)"
+                line += "; \(format): expand \(fmt(tExpand, 3)) ms (\(fmt(gbs, 0)) GB/s), +bf16 GEMM \(fmt(tBF16Path, 3)) (\(fmt(tBF16Path / tFP8, 2))x fp8), e4m3 +fp8 GEMM \(fmt(tFP8Path, 3)) (\(fmt(tFP8Path / tFP8, 2))x fp8), with the scale kept \(fmt(tKept, 3)) (\(fmt(tKept / tFP8, 2))x)"
             }
             print(line)
         }

@@ -22,6 +22,7 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("cfg-scale"), parsing: .unconditional, help: "True classifier-free guidance with the negative prompt; 1 = off.") var cfgScale: Float = 1
     @Option(help: "Sigma schedule: model (scheduler_config.json) or diffsynth (static shift 3, as the seed console); default: the model's.") var schedule: ScheduleOption?
     @Option(name: .customLong("max-sequence-length"), parsing: .unconditional, help: "T5 tokens (default: the model's tokenizer_2 model_max_length; 512 for dev, 256 for schnell).") var maxSequenceLength: Int?
+    @Option(name: .customLong("cache"), parsing: .unconditional, help: ArgumentHelp("First-Block-Cache threshold: a step whose first block changed by less than this (relative) reuses the previous step's other blocks; 0 = off. \(StepCacheAdvice.help)", valueName: "THRESHOLD")) var cache: Float = 0
     @Option(help: "Output PNG path.") var output: String = "majicflux.png"
     @Option(name: .customLong("lora"), help: ArgumentHelp(
         "A LoRA .safetensors file (kohya, diffusers/PEFT, XLabs or ComfyUI keys) applied at WEIGHT (default 1, from \(Int(LoRALimits.weights.lowerBound)) to \(Int(LoRALimits.weights.upperBound))). Repeat it for several: they add up. Only a trailing ':number' is a weight, so paths with ':' work.",
@@ -67,6 +68,7 @@ struct Generate: ParsableCommand {
         r.trueCFGScale = cfgScale
         r.maxSequenceLength = maxSequenceLength ?? preset.sequenceLength
         r.schedule = schedule?.kind ?? preset.schedule
+        r.cacheThreshold = cache
         do {
             // The pictures' own problems first: the size they imply must not hide them.
             if r.conditioning != nil { try GenerationLimits().check(r.withSmallestSize, preset: preset) }
@@ -80,7 +82,7 @@ struct Generate: ParsableCommand {
     /// How each checked field is given on this command line.
     static let optionName: [GenerationIssue.Field: String] = ([
         .prompt: "--prompt", .negativePrompt: "--negative-prompt", .steps: "--steps", .width: "--width", .height: "--height",
-        .guidance: "--guidance", .trueCFGScale: "--cfg-scale", .maxSequenceLength: "--max-sequence-length",
+        .guidance: "--guidance", .trueCFGScale: "--cfg-scale", .maxSequenceLength: "--max-sequence-length", .cacheThreshold: "--cache",
     ] as [GenerationIssue.Field: String]).merging(ConditioningOptions.optionNames) { a, _ in a }
 
     func run() throws {
@@ -114,6 +116,7 @@ struct Generate: ParsableCommand {
         var image = try pipeline.generate(request) { bar.update($0); return true }
         bar.finish()
         if loraFuse { Console.info(LoRAFusionReport.summary(pipeline.loraFusionErrors)) }
+        if let c = pipeline.lastStepCache { Console.info("step cache: \(c.reused) of \(c.computed + c.reused) steps reused the cache") }
         if let gpu {
             for (name, r) in [("T5", pipeline.lastT5Residency), ("DiT", pipeline.lastDiTResidency)] {
                 if let r { Console.info("\(name): \(r.summary)") }

@@ -12,7 +12,8 @@ ap.add_argument('--lib', default=None)
 ap.add_argument('--kernel', default=None)
 a = ap.parse_args()
 root = __file__.rsplit('/Tools/', 1)[0]
-order = ['common', 'elementwise', 'rows', 'conv', 'attention', 'flash', 'flashHopper', 'flashHopper2', 'flashHopper3', 'fused', 'fp8']
+# The module's parts in CUDAKernelSource.all's order, read from the Swift source (one list to keep).
+order = [w.strip() for w in re.search(r'\[(common,[^\]]*)\]\.joined', open(root + '/Sources/Tensor/CUDA/CUDAKernels+Common.swift').read()).group(1).split(',')]
 parts = {}
 for f in glob.glob(root + '/Sources/Tensor/CUDA/CUDAKernels*.swift'):
     for m in re.finditer(r'static let (\w+) = #"""\n(.*?)"""#', open(f).read(), re.S):

@@ -112,7 +112,8 @@ public final class FluxTransformer: Module {
     ///     velocity is returned
     public func callAsFunction(img: Tensor, height: Int, width: Int, txt: Tensor, pooled: Tensor,
                                timestep: [Float], guidance: [Float]?,
-                               reference: (tokens: Tensor, height: Int, width: Int)? = nil) -> Tensor {
+                               reference: (tokens: Tensor, height: Int, width: Int)? = nil,
+                               cache: FirstBlockCache? = nil) -> Tensor {
         let b = img.shape[0]
         precondition(img.shape == [b, height * width, config.inChannels], "img tokens \(img.shape) do not match a \(height)x\(width) grid of \(config.inChannels)")
         if let r = reference {
@@ -138,10 +139,22 @@ public final class FluxTransformer: Module {
                             axesDims: config.axesDimsRope, theta: config.ropeTheta, backend: backend)
         // A streaming model's blocks hold no modulation weights: their parameters come from the cache.
         let mods = streamer == nil ? nil : stepModulation(timestep: timestep, guidance: guidance, pooled: pooled)
+        // With a step cache the first block runs alone first: its residual decides whether the
+        // others run (FirstBlockCache).
+        var afterFirst: (x: Tensor, residual: Tensor)?
         for (i, block) in doubleBlocks.enumerated() {
             streamer?.acquire(i)
+            let before = x
             (x, t) = block(img: x, txt: t, vec: vec, rope: rope, mods: mods?.double[i])
             streamer?.release(i)
+            if let cache, i == 0 {
+                let residual = x - before
+                if cache.canReuse(residual) {
+                    cache.noteReused()
+                    return finalLayer(x + cache.remainingResidual!, vec: vec, tokens: height * width)
+                }
+                afterFirst = (x, residual)
+            }
         }
         var joint = concat([t, x], dim: 1)
         for (j, block) in singleBlocks.enumerated() {
@@ -150,10 +163,17 @@ public final class FluxTransformer: Module {
             joint = block(joint, vec: vec, rope: rope, mod: mods?.single[j])
             streamer?.release(i)
         }
-        x = joint.slice(dim: 1, start: lt, end: lt + height * width)
+        x = joint.slice(dim: 1, start: lt, end: lt + img.shape[1])
+        if let cache, let first = afterFirst { cache.store(first: first.residual, remaining: x - first.x) }
+        return finalLayer(x, vec: vec, tokens: height * width)
+    }
+
+    /// The output projection of the image tokens (the first `tokens`; reference tokens after them
+    /// are dropped).
+    private func finalLayer(_ hidden: Tensor, vec: Tensor, tokens: Int) -> Tensor {
+        let x = hidden.shape[1] == tokens ? hidden : hidden.slice(dim: 1, start: 0, end: tokens)
         let mod = finalAdaLN(silu(vec)).chunked(2, dim: -1)  // (shift, scale)
-        x = modulatedLayerNorm(x, shift: mod[0], scale: mod[1], eps: finalNorm.eps)
-        return finalLinear(x)
+        return finalLinear(modulatedLayerNorm(x, shift: mod[0], scale: mod[1], eps: finalNorm.eps))
     }
 }
 

@@ -132,6 +132,9 @@ public final class FluxPipeline {
     /// a model (CLIP, T5, DiT, VAE, in the order they ran) with the device-counted peak of memory
     /// during it, in bytes.
     public var stagePeaks: [(stage: String, bytes: Int)] { stages.stagePeaks }
+    /// The last generation's step cache (`GenerationRequest.cacheThreshold`): steps that ran every
+    /// block and steps that reused the cache (the conditional pass); nil when it ran without one.
+    public internal(set) var lastStepCache: (computed: Int, reused: Int)?
 
     /// The CLIP config (FLUX.1's when the folder has none), which must hold the 77 prompt positions.
     static func clipConfig(_ files: FluxModelFiles) throws -> CLIPTextConfig {
@@ -253,18 +256,22 @@ public final class FluxPipeline {
             dit.prepareModulation(timesteps: timesteps, guidance: request.guidance, pooled: embedding.pooled)
         }
         defer { dit.clearModulation() }
+        // One step cache per kind of model call (conditional, unconditional), for this generation only.
+        let caches = request.cacheThreshold > 0
+            ? (cond: FirstBlockCache(threshold: request.cacheThreshold), uncond: FirstBlockCache(threshold: request.cacheThreshold)) : nil
+        defer { lastStepCache = caches.map { (computed: $0.cond.computed, reused: $0.cond.reused) } }
         try onStep(0, nil)
         for i in first..<schedule.steps {
             let t = [schedule.modelTimestep(i)]
             // The state may come back from a device step in the compute dtype: join in its dtype.
             let input = start?.channelTokens.map { concat([x, $0.to(x.dtype)], dim: 2) } ?? x
-            func velocity(_ text: (sequence: Tensor, pooled: Tensor)) -> Tensor {
+            func velocity(_ text: (sequence: Tensor, pooled: Tensor), cache: FirstBlockCache?) -> Tensor {
                 dit(img: input, height: gh, width: gw, txt: text.sequence, pooled: text.pooled, timestep: t, guidance: [request.guidance],
-                    reference: start?.reference)
+                    reference: start?.reference, cache: cache)
             }
-            var v = velocity(cond)
+            var v = velocity(cond, cache: caches?.cond)
             if let uncond {
-                let vNeg = velocity(uncond)
+                let vNeg = velocity(uncond, cache: caches?.uncond)
                 v = vNeg + (v - vNeg) * request.trueCFGScale
             }
             // Clean-image estimate for previews (flow matching: x_t = x0 + sigma * v).

@@ -14,6 +14,8 @@ public struct GenerationLimits: Sendable, Equatable {
     public static let sequenceLengths = 1...512
     /// Static (DiffSynth) shift, as `scheduler_config.json`'s `shift` is bounded.
     public static let shift: ClosedRange<Float> = Float.leastNonzeroMagnitude...1000
+    /// First-Block-Cache threshold: 0 = off; above 1 every step after the first would be reused.
+    public static let cacheThreshold: ClosedRange<Float> = 0...1
     /// Characters of a prompt or negative prompt: the encoders read at most 512 (T5) and 77 (CLIP)
     /// tokens, so longer text is only ever cut off; the bound keeps tokenizing cheap.
     public static let promptCharacters = 10_000
@@ -51,6 +53,7 @@ public struct GenerationLimits: Sendable, Equatable {
         }
         try Self.checkNumber(r.guidance, Self.guidance, .guidance)
         try Self.checkNumber(r.trueCFGScale, Self.trueCFGScale, .trueCFGScale)
+        try Self.checkNumber(r.cacheThreshold, Self.cacheThreshold, .cacheThreshold)
         if !Self.sequenceLengths.contains(r.maxSequenceLength) {
             throw I(.maxSequenceLength, Self.between(Self.sequenceLengths, got: "\(r.maxSequenceLength)"))
         }
@@ -94,6 +97,7 @@ public struct GenerationIssue: Error, Sendable, Equatable, CustomStringConvertib
     public enum Field: String, Sendable, CaseIterable {
         case prompt, negativePrompt = "negative_prompt", steps, width, height, size, guidance
         case trueCFGScale = "true_cfg_scale", maxSequenceLength = "max_sequence_length", shift
+        case cacheThreshold = "cache_threshold"
         case image, mask, strength, maskBlur = "mask_blur", outpaint, control, reference
 
         /// The name in library messages.
@@ -103,6 +107,7 @@ public struct GenerationIssue: Error, Sendable, Equatable, CustomStringConvertib
             case .trueCFGScale: return "true CFG scale"
             case .maxSequenceLength: return "T5 sequence length"
             case .maskBlur: return "mask blur"
+            case .cacheThreshold: return "step cache threshold"
             case .reference: return "reference image"
             case .control: return "control image"
             case .image: return "input image"

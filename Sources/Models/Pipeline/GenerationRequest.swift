@@ -33,6 +33,10 @@ public struct GenerationRequest: Sendable, Equatable {
     /// Pictures to start from or be guided by (img2img, inpainting, Fill, outpainting, control,
     /// Kontext); nil: text-to-image.
     public var conditioning: ImageConditioning? = nil
+    /// First-Block-Cache threshold (`FirstBlockCache`): a step whose first-block residual changed by
+    /// less than this, relative, reuses the last computed step's other blocks. 0 = off (every step
+    /// computed; the picture does not depend on it then).
+    public var cacheThreshold: Float = 0
 
     public init(prompt: String, seed: UInt64 = 0, steps: Int = ModelPreset.fluxDev.steps,
                 width: Int = ModelPreset.fluxDev.imageSize, height: Int = ModelPreset.fluxDev.imageSize) {
@@ -128,6 +132,7 @@ extension GeneratedImage {
             ("Seed", "\(r.seed)"), ("Size", "\(width)x\(height)"),
         ]
         if case .diffSynth(let shift) = r.schedule { fields.append(("Shift", Self.infotextNumber(shift))) }
+        if r.cacheThreshold > 0 { fields.append(("First block cache", Self.infotextNumber(r.cacheThreshold))) }
         let loraHashes = loras.compactMap { use in use.lora.shortHash.map { "\(use.lora.name): \($0)" } }
         if !loraHashes.isEmpty { fields.append(("Lora hashes", loraHashes.joined(separator: ", "))) }
         if let modelHash { fields.append(("Model hash", modelHash)) }
@@ -160,6 +165,7 @@ extension GenerationRequest {
         if let loras, !loras.isEmpty {
             o.append(("loras", .array(loras.map { .object(["name": .string($0.lora.name), "weight": .double(Double("\($0.weight)") ?? Double($0.weight))]) })))
         }
+        if cacheThreshold > 0 { o.append(("cache_threshold", .double(Double("\(cacheThreshold)") ?? Double(cacheThreshold)))) }
         switch schedule {
         case .model: o.append(("schedule", .string("model")))
         case .diffSynth(let shift): o.append(("schedule", .string("diffsynth"))); o.append(("shift", .double(Double(shift))))

@@ -47,13 +47,24 @@ extension CUDABackend: BlockDequantizing {
     }
 
     /// e4m3 codes (rows, columns) of the expanded blocks with one f32 scale for the tensor (its amax
-    /// / 448), ready for `fp8Linear(_:codes:scale:...)`; the dense matrix never exists.
-    public func blocksToE4M3(_ blocks: Tensor, format: BlockQuantFormat, rows: Int, columns: Int) -> (codes: Tensor, scale: Tensor) {
+    /// / 448, or `scale` when given: a weight's is computed once and kept), ready for
+    /// `fp8Linear(_:codes:scale:...)`; the dense matrix never exists.
+    public func blocksToE4M3(_ blocks: Tensor, format: BlockQuantFormat, rows: Int, columns: Int,
+                             scale known: Tensor? = nil) -> (codes: Tensor, scale: Tensor) {
         let (src, groups) = checkedBlocks(blocks, format, rows, columns)
-        let codes = empty([rows, columns], .f8e4m3fn), scale = empty([1], .f32)
-        if groups == 0 { return (codes, Tensor([Float(1)], shape: [1], backend: self)) }
+        let codes = empty([rows, columns], .f8e4m3fn)
+        if groups == 0 { return (codes, known ?? Tensor([Float(1)], shape: [1], backend: self)) }
         precondition(address(codes) % 16 == 0, "device allocations are 16-byte aligned")
-        let parts = Swift.max(1, Swift.min(multiprocessors * 4, (groups + 255) / 256))
+        let blocksGrid = Swift.max(1, Swift.min(multiprocessors * 4, (groups + 255) / 256))
+        if let known {
+            precondition(known.dtype == .f32 && known.count == 1, "an e4m3 scale is one f32 value")
+            var a = KernelArgs()
+            a.ptr(src); a.i32(Self.ggufCode(format)); a.ptr(known); a.ptr(codes); a.i64(groups)
+            launch("gguf_e4m3_at", grid: (blocksGrid, 1, 1), block: 256, a)
+            return (codes, known)
+        }
+        let scale = empty([1], .f32)
+        let parts = blocksGrid
         let part = empty([parts], .f32)
         var a = KernelArgs()
         a.ptr(src); a.i32(Self.ggufCode(format)); a.i64(groups); a.ptr(part)

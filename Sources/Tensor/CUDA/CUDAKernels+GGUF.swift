@@ -124,14 +124,8 @@ extern "C" __global__ void gguf_amax_part(const unsigned char* src, int fmt, i64
   m = block_max(m, sh);
   if (threadIdx.x == 0) part[blockIdx.x] = m;
 }
-extern "C" __global__ void gguf_e4m3(const unsigned char* src, int fmt, const float* part, int parts,
-                                     unsigned char* codes, float* scale, i64 groups) {
-  __shared__ float sh[33];
-  float m = 0.0f;
-  for (int i = threadIdx.x; i < parts; i += blockDim.x) m = fmaxf(m, part[i]);
-  m = block_max(m, sh);
-  float s = m > 0.0f ? m / 448.0f : 1.0f, inv = 1.0f / s;
-  if (blockIdx.x == 0 && threadIdx.x == 0) scale[0] = s;
+// The codes at scale s (1/s = inv) of a grid-stride share of groups.
+__device__ __forceinline__ void gguf_e4m3_groups(const unsigned char* src, int fmt, float inv, unsigned char* codes, i64 groups) {
   for (i64 g = blockIdx.x * (i64)blockDim.x + threadIdx.x; g < groups; g += (i64)gridDim.x * blockDim.x) {
     float y[32]; gguf_group(src, fmt, g, y);
     uint4* o = (uint4*)(codes + g * 32);
@@ -144,6 +138,20 @@ extern "C" __global__ void gguf_e4m3(const unsigned char* src, int fmt, const fl
       o[v] = make_uint4(w[0], w[1], w[2], w[3]);
     }
   }
+}
+extern "C" __global__ void gguf_e4m3(const unsigned char* src, int fmt, const float* part, int parts,
+                                     unsigned char* codes, float* scale, i64 groups) {
+  __shared__ float sh[33];
+  float m = 0.0f;
+  for (int i = threadIdx.x; i < parts; i += blockDim.x) m = fmaxf(m, part[i]);
+  m = block_max(m, sh);
+  float s = m > 0.0f ? m / 448.0f : 1.0f;
+  if (blockIdx.x == 0 && threadIdx.x == 0) scale[0] = s;
+  gguf_e4m3_groups(src, fmt, 1.0f / s, codes, groups);
+}
+// One pass when the scale is known (a weight's amax never changes: computed once, kept).
+extern "C" __global__ void gguf_e4m3_at(const unsigned char* src, int fmt, const float* scale, unsigned char* codes, i64 groups) {
+  gguf_e4m3_groups(src, fmt, 1.0f / scale[0], codes, groups);
 }
 """#
 }
