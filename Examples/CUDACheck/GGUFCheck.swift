@@ -63,7 +63,7 @@ enum GGUFCheck {
             let f32Diff = zip(f32, cpu).filter { $0.0.bitPattern != $0.1.bitPattern }.count
             let bf16Diff = zip(bf16, expectedBF16).filter { $0.0.bitPattern != $0.1.bitPattern }.count
             // e4m3: the same scale and code as the CPU's codec (values at the maximum may round to 448).
-            let (codes, scale) = gpu.blocksToE4M3(onGPU, format: format, rows: rows, columns: columns)
+            let (codes, scale) = gpu.blocksToE4M3(onGPU, format: format, rows: rows, columns: columns, scale: nil)
             let amax = cpu.reduce(Float(0)) { Swift.max($0, abs($1)) }
             let s = amax > 0 ? amax / 448 : 1, inv = 1 / s
             let expected = Tensor(cpu.map { $0 * inv }, shape: [rows, columns]).to(.f8e4m3fn).floats()
@@ -100,10 +100,10 @@ enum GGUFCheck {
                     _ = linear(x, weight: dense, bias: nil)
                 }
                 let tFP8Path = best {
-                    let (c, s) = gpu.blocksToE4M3(blk, format: format, rows: n, columns: k)
+                    let (c, s) = gpu.blocksToE4M3(blk, format: format, rows: n, columns: k, scale: nil)
                     _ = gpu.fp8Linear(x, codes: c, scale: s, bias: nil, gelu: false, into: nil, ldc: nil)
                 }
-                let (_, kept) = gpu.blocksToE4M3(blk, format: format, rows: n, columns: k)
+                let (_, kept) = gpu.blocksToE4M3(blk, format: format, rows: n, columns: k, scale: nil)
                 let tKept = best {
                     let (c, s) = gpu.blocksToE4M3(blk, format: format, rows: n, columns: k, scale: kept)
                     _ = gpu.fp8Linear(x, codes: c, scale: s, bias: nil, gelu: false, into: nil, ldc: nil)

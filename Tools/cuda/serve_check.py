@@ -41,8 +41,8 @@ def free_port():
 
 
 def png_pixels(path):
-    """(width, height, bytes of RGB rows) of an 8-bit RGB PNG (filters undone)."""
-    raw = open(path, "rb").read()
+    """(width, height, bytes of RGB rows) of an 8-bit RGB PNG file or its bytes (filters undone)."""
+    raw = path if isinstance(path, bytes) else open(path, "rb").read()
     assert raw[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, idat, w, h = 8, b"", 0, 0
     while pos < len(raw):
@@ -130,8 +130,34 @@ def run(args, name, extra):
         st, body = http(port, "POST", "/api/jobs", job(4))
         s = wait_job(port, json.loads(body)["id"])
         if s["status"] != "done": problems.append(f"job after cancel: {s['status']} {s.get('error')}")
+        # A step-cached job (First-Block-Cache, issue 21) on the warm server.
+        t1 = time.time()
+        st, body = http(port, "POST", "/api/jobs", dict(job(1), cache_threshold=0.1))
+        s = wait_job(port, json.loads(body)["id"]) if st == 202 else {"status": f"submit {st} {body[:200]}"}
+        res["cached_job_s"] = round(time.time() - t1, 3)
+        if s["status"] != "done": problems.append(f"cached job: {s['status']} {s.get('error')}")
+        # The A1111 API (issue 19): two pictures in one call, seeds 5 and 6, infotext A1111 readers parse.
+        t1 = time.time()
+        st, body = http(port, "POST", "/sdapi/v1/txt2img", dict(prompt="a blue square", seed=5, steps=args.steps,
+                        width=args.size, height=args.size, batch_size=2, cfg_scale=1), timeout=900)
+        res["a1111_txt2img"] = f"{st} in {round(time.time() - t1, 2)} s"
+        if st != 200: problems.append(f"A1111 txt2img: {st} {body[:300]}")
+        else:
+            out = json.loads(body)
+            info = json.loads(out["info"])
+            if len(out["images"]) != 2: problems.append(f"A1111: {len(out['images'])} images")
+            for i, b64 in enumerate(out["images"]):
+                w, h, px = png_pixels(__import__("base64").b64decode(b64))
+                if (w, h) != (args.size, args.size) or len(set(px[::97])) < 8: problems.append(f"A1111 image {i}: {w}x{h}")
+            texts = info.get("infotexts", [])
+            if len(texts) != 2 or not all("Steps: " in t and "Seed: " in t for t in texts): problems.append(f"A1111 infotexts {texts}")
+            if [info.get("all_seeds", [None])[:2]] != [[5, 6]]: problems.append(f"A1111 seeds {info.get('all_seeds')}")
+        st, body = http(port, "GET", "/sdapi/v1/progress")
+        if st != 200: problems.append(f"A1111 progress: {st}")
         st, body = http(port, "GET", "/api/status")
         res["status_after"] = st
+        res["workers"] = json.loads(body).get("workers")
+        res["store_files"] = sorted(f for f in os.listdir(outdir) if not f.endswith(".png"))
         if proc.poll() is not None: problems.append("serve died")
     except Exception as e:  # noqa: BLE001 - reported as a failed run
         problems.append(f"{type(e).__name__}: {e}")
@@ -156,7 +182,7 @@ if __name__ == "__main__":
     a = ap.parse_args()
     runs = {"bf16": ["--precision", "bf16"], "fp8": ["--precision", "fp8"],
             "fp8-budget6": ["--precision", "fp8", "--vram-budget", "6"], "bf16-budget6": ["--precision", "bf16", "--vram-budget", "6"],
-            "cpu": []}
+            "fp8-gpus0": ["--precision", "fp8", "--gpus", "0"], "cpu": []}
     ok = [run(a, r, runs[r]) for r in a.runs.split(",")]
     print("serve check: all passed" if all(ok) else f"serve check: FAILED ({sum(not x for x in ok)} of {len(ok)} runs)", flush=True)
     sys.exit(0 if all(ok) else 1)

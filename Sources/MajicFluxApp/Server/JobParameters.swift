@@ -21,6 +21,8 @@ struct JobParameters: Codable, Equatable, Sendable {
     /// The input pictures and their options; nil for text-to-image. In the history, each input's
     /// `file` and `url` say where its PNG is kept.
     var conditioning: JobConditioning?
+    /// The First-Block-Cache threshold; nil when off.
+    var cache_threshold: Float?
 
     init(_ r: GenerationRequest) {
         prompt = r.prompt
@@ -38,10 +40,11 @@ struct JobParameters: Codable, Equatable, Sendable {
         }
         loras = (r.loras ?? []).map { JobLoRA(name: $0.lora.name, weight: $0.weight) }
         conditioning = JobConditioning(r.conditioning)
+        cache_threshold = r.cacheThreshold > 0 ? r.cacheThreshold : nil
     }
 
     private enum CodingKeys: String, CodingKey {
-        case prompt, negative_prompt, seed, steps, width, height, guidance, true_cfg_scale, max_sequence_length, schedule, shift, loras, conditioning
+        case prompt, negative_prompt, seed, steps, width, height, guidance, true_cfg_scale, max_sequence_length, schedule, shift, loras, conditioning, cache_threshold
     }
 
     /// As synthesized, except that `loras` and `conditioning` may be missing (older history entries
@@ -61,6 +64,7 @@ struct JobParameters: Codable, Equatable, Sendable {
         shift = try c.decodeIfPresent(Float.self, forKey: .shift)
         loras = try c.decodeIfPresent([JobLoRA].self, forKey: .loras) ?? []
         conditioning = try? c.decodeIfPresent(JobConditioning.self, forKey: .conditioning)
+        cache_threshold = try c.decodeIfPresent(Float.self, forKey: .cache_threshold)
     }
 
     /// The request without its LoRAs (those need their files: `LoRALibrary`) and pictures.
@@ -71,6 +75,7 @@ struct JobParameters: Codable, Equatable, Sendable {
         r.trueCFGScale = true_cfg_scale
         r.maxSequenceLength = max_sequence_length
         r.schedule = schedule == "diffsynth" ? .diffSynth(shift: shift ?? 3) : .model
+        r.cacheThreshold = cache_threshold ?? 0
         return r
     }
 }

@@ -111,6 +111,7 @@ struct JobRequestParser {
         r.guidance = try Self.number(o["guidance"], "guidance", default: d.guidance)
         r.trueCFGScale = try Self.number(o["true_cfg_scale"], "true_cfg_scale", default: 1)
         r.maxSequenceLength = try Self.integer(o["max_sequence_length"], "max_sequence_length", default: d.sequenceLength)
+        r.cacheThreshold = try Self.number(o["cache_threshold"], "cache_threshold", default: 0)
         switch o["schedule"] {
         case nil, .null?: r.schedule = d.schedule
         case .string("model")?: r.schedule = .model

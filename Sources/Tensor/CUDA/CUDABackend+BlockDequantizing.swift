@@ -2,7 +2,9 @@
 /// CUDAKernels+GGUF.swift): to the compute dtype for the ordinary GEMM, or to per-tensor e4m3 codes
 /// for the fp8 tensor-core GEMM (`FP8GEMM.fp8Linear`), which is what makes a GGUF DiT as fast as an
 /// fp8 one at the cost of fp8's rounding on top of the format's own.
-extension CUDABackend: BlockDequantizing {
+extension CUDABackend: BlockFP8Expanding {
+    public var expandsBlocksToFP8: Bool { hasFP8TensorCores && configuration.allowFP8TensorCores }
+
     /// Kernel format code (see `gguf_group` in CUDAKernels+GGUF.swift).
     static func ggufCode(_ f: BlockQuantFormat) -> Int {
         switch f {
@@ -50,7 +52,7 @@ extension CUDABackend: BlockDequantizing {
     /// / 448, or `scale` when given: a weight's is computed once and kept), ready for
     /// `fp8Linear(_:codes:scale:...)`; the dense matrix never exists.
     public func blocksToE4M3(_ blocks: Tensor, format: BlockQuantFormat, rows: Int, columns: Int,
-                             scale known: Tensor? = nil) -> (codes: Tensor, scale: Tensor) {
+                             scale known: Tensor?) -> (codes: Tensor, scale: Tensor) {
         let (src, groups) = checkedBlocks(blocks, format, rows, columns)
         let codes = empty([rows, columns], .f8e4m3fn)
         if groups == 0 { return (codes, known ?? Tensor([Float(1)], shape: [1], backend: self)) }

@@ -45,3 +45,16 @@ public protocol BlockDequantizing: Backend {
     /// once to `dtype`.
     func dequantizeBlocks(_ blocks: Tensor, format: BlockQuantFormat, rows: Int, columns: Int, dtype: DType) -> Tensor
 }
+
+/// A backend that also expands ggml blocks straight into per-tensor e4m3 codes for its fp8 GEMM
+/// (`FP8GEMM.fp8Linear`): a GGUF layer then runs on fp8 tensor cores, the dense matrix never
+/// existing, at the cost of e4m3's rounding on top of the format's own.
+///
+/// Adopted by `CUDABackend` on GPUs with fp8 tensor cores (CUDA/CUDABackend+BlockDequantizing.swift).
+public protocol BlockFP8Expanding: BlockDequantizing, FP8GEMM {
+    /// Whether this device runs the fp8 GEMM on tensor cores (otherwise expanding to e4m3 only adds error).
+    var expandsBlocksToFP8: Bool { get }
+    /// e4m3 codes (rows, columns) of the expanded blocks and one f32 scale (amax / 448; `scale` when
+    /// given, as a weight's amax never changes).
+    func blocksToE4M3(_ blocks: Tensor, format: BlockQuantFormat, rows: Int, columns: Int, scale: Tensor?) -> (codes: Tensor, scale: Tensor)
+}
