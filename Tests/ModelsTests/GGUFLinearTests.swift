@@ -153,4 +153,29 @@ final class GGUFLinearTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(ps, 40)
         XCTAssertGreaterThan(backend.blockExpansions, 0)
     }
+
+    /// The memory check before loading counts ggml blocks at their stored size (bytes per weight from
+    /// the file's types), and the GGUF precisions at their types' sizes.
+    func testMemoryEstimateKnowsGGUFSizes() throws {
+        let r = MemoryRequest(width: 64, height: 64, sequenceLength: 64)
+        func ditBytes(_ f: FluxModelFiles, _ p: WeightPrecision) throws -> Int64 {
+            try f.estimateMemory(precision: p, request: r).stages.first { $0.name == "DiT" }!.weightBytes
+        }
+        let gguf = try FluxModelFiles.resolve(modelDir: Self.fixtures + "/tiny-flux", dit: Self.q8DiT)
+        let file = try GGUFFile(path: Self.q8DiT)
+        // Q8_0 blocks and F32 tensors, both as stored.
+        XCTAssertEqual(try ditBytes(gguf, .gguf), Int64(file.tensorInfos.reduce(0) { $0 + $1.byteCount }))
+        XCTAssertEqual(try ditBytes(gguf, .bf16), try ditBytes(gguf, .gguf), "bf16 keeps a GGUF DiT's blocks")
+        XCTAssertGreaterThan(try ditBytes(gguf, .f32), try ditBytes(gguf, .gguf))
+
+        // A bf16 safetensors DiT under --precision q8_0 / q4_k: the block Linears at 34/32 and 144/256 bytes per weight.
+        let st = try FluxModelFiles.resolve(modelDir: DefaultModelQualityTests.modelDir)
+        let source = try CheckpointWeights(path: st.transformer)
+        let blockWeights = source.names.filter { QuantPolicy.isFluxBlockLinearWeight($0, shape: source.shape(of: $0)!) }
+            .map { Int64(source.shape(of: $0)!.reduce(1, *)) }.reduce(0, +)
+        XCTAssertGreaterThan(blockWeights, 0)
+        let bf16 = try ditBytes(st, .bf16)
+        XCTAssertEqual(try ditBytes(st, .q8_0), bf16 - blockWeights * 2 + blockWeights / 32 * 34)
+        XCTAssertEqual(try ditBytes(st, .q4_k), bf16 - blockWeights * 2 + blockWeights / 256 * 144)
+    }
 }

@@ -67,9 +67,10 @@ public func isGGUF(_ path: String) -> Bool {
 
 extension WeightPrecision {
     /// The dtype GGUF's quantized tensors are dequantized to under this precision: f32 for `.f32` and
-    /// for the precisions that quantize again on load (no bf16 rounding in between), bf16 for `.bf16`
-    /// and `.gguf` (the tensors it does not keep as blocks are held as bf16 like a released checkpoint).
-    var ggufDequantizedDType: DType { self == .bf16 || self == .gguf ? .bf16 : .f32 }
+    /// for fp8/int8/int4, which quantize again on load (no bf16 rounding in between); bf16 for the
+    /// precisions holding ggml blocks (`bf16`, `gguf`, `q8_0` ...: the tensors not kept as blocks, a
+    /// GGUF T5 included, are held as bf16 like a released checkpoint).
+    var ggufDequantizedDType: DType { holdsGGUFBlocks ? .bf16 : .f32 }
 }
 
 /// A weight source that can hand out a GGUF tensor's ggml blocks as stored (for `GGUFLinear`).
