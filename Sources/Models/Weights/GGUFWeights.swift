@@ -104,8 +104,9 @@ extension PrefixedWeights: GGUFBlockSource {
 
 /// Which Linears a loader holds as ggml blocks (`GGUFLinear`, `LinearQuantization.ggufBlocks`).
 public enum GGUFBlockHolding: Sendable, Equatable {
-    /// `--precision gguf`: every Linear weight a GGUF file stores in a ggml block type, as stored;
-    /// nothing else (other files load as with bf16).
+    /// `--precision bf16` (the default, "as stored") and `gguf`: every Linear weight a GGUF file stores
+    /// in a ggml block type, as stored; nothing else (other files load as stored). Keeping the blocks
+    /// is the point of a GGUF file on a small machine; `--precision f32` dequantises instead.
     case asStored
     /// `--precision q8_0`, `q4_k`, ...: the DiT's block Linears (`QuantPolicy.isFluxBlockLinearWeight`)
     /// in this type: kept as stored when a GGUF file holds them so, else quantised as they load
@@ -126,8 +127,8 @@ public enum GGUFBlockHolding: Sendable, Equatable {
 }
 
 extension LinearQuantization {
-    /// `--precision gguf`: Linear weights a GGUF file stores in ggml blocks stay so (`GGUFLinear`);
-    /// nothing is quantized on load (the policy selects no tensor).
+    /// `--precision bf16` / `gguf`: Linear weights a GGUF file stores in ggml blocks stay so
+    /// (`GGUFLinear`); nothing is quantized on load (the policy selects no tensor).
     public static let ggufBlocks = LinearQuantization(policy: .selectingNothing, ggufBlocks: .asStored)
 
     /// The DiT's block Linears as `type` blocks (`GGUFBlockHolding.type`).
