@@ -107,7 +107,7 @@ do {
         let imageSize = Int(options["image"] ?? "256")!, textTokens = Int(options["text"] ?? "512")!
         let precision = WeightPrecision(rawValue: options["precision"] ?? "bf16") ?? .bf16
         let (dit, loadS, loadCPU) = try timed { () throws -> FluxTransformer in
-            let source = try FluxCheckpointLayout.canonical(CheckpointWeights(path: file))
+            let source = try FluxCheckpointLayout.canonical(openWeights(path: file))
             let config = try FluxConfig.infer(shape: source.shape(of:), names: source.names)
             return try FluxTransformer(config: config, weights: source, computeDType: precision == .f32 ? .f32 : nil,
                                        quantization: precision.ditQuantizationForBench)
@@ -182,10 +182,13 @@ extension WeightPrecision {
     /// The quantization `--precision` applies to the DiT's block Linears (as FluxPipeline does).
     var ditQuantizationForBench: LinearQuantization? {
         switch self {
-        case .f32, .bf16: return nil
+        case .f32: return nil
+        case .bf16: return .ggufBlocks  // a GGUF file's blocks as stored, as FluxPipeline
         case .fp8: return .fluxFP8
         case .int8: return .fluxInt8
         case .int4: return .fluxInt4
+        case .gguf: return .ggufBlocks
+        case .q8_0, .q6_k, .q5_k, .q4_k, .q3_k, .q2_k: return ggmlType.map { .gguf($0) }
         }
     }
 }

@@ -2,7 +2,7 @@
 // `Tools/bench_cpu_reference.py make` (a benchmark, not a test). Tools/bench_cpu_reference.py compare
 // runs it next to the same measurement in PyTorch and prints the ratios.
 //
-//   flux-bench --dir DIR --case dit|dit-fp8|dit-int8|t5|vae|vae-encode|generate [--threads N] [--repeats N] [--steps N]
+//   flux-bench --dir DIR --case dit|dit-fp8|dit-int8|dit-q8_0|dit-q5_k|dit-q4_k|t5|vae|vae-encode|generate [--threads N] [--repeats N] [--steps N]
 //              [--profile] [--no-winograd]
 //
 // Prints one JSON line: wall and process CPU seconds of the best of --repeats runs after a warm-up
@@ -23,7 +23,7 @@ var cpuConfiguration = CPUBackend.Configuration()
 OpenBLASSetup.prepareProcess()  // first, before other threads: OpenBLAS's core and thread timeout
 var args = CommandLine.arguments.dropFirst().makeIterator()
 func usage() -> Never {
-    FileHandle.standardError.write("usage: flux-bench --dir DIR --case dit|dit-fp8|dit-int8|t5|vae|vae-encode|generate [--threads N] [--repeats N] [--steps N] [--profile] [--no-winograd]\n".data(using: .utf8)!)
+    FileHandle.standardError.write("usage: flux-bench --dir DIR --case dit|dit-fp8|dit-int8|dit-q8_0|dit-q5_k|dit-q4_k|t5|vae|vae-encode|generate [--threads N] [--repeats N] [--steps N] [--profile] [--no-winograd]\n".data(using: .utf8)!)
     exit(2)
 }
 while let a = args.next() {
@@ -100,11 +100,13 @@ do {
     let t0 = now()
     let wall: Double, cpu: Double, mean: Double
     switch benchCase {
-    case "dit", "dit-fp8", "dit-int8":
+    case "dit", "dit-fp8", "dit-int8", "dit-q8_0", "dit-q5_k", "dit-q4_k":
         let source = try FluxCheckpointLayout.canonical(CheckpointWeights(path: dir + "/transformer"))
         let declared = try ConfigFile.load(FluxConfig.self, path: dir + "/transformer/config.json", what: "transformer config")
         let config = try FluxConfig.infer(shape: source.shape(of:), names: source.names, declared: declared)
-        let q: LinearQuantization? = benchCase == "dit-fp8" ? .fluxFP8 : benchCase == "dit-int8" ? .fluxInt8 : nil
+        var q: LinearQuantization? = benchCase == "dit-fp8" ? .fluxFP8 : benchCase == "dit-int8" ? .fluxInt8 : nil
+        // GGUF types: the block Linears quantised to ggml blocks at load and run by the block kernel.
+        if let p = WeightPrecision(rawValue: String(benchCase.dropFirst(4))), let t = p.ggmlType { q = .gguf(t) }
         let dit = try FluxTransformer(config: config, weights: source, computeDType: .f32, quantization: q)
         fields["load_s"] = String(format: "%.3f", now() - t0)
         fields["weight_mib"] = String(format: "%.1f", Double(dit.weightByteCount) / 1048576)

@@ -8,7 +8,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "A FLUX.1-dev style model folder (model_index.json, transformer/, text_encoder/, ...).")
     var model: String?
 
-    @Option(help: "A separate DiT file (BFL/ComfyUI single file, e.g. majicflus_v134.safetensors) replacing the folder's transformer/.")
+    @Option(help: "A separate DiT file (BFL/ComfyUI single file, e.g. majicflus_v134.safetensors, or a ComfyUI-GGUF .gguf such as flux1-dev-Q4_K.gguf) replacing the folder's transformer/.")
     var dit: String?
 
     @Option(name: .customLong("text-encoder"), help: "CLIP text encoder weights (file or folder) replacing the folder's text_encoder/.")
@@ -20,7 +20,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "VAE weights (BFL ae.safetensors or a diffusers vae/ folder) replacing the folder's vae/.")
     var vae: String?
 
-    @Option(help: "Weight precision in memory: f32, bf16 (as stored), fp8 or int8 (DiT block Linears with per-channel scales), or int4 (groups of 64); on CUDA f32, bf16 or fp8.")
+    @Option(help: "Weight precision in memory: f32, bf16 (as stored), fp8 or int8 (DiT block Linears with per-channel scales), int4 (groups of 64), gguf (a .gguf DiT's Linears kept in the file's blocks, Q8_0 ... Q2_K), or a GGUF type q8_0, q6_k, q5_k, q4_k, q3_k, q2_k (DiT block Linears in that type: kept from a .gguf of that type, else quantized at load); on CUDA all but int8 and int4.")
     var precision: WeightPrecision = .bf16
 
     @Option(help: "Where to compute: cpu, cuda or auto (CUDA when present, else the CPU).")

@@ -14,7 +14,8 @@ struct QuantizeCommand: ParsableCommand {
         norms, biases and the final layer are copied unchanged. INPUT is a .safetensors file, an \
         *.index.json of a sharded checkpoint, or a folder holding either. OUTPUT is one .safetensors file, \
         or one .gguf file for the gguf-* formats (ComfyUI-GGUF / llama.cpp blocks, byte-identical to the \
-        gguf Python package's quantizer; tensors left alone keep F32/F16/BF16).
+        gguf Python package's quantizer, and for the k-quants to ggml's reference quantizers; tensors left \
+        alone keep F32/F16/BF16).
         """)
 
     @Argument(help: "Input checkpoint (.safetensors file, .index.json, or folder).")
@@ -23,7 +24,7 @@ struct QuantizeCommand: ParsableCommand {
     @Argument(help: "Output .safetensors file.")
     var output: String
 
-    @Option(help: "fp8-e4m3fn, fp8-e5m2, int8, int4, or a GGUF type: gguf-q8_0, gguf-q5_0, gguf-q5_1, gguf-q4_0, gguf-q4_1, gguf-bf16, gguf-f16, gguf-f32.")
+    @Option(help: "fp8-e4m3fn, fp8-e5m2, int8, int4, or a GGUF type: gguf-q8_0, gguf-q6_k, gguf-q5_k, gguf-q5_0, gguf-q5_1, gguf-q4_k, gguf-q4_0, gguf-q4_1, gguf-q3_k, gguf-q2_k, gguf-bf16, gguf-f16, gguf-f32.")
     var format: String = "fp8-e4m3fn"
 
     @Option(help: "Scale granularity: none, tensor, channel or block:N.")
@@ -75,9 +76,9 @@ struct QuantizeCommand: ParsableCommand {
     private func runGGUF() throws {
         let name = String(format.dropFirst(5))
         guard let type = GGMLType(name: name), GGMLType.quantizable.contains(type) else {
-            throw ValidationError("--format gguf-TYPE takes one of \(GGMLType.quantizable.map { "gguf-" + $0.name.lowercased() }.joined(separator: ", ")) (the types the gguf package quantizes), got '\(format)'")
+            throw ValidationError("--format gguf-TYPE takes one of \(GGMLType.quantizable.map { "gguf-" + $0.name.lowercased() }.joined(separator: ", ")) (the gguf package's types and the k-quants), got '\(format)'")
         }
-        guard scale == "tensor" else { throw ValidationError("--scale does not apply to GGUF formats: every block of 32 carries its own scale; leave it out") }
+        guard scale == "tensor" else { throw ValidationError("--scale does not apply to GGUF formats: every block (32 or 256 weights) carries its own scales; leave it out") }
         guard overflow == nil else { throw ValidationError("--overflow applies only to --format fp8-e4m3fn; leave it out") }
         var selects: @Sendable (String, [Int]) -> Bool = QuantPolicy.isFluxBlockLinearWeight
         if allLinear { selects = { name, shape in shape.count == 2 && name.hasSuffix(".weight") } }

@@ -38,7 +38,7 @@ final class GGUFBlockTests: XCTestCase {
         for type in GGMLType.dequantizable {
             let name = type.name.lowercased()
             var cases = ["\(name).random"]
-            if GGMLType.quantizable.contains(type) { cases.append("\(name).quantized") }
+            if GGMLType.quantizable.contains(type) && type.blockSize < 256 { cases.append("\(name).quantized") }
             for c in cases {
                 XCTAssertEqual(try f.info(named: c).type, type)
                 let ours = try f.tensor(named: c, as: .f32).floats()
@@ -52,7 +52,8 @@ final class GGUFBlockTests: XCTestCase {
 
     func testQuantizationBytesAreIdenticalToGGUFPy() throws {
         let f = try GGUFFile(path: Self.blocksPath)
-        for type in GGMLType.quantizable {
+        // The k-quants' reference is ggml's C (GGUFKQuantTests): gguf.quants cannot quantize them.
+        for type in GGMLType.quantizable where type.blockSize < 256 {
             let name = type.name.lowercased()
             let source = try f.tensor(named: "\(name).source").floats()
             let reference = Array(try f.bytes(named: "\(name).quantized"))
@@ -71,9 +72,9 @@ final class GGUFBlockTests: XCTestCase {
                                                            into: UnsafeMutablePointer<Float>.allocate(capacity: 1))) {
             XCTAssertTrue("\($0)".contains("IQ2_XXS"), "\($0)")
         }
-        XCTAssertThrowsError(try GGUFQuantize.quantize(.q4_K, from: UnsafePointer<Float>(bitPattern: 8)!, count: 256,
+        XCTAssertThrowsError(try GGUFQuantize.quantize(.iq4_XS, from: UnsafePointer<Float>(bitPattern: 8)!, count: 256,
                                                        into: UnsafeMutableRawPointer(bitPattern: 8)!)) {
-            XCTAssertTrue("\($0)".contains("Q4_K"), "\($0)")
+            XCTAssertTrue("\($0)".contains("IQ4_XS"), "\($0)")
         }
         XCTAssertEqual(GGMLType(name: "q4_k"), .q4_K)
         XCTAssertEqual(GGMLType(name: "IQ2_XXS"), .iq2_XXS)

@@ -11,7 +11,7 @@ public struct LoRAFusionError: Sendable {
 
 extension LinearLayer {
     /// This layer with `up @ down` added to its weight, stored as before: a dense weight in its dtype,
-    /// GPU fp8 and CPU scaled fp8/int8/int4 re-quantised with new scales. The sum is formed in f32 in
+    /// GPU fp8, CPU scaled fp8/int8/int4 and GGUF blocks re-quantised with new scales. The sum is formed in f32 in
     /// host memory one layer at a time (a GPU would round it to its compute dtype), so the error
     /// reported is the storing's alone.
     func fused(_ f: LoRAFactors) throws -> (any LinearLayer, relativeError: Float) {
@@ -40,6 +40,12 @@ extension LinearLayer {
             var layer = try QuantizedLinear(weight: q, bias: l.layer.bias, panelBytes: l.layer.panelBytes)
             layer.precision = l.layer.precision
             return (CPUQuantizedLinear(layer), relativeDistance(q.dequantized().to(.f32), exact))
+        case let l as GGUFLinear:
+            let exact = l.dequantizedWeight() + matmul(f.up, f.down)
+            let q = try GGUFLinear(quantizing: exact, format: l.format, bias: l.bias)
+            let placed = try GGUFLinear(blocks: q.blocks.moved(to: l.blocks.backend), format: l.format, inFeatures: l.inFeatures,
+                                        outFeatures: l.outFeatures, bias: l.bias)
+            return (placed, relativeDistance(q.dequantizedWeight(), exact))
         default:
             throw ModelError.invalidParameter("cannot fuse a LoRA into a \(type(of: self)) layer")
         }

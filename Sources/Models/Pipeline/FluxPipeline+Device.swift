@@ -29,10 +29,10 @@ extension FluxPipeline {
 }
 
 extension WeightPrecision {
-    /// Whether a GPU backend runs this precision: f32 and bf16, and fp8 unless `MAJICFLUX_CUDA_FP8=0`
+    /// Whether a GPU backend runs this precision: f32, bf16, gguf and the GGUF types, and fp8 unless `MAJICFLUX_CUDA_FP8=0`
     /// turned the GPU fp8 path off (int8 and int4 run on the CPU only).
     public var runsOnGPU: Bool {
-        self == .f32 || self == .bf16 || (self == .fp8 && FluxPipeline.gpuFP8Enabled)
+        self == .f32 || self == .bf16 || holdsGGUFBlocks || (self == .fp8 && FluxPipeline.gpuFP8Enabled)
     }
 
     /// What a GPU computes in at this precision: f32 for `.f32`, bf16 for everything else.

@@ -82,7 +82,7 @@ public final class FluxPipeline {
         self.vramBudget = vramBudget
         // Quant's kernels read host memory: on a device, quantized weights need its fp8 GEMM.
         let deviceFP8 = precision == .fp8 && backend is any FP8GEMM && FluxPipeline.gpuFP8Enabled
-        if backend.device != .cpu && precision.ditQuantization != nil && !deviceFP8 {
+        if backend.device != .cpu && precision.ditQuantization != nil && !deviceFP8 && !precision.holdsGGUFBlocks {
             let fp8Note = !(backend is any FP8GEMM) ? " (\(backend.name) has no fp8 GEMM)" : " (MAJICFLUX_CUDA_FP8=0 turned the GPU fp8 path off)"
             throw ModelError.invalidParameter("--precision \(precision.rawValue) (quantized weights) runs on the CPU only; on \(backend.name) use bf16, f32"
                 + (backend is any FP8GEMM ? " or fp8" : "") + (precision == .fp8 ? fp8Note : ""))
@@ -294,7 +294,8 @@ public final class FluxPipeline {
 public enum WeightPrecision: String, Sendable, CaseIterable {
     /// Everything converted to f32 at load (2x the memory of bf16 checkpoints; no per-call decoding).
     case f32
-    /// Weights as stored (bf16 in released checkpoints), memory-mapped, decoded panel by panel.
+    /// Weights as stored (bf16 in released checkpoints), memory-mapped, decoded panel by panel; a GGUF
+    /// DiT's Linears in the file's ggml blocks (as `gguf`: the point of a GGUF file on a small machine).
     case bf16
     /// The DiT's block Linears quantized to float8 e4m3fn with per-channel scales (1/4 of f32).
     case fp8
@@ -302,14 +303,23 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
     case int8
     /// The DiT's block Linears quantized to int4 in groups of 64 columns.
     case int4
+    /// A GGUF DiT's Linears kept in the file's ggml block types (Q8_0 ... Q2_K, `GGUFLinear`); other
+    /// tensors, and other files, as stored. The same as `bf16`, named for what it does to GGUF files.
+    case gguf
+    /// The DiT's block Linears as ggml blocks of one type (`GGUFLinear`): kept from a GGUF file that
+    /// stores them so, else quantised as they load (see `GGUFBlockHolding.type`).
+    case q8_0, q6_k, q5_k, q4_k, q3_k, q2_k
 
     var denseDType: DType? { self == .f32 ? .f32 : nil }
     var ditQuantization: LinearQuantization? {
         switch self {
-        case .f32, .bf16: return nil
+        case .f32: return nil
+        case .bf16: return .ggufBlocks
         case .fp8: return .fluxFP8
         case .int8: return .fluxInt8
         case .int4: return .fluxInt4
+        case .gguf: return .ggufBlocks
+        case .q8_0, .q6_k, .q5_k, .q4_k, .q3_k, .q2_k: return ggmlType.map { .gguf($0) }
         }
     }
 }

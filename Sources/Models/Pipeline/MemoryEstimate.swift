@@ -131,7 +131,7 @@ enum MemoryModel {
         return total
     }
 
-    /// DiT bytes under `precision`: stored-quantized layers as stored; block Linears the precision
+    /// DiT bytes under `precision`: stored-quantized layers as stored (GGUF blocks under `.gguf`); block Linears the precision
     /// quantizes at their quantized size (+ scales); the rest as stored, or f32 for `.f32`.
     static func ditBytes(_ w: WeightSource, precision: WeightPrecision) -> Int64 {
         var total: Int64 = 0
@@ -139,7 +139,9 @@ enum MemoryModel {
         for name in w.names {
             guard let dt = w.dtype(of: name), let shape = w.shape(of: name) else { continue }
             let n = Int64(shape.reduce(1, *))
-            if [.f8e4m3fn, .f8e5m2, .i8, .u8].contains(dt) || QuantKeys.isCompanion(name) {
+            if let kept = MemoryModel.keptGGUFBytes(w, name, precision: precision) {
+                total += kept
+            } else if [.f8e4m3fn, .f8e5m2, .i8, .u8].contains(dt) || QuantKeys.isCompanion(name) {
                 total += n * Int64(dt.byteSize)
             } else if let policy, policy.shouldQuantize(name, shape: shape) {
                 let rows = Int64(shape[0])

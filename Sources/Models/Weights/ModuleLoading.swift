@@ -37,6 +37,7 @@ extension WeightLoader {
         if let fp8 = gpuFP8Linear(prefix, out: out, in: inFeatures) {
             return FP8Linear(codes: fp8.codes, scale: fp8.scale, bias: bias)
         }
+        if let gguf = ggufLinear(prefix, out: out, in: inFeatures, bias: bias) { return gguf }
         if let q = quantizedLinear(prefix, out: out, in: inFeatures), let layer = try? QuantizedLinear(weight: q, bias: bias) {
             return CPUQuantizedLinear(layer)
         }

@@ -24,7 +24,12 @@ final class WeightSourceTensors: TensorSource {
 public struct LinearQuantization: Sendable {
     /// Which Linear weights (canonical name, shape) are quantized when loaded unquantized.
     public var policy: QuantPolicy
-    public init(policy: QuantPolicy) { self.policy = policy }
+    /// Linears held as ggml blocks (`GGUFLinear`): a GGUF file's as stored, or one type (GGUFWeights.swift).
+    public var ggufBlocks: GGUFBlockHolding?
+    public init(policy: QuantPolicy, ggufBlocks: GGUFBlockHolding? = nil) {
+        self.policy = policy
+        self.ggufBlocks = ggufBlocks
+    }
 
     /// FLUX DiT block Linears in float8 e4m3fn with per-output-channel scales (1 byte per weight).
     public static let fluxFP8 = LinearQuantization(policy: .fluxDiT(format: .fp8e4m3fn, granularity: .channel))

@@ -8,7 +8,8 @@ import Tensor
 /// Converts a checkpoint into a GGUF file, tensor by tensor (`majicflux quantize --format gguf-...`).
 ///
 /// The tensors the policy selects (by default the Linear weights of the Flux blocks) whose rows are
-/// whole blocks of the type are stored as `type` (bytes identical to `gguf.quants.quantize`); the
+/// whole blocks of the type are stored as `type` (bytes identical to `gguf.quants.quantize`, or to
+/// ggml's reference C quantisers for the k-quants); the
 /// others keep their precision: F32, F16 and BF16 as stored, other floats (fp8, quantized layers
 /// of the input) as F32, integers as I8 / I32 / I64. Names are kept (BFL names stay BFL names, which is
 /// what ComfyUI-GGUF reads). Peak memory is about one weight in f32 plus its quantized bytes.
@@ -44,6 +45,11 @@ public final class GGUFConverter {
         case .q5_0: return 8
         case .q5_1: return 9
         case .bf16: return 32
+        case .q2_K: return 10
+        case .q3_K: return 11  // MOSTLY_Q3_K_S: every selected tensor Q3_K
+        case .q4_K: return 14  // MOSTLY_Q4_K_S
+        case .q5_K: return 16  // MOSTLY_Q5_K_S
+        case .q6_K: return 18
         default: return 0
         }
     }

@@ -4,8 +4,8 @@ import Tensor
 /// `GGMLType.quantizable`: the same f32 arithmetic in the same order (the scale is computed in f32,
 /// used in f32, and stored rounded to an IEEE half).
 ///
-/// The k-quants are not here: the reference package can only dequantize them, so there is nothing to
-/// be bit-identical to (ggml's own quantizers search scales iteratively).
+/// The k-quants (Q6_K ... Q2_K, GGUFQuantize+KQuants.swift) are ports of ggml's reference C
+/// quantisers (the `gguf` package only dequantizes them): their bytes are checked against that C.
 public enum GGUFQuantize {
     /// Bytes of `count` elements (a whole number of blocks) of `type`.
     public static func byteCount(_ type: GGMLType, count: Int) -> Int { count / type.blockSize * type.typeSize }
@@ -42,6 +42,11 @@ public enum GGUFQuantize {
             case .q4_1: q4_1(x, p)
             case .q5_0: q5_0(x, p)
             case .q5_1: q5_1(x, p)
+            case .q2_K: q2_K(x, p)
+            case .q3_K: q3_K(x, p)
+            case .q4_K: q4_K(x, p)
+            case .q5_K: q5_K(x, p)
+            case .q6_K: q6_K(x, p)
             default: preconditionFailure("\(type) is not quantizable")
             }
         }

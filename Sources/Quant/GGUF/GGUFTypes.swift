@@ -102,8 +102,10 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
                                                    .q6_K, .q5_K, .q4_K, .q3_K, .q2_K]
 
     /// The types this library writes (`GGUFQuantize`): those the reference `gguf.quants.quantize`
-    /// implements, so the bytes can be checked against it.
-    public static let quantizable: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q5_0, .q5_1, .q4_0, .q4_1]
+    /// implements (bytes checked against it) and the k-quants (bytes checked against ggml's C
+    /// reference quantisers).
+    public static let quantizable: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q5_0, .q5_1, .q4_0, .q4_1,
+                                                 .q6_K, .q5_K, .q4_K, .q3_K, .q2_K]
 
     /// True for types `GGUFDequantize` reads.
     public var isDequantizable: Bool { GGMLType.dequantizable.contains(self) }

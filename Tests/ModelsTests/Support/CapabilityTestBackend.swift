@@ -1,4 +1,5 @@
 import Foundation
+import Quant
 import Tensor
 
 /// A new backend as a contributor would add one, without touching Models: it wraps the CPU backend
@@ -7,7 +8,8 @@ import Tensor
 ///   thread waits on its fence (`computeWait`/`hostWait`), so a streamer that reads a slot without
 ///   waiting for its copy computes with stale weights and the picture shows it;
 /// - `DeviceMemoryInfo`: counts the bytes of its own live allocations (device used = reserved);
-/// - `FP8GEMM`: e4m3 codes with a per-tensor scale, multiplied by dequantising on the CPU.
+/// - `FP8GEMM`: e4m3 codes with a per-tensor scale, multiplied by dequantising on the CPU;
+/// - `BlockDequantizing`: ggml blocks expanded with Quant's dequantiser.
 /// It does not adopt `FusedGEMMEpilogue` (its GEMM is the CPU's) or `WeightDTypePreferring`.
 // unchecked: the counters, `limit` and the copy queue `pending` are only touched under `lock` (NSLock); `base` is a `let`.
 final class CapabilityTestBackend: Backend, @unchecked Sendable {
@@ -15,7 +17,9 @@ final class CapabilityTestBackend: Backend, @unchecked Sendable {
     private let lock = NSLock()
     private var live = 0, peak = 0, windowPeak = 0
     private var pending: [(source: UnsafeRawPointer, count: Int, storage: Storage, offset: Int, done: QueueFence)] = []
-    private var copies = 0, fp8Count = 0, limit: Int?
+    private var copies = 0, fp8Count = 0, blockCount = 0, limit: Int?
+    /// Calls of `dequantizeBlocks` (GGUF Linears expanded by the backend).
+    var blockExpansions: Int { locked { blockCount } }
     /// Queued copies that have run (on a fence wait).
     var copiesRun: Int { locked { copies } }
     /// Calls of the emulated fp8 GEMM.
@@ -26,7 +30,7 @@ final class CapabilityTestBackend: Backend, @unchecked Sendable {
         set { locked { limit = newValue } }
     }
 
-    private func locked<T>(_ body: () -> T) -> T {
+    fileprivate func locked<T>(_ body: () -> T) -> T {
         lock.lock()
         defer { lock.unlock() }
         return body()
@@ -51,7 +55,7 @@ final class CapabilityTestBackend: Backend, @unchecked Sendable {
     }
 
     /// A base-backend result re-homed here, so the next op on it comes back through this backend.
-    private func adopt(_ t: Tensor) -> Tensor {
+    fileprivate func adopt(_ t: Tensor) -> Tensor {
         if t.storage.backend === self { return t }
         return Tensor(storage: own(t.storage, byteCount: t.storage.byteCount), dtype: t.dtype, shape: t.shape, strides: t.strides, offset: t.offset)
     }
@@ -156,3 +160,14 @@ private func dequantisingLinear(_ x: Tensor, codes: Tensor, scale: Tensor, bias:
 }
 
 private func joined(_ xs: [Tensor], dim: Int) -> Tensor { concat(xs, dim: dim) }
+
+extension CapabilityTestBackend: BlockDequantizing {
+    /// Expands ggml blocks with Quant's dequantiser (ggml's values), rounded once to `dtype`, as the
+    /// CUDA backend's kernel does on the device.
+    func dequantizeBlocks(_ blocks: Tensor, format: BlockQuantFormat, rows: Int, columns: Int, dtype: DType) -> Tensor {
+        locked { blockCount += 1 }
+        // The blocks are host memory here (the base backend's): Quant reads them in place.
+        let layer = try! GGUFBlockLinear(type: GGMLType(format), blocks: blocks, rows: rows, columns: columns)
+        return adopt(layer.dequantized().to(dtype))
+    }
+}
