@@ -69,7 +69,7 @@ do {
     case "upload": exit(try UploadCheck.run() ? 0 : 1)
     case "fp8": exit(try FP8Check.run() ? 0 : 1)
     case "gguf": exit(try GGUFCheck.run() ? 0 : 1)
-    // case "dit-gguf": try GGUFDiTBench.run(sizes: args.dropFirst().compactMap { Int($0) })
+    case "dit-gguf": try GGUFDiTBench.run(sizes: args.dropFirst().compactMap { Int($0) })
     case "threads": exit(try ThreadsCheck.run() ? 0 : 1)
     case "stream":
         let rest = args.dropFirst(), numbers = rest.compactMap { Double($0) }

@@ -27,7 +27,7 @@ for s in ${STAGES:-gguf dit-gguf dit-fp8 make small serve}; do
       /usr/bin/time -v /tmp/bin/majicflux quantize $R/text_encoder_2 /tmp/t5-q8_0.gguf --format gguf-q8_0 ${T5_SELECT:-} > "$OUT/quantize-t5.log" 2>&1
       echo "quantize T5: exit $? $(grep -E 'Elapsed|Maximum resident' "$OUT/quantize-t5.log" | tr -s ' ' | tr '\n' ' ')"; ls -la /tmp/t5-q8_0.gguf
       sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
-      for run in "q4_k:--precision gguf" "q4_k-fp8:--precision gguf --gguf-compute fp8"; do
+      for run in "q4_k:--precision gguf"; do
         name=${run%%:*}; extra=${run#*:}
         /usr/bin/time -v timeout 400 /tmp/bin/majicflux generate --model $R --dit /tmp/dit-q4_k.gguf --text-encoder-2 /tmp/t5-q8_0.gguf \
           $extra --device cuda --vram-budget 6 --prompt "a red circle on the left on a white background" --seed 1 --steps 20 \

@@ -21,6 +21,11 @@ public struct GGUFLinear: LinearLayer {
     public var bias: Tensor?
     public let inFeatures: Int
     public let outFeatures: Int
+    /// Run on fp8 tensor cores where the backend can (`BlockFP8Expanding`): the blocks expand to
+    /// per-tensor e4m3 instead of the compute dtype (GGUFLinear+FP8.swift). Off: ggml's exact values.
+    public var computesInFP8 = false
+    /// The kept e4m3 scale of the fp8 path (shared by copies of this layer: same blocks, same scale).
+    let fp8Scale = GGUFFP8Scale()
 
     /// Makes the layer; throws when `blocks` or `bias` do not fit (out, in) in `format`.
     public init(blocks: Tensor, format: BlockQuantFormat, inFeatures: Int, outFeatures: Int, bias: Tensor?) throws {
@@ -87,29 +92,34 @@ public struct GGUFLinear: LinearLayer {
             let layer = try! GGUFBlockLinear(type: GGMLType(format), blocks: blocks, rows: outFeatures, columns: inFeatures, bias: bias)
             return layer(x)
         }
+        if let y = fp8Forward(x, gelu: false) { return y }
         return linear(x, weight: denseWeight(like: x), bias: bias)
     }
 
     public func geluTanh(_ x: Tensor) -> Tensor {
         if onHost(x) { return gelu(self(x), approximate: .tanh) }
+        if let y = fp8Forward(x, gelu: true) { return y }
         return linearGeluTanh(x, weight: denseWeight(like: x), bias: bias)
     }
 
     public func concatGeluTanh(_ prefix: Tensor, _ x: Tensor) -> Tensor {
         if onHost(x) { return concat([prefix, geluTanh(x)], dim: -1) }
+        if let y = fp8ConcatGeluTanh(prefix, x) { return y }
         return concatLinearGeluTanh(prefix, x, weight: denseWeight(like: x), bias: bias)
     }
 
     /// True when Quant's host kernel runs: blocks and input in host memory and the blocks' backend
     /// does not expand blocks itself (a test backend in host memory may).
-    private func onHost(_ x: Tensor) -> Bool {
+    func onHost(_ x: Tensor) -> Bool {
         blocks.device == .cpu && x.device == .cpu && !(blocks.backend is any BlockDequantizing)
     }
 
     /// Output rows are independent in every ggml format: a slice of rows is a slice of the blocks.
     public func rows(_ start: Int, _ end: Int) -> (any LinearLayer)? {
-        try? GGUFLinear(blocks: blocks.slice(dim: 0, start: start, end: end), format: format, inFeatures: inFeatures,
-                        outFeatures: end - start, bias: bias?.slice(dim: 0, start: start, end: end))
+        guard var part = try? GGUFLinear(blocks: blocks.slice(dim: 0, start: start, end: end), format: format, inFeatures: inFeatures,
+                                         outFeatures: end - start, bias: bias?.slice(dim: 0, start: start, end: end)) else { return nil }
+        part.computesInFP8 = computesInFP8
+        return part
     }
 
     /// The dense (out, in) weight in x's float dtype where the blocks are: expanded by the backend

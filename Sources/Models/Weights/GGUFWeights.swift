@@ -180,7 +180,11 @@ extension WeightLoader {
                 MappedFile.releaseResidentPages(of: w)
             }
             if blocks.backend !== target { blocks = blocks.moved(to: target) }
-            return try GGUFLinear(blocks: blocks, format: format, inFeatures: inFeatures, outFeatures: out, bias: bias)
+            var layer = try GGUFLinear(blocks: blocks, format: format, inFeatures: inFeatures, outFeatures: out, bias: bias)
+            // On fp8 tensor cores the 2-6 bit formats run as e4m3 (their own rounding dominates, and the
+            // step is as fast as fp8's; BENCHMARKS.md "GGUF on the GPU"); Q8_0 keeps ggml's exact values.
+            layer.computesInFP8 = format != .q8_0 && (target as? any BlockFP8Expanding)?.expandsBlocksToFP8 == true
+            return layer
         } catch {
             report("\(weightName): \(error)")
             return nil

@@ -1,0 +1,59 @@
+import Tensor
+
+/// The per-tensor e4m3 scale of a GGUF layer's expanded values: computed on first use and kept (a
+/// weight's amax never changes), so later calls expand the blocks in one pass.
+// unchecked: `value` is only read and written under `mutex`.
+final class GGUFFP8Scale: @unchecked Sendable {
+    private let mutex = PThreadMutex()
+    private var value: Tensor?
+
+    func get() -> Tensor? { mutex.withLock { value } }
+
+    func set(_ t: Tensor) { mutex.withLock { value = t } }
+}
+
+/// GGUF layers on fp8 tensor cores (`computesInFP8`, `BlockFP8Expanding`): the blocks expand straight
+/// to per-tensor e4m3 codes and the fp8 GEMM runs, as fast as an fp8 model at the cost of e4m3's
+/// rounding on top of the format's own; and LoRA updates added into the layer's output.
+extension GGUFLinear {
+    /// The backend to run this layer's fp8 path on, when it is asked for and the device has it.
+    private func fp8Backend(_ x: Tensor) -> (any BlockFP8Expanding)? {
+        guard computesInFP8, let b = blocks.backend as? any BlockFP8Expanding, b.expandsBlocksToFP8,
+              x.device == blocks.device else { return nil }
+        return b
+    }
+
+    /// e4m3 codes and scale of this layer, the scale computed once.
+    private func e4m3(_ b: any BlockFP8Expanding) -> (codes: Tensor, scale: Tensor) {
+        let kept = fp8Scale.get()
+        let r = b.blocksToE4M3(blocks, format: format, rows: outFeatures, columns: inFeatures, scale: kept)
+        if kept == nil { fp8Scale.set(r.scale) }
+        return r
+    }
+
+    /// y = x Wᵀ + b [-> tanh-GELU] on fp8 tensor cores; nil when this layer does not run in fp8.
+    func fp8Forward(_ x: Tensor, gelu: Bool) -> Tensor? {
+        guard let b = fp8Backend(x) else { return nil }
+        let (codes, scale) = e4m3(b)
+        return b.fp8Linear(x, codes: codes, scale: scale, bias: bias, gelu: gelu, into: nil, ldc: nil)
+    }
+
+    /// [prefix | gelu_tanh(x Wᵀ + b)] on fp8 tensor cores; nil when this layer does not run in fp8.
+    func fp8ConcatGeluTanh(_ prefix: Tensor, _ x: Tensor) -> Tensor? {
+        guard let b = fp8Backend(x) else { return nil }
+        let (codes, scale) = e4m3(b)
+        return b.fp8ConcatLinearGeluTanh(prefix, x, codes: codes, scale: scale, bias: bias)
+    }
+
+    /// out += x Wᵀ + b (a LoRA's update written first, `LinearAccumulating`), with the layer expanded
+    /// to the compute dtype; false where the backend cannot accumulate.
+    public func accumulate(_ x: Tensor, into out: Tensor, ldc: Int, gelu: Bool) -> Bool {
+        guard let acc = out.backend as? any LinearAccumulating, !onHost(x) else { return false }
+        if let b = fp8Backend(x) {
+            let (codes, scale) = e4m3(b)
+            return acc.fp8Linear(x, codes: codes, scale: scale, bias: bias, gelu: gelu, into: out, ldc: ldc, accumulate: true)
+        }
+        acc.linear(x, weight: denseWeight(like: x), bias: bias, gelu: gelu, into: out, ldc: ldc, accumulate: true)
+        return true
+    }
+}
