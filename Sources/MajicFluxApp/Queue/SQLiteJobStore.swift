@@ -57,11 +57,17 @@ final class SQLiteJobStore: JobStore {
         }
         let pool: DatabasePool
         do {
-            pool = try DatabasePool(path: path, configuration: config)
-            let problems = try pool.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
-            if problems != ["ok"] {
-                throw JobStoreError.damaged(path: path, problem: problems.prefix(3).joined(separator: "; "), advice: Self.advice(path))
+            // Checked before the pool opens it: opening a pool writes (GRDB makes sure the WAL file
+            // exists), and a damaged file must stay exactly as it is.
+            if FileManager.default.fileExists(atPath: path) {
+                let check = try DatabaseQueue(path: path)
+                let problems = try check.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
+                try check.close()
+                if problems != ["ok"] {
+                    throw JobStoreError.damaged(path: path, problem: problems.prefix(3).joined(separator: "; "), advice: Self.advice(path))
+                }
             }
+            pool = try DatabasePool(path: path, configuration: config)
             let migrator = Self.migrator
             if try pool.read({ try migrator.hasBeenSuperseded($0) }) {
                 throw JobStoreError.other("the job database \(path) was made by a newer majicflux (its schema has migrations this version does not know); run that version, or move the file aside and restart (pictures are re-imported from the PNGs)")
@@ -529,6 +535,9 @@ final class SQLiteJobStore: JobStore {
 
     func close() async {
         broadcaster.finish()
+        // Everything into the main file (GRDB closes its read-only readers last, and those cannot
+        // checkpoint): a stopped server's folder holds one self-contained majicflux.sqlite to copy.
+        _ = try? await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
         try? pool.close()
     }
 
