@@ -30,6 +30,8 @@ final class MultiWorkerTests: XCTestCase {
         XCTAssertEqual(workers.map { $0["state"] as? String }, ["idle", "idle"], "\(workers)")
         XCTAssertEqual(workers.map { $0["device"] as? String }, ["cpu", "cpu"])
         XCTAssertEqual(Set(workers.compactMap { $0["id"] as? String }).count, 2)
+        let page = try await console.get("/")
+        XCTAssertTrue(page.text.contains("id=\"workers\"") && page.text.contains("function renderWorkers"), "the page lists the workers")
 
         var ids: [String] = []
         for i in 0..<6 {

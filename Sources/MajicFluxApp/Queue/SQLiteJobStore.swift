@@ -30,8 +30,8 @@ final class SQLiteJobStore: JobStore {
     /// The next picture number: above every number in the folder, the history and the record of
     /// numbers used (a deleted picture's number is not reused: a browser may hold its URL as immutable).
     private let numbers: NumberCounter
-    /// Counts `close()` calls: only the first one acts.
-    private let closing = NumberCounter(next: 0)
+    /// Counts the calls in flight; closing waits for them.
+    private let gate = CallGate()
     /// What the open found and did, for the log ("imported 12 entries of history.json").
     let notes: [String]
 
@@ -205,7 +205,7 @@ final class SQLiteJobStore: JobStore {
 
     func enqueue(_ job: NewJob, maxQueued: Int) async throws -> StoredJob {
         let requirements = try Self.encode(job.requirements), parameters = try Self.encode(job.parameters)
-        try await pool.write { db in
+        try await write { db in
             let waiting = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = 'queued'") ?? 0
             if waiting >= maxQueued { throw JobStoreError.queueFull(limit: maxQueued) }
             try db.execute(sql: """
@@ -222,7 +222,7 @@ final class SQLiteJobStore: JobStore {
     }
 
     func job(_ id: String) async throws -> StoredJob? {
-        try await pool.read { db in try Self.fetchJob(db, id) }
+        try await read { db in try Self.fetchJob(db, id) }
     }
 
     private func required(_ id: String) async throws -> StoredJob {
@@ -231,7 +231,7 @@ final class SQLiteJobStore: JobStore {
     }
 
     func activeJobs() async throws -> [StoredJob] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE status = 'running' ORDER BY started, seq").map(Self.job(from:))
                 + Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE status = 'queued' ORDER BY seq").map(Self.job(from:))
         }
@@ -239,7 +239,7 @@ final class SQLiteJobStore: JobStore {
 
     func requestCancel(_ id: String) async throws -> StoredJob {
         let now = Date().timeIntervalSince1970
-        let job = try await pool.write { db -> StoredJob in
+        let job = try await write { db -> StoredJob in
             guard let job = try Self.fetchJob(db, id) else { throw JobStoreError.notFound("unknown job id \"\(id.prefix(64))\"") }
             switch job.status {
             case .queued:
@@ -257,7 +257,7 @@ final class SQLiteJobStore: JobStore {
 
     func cancelQueued(reason: String) async throws -> [String] {
         let now = Date().timeIntervalSince1970
-        let ids = try await pool.write { db -> [String] in
+        let ids = try await write { db -> [String] in
             let ids = try String.fetchAll(db, sql: "SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq")
             for id in ids { try Self.finish(db, id, .cancelled, error: reason, at: now) }
             return ids
@@ -267,7 +267,7 @@ final class SQLiteJobStore: JobStore {
     }
 
     func pruneFinished(keep: Int) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: """
                 DELETE FROM jobs WHERE status IN ('done', 'failed', 'cancelled') AND seq NOT IN (
                     SELECT seq FROM jobs WHERE status IN ('done', 'failed', 'cancelled') ORDER BY finished DESC, seq DESC LIMIT ?)
@@ -278,14 +278,14 @@ final class SQLiteJobStore: JobStore {
     // MARK: History
 
     func history() async throws -> [HistoryEntry] {
-        try await pool.read { db in
+        try await read { db in
             try String.fetchAll(db, sql: "SELECT entry FROM history ORDER BY number DESC, rowid DESC")
                 .compactMap { try? Self.decode(HistoryEntry.self, $0) }
         }
     }
 
     func historyEntry(file: String) async throws -> HistoryEntry? {
-        try await pool.read { db in
+        try await read { db in
             try String.fetchOne(db, sql: "SELECT entry FROM history WHERE file = ?", arguments: [file])
                 .flatMap { try? Self.decode(HistoryEntry.self, $0) }
         }
@@ -306,7 +306,7 @@ final class SQLiteJobStore: JobStore {
     }
 
     func deleteHistory(file: String) async throws -> HistoryEntry {
-        let entry = try await pool.write { db -> HistoryEntry in
+        let entry = try await write { db -> HistoryEntry in
             guard let text = try String.fetchOne(db, sql: "SELECT entry FROM history WHERE file = ?", arguments: [file]),
                   let entry = try? Self.decode(HistoryEntry.self, text) else {
                 throw JobStoreError.notFound("no such history entry: \(file)")
@@ -323,11 +323,11 @@ final class SQLiteJobStore: JobStore {
     // MARK: Settings
 
     func setting(_ key: String) async throws -> String? {
-        try await pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
+        try await read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
     }
 
     func setSetting(_ key: String, _ value: String?) async throws {
-        try await pool.write { db in
+        try await write { db in
             if let value {
                 try db.execute(sql: "INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", arguments: [key, value])
             } else {
@@ -342,7 +342,7 @@ final class SQLiteJobStore: JobStore {
         var w = worker
         w.lastSeen = Date().timeIntervalSince1970
         let record = try Self.encode(w)
-        try await pool.write { [w] db in
+        try await write { [w] db in
             try db.execute(sql: "INSERT OR REPLACE INTO workers(id, record, last_seen) VALUES (?, ?, ?)",
                            arguments: [w.id, record, w.lastSeen])
         }
@@ -350,7 +350,7 @@ final class SQLiteJobStore: JobStore {
     }
 
     func workers() async throws -> [WorkerRecord] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(db, sql: "SELECT record, last_seen FROM workers ORDER BY id").compactMap { row in
                 var w = try? Self.decode(WorkerRecord.self, row["record"] as String)
                 w?.lastSeen = row["last_seen"]
@@ -360,13 +360,13 @@ final class SQLiteJobStore: JobStore {
     }
 
     func removeWorker(_ id: String) async throws {
-        try await pool.write { db in try db.execute(sql: "DELETE FROM workers WHERE id = ?", arguments: [id]) }
+        try await write { db in try db.execute(sql: "DELETE FROM workers WHERE id = ?", arguments: [id]) }
         broadcaster.send(.worker(id))
     }
 
     func claim(worker: WorkerRecord) async throws -> ClaimedJob? {
         let now = Date().timeIntervalSince1970, lease = leaseSeconds
-        let claimed = try await pool.write { db -> ClaimedJob? in
+        let claimed = try await write { db -> ClaimedJob? in
             let candidates = try Row.fetchAll(db, sql: "SELECT id, requirements FROM jobs WHERE status = 'queued' ORDER BY seq")
             guard let id = try candidates.first(where: { row in
                 try Self.decode(JobRequirements.self, row["requirements"] as String).canRun(on: worker)
@@ -390,7 +390,7 @@ final class SQLiteJobStore: JobStore {
     func heartbeat(jobID: String, workerID: String, progress: JobProgress?) async throws -> LeaseState {
         let now = Date().timeIntervalSince1970, lease = leaseSeconds
         let encoded = try progress.map { try Self.encode($0) }
-        let state = try await pool.write { db -> LeaseState in
+        let state = try await write { db -> LeaseState in
             try db.execute(sql: "UPDATE workers SET last_seen = ? WHERE id = ?", arguments: [now, workerID])
             try db.execute(sql: """
                 UPDATE jobs SET lease_until = ?, progress = COALESCE(?, progress)
@@ -411,7 +411,7 @@ final class SQLiteJobStore: JobStore {
         let (stored, written, number) = try writeFiles(picture, jobID: jobID)
         let entry = stored.entry, encodedEntry = try Self.encode(entry), n = number
         do {
-            try await pool.write { db in
+            try await write { db in
                 guard try Self.holds(db, jobID: jobID, workerID: workerID) else {
                     throw JobStoreError.notHeld(jobID: jobID, workerID: workerID)
                 }
@@ -471,7 +471,7 @@ final class SQLiteJobStore: JobStore {
 
     func fail(jobID: String, workerID: String, error: String, retry: Bool) async throws -> JobStatus {
         let now = Date().timeIntervalSince1970
-        let status = try await pool.write { db -> JobStatus in
+        let status = try await write { db -> JobStatus in
             guard try Self.holds(db, jobID: jobID, workerID: workerID) else {
                 throw JobStoreError.notHeld(jobID: jobID, workerID: workerID)
             }
@@ -489,7 +489,7 @@ final class SQLiteJobStore: JobStore {
 
     func cancelled(jobID: String, workerID: String, reason: String) async throws {
         let now = Date().timeIntervalSince1970
-        try await pool.write { db in
+        try await write { db in
             guard try Self.holds(db, jobID: jobID, workerID: workerID) else {
                 throw JobStoreError.notHeld(jobID: jobID, workerID: workerID)
             }
@@ -499,7 +499,7 @@ final class SQLiteJobStore: JobStore {
     }
 
     func release(jobID: String, workerID: String) async throws {
-        try await pool.write { db in
+        try await write { db in
             guard try Self.holds(db, jobID: jobID, workerID: workerID) else { return }
             try db.execute(sql: "UPDATE jobs SET attempts = max(0, attempts - 1) WHERE id = ?", arguments: [jobID])
             try Self.requeue(db, jobID, error: nil)
@@ -509,7 +509,7 @@ final class SQLiteJobStore: JobStore {
 
     func requeueExpired() async throws -> [String] {
         let now = Date().timeIntervalSince1970
-        let changed = try await pool.write { db -> [(String, JobStatus)] in
+        let changed = try await write { db -> [(String, JobStatus)] in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT id, attempts, max_attempts, worker_id, cancel_requested, error FROM jobs
                 WHERE status = 'running' AND lease_until < ?
@@ -538,15 +538,29 @@ final class SQLiteJobStore: JobStore {
 
     func changes() -> AsyncStream<StoreChange> { broadcaster.subscribe() }
 
-    /// Ends the change streams and moves everything into the main file (GRDB's read-only readers
-    /// cannot checkpoint when they close last), so a stopped server's folder holds one
-    /// self-contained majicflux.sqlite to copy. The connections themselves close when the store is
-    /// released: closing them under a call still in flight would crash inside SQLite (GRDB hands a
-    /// closed connection's nil handle to some calls), and a later call simply still works.
+    /// Ends the change streams, waits for the calls in flight (later ones throw `closed`: a closed
+    /// GRDB connection would hand SQLite a nil handle), moves everything into the main file (GRDB's
+    /// read-only readers cannot checkpoint when they close last, so a stopped server's folder holds
+    /// one self-contained majicflux.sqlite to copy), then closes the connections.
     func close() async {
-        guard closing.take() == 0 else { return }
+        guard await gate.closeAndDrain() else { return }
         broadcaster.finish()
         _ = try? await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        try? pool.close()
+    }
+
+    /// A read through the gate (`closed` once the store is closing).
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try gate.enter()
+        defer { gate.leave() }
+        return try await pool.read(body)
+    }
+
+    /// A write transaction through the gate.
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try gate.enter()
+        defer { gate.leave() }
+        return try await pool.write(body)
     }
 
     /// `PRAGMA integrity_check` of the database in `directory` (["ok"] when whole), read through a
@@ -617,6 +631,51 @@ final class NumberCounter: @unchecked Sendable {
             defer { next += 1 }
             return next
         }
+    }
+}
+
+/// Calls in flight on a store, so that closing waits for them and refuses later ones.
+// unchecked: `open`, `inFlight` and `drained` are only touched under `lock`.
+final class CallGate: @unchecked Sendable {
+    private let lock = NSLock()
+    private var open = true
+    private var inFlight = 0
+    private var drained: [CheckedContinuation<Void, Never>] = []
+
+    /// Counts a call in; `closed` once closing began.
+    func enter() throws {
+        try lock.withLock {
+            guard open else { throw JobStoreError.closed }
+            inFlight += 1
+        }
+    }
+
+    func leave() {
+        let waiting = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+            inFlight -= 1
+            guard inFlight == 0 else { return [] }
+            defer { drained.removeAll() }
+            return drained
+        }
+        for c in waiting { c.resume() }
+    }
+
+    /// Refuses new calls and waits for those in flight; false when already closed before.
+    func closeAndDrain() async -> Bool {
+        let first = lock.withLock { () -> Bool in
+            defer { open = false }
+            return open
+        }
+        guard first else { return false }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = lock.withLock { () -> Bool in
+                if inFlight == 0 { return true }
+                drained.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
+        return true
     }
 }
 
