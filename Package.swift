@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.5.0"),
         // Already in Hummingbird's graph; named because the console sets the HTTP server's idle timeout (NIOCore.TimeAmount).
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.0.0"),
+        // The embedded job store (issue 19): SQLite through GRDB (apt: libsqlite3-dev).
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // C libraries found through pkg-config (apt: libopenblas-dev, libpng-dev, zlib1g-dev, libjpeg62-turbo-dev).
@@ -47,6 +49,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .executableTarget(name: "App", dependencies: ["MajicFluxApp", "Tensor"]),
 
