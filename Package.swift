@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.0.0"),
         // The PostgreSQL job store (`--queue postgres://...`, `majicflux worker`).
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        // The embedded job store (issue 19): SQLite through GRDB (apt: libsqlite3-dev).
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // C libraries found through pkg-config (apt: libopenblas-dev, libpng-dev, zlib1g-dev, libjpeg62-turbo-dev).
@@ -51,6 +53,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .executableTarget(name: "App", dependencies: ["MajicFluxApp", "Tensor"]),
 

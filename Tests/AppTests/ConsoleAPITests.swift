@@ -95,9 +95,9 @@ final class ConsoleAPITests: XCTestCase {
         XCTAssertEqual(pngAfter.body, png.body)
         let forgotten = try await again.get("/api/jobs/\(id)")
         XCTAssertEqual(forgotten.status, 404, "job ids do not outlive the server")
-        // Even with the index lost, the pictures' own parameters rebuild the history.
+        // Even with the job database lost, the pictures' own parameters rebuild the history.
         await again.stop()
-        try FileManager.default.removeItem(atPath: console.outputDirectory + "/history.json")
+        try TestConsole.removeDatabase(in: console.outputDirectory)
         let rebuilt = try await start(outputDirectory: console.outputDirectory)
         let historyRebuilt = try await rebuilt.get("/api/history").json["items"] as? [[String: Any]] ?? []
         XCTAssertEqual(historyRebuilt.map { $0["url"] as? String }, history.map { $0["url"] as? String })

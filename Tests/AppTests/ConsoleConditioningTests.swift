@@ -139,7 +139,7 @@ final class ConsoleConditioningTests: XCTestCase {
 
         await console.stop()
         consoles.removeAll()
-        try FileManager.default.removeItem(atPath: directory + "/history.json")
+        try TestConsole.removeDatabase(in: directory)
         let restarted = try await start { $0.outputDirectory = directory }
         let list = try await restarted.get("/api/history").json
         let items = try XCTUnwrap(list["items"] as? [[String: Any]])

@@ -231,7 +231,7 @@ final class ConsoleLoRATests: XCTestCase {
         try Data(infotextOnly).write(to: URL(fileURLWithPath: console.outputDirectory + "/00009-42.png"))
 
         await console.stop()
-        try FileManager.default.removeItem(atPath: console.outputDirectory + "/history.json")
+        try TestConsole.removeDatabase(in: console.outputDirectory)
         let rebuilt = try await start(loras: dir, outputDirectory: console.outputDirectory)
         let items = try await rebuilt.get("/api/history").json["items"] as? [[String: Any]] ?? []
         XCTAssertEqual(items.map { $0["file"] as? String }, ["00009-42.png", "00004-42.png", "00003-42.png", "00002-42.png", "00001-42.png"])

@@ -3,8 +3,8 @@ import MajicFluxApp
 import Tensor
 import XCTest
 
-/// The output folder is the record: pictures missing from the index come back, numbers are never
-/// reused, no file is ever overwritten, and an index that cannot be written fails no job.
+/// The output folder is the record: pictures missing from the job database come back, numbers are
+/// never reused, no file is ever overwritten, and an old index that cannot be read fails no job.
 final class HistoryRecoveryTests: XCTestCase {
     private var consoles: [TestConsole] = []
 
@@ -32,18 +32,23 @@ final class HistoryRecoveryTests: XCTestCase {
         try await console.get("/api/history").json["items"] as? [[String: Any]] ?? []
     }
 
-    /// The index lost the last picture (killed between writing the PNG and the index, or a valid but
-    /// older index): the PNG is listed again with its parameters, and the next picture, even with the
-    /// same seed, takes a new number instead of overwriting it.
-    func testPictureMissingFromTheIndexIsListedAndNotOverwritten() async throws {
+    /// The database lost the last picture (a copy from before it was made put back): the PNG is
+    /// listed again with its parameters, and the next picture, even with the same seed, takes a new
+    /// number instead of overwriting it.
+    func testPictureMissingFromTheDatabaseIsListedAndNotOverwritten() async throws {
         let folder = TestConsole.freshOutputDirectory()
         let first = try await start(folder)
         _ = try await make(first, prompt: "first", seed: 100)
-        let olderIndex = try Data(contentsOf: URL(fileURLWithPath: folder + "/history.json"))
-        let second = try await make(first, prompt: "second", seed: 101)
-        XCTAssertEqual(second["image"] as? String, "/images/00002-101.png")
         await first.stop()
-        try olderIndex.write(to: URL(fileURLWithPath: folder + "/history.json"))  // lists 00001 only
+        consoles.removeAll()
+        let olderDatabase = try Data(contentsOf: URL(fileURLWithPath: folder + "/majicflux.sqlite"))
+        let again0 = try await start(folder)
+        let second = try await make(again0, prompt: "second", seed: 101)
+        XCTAssertEqual(second["image"] as? String, "/images/00002-101.png")
+        await again0.stop()
+        consoles.removeAll()
+        try TestConsole.removeDatabase(in: folder)
+        try olderDatabase.write(to: URL(fileURLWithPath: folder + "/majicflux.sqlite"))  // lists 00001 only
         let secondBytes = try Data(contentsOf: URL(fileURLWithPath: folder + "/00002-101.png"))
 
         let again = try await start(folder)
@@ -81,8 +86,12 @@ final class HistoryRecoveryTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/.partial-00005-1.png"))
         let next = try await make(again, prompt: "next", seed: 5)
         XCTAssertEqual(next["image"] as? String, "/images/00005-5.png")
-        let index = try String(contentsOfFile: folder + "/history.json", encoding: .utf8)
-        XCTAssertTrue(index.contains("00004-77.png") && !index.contains("00001-5.png"), index)
+        // The database recorded the reconciliation: after a restart the same list, and 00001 stays used.
+        await again.stop()
+        consoles.removeAll()
+        let third = try await start(folder)
+        let relisted = try await history(third)
+        XCTAssertEqual(files(relisted), ["00005-5.png", "00004-77.png"])
     }
 
     /// A PNG carrying only A1111 `parameters` text (another tool kept just that chunk) is listed from
@@ -124,8 +133,9 @@ final class HistoryRecoveryTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: folder + "/00002-7.png")), squatter)
     }
 
-    /// `history.json` is a folder: a warning, and jobs whose PNG was written are `done` and listed.
-    func testUnwritableIndexFailsNoJob() async throws {
+    /// An old `history.json` that is a folder (or unreadable) is noted and skipped: jobs are `done`
+    /// and listed, and found again after a restart.
+    func testUnreadableOldIndexFailsNoJob() async throws {
         let folder = TestConsole.freshOutputDirectory()
         try FileManager.default.createDirectory(atPath: folder + "/history.json", withIntermediateDirectories: true)
         let console = try await start(folder)
@@ -136,8 +146,9 @@ final class HistoryRecoveryTests: XCTestCase {
         let listed = try await history(console)
         XCTAssertEqual(files(listed), ["00001-3.png"])
         await console.stop()
+        consoles.removeAll()
         let again = try await start(folder)
         let relisted = try await history(again)
-        XCTAssertEqual(files(relisted), ["00001-3.png"], "found again from the folder")
+        XCTAssertEqual(files(relisted), ["00001-3.png"], "found again")
     }
 }

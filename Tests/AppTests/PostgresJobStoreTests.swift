@@ -49,7 +49,7 @@ final class PostgresJobStoreTests: XCTestCase {
             .map { try $0.decode(Int.self) }
         XCTAssertEqual(versions, Array(1...PostgresSchema.latestVersion))
         try await enqueue(opened[0], "a")
-        let seen = try await opened[2].job("a")
+        let seen = try await opened[2].jobRecord("a")
         XCTAssertEqual(seen?.status, "queued")
         // A later start finds nothing to do.
         _ = try await open(d)
@@ -132,7 +132,7 @@ final class PostgresJobStoreTests: XCTestCase {
         let swept = try await s.sweepExpiredLeases()
         XCTAssertEqual(swept.map(\.id), ["j"])
         XCTAssertEqual(swept.map(\.status), ["queued"])
-        let requeued = try await s.job("j")
+        let requeued = try await s.jobRecord("j")
         XCTAssertEqual(requeued?.status, "queued")
         XCTAssertEqual(requeued?.attempts, 1)
         XCTAssertNil(requeued?.workerID)
@@ -140,21 +140,21 @@ final class PostgresJobStoreTests: XCTestCase {
         XCTAssertEqual(second?.attempt, 2)
         let late = try await s.heartbeat(jobID: "j", workerID: "dead", attempt: 1, progress: PostgresProgress(stage: "denoising", step: 3))
         XCTAssertTrue(late.leaseLost)
-        let stale = try await s.complete(jobID: "j", workerID: "dead", attempt: 1, png: Data([1, 2, 3])) { n in
-            .init(file: "\(n)-dead.png", entry: "{}")
+        let stale = try await s.complete(jobID: "j", workerID: "dead", attempt: 1) { n, _ in
+            .init(file: "\(n)-dead.png", entry: "{}", png: Data([1, 2, 3]))
         }
         XCTAssertNil(stale, "the old worker's result is dropped")
         let beat = try await s.heartbeat(jobID: "j", workerID: "alive", attempt: 2, progress: PostgresProgress(stage: "denoising", step: 1))
         XCTAssertEqual(beat, PostgresHeartbeatAnswer(cancelRequested: false, leaseLost: false))
-        let done = try await s.complete(jobID: "j", workerID: "alive", attempt: 2, png: Data([9])) { n in
-            .init(file: "\(n)-alive.png", entry: #"{"n":\#(n)}"#)
+        let done = try await s.complete(jobID: "j", workerID: "alive", attempt: 2) { n, _ in
+            .init(file: "\(n)-alive.png", entry: #"{"n":\#(n)}"#, png: Data([9]))
         }
         XCTAssertNotNil(done)
-        let history = try await s.history()
+        let history = try await s.historyRecords()
         XCTAssertEqual(history.map(\.jobID), ["j"])
-        let v1 = try await s.job("j")?.status
+        let v1 = try await s.jobRecord("j")?.status
         XCTAssertEqual(v1, "done")
-        let v2 = try await s.job("j")?.attempts
+        let v2 = try await s.jobRecord("j")?.attempts
         XCTAssertEqual(v2, 2)
     }
 
@@ -172,7 +172,7 @@ final class PostgresJobStoreTests: XCTestCase {
             let swept = try await s.sweepExpiredLeases()
             XCTAssertTrue(swept.isEmpty)
         }
-        let job = try await s.job("long")
+        let job = try await s.jobRecord("long")
         XCTAssertEqual(job?.step, 5)
         XCTAssertEqual(job?.preview, "data:x")
         XCTAssertEqual(job?.workerID, "w")
@@ -195,7 +195,7 @@ final class PostgresJobStoreTests: XCTestCase {
         try await Task.sleep(for: .milliseconds(500))
         let swept = try await s.sweepExpiredLeases()
         XCTAssertEqual(swept.first?.status, "failed")
-        let job = try await s.job("bad")
+        let job = try await s.jobRecord("bad")
         XCTAssertEqual(job?.status, "failed")
         XCTAssertEqual(job?.attempts, 3)
         XCTAssertTrue(job?.error?.contains("failed 3 times") == true, job?.error ?? "")
@@ -208,7 +208,7 @@ final class PostgresJobStoreTests: XCTestCase {
         let c = try await s.claim(workerID: "w", model: nil, loras: [])
         let status = try await s.fail(jobID: "invalid", workerID: "w", attempt: c!.attempt, error: "no such LoRA", retry: false)
         XCTAssertEqual(status, "failed")
-        let v3 = try await s.job("invalid")?.error
+        let v3 = try await s.jobRecord("invalid")?.error
         XCTAssertEqual(v3, "no such LoRA")
     }
 
@@ -221,27 +221,27 @@ final class PostgresJobStoreTests: XCTestCase {
         try await enqueue(s, "queued")
         let c = try await s.claim(workerID: "w", model: nil, loras: [])
         XCTAssertEqual(c?.job.id, "running")
-        let q = try await s.requestCancel("queued")
+        let q = try await s.requestCancelRecord("queued")
         XCTAssertEqual(q?.status, "cancelled")
         let nothing = try await s.claim(workerID: "w2", model: nil, loras: [])
         XCTAssertNil(nothing, "a cancelled job is never claimed")
-        let r = try await s.requestCancel("running")
+        let r = try await s.requestCancelRecord("running")
         XCTAssertEqual(r?.status, "running")
         XCTAssertEqual(r?.cancelRequested, true)
         let beat = try await s.heartbeat(jobID: "running", workerID: "w", attempt: 1, progress: PostgresProgress(stage: "denoising", step: 2))
         XCTAssertTrue(beat.cancelRequested)
         let ended = try await s.finishCancelled(jobID: "running", workerID: "w", attempt: 1)
         XCTAssertTrue(ended)
-        let v4 = try await s.job("running")?.status
+        let v4 = try await s.jobRecord("running")?.status
         XCTAssertEqual(v4, "cancelled")
-        let again = try await s.requestCancel("running")
+        let again = try await s.requestCancelRecord("running")
         XCTAssertEqual(again?.status, "cancelled")
-        let unknown = try await s.requestCancel("nope")
+        let unknown = try await s.requestCancelRecord("nope")
         XCTAssertNil(unknown)
         // A failure report after cancel was asked ends it cancelled, not re-queued.
         try await enqueue(s, "third")
         let t = try await s.claim(workerID: "w", model: nil, loras: [])
-        _ = try await s.requestCancel("third")
+        _ = try await s.requestCancelRecord("third")
         let status = try await s.fail(jobID: "third", workerID: "w", attempt: t!.attempt, error: "stopped")
         XCTAssertEqual(status, "cancelled")
     }
@@ -255,25 +255,25 @@ final class PostgresJobStoreTests: XCTestCase {
         try await enqueue(s, "pic", inputs: ["image": Data([7, 7, 7]), "mask": Data([8])])
         let c = try await s.claim(workerID: "w", model: nil, loras: [])
         XCTAssertEqual(c?.inputs, ["image": Data([7, 7, 7]), "mask": Data([8])])
-        let record = try await s.complete(jobID: "pic", workerID: "w", attempt: 1, png: png) { n in
-            .init(file: "\(n)-42.png", entry: #"{"file":"\#(n)-42.png"}"#, inputFiles: [(name: "\(n)-42-image.png", png: Data([7, 7, 7]))])
+        let record = try await s.complete(jobID: "pic", workerID: "w", attempt: 1) { n, _ in
+            .init(file: "\(n)-42.png", entry: #"{"file":"\#(n)-42.png"}"#, png: png, inputFiles: [(name: "\(n)-42-image.png", png: Data([7, 7, 7]))])
         }
         let file = try XCTUnwrap(record?.file)
-        let v5 = try await s.picture(file: file)
+        let v5 = try await s.pictureData(file: file)
         XCTAssertEqual(v5, png)
-        let v6 = try await s.picture(file: String(file.dropLast(4)) + "-image.png")
+        let v6 = try await s.pictureData(file: String(file.dropLast(4)) + "-image.png")
         XCTAssertEqual(v6, Data([7, 7, 7]))
-        let v7 = try await s.job("pic")?.resultFile
+        let v7 = try await s.jobRecord("pic")?.resultFile
         XCTAssertEqual(v7, file)
-        let v8 = try await s.historyEntry(file: file)?.entry
+        let v8 = try await s.historyRecord(file: file)?.entry
         XCTAssertEqual(v8, #"{"file":"\#(file)"}"#)
-        let deleted = try await s.deleteHistory(file: file)
+        let deleted = try await s.deleteHistoryRecord(file: file)
         XCTAssertEqual(deleted?.file, file)
-        let v9 = try await s.picture(file: file)
+        let v9 = try await s.pictureData(file: file)
         XCTAssertNil(v9)
-        let v10 = try await s.picture(file: String(file.dropLast(4)) + "-image.png")
+        let v10 = try await s.pictureData(file: String(file.dropLast(4)) + "-image.png")
         XCTAssertNil(v10)
-        let v11 = try await s.history().isEmpty
+        let v11 = try await s.historyRecords().isEmpty
         XCTAssertTrue(v11)
 
         for i in 0..<2 { _ = try await s.enqueue(id: "f\(i)", spec: "{}", model: nil, loras: [], totalSteps: 1, maxQueued: 2) }
@@ -291,7 +291,7 @@ final class PostgresJobStoreTests: XCTestCase {
         let d = try await database()
         let worker = try await open(d, poll: 30)
         let front = try await open(d)
-        var changes = front.changes().makeAsyncIterator()
+        var changes = front.notifications.changes().makeAsyncIterator()
         let ticket = worker.notifications.queuedTicket
         let start = ContinuousClock.now
         async let woke: Void = worker.waitForWork(after: ticket)
@@ -300,15 +300,16 @@ final class PostgresJobStoreTests: XCTestCase {
         await woke
         let waited = ContinuousClock.now - start
         XCTAssertLessThan(waited, .seconds(5), "woken by NOTIFY, not by the 30 s poll")
-        let change = await changes.next()
-        XCTAssertEqual(change, .job("wake"))
+        var seen: [PostgresNotifications.Change] = []
+        while seen.count < 2, let change = await changes.next() { seen.append(change) }
+        XCTAssertEqual(Set(seen.map { "\($0)" }), ["job(\"wake\")", "queued(\"wake\")"])
         try await worker.register(PostgresWorkerRecord(id: "w1", name: "gpu0", device: "cuda:0", model: "dev", loras: [], state: "idle"))
         var sawWorker = false
         for _ in 0..<10 {
             if case .worker("w1") = await changes.next() { sawWorker = true; break }
         }
         XCTAssertTrue(sawWorker)
-        let listed = try await front.workers()
+        let listed = try await front.workerRecords()
         XCTAssertEqual(listed.map(\.name), ["gpu0"])
     }
 

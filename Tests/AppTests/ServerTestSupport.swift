@@ -125,6 +125,13 @@ final class TestConsole: Sendable {
 
     func stop() async { await server?.stop() }
 
+    /// Deletes a stopped server's job database (`majicflux.sqlite` and its WAL files): the history
+    /// is rebuilt from the PNGs at the next start.
+    static func removeDatabase(in folder: String) throws {
+        try FileManager.default.removeItem(atPath: folder + "/majicflux.sqlite")
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: folder + "/majicflux.sqlite" + suffix) }
+    }
+
     var base: String { "http://\(address):\(port)" }
 
     func waitUntilReady(timeout: Double = 60) async throws {

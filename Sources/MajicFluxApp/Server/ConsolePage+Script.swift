@@ -17,6 +17,7 @@ const STAGES = { 'encoding text': '编码提示词 (encoding prompt)', 'denoisin
 const followed = new Map();   // job id -> EventSource
 let current = null;           // the job the result panel shows
 let lastSeed = null;
+let workerNames = {};         // worker id -> name (GET /api/status's workers)
 let maxPixels = 2048 * 2048;
 let sizeDefaulted = false;    // the size fields take the model's own size once, unless the user typed one
 let userSized = false;
@@ -216,6 +217,7 @@ async function pollStatus() {
       badge.textContent = `模型加载失败 (model failed to load): ${s.model.message}`;
       delay = 10000;
     }
+    renderWorkers(s.workers || [], s.running, s.waiting);
     if (s.limits && s.limits.max_pixels !== maxPixels) { maxPixels = s.limits.max_pixels; renderAspects(); }
     if (!sizeDefaulted && s.defaults && s.defaults.width) {
       sizeDefaulted = true;
@@ -234,6 +236,28 @@ async function pollStatus() {
     delay = 3000;
   }
   setTimeout(pollStatus, delay);
+}
+
+// ---- workers and queue --------------------------------------------------------------------
+const WORKER_STATES = { loading: '加载中 (loading)', idle: '空闲 (idle)', busy: '运行中 (busy)',
+  failed: '失败 (failed)', stopped: '已停止 (stopped)', unresponsive: '无响应 (unresponsive)' };
+function workerLabel(id) { return id ? (workerNames[id] || id) : ''; }
+function renderWorkers(workers, running, waiting) {
+  workerNames = {};
+  const list = $('workers');
+  list.textContent = '';
+  for (const w of workers) {
+    workerNames[w.id] = w.name;
+    const row = document.createElement('div');
+    row.className = 'worker ' + w.state;
+    row.dataset.id = w.id;
+    const job = w.job ? ` · 任务 (job) ${w.job}` : '';
+    const why = w.message && w.state !== 'busy' ? ` · ${w.message}` : '';
+    row.textContent = `${w.name} · ${w.device} · ${w.model} · ${WORKER_STATES[w.state] || w.state}${job}${why}`;
+    list.appendChild(row);
+  }
+  const busy = workers.filter((w) => w.state === 'busy').length;
+  $('workers-summary').textContent = `${workers.length} 个工作进程 (workers) · ${busy} 忙 (busy) · 排队 (queued) ${waiting || 0}`;
 }
 
 // ---- jobs -------------------------------------------------------------------------------
@@ -317,7 +341,8 @@ function showSnapshot(s) {
     $('progress-bar').style.width = (100 * frac).toFixed(1) + '%';
     const left = s.eta_seconds == null ? '--' : `${Math.round(s.eta_seconds)}s`;
     const took = s.elapsed == null ? '' : ` · 已用 (elapsed) ${Math.round(s.elapsed)}s`;
-    $('progress-text').textContent = `步骤 (Step) ${s.step}/${s.total_steps} · 剩余 (left) ${left}${took}`;
+    const on = s.worker ? ` · 工作进程 (worker) ${workerLabel(s.worker)}` : '';
+    $('progress-text').textContent = `步骤 (Step) ${s.step}/${s.total_steps} · 剩余 (left) ${left}${took}${on}`;
     setBusy(true);
   }
 }

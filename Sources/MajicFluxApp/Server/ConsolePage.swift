@@ -125,6 +125,11 @@ enum ConsolePage {
   </section>
 </main>
 
+<section class="card" id="workers-card">
+  <h2>工作进程 (Workers)</h2>
+  <div id="workers-summary" class="hint"></div>
+  <div id="workers"></div>
+</section>
 <section class="card" id="history-card">
   <h2>历史记录 (History)</h2>
   <div id="history" class="gallery"></div>

@@ -19,12 +19,12 @@ extension ConsoleServer {
         router.get("/api/status") { _, _ in try JSONResponse.make(await self.status()) }
 
         router.get("/api/history") { _, _ in
-            try JSONResponse.make(HistoryList(items: self.history.list()))
+            try JSONResponse.make(HistoryList(items: try await self.history()))
         }
 
         router.get("/api/loras") { _, _ in try JSONResponse.make(self.loras.list()) }
 
-        router.get("/api/jobs") { _, _ in try JSONResponse.make(JobList(jobs: self.queue.active())) }
+        router.get("/api/jobs") { _, _ in try JSONResponse.make(JobList(jobs: try await self.queue.active())) }
 
         router.post("/api/jobs") { request, _ in
             // JSON, or multipart/form-data for picture uploads. A web page elsewhere cannot send JSON
@@ -42,28 +42,28 @@ extension ConsoleServer {
             var job = try boundary.map { try parser.parseMultipart(body, boundary: $0) } ?? parser.parse(body)
             // Loaded (or found in the cache) now, so a name or file that cannot be used is this answer's 400.
             job.request.loras = try await self.loras.uses(job.loras)
-            return try JSONResponse.make(try self.queue.submit(job.request), status: .accepted)
+            return try JSONResponse.make(try await self.queue.submit(job.request), status: .accepted)
         }
 
         router.delete("/api/history/:file") { _, context in
             let file = context.parameters.get("file") ?? ""
             guard HistoryStore.isSafeName(file) else { throw APIError.notFound("no such history entry: \(file.prefix(64))") }
-            return try JSONResponse.make(try self.history.delete(file: file))
+            return try JSONResponse.make(try await self.deleteHistory(file: file))
         }
 
         router.get("/api/jobs/:id") { _, context in
-            try JSONResponse.make(try self.queue.snapshot(try Self.jobID(context)))
+            try JSONResponse.make(try await self.queue.snapshot(try Self.jobID(context)))
         }
 
         router.get("/api/jobs/:id/events") { _, context in
-            ServerSentEvents.response(try self.queue.follow(try Self.jobID(context)))
+            ServerSentEvents.response(try await self.queue.follow(try Self.jobID(context)))
         }
 
         router.post("/api/jobs/:id/cancel") { _, context in
-            try JSONResponse.make(try self.queue.cancel(try Self.jobID(context)))
+            try JSONResponse.make(try await self.queue.cancel(try Self.jobID(context)))
         }
         router.delete("/api/jobs/:id") { _, context in
-            try JSONResponse.make(try self.queue.cancel(try Self.jobID(context)))
+            try JSONResponse.make(try await self.queue.cancel(try Self.jobID(context)))
         }
 
         router.get("/images/:file") { _, context in
@@ -72,7 +72,7 @@ extension ConsoleServer {
             guard HistoryStore.isSafeName(file) else {
                 throw APIError.notFound("no such image: image names look like 00012-1234.png")
             }
-            let data = try self.history.pngData(file: file)
+            let data = try await self.picture(file: file)
             var headers = HTTPFields()
             headers[.contentType] = "image/png"
             headers[.cacheControl] = "public, max-age=31536000, immutable"
@@ -117,14 +117,15 @@ extension ConsoleServer {
     }
 
     func status() async -> ServerStatus {
-        let counts = queue.counts
+        let counts = await queue.counts()
         return ServerStatus(model: await host.status(), running: counts.running, waiting: counts.waiting,
                             limits: .init(max_pixels: configuration.maxPixels, max_steps: ServerConfiguration.maxSteps,
                                           max_body_bytes: configuration.maxBodyBytes, max_queued_jobs: configuration.maxQueuedJobs,
                                           max_image_bytes: configuration.imageLimits.maxImageBytes,
                                           max_upload_bytes: configuration.imageLimits.maxUploadBytes,
                                           max_input_pixels: configuration.imageLimits.maxInputPixels),
-                            defaults: .init(configuration.jobDefaults(model: host.preset)))
+                            defaults: .init(configuration.jobDefaults(model: host.preset)),
+                            workers: await workerStatuses(), queue: store.kind)
     }
 }
 
@@ -170,7 +171,11 @@ struct ServerStatus: Codable {
         }
     }
 
-    private enum CodingKeys: String, CodingKey { case model, running, waiting, limits, defaults }
+    /// Every worker of the job store (`WorkerStatus`), and the store's kind ("sqlite", "postgres").
+    var workers: [WorkerStatus] = []
+    var queue: String = "sqlite"
+
+    private enum CodingKeys: String, CodingKey { case model, running, waiting, limits, defaults, workers, queue }
 
     /// `running` is always present: `null` when idle, as docs/API.md shows (the synthesized
     /// encoder would leave the key out).
@@ -181,6 +186,8 @@ struct ServerStatus: Codable {
         try c.encode(waiting, forKey: .waiting)
         try c.encode(limits, forKey: .limits)
         try c.encode(defaults, forKey: .defaults)
+        try c.encode(workers, forKey: .workers)
+        try c.encode(queue, forKey: .queue)
     }
 }
 

@@ -5,34 +5,63 @@ import NIOCore  // TimeAmount, for the HTTP server's idle timeout
 import Models
 import ServiceLifecycle
 
-/// `majicflux serve`: the web console and its JSON API over one loaded model.
+/// `majicflux serve`: the web console and its JSON API over a job store and its workers.
 ///
-/// The HTTP server answers at once; the model loads in the background (`/api/status` and the page
-/// say "loading model…" until it is ready) and jobs submitted meanwhile wait in the queue.
+/// The HTTP server answers at once; each worker's model loads in the background (`/api/status` and
+/// the page say "loading model…" until it is ready) and jobs submitted meanwhile wait in the queue.
 // unchecked: `task` and `group` are only touched under `lock` (NSLock); every other field is a `let` of a Sendable type.
 public final class ConsoleServer: @unchecked Sendable {
     public let configuration: ServerConfiguration
+    /// The first worker's model (the page's defaults, `/api/status`'s model).
     let host: ModelHost
-    let history: HistoryStore
+    /// Jobs, history, workers (`<output-dir>/majicflux.sqlite`).
+    let store: any JobStore
     let queue: JobQueue
+    /// One per device, each with its own model.
+    let workers: [GenerationWorker]
     /// The LoRA folder's files, listed and loaded for jobs.
     let loras: LoRALibrary
     private let lock = NSLock()
     private var task: Task<Void, any Error>?
     private var group: ServiceGroup?
 
-    /// Opens the output folder and reads its history (an output folder that cannot be made throws),
-    /// and reads the model's tokenizers and configs: bad ones do not throw but leave the model
-    /// `failed`, with the reason on the page and in `/api/status`, so the server still answers.
-    /// Nothing listens and no weights load until `start`/`run`.
-    public init(configuration: ServerConfiguration) throws {
+    /// Opens the output folder's job database (a folder that cannot be made, or a damaged database,
+    /// throws, saying what to do) and reconciles its history with the PNGs, and reads the model's
+    /// tokenizers and configs: bad ones do not throw but leave the model `failed`, with the reason on
+    /// the page and in `/api/status`, so the server still answers. Nothing listens and no weights
+    /// load until `start`/`run`.
+    public convenience init(configuration: ServerConfiguration) throws {
+        let store = try SQLiteJobStore(directory: configuration.outputDirectory, leaseSeconds: configuration.jobLeaseSeconds)
+        for note in store.notes { Console.info(note) }
+        self.init(configuration: configuration, store: store, forgetFinishedOnStart: true)
+    }
+
+    /// A server over `store` (the embedded one, or a shared one: other front ends and workers may use it too).
+    init(configuration: ServerConfiguration, store: any JobStore, forgetFinishedOnStart: Bool) {
         self.configuration = configuration
-        host = ModelHost(files: configuration.files, name: configuration.modelName, precision: configuration.precision,
-                         backend: configuration.backend, vramBudget: configuration.vramBudget,
-                         vaeTilingMode: configuration.vaeTilingMode)
-        history = try HistoryStore(directory: configuration.outputDirectory)
-        queue = JobQueue(host: host, history: history, maxQueued: configuration.maxQueuedJobs)
-        loras = LoRALibrary(directory: configuration.loraDirectory)
+        self.store = store
+        let loras = LoRALibrary(directory: configuration.loraDirectory)
+        self.loras = loras
+        let backends = configuration.workerBackends.isEmpty ? [configuration.backend] : configuration.workerBackends
+        let hosts = backends.map { backend in
+            ModelHost(files: configuration.files, name: configuration.modelName, precision: configuration.precision,
+                      backend: backend, vramBudget: configuration.vramBudget, vaeTilingMode: configuration.vaeTilingMode)
+        }
+        host = hosts[0]
+        let queue = JobQueue(store: store, model: configuration.modelName, maxQueued: configuration.maxQueuedJobs,
+                             forgetFinishedOnStart: forgetFinishedOnStart)
+        self.queue = queue
+        var seen: [String: Int] = [:]
+        workers = zip(backends, hosts).filter { _ in configuration.runsWorkers }.map { backend, host in
+            let device = backend.device.description
+            let n = seen[device, default: 0]
+            seen[device] = n + 1
+            return GenerationWorker(store: store, host: host, loras: loras, id: GenerationWorker.makeID(device: device, index: n),
+                                    name: "\(ProcessInfo.processInfo.hostName.prefix(40)) \(device)" + (n > 0 ? " #\(n + 1)" : ""),
+                                    device: device, stopPolicy: forgetFinishedOnStart ? .cancel : .release,
+                                    failJobsWhenBroken: hosts.count == 1 && forgetFinishedOnStart,
+                                    onProgress: { id, p in queue.localProgress(id, p) })
+        }
     }
 
     /// What the served model's pipeline was made with, as `configuration` asked (`--precision`,
@@ -53,7 +82,7 @@ public final class ConsoleServer: @unchecked Sendable {
     private func makeGroup(stopOnSignals: Bool, onListening: @escaping @Sendable (Int) async -> Void) -> ServiceGroup {
         var logger = Logger(label: "majicflux.serve")
         logger.logLevel = .warning
-        let services: [any Service] = [makeApplication(onListening: onListening), JobWorkerService(queue: queue)]
+        let services: [any Service] = [makeApplication(onListening: onListening), JobWorkerService(queue: queue, workers: workers)]
         return ServiceGroup(configuration: stopOnSignals
             ? .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             : .init(services: services, logger: logger))
@@ -76,7 +105,8 @@ public final class ConsoleServer: @unchecked Sendable {
         throw APIError(.internalServerError, "the server stopped before it was listening")
     }
 
-    /// Stops: the running and waiting jobs are cancelled, the worker ends, then the server closes.
+    /// Stops: the running and waiting jobs are cancelled, the workers end, then the server closes,
+    /// then the job store.
     public func stop() async {
         let (group, task) = lock.withLock { (self.group, self.task) }
         await group?.triggerGracefulShutdown()
@@ -85,6 +115,13 @@ public final class ConsoleServer: @unchecked Sendable {
             self.task = nil
             self.group = nil
         }
+        await store.close()
+    }
+
+    /// `PRAGMA integrity_check` of the job database in `outputDirectory`: `["ok"]` when it is whole
+    /// (tests and support: run it on a stopped server's folder).
+    public static func databaseIntegrity(outputDirectory: String) throws -> [String] {
+        try SQLiteJobStore.integrityCheck(directory: outputDirectory)
     }
 
     /// Serves until SIGINT or SIGTERM (the command line).
@@ -104,16 +141,24 @@ public final class ConsoleServer: @unchecked Sendable {
         }
         defer { Console.info("stopped") }
         try await group.run()
+        await store.close()
     }
 }
 
-/// Runs the job worker for the life of the service group and stops it on shutdown.
+/// Runs the job queue and the workers for the life of the service group and stops them on
+/// shutdown: no new jobs, the waiting ones cancelled, the running ones stopped at their next step.
 struct JobWorkerService: Service {
     let queue: JobQueue
+    let workers: [GenerationWorker]
 
     func run() async throws {
         queue.start()
+        for w in workers { w.start() }
         try? await gracefulShutdown()  // returns on graceful shutdown; throws if cancelled instead
-        await queue.stop()
+        await queue.beginStop()
+        await withTaskGroup(of: Void.self) { group in
+            for w in workers { group.addTask { await w.stop() } }
+        }
+        await queue.finishStop()
     }
 }

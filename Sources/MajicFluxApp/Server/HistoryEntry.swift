@@ -17,6 +17,10 @@ struct HistoryEntry: Codable, Sendable, Equatable {
     var model: String
     var parameters: JobParameters
 
+    /// The PNG text chunk holding the id of the job that made the picture: a PNG found without its
+    /// history row after a crash finishes that job (`SQLiteJobStore`).
+    static let jobChunk = "majicflux-job"
+
     /// The picture number a file name starts with (`00012-1234.png` -> 12), if any.
     static func number(ofFile name: String) -> Int? { Int(name.prefix { $0.isASCII && $0.isNumber }.prefix(18)) }
 
@@ -63,7 +67,8 @@ struct HistoryEntry: Codable, Sendable, Equatable {
         let model = infotext.map { Infotext.parse($0).fields["Model"] ?? $0.components(separatedBy: "Model: ").last ?? "" } ?? ""
         let created = ((try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date)?
             .timeIntervalSince1970 ?? 0
-        return HistoryEntry(id: String(name.dropLast(4)), file: name, url: "/images/" + name, created: created,
+        let jobID = text.first { $0.key == jobChunk }?.value
+        return HistoryEntry(id: jobID ?? String(name.dropLast(4)), file: name, url: "/images/" + name, created: created,
                             seconds: 0, model: model, parameters: parameters)
     }
 }

@@ -1,238 +1,273 @@
 import Foundation
 import Models
 
-/// Jobs in submission order, run one at a time by a worker task (the device does one picture at a
-/// time; the model host runs it off the cooperative pool); the others wait and know their place.
-/// Followers get every change as events.
-// unchecked: every `var` is only touched under `cond` (NSCondition); the other fields are `let`s of Sendable types.
+/// The front end of the job store: what the API's job routes call. Jobs wait in the store in
+/// submission order and run on whichever worker is idle (`GenerationWorker`, one per device, in this
+/// process or, with PostgreSQL, anywhere); the others know their place.
+///
+/// Followers (the SSE streams) are fed from the store's `changes()`: on a change the queue reloads
+/// the followed jobs and publishes what moved (status, position, progress, the end). Jobs running on
+/// a worker of this process also report every step through `localProgress`, so a follower sees each
+/// step and each preview even when steps come faster than the store's notices.
+// unchecked: `followers`, `nextKey`, `stopping` and `tasks` are only touched under `lock`; the other fields are `let`s of Sendable types.
 final class JobQueue: @unchecked Sendable {
-    private let cond = NSCondition()
-    private var jobs: [String: Job] = [:]
-    private var finishedOrder: [String] = []
-    private var waiting: [Job] = []
-    private var running: Job?
-    private var stopping = false
-    private var worker: Task<Void, Never>?
-    /// The idle worker waiting for a job or `stop()`.
-    private var wakeWorker: CheckedContinuation<Void, Never>?
-
-    let host: ModelHost
-    let history: HistoryStore
+    let store: any JobStore
+    /// The model jobs submitted here need (workers advertise theirs).
+    let model: String
     let maxQueued: Int
     /// Finished jobs remembered for `/api/jobs/ID` (their pictures stay in the history regardless).
     let keepFinished = 500
+    /// Forget finished jobs of earlier runs at start (the embedded store: job ids do not outlive the
+    /// server, as before; with a shared store other front ends still show them).
+    let forgetFinishedOnStart: Bool
 
-    init(host: ModelHost, history: HistoryStore, maxQueued: Int) {
-        self.host = host
-        self.history = history
+    private let lock = NSLock()
+    private var followers: [String: Followed] = [:]
+    private var nextKey = 0
+    private var stopping = false
+    private var tasks: [Task<Void, Never>] = []
+
+    /// The streams following one job and what they were last sent.
+    private final class Followed {
+        var streams: [Int: AsyncStream<JobEvent>.Continuation] = [:]
+        /// The last record loaded (local progress is applied to it).
+        var job: StoredJob?
+        var last: JobSnapshot?
+        var previewStep = 0
+    }
+
+    init(store: any JobStore, model: String, maxQueued: Int, forgetFinishedOnStart: Bool) {
+        self.store = store
+        self.model = model
         self.maxQueued = maxQueued
+        self.forgetFinishedOnStart = forgetFinishedOnStart
     }
 
-    /// Starts the worker: it loads the model, then runs jobs until `stop()`.
+    /// Starts following the store's changes and sweeping expired leases.
     func start() {
-        let task = Task { [self] in
-            await host.load()
-            while let job = await nextJob() { await run(job) }
+        let changes = store.changes()
+        let listener = Task { [self] in
+            for await change in changes {
+                switch change {
+                case .job, .jobQueued: await refreshFollowed()
+                case .worker: break
+                }
+            }
         }
-        cond.withLock { worker = task }
+        let sweeper = Task { [self] in
+            if forgetFinishedOnStart { try? await store.pruneFinished(keep: 0) }
+            var rounds = 0
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: UInt64(max(0.5, store.leaseSeconds / 4) * 1e9))
+                if Task.isCancelled { break }
+                _ = try? await store.requeueExpired()
+                rounds += 1
+                if rounds % 64 == 0 { try? await store.pruneFinished(keep: keepFinished) }
+            }
+        }
+        lock.withLock { tasks = [listener, sweeper] }
     }
 
-    /// Cancels the running job and every waiting one, then waits for the worker to end.
-    func stop() async {
-        let worker = cond.withLock { () -> Task<Void, Never>? in
-            if stopping { return nil }
-            stopping = true
-            running?.cancelRequested = true
-            for job in waiting { finishLocked(job, .cancelled, error: "the server stopped") }
-            waiting.removeAll()
-            wakeLocked()
-            return self.worker
+    /// The first half of stopping: no new jobs; the waiting ones end cancelled.
+    func beginStop() async {
+        let first = lock.withLock { () -> Bool in
+            defer { stopping = true }
+            return !stopping
         }
-        // A model still loading cannot be interrupted; the worker ends once it has loaded.
-        guard let worker, await !host.isLoading else { return }
-        await worker.value
+        // A shared store's queue outlives this front end: its jobs wait for the workers.
+        guard first, forgetFinishedOnStart else { return }
+        _ = try? await store.cancelQueued(reason: "the server stopped")
+    }
+
+    /// The second half, once the workers have stopped: every follower gets its job's last state and
+    /// its stream ends.
+    func finishStop() async {
+        await refreshFollowed()
+        let (rest, tasks) = lock.withLock { () -> ([Followed], [Task<Void, Never>]) in
+            defer {
+                followers.removeAll()
+                self.tasks.removeAll()
+            }
+            return (Array(followers.values), self.tasks)
+        }
+        for f in rest { for c in f.streams.values { c.finish() } }
+        for t in tasks { t.cancel() }
     }
 
     // MARK: API
 
-    func submit(_ request: GenerationRequest) throws -> JobSnapshot {
-        try cond.withLock {
-            if stopping { throw APIError(.serviceUnavailable, "the server is stopping") }
-            if waiting.count >= maxQueued {
-                throw APIError(.tooManyRequests, "the queue is full (\(maxQueued) jobs waiting); try again later")
-            }
-            let job = Job(id: Job.makeID(), request: request)
-            jobs[job.id] = job
-            waiting.append(job)
-            wakeLocked()
-            return job.snapshot(position: positionLocked(job))
+    func submit(_ request: GenerationRequest) async throws -> JobSnapshot {
+        if lock.withLock({ stopping }) { throw APIError(.serviceUnavailable, "the server is stopping") }
+        let job = try StoredJobRequest.newJob(id: Job.makeID(), request: request, model: model)
+        let stored = try await mapped { try await store.enqueue(job, maxQueued: maxQueued) }
+        return try await withPosition(stored)
+    }
+
+    func snapshot(_ id: String) async throws -> JobSnapshot {
+        try await withPosition(try await required(id))
+    }
+
+    /// Jobs running or waiting, in the order they run (running first).
+    func active() async throws -> [JobSnapshot] {
+        let jobs = try await mapped { try await store.activeJobs() }
+        let running = jobs.filter { $0.status == .running }.count
+        var ahead = running
+        return jobs.map { j in
+            guard j.status == .queued else { return Job.snapshot(j, position: nil) }
+            defer { ahead += 1 }
+            return Job.snapshot(j, position: ahead)
         }
     }
 
-    func snapshot(_ id: String) throws -> JobSnapshot {
-        try cond.withLock {
-            let job = try jobLocked(id)
-            return job.snapshot(position: positionLocked(job))
-        }
-    }
-
-    /// Jobs running or waiting, in the order they will run.
-    func active() -> [JobSnapshot] {
-        cond.withLock { ([running].compactMap { $0 } + waiting).map { $0.snapshot(position: positionLocked($0)) } }
-    }
-
-    /// A waiting job ends at once; the running one stops at its next step.
-    func cancel(_ id: String) throws -> JobSnapshot {
-        try cond.withLock {
-            let job = try jobLocked(id)
-            if job.isFinished {
-                throw APIError(.conflict, "job \(id) has already finished (\(job.status.rawValue)); nothing to cancel")
-            }
-            if job.status == .queued {
-                waiting.removeAll { $0 === job }
-                finishLocked(job, .cancelled, error: "cancelled")
-                publishPositionsLocked()
-            } else {
-                job.cancelRequested = true
-            }
-            return job.snapshot(position: positionLocked(job))
-        }
+    /// A waiting job ends at once; a running one stops at its worker's next step or heartbeat.
+    func cancel(_ id: String) async throws -> JobSnapshot {
+        let job = try await mapped { try await store.requestCancel(id) }
+        return try await withPosition(job)
     }
 
     /// A stream of the job's events: its state now (and last preview), then every change, ending
     /// with `.end`. Unknown ids throw 404.
-    func follow(_ id: String) throws -> AsyncStream<JobEvent> {
-        try cond.withLock {
-            let job = try jobLocked(id)
-            let (stream, continuation) = AsyncStream<JobEvent>.makeStream(bufferingPolicy: .bufferingNewest(256))
-            let now = job.snapshot(position: positionLocked(job))
-            if job.isFinished {
-                continuation.yield(.end(now))
-                continuation.finish()
-            } else {
-                continuation.yield(.progress(now))
-                if let p = job.preview { continuation.yield(.preview(step: p.step, dataURL: p.dataURL)) }
-                job.followers[job.nextFollower] = continuation
-                job.nextFollower += 1
-            }
+    func follow(_ id: String) async throws -> AsyncStream<JobEvent> {
+        let job = try await required(id)
+        let now = try await withPosition(job)
+        let (stream, continuation) = AsyncStream<JobEvent>.makeStream(bufferingPolicy: .bufferingNewest(256))
+        if job.status.isFinished {
+            continuation.yield(.end(now))
+            continuation.finish()
             return stream
         }
+        lock.withLock {
+            let f = followers[id] ?? Followed()
+            f.streams[nextKey] = continuation
+            nextKey += 1
+            followers[id] = f
+            // A new follower starts from the job's state now, whatever the others were sent.
+            continuation.yield(.progress(f.last ?? now))
+            if let p = (f.job ?? job).progress, let preview = p.preview, let step = p.previewStep {
+                continuation.yield(.preview(step: step, dataURL: preview))
+            }
+            if f.job == nil { f.job = job }
+        }
+        // A change between the load above and the registration would otherwise be missed.
+        await refreshFollowed()
+        return stream
     }
 
-    var counts: (running: String?, waiting: Int) { cond.withLock { (running?.id, waiting.count) } }
+    /// Id of a running job (the oldest) and the number waiting, for `/api/status`.
+    func counts() async -> (running: String?, waiting: Int) {
+        let jobs = (try? await store.activeJobs()) ?? []
+        return (jobs.first { $0.status == .running }?.id, jobs.filter { $0.status == .queued }.count)
+    }
 
-    // MARK: Worker
+    // MARK: Events
 
-    /// The next job, marked running; nil once stopping. Waits (without a thread) while none is queued.
-    private func nextJob() async -> Job? {
-        while true {
-            let next = cond.withLock { () -> Job?? in
-                if stopping { return .some(nil) }
-                if waiting.isEmpty { return nil }
-                let job = waiting.removeFirst()
-                running = job
-                job.status = .running
-                job.stage = "encoding text"
-                job.started = ProcessInfo.processInfo.systemUptime
-                job.publish(.progress(job.snapshot(position: nil)))
-                publishPositionsLocked()
-                return job
-            }
-            if let next { return next }
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                cond.withLock {
-                    if stopping || !waiting.isEmpty { c.resume() } else { wakeWorker = c }
+    /// A worker of this process reports a step of a job (generation thread; must not wait).
+    func localProgress(_ id: String, _ progress: JobProgress) {
+        lock.withLock {
+            guard let f = followers[id], var job = f.job, !job.status.isFinished else { return }
+            job.status = .running
+            job.progress = progress
+            f.job = job
+            publishLocked(f, Job.snapshot(job, position: nil), preview: progress)
+        }
+    }
+
+    /// Reloads every followed job and publishes what changed.
+    private func refreshFollowed() async {
+        let ids = lock.withLock { Array(followers.keys) }
+        guard !ids.isEmpty, let active = try? await store.activeJobs() else { return }
+        let running = active.filter { $0.status == .running }.count
+        var positions: [String: Int] = [:]
+        for (i, j) in active.filter({ $0.status == .queued }).enumerated() { positions[j.id] = running + i }
+        var loaded: [String: StoredJob] = [:]
+        for j in active where ids.contains(j.id) { loaded[j.id] = j }
+        for id in ids where loaded[id] == nil {
+            if let j = try? await store.job(id) { loaded[id] = j }
+        }
+        lock.withLock {
+            for (id, job) in loaded {
+                guard let f = followers[id] else { continue }
+                // Local progress may be ahead of the store's copy: never step back.
+                if job.status == .running, let known = f.job, known.status == .running,
+                   let mine = known.progress, let theirs = job.progress, Self.rank(mine) > Self.rank(theirs) {
+                    continue
                 }
+                f.job = job
+                publishLocked(f, Job.snapshot(job, position: positions[id]), preview: job.progress)
+                if job.status.isFinished { followers[id] = nil }
             }
         }
     }
 
-    /// Resumes the idle worker (a job was queued, or the queue stops).
-    private func wakeLocked() {
-        wakeWorker?.resume()
-        wakeWorker = nil
-    }
-
-    private func run(_ job: Job) async {
-        let start = ProcessInfo.processInfo.systemUptime
-        do {
-            let image = try await host.generate(job.request) { self.progress(job, $0) }
-            cond.withLock {
-                job.stage = "saving"
-                job.publish(.progress(job.snapshot(position: nil)))
+    /// Sends `snapshot` (unless it says nothing new) and a newer preview to every stream of `f`;
+    /// the end finishes them.
+    private func publishLocked(_ f: Followed, _ snapshot: JobSnapshot, preview: JobProgress?) {
+        if snapshot.isFinished {
+            for c in f.streams.values {
+                c.yield(.end(snapshot))
+                c.finish()
             }
-            let entry = try history.add(image, jobID: job.id, model: host.name,
-                                        seconds: ProcessInfo.processInfo.systemUptime - start,
-                                        conditioning: job.request.conditioning, kind: host.preset.conditioning)
-            cond.withLock {
-                job.history = entry
-                finishLocked(job, .done, error: nil)
-            }
-        } catch ModelError.cancelled {
-            finish(job, .cancelled, error: "cancelled")
-        } catch let unavailable as ModelHost.Unavailable {
-            finish(job, .failed, error: unavailable.message)
-        } catch {
-            finish(job, .failed, error: "generation failed: \(error)")
+            f.streams.removeAll()
+            return
         }
-    }
-
-    /// Called by the pipeline before and after each step; false stops the run.
-    private func progress(_ job: Job, _ p: GenerationProgress) -> Bool {
-        let preview = p.denoised.flatMap {
-            LatentPreview.dataURL(packed: $0, width: job.request.width, height: job.request.height)
+        if let p = preview, let url = p.preview, let step = p.previewStep, step > f.previewStep {
+            f.previewStep = step
+            send(f, .preview(step: step, dataURL: url))
         }
-        return cond.withLock {
-            job.stage = p.stage.rawValue
-            job.step = p.step
-            job.elapsed = ProcessInfo.processInfo.systemUptime - (job.started ?? 0)
-            switch p.stage {
-            case .encodingText: job.eta = nil
-            case .denoising:
-                if p.step == 0 { job.denoiseStart = p.elapsed }
-                if p.step > 0, let s = job.denoiseStart {
-                    job.eta = (p.elapsed - s) / Double(p.step) * Double(p.totalSteps - p.step)
-                }
-            case .decoding: job.eta = 0
-            }
-            job.publish(.progress(job.snapshot(position: nil)))
-            if let preview {
-                job.preview = (p.step, preview)
-                job.publish(.preview(step: p.step, dataURL: preview))
-            }
-            return !job.cancelRequested && !stopping
+        if let last = f.last, Self.sameState(last, snapshot) { return }
+        f.last = snapshot
+        send(f, .progress(snapshot))
+    }
+
+    private func send(_ f: Followed, _ event: JobEvent) {
+        var gone: [Int] = []
+        for (key, c) in f.streams {
+            if case .terminated = c.yield(event) { gone.append(key) }  // the client went away
         }
+        for key in gone { f.streams[key] = nil }
     }
 
-    private func finish(_ job: Job, _ status: Job.Status, error: String?) {
-        cond.withLock { finishLocked(job, status, error: error) }
+    /// How far a run has got: its stage, then its step.
+    private static func rank(_ p: JobProgress) -> Int {
+        let stages = ["encoding text", "denoising", "decoding", "saving"]
+        return (stages.firstIndex(of: p.stage) ?? 0) * 1_000_000 + p.step
     }
 
-    private func finishLocked(_ job: Job, _ status: Job.Status, error: String?) {
-        if running === job { running = nil }
-        job.status = status
-        job.error = error
-        job.eta = nil
-        job.preview = nil
-        job.publish(.end(job.snapshot(position: nil)))
-        finishedOrder.append(job.id)
-        if finishedOrder.count > keepFinished { jobs[finishedOrder.removeFirst()] = nil }
+    private static func sameState(_ a: JobSnapshot, _ b: JobSnapshot) -> Bool {
+        a.status == b.status && a.position == b.position && a.stage == b.stage && a.step == b.step && a.worker == b.worker
     }
 
-    private func jobLocked(_ id: String) throws -> Job {
-        guard let job = jobs[id] else {
-            throw APIError.notFound("unknown job id \"\(id.prefix(64))\" (ids are forgotten when the server restarts; the history keeps the pictures)")
+    // MARK: Helpers
+
+    private func required(_ id: String) async throws -> StoredJob {
+        guard let job = try await mapped({ try await store.job(id) }) else {
+            throw APIError.notFound("unknown job id \"\(id.prefix(64))\" (finished jobs are forgotten when the server restarts; the history keeps the pictures)")
         }
         return job
     }
 
-    /// Jobs ahead of a waiting one, the running job included (0 = it runs next, nothing running).
-    private func positionLocked(_ job: Job) -> Int? {
-        guard job.status == .queued, let i = waiting.firstIndex(where: { $0 === job }) else { return nil }
-        return i + (running == nil ? 0 : 1)
+    /// The snapshot with the job's place in the queue.
+    private func withPosition(_ job: StoredJob) async throws -> JobSnapshot {
+        guard job.status == .queued else { return Job.snapshot(job, position: nil) }
+        let active = try await mapped { try await store.activeJobs() }
+        let running = active.filter { $0.status == .running }.count
+        let ahead = active.filter { $0.status == .queued }.firstIndex { $0.id == job.id } ?? 0
+        return Job.snapshot(job, position: running + ahead)
     }
 
-    private func publishPositionsLocked() {
-        for job in waiting { job.publish(.progress(job.snapshot(position: positionLocked(job)))) }
+    /// The store's refusals as API errors.
+    private func mapped<T>(_ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch let e as JobStoreError {
+            switch e {
+            case .notFound(let m): throw APIError.notFound(m)
+            case .alreadyFinished: throw APIError(.conflict, e.description)
+            case .queueFull: throw APIError(.tooManyRequests, e.description)
+            default: throw APIError(.serviceUnavailable, "the job store failed: \(e)")
+            }
+        } catch let e as APIError {
+            throw e
+        } catch {
+            throw APIError(.serviceUnavailable, "the job store failed: \(error)")
+        }
     }
 }

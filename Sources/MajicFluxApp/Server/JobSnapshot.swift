@@ -3,7 +3,8 @@ struct JobSnapshot: Codable, Sendable {
     var id: String
     /// "queued", "running", "done", "failed" or "cancelled".
     var status: String
-    /// While queued: how many jobs run or wait before this one (1 = next after the running one).
+    /// While queued: how many jobs run or wait before this one (the running jobs and the queued ones
+    /// ahead; with one worker, 1 = next after the running one).
     var position: Int?
     /// While running: "waiting for the model", "encoding text", "denoising", "decoding" or "saving".
     var stage: String?
@@ -23,6 +24,10 @@ struct JobSnapshot: Codable, Sendable {
     var error: String?
     /// Unix time of submission.
     var created: Double
+    /// The id of the worker running it (while running), or of the last one that ran it.
+    var worker: String?
+    /// Runs begun (more than 1: a worker died running it and it was re-queued).
+    var attempts: Int?
 
     var isFinished: Bool { status == "done" || status == "failed" || status == "cancelled" }
 }

@@ -18,12 +18,23 @@ enum PictureFile {
         let partial = directory + "/" + partialPrefix + name
         try writeFile(bytes, to: partial, exclusive: false)
         defer { unlink(partial) }
-        if link(partial, path) == 0 { return true }
+        if link(partial, path) == 0 {
+            syncDirectory(directory)
+            return true
+        }
         let linkError = errno
         if linkError == EEXIST { return false }
         // A file system without hard links: create the name exclusively and write into it.
         do { try writeFile(bytes, to: path, exclusive: true) } catch let e as POSIXError where e.code == .EEXIST { return false }
         return true
+    }
+
+    /// Makes a new name in `directory` durable.
+    static func syncDirectory(_ directory: String) {
+        let fd = open(directory, O_RDONLY)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
     }
 
     /// Removes hidden partial files left by a server killed while writing.
@@ -47,6 +58,8 @@ enum PictureFile {
             return true
         }
         let code = errno
+        // On disk before it takes its name (and before the job store's row says it exists).
+        if ok { fsync(fd) }
         close(fd)
         if !ok {
             unlink(path)

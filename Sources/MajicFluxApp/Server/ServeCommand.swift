@@ -17,10 +17,15 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Address to listen on; 0.0.0.0 opens the console to the whole network.") var host: String = "127.0.0.1"
     @Option(help: "TCP port (0 picks a free one).") var port: Int = 6006
-    @Option(name: .customLong("output-dir"), help: "Folder for the PNGs and the history index.") var outputDir: String = "outputs"
+    @Option(name: .customLong("output-dir"), help: "Folder for the PNGs and the job database (majicflux.sqlite).") var outputDir: String = "outputs"
     @Option(name: .customLong("max-pixels"), help: "Largest width x height a job may ask for.") var maxPixels: Int = 2048 * 2048
     @Option(name: .customLong("max-sequence-length"), help: "Default T5 tokens per job (default: the model's tokenizer_2 model_max_length; 512 for dev, 256 for schnell).") var maxSequenceLength: Int?
     @Option(help: "Default sigma schedule: model (scheduler_config.json) or diffsynth (static shift 3, as the seed console); default: the model's.") var schedule: ScheduleOption?
+    @Option(help: ArgumentHelp("Run one generation worker per listed CUDA GPU (0,1,...), each with its own copy of the model; jobs go to whichever is idle.", valueName: "N,N,...")) var gpus: String?
+    @Option(help: ArgumentHelp("Run one generation worker per listed device: cpu, cuda or cuda:N, repeats allowed (cpu,cpu: two CPU workers, for tests).", valueName: "DEVICE,...")) var devices: String?
+    @Option(name: .customLong("job-lease"), help: ArgumentHelp("Seconds a worker's claim on a job lasts without a heartbeat (workers send one every second); a job whose worker died runs again after this.", valueName: "SECONDS")) var jobLease: Double = 30
+    @Option(help: ArgumentHelp("A PostgreSQL job queue shared with other front ends and `majicflux worker`s instead of the output folder's database.", valueName: "postgres://user:password@host:port/db")) var queue: String?
+    @Flag(name: .customLong("no-worker"), help: "With --queue: serve the console and API only; `majicflux worker` processes run the jobs.") var noWorker = false
     @Option(name: .customLong("lora-dir"), help: ArgumentHelp("Folder of LoRA .safetensors files the page offers and jobs may name (default: the model folder's loras/ when it has one).", valueName: "DIR")) var loraDir: String?
 
     func validate() throws {
@@ -34,6 +39,35 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--max-sequence-length must be between \(lengths.lowerBound) and \(lengths.upperBound), got \(n)")
         }
         if let loraDir, !Self.isFolder(loraDir) { throw ValidationError("--lora-dir \(loraDir): no such folder") }
+        _ = try workerDevices()
+        if noWorker && queue == nil { throw ValidationError("--no-worker needs --queue URL (without a shared queue nothing would run the jobs)") }
+        if let queue { _ = try PostgresURL(queue) }
+        guard jobLease.isFinite, (2...86_400).contains(jobLease) else { throw ValidationError("--job-lease must be 2...86400 seconds, got \(jobLease)") }
+    }
+
+    /// The devices of `--gpus` or `--devices` (nil: neither, one worker on `--device`).
+    func workerDevices() throws -> [ComputeDevice]? {
+        if gpus != nil && devices != nil { throw ValidationError("--gpus and --devices both list the workers' devices; give one") }
+        if let gpus {
+            let items = gpus.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            let ordinals = items.compactMap { Int($0) }.filter { (0...255).contains($0) }
+            guard !items.isEmpty, ordinals.count == items.count else {
+                throw ValidationError("--gpus takes CUDA device numbers separated by commas (0,1,2), got \"\(gpus.prefix(80))\"")
+            }
+            guard Set(ordinals).count == ordinals.count else { throw ValidationError("--gpus lists a GPU twice: \(gpus)") }
+            return ordinals.map { .cuda($0) }
+        }
+        if let devices {
+            let items = devices.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            guard !items.isEmpty, items.count <= 64 else { throw ValidationError("--devices takes 1 to 64 devices, got \(items.count)") }
+            return try items.map { item in
+                if item == "cpu" { return .cpu }
+                if item == "cuda" { return .cuda(0) }
+                if item.hasPrefix("cuda:"), let n = Int(item.dropFirst(5)), (0...255).contains(n) { return .cuda(n) }
+                throw ValidationError("--devices: \"\(item.prefix(40))\" is not a device (cpu, cuda or cuda:N)")
+            }
+        }
+        return nil
     }
 
     /// `--lora-dir`, else the model folder's `loras/` when there is one (the default model ships its
@@ -50,12 +84,18 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let backend = try model.resolveDevice()
+        var workerBackends: [any Backend] = []
+        for device in try workerDevices() ?? [] {
+            do { workerBackends.append(try device.makeBackend(for: model.precision)) } catch {
+                throw ValidationError("worker device \(device): \(error)")
+            }
+        }
+        let backend = try workerBackends.first ?? model.resolveDevice()
         try model.checkApplies(to: backend)
         let files = try model.resolveFiles()
         // The largest square picture a job may ask for, with every stage kept loaded.
         let side = max(16, Int(Double(maxPixels).squareRoot()) / 16 * 16)
-        if backend is CPUBackend {
+        if backend is CPUBackend && !noWorker {
             do {
                 try model.checkMemory(files: files, width: side, height: side, sequenceLength: maxSequenceLength ?? GenerationLimits.sequenceLengths.upperBound, keepLoaded: true)
             } catch let refusal as MemoryRefusal {
@@ -75,10 +115,20 @@ struct Serve: AsyncParsableCommand {
         c.defaultSchedule = schedule?.kind
         c.precision = model.precision
         c.backend = backend
+        c.workerBackends = workerBackends
+        c.jobLeaseSeconds = jobLease
         c.vramBudget = try model.vramBudgetBytes(for: backend)
         c.vaeTilingMode = model.vaeTiling
         c.loraDirectory = loraDirectory()
-        let server = try ConsoleServer(configuration: c)
+        c.runsWorkers = !noWorker
+        let server: ConsoleServer
+        if let queue {
+            let store = try await PostgresJobStore.open(queue, leaseSeconds: jobLease)
+            Console.info("job queue: \(store.location)")
+            server = ConsoleServer(configuration: c, store: store, forgetFinishedOnStart: false)
+        } else {
+            server = try ConsoleServer(configuration: c)
+        }
         for warning in server.host.warnings { Console.info("warning: \(warning)") }
         try await server.run()
     }

@@ -11,7 +11,7 @@ public struct ServerConfiguration: Sendable {
     public var host: String = "127.0.0.1"
     /// TCP port; 0 picks a free one (tests), reported by `ConsoleServer.start()`.
     public var port: Int = 6006
-    /// Folder for the generated PNGs and the history index (`history.json`).
+    /// Folder for the generated PNGs and the job database (`majicflux.sqlite`).
     public var outputDirectory: String = "outputs"
     /// Largest width x height a job may ask for.
     public var maxPixels: Int = 2048 * 2048
@@ -33,6 +33,14 @@ public struct ServerConfiguration: Sendable {
     public var precision: WeightPrecision = .bf16
     /// Where the model runs (`--device`).
     public var backend: any Backend = CPUBackend.shared
+    /// One generation worker per backend, each with its own loaded model (`serve --gpus 0,1`,
+    /// `--devices cpu,cpu`); empty: one worker on `backend`.
+    public var workerBackends: [any Backend] = []
+    /// false: a front end only (`serve --queue URL --no-worker`); workers elsewhere run the jobs.
+    public var runsWorkers = true
+    /// Seconds a worker's claim on a job lasts without a heartbeat (a worker heartbeats every second);
+    /// a job whose worker died goes back to the queue after this.
+    public var jobLeaseSeconds: Double = 30
     /// Low-VRAM mode: bytes of device memory the pipeline stays within (`--vram-budget`); nil for none.
     public var vramBudget: Int?
     /// When the VAE decodes tile by tile (`--vae-tiling`).

@@ -32,6 +32,10 @@ struct PostgresJobRecord: Sendable, Equatable {
     var error: String?
     /// The history picture it made (`NNNNN-SEED.png`), once done.
     var resultFile: String?
+    /// Unix time the running job's lease ends.
+    var leaseUntil: Double?
+    /// The history entry (JSON) of its picture, once done and while the picture is kept.
+    var historyEntry: String?
     /// While queued: how many queued jobs are ahead of it (0 = the next to be claimed).
     var queuedAhead: Int?
 
@@ -43,7 +47,8 @@ struct PostgresJobRecord: Sendable, Equatable {
         EXTRACT(EPOCH FROM (COALESCE(j.finished, now()) - j.started))::float8 AS elapsed,
         j.worker_id, (SELECT w.name FROM majicflux_workers w WHERE w.id = j.worker_id) AS worker_name,
         j.attempts, j.max_attempts, j.cancel_requested, j.stage, j.step, j.eta, j.preview, j.preview_step,
-        j.error, j.result_file,
+        j.error, j.result_file, EXTRACT(EPOCH FROM j.lease_until)::float8 AS lease_until,
+        (SELECT h.entry FROM majicflux_history h WHERE h.file = j.result_file) AS history_entry,
         CASE WHEN j.status = 'queued' THEN
             (SELECT count(*) FROM majicflux_jobs q WHERE q.status = 'queued' AND q.seq < j.seq)
         END AS queued_ahead
@@ -73,6 +78,8 @@ struct PostgresJobRecord: Sendable, Equatable {
         previewStep = try r["preview_step"].decode(Int?.self)
         error = try r["error"].decode(String?.self)
         resultFile = try r["result_file"].decode(String?.self)
+        leaseUntil = try r["lease_until"].decode(Double?.self)
+        historyEntry = try r["history_entry"].decode(String?.self)
         queuedAhead = try r["queued_ahead"].decode(Int?.self)
     }
 }
@@ -85,20 +92,21 @@ struct PostgresWorkerRecord: Sendable, Equatable {
     var device: String
     var model: String?
     var loras: [String]
-    /// "starting", "loading", "idle", "running", "stopped", ... as the worker says.
+    /// "loading", "idle", "busy", "failed", "stopped" (`WorkerRecord.State`).
     var state: String
     var jobID: String?
+    var message: String?
     var started: Date
     var lastSeen: Date
     /// Seconds since it was last heard from (by the database's clock).
     var silentFor: Double
 
-    static let columns = "id, name, device, model, loras, state, job_id, started, last_seen, EXTRACT(EPOCH FROM (now() - last_seen))::float8 AS silent_for"
+    static let columns = "id, name, device, model, loras, state, job_id, message, started, last_seen, EXTRACT(EPOCH FROM (now() - last_seen))::float8 AS silent_for"
 
     init(id: String, name: String, device: String, model: String?, loras: [String], state: String,
-         jobID: String? = nil, started: Date = Date(), lastSeen: Date = Date(), silentFor: Double = 0) {
+         jobID: String? = nil, message: String? = nil, started: Date = Date(), lastSeen: Date = Date(), silentFor: Double = 0) {
         self.id = id; self.name = name; self.device = device; self.model = model; self.loras = loras
-        self.state = state; self.jobID = jobID; self.started = started; self.lastSeen = lastSeen; self.silentFor = silentFor
+        self.state = state; self.jobID = jobID; self.message = message; self.started = started; self.lastSeen = lastSeen; self.silentFor = silentFor
     }
 
     init(row: PostgresRow) throws {
@@ -110,6 +118,7 @@ struct PostgresWorkerRecord: Sendable, Equatable {
         loras = try r["loras"].decode([String].self)
         state = try r["state"].decode(String.self)
         jobID = try r["job_id"].decode(String?.self)
+        message = try r["message"].decode(String?.self)
         started = try r["started"].decode(Date.self)
         lastSeen = try r["last_seen"].decode(Date.self)
         silentFor = try r["silent_for"].decode(Double.self)

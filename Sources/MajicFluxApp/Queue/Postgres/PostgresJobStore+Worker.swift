@@ -6,10 +6,12 @@ extension PostgresJobStore {
     /// Registers (or re-registers after a restart) a worker with what it holds.
     func register(_ worker: PostgresWorkerRecord) async throws {
         try await run("""
-            INSERT INTO majicflux_workers (id, name, device, model, loras, state)
-            VALUES (\(worker.id), \(worker.name), \(worker.device), \(worker.model), \(worker.loras), \(worker.state))
+            INSERT INTO majicflux_workers (id, name, device, model, loras, state, job_id, message, started)
+            VALUES (\(worker.id), \(worker.name), \(worker.device), \(worker.model), \(worker.loras), \(worker.state),
+                    \(worker.jobID), \(worker.message), \(worker.started))
             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, device = EXCLUDED.device, model = EXCLUDED.model,
-                loras = EXCLUDED.loras, state = EXCLUDED.state, job_id = NULL, started = now(), last_seen = now()
+                loras = EXCLUDED.loras, state = EXCLUDED.state, job_id = EXCLUDED.job_id, message = EXCLUDED.message,
+                started = EXCLUDED.started, last_seen = now()
             """, "registering worker \(worker.name)")
     }
 
@@ -44,7 +46,7 @@ extension PostgresJobStore {
                 ORDER BY seq LIMIT 1
                 FOR UPDATE SKIP LOCKED
             ), w AS (
-                UPDATE majicflux_workers SET state = 'running', job_id = (SELECT id FROM next), last_seen = now()
+                UPDATE majicflux_workers SET state = 'busy', job_id = (SELECT id FROM next), last_seen = now()
                 WHERE id = \(workerID) AND EXISTS (SELECT 1 FROM next)
             )
             UPDATE majicflux_jobs j SET status = 'running', worker_id = \(workerID),
@@ -55,22 +57,27 @@ extension PostgresJobStore {
             """, "claiming a job")
         guard let row = rows.first else { return nil }
         let (id, attempt) = try row.decode((String, Int).self)
-        guard let job = try await job(id) else { return nil }
+        guard let job = try await jobRecord(id) else { return nil }
         return PostgresClaim(job: job, attempt: attempt, inputs: try await inputs(ofJob: id))
     }
 
-    /// Renews the lease of a job this worker runs and records its progress (a `preview` of nil keeps
-    /// the last one). Tells whether cancel was asked, or whether the lease was lost (the job expired
+    /// Renews the lease of a job this worker runs and records its progress (nil: none; a `preview` of
+    /// nil keeps the last one). Tells whether cancel was asked, or whether the lease was lost (the job expired
     /// and went back to the queue, or was finished by someone else): then stop without completing.
-    func heartbeat(jobID: String, workerID: String, attempt: Int, progress: PostgresProgress) async throws -> PostgresHeartbeatAnswer {
+    func heartbeat(jobID: String, workerID: String, attempt: Int?, progress: PostgresProgress?) async throws -> PostgresHeartbeatAnswer {
+        // nil: renew the lease only.
+        let has = progress != nil
+        let p = progress ?? PostgresProgress()
         let rows = try await run("""
             WITH w AS (
-                UPDATE majicflux_workers SET state = 'running', job_id = \(jobID), last_seen = now() WHERE id = \(workerID)
+                UPDATE majicflux_workers SET state = 'busy', job_id = \(jobID), last_seen = now() WHERE id = \(workerID)
             )
             UPDATE majicflux_jobs SET lease_until = now() + make_interval(secs => \(leaseSeconds)),
-                stage = \(progress.stage), step = \(progress.step), eta = \(progress.eta),
-                preview = COALESCE(\(progress.preview), preview), preview_step = COALESCE(\(progress.previewStep), preview_step)
-            WHERE id = \(jobID) AND worker_id = \(workerID) AND attempts = \(attempt) AND status = 'running'
+                stage = CASE WHEN \(has) THEN \(p.stage) ELSE stage END,
+                step = CASE WHEN \(has) THEN \(p.step) ELSE step END,
+                eta = CASE WHEN \(has) THEN \(p.eta) ELSE eta END,
+                preview = COALESCE(\(p.preview), preview), preview_step = COALESCE(\(p.previewStep), preview_step)
+            WHERE id = \(jobID) AND worker_id = \(workerID) AND (\(attempt)::int8 IS NULL OR attempts = \(attempt)) AND status = 'running'
             RETURNING cancel_requested
             """, "renewing the lease of job \(jobID)")
         guard let row = rows.first else { return PostgresHeartbeatAnswer(cancelRequested: false, leaseLost: true) }
@@ -82,6 +89,7 @@ extension PostgresJobStore {
     struct Result: Sendable {
         var file: String
         var entry: String
+        var png: Data
         var inputFiles: [(name: String, png: Data)] = []
     }
 
@@ -89,24 +97,24 @@ extension PostgresJobStore {
     /// this worker still holds this attempt (else `PostgresStoreRefusal`-free `false`: the result is
     /// dropped, the job was re-queued or finished elsewhere). `make` gets the picture's number.
     @discardableResult
-    func complete(jobID: String, workerID: String, attempt: Int, png: Data,
-                  make: @Sendable (_ number: Int) throws -> Result) async throws -> PostgresHistoryRecord? {
+    func complete(jobID: String, workerID: String, attempt: Int?,
+                  make: @Sendable (_ number: Int, _ created: Date) throws -> Result) async throws -> PostgresHistoryRecord? {
         try await transaction("storing the picture of job \(jobID)") { c in
             let held = try await c.query("""
                 SELECT 1 FROM majicflux_jobs
-                WHERE id = \(jobID) AND worker_id = \(workerID) AND attempts = \(attempt) AND status = 'running'
+                WHERE id = \(jobID) AND worker_id = \(workerID) AND (\(attempt)::int8 IS NULL OR attempts = \(attempt)) AND status = 'running'
                 FOR UPDATE
                 """, logger: logger).collect()
             guard !held.isEmpty else { return nil }
             var number = 0
             for try await n in try await c.query("SELECT nextval(pg_get_serial_sequence('majicflux_history', 'number'))::int8",
                                                  logger: logger).decode(Int.self) { number = n }
-            let result = try make(number)
-            var created = Date()
-            for try await d in try await c.query("""
-                INSERT INTO majicflux_history (number, file, job_id, entry, png)
-                VALUES (\(number), \(result.file), \(jobID), \(result.entry), \(png)) RETURNING created
-                """, logger: logger).decode(Date.self) { created = d }
+            let created = Date()
+            let result = try make(number, created)
+            _ = try await c.query("""
+                INSERT INTO majicflux_history (number, file, job_id, created, entry, png)
+                VALUES (\(number), \(result.file), \(jobID), \(created), \(result.entry), \(result.png))
+                """, logger: logger).collect()
             for input in result.inputFiles {
                 _ = try await c.query("""
                     INSERT INTO majicflux_history_files (file, number, png) VALUES (\(input.name), \(number), \(input.png))
@@ -127,7 +135,7 @@ extension PostgresJobStore {
     /// `retry` is true (and nobody asked to cancel it), else it fails with `error`. Returns the new
     /// status, nil when this worker no longer held the attempt.
     @discardableResult
-    func fail(jobID: String, workerID: String, attempt: Int, error: String, retry: Bool = true) async throws -> String? {
+    func fail(jobID: String, workerID: String, attempt: Int?, error: String, retry: Bool = true) async throws -> String? {
         let rows = try await run("""
             WITH w AS (
                 UPDATE majicflux_workers SET state = 'idle', job_id = NULL, last_seen = now() WHERE id = \(workerID)
@@ -139,30 +147,45 @@ extension PostgresJobStore {
                 finished = CASE WHEN cancel_requested OR NOT (\(retry) AND attempts < max_attempts) THEN now() END,
                 worker_id = CASE WHEN \(retry) AND attempts < max_attempts AND NOT cancel_requested THEN NULL ELSE worker_id END,
                 lease_until = NULL, stage = NULL, step = 0, eta = NULL, preview = NULL, preview_step = NULL
-            WHERE id = \(jobID) AND worker_id = \(workerID) AND attempts = \(attempt) AND status = 'running'
+            WHERE id = \(jobID) AND worker_id = \(workerID) AND (\(attempt)::int8 IS NULL OR attempts = \(attempt)) AND status = 'running'
             RETURNING status
             """, "recording the failure of job \(jobID)")
         return try rows.first.map { try $0.decode(String.self) }
     }
 
-    /// Ends an attempt its worker stopped because cancel was asked.
+    /// Ends an attempt its worker stopped because cancel was asked (or its server stopped).
     @discardableResult
-    func finishCancelled(jobID: String, workerID: String, attempt: Int) async throws -> Bool {
+    func finishCancelled(jobID: String, workerID: String, attempt: Int?, reason: String = "cancelled") async throws -> Bool {
         let rows = try await run("""
             WITH w AS (
                 UPDATE majicflux_workers SET state = 'idle', job_id = NULL, last_seen = now() WHERE id = \(workerID)
             )
-            UPDATE majicflux_jobs SET status = 'cancelled', error = 'cancelled', finished = now(),
+            UPDATE majicflux_jobs SET status = 'cancelled', error = \(reason), finished = now(),
                 lease_until = NULL, stage = NULL, eta = NULL, preview = NULL, preview_step = NULL
-            WHERE id = \(jobID) AND worker_id = \(workerID) AND attempts = \(attempt) AND status = 'running'
+            WHERE id = \(jobID) AND worker_id = \(workerID) AND (\(attempt)::int8 IS NULL OR attempts = \(attempt)) AND status = 'running'
             RETURNING id
             """, "recording the cancel of job \(jobID)")
         return !rows.isEmpty
     }
 
+    /// Hands a held job back to the queue without counting the attempt (its worker is stopping).
+    @discardableResult
+    func releaseJob(jobID: String, workerID: String) async throws -> Bool {
+        let rows = try await run("""
+            WITH w AS (
+                UPDATE majicflux_workers SET job_id = NULL, last_seen = now() WHERE id = \(workerID)
+            )
+            UPDATE majicflux_jobs SET status = 'queued', attempts = GREATEST(0, attempts - 1), worker_id = NULL,
+                lease_until = NULL, stage = NULL, step = 0, eta = NULL, preview = NULL, preview_step = NULL
+            WHERE id = \(jobID) AND worker_id = \(workerID) AND status = 'running'
+            RETURNING id
+            """, "handing job \(jobID) back to the queue")
+        return !rows.isEmpty
+    }
+
     /// Puts back in the queue every running job whose lease ran out (its worker died or hangs),
     /// or fails it when it has used all its attempts, or cancels it when cancel was asked; marks
-    /// workers silent for three leases as `lost`. Any process may call it; returns the jobs changed
+    /// workers silent for three leases as `stopped`. Any process may call it; returns the jobs changed
     /// with their new status.
     @discardableResult
     func sweepExpiredLeases() async throws -> [(id: String, status: String)] {
@@ -182,8 +205,8 @@ extension PostgresJobStore {
             RETURNING id, status
             """, "re-queueing jobs whose lease expired")
         try await run("""
-            UPDATE majicflux_workers SET state = 'lost', job_id = NULL
-            WHERE state NOT IN ('lost', 'stopped') AND last_seen < now() - make_interval(secs => \(leaseSeconds * 3))
+            UPDATE majicflux_workers SET state = 'stopped', job_id = NULL, message = 'stopped answering'
+            WHERE state <> 'stopped' AND last_seen < now() - make_interval(secs => \(leaseSeconds * 3))
             """, "marking silent workers")
         return try rows.map { try $0.decode((String, String).self) }.map { (id: $0.0, status: $0.1) }
     }

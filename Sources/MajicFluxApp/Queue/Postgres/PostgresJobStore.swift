@@ -127,7 +127,8 @@ final class PostgresJobStore: Sendable {
 
     /// Queues a job; refuses (`PostgresStoreRefusal.queueFull`) when `maxQueued` jobs already wait.
     func enqueue(id: String, spec: String, model: String?, loras: [String], totalSteps: Int,
-                 inputs: [String: Data] = [:], maxQueued: Int) async throws -> PostgresJobRecord {
+                 inputs: [String: Data] = [:], maxQueued: Int, maxAttempts: Int? = nil,
+                 created: Date = Date()) async throws -> PostgresJobRecord {
         try await transaction("queueing a job") { c in
             // Serialises the count-then-insert of concurrent front ends (a transaction-scoped lock).
             _ = try await c.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.lockKey + 1))", logger: logger).collect()
@@ -137,25 +138,25 @@ final class PostgresJobStore: Sendable {
             }
             if waiting >= maxQueued { throw PostgresStoreRefusal.queueFull(waiting) }
             _ = try await c.query("""
-                INSERT INTO majicflux_jobs (id, spec, model, loras, total_steps, max_attempts)
-                VALUES (\(id), \(spec), \(model), \(loras), \(totalSteps), \(maxAttempts))
+                INSERT INTO majicflux_jobs (id, spec, model, loras, total_steps, max_attempts, created)
+                VALUES (\(id), \(spec), \(model), \(loras), \(totalSteps), \(maxAttempts ?? self.maxAttempts), \(created))
                 """, logger: logger).collect()
             for (role, png) in inputs.sorted(by: { $0.key < $1.key }) {
                 _ = try await c.query("INSERT INTO majicflux_job_inputs (job_id, role, png) VALUES (\(id), \(role), \(png))", logger: logger).collect()
             }
         }
-        guard let job = try await job(id) else { throw QueueURLError("PostgreSQL at \(url.redacted): job \(id) vanished after it was queued") }
+        guard let job = try await jobRecord(id) else { throw QueueURLError("PostgreSQL at \(url.redacted): job \(id) vanished after it was queued") }
         return job
     }
 
     /// One job, or nil when unknown.
-    func job(_ id: String) async throws -> PostgresJobRecord? {
+    func jobRecord(_ id: String) async throws -> PostgresJobRecord? {
         try await run("SELECT \(unescaped: PostgresJobRecord.columns) FROM majicflux_jobs j WHERE j.id = \(id)", "reading job")
             .first.map(PostgresJobRecord.init(row:))
     }
 
     /// Running jobs (oldest claim first), then queued ones in the order they will be claimed.
-    func activeJobs() async throws -> [PostgresJobRecord] {
+    func activeJobRecords() async throws -> [PostgresJobRecord] {
         try await run("""
             SELECT \(unescaped: PostgresJobRecord.columns) FROM majicflux_jobs j
             WHERE j.status IN ('queued', 'running')
@@ -175,7 +176,7 @@ final class PostgresJobStore: Sendable {
     /// Cancels a job: a queued one ends at once, a running one gets `cancel_requested` and its
     /// worker stops at its next heartbeat. Returns the job after the change; nil when unknown.
     /// A job that has already finished is returned unchanged (the caller says 409).
-    func requestCancel(_ id: String) async throws -> PostgresJobRecord? {
+    func requestCancelRecord(_ id: String) async throws -> PostgresJobRecord? {
         try await run("""
             UPDATE majicflux_jobs SET
                 status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
@@ -184,7 +185,24 @@ final class PostgresJobStore: Sendable {
                 cancel_requested = true
             WHERE id = \(id) AND status IN ('queued', 'running')
             """, "cancelling a job")
-        return try await job(id)
+        return try await jobRecord(id)
+    }
+
+    /// Cancels every queued job with `reason`; returns their ids.
+    func cancelQueued(reason: String) async throws -> [String] {
+        try await run("""
+            UPDATE majicflux_jobs SET status = 'cancelled', error = \(reason), finished = now()
+            WHERE status = 'queued' RETURNING id
+            """, "cancelling the queued jobs").map { try $0.decode(String.self) }
+    }
+
+    /// Forgets finished jobs' records, all but the `keep` most recently finished (their pictures stay).
+    func pruneFinished(keep: Int) async throws {
+        try await run("""
+            DELETE FROM majicflux_jobs WHERE status IN ('done', 'failed', 'cancelled') AND seq NOT IN (
+                SELECT seq FROM majicflux_jobs WHERE status IN ('done', 'failed', 'cancelled')
+                ORDER BY finished DESC, seq DESC LIMIT \(max(0, keep)))
+            """, "forgetting finished jobs")
     }
 
     /// The input pictures stored with a job, PNG bytes by role.
@@ -200,25 +218,25 @@ final class PostgresJobStore: Sendable {
     // MARK: History
 
     /// Newest first.
-    func history(limit: Int = 10_000, offset: Int = 0) async throws -> [PostgresHistoryRecord] {
+    func historyRecords(limit: Int = 10_000, offset: Int = 0) async throws -> [PostgresHistoryRecord] {
         try await run("""
             SELECT number, file, job_id, created, entry FROM majicflux_history
             ORDER BY number DESC LIMIT \(limit) OFFSET \(offset)
-            """, "reading the history").map(Self.historyRecord)
+            """, "reading the history").map(Self.makeHistoryRecord)
     }
 
-    func historyEntry(file: String) async throws -> PostgresHistoryRecord? {
+    func historyRecord(file: String) async throws -> PostgresHistoryRecord? {
         try await run("SELECT number, file, job_id, created, entry FROM majicflux_history WHERE file = \(file)", "reading the history")
-            .first.map(Self.historyRecord)
+            .first.map(Self.makeHistoryRecord)
     }
 
-    private static func historyRecord(_ row: PostgresRow) throws -> PostgresHistoryRecord {
+    private static func makeHistoryRecord(_ row: PostgresRow) throws -> PostgresHistoryRecord {
         let (number, file, jobID, created, entry) = try row.decode((Int, String, String, Date, String).self)
         return PostgresHistoryRecord(number: number, file: file, jobID: jobID, created: created, entry: entry)
     }
 
     /// A picture's PNG bytes: a history picture or one of the input pictures kept with it.
-    func picture(file: String) async throws -> Data? {
+    func pictureData(file: String) async throws -> Data? {
         let rows = try await run("""
             SELECT png FROM majicflux_history WHERE file = \(file)
             UNION ALL SELECT png FROM majicflux_history_files WHERE file = \(file)
@@ -228,15 +246,15 @@ final class PostgresJobStore: Sendable {
     }
 
     /// Deletes a history picture with its input pictures; returns what was removed, nil when unknown.
-    func deleteHistory(file: String) async throws -> PostgresHistoryRecord? {
+    func deleteHistoryRecord(file: String) async throws -> PostgresHistoryRecord? {
         try await run("""
             DELETE FROM majicflux_history WHERE file = \(file) RETURNING number, file, job_id, created, entry
-            """, "deleting a picture").first.map(Self.historyRecord)
+            """, "deleting a picture").first.map(Self.makeHistoryRecord)
     }
 
     // MARK: Workers and settings
 
-    func workers() async throws -> [PostgresWorkerRecord] {
+    func workerRecords() async throws -> [PostgresWorkerRecord] {
         try await run("SELECT \(unescaped: PostgresWorkerRecord.columns) FROM majicflux_workers ORDER BY started, id",
                       "listing workers").map(PostgresWorkerRecord.init(row:))
     }
@@ -246,15 +264,17 @@ final class PostgresJobStore: Sendable {
             .first.map { try $0.decode(String.self) }
     }
 
-    func setSetting(_ key: String, _ value: String) async throws {
+    func setSetting(_ key: String, _ value: String?) async throws {
+        guard let value else {
+            try await run("DELETE FROM majicflux_settings WHERE key = \(key)", "removing a setting")
+            return
+        }
         try await run("""
             INSERT INTO majicflux_settings (key, value) VALUES (\(key), \(value))
             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
             """, "writing a setting")
     }
 
-    /// Job and worker ids as they change, in any process using this database.
-    func changes() -> AsyncStream<PostgresNotifications.Change> { notifications.changes() }
 }
 
 /// A request the store refuses for what it is, not for a database problem.

@@ -10,6 +10,8 @@ import PostgresNIO
 final class PostgresNotifications: @unchecked Sendable {
     enum Change: Sendable, Equatable {
         case job(String)
+        /// A job entered the queue (new or re-queued); also reported as `job`.
+        case queued(String)
         case worker(String)
     }
 
@@ -168,7 +170,7 @@ final class PostgresNotifications: @unchecked Sendable {
                     // Jobs queued while we were connecting.
                     wakeQueued()
                     try await withThrowingTaskGroup(of: Void.self) { group in
-                        group.addTask { for try await _ in queued { self.wakeQueued() } }
+                        group.addTask { for try await n in queued { self.wakeQueued(); self.publish(.queued(n.payload)) } }
                         group.addTask { for try await n in jobs { self.publish(.job(n.payload)) } }
                         group.addTask { for try await n in workers { self.publish(.worker(n.payload)) } }
                         // The first to end (the connection dropped) ends the others.

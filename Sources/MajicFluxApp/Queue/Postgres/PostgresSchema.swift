@@ -81,6 +81,7 @@ enum PostgresSchema {
                 loras text[] NOT NULL DEFAULT '{}',
                 state text NOT NULL,
                 job_id text,
+                message text,
                 started timestamptz NOT NULL DEFAULT now(),
                 last_seen timestamptz NOT NULL DEFAULT now()
             )

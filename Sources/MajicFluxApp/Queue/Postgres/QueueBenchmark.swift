@@ -46,8 +46,8 @@ public enum QueueBenchmark {
                         continue
                     }
                     clock.started(claim.job.id)
-                    try await store.complete(jobID: claim.job.id, workerID: id, attempt: claim.attempt, png: png) { number in
-                        .init(file: "\(number)-0.png", entry: #"{"bench":true}"#)
+                    try await store.complete(jobID: claim.job.id, workerID: id, attempt: claim.attempt) { number, _ in
+                        .init(file: "\(number)-0.png", entry: #"{"bench":true}"#, png: png)
                     }
                     clock.finished(claim.job.id)
                 }

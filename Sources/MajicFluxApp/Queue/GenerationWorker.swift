@@ -1,0 +1,306 @@
+import Foundation
+import Models
+import Tensor
+
+/// One generation worker: a loaded model (`ModelHost`) taking jobs from any `JobStore`.
+///
+/// register -> load the model -> loop { requeue expired leases now and then; claim the next job it
+/// can run, or wait for a `jobQueued` change (or `pollSeconds`) -> run it with a heartbeat on every
+/// step and at least every `heartbeatSeconds` (renewing the lease, recording progress, learning of
+/// a cancel or a lost lease) -> complete / cancelled / fail }.
+///
+/// `serve` runs one per device over the embedded store; `majicflux worker` runs one over PostgreSQL.
+// unchecked: `record`, `stopping`, `current` and `task` are only touched under `lock`; the rest are `let`s of Sendable types.
+final class GenerationWorker: @unchecked Sendable {
+    /// What happens to the running job when the worker stops.
+    enum StopPolicy: Sendable {
+        /// It ends `cancelled` ("the server stopped"): `serve`, whose queue stops with it.
+        case cancel
+        /// It goes back to the queue for another worker: `majicflux worker`.
+        case release
+    }
+
+    let store: any JobStore
+    let host: ModelHost
+    let loras: LoRALibrary
+    let heartbeatSeconds: Double
+    let pollSeconds: Double
+    let stopPolicy: StopPolicy
+    /// With a model that failed to load, still claim jobs and fail them with the reason (a server
+    /// whose only worker this is: every job then says why). Otherwise such a worker takes no jobs.
+    let failJobsWhenBroken: Bool
+    /// Called on the generation thread with every progress report, before the store hears of it
+    /// (the embedded front end feeds its event streams from this: one event per step).
+    let onProgress: (@Sendable (_ jobID: String, _ progress: JobProgress) -> Void)?
+
+    private let lock = NSLock()
+    private var record: WorkerRecord
+    private var stopping = false
+    private var task: Task<Void, Never>?
+    private let wake = WakeSignal()
+    /// The running job's flags, read by the generation thread at every step.
+    private var current: RunState?
+
+    init(store: any JobStore, host: ModelHost, loras: LoRALibrary, id: String, name: String, device: String,
+         heartbeatSeconds: Double = 1, pollSeconds: Double = 2, stopPolicy: StopPolicy = .cancel,
+         failJobsWhenBroken: Bool = false,
+         onProgress: (@Sendable (String, JobProgress) -> Void)? = nil) {
+        self.store = store
+        self.host = host
+        self.loras = loras
+        self.heartbeatSeconds = heartbeatSeconds
+        self.pollSeconds = pollSeconds
+        self.stopPolicy = stopPolicy
+        self.failJobsWhenBroken = failJobsWhenBroken
+        self.onProgress = onProgress
+        let now = Date().timeIntervalSince1970
+        record = WorkerRecord(id: id, name: name, device: device, model: host.name, loras: [], state: .loading,
+                              jobID: nil, message: "loading the model", started: now, lastSeen: now)
+    }
+
+    /// A worker id unique across hosts and processes: `host-pid-device[-n]`.
+    static func makeID(device: String, index: Int) -> String {
+        let host = ProcessInfo.processInfo.hostName.prefix(40)
+        return "\(host)-\(getpid())-\(device)" + (index > 0 ? "-\(index)" : "")
+    }
+
+    var id: String { lock.withLock { record.id } }
+    var snapshot: WorkerRecord { lock.withLock { record } }
+
+    /// Starts the loop in a task of its own.
+    func start() {
+        let t = Task { await self.loop() }
+        lock.withLock { task = t }
+    }
+
+    /// Stops taking jobs; the running job stops at its next step (cancelled or released, as
+    /// `stopPolicy` says); returns when the loop has ended. A model still loading cannot be
+    /// interrupted: then it returns without waiting for the load.
+    func stop() async {
+        let t = lock.withLock { () -> Task<Void, Never>? in
+            stopping = true
+            return task
+        }
+        wake.signal()
+        if await host.isLoading { return }
+        await t?.value
+    }
+
+    private var isStopping: Bool { lock.withLock { stopping } }
+
+    private func update(_ change: (inout WorkerRecord) -> Void) async {
+        let r = lock.withLock { () -> WorkerRecord in
+            change(&record)
+            return record
+        }
+        try? await store.register(r)
+    }
+
+    // MARK: Loop
+
+    private func loop() async {
+        // Wake-ups: a job entered the queue.
+        let changes = store.changes()
+        let listener = Task { [wake] in
+            for await change in changes {
+                if case .jobQueued = change { wake.signal() }
+            }
+        }
+        defer { listener.cancel() }
+        await update { $0.state = .loading }
+        await host.load()
+        let status = await host.status()
+        let names = loras.list().loras.map(\.name)
+        await update {
+            $0.loras = names
+            $0.state = status.state == "ready" ? .idle : .failed
+            $0.message = status.state == "ready" ? nil : status.message
+        }
+        let broken = status.state != "ready"
+        var lastSweep = 0.0
+        while !isStopping {
+            if broken && !failJobsWhenBroken {
+                await wake.wait(timeout: pollSeconds)
+                continue
+            }
+            // Jobs of workers that died come back to the queue (every worker and front end sweeps).
+            let now = ProcessInfo.processInfo.systemUptime
+            if now - lastSweep > max(1, store.leaseSeconds / 4) {
+                lastSweep = now
+                _ = try? await store.requeueExpired()
+            }
+            let claimed: ClaimedJob?
+            do { claimed = try await store.claim(worker: snapshot) } catch {
+                Console.info("worker \(id): cannot claim a job: \(error)")
+                await wake.wait(timeout: pollSeconds)
+                continue
+            }
+            guard let claimed else {
+                await wake.wait(timeout: pollSeconds)
+                continue
+            }
+            await run(claimed)
+        }
+        try? await store.removeWorker(id)
+    }
+
+    // MARK: One job
+
+    /// The running job's state, shared by the loop, the heartbeat task and the generation thread.
+    // unchecked: every `var` is only touched under `lock`.
+    final class RunState: @unchecked Sendable {
+        let lock = NSLock()
+        var progress: JobProgress
+        var cancelRequested = false
+        var leaseLost = false
+        var denoiseStart: Double?
+        let started = ProcessInfo.processInfo.systemUptime
+        init(progress: JobProgress) { self.progress = progress }
+    }
+
+    private func run(_ claimed: ClaimedJob) async {
+        let job = claimed.job
+        let state = RunState(progress: JobProgress(stage: "encoding text", step: 0, totalSteps: job.parameters.steps))
+        lock.withLock { current = state }
+        defer { lock.withLock { current = nil } }
+        await update {
+            $0.state = .busy
+            $0.jobID = job.id
+        }
+        let beat = WakeSignal()
+        let heartbeat = Task { await self.heartbeats(job.id, state, beat) }
+        let outcome = await generate(claimed, state, beat)
+        heartbeat.cancel()
+        beat.signal()
+        _ = await heartbeat.value
+        await finish(job, outcome, state)
+        await update {
+            $0.state = .idle
+            $0.jobID = nil
+        }
+    }
+
+    private enum Outcome {
+        case done(GeneratedImage, request: GenerationRequest, seconds: Double)
+        case cancelled
+        case failed(String, retry: Bool)
+    }
+
+    private func generate(_ claimed: ClaimedJob, _ state: RunState, _ beat: WakeSignal) async -> Outcome {
+        let job = claimed.job
+        let start = ProcessInfo.processInfo.systemUptime
+        do {
+            let request = try await StoredJobRequest.request(claimed, loras: loras)
+            let image = try await host.generate(request) { [self] p in self.progress(job, p, state, beat) }
+            return .done(image, request: request, seconds: ProcessInfo.processInfo.systemUptime - start)
+        } catch ModelError.cancelled {
+            return .cancelled
+        } catch let unavailable as ModelHost.Unavailable {
+            return .failed(unavailable.message, retry: false)
+        } catch let e as APIError {
+            return .failed(e.message, retry: false)
+        } catch {
+            return .failed("generation failed: \(error)", retry: false)
+        }
+    }
+
+    /// The pipeline's callback (generation thread): records the progress, tells the local front
+    /// end, asks for a heartbeat; false stops the run.
+    private func progress(_ job: StoredJob, _ p: GenerationProgress, _ state: RunState, _ beat: WakeSignal) -> Bool {
+        let preview = p.denoised.flatMap {
+            LatentPreview.dataURL(packed: $0, width: job.parameters.width, height: job.parameters.height)
+        }
+        let snapshot = state.lock.withLock { () -> JobProgress in
+            var r = state.progress
+            r.stage = p.stage.rawValue
+            r.step = p.step
+            r.totalSteps = p.totalSteps
+            r.elapsed = ProcessInfo.processInfo.systemUptime - state.started
+            switch p.stage {
+            case .encodingText: r.eta = nil
+            case .denoising:
+                if p.step == 0 { state.denoiseStart = p.elapsed }
+                if p.step > 0, let s = state.denoiseStart {
+                    r.eta = (p.elapsed - s) / Double(p.step) * Double(p.totalSteps - p.step)
+                }
+            case .decoding: r.eta = 0
+            }
+            if let preview {
+                r.preview = preview
+                r.previewStep = p.step
+            }
+            state.progress = r
+            return r
+        }
+        onProgress?(job.id, snapshot)
+        beat.signal()
+        let stop = state.lock.withLock { state.cancelRequested || state.leaseLost }
+        return !stop && !isStopping
+    }
+
+    /// Sends the latest progress at every signal and at least every `heartbeatSeconds`, until cancelled.
+    private func heartbeats(_ jobID: String, _ state: RunState, _ beat: WakeSignal) async {
+        var sent: JobProgress?
+        while true {
+            let progress = state.lock.withLock { state.progress }
+            do {
+                let lease = try await store.heartbeat(jobID: jobID, workerID: id, progress: progress == sent ? nil : progress)
+                sent = progress
+                state.lock.withLock {
+                    state.cancelRequested = state.cancelRequested || lease.cancelRequested
+                    state.leaseLost = state.leaseLost || lease.leaseLost
+                }
+            } catch {
+                // A store that does not answer: keep trying; the lease may run out meanwhile.
+            }
+            if Task.isCancelled { return }
+            await beat.wait(timeout: heartbeatSeconds)
+            if Task.isCancelled { return }
+        }
+    }
+
+    private func finish(_ job: StoredJob, _ outcome: Outcome, _ state: RunState) async {
+        let (cancelRequested, leaseLost) = state.lock.withLock { (state.cancelRequested, state.leaseLost) }
+        if leaseLost { return }  // another worker owns the job now; nothing of this run is kept
+        do {
+            switch outcome {
+            case .done(let image, let request, let seconds):
+                state.lock.withLock { state.progress.stage = "saving" }
+                let saving = state.lock.withLock { state.progress }
+                onProgress?(job.id, saving)
+                _ = try? await store.heartbeat(jobID: job.id, workerID: id, progress: saving)
+                _ = try await store.complete(jobID: job.id, workerID: id,
+                                             picture: picture(image, request: request, jobID: job.id, seconds: seconds))
+            case .cancelled:
+                if !cancelRequested && stopPolicy == .release {
+                    try await store.release(jobID: job.id, workerID: id)
+                } else {
+                    try await store.cancelled(jobID: job.id, workerID: id, reason: "cancelled")
+                }
+            case .failed(let message, let retry):
+                _ = try await store.fail(jobID: job.id, workerID: id, error: message, retry: retry)
+            }
+        } catch JobStoreError.notHeld {
+            // The lease ran out while finishing: another worker runs the job.
+        } catch {
+            Console.info("worker \(id): job \(job.id) could not be recorded: \(error)")
+            _ = try? await store.fail(jobID: job.id, workerID: id, error: "the picture could not be saved: \(error)", retry: false)
+        }
+    }
+
+    /// The finished picture for the store: its PNG carries the parameters (A1111 infotext and our
+    /// JSON) and the job's id (so a PNG found without its row after a crash finishes its job).
+    private func picture(_ image: GeneratedImage, request: GenerationRequest, jobID: String, seconds: Double) -> FinishedPicture {
+        var parameters = JobParameters(image.request)
+        parameters.conditioning = JobConditioning(request.conditioning)
+        let model = host.name, kind = host.preset.conditioning
+        let inputs = request.conditioning.map { c in
+            JobConditioning.pictures(c).compactMap { p in (try? PNG.encode(p.picture, fast: true)).map { JobInputPicture(role: p.role, png: $0) } }
+        } ?? []
+        return FinishedPicture(parameters: parameters, model: model, seconds: seconds, inputs: inputs) { recorded in
+            var text = image.parameterText(model: model, kind: kind, record: recorded.conditioning)
+            text.append((key: HistoryEntry.jobChunk, value: jobID))
+            return try PNG.encode(try image.png, text: text)
+        }
+    }
+}

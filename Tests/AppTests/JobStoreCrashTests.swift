@@ -1,0 +1,173 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import MajicFluxApp
+import Tensor
+import XCTest
+
+/// The embedded job store (`<output-dir>/majicflux.sqlite`) through kills, damage and an old index:
+/// no finished picture lost, no job run twice, a damaged database reported and left as it is.
+final class JobStoreCrashTests: XCTestCase {
+    private var consoles: [TestConsole] = []
+    private var processes: [Process] = []
+
+    override func tearDown() async throws {
+        for c in consoles { await c.stop() }
+        consoles.removeAll()
+        for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        processes.removeAll()
+    }
+
+    private func start(_ folder: String, lease: Double = 30) async throws -> TestConsole {
+        var c = try TestConsole.configuration(outputDirectory: folder)
+        c.jobLeaseSeconds = lease
+        let console = try await TestConsole.start(configuration: c)
+        consoles.append(console)
+        return console
+    }
+
+    private func history(_ console: TestConsole) async throws -> [[String: Any]] {
+        try await console.get("/api/history").json["items"] as? [[String: Any]] ?? []
+    }
+
+    /// `majicflux serve` killed with SIGKILL twice while it runs jobs back to back (so the kill
+    /// lands in a step, a PNG write or a commit): afterwards the database passes SQLite's integrity
+    /// check, every picture listed before a kill is still there byte for byte, every PNG in the
+    /// folder is listed, and the jobs left queued or running run after the restart, each exactly once.
+    func testKilledServerLosesNothingAndRunsEveryJobOnce() async throws {
+        let binary = try TestConsole.executable()
+        let folder = TestConsole.freshOutputDirectory()
+        var submitted: [String] = []
+        var seenBeforeKill: [String: Data] = [:]  // file -> bytes
+        for round in 0..<2 {
+            let (p, log) = try TestConsole.launch(binary, [
+                "serve", "--model", TestConsole.tinyModel, "--device", "cpu", "--port", "0", "--output-dir", folder,
+                "--max-sequence-length", "8", "--job-lease", "2"])
+            processes.append(p)
+            let console = try await TestConsole.remote(process: p, log: log)
+            try await console.waitUntilReady()
+            for i in 0..<6 {
+                let job = try await console.submit(["prompt": "kill round \(round) job \(i)", "seed": 100 * round + i,
+                                                    "steps": 3, "width": 96, "height": 96])
+                submitted.append(try XCTUnwrap(job["id"] as? String))
+            }
+            // Kill once a few are done and others still run or wait.
+            let before = try await history(console).count
+            let deadline = Date().addingTimeInterval(60)
+            while try await history(console).count < before + 2 && Date() < deadline { try await Task.sleep(nanoseconds: 5_000_000) }
+            for item in try await history(console) {
+                let file = try XCTUnwrap(item["file"] as? String)
+                if seenBeforeKill[file] == nil { seenBeforeKill[file] = try await console.get("/images/" + file).body }
+            }
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationReason, .uncaughtSignal)
+            XCTAssertEqual(try ConsoleServer.databaseIntegrity(outputDirectory: folder), ["ok"], "round \(round)")
+        }
+        XCTAssertGreaterThanOrEqual(seenBeforeKill.count, 4)
+
+        // Restarted: the jobs of the killed runs finish here (their leases of 2 s run out first).
+        let console = try await start(folder, lease: 2)
+        var items: [[String: Any]] = []
+        let deadline = Date().addingTimeInterval(90)
+        repeat {
+            items = try await history(console)
+            if Set(items.compactMap { $0["id"] as? String }).isSuperset(of: submitted) { break }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        } while Date() < deadline
+        let ids = items.compactMap { $0["id"] as? String }
+        XCTAssertEqual(Set(ids), Set(submitted), "every job made its picture")
+        XCTAssertEqual(ids.count, submitted.count, "and exactly one: \(ids.sorted())")
+        for (file, bytes) in seenBeforeKill {
+            let served = try await console.get("/images/" + file)
+            XCTAssertEqual(served.status, 200, file)
+            XCTAssertEqual(served.body, bytes, "\(file) unchanged")
+        }
+        let pngs = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".png") && !$0.hasPrefix(".") }
+        XCTAssertEqual(Set(pngs), Set(items.compactMap { $0["file"] as? String }), "every PNG in the folder is listed")
+        let active = try await console.get("/api/jobs").json["jobs"] as? [Any]
+        XCTAssertEqual(active?.count, 0)
+        await console.stop()
+        consoles.removeAll()
+        XCTAssertEqual(try ConsoleServer.databaseIntegrity(outputDirectory: folder), ["ok"])
+    }
+
+    /// A file that is not a database, and a real one damaged in the middle: the server refuses to
+    /// start, naming the file and what to do; the file is left exactly as it was.
+    func testDamagedDatabaseIsReportedAndKept() async throws {
+        let folder = TestConsole.freshOutputDirectory()
+        let path = folder + "/majicflux.sqlite"
+        let garbage = Data(String(repeating: "not a database at all ", count: 300).utf8)
+        try garbage.write(to: URL(fileURLWithPath: path))
+        func assertRefused(_ what: String) {
+            XCTAssertThrowsError(try ConsoleServer(configuration: TestConsole.configuration(outputDirectory: folder)), what) { error in
+                let message = "\(error)"
+                XCTAssertTrue(message.contains(path), message)
+                XCTAssertTrue(message.contains("move it aside") && message.contains("re-imported from the PNGs"), message)
+            }
+        }
+        assertRefused("garbage")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), garbage, "not replaced")
+
+        // The command line says the same and exits.
+        let cli = try TestConsole.runToEnd(["serve", "--model", TestConsole.tinyModel, "--device", "cpu", "--port", "0",
+                                            "--output-dir", folder], limit: 60)
+        XCTAssertNotEqual(cli.status, 0)
+        XCTAssertTrue(cli.log.contains("move it aside"), cli.log)
+
+        // A database with a picture, then pages in its middle overwritten.
+        let other = TestConsole.freshOutputDirectory()
+        let console = try await start(other)
+        let job = try await console.submit(["prompt": "damaged later", "seed": 1, "steps": 1, "width": 32, "height": 32])
+        _ = try await console.events(try XCTUnwrap(job["id"] as? String))
+        await console.stop()
+        consoles.removeAll()
+        let otherPath = other + "/majicflux.sqlite"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: otherPath))
+        guard bytes.count > 4 * 4096 else { return XCTFail("the database has \(bytes.count) bytes; expected several pages") }
+        for i in 4096..<(3 * 4096) { bytes[i] = UInt8(truncatingIfNeeded: i &* 131) }
+        try bytes.write(to: URL(fileURLWithPath: otherPath))
+        XCTAssertThrowsError(try ConsoleServer(configuration: TestConsole.configuration(outputDirectory: other))) { error in
+            XCTAssertTrue("\(error)".contains(otherPath) && "\(error)".contains("move it aside"), "\(error)")
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: otherPath)), bytes, "not replaced")
+
+        // Moved aside, as the message says: the picture comes back from its PNG.
+        try FileManager.default.moveItem(atPath: otherPath, toPath: otherPath + ".damaged")
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: otherPath + suffix) }
+        let again = try await start(other)
+        let items = try await history(again)
+        XCTAssertEqual(items.compactMap { $0["id"] as? String }, [job["id"] as? String], "job id from the PNG's majicflux-job chunk")
+        XCTAssertEqual((items.first?["parameters"] as? [String: Any])?["prompt"] as? String, "damaged later")
+    }
+
+    /// An older version's `history.json` is imported once: its entries (here with a model name
+    /// only the index has) are listed, the file stays, and a later edit of it changes nothing.
+    func testOldHistoryIndexIsImportedOnce() async throws {
+        let folder = TestConsole.freshOutputDirectory()
+        let first = try await start(folder)
+        let job = try await first.submit(["prompt": "from an older version", "seed": 9, "steps": 1, "width": 32, "height": 32])
+        _ = try await first.events(try XCTUnwrap(job["id"] as? String))
+        let listed = try await history(first)
+        var entry = try XCTUnwrap(listed.first)
+        await first.stop()
+        consoles.removeAll()
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: folder + "/majicflux.sqlite" + suffix) }
+        entry["model"] = "named in the old index"
+        let index = folder + "/history.json"
+        try JSONSerialization.data(withJSONObject: [entry]).write(to: URL(fileURLWithPath: index))
+
+        let second = try await start(folder)
+        let imported = try await history(second)
+        XCTAssertEqual(imported.map { $0["model"] as? String }, ["named in the old index"])
+        await second.stop()
+        consoles.removeAll()
+        XCTAssertTrue(FileManager.default.fileExists(atPath: index), "the old index is kept")
+        entry["model"] = "edited after the import"
+        try JSONSerialization.data(withJSONObject: [entry]).write(to: URL(fileURLWithPath: index))
+        let third = try await start(folder)
+        let later = try await history(third)
+        XCTAssertEqual(later.map { $0["model"] as? String }, ["named in the old index"], "imported once only")
+    }
+}
