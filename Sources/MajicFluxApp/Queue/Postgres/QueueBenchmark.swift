@@ -1,4 +1,5 @@
 import Foundation
+import Models
 
 /// Measures the job queue itself with a trivial job (no model: a worker completes it at once), for
 /// Examples/QueueBench: enqueue-to-start latency with idle workers waiting, and jobs per second
@@ -23,35 +24,71 @@ public enum QueueBenchmark {
         }
     }
 
-    /// Latency samples and throughput for the PostgreSQL store at `url`, with `workers` workers in
-    /// this process, each with its own connections (pool and LISTEN) as separate processes would have.
-    /// The tables are emptied first; use a database of its own.
+    /// The PostgreSQL store at `url`, with `workers` workers in this process, each with its own
+    /// connections (pool and LISTEN) as separate processes would have. The tables are emptied
+    /// first: give it a database of its own.
     public static func postgres(url: String, workers: Int, latencyJobs: Int, throughputJobs: Int) async throws -> Result {
         let front = try await PostgresJobStore.open(url, pollSeconds: 1)
-        var stores: [PostgresJobStore] = []
-        for _ in 0..<workers { stores.append(try await PostgresJobStore.open(url, pollSeconds: 1)) }
         try await front.run("TRUNCATE majicflux_jobs, majicflux_history, majicflux_workers CASCADE", "emptying the tables")
+        var stores: [any JobStore] = []
+        for _ in 0..<workers { stores.append(try await PostgresJobStore.open(url, pollSeconds: 1)) }
+        let result = try await measure("postgresql", front: front, workerStores: stores,
+                                       latencyJobs: latencyJobs, throughputJobs: throughputJobs)
+        for s in stores { await s.close() }
+        await front.close()
+        return result
+    }
 
+    /// The embedded SQLite store in a new folder under `directory`, shared by `workers` workers of
+    /// this process (as `serve --gpus` runs them).
+    public static func sqlite(directory: String, workers: Int, latencyJobs: Int, throughputJobs: Int) async throws -> Result {
+        let folder = directory + "/queue-bench-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let store = try SQLiteJobStore(directory: folder)
+        let result = try await measure("sqlite", front: store, workerStores: Array(repeating: store, count: workers),
+                                       latencyJobs: latencyJobs, throughputJobs: throughputJobs)
+        await store.close()
+        return result
+    }
+
+    /// Workers as `GenerationWorker` runs them (woken by `jobQueued` changes, polling every second
+    /// otherwise), each completing its job at once with a 2 KB "picture"; then `latencyJobs` jobs
+    /// one at a time (each meets idle workers) and `throughputJobs` queued at once.
+    static func measure(_ name: String, front: any JobStore, workerStores: [any JobStore],
+                        latencyJobs: Int, throughputJobs: Int) async throws -> Result {
         let clock = BenchClock()
         let stop = BenchFlag()
-        let png = Data(repeating: 7, count: 2048)
-        let loops = stores.enumerated().map { n, store in
-            Task {
-                let id = "bench-worker-\(n)"
-                try await store.register(PostgresWorkerRecord(id: id, name: id, device: "none", model: nil, loras: [], state: "idle"))
+        let png = [UInt8](repeating: 7, count: 2048)
+        let parameters = JobParameters(GenerationRequest(prompt: "queue benchmark", seed: 1, steps: 1, width: 64, height: 64))
+        var wakes: [WakeSignal] = []
+        var loops: [Task<Void, any Error>] = []
+        for (n, store) in workerStores.enumerated() {
+            let wake = WakeSignal()
+            wakes.append(wake)
+            let changes = store.changes()
+            let listener = Task { for await change in changes { if case .jobQueued = change { wake.signal() } } }
+            loops.append(Task {
+                defer { listener.cancel() }
+                let now = Date().timeIntervalSince1970
+                let me = WorkerRecord(id: "bench-\(n)", name: "bench \(n)", device: "none", model: "bench", state: .idle,
+                                      started: now, lastSeen: now)
+                try await store.register(me)
                 while !stop.isSet {
-                    let ticket = store.notifications.queuedTicket
-                    guard let claim = try await store.claim(workerID: id, model: nil, loras: []) else {
-                        await store.waitForWork(after: ticket)
+                    guard let claimed = try await store.claim(worker: me) else {
+                        await wake.wait(timeout: 1)
                         continue
                     }
-                    clock.started(claim.job.id)
-                    try await store.complete(jobID: claim.job.id, workerID: id, attempt: claim.attempt) { number, _ in
-                        .init(file: "\(number)-0.png", entry: #"{"bench":true}"#, png: png)
-                    }
-                    clock.finished(claim.job.id)
+                    clock.started(claimed.job.id)
+                    _ = try await store.complete(jobID: claimed.job.id, workerID: me.id, picture: FinishedPicture(
+                        parameters: claimed.job.parameters, model: "bench", seconds: 0, inputs: [], encode: { _ in png }))
+                    clock.finished(claimed.job.id)
                 }
-            }
+            })
+        }
+        func enqueue(_ id: String) async throws {
+            _ = try await front.enqueue(NewJob(id: id, parameters: parameters, requirements: JobRequirements(model: "bench")),
+                                        maxQueued: 1_000_000)
         }
         // Let every worker reach its idle wait.
         try await Task.sleep(for: .milliseconds(500))
@@ -59,25 +96,20 @@ public enum QueueBenchmark {
         for i in 0..<latencyJobs {
             let id = "lat-\(i)"
             clock.submitted(id)
-            _ = try await front.enqueue(id: id, spec: "{}", model: nil, loras: [], totalSteps: 1, maxQueued: 1_000_000)
+            try await enqueue(id)
             try await clock.waitFinished(id)
             latencies.append(clock.latencyMS(id))
             // Idle workers: each job meets them waiting, not busy with the one before.
             try await Task.sleep(for: .milliseconds(5))
         }
         let start = ContinuousClock.now
-        for i in 0..<throughputJobs {
-            _ = try await front.enqueue(id: "tp-\(i)", spec: "{}", model: nil, loras: [], totalSteps: 1, maxQueued: 1_000_000)
-        }
+        for i in 0..<throughputJobs { try await enqueue("tp-\(i)") }
         for i in 0..<throughputJobs { try await clock.waitFinished("tp-\(i)") }
         let seconds = (ContinuousClock.now - start).seconds
         stop.set()
-        front.notifications.stop()
-        for s in stores { s.notifications.stop() }
-        for l in loops { _ = await l.result }
-        for s in stores { await s.close() }
-        await front.close()
-        return Result(store: "postgresql", workers: workers, latenciesMS: latencies.sorted(),
+        for w in wakes { w.signal() }
+        for l in loops { _ = try await l.value }
+        return Result(store: name, workers: workerStores.count, latenciesMS: latencies.sorted(),
                       jobsPerSecond: Double(throughputJobs) / seconds, throughputJobs: throughputJobs)
     }
 }
