@@ -110,9 +110,7 @@ final class GenerationWorker: @unchecked Sendable {
         await update { $0.state = .loading }
         await host.load()
         let status = await host.status()
-        let names = loras.list().loras.map(\.name)
         await update {
-            $0.loras = names
             $0.state = status.state == "ready" ? .idle : .failed
             $0.message = status.state == "ready" ? nil : status.message
         }
@@ -129,6 +127,9 @@ final class GenerationWorker: @unchecked Sendable {
                 lastSweep = now
                 _ = try? await store.requeueExpired()
             }
+            // The LoRA folder may have changed (the page lists it live): advertise what it holds now.
+            let names = loras.scan().entries.map(\.name)
+            if names != snapshot.loras { await update { $0.loras = names } }
             let claimed: ClaimedJob?
             do { claimed = try await store.claim(worker: snapshot) } catch {
                 Console.info("worker \(id): cannot claim a job: \(error)")

@@ -109,7 +109,8 @@ protocol JobStore: Sendable {
     /// Every change from now on, as it is committed. Each call makes a new stream; it ends when the
     /// store closes or the consumer stops iterating.
     func changes() -> AsyncStream<StoreChange>
-    /// Closes the connection or database; later calls throw `closed`.
+    /// Ends the change streams and releases what can be released; safe to call twice. Calls after
+    /// it may throw `closed` (or still work: the embedded store keeps its file open until released).
     func close() async
 }
 

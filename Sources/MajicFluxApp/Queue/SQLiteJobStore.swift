@@ -30,6 +30,8 @@ final class SQLiteJobStore: JobStore {
     /// The next picture number: above every number in the folder, the history and the record of
     /// numbers used (a deleted picture's number is not reused: a browser may hold its URL as immutable).
     private let numbers: NumberCounter
+    /// Counts `close()` calls: only the first one acts.
+    private let closing = NumberCounter(next: 0)
     /// What the open found and did, for the log ("imported 12 entries of history.json").
     let notes: [String]
 
@@ -182,8 +184,11 @@ final class SQLiteJobStore: JobStore {
                     """, arguments: [entry.created, try encode(entry), entry.id])
             }
             if imported > 0 { notes.append("listed \(imported) pictures found in \(directory)/ without a history row") }
-            // Workers of an earlier run are gone (this process registers its own).
+            // Workers of an earlier run are gone (this process registers its own), and finished jobs'
+            // records with them (their pictures stay in the history); jobs still queued or running
+            // when a server was killed stay, and run again.
             try db.execute(sql: "DELETE FROM workers")
+            try db.execute(sql: "DELETE FROM jobs WHERE status IN ('done', 'failed', 'cancelled')")
             let used = entries.map(\.file) + names + listed.map(\.file)
             let highest = max(used.compactMap(HistoryEntry.number(ofFile:)).max() ?? 0,
                               Int(try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = 'last_picture_number'") ?? "") ?? 0)
@@ -533,12 +538,15 @@ final class SQLiteJobStore: JobStore {
 
     func changes() -> AsyncStream<StoreChange> { broadcaster.subscribe() }
 
+    /// Ends the change streams and moves everything into the main file (GRDB's read-only readers
+    /// cannot checkpoint when they close last), so a stopped server's folder holds one
+    /// self-contained majicflux.sqlite to copy. The connections themselves close when the store is
+    /// released: closing them under a call still in flight would crash inside SQLite (GRDB hands a
+    /// closed connection's nil handle to some calls), and a later call simply still works.
     func close() async {
+        guard closing.take() == 0 else { return }
         broadcaster.finish()
-        // Everything into the main file (GRDB closes its read-only readers last, and those cannot
-        // checkpoint): a stopped server's folder holds one self-contained majicflux.sqlite to copy.
         _ = try? await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
-        try? pool.close()
     }
 
     /// `PRAGMA integrity_check` of the database in `directory` (["ok"] when whole), read through a

@@ -36,8 +36,10 @@ public final class ConsoleServer: @unchecked Sendable {
         self.init(configuration: configuration, store: store, forgetFinishedOnStart: true)
     }
 
-    /// A server over `store` (the embedded one, or a shared one: other front ends and workers may use it too).
-    init(configuration: ServerConfiguration, store: any JobStore, forgetFinishedOnStart: Bool) {
+    /// A server over `store` (the embedded one, or a shared one: other front ends and workers may use
+    /// it too). `runWorkers` false: a front end only (no model loads here; `host` still reads the
+    /// model's configs for the page's defaults).
+    init(configuration: ServerConfiguration, store: any JobStore, forgetFinishedOnStart: Bool, runWorkers: Bool = true) {
         self.configuration = configuration
         self.store = store
         let loras = LoRALibrary(directory: configuration.loraDirectory)
@@ -52,7 +54,7 @@ public final class ConsoleServer: @unchecked Sendable {
                              forgetFinishedOnStart: forgetFinishedOnStart)
         self.queue = queue
         var seen: [String: Int] = [:]
-        workers = zip(backends, hosts).filter { _ in configuration.runsWorkers }.map { backend, host in
+        workers = !runWorkers ? [] : zip(backends, hosts).map { backend, host in
             let device = backend.device.description
             let n = seen[device, default: 0]
             seen[device] = n + 1
@@ -132,6 +134,9 @@ public final class ConsoleServer: @unchecked Sendable {
                 majicflux console: http://\(configuration.host):\(port)/  (model \(configuration.modelName), pictures in \(configuration.outputDirectory)/)
                 loading the model in the background; the page shows its progress.
                 """)
+            if self.workers.count > 1 {
+                Console.info("\(self.workers.count) generation workers: " + self.workers.map { $0.snapshot.device }.joined(separator: ", "))
+            }
             if let dir = configuration.loraDirectory {
                 Console.info("LoRAs: \(self.loras.list().loras.count) in \(dir)/")
             }

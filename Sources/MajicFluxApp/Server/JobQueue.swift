@@ -65,7 +65,16 @@ final class JobQueue: @unchecked Sendable {
                 if rounds % 64 == 0 { try? await store.pruneFinished(keep: keepFinished) }
             }
         }
-        lock.withLock { tasks = [listener, sweeper] }
+        // A safety net under the notices (a remote store may drop one; another process on the same
+        // SQLite file sends none here): followed jobs are reloaded every second.
+        let poller = Task { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: 1_000_000_000)
+                if Task.isCancelled { break }
+                await refreshFollowed()
+            }
+        }
+        lock.withLock { tasks = [listener, sweeper, poller] }
     }
 
     /// The first half of stopping: no new jobs; the waiting ones end cancelled.

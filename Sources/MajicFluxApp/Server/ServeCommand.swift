@@ -120,12 +120,11 @@ struct Serve: AsyncParsableCommand {
         c.vramBudget = try model.vramBudgetBytes(for: backend)
         c.vaeTilingMode = model.vaeTiling
         c.loraDirectory = loraDirectory()
-        c.runsWorkers = !noWorker
         let server: ConsoleServer
         if let queue {
             let store = try await PostgresJobStore.open(queue, leaseSeconds: jobLease)
             Console.info("job queue: \(store.location)")
-            server = ConsoleServer(configuration: c, store: store, forgetFinishedOnStart: false)
+            server = ConsoleServer(configuration: c, store: store, forgetFinishedOnStart: false, runWorkers: !noWorker)
         } else {
             server = try ConsoleServer(configuration: c)
         }

@@ -36,8 +36,6 @@ public struct ServerConfiguration: Sendable {
     /// One generation worker per backend, each with its own loaded model (`serve --gpus 0,1`,
     /// `--devices cpu,cpu`); empty: one worker on `backend`.
     public var workerBackends: [any Backend] = []
-    /// false: a front end only (`serve --queue URL --no-worker`); workers elsewhere run the jobs.
-    public var runsWorkers = true
     /// Seconds a worker's claim on a job lasts without a heartbeat (a worker heartbeats every second);
     /// a job whose worker died goes back to the queue after this.
     public var jobLeaseSeconds: Double = 30
