@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "cuda-check", targets: ["CUDACheck"]),
         .executable(name: "flux-bench", targets: ["FluxBench"]),
         .executable(name: "big-model-bench", targets: ["BigModelBench"]),
+        .executable(name: "queue-bench", targets: ["QueueBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -24,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.5.0"),
         // Already in Hummingbird's graph; named because the console sets the HTTP server's idle timeout (NIOCore.TimeAmount).
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.0.0"),
+        // The PostgreSQL job store (`--queue postgres://...`, `majicflux worker`).
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         // The embedded job store (issue 19): SQLite through GRDB (apt: libsqlite3-dev).
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
@@ -49,6 +52,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .executableTarget(name: "App", dependencies: ["MajicFluxApp", "Tensor"]),
@@ -58,12 +62,15 @@ let package = Package(
         .executableTarget(name: "CUDACheck", dependencies: ["Tensor", "Quant", "Models"], path: "Examples/CUDACheck"),
         .executableTarget(name: "FluxBench", dependencies: ["Models", "Tensor"], path: "Examples/FluxBench"),
         .executableTarget(name: "BigModelBench", dependencies: ["Models", "Quant", "Tensor"], path: "Examples/BigModelBench"),
+        // The job queue's latency and throughput with a trivial job (PostgreSQL, embedded SQLite).
+        .executableTarget(name: "QueueBench", dependencies: ["MajicFluxApp"], path: "Examples/QueueBench"),
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "QuantTests", dependencies: ["Quant", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Quant", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CUDATests", dependencies: ["Tensor"]),
-        .testTarget(name: "AppTests", dependencies: ["MajicFluxApp", "Models", "Tensor"]),
+        .testTarget(name: "AppTests", dependencies: ["MajicFluxApp", "Models", "Tensor",
+                                                   .product(name: "PostgresNIO", package: "postgres-nio")]),
         .testTarget(name: "MajicFluxTests", dependencies: ["MajicFlux"]),
     ],
     // Swift 6 language mode: complete strict-concurrency checking in every target.

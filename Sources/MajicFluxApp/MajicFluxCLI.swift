@@ -6,7 +6,7 @@ struct MajicFlux: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "majicflux",
         abstract: "Offline Flux image generation.",
-        subcommands: [Generate.self, QuantizeCommand.self, Serve.self])
+        subcommands: [Generate.self, QuantizeCommand.self, Serve.self, WorkerCommand.self])
 }
 
 /// Entry point of the `majicflux` executable.

@@ -23,7 +23,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Weight precision in memory: f32, bf16 (as stored), fp8 or int8 (DiT block Linears with per-channel scales), int4 (groups of 64), gguf (a .gguf DiT's Linears kept in the file's blocks, Q8_0 ... Q2_K), or a GGUF type q8_0, q6_k, q5_k, q4_k, q3_k, q2_k (DiT block Linears in that type: kept from a .gguf of that type, else quantized at load); on CUDA all but int8 and int4.")
     var precision: WeightPrecision = .bf16
 
-    @Option(help: "Where to compute: cpu, cuda or auto (CUDA when present, else the CPU).")
+    @Option(help: "Where to compute: cpu, cuda (device 0), cuda:N or auto (CUDA when present, else the CPU).")
     var device: DeviceOption = .auto
 
     @Option(name: .customLong("vram-budget"), parsing: .unconditional, help: ArgumentHelp("Low-VRAM mode on a GPU: GiB of device memory to stay within (the CUDA context included). DiT blocks that do not fit stream from page-locked host memory while the GPU computes; T5 blocks load as they run.", valueName: "GiB"))
@@ -84,7 +84,7 @@ struct ModelOptions: ParsableArguments {
         switch device {
         case .cpu: choice = .cpu
         case .auto: choice = .auto
-        case .cuda: choice = .cuda(0)
+        case .cuda(let n): choice = .cuda(n)
         }
         do {
             return try choice.makeBackend(for: precision)
@@ -124,7 +124,7 @@ struct ModelOptions: ParsableArguments {
         let given = [skipMemoryCheck ? "--skip-memory-check" : nil, memoryAvailable != nil ? "--memory-available" : nil].compactMap { $0 }
         guard let first = given.first else { return }
         let what = given.joined(separator: " and ")
-        if device == .cuda {
+        if case .cuda = device {
             throw ValidationError("\(first) does not apply with --device cuda: the host-memory check runs only for CPU inference (a GPU run is bounded by --vram-budget)")
         }
         Console.info("\(what) ignored: --device auto chose \(backend.name), and the host-memory check runs only for CPU inference")
@@ -164,4 +164,18 @@ extension WeightPrecision: ExpressibleByArgument {
     /// f32 or bf16: weights kept dense (the precisions a GPU backend runs).
     var isDense: Bool { self == .f32 || self == .bf16 }
 }
-enum DeviceOption: String, ExpressibleByArgument, CaseIterable { case cpu, cuda, auto }
+/// `cpu`, `auto`, `cuda` (device 0) or `cuda:N`.
+enum DeviceOption: ExpressibleByArgument, Equatable {
+    case cpu, cuda(Int), auto
+    init?(argument: String) {
+        switch argument {
+        case "cpu": self = .cpu
+        case "auto": self = .auto
+        case "cuda": self = .cuda(0)
+        default:
+            guard argument.hasPrefix("cuda:"), let n = Int(argument.dropFirst(5)), n >= 0 else { return nil }
+            self = .cuda(n)
+        }
+    }
+    static var allValueStrings: [String] { ["cpu", "cuda", "cuda:N", "auto"] }
+}

@@ -83,7 +83,8 @@ final class JobQueue: @unchecked Sendable {
             defer { stopping = true }
             return !stopping
         }
-        guard first else { return }
+        // A shared store's queue outlives this front end: its jobs wait for the workers.
+        guard first, forgetFinishedOnStart else { return }
         _ = try? await store.cancelQueued(reason: "the server stopped")
     }
 

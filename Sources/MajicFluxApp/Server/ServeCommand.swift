@@ -24,6 +24,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Run one generation worker per listed CUDA GPU (0,1,...), each with its own copy of the model; jobs go to whichever is idle.", valueName: "N,N,...")) var gpus: String?
     @Option(help: ArgumentHelp("Run one generation worker per listed device: cpu, cuda or cuda:N, repeats allowed (cpu,cpu: two CPU workers, for tests).", valueName: "DEVICE,...")) var devices: String?
     @Option(name: .customLong("job-lease"), help: ArgumentHelp("Seconds a worker's claim on a job lasts without a heartbeat (workers send one every second); a job whose worker died runs again after this.", valueName: "SECONDS")) var jobLease: Double = 30
+    @Option(help: ArgumentHelp("A PostgreSQL job queue shared with other front ends and `majicflux worker`s instead of the output folder's database.", valueName: "postgres://user:password@host:port/db")) var queue: String?
+    @Flag(name: .customLong("no-worker"), help: "With --queue: serve the console and API only; `majicflux worker` processes run the jobs.") var noWorker = false
     @Option(name: .customLong("lora-dir"), help: ArgumentHelp("Folder of LoRA .safetensors files the page offers and jobs may name (default: the model folder's loras/ when it has one).", valueName: "DIR")) var loraDir: String?
 
     func validate() throws {
@@ -38,6 +40,8 @@ struct Serve: AsyncParsableCommand {
         }
         if let loraDir, !Self.isFolder(loraDir) { throw ValidationError("--lora-dir \(loraDir): no such folder") }
         _ = try workerDevices()
+        if noWorker && queue == nil { throw ValidationError("--no-worker needs --queue URL (without a shared queue nothing would run the jobs)") }
+        if let queue { _ = try PostgresURL(queue) }
         guard jobLease.isFinite, (2...86_400).contains(jobLease) else { throw ValidationError("--job-lease must be 2...86400 seconds, got \(jobLease)") }
     }
 
@@ -91,7 +95,7 @@ struct Serve: AsyncParsableCommand {
         let files = try model.resolveFiles()
         // The largest square picture a job may ask for, with every stage kept loaded.
         let side = max(16, Int(Double(maxPixels).squareRoot()) / 16 * 16)
-        if backend is CPUBackend {
+        if backend is CPUBackend && !noWorker {
             do {
                 try model.checkMemory(files: files, width: side, height: side, sequenceLength: maxSequenceLength ?? GenerationLimits.sequenceLengths.upperBound, keepLoaded: true)
             } catch let refusal as MemoryRefusal {
@@ -116,7 +120,14 @@ struct Serve: AsyncParsableCommand {
         c.vramBudget = try model.vramBudgetBytes(for: backend)
         c.vaeTilingMode = model.vaeTiling
         c.loraDirectory = loraDirectory()
-        let server = try ConsoleServer(configuration: c)
+        let server: ConsoleServer
+        if let queue {
+            let store = try await PostgresJobStore.open(queue, leaseSeconds: jobLease)
+            Console.info("job queue: \(store.location)")
+            server = ConsoleServer(configuration: c, store: store, forgetFinishedOnStart: false, runWorkers: !noWorker)
+        } else {
+            server = try ConsoleServer(configuration: c)
+        }
         for warning in server.host.warnings { Console.info("warning: \(warning)") }
         try await server.run()
     }

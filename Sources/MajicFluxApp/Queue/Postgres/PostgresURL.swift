@@ -1,0 +1,132 @@
+import Foundation
+import PostgresNIO
+
+/// A `postgres://user:password@host:port/database?sslmode=...` connection string, parsed once.
+///
+/// `redacted` is the form every message shows: the password replaced by `***`, so errors and logs
+/// never leak it. `sslmode` is `disable`, `prefer` (the default: TLS when the server offers it) or
+/// `require`; `?host=/path/to/socket/dir` connects through a unix socket, as libpq does.
+struct PostgresURL: Sendable, CustomStringConvertible {
+    var host: String
+    var port: Int
+    var user: String
+    var password: String?
+    var database: String
+    var sslMode: SSLMode
+    /// A unix socket folder (libpq's `host=/dir`), used instead of TCP.
+    var socketDirectory: String?
+
+    enum SSLMode: String, Sendable { case disable, prefer, require }
+
+    /// The string as given, with the password replaced by `***`.
+    let redacted: String
+
+    var description: String { redacted }
+
+    /// Parses `string`; throws a `QueueURLError` naming what is wrong (with the password hidden).
+    init(_ string: String) throws {
+        guard let c = URLComponents(string: string), let scheme = c.scheme?.lowercased(),
+              scheme == "postgres" || scheme == "postgresql" else {
+            let shown = Self.redact(string)
+            throw QueueURLError("not a PostgreSQL URL: \(shown) (expected postgres://user:password@host:port/database)")
+        }
+        var shown = c
+        if c.password != nil { shown.percentEncodedPassword = "***" }
+        redacted = shown.string ?? Self.redact(string)
+        let items = Dictionary((c.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+        host = c.host.map { $0.hasPrefix("[") ? String($0.dropFirst().dropLast()) : $0 } ?? ""
+        if let h = items["host"], h.hasPrefix("/") { socketDirectory = h }
+        if host.isEmpty && socketDirectory == nil { host = "127.0.0.1" }
+        port = c.port ?? Int(items["port"] ?? "") ?? 5432
+        guard (1...65535).contains(port) else { throw QueueURLError("\(redacted): port \(port) is out of range") }
+        user = c.user ?? items["user"] ?? ProcessInfo.processInfo.environment["USER"] ?? "postgres"
+        password = c.password ?? items["password"]
+        let path = c.path.hasPrefix("/") ? String(c.path.dropFirst()) : c.path
+        database = path.isEmpty ? user : path
+        guard let mode = SSLMode(rawValue: items["sslmode"] ?? "prefer") else {
+            throw QueueURLError("\(redacted): sslmode must be disable, prefer or require, got \(items["sslmode"] ?? "")")
+        }
+        sslMode = mode
+    }
+
+    /// A best-effort redaction for strings URLComponents cannot parse: `:secret@` -> `:***@`.
+    static func redact(_ s: String) -> String {
+        guard let at = s.lastIndex(of: "@"), let scheme = s.range(of: "://"),
+              let colon = s[scheme.upperBound..<at].firstIndex(of: ":") else { return s }
+        return String(s[..<s.index(after: colon)]) + "***" + String(s[at...])
+    }
+
+    /// The pool's configuration.
+    func clientConfiguration() throws -> PostgresClient.Configuration {
+        var config: PostgresClient.Configuration
+        if let socketDirectory {
+            config = .init(unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user, password: password, database: database)
+        } else {
+            let tls: PostgresClient.Configuration.TLS
+            switch sslMode {
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(.makeClientConfiguration())
+            case .require: tls = .require(.makeClientConfiguration())
+            }
+            config = .init(host: host, port: port, username: user, password: password, database: database, tls: tls)
+        }
+        config.options.connectTimeout = .seconds(10)
+        config.options.maximumConnections = 16
+        return config
+    }
+
+    /// A single connection's configuration (schema migrations, LISTEN).
+    func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        if let socketDirectory {
+            return .init(unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user, password: password, database: database)
+        }
+        let tls: PostgresConnection.Configuration.TLS
+        switch sslMode {
+        case .disable: tls = .disable
+        case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+        return .init(host: host, port: port, username: user, password: password, database: database, tls: tls)
+    }
+}
+
+/// A queue URL that cannot be used, or a database that cannot be reached; the message names the URL
+/// without its password and says what to do.
+struct QueueURLError: Error, CustomStringConvertible, LocalizedError {
+    let description: String
+    init(_ message: String) { description = message }
+    var errorDescription: String? { description }
+}
+
+extension PostgresURL {
+    /// What went wrong talking to the server at this URL, in words: PostgresNIO's own errors print a
+    /// generic text on purpose (no secrets), so the useful parts are taken out here (the server's
+    /// message, the socket error), never the password.
+    func explain(_ error: any Error, doing what: String) -> QueueURLError {
+        QueueURLError("PostgreSQL at \(redacted): \(what) failed: \(Self.reason(error))")
+    }
+
+    static func reason(_ error: any Error) -> String {
+        if let e = error as? QueueURLError { return e.description }
+        if let e = error as? PostgresTransactionError {
+            return reason(e.closureError ?? e.beginError ?? e.commitError ?? e.rollbackError ?? QueueURLError("a transaction failed"))
+        }
+        guard let p = error as? PSQLError else { return String(describing: error) }
+        if let info = p.serverInfo, let message = info[.message] {
+            let code = info[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
+            let detail = info[.detail].map { "; \($0)" } ?? ""
+            return message + code + detail
+        }
+        var text: String
+        switch p.code {
+        case .connectionError: text = "cannot connect (is the server running and the host/port right?)"
+        case .serverClosedConnection: text = "the server closed the connection"
+        case .authMechanismRequiresPassword: text = "the server asks for a password and the URL has none"
+        case .sslUnsupported: text = "the server does not offer TLS (sslmode=require)"
+        case .poolClosed: text = "the connection pool is closed"
+        default: text = "\(p.code)"
+        }
+        if let u = p.underlying { text += ": \(u)" }
+        return text
+    }
+}

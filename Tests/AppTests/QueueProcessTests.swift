@@ -1,0 +1,79 @@
+import Foundation
+@testable import MajicFluxApp
+import XCTest
+
+/// Issue 19's process test: three CPU `majicflux worker` processes and a front end
+/// (`serve --queue URL --no-worker`) over one PostgreSQL database; one worker is killed with
+/// SIGKILL mid-job and the front end is restarted mid-run. Every job finishes exactly once.
+/// Skipped without MAJICFLUX_TEST_POSTGRES_URL.
+final class QueueProcessTests: XCTestCase {
+    func testWorkersSurviveKillAndFrontEndRestart() async throws {
+        let database = try await PostgresTestDatabase.make()
+        let model = TestConsole.defaultModel ?? TestConsole.tinyModel
+        let cluster = QueueCluster(database: database, model: model, leaseSeconds: 3)
+        addTeardownBlock {
+            cluster.stopAll()
+            await database.drop()
+        }
+        var console = try await cluster.startFrontEnd()
+        for name in ["w1", "w2", "w3"] { try cluster.startWorker(name) }
+
+        // The first half, then a kill -9 of a worker in the middle of a job.
+        var ids: [String] = []
+        for i in 0..<30 {
+            // Every tenth job is longer, so that a worker is surely caught in one.
+            ids.append(try await QueueCluster.submitJSON(console, prompt: "a red circle \(i)", seed: i, steps: i % 10 == 0 ? 30 : 4))
+        }
+        var victim: (id: String, worker: String)?
+        let deadline = Date().addingTimeInterval(60)
+        while victim == nil && Date() < deadline {
+            if let r = try await cluster.runningJobs().first(where: { $0.step >= 1 }) { victim = (r.id, r.worker) }
+            else { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        let killed = try XCTUnwrap(victim, "no job was seen running\n\(cluster.logs)")
+        cluster.kill9(worker: killed.worker)
+
+        // Restart the front end while jobs run; the second half goes through the new one.
+        cluster.stopFrontEnd()
+        console = try await cluster.startFrontEnd()
+        for i in 30..<60 {
+            ids.append(try await QueueCluster.submitJSON(console, prompt: "a red circle \(i)", seed: i, steps: 4))
+        }
+
+        var finished: [QueueCluster.FinishedJob] = []
+        let end = Date().addingTimeInterval(150)
+        while Date() < end {
+            finished = try await cluster.finishedJobs()
+            if finished.count >= ids.count { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        XCTAssertEqual(finished.count, 60, "jobs finished: \(finished.count) of 60\n\(cluster.logs)")
+        XCTAssertEqual(Set(finished.map(\.id)), Set(ids), "none lost")
+        XCTAssertEqual(finished.filter { $0.status != "done" }.map(\.id), [], "every job done\n\(cluster.logs)")
+
+        // The killed worker's job ran again, elsewhere, as a second attempt.
+        let rerun = try XCTUnwrap(finished.first { $0.id == killed.id })
+        XCTAssertEqual(rerun.status, "done")
+        XCTAssertEqual(rerun.attempts, 2)
+        XCTAssertNotEqual(rerun.worker, killed.worker)
+
+        // Exactly once: one history picture per job, served by the new front end.
+        let pictures = try await database.sql("SELECT job_id FROM majicflux_history").map { try $0.decode(String.self) }
+        XCTAssertEqual(pictures.count, 60)
+        XCTAssertEqual(Set(pictures), Set(ids))
+        let history = try await console.get("/api/history")
+        XCTAssertEqual(history.status, 200)
+        let items = try XCTUnwrap((try JSONSerialization.jsonObject(with: history.body) as? [String: Any])?["items"] as? [[String: Any]])
+        XCTAssertEqual(items.count, 60)
+        XCTAssertEqual(Set(items.compactMap { $0["id"] as? String }).count, 60)
+        let first = try XCTUnwrap(items.first?["url"] as? String)
+        let png = try await console.get(first)
+        XCTAssertEqual(png.status, 200)
+        XCTAssertEqual(Array(png.body.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+        for id in [killed.id, ids[0], ids[59]] {
+            let job = try await console.get("/api/jobs/\(id)")
+            XCTAssertEqual(job.status, 200)
+            XCTAssertEqual((try JSONSerialization.jsonObject(with: job.body) as? [String: Any])?["status"] as? String, "done")
+        }
+    }
+}
