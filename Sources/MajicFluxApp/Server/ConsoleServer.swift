@@ -27,6 +27,7 @@ public final class ConsoleServer: @unchecked Sendable {
     /// Nothing listens and no weights load until `start`/`run`.
     public init(configuration: ServerConfiguration) throws {
         self.configuration = configuration
+        try configuration.security.check(bindHost: configuration.host)  // no open server without a token, unless asked
         host = ModelHost(files: configuration.files, name: configuration.modelName, precision: configuration.precision,
                          backend: configuration.backend, vramBudget: configuration.vramBudget,
                          vaeTilingMode: configuration.vaeTilingMode)

@@ -14,6 +14,7 @@ struct Serve: AsyncParsableCommand {
             """)
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup(title: "Shared server (docs/API.md, Security)") var auth: AuthOptions
 
     @Option(help: "Address to listen on; 0.0.0.0 opens the console to the whole network.") var host: String = "127.0.0.1"
     @Option(help: "TCP port (0 picks a free one).") var port: Int = 6006
@@ -34,6 +35,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--max-sequence-length must be between \(lengths.lowerBound) and \(lengths.upperBound), got \(n)")
         }
         if let loraDir, !Self.isFolder(loraDir) { throw ValidationError("--lora-dir \(loraDir): no such folder") }
+        _ = try auth.security(bindHost: host)
     }
 
     /// `--lora-dir`, else the model folder's `loras/` when there is one (the default model ships its
@@ -78,6 +80,7 @@ struct Serve: AsyncParsableCommand {
         c.vramBudget = try model.vramBudgetBytes(for: backend)
         c.vaeTilingMode = model.vaeTiling
         c.loraDirectory = loraDirectory()
+        try auth.apply(to: &c)
         let server = try ConsoleServer(configuration: c)
         for warning in server.host.warnings { Console.info("warning: \(warning)") }
         try await server.run()
