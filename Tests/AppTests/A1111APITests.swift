@@ -168,4 +168,26 @@ final class A1111APITests: XCTestCase {
         let active = try await console.get("/api/jobs").json["jobs"] as? [Any]
         XCTAssertEqual(active?.count, 0, "nothing of the batch is left in the queue")
     }
+
+    /// A request that waits longer than the idle timeout for its pictures is not cut: the timeout
+    /// is for clients that stop sending, not for answers being made.
+    func testALongRequestOutlivesTheIdleTimeout() async throws {
+        var c = try TestConsole.configuration(outputDirectory: TestConsole.freshOutputDirectory())
+        c.idleTimeout = 0.05
+        let slow = try await TestConsole.start(configuration: c)
+        let start = Date()
+        let reply: TestConsole.Reply
+        do {
+            reply = try await slow.post("/sdapi/v1/txt2img", json: ["prompt": "x", "n_iter": 2, "steps": 30, "width": 64, "height": 64])
+        } catch {
+            await slow.stop()
+            throw error
+        }
+        let seconds = Date().timeIntervalSince(start)
+        await slow.stop()
+        XCTAssertEqual(reply.status, 200, reply.text)
+        XCTAssertEqual((reply.json["images"] as? [Any])?.count, 2)
+        print("A1111APITests: 2 pictures of 30 steps in \(seconds) s, idle timeout 0.05 s")
+        XCTAssertGreaterThan(seconds, 0.1, "the request took longer than twice the idle timeout")
+    }
 }

@@ -16,7 +16,6 @@ final class A1111ClientTests: XCTestCase {
         c.security.authTokens = [token]
         c.maxBodyBytes = 64 * 1024
         let console = try await TestConsole.start(configuration: c, waitForModel: false)
-        defer { Task { await console.stop() } }
         let script = TestConsole.repository.appendingPathComponent("Tools/a1111_client_check.py").path
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("a1111-client-\(UUID().uuidString).txt").path
         _ = FileManager.default.createFile(atPath: log, contents: nil)
@@ -26,7 +25,10 @@ final class A1111ClientTests: XCTestCase {
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         p.standardOutput = out
         p.standardError = out
-        try p.run()
+        do { try p.run() } catch {
+            await console.stop()
+            throw error
+        }
         let deadline = Date().addingTimeInterval(240)
         while p.isRunning && Date() < deadline { try await Task.sleep(nanoseconds: 50_000_000) }
         if p.isRunning { p.terminate() }
@@ -37,5 +39,6 @@ final class A1111ClientTests: XCTestCase {
         XCTAssertTrue(text.contains("ALL CHECKS PASSED"), text)
         let history = try await console.get("/api/history")
         XCTAssertEqual(history.status, 401, "the history needs the token the client was given")
+        await console.stop()
     }
 }
