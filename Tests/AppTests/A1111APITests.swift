@@ -190,4 +190,38 @@ final class A1111APITests: XCTestCase {
         print("A1111APITests: 2 pictures of 30 steps in \(seconds) s, idle timeout 0.05 s")
         XCTAssertGreaterThan(seconds, 0.1, "the request took longer than twice the idle timeout")
     }
+
+    /// `<lora:name:weight>` in the prompt applies that LoRA of the folder: the picture changes, the
+    /// infotext keeps the tag and adds its hash, the history records it; /loras lists the folder.
+    func testLoRATagsInThePromptApplyTheFoldersLoRAs() async throws {
+        let dir = try TinyLoRA.folderWithOutline()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var c = try TestConsole.configuration(outputDirectory: TestConsole.freshOutputDirectory())
+        c.loraDirectory = dir
+        let withLoRAs = try await TestConsole.start(configuration: c)
+        func run(_ prompt: String) async throws -> TestConsole.Reply {
+            try await withLoRAs.post("/sdapi/v1/txt2img", json: ["prompt": prompt, "seed": 11, "steps": 2, "width": 32, "height": 32])
+        }
+        do {
+            let listed = try JSONSerialization.jsonObject(with: try await withLoRAs.get("/sdapi/v1/loras").body) as? [[String: Any]]
+            XCTAssertEqual(listed?.compactMap { $0["name"] as? String }, ["outline"])
+            let plain = try await run("a square")
+            let tagged = try await run("a square <lora:outline:0.8>")
+            XCTAssertEqual(tagged.status, 200, tagged.text)
+            XCTAssertNotEqual((plain.json["images"] as? [String])?.first, (tagged.json["images"] as? [String])?.first, "the LoRA changes the picture")
+            let text = (try infoOf(tagged)["infotexts"] as? [String])?.first ?? ""
+            XCTAssertTrue(text.hasPrefix("a square <lora:outline:0.8>\n"), text)
+            XCTAssertTrue(text.contains("Lora hashes: \"outline: "), text)
+            let newest = (try await withLoRAs.get("/api/history").json["items"] as? [[String: Any]])?.first?["parameters"] as? [String: Any]
+            XCTAssertEqual(newest?["prompt"] as? String, "a square")
+            XCTAssertEqual((newest?["loras"] as? [[String: Any]])?.first?["name"] as? String, "outline")
+            let unknown = try await run("a square <lora:missing:1>")
+            XCTAssertEqual(unknown.status, 422, unknown.text)
+            XCTAssertTrue(unknown.text.contains("missing"), unknown.text)
+        } catch {
+            await withLoRAs.stop()
+            throw error
+        }
+        await withLoRAs.stop()
+    }
 }

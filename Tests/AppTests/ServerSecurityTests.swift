@@ -74,6 +74,9 @@ final class ServerSecurityTests: XCTestCase {
         XCTAssertThrowsError(try ConsoleServer(configuration: c)) { XCTAssertTrue("\($0)".contains("shorter than"), "\($0)") }
         c.security.authTokens = [token]
         XCTAssertNoThrow(try ConsoleServer(configuration: c))
+        c.security.corsOrigin = "*"
+        XCTAssertThrowsError(try ConsoleServer(configuration: c)) { XCTAssertTrue("\($0)".contains("--cors-origin"), "\($0)") }
+        c.security.corsOrigin = nil
         c.host = "127.0.0.1"
         c.security.authTokens = nil
         XCTAssertNoThrow(try ConsoleServer(configuration: c), "loopback needs neither")

@@ -14,7 +14,7 @@ struct Serve: AsyncParsableCommand {
             """)
 
     @OptionGroup var model: ModelOptions
-    @OptionGroup(title: "Shared server (docs/API.md, Security)") var auth: AuthOptions
+    @OptionGroup(title: "Shared server (see docs/API.md)") var auth: AuthOptions
 
     @Option(help: "Address to listen on; 0.0.0.0 opens the console to the whole network.") var host: String = "127.0.0.1"
     @Option(help: "TCP port (0 picks a free one).") var port: Int = 6006

@@ -58,4 +58,13 @@ final class A1111Activity: @unchecked Sendable {
     }
 
     func setOptions(_ values: [String: JSONValue]) { lock.withLock { options.merge(values) { _, new in new } } }
+
+    /// A1111's job timestamp: "20261203161500" (UTC).
+    static func timestamp(_ date: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMddHHmmss"
+        return f.string(from: date)
+    }
 }

@@ -95,9 +95,8 @@ struct A1111Request {
                                      "batch_size x n_iter = \(batchSize) x \(iterations) pictures; this server takes at most \(maxPictures) per request")
         }
         sendImages = try Self.bool(o, "send_images", default: true)
-        if try !Self.bool(o, "save_images", default: false) {
-            notes.append("save_images false: the pictures are kept in the server's history regardless, like every job's")
-        }
+        // save_images: the pictures are kept in the history whatever it says, like every job's (docs/API.md).
+        _ = try Self.bool(o, "save_images", default: false)
 
         // The pictures: img2img's init_images (cycled over the batch, as A1111 does) and mask.
         var inits: [PNGImage] = []

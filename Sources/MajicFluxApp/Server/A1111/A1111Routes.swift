@@ -165,13 +165,7 @@ extension ConsoleServer {
             infotexts.append(.string(A1111PNGText.text("parameters", in: png) ?? fallback))
         }
         let first = made.first.map { pictures[$0.index] } ?? pictures[0]
-        let stamp: String = {
-            let f = DateFormatter()
-            f.locale = Locale(identifier: "en_US_POSIX")
-            f.timeZone = TimeZone(identifier: "UTC")
-            f.dateFormat = "yyyyMMddHHmmss"
-            return f.string(from: Date())
-        }()
+        let stamp = A1111Activity.timestamp(Date())
         let seeds = made.map { JSONValue.int(Int(truncatingIfNeeded: pictures[$0.index].seed)) }
         var info: [String: JSONValue] = [
             "prompt": .string(job.prompt),
@@ -235,7 +229,7 @@ extension ConsoleServer {
             "textinfo": .string(text), "current_task": .string(id),
             "state": .object(["skipped": .bool(found?.batch.skipped ?? false), "interrupted": .bool(found?.batch.interrupted ?? false),
                               "job": .string("job \(id)"), "job_count": .int(count), "job_no": .int(index),
-                              "job_timestamp": .string(String(Int(s.created))),
+                              "job_timestamp": .string(A1111Activity.timestamp(Date(timeIntervalSince1970: s.created))),
                               "sampling_step": .int(s.step), "sampling_steps": .int(s.total_steps), "stopping_generation": .bool(false)]),
         ])
     }
