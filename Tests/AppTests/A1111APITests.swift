@@ -224,4 +224,29 @@ final class A1111APITests: XCTestCase {
         }
         await withLoRAs.stop()
     }
+
+    /// Random A1111 bodies (fields of the wrong type, out of range, null, nested) are answered 200
+    /// or 4xx, never 5xx, and leave nothing queued.
+    func testRandomBodiesNeverGet5xx() async throws {
+        var rng = SystemRandomNumberGenerator()
+        let values: [Any] = [NSNull(), -1, 0, 1, 2, 17, 32, 1_000_000, -3.5, 0.5, 1e300, "", "12", "x", true, false, [Any](), ["a"], ["k": 1],
+                             [["nested": [1, 2]]], "data:image/png;base64,AAAA", String(repeating: "A", count: 5000)]
+        let fields = ["prompt", "negative_prompt", "seed", "steps", "width", "height", "cfg_scale", "distilled_cfg_scale", "batch_size",
+                      "n_iter", "sampler_name", "scheduler", "send_images", "enable_hr", "styles", "override_settings", "alwayson_scripts",
+                      "init_images", "mask", "denoising_strength", "mask_blur", "subseed_strength", "restore_faces", "inpainting_mask_invert"]
+        for i in 0..<60 {
+            var body: [String: Any] = ["prompt": "x", "steps": 1, "width": 16, "height": 16]
+            for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                body[fields.randomElement(using: &rng)!] = values.randomElement(using: &rng)!
+            }
+            if (body["n_iter"] as? Int ?? 1) * (body["batch_size"] as? Int ?? 1) > 2 { body["n_iter"] = 1; body["batch_size"] = 1 }
+            if let steps = body["steps"] as? Int, steps > 2 { body["steps"] = 2 }
+            let path = i % 2 == 0 ? "/sdapi/v1/txt2img" : "/sdapi/v1/img2img"
+            let r = try await console.post(path, json: body)
+            XCTAssertTrue(r.status == 200 || (400..<500).contains(r.status), "\(path) \(body): \(r.status) \(r.text.prefix(300))")
+            if r.status != 200 { XCTAssertNotNil(r.json["detail"], "\(body): \(r.text.prefix(300))") }
+        }
+        let jobs = try await console.get("/api/jobs").json["jobs"] as? [Any]
+        XCTAssertEqual(jobs?.count, 0)
+    }
 }
