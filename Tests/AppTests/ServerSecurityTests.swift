@@ -143,4 +143,29 @@ final class ServerSecurityTests: XCTestCase {
         XCTAssertNotNil(limited.json["detail"] as? String, limited.text)
         XCTAssertEqual(try console.exchange(request("GET", "/")).status, 429, "every path counts")
     }
+
+    /// The page asks for the token once (however many requests were refused), keeps it, and works
+    /// with it: the model shows as ready, and a reload does not ask again.
+    func testThePageAsksForTheTokenOnceAndKeepsIt() async throws {
+        let secret = token
+        let console = try await start { $0.security.authTokens = [secret] }
+        try await ChromeDevTools.drive(console) { browser in
+            try await browser.attachToPage()
+            try await browser.call("Page.enable")
+            try await browser.call("Runtime.enable")
+            // The prompt dialog answered by the test: counts how often the page asks.
+            try await browser.call("Page.addScriptToEvaluateOnNewDocument", ["source": "window.__asked = 0; window.prompt = function () { window.__asked += 1; return '\(secret)'; };"])
+            for load in 0..<2 {
+                try await browser.call("Page.navigate", ["url": console.base + "/"])
+                try await browser.waitFor("document.readyState === 'complete'", timeout: 20)
+                try await browser.waitFor("document.getElementById('model-status').classList.contains('ready')", timeout: 60)
+                let asked = try await browser.evaluate("window.__asked") as? Int
+                XCTAssertEqual(asked, load == 0 ? 1 : 0, load == 0 ? "asked once" : "kept: not asked again after a reload")
+                let kept = try await browser.evaluate("localStorage.getItem('majicflux.token')") as? String
+                XCTAssertEqual(kept, secret)
+                let cookie = try await browser.evaluate("document.cookie.includes('majicflux_token=')") as? Bool
+                XCTAssertEqual(cookie, true)
+            }
+        }
+    }
 }

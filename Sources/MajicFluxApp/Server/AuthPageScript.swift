@@ -36,7 +36,9 @@ enum AuthPageScript {
     options.headers = headers;
     let response = await plainFetch(input, options);
     if (response.status === 401 && !(options.body instanceof ReadableStream)) {
-      const again = await ask();
+      // A token kept since this request left (another request asked) is tried before asking again.
+      const now = stored();
+      const again = now && now !== token ? now : await ask();
       if (again) {
         headers.set('Authorization', 'Bearer ' + again);
         response = await plainFetch(input, options);
