@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-swift build -c release --build-tests --disable-swift-testing
+# -enable-testing: some AppTests (the PostgreSQL store's) reach the app's internal types with
+# @testable import, which a release build allows only when its modules are compiled for testing.
+swift build -c release --build-tests --disable-swift-testing -Xswiftc -enable-testing
 # The test process has no `main` to call OpenBLASSetup.prepareProcess() from, so the launcher sets what
 # it would: OpenBLAS's kernels for this CPU (its own detection falls back to generic SSE3 kernels on
 # CPUs newer than it, 3-4x slower GEMMs; Sources/Tensor/CPU/OpenBLASSetup.swift) and a short spin of

@@ -15,6 +15,7 @@ final class ConsoleHostOriginTests: XCTestCase {
     private func start(host: String = "127.0.0.1") async throws -> TestConsole {
         var c = try TestConsole.configuration(outputDirectory: TestConsole.freshOutputDirectory())
         c.host = host
+        c.security.insecureNoAuth = !ServerSecurity.isLoopback(host)  // beyond loopback needs a token or this
         let console = try await TestConsole.start(configuration: c)
         consoles.append(console)
         return console

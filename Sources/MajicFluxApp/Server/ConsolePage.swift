@@ -10,7 +10,7 @@ enum ConsolePage {
     static let html: String = document
         .replacingOccurrences(of: "/*CONDITIONING_FIELDS*/", with: conditioningHTML)
         .replacingOccurrences(of: "/*STYLE*/", with: style + conditioningStyle)
-        .replacingOccurrences(of: "/*SCRIPT*/", with: script.replacingOccurrences(of: "/*CONDITIONING*/", with: conditioningScript))
+        .replacingOccurrences(of: "/*SCRIPT*/", with: AuthPageScript.source + script.replacingOccurrences(of: "/*CONDITIONING*/", with: conditioningScript))
         .replacingOccurrences(of: "/*STEPS*/", with: "\(ModelPreset.fluxDev.steps)")
         .replacingOccurrences(of: "/*SIZE*/", with: "\(ModelPreset.fluxDev.imageSize)")
         .replacingOccurrences(of: "/*GUIDANCE*/", with: "\(ModelPreset.fluxDev.guidance)")

@@ -4,10 +4,12 @@ import Models
 
 /// The page and the JSON API (documented in docs/API.md).
 extension ConsoleServer {
-    func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router()
+    func makeRouter() -> Router<ConsoleRequestContext> {
+        let router = Router(context: ConsoleRequestContext.self)
         // First: refused hosts and origins never reach a route; every answer forbids framing.
-        router.middlewares.add(HostOriginMiddleware(policy: HostPolicy(boundHost: configuration.host)))
+        router.middlewares.add(HostOriginMiddleware(policy: HostPolicy(boundHost: configuration.host, publicNames: configuration.security.publicNames,
+                                                                       corsOrigin: configuration.security.corsOrigin)))
+        addSecurityMiddlewares(to: router)  // rate limit, CORS, tokens (docs/API.md, "Security")
         router.middlewares.add(JSONErrorMiddleware())
         let parser = JobRequestParser(configuration: configuration, model: host.preset)
         // A job body may be larger than max_body_bytes by its pictures only (JobRequestParser checks).
@@ -79,6 +81,7 @@ extension ConsoleServer {
             headers[.contentDisposition] = "inline; filename=\"\(file)\""
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
+        addA1111Routes(to: router)
         return router
     }
 
@@ -108,7 +111,7 @@ extension ConsoleServer {
         }
     }
 
-    static func jobID(_ context: BasicRequestContext) throws -> String {
+    static func jobID(_ context: ConsoleRequestContext) throws -> String {
         let id = context.parameters.get("id") ?? ""
         guard !id.isEmpty, id.count <= 64, id.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) || ("a"..."f").contains($0) }) else {
             throw APIError.notFound("unknown job id \"\(id.prefix(64))\"")

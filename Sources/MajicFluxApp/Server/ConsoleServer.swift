@@ -31,15 +31,17 @@ public final class ConsoleServer: @unchecked Sendable {
     /// the page and in `/api/status`, so the server still answers. Nothing listens and no weights
     /// load until `start`/`run`.
     public convenience init(configuration: ServerConfiguration) throws {
+        try configuration.security.check(bindHost: configuration.host)  // refused before a database is made
         let store = try SQLiteJobStore(directory: configuration.outputDirectory, leaseSeconds: configuration.jobLeaseSeconds)
         for note in store.notes { Console.info(note) }
-        self.init(configuration: configuration, store: store, forgetFinishedOnStart: true)
+        try self.init(configuration: configuration, store: store, forgetFinishedOnStart: true)
     }
 
     /// A server over `store` (the embedded one, or a shared one: other front ends and workers may use
     /// it too). `runWorkers` false: a front end only (no model loads here; `host` still reads the
     /// model's configs for the page's defaults).
-    init(configuration: ServerConfiguration, store: any JobStore, forgetFinishedOnStart: Bool, runWorkers: Bool = true) {
+    init(configuration: ServerConfiguration, store: any JobStore, forgetFinishedOnStart: Bool, runWorkers: Bool = true) throws {
+        try configuration.security.check(bindHost: configuration.host)  // no open server without a token, unless asked
         self.configuration = configuration
         self.store = store
         let loras = LoRALibrary(directory: configuration.loraDirectory)

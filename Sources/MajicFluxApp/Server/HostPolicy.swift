@@ -9,16 +9,27 @@ import Hummingbird
 /// - Origin: a request that changes something (any method but GET, HEAD and OPTIONS) and carries an
 ///   `Origin` must come from the console itself: Origin's host and port equal the request's Host.
 ///   Browsers send Origin on every cross-site POST, so other sites cannot queue or cancel jobs;
-///   clients without Origin (curl, scripts) are not browsers and are let through.
+///   clients without Origin (curl, scripts) are not browsers and are let through. The one
+///   `--cors-origin` is let through as well.
+/// - `--public-name NAME`s are answered besides the bound names; bound to every interface with public
+///   names given, only they and loopback's names are.
 struct HostPolicy: Sendable {
     /// Accepted host names (lowercase, IPv6 in brackets); nil = every name.
     let allowedNames: Set<String>?
+    /// The `--cors-origin`, normalized (`CORSPolicy.normalizedOrigin`), whose state changes are allowed.
+    let corsOrigin: String?
 
-    /// The policy of a server bound to `boundHost` (the `--host` value).
-    init(boundHost: String) {
+    /// The policy of a server bound to `boundHost` (the `--host` value), also known as `publicNames`.
+    init(boundHost: String, publicNames: [String] = [], corsOrigin: String? = nil) {
         let bound = Self.bracketed(boundHost.lowercased())
-        allowedNames = ["0.0.0.0", "[::]", "[0:0:0:0:0:0:0:0]"].contains(bound)
-            ? nil : ["127.0.0.1", "localhost", "[::1]", bound]
+        let loopback: Set<String> = ["127.0.0.1", "localhost", "[::1]"]
+        let extra = Set(publicNames.map { Self.bracketed($0.lowercased()) })
+        if ["0.0.0.0", "[::]", "[0:0:0:0:0:0:0:0]"].contains(bound) {
+            allowedNames = extra.isEmpty ? nil : loopback.union(extra)
+        } else {
+            allowedNames = loopback.union(extra).union([bound])
+        }
+        self.corsOrigin = corsOrigin.flatMap(CORSPolicy.normalizedOrigin)
     }
 
     /// A reason to refuse the request, or nil to serve it.
@@ -37,7 +48,8 @@ struct HostPolicy: Sendable {
                     + "is refused so that other web sites cannot reach it through their own names (DNS rebinding)")
         }
         let readOnly: [HTTPRequest.Method] = [.get, .head, .options]
-        if let origin, !readOnly.contains(method), !Self.origin(origin, matches: authority) {
+        if let origin, !readOnly.contains(method), !Self.origin(origin, matches: authority),
+           corsOrigin == nil || CORSPolicy.normalizedOrigin(origin) != corsOrigin {
             return (.forbidden, "cross-site request refused: Origin \"\(origin.prefix(100))\" is not this console "
                     + "(\(authority.prefix(100))); only the console's own page may change things here")
         }
@@ -118,5 +130,56 @@ struct HostOriginMiddleware<Context: RequestContext>: RouterMiddleware {
         } else {
             headers[.contentSecurityPolicy] = "frame-ancestors 'none'"
         }
+    }
+}
+
+/// `--cors-origin`: the one other origin whose pages may call the API. Its requests get
+/// `Access-Control-Allow-Origin` for it alone (with `Vary: Origin`) and its preflights (OPTIONS with
+/// `Access-Control-Request-Method`) are answered 204; every other origin gets no CORS header, so a
+/// browser keeps other sites' pages from reading any answer or sending JSON.
+struct CORSPolicy: Sendable {
+    let origin: String
+
+    /// "scheme://host[:port]" in lowercase with the scheme's default port left out; nil when `text`
+    /// is not an http(s) origin (a path, user info, a wildcard...).
+    static func normalizedOrigin(_ text: String) -> String? {
+        let lower = text.lowercased()
+        for (scheme, port) in [("http://", "80"), ("https://", "443")] where lower.hasPrefix(scheme) {
+            guard let (name, p) = HostPolicy.split(authority: String(lower.dropFirst(scheme.count))) else { return nil }
+            return scheme + name + (p == nil || p == port ? "" : ":" + p!)
+        }
+        return nil
+    }
+
+    static let allowOrigin = HTTPFields.Element.Name("Access-Control-Allow-Origin")!
+    static let allowMethods = HTTPFields.Element.Name("Access-Control-Allow-Methods")!
+    static let allowHeaders = HTTPFields.Element.Name("Access-Control-Allow-Headers")!
+    static let maxAge = HTTPFields.Element.Name("Access-Control-Max-Age")!
+    static let requestMethod = HTTPFields.Element.Name("Access-Control-Request-Method")!
+    static let vary = HTTPFields.Element.Name("Vary")!
+}
+
+/// Answers the `--cors-origin`'s preflights and marks its answers readable by it; does nothing for
+/// other origins or without `--cors-origin`.
+struct CORSMiddleware<Context: RequestContext>: RouterMiddleware {
+    let policy: CORSPolicy
+
+    func handle(_ request: Request, context: Context,
+                next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let origin = request.headers[.origin], CORSPolicy.normalizedOrigin(origin) == policy.origin else {
+            return try await next(request, context)
+        }
+        var response: Response
+        if request.method == .options, request.headers[CORSPolicy.requestMethod] != nil {
+            response = Response(status: .noContent)
+            response.headers[CORSPolicy.allowMethods] = "GET, POST, DELETE, OPTIONS"
+            response.headers[CORSPolicy.allowHeaders] = "Authorization, Content-Type"
+            response.headers[CORSPolicy.maxAge] = "600"
+        } else {
+            response = try await next(request, context)
+        }
+        response.headers[CORSPolicy.allowOrigin] = origin
+        response.headers[CORSPolicy.vary] = "Origin"
+        return response
     }
 }

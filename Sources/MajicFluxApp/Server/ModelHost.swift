@@ -20,6 +20,9 @@ actor ModelHost {
     /// The model's preset (FLUX.1-dev's when its files could not be read: the model is then `failed`
     /// and takes no jobs).
     nonisolated let preset: ModelPreset
+    /// A1111's short hash of the DiT file, once known (the A1111 API's model list).
+    nonisolated var modelHash: String? { modelHashTask?.value }
+    private nonisolated let modelHashTask: ModelHashTask?
     /// How the pipeline was made, as `serve`'s model options asked; nil when it could not be made.
     nonisolated let settings: ServedPipelineSettings?
     /// Tokenizers and configs are read at creation; weights load in `load()`. nil when the model's
@@ -44,6 +47,7 @@ actor ModelHost {
         self.pipeline = pipeline
         warnings = pipeline?.warnings ?? []
         preset = pipeline?.preset ?? .fluxDev
+        modelHashTask = pipeline?.modelHash
         settings = pipeline.map { ServedPipelineSettings(precision: $0.precision, vramBudget: $0.vramBudget, vaeTilingMode: $0.vaeTilingMode, keepLoaded: $0.keepLoaded) }
     }
 

@@ -14,6 +14,7 @@ struct Serve: AsyncParsableCommand {
             """)
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup(title: "Shared server (see docs/API.md)") var auth: AuthOptions
 
     @Option(help: "Address to listen on; 0.0.0.0 opens the console to the whole network.") var host: String = "127.0.0.1"
     @Option(help: "TCP port (0 picks a free one).") var port: Int = 6006
@@ -39,6 +40,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--max-sequence-length must be between \(lengths.lowerBound) and \(lengths.upperBound), got \(n)")
         }
         if let loraDir, !Self.isFolder(loraDir) { throw ValidationError("--lora-dir \(loraDir): no such folder") }
+        _ = try auth.security(bindHost: host)
         _ = try workerDevices()
         if noWorker && queue == nil { throw ValidationError("--no-worker needs --queue URL (without a shared queue nothing would run the jobs)") }
         if let queue { _ = try PostgresURL(queue) }
@@ -120,11 +122,12 @@ struct Serve: AsyncParsableCommand {
         c.vramBudget = try model.vramBudgetBytes(for: backend)
         c.vaeTilingMode = model.vaeTiling
         c.loraDirectory = loraDirectory()
+        try auth.apply(to: &c)
         let server: ConsoleServer
         if let queue {
             let store = try await PostgresJobStore.open(queue, leaseSeconds: jobLease)
             Console.info("job queue: \(store.location)")
-            server = ConsoleServer(configuration: c, store: store, forgetFinishedOnStart: false, runWorkers: !noWorker)
+            server = try ConsoleServer(configuration: c, store: store, forgetFinishedOnStart: false, runWorkers: !noWorker)
         } else {
             server = try ConsoleServer(configuration: c)
         }

@@ -48,6 +48,8 @@ public struct ServerConfiguration: Sendable {
     /// The folder whose `.safetensors` LoRAs jobs may name (`--lora-dir`; `serve` defaults to the
     /// model folder's `loras/`); nil for none.
     public var loraDirectory: String?
+    /// Tokens, CORS, public names and rate limit for a shared server (docs/API.md, "Security").
+    public var security = ServerSecurity()
 
     /// A configuration serving the model in `files` under the name `modelName`.
     public init(files: FluxModelFiles, modelName: String) {

@@ -1,0 +1,215 @@
+import Foundation
+import Models
+import Tensor
+
+/// A `txt2img` or `img2img` body of the A1111 API read into one checked `GenerationRequest` per
+/// picture (docs/API.md, "A1111-compatible API", has the field mapping). Problems are 422s naming
+/// the A1111 field; fields this server cannot honour but can safely run without (samplers it does not
+/// have, subseeds, face restoration...) are ignored and named in `notes`, which the answer's `info`
+/// carries; fields whose absence would give a different kind of picture (the hires fix, scripts) are 422.
+struct A1111Request {
+    /// One per picture: `n_iter` batches of `batch_size`, seeds `seed`, `seed+1`, ... in that order.
+    var pictures: [GenerationRequest]
+    /// The prompt's `<lora:name:weight>` tags (taken out of the prompt), still to be loaded.
+    var loras: [JobLoRA]
+    var batchSize: Int
+    var iterations: Int
+    var sendImages: Bool
+    /// Things asked for that were ignored, in words.
+    var notes: [String]
+    /// The prompt as sent (with its LoRA tags), for `info`.
+    var prompt: String
+    var denoisingStrength: Float?
+
+    /// Reads a body. `img2img`: `init_images` is required and the pictures are conditioning.
+    init(_ o: [String: JSONValue], img2img: Bool, parser: JobRequestParser, images: JobImages, maxPictures: Int) throws {
+        var notes: [String] = []
+        let d = parser.defaults
+        let fullPrompt = try Self.string(o, "prompt") ?? ""
+        let (bare, loras) = Infotext.stripLoRATags(fullPrompt)
+        if loras.count > LoRALimits.perJob {
+            throw A1111Error.invalid("prompt", "the prompt has \(loras.count) <lora:...> tags; a picture may use at most \(LoRALimits.perJob) LoRAs")
+        }
+        for (i, l) in loras.enumerated() {
+            if let problem = LoRALibrary.nameProblem(l.name) { throw A1111Error.invalid("prompt", "<lora:\(l.name.prefix(80))> is \(problem)") }
+            if let problem = LoRALimits.problem(Double(l.weight)) { throw A1111Error.invalid("prompt", "<lora:\(l.name):...> weight \(problem)") }
+            if loras[..<i].contains(where: { $0.name == l.name }) {
+                throw A1111Error.invalid("prompt", "<lora:\(l.name):...> is given twice; give each LoRA once")
+            }
+        }
+        prompt = fullPrompt
+        self.loras = loras
+
+        var base = GenerationRequest(prompt: bare, preset: d)
+        base.negativePrompt = try Self.string(o, "negative_prompt") ?? ""
+        base.steps = try Self.integer(o, "steps", default: d.steps)
+        // Forge's FLUX mapping: cfg_scale is true CFG (1 = off, >1 also runs the negative prompt);
+        // distilled_cfg_scale is the guidance the model embeds.
+        base.trueCFGScale = try Self.number(o, "cfg_scale", default: 1)
+        let distilled = try Self.number(o, "distilled_cfg_scale", default: d.guidance)
+        if d.usesGuidance {
+            base.guidance = distilled
+        } else if distilled != d.guidance {
+            notes.append("distilled_cfg_scale ignored: \(d.name) has no guidance embedder")
+        }
+        if base.trueCFGScale < 1, base.trueCFGScale >= 0 {
+            notes.append("cfg_scale \(base.trueCFGScale) below 1 ran as 1 (no true CFG)")
+            base.trueCFGScale = 1
+        }
+
+        let sampler = try Self.string(o, "sampler_name") ?? Self.string(o, "sampler_index") ?? ""
+        if !sampler.isEmpty && sampler.lowercased() != "euler" {
+            notes.append("sampler \"\(sampler.prefix(40))\" is not available; ran Euler (flow matching)")
+        }
+        let scheduler = try Self.string(o, "scheduler") ?? ""
+        if !["", "automatic", "simple"].contains(scheduler.lowercased()) {
+            notes.append("schedule type \"\(scheduler.prefix(40))\" is not available; ran Simple")
+        }
+        if try Self.bool(o, "enable_hr", default: false) {
+            throw A1111Error.invalid("enable_hr", "the hires fix is not available on this server; generate at the final width and height instead")
+        }
+        if let script = try Self.string(o, "script_name"), !script.isEmpty {
+            throw A1111Error.invalid("script_name", "scripts are not available on this server (got \"\(script.prefix(40))\")")
+        }
+        if let scripts = o["alwayson_scripts"]?.object, !scripts.isEmpty {
+            notes.append("alwayson_scripts ignored: \(scripts.keys.sorted().joined(separator: ", ").prefix(200))")
+        }
+        for flag in ["restore_faces", "tiling"] where try Self.bool(o, flag, default: false) {
+            notes.append("\(flag) ignored: not available")
+        }
+        if try Self.number(o, "subseed_strength", default: 0) != 0 {
+            notes.append("subseed and subseed_strength ignored: variation seeds are not available")
+        }
+        if let styles = o["styles"]?.array, !styles.isEmpty { notes.append("styles ignored: this server has no saved styles") }
+        if let overrides = o["override_settings"]?.object {
+            let others = overrides.keys.filter { $0 != "sd_model_checkpoint" }.sorted()
+            if !others.isEmpty { notes.append("override_settings ignored: \(others.joined(separator: ", ").prefix(200))") }
+        }
+
+        batchSize = try Self.integer(o, "batch_size", default: 1)
+        iterations = try Self.integer(o, "n_iter", default: 1)
+        guard batchSize >= 1 else { throw A1111Error.invalid("batch_size", "batch_size must be 1 or more, got \(batchSize)") }
+        guard iterations >= 1 else { throw A1111Error.invalid("n_iter", "n_iter must be 1 or more, got \(iterations)") }
+        guard batchSize <= maxPictures, iterations <= maxPictures, batchSize * iterations <= maxPictures else {
+            throw A1111Error.invalid(batchSize > iterations ? "batch_size" : "n_iter",
+                                     "batch_size x n_iter = \(batchSize) x \(iterations) pictures; this server takes at most \(maxPictures) per request")
+        }
+        sendImages = try Self.bool(o, "send_images", default: true)
+        // save_images: the pictures are kept in the history whatever it says, like every job's (docs/API.md).
+        _ = try Self.bool(o, "save_images", default: false)
+
+        // The pictures: img2img's init_images (cycled over the batch, as A1111 does) and mask.
+        var inits: [PNGImage] = []
+        var mask: PNGImage?
+        if img2img {
+            guard let list = o["init_images"]?.array, !list.isEmpty else {
+                throw A1111Error.invalid("init_images", "init_images must be a list of at least one picture (base64 or a data URL)")
+            }
+            guard list.count <= maxPictures else { throw A1111Error.invalid("init_images", "at most \(maxPictures) init_images per request") }
+            for (i, v) in list.enumerated() {
+                guard let s = v.string else { throw A1111Error.invalid("init_images", "init_images[\(i)] must be a picture as base64 text") }
+                inits.append(try Self.picture(s, field: "init_images", label: "init_images[\(i)]", images: images))
+            }
+            switch o["mask"] {
+            case nil, .null?: break
+            case .string(let s)? where s.isEmpty: break
+            case .string(let s)?: mask = try Self.picture(s, field: "mask", label: "mask", images: images)
+            default: throw A1111Error.invalid("mask", "mask must be a picture as base64 text")
+            }
+            denoisingStrength = try Self.number(o, "denoising_strength", default: 0.75)
+            if mask != nil {
+                if try Self.integer(o, "inpainting_fill", default: 1) != 1 { notes.append("inpainting_fill ignored: the masked area starts from the picture (\"original\")") }
+                if try Self.bool(o, "inpaint_full_res", default: false) { notes.append("inpaint_full_res ignored: the whole picture is repainted at its size") }
+                if try Self.integer(o, "inpainting_mask_invert", default: 0) != 0 {
+                    throw A1111Error.invalid("inpainting_mask_invert", "inverted masks are not available: send the mask with white = repaint")
+                }
+            }
+            if try Self.integer(o, "resize_mode", default: 0) != 0 { notes.append("resize_mode ignored: pictures are resized to width x height (\"Just resize\")") }
+        } else {
+            denoisingStrength = nil
+        }
+
+        let width = try Self.optionalInteger(o, "width"), height = try Self.optionalInteger(o, "height")
+        var requests: [GenerationRequest] = []
+        let seed = try Self.seed(o)
+        for k in 0..<(batchSize * iterations) {
+            var r = base
+            r.seed = seed &+ UInt64(k)
+            if img2img {
+                var c = ImageConditioning(image: inits[k % inits.count], mask: mask)
+                c.strength = denoisingStrength
+                c.maskBlur = mask == nil ? 0 : try Self.integer(o, "mask_blur", default: 4)
+                r.conditioning = c
+            }
+            let natural = r.conditioning.flatMap(ConditioningSize.natural)
+            r.width = width ?? natural?.width ?? d.imageSize
+            r.height = height ?? natural?.height ?? d.imageSize
+            requests.append(r)
+        }
+        do {
+            for r in requests.prefix(img2img ? inits.count : 1) {
+                if r.conditioning != nil { try parser.limits.check(r.withSmallestSize, preset: d) }
+                try parser.limits.check(r, preset: d)
+            }
+        } catch let issue as GenerationIssue {
+            let field = Self.a1111Name(issue.field)
+            throw A1111Error.invalid(field, issue.message(calling: field))
+        }
+        pictures = requests
+        self.notes = notes
+    }
+
+    /// Our field names as A1111 calls them.
+    static func a1111Name(_ f: GenerationIssue.Field) -> String {
+        switch f {
+        case .guidance: return "distilled_cfg_scale"
+        case .trueCFGScale: return "cfg_scale"
+        case .image: return "init_images"
+        case .strength: return "denoising_strength"
+        case .size: return "width"
+        default: return f.rawValue
+        }
+    }
+
+    // MARK: Fields
+
+    static func seed(_ o: [String: JSONValue]) throws -> UInt64 {
+        do { return try JobRequestParser.seed(o["seed"]) } catch let e as APIError { throw A1111Error.invalid("seed", e.message) }
+    }
+
+    static func string(_ o: [String: JSONValue], _ name: String) throws -> String? {
+        switch o[name] {
+        case nil, .null?: return nil
+        case .string(let s)?: return s
+        case let v?: throw A1111Error.invalid(name, "\(name) must be a string, got \(JobRequestParser.shown(v))")
+        }
+    }
+
+    static func integer(_ o: [String: JSONValue], _ name: String, default d: Int) throws -> Int {
+        do { return try JobRequestParser.integer(o[name], name, default: d) } catch let e as APIError { throw A1111Error.invalid(name, e.message) }
+    }
+
+    static func optionalInteger(_ o: [String: JSONValue], _ name: String) throws -> Int? {
+        do { return try JobRequestParser.optionalInteger(o[name], name) } catch let e as APIError { throw A1111Error.invalid(name, e.message) }
+    }
+
+    static func number(_ o: [String: JSONValue], _ name: String, default d: Float) throws -> Float {
+        do { return try JobRequestParser.number(o[name], name, default: d) } catch let e as APIError { throw A1111Error.invalid(name, e.message) }
+    }
+
+    static func bool(_ o: [String: JSONValue], _ name: String, default d: Bool) throws -> Bool {
+        switch o[name] {
+        case nil, .null?: return d
+        case .bool(let b)?: return b
+        case let v?: throw A1111Error.invalid(name, "\(name) must be true or false, got \(JobRequestParser.shown(v))")
+        }
+    }
+
+    static func picture(_ text: String, field: String, label: String, images: JobImages) throws -> PNGImage {
+        do {
+            return try images.picture(try images.base64(text, field: label), field: label)
+        } catch let e as APIError where e.status == .badRequest {
+            throw A1111Error.invalid(field, e.message)
+        }
+    }
+}

@@ -1,0 +1,251 @@
+import Foundation
+import Hummingbird
+import Models
+import Tensor
+
+/// The A1111 (stable-diffusion-webui) API that Forge, stable-diffusion.cpp and Draw Things also
+/// speak, under `/sdapi/v1/` (docs/API.md, "A1111-compatible API"). Its jobs go through the same
+/// queue as the console's: they show in the page's queue and their pictures in the history.
+extension ConsoleServer {
+    func addA1111Routes(to router: Router<ConsoleRequestContext>) {
+        let activity = A1111Activity()
+        let parser = JobRequestParser(configuration: configuration, model: host.preset)
+        let images = JobImages(limits: configuration.imageLimits)
+        let uploadLimit = max(configuration.maxBodyBytes, configuration.imageLimits.maxUploadBytes)
+        let api = router.group("/sdapi/v1")
+
+        func handle(_ body: @escaping @Sendable (Request) async throws -> Response) -> @Sendable (Request, ConsoleRequestContext) async throws -> Response {
+            { request, _ in
+                do { return try await body(request) } catch { return A1111Error.response(for: error) }
+            }
+        }
+
+        for (path, img2img) in [("txt2img", false), ("img2img", true)] {
+            api.post(RouterPath(path), use: handle { request in
+                let o = try await self.a1111Body(request, limit: uploadLimit)
+                let job = try A1111Request(o, img2img: img2img, parser: parser, images: images,
+                                           maxPictures: max(1, self.configuration.maxQueuedJobs))
+                return try await self.a1111Generate(job, body: o, activity: activity)
+            })
+        }
+        api.get("progress", use: handle { request in
+            let skipImage = request.uri.queryParameters.get("skip_current_image").map { $0 == "true" || $0 == "1" } ?? false
+            return A1111Error.json(await self.a1111Progress(activity, skipImage: skipImage))
+        })
+        api.post("interrupt", use: handle { _ in
+            await self.a1111Stop(activity, wholeBatch: true)
+            return A1111Error.json(.object([:]))
+        })
+        api.post("skip", use: handle { _ in
+            await self.a1111Stop(activity, wholeBatch: false)
+            return A1111Error.json(.null)
+        })
+        api.get("sd-models", use: handle { _ in
+            A1111Error.json(.array([.object([
+                "title": .string(self.a1111ModelTitle), "model_name": .string(self.host.name),
+                "hash": self.host.modelHash.map(JSONValue.string) ?? .null, "sha256": .null,
+                "filename": .string(self.configuration.files.transformer), "config": .null,
+            ])]))
+        })
+        api.get("loras", use: handle { _ in
+            let listing = self.loras.list()
+            return A1111Error.json(.array(listing.loras.map { l in
+                .object(["name": .string(l.name), "alias": .string(l.title),
+                         "path": .string((listing.directory ?? "") + "/" + l.name + LoRALibrary.suffix),
+                         "metadata": .object(["rank": .int(l.rank), "trigger_words": .array(l.trigger_words.map(JSONValue.string))])])
+            }))
+        })
+        api.get("samplers", use: handle { _ in
+            A1111Error.json(.array([.object(["name": .string("Euler"), "aliases": .array([.string("k_euler")]), "options": .object([:])])]))
+        })
+        api.get("schedulers", use: handle { _ in
+            A1111Error.json(.array([.object(["name": .string("simple"), "label": .string("Simple"), "aliases": .null,
+                                             "default_rho": .int(-1), "need_inner_model": .bool(false)])]))
+        })
+        api.get("options", use: handle { _ in A1111Error.json(.object(activity.options(over: self.a1111DefaultOptions))) })
+        api.post("options", use: handle { request in
+            let o = try await self.a1111Body(request, limit: self.configuration.maxBodyBytes)
+            if let v = o["sd_model_checkpoint"], !v.isNull {
+                guard let name = v.string, [self.a1111ModelTitle, self.host.name].contains(name)
+                        || self.host.modelHash.map({ name == $0 }) == true else {
+                    throw A1111Error.invalid("sd_model_checkpoint", "this server serves one model, \"\(self.a1111ModelTitle)\" (GET /sdapi/v1/sd-models); "
+                                             + "it cannot switch to \(JobRequestParser.shown(v))")
+                }
+            }
+            // Like A1111, keys it does not know are ignored; known ones are kept and shown by GET.
+            let known = self.a1111DefaultOptions
+            activity.setOptions(o.filter { known[$0.key] != nil && $0.key != "sd_model_checkpoint" && $0.key != "sd_checkpoint_hash" })
+            return A1111Error.json(.null)
+        })
+    }
+
+    /// "name [hash]" as A1111 titles a checkpoint (just the name while the hash is being computed).
+    var a1111ModelTitle: String { host.modelHash.map { "\(host.name) [\($0)]" } ?? host.name }
+
+    /// The options GET /options shows: the served model and A1111 settings readers look for, with
+    /// this server's fixed values.
+    var a1111DefaultOptions: [String: JSONValue] {
+        [
+            "sd_model_checkpoint": .string(a1111ModelTitle),
+            "sd_checkpoint_hash": host.modelHash.map(JSONValue.string) ?? .null,
+            "samples_format": .string("png"),
+            "CLIP_stop_at_last_layers": .int(1),
+            "sd_vae": .string("Automatic"),
+            "outdir_samples": .string(configuration.outputDirectory),
+            "save_images_add_number": .bool(true),
+            "enable_pnginfo": .bool(true),
+            "forge_preset": .string("flux"),
+            "forge_additional_modules": .array([]),
+        ]
+    }
+
+    /// A JSON object body (FastAPI answers 422 for anything else).
+    func a1111Body(_ request: Request, limit: Int) async throws -> [String: JSONValue] {
+        let bytes = try await Self.collect(request, limit: limit)
+        let json: JSONValue
+        do { json = try JSONValue.parse(bytes, maxDepth: 32, largeIntegersAsText: true) } catch {
+            throw A1111Error(status: .unprocessableContent, message: "the request body is not valid JSON: \(error)", field: "body")
+        }
+        guard let o = json.object else { throw A1111Error(status: .unprocessableContent, message: "the request body must be a JSON object", field: "body") }
+        let pictureText = (o["init_images"]?.array ?? []).reduce(0) { $0 + ($1.string?.utf8.count ?? 0) } + (o["mask"]?.string?.utf8.count ?? 0)
+        if bytes.count - pictureText > configuration.maxBodyBytes { throw JobRequestParser.tooLarge(configuration.maxBodyBytes) }
+        return o
+    }
+
+    /// Queues the pictures, waits for them, and answers as A1111 does: base64 PNGs, the parameters,
+    /// and `info` (a JSON string) whose `infotexts` are the pictures' own `parameters` text.
+    func a1111Generate(_ job: A1111Request, body: [String: JSONValue], activity: A1111Activity) async throws -> Response {
+        var pictures = job.pictures
+        do {
+            let uses = try await loras.uses(job.loras)
+            for i in pictures.indices { pictures[i].loras = uses }
+        } catch let e as APIError {
+            throw A1111Error.invalid("prompt", "<lora:...> tag: " + e.message.replacingOccurrences(of: #"^loras\[\d+\]\.name: "#, with: "", options: .regularExpression))
+        }
+        var ids: [String] = []
+        do {
+            for p in pictures { ids.append(try await queue.submit(p).id) }
+        } catch {
+            for id in ids { _ = try? await queue.cancel(id) }
+            throw error
+        }
+        let batch = activity.register(ids)
+        defer { activity.remove(batch) }
+        var made: [(index: Int, entry: HistoryEntry)] = []
+        var failure: String?
+        for (k, id) in ids.enumerated() {
+            if failure != nil || activity.isInterrupted(batch) || Task.isCancelled {
+                _ = try? await queue.cancel(id)
+                continue
+            }
+            var end: JobSnapshot?
+            for await event in try await queue.follow(id) {
+                switch event {
+                case .progress: break
+                case .preview(_, let url): activity.setPreview(batch, url)
+                case .end(let s): end = s
+                }
+            }
+            activity.setPreview(batch, nil)
+            guard let end else { continue }
+            if end.status == "done", let entry = end.history {
+                made.append((k, entry))
+            } else if end.status == "failed" {
+                failure = end.error ?? "the job failed"
+            }
+        }
+        if let failure { throw A1111Error(status: .internalServerError, message: failure, field: nil) }
+
+        var encoded: [JSONValue] = [], infotexts: [JSONValue] = []
+        for (k, entry) in made {
+            let png = [UInt8](try await picture(file: entry.file))
+            if job.sendImages { encoded.append(.string(Data(png).base64EncodedString())) }
+            let fallback = GeneratedImage(width: pictures[k].width, height: pictures[k].height, rgb: [], request: pictures[k])
+                .parameterText(model: host.name).first?.value ?? ""
+            infotexts.append(.string(A1111PNGText.text("parameters", in: png) ?? fallback))
+        }
+        let first = made.first.map { pictures[$0.index] } ?? pictures[0]
+        let stamp = A1111Activity.timestamp(Date())
+        let seeds = made.map { JSONValue.int(Int(truncatingIfNeeded: pictures[$0.index].seed)) }
+        var info: [String: JSONValue] = [
+            "prompt": .string(job.prompt),
+            "all_prompts": .array(made.map { _ in .string(job.prompt) }),
+            "negative_prompt": .string(first.negativePrompt),
+            "all_negative_prompts": .array(made.map { _ in .string(first.negativePrompt) }),
+            "seed": .int(Int(truncatingIfNeeded: first.seed)), "all_seeds": .array(seeds),
+            "subseed": .int(-1), "all_subseeds": .array(made.map { _ in .int(-1) }), "subseed_strength": .int(0),
+            "width": .int(first.width), "height": .int(first.height),
+            "sampler_name": .string("Euler"), "scheduler": .string("Simple"),
+            "cfg_scale": .double(Double(first.trueCFGScale)), "distilled_cfg_scale": .double(Double(first.guidance)),
+            "steps": .int(first.steps), "batch_size": .int(job.batchSize), "n_iter": .int(job.iterations),
+            "restore_faces": .bool(false), "face_restoration_model": .null,
+            "sd_model_name": .string(host.name), "sd_model_hash": host.modelHash.map(JSONValue.string) ?? .null,
+            "sd_vae_name": .null, "sd_vae_hash": .null, "seed_resize_from_w": .int(-1), "seed_resize_from_h": .int(-1),
+            "denoising_strength": job.denoisingStrength.map { .double(Double($0)) } ?? .null,
+            "extra_generation_params": .object([:]), "index_of_first_image": .int(0),
+            "infotexts": .array(infotexts), "styles": .array([]), "job_timestamp": .string(stamp), "clip_skip": .int(1),
+            "is_using_inpainting_conditioning": .bool(false), "version": .string("majicflux"),
+            // Ours: what was ignored, and where the pictures are in this server's history.
+            "notes": .array(job.notes.map(JSONValue.string)),
+            "job_ids": .array(made.map { .string(ids[$0.index]) }),
+            "images_urls": .array(made.map { .string($0.entry.url) }),
+        ]
+        if activity.isInterrupted(batch) || made.count < pictures.count {
+            info["interrupted"] = .bool(activity.isInterrupted(batch))
+            info["pictures_not_made"] = .int(pictures.count - made.count)
+        }
+        var parameters = body
+        for key in ["init_images", "mask"] where parameters[key] != nil { parameters[key] = .null }
+        return A1111Error.json(.object([
+            "images": .array(encoded), "parameters": .object(parameters), "info": .string(JSONValue.object(info).serialized()),
+        ]))
+    }
+
+    /// `/progress`: the running job's, across its A1111 batch when it belongs to one.
+    func a1111Progress(_ activity: A1111Activity, skipImage: Bool) async -> JSONValue {
+        let counts = await queue.counts()
+        guard let id = counts.running, let s = try? await queue.snapshot(id) else {
+            return .object(["progress": .double(0), "eta_relative": .double(0), "current_image": .null, "textinfo": .null,
+                            "current_task": .null,
+                            "state": .object(["skipped": .bool(false), "interrupted": .bool(false), "job": .string(""),
+                                              "job_count": .int(0), "job_timestamp": .string("0"), "job_no": .int(0),
+                                              "sampling_step": .int(0), "sampling_steps": .int(0), "stopping_generation": .bool(false)])])
+        }
+        let found = activity.batch(holding: id)
+        let count = found?.batch.jobIDs.count ?? 1, index = found?.index ?? 0
+        let fraction = s.total_steps > 0 ? min(1, Double(s.step) / Double(s.total_steps)) : 0
+        let progress = (Double(index) + fraction) / Double(count)
+        // A1111's estimate: the time so far stretched to the whole batch; before the first step, the job's own.
+        let elapsed = found.map { Date().timeIntervalSince($0.batch.started) } ?? (s.elapsed ?? 0)
+        let eta = progress > 0.01 ? elapsed / progress - elapsed : (s.eta_seconds ?? 0)
+        var image: JSONValue = .null
+        if !skipImage, let url = found?.batch.preview, let comma = url.firstIndex(of: ",") {
+            image = .string(String(url[url.index(after: comma)...]))
+        }
+        let text = [s.stage, "picture \(index + 1) of \(count)", counts.waiting > 0 ? "\(counts.waiting) waiting" : nil]
+            .compactMap { $0 }.joined(separator: ", ")
+        return .object([
+            "progress": .double(progress), "eta_relative": .double(max(0, eta)), "current_image": image,
+            "textinfo": .string(text), "current_task": .string(id),
+            "state": .object(["skipped": .bool(found?.batch.skipped ?? false), "interrupted": .bool(found?.batch.interrupted ?? false),
+                              "job": .string("job \(id)"), "job_count": .int(count), "job_no": .int(index),
+                              "job_timestamp": .string(A1111Activity.timestamp(Date(timeIntervalSince1970: s.created))),
+                              "sampling_step": .int(s.step), "sampling_steps": .int(s.total_steps), "stopping_generation": .bool(false)]),
+        ])
+    }
+
+    /// `/interrupt` (`wholeBatch`): the running picture stops and the rest of its A1111 batch is not
+    /// made; `/skip`: only the running picture stops. A job of the console's own API is stopped too,
+    /// as A1111 stops whatever runs.
+    func a1111Stop(_ activity: A1111Activity, wholeBatch: Bool) async {
+        guard let id = await queue.counts().running else { return }
+        if let found = activity.batch(holding: id) {
+            if wholeBatch {
+                for other in activity.interrupt(found.id) { _ = try? await queue.cancel(other) }
+                return
+            }
+            activity.markSkipped(found.id)
+        }
+        _ = try? await queue.cancel(id)
+    }
+}

@@ -1,0 +1,252 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import MajicFluxApp
+import XCTest
+
+/// The A1111-compatible API (docs/API.md, "A1111-compatible API") on the tiny test model.
+final class A1111APITests: XCTestCase {
+    private var console: TestConsole!
+
+    override func setUp() async throws { console = try await TestConsole.start() }
+    override func tearDown() async throws { await console.stop() }
+
+    private func infoOf(_ reply: TestConsole.Reply) throws -> [String: Any] {
+        let text = try XCTUnwrap(reply.json["info"] as? String, reply.text)
+        return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+
+    /// batch_size x n_iter pictures with seeds seed, seed+1, ...; base64 PNGs whose parameters chunk
+    /// is the infotext; the jobs are in the history.
+    func testTxt2imgBatchesSeedsAndInfotext() async throws {
+        let r = try await console.post("/sdapi/v1/txt2img", json: [
+            "prompt": "a red square", "seed": 40, "batch_size": 2, "n_iter": 2, "steps": 2, "width": 32, "height": 48,
+            "cfg_scale": 1, "distilled_cfg_scale": 2.5, "sampler_name": "Euler a", "subseed_strength": 0.5,
+        ])
+        XCTAssertEqual(r.status, 200, r.text)
+        let images = try XCTUnwrap(r.json["images"] as? [String])
+        XCTAssertEqual(images.count, 4)
+        let info = try infoOf(r)
+        XCTAssertEqual(info["all_seeds"] as? [Int], [40, 41, 42, 43])
+        let texts = try XCTUnwrap(info["infotexts"] as? [String])
+        XCTAssertEqual(texts.count, 4)
+        for (i, t) in texts.enumerated() {
+            let last = t.components(separatedBy: "\n").last ?? ""
+            for field in ["Steps: 2", "Sampler: Euler", "Schedule type: Simple", "CFG scale: 1", "Distilled CFG Scale: 2.5",
+                          "Seed: \(40 + i)", "Size: 32x48", "Model: tiny-flux"] {
+                XCTAssertTrue(last.contains(field), "\(field) in \(last)")
+            }
+            let png = try XCTUnwrap(Data(base64Encoded: images[i]))
+            XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+            XCTAssertTrue(String(decoding: png, as: UTF8.self).contains("Seed: \(40 + i)"), "the PNG carries its infotext")
+        }
+        XCTAssertNotEqual(images[0], images[1], "different seeds, different pictures")
+        let notes = (info["notes"] as? [String] ?? []).joined(separator: " | ")
+        XCTAssertTrue(notes.contains("Euler a") && notes.contains("subseed"), notes)
+        let history = try await console.get("/api/history").json["items"] as? [[String: Any]] ?? []
+        XCTAssertEqual(history.count, 4, "the pictures are in the history")
+
+        // send_images false: no pictures in the answer, still made.
+        let quiet = try await console.post("/sdapi/v1/txt2img", json: ["prompt": "x", "seed": 40, "steps": 2, "width": 32, "height": 48,
+                                                                       "distilled_cfg_scale": 2.5, "send_images": false])
+        XCTAssertEqual(quiet.status, 200, quiet.text)
+        XCTAssertEqual((quiet.json["images"] as? [Any])?.count, 0)
+        XCTAssertEqual((try infoOf(quiet)["all_seeds"] as? [Int]), [40])
+    }
+
+    /// img2img: init_images and mask become the conditioning; the infotext records the strength.
+    func testImg2imgUsesThePicture() async throws {
+        let t = try await console.post("/sdapi/v1/txt2img", json: ["prompt": "x", "seed": 3, "steps": 2, "width": 32, "height": 32])
+        let picture = try XCTUnwrap((t.json["images"] as? [String])?.first)
+        let r = try await console.post("/sdapi/v1/img2img", json: [
+            "init_images": ["data:image/png;base64," + picture], "mask": picture, "denoising_strength": 0.5, "mask_blur": 0,
+            "prompt": "y", "seed": 9, "steps": 4, "inpainting_fill": 0,
+        ])
+        XCTAssertEqual(r.status, 200, r.text)
+        let info = try infoOf(r)
+        XCTAssertEqual(info["width"] as? Int, 32, "the size of the picture when none is given")
+        let text = (info["infotexts"] as? [String])?.first ?? ""
+        XCTAssertTrue(text.contains("Denoising strength: 0.5") && text.contains("Seed: 9"), text)
+        XCTAssertTrue((info["notes"] as? [String] ?? []).contains { $0.contains("inpainting_fill") })
+        let items = try await console.get("/api/history").json["items"] as? [[String: Any]] ?? []
+        let newest = items.first?["parameters"] as? [String: Any]
+        XCTAssertNotNil(newest?["conditioning"], "the history entry records the input picture")
+    }
+
+    /// Bad fields are 422 with FastAPI's detail naming them.
+    func testBadFieldsAre422NamingTheField() async throws {
+        // (body, the field the 422 names, a word of its message)
+        let cases: [([String: Any], String, String)] = [
+            (["steps": 0], "steps", "steps"), (["steps": "many"], "steps", "integer"),
+            (["width": 33], "width", "width"), (["cfg_scale": "hot"], "cfg_scale", "number"),
+            (["distilled_cfg_scale": 1000], "distilled_cfg_scale", "distilled_cfg_scale"), (["seed": -5], "seed", "seed"),
+            (["batch_size": 0], "batch_size", "batch_size"), (["n_iter": 1000], "n_iter", "n_iter"),
+            (["enable_hr": true], "enable_hr", "hires"), (["prompt": 5], "prompt", "string"),
+            (["prompt": "x <lora:nothing-here:1>"], "prompt", "nothing-here"), (["send_images": "yes"], "send_images", "true or false"),
+        ]
+        for (fields, field, word) in cases {
+            let body = (["prompt": "x", "width": 32, "height": 32] as [String: Any]).merging(fields) { _, new in new }
+            let r = try await console.post("/sdapi/v1/txt2img", json: body)
+            XCTAssertEqual(r.status, 422, "\(body): \(r.text)")
+            let detail = (r.json["detail"] as? [[String: Any]])?.first
+            XCTAssertEqual(detail?["loc"] as? [String], ["body", field], "\(body): \(r.text)")
+            XCTAssertTrue((detail?["msg"] as? String ?? "").contains(word), r.text)
+        }
+        let noImage = try await console.post("/sdapi/v1/img2img", json: ["prompt": "x"])
+        XCTAssertEqual(noImage.status, 422, noImage.text)
+        XCTAssertTrue(noImage.text.contains("init_images"), noImage.text)
+        let junk = try await console.post("/sdapi/v1/img2img", json: ["prompt": "x", "init_images": ["bm90IGEgcGljdHVyZQ=="]])
+        XCTAssertEqual(junk.status, 422, junk.text)
+        XCTAssertTrue(junk.text.contains("init_images"), junk.text)
+        let notJSON = try await console.post("/sdapi/v1/txt2img", raw: "{")
+        XCTAssertEqual(notJSON.status, 422, notJSON.text)
+        let jobs = try await console.get("/api/jobs").json["jobs"] as? [Any]
+        XCTAssertEqual(jobs?.count, 0, "nothing was queued")
+    }
+
+    /// The model list, options, samplers, schedulers, LoRAs and idle progress.
+    func testListsOptionsAndIdleProgress() async throws {
+        let models = try JSONSerialization.jsonObject(with: try await console.get("/sdapi/v1/sd-models").body) as? [[String: Any]]
+        XCTAssertEqual(models?.count, 1)
+        let title = try XCTUnwrap(models?.first?["title"] as? String)
+        XCTAssertTrue(title.hasPrefix("tiny-flux"), title)
+        let options = try await console.get("/sdapi/v1/options")
+        XCTAssertEqual(options.json["sd_model_checkpoint"] as? String, title)
+        let set = try await console.post("/sdapi/v1/options", json: ["sd_model_checkpoint": "tiny-flux", "CLIP_stop_at_last_layers": 2, "no_such_option": 1])
+        XCTAssertEqual(set.status, 200, set.text)
+        let after = try await console.get("/sdapi/v1/options").json
+        XCTAssertEqual(after["CLIP_stop_at_last_layers"] as? Int, 2, "a known option is kept")
+        XCTAssertNil(after["no_such_option"], "an unknown one is ignored, as A1111 does")
+        let other = try await console.post("/sdapi/v1/options", json: ["sd_model_checkpoint": "sdxl.safetensors"])
+        XCTAssertEqual(other.status, 422, other.text)
+        XCTAssertTrue(other.text.contains("sd_model_checkpoint"), other.text)
+        let samplers = try JSONSerialization.jsonObject(with: try await console.get("/sdapi/v1/samplers").body) as? [[String: Any]]
+        XCTAssertEqual(samplers?.compactMap { $0["name"] as? String }, ["Euler"])
+        let schedulers = try JSONSerialization.jsonObject(with: try await console.get("/sdapi/v1/schedulers").body) as? [[String: Any]]
+        XCTAssertEqual(schedulers?.first?["label"] as? String, "Simple")
+        let loras = try await console.get("/sdapi/v1/loras")
+        XCTAssertEqual(loras.status, 200, loras.text)
+        let progress = try await console.get("/sdapi/v1/progress").json
+        XCTAssertEqual(progress["progress"] as? Double, 0)
+        XCTAssertEqual((progress["state"] as? [String: Any])?["job_count"] as? Int, 0)
+        let interrupt = try await console.post("/sdapi/v1/interrupt", json: [:])
+        XCTAssertEqual(interrupt.text, "{}")
+    }
+
+    /// /progress follows a running batch; /skip drops one picture, /interrupt the rest of the batch.
+    func testProgressSkipAndInterrupt() async throws {
+        let console = self.console!
+        let run = Task { try await console.post("/sdapi/v1/txt2img", json: [
+            "prompt": "slow", "seed": 1, "n_iter": 5, "steps": 100, "width": 256, "height": 256]) }
+        var seen: [String: Any]?
+        for _ in 0..<2000 {
+            let p = try await console.get("/sdapi/v1/progress").json
+            let state = p["state"] as? [String: Any] ?? [:]
+            if state["job_count"] as? Int == 5, (state["sampling_step"] as? Int ?? 0) >= 2 { seen = p; break }
+            try await Task.sleep(nanoseconds: 5_000_000)
+        }
+        let p = try XCTUnwrap(seen, "the batch was seen running")
+        let progress = try XCTUnwrap(p["progress"] as? Double)
+        XCTAssertTrue(progress > 0 && progress < 1, "\(progress)")
+        XCTAssertEqual((p["state"] as? [String: Any])?["sampling_steps"] as? Int, 100)
+        XCTAssertNotNil(p["current_image"] as? String, "a preview of the running picture")
+        _ = try await console.post("/sdapi/v1/skip", json: [:])
+        // Wait for the next picture to start, then stop the whole batch.
+        for _ in 0..<2000 {
+            let state = try await console.get("/sdapi/v1/progress").json["state"] as? [String: Any] ?? [:]
+            if state["job_no"] as? Int ?? 0 >= 1 { break }
+            try await Task.sleep(nanoseconds: 5_000_000)
+        }
+        _ = try await console.post("/sdapi/v1/interrupt", json: [:])
+        let r = try await run.value
+        XCTAssertEqual(r.status, 200, r.text)
+        let count = (r.json["images"] as? [Any])?.count ?? -1
+        XCTAssertLessThan(count, 4, "the skipped picture and the interrupted rest are not made")
+        let info = try infoOf(r)
+        XCTAssertEqual(info["interrupted"] as? Bool, true)
+        let active = try await console.get("/api/jobs").json["jobs"] as? [Any]
+        XCTAssertEqual(active?.count, 0, "nothing of the batch is left in the queue")
+    }
+
+    /// A request that waits longer than the idle timeout for its pictures is not cut: the timeout
+    /// is for clients that stop sending, not for answers being made.
+    func testALongRequestOutlivesTheIdleTimeout() async throws {
+        var c = try TestConsole.configuration(outputDirectory: TestConsole.freshOutputDirectory())
+        c.idleTimeout = 0.05
+        let slow = try await TestConsole.start(configuration: c)
+        let start = Date()
+        let reply: TestConsole.Reply
+        do {
+            reply = try await slow.post("/sdapi/v1/txt2img", json: ["prompt": "x", "n_iter": 2, "steps": 30, "width": 64, "height": 64])
+        } catch {
+            await slow.stop()
+            throw error
+        }
+        let seconds = Date().timeIntervalSince(start)
+        await slow.stop()
+        XCTAssertEqual(reply.status, 200, reply.text)
+        XCTAssertEqual((reply.json["images"] as? [Any])?.count, 2)
+        print("A1111APITests: 2 pictures of 30 steps in \(seconds) s, idle timeout 0.05 s")
+        XCTAssertGreaterThan(seconds, 0.1, "the request took longer than twice the idle timeout")
+    }
+
+    /// `<lora:name:weight>` in the prompt applies that LoRA of the folder: the picture changes, the
+    /// infotext keeps the tag and adds its hash, the history records it; /loras lists the folder.
+    func testLoRATagsInThePromptApplyTheFoldersLoRAs() async throws {
+        let dir = try TinyLoRA.folderWithOutline()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var c = try TestConsole.configuration(outputDirectory: TestConsole.freshOutputDirectory())
+        c.loraDirectory = dir
+        let withLoRAs = try await TestConsole.start(configuration: c)
+        func run(_ prompt: String) async throws -> TestConsole.Reply {
+            try await withLoRAs.post("/sdapi/v1/txt2img", json: ["prompt": prompt, "seed": 11, "steps": 2, "width": 32, "height": 32])
+        }
+        do {
+            let listed = try JSONSerialization.jsonObject(with: try await withLoRAs.get("/sdapi/v1/loras").body) as? [[String: Any]]
+            XCTAssertEqual(listed?.compactMap { $0["name"] as? String }, ["outline"])
+            let plain = try await run("a square")
+            let tagged = try await run("a square <lora:outline:0.8>")
+            XCTAssertEqual(tagged.status, 200, tagged.text)
+            XCTAssertNotEqual((plain.json["images"] as? [String])?.first, (tagged.json["images"] as? [String])?.first, "the LoRA changes the picture")
+            let text = (try infoOf(tagged)["infotexts"] as? [String])?.first ?? ""
+            XCTAssertTrue(text.hasPrefix("a square <lora:outline:0.8>\n"), text)
+            XCTAssertTrue(text.contains("Lora hashes: \"outline: "), text)
+            let newest = (try await withLoRAs.get("/api/history").json["items"] as? [[String: Any]])?.first?["parameters"] as? [String: Any]
+            XCTAssertEqual(newest?["prompt"] as? String, "a square")
+            XCTAssertEqual((newest?["loras"] as? [[String: Any]])?.first?["name"] as? String, "outline")
+            let unknown = try await run("a square <lora:missing:1>")
+            XCTAssertEqual(unknown.status, 422, unknown.text)
+            XCTAssertTrue(unknown.text.contains("missing"), unknown.text)
+        } catch {
+            await withLoRAs.stop()
+            throw error
+        }
+        await withLoRAs.stop()
+    }
+
+    /// Random A1111 bodies (fields of the wrong type, out of range, null, nested) are answered 200
+    /// or 4xx, never 5xx, and leave nothing queued.
+    func testRandomBodiesNeverGet5xx() async throws {
+        var rng = SystemRandomNumberGenerator()
+        let values: [Any] = [NSNull(), -1, 0, 1, 2, 17, 32, 1_000_000, -3.5, 0.5, 1e300, "", "12", "x", true, false, [Any](), ["a"], ["k": 1],
+                             [["nested": [1, 2]]], "data:image/png;base64,AAAA", String(repeating: "A", count: 5000)]
+        let fields = ["prompt", "negative_prompt", "seed", "steps", "width", "height", "cfg_scale", "distilled_cfg_scale", "batch_size",
+                      "n_iter", "sampler_name", "scheduler", "send_images", "enable_hr", "styles", "override_settings", "alwayson_scripts",
+                      "init_images", "mask", "denoising_strength", "mask_blur", "subseed_strength", "restore_faces", "inpainting_mask_invert"]
+        for i in 0..<60 {
+            var body: [String: Any] = ["prompt": "x", "steps": 1, "width": 16, "height": 16]
+            for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                body[fields.randomElement(using: &rng)!] = values.randomElement(using: &rng)!
+            }
+            if (body["n_iter"] as? Int ?? 1) * (body["batch_size"] as? Int ?? 1) > 2 { body["n_iter"] = 1; body["batch_size"] = 1 }
+            if let steps = body["steps"] as? Int, steps > 2 { body["steps"] = 2 }
+            let path = i % 2 == 0 ? "/sdapi/v1/txt2img" : "/sdapi/v1/img2img"
+            let r = try await console.post(path, json: body)
+            XCTAssertTrue(r.status == 200 || (400..<500).contains(r.status), "\(path) \(body): \(r.status) \(r.text.prefix(300))")
+            if r.status != 200 { XCTAssertNotNil(r.json["detail"], "\(body): \(r.text.prefix(300))") }
+        }
+        let jobs = try await console.get("/api/jobs").json["jobs"] as? [Any]
+        XCTAssertEqual(jobs?.count, 0)
+    }
+}
