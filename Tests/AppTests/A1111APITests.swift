@@ -178,7 +178,7 @@ final class A1111APITests: XCTestCase {
         let start = Date()
         let reply: TestConsole.Reply
         do {
-            reply = try await slow.post("/sdapi/v1/txt2img", json: ["prompt": "x", "n_iter": 2, "steps": 30, "width": 64, "height": 64])
+            reply = try await slow.post("/sdapi/v1/txt2img", json: ["prompt": "x", "n_iter": 2, "steps": 100, "width": 128, "height": 128])
         } catch {
             await slow.stop()
             throw error
@@ -187,7 +187,7 @@ final class A1111APITests: XCTestCase {
         await slow.stop()
         XCTAssertEqual(reply.status, 200, reply.text)
         XCTAssertEqual((reply.json["images"] as? [Any])?.count, 2)
-        print("A1111APITests: 2 pictures of 30 steps in \(seconds) s, idle timeout 0.05 s")
+        print("A1111APITests: 2 pictures of 100 steps in \(seconds) s, idle timeout 0.05 s")
         XCTAssertGreaterThan(seconds, 0.1, "the request took longer than twice the idle timeout")
     }
 
