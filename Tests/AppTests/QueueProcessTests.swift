@@ -4,7 +4,8 @@ import XCTest
 
 /// Issue 19's process test: three CPU `majicflux worker` processes and a front end
 /// (`serve --queue URL --no-worker`) over one PostgreSQL database; one worker is killed with
-/// SIGKILL mid-job and the front end is restarted mid-run. Every job finishes exactly once.
+/// SIGKILL mid-job and the front end is restarted mid-run; the last ten jobs go through the A1111
+/// API. Every job finishes exactly once.
 /// Skipped without MAJICFLUX_TEST_POSTGRES_URL.
 final class QueueProcessTests: XCTestCase {
     func testWorkersSurviveKillAndFrontEndRestart() async throws {
@@ -36,9 +37,18 @@ final class QueueProcessTests: XCTestCase {
         // Restart the front end while jobs run; the second half goes through the new one.
         cluster.stopFrontEnd()
         console = try await cluster.startFrontEnd()
-        for i in 30..<60 {
+        for i in 30..<50 {
             ids.append(try await QueueCluster.submitJSON(console, prompt: "a red circle \(i)", seed: i, steps: 4))
         }
+        // The last ten through the A1111 API (one txt2img call, batch_size 2 x n_iter 5, seeds 100...109).
+        let a1111 = try await console.post("/sdapi/v1/txt2img", json: ["prompt": "a blue square", "seed": 100, "steps": 4,
+                                                                       "width": 64, "height": 64, "batch_size": 2, "n_iter": 5, "cfg_scale": 1])
+        XCTAssertEqual(a1111.status, 200, a1111.text)
+        XCTAssertEqual((a1111.json["images"] as? [Any])?.count, 10, a1111.text)
+        let info = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(XCTUnwrap(a1111.json["info"] as? String).utf8))) as? [String: Any])
+        XCTAssertEqual(info["all_seeds"] as? [Int], Array(100...109))
+        ids += try XCTUnwrap(info["job_ids"] as? [String])
+        XCTAssertEqual(ids.count, 60)
 
         var finished: [QueueCluster.FinishedJob] = []
         let end = Date().addingTimeInterval(150)
