@@ -14,30 +14,35 @@ enum GGUFDiTBench {
         let c = FluxConfig()
         print("device: \(gpu.deviceName); FLUX.1-dev DiT, random weights; GGUF block Linears expanded per layer")
         let made = DiTBench.randomWeights(c, on: gpu)
-        let bf16 = try FluxTransformer(config: c, weights: DictionaryWeights(made.weights), computeDType: .bf16, backend: gpu)
+        // FluxTransformer is a class: every variant is its own instance made from the same weights.
+        func fresh() throws -> FluxTransformer {
+            try FluxTransformer(config: c, weights: DictionaryWeights(made.weights), computeDType: .bf16, backend: gpu)
+        }
+        let bf16 = try fresh()
         let fp8 = try FluxTransformer(config: c, weights: DictionaryWeights(made.weights), computeDType: .bf16,
                                       quantization: .fluxFP8, backend: gpu)
         let policy = QuantPolicy.fluxDiT(format: .fp8e4m3fn, granularity: .channel)
         var models: [(String, FluxTransformer)] = [("bf16", bf16), ("fp8 (per-tensor e4m3, our --precision fp8)", fp8)]
         for format in [BlockQuantFormat.q8_0, .q4_K] {
             let t0 = now()
-            var q = bf16
-            var bytes = 0
-            try q.replaceLinears { name, base in
+            var exact = try fresh()
+            var layers: [String: GGUFLinear] = [:]
+            try exact.replaceLinears { name, base in
                 guard let l = base as? Linear, policy.shouldQuantize(name + ".weight", shape: l.weight.shape) else { return nil }
                 let g = try GGUFLinear(quantizing: l.weight, format: format, bias: l.bias)
-                bytes += g.blocks.count
+                layers[name] = g
                 return g
             }
-            print("\(format): block Linears quantised in \(fmt(now() - t0, 1)) s, \(fmt(Double(bytes) / 1e9, 2)) GB of blocks")
-            models.append(("\(format), expanded to bf16", q))
-            var q8 = q
-            try q8.replaceLinears { _, base in
-                guard var g = base as? GGUFLinear else { return nil }
+            let bytes = layers.values.reduce(0) { $0 + $1.blocks.count }
+            print("\(format): \(layers.count) block Linears quantised in \(fmt(now() - t0, 1)) s, \(fmt(Double(bytes) / 1e9, 2)) GB of blocks")
+            models.append(("\(format), expanded to bf16", exact))
+            var viaFP8 = try fresh()  // the same blocks, run as e4m3
+            try viaFP8.replaceLinears { name, _ in
+                guard var g = layers[name] else { return nil }
                 g.computesInFP8 = true
                 return g
             }
-            models.append(("\(format), expanded to e4m3 (fp8 GEMM)", q8))
+            models.append(("\(format), expanded to e4m3 (fp8 GEMM)", viaFP8))
         }
         gpu.emptyCache()
         for size in sizes.isEmpty ? [1024, 512] : sizes {
