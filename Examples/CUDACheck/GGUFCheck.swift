@@ -72,9 +72,24 @@ enum GGUFCheck {
             let again = gpu.blocksToE4M3(onGPU, format: format, rows: rows, columns: columns, scale: scale).codes.floats()
             let keptDiff = zip(again, got).filter { $0.0 != $0.1 }.count
             let scaleOK = scale.floats()[0] == s && keptDiff == 0
-            let pass = f32Diff == 0 && bf16Diff == 0 && codeDiff == 0 && scaleOK
+            // Per row: each row's own amax / 448 and codes, as the per-row CPU codec makes them.
+            let (rowCodes, rowScale) = gpu.blocksToE4M3(onGPU, format: format, rows: rows, columns: columns, scale: nil, perRow: true)
+            var rowDiff = 0, rowScaleDiff = 0
+            let gotRows = rowCodes.floats(), gotScales = rowScale.floats()
+            for r in 0..<rows {
+                let row = Array(cpu[(r * columns)..<((r + 1) * columns)])
+                let m = row.reduce(Float(0)) { Swift.max($0, abs($1)) }
+                let rs = m > 0 ? m / 448 : 1, rinv = 1 / rs
+                if gotScales[r] != rs { rowScaleDiff += 1 }
+                let want = Tensor(row.map { $0 * rinv }, shape: [columns]).to(.f8e4m3fn).floats()
+                rowDiff += (0..<columns).filter { gotRows[r * columns + $0] != want[$0] && abs(row[$0]) != m }.count
+            }
+            let rowAgain = gpu.blocksToE4M3(onGPU, format: format, rows: rows, columns: columns, scale: rowScale, perRow: true).codes.floats()
+            let rowKeptDiff = zip(rowAgain, gotRows).filter { $0.0 != $0.1 }.count
+            let rowOK = rowDiff == 0 && rowScaleDiff == 0 && rowKeptDiff == 0
+            let pass = f32Diff == 0 && bf16Diff == 0 && codeDiff == 0 && scaleOK && rowOK
             ok = ok && pass
-            print("\(format) (\(rows)x\(columns)): f32 differing \(f32Diff), bf16 differing \(bf16Diff), e4m3 codes differing \(codeDiff), scale \(scaleOK ? "equal" : "DIFFERS") \(pass ? "ok" : "FAIL")")
+            print("\(format) (\(rows)x\(columns)): f32 differing \(f32Diff), bf16 differing \(bf16Diff), e4m3 codes differing \(codeDiff), scale \(scaleOK ? "equal" : "DIFFERS"), per-row codes differing \(rowDiff), row scales differing \(rowScaleDiff + rowKeptDiff) \(pass ? "ok" : "FAIL")")
         }
         try bench(gpu)
         return ok
@@ -108,8 +123,13 @@ enum GGUFCheck {
                     let (c, s) = gpu.blocksToE4M3(blk, format: format, rows: n, columns: k, scale: kept)
                     _ = gpu.fp8Linear(x, codes: c, scale: s, bias: nil, gelu: false, into: nil, ldc: nil)
                 }
+                let (_, keptRows) = gpu.blocksToE4M3(blk, format: format, rows: n, columns: k, scale: nil, perRow: true)
+                let tRows = best {
+                    let (c, s) = gpu.blocksToE4M3(blk, format: format, rows: n, columns: k, scale: keptRows, perRow: true)
+                    _ = gpu.fp8Linear(x, codes: c, scale: s, bias: nil, gelu: false, into: nil, ldc: nil)
+                }
                 let gbs = Double(bytes.count + n * k * 2) / tExpand / 1e6
-                line += "; \(format): expand \(fmt(tExpand, 3)) ms (\(fmt(gbs, 0)) GB/s), +bf16 GEMM \(fmt(tBF16Path, 3)) (\(fmt(tBF16Path / tFP8, 2))x fp8), e4m3 +fp8 GEMM \(fmt(tFP8Path, 3)) (\(fmt(tFP8Path / tFP8, 2))x fp8), with the scale kept \(fmt(tKept, 3)) (\(fmt(tKept / tFP8, 2))x)"
+                line += "; \(format): expand \(fmt(tExpand, 3)) ms (\(fmt(gbs, 0)) GB/s), +bf16 GEMM \(fmt(tBF16Path, 3)) (\(fmt(tBF16Path / tFP8, 2))x fp8), e4m3 +fp8 GEMM \(fmt(tFP8Path, 3)) (\(fmt(tFP8Path / tFP8, 2))x fp8), with the scale kept \(fmt(tKept, 3)) (\(fmt(tKept / tFP8, 2))x), per-row e4m3 \(fmt(tRows, 3)) (\(fmt(tRows / tFP8, 2))x)"
             }
             print(line)
         }

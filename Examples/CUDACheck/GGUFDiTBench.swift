@@ -5,7 +5,7 @@ import Tensor
 /// Issue 22's GPU numbers: a full FLUX.1-dev-size DiT (random bf16 weights made on the device) with
 /// its block Linears (the layers ggml / city96's GGUF files quantise) kept as Q8_0 or Q4_K blocks in
 /// device memory (`GGUFLinear`), each layer expanded when it runs: to bf16 (exact ggml values) or to
-/// per-tensor e4m3 for the fp8 tensor cores. Step time at each size against the bf16 and fp8 models,
+/// e4m3 (per tensor, or per output row: the loader's choice for Q8_0) for the fp8 tensor cores. Step time at each size against the bf16 and fp8 models,
 /// the output's relative RMS error against the bf16 model on the same input, and device memory.
 enum GGUFDiTBench {
     static func run(sizes: [Int]) throws {
@@ -36,13 +36,19 @@ enum GGUFDiTBench {
             let bytes = layers.values.reduce(0) { $0 + $1.blocks.count }
             print("\(format): \(layers.count) block Linears quantised in \(fmt(now() - t0, 1)) s, \(fmt(Double(bytes) / 1e9, 2)) GB of blocks")
             models.append(("\(format), expanded to bf16", exact))
-            var viaFP8 = try fresh()  // the same blocks, run as e4m3
-            try viaFP8.replaceLinears { name, _ in
-                guard var g = layers[name] else { return nil }
-                g.computesInFP8 = true
-                return g
+            // The same blocks run as e4m3, one scale per tensor or per output row (each layer its own
+            // GGUFLinear, so each keeps its own scales).
+            for perRow in [false, true] {
+                var viaFP8 = try fresh()
+                try viaFP8.replaceLinears { name, _ in
+                    guard let g = layers[name] else { return nil }
+                    var e = try GGUFLinear(blocks: g.blocks, format: g.format, inFeatures: g.inFeatures, outFeatures: g.outFeatures, bias: g.bias)
+                    e.computesInFP8 = true
+                    e.fp8RowScales = perRow
+                    return e
+                }
+                models.append(("\(format), expanded to \(perRow ? "per-row" : "per-tensor") e4m3 (fp8 GEMM)", viaFP8))
             }
-            models.append(("\(format), expanded to e4m3 (fp8 GEMM)", viaFP8))
         }
         gpu.emptyCache()
         for size in sizes.isEmpty ? [1024, 512] : sizes {

@@ -24,7 +24,7 @@ struct ModelOptions: ParsableArguments {
     var precision: WeightPrecision = .bf16
 
     @Option(help: "Where to compute: cpu, cuda (device 0), cuda:N or auto (CUDA when present, else the CPU).")
-    var device: DeviceOption = .auto
+    var device: ComputeDevice = .auto
 
     @Option(name: .customLong("vram-budget"), parsing: .unconditional, help: ArgumentHelp("Low-VRAM mode on a GPU: GiB of device memory to stay within (the CUDA context included). DiT blocks that do not fit stream from page-locked host memory while the GPU computes; T5 blocks load as they run.", valueName: "GiB"))
     var vramBudget: Double?
@@ -80,14 +80,8 @@ struct ModelOptions: ParsableArguments {
     /// there, else the CPU; `cuda` fails with the reason when they are not. On CUDA,
     /// `--precision f32` computes in f32, anything else in bf16.
     func resolveDevice() throws -> any Backend {
-        let choice: ComputeDevice
-        switch device {
-        case .cpu: choice = .cpu
-        case .auto: choice = .auto
-        case .cuda(let n): choice = .cuda(n)
-        }
         do {
-            return try choice.makeBackend(for: precision)
+            return try device.makeBackend(for: precision)
         } catch ComputeDeviceError.cudaUnavailable(let why) {
             throw ValidationError("--device cuda: \(why). Use --device cpu or auto.")
         } catch ComputeDeviceError.cudaSetupFailed(_, let error) {
@@ -164,18 +158,8 @@ extension WeightPrecision: ExpressibleByArgument {
     /// f32 or bf16: weights kept dense (the precisions a GPU backend runs).
     var isDense: Bool { self == .f32 || self == .bf16 }
 }
-/// `cpu`, `auto`, `cuda` (device 0) or `cuda:N`.
-enum DeviceOption: ExpressibleByArgument, Equatable {
-    case cpu, cuda(Int), auto
-    init?(argument: String) {
-        switch argument {
-        case "cpu": self = .cpu
-        case "auto": self = .auto
-        case "cuda": self = .cuda(0)
-        default:
-            guard argument.hasPrefix("cuda:"), let n = Int(argument.dropFirst(5)), n >= 0 else { return nil }
-            self = .cuda(n)
-        }
-    }
-    static var allValueStrings: [String] { ["cpu", "cuda", "cuda:N", "auto"] }
+/// `--device`: `cpu`, `auto`, `cuda` (device 0) or `cuda:N`, parsed by `ComputeDevice(parsing:)`.
+extension ComputeDevice: ExpressibleByArgument {
+    public init?(argument: String) { self.init(parsing: argument) }
+    public static var allValueStrings: [String] { ["cpu", "cuda", "cuda:N", "auto"] }
 }

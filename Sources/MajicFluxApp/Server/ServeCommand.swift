@@ -63,9 +63,7 @@ struct Serve: AsyncParsableCommand {
             let items = devices.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
             guard !items.isEmpty, items.count <= 64 else { throw ValidationError("--devices takes 1 to 64 devices, got \(items.count)") }
             return try items.map { item in
-                if item == "cpu" { return .cpu }
-                if item == "cuda" { return .cuda(0) }
-                if item.hasPrefix("cuda:"), let n = Int(item.dropFirst(5)), (0...255).contains(n) { return .cuda(n) }
+                if let device = ComputeDevice(parsing: item), device != .auto { return device }
                 throw ValidationError("--devices: \"\(item.prefix(40))\" is not a device (cpu, cuda or cuda:N)")
             }
         }

@@ -1,20 +1,9 @@
 import Tensor
 
-/// The per-tensor e4m3 scale of a GGUF layer's expanded values: computed on first use and kept (a
-/// weight's amax never changes), so later calls expand the blocks in one pass.
-// unchecked: `value` is only read and written under `mutex`.
-final class GGUFFP8Scale: @unchecked Sendable {
-    private let mutex = PThreadMutex()
-    private var value: Tensor?
-
-    func get() -> Tensor? { mutex.withLock { value } }
-
-    func set(_ t: Tensor) { mutex.withLock { value = t } }
-}
-
 /// GGUF layers on fp8 tensor cores (`computesInFP8`, `BlockFP8Expanding`): the blocks expand straight
-/// to per-tensor e4m3 codes and the fp8 GEMM runs, as fast as an fp8 model at the cost of e4m3's
-/// rounding on top of the format's own; and LoRA updates added into the layer's output.
+/// to e4m3 codes (one scale per tensor, or per output row with `fp8RowScales`) and the fp8 GEMM runs,
+/// about as fast as an fp8 model at the cost of e4m3's rounding on top of the format's own; and LoRA
+/// updates added into the layer's output.
 extension GGUFLinear {
     /// The backend to run this layer's fp8 path on, when it is asked for and the device has it.
     private func fp8Backend(_ x: Tensor) -> (any BlockFP8Expanding)? {
@@ -23,11 +12,13 @@ extension GGUFLinear {
         return b
     }
 
-    /// e4m3 codes and scale of this layer, the scale computed once.
+    /// e4m3 codes and scale(s) of this layer, the scales computed once.
     private func e4m3(_ b: any BlockFP8Expanding) -> (codes: Tensor, scale: Tensor) {
-        let kept = fp8Scale.get()
-        let r = b.blocksToE4M3(blocks, format: format, rows: outFeatures, columns: inFeatures, scale: kept)
-        if kept == nil { fp8Scale.set(r.scale) }
+        // A copy switched to the other scaling shares the box: a kept scale of the wrong kind is not used.
+        let perRow = fp8RowScales
+        let kept = fp8Scale.withLock { $0 }.flatMap { $0.perRow == perRow ? $0.scale : nil }
+        let r = b.blocksToE4M3(blocks, format: format, rows: outFeatures, columns: inFeatures, scale: kept, perRow: perRow)
+        if kept == nil { fp8Scale.withLock { $0 = (perRow, r.scale) } }
         return r
     }
 
@@ -49,9 +40,10 @@ extension GGUFLinear {
     /// to the compute dtype; false where the backend cannot accumulate.
     public func accumulate(_ x: Tensor, into out: Tensor, ldc: Int, gelu: Bool) -> Bool {
         guard let acc = out.backend as? any LinearAccumulating, !onHost(x) else { return false }
+        // The fp8 GEMM adds into `out` only with a per-tensor scale; per-row layers take the exact path.
         if let b = fp8Backend(x) {
             let (codes, scale) = e4m3(b)
-            return acc.fp8Linear(x, codes: codes, scale: scale, bias: bias, gelu: gelu, into: out, ldc: ldc, accumulate: true)
+            if acc.fp8Linear(x, codes: codes, scale: scale, bias: bias, gelu: gelu, into: out, ldc: ldc, accumulate: true) { return true }
         }
         acc.linear(x, weight: denseWeight(like: x), bias: bias, gelu: gelu, into: out, ldc: ldc, accumulate: true)
         return true

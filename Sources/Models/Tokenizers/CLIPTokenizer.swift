@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import Tensor
 
 /// CLIP's byte-level BPE tokenizer, loaded from a Hugging Face `tokenizer/` folder
 /// (`vocab.json` + `merges.txt`, optional `tokenizer_config.json`).

@@ -181,9 +181,12 @@ extension WeightLoader {
             }
             if blocks.backend !== target { blocks = blocks.moved(to: target) }
             var layer = try GGUFLinear(blocks: blocks, format: format, inFeatures: inFeatures, outFeatures: out, bias: bias)
-            // On fp8 tensor cores the 2-6 bit formats run as e4m3 (their own rounding dominates, and the
-            // step is as fast as fp8's; BENCHMARKS.md "GGUF on the GPU"); Q8_0 keeps ggml's exact values.
-            layer.computesInFP8 = format != .q8_0 && (target as? any BlockFP8Expanding)?.expandsBlocksToFP8 == true
+            // On fp8 tensor cores the blocks run as e4m3 (BENCHMARKS.md "GGUF on the GPU"): the 2-6 bit
+            // formats per tensor (their own rounding dominates; the step is as fast as fp8's), Q8_0 per
+            // output row, which keeps its error at most fp8's where ggml's exact values in bf16 ran at
+            // 1.56x the fp8 step.
+            layer.computesInFP8 = (target as? any BlockFP8Expanding)?.expandsBlocksToFP8 == true
+            layer.fp8RowScales = format == .q8_0
             return layer
         } catch {
             report("\(weightName): \(error)")

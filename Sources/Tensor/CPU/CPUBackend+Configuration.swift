@@ -51,7 +51,7 @@ extension CPUBackend {
 /// What `CPUBackend.shared` is made with: set at most until it is made, read once when it is.
 enum SharedConfiguration {
     struct State { var configuration = CPUBackend.Configuration(); var made = false }
-    static let slot = LockedState(State())
+    static let slot = Locked(State())
 
     /// The configuration to make the shared backend with; later `configureShared` calls are refused.
     static func take() -> CPUBackend.Configuration {

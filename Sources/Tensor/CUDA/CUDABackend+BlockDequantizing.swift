@@ -52,7 +52,8 @@ extension CUDABackend: BlockFP8Expanding {
     /// / 448, or `scale` when given: a weight's is computed once and kept), ready for
     /// `fp8Linear(_:codes:scale:...)`; the dense matrix never exists.
     public func blocksToE4M3(_ blocks: Tensor, format: BlockQuantFormat, rows: Int, columns: Int,
-                             scale known: Tensor?) -> (codes: Tensor, scale: Tensor) {
+                             scale known: Tensor?, perRow: Bool) -> (codes: Tensor, scale: Tensor) {
+        if perRow { return blocksToRowE4M3(blocks, format: format, rows: rows, columns: columns, scale: known) }
         let (src, groups) = checkedBlocks(blocks, format, rows, columns)
         let codes = empty([rows, columns], .f8e4m3fn)
         if groups == 0 { return (codes, known ?? Tensor([Float(1)], shape: [1], backend: self)) }
@@ -74,6 +75,23 @@ extension CUDABackend: BlockFP8Expanding {
         var b = KernelArgs()
         b.ptr(src); b.i32(Self.ggufCode(format)); b.ptr(part); b.i32(parts); b.ptr(codes); b.ptr(scale); b.i64(groups)
         launch("gguf_e4m3", grid: (parts, 1, 1), block: 256, b)
+        return (codes, scale)
+    }
+
+    /// `blocksToE4M3` with one scale per output row (row amax / 448): the fp8 GEMM then takes its
+    /// per-channel x per-row path, whose error is below the per-tensor one (issue 22: Q8_0 on fp8
+    /// tensor cores at most fp8's error).
+    private func blocksToRowE4M3(_ blocks: Tensor, format: BlockQuantFormat, rows: Int, columns: Int,
+                                 scale known: Tensor?) -> (codes: Tensor, scale: Tensor) {
+        let (src, groups) = checkedBlocks(blocks, format, rows, columns)
+        let codes = empty([rows, columns], .f8e4m3fn)
+        if groups == 0 { return (codes, known ?? Tensor([Float](repeating: 1, count: rows), shape: [rows], backend: self)) }
+        precondition(address(codes) % 16 == 0, "device allocations are 16-byte aligned")
+        if let known { precondition(known.dtype == .f32 && known.count == rows && known.isContiguous, "row e4m3 scales are \(rows) f32 values") }
+        let scale = known ?? empty([rows], .f32)
+        var a = KernelArgs()
+        a.ptr(src); a.i32(Self.ggufCode(format)); a.i64(columns / 32); a.ptr(known); a.ptr(codes); a.ptr(scale)
+        launch("gguf_e4m3_rows", grid: (rows, 1, 1), block: 128, a)
         return (codes, scale)
     }
 }

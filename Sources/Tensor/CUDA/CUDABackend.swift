@@ -18,7 +18,7 @@ import Darwin
 /// Failures: ops cannot throw, so a failed driver call or allocation is kept in `fault` (the first
 /// one, with its CUresult name), later work is skipped, and `takeFault()` / `throwIfFaulted()` hand
 /// it to the caller, which fails that job; the backend is usable again after.
-// unchecked: init-time handles never change; mutable state is under `lock` (staging, ring, copy stream), `stateLock` (kernels, plans, unit scale), `profileLock`, `gemmLock`, `knobs`/`status` (LockedState) or the allocator's lock.
+// unchecked: init-time handles never change; mutable state is under `lock` (staging, ring, copy stream), `stateLock` (kernels, plans, unit scale), `profileLock`, `gemmLock`, `knobs`/`status` (Locked) or the allocator's lock.
 public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     public let device: Device
     public var name: String { "cuda:\(ordinal)" }
@@ -48,9 +48,9 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     var halfEvents: (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) = (nil, nil)
     var unitScaleTensor: Tensor?
     /// The tuning knobs (see `Configuration`).
-    let knobs: LockedState<Configuration>
+    let knobs: Locked<Configuration>
     /// What the last ops ran (see `RunStatus`).
-    let status = LockedState(RunStatus())
+    let status = Locked(RunStatus())
     var ring: UnsafeMutableRawPointer?
     let ringBytes = 16 << 20
     var ringCursor = 0
@@ -127,7 +127,7 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     }
 
     private init(ordinal: Int, computeDType: DType, configuration: Configuration) throws {
-        knobs = LockedState(configuration)
+        knobs = Locked(configuration)
         if let why = CUDABackend.unavailableReason() { throw CUDAError.unavailable(why) }
         guard let lib = CUDALibrary(CUDALibraryNames.driver) else { throw CUDAError.unavailable("libcuda.so.1 not found") }
         let d = try CUDADriver(lib)

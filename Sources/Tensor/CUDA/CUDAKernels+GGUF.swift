@@ -124,19 +124,48 @@ extern "C" __global__ void gguf_amax_part(const unsigned char* src, int fmt, i64
   m = block_max(m, sh);
   if (threadIdx.x == 0) part[blockIdx.x] = m;
 }
+// The 32 e4m3 codes of group g's values y at 1/scale = inv (two 16-byte stores).
+__device__ __forceinline__ void gguf_e4m3_store(const float* y, float inv, unsigned char* codes, i64 g) {
+  uint4* o = (uint4*)(codes + g * 32);
+  for (int v = 0; v < 2; v++) {
+    u32 w[4];
+    for (int k = 0; k < 4; k++) {
+      const float* q = y + v * 16 + 4 * k;
+      w[k] = (u32)f2e4m3(q[0] * inv) | ((u32)f2e4m3(q[1] * inv) << 8) | ((u32)f2e4m3(q[2] * inv) << 16) | ((u32)f2e4m3(q[3] * inv) << 24);
+    }
+    o[v] = make_uint4(w[0], w[1], w[2], w[3]);
+  }
+}
 // The codes at scale s (1/s = inv) of a grid-stride share of groups.
 __device__ __forceinline__ void gguf_e4m3_groups(const unsigned char* src, int fmt, float inv, unsigned char* codes, i64 groups) {
   for (i64 g = blockIdx.x * (i64)blockDim.x + threadIdx.x; g < groups; g += (i64)gridDim.x * blockDim.x) {
     float y[32]; gguf_group(src, fmt, g, y);
-    uint4* o = (uint4*)(codes + g * 32);
-    for (int v = 0; v < 2; v++) {
-      u32 w[4];
-      for (int k = 0; k < 4; k++) {
-        const float* q = y + v * 16 + 4 * k;
-        w[k] = (u32)f2e4m3(q[0] * inv) | ((u32)f2e4m3(q[1] * inv) << 8) | ((u32)f2e4m3(q[2] * inv) << 16) | ((u32)f2e4m3(q[3] * inv) << 24);
-      }
-      o[v] = make_uint4(w[0], w[1], w[2], w[3]);
+    gguf_e4m3_store(y, inv, codes, g);
+  }
+}
+// Per-row e4m3: one thread block per output row of gpr groups; the row's scale is its amax / 448
+// (1 for an all-zero row), or known[row] when the scales were kept (then one pass).
+extern "C" __global__ void gguf_e4m3_rows(const unsigned char* src, int fmt, i64 gpr, const float* known,
+                                          unsigned char* codes, float* scale) {
+  __shared__ float sh[33];
+  const i64 row = blockIdx.x;
+  float s;
+  if (known) {
+    s = known[row];
+  } else {
+    float m = 0.0f;
+    for (i64 j = threadIdx.x; j < gpr; j += blockDim.x) {
+      float y[32]; gguf_group(src, fmt, row * gpr + j, y);
+      for (int t = 0; t < 32; t++) m = fmaxf(m, fabsf(y[t]));
     }
+    m = block_max(m, sh);
+    s = m > 0.0f ? m / 448.0f : 1.0f;
+    if (threadIdx.x == 0) scale[row] = s;
+  }
+  const float inv = 1.0f / s;
+  for (i64 j = threadIdx.x; j < gpr; j += blockDim.x) {
+    float y[32]; gguf_group(src, fmt, row * gpr + j, y);
+    gguf_e4m3_store(y, inv, codes, row * gpr + j);
   }
 }
 extern "C" __global__ void gguf_e4m3(const unsigned char* src, int fmt, const float* part, int parts,

@@ -54,7 +54,17 @@ public protocol BlockDequantizing: Backend {
 public protocol BlockFP8Expanding: BlockDequantizing, FP8GEMM {
     /// Whether this device runs the fp8 GEMM on tensor cores (otherwise expanding to e4m3 only adds error).
     var expandsBlocksToFP8: Bool { get }
-    /// e4m3 codes (rows, columns) of the expanded blocks and one f32 scale (amax / 448; `scale` when
-    /// given, as a weight's amax never changes).
-    func blocksToE4M3(_ blocks: Tensor, format: BlockQuantFormat, rows: Int, columns: Int, scale: Tensor?) -> (codes: Tensor, scale: Tensor)
+    /// e4m3 codes (rows, columns) of the expanded blocks and their f32 scales (amax / 448; `scale`
+    /// when given, as a weight's amax never changes): one for the tensor, or with `perRow` one per
+    /// row (output channel), which `fp8Linear` takes as per-channel scales.
+    func blocksToE4M3(_ blocks: Tensor, format: BlockQuantFormat, rows: Int, columns: Int, scale: Tensor?,
+                      perRow: Bool) -> (codes: Tensor, scale: Tensor)
+}
+
+extension BlockFP8Expanding {
+    /// `blocksToE4M3` with one scale for the whole tensor.
+    public func blocksToE4M3(_ blocks: Tensor, format: BlockQuantFormat, rows: Int, columns: Int,
+                             scale: Tensor?) -> (codes: Tensor, scale: Tensor) {
+        blocksToE4M3(blocks, format: format, rows: rows, columns: columns, scale: scale, perRow: false)
+    }
 }

@@ -19,6 +19,20 @@ public enum ComputeDevice: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The device a user names: `auto`, `cpu`, `cuda` (device 0) or `cuda:N` (N in 0...255), the
+    /// inverse of `description`; nil for anything else. The one parser of device names (`--device`,
+    /// `--devices`, `majicflux worker --device`).
+    public init?(parsing text: String) {
+        switch text {
+        case "auto": self = .auto
+        case "cpu": self = .cpu
+        case "cuda": self = .cuda(0)
+        default:
+            guard text.hasPrefix("cuda:"), let n = Int(text.dropFirst(5)), (0...255).contains(n) else { return nil }
+            self = .cuda(n)
+        }
+    }
+
     /// The backend for this choice.
     /// - Parameters:
     ///   - computeDType: what a GPU backend computes in and holds weights as (bf16 or f32; the CPU
