@@ -60,7 +60,7 @@ final class ConsoleStepCacheTests: XCTestCase {
         XCTAssertFalse(plainText.contains("First block cache"), plainText)
 
         for bad: Any in [1.5, -0.1, "fast"] {
-            let r = try await console.post("/api/jobs", json: ["prompt": "x", "cache_threshold": bad])
+            let r = try await console.post("/api/jobs", json: ["prompt": "x", "width": 32, "height": 32, "cache_threshold": bad])
             XCTAssertEqual(r.status, 400, r.text)
             XCTAssertTrue((r.json["error"] as? String ?? "").contains("cache_threshold"), r.text)
         }
@@ -76,7 +76,7 @@ final class ConsoleStepCacheTests: XCTestCase {
         let info = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data((r.json["info"] as? String ?? "").utf8)) as? [String: Any])
         let text = (info["infotexts"] as? [String])?.first ?? ""
         XCTAssertTrue(text.contains("First block cache: \(recommended)"), text)
-        let bad = try await console.post("/sdapi/v1/txt2img", json: ["prompt": "x", "steps": 2, "cache_threshold": 2])
+        let bad = try await console.post("/sdapi/v1/txt2img", json: ["prompt": "x", "steps": 2, "width": 32, "height": 32, "cache_threshold": 2])
         XCTAssertEqual(bad.status, 422, bad.text)
         let detail = (bad.json["detail"] as? [[String: Any]])?.first
         XCTAssertEqual(detail?["loc"] as? [String], ["body", "cache_threshold"], bad.text)
