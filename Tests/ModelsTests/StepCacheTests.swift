@@ -59,16 +59,18 @@ extension DefaultModelQualityTests {
         let plain = try cachedRun(pipeline, threshold: 0, rows: some)
         let psnrs = zip(plain.pictures, cached.pictures.prefix(6)).map { PictureComparison.psnr($0, $1) }
         print("step cache \(threshold): \(cached.reused) of \(cached.total) steps reused (\(Int(100 * Double(cached.reused) / Double(cached.total)))%), held-out all three right \(cached.correct)% (95.8% uncached), PSNR vs uncached on 6 prompts min \(psnrs.min()!) dB")
-        XCTAssertGreaterThan(cached.reused, cached.total / 5, "the recommended threshold must skip a real share of the steps")
-        // Uncached: 95.8% (the other test checks it); within 1 point = at most one prompt of 96 lost.
-        XCTAssertGreaterThanOrEqual(cached.correct, 95.8 - 1.05)
+        // 0.06 reuses 18% (BENCHMARKS.md); at least a tenth must be skipped for the setting to be worth having.
+        XCTAssertGreaterThan(cached.reused, cached.total / 10, "the recommended threshold must skip a real share of the steps")
+        // Uncached: 95.8% (the other test checks it). Within 1 point: one prompt of 96 is 1.04 points,
+        // so none may be lost.
+        XCTAssertGreaterThanOrEqual(cached.correct, 95.8 - 1.0)
         XCTAssertGreaterThan(psnrs.min()!, 20)
         if ProcessInfo.processInfo.environment["MAJICFLUX_STEP_CACHE_TABLE"] != nil {
             let uncached = try cachedRun(pipeline, threshold: 0, rows: rows)
             print("| threshold | steps reused | held-out all three right | PSNR vs uncached (mean / min, 96 prompts) | wall time (96 pictures) |")
             print("| 0 (off) | 0% | \(uncached.correct)% | - | \(Int(uncached.seconds)) s |")
             let listed = ProcessInfo.processInfo.environment["MAJICFLUX_STEP_CACHE_TABLE"]!.split(separator: ",").compactMap { Float($0) }
-            for t: Float in listed.isEmpty ? [0.05, 0.07, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5] : listed {
+            for t: Float in listed.isEmpty ? [0.05, 0.06, 0.07, 0.08, 0.09, 0.1, 0.15, 0.2, 0.3, 0.5] : listed {
                 let run = try cachedRun(pipeline, threshold: t, rows: rows)
                 let p = zip(uncached.pictures, run.pictures).map { PictureComparison.psnr($0, $1) }
                 let finite = p.filter(\.isFinite)

@@ -9,8 +9,9 @@ enum ConsolePage {
     /// (`/api/status` `defaults`) as soon as it has them.
     static let html: String = document
         .replacingOccurrences(of: "/*CONDITIONING_FIELDS*/", with: conditioningHTML)
-        .replacingOccurrences(of: "/*STYLE*/", with: style + conditioningStyle)
-        .replacingOccurrences(of: "/*SCRIPT*/", with: AuthPageScript.source + script.replacingOccurrences(of: "/*CONDITIONING*/", with: conditioningScript))
+        .replacingOccurrences(of: "/*ADVANCED_FIELDS*/", with: advancedHTML)
+        .replacingOccurrences(of: "/*STYLE*/", with: style + conditioningStyle + advancedStyle)
+        .replacingOccurrences(of: "/*SCRIPT*/", with: AuthPageScript.source + script.replacingOccurrences(of: "/*CONDITIONING*/", with: conditioningScript + advancedScript))
         .replacingOccurrences(of: "/*STEPS*/", with: "\(ModelPreset.fluxDev.steps)")
         .replacingOccurrences(of: "/*SIZE*/", with: "\(ModelPreset.fluxDev.imageSize)")
         .replacingOccurrences(of: "/*GUIDANCE*/", with: "\(ModelPreset.fluxDev.guidance)")
@@ -102,6 +103,7 @@ enum ConsolePage {
       </div>
 
 /*CONDITIONING_FIELDS*/
+/*ADVANCED_FIELDS*/
       <div class="buttons">
         <button type="submit" id="generate" class="primary">开始生成图像 (Generate)</button>
         <button type="button" id="cancel" disabled>取消 (Cancel)</button>

@@ -161,6 +161,9 @@ struct ServerStatus: Codable {
         /// (FLUX.1-Fill: image + mask or outpaint), "control" (Canny/Depth: a control picture),
         /// "kontext" (a reference picture).
         var conditioning: String
+        /// The step cache threshold the console sends when its step cache is ticked
+        /// (`StepCacheAdvice.recommended`); a job that leaves `cache_threshold` out runs uncached.
+        var recommended_cache_threshold: Float = StepCacheAdvice.recommended
 
         init(_ p: ModelPreset) {
             preset = p.name

@@ -43,6 +43,7 @@ struct A1111Request {
         var base = GenerationRequest(prompt: bare, preset: d)
         base.negativePrompt = try Self.string(o, "negative_prompt") ?? ""
         base.steps = try Self.integer(o, "steps", default: d.steps)
+        base.cacheThreshold = try Self.number(o, "cache_threshold", default: 0)   // ours, as in /api/jobs
         // Forge's FLUX mapping: cfg_scale is true CFG (1 = off, >1 also runs the negative prompt);
         // distilled_cfg_scale is the guidance the model embeds.
         base.trueCFGScale = try Self.number(o, "cfg_scale", default: 1)
