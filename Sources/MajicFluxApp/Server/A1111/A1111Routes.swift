@@ -124,7 +124,13 @@ extension ConsoleServer {
         }
         var ids: [String] = []
         do {
-            for p in pictures { ids.append(try await queue.submit(p).id) }
+            // Each batch of batch_size pictures (at most 8 at a time) is one batch group: a worker
+            // makes it in one pass when its pictures differ only in their seeds.
+            let size = min(job.batchSize, GenerationLimits.batch.upperBound)
+            for start in stride(from: 0, to: pictures.count, by: size) {
+                let chunk = Array(pictures[start..<min(start + size, pictures.count)])
+                ids += try await queue.submit(batch: chunk).map(\.id)
+            }
         } catch {
             for id in ids { _ = try? await queue.cancel(id) }
             throw error
