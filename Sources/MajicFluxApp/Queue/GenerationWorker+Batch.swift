@@ -77,8 +77,17 @@ extension GenerationWorker {
             for r in requests {
                 if case .cancelled = failed {
                     // Stopped: the job that asked (or the server stopping) ends as a single job would;
-                    // its siblings go back to the queue.
-                    let asked = states[r.index].lock.withLock { states[r.index].cancelRequested || states[r.index].leaseLost }
+                    // its siblings go back to the queue. A sibling whose cancel (an A1111 interrupt
+                    // cancels them all) its heartbeat has not seen yet is asked now.
+                    let state = states[r.index]
+                    if !state.lock.withLock({ state.cancelRequested || state.leaseLost }),
+                       let lease = try? await store.heartbeat(jobID: claimed[r.index].job.id, workerID: id, progress: nil) {
+                        state.lock.withLock {
+                            state.cancelRequested = state.cancelRequested || lease.cancelRequested
+                            state.leaseLost = state.leaseLost || lease.leaseLost
+                        }
+                    }
+                    let asked = state.lock.withLock { state.cancelRequested || state.leaseLost }
                     outcomes[r.index] = asked || isStopping ? .cancelled : .released
                 } else {
                     outcomes[r.index] = failed
