@@ -4,11 +4,15 @@
 //
 //   flux-bench --dir DIR --case dit|dit-fp8|dit-int8|dit-q8_0|dit-q5_k|dit-q4_k|t5|vae|vae-encode|generate [--threads N] [--repeats N] [--steps N]
 //              [--profile] [--no-winograd]
+//   flux-bench --dir MODEL --case batch [--device cpu|cuda|cuda:N] [--precision P] [--size 512] [--steps N]
+//              [--batches 1,2,4] [--repeats N]
 //
 // Prints one JSON line: wall and process CPU seconds of the best of --repeats runs after a warm-up
 // (generate: one cold run that includes loading the weights), the load time, the peak RSS (VmHWM),
 // the mean |output| (a sanity check against PyTorch's), and for DiT cases the weight bytes.
 // --threads sets the shared CPU backend's thread count; set OPENBLAS_NUM_THREADS to the same number (the script does).
+// batch: images per second of batched generation (`BatchBench`) on a real model folder, one JSON line
+// per batch size.
 // --profile prints the CPU backend's time per op class to stderr (see `OpProfile`).
 import Foundation
 import Models
@@ -20,10 +24,11 @@ var repeats = 2
 var steps = 2
 var profile = false
 var cpuConfiguration = CPUBackend.Configuration()
+var device = ComputeDevice.auto, precision = WeightPrecision.bf16, size = 512, batches = [1, 2, 4]
 OpenBLASSetup.prepareProcess()  // first, before other threads: OpenBLAS's core and thread timeout
 var args = CommandLine.arguments.dropFirst().makeIterator()
 func usage() -> Never {
-    FileHandle.standardError.write("usage: flux-bench --dir DIR --case dit|dit-fp8|dit-int8|dit-q8_0|dit-q5_k|dit-q4_k|t5|vae|vae-encode|generate [--threads N] [--repeats N] [--steps N] [--profile] [--no-winograd]\n".data(using: .utf8)!)
+    FileHandle.standardError.write("usage: flux-bench --dir DIR --case dit|dit-fp8|dit-int8|dit-q8_0|dit-q5_k|dit-q4_k|t5|vae|vae-encode|generate [--threads N] [--repeats N] [--steps N] [--profile] [--no-winograd]\n       flux-bench --dir MODEL --case batch [--device cpu|cuda|cuda:N] [--precision P] [--size 512] [--steps N] [--batches 1,2,4] [--repeats N]\n".data(using: .utf8)!)
     exit(2)
 }
 while let a = args.next() {
@@ -37,11 +42,27 @@ while let a = args.next() {
     case "--cache-mb": cpuConfiguration.bufferCacheLimitBytes = max(0, Int(args.next() ?? "") ?? 512) << 20
     case "--conv-tile-mb": cpuConfiguration.convTileBytes = max(1, Int(args.next() ?? "") ?? 4) << 20
     case "--no-winograd": cpuConfiguration.winograd = false
+    case "--device": guard let v = args.next().flatMap(BatchBench.device) else { usage() }; device = v
+    case "--precision": guard let v = args.next().flatMap(WeightPrecision.init(rawValue:)) else { usage() }; precision = v
+    case "--size": guard let v = args.next().flatMap(Int.init), v >= 16, v % 16 == 0 else { usage() }; size = v
+    case "--batches":
+        let list = (args.next() ?? "").split(separator: ",").compactMap { Int($0) }
+        guard !list.isEmpty, list.allSatisfy(GenerationLimits.batch.contains) else { usage() }
+        batches = list
     default: usage()
     }
 }
 if dir.isEmpty || benchCase.isEmpty { usage() }
 CPUBackend.configureShared(cpuConfiguration)
+if benchCase == "batch" {
+    do {
+        try BatchBench(dir: dir, device: device, precision: precision, size: size, steps: steps, batches: batches, repeats: repeats).run()
+        exit(0)
+    } catch {
+        FileHandle.standardError.write("flux-bench: \(error)\n".data(using: .utf8)!)
+        exit(1)
+    }
+}
 
 /// Process CPU time in seconds.
 func cpuTime() -> Double {

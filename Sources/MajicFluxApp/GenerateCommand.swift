@@ -3,9 +3,9 @@ import Foundation
 import Models
 import Tensor
 
-/// `majicflux generate`: one picture from the command line.
+/// `majicflux generate`: one picture (or a `--batch` of seeds) from the command line.
 struct Generate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Generate one image from a prompt and save it as PNG.")
+    static let configuration = CommandConfiguration(abstract: "Generate one image (or a --batch of seeds) from a prompt and save it as PNG.")
 
     @OptionGroup var model: ModelOptions
     @OptionGroup(title: "Pictures (img2img, inpainting, outpainting, control, Kontext)") var pictures: ConditioningOptions
@@ -23,7 +23,8 @@ struct Generate: ParsableCommand {
     @Option(help: "Sigma schedule: model (scheduler_config.json) or diffsynth (static shift 3, as the seed console); default: the model's.") var schedule: ScheduleOption?
     @Option(name: .customLong("max-sequence-length"), parsing: .unconditional, help: "T5 tokens (default: the model's tokenizer_2 model_max_length; 512 for dev, 256 for schnell).") var maxSequenceLength: Int?
     @Option(name: .customLong("cache"), parsing: .unconditional, help: ArgumentHelp("First-Block-Cache threshold: a step whose first block changed by less than this (relative) reuses the previous step's other blocks; 0 = off. \(StepCacheAdvice.help)", valueName: "THRESHOLD")) var cache: Float = 0
-    @Option(help: "Output PNG path.") var output: String = "majicflux.png"
+    @Option(help: "Output PNG path (with --batch: one file per seed, -seedS before .png).") var output: String = "majicflux.png"
+    @Option(parsing: .unconditional, help: "Pictures of the prompt made in one pass (\(GenerationLimits.batch.lowerBound)-\(GenerationLimits.batch.upperBound)), seeds SEED, SEED+1, ...; prints images per second.") var batch: Int = 1
     @Option(name: .customLong("lora"), help: ArgumentHelp(
         "A LoRA .safetensors file (kohya, diffusers/PEFT, XLabs or ComfyUI keys) applied at WEIGHT (default 1, from \(Int(LoRALimits.weights.lowerBound)) to \(Int(LoRALimits.weights.upperBound))). Repeat it for several: they add up. Only a trailing ':number' is a weight, so paths with ':' work.",
         valueName: "PATH[:WEIGHT]")) var loras: [String] = []
@@ -34,6 +35,8 @@ struct Generate: ParsableCommand {
     func validate() throws {
         let range = GenerationLimits.steps
         if let steps, !range.contains(steps) { throw ValidationError("--steps must be between \(range.lowerBound) and \(range.upperBound), got \(steps)") }
+        let batches = GenerationLimits.batch
+        if !batches.contains(batch) { throw ValidationError("--batch must be between \(batches.lowerBound) and \(batches.upperBound), got \(batch)") }
         if seed < -1 { throw ValidationError("--seed must be -1 (random) or a non-negative integer, got \(seed)") }
         if !negativePrompt.isEmpty && !(cfgScale > 1) {
             throw ValidationError("--negative-prompt is used only with true CFG: add --cfg-scale above 1 (e.g. --cfg-scale 4), or leave the negative prompt out")
@@ -85,9 +88,17 @@ struct Generate: ParsableCommand {
         .guidance: "--guidance", .trueCFGScale: "--cfg-scale", .maxSequenceLength: "--max-sequence-length", .cacheThreshold: "--cache",
     ] as [GenerationIssue.Field: String]).merging(ConditioningOptions.optionNames) { a, _ in a }
 
+    /// Where picture `seed` of a batch goes: `output` with `-seedS` before its `.png` (after it when
+    /// it has none); `output` itself for a single picture.
+    static func outputPath(_ output: String, seed: UInt64, batch: Int) -> String {
+        guard batch > 1 else { return output }
+        if output.lowercased().hasSuffix(".png") { return String(output.dropLast(4)) + "-seed\(seed)" + String(output.suffix(4)) }
+        return output + "-seed\(seed)"
+    }
+
     func run() throws {
         // A destination that cannot be written is reported now, not after the whole generation.
-        do { try OutputPath.check(output) } catch let e as TensorError { throw CLIError("--output \(e)") }
+        do { try OutputPath.check(Self.outputPath(output, seed: 0, batch: batch)) } catch let e as TensorError { throw CLIError("--output \(e)") }
         // LoRA files are read before any weights load: a bad one fails at once.
         let uses = try readLoRAs()
         // So are the input pictures: a missing or corrupt file fails before anything loads.
@@ -109,12 +120,18 @@ struct Generate: ParsableCommand {
         }
         let record = JobConditioning(request.conditioning)
         if let record { Console.info("\(record.mode) from " + record.inputs.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.width)x\($0.value.height)" }.joined(separator: ", ")) }
-        Console.info("seed \(request.seed), \(width)x\(height), \(steps) steps on \(backend.name) (\(pipeline.preset.name) defaults)")
+        let seeds = batch > 1 ? "seeds \(request.seed)...\(request.seed &+ UInt64(batch - 1)) (a batch of \(batch))" : "seed \(request.seed)"
+        Console.info("\(seeds), \(width)x\(height), \(steps) steps on \(backend.name) (\(pipeline.preset.name) defaults)")
         let gpu = backend as? CUDABackend
         gpu?.resetPeak()
-        let bar = ProgressBar(total: steps)
-        var image = try pipeline.generate(request) { bar.update($0); return true }
+        // Under a VRAM budget a batch runs one picture after another (FluxPipeline+Batch.swift).
+        let bar = ProgressBar(total: pipeline.vramBudget != nil ? steps * batch : steps)
+        let started = Date()
+        var images = try pipeline.generate(request, batch: batch) { bar.update($0); return true }
         bar.finish()
+        let seconds = Date().timeIntervalSince(started)
+        Console.info("\(batch) picture\(batch == 1 ? "" : "s") in \(String(format: "%.2f", seconds)) s: \(String(format: "%.3f", Double(batch) / seconds)) images/s"
+                     + (pipeline.lastBatchRows == batch ? "" : " (one at a time: --vram-budget streams the DiT)") + ", model loading included")
         if loraFuse { Console.info(LoRAFusionReport.summary(pipeline.loraFusionErrors)) }
         if let c = pipeline.lastStepCache { Console.info("step cache: \(c.reused) of \(c.computed + c.reused) steps reused the cache") }
         if let gpu {
@@ -127,12 +144,17 @@ struct Generate: ParsableCommand {
                 Console.info("  peak per stage: " + pipeline.stagePeaks.map { "\($0.stage) \(mib($0.bytes))" }.joined(separator: ", "))
             }
         }
-        if image.modelHash == nil {  // a first run on a big model file: hashing may still be going on
+        if images.contains(where: { $0.modelHash == nil }) {  // a first run on a big model file: hashing may still be going on
             if !pipeline.modelHash.isFinished { Console.info("hashing the DiT file for the PNG's Model hash (once per file, then cached)") }
-            image.modelHash = pipeline.modelHash.wait()
+            let hash = pipeline.modelHash.wait()
+            for i in images.indices { images[i].modelHash = hash }
         }
-        try PNG.write(try image.png, to: output, text: image.parameterText(model: model.displayName, kind: pipeline.preset.conditioning, record: record))
-        Console.info("wrote \(output)")
+        // Each picture with its own seed in its infotext.
+        for image in images {
+            let path = Self.outputPath(output, seed: image.request.seed, batch: batch)
+            try PNG.write(try image.png, to: path, text: image.parameterText(model: model.displayName, kind: pipeline.preset.conditioning, record: record))
+            Console.info("wrote \(path)")
+        }
     }
 }
 

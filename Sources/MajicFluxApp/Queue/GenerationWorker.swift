@@ -86,9 +86,9 @@ final class GenerationWorker: @unchecked Sendable {
         await t?.value
     }
 
-    private var isStopping: Bool { lock.withLock { stopping } }
+    var isStopping: Bool { lock.withLock { stopping } }
 
-    private func update(_ change: (inout WorkerRecord) -> Void) async {
+    func update(_ change: (inout WorkerRecord) -> Void) async {
         let r = lock.withLock { () -> WorkerRecord in
             change(&record)
             return record
@@ -130,17 +130,19 @@ final class GenerationWorker: @unchecked Sendable {
             // The LoRA folder may have changed (the page lists it live): advertise what it holds now.
             let names = loras.scan().entries.map(\.name)
             if names != snapshot.loras { await update { $0.loras = names } }
-            let claimed: ClaimedJob?
-            do { claimed = try await store.claim(worker: snapshot) } catch {
+            // A job of a batch group comes with its queued siblings, made in one pass
+            // (GenerationWorker+Batch.swift).
+            let claimed: [ClaimedJob]
+            do { claimed = try await store.claimBatch(worker: snapshot, limit: GenerationLimits.batch.upperBound) } catch {
                 Console.info("worker \(id): cannot claim a job: \(error)")
                 await wake.wait(timeout: pollSeconds)
                 continue
             }
-            guard let claimed else {
+            if claimed.isEmpty {
                 await wake.wait(timeout: pollSeconds)
                 continue
             }
-            await run(claimed)
+            if claimed.count == 1 { await run(claimed[0]) } else { await runBatch(claimed) }
         }
         try? await store.removeWorker(id)
     }
@@ -159,7 +161,7 @@ final class GenerationWorker: @unchecked Sendable {
         init(progress: JobProgress) { self.progress = progress }
     }
 
-    private func run(_ claimed: ClaimedJob) async {
+    func run(_ claimed: ClaimedJob) async {
         let job = claimed.job
         let state = RunState(progress: JobProgress(stage: "encoding text", step: 0, totalSteps: job.parameters.steps))
         lock.withLock { current = state }
@@ -181,10 +183,12 @@ final class GenerationWorker: @unchecked Sendable {
         }
     }
 
-    private enum Outcome {
+    enum Outcome {
         case done(GeneratedImage, request: GenerationRequest, seconds: Double)
         case cancelled
         case failed(String, retry: Bool)
+        /// Stopped with its batch for another job's sake: back to the queue, the attempt not counted.
+        case released
     }
 
     private func generate(_ claimed: ClaimedJob, _ state: RunState, _ beat: WakeSignal) async -> Outcome {
@@ -194,20 +198,24 @@ final class GenerationWorker: @unchecked Sendable {
             let request = try await StoredJobRequest.request(claimed, loras: loras)
             let image = try await host.generate(request) { [self] p in self.progress(job, p, state, beat) }
             return .done(image, request: request, seconds: ProcessInfo.processInfo.systemUptime - start)
-        } catch ModelError.cancelled {
-            return .cancelled
-        } catch let unavailable as ModelHost.Unavailable {
-            return .failed(unavailable.message, retry: false)
-        } catch let e as APIError {
-            return .failed(e.message, retry: false)
         } catch {
-            return .failed("generation failed: \(error)", retry: false)
+            return Self.outcome(error)
+        }
+    }
+
+    /// What a run that threw ends as.
+    static func outcome(_ error: any Error) -> Outcome {
+        switch error {
+        case ModelError.cancelled: return .cancelled
+        case let unavailable as ModelHost.Unavailable: return .failed(unavailable.message, retry: false)
+        case let e as APIError: return .failed(e.message, retry: false)
+        default: return .failed("generation failed: \(error)", retry: false)
         }
     }
 
     /// The pipeline's callback (generation thread): records the progress, tells the local front
     /// end, asks for a heartbeat; false stops the run.
-    private func progress(_ job: StoredJob, _ p: GenerationProgress, _ state: RunState, _ beat: WakeSignal) -> Bool {
+    func progress(_ job: StoredJob, _ p: GenerationProgress, _ state: RunState, _ beat: WakeSignal) -> Bool {
         let preview = p.denoised.flatMap {
             LatentPreview.dataURL(packed: $0, width: job.parameters.width, height: job.parameters.height)
         }
@@ -240,7 +248,7 @@ final class GenerationWorker: @unchecked Sendable {
     }
 
     /// Sends the latest progress at every signal and at least every `heartbeatSeconds`, until cancelled.
-    private func heartbeats(_ jobID: String, _ state: RunState, _ beat: WakeSignal) async {
+    func heartbeats(_ jobID: String, _ state: RunState, _ beat: WakeSignal) async {
         var sent: JobProgress?
         while true {
             let progress = state.lock.withLock { state.progress }
@@ -260,7 +268,7 @@ final class GenerationWorker: @unchecked Sendable {
         }
     }
 
-    private func finish(_ job: StoredJob, _ outcome: Outcome, _ state: RunState) async {
+    func finish(_ job: StoredJob, _ outcome: Outcome, _ state: RunState) async {
         let (cancelRequested, leaseLost) = state.lock.withLock { (state.cancelRequested, state.leaseLost) }
         if leaseLost { return }  // another worker owns the job now; nothing of this run is kept
         do {
@@ -271,7 +279,8 @@ final class GenerationWorker: @unchecked Sendable {
                 onProgress?(job.id, saving)
                 _ = try? await store.heartbeat(jobID: job.id, workerID: id, progress: saving)
                 _ = try await store.complete(jobID: job.id, workerID: id,
-                                             picture: picture(image, request: request, jobID: job.id, seconds: seconds))
+                                             picture: picture(image, request: request, jobID: job.id, seconds: seconds,
+                                                              batchGroup: job.parameters.batch_group))
             case .cancelled:
                 if !cancelRequested && stopPolicy == .release {
                     try await store.release(jobID: job.id, workerID: id)
@@ -280,6 +289,8 @@ final class GenerationWorker: @unchecked Sendable {
                 }
             case .failed(let message, let retry):
                 _ = try await store.fail(jobID: job.id, workerID: id, error: message, retry: retry)
+            case .released:
+                try await store.release(jobID: job.id, workerID: id)
             }
         } catch JobStoreError.notHeld {
             // The lease ran out while finishing: another worker runs the job.
@@ -291,9 +302,10 @@ final class GenerationWorker: @unchecked Sendable {
 
     /// The finished picture for the store: its PNG carries the parameters (A1111 infotext and our
     /// JSON) and the job's id (so a PNG found without its row after a crash finishes its job).
-    private func picture(_ image: GeneratedImage, request: GenerationRequest, jobID: String, seconds: Double) -> FinishedPicture {
+    private func picture(_ image: GeneratedImage, request: GenerationRequest, jobID: String, seconds: Double, batchGroup: String?) -> FinishedPicture {
         var parameters = JobParameters(image.request)
         parameters.conditioning = JobConditioning(request.conditioning)
+        parameters.batch_group = batchGroup
         let model = host.name, kind = host.preset.conditioning
         let inputs = request.conditioning.map { c in
             JobConditioning.pictures(c).compactMap { p in (try? PNG.encode(p.picture, fast: true)).map { JobInputPicture(role: p.role, png: $0) } }

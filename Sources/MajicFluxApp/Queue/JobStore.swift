@@ -45,6 +45,10 @@ protocol JobStore: Sendable {
 
     /// Adds a job to the queue; throws `queueFull` when `maxQueued` jobs already wait.
     func enqueue(_ job: NewJob, maxQueued: Int) async throws -> StoredJob
+    /// Adds jobs to the queue all at once, in order (a batch group: no worker claims part of it
+    /// before the rest is there); throws `queueFull`, adding none, when they do not all fit under
+    /// `maxQueued`.
+    func enqueueGroup(_ jobs: [NewJob], maxQueued: Int) async throws -> [StoredJob]
     /// One job's record; nil for an unknown (or pruned) id.
     func job(_ id: String) async throws -> StoredJob?
     /// The running jobs (oldest start first), then the queued ones in run order.
@@ -86,6 +90,11 @@ protocol JobStore: Sendable {
     func removeWorker(_ id: String) async throws
     /// Takes the next queued job `worker` can run (see the protocol's doc); nil when there is none.
     func claim(worker: WorkerRecord) async throws -> ClaimedJob?
+    /// `claim`, then, when that job belongs to a batch group (`JobParameters.batch_group`), up to
+    /// `limit` - 1 more queued jobs of its group that `worker` can run, in run order, each claimed as
+    /// `claim` claims one (its own lease and attempt); empty when nothing is queued. Every claimed job
+    /// still finishes on its own (`complete`, `fail`, ...).
+    func claimBatch(worker: WorkerRecord, limit: Int) async throws -> [ClaimedJob]
     /// Renews the lease of a job the worker holds and records its progress (nil: unchanged).
     /// Never throws for a lost lease: says so in the answer.
     func heartbeat(jobID: String, workerID: String, progress: JobProgress?) async throws -> LeaseState
@@ -112,6 +121,20 @@ protocol JobStore: Sendable {
     /// Ends the change streams and releases what can be released; safe to call twice. Calls after
     /// it may throw `closed` (or still work: the embedded store keeps its file open until released).
     func close() async
+}
+
+extension JobStore {
+    /// A store without group inserts adds the jobs one by one.
+    func enqueueGroup(_ jobs: [NewJob], maxQueued: Int) async throws -> [StoredJob] {
+        var stored: [StoredJob] = []
+        for job in jobs { stored.append(try await enqueue(job, maxQueued: maxQueued)) }
+        return stored
+    }
+
+    /// A store without batch claims takes one job at a time.
+    func claimBatch(worker: WorkerRecord, limit: Int) async throws -> [ClaimedJob] {
+        try await claim(worker: worker).map { [$0] } ?? []
+    }
 }
 
 /// Where a job is in its life.

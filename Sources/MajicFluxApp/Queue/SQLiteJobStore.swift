@@ -204,21 +204,31 @@ final class SQLiteJobStore: JobStore {
     // MARK: Front end
 
     func enqueue(_ job: NewJob, maxQueued: Int) async throws -> StoredJob {
-        let requirements = try Self.encode(job.requirements), parameters = try Self.encode(job.parameters)
+        try await enqueueGroup([job], maxQueued: maxQueued)[0]
+    }
+
+    func enqueueGroup(_ jobs: [NewJob], maxQueued: Int) async throws -> [StoredJob] {
+        let encoded = try jobs.map { (try Self.encode($0.requirements), try Self.encode($0.parameters)) }
         try await write { db in
             let waiting = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = 'queued'") ?? 0
-            if waiting >= maxQueued { throw JobStoreError.queueFull(limit: maxQueued) }
-            try db.execute(sql: """
-                INSERT INTO jobs(id, parameters, requirements, status, created, max_attempts)
-                VALUES (?, ?, ?, 'queued', ?, ?)
-                """, arguments: [job.id, parameters, requirements, job.created, job.maxAttempts])
-            for input in job.inputs {
-                try db.execute(sql: "INSERT INTO job_inputs(job_id, role, png) VALUES (?, ?, ?)",
-                               arguments: [job.id, input.role, Data(input.png)])
+            if waiting + jobs.count > maxQueued { throw JobStoreError.queueFull(limit: maxQueued) }
+            for (job, (requirements, parameters)) in zip(jobs, encoded) {
+                try db.execute(sql: """
+                    INSERT INTO jobs(id, parameters, requirements, status, created, max_attempts)
+                    VALUES (?, ?, ?, 'queued', ?, ?)
+                    """, arguments: [job.id, parameters, requirements, job.created, job.maxAttempts])
+                for input in job.inputs {
+                    try db.execute(sql: "INSERT INTO job_inputs(job_id, role, png) VALUES (?, ?, ?)",
+                                   arguments: [job.id, input.role, Data(input.png)])
+                }
             }
         }
-        broadcaster.send(.jobQueued(job.id))
-        return try await required(job.id)
+        var stored: [StoredJob] = []
+        for job in jobs {
+            broadcaster.send(.jobQueued(job.id))
+            stored.append(try await required(job.id))
+        }
+        return stored
     }
 
     func job(_ id: String) async throws -> StoredJob? {
@@ -365,26 +375,44 @@ final class SQLiteJobStore: JobStore {
     }
 
     func claim(worker: WorkerRecord) async throws -> ClaimedJob? {
-        let now = Date().timeIntervalSince1970, lease = leaseSeconds
-        let claimed = try await write { db -> ClaimedJob? in
-            let candidates = try Row.fetchAll(db, sql: "SELECT id, requirements FROM jobs WHERE status = 'queued' ORDER BY seq")
-            guard let id = try candidates.first(where: { row in
-                try Self.decode(JobRequirements.self, row["requirements"] as String).canRun(on: worker)
-            })?["id"] as String? else { return nil }
-            guard var job = try Self.fetchJob(db, id) else { return nil }
-            let progress = JobProgress(stage: "encoding text", step: 0, totalSteps: job.parameters.steps)
-            try db.execute(sql: """
-                UPDATE jobs SET status = 'running', worker_id = ?, attempts = attempts + 1, started = ?,
-                    lease_until = ?, progress = ? WHERE id = ?
-                """, arguments: [worker.id, now, now + lease, try Self.encode(progress), id])
-            try db.execute(sql: "UPDATE workers SET last_seen = ? WHERE id = ?", arguments: [now, worker.id])
-            job = try Self.fetchJob(db, id)!
-            let inputs = try Row.fetchAll(db, sql: "SELECT role, png FROM job_inputs WHERE job_id = ?", arguments: [id])
-                .map { JobInputPicture(role: $0["role"], png: [UInt8]($0["png"] as Data)) }
-            return ClaimedJob(job: job, inputs: inputs)
+        try await claimBatch(worker: worker, limit: 1).first
+    }
+
+    func claimBatch(worker: WorkerRecord, limit: Int) async throws -> [ClaimedJob] {
+        let now = Date().timeIntervalSince1970
+        let claimed = try await write { db -> [ClaimedJob] in
+            let candidates = try Row.fetchAll(db, sql: "SELECT id, requirements, parameters FROM jobs WHERE status = 'queued' ORDER BY seq")
+                .filter { row in try Self.decode(JobRequirements.self, row["requirements"] as String).canRun(on: worker) }
+            guard let first = candidates.first, let job = try self.claimRow(db, first["id"], worker: worker, now: now) else { return [] }
+            var jobs = [job]
+            // The rest of its batch group, in run order (one write transaction: nobody claims between).
+            if let group = job.job.parameters.batch_group {
+                for row in candidates.dropFirst() where jobs.count < limit {
+                    guard try Self.decode(JobParameters.self, row["parameters"] as String).batch_group == group,
+                          let sibling = try self.claimRow(db, row["id"], worker: worker, now: now) else { continue }
+                    jobs.append(sibling)
+                }
+            }
+            return jobs
         }
-        if let claimed { broadcaster.send(.job(claimed.job.id)) }
+        for c in claimed { broadcaster.send(.job(c.job.id)) }
         return claimed
+    }
+
+    /// Marks queued job `id` running for `worker` (lease, attempt, first progress); the job and its inputs.
+    private func claimRow(_ db: Database, _ id: String, worker: WorkerRecord, now: Double) throws -> ClaimedJob? {
+        let lease = leaseSeconds
+        guard var job = try Self.fetchJob(db, id) else { return nil }
+        let progress = JobProgress(stage: "encoding text", step: 0, totalSteps: job.parameters.steps)
+        try db.execute(sql: """
+            UPDATE jobs SET status = 'running', worker_id = ?, attempts = attempts + 1, started = ?,
+                lease_until = ?, progress = ? WHERE id = ?
+            """, arguments: [worker.id, now, now + lease, try Self.encode(progress), id])
+        try db.execute(sql: "UPDATE workers SET last_seen = ? WHERE id = ?", arguments: [now, worker.id])
+        job = try Self.fetchJob(db, id)!
+        let inputs = try Row.fetchAll(db, sql: "SELECT role, png FROM job_inputs WHERE job_id = ?", arguments: [id])
+            .map { JobInputPicture(role: $0["role"], png: [UInt8]($0["png"] as Data)) }
+        return ClaimedJob(job: job, inputs: inputs)
     }
 
     func heartbeat(jobID: String, workerID: String, progress: JobProgress?) async throws -> LeaseState {

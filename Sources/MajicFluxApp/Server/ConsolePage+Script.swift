@@ -271,6 +271,7 @@ async function submit(ev) {
     prompt: $('prompt').value,
     negative_prompt: $('negative').value,
     seed: $('seed').value.trim(),
+    batch_count: $('batch-count').value.trim(),
     steps: Number($('steps').value),
     width: $('width').value.trim(),
     height: $('height').value.trim(),

@@ -86,6 +86,11 @@ enum ConsolePage {
           <div class="hint">-1 = 随机 (random)</div>
         </div>
         <div class="field">
+          <label for="batch-count">批量 (Batch count)</label>
+          <input id="batch-count" type="number" min="1" max="4" step="1" value="1">
+          <div class="hint">种子 seed, seed+1, ... 一次生成 (one pass)</div>
+        </div>
+        <div class="field">
           <label for="steps">步数 (Steps): <output id="steps-value">/*STEPS*/</output></label>
           <input id="steps" type="range" min="1" max="50" value="/*STEPS*/">
         </div>

@@ -44,7 +44,12 @@ extension ConsoleServer {
             var job = try boundary.map { try parser.parseMultipart(body, boundary: $0) } ?? parser.parse(body)
             // Loaded (or found in the cache) now, so a name or file that cannot be used is this answer's 400.
             job.request.loras = try await self.loras.uses(job.loras)
-            return try JSONResponse.make(try await self.queue.submit(job.request), status: .accepted)
+            // A batch count above 1: one batch group of seeds seed, seed+1, ...; the answer is the
+            // first job's, with every job's id in `batch`.
+            let jobs = try await self.queue.submit(batch: FluxPipeline.batchRequests(job.request, count: job.batchCount))
+            var first = jobs[0]
+            if jobs.count > 1 { first.batch = jobs.map(\.id) }
+            return try JSONResponse.make(first, status: .accepted)
         }
 
         router.delete("/api/history/:file") { _, context in

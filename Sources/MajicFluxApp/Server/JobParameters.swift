@@ -23,6 +23,10 @@ struct JobParameters: Codable, Equatable, Sendable {
     var conditioning: JobConditioning?
     /// The First-Block-Cache threshold; nil when off.
     var cache_threshold: Float?
+    /// Jobs with the same group (an A1111 `batch_size` batch, the console's batch count) differ only
+    /// in their seeds: a worker claims the queued ones together and makes them in one pass
+    /// (`JobStore.claimBatch`). nil: a job of its own.
+    var batch_group: String?
 
     init(_ r: GenerationRequest) {
         prompt = r.prompt
@@ -44,7 +48,7 @@ struct JobParameters: Codable, Equatable, Sendable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case prompt, negative_prompt, seed, steps, width, height, guidance, true_cfg_scale, max_sequence_length, schedule, shift, loras, conditioning, cache_threshold
+        case prompt, negative_prompt, seed, steps, width, height, guidance, true_cfg_scale, max_sequence_length, schedule, shift, loras, conditioning, cache_threshold, batch_group
     }
 
     /// As synthesized, except that `loras` and `conditioning` may be missing (older history entries
@@ -65,6 +69,7 @@ struct JobParameters: Codable, Equatable, Sendable {
         loras = try c.decodeIfPresent([JobLoRA].self, forKey: .loras) ?? []
         conditioning = try? c.decodeIfPresent(JobConditioning.self, forKey: .conditioning)
         cache_threshold = try c.decodeIfPresent(Float.self, forKey: .cache_threshold)
+        batch_group = try c.decodeIfPresent(String.self, forKey: .batch_group)
     }
 
     /// The request without its LoRAs (those need their files: `LoRALibrary`) and pictures.

@@ -106,10 +106,35 @@ final class JobQueue: @unchecked Sendable {
     // MARK: API
 
     func submit(_ request: GenerationRequest) async throws -> JobSnapshot {
+        try await submit(batch: [request])[0]
+    }
+
+    /// Queues one job per request, all at once. Requests that differ only in their seeds (at most
+    /// `GenerationLimits.batch.upperBound`) form a batch group that a worker makes in one pass
+    /// (`JobParameters.batch_group`); other lists are queued as separate jobs, still all or none.
+    func submit(batch requests: [GenerationRequest]) async throws -> [JobSnapshot] {
+        try await submit(batches: [requests])
+    }
+
+    /// `submit(batch:)` for several batches (an A1111 request's `n_iter` batches), all queued in
+    /// one go or none (429 when they do not all fit).
+    func submit(batches: [[GenerationRequest]]) async throws -> [JobSnapshot] {
         if lock.withLock({ stopping }) { throw APIError(.serviceUnavailable, "the server is stopping") }
-        let job = try StoredJobRequest.newJob(id: Job.makeID(), request: request, model: model)
-        let stored = try await mapped { try await store.enqueue(job, maxQueued: maxQueued) }
-        return try await withPosition(stored)
+        var jobs: [NewJob] = []
+        for requests in batches {
+            let grouped = requests.count > 1 && requests.count <= GenerationLimits.batch.upperBound
+                && requests.allSatisfy { $0.differsOnlyInSeed(from: requests[0]) }
+            let group = grouped ? Job.makeID() : nil
+            for request in requests {
+                var job = try StoredJobRequest.newJob(id: Job.makeID(), request: request, model: model)
+                job.parameters.batch_group = group
+                jobs.append(job)
+            }
+        }
+        let stored = try await mapped { try await store.enqueueGroup(jobs, maxQueued: maxQueued) }
+        var snapshots: [JobSnapshot] = []
+        for s in stored { snapshots.append(try await withPosition(s)) }
+        return snapshots
     }
 
     func snapshot(_ id: String) async throws -> JobSnapshot {

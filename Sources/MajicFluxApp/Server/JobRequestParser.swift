@@ -31,7 +31,13 @@ struct JobRequestParser {
     struct Parsed {
         var request: GenerationRequest
         var loras: [JobLoRA]
+        /// `batch_count`: pictures of the request with seeds seed, seed+1, ..., queued as one batch
+        /// group (`batchCounts`).
+        var batchCount = 1
     }
+
+    /// The batch counts a submission may ask for (the console's field).
+    static let batchCounts = 1...4
 
     /// A JSON body: its pictures as base64 fields. Beyond `maxBodyBytes`, only picture bytes may go.
     func parse(_ body: [UInt8]) throws -> Parsed {
@@ -127,7 +133,11 @@ struct JobRequestParser {
         }
         let loras = try Self.loras(o["loras"])
         r.loras = []
-        return Parsed(request: r, loras: loras)
+        let count = try Self.integer(o["batch_count"], "batch_count", default: 1)
+        guard Self.batchCounts.contains(count) else {
+            throw APIError.badRequest("batch_count must be between \(Self.batchCounts.lowerBound) and \(Self.batchCounts.upperBound), got \(count)")
+        }
+        return Parsed(request: r, loras: loras, batchCount: count)
     }
 
     /// `loras`: a list of at most `LoRALimits.perJob` objects `{"name": ..., "weight": ...}`, each name

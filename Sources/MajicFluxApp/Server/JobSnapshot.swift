@@ -28,6 +28,9 @@ struct JobSnapshot: Codable, Sendable {
     var worker: String?
     /// Runs begun (more than 1: a worker died running it and it was re-queued).
     var attempts: Int?
+    /// In the answer to a submission with `batch_count` above 1: the ids of every job of the batch
+    /// group (this one first).
+    var batch: [String]?
 
     var isFinished: Bool { status == "done" || status == "failed" || status == "cancelled" }
 }

@@ -85,6 +85,25 @@ actor ModelHost {
         }
     }
 
+    /// Makes the pictures of requests that differ only in their seeds in one pass
+    /// (`FluxPipeline.generate(batch:)`), as `generate` makes one.
+    func generate(batch requests: [GenerationRequest],
+                  progress: @escaping @Sendable (GenerationProgress) -> Bool) async throws -> [GeneratedImage] {
+        switch state {
+        case .ready:
+            guard let pipeline else { throw Unavailable(message: "the model is not available") }
+            let images = try await pipeline.generate(batch: requests, progress: progress)
+            passes += 1
+            lastPassRows = pipeline.lastBatchRows
+            return images
+        case .failed(let m): throw Unavailable(message: m)
+        case .loading: throw Unavailable(message: "the model is still loading")
+        }
+    }
+
+    /// Batched runs so far (`generate(batch:)`), and how many pictures the last one made in one pass.
+    private(set) var passes = 0, lastPassRows = 0
+
     /// No model to run a job on: it failed to load (the message says why) or is still loading.
     struct Unavailable: Error, CustomStringConvertible {
         let message: String

@@ -26,10 +26,16 @@ public final class FirstBlockCache {
     func canReuse(_ residual: Tensor) -> Bool {
         guard threshold > 0, let previous = firstResidual, let remaining = remainingResidual,
               previous.shape == residual.shape, remaining.shape == residual.shape else { return false }
-        let r = residual.to(.f32), p = previous.to(.f32)
-        let change = (r - p).abs().mean().floats()[0]
-        let scale = p.abs().mean().floats()[0]
-        return scale > 0 && change / scale < threshold
+        // A batch (FluxPipeline+Batch.swift) reuses only when every row is under the threshold.
+        let rows = residual.shape[0]
+        for i in 0..<rows {
+            func row(_ t: Tensor) -> Tensor { (rows == 1 ? t : t.slice(dim: 0, start: i, end: i + 1).contiguous()).to(.f32) }
+            let r = row(residual), p = row(previous)
+            let change = (r - p).abs().mean().floats()[0]
+            let scale = p.abs().mean().floats()[0]
+            guard scale > 0 && change / scale < threshold else { return false }
+        }
+        return true
     }
 
     func noteReused() { reused += 1 }

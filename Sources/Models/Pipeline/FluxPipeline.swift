@@ -135,6 +135,9 @@ public final class FluxPipeline {
     /// The last generation's step cache (`GenerationRequest.cacheThreshold`): steps that ran every
     /// block and steps that reused the cache (the conditional pass); nil when it ran without one.
     public internal(set) var lastStepCache: (computed: Int, reused: Int)?
+    /// How many pictures the last generation made in one pass (1 for `generate(_:)`; the batch size
+    /// for `generate(batch:)`, or 1 when it fell back to one at a time: FluxPipeline+Batch.swift).
+    public internal(set) var lastBatchRows = 0
 
     /// The CLIP config (FLUX.1's when the folder has none), which must hold the 77 prompt positions.
     static func clipConfig(_ files: FluxModelFiles) throws -> CLIPTextConfig {
@@ -175,6 +178,15 @@ public final class FluxPipeline {
     public func generate(_ request: GenerationRequest,
                          progress: ((GenerationProgress) -> Bool)? = nil) throws -> GeneratedImage {
         generationGate.lock(); defer { generationGate.unlock() }
+        return try generateRows([request], progress: progress)[0]
+    }
+
+    /// The run of one or more requests that differ only in their seed (checked by the caller), as
+    /// one batch: text encoded once, each row's draws from its own generator, one DiT pass per step
+    /// for all rows, the VAE decoding picture by picture (FluxPipeline+Batch.swift). The caller holds
+    /// `generationGate`.
+    func generateRows(_ requests: [GenerationRequest], progress: ((GenerationProgress) -> Bool)?) throws -> [GeneratedImage] {
+        let request = requests[0]
         try request.validate()
         do { try GenerationLimits().checkConditioning(request.conditioning ?? ImageConditioning(), preset: preset) } catch let issue as GenerationIssue {
             throw ModelError.invalidParameter(issue.description)
@@ -206,15 +218,18 @@ public final class FluxPipeline {
 
         // Each stage's freed activation buffers go back to the system before the next stage loads.
         CPUBackend.shared.releaseCachedBuffers()
-        // One generator for every draw, in diffusers' order: VAE samples of input pictures, the noise.
-        let generator = TorchGenerator(seed: request.seed)
+        // One generator per picture for every draw, in diffusers' order: VAE samples of input
+        // pictures, the noise; so each row gets exactly the draws a single run of its seed makes.
+        let generators = requests.map { TorchGenerator(seed: $0.seed) }
         var begin: DenoisingStart?
         if let c = request.conditioning, !c.isEmpty || preset.conditioning != .base {
-            begin = try denoisingStart(request, c, schedule: schedule, generator: generator, latentSize: (lh, lw))
+            begin = DenoisingStart.stacked(try generators.map {
+                try denoisingStart(request, c, schedule: schedule, generator: $0, latentSize: (lh, lw))
+            })
             CPUBackend.shared.releaseCachedBuffers()
         }
         let (x, steps) = try denoise(request, cond: cond, uncond: uncond, latentSize: (lh, lw), schedule: schedule,
-                                     generator: generator, start: begin,
+                                     generators: generators, start: begin,
                                      wantsDenoised: progress != nil) { try report(.denoising, $0, denoised: $1) }
 
         CPUBackend.shared.releaseCachedBuffers()
@@ -222,22 +237,31 @@ public final class FluxPipeline {
         let latents = FluxPacking.unpack(x, height: lh, width: lw)
         let vae = try vae()
         try checkFits(vae: vae.config, latentChannels: latents.shape[1])
-        let image = try vae.decode(latents, mode: vaeTilingMode, tiling: vaeTiling)
-        try backend.throwIfFaulted()
+        var images: [GeneratedImage] = []
+        for (row, rowRequest) in requests.enumerated() {
+            // Picture by picture: a batch decodes in the memory of one picture.
+            let rowLatents = requests.count == 1 ? latents : latents.slice(dim: 0, start: row, end: row + 1).contiguous()
+            let image = try vae.decode(rowLatents, mode: vaeTilingMode, tiling: vaeTiling)
+            try backend.throwIfFaulted()
+            let png = try PNGImage(tensor: image)  // diffusers' rounding: round((x/2 + 0.5).clamp(0, 1) * 255)
+            // The picture records the LoRAs it was made with, whether the request or the pipeline set them.
+            var made = rowRequest
+            made.loras = stages.loras.isEmpty ? nil : stages.loras
+            images.append(GeneratedImage(width: png.width, height: png.height, rgb: png.pixels, request: made, modelHash: modelHash.value))
+        }
         stages.endDeviceStage()
-        let png = try PNGImage(tensor: image)  // diffusers' rounding: round((x/2 + 0.5).clamp(0, 1) * 255)
-        // The picture records the LoRAs it was made with, whether the request or the pipeline set them.
-        var made = request
-        made.loras = stages.loras.isEmpty ? nil : stages.loras
-        return GeneratedImage(width: png.width, height: png.height, rgb: png.pixels, request: made, modelHash: modelHash.value)
+        lastBatchRows = requests.count
+        return images
     }
 
     /// The denoising loop. The DiT is loaded here and (unless `keepLoaded`) released on return,
     /// before the VAE loads.
-    /// `start`: how a conditioned generation begins (nil: text-to-image, pure noise from `generator`).
+    /// `start`: how a conditioned generation begins (nil: text-to-image, pure noise from each row's
+    /// generator). One row per generator: the text embeddings are repeated for every row, and each
+    /// model call runs all rows at once. `onStep`'s preview latent is the first row's.
     func denoise(_ request: GenerationRequest, cond: (sequence: Tensor, pooled: Tensor),
                  uncond: (sequence: Tensor, pooled: Tensor)?, latentSize: (Int, Int), schedule: FlowMatchSchedule,
-                 generator: TorchGenerator, start: DenoisingStart? = nil, wantsDenoised: Bool = false,
+                 generators: [TorchGenerator], start: DenoisingStart? = nil, wantsDenoised: Bool = false,
                  onStep: (Int, Tensor?) throws -> Void) throws -> (Tensor, Int) {
         let (lh, lw) = latentSize
         let (gh, gw) = (lh / 2, lw / 2)
@@ -246,8 +270,14 @@ public final class FluxPipeline {
         defer { dit.evictBlocks() }  // a kept, streaming DiT gives the GPU to the VAE (no-op otherwise)
         try checkFits(dit: dit.config, sequence: cond.sequence, pooled: cond.pooled)
         try checkFits(dit: dit.config, joined: start?.channelTokens?.shape[2] ?? 0)
-        // Noise (1, C, H/8, W/8) from the seed, exactly as torch.randn with a CPU generator.
-        var x = start?.latents ?? FluxPacking.pack(generator.randn([1, dit.config.resolvedOutChannels / 4, lh, lw]).moved(to: backend)).contiguous()
+        // Noise (1, C, H/8, W/8) per row from its seed, exactly as torch.randn with a CPU generator.
+        let rows = generators.count
+        func noise() -> Tensor {
+            let draws = generators.map { $0.randn([1, dit.config.resolvedOutChannels / 4, lh, lw]) }
+            return rows == 1 ? draws[0] : concat(draws, dim: 0)
+        }
+        var x = start?.latents ?? FluxPacking.pack(noise().moved(to: backend)).contiguous()
+        let cond = Self.repeatedRows(cond, rows), uncond = uncond.map { Self.repeatedRows($0, rows) }
         let first = start?.firstStep ?? 0
         // A streaming DiT computes every step's modulation parameters now, in one pass over those
         // weights (a no-op for a resident DiT).
@@ -262,11 +292,12 @@ public final class FluxPipeline {
         defer { lastStepCache = caches.map { (computed: $0.cond.computed, reused: $0.cond.reused) } }
         try onStep(0, nil)
         for i in first..<schedule.steps {
-            let t = [schedule.modelTimestep(i)]
+            let t = [Float](repeating: schedule.modelTimestep(i), count: rows)
             // The state may come back from a device step in the compute dtype: join in its dtype.
             let input = start?.channelTokens.map { concat([x, $0.to(x.dtype)], dim: 2) } ?? x
+            let guidance = [Float](repeating: request.guidance, count: rows)
             func velocity(_ text: (sequence: Tensor, pooled: Tensor), cache: FirstBlockCache?) -> Tensor {
-                dit(img: input, height: gh, width: gw, txt: text.sequence, pooled: text.pooled, timestep: t, guidance: [request.guidance],
+                dit(img: input, height: gh, width: gw, txt: text.sequence, pooled: text.pooled, timestep: t, guidance: guidance,
                     reference: start?.reference, cache: cache)
             }
             var v = velocity(cond, cache: caches?.cond)
@@ -275,7 +306,7 @@ public final class FluxPipeline {
                 v = vNeg + (v - vNeg) * request.trueCFGScale
             }
             // Clean-image estimate for previews (flow matching: x_t = x0 + sigma * v).
-            let denoised = wantsDenoised ? x - v * schedule.sigmas[i] : nil
+            let denoised = wantsDenoised ? Self.firstRow(x) - Self.firstRow(v) * schedule.sigmas[i] : nil
             x = x + v * (schedule.sigmas[i + 1] - schedule.sigmas[i])
             if let blend = start?.blend {
                 // Inpainting: the kept region follows the input picture, noised to the next sigma.

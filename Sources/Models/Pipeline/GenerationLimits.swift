@@ -16,6 +16,8 @@ public struct GenerationLimits: Sendable, Equatable {
     public static let shift: ClosedRange<Float> = Float.leastNonzeroMagnitude...1000
     /// First-Block-Cache threshold: 0 = off; above 1 every step after the first would be reused.
     public static let cacheThreshold: ClosedRange<Float> = 0...1
+    /// Pictures of one request made in one pass (`FluxPipeline.generate(batch:)`, `--batch`).
+    public static let batch = 1...8
     /// Characters of a prompt or negative prompt: the encoders read at most 512 (T5) and 77 (CLIP)
     /// tokens, so longer text is only ever cut off; the bound keeps tokenizing cheap.
     public static let promptCharacters = 10_000

@@ -2,6 +2,18 @@ import Foundation
 import PostgresNIO
 
 /// A job as `majicflux_jobs` holds it, with its place in the queue.
+/// A job to insert (`PostgresJobStore.enqueue`).
+struct PostgresNewJob: Sendable {
+    var id: String
+    var spec: String
+    var model: String?
+    var loras: [String]
+    var totalSteps: Int
+    var inputs: [String: Data] = [:]
+    var maxAttempts: Int?
+    var created = Date()
+}
+
 struct PostgresJobRecord: Sendable, Equatable {
     var id: String
     /// "queued", "running", "done", "failed" or "cancelled".

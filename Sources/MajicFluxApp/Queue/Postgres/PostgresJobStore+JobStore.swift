@@ -19,13 +19,18 @@ extension PostgresJobStore: JobStore {
     // MARK: Front end
 
     func enqueue(_ job: NewJob, maxQueued: Int) async throws -> StoredJob {
-        let spec = String(decoding: try Self.encoder.encode(Spec(parameters: job.parameters)), as: UTF8.self)
-        let inputs = Dictionary(job.inputs.map { ($0.role, Data($0.png)) }, uniquingKeysWith: { $1 })
+        try await enqueueGroup([job], maxQueued: maxQueued)[0]
+    }
+
+    func enqueueGroup(_ jobs: [NewJob], maxQueued: Int) async throws -> [StoredJob] {
+        let rows = try jobs.map { job in
+            PostgresNewJob(id: job.id, spec: String(decoding: try Self.encoder.encode(Spec(parameters: job.parameters)), as: UTF8.self),
+                           model: job.requirements.model, loras: job.requirements.loras, totalSteps: job.parameters.steps,
+                           inputs: Dictionary(job.inputs.map { ($0.role, Data($0.png)) }, uniquingKeysWith: { $1 }),
+                           maxAttempts: job.maxAttempts, created: Date(timeIntervalSince1970: job.created))
+        }
         do {
-            let record = try await enqueue(id: job.id, spec: spec, model: job.requirements.model, loras: job.requirements.loras,
-                                           totalSteps: job.parameters.steps, inputs: inputs, maxQueued: maxQueued,
-                                           maxAttempts: job.maxAttempts, created: Date(timeIntervalSince1970: job.created))
-            return try storedJob(record)
+            return try await enqueue(rows, maxQueued: maxQueued).map(storedJob)
         } catch PostgresStoreRefusal.queueFull {
             throw JobStoreError.queueFull(limit: maxQueued)
         }
@@ -100,8 +105,19 @@ extension PostgresJobStore: JobStore {
 
     func claim(worker: WorkerRecord) async throws -> ClaimedJob? {
         guard let claim = try await claim(workerID: worker.id, model: worker.model, loras: worker.loras) else { return nil }
-        return ClaimedJob(job: try storedJob(claim.job),
-                          inputs: claim.inputs.sorted { $0.key < $1.key }.map { JobInputPicture(role: $0.key, png: [UInt8]($0.value)) })
+        return try claimedJob(claim)
+    }
+
+    func claimBatch(worker: WorkerRecord, limit: Int) async throws -> [ClaimedJob] {
+        guard let first = try await claim(worker: worker) else { return [] }
+        guard limit > 1, let group = first.job.parameters.batch_group else { return [first] }
+        let siblings = try await claimSiblings(group: group, workerID: worker.id, model: worker.model, loras: worker.loras, limit: limit - 1)
+        return try [first] + siblings.map(claimedJob)
+    }
+
+    private func claimedJob(_ claim: PostgresClaim) throws -> ClaimedJob {
+        ClaimedJob(job: try storedJob(claim.job),
+                   inputs: claim.inputs.sorted { $0.key < $1.key }.map { JobInputPicture(role: $0.key, png: [UInt8]($0.value)) })
     }
 
     func heartbeat(jobID: String, workerID: String, progress: JobProgress?) async throws -> LeaseState {

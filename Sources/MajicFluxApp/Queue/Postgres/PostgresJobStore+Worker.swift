@@ -61,6 +61,33 @@ extension PostgresJobStore {
         return PostgresClaim(job: job, attempt: attempt, inputs: try await inputs(ofJob: id))
     }
 
+    /// Claims up to `limit` queued jobs of batch `group` (`JobParameters.batch_group` in the job's
+    /// spec) this worker can run, in run order, as `claim` claims one; rows another claimer holds
+    /// are skipped, so a sibling taken meanwhile simply runs elsewhere.
+    func claimSiblings(group: String, workerID: String, model: String?, loras: [String], limit: Int) async throws -> [PostgresClaim] {
+        let rows = try await run("""
+            WITH next AS (
+                SELECT id FROM majicflux_jobs
+                WHERE status = 'queued' AND (model IS NULL OR model = \(model)) AND loras <@ \(loras)::text[]
+                    AND (spec::jsonb -> 'parameters' ->> 'batch_group') = \(group)
+                ORDER BY seq LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE majicflux_jobs j SET status = 'running', worker_id = \(workerID),
+                lease_until = now() + make_interval(secs => \(leaseSeconds)), attempts = j.attempts + 1,
+                started = now(), stage = 'starting', step = 0, eta = NULL, preview = NULL, preview_step = NULL
+            FROM next WHERE j.id = next.id
+            RETURNING j.id, j.attempts, j.seq
+            """, "claiming the jobs of batch \(group)")
+        var claims: [(seq: Int, claim: PostgresClaim)] = []
+        for row in rows {
+            let (id, attempt, seq) = try row.decode((String, Int, Int).self)
+            guard let job = try await jobRecord(id) else { continue }
+            claims.append((seq, PostgresClaim(job: job, attempt: attempt, inputs: try await inputs(ofJob: id))))
+        }
+        return claims.sorted { $0.seq < $1.seq }.map(\.claim)
+    }
+
     /// Renews the lease of a job this worker runs and records its progress (nil: none; a `preview` of
     /// nil keeps the last one). Tells whether cancel was asked, or whether the lease was lost (the job expired
     /// and went back to the queue, or was finished by someone else): then stop without completing.

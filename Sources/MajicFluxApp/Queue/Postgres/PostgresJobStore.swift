@@ -129,6 +129,13 @@ final class PostgresJobStore: Sendable {
     func enqueue(id: String, spec: String, model: String?, loras: [String], totalSteps: Int,
                  inputs: [String: Data] = [:], maxQueued: Int, maxAttempts: Int? = nil,
                  created: Date = Date()) async throws -> PostgresJobRecord {
+        try await enqueue([PostgresNewJob(id: id, spec: spec, model: model, loras: loras, totalSteps: totalSteps, inputs: inputs,
+                                          maxAttempts: maxAttempts, created: created)], maxQueued: maxQueued)[0]
+    }
+
+    /// Queues jobs all together, in order, in one transaction (a batch group: no worker sees part
+    /// of it); refuses them all (`PostgresStoreRefusal.queueFull`) when they do not fit in `maxQueued`.
+    func enqueue(_ jobs: [PostgresNewJob], maxQueued: Int) async throws -> [PostgresJobRecord] {
         try await transaction("queueing a job") { c in
             // Serialises the count-then-insert of concurrent front ends (a transaction-scoped lock).
             _ = try await c.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.lockKey + 1))", logger: logger).collect()
@@ -136,17 +143,23 @@ final class PostgresJobStore: Sendable {
             for try await n in try await c.query("SELECT count(*)::int8 FROM majicflux_jobs WHERE status = 'queued'", logger: logger).decode(Int.self) {
                 waiting = n
             }
-            if waiting >= maxQueued { throw PostgresStoreRefusal.queueFull(waiting) }
-            _ = try await c.query("""
-                INSERT INTO majicflux_jobs (id, spec, model, loras, total_steps, max_attempts, created)
-                VALUES (\(id), \(spec), \(model), \(loras), \(totalSteps), \(maxAttempts ?? self.maxAttempts), \(created))
-                """, logger: logger).collect()
-            for (role, png) in inputs.sorted(by: { $0.key < $1.key }) {
-                _ = try await c.query("INSERT INTO majicflux_job_inputs (job_id, role, png) VALUES (\(id), \(role), \(png))", logger: logger).collect()
+            if waiting + jobs.count > maxQueued { throw PostgresStoreRefusal.queueFull(waiting) }
+            for j in jobs {
+                _ = try await c.query("""
+                    INSERT INTO majicflux_jobs (id, spec, model, loras, total_steps, max_attempts, created)
+                    VALUES (\(j.id), \(j.spec), \(j.model), \(j.loras), \(j.totalSteps), \(j.maxAttempts ?? self.maxAttempts), \(j.created))
+                    """, logger: logger).collect()
+                for (role, png) in j.inputs.sorted(by: { $0.key < $1.key }) {
+                    _ = try await c.query("INSERT INTO majicflux_job_inputs (job_id, role, png) VALUES (\(j.id), \(role), \(png))", logger: logger).collect()
+                }
             }
         }
-        guard let job = try await jobRecord(id) else { throw QueueURLError("PostgreSQL at \(url.redacted): job \(id) vanished after it was queued") }
-        return job
+        var records: [PostgresJobRecord] = []
+        for j in jobs {
+            guard let job = try await jobRecord(j.id) else { throw QueueURLError("PostgreSQL at \(url.redacted): job \(j.id) vanished after it was queued") }
+            records.append(job)
+        }
+        return records
     }
 
     /// One job, or nil when unknown.

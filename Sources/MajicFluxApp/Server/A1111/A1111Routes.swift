@@ -124,7 +124,12 @@ extension ConsoleServer {
         }
         var ids: [String] = []
         do {
-            for p in pictures { ids.append(try await queue.submit(p).id) }
+            // Each batch of batch_size pictures (at most 8 at a time) is one batch group: a worker
+            // makes it in one pass when its pictures differ only in their seeds. All are queued at
+            // once or none (a full queue: 429, nothing left behind).
+            let size = min(job.batchSize, GenerationLimits.batch.upperBound)
+            let chunks = stride(from: 0, to: pictures.count, by: size).map { Array(pictures[$0..<min($0 + size, pictures.count)]) }
+            ids = try await queue.submit(batches: chunks).map(\.id)
         } catch {
             for id in ids { _ = try? await queue.cancel(id) }
             throw error

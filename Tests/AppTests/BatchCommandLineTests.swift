@@ -1,0 +1,54 @@
+import Foundation
+import Tensor
+import XCTest
+
+/// `majicflux generate --batch N`: one file per seed with its own infotext, each the picture of its
+/// seed alone; bad counts refused before anything loads.
+final class BatchCommandLineTests: XCTestCase {
+    private var folders: [String] = []
+
+    override func tearDownWithError() throws { for f in folders { try? FileManager.default.removeItem(atPath: f) } }
+
+    private func generate(_ options: [String]) throws -> (status: Int32, log: String, folder: String) {
+        let result = try TestConsole.runToEnd(["generate", "--model", TestConsole.tinyModel, "--device", "cpu", "--prompt", "a red circle",
+                                               "--steps", "2", "--width", "48", "--max-sequence-length", "16", "--output", "out.png"] + options)
+        folders.append(result.folder)
+        return result
+    }
+
+    func testBatchWritesOnePictureperSeedEachItsSeedsSingleRun() throws {
+        let (status, log, folder) = try generate(["--seed", "5", "--batch", "3"])
+        XCTAssertEqual(status, 0, log)
+        XCTAssertTrue(log.contains("seeds 5...7 (a batch of 3)"), log)
+        XCTAssertTrue(log.contains("3 pictures in") && log.contains("images/s"), log)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/out.png"), "a batch names every file by its seed")
+        var pictures: [[UInt8]] = []
+        for seed in 5...7 {
+            let png = try PNG.read(folder + "/out-seed\(seed).png")
+            let json = try XCTUnwrap(png.text.first { $0.key == "majicflux" }?.value)
+            let request = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+            XCTAssertEqual(request["seed"] as? Int, seed)
+            let infotext = png.text.first { $0.key == "parameters" }?.value ?? ""
+            XCTAssertTrue(infotext.contains("Seed: \(seed),"), infotext)
+            pictures.append(png.image.pixels)
+        }
+        XCTAssertNotEqual(pictures[0], pictures[1])
+        // The middle seed alone: the same picture, to float rounding.
+        let single = try generate(["--seed", "6"])
+        XCTAssertEqual(single.status, 0, single.log)
+        let alone = try PNG.read(single.folder + "/out.png").image.pixels
+        XCTAssertEqual(alone.count, pictures[1].count)
+        XCTAssertLessThanOrEqual(zip(alone, pictures[1]).map { abs(Int($0) - Int($1)) }.max() ?? 99, 1)
+    }
+
+    func testBadBatchCountsAreRefusedBeforeLoading() throws {
+        for (value, message) in [("0", "--batch must be between 1 and 8, got 0"), ("9", "--batch must be between 1 and 8, got 9"),
+                                 ("-2", "--batch must be between 1 and 8, got -2"), ("two", "two")] {
+            let (status, log, folder) = try generate(["--batch", value])
+            XCTAssertNotEqual(status, 0, log)
+            XCTAssertTrue(log.contains(message), "\(value): \(log)")
+            let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".png") }
+            XCTAssertEqual(files, [], "\(value)")
+        }
+    }
+}
