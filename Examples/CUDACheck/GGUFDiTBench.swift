@@ -8,7 +8,7 @@ import Tensor
 /// e4m3 (per tensor, or per output row: the loader's choice for Q8_0) for the fp8 tensor cores. Step time at each size against the bf16 and fp8 models,
 /// the output's relative RMS error against the bf16 model on the same input, and device memory.
 enum GGUFDiTBench {
-    static func run(sizes: [Int]) throws {
+    static func run(sizes: [Int], formats: [BlockQuantFormat] = [.q8_0, .q4_K]) throws {
         let gpu = try CUDABackend.make(computeDType: .bf16)
         gpu.allowFP8TensorCores = true
         let c = FluxConfig()
@@ -23,7 +23,7 @@ enum GGUFDiTBench {
                                       quantization: .fluxFP8, backend: gpu)
         let policy = QuantPolicy.fluxDiT(format: .fp8e4m3fn, granularity: .channel)
         var models: [(String, FluxTransformer)] = [("bf16", bf16), ("fp8 (per-tensor e4m3, our --precision fp8)", fp8)]
-        for format in [BlockQuantFormat.q8_0, .q4_K] {
+        for format in formats {
             let t0 = now()
             var exact = try fresh()
             var layers: [String: GGUFLinear] = [:]

@@ -25,7 +25,8 @@ import Tensor
 ///     cuda-check dit-lora [sizes]          a FLUX.1-dev-size DiT step with rank-16/64 LoRAs vs without; LoRA switching
 ///     cuda-check gguf                      GGUF blocks expanded on the GPU vs the CPU decoder, every format;
 ///                                          expand + GEMM vs resident bf16 / fp8 weights at the DiT's shapes
-///     cuda-check dit-gguf [sizes]          a FLUX.1-dev-size DiT with Q8_0 / Q4_K block Linears vs bf16 / fp8
+///     cuda-check dit-gguf [sizes] [formats] a FLUX.1-dev-size DiT with Q8_0 / Q4_K (or the listed) block Linears vs bf16 / fp8
+///     cuda-check dit-batch [sizes]         a FLUX.1-dev-size DiT stepping N = 1, 2, 4 pictures in one call (bf16, fp8)
 ///     cuda-check kernels                   compiles every kernel with NVRTC (no GPU needed)
 setvbuf(stdout, nil, _IOLBF, 0)  // line-buffered, so a log shows how far a crashed run got
 OpenBLASSetup.prepareProcess()  // first, before other threads: OpenBLAS's core and thread timeout
@@ -69,7 +70,10 @@ do {
     case "upload": exit(try UploadCheck.run() ? 0 : 1)
     case "fp8": exit(try FP8Check.run() ? 0 : 1)
     case "gguf": exit(try GGUFCheck.run() ? 0 : 1)
-    case "dit-gguf": try GGUFDiTBench.run(sizes: args.dropFirst().compactMap { Int($0) })
+    case "dit-gguf":
+        let formats = args.dropFirst().compactMap { a in BlockQuantFormat.allCases.first { $0.rawValue.lowercased() == a.lowercased() } }
+        try GGUFDiTBench.run(sizes: args.dropFirst().compactMap { Int($0) }, formats: formats.isEmpty ? [.q8_0, .q4_K] : formats)
+    case "dit-batch": try DiTBatchBench.run(sizes: args.dropFirst().compactMap { Int($0) })
     case "threads": exit(try ThreadsCheck.run() ? 0 : 1)
     case "stream":
         let rest = args.dropFirst(), numbers = rest.compactMap { Double($0) }

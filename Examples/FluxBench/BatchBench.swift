@@ -16,18 +16,6 @@ struct BatchBench {
     var batches: [Int]
     var repeats: Int
 
-    /// "cpu", "cuda", "cuda:N" or "auto".
-    static func device(_ text: String) -> ComputeDevice? {
-        switch text {
-        case "auto": return .auto
-        case "cpu": return .cpu
-        case "cuda": return .cuda(0)
-        default:
-            guard text.hasPrefix("cuda:"), let n = Int(text.dropFirst(5)), n >= 0 else { return nil }
-            return .cuda(n)
-        }
-    }
-
     func run() throws {
         let pipeline = try FluxPipeline(modelDirectory: dir, device: device, precision: precision, keepLoaded: true)
         let t0 = now()

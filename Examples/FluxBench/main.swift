@@ -42,7 +42,7 @@ while let a = args.next() {
     case "--cache-mb": cpuConfiguration.bufferCacheLimitBytes = max(0, Int(args.next() ?? "") ?? 512) << 20
     case "--conv-tile-mb": cpuConfiguration.convTileBytes = max(1, Int(args.next() ?? "") ?? 4) << 20
     case "--no-winograd": cpuConfiguration.winograd = false
-    case "--device": guard let v = args.next().flatMap(BatchBench.device) else { usage() }; device = v
+    case "--device": guard let v = args.next().flatMap(ComputeDevice.init(parsing:)) else { usage() }; device = v
     case "--precision": guard let v = args.next().flatMap(WeightPrecision.init(rawValue:)) else { usage() }; precision = v
     case "--size": guard let v = args.next().flatMap(Int.init), v >= 16, v % 16 == 0 else { usage() }; size = v
     case "--batches":
