@@ -26,24 +26,8 @@ extension FluxPipeline {
     nonisolated(nonsending)
     public func generate(_ request: GenerationRequest,
                          progress: (@Sendable (GenerationProgress) -> Bool)? = nil) async throws -> GeneratedImage {
-        try Task.checkCancellation()
-        let cancelled = CancelFlag()
-        let handle = PipelineHandle(pipeline: self)
-        return try await withTaskCancellationHandler {
-            try await FluxPipeline.onGenerationThread {
-                do {
-                    // A callback is always passed, so each step also computes its preview latent
-                    // (one latent-sized subtraction, nothing next to a DiT step).
-                    return try handle.pipeline.generate(request) { p in
-                        !cancelled.isSet && (progress?(p) ?? true) && !cancelled.isSet
-                    }
-                } catch ModelError.cancelled where cancelled.isSet {
-                    throw CancellationError()
-                }
-            }
-        } onCancel: {
-            cancelled.set()
-        }
+        // A batch of one is the single run (`generate(_:progress:)` runs the same rows).
+        try await generate(batch: [request], progress: progress)[0]
     }
 
     /// The run of `request` as a stream: `.progress` events, then `.image`, then the end. The run
