@@ -1,7 +1,6 @@
 import Foundation
 import PostgresNIO
 
-/// A job as `majicflux_jobs` holds it, with its place in the queue.
 /// A job to insert (`PostgresJobStore.enqueue`).
 struct PostgresNewJob: Sendable {
     var id: String
@@ -14,6 +13,7 @@ struct PostgresNewJob: Sendable {
     var created = Date()
 }
 
+/// A job as `majicflux_jobs` holds it, with its place in the queue.
 struct PostgresJobRecord: Sendable, Equatable {
     var id: String
     /// "queued", "running", "done", "failed" or "cancelled".
