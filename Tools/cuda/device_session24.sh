@@ -9,6 +9,8 @@
 #             `generate --precision q8_0` (GGUF blocks on the GPU, per-row e4m3), `generate --cache 0.06`;
 #             then `serve --device cuda` (fp8 and q8_0) through the JSON and A1111 APIs (a batch_size 2
 #             call, step-cached jobs) with Tools/cuda/serve_check.py
+#   final     (STAGES=final, the session's last binary) `quantize --format gguf-q8_0` of the fixture DiT,
+#             `generate --dit that.gguf` and `--precision q8_0` on the GPU, `serve --precision q8_0`
 # Everything lands in $OUT/logs.tgz.
 set -u
 . Tools/cuda/device_setup.sh
@@ -30,6 +32,19 @@ for s in ${STAGES:-gguf dit-gguf dit-batch user}; do
       ls -la "$OUT"/gen-*.png
       timeout 240 python3 Tools/cuda/serve_check.py --bin /tmp/bin/majicflux --model $M --out "$OUT" \
         --runs "${RUNS:-fp8,q8_0}" --size 512 --steps 20 2>&1 | tee "$OUT/serve_check.log" ;;
+    final)
+      # The final binary's user paths for GGUF on the GPU: quantize the fixture DiT to a Q8_0 .gguf,
+      # generate with it, and --precision q8_0 through generate and serve (Q8_0 now as per-tensor e4m3).
+      timeout 60 /tmp/bin/majicflux quantize $M/transformer/diffusion_pytorch_model.safetensors /tmp/dit-q8_0.gguf \
+        --format gguf-q8_0 > "$OUT/quantize.log" 2>&1; echo "quantize: exit $? $(tail -2 "$OUT/quantize.log" | tr '\n' ' ' | cut -c1-300)"
+      for run in "gguf-file:--dit /tmp/dit-q8_0.gguf" "q8_0:--precision q8_0"; do
+        name=${run%%:*}; extra=${run#*:}
+        timeout 120 /tmp/bin/majicflux generate --model $M --device cuda $extra --prompt "a red circle" --seed 7 --steps 20 \
+          --width 512 --height 512 --output "$OUT/final-$name.png" > "$OUT/final-$name.log" 2>&1
+        echo "generate $name: exit $? $(tail -3 "$OUT/final-$name.log" | tr '\n' ' ' | cut -c1-400)"
+      done
+      timeout 120 python3 Tools/cuda/serve_check.py --bin /tmp/bin/majicflux --model $M --out "$OUT" \
+        --runs q8_0 --size 512 --steps 20 2>&1 | tail -2 ;;
   esac
 done
 rm -rf "$OUT"/serve-*/
