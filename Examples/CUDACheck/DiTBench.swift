@@ -45,18 +45,26 @@ enum DiTBench {
             gpu.resetPeak()
             for _ in 0..<5 { _ = step() }
             gpu.synchronize()
-            var times: [Double] = [], walls: [Double] = []
+            var times: [Double] = [], walls: [Double] = [], hosts: [Double] = []
             var out: Tensor? = nil
             for _ in 0..<5 {
                 let w0 = now()
-                let ms = gpu.time { out = step() }
+                var h = 0.0
+                // Host time to queue the step (returns before the GPU finishes): when it nears the
+                // GPU time, the host is what limits the step.
+                let ms = gpu.time { out = step(); h = (now() - w0) * 1000 }
                 walls.append((now() - w0) * 1000)
+                hosts.append(h)
                 times.append(ms)
             }
             let sorted = times.sorted()
             let v = out!.floats()
             let finite = v.allSatisfy { $0.isFinite }
-            print("dit \(size)x\(size) (\(tokens)+512 tokens): best \(fmt(sorted[0])) ms, median \(fmt(sorted[2])) ms per step (wall \(fmt(walls.min()!)) ms); "
+            // Ten steps queued back to back, as a generation runs them: GPU time per step.
+            _ = step(); gpu.synchronize()
+            let run10 = gpu.time { for _ in 0..<10 { _ = step() } } / 10
+            print("dit \(size)x\(size) (\(tokens)+512 tokens): best \(fmt(sorted[0])) ms, median \(fmt(sorted[2])) ms per step (wall \(fmt(walls.min()!)) ms, "
+                  + "host queueing \(fmt(hosts.sorted()[2])) ms median; 10 steps back to back \(fmt(run10)) ms a step); "
                   + "peak in use \(fmt(Double(gpu.peakInUseBytes) / 1e9, 2)) GB, reserved \(fmt(Double(gpu.peakReservedBytes) / 1e9, 2)) GB; output finite: \(finite)")
             if gpu.hopperFlashAvailable {
                 // The same step with the other flash kernels.

@@ -65,4 +65,37 @@ final class CapabilityBackendTests: XCTestCase {
         XCTAssertNotEqual(image.rgb, plain.rgb)
         XCTAssertLessThan(mean, 8)
     }
+
+    /// On a backend that reads back without waiting (`AsyncDownloading`), each step's preview is
+    /// reported after the next step is queued: the same steps in order, the same preview values (the
+    /// copy is waited for before the report), the same picture, and cancelling still stops the run.
+    func testPreviewsReadBackWithoutWaitingMatchTheCPUs() throws {
+        var request = Self.request
+        request.steps = 4
+        func run(_ pipeline: FluxPipeline) throws -> (steps: [Int], previews: [[Float]], rgb: [UInt8]) {
+            var steps: [Int] = [], previews: [[Float]] = []
+            let image = try pipeline.generate(request) { p in
+                if p.stage == .denoising { steps.append(p.step) }
+                if let d = p.denoised { previews.append(d.floats()) }
+                return true
+            }
+            return (steps, previews, image.rgb)
+        }
+        let cpu = try run(FluxPipeline(files: Self.files))
+        let backend = CapabilityTestBackend()
+        let async = try run(FluxPipeline(files: Self.files, backend: backend))
+        XCTAssertEqual(cpu.steps, [0, 1, 2, 3, 4])
+        XCTAssertEqual(async.steps, cpu.steps)
+        XCTAssertEqual(async.previews.count, 4)
+        XCTAssertEqual(async.previews, cpu.previews, "a preview read before its copy landed would be 0xFF garbage")
+        XCTAssertEqual(async.rgb, cpu.rgb)
+        var seen: [Int] = []
+        XCTAssertThrowsError(try FluxPipeline(files: Self.files, backend: backend).generate(request) { p in
+            if p.stage == .denoising { seen.append(p.step) }
+            return p.step < 2
+        }) { error in
+            guard case ModelError.cancelled = error else { return XCTFail("expected cancelled, got \(error)") }
+        }
+        XCTAssertEqual(seen, [0, 1, 2], "no report after the cancelling one")
+    }
 }

@@ -21,6 +21,8 @@ public final class FluxTransformer: Module {
     var hostModulation: [[any LinearLayer]] = []
     /// Modulation parameters computed ahead, per (timestep, guidance, pooled).
     let modulationCache = FluxModulationCache()
+    /// Rotary tables by token layout, made once for all the steps of a generation.
+    let ropeTables = FluxRoPECache()
     /// Where the weights live and the forward pass runs (inputs are moved here).
     public let backend: any Backend
     /// Set when the blocks stream (`streaming` given at load).
@@ -133,10 +135,11 @@ public final class FluxTransformer: Module {
         vec = vec + vectorIn(pooled.moved(to: backend))
         var t = txtIn(txt.moved(to: backend))
         let lt = t.shape[1]
-        var ids = FluxRoPE.ids(txtLen: lt, height: height, width: width)
-        if let r = reference { ids += (0..<(r.height * r.width)).map { [1, $0 / r.width, $0 % r.width] } }
-        let rope = FluxRoPE(ids: ids,
-                            axesDims: config.axesDimsRope, theta: config.ropeTheta, backend: backend)
+        let layout = FluxRoPE.Layout(textTokens: lt, height: height, width: width,
+                                     referenceHeight: reference?.height ?? 0, referenceWidth: reference?.width ?? 0)
+        let rope = ropeTables.table(layout) {
+            FluxRoPE(ids: layout.ids, axesDims: config.axesDimsRope, theta: config.ropeTheta, backend: backend)
+        }
         // A streaming model's blocks hold no modulation weights: their parameters come from the cache.
         let mods = streamer == nil ? nil : stepModulation(timestep: timestep, guidance: guidance, pooled: pooled)
         // With a step cache the first block runs alone first: its residual decides whether the

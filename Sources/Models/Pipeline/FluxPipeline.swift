@@ -290,6 +290,17 @@ public final class FluxPipeline {
         let caches = request.cacheThreshold > 0
             ? (cond: FirstBlockCache(threshold: request.cacheThreshold), uncond: FirstBlockCache(threshold: request.cacheThreshold)) : nil
         defer { lastStepCache = caches.map { (computed: $0.cond.computed, reused: $0.cond.reused) } }
+        // On a device that reads back without waiting, a step's preview is copied to the host behind
+        // its work and reported after the next step is queued: the device keeps computing while the
+        // host waits for the copy and draws the preview (a waiting download would idle it every step).
+        let reader = wantsDenoised ? backend as? any AsyncDownloading : nil
+        var pending: (step: Int, denoised: Tensor, copied: QueueFence)?
+        func reportPending() throws {
+            guard let p = pending else { return }
+            pending = nil
+            reader?.hostWait(p.copied)
+            try onStep(p.step, p.denoised)
+        }
         try onStep(0, nil)
         for i in first..<schedule.steps {
             let t = [Float](repeating: schedule.modelTimestep(i), count: rows)
@@ -315,8 +326,17 @@ public final class FluxPipeline {
                 x = kept * (1 - blend.mask) + blend.mask * x
             }
             try backend.throwIfFaulted()
-            try onStep(i - first + 1, denoised)
+            if let reader, let denoised {
+                let copied = reader.makeFence()
+                let host = reader.downloadAsync(denoised, done: copied)
+                try reportPending()
+                pending = (i - first + 1, host, copied)
+            } else {
+                try onStep(i - first + 1, denoised)
+            }
         }
+        try reportPending()
+        try backend.throwIfFaulted()
         return (x, schedule.steps - first)
     }
 }

@@ -70,3 +70,21 @@ extension CUDABackend: AsyncUploading {
         return total - free
     }
 }
+
+/// Reading back without waiting (`AsyncDownloading`): the copy is queued on the compute stream into
+/// page-locked memory, with the fence recorded after it.
+extension CUDABackend: AsyncDownloading {
+    public func downloadAsync(_ tensor: Tensor, done: QueueFence) -> Tensor {
+        let t = tensor.moved(to: self).contiguous()
+        let bytes = t.count * t.dtype.byteSize
+        guard bytes > 0, !fault.isSet, let host = try? hostBuffer(byteCount: bytes) else {
+            // No page-locked memory to spare (or nothing to copy): the ordinary, waiting download.
+            recordCompute(done)
+            return t.moved(to: CPUBackend.shared)
+        }
+        let src = UInt64(UInt(bitPattern: t.storage.pointer)) + UInt64(t.offset * t.dtype.byteSize)
+        must(driver.cuMemcpyDtoHAsync(host.pointer, src, bytes, stream), "cuMemcpyDtoHAsync")
+        recordCompute(done)
+        return Tensor(storage: host, dtype: t.dtype, shape: t.shape)
+    }
+}

@@ -7,6 +7,7 @@ import Tensor
 /// - `AsyncUploading` with real ordering: a copy is only queued by `uploadAsync` and runs when some
 ///   thread waits on its fence (`computeWait`/`hostWait`), so a streamer that reads a slot without
 ///   waiting for its copy computes with stale weights and the picture shows it;
+/// - `AsyncDownloading` likewise: the copy back lands only when its fence is waited on;
 /// - `DeviceMemoryInfo`: counts the bytes of its own live allocations (device used = reserved);
 /// - `FP8GEMM`: e4m3 codes with a per-tensor scale, multiplied by dequantising on the CPU;
 /// - `BlockDequantizing`: ggml blocks expanded with Quant's dequantiser.
@@ -16,7 +17,7 @@ final class CapabilityTestBackend: Backend, @unchecked Sendable {
     let base = CPUBackend.shared
     private let lock = NSLock()
     private var live = 0, peak = 0, windowPeak = 0
-    private var pending: [(source: UnsafeRawPointer, count: Int, storage: Storage, offset: Int, done: QueueFence)] = []
+    private var pending: [(source: UnsafeRawPointer, count: Int, storage: Storage, offset: Int, done: QueueFence, keep: Tensor?)] = []
     private var copies = 0, fp8Count = 0, blockCount = 0, limit: Int?
     /// Calls of `dequantizeBlocks` (GGUF Linears expanded by the backend).
     var blockExpansions: Int { locked { blockCount } }
@@ -107,7 +108,7 @@ extension CapabilityTestBackend: AsyncUploading {
     func uploadAsync(_ source: UnsafeRawPointer, count: Int, to storage: Storage, byteOffset: Int,
                      after: QueueFence?, done: QueueFence) {
         lock.lock(); defer { lock.unlock() }
-        pending.append((source, count, storage, byteOffset, done))
+        pending.append((source, count, storage, byteOffset, done, nil))
     }
 
     /// Runs the queued copies in order up to the last one that records `fence` (none if no queued
@@ -169,5 +170,17 @@ extension CapabilityTestBackend: BlockDequantizing {
         // The blocks are host memory here (the base backend's): Quant reads them in place.
         let layer = try! GGUFBlockLinear(type: GGMLType(format), blocks: blocks, rows: rows, columns: columns)
         return adopt(layer.dequantized().to(dtype))
+    }
+}
+
+extension CapabilityTestBackend: AsyncDownloading {
+    func downloadAsync(_ tensor: Tensor, done: QueueFence) -> Tensor {
+        let t = tensor.contiguous()
+        let host = base.allocate(byteCount: Swift.max(1, t.count * t.dtype.byteSize))
+        // Garbage until the fence is waited on, as a device's copy would be.
+        host.pointer.initializeMemory(as: UInt8.self, repeating: 0xFF, count: host.byteCount)
+        lock.lock(); defer { lock.unlock() }
+        pending.append((UnsafeRawPointer(t.storage.pointer) + t.offset * t.dtype.byteSize, t.count * t.dtype.byteSize, host, 0, done, t))
+        return Tensor(storage: host, dtype: t.dtype, shape: t.shape)
     }
 }
