@@ -97,6 +97,7 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
+        _ = ProcessClock.fallbackStart
         // A destination that cannot be written is reported now, not after the whole generation.
         do { try OutputPath.check(Self.outputPath(output, seed: 0, batch: batch)) } catch let e as TensorError { throw CLIError("--output \(e)") }
         // LoRA files are read before any weights load: a bad one fails at once.
@@ -106,6 +107,7 @@ struct Generate: ParsableCommand {
         let backend = try model.resolveDevice()
         try model.checkApplies(to: backend)
         let pipeline = try model.makePipeline(keepLoaded: false)
+        let startUp = ProcessClock.secondsSinceStart()  // the backend (CUDA: context, kernels) and tokenizers included
         for warning in pipeline.warnings { Console.info("warning: \(warning)") }
         var request = try request(preset: pipeline.preset, conditioning: conditioning)
         if !uses.isEmpty {
@@ -150,11 +152,15 @@ struct Generate: ParsableCommand {
             for i in images.indices { images[i].modelHash = hash }
         }
         // Each picture with its own seed in its infotext.
+        let pngStart = Date()
         for image in images {
             let path = Self.outputPath(output, seed: image.request.seed, batch: batch)
             try PNG.write(try image.png, to: path, text: image.parameterText(model: model.displayName, kind: pipeline.preset.conditioning, record: record))
             Console.info("wrote \(path)")
         }
+        // Where the time went (issue 21's cold start): process start to the last PNG written.
+        Console.info(pipeline.lastTimings.summary(startUp: startUp, png: Date().timeIntervalSince(pngStart),
+                                                  wall: ProcessClock.secondsSinceStart()))
     }
 }
 
