@@ -146,9 +146,12 @@ struct Generate: ParsableCommand {
                 Console.info("  peak per stage: " + pipeline.stagePeaks.map { "\($0.stage) \(mib($0.bytes))" }.joined(separator: ", "))
             }
         }
+        var extras: [(name: String, seconds: Double)] = []
         if images.contains(where: { $0.modelHash == nil }) {  // a first run on a big model file: hashing may still be going on
             if !pipeline.modelHash.isFinished { Console.info("hashing the DiT file for the PNG's Model hash (once per file, then cached)") }
+            let waitStart = Date()
             let hash = pipeline.modelHash.wait()
+            extras.append(("model hash wait", Date().timeIntervalSince(waitStart)))
             for i in images.indices { images[i].modelHash = hash }
         }
         // Each picture with its own seed in its infotext.
@@ -159,7 +162,7 @@ struct Generate: ParsableCommand {
             Console.info("wrote \(path)")
         }
         // Where the time went (issue 21's cold start): process start to the last PNG written.
-        Console.info(pipeline.lastTimings.summary(startUp: startUp, png: Date().timeIntervalSince(pngStart),
+        Console.info(pipeline.lastTimings.summary(startUp: startUp, extras: extras, png: Date().timeIntervalSince(pngStart),
                                                   wall: ProcessClock.secondsSinceStart()))
     }
 }

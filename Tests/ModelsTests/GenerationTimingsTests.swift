@@ -58,5 +58,9 @@ final class GenerationTimingsTests: XCTestCase {
         XCTAssertTrue(t.summary().hasSuffix("other 0.16 s; 9.00 s in all"), t.summary())
         t.total = 1
         XCTAssertTrue(t.summary().contains("other 0.00 s"), t.summary())
+        // The caller's own parts come before the PNG and are not counted as other time.
+        t.total = 9
+        XCTAssertTrue(t.summary(extras: [("model hash wait", 0.1)], png: 0.02).hasSuffix("model hash wait 0.10 s, PNG 0.02 s, other 0.04 s; 9.00 s in all"),
+                      t.summary(extras: [("model hash wait", 0.1)], png: 0.02))
     }
 }

@@ -29,9 +29,11 @@ public struct GenerationTimings: Sendable, Equatable {
     public var stagesSum: Double { clipLoad + clipEncode + t5Load + t5Encode + ditLoad + steps + vaeLoad + vaeDecode }
 
     /// One line: `CLIP load 0.20 s + encode 0.01 s, T5 load ..., DiT load ..., 20 steps ..., VAE load
-    /// ... + decode ...`, with `start-up` before and `PNG` after when given, then `other` (what no
-    /// stage covers: `wall` less the parts) and `wall` as `in all`; without `wall`, `total` is `in all`.
-    public func summary(startUp: Double? = nil, png: Double? = nil, wall: Double? = nil) -> String {
+    /// ... + decode ...`, with `start-up` before and the caller's `extras` (e.g. a wait for the model
+    /// hash) and `PNG` after when given, then `other` (what no part covers: `wall` less the parts) and
+    /// `wall` as `in all`; without `wall`, `total` is `in all`.
+    public func summary(startUp: Double? = nil, extras: [(name: String, seconds: Double)] = [], png: Double? = nil,
+                        wall: Double? = nil) -> String {
         var parts: [String] = []
         if let startUp { parts.append("start-up \(Self.text(startUp))") }
         parts.append("CLIP load \(Self.text(clipLoad)) + encode \(Self.text(clipEncode))")
@@ -39,9 +41,10 @@ public struct GenerationTimings: Sendable, Equatable {
         parts.append("DiT load \(Self.text(ditLoad))")
         parts.append("\(stepCount) step\(stepCount == 1 ? "" : "s") \(Self.text(steps))")
         parts.append("VAE load \(Self.text(vaeLoad)) + decode \(Self.text(vaeDecode))")
+        for extra in extras { parts.append("\(extra.name) \(Self.text(extra.seconds))") }
         if let png { parts.append("PNG \(Self.text(png))") }
         let all = wall ?? total
-        let other = all - stagesSum - (startUp ?? 0) - (png ?? 0)
+        let other = all - stagesSum - (startUp ?? 0) - (png ?? 0) - extras.reduce(0) { $0 + $1.seconds }
         parts.append("other \(Self.text(Swift.max(0, other)))")
         return "times: " + parts.joined(separator: ", ") + "; \(Self.text(all)) in all"
     }
