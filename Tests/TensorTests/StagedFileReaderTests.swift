@@ -27,26 +27,40 @@ final class StagedFileReaderTests: XCTestCase {
         unlink(path)
     }
 
-    /// Copies `count` bytes at `offset` with a late-running copy; returns the result, the sends and
-    /// whether the reader reported success.
-    func run(_ reader: StagedFileReader, offset: Int, count: Int) -> (ok: Bool, out: [UInt8], sends: [(slot: Int, offset: Int, n: Int)]) {
-        let slots = (0..<reader.slotCount).map { _ in UnsafeMutableRawPointer.allocate(byteCount: reader.slotBytes, alignment: 4096) }
-        defer { slots.forEach { $0.deallocate() } }
-        var out = [UInt8](repeating: 0, count: count)
-        var pending: [Int: (offset: Int, n: Int)] = [:]
+    /// The device stand-in: the slots, and copies that run only when their slot is waited for (or
+    /// at `finish()`), kept across calls as a stream keeps them.
+    final class LateDevice {
+        let reader: StagedFileReader
+        let slots: [UnsafeMutableRawPointer]
+        var wave = 0
+        var pending: [Int: (destination: UnsafeMutableRawPointer, n: Int)] = [:]
         var sends: [(slot: Int, offset: Int, n: Int)] = []
+
+        init(_ reader: StagedFileReader) {
+            self.reader = reader
+            slots = (0..<reader.slotCount).map { _ in UnsafeMutableRawPointer.allocate(byteCount: reader.slotBytes, alignment: 4096) }
+        }
+
+        deinit { slots.forEach { $0.deallocate() } }
+
         func complete(_ slot: Int) {
             guard let p = pending.removeValue(forKey: slot) else { return }
-            out.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: p.offset).copyMemory(from: slots[slot], byteCount: p.n) }
+            p.destination.copyMemory(from: slots[slot], byteCount: p.n)
         }
-        let ok = reader.copy(from: file, fileOffset: offset, count: count, slots: slots, awaitSlot: complete) { slot, buffer, at, n in
-            XCTAssertEqual(buffer, UnsafeRawPointer(slots[slot]))
-            XCTAssertNil(pending[slot], "slot \(slot) sent again before it was waited for")
-            pending[slot] = (at, n)
-            sends.append((slot, at, n))
+
+        /// The stream runs its last copies.
+        func finish() { for slot in pending.keys.sorted() { complete(slot) } }
+
+        /// One call: `count` bytes at `offset` towards `out` (copied when the copies run).
+        func copy(_ file: MappedFile, offset: Int, count: Int, into out: UnsafeMutableRawPointer) -> Bool {
+            sends = []
+            return reader.copy(from: file, fileOffset: offset, count: count, slots: slots, wave: &wave, awaitSlot: complete) { slot, buffer, at, n in
+                XCTAssertEqual(buffer, UnsafeRawPointer(self.slots[slot]))
+                XCTAssertNil(self.pending[slot], "slot \(slot) sent again before it was waited for")
+                self.pending[slot] = (out + at, n)
+                self.sends.append((slot, at, n))
+            }
         }
-        for slot in pending.keys.sorted() { complete(slot) }  // the stream runs its last copies
-        return (ok, out, sends)
     }
 
     func testBytesAreIdenticalAroundTheSlotBoundaries() {
@@ -55,26 +69,55 @@ final class StagedFileReaderTests: XCTestCase {
             let reader = StagedFileReader(readers: readers, slotBytes: s)
             XCTAssertEqual(reader.slotCount, 2 * readers)
             for count in [1, 4095, s - 1, s, s + 1, 2 * s, 4 * s, 4 * s + 1, 8 * s + 17, 9 * s - 1, 40 * s + 123] {
-                for offset in [0, 13] where offset + count <= bytes.count {
-                    let (ok, out, sends) = run(reader, offset: offset, count: count)
+                for (offset, startWave) in [(0, 0), (13, 1)] where offset + count <= bytes.count {
+                    let device = LateDevice(reader)
+                    device.wave = startWave
+                    var out = [UInt8](repeating: 0, count: count)
+                    let ok = out.withUnsafeMutableBytes { o in
+                        defer { device.finish() }
+                        return device.copy(file, offset: offset, count: count, into: o.baseAddress!)
+                    }
                     let what = "\(readers) readers, \(count) bytes at \(offset)"
                     XCTAssertTrue(ok, what)
                     XCTAssertTrue(out == Array(bytes[offset..<(offset + count)]), what)
                     // In file order, back to back, none larger than a slot.
                     var next = 0
-                    for send in sends {
+                    for send in device.sends {
                         XCTAssertEqual(send.offset, next, what)
                         XCTAssertLessThanOrEqual(send.n, s, what)
                         XCTAssertGreaterThan(send.n, 0, what)
                         next += send.n
                     }
                     XCTAssertEqual(next, count, what)
-                    // Waves alternate between the two sets of slots.
-                    for (i, send) in sends.enumerated() {
-                        XCTAssertEqual(send.slot, (i / readers) % 2 * readers + i % readers, what)
+                    // Waves alternate between the two sets of slots, from the set `wave` names.
+                    for (i, send) in device.sends.enumerated() {
+                        XCTAssertEqual(send.slot, (startWave + i / readers) % 2 * readers + i % readers, what)
                     }
+                    XCTAssertEqual(device.wave, startWave + (device.sends.count + readers - 1) / readers, what)
                 }
             }
+        }
+    }
+
+    func testRangesInARowOverlapAndStayExact() {
+        // Tensors uploaded one after another with no wait between: each call's first wave fills the
+        // set its predecessor's last wave did not, and late copies of one range never meet the next.
+        let s = Self.slot
+        let reader = StagedFileReader(readers: 4, slotBytes: s)
+        let device = LateDevice(reader)
+        let ranges = [(0, 3 * s), (3 * s, s + 5), (4 * s + 5, 9 * s), (13 * s + 5, 1 << 20), (17 * s, 2 * s), (19 * s, 40)]
+        // Raw buffers: the late copies write into them after each call has returned.
+        let outs = ranges.map { UnsafeMutableRawBufferPointer.allocate(byteCount: $0.1, alignment: 16) }
+        defer { outs.forEach { $0.deallocate() } }
+        var lastSet: Int?
+        for (k, (offset, count)) in ranges.enumerated() {
+            XCTAssertTrue(device.copy(file, offset: offset, count: count, into: outs[k].baseAddress!))
+            if let lastSet { XCTAssertNotEqual(device.sends.first!.slot / 4, lastSet, "range \(k) starts on the set still copying") }
+            lastSet = device.sends.last!.slot / 4
+        }
+        device.finish()
+        for (k, (offset, count)) in ranges.enumerated() {
+            XCTAssertTrue(Array(outs[k]) == Array(bytes[offset..<(offset + count)]), "range \(k)")
         }
     }
 
@@ -90,13 +133,15 @@ final class StagedFileReaderTests: XCTestCase {
     }
 
     func testARangeOutsideTheFileFailsAndNothingIsSent() {
-        let reader = StagedFileReader(readers: 2, slotBytes: Self.slot)
+        let device = LateDevice(StagedFileReader(readers: 2, slotBytes: Self.slot))
+        var out = [UInt8](repeating: 0, count: 16)
         for (offset, count) in [(bytes.count - 10, 11), (-1, 5), (bytes.count, 1)] {
-            let (ok, _, sends) = run(reader, offset: offset, count: count)
+            let ok = out.withUnsafeMutableBytes { device.copy(file, offset: offset, count: count, into: $0.baseAddress!) }
             XCTAssertFalse(ok)
-            XCTAssertTrue(sends.isEmpty)
+            XCTAssertTrue(device.sends.isEmpty)
         }
-        let (ok, _, sends) = run(reader, offset: 5, count: 0)
-        XCTAssertTrue(ok && sends.isEmpty, "nothing to copy")
+        let ok = out.withUnsafeMutableBytes { device.copy(file, offset: 5, count: 0, into: $0.baseAddress!) }
+        XCTAssertTrue(ok && device.sends.isEmpty, "nothing to copy")
+        XCTAssertEqual(device.wave, 0)
     }
 }

@@ -44,7 +44,7 @@ extension CUDABackend {
         return lock.withLock {
             guard let slots = uploadSlotsLocked(readers: knobs.uploadReaders, slotBytes: knobs.uploadSlotBytes) else { return false }
             let reader = StagedFileReader(readers: slots.readers, slotBytes: slots.slotBytes)
-            return reader.copy(from: file, fileOffset: fileOffset, count: count, slots: slots.buffers,
+            return reader.copy(from: file, fileOffset: fileOffset, count: count, slots: slots.buffers, wave: &slots.wave,
                                awaitSlot: { must(driver.cuEventSynchronize(slots.events[$0]), "cuEventSynchronize") },
                                send: { slot, buffer, offset, n in
                                    must(driver.cuMemcpyHtoDAsync(dst + UInt64(offset), buffer, n, stream), "cuMemcpyHtoDAsync")
@@ -84,6 +84,8 @@ final class UploadSlots {
     let slotBytes: Int
     var buffers: [UnsafeMutableRawPointer] = []
     var events: [UnsafeMutableRawPointer?] = []
+    /// Waves read so far (`StagedFileReader.copy`): which set of slots the next one fills.
+    var wave = 0
 
     init(readers: Int, slotBytes: Int) {
         self.readers = readers

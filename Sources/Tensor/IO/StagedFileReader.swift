@@ -10,8 +10,9 @@ import Dispatch
 /// chunks with one thread each (`pread` from the page cache: one thread moves ~5-10 GB/s), then
 /// hands them on in file order (`send`: queue the copy, and mark when it has read the slot). Waves
 /// take turns between two sets of `readers` slots, so one wave's copies run while the next reads.
-/// Slot numbers restart at 0 on every call: a caller whose copies outlive the call keeps its marks,
-/// and `awaitSlot` waits on them in the next call.
+/// The turn carries over from call to call (`wave`): a caller whose copies outlive the call (a GPU
+/// stream) reads the next range into the other set while the last copies of this one run, and
+/// `awaitSlot` waits on the marks the earlier call left.
 public struct StagedFileReader: Sendable {
     /// Threads reading at once (at least 1).
     public let readers: Int
@@ -38,19 +39,20 @@ public struct StagedFileReader: Sendable {
 
     /// Copies `count` bytes of `file` at `fileOffset` through `slots` (`slotCount` buffers of
     /// `slotBytes` each). For every chunk, in file order: `send(slot, buffer, offset in the range,
-    /// bytes)`. Before a slot is filled again: `awaitSlot(slot)`. `awaitSlot` and `send` run on the
-    /// calling thread, the reads on `readers` threads. False when a read failed (the range is outside
-    /// the file, an I/O error): the chunks before it were sent, none after.
-    public func copy(from file: MappedFile, fileOffset: Int, count: Int, slots: [UnsafeMutableRawPointer],
+    /// bytes)`. Before a slot is filled: `awaitSlot(slot)`. `awaitSlot` and `send` run on the calling
+    /// thread, the reads on `readers` threads. `wave` counts the waves run with these slots (even:
+    /// the first set next, odd: the second); keep it between calls. False when a read failed (the
+    /// range is outside the file, an I/O error): the chunks before it were sent, none after.
+    public func copy(from file: MappedFile, fileOffset: Int, count: Int, slots: [UnsafeMutableRawPointer], wave: inout Int,
                      awaitSlot: (Int) -> Void, send: (Int, UnsafeRawPointer, Int, Int) -> Void) -> Bool {
         precondition(slots.count >= slotCount, "StagedFileReader needs \(slotCount) slots, got \(slots.count)")
         guard count > 0 else { return true }
         guard fileOffset >= 0, fileOffset + count <= file.byteCount else { return false }
         let chunk = chunkBytes(count: count)
         let chunks = (count + chunk - 1) / chunk
-        var wave = 0
-        while wave * readers < chunks {
-            let first = wave * readers, n = Swift.min(readers, chunks - first)
+        var done = 0  // chunks sent
+        while done < chunks {
+            let first = done, n = Swift.min(readers, chunks - done)
             let base = (wave % 2) * readers
             for j in 0..<n { awaitSlot(base + j) }
             let ok = ReadResults(n)
@@ -66,6 +68,7 @@ public struct StagedFileReader: Sendable {
                 send(base + j, UnsafeRawPointer(slots[base + j]), start, Swift.min(chunk, count - start))
             }
             wave += 1
+            done += n
         }
         return true
     }
