@@ -14,7 +14,9 @@ import Tensor
 ///     cuda-check dit-fp8 [1024|512 ...]    the same with the block Linears in fp8 (and its error vs bf16)
 ///     cuda-check gemm                      cuBLASLt bf16 GEMM throughput
 ///     cuda-check flash                     both head-size-128 flash kernels vs the CPU, and their speed
-///     cuda-check upload                    a 1 GB mapped checkpoint tensor to the GPU, direct vs host array
+///     cuda-check upload                    mapped checkpoint bytes to the GPU: exactness at slot boundaries, GB/s for 1-8 readers
+///     cuda-check kernel-cache              the kernel module cached on disk: compiled, read back, damaged files
+///                                          recompiled and rewritten, an unwritable folder (new processes, timed)
 ///     cuda-check fp8                       fp8 linear layers (tensor cores and dequant path) vs bf16 at DiT shapes
 ///     cuda-check stream [GiB] [bf16] [slots] the DiT streamed within GiB of weights (default 4, fp8, 2
 ///                                          slots) vs all resident: step time, output, copy speed
@@ -32,7 +34,7 @@ setvbuf(stdout, nil, _IOLBF, 0)  // line-buffered, so a log shows how far a cras
 OpenBLASSetup.prepareProcess()  // first, before other threads: OpenBLAS's core and thread timeout
 let args = Array(CommandLine.arguments.dropFirst())
 guard let command = args.first else {
-    print("usage: cuda-check ops|pipeline DIR|dit [sizes]|dit-fp8 [sizes]|gemm|flash|upload|fp8|stream [GiB] [bf16] [slots]|kernels")
+    print("usage: cuda-check ops|pipeline DIR|dit [sizes]|dit-fp8 [sizes]|gemm|flash|upload|kernel-cache|fp8|stream [GiB] [bf16] [slots]|kernels")
     exit(2)
 }
 if command == "ops-cpu" {
@@ -68,6 +70,10 @@ do {
         try ConditioningCheck.bench(vaeDir: rest.first { Int($0) == nil }, sizes: rest.compactMap { Int($0) }.isEmpty ? [1024] : rest.compactMap { Int($0) })
     case "flash": exit(try FlashCheck.run() ? 0 : 1)
     case "upload": exit(try UploadCheck.run() ? 0 : 1)
+    case "kernel-cache": exit(try KernelCacheCheck.run() ? 0 : 1)
+    case "kernel-cache-child":
+        guard args.count >= 2 else { print("usage: cuda-check kernel-cache-child FOLDER"); exit(2) }
+        exit(KernelCacheCheck.childMain(folder: args[1]))
     case "fp8": exit(try FP8Check.run() ? 0 : 1)
     case "gguf": exit(try GGUFCheck.run() ? 0 : 1)
     case "dit-gguf":

@@ -97,6 +97,7 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
+        _ = ProcessClock.fallbackStart
         // A destination that cannot be written is reported now, not after the whole generation.
         do { try OutputPath.check(Self.outputPath(output, seed: 0, batch: batch)) } catch let e as TensorError { throw CLIError("--output \(e)") }
         // LoRA files are read before any weights load: a bad one fails at once.
@@ -106,6 +107,7 @@ struct Generate: ParsableCommand {
         let backend = try model.resolveDevice()
         try model.checkApplies(to: backend)
         let pipeline = try model.makePipeline(keepLoaded: false)
+        let startUp = ProcessClock.secondsSinceStart()  // the backend (CUDA: context, kernels) and tokenizers included
         for warning in pipeline.warnings { Console.info("warning: \(warning)") }
         var request = try request(preset: pipeline.preset, conditioning: conditioning)
         if !uses.isEmpty {
@@ -144,17 +146,24 @@ struct Generate: ParsableCommand {
                 Console.info("  peak per stage: " + pipeline.stagePeaks.map { "\($0.stage) \(mib($0.bytes))" }.joined(separator: ", "))
             }
         }
+        var extras: [(name: String, seconds: Double)] = []
         if images.contains(where: { $0.modelHash == nil }) {  // a first run on a big model file: hashing may still be going on
             if !pipeline.modelHash.isFinished { Console.info("hashing the DiT file for the PNG's Model hash (once per file, then cached)") }
+            let waitStart = Date()
             let hash = pipeline.modelHash.wait()
+            extras.append(("model hash wait", Date().timeIntervalSince(waitStart)))
             for i in images.indices { images[i].modelHash = hash }
         }
         // Each picture with its own seed in its infotext.
+        let pngStart = Date()
         for image in images {
             let path = Self.outputPath(output, seed: image.request.seed, batch: batch)
             try PNG.write(try image.png, to: path, text: image.parameterText(model: model.displayName, kind: pipeline.preset.conditioning, record: record))
             Console.info("wrote \(path)")
         }
+        // Where the time went (issue 21's cold start): process start to the last PNG written.
+        Console.info(pipeline.lastTimings.summary(startUp: startUp, extras: extras, png: Date().timeIntervalSince(pngStart),
+                                                  wall: ProcessClock.secondsSinceStart()))
     }
 }
 

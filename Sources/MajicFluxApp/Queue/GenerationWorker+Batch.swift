@@ -70,7 +70,7 @@ extension GenerationWorker {
                 return go
             }
             let seconds = ProcessInfo.processInfo.systemUptime - start
-            Console.info("worker \(id): \(images.count) pictures in one pass (\(jobs.map(\.id).joined(separator: ", ")))")
+            Console.info("worker \(id): \(images.count) pictures in one pass (\(jobs.map(\.id).joined(separator: ", "))) \(await host.lastTimings.summary())")
             for (k, r) in requests.enumerated() { outcomes[r.index] = .done(images[k], request: r.request, seconds: seconds) }
         } catch {
             let failed = Self.outcome(error)

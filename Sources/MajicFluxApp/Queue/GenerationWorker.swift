@@ -197,6 +197,7 @@ final class GenerationWorker: @unchecked Sendable {
         do {
             let request = try await StoredJobRequest.request(claimed, loras: loras)
             let image = try await host.generate(request) { [self] p in self.progress(job, p, state, beat) }
+            Console.info("worker \(id): job \(job.id) \(await host.lastTimings.summary())")
             return .done(image, request: request, seconds: ProcessInfo.processInfo.systemUptime - start)
         } catch {
             return Self.outcome(error)

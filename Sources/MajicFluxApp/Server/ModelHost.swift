@@ -79,7 +79,9 @@ actor ModelHost {
         switch state {
         case .ready:
             guard let pipeline else { throw Unavailable(message: "the model is not available") }
-            return try await pipeline.generate(request, progress: progress)
+            let image = try await pipeline.generate(request, progress: progress)
+            lastTimings = pipeline.lastTimings
+            return image
         case .failed(let m): throw Unavailable(message: m)
         case .loading: throw Unavailable(message: "the model is still loading")
         }
@@ -95,6 +97,7 @@ actor ModelHost {
             let images = try await pipeline.generate(batch: requests, progress: progress)
             passes += 1
             lastPassRows = pipeline.lastBatchRows
+            lastTimings = pipeline.lastTimings
             return images
         case .failed(let m): throw Unavailable(message: m)
         case .loading: throw Unavailable(message: "the model is still loading")
@@ -103,6 +106,8 @@ actor ModelHost {
 
     /// Batched runs so far (`generate(batch:)`), and how many pictures the last one made in one pass.
     private(set) var passes = 0, lastPassRows = 0
+    /// Where the last run's time went (`FluxPipeline.lastTimings`), for the worker's log.
+    private(set) var lastTimings = GenerationTimings()
 
     /// No model to run a job on: it failed to load (the message says why) or is still loading.
     struct Unavailable: Error, CustomStringConvertible {

@@ -45,6 +45,9 @@ extension FluxPipeline {
                          progress: ((GenerationProgress) -> Bool)? = nil) throws -> [GeneratedImage] {
         try Self.checkBatch(requests)
         generationGate.lock(); defer { generationGate.unlock() }
+        let start = ContinuousClock.now
+        lastTimings = GenerationTimings()
+        defer { lastTimings.total = GenerationTimings.seconds(since: start) }
         guard vramBudget != nil, requests.count > 1 else { return try generateRows(requests, progress: progress) }
         // A streaming DiT takes one row per call (its modulation is prepared per pooled row).
         var images: [GeneratedImage] = []

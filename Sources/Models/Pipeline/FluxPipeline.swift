@@ -120,10 +120,10 @@ public final class FluxPipeline {
     }
 
     /// The stages' models as the current generation uses them (loaded by `stages` on first use).
-    func clip() throws -> CLIPTextModel { try stages.clip() }
-    func t5() throws -> T5Encoder { try stages.t5() }
-    func dit(tokens: Int? = nil) throws -> FluxTransformer { try stages.dit(tokens: tokens) }
-    func vae() throws -> AutoencoderKL { try stages.vae() }
+    func clip() throws -> CLIPTextModel { try timed(\.clipLoad) { try stages.clip() } }
+    func t5() throws -> T5Encoder { try timed(\.t5Load) { try stages.t5() } }
+    func dit(tokens: Int? = nil) throws -> FluxTransformer { try timed(\.ditLoad) { try stages.dit(tokens: tokens) } }
+    func vae() throws -> AutoencoderKL { try timed(\.vaeLoad) { try stages.vae() } }
 
     /// How the last loaded DiT and T5 held their blocks under a VRAM budget (nil without one).
     public var lastDiTResidency: BlockResidency? { stages.lastDiTResidency }
@@ -138,6 +138,8 @@ public final class FluxPipeline {
     /// How many pictures the last generation made in one pass (1 for `generate(_:)`; the batch size
     /// for `generate(batch:)`, or 1 when it fell back to one at a time: FluxPipeline+Batch.swift).
     public internal(set) var lastBatchRows = 0
+    /// Where the last generation's time went, stage by stage (GenerationTimings.swift).
+    public internal(set) var lastTimings = GenerationTimings()
 
     /// The CLIP config (FLUX.1's when the folder has none), which must hold the 77 prompt positions.
     static func clipConfig(_ files: FluxModelFiles) throws -> CLIPTextConfig {
@@ -157,11 +159,11 @@ public final class FluxPipeline {
         let clipIDs = clipTokenizer.encode(prompt, length: FluxPipeline.clipLength).map(Int.init)
         let clip = try clip()
         try checkVocabulary(clipIDs, size: clip.config.vocabSize, tokenizer: files.clipTokenizer, model: files.clip)
-        let pooled = clip([clipIDs]).pooled
+        let pooled = timed(\.clipEncode) { clip([clipIDs]).pooled }
         let t5IDs = t5Tokenizer.encode(prompt, length: maxSequenceLength).map(Int.init)
         let t5 = try t5()
         try checkVocabulary(t5IDs, size: t5.config.vocabSize, tokenizer: files.t5Tokenizer, model: files.t5)
-        let sequence = t5([t5IDs])
+        let sequence = timed(\.t5Encode) { t5([t5IDs]) }
         try backend.throwIfFaulted()
         return (sequence, pooled)
     }
@@ -178,6 +180,9 @@ public final class FluxPipeline {
     public func generate(_ request: GenerationRequest,
                          progress: ((GenerationProgress) -> Bool)? = nil) throws -> GeneratedImage {
         generationGate.lock(); defer { generationGate.unlock() }
+        let start = ContinuousClock.now
+        lastTimings = GenerationTimings()
+        defer { lastTimings.total = GenerationTimings.seconds(since: start) }
         return try generateRows([request], progress: progress)[0]
     }
 
@@ -228,9 +233,13 @@ public final class FluxPipeline {
             })
             CPUBackend.shared.releaseCachedBuffers()
         }
+        let denoiseStart = ContinuousClock.now, ditLoadBefore = lastTimings.ditLoad
         let (x, steps) = try denoise(request, cond: cond, uncond: uncond, latentSize: (lh, lw), schedule: schedule,
                                      generators: generators, start: begin,
                                      wantsDenoised: progress != nil) { try report(.denoising, $0, denoised: $1) }
+        settleDevice()
+        lastTimings.steps += GenerationTimings.seconds(since: denoiseStart) - (lastTimings.ditLoad - ditLoadBefore)
+        lastTimings.stepCount += steps
 
         CPUBackend.shared.releaseCachedBuffers()
         try report(.decoding, steps)
@@ -238,6 +247,8 @@ public final class FluxPipeline {
         let vae = try vae()
         try checkFits(vae: vae.config, latentChannels: latents.shape[1])
         var images: [GeneratedImage] = []
+        let decodeStart = ContinuousClock.now
+        defer { lastTimings.vaeDecode += GenerationTimings.seconds(since: decodeStart) }
         for (row, rowRequest) in requests.enumerated() {
             // Picture by picture: a batch decodes in the memory of one picture.
             let rowLatents = requests.count == 1 ? latents : latents.slice(dim: 0, start: row, end: row + 1).contiguous()

@@ -26,25 +26,42 @@ extension CUDABackend {
         /// Whether GEMM plans time cuBLASLt's candidate algorithms on their first call and keep the
         /// fastest (off by default: on an H200 it gained 1-2% on the fp8 DiT step, within the drift).
         public var autotune: Bool
+        /// Where the compiled kernel module is kept between processes (`CUDAKernelCache`), so a start
+        /// skips NVRTC; nil: compiled at every start. Read when the backend is made (the module is
+        /// loaded once). `fromEnvironment` sets `CUDAKernelCache.defaultFolder`.
+        public var kernelCacheFolder: String?
+        /// Threads reading a mapped checkpoint range at once when it is uploaded (`FileUploading`,
+        /// `StagedFileReader`); at least 1. Each has two pinned slots of `uploadSlotBytes`.
+        public var uploadReaders: Int
+        /// The size of one pinned upload slot (at least 64 KiB).
+        public var uploadSlotBytes: Int
 
         public init(flashKernel: FlashKernel = .wgmma3, flashKeyBlock: Int = 64, allowFP8TensorCores: Bool = true,
-                    im2colBytes: Int = 256 << 20, profiling: Bool = false, autotune: Bool = false) {
+                    im2colBytes: Int = 256 << 20, profiling: Bool = false, autotune: Bool = false,
+                    kernelCacheFolder: String? = nil, uploadReaders: Int = 4, uploadSlotBytes: Int = 16 << 20) {
             self.flashKernel = flashKernel
             self.flashKeyBlock = flashKeyBlock
             self.allowFP8TensorCores = allowFP8TensorCores
             self.im2colBytes = Swift.max(1, im2colBytes)
             self.profiling = profiling
             self.autotune = autotune
+            self.kernelCacheFolder = kernelCacheFolder
+            self.uploadReaders = Swift.max(1, uploadReaders)
+            self.uploadSlotBytes = Swift.max(64 << 10, uploadSlotBytes)
         }
 
         /// The defaults with the environment's overrides: `MAJICFLUX_CUDA_FLASH` (mma, wgmma1, wgmma2,
-        /// wgmma3) and `MAJICFLUX_CUDA_AUTOTUNE=1`. Read once per process, when first needed.
+        /// wgmma3), `MAJICFLUX_CUDA_AUTOTUNE=1`, and the kernel cache in `CUDAKernelCache.defaultFolder`
+        /// unless `MAJICFLUX_CUDA_KERNEL_CACHE=0`, `MAJICFLUX_CUDA_UPLOAD_READERS` (a count). Read once per
+        /// process, when first needed.
         public static var fromEnvironment: Configuration { environmentDefaults }
 
         private static let environmentDefaults: Configuration = {
             var c = Configuration()
             if let v = getenv("MAJICFLUX_CUDA_FLASH").flatMap({ FlashKernel(rawValue: String(cString: $0)) }) { c.flashKernel = v }
             c.autotune = getenv("MAJICFLUX_CUDA_AUTOTUNE").map { String(cString: $0) } == "1"
+            if let v = getenv("MAJICFLUX_CUDA_UPLOAD_READERS").flatMap({ Int(String(cString: $0)) }), v > 0 { c.uploadReaders = v }
+            if getenv("MAJICFLUX_CUDA_KERNEL_CACHE").map({ String(cString: $0) }) != "0" { c.kernelCacheFolder = CUDAKernelCache.defaultFolder }
             return c
         }()
     }

@@ -45,7 +45,8 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     let allocator: CUDAAllocator
     var staging: UnsafeMutableRawPointer?
     let stagingBytes = 64 << 20
-    var halfEvents: (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) = (nil, nil)
+    /// The pinned slots and events of file uploads (CUDABackend+Upload.swift), made on first use.
+    var uploadSlots: UploadSlots?
     var unitScaleTensor: Tensor?
     /// The tuning knobs (see `Configuration`).
     let knobs: Locked<Configuration>
@@ -83,27 +84,6 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
 
     // unchecked: only read and written in `make`, under `cacheLock`.
     nonisolated(unsafe) private static var cache: [String: CUDABackend] = [:]
-    // unchecked: only touched by `moduleImage`, which only `init` calls, inside `make`'s `cacheLock`.
-    nonisolated(unsafe) private static var images: [String: [CChar]] = [:]
-
-    /// The kernel module for compute capability `arch` ("90"): machine code (CUBIN) from NVRTC, or PTX
-    /// for the driver to compile when NVRTC does not know the GPU; compiled once per process.
-    static func moduleImage(arch: String) throws -> [CChar] {
-        if let i = images[arch] { return i }
-        guard let nvrtc = NVRTC.load() else { throw CUDAError.unavailable("libnvrtc not found") }
-        let image: [CChar]
-        // Hopper gets its arch-specific target (sm_90a) so the wgmma flash kernel is compiled in.
-        let specific = arch == "90" ? ["sm_90a", "sm_90"] : ["sm_\(arch)"]
-        if let cubin = specific.lazy.compactMap({ try? nvrtc.compileCUBIN(CUDAKernelSource.all, name: "majicflux.cu", arch: $0) }).first {
-            image = cubin
-        } else if let ptx = try? nvrtc.compilePTX(CUDAKernelSource.all, name: "majicflux.cu", arch: "compute_\(arch)") {
-            image = ptx
-        } else {
-            image = try nvrtc.compilePTX(CUDAKernelSource.all, name: "majicflux.cu", arch: "compute_90")
-        }
-        images[arch] = image
-        return image
-    }
     private static let cacheLock = CUDALock()
 
     /// The backend for device `ordinal` computing in `computeDType` (bf16 or f32), made once per process
@@ -159,8 +139,7 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
         guard let ltLib = CUDALibrary(CUDALibraryNames.cublasLt) else { throw CUDAError.unavailable("libcublasLt not found") }
         lt = try CUBLASLt(ltLib)
         try CUDADriver.check(d.cuMemAlloc(&workspace, workspaceBytes), "cuMemAlloc(workspace)")
-        let image = try CUDABackend.moduleImage(arch: "\(major)\(minor)")
-        try CUDADriver.check(image.withUnsafeBytes { d.cuModuleLoadData(&module, $0.baseAddress) }, "cuModuleLoadData")
+        module = try CUDABackend.loadKernelModule(d, arch: "\(major)\(minor)", cacheFolder: configuration.kernelCacheFolder)
     }
 
     // MARK: memory
@@ -212,64 +191,6 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     }
     /// Returns every cached block to the driver.
     public func emptyCache() { synchronize(); allocator.releaseCached() }
-
-    public func upload(_ source: UnsafeRawPointer, count: Int, to storage: Storage, byteOffset: Int) {
-        if count == 0 || fault.isSet { return }
-        let dst = UInt64(UInt(bitPattern: storage.pointer)) + UInt64(byteOffset)
-        lock.withLock {
-            if count <= 1 << 20 {
-                // Small copies go through a pinned ring and do not wait for the stream.
-                if ringCursor + count > ringBytes {
-                    must(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
-                    ringCursor = 0
-                }
-                let slot = ring! + ringCursor
-                slot.copyMemory(from: source, byteCount: count)
-                must(driver.cuMemcpyHtoDAsync(dst, slot, count, stream), "cuMemcpyHtoDAsync")
-                ringCursor += (count + 255) / 256 * 256
-                return
-            }
-            var done = 0
-            while done < count {
-                let n = Swift.min(stagingBytes, count - done)
-                must(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
-                staging!.copyMemory(from: source + done, byteCount: n)
-                must(driver.cuMemcpyHtoDAsync(dst + UInt64(done), staging, n, stream), "cuMemcpyHtoDAsync")
-                done += n
-            }
-            must(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
-        }
-    }
-
-    /// Reads the file range into the two halves of the pinned staging buffer in turn with `pread`, each
-    /// half's copy to the device running while the other half is read (an event per half says when it
-    /// may be refilled). Small ranges take the ordinary path.
-    public func upload(from file: MappedFile, fileOffset: Int, count: Int, to storage: Storage, byteOffset: Int) -> Bool {
-        if count <= 1 << 20 { return false }
-        if fault.isSet { return true }
-        let dst = UInt64(UInt(bitPattern: storage.pointer)) + UInt64(byteOffset)
-        return lock.withLock {
-            let half = stagingBytes / 2
-            if halfEvents.0 == nil {
-                must(driver.cuEventCreate(&halfEvents.0, 0), "cuEventCreate")
-                must(driver.cuEventCreate(&halfEvents.1, 0), "cuEventCreate")
-            }
-            var done = 0, chunk = 0, ok = true
-            while done < count {
-                let n = Swift.min(half, count - done)
-                let event = chunk % 2 == 0 ? halfEvents.0 : halfEvents.1
-                if chunk >= 2 { must(driver.cuEventSynchronize(event), "cuEventSynchronize") }
-                let buffer = staging! + (chunk % 2) * half
-                guard file.read(into: buffer, fileOffset: fileOffset + done, count: n) else { ok = false; break }
-                must(driver.cuMemcpyHtoDAsync(dst + UInt64(done), buffer, n, stream), "cuMemcpyHtoDAsync")
-                must(driver.cuEventRecord(event, stream), "cuEventRecord")
-                done += n
-                chunk += 1
-            }
-            must(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
-            return ok
-        }
-    }
 
     public func download(_ storage: Storage, byteOffset: Int, count: Int, into destination: UnsafeMutableRawPointer) {
         if count == 0 { return }

@@ -43,13 +43,17 @@ public final class NVRTC: Sendable {
         try compile(source, name: name, arch: arch, cubin: true)
     }
 
+    /// The compile options for `arch` (part of the kernel cache's key: CUDAKernelCache).
+    static func options(arch: String) -> [String] {
+        ["--gpu-architecture=\(arch)", "--std=c++17", "-default-device", "-lineinfo"]
+    }
+
     func compile(_ source: String, name: String, arch: String, cubin wantCubin: Bool) throws -> [CChar] {
         var prog: Program = nil
         let rc = source.withCString { src in name.withCString { create(&prog, src, $0, 0, nil, nil) } }
         if rc != 0 { throw CUDAError.compile("nvrtcCreateProgram failed (\(rc))") }
         defer { _ = destroy(&prog) }
-        let options = ["--gpu-architecture=\(arch)", "--std=c++17", "-default-device",
-                       "-lineinfo"]
+        let options = Self.options(arch: arch)
         let cOptions = options.map { strdup($0) }
         defer { cOptions.forEach { free($0) } }
         let result = cOptions.map { UnsafePointer($0) }.withUnsafeBufferPointer {
