@@ -20,18 +20,21 @@ params = sum(p.numel() for p in model.parameters())
 print(f"weights: {params} parameters, made in {time.time() - t0:.1f} s")
 
 
+def step_for(net, size):
+    """One DiT step of `net` at `size` x `size` (fresh random inputs) and its image token count."""
+    grid = size // 16
+    x, txt, pooled, t, g = step_inputs(grid * grid, dev)
+    img_ids, txt_ids = ids(grid, dev)
+
+    def step():
+        return net(hidden_states=x, encoder_hidden_states=txt, pooled_projections=pooled, timestep=t,
+                   img_ids=img_ids, txt_ids=txt_ids, guidance=g, return_dict=False)[0]
+    return step, grid * grid
+
 
 with torch.inference_mode():
     for size in sizes:
-        grid = size // 16
-        tokens = grid * grid
-        x, txt, pooled, t, g = step_inputs(tokens, dev)
-        img_ids, txt_ids = ids(grid, dev)
-
-        def step():
-            return model(hidden_states=x, encoder_hidden_states=txt, pooled_projections=pooled, timestep=t,
-                         img_ids=img_ids, txt_ids=txt_ids, guidance=g, return_dict=False)[0]
-
+        step, tokens = step_for(model, size)
         torch.cuda.reset_peak_memory_stats()
         times = cuda_times(step, 5, 5)
         out = step()
@@ -49,15 +52,7 @@ if compile_too:
     compiled = torch.compile(model, fullgraph=True)
     with torch.inference_mode():
         for size in sizes:
-            grid = size // 16
-            tokens = grid * grid
-            x, txt, pooled, t, g = step_inputs(tokens, dev)
-            img_ids, txt_ids = ids(grid, dev)
-
-            def cstep():
-                return compiled(hidden_states=x, encoder_hidden_states=txt, pooled_projections=pooled, timestep=t,
-                                img_ids=img_ids, txt_ids=txt_ids, guidance=g, return_dict=False)[0]
-
+            cstep, tokens = step_for(compiled, size)
             t0 = time.time()
             cstep(); torch.cuda.synchronize()
             print(f"torch.compile {size}x{size}: first call (compiling) {time.time() - t0:.1f} s")

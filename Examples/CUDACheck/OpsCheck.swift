@@ -154,6 +154,10 @@ enum OpsCheck {
             scaledDotProductAttention(randn([1, 4, 30, 64], 64, b), randn([1, 4, 30, 64], 65, b), randn([1, 4, 30, 64], 66, b),
                                       mask: randn([1, 4, 30, 30], 67, b), scale: 1)
         }
+        add("attention d64 bias mask over 96 queries (T5 style, batched GEMMs)") { b in
+            scaledDotProductAttention(randn([1, 8, 96, 64], 164, b).affine(scale: 0.3, shift: 0), randn([1, 8, 96, 64], 165, b),
+                                      randn([1, 8, 96, 64], 166, b), mask: randn([1, 8, 96, 96], 167, b), scale: 1)
+        }
         add("attention d128 flash, ragged lengths") { b in
             scaledDotProductAttention(randn([2, 3, 100, 128], 68, b), randn([2, 3, 77, 128], 69, b), randn([2, 3, 77, 128], 70, b))
         }

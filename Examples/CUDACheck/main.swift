@@ -28,6 +28,7 @@ import Tensor
 ///     cuda-check gguf                      GGUF blocks expanded on the GPU vs the CPU decoder, every format;
 ///                                          expand + GEMM vs resident bf16 / fp8 weights at the DiT's shapes
 ///     cuda-check dit-gguf [sizes] [formats] a FLUX.1-dev-size DiT with Q8_0 / Q4_K (or the listed) block Linears vs bf16 / fp8
+///     cuda-check t5 MODEL_DIR              the folder's T5 encoder on the GPU: time per 512-token encode, profile
 ///     cuda-check dit-batch [sizes]         a FLUX.1-dev-size DiT stepping N = 1, 2, 4 pictures in one call (bf16, fp8)
 ///     cuda-check kernels                   compiles every kernel with NVRTC (no GPU needed)
 setvbuf(stdout, nil, _IOLBF, 0)  // line-buffered, so a log shows how far a crashed run got
@@ -79,6 +80,9 @@ do {
     case "dit-gguf":
         let formats = args.dropFirst().compactMap { a in BlockQuantFormat.allCases.first { $0.rawValue.lowercased() == a.lowercased() } }
         try GGUFDiTBench.run(sizes: args.dropFirst().compactMap { Int($0) }, formats: formats.isEmpty ? [.q8_0, .q4_K] : formats)
+    case "t5":
+        guard args.count >= 2 else { print("usage: cuda-check t5 MODEL_DIR"); exit(2) }
+        try T5Bench.run(modelDir: args[1])
     case "dit-batch": try DiTBatchBench.run(sizes: args.dropFirst().compactMap { Int($0) })
     case "threads": exit(try ThreadsCheck.run() ? 0 : 1)
     case "stream":

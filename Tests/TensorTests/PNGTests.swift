@@ -44,6 +44,18 @@ final class PNGTests: XCTestCase {
         }
     }
 
+    /// Noise does not compress: the one-pass encoder's buffer must hold the stored (uncompressed)
+    /// form with all its framing, at sizes from one pixel to over a megabyte.
+    func testIncompressibleNoiseRoundTripsInOnePass() throws {
+        var g = SystemRandomNumberGenerator()
+        for (w, h, c) in [(1, 1, 3), (257, 131, 4), (700, 600, 3)] {
+            let img = try PNGImage(width: w, height: h, channels: c, pixels: (0..<(w * h * c)).map { _ in UInt8.random(in: 0...255, using: &g) })
+            let bytes = try PNG.encode(img)
+            XCTAssertGreaterThan(bytes.count, w * h * c, "noise cannot shrink")
+            XCTAssertEqual(try PNG.decode(bytes).image, img, "\(w)x\(h)x\(c)")
+        }
+    }
+
     func testFileWriteAndRead() throws {
         let path = NSTemporaryDirectory() + "/majicflux-png-\(UUID().uuidString).png"
         defer { try? FileManager.default.removeItem(atPath: path) }

@@ -7,6 +7,8 @@ public final class T5Encoder: Module {
     public let config: T5Config
     var embed: Tensor
     var relativeBias: Tensor
+    /// The position bias (1, H, L, L) of the last length encoded.
+    let biasCache = Locked<Tensor?>(nil)
     var blocks: [T5Block]
     var finalNorm: RMSNorm
     /// Set when the blocks stream (`streaming` given at load).
@@ -85,9 +87,16 @@ public final class T5Encoder: Module {
         let b = ids.count, l = ids.first?.count ?? 0
         precondition(b > 0 && l > 0 && ids.allSatisfy { $0.count == l }, "T5 input must be B rows of equal length")
         var x = embedding(embed, Tensor(integers: ids.flatMap { $0 }, shape: [b, l], backend: embed.backend)).to(.f32)
-        let bias = T5RelativePosition.bias(table: relativeBias.to(.f32), length: l,
-                                           numBuckets: config.relativeAttentionNumBuckets,
-                                           maxDistance: config.relativeAttentionMaxDistance)
+        // The bias depends only on the length: made once (its buckets are host work and its upload
+        // waited for the device), kept for the next prompt.
+        let bias = biasCache.withLock { kept in
+            if let kept = kept, kept.shape[2] == l { return kept }
+            let made = T5RelativePosition.bias(table: relativeBias.to(.f32), length: l,
+                                               numBuckets: config.relativeAttentionNumBuckets,
+                                               maxDistance: config.relativeAttentionMaxDistance)
+            kept = made
+            return made
+        }
         for (i, block) in blocks.enumerated() {
             streamer?.acquire(i)
             x = block(x, bias: bias)

@@ -114,11 +114,17 @@ extension CapabilityTestBackend: AsyncUploading {
     /// Runs the queued copies in order up to the last one that records `fence` (none if no queued
     /// copy records it: that fence has passed).
     private func runCopies(through fence: QueueFence) {
-        lock.lock(); defer { lock.unlock() }
-        guard let last = pending.lastIndex(where: { $0.done === fence }) else { return }
-        for c in pending[...last] { (c.storage.pointer + c.offset).copyMemory(from: c.source, byteCount: c.count) }
-        copies += last + 1
-        pending.removeFirst(last + 1)
+        // Released after unlocking: a kept download source frees its storage, which counts itself
+        // out under the same lock.
+        var ran: [(source: UnsafeRawPointer, count: Int, storage: Storage, offset: Int, done: QueueFence, keep: Tensor?)] = []
+        do {
+            lock.lock(); defer { lock.unlock() }
+            guard let last = pending.lastIndex(where: { $0.done === fence }) else { return }
+            ran = Array(pending[...last])
+            for c in ran { (c.storage.pointer + c.offset).copyMemory(from: c.source, byteCount: c.count) }
+            copies += last + 1
+            pending.removeFirst(last + 1)
+        }
     }
 }
 
