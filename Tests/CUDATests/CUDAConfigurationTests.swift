@@ -12,18 +12,24 @@ final class CUDAConfigurationTests: XCTestCase {
         XCTAssertEqual(c.im2colBytes, 256 << 20)
         XCTAssertFalse(c.profiling)
         XCTAssertFalse(c.autotune)
+        XCTAssertNil(c.kernelCacheFolder)
+        XCTAssertEqual(c.uploadReaders, 8)
         XCTAssertEqual(CUDABackend.Configuration(im2colBytes: 0).im2colBytes, 1)
+        XCTAssertEqual(CUDABackend.Configuration(uploadReaders: 0).uploadReaders, 1)
         var d = c
         d.flashKernel = .mma
         XCTAssertNotEqual(c, d)
     }
 
-    /// `fromEnvironment` is the defaults plus MAJICFLUX_CUDA_FLASH / MAJICFLUX_CUDA_AUTOTUNE.
+    /// `fromEnvironment` is the defaults plus MAJICFLUX_CUDA_FLASH / MAJICFLUX_CUDA_AUTOTUNE /
+    /// MAJICFLUX_CUDA_UPLOAD_READERS, and the kernel cache folder unless MAJICFLUX_CUDA_KERNEL_CACHE=0.
     func testEnvironmentOverrides() {
         let env = ProcessInfo.processInfo.environment
         var expected = CUDABackend.Configuration()
         if let k = env["MAJICFLUX_CUDA_FLASH"].flatMap(CUDABackend.FlashKernel.init(rawValue:)) { expected.flashKernel = k }
         expected.autotune = env["MAJICFLUX_CUDA_AUTOTUNE"] == "1"
+        if let n = env["MAJICFLUX_CUDA_UPLOAD_READERS"].flatMap(Int.init), n > 0 { expected.uploadReaders = n }
+        if env["MAJICFLUX_CUDA_KERNEL_CACHE"] != "0" { expected.kernelCacheFolder = CUDAKernelCache.defaultFolder }
         XCTAssertEqual(CUDABackend.Configuration.fromEnvironment, expected)
     }
 }
