@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Tensor
 
 /// Seconds since this process started, for `generate`'s start-up time: the kernel's start time of
 /// the process (`/proc/self/stat`, in clock ticks since boot, so loading the binary and its
@@ -13,8 +14,7 @@ enum ProcessClock {
 
     static func secondsSinceStart() -> Double {
         if let s = kernelSecondsSinceStart() { return s }
-        let e = ContinuousClock.now - fallbackStart
-        return Double(e.components.seconds) + Double(e.components.attoseconds) * 1e-18
+        return (ContinuousClock.now - fallbackStart).seconds
     }
 
     #if os(Linux)

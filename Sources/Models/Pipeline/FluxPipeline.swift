@@ -210,8 +210,7 @@ public final class FluxPipeline {
             totalSteps = schedule.steps - Self.firstStep(steps: schedule.steps, strength: c.strength ?? ImageConditioning.defaultStrength)
         }
         func report(_ stage: GenerationProgress.Stage, _ step: Int, denoised: Tensor? = nil) throws {
-            let e = ContinuousClock.now - start
-            let secs = Double(e.components.seconds) + Double(e.components.attoseconds) * 1e-18
+            let secs = (ContinuousClock.now - start).seconds
             if let progress, !progress(GenerationProgress(stage: stage, step: step, totalSteps: totalSteps, elapsed: secs, denoised: denoised)) {
                 throw ModelError.cancelled
             }

@@ -57,10 +57,7 @@ public struct GenerationTimings: Sendable, Equatable {
     }
 
     /// Seconds from `start` to now.
-    static func seconds(since start: ContinuousClock.Instant) -> Double {
-        let e = ContinuousClock.now - start
-        return Double(e.components.seconds) + Double(e.components.attoseconds) * 1e-18
-    }
+    static func seconds(since start: ContinuousClock.Instant) -> Double { (ContinuousClock.now - start).seconds }
 }
 
 extension FluxPipeline {

@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import Tensor
 
 /// Measures the job queue itself with a trivial job (no model: a worker completes it at once), for
 /// Examples/QueueBench: enqueue-to-start latency with idle workers waiting, and jobs per second
@@ -149,8 +150,4 @@ final class BenchFlag: @unchecked Sendable {
     private var value = false
     var isSet: Bool { lock.withLock { value } }
     func set() { lock.withLock { value = true } }
-}
-
-extension Duration {
-    fileprivate var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
