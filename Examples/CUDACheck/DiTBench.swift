@@ -9,29 +9,42 @@ enum DiTBench {
     static func run(sizes: [Int], fp8: Bool = false) throws {
         let gpu = try CUDABackend.make(computeDType: .bf16)
         let c = FluxConfig()
-        print("device: \(gpu.deviceName); FLUX.1-dev DiT, \(fp8 ? "block Linears fp8 e4m3 (per-tensor scales, quantised on the GPU)" : "bf16"), random weights")
+        print("device: \(gpu.deviceName); FLUX.1-dev DiT, \(fp8 ? "block Linears fp8 e4m3 (per-tensor scales, quantised on the GPU)" : "bf16"), random weights; attention \(gpu.fp8Attention ? "fp8 (MAJICFLUX_CUDA_ATTENTION=fp8)" : "bf16")")
         let t0 = now()
         let made = randomWeights(c, on: gpu)
         var weights = made.weights
         let params = made.parameters
         let model = try FluxTransformer(config: c, weights: DictionaryWeights(weights), computeDType: .bf16,
                                         quantization: fp8 ? .fluxFP8 : nil, backend: gpu)
-        var reference: Tensor? = nil
-        if fp8 {
-            // The bf16 model's output on the same input, for the relative error of the fp8 step.
+        let fp8Attention = gpu.fp8Attention
+        if fp8 || fp8Attention {
+            // The all-bf16 model's output (bf16 weights, bf16 attention) on the same input, for the
+            // relative RMS error of the fp8 step and of fp8 attention alone.
             let bf = try FluxTransformer(config: c, weights: DictionaryWeights(weights), computeDType: .bf16, backend: gpu)
             let grid = 64
             let img = gpu.randomUniform([1, grid * grid, c.inChannels], dtype: .bf16, scale: 1, seed: 100)
             let txt = gpu.randomUniform([1, 512, c.jointAttentionDim], dtype: .bf16, scale: 1, seed: 101)
             let pooled = gpu.randomUniform([1, c.pooledProjectionDim], dtype: .bf16, scale: 1, seed: 102)
-            reference = bf(img: img, height: grid, width: grid, txt: txt, pooled: pooled, timestep: [0.5], guidance: [3.5])
-            let mine = model(img: img, height: grid, width: grid, txt: txt, pooled: pooled, timestep: [0.5], guidance: [3.5])
-            let a = mine.floats(), b = reference!.floats()
-            var num = 0.0, den = 0.0
-            for (x, y) in zip(a, b) { num += Double(x - y) * Double(x - y); den += Double(y) * Double(y) }
-            print("fp8 vs bf16 DiT output at 1024x1024 (same random weights and input): relative RMS error \(fmt((num / den).squareRoot(), 4)); path: \(gpu.lastFP8Path)")
+            func run(_ m: FluxTransformer, fp8Attention on: Bool) -> [Float] {
+                gpu.fp8Attention = on
+                defer { gpu.fp8Attention = fp8Attention }
+                return m(img: img, height: grid, width: grid, txt: txt, pooled: pooled, timestep: [0.5], guidance: [3.5]).floats()
+            }
+            func rms(_ a: [Float], _ b: [Float]) -> Double {
+                var num = 0.0, den = 0.0
+                for (x, y) in zip(a, b) { num += Double(x - y) * Double(x - y); den += Double(y) * Double(y) }
+                return (num / den).squareRoot()
+            }
+            let reference = run(bf, fp8Attention: false)
+            if fp8 {
+                print("fp8 vs bf16 DiT output at 1024x1024 (same random weights and input): relative RMS error \(fmt(rms(run(model, fp8Attention: false), reference), 4)); path: \(gpu.lastFP8Path)")
+            }
+            if fp8Attention {
+                let attn = run(bf, fp8Attention: true)
+                print("fp8 attention: bf16 weights + fp8 attention vs all bf16, DiT output at 1024x1024: relative RMS error \(fmt(rms(attn, reference), 4)) (fp8 kernel ran: \(gpu.lastAttentionFP8))")
+                if fp8 { print("fp8 weights + fp8 attention vs all bf16: relative RMS error \(fmt(rms(run(model, fp8Attention: true), reference), 4))") }
+            }
         }
-        _ = reference
         weights = [:]
         gpu.emptyCache()
         gpu.synchronize()
@@ -108,6 +121,15 @@ enum DiTBench {
                 print("  flash attention (1, 24, \(l), 128), \(kernel) kernel: \(fmt(ams, 3)) ms, \(fmt(flops / ams / 1e9, 1)) TFLOP/s; x57 layers = \(fmt(ams * 57, 1)) ms")
             }
             gpu.flashKernel = chosen
+            if gpu.fp8AttentionAvailable {
+                let was = gpu.fp8Attention
+                gpu.fp8Attention = true
+                _ = scaledDotProductAttention(q, k, vv)
+                let ams = (0..<5).map { _ in gpu.time { _ = scaledDotProductAttention(q, k, vv) } }.min()!
+                let flops = 4.0 * Double(l) * Double(l) * 128 * 24
+                print("  fp8 attention (1, 24, \(l), 128), quantisation included: \(fmt(ams, 3)) ms, \(fmt(flops / ams / 1e9, 1)) TFLOP/s; x57 layers = \(fmt(ams * 57, 1)) ms")
+                gpu.fp8Attention = was
+            }
         }
         let mem = gpu.memoryInfo()
         print("device memory: \(fmt(Double(mem.total - mem.free) / 1e9, 2)) GB used of \(fmt(Double(mem.total) / 1e9, 1)) GB")

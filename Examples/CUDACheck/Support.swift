@@ -67,6 +67,15 @@ enum KernelCompileCheck {
         do {
             let ptx = try nvrtc.compilePTX(CUDAKernelSource.all, name: "majicflux.cu", arch: "compute_90")
             print("kernels compiled: \(ptx.count) bytes of PTX")
+            // sm_90a machine code: the Hopper-only kernels (wgmma, TMA, fp8 attention) exist only here,
+            // and NVRTC's assembler checks their inline PTX (no GPU needed).
+            let cubin = try nvrtc.compileCUBIN(CUDAKernelSource.all, name: "majicflux.cu", arch: "sm_90a")
+            let bytes = cubin.map { UInt8(bitPattern: $0) }
+            let hopper = ["flash_wg3_d128", "flash_wg3_fp8_d128", "attn_quant_e4m3"].filter { name in
+                let n = Array(name.utf8)
+                return bytes.indices.dropLast(n.count).contains { i in bytes[i] == n[0] && Array(bytes[i..<i + n.count]) == n }
+            }
+            print("kernels compiled for sm_90a: \(cubin.count) bytes of CUBIN, holding \(hopper.joined(separator: ", "))")
             return true
         } catch {
             print("\(error)")

@@ -14,6 +14,8 @@ import Tensor
 ///     cuda-check dit-fp8 [1024|512 ...]    the same with the block Linears in fp8 (and its error vs bf16)
 ///     cuda-check gemm                      cuBLASLt bf16 GEMM throughput
 ///     cuda-check flash                     both head-size-128 flash kernels vs the CPU, and their speed
+///     cuda-check attn-fp8                  fp8 attention (--attention fp8) vs the CPU and bf16, and its speed
+///     cuda-check heldout MODEL OUT         the default model's held-out prompts, bf16/fp8 weights x attention
 ///     cuda-check upload                    mapped checkpoint bytes to the GPU: exactness at slot boundaries, GB/s for 1-8 readers
 ///     cuda-check kernel-cache              the kernel module cached on disk: compiled, read back, damaged files
 ///                                          recompiled and rewritten, an unwritable folder (new processes, timed)
@@ -35,7 +37,7 @@ setvbuf(stdout, nil, _IOLBF, 0)  // line-buffered, so a log shows how far a cras
 OpenBLASSetup.prepareProcess()  // first, before other threads: OpenBLAS's core and thread timeout
 let args = Array(CommandLine.arguments.dropFirst())
 guard let command = args.first else {
-    print("usage: cuda-check ops|pipeline DIR|dit [sizes]|dit-fp8 [sizes]|gemm|flash|upload|kernel-cache|fp8|stream [GiB] [bf16] [slots]|kernels")
+    print("usage: cuda-check ops|pipeline DIR|dit [sizes]|dit-fp8 [sizes]|gemm|flash|attn-fp8|upload|kernel-cache|fp8|stream [GiB] [bf16] [slots]|kernels")
     exit(2)
 }
 if command == "ops-cpu" {
@@ -70,6 +72,10 @@ do {
         let rest = args.dropFirst()
         try ConditioningCheck.bench(vaeDir: rest.first { Int($0) == nil }, sizes: rest.compactMap { Int($0) }.isEmpty ? [1024] : rest.compactMap { Int($0) })
     case "flash": exit(try FlashCheck.run() ? 0 : 1)
+    case "attn-fp8": exit(try AttentionFP8Check.run() ? 0 : 1)
+    case "heldout":
+        guard args.count >= 3 else { print("usage: cuda-check heldout MODEL_DIR OUT_DIR"); exit(2) }
+        exit(try HeldOutCheck.run(modelDir: args[1], out: args[2]) ? 0 : 1)
     case "upload": exit(try UploadCheck.run() ? 0 : 1)
     case "kernel-cache": exit(try KernelCacheCheck.run() ? 0 : 1)
     case "kernel-cache-child":

@@ -29,6 +29,9 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("vram-budget"), parsing: .unconditional, help: ArgumentHelp("Low-VRAM mode on a GPU: GiB of device memory to stay within (the CUDA context included). DiT blocks that do not fit stream from page-locked host memory while the GPU computes; T5 blocks load as they run.", valueName: "GiB"))
     var vramBudget: Double?
 
+    @Option(help: "Attention precision on the GPU: bf16 (default) or fp8 (the DiT's Q, K, V and softmax weights in float8 e4m3 on Hopper's fp8 tensor cores: faster, with a small added error; CUDA compute capability 9.0 only).")
+    var attention: AttentionPrecision = .bf16
+
     @Option(name: .customLong("vae-tiling"), help: "Decode the picture tile by tile: auto (images larger than 1024x1024), on or off.")
     var vaeTiling: VAETilingMode = .auto
 
@@ -81,11 +84,29 @@ struct ModelOptions: ParsableArguments {
     /// `--precision f32` computes in f32, anything else in bf16.
     func resolveDevice() throws -> any Backend {
         do {
-            return try device.makeBackend(for: precision)
+            let backend = try device.makeBackend(for: precision)
+            try applyAttention(to: backend)
+            return backend
         } catch ComputeDeviceError.cudaUnavailable(let why) {
             throw ValidationError("--device cuda: \(why). Use --device cpu or auto.")
         } catch ComputeDeviceError.cudaSetupFailed(_, let error) {
             throw ValidationError("--device cuda: \(error)")
+        }
+    }
+
+    /// `--attention fp8` on `backend`: switches a Hopper GPU's attention to the fp8 kernel; refused with
+    /// the reason on other GPUs and with `--device cpu`, ignored with a notice when `auto` chose the CPU.
+    func applyAttention(to backend: any Backend) throws {
+        guard attention == .fp8 else { return }
+        if let gpu = backend as? CUDABackend {
+            guard gpu.fp8AttentionAvailable else {
+                throw ValidationError("--attention fp8 needs a Hopper GPU (compute capability 9.0, e.g. H100 or H200) and a CUDA driver with tensor maps; \(gpu.deviceName) has compute capability \(gpu.capability.0).\(gpu.capability.1). Use --attention bf16.")
+            }
+            gpu.fp8Attention = true
+        } else if device == .cpu {
+            throw ValidationError("--attention fp8 runs on a Hopper GPU's fp8 tensor cores; it does not apply with --device cpu")
+        } else {
+            Console.info("--attention fp8 ignored: --device auto chose \(backend.name)")
         }
     }
 
@@ -162,4 +183,9 @@ extension WeightPrecision: ExpressibleByArgument {
 extension ComputeDevice: ExpressibleByArgument {
     public init?(argument: String) { self.init(parsing: argument) }
     public static var allValueStrings: [String] { ["cpu", "cuda", "cuda:N", "auto"] }
+}
+
+/// `--attention`: the precision of the DiT's attention on the GPU.
+enum AttentionPrecision: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case bf16, fp8
 }

@@ -77,4 +77,30 @@ final class MemoryRefusalTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/out.png"), autoErr)
         if autoErr.contains("on cpu") { XCTAssertTrue(autoErr.contains("--vram-budget ignored"), autoErr) }
     }
+
+    /// `--attention fp8` runs on a Hopper GPU's fp8 tensor cores: refused with `--device cpu` (and for
+    /// `serve`) before any weights load, a nonsense value refused by the parser, and ignored with a
+    /// notice when `--device auto` finds no GPU.
+    func testFP8AttentionIsCheckedBeforeLoading() throws {
+        let model = Self.root + "/Models/default"
+        guard FileManager.default.fileExists(atPath: model) else { throw XCTSkip("Models/default is not in this checkout") }
+        let base = ["generate", "--model", model, "--prompt", "a red circle", "--steps", "1", "--seed", "1", "--output", "out.png"]
+        let (cpu, cpuErr, cpuFolder) = try run(base + ["--device", "cpu", "--attention", "fp8"])
+        XCTAssertNotEqual(cpu, 0)
+        XCTAssertTrue(cpuErr.contains("--attention fp8 runs on a Hopper GPU"), cpuErr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: cpuFolder + "/out.png"))
+        let (serve, serveErr, _) = try run(["serve", "--model", model, "--port", "0", "--device", "cpu", "--attention", "fp8"])
+        XCTAssertNotEqual(serve, 0)
+        XCTAssertTrue(serveErr.contains("--attention fp8 runs on a Hopper GPU"), serveErr)
+        XCTAssertFalse(serveErr.contains("http://127.0.0.1"), "must refuse before serving: \(serveErr)")
+        let (bad, badErr, _) = try run(base + ["--device", "cpu", "--attention", "fp4"])
+        XCTAssertNotEqual(bad, 0)
+        XCTAssertTrue(badErr.contains("attention"), badErr)
+        let (auto, autoErr, folder) = try run(base + ["--device", "auto", "--attention", "fp8"])
+        if autoErr.contains("on cpu") || !autoErr.contains("cuda") {
+            XCTAssertEqual(auto, 0, autoErr)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/out.png"), autoErr)
+            XCTAssertTrue(autoErr.contains("--attention fp8 ignored"), autoErr)
+        }
+    }
 }

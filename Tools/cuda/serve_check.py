@@ -182,6 +182,7 @@ if __name__ == "__main__":
     ap.add_argument("--device", default="cuda", help="cpu to try this script on a machine without a GPU")
     a = ap.parse_args()
     runs = {"bf16": ["--precision", "bf16"], "fp8": ["--precision", "fp8"],
+            "fp8-attn8": ["--precision", "fp8", "--attention", "fp8"], "fp8-attn8-budget6": ["--precision", "fp8", "--attention", "fp8", "--vram-budget", "6"],
             "fp8-budget6": ["--precision", "fp8", "--vram-budget", "6"], "bf16-budget6": ["--precision", "bf16", "--vram-budget", "6"],
             "fp8-gpus0": ["--precision", "fp8", "--gpus", "0"], "q8_0": ["--precision", "q8_0"], "cpu": []}
     ok = [run(a, r, runs[r]) for r in a.runs.split(",")]

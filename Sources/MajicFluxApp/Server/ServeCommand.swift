@@ -86,7 +86,13 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         var workerBackends: [any Backend] = []
         for device in try workerDevices() ?? [] {
-            do { workerBackends.append(try device.makeBackend(for: model.precision)) } catch {
+            do {
+                let backend = try device.makeBackend(for: model.precision)
+                try model.applyAttention(to: backend)
+                workerBackends.append(backend)
+            } catch let error as ValidationError {
+                throw error
+            } catch {
                 throw ValidationError("worker device \(device): \(error)")
             }
         }

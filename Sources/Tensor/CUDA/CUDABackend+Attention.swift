@@ -24,6 +24,12 @@ extension CUDABackend {
             for t in [qb, kb, vb] { a.i64(t.strides[0]); a.i64(t.strides[1]); a.i64(t.strides[2]) }
             a.f32(scale * 1.4426950408889634)
             let knobs = configuration
+            lastAttentionFP8 = false
+            if d == 128, knobs.fp8Attention, fp8Attention(qb, kb, vb, into: out, scale: scale) {
+                lastAttentionFP8 = true
+                lastFlashKernel = .wgmma3
+                return view
+            }
             if d == 128, knobs.flashKernel != .mma, hopperFlashAvailable {
                 if knobs.flashKernel == .wgmma3, let maps = flashTensorMaps(qb, kb, vb) {
                     // A TMA producer warpgroup + two consumers of 64 query rows; Q + two stages of K and

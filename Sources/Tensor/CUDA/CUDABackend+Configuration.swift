@@ -36,10 +36,16 @@ extension CUDABackend {
         public var uploadReaders: Int
         /// The size of one pinned upload slot (at least 64 KiB).
         public var uploadSlotBytes: Int
+        /// When set, head-size-128 attention without a mask (the DiT's) runs on the e4m3 tensor cores
+        /// (`flash_wg3_fp8_d128`: Q, K, V quantised per 128-row tile, P to e4m3) where the Hopper
+        /// kernels and tensor maps exist; elsewhere bf16 attention runs. Off by default
+        /// (`--attention fp8`, `MAJICFLUX_CUDA_ATTENTION=fp8`).
+        public var fp8Attention: Bool
 
         public init(flashKernel: FlashKernel = .wgmma3, flashKeyBlock: Int = 64, allowFP8TensorCores: Bool = true,
                     im2colBytes: Int = 256 << 20, profiling: Bool = false, autotune: Bool = false,
-                    kernelCacheFolder: String? = nil, uploadReaders: Int = 8, uploadSlotBytes: Int = 16 << 20) {
+                    kernelCacheFolder: String? = nil, uploadReaders: Int = 8, uploadSlotBytes: Int = 16 << 20,
+                    fp8Attention: Bool = false) {
             self.flashKernel = flashKernel
             self.flashKeyBlock = flashKeyBlock
             self.allowFP8TensorCores = allowFP8TensorCores
@@ -49,11 +55,12 @@ extension CUDABackend {
             self.kernelCacheFolder = kernelCacheFolder
             self.uploadReaders = Swift.max(1, uploadReaders)
             self.uploadSlotBytes = Swift.max(64 << 10, uploadSlotBytes)
+            self.fp8Attention = fp8Attention
         }
 
         /// The defaults with the environment's overrides: `MAJICFLUX_CUDA_FLASH` (mma, wgmma1, wgmma2,
         /// wgmma3), `MAJICFLUX_CUDA_AUTOTUNE=1`, and the kernel cache in `CUDAKernelCache.defaultFolder`
-        /// unless `MAJICFLUX_CUDA_KERNEL_CACHE=0`, `MAJICFLUX_CUDA_UPLOAD_READERS` (a count). Read once per
+        /// unless `MAJICFLUX_CUDA_KERNEL_CACHE=0`, `MAJICFLUX_CUDA_UPLOAD_READERS` (a count), `MAJICFLUX_CUDA_ATTENTION=fp8`. Read once per
         /// process, when first needed.
         public static var fromEnvironment: Configuration { environmentDefaults }
 
@@ -62,6 +69,7 @@ extension CUDABackend {
             if let v = getenv("MAJICFLUX_CUDA_FLASH").flatMap({ FlashKernel(rawValue: String(cString: $0)) }) { c.flashKernel = v }
             c.autotune = getenv("MAJICFLUX_CUDA_AUTOTUNE").map { String(cString: $0) } == "1"
             if let v = getenv("MAJICFLUX_CUDA_UPLOAD_READERS").flatMap({ Int(String(cString: $0)) }), v > 0 { c.uploadReaders = v }
+            c.fp8Attention = getenv("MAJICFLUX_CUDA_ATTENTION").map { String(cString: $0) } == "fp8"
             if getenv("MAJICFLUX_CUDA_KERNEL_CACHE").map({ String(cString: $0) }) != "0" { c.kernelCacheFolder = CUDAKernelCache.defaultFolder }
             return c
         }()
@@ -83,6 +91,7 @@ extension CUDABackend {
     /// What the last ops ran, for checks and reports (guarded by the backend's `status` lock).
     struct RunStatus {
         var lastFlashKernel: FlashKernel?
+        var lastAttentionFP8 = false
         var lastFP8Path = ""
         var fp8GemmFailure = ""
         var fp8NoticeShown = false
@@ -121,6 +130,19 @@ extension CUDABackend {
         get { status.withLock { $0.lastFlashKernel } }
         set { status.withLock { $0.lastFlashKernel = newValue } }
     }
+    /// Whether the last head-size-128 flash attention ran the fp8 kernel (`Configuration.fp8Attention`).
+    public internal(set) var lastAttentionFP8: Bool {
+        get { status.withLock { $0.lastAttentionFP8 } }
+        set { status.withLock { $0.lastAttentionFP8 = newValue } }
+    }
+    /// Whether head-size-128 attention without a mask runs on the e4m3 tensor cores (see
+    /// `Configuration.fp8Attention`).
+    public var fp8Attention: Bool {
+        get { configuration.fp8Attention }
+        set { knobs.withLock { $0.fp8Attention = newValue } }
+    }
+    /// True where the fp8 attention kernel was compiled (sm_90a) and the driver makes tensor maps.
+    public var fp8AttentionAvailable: Bool { hasFunction("flash_wg3_fp8_d128") && driver.cuTensorMapEncodeTiled != nil }
     /// How the last `fp8Linear` ran ("fp8 tensor cores ..." or "dequantised to bf16"), for reports.
     public internal(set) var lastFP8Path: String {
         get { status.withLock { $0.lastFP8Path } }

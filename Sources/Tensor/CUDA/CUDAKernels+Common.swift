@@ -3,7 +3,7 @@
 public enum CUDAKernelSource {
     /// Every kernel source, in the order they are compiled into one module.
     public static var all: String {
-        [common, elementwise, rows, conv, attention, flash, flashHopper, flashHopper2, flashHopper3, fused, fp8, gguf].joined(separator: "\n")
+        [common, elementwise, rows, conv, attention, flash, flashHopper, flashHopper2, flashHopper3, fused, fp8, flashHopperFP8, gguf].joined(separator: "\n")
     }
 
     /// Dtype codes shared with `CUDABackend.code(_:)`.

@@ -1,0 +1,75 @@
+import Tensor
+
+/// `--attention fp8` (`flash_wg3_fp8_d128` after `attn_quant_e4m3`) against the CPU's f32 attention on
+/// random bf16 inputs (ragged lengths, Lq != Lk, one query, batches, permuted views) and the two triage
+/// cases of `FlashCheck` (Q = 0: P V alone; one-hot V: Q K^T and the softmax alone), with the bf16
+/// wgmma3 kernel's error on the same inputs beside it. Pass: relative RMS error <= 0.08 and the fp8
+/// kernel actually ran. Then both timed at Flux's joint lengths (quantisation included).
+enum AttentionFP8Check {
+    static func run() throws -> Bool {
+        let gpu = try CUDABackend.make(computeDType: .bf16)
+        print("device: \(gpu.deviceName), fp8 attention kernel available: \(gpu.fp8AttentionAvailable)")
+        guard gpu.fp8AttentionAvailable else { print("attn-fp8: not available here (needs sm_90a and tensor maps)"); return false }
+        let was = gpu.fp8Attention
+        defer { gpu.fp8Attention = was }
+        var ok = true
+        func host(_ shape: [Int], _ seed: UInt64, scale: Float = 1) -> [Float] {
+            var r = HostRandom(seed: seed)
+            return Tensor(r.normals(shape.reduce(1, *), scale: scale), shape: shape).to(.bf16).floats()
+        }
+        func rms(_ a: [Float], _ b: [Float]) -> Double {
+            var num = 0.0, den = 0.0
+            for (x, y) in zip(a, b) { num += Double(x - y) * Double(x - y); den += Double(y) * Double(y) }
+            return den > 0 ? (num / den).squareRoot() : (num > 0 ? .infinity : 0)
+        }
+        func check(_ name: String, _ q: [Float], _ k: [Float], _ v: [Float], _ qs: [Int], _ ks: [Int], permute: Bool = false) {
+            func make(_ x: [Float], _ s: [Int], _ b: any Backend) -> Tensor {
+                if !permute { return Tensor(x, shape: s, backend: b) }
+                return Tensor(x, shape: [s[0], s[2], s[1], s[3]], backend: b).permuted(0, 2, 1, 3)
+            }
+            let ref = scaledDotProductAttention(make(q, qs, CPUBackend.shared), make(k, ks, CPUBackend.shared), make(v, ks, CPUBackend.shared)).floats()
+            gpu.fp8Attention = false
+            let bf = scaledDotProductAttention(make(q, qs, gpu), make(k, ks, gpu), make(v, ks, gpu)).floats()
+            gpu.fp8Attention = true
+            let f8 = scaledDotProductAttention(make(q, qs, gpu), make(k, ks, gpu), make(v, ks, gpu)).floats()
+            let ran = gpu.lastAttentionFP8
+            let e8 = rms(f8, ref), eb = rms(bf, ref)
+            let pass = ran && e8 <= 0.08 && f8.allSatisfy { $0.isFinite }
+            ok = ok && pass
+            let label = "  " + name + String(repeating: " ", count: Swift.max(1, 46 - name.count))
+            print(label + "fp8: \(pass ? "ok  " : "FAIL") rms \(fmt(e8, 4)) max \(fmt(Double(relativeError(f8, ref)), 4))\(ran ? "" : " (fp8 kernel did not run)")"
+                  + "; bf16 wgmma3: rms \(fmt(eb, 4))")
+        }
+        for (i, s) in [(1, 1, 64, 64), (1, 2, 100, 77), (2, 3, 130, 200), (1, 2, 1, 300), (1, 4, 257, 1000), (1, 2, 333, 4608), (1, 3, 4608, 4608)].enumerated() {
+            let qs = [s.0, s.1, s.2, 128], ks = [s.0, s.1, s.3, 128]
+            let seed = UInt64(10 * i)
+            check("random \(qs) x \(ks)", host(qs, seed + 1), host(ks, seed + 2), host(ks, seed + 3), qs, ks)
+        }
+        // Scores spread like a trained model's (a few keys dominate): Q, K at 3x the scale.
+        check("peaked scores [1, 2, 1536, 128]", host([1, 2, 1536, 128], 81, scale: 3), host([1, 2, 1536, 128], 82, scale: 3),
+              host([1, 2, 1536, 128], 83), [1, 2, 1536, 128], [1, 2, 1536, 128])
+        check("random on permuted views [1, 3, 130, 128]", host([1, 3, 130, 128], 91), host([1, 3, 130, 128], 92),
+              host([1, 3, 130, 128], 93), [1, 3, 130, 128], [1, 3, 130, 128], permute: true)
+        let qs = [1, 1, 64, 128], ks = [1, 1, 64, 128]
+        check("triage: Q = 0 (output = mean of V)", [Float](repeating: 0, count: 64 * 128), host(ks, 95), host(ks, 96), qs, ks)
+        var onehot = [Float](repeating: 0, count: 64 * 128)
+        for key in 0..<64 { onehot[key * 128 + key] = 1 }
+        check("triage: one-hot V (output = softmax weights)", host(qs, 97, scale: 2), host(ks, 98), onehot, qs, ks)
+        for l in [1536, 4608] {
+            let q = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 7)
+            let k = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 8)
+            let v = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 9)
+            let flops = 4.0 * Double(l) * Double(l) * 128 * 24
+            var line = "  time (1, 24, \(l), 128):"
+            for on in [false, true] {
+                gpu.fp8Attention = on
+                _ = scaledDotProductAttention(q, k, v)
+                let ms = (0..<10).map { _ in gpu.time { _ = scaledDotProductAttention(q, k, v) } }.min()!
+                line += " \(on ? "fp8" : "bf16 wgmma3") \(fmt(ms, 3)) ms (\(fmt(flops / ms / 1e9, 1)) TFLOP/s)"
+            }
+            print(line)
+        }
+        print("attn-fp8: \(ok ? "all passed" : "FAILURES")")
+        return ok
+    }
+}

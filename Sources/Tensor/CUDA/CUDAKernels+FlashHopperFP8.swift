@@ -1,0 +1,228 @@
+extension CUDAKernelSource {
+    /// fp8 attention for Hopper (sm_90a only), head size 128, no mask: `flash_wg3_d128`'s structure
+    /// (a TMA producer warpgroup, two consumer warpgroups of 64 query rows, rings of two 128-key stages
+    /// handed over with mbarriers) with Q K^T and P V on the e4m3 tensor cores (`wgmma ... k32 .e4m3`,
+    /// twice the bf16 rate).
+    ///
+    /// `attn_quant_e4m3` runs first: every 128-row tile of Q, K and V of one (batch, head) gets its own
+    /// scale (tile amax / 448) and e4m3 codes; Q and K are written (B*H, L, 128), V transposed to
+    /// (B*H, 128, Lpad) because fp8 wgmma reads both operands K-major (for P V the keys are the
+    /// reduction axis). Within every 16 keys V^T's columns are permuted so that the consumers' S
+    /// accumulators, converted to e4m3 in place, already are the A fragments of P V: a thread holds
+    /// keys {2t, 2t+1, 8+2t, 9+2t} of each 16 where the fragment wants slots 4t..4t+3.
+    ///
+    /// Scales: a Q tile's scale multiplies the softmax's log2 scale; a K tile's multiplies its scores
+    /// before the running max (one unit for all tiles); P is converted as P * 256 (e4m3 keeps 3
+    /// mantissa bits down to 2^-9: probabilities below ~1e-5 of the row's largest flush to zero, as in
+    /// FA3); O is kept in units of the last V tile's scale (rescaled with the softmax correction, no
+    /// extra pass) and divided by 256 * l * (that scale)^-1 at the end. The row sums l are f32 sums
+    /// of the unrounded probabilities.
+    static let flashHopperFP8 = #"""
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// Q, K, V (bf16, (B, H, L, 128) views with the given batch/head/row strides) -> per-tile e4m3:
+// Qq, Kq (B*H, L, 128), Vt (B*H, 128, Lpad) with keys permuted within 16, and one f32 scale per
+// (b*H + h, 128-row tile) in sq / sk / sv. Block (tile, b*H + h, tensor 0/1/2), 256 threads: thread
+// i holds row i/2, columns (i%2)*64 .. +63. Rows past L read as zero (Vt's padding is written zero).
+extern "C" __global__ void __launch_bounds__(256) attn_quant_e4m3(const u16* Q, const u16* K, const u16* V, int H, int Lq, int Lk,
+    i64 qsb, i64 qsh, i64 qsl, i64 ksb, i64 ksh, i64 ksl, i64 vsb, i64 vsh, i64 vsl,
+    unsigned char* Qq, unsigned char* Kq, unsigned char* Vt, int Lpad, float* sq, float* sk, float* sv) {
+  __shared__ float sh[33];
+  __shared__ __align__(16) unsigned char tile[128 * 128];
+  int t = blockIdx.z, bh = blockIdx.y, b = bh / H, h = bh % H;
+  int L = t == 0 ? Lq : Lk;
+  int r0 = blockIdx.x * 128;
+  if (r0 >= L) return;                                   // the whole block: grid.x covers the longer of Lq, Lk
+  const u16* X = t == 0 ? Q + b * qsb + h * qsh : (t == 1 ? K + b * ksb + h * ksh : V + b * vsb + h * vsh);
+  i64 sl = t == 0 ? qsl : (t == 1 ? ksl : vsl);
+  int r = threadIdx.x >> 1, half = threadIdx.x & 1;
+  bool ok = r0 + r < L;
+  const uint4* src = (const uint4*)(X + (i64)(r0 + r) * sl + half * 64);
+  uint4 x[8];
+  float m = 0.0f;
+  #pragma unroll
+  for (int i = 0; i < 8; ++i) { x[i] = ok ? src[i] : make_uint4(0u, 0u, 0u, 0u); m = fmaxf(m, absmax_bf16x8(x[i])); }
+  m = block_max(m, sh);
+  float s = m > 0.0f ? m / 448.0f : 1.0f, inv = 1.0f / s;
+  if (threadIdx.x == 0) (t == 0 ? sq : (t == 1 ? sk : sv))[bh * ((L + 127) / 128) + blockIdx.x] = s;
+  uint2 c[8];
+  #pragma unroll
+  for (int i = 0; i < 8; ++i) c[i] = e4m3x8(x[i], inv);
+  if (t < 2) {
+    if (ok) {
+      uint4* dst = (uint4*)((t == 0 ? Qq : Kq) + ((i64)bh * L + r0 + r) * 128 + half * 64);
+      #pragma unroll
+      for (int i = 0; i < 4; ++i) dst[i] = make_uint4(c[2 * i].x, c[2 * i].y, c[2 * i + 1].x, c[2 * i + 1].y);
+    }
+    return;
+  }
+  uint2* row = (uint2*)(tile + r * 128 + half * 64);
+  #pragma unroll
+  for (int i = 0; i < 8; ++i) row[i] = c[i];
+  __syncthreads();
+  // Thread i writes V^T row d = i/2, keys (i%2)*64 .. +63 of this tile; slot 4t+e of every 16 keys
+  // holds key 2t + (e & 1) + 8 * (e >> 1).
+  int d = threadIdx.x >> 1, k0 = (threadIdx.x & 1) * 64;
+  u32 w[16];
+  #pragma unroll
+  for (int j = 0; j < 16; ++j) {
+    u32 word = 0;
+    #pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      int slot = 4 * j + e, g = slot >> 4, sg = slot & 15;
+      int key = k0 + 16 * g + ((sg >> 2) << 1) + (sg & 1) + ((sg >> 1) & 1) * 8;
+      word |= (u32)tile[key * 128 + d] << (8 * e);
+    }
+    w[j] = word;
+  }
+  uint4* dst = (uint4*)(Vt + ((i64)bh * 128 + d) * Lpad + r0 + k0);
+  #pragma unroll
+  for (int i = 0; i < 4; ++i) dst[i] = make_uint4(w[4 * i], w[4 * i + 1], w[4 * i + 2], w[4 * i + 3]);
+}
+// D (64 x 128, f32) = or += A (64 x 32 e4m3, smem) * B (32 x 128 e4m3, smem), both K-major; acc = 0 overwrites D.
+__device__ __forceinline__ void wg_m64n128k32_e4m3_ss(float* d, u64 da, u64 db, int acc) {
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+    "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1;\n}\n"
+    : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+    : "l"(da), "l"(db), "r"(acc));
+}
+// D (64 x 128, f32) += A (64 x 32 e4m3, registers) * B (32 x 128 e4m3, smem, K-major).
+__device__ __forceinline__ void wg_m64n128k32_e4m3_rs(float* d, const u32* a, u64 db) {
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+    "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1;\n}\n"
+    : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+    : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
+}
+// One 128 x 128-byte box of a 3-D uint8 tensor map at (c0, c1, c2).
+__device__ __forceinline__ void tma_box3(u32 dst, const TensorMap128* map, int c0, int c1, int c2, u32 bar) {
+  asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];"
+    :: "r"(dst), "l"((unsigned long long)map), "r"(c0), "r"(c1), "r"(c2), "r"(bar) : "memory");
+}
+// Four floats -> four e4m3 codes in one word, a in the lowest byte.
+__device__ __forceinline__ u32 e4m3x4f(float a, float b, float c, float d) {
+  u16 lo, hi;
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(lo) : "f"(b), "f"(a));
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(hi) : "f"(d), "f"(c));
+  return (u32)lo | ((u32)hi << 16);
+}
+// S = Q K^T for this warpgroup's 64 rows x 128 keys: 4 steps of 32 bytes along the head dimension.
+__device__ __forceinline__ void wg8_qk(float* s, u32 sQ, u32 sK) {
+  #pragma unroll
+  for (int kk = 0; kk < 4; ++kk) wg_m64n128k32_e4m3_ss(s, wg_desc(sQ + kk * 32, 16, 1024), wg_desc(sK + kk * 32, 16, 1024), kk);
+}
+// O += P V^T-tile: 4 steps of 32 (permuted) keys.
+__device__ __forceinline__ void wg8_pv(float* o, const u32* p, u32 sV) {
+  #pragma unroll
+  for (int kk = 0; kk < 4; ++kk) wg_m64n128k32_e4m3_rs(o, p + 4 * kk, wg_desc(sV + kk * 32, 16, 1024));
+}
+// P (S's accumulator layout) * 256 -> the e4m3 A fragments of 4 k32 steps: registers (row g, slots
+// 4t..4t+3), (row g+8, ...), (row g, 16+4t..), (row g+8, 16+4t..) from n8 tiles 4kk..4kk+3.
+__device__ __forceinline__ void wg8_pack(u32* p, const float* s) {
+  #pragma unroll
+  for (int kk = 0; kk < 4; ++kk) {
+    const float* x = s + 16 * kk;
+    const float f = 256.0f;
+    p[4 * kk] = e4m3x4f(x[0] * f, x[1] * f, x[4] * f, x[5] * f);
+    p[4 * kk + 1] = e4m3x4f(x[2] * f, x[3] * f, x[6] * f, x[7] * f);
+    p[4 * kk + 2] = e4m3x4f(x[8] * f, x[9] * f, x[12] * f, x[13] * f);
+    p[4 * kk + 3] = e4m3x4f(x[10] * f, x[11] * f, x[14] * f, x[15] * f);
+  }
+}
+extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __grid_constant__ TensorMap128 tq,
+    const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
+    const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2) {
+  constexpr int BM = 128, BN = 128, QB = BM * 128, KB = BN * 128;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  __shared__ __align__(8) unsigned long long bars[9];   // fullQ, fullK[2], fullV[2], emptyK[2], emptyV[2]
+  u32 raw = smem_addr(smem_raw), base = (raw + 1023u) & ~1023u;   // Q | K0 K1 | V0 V1, 1024-byte aligned
+  u32 sK = base + QB, sV = base + QB + 2 * KB;
+  u32 bar0 = smem_addr(bars);
+  u32 fullQ = bar0, fullK = bar0 + 8, fullV = bar0 + 24, emptyK = bar0 + 40, emptyV = bar0 + 56;
+  int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+  int bh = blockIdx.y, b = bh / H, h = bh % H;
+  int q0 = blockIdx.x * BM;
+  int nT = (Lk + BN - 1) / BN;
+  if (threadIdx.x == 0) {
+    mbar_init(fullQ, 1);
+    for (int s = 0; s < 2; ++s) { mbar_init(fullK + 8 * s, 1); mbar_init(fullV + 8 * s, 1); mbar_init(emptyK + 8 * s, 256); mbar_init(emptyV + 8 * s, 256); }
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  __syncthreads();
+  if (wg == 0) {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 24;");
+    if (threadIdx.x == 0) {
+      mbar_expect(fullQ, QB);
+      tma_box3(base, &tq, 0, q0, bh, fullQ);
+      for (int j = 0; j < nT; ++j) {
+        int s = j & 1;
+        if (j >= 2) mbar_wait(emptyK + 8 * s, ((j >> 1) - 1) & 1);
+        mbar_expect(fullK + 8 * s, KB);
+        tma_box3(sK + s * KB, &tk, 0, j * BN, bh, fullK + 8 * s);
+        if (j >= 2) mbar_wait(emptyV + 8 * s, ((j >> 1) - 1) & 1);
+        mbar_expect(fullV + 8 * s, KB);
+        tma_box3(sV + s * KB, &tv, j * BN, 0, bh, fullV + 8 * s);
+      }
+    }
+    return;
+  }
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 240;");
+  int c = wg - 1;                                       // consumer 0 or 1: rows c*64 .. c*64+63
+  u32 sQ = base + c * 64 * 128;
+  const float* skb = sk + (i64)bh * nT;
+  const float* svb = sv + (i64)bh * nT;
+  float ql2 = sq[(i64)bh * ((Lq + BM - 1) / BM) + blockIdx.x] * sl2;
+  float o[64], s[64];
+  u32 p[16];
+  #pragma unroll
+  for (int i = 0; i < 64; ++i) o[i] = 0.0f;
+  float m0 = -INF_F, m1 = -INF_F, l0 = 0.0f, l1 = 0.0f, a0, a1;
+  mbar_wait(fullQ, 0);
+  mbar_wait(fullK, 0);
+  wg_fence();
+  wg8_qk(s, sQ, sK);
+  wg_commit(); wg_wait0(); wg_pin<64>(s);
+  mbar_arrive(emptyK);
+  float ks = skb[0];
+  #pragma unroll
+  for (int i = 0; i < 64; ++i) s[i] *= ks;
+  wg2_softmax(s, 0, Lk, lane, ql2, m0, m1, l0, l1, a0, a1);
+  wg8_pack(p, s);
+  for (int j = 1; j < nT; ++j) {
+    int st = j & 1, sp = (j - 1) & 1;
+    mbar_wait(fullK + 8 * st, (j >> 1) & 1);
+    mbar_wait(fullV + 8 * sp, ((j - 1) >> 1) & 1);
+    wg_pin<64>(o); wg_pin_u<16>(p);
+    wg_fence();
+    wg8_qk(s, sQ, sK + st * KB);
+    wg_commit();
+    wg8_pv(o, p, sV + sp * KB);
+    wg_commit();
+    wg_wait1();            // S_j is done (K stage st can be refilled); P_{j-1} V_{j-1} may still run
+    wg_pin<64>(s);
+    mbar_arrive(emptyK + 8 * st);
+    ks = skb[j];
+    #pragma unroll
+    for (int i = 0; i < 64; ++i) s[i] *= ks;
+    wg2_softmax(s, j * BN, Lk, lane, ql2, m0, m1, l0, l1, a0, a1);
+    wg_wait0();
+    wg_pin<64>(o); wg_pin_u<16>(p);
+    mbar_arrive(emptyV + 8 * sp);
+    // O was in units of V tile j-1's scale; from here on in tile j's (with the softmax correction).
+    float r = svb[j - 1] / svb[j];
+    float c0 = a0 * r, c1 = a1 * r;
+    #pragma unroll
+    for (int i = 0; i < 16; ++i) { o[4 * i] *= c0; o[4 * i + 1] *= c0; o[4 * i + 2] *= c1; o[4 * i + 3] *= c1; }
+    wg8_pack(p, s);
+  }
+  int sl = (nT - 1) & 1;
+  mbar_wait(fullV + 8 * sl, ((nT - 1) >> 1) & 1);
+  wg_pin<64>(o); wg_pin_u<16>(p);
+  wg_fence();
+  wg8_pv(o, p, sV + sl * KB);
+  wg_commit(); wg_wait0();
+  wg_pin<64>(o);
+  float u = 256.0f / svb[nT - 1];                        // O / (256 l) in V units: divide by l * 256 / scale
+  wg_store_rows(O, o, l0 * u, l1 * u, q0 + c * 64 + warp * 16 + (lane >> 2), Lq, H, h, b, lane);
+}
+#endif
+"""#
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Issue 21 (GPU speed II) on the GPU machine, session 2026-12-04 (7). Carry .device (cuda-check.xz,
+# majicflux.xz, site.tar.xz for the PyTorch stages). Stages (STAGES, in order):
+#   attn      cuda-check attn-fp8 (fp8 attention vs the CPU and the bf16 kernel: error, speed) and flash
+#   heldout   the default model's 96 held-out prompts on the GPU, bf16/fp8 weights x bf16/fp8 attention,
+#             pictures to $OUT/heldout (scored here afterwards by Tools/score_heldout.py)
+#   dit       cuda-check dit / dit-fp8 at SIZES (1024 512), bf16 attention then fp8 attention
+#             (MAJICFLUX_CUDA_ATTENTION=fp8): steps, errors vs all-bf16, profile
+#   ditfp8    only dit-fp8 with fp8 attention (the fastest configuration) at SIZES
+#   quant     cuda-check quantfuse (activation quantisation from producers; helper's check)
+#   torch     PyTorch eager and torch.compile(fullgraph, fused QKV) steps at SIZES in the same call
+#   ops       cuda-check ops and pipeline (the tiny model on the GPU vs the CPU)
+#   tiny      generate and serve (serve_check) fp8 on the tiny fixture, with --attention fp8
+#   make      the FLUX.1-dev-size random folder in /tmp/flux-random and its model hash
+#   cold      `generate --precision fp8 [--attention fp8]` 1024x1024 20 steps twice on it
+#   serve     serve_check (RUNS) on the full-size folder, then diffusers' warm call
+#   lowvram   serve_check fp8 resident and --vram-budget 6 on the full-size folder (T5 kept, step ratio)
+# Everything lands in $OUT/logs.tgz (heldout pictures in it too).
+set -u
+. Tools/cuda/device_setup.sh
+for s in ${STAGES:-attn dit}; do
+  echo "=== $s $(date +%T)"
+  case $s in
+    attn) timeout 120 /tmp/bin/cuda-check attn-fp8 2>&1 | tee "$OUT/attn-fp8.log"
+      timeout 120 /tmp/bin/cuda-check flash 2>&1 | tee "$OUT/flash.log" | tail -4 ;;
+    heldout) timeout 300 /tmp/bin/cuda-check heldout Models/default "$OUT/heldout" 2>&1 | tee "$OUT/heldout.log" ;;
+    dit) for k in dit dit-fp8; do timeout 200 /tmp/bin/cuda-check $k ${SIZES:-1024 512} 2>&1 | tee "$OUT/$k.log" | grep -E "^dit|error|again|fp8 attention|flash attention \(1, 24, 4608|TOTAL|total" ; done
+      for k in dit dit-fp8; do MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/cuda-check $k ${SIZES:-1024 512} 2>&1 | tee "$OUT/$k-attn8.log" | grep -E "^dit|error|again|fp8 attention|TOTAL|total"; done ;;
+    ditfp8) MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/cuda-check dit-fp8 ${SIZES:-1024 512} 2>&1 | tee "$OUT/dit-fp8-attn8-b.log" | grep -E "^dit|error|again|fp8 attention" ;;
+    quant) timeout 200 /tmp/bin/cuda-check quantfuse 2>&1 | tee "$OUT/quantfuse.log" | tail -30 ;;
+    ops) timeout 150 /tmp/bin/cuda-check ops 2>&1 | tee "$OUT/ops.log" | grep -E "FAIL|passed|of " | tail -8
+      timeout 120 /tmp/bin/cuda-check pipeline Tests/ModelsTests/Fixtures/tiny-flux 2>&1 | tee "$OUT/pipeline.log" | tail -6 ;;
+    tiny)
+      M=Tests/ModelsTests/Fixtures/tiny-flux
+      timeout 60 /tmp/bin/majicflux generate --model $M --device cuda --precision fp8 --attention fp8 --prompt "a red circle" --seed 7 --steps 20 \
+        --width 512 --height 512 --output "$OUT/tiny.png" > "$OUT/tiny.log" 2>&1; echo "generate tiny: exit $? $(grep -E 'times:' "$OUT/tiny.log")"
+      timeout 60 /tmp/bin/majicflux generate --device cuda --precision fp8 --attention fp8 --prompt "a red circle on the left on a white background" --seed 1 --steps 20 \
+        --width 128 --height 128 --output "$OUT/default-attn8.png" > "$OUT/default.log" 2>&1; echo "generate default model --attention fp8: exit $? $(grep -E 'times:' "$OUT/default.log")"
+      timeout 150 python3 Tools/cuda/serve_check.py --bin /tmp/bin/majicflux --model $M --out "$OUT" --runs fp8 --size 512 --steps 20 2>&1 \
+        | tee "$OUT/serve_tiny.log" | tail -2 ;;
+    make)
+      [ -d /tmp/flux-random/transformer ] || timeout 300 python3 Tools/cuda/e2e_generate.py make /tmp/flux-random 2>&1 \
+        | grep -v -i "warn\|Writing model shards\|kept in float32" | tee "$OUT/make.log"
+      python3 Tools/cuda/seed_model_hash.py /tmp/flux-random 2>&1 | tee -a "$OUT/make.log" ;;
+    cold)
+      for run in 1 2; do
+        /usr/bin/time -f "wall %e s, user %U s, sys %S s, max RSS %M KB" timeout 120 /tmp/bin/majicflux generate --model /tmp/flux-random \
+          --device cuda --precision fp8 ${COLD_ATTN:-} --width 1024 --height 1024 --steps 20 --seed 1 --prompt "a red circle on the left on a white background" \
+          --output "$OUT/cold$run.png" > "$OUT/cold$run.log" 2>&1
+        echo "cold generate $run: exit $? $(grep -E 'times:|wall ' "$OUT/cold$run.log" | tr '\n' ' ')"
+      done ;;
+    serve)
+      timeout 400 python3 Tools/cuda/serve_check.py --bin /tmp/bin/majicflux --model /tmp/flux-random --out "$OUT" \
+        --runs "${RUNS:-fp8,bf16}" 2>&1 | tee "$OUT/serve_check.log" | tail -4
+      grep -h "times:\|plan" "$OUT"/serve-*.log 2>/dev/null | tail -12
+      [ -n "${NO_DIFFUSERS:-}" ] || timeout 200 python3 Tools/cuda/e2e_generate.py torch /tmp/flux-random --size 1024 --steps 20 2>&1 | grep -v -i warn | tee "$OUT/diffusers.log" ;;
+    torch) timeout 400 python3 .device/bench_flux_dit_torch.py --compile ${SIZES:-1024 512} 2>&1 | grep -v Warning | tee "$OUT/torch.log" ;;
+  esac
+done
+rm -rf "$OUT"/serve-*/
+tar -czf /tmp/logs.tgz -C "$OUT" . && rm -rf "${OUT:?}"/* && mv /tmp/logs.tgz "$OUT/"
+echo "=== done $(date +%T)"
