@@ -55,3 +55,35 @@ public struct FP8Linear: LinearLayer {
         return acc.fp8Linear(x, codes: codes, scale: scale, bias: bias, gelu: gelu, into: out, ldc: ldc, accumulate: true)
     }
 }
+
+/// Several fp8 Linears run on one quantised activation (`QuantizedActivation`): the activation is
+/// quantised once, its amax taken from its producer where the backend can (Flux blocks,
+/// Flux/FluxBlocks+FP8.swift).
+extension FP8Linear {
+    /// The backend and the layers when every layer is an `FP8Linear` with one weight scale and `x`'s
+    /// backend shares quantised activations; nil otherwise (the layers then run one by one).
+    public static func sharedQuantization(_ x: Tensor, _ layers: [any LinearLayer]) -> (backend: any FP8GEMM, layers: [FP8Linear])? {
+        guard let b = x.backend as? any FP8GEMM, b.sharesQuantizedActivations else { return nil }
+        var fp8: [FP8Linear] = []
+        for layer in layers {
+            guard let f = layer as? FP8Linear, f.scale.count == 1 else { return nil }
+            fp8.append(f)
+        }
+        return (b, fp8)
+    }
+
+    /// y = q W^T + b on `backend` (the one `sharedQuantization` gave).
+    public func callAsFunction(_ q: QuantizedActivation, on backend: any FP8GEMM) -> Tensor {
+        backend.fp8Linear(q, codes: codes, scale: scale, bias: bias, gelu: false)
+    }
+
+    /// gelu_tanh(q W^T + b), quantised for the next fp8 Linear.
+    public func geluTanhE4M3(_ q: QuantizedActivation, on backend: any FP8GEMM) -> QuantizedActivation {
+        backend.fp8LinearGeluTanhE4M3(q, codes: codes, scale: scale, bias: bias)
+    }
+
+    /// [prefix | gelu_tanh(q W^T + b)], quantised for the next fp8 Linear.
+    public func concatGeluTanhE4M3(_ prefix: Tensor, _ q: QuantizedActivation, on backend: any FP8GEMM) -> QuantizedActivation {
+        backend.fp8ConcatLinearGeluTanhE4M3(prefix, q, codes: codes, scale: scale, bias: bias)
+    }
+}

@@ -36,6 +36,10 @@ extension CUDABackend {
         public var uploadReaders: Int
         /// The size of one pinned upload slot (at least 64 KiB).
         public var uploadSlotBytes: Int
+        /// fp8 DiT: quantise each activation once for the GEMMs that share it and take its amax from
+        /// the op that made it (modulated LayerNorm, the GELU GEMM's cuBLASLt amax) instead of a pass
+        /// over it (`FP8GEMM.sharesQuantizedActivations`). `MAJICFLUX_FP8_FUSED_AMAX=0` turns it off.
+        public var fp8FusedAmax = true
 
         public init(flashKernel: FlashKernel = .wgmma3, flashKeyBlock: Int = 64, allowFP8TensorCores: Bool = true,
                     im2colBytes: Int = 256 << 20, profiling: Bool = false, autotune: Bool = false,
@@ -62,6 +66,7 @@ extension CUDABackend {
             if let v = getenv("MAJICFLUX_CUDA_FLASH").flatMap({ FlashKernel(rawValue: String(cString: $0)) }) { c.flashKernel = v }
             c.autotune = getenv("MAJICFLUX_CUDA_AUTOTUNE").map { String(cString: $0) } == "1"
             if let v = getenv("MAJICFLUX_CUDA_UPLOAD_READERS").flatMap({ Int(String(cString: $0)) }), v > 0 { c.uploadReaders = v }
+            c.fp8FusedAmax = getenv("MAJICFLUX_FP8_FUSED_AMAX").map { String(cString: $0) } != "0"
             if getenv("MAJICFLUX_CUDA_KERNEL_CACHE").map({ String(cString: $0) }) != "0" { c.kernelCacheFolder = CUDAKernelCache.defaultFolder }
             return c
         }()
@@ -87,6 +92,7 @@ extension CUDABackend {
         var fp8GemmFailure = ""
         var fp8NoticeShown = false
         var fp8OuterUnsupported = false
+        var fp8AmaxUnsupported = false
     }
 
     /// The backend's knobs; setting it affects ops started afterwards.
