@@ -53,6 +53,36 @@ final class FP8SharedActivationTests: XCTestCase {
         XCTAssertNil(FP8Linear.sharedQuantization(Tensor([Float](repeating: 1, count: k), shape: [1, k]), [first]))
     }
 
+    /// GGUF layers that run on fp8 tensor cores (blocks expanded to e4m3, one scale) share the
+    /// quantised input too, with the results of their own fp8 path; per-row scales keep them apart.
+    func testGGUFLayersOnFP8ShareTheQuantisedInput() throws {
+        let backend = FusedCapabilityTestBackend()
+        let (k, n) = (64, 40)
+        let (u8, _) = try GGUFLinearTests.blocks(.q8_0, rows: n, columns: k, seed: 5)
+        let bias = Tensor(Self.values(n, seed: 6, scale: 0.1), shape: [n]).moved(to: backend)
+        var layer = try GGUFLinear(blocks: u8.moved(to: backend), format: .q8_0, inFeatures: k, outFeatures: n, bias: bias)
+        layer.computesInFP8 = true
+        let first = try XCTUnwrap(layer.rows(0, 24)), second = try XCTUnwrap(layer.rows(24, n))
+        let x = Tensor(Self.values(3 * k, seed: 7, scale: 2), shape: [1, 3, k]).moved(to: backend)
+        let q0 = backend.quantizations
+        let separate = (first(x).floats(), second.geluTanh(x).floats())
+        XCTAssertEqual(backend.quantizations - q0, 2)
+        let shared = try XCTUnwrap(FP8Linear.sharedQuantization(x, [first, second]))
+        let q1 = backend.quantizations
+        let q = shared.backend.quantizeActivation(x)
+        let a = shared.layers[0](q, on: shared.backend)
+        let b = shared.backend.fp8Linear(q, codes: shared.layers[1].codes, scale: shared.layers[1].scale,
+                                         bias: shared.layers[1].bias, gelu: true)
+        XCTAssertEqual(backend.quantizations - q1, 1)
+        XCTAssertEqual(a.floats(), separate.0)
+        XCTAssertEqual(b.floats(), separate.1)
+        layer.fp8RowScales = true
+        XCTAssertNil(FP8Linear.sharedQuantization(x, [try XCTUnwrap(layer.rows(0, 24))]))
+        layer.fp8RowScales = false
+        layer.computesInFP8 = false
+        XCTAssertNil(FP8Linear.sharedQuantization(x, [try XCTUnwrap(layer.rows(0, 24))]))
+    }
+
     /// A tiny fp8 Flux DiT on the test backend with `FusedGEMMEpilogue` (single blocks run linear1 as
     /// two GEMMs, as on CUDA): with shared quantised activations (the modulated LayerNorm and GELU
     /// outputs quantised through the `FP8GEMM` calls) the output is bit for bit the plain path's, the

@@ -60,16 +60,19 @@ public struct FP8Linear: LinearLayer {
 /// quantised once, its amax taken from its producer where the backend can (Flux blocks,
 /// Flux/FluxBlocks+FP8.swift).
 extension FP8Linear {
-    /// The backend and the layers when every layer is an `FP8Linear` with one weight scale and `x`'s
+    /// The backend and the layers when every layer is an `FP8Linear` with one weight scale, or a
+    /// `GGUFLinear` running on fp8 tensor cores with one scale (expanded to e4m3 here), and `x`'s
     /// backend shares quantised activations; nil otherwise (the layers then run one by one).
     public static func sharedQuantization(_ x: Tensor, _ layers: [any LinearLayer]) -> (backend: any FP8GEMM, layers: [FP8Linear])? {
         guard let b = x.backend as? any FP8GEMM, b.sharesQuantizedActivations else { return nil }
-        var fp8: [FP8Linear] = []
+        // Checked for every layer before any GGUF layer is expanded.
         for layer in layers {
-            guard let f = layer as? FP8Linear, f.scale.count == 1 else { return nil }
-            fp8.append(f)
+            if let f = layer as? FP8Linear, f.scale.count == 1 { continue }
+            if let g = layer as? GGUFLinear, g.runsFP8PerTensor(x) { continue }
+            return nil
         }
-        return (b, fp8)
+        let fp8 = layers.compactMap { ($0 as? FP8Linear) ?? ($0 as? GGUFLinear)?.fp8Layer(for: x) }
+        return fp8.count == layers.count ? (b, fp8) : nil
     }
 
     /// y = q W^T + b on `backend` (the one `sharedQuantization` gave).

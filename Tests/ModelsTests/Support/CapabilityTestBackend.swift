@@ -187,8 +187,27 @@ private func dequantisingLinear(_ x: Tensor, codes: Tensor, scale: Tensor, bias:
 private func joined(_ xs: [Tensor], dim: Int) -> Tensor { concat(xs, dim: dim) }
 
 /// The test backend with `FusedGEMMEpilogue` (its composed defaults): Flux single blocks then run
-/// linear1 as two GEMMs, the form CUDA runs.
+/// linear1 as two GEMMs, the form CUDA runs; and `BlockFP8Expanding` (GGUF blocks to e4m3 with
+/// Quant's dequantiser, not counted in `quantizations`), as an fp8 GPU has.
 final class FusedCapabilityTestBackend: CapabilityTestBackend, FusedGEMMEpilogue, @unchecked Sendable {}
+
+extension FusedCapabilityTestBackend: BlockFP8Expanding {
+    var expandsBlocksToFP8: Bool { true }
+
+    func blocksToE4M3(_ blocks: Tensor, format: BlockQuantFormat, rows: Int, columns: Int, scale known: Tensor?,
+                      perRow: Bool) -> (codes: Tensor, scale: Tensor) {
+        let w = dequantizeBlocks(blocks, format: format, rows: rows, columns: columns, dtype: .f32).floats()
+        let given = known?.floats()
+        func amaxScale(_ v: ArraySlice<Float>) -> Float {
+            let amax = v.reduce(Float(0)) { max($0, abs($1)) }
+            return amax > 0 ? amax / 448 : 1
+        }
+        let scales = perRow ? (0..<rows).map { r in given?[r] ?? amaxScale(w[(r * columns)..<((r + 1) * columns)]) }
+                            : [given?[0] ?? amaxScale(w[...])]
+        let scaled = w.indices.map { w[$0] * (1 / scales[perRow ? $0 / columns : 0]) }
+        return (Tensor(scaled, shape: [rows, columns]).to(.f8e4m3fn).moved(to: self), Tensor(scales, shape: [scales.count]).moved(to: self))
+    }
+}
 
 extension CapabilityTestBackend: BlockDequantizing {
     /// Expands ggml blocks with Quant's dequantiser (ggml's values), rounded once to `dtype`, as the
