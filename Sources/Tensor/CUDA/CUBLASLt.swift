@@ -91,6 +91,8 @@ final class LtPlan {
     /// has timed them on the first real call (`tuned`).
     var candidates: [[UInt8]] = []
     var tuned = false
+    /// For an `amaxD` plan: whether its amax matched an amax pass over D on its first run (nil: not run yet).
+    var amaxVerified: Bool?
     /// Candidates asked of the heuristic.
     static let candidateCount = 8
 

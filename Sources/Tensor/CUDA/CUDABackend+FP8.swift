@@ -187,10 +187,12 @@ extension CUDABackend {
 
     /// The cuBLASLt call: column-major D^T (N x rows) = op(W codes)^T-as-A (N x K) * q^T (K x rows),
     /// scaled per A row (weight channel) and per B column (activation row). False when cuBLASLt has
-    /// no algorithm for it. `amax`: a device f32 that cuBLASLt sets to max |D| (AMAX_D_POINTER).
+    /// no algorithm for it. `amax`: a device f32 that cuBLASLt sets to max |D| (AMAX_D_POINTER); the
+    /// first run of each such plan is checked with `amaxMatches` (cuBLASLt has run amax requests it does
+    /// not support for non-fp8 outputs without computing them), and false when it does not match.
     func fp8Gemm(weight: Tensor, weightScale: Tensor, x: Tensor, xScale: Tensor, rows: Int, n: Int, k: Int,
                  bias: Tensor?, gelu: Bool, out: Tensor, ldc: Int, outerVector: Bool, accumulate: Bool = false,
-                 amax: UInt64? = nil) -> Bool {
+                 amax: UInt64? = nil, amaxMatches: (() -> Bool)? = nil) -> Bool {
         var epi = CUBLASLt.epilogueDefault
         if bias != nil { epi = gelu ? CUBLASLt.epilogueGeluBias : CUBLASLt.epilogueBias } else if gelu { epi = CUBLASLt.epilogueGelu }
         let wPtr = address(weight), xPtr = address(x), cPtr = address(out)
@@ -205,7 +207,7 @@ extension CUDABackend {
             fp8GemmFailure = "\(outerVector ? "outer-vector" : "scalar") scaling\(amax != nil ? " with amax of D" : ""): \(error)"
             return false
         }
-        return gemmLock.withLock {
+        let ran = gemmLock.withLock {
         var sa = address(weightScale), sb = address(xScale)
         must(lt.descSet(plan.desc, CUBLASLt.descAScalePointer, &sa, 8), "cublasLt set A scale")
         must(lt.descSet(plan.desc, CUBLASLt.descBScalePointer, &sb, 8), "cublasLt set B scale")
@@ -225,6 +227,12 @@ extension CUDABackend {
         if rc != 0 { fp8GemmFailure = "cublasLtMatmul status \(rc)\(amax != nil ? " (with amax of D)" : "")" }
         return rc == 0
         }
+        guard ran, amax != nil, let amaxMatches else { return ran }
+        if let verdict = gemmLock.withLock({ plan.amaxVerified }) { return verdict }
+        let verdict = amaxMatches()
+        gemmLock.withLock { plan.amaxVerified = verdict }
+        if !verdict { fp8GemmFailure = "cuBLASLt's amax of D does not match an amax pass over D" }
+        return verdict
     }
 
     /// `ltPlan` for a GEMM that writes max |D|: its heuristic runs with the amax pointer set.

@@ -85,8 +85,9 @@ extension CUDABackend {
     }
 
     /// The GEMM of the quantised-activation calls into `out` (rows `ldc` apart). With `amax` (a
-    /// one-element f32 view) it asks cuBLASLt for max |y| there and returns whether it was written;
-    /// a refusal is remembered (`fp8AmaxUnsupported`) and the GEMM runs without. Where no fp8 GEMM
+    /// one-element f32 view) it asks cuBLASLt for max |y| there and returns whether it was written
+    /// (checked against an amax pass on each plan's first run); a refusal or mismatch is remembered
+    /// (`fp8AmaxUnsupported`) and the GEMM runs without. Where no fp8 GEMM
     /// runs, both operands are dequantised to bf16 and the ordinary GEMM runs (false).
     public func fp8Linear(_ q: QuantizedActivation, codes: Tensor, scale: Tensor, bias: Tensor?, gelu: Bool,
                           into out: Tensor, ldc: Int, amax: Tensor?) -> Bool {
@@ -100,9 +101,11 @@ extension CUDABackend {
         let sw = scale.dtype == .f32 && scale.isContiguous ? scale : contiguous(convert(scale, to: .f32))
         let w = codes.isContiguous ? codes : contiguous(codes)
         if hasFP8TensorCores && configuration.allowFP8TensorCores && k % 16 == 0 && n % 16 == 0 {
-            func gemm(_ amax: UInt64?) -> Bool {
+            let amaxTensor = amax
+            func gemm(_ pointer: UInt64?) -> Bool {
                 fp8Gemm(weight: w, weightScale: sw, x: q.codes, xScale: q.scale, rows: rows, n: n, k: k, bias: b, gelu: gelu,
-                        out: out, ldc: ldc, outerVector: false, amax: amax)
+                        out: out, ldc: ldc, outerVector: false, amax: pointer,
+                        amaxMatches: { amaxTensor.map { self.amaxMatches(out, amax: $0) } ?? false })
             }
             if let amax, !status.withLock({ $0.fp8AmaxUnsupported }) {
                 // Zeroed first: max |D| is the identity's upper bound whether cuBLASLt overwrites or folds into it.
@@ -114,7 +117,8 @@ extension CUDABackend {
                 }
             }
             if gemm(nil) {
-                // The plain GEMM runs where the one with amax did not: cuBLASLt refused the amax.
+                // The plain GEMM runs where the one with amax did not: cuBLASLt refused the amax (or
+                // its value did not match D, whose GEMM is then run again).
                 if amax != nil { status.withLock { $0.fp8AmaxUnsupported = true } }
                 lastFP8Path = "fp8 tensor cores (cuBLASLt, per-tensor scales)"
                 return false
@@ -124,6 +128,26 @@ extension CUDABackend {
         let x = dequantizeRowsE4M3(q.codes, scale: q.scale)
         linear(x, weight: dequantizeRowsE4M3(codes, scale: scale), bias: b, gelu: gelu, into: out, ldc: ldc)
         return false
+    }
+
+    /// True when `amax` (one f32) is max |out| within half a bf16 step (D's rounding to bf16 after
+    /// cuBLASLt takes the amax), by an amax pass over `out` read back (once per GEMM plan).
+    func amaxMatches(_ out: Tensor, amax: Tensor) -> Bool {
+        let d = out.isContiguous ? out : contiguous(out)
+        let m = d.count
+        var want: Float
+        if m % 8 == 0, address(d) % 16 == 0 {
+            let blocks = Swift.max(1, Swift.min(multiprocessors * 4, (m / 8 + 255) / 256))
+            let parts = empty([blocks], .f32)
+            var a = KernelArgs()
+            a.ptr(d); a.i64(m / 8); a.ptr(parts)
+            launch("amax_part_bf16x8", grid: (blocks, 1, 1), block: 256, a)
+            want = parts.floats().max() ?? 0
+        } else {
+            want = d.floats().reduce(Float(0)) { Swift.max($0, abs($1)) }
+        }
+        let got = amax.floats()[0]
+        return got.isFinite && abs(got - want) <= want / 256 * 1.001
     }
 
     /// Whether cuBLASLt refused to write max |D| for an fp8 GEMM in this process (the amax pass runs instead).
