@@ -77,15 +77,15 @@ struct FluxDoubleBlock: Module {
     func callAsFunction(img: Tensor, txt: Tensor, vec: Tensor, rope: FluxRoPE,
                         mods: (img: [ModulationParams], txt: [ModulationParams])? = nil) -> (img: Tensor, txt: Tensor) {
         let im = mods?.img ?? imgMod(vec), tm = mods?.txt ?? txtMod(vec)
-        let iqkv = imgQKV(im[0].modulate(img, eps: norm.eps))
-        let tqkv = txtQKV(tm[0].modulate(txt, eps: norm.eps))
+        let iqkv = im[0].modulatedLinear(imgQKV, img, eps: norm.eps)
+        let tqkv = tm[0].modulatedLinear(txtQKV, txt, eps: norm.eps)
         let attn = fluxAttention([(tqkv, txtNorms), (iqkv, imgNorms)], rope: rope)
         let lt = txt.shape[1]
         let txtAttn = attn.slice(dim: 1, start: 0, end: lt), imgAttn = attn.slice(dim: 1, start: lt)
         var img = im[0].gatedAdd(img, imgProj(imgAttn))
-        img = im[1].gatedAdd(img, imgMLP2(imgMLP0.geluTanh(im[1].modulate(img, eps: norm.eps))))
+        img = im[1].gatedAdd(img, im[1].modulatedMLP(imgMLP0, imgMLP2, img, eps: norm.eps))
         var txt = tm[0].gatedAdd(txt, txtProj(txtAttn))
-        txt = tm[1].gatedAdd(txt, txtMLP2(txtMLP0.geluTanh(tm[1].modulate(txt, eps: norm.eps))))
+        txt = tm[1].gatedAdd(txt, tm[1].modulatedMLP(txtMLP0, txtMLP2, txt, eps: norm.eps))
         return (img, txt)
     }
 }
@@ -117,6 +117,7 @@ struct FluxSingleBlock: Module {
     /// `mod`: the modulation parameters computed ahead; nil computes them from `vec`.
     func callAsFunction(_ x: Tensor, vec: Tensor, rope: FluxRoPE, mod: ModulationParams? = nil) -> Tensor {
         let mod = mod ?? modulation(vec)[0]
+        if let y = sharedFP8(x, rope: rope, mod: mod) { return y }
         let h = mod.modulate(x, eps: norm.eps)
         if h.backend is any FusedGEMMEpilogue, let qkvPart = linear1.rows(0, 3 * hidden), let mlpPart = linear1.rows(3 * hidden, 3 * hidden + mlp) {
             // Two GEMMs: the MLP half gets its GELU in the epilogue and is written straight into

@@ -55,3 +55,38 @@ public struct FP8Linear: LinearLayer {
         return acc.fp8Linear(x, codes: codes, scale: scale, bias: bias, gelu: gelu, into: out, ldc: ldc, accumulate: true)
     }
 }
+
+/// Several fp8 Linears run on one quantised activation (`QuantizedActivation`): the activation is
+/// quantised once, its amax taken from its producer where the backend can (Flux blocks,
+/// Flux/FluxBlocks+FP8.swift).
+extension FP8Linear {
+    /// The backend and the layers when every layer is an `FP8Linear` with one weight scale, or a
+    /// `GGUFLinear` running on fp8 tensor cores with one scale (expanded to e4m3 here), and `x`'s
+    /// backend shares quantised activations; nil otherwise (the layers then run one by one).
+    public static func sharedQuantization(_ x: Tensor, _ layers: [any LinearLayer]) -> (backend: any FP8GEMM, layers: [FP8Linear])? {
+        guard let b = x.backend as? any FP8GEMM, b.sharesQuantizedActivations else { return nil }
+        // Checked for every layer before any GGUF layer is expanded.
+        for layer in layers {
+            if let f = layer as? FP8Linear, f.scale.count == 1 { continue }
+            if let g = layer as? GGUFLinear, g.runsFP8PerTensor(x) { continue }
+            return nil
+        }
+        let fp8 = layers.compactMap { ($0 as? FP8Linear) ?? ($0 as? GGUFLinear)?.fp8Layer(for: x) }
+        return fp8.count == layers.count ? (b, fp8) : nil
+    }
+
+    /// y = q W^T + b on `backend` (the one `sharedQuantization` gave).
+    public func callAsFunction(_ q: QuantizedActivation, on backend: any FP8GEMM) -> Tensor {
+        backend.fp8Linear(q, codes: codes, scale: scale, bias: bias, gelu: false)
+    }
+
+    /// gelu_tanh(q W^T + b), quantised for the next fp8 Linear.
+    public func geluTanhE4M3(_ q: QuantizedActivation, on backend: any FP8GEMM) -> QuantizedActivation {
+        backend.fp8LinearGeluTanhE4M3(q, codes: codes, scale: scale, bias: bias)
+    }
+
+    /// [prefix | gelu_tanh(q W^T + b)], quantised for the next fp8 Linear.
+    public func concatGeluTanhE4M3(_ prefix: Tensor, _ q: QuantizedActivation, on backend: any FP8GEMM) -> QuantizedActivation {
+        backend.fp8ConcatLinearGeluTanhE4M3(prefix, q, codes: codes, scale: scale, bias: bias)
+    }
+}

@@ -29,6 +29,17 @@ extension GGUFLinear {
         return b.fp8Linear(x, codes: codes, scale: scale, bias: bias, gelu: gelu, into: nil, ldc: nil)
     }
 
+    /// Whether `fp8Layer(for:)` gives a layer: this layer runs in fp8 with one scale for the tensor.
+    func runsFP8PerTensor(_ x: Tensor) -> Bool { !fp8RowScales && fp8Backend(x) != nil }
+
+    /// This layer as an `FP8Linear` (its blocks expanded to e4m3 now, as each fp8 call does) for GEMMs
+    /// on a shared quantised activation (`FP8Linear.sharedQuantization`); nil unless `runsFP8PerTensor`.
+    func fp8Layer(for x: Tensor) -> FP8Linear? {
+        guard runsFP8PerTensor(x), let b = fp8Backend(x) else { return nil }
+        let (codes, scale) = e4m3(b)
+        return FP8Linear(codes: codes, scale: scale, bias: bias)
+    }
+
     /// [prefix | gelu_tanh(x Wᵀ + b)] on fp8 tensor cores; nil when this layer does not run in fp8.
     func fp8ConcatGeluTanh(_ prefix: Tensor, _ x: Tensor) -> Tensor? {
         guard let b = fp8Backend(x) else { return nil }

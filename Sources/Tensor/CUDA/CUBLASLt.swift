@@ -30,6 +30,8 @@ final class CUBLASLt: @unchecked Sendable {
     static let typeE4M3: Int32 = 28
     static let descAScalePointer: Int32 = 17, descBScalePointer: Int32 = 18, descFastAccum: Int32 = 25
     static let descAScaleMode: Int32 = 31, descBScaleMode: Int32 = 32
+    /// CUBLASLT_MATMUL_DESC_AMAX_D_POINTER: a device f32 set to max |D| when the matmul completes.
+    static let descAmaxDPointer: Int32 = 21
     /// CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F: one f32 per row of op(A) and per column of op(B).
     static let scaleOuterVector: Int32 = 3
 
@@ -74,6 +76,8 @@ struct LtGemm: Hashable {
     var operandType: Int32? = nil
     /// Scale mode of A and B (float8 only; scale pointers are set per call).
     var scaleMode: Int32? = nil
+    /// Whether the matmul also writes max |D| (`descAmaxDPointer`, set per call; float8 only).
+    var amaxD = false
 }
 
 /// A prepared cuBLASLt plan (descriptors and the chosen algorithm), cached per GEMM shape.
@@ -87,10 +91,13 @@ final class LtPlan {
     /// has timed them on the first real call (`tuned`).
     var candidates: [[UInt8]] = []
     var tuned = false
+    /// For an `amaxD` plan: whether its amax matched an amax pass over D on its first run (nil: not run yet).
+    var amaxVerified: Bool?
     /// Candidates asked of the heuristic.
     static let candidateCount = 8
 
-    init(_ lt: CUBLASLt, _ g: LtGemm, workspaceLimit: Int) throws {
+    /// `amaxPointer`: where an `amaxD` plan's heuristic sees max |D| going (set again on every call).
+    init(_ lt: CUBLASLt, _ g: LtGemm, workspaceLimit: Int, amaxPointer: UInt64 = 0) throws {
         func ok(_ rc: Int32, _ what: String) throws { if rc != 0 { throw CUDAError.cublas(what, rc) } }
         try ok(lt.descCreate(&desc, CUBLASLt.computeF32, CUBLASLt.typeF32), "cublasLtMatmulDescCreate")
         var ta: Int32 = g.transA ? 1 : 0, tb: Int32 = g.transB ? 1 : 0, ep = g.epilogue
@@ -107,6 +114,11 @@ final class LtPlan {
             try ok(lt.descSet(desc, CUBLASLt.descBScaleMode, &mode, 4), "set B_SCALE_MODE")
             var fast: Int8 = 1
             try ok(lt.descSet(desc, CUBLASLt.descFastAccum, &fast, 1), "set FAST_ACCUM")
+        }
+        if g.amaxD {
+            // Set before the heuristic, so that it offers only algorithms that compute the amax.
+            var p = amaxPointer
+            try ok(lt.descSet(desc, CUBLASLt.descAmaxDPointer, &p, 8), "set AMAX_D_POINTER")
         }
         let (ar, ac) = g.transA ? (g.k, g.m) : (g.m, g.k)
         let (br, bc) = g.transB ? (g.n, g.k) : (g.k, g.n)

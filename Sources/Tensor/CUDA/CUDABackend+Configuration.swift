@@ -41,6 +41,10 @@ extension CUDABackend {
         /// kernels and tensor maps exist; elsewhere bf16 attention runs. Off by default
         /// (`--attention fp8`, `MAJICFLUX_CUDA_ATTENTION=fp8`).
         public var fp8Attention: Bool
+        /// fp8 DiT: quantise each activation once for the GEMMs that share it and take its amax from
+        /// the op that made it (modulated LayerNorm, the GELU GEMM's cuBLASLt amax) instead of a pass
+        /// over it (`FP8GEMM.sharesQuantizedActivations`). `MAJICFLUX_FP8_FUSED_AMAX=0` turns it off.
+        public var fp8FusedAmax = true
 
         public init(flashKernel: FlashKernel = .wgmma3, flashKeyBlock: Int = 64, allowFP8TensorCores: Bool = true,
                     im2colBytes: Int = 256 << 20, profiling: Bool = false, autotune: Bool = false,
@@ -70,6 +74,7 @@ extension CUDABackend {
             c.autotune = getenv("MAJICFLUX_CUDA_AUTOTUNE").map { String(cString: $0) } == "1"
             if let v = getenv("MAJICFLUX_CUDA_UPLOAD_READERS").flatMap({ Int(String(cString: $0)) }), v > 0 { c.uploadReaders = v }
             c.fp8Attention = getenv("MAJICFLUX_CUDA_ATTENTION").map { String(cString: $0) } == "fp8"
+            c.fp8FusedAmax = getenv("MAJICFLUX_FP8_FUSED_AMAX").map { String(cString: $0) } != "0"
             if getenv("MAJICFLUX_CUDA_KERNEL_CACHE").map({ String(cString: $0) }) != "0" { c.kernelCacheFolder = CUDAKernelCache.defaultFolder }
             return c
         }()
@@ -96,6 +101,7 @@ extension CUDABackend {
         var fp8GemmFailure = ""
         var fp8NoticeShown = false
         var fp8OuterUnsupported = false
+        var fp8AmaxUnsupported = false
     }
 
     /// The backend's knobs; setting it affects ops started afterwards.

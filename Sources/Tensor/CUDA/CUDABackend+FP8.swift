@@ -187,27 +187,32 @@ extension CUDABackend {
 
     /// The cuBLASLt call: column-major D^T (N x rows) = op(W codes)^T-as-A (N x K) * q^T (K x rows),
     /// scaled per A row (weight channel) and per B column (activation row). False when cuBLASLt has
-    /// no algorithm for it.
+    /// no algorithm for it. `amax`: a device f32 that cuBLASLt sets to max |D| (AMAX_D_POINTER); the
+    /// first run of each such plan is checked with `amaxMatches` (cuBLASLt has run amax requests it does
+    /// not support for non-fp8 outputs without computing them), and false when it does not match.
     func fp8Gemm(weight: Tensor, weightScale: Tensor, x: Tensor, xScale: Tensor, rows: Int, n: Int, k: Int,
-                 bias: Tensor?, gelu: Bool, out: Tensor, ldc: Int, outerVector: Bool, accumulate: Bool = false) -> Bool {
+                 bias: Tensor?, gelu: Bool, out: Tensor, ldc: Int, outerVector: Bool, accumulate: Bool = false,
+                 amax: UInt64? = nil, amaxMatches: (() -> Bool)? = nil) -> Bool {
         var epi = CUBLASLt.epilogueDefault
         if bias != nil { epi = gelu ? CUBLASLt.epilogueGeluBias : CUBLASLt.epilogueBias } else if gelu { epi = CUBLASLt.epilogueGelu }
         let wPtr = address(weight), xPtr = address(x), cPtr = address(out)
         let key = LtGemm(m: n, n: rows, k: k, transA: true, transB: false, lda: k, ldb: k, ldc: ldc, batch: 1,
                          strideA: 0, strideB: 0, strideC: 0, dtype: .bf16, epilogue: epi,
                          alignA: Self.alignment(wPtr), alignB: Self.alignment(xPtr), alignC: Self.alignment(cPtr),
-                         operandType: CUBLASLt.typeE4M3, scaleMode: outerVector ? CUBLASLt.scaleOuterVector : 0)
+                         operandType: CUBLASLt.typeE4M3, scaleMode: outerVector ? CUBLASLt.scaleOuterVector : 0,
+                         amaxD: amax != nil)
         if fault.isSet { return true }
         let plan: LtPlan
-        do { plan = try ltPlan(key) } catch {
-            fp8GemmFailure = "\(outerVector ? "outer-vector" : "scalar") scaling: \(error)"
+        do { plan = try amax.map { try amaxPlan(key, amaxPointer: $0) } ?? ltPlan(key) } catch {
+            fp8GemmFailure = "\(outerVector ? "outer-vector" : "scalar") scaling\(amax != nil ? " with amax of D" : ""): \(error)"
             return false
         }
-        return gemmLock.withLock {
+        let ran = gemmLock.withLock {
         var sa = address(weightScale), sb = address(xScale)
         must(lt.descSet(plan.desc, CUBLASLt.descAScalePointer, &sa, 8), "cublasLt set A scale")
         must(lt.descSet(plan.desc, CUBLASLt.descBScalePointer, &sb, 8), "cublasLt set B scale")
         if var bp = bias.map({ address($0) }) { must(lt.descSet(plan.desc, CUBLASLt.descBias, &bp, 8), "cublasLt set bias") }
+        if var ap = amax { must(lt.descSet(plan.desc, CUBLASLt.descAmaxDPointer, &ap, 8), "cublasLt set amax D") }
         var one: Float = 1, beta: Float = accumulate ? 1 : 0
         var rc: Int32 = 0
         let run = { (algo: UnsafeRawPointer) -> Int32 in
@@ -216,11 +221,28 @@ extension CUDABackend {
         }
         // Timing candidates would add into C several times: accumulating GEMMs keep the heuristic's pick.
         if !accumulate { autotune(plan, flops: 2 * Double(rows) * Double(n) * Double(k), run) }
-        profiled("fp8 gemm \(rows)x\(k)x\(n)\(gelu ? " gelu" : "")\(accumulate ? " +=" : "")") {
+        profiled("fp8 gemm \(rows)x\(k)x\(n)\(gelu ? " gelu" : "")\(accumulate ? " +=" : "")\(amax != nil ? " amax" : "")") {
             rc = plan.algo.withUnsafeBytes { run($0.baseAddress!) }
         }
-        if rc != 0 { fp8GemmFailure = "cublasLtMatmul status \(rc)" }
+        if rc != 0 { fp8GemmFailure = "cublasLtMatmul status \(rc)\(amax != nil ? " (with amax of D)" : "")" }
         return rc == 0
+        }
+        guard ran, amax != nil, let amaxMatches else { return ran }
+        if let verdict = gemmLock.withLock({ plan.amaxVerified }) { return verdict }
+        let verdict = amaxMatches()
+        gemmLock.withLock { plan.amaxVerified = verdict }
+        if !verdict { fp8GemmFailure = "cuBLASLt's amax of D does not match an amax pass over D" }
+        return verdict
+    }
+
+    /// `ltPlan` for a GEMM that writes max |D|: its heuristic runs with the amax pointer set.
+    private func amaxPlan(_ key: LtGemm, amaxPointer: UInt64) throws -> LtPlan {
+        try stateLock.withLock {
+            if let p = plans[key] { return p }
+            bound.bind()
+            let p = try LtPlan(lt, key, workspaceLimit: workspaceBytes, amaxPointer: amaxPointer)
+            plans[key] = p
+            return p
         }
     }
 }

@@ -7,10 +7,17 @@ extension CUDABackend {
     }
 
     public func modulatedLayerNorm(_ x: Tensor, shift: Tensor, scale: Tensor, eps: Float) -> Tensor {
+        modulatedLayerNorm(x, shift: shift, scale: scale, eps: eps, partialMaxima: false).y
+    }
+
+    /// The modulated LayerNorm; with `partialMaxima`, where the bf16 vector kernel runs, also f32
+    /// partial maxima of |y| (at most `maxAmaxParts` values, whose max is y's amax: the input of
+    /// `quantizeTensorE4M3(_:partialMaxima:)`), nil elsewhere.
+    func modulatedLayerNorm(_ x: Tensor, shift: Tensor, scale: Tensor, eps: Float, partialMaxima: Bool) -> (y: Tensor, parts: Tensor?) {
         let xc = x.contiguous()
         let (b, l, d) = (x.shape[0], x.shape[1], x.shape[2])
         let out = empty(x.shape, computeDType)
-        if x.count == 0 { return out }
+        if x.count == 0 { return (out, nil) }
         var (sh, st) = paramRows(shift)
         var (sc, sct) = paramRows(scale)
         if st != sct || sh.dtype != sc.dtype {
@@ -20,15 +27,28 @@ extension CUDABackend {
            address(xc) % 16 == 0, address(sh) % 16 == 0, address(sc) % 16 == 0 {
             var a = KernelArgs()
             a.ptr(xc); a.ptr(sh); a.ptr(sc); a.i64(st); a.ptr(out); a.i32(d / 8); a.i64(l); a.f32(eps)
-            launch("mod_layernorm_bf16", grid: (b * l, 1, 1), block: (d / 8 + 31) / 32 * 32, a)
-            return out
+            let threads = (d / 8 + 31) / 32 * 32
+            if !partialMaxima {
+                launch("mod_layernorm_bf16", grid: (b * l, 1, 1), block: threads, a)
+                return (out, nil)
+            }
+            // A few rows per block above `maxAmaxParts` rows: every block of the quantise pass reads all parts.
+            let rows = b * l, perBlock = (rows + Self.maxAmaxParts - 1) / Self.maxAmaxParts
+            let blocks = (rows + perBlock - 1) / perBlock
+            let parts = empty([blocks], .f32)
+            a.i64(rows); a.i32(perBlock); a.ptr(parts)
+            launch("mod_layernorm_bf16_amax", grid: (blocks, 1, 1), block: threads, a)
+            return (out, parts)
         }
         var a = KernelArgs()
         a.ptr(xc); a.dtype(xc.dtype); a.ptr(sh); a.ptr(sc); a.dtype(sh.dtype); a.i64(st)
         a.ptr(out); a.dtype(out.dtype); a.i64(d); a.i64(l); a.f32(eps)
         launch("mod_layernorm", grid: (b * l, 1, 1), block: Self.rowBlock(d), a)
-        return out
+        return (out, nil)
     }
+
+    /// The most partial maxima a producer writes for the per-tensor quantise pass.
+    static var maxAmaxParts: Int { 2048 }
 
     public func gatedResidual(_ x: Tensor, _ y: Tensor, gate: Tensor) -> Tensor {
         let xc = x.contiguous(), yc = y.contiguous()

@@ -84,6 +84,19 @@ extern "C" __global__ void quant_bf16x8_e4m3(const uint4* __restrict__ x, const 
   }
   for (; i < n8; i += stride) q[i] = e4m3x8(x[i], inv);
 }
+// mod_layernorm_bf16 (CUDAKernelSource.fused) over rows [blockIdx.x * rowsPerBlock, + rowsPerBlock) that
+// also writes the max |y| of those rows (the bf16 values stored) to part[blockIdx.x]: partial maxima for
+// quant_bf16x8_e4m3, so quantising y needs no amax pass over it.
+extern "C" __global__ void mod_layernorm_bf16_amax(const uint4* x, const u16* shift, const u16* scale, i64 sstride,
+    uint4* y, int cols8, i64 tokens, float eps, i64 rows, int rowsPerBlock, float* part) {
+  __shared__ float sh[33];
+  float m = 0.0f;
+  i64 r0 = (i64)blockIdx.x * rowsPerBlock;
+  for (i64 r = r0; r < r0 + rowsPerBlock && r < rows; ++r)
+    m = fmaxf(m, absmax_bf16x8(mod_ln_row_bf16(x, shift, scale, sstride, y, cols8, r, tokens, eps, sh)));
+  m = block_max(m, sh);
+  if (threadIdx.x == 0) part[blockIdx.x] = m;
+}
 // Per-row quantisation, vectorised (K a multiple of 8, 16-byte aligned rows): one block per row reads
 // it twice (amax, then codes), 8 values per load; scale[r] = amax / 448 (1 for a zero row).
 extern "C" __global__ void quant_rows_bf16x8_e4m3(const uint4* __restrict__ x, uint2* q, float* scale, int k8) {

@@ -72,11 +72,12 @@ __device__ __forceinline__ uint4 pack8(const float* v) {
   r.z = (u32)f2bf(v[4]) | ((u32)f2bf(v[5]) << 16); r.w = (u32)f2bf(v[6]) | ((u32)f2bf(v[7]) << 16);
   return r;
 }
-// bf16 fast path of mod_layernorm: one 16-byte vector per thread, the row read once.
-extern "C" __global__ void mod_layernorm_bf16(const uint4* x, const u16* shift, const u16* scale, i64 sstride,
-                                              uint4* y, int cols8, i64 tokens, float eps) {
-  __shared__ float sh[33];
-  i64 r = blockIdx.x; i64 b = r / tokens; int c = threadIdx.x;
+// bf16 fast path of mod_layernorm, one row r: one 16-byte vector per thread, the row read once. Every
+// thread of the block takes part in the row's sums (so a block may run several rows in turn); thread c
+// writes and returns its 8 outputs as stored (zeros past the row).
+__device__ __forceinline__ uint4 mod_ln_row_bf16(const uint4* x, const u16* shift, const u16* scale, i64 sstride,
+                                                 uint4* y, int cols8, i64 r, i64 tokens, float eps, float* sh) {
+  i64 b = r / tokens; int c = threadIdx.x;
   bool act = c < cols8;
   uint4 raw = {0, 0, 0, 0};
   if (act) raw = x[r * cols8 + c];
@@ -92,13 +93,21 @@ extern "C" __global__ void mod_layernorm_bf16(const uint4* x, const u16* shift, 
     for (int k = 0; k < 8; ++k) { float d = v[k] - mean; q += d * d; }
   }
   float rstd = 1.0f / sqrtf(block_sum(q, sh) / cols + eps);
-  if (!act) return;
+  if (!act) return make_uint4(0, 0, 0, 0);
   float sc[8], sf[8];
   unpack8(*(const uint4*)(scale + b * sstride + c * 8), sc);
   unpack8(*(const uint4*)(shift + b * sstride + c * 8), sf);
   #pragma unroll
   for (int k = 0; k < 8; ++k) v[k] = (v[k] - mean) * rstd * (1.0f + sc[k]) + sf[k];
-  y[r * cols8 + c] = pack8(v);
+  uint4 o = pack8(v);
+  y[r * cols8 + c] = o;
+  return o;
+}
+// One block per row.
+extern "C" __global__ void mod_layernorm_bf16(const uint4* x, const u16* shift, const u16* scale, i64 sstride,
+                                              uint4* y, int cols8, i64 tokens, float eps) {
+  __shared__ float sh[33];
+  mod_ln_row_bf16(x, shift, scale, sstride, y, cols8, blockIdx.x, tokens, eps, sh);
 }
 // bf16 fast path of gated_residual: 8 elements per thread.
 extern "C" __global__ void gated_residual_bf16(const uint4* x, const uint4* y, const u16* gate, i64 gstride,

@@ -9,22 +9,32 @@ import Tensor
 ///   waiting for its copy computes with stale weights and the picture shows it;
 /// - `AsyncDownloading` likewise: the copy back lands only when its fence is waited on;
 /// - `DeviceMemoryInfo`: counts the bytes of its own live allocations (device used = reserved);
-/// - `FP8GEMM`: e4m3 codes with a per-tensor scale, multiplied by dequantising on the CPU;
+/// - `FP8GEMM`: e4m3 codes with a per-tensor scale, multiplied by dequantising on the CPU (activations
+///   quantised per tensor first, as CUDA's tensor-core path does, for weights with one scale);
 /// - `BlockDequantizing`: ggml blocks expanded with Quant's dequantiser.
-/// It does not adopt `FusedGEMMEpilogue` (its GEMM is the CPU's) or `WeightDTypePreferring`.
-// unchecked: the counters, `limit` and the copy queue `pending` are only touched under `lock` (NSLock); `base` is a `let`.
-final class CapabilityTestBackend: Backend, @unchecked Sendable {
+/// It does not adopt `FusedGEMMEpilogue` (its GEMM is the CPU's; `FusedCapabilityTestBackend` does) or
+/// `WeightDTypePreferring`.
+// unchecked: the counters, `limit`, `sharing` and the copy queue `pending` are only touched under `lock` (NSLock); `base` is a `let`.
+class CapabilityTestBackend: Backend, @unchecked Sendable {
     let base = CPUBackend.shared
     private let lock = NSLock()
     private var live = 0, peak = 0, windowPeak = 0
     private var pending: [(source: UnsafeRawPointer, count: Int, storage: Storage, offset: Int, done: QueueFence, keep: Tensor?)] = []
-    private var copies = 0, fp8Count = 0, blockCount = 0, limit: Int?
+    private var copies = 0, fp8Count = 0, blockCount = 0, quantizeCount = 0, limit: Int?
+    private var sharing = true
     /// Calls of `dequantizeBlocks` (GGUF Linears expanded by the backend).
     var blockExpansions: Int { locked { blockCount } }
     /// Queued copies that have run (on a fence wait).
     var copiesRun: Int { locked { copies } }
     /// Calls of the emulated fp8 GEMM.
     var fp8Calls: Int { locked { fp8Count } }
+    /// Activations (and weights) quantised per tensor (`quantizeTensorE4M3`).
+    var quantizations: Int { locked { quantizeCount } }
+    /// `FP8GEMM.sharesQuantizedActivations` (default true).
+    var sharesQuantizedActivations: Bool {
+        get { locked { sharing } }
+        set { locked { sharing = newValue } }
+    }
     /// Recorded only (host memory is not capped).
     var allocatorLimit: Int? {
         get { locked { limit } }
@@ -142,6 +152,7 @@ extension CapabilityTestBackend: DeviceMemoryInfo {
 
 extension CapabilityTestBackend: FP8GEMM {
     func quantizeTensorE4M3(_ x: Tensor) -> (codes: Tensor, scale: Tensor) {
+        locked { quantizeCount += 1 }
         let amax = x.to(.f32).floats().reduce(Float(0)) { max($0, abs($1)) }
         let s = amax > 0 ? amax / 448 : 1
         let codes = (x.to(.f32) * (1 / s)).to(.f8e4m3fn)
@@ -150,7 +161,14 @@ extension CapabilityTestBackend: FP8GEMM {
 
     func fp8Linear(_ x: Tensor, codes: Tensor, scale: Tensor, bias: Tensor?, gelu: Bool, into: Tensor?, ldc: Int?) -> Tensor {
         precondition(into == nil, "the test backend writes no output views")
+        if scale.count == 1 { return fp8Linear(quantizeActivation(x), codes: codes, scale: scale, bias: bias, gelu: gelu) }
         locked { fp8Count += 1 }
+        return dequantisingLinear(x, codes: codes, scale: scale, bias: bias, gelu: gelu)
+    }
+
+    func fp8Linear(_ q: QuantizedActivation, codes: Tensor, scale: Tensor, bias: Tensor?, gelu: Bool) -> Tensor {
+        locked { fp8Count += 1 }
+        let x = (q.codes.to(.f32) * q.scale.reshaped([1, 1])).reshaped(q.shape)
         return dequantisingLinear(x, codes: codes, scale: scale, bias: bias, gelu: gelu)
     }
 
@@ -167,6 +185,29 @@ private func dequantisingLinear(_ x: Tensor, codes: Tensor, scale: Tensor, bias:
 }
 
 private func joined(_ xs: [Tensor], dim: Int) -> Tensor { concat(xs, dim: dim) }
+
+/// The test backend with `FusedGEMMEpilogue` (its composed defaults): Flux single blocks then run
+/// linear1 as two GEMMs, the form CUDA runs; and `BlockFP8Expanding` (GGUF blocks to e4m3 with
+/// Quant's dequantiser, not counted in `quantizations`), as an fp8 GPU has.
+final class FusedCapabilityTestBackend: CapabilityTestBackend, FusedGEMMEpilogue, @unchecked Sendable {}
+
+extension FusedCapabilityTestBackend: BlockFP8Expanding {
+    var expandsBlocksToFP8: Bool { true }
+
+    func blocksToE4M3(_ blocks: Tensor, format: BlockQuantFormat, rows: Int, columns: Int, scale known: Tensor?,
+                      perRow: Bool) -> (codes: Tensor, scale: Tensor) {
+        let w = dequantizeBlocks(blocks, format: format, rows: rows, columns: columns, dtype: .f32).floats()
+        let given = known?.floats()
+        func amaxScale(_ v: ArraySlice<Float>) -> Float {
+            let amax = v.reduce(Float(0)) { max($0, abs($1)) }
+            return amax > 0 ? amax / 448 : 1
+        }
+        let scales = perRow ? (0..<rows).map { r in given?[r] ?? amaxScale(w[(r * columns)..<((r + 1) * columns)]) }
+                            : [given?[0] ?? amaxScale(w[...])]
+        let scaled = w.indices.map { w[$0] * (1 / scales[perRow ? $0 / columns : 0]) }
+        return (Tensor(scaled, shape: [rows, columns]).to(.f8e4m3fn).moved(to: self), Tensor(scales, shape: [scales.count]).moved(to: self))
+    }
+}
 
 extension CapabilityTestBackend: BlockDequantizing {
     /// Expands ggml blocks with Quant's dequantiser (ggml's values), rounded once to `dtype`, as the
