@@ -51,7 +51,7 @@ final class BlockStreamingTests: XCTestCase {
         XCTAssertEqual(run(roomy, seed: 1), expected[0])
         XCTAssertEqual(try XCTUnwrap(roomy.residency).copies, 0)
 
-        // The plan: the longest prefix of blocks (in running order) that fits resident, beside
+        // The prefix plan: the longest prefix of blocks (in running order) that fits resident, beside
         // `slots` buffers as large as the largest streamed block.
         let sizes = all.blockBytes, outside = all.otherWeightBytes
         XCTAssertEqual(sizes.count, 8)
@@ -60,7 +60,7 @@ final class BlockStreamingTests: XCTestCase {
             outside + sizes[..<r].reduce(0, +) + min(slots, 8 - r) * (sizes[r...].max() ?? 0)
         }
         let budget = outside + sizes[0] + 2 * sizes.max()!
-        let tight = try FluxTransformer(config: config, weights: weights, streaming: BlockStreaming(weightBudget: budget))
+        let tight = try FluxTransformer(config: config, weights: weights, streaming: BlockStreaming(weightBudget: budget, layout: .prefix))
         let plan = try XCTUnwrap(tight.residency)
         let r = plan.residentBlocks
         XCTAssertLessThanOrEqual(need(r), budget)
@@ -82,7 +82,7 @@ final class BlockStreamingTests: XCTestCase {
 
         // Streaming the last blocks through as many slots as there are of them would cost as much
         // memory as keeping them: the plan keeps them all.
-        let last = try FluxTransformer(config: config, weights: weights, streaming: BlockStreaming(weightBudget: need(6)))
+        let last = try FluxTransformer(config: config, weights: weights, streaming: BlockStreaming(weightBudget: need(6), layout: .prefix))
         XCTAssertEqual(last.residency?.residentBlocks, 8)
 
         // Everything streamed through three slots: another rotation, the same numbers.
@@ -268,5 +268,67 @@ extension BlockStreamingTests {
         try streamed.setLoRAs([])
         XCTAssertEqual(run(streamed, seed: 1), base)
         XCTAssertThrowsError(try streamed.fuseLoRAs([LoRAUse(lora)])) { XCTAssertTrue("\($0)".contains("streamed"), "\($0)") }
+    }
+}
+
+/// The default plan spreads the resident blocks among the streamed ones (so the copy queue works
+/// while resident blocks compute) and prefetches the first streamed blocks when placed.
+extension BlockStreamingTests {
+    func testSpreadPlanComputesExactlyWhatResidentBlocksDo() throws {
+        let (config, weights) = try widenedDiT()
+        let resident = try FluxTransformer(config: config, weights: weights)
+        let expected = [run(resident, seed: 1), run(resident, seed: 7)]
+        let all = try XCTUnwrap(try FluxTransformer(config: config, weights: weights, streaming: BlockStreaming(weightBudget: 1 << 40)).residency)
+        let sizes = all.blockBytes, outside = all.otherWeightBytes, largest = sizes.max()!
+        // Room for one double and one single block beside three slots as large as the largest block.
+        let budget = outside + 3 * largest + sizes[0] + sizes[3]
+        // On the test backend copies land only when their fence is waited on: a block run before its
+        // copy, or from the wrong slot, computes with other weights and the output shows it.
+        let backend = CapabilityTestBackend()
+        let spread = try FluxTransformer(config: config, weights: weights, backend: backend,
+                                         streaming: BlockStreaming(weightBudget: budget, slots: 3))
+        let plan = try XCTUnwrap(spread.residency)
+        let room = budget - outside - 3 * largest
+        let residentBytes = sizes.indices.filter { !plan.streamed.contains($0) }.reduce(0) { $0 + sizes[$1] }
+        XCTAssertLessThanOrEqual(residentBytes, room)
+        XCTAssertTrue(plan.streamed.allSatisfy { residentBytes + sizes[$0] > room }, "a streamed block would have fitted: \(plan.map)")
+        XCTAssertEqual(plan.slots, 3)
+        XCTAssertEqual(plan.slotBytes, plan.streamed.map { sizes[$0] }.max())
+        XCTAssertEqual(plan.deviceBytes, residentBytes + 3 * plan.slotBytes)
+        XCTAssertEqual(plan.residentBlocks + plan.streamedBlocks, 8)
+        XCTAssertGreaterThan(plan.residentBlocks, 0)
+        XCTAssertNotEqual(plan.map, String(repeating: "R", count: plan.residentBlocks) + String(repeating: "s", count: plan.streamedBlocks),
+                          "not a prefix: resident blocks among the streamed ones")
+        XCTAssertEqual(plan.copies, 3, "the first three streamed blocks are copied when placed")
+        let n = plan.streamedBlocks
+        XCTAssertEqual(run(spread, seed: 1), expected[0])
+        XCTAssertEqual(try XCTUnwrap(spread.residency).copies, n + 3)
+        XCTAssertEqual(run(spread, seed: 7), expected[1])
+        XCTAssertEqual(try XCTUnwrap(spread.residency).copies, 2 * n + 3)
+        // Evicted and placed again (a server between jobs): the same plan, the same numbers.
+        let kept = try FluxTransformer(config: config, weights: weights, backend: backend,
+                                       streaming: BlockStreaming(weightBudget: budget, slots: 3, keepsHostCopies: true))
+        kept.evictBlocks()
+        try kept.placeBlocks(weightBudget: budget)
+        XCTAssertEqual(kept.residency?.map, plan.map)
+        XCTAssertEqual(run(kept, seed: 7), expected[1])
+        XCTAssertEqual(run(kept, seed: 1), expected[0])
+    }
+
+    /// FLUX.1-dev's shape (19 double blocks twice the size of its 38 single ones) at the proportions
+    /// of a 6 GiB budget: the plan `Tools/stream_plan_model.py --toy` makes (its model of record).
+    func testSpreadPlanMatchesTheModel() throws {
+        struct Toy: Module {
+            var w: Tensor
+            mutating func visit<V: ModuleVisitor>(_ v: inout V) throws { try v.parameter("w", &w) }
+        }
+        func plan(budget: Int, slots: Int) throws -> String {
+            let s = try BlockStreamer(backend: CPUBackend.shared, slots: slots)
+            for i in 0..<57 { _ = try s.adopt(Toy(w: Tensor.zeros([i < 19 ? 2048 : 1024]))) }
+            try s.place(budget: budget, what: "toy")
+            return String((0..<57).map { s.isResident($0) ? "R" : "s" })
+        }
+        XCTAssertEqual(try plan(budget: 3 * 8192 + 143196, slots: 3), "ssRsRssRsRsRssRsRsRRsRsRsRsRssRsRsRsRssRsRsRsRssRsRsRsRsR")
+        XCTAssertEqual(try plan(budget: 2 * 8192 + 100000, slots: 2), "sssRssRssRssRssRssRsssRssRssRssRssRssRsssRssRssRssRssRssR")
     }
 }

@@ -81,6 +81,7 @@ actor ModelHost {
             guard let pipeline else { throw Unavailable(message: "the model is not available") }
             let image = try await pipeline.generate(request, progress: progress)
             lastTimings = pipeline.lastTimings
+            logStreamingPlan(pipeline)
             return image
         case .failed(let m): throw Unavailable(message: m)
         case .loading: throw Unavailable(message: "the model is still loading")
@@ -98,6 +99,7 @@ actor ModelHost {
             passes += 1
             lastPassRows = pipeline.lastBatchRows
             lastTimings = pipeline.lastTimings
+            logStreamingPlan(pipeline)
             return images
         case .failed(let m): throw Unavailable(message: m)
         case .loading: throw Unavailable(message: "the model is still loading")
@@ -108,6 +110,20 @@ actor ModelHost {
     private(set) var passes = 0, lastPassRows = 0
     /// Where the last run's time went (`FluxPipeline.lastTimings`), for the worker's log.
     private(set) var lastTimings = GenerationTimings()
+
+    /// The streaming plan last logged (T5's and the DiT's under `--vram-budget`).
+    private var loggedPlan = ""
+
+    /// Logs how T5 and the DiT hold their blocks under a budget when it differs from the last job's
+    /// (so once per server unless a job's size changes it): resident blocks, slots, bytes copied per
+    /// pass, which blocks stream.
+    private func logStreamingPlan(_ pipeline: FluxPipeline) {
+        let plan = [("T5", pipeline.lastT5Residency), ("DiT", pipeline.lastDiTResidency)]
+            .compactMap { name, r in r.map { "\(name): \($0.summary)" } }.joined(separator: "\n")
+        guard !plan.isEmpty, plan != loggedPlan else { return }
+        loggedPlan = plan
+        Console.info("model \(name), streaming under --vram-budget:\n" + plan)
+    }
 
     /// No model to run a job on: it failed to load (the message says why) or is still loading.
     struct Unavailable: Error, CustomStringConvertible {

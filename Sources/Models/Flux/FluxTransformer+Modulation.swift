@@ -26,7 +26,8 @@ extension FluxTransformer {
         }
         vec = vec + vectorIn(pooled.moved(to: backend))
         let siluVec = silu(vec)
-        func onDevice(_ l: any LinearLayer) -> any LinearLayer { (try? l.mapParameters { _, t in t.moved(to: backend) }) ?? l }
+        // From page-locked host memory on the copy queue (StreamedBlocks.swift), a layer at a time.
+        func onDevice(_ l: any LinearLayer) -> any LinearLayer { (try? streamer?.upload(l)) ?? l }
 
         var double: [[(img: [ModulationParams], txt: [ModulationParams])]] = Array(repeating: [], count: timesteps.count)
         for i in 0..<config.numLayers {

@@ -14,11 +14,13 @@ struct OutsideBlocks: Module {
 extension FluxTransformer {
     /// Loads the blocks one at a time into a new streamer's host memory (not yet placed).
     func streamBlocks(from w: WeightLoader, streaming: BlockStreaming) throws {
-        let s = try BlockStreamer(backend: backend, slots: streaming.slots, keepsHostCopies: streaming.keepsHostCopies)
+        let s = try BlockStreamer(backend: backend, slots: streaming.slots, keepsHostCopies: streaming.keepsHostCopies,
+                                  layout: streaming.layout)
         var modulation: [[any LinearLayer]] = []
         func keepModulation<B: Module>(_ block: inout B) throws {
             let linears = try block.strippingModulation()
-            modulation.append(try linears.map { try $0.mapParameters { _, t in t.moved(to: CPUBackend.shared) } })
+            // Page-locked: `prepareModulation` uploads them once per generation on the copy queue.
+            modulation.append(try linears.map { try s.pinned($0) })
         }
         let hostDouble = try s.adoptLoading(doubleBlocks, key: Self.doubleKey, from: w, prepare: keepModulation)
         let hostSingle = try s.adoptLoading(singleBlocks, key: Self.singleKey, from: w, prepare: keepModulation)

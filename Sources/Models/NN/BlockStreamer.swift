@@ -3,27 +3,41 @@ import Tensor
 /// Runs a model's blocks from a device too small to hold them all (`--vram-budget`).
 ///
 /// Every block's weights are first copied into host memory (page-locked on a GPU), one region per
-/// block (`adopt`). `place(budget:)` then keeps the longest prefix of blocks, in the order they run,
-/// resident on the device and streams the rest through `slots` device buffers: block `i` of the
-/// streamed ones always runs from slot `i % slots`. While one slot's block computes, the next
-/// block's weights are copied into another slot on the backend's copy queue, so copy and compute
-/// overlap. Fences order it: a slot is refilled only after the compute queue has passed its last
-/// reader (`release`), and a block's kernels wait for its copy (`acquire`). After the last block
-/// of a pass, the slots are refilled with the first streamed blocks of the next pass.
+/// block (`adopt`). `place(budget:)` then chooses which blocks stay resident on the device
+/// (`BlockStreaming.Layout`: by default spread through the running order, else the longest prefix)
+/// and streams the rest through `slots` device buffers as large as the largest streamed block: the
+/// `j`-th streamed block (in running order) always runs from slot `j % slots`. While one slot's block
+/// computes, the next ones' weights are copied into the other slots on the backend's copy queue, so
+/// copy and compute overlap. Fences order it: a slot is refilled only after the compute queue has
+/// passed its last reader (`release`), and a block's kernels wait for its copy (`acquire`). After the
+/// last block of a pass, the slots are refilled with the first streamed blocks of the next pass, and
+/// `place` queues the first ones at once.
+///
+/// Why spread: the copy queue can only run ahead of the compute queue by `slots` blocks, so while a
+/// long run of resident blocks computes it stands idle once the slots are full. With the streamed
+/// blocks spread out, it copies during the resident blocks too (Tools/stream_plan_model.py models
+/// both: FLUX.1-dev fp8 within 6 GiB, 1.24x the resident step with a prefix and 2 slots, 1.10x spread
+/// with 3).
 ///
 /// One forward pass at a time; `acquire`/`release` are called in running order.
 public final class BlockStreamer {
     let backend: any AsyncUploading
     /// Device buffers the streamed blocks take turns in.
     let slotCount: Int
+    /// Which blocks stay resident when the budget cannot hold them all.
+    let layout: BlockStreaming.Layout
     /// Host copies of each adopted block, in running order (dropped for resident blocks once placed).
     private var regions: [Storage?] = []
     private var sizes: [Int] = []
-    /// Blocks `0..<residentCount` live on the device for good; the rest stream.
+    /// How many blocks live on the device for good (`isResident`); the rest stream.
     public private(set) var residentCount = 0
     private var placed = false
     private var slots: [Storage] = []
-    private var resident: [Storage] = []
+    /// Per block: its device buffer when resident, else nil.
+    private var resident: [Storage?] = []
+    /// The streamed blocks in running order, and per block its place in that list (nil: resident).
+    public private(set) var streamedOrder: [Int] = []
+    private var position: [Int?] = []
     /// Per slot: the block whose copy was last queued into it, and the fences of that copy and of
     /// the compute queue after the slot's last reader.
     private var slotHolds: [Int] = []
@@ -40,7 +54,7 @@ public final class BlockStreamer {
     let keepsHostCopies: Bool
 
     /// Throws when `backend` cannot copy while it computes (is not `AsyncUploading`).
-    public init(backend: any Backend, slots: Int = 2, keepsHostCopies: Bool = false) throws {
+    public init(backend: any Backend, slots: Int = 2, keepsHostCopies: Bool = false, layout: BlockStreaming.Layout = .spread) throws {
         precondition(slots >= 1, "a streamer needs at least one slot")
         guard let uploader = backend as? any AsyncUploading else {
             throw ModelError.invalidParameter("block streaming needs a backend that copies while it computes; \(backend.name) does not")
@@ -48,6 +62,7 @@ public final class BlockStreamer {
         self.backend = uploader
         slotCount = slots
         self.keepsHostCopies = keepsHostCopies
+        self.layout = layout
     }
 
     /// Whether the blocks have device memory now (between `place` and `evict`).
@@ -66,6 +81,8 @@ public final class BlockStreamer {
         loaded = []
         freed = []
         residentCount = 0
+        streamedOrder = []
+        position = []
         placed = false
     }
 
@@ -80,24 +97,35 @@ public final class BlockStreamer {
     /// Device bytes of one slot (the largest streamed block); 0 before `place` or when all are resident.
     var slotBytes: Int { slots.first?.byteCount ?? 0 }
     /// Device bytes held: resident blocks plus slots.
-    var deviceBytes: Int { resident.reduce(0) { $0 + $1.byteCount } + slots.reduce(0) { $0 + $1.byteCount } }
+    var deviceBytes: Int { resident.reduce(0) { $0 + ($1?.byteCount ?? 0) } + slots.reduce(0) { $0 + $1.byteCount } }
     /// Bytes of block `i`'s weights.
     public func size(of i: Int) -> Int { sizes[i] }
+    /// Whether block `i` stays on the device (after `place`).
+    public func isResident(_ i: Int) -> Bool { placed && position.indices.contains(i) && position[i] == nil }
 
     /// Copies `block`'s parameters (from any backend) into a new host region; returns the block with
     /// parameters viewing that region. Blocks are numbered in adoption order, which must be the
     /// order they run in.
     public func adopt<B: Module>(_ block: B) throws -> B {
         precondition(!placed && resident.isEmpty && streamedCopies == 0, "adopt after place")
-        var total = 0
-        for t in block.parameterTensors { total = Self.aligned(total) + t.byteCount }
-        let region: Storage
-        do { region = try backend.hostBuffer(byteCount: Swift.max(total, 1)) } catch {
+        let (host, region, total) = try hostCopy(block) { error, total in
             let held = sizes.reduce(0, +)
-            throw ModelError.invalidParameter("no page-locked host memory for block \(count) (\(Self.gib(total)); \(Self.gib(held)) already held for \(count) blocks): \(error). Streaming keeps the streamed model's blocks in host memory: free some, or use --precision fp8 to halve it")
+            return ModelError.invalidParameter("no page-locked host memory for block \(count) (\(Self.gib(total)); \(Self.gib(held)) already held for \(count) blocks): \(error). Streaming keeps the streamed model's blocks in host memory: free some, or use --precision fp8 to halve it")
         }
+        regions.append(region)
+        sizes.append(total)
+        return host
+    }
+
+    /// `module` with its parameters (from any backend) copied into one new host region (page-locked
+    /// on a GPU), the region and its size; `refusal` makes the error when no host memory is given.
+    func hostCopy<B: Module>(_ module: B, refusal: (any Error, Int) -> any Error) throws -> (B, Storage, Int) {
+        var total = 0
+        for t in module.parameterTensors { total = Self.aligned(total) + t.byteCount }
+        let region: Storage
+        do { region = try backend.hostBuffer(byteCount: Swift.max(total, 1)) } catch { throw refusal(error, total) }
         var cursor = 0
-        let host = try block.mapParameters { _, t in
+        let host = try module.mapParameters { _, t in
             let c = t.isContiguous ? t : t.contiguous()
             cursor = Self.aligned(cursor)
             c.backend.download(c.storage, byteOffset: c.offset * c.dtype.byteSize, count: c.byteCount, into: region.pointer + cursor)
@@ -105,9 +133,7 @@ public final class BlockStreamer {
             cursor += c.byteCount
             return view
         }
-        regions.append(region)
-        sizes.append(total)
-        return host
+        return (host, region, total)
     }
 
     /// Device bytes needed when the first `resident` blocks stay on the device and the rest stream.
@@ -120,44 +146,93 @@ public final class BlockStreamer {
     /// The smallest device budget that can run the blocks (everything streamed).
     public var minimumBudget: Int { deviceBytesNeeded(resident: 0) }
 
-    /// Chooses how many blocks stay resident within `budget` device bytes, of which `otherBytes` are
-    /// already spent on the model's other weights; allocates the resident blocks and the slots, and
-    /// copies the resident blocks up (their host copies are then freed). Throws, naming the size
-    /// needed, when even streaming every block does not fit.
+    /// Which blocks stay resident within `blockBudget` bytes (nil: not even streaming every block fits).
+    func plan(blockBudget: Int) -> [Bool]? {
+        if sizes.reduce(0, +) <= blockBudget { return sizes.map { _ in true } }
+        switch layout {
+        case .prefix:
+            guard let r = (0...count).reversed().first(where: { deviceBytesNeeded(resident: $0) <= blockBudget }) else { return nil }
+            return sizes.indices.map { $0 < r }
+        case .spread:
+            return Self.spreadPlan(sizes, room: blockBudget - slotCount * (sizes.max() ?? 0))
+        }
+    }
+
+    /// Resident blocks spread evenly through the running order within `room` bytes (the budget less
+    /// the slots, which are as large as the largest block, so any block may stream): each size of
+    /// block gets its share of the room in proportion to its bytes, its resident ones evenly spaced
+    /// among its kind (Flux: double and single blocks alike); what is left goes to the largest blocks
+    /// that fit. nil when `room` is negative.
+    static func spreadPlan(_ sizes: [Int], room: Int) -> [Bool]? {
+        guard room >= 0 else { return nil }
+        var resident = sizes.map { _ in false }
+        let total = sizes.reduce(0, +)
+        guard total > 0 else { return resident }
+        var left = room
+        for size in Set(sizes).sorted(by: >) where size > 0 {
+            let group = sizes.indices.filter { sizes[$0] == size }
+            let share = Double(room) * Double(group.count * size) / Double(total)
+            let take = Swift.min(group.count, Int(share / Double(size)))
+            for (j, i) in group.enumerated() where (j + 1) * take / group.count > j * take / group.count {
+                resident[i] = true
+                left -= size
+            }
+        }
+        for i in sizes.indices.sorted(by: { sizes[$0] > sizes[$1] }) where !resident[i] && sizes[i] <= left {
+            resident[i] = true
+            left -= sizes[i]
+        }
+        return resident
+    }
+
+    /// Chooses which blocks stay resident within `budget` device bytes, of which `otherBytes` are
+    /// already spent on the model's other weights (`layout`); allocates the resident blocks and the
+    /// slots, copies the resident blocks up (their host copies are then freed unless kept) and queues
+    /// the copies of the first streamed blocks. Throws, naming the size needed, when even streaming
+    /// every block does not fit.
     public func place(budget: Int, otherBytes: Int = 0, what: String) throws {
         precondition(!placed, "place called twice without evict")
         guard count > 0 else { placed = true; return }
         let blockBudget = budget - otherBytes
-        guard let r = (0...count).reversed().first(where: { deviceBytesNeeded(resident: $0) <= blockBudget }) else {
+        guard let keep = plan(blockBudget: blockBudget) else {
             let inFlight = Swift.min(slotCount, count)
             throw ModelError.invalidParameter("the \(what) needs at least \(Self.gib(otherBytes + minimumBudget)) of device memory for its weights when streaming (\(Self.gib(otherBytes)) outside its blocks, \(inFlight) blocks of \(Self.gib(sizes.max() ?? 0)) in flight); the budget leaves it \(Self.gib(Swift.max(0, budget))). Raise --vram-budget.")
         }
+        let streamed = sizes.indices.filter { !keep[$0] }
         // All device memory first (a failure leaves nothing half placed), then the copies.
-        let kept = try (0..<r).map { try backend.allocatePersistent(byteCount: Swift.max(sizes[$0], 1)) }
-        let slotSize = sizes[r...].max() ?? 0
-        let newSlots = try (0..<Swift.min(slotCount, count - r)).map { _ in try backend.allocatePersistent(byteCount: Swift.max(slotSize, 1)) }
-        residentCount = r
+        let kept = try sizes.indices.map { i -> Storage? in
+            guard keep[i] else { return nil }
+            return try backend.allocatePersistent(byteCount: Swift.max(sizes[i], 1))
+        }
+        let slotSize = streamed.map { sizes[$0] }.max() ?? 0
+        let newSlots = try (0..<Swift.min(slotCount, streamed.count)).map { _ in try backend.allocatePersistent(byteCount: Swift.max(slotSize, 1)) }
+        residentCount = count - streamed.count
         resident = kept
+        streamedOrder = streamed
+        position = sizes.map { _ in nil }
+        for (j, i) in streamed.enumerated() { position[i] = j }
         slots = newSlots
         slotHolds = newSlots.map { _ in -1 }
         loaded = newSlots.map { _ in backend.makeFence() }
         freed = newSlots.map { _ in nil }
         let done = backend.makeFence()
-        for i in 0..<r {
-            backend.uploadAsync(regions[i]!.pointer, count: sizes[i], to: kept[i], byteOffset: 0, after: nil, done: done)
+        for i in sizes.indices where keep[i] {
+            backend.uploadAsync(regions[i]!.pointer, count: sizes[i], to: kept[i]!, byteOffset: 0, after: nil, done: done)
         }
         // The host copies of resident blocks may go once their uploads are done.
         backend.hostWait(done)
         backend.computeWait(done)
-        if !keepsHostCopies { for i in 0..<r { regions[i] = nil } }
+        if !keepsHostCopies { for i in sizes.indices where keep[i] { regions[i] = nil } }
         placed = true
+        // The first pass's first streamed blocks are copied now, while the caller prepares its pass.
+        for (s, i) in streamed.prefix(newSlots.count).enumerated() { queueCopy(i, slot: s) }
     }
 
     /// `hostBlock` (as returned by `adopt` for block `index`) with its parameters pointing at the
     /// block's device memory: its resident buffer, or its slot.
     public func deviceBlock<B: Module>(_ hostBlock: B, index: Int) throws -> B {
         precondition(placed, "deviceBlock before place")
-        let target = index < residentCount ? resident[index] : slots[(index - residentCount) % slots.count]
+        let target = position[index].map { slots[$0 % slots.count] } ?? resident[index]!
         return try hostBlock.mapParameters { _, t in
             Tensor(storage: target, dtype: t.dtype, shape: t.shape, strides: t.strides, offset: t.offset)
         }
@@ -166,8 +241,8 @@ public final class BlockStreamer {
     /// Call before queuing block `index`'s kernels: makes the compute queue wait until its weights
     /// are in its slot (queuing the copy now if it was not prefetched). No-op for resident blocks.
     public func acquire(_ index: Int) {
-        guard index >= residentCount else { return }
-        let s = (index - residentCount) % slots.count
+        guard let p = position[index] else { return }
+        let s = p % slots.count
         if slotHolds[s] != index { queueCopy(index, slot: s) }
         backend.computeWait(loaded[s])
     }
@@ -175,12 +250,12 @@ public final class BlockStreamer {
     /// Call after queuing block `index`'s kernels: marks its slot free once they have run and queues
     /// the copy of the next block that uses the slot (wrapping to the next pass's first ones).
     public func release(_ index: Int) {
-        guard index >= residentCount else { return }
-        let s = (index - residentCount) % slots.count
+        guard let p = position[index] else { return }
+        let s = p % slots.count
         let fence = freed[s] ?? backend.makeFence()
         backend.recordCompute(fence)
         freed[s] = fence
-        let next = index + slots.count < count ? index + slots.count : residentCount + s
+        let next = streamedOrder[p + slots.count < streamedOrder.count ? p + slots.count : s]
         if slotHolds[s] != next { queueCopy(next, slot: s) }
     }
 

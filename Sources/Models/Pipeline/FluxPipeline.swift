@@ -60,11 +60,11 @@ public final class FluxPipeline {
     public static var gpuFP8Enabled: Bool { ProcessInfo.processInfo.environment["MAJICFLUX_CUDA_FP8"] != "0" }
 
     /// Low-VRAM mode on a GPU (`--vram-budget`): the device memory the pipeline may use, by the
-    /// driver's count (the CUDA context included). T5's blocks then load as they run, the DiT keeps
-    /// as many blocks resident as fit and streams the rest from page-locked host memory
-    /// (`BlockStreamer`), and every stage is loaded per generation and freed after it, except that a
-    /// server (`keepLoaded`) keeps the DiT's blocks in host memory between generations and only
-    /// gives back and takes again their device memory. nil: no budget.
+    /// driver's count (the CUDA context included). T5 and the DiT keep as many blocks resident as
+    /// fit and stream the rest from page-locked host memory (`BlockStreamer`), and every stage is
+    /// loaded per generation and freed after it, except that a server (`keepLoaded`) keeps T5's and
+    /// the DiT's blocks in host memory between generations and only gives back and takes again their
+    /// device memory (`checkpointLoads` counts the reads). nil: no budget.
     public let vramBudget: Int?
     /// A1111's short hash of the DiT checkpoint for the pictures' `Model hash:`, computed in the
     /// background from the time the pipeline is made (cached on disk, see `ModelHash`).
@@ -128,6 +128,10 @@ public final class FluxPipeline {
     /// How the last loaded DiT and T5 held their blocks under a VRAM budget (nil without one).
     public var lastDiTResidency: BlockResidency? { stages.lastDiTResidency }
     public var lastT5Residency: BlockResidency? { stages.lastT5Residency }
+    /// How many times each stage's weights have been read from their checkpoint since the pipeline
+    /// was made, by stage ("CLIP", "T5", "DiT", "VAE"): a kept stage (`keepLoaded`, and under a
+    /// budget T5's and the DiT's host copies) is read once.
+    public var checkpointLoads: [String: Int] { stages.checkpointLoads }
     /// On a device backend (`DeviceMemoryInfo`): each device stage of the last generation that loaded
     /// a model (CLIP, T5, DiT, VAE, in the order they ran) with the device-counted peak of memory
     /// during it, in bytes.
@@ -219,6 +223,7 @@ public final class FluxPipeline {
         let cond = try encode(prompt: request.prompt, maxSequenceLength: request.maxSequenceLength)
         let useCFG = request.trueCFGScale > 1
         let uncond = useCFG ? try encode(prompt: request.negativePrompt, maxSequenceLength: request.maxSequenceLength) : nil
+        stages.evictTextEncoder()  // a kept, streaming T5 gives the device back (no-op otherwise)
 
         // Each stage's freed activation buffers go back to the system before the next stage loads.
         CPUBackend.shared.releaseCachedBuffers()

@@ -1,8 +1,8 @@
 import Tensor
 
 /// The pipeline's four models (CLIP, T5, the DiT, the VAE): each loaded when its stage needs it,
-/// kept between generations when `keepLoaded` (never under a VRAM budget, except the DiT's host
-/// copies), and, on a device backend, the stage bookkeeping: each stage's share of the budget and
+/// kept between generations when `keepLoaded` (under a VRAM budget only T5 and the DiT, as host
+/// copies of their blocks), and, on a device backend, the stage bookkeeping: each stage's share of the budget and
 /// its peak (StageCache+DeviceStages.swift). `FluxPipeline` asks it for models and runs the
 /// generation algorithm.
 final class StageCache {
@@ -35,6 +35,8 @@ final class StageCache {
     /// How the last loaded DiT and T5 held their blocks under a VRAM budget (nil without one).
     private(set) var lastDiTResidency: BlockResidency?
     private(set) var lastT5Residency: BlockResidency?
+    /// How many times each stage's weights were read from its checkpoint ("CLIP", "T5", "DiT", "VAE").
+    var checkpointLoads: [String: Int] = [:]
     /// Each device stage of the last generation with its device-counted peak, in bytes.
     var stagePeaks: [(stage: String, bytes: Int)] = []
     /// The stage whose peak is being measured.
@@ -56,7 +58,8 @@ final class StageCache {
         currentStage = nil
     }
 
-    /// Whether stages stay loaded between generations (never under a VRAM budget).
+    /// Whether stages stay loaded whole between generations (never under a VRAM budget, where T5 and
+    /// the DiT keep only host copies of their blocks).
     var keepsStages: Bool { keepLoaded && vramBudget == nil }
 
     func clip() throws -> CLIPTextModel {
@@ -66,24 +69,47 @@ final class StageCache {
         let m = try CLIPTextModel(config: config, weights: CheckpointWeights(path: files.clip),
                                   computeDType: deviceDType ?? .f32, backend: backend)
         try backend.throwIfFaulted()  // a device failure while uploading fails the load, not the process
+        checkpointLoads["CLIP", default: 0] += 1
         clipLoRAs = []
         try attachLoRAs(m)
         if keepsStages { clipModel = m }
         return m
     }
 
+    /// T5. Under a VRAM budget its blocks stream; a server (`keepLoaded`) keeps it between
+    /// generations as host copies of its blocks, as the DiT's: `evictTextEncoder` gives its device
+    /// memory back after encoding and this call takes it again, reading nothing from the checkpoint.
     func t5() throws -> T5Encoder {
-        if let t5Model { return t5Model }
+        if let t5Model {
+            if t5Model.blocksEvicted, let free = startDeviceStage("T5") {
+                // The layers outside the blocks stayed on the device and are already out of `free`.
+                try t5Model.placeBlocks(weightBudget: free - FluxPipeline.t5DeviceWorkingBytes(t5Model.config, tokens: 512)
+                                        + t5Model.otherWeightBytes)
+                lastT5Residency = t5Model.residency
+                try backend.throwIfFaulted()
+            }
+            return t5Model
+        }
         let free = startDeviceStage("T5")
         let config = try files.t5Config.map { try ConfigFile.load(T5Config.self, path: $0, what: "T5 config") } ?? T5Config()
         // Under a budget the blocks stream; the rest of the budget is for activations at 512 tokens.
-        let streaming = free.map { BlockStreaming(weightBudget: $0 - FluxPipeline.t5DeviceWorkingBytes(config, tokens: 512)) }
+        let streaming = free.map {
+            BlockStreaming(weightBudget: $0 - FluxPipeline.t5DeviceWorkingBytes(config, tokens: 512), keepsHostCopies: keepLoaded)
+        }
         let m = try T5Encoder(config: config, weights: T5CheckpointLayout.canonical(openWeights(path: files.t5, dequantizedDType: deviceDType ?? precision.ggufDequantizedDType)),
                               computeDType: deviceDType ?? precision.denseDType, backend: backend, streaming: streaming)
         try backend.throwIfFaulted()
+        checkpointLoads["T5", default: 0] += 1
         lastT5Residency = m.residency
-        if keepsStages { t5Model = m }
+        // Under a budget only a server keeps it (its blocks' host copies), as the DiT.
+        if keepLoaded { t5Model = m }
         return m
+    }
+
+    /// Gives a kept, streaming T5's device memory back (after the prompts are encoded, before the
+    /// next stage plans its share of the budget). No-op otherwise.
+    func evictTextEncoder() {
+        t5Model?.evictBlocks()
     }
 
     /// The DiT. Under a VRAM budget its blocks stream, planned for `tokens` joint (text + image)
@@ -96,6 +122,7 @@ final class StageCache {
         if ditLoRAs.fused && !ditLoRAs.matches(loras, fused: wantsFusion(ditModel)) {
             ditModel = nil  // other LoRAs fused in: load the weights again
         }
+        evictTextEncoder()  // the encodes are done: its device memory is the DiT's
         if let ditModel {
             if ditModel.blocksEvicted, let free = startDeviceStage("DiT") {
                 // The layers outside the blocks stayed on the device and are already out of `free`.
@@ -107,6 +134,7 @@ final class StageCache {
             try attachLoRAs(ditModel)
             return ditModel
         }
+        evictTextEncoder()
         let free = startDeviceStage("DiT")
         let source = try FluxCheckpointLayout.canonical(openWeights(path: files.transformer, dequantizedDType: deviceDType ?? precision.ggufDequantizedDType))
         let declared = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
@@ -115,11 +143,13 @@ final class StageCache {
         // LoRA factors stay on the device beside the streamed blocks: they come out of the blocks' share.
         let adapterBytes = FluxTransformer.adapterBytes(loras, config: config, dtype: deviceDType ?? .f32)
         let streaming = free.map {
-            BlockStreaming(weightBudget: $0 - FluxPipeline.ditDeviceWorkingBytes(config, tokens: n) - adapterBytes, keepsHostCopies: keepLoaded)
+            BlockStreaming(weightBudget: $0 - FluxPipeline.ditDeviceWorkingBytes(config, tokens: n) - adapterBytes,
+                           slots: FluxPipeline.ditStreamingSlots, keepsHostCopies: keepLoaded)
         }
         let m = try FluxTransformer(config: config, weights: source, computeDType: deviceDType ?? precision.denseDType,
                                     quantization: precision.ditQuantization, backend: backend, streaming: streaming)
         try backend.throwIfFaulted()
+        checkpointLoads["DiT", default: 0] += 1
         ditLoRAs = AppliedLoRAs()
         try attachLoRAs(m)
         try backend.throwIfFaulted()
@@ -130,11 +160,13 @@ final class StageCache {
 
     func vae() throws -> AutoencoderKL {
         if let vaeModel { return vaeModel }
+        evictTextEncoder()
         startDeviceStage("VAE")
         let config = try files.vaeConfig.map { try ConfigFile.load(AutoencoderConfig.self, path: $0, what: "VAE config") } ?? AutoencoderConfig()
         let m = try AutoencoderKL(config: config, weights: VAECheckpointLayout.canonical(CheckpointWeights(path: files.vae), config: config),
                                   computeDType: deviceDType ?? .f32, backend: backend)
         try backend.throwIfFaulted()
+        checkpointLoads["VAE", default: 0] += 1
         if keepsStages { vaeModel = m }
         return m
     }

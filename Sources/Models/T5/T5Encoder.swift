@@ -13,6 +13,15 @@ public final class T5Encoder: Module {
     var finalNorm: RMSNorm
     /// Set when the blocks stream (`streaming` given at load).
     var streamer: BlockStreamer?
+    /// The blocks viewing their host copies, kept when `streaming.keepsHostCopies` so the device
+    /// memory can be given back and taken again (`evictBlocks`, `placeBlocks`).
+    var hostBlocks: [T5Block] = []
+    /// Where the blocks compute (the embedding table may live elsewhere: `embedOnHost`).
+    let computeBackend: any Backend
+    /// A streaming encoder keeps its embedding table (T5-XXL: 263 MB in bf16) in host memory and
+    /// looks up the prompt's rows there: a few KB per prompt instead of device memory held beside
+    /// the blocks (and, when the encoder is kept between generations, beside the DiT's).
+    var embedOnHost: Bool { streamer != nil }
     static let blocksKey = "encoder.block"
 
     /// Loads HF keys `shared.weight` (or `encoder.embed_tokens.weight`), `encoder.block.N.layer.{0,1}...`,
@@ -27,13 +36,17 @@ public final class T5Encoder: Module {
         // Configs from files were checked when read; this also covers configs made in code.
         try config.validate(path: "T5 config")
         self.config = config
+        computeBackend = backend
         let w = WeightLoader(source, component: "text_encoder_2 (T5)")
-        w.backend = backend
         w.computeDType = computeDType
         let tied = ["shared.weight", "encoder.embed_tokens.weight"]
         let embedName = tied.first(where: w.has) ?? "shared.weight"
         w.ignoredUnused = { tied.contains($0) }
+        if streaming == nil { w.backend = backend }
+        // Streaming: the table is copied into host memory of its own (not a view of the mapped file).
         embed = w.take(embedName, shape: [config.vocabSize, config.dModel])
+        if streaming != nil { embed = Self.hostCopy(embed) }
+        w.backend = backend
         relativeBias = .placeholder([config.relativeAttentionNumBuckets, config.numHeads])
         finalNorm = RMSNorm(dim: config.dModel, eps: Float(config.layerNormEpsilon))
         blocks = (0..<config.numLayers).map { _ in T5Block(config) }
@@ -49,15 +62,46 @@ public final class T5Encoder: Module {
         }
         // Blocks are read on the CPU (from the mapped file, converted there if they must be) and
         // copied into host memory; nothing goes to the device until `place`.
-        let s = try BlockStreamer(backend: backend, slots: streaming.slots)
+        let s = try BlockStreamer(backend: backend, slots: streaming.slots, keepsHostCopies: streaming.keepsHostCopies,
+                                  layout: streaming.layout)
         w.backend = nil
         let host = try s.adoptLoading(blocks, key: Self.blocksKey, from: w)
         w.backend = backend
         try w.finish()
+        streamer = s
         try s.place(budget: streaming.weightBudget, otherBytes: otherWeightBytes, what: "T5 encoder")
         blocks = try s.deviceBlocks(host, first: 0)
-        streamer = s
+        if streaming.keepsHostCopies { hostBlocks = host }
     }
+
+    /// `t` copied into CPU memory of its own.
+    static func hostCopy(_ t: Tensor) -> Tensor {
+        let c = t.isContiguous ? t : t.contiguous()
+        let storage = CPUBackend.shared.allocate(byteCount: Swift.max(c.byteCount, 1))
+        c.backend.download(c.storage, byteOffset: c.offset * c.dtype.byteSize, count: c.byteCount, into: storage.pointer)
+        return Tensor(storage: storage, dtype: c.dtype, shape: c.shape)
+    }
+
+    /// With streaming and `keepsHostCopies`: gives the blocks' device memory back, keeping their
+    /// host copies (a server between generations, so the DiT and the VAE have the GPU). The encoder
+    /// cannot run until `placeBlocks`. No-op otherwise.
+    public func evictBlocks() {
+        guard let streamer, streamer.keepsHostCopies, streamer.isPlaced else { return }
+        blocks = []
+        streamer.evict()
+    }
+
+    /// Takes device memory for the blocks again after `evictBlocks`, planned for `weightBudget` (as
+    /// `BlockStreaming.weightBudget`): the resident ones are uploaded from their host copies, nothing
+    /// is read from the checkpoint. No-op when the blocks are placed.
+    public func placeBlocks(weightBudget: Int) throws {
+        guard let streamer, !streamer.isPlaced else { return }
+        try streamer.place(budget: weightBudget, otherBytes: otherWeightBytes, what: "T5 encoder")
+        blocks = try streamer.deviceBlocks(hostBlocks, first: 0)
+    }
+
+    /// Whether the blocks have been given back with `evictBlocks` (and not placed again).
+    public var blocksEvicted: Bool { streamer.map { !$0.isPlaced } ?? false }
 
     /// The tensors outside the blocks, in HF's names; the embedding table is taken apart (its name
     /// depends on the file: `shared.weight` or `encoder.embed_tokens.weight`).
@@ -73,8 +117,9 @@ public final class T5Encoder: Module {
         try v.children(Self.blocksKey, &blocks)
     }
 
-    /// Bytes outside the blocks (embedding table, relative-position table, final norm).
-    var otherWeightBytes: Int { embed.byteCount + T5OutsideBlocks(model: self).weightByteCount }
+    /// Device bytes outside the blocks (embedding table unless `embedOnHost`, relative-position
+    /// table, final norm).
+    var otherWeightBytes: Int { (embedOnHost ? 0 : embed.byteCount) + T5OutsideBlocks(model: self).weightByteCount }
 
     /// Where a streaming encoder's blocks are; nil when all were loaded resident the usual way.
     public var residency: BlockResidency? {
@@ -86,7 +131,10 @@ public final class T5Encoder: Module {
     public func callAsFunction(_ ids: [[Int]]) -> Tensor {
         let b = ids.count, l = ids.first?.count ?? 0
         precondition(b > 0 && l > 0 && ids.allSatisfy { $0.count == l }, "T5 input must be B rows of equal length")
+        precondition(!blocksEvicted, "the T5 encoder's blocks were evicted: call placeBlocks first")
+        // A row lookup is exact on any backend: the host table gives the device's numbers.
         var x = embedding(embed, Tensor(integers: ids.flatMap { $0 }, shape: [b, l], backend: embed.backend)).to(.f32)
+        if embedOnHost { x = x.moved(to: computeBackend) }
         // The bias depends only on the length: made once (its buckets are host work and its upload
         // waited for the device), kept for the next prompt.
         let bias = biasCache.withLock { kept in
