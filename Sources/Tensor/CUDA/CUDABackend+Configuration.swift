@@ -43,8 +43,9 @@ extension CUDABackend {
         public var fp8Attention: Bool
         /// fp8 DiT: quantise each activation once for the GEMMs that share it and take its amax from
         /// the op that made it (modulated LayerNorm, the GELU GEMM's cuBLASLt amax) instead of a pass
-        /// over it (`FP8GEMM.sharesQuantizedActivations`). `MAJICFLUX_FP8_FUSED_AMAX=0` turns it off.
-        public var fp8FusedAmax = true
+        /// over it (`FP8GEMM.sharesQuantizedActivations`). Off by default until it has run on a GPU
+        /// (written 2026-12-04 without one); `MAJICFLUX_FP8_FUSED_AMAX=1` turns it on.
+        public var fp8FusedAmax = false
 
         public init(flashKernel: FlashKernel = .wgmma3, flashKeyBlock: Int = 64, allowFP8TensorCores: Bool = true,
                     im2colBytes: Int = 256 << 20, profiling: Bool = false, autotune: Bool = false,
@@ -74,7 +75,7 @@ extension CUDABackend {
             c.autotune = getenv("MAJICFLUX_CUDA_AUTOTUNE").map { String(cString: $0) } == "1"
             if let v = getenv("MAJICFLUX_CUDA_UPLOAD_READERS").flatMap({ Int(String(cString: $0)) }), v > 0 { c.uploadReaders = v }
             c.fp8Attention = getenv("MAJICFLUX_CUDA_ATTENTION").map { String(cString: $0) } == "fp8"
-            c.fp8FusedAmax = getenv("MAJICFLUX_FP8_FUSED_AMAX").map { String(cString: $0) } != "0"
+            c.fp8FusedAmax = getenv("MAJICFLUX_FP8_FUSED_AMAX").map { String(cString: $0) } == "1"
             if getenv("MAJICFLUX_CUDA_KERNEL_CACHE").map({ String(cString: $0) }) != "0" { c.kernelCacheFolder = CUDAKernelCache.defaultFolder }
             return c
         }()
