@@ -14,7 +14,8 @@
 #   make      the FLUX.1-dev-size random folder in /tmp/flux-random and its model hash
 #   cold      `generate --precision fp8 [--attention fp8]` 1024x1024 20 steps twice on it
 #   serve     serve_check (RUNS) on the full-size folder, then diffusers' warm call
-#   lowvram   serve_check fp8 resident and --vram-budget 6 on the full-size folder (T5 kept, step ratio)
+#   final     the quantize path on the tiny fixture: quantize to a Q8_0 .gguf, generate with it and with
+#             --precision q8_0, serve_check q8_0
 # Everything lands in $OUT/logs.tgz (heldout pictures in it too).
 set -u
 . Tools/cuda/device_setup.sh
@@ -54,6 +55,17 @@ for s in ${STAGES:-attn dit}; do
         --runs "${RUNS:-fp8,bf16}" 2>&1 | tee "$OUT/serve_check.log" | tail -4
       grep -h "times:\|plan" "$OUT"/serve-*.log 2>/dev/null | tail -12
       [ -n "${NO_DIFFUSERS:-}" ] || timeout 200 python3 Tools/cuda/e2e_generate.py torch /tmp/flux-random --size 1024 --steps 20 2>&1 | grep -v -i warn | tee "$OUT/diffusers.log" ;;
+    final)
+      M=Tests/ModelsTests/Fixtures/tiny-flux
+      timeout 60 /tmp/bin/majicflux quantize $M/transformer/diffusion_pytorch_model.safetensors /tmp/dit-q8_0.gguf \
+        --format gguf-q8_0 > "$OUT/quantize.log" 2>&1; echo "quantize: exit $? $(tail -2 "$OUT/quantize.log" | tr '\n' ' ' | cut -c1-300)"
+      for run in "gguf-file:--dit /tmp/dit-q8_0.gguf" "q8_0:--precision q8_0"; do
+        name=${run%%:*}; extra=${run#*:}
+        timeout 120 /tmp/bin/majicflux generate --model $M --device cuda $extra --prompt "a red circle" --seed 7 --steps 20 \
+          --width 512 --height 512 --output "$OUT/final-$name.png" > "$OUT/final-$name.log" 2>&1
+        echo "generate $name: exit $? $(tail -3 "$OUT/final-$name.log" | tr '\n' ' ' | cut -c1-400)"
+      done
+      timeout 120 python3 Tools/cuda/serve_check.py --bin /tmp/bin/majicflux --model $M --out "$OUT" --runs q8_0 --size 512 --steps 20 2>&1 | tail -2 ;;
     torch) timeout 400 python3 .device/bench_flux_dit_torch.py --compile ${SIZES:-1024 512} 2>&1 | grep -v Warning | tee "$OUT/torch.log" ;;
   esac
 done
