@@ -111,25 +111,23 @@ enum DiTBench {
             let q = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 7)
             let k = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 8)
             let vv = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 9)
-            _ = scaledDotProductAttention(q, k, vv)
+            // One attention call timed (best of 5), bf16 or fp8 attention, printed with its rate.
+            func timeAttention(fp8: Bool, _ what: String) {
+                let was = gpu.fp8Attention
+                gpu.fp8Attention = fp8
+                defer { gpu.fp8Attention = was }
+                _ = scaledDotProductAttention(q, k, vv)
+                let ams = (0..<5).map { _ in gpu.time { _ = scaledDotProductAttention(q, k, vv) } }.min()!
+                let flops = 4.0 * Double(l) * Double(l) * 128 * 24
+                print("  \(fp8 ? "fp8" : "flash") attention (1, 24, \(l), 128), \(what): \(fmt(ams, 3)) ms, \(fmt(flops / ams / 1e9, 1)) TFLOP/s; x57 layers = \(fmt(ams * 57, 1)) ms")
+            }
             let chosen = gpu.flashKernel
             for kernel in CUDABackend.FlashKernel.allCases where kernel == .mma || gpu.hopperFlashAvailable {
                 gpu.flashKernel = kernel
-                _ = scaledDotProductAttention(q, k, vv)
-                let ams = (0..<5).map { _ in gpu.time { _ = scaledDotProductAttention(q, k, vv) } }.min()!
-                let flops = 4.0 * Double(l) * Double(l) * 128 * 24
-                print("  flash attention (1, 24, \(l), 128), \(kernel) kernel: \(fmt(ams, 3)) ms, \(fmt(flops / ams / 1e9, 1)) TFLOP/s; x57 layers = \(fmt(ams * 57, 1)) ms")
+                timeAttention(fp8: false, "\(kernel) kernel")
             }
             gpu.flashKernel = chosen
-            if gpu.fp8AttentionAvailable {
-                let was = gpu.fp8Attention
-                gpu.fp8Attention = true
-                _ = scaledDotProductAttention(q, k, vv)
-                let ams = (0..<5).map { _ in gpu.time { _ = scaledDotProductAttention(q, k, vv) } }.min()!
-                let flops = 4.0 * Double(l) * Double(l) * 128 * 24
-                print("  fp8 attention (1, 24, \(l), 128), quantisation included: \(fmt(ams, 3)) ms, \(fmt(flops / ams / 1e9, 1)) TFLOP/s; x57 layers = \(fmt(ams * 57, 1)) ms")
-                gpu.fp8Attention = was
-            }
+            if gpu.fp8AttentionAvailable { timeAttention(fp8: true, "quantisation included") }
         }
         let mem = gpu.memoryInfo()
         print("device memory: \(fmt(Double(mem.total - mem.free) / 1e9, 2)) GB used of \(fmt(Double(mem.total) / 1e9, 1)) GB")

@@ -39,18 +39,7 @@ enum FlashCheck {
             gpu.flashKernel = chosen
             print(line)
         }
-        for (i, s) in [(1, 1, 64, 64), (1, 2, 100, 77), (2, 3, 130, 200), (1, 2, 1, 300), (1, 4, 257, 1000), (1, 2, 333, 4608)].enumerated() {
-            let qs = [s.0, s.1, s.2, 128], ks = [s.0, s.1, s.3, 128]
-            let seed = UInt64(10 * i)
-            check("random \(qs) x \(ks)", host(qs, seed + 1), host(ks, seed + 2), host(ks, seed + 3), qs, ks)
-        }
-        check("random on permuted views [1, 3, 130, 128]", host([1, 3, 130, 128], 91), host([1, 3, 130, 128], 92),
-              host([1, 3, 130, 128], 93), [1, 3, 130, 128], [1, 3, 130, 128], permute: true)
-        let qs = [1, 1, 64, 128], ks = [1, 1, 64, 128]
-        check("triage: Q = 0 (output = mean of V)", [Float](repeating: 0, count: 64 * 128), host(ks, 95), host(ks, 96), qs, ks)
-        var onehot = [Float](repeating: 0, count: 64 * 128)
-        for key in 0..<64 { onehot[key * 128 + key] = 1 }
-        check("triage: one-hot V (output = softmax weights)", host(qs, 97, scale: 2), host(ks, 98), onehot, qs, ks)
+        standardCases(shapes, host: { host($0, $1, scale: $2) }, check: { check($0, $1, $2, $3, $4, $5, permute: $6) })
         // Speed at the joint sequence lengths of 512x512 and 1024x1024 (512 text tokens).
         for l in [1536, 4608] {
             let q = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 7)
@@ -72,5 +61,28 @@ enum FlashCheck {
         let ok = kernels.allSatisfy { passed[$0] == true }
         print("flash: \(ok ? "all passed" : "FAILURES")")
         return ok
+    }
+
+    /// The (B, H, Lq, Lk) shapes of the random cases: ragged lengths, one query, long keys.
+    static let shapes = [(1, 1, 64, 64), (1, 2, 100, 77), (2, 3, 130, 200), (1, 2, 1, 300), (1, 4, 257, 1000), (1, 2, 333, 4608)]
+
+    /// The inputs every flash check runs, head size 128: random q/k/v at `shapes`, a permuted view, and
+    /// the two triage cases (Q = 0: the output is the mean of V; one-hot V: the output is the softmax
+    /// weights). `host(shape, seed, scale)` makes bf16-exact values; `check(name, q, k, v, qShape,
+    /// kShape, permuted)` runs one case.
+    static func standardCases(_ shapes: [(Int, Int, Int, Int)], host: ([Int], UInt64, Float) -> [Float],
+                              check: (String, [Float], [Float], [Float], [Int], [Int], Bool) -> Void) {
+        for (i, s) in shapes.enumerated() {
+            let qs = [s.0, s.1, s.2, 128], ks = [s.0, s.1, s.3, 128]
+            let seed = UInt64(10 * i)
+            check("random \(qs) x \(ks)", host(qs, seed + 1, 1), host(ks, seed + 2, 1), host(ks, seed + 3, 1), qs, ks, false)
+        }
+        let p = [1, 3, 130, 128]
+        check("random on permuted views \(p)", host(p, 91, 1), host(p, 92, 1), host(p, 93, 1), p, p, true)
+        let qs = [1, 1, 64, 128], ks = [1, 1, 64, 128]
+        check("triage: Q = 0 (output = mean of V)", [Float](repeating: 0, count: 64 * 128), host(ks, 95, 1), host(ks, 96, 1), qs, ks, false)
+        var onehot = [Float](repeating: 0, count: 64 * 128)
+        for key in 0..<64 { onehot[key * 128 + key] = 1 }
+        check("triage: one-hot V (output = softmax weights)", host(qs, 97, 2), host(ks, 98, 1), onehot, qs, ks, false)
     }
 }

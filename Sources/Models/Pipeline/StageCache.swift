@@ -134,7 +134,6 @@ final class StageCache {
             try attachLoRAs(ditModel)
             return ditModel
         }
-        evictTextEncoder()
         let free = startDeviceStage("DiT")
         let source = try FluxCheckpointLayout.canonical(openWeights(path: files.transformer, dequantizedDType: deviceDType ?? precision.ggufDequantizedDType))
         let declared = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }

@@ -90,21 +90,30 @@ extension CUDABackend {
     /// rows with the 128-byte swizzle, rows past L read as zeros. nil when the driver has no tensor
     /// maps or a stride does not suit TMA (then the cp.async kernel runs).
     func flashTensorMaps(_ ts: Tensor...) -> [[Int64]]? {
-        guard let encode = driver.cuTensorMapEncodeTiled else { return nil }
         var maps: [[Int64]] = []
-        let storage = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 64)
-        defer { storage.deallocate() }
         for t in ts {
             let dims: [UInt64] = [128, UInt64(t.shape[2]), UInt64(t.shape[1]), UInt64(t.shape[0])]
             let strides: [UInt64] = [t.strides[2], t.strides[1], t.strides[0]].map { UInt64($0 * 2) }
-            guard strides.allSatisfy({ $0 % 16 == 0 && $0 < (1 << 40) }), address(t) % 16 == 0 else { return nil }
-            let box: [UInt32] = [64, 128, 1, 1], unit: [UInt32] = [1, 1, 1, 1]
-            // bf16 = 9, no interleave, 128-byte swizzle = 3, L2 promotion 256 bytes = 3, zero fill = 0
-            let rc = encode(storage, 9, 4, address(t), dims, strides, box, unit, 0, 3, 3, 0)
-            if rc != 0 { return nil }
-            let words = storage.bindMemory(to: Int64.self, capacity: 16)
-            maps.append((0..<16).map { words[$0] })
+            // bf16 = 9
+            guard let map = tensorMap(t, dataType: 9, dims: dims, strides: strides, box: [64, 128, 1, 1]) else { return nil }
+            maps.append(map)
         }
         return maps
+    }
+
+    /// One TMA tensor map (128 bytes, as 16 words for a kernel argument) over `t`'s memory: `dims`
+    /// innermost first, byte `strides` of the outer dimensions, `box` elements per copy, 128-byte
+    /// swizzle, 256-byte L2 promotion, zero fill past the ends. nil when the driver has none or a
+    /// stride does not suit TMA.
+    func tensorMap(_ t: Tensor, dataType: Int32, dims: [UInt64], strides: [UInt64], box: [UInt32]) -> [Int64]? {
+        guard let encode = driver.cuTensorMapEncodeTiled, address(t) % 16 == 0,
+              strides.allSatisfy({ $0 % 16 == 0 && $0 < (1 << 40) }) else { return nil }
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 64)
+        defer { storage.deallocate() }
+        let unit = [UInt32](repeating: 1, count: dims.count)
+        // no interleave = 0, 128-byte swizzle = 3, L2 promotion 256 bytes = 3, zero fill = 0
+        guard encode(storage, dataType, UInt32(dims.count), address(t), dims, strides, box, unit, 0, 3, 3, 0) == 0 else { return nil }
+        let words = storage.bindMemory(to: Int64.self, capacity: 16)
+        return (0..<16).map { words[$0] }
     }
 }

@@ -29,17 +29,10 @@ extension CUDABackend {
     }
 
     /// A 3-D TMA map over a contiguous uint8 tensor of `planes` x `rows` x `inner` bytes (rows
-    /// `rowBytes` apart): boxes of 128 x 128 bytes with the 128-byte swizzle, zero fill past the ends.
+    /// `rowBytes` apart): boxes of 128 x 128 bytes (`tensorMap`).
     func uint8TensorMap(_ t: Tensor, inner: Int, rows: Int, planes: Int, rowBytes: Int) -> [Int64]? {
-        guard let encode = driver.cuTensorMapEncodeTiled, address(t) % 16 == 0, rowBytes % 16 == 0 else { return nil }
-        let storage = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 64)
-        defer { storage.deallocate() }
-        let dims: [UInt64] = [UInt64(inner), UInt64(rows), UInt64(planes)]
-        let strides: [UInt64] = [UInt64(rowBytes), UInt64(rowBytes * rows)]
-        let box: [UInt32] = [128, 128, 1], unit: [UInt32] = [1, 1, 1]
-        // uint8 = 0, no interleave, 128-byte swizzle = 3, L2 promotion 256 bytes = 3, zero fill = 0
-        guard encode(storage, 0, 3, address(t), dims, strides, box, unit, 0, 3, 3, 0) == 0 else { return nil }
-        let words = storage.bindMemory(to: Int64.self, capacity: 16)
-        return (0..<16).map { words[$0] }
+        // uint8 = 0
+        tensorMap(t, dataType: 0, dims: [UInt64(inner), UInt64(rows), UInt64(planes)],
+                  strides: [UInt64(rowBytes), UInt64(rowBytes * rows)], box: [128, 128, 1])
     }
 }

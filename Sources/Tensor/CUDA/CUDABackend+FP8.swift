@@ -47,15 +47,9 @@ extension CUDABackend {
         if n % 8 == 0 && address(xb) % 16 == 0 {
             // Two vectorised passes: partial maxima per block, then every block reduces them and
             // quantises its share (both bandwidth-bound; the row-wise path below is kept for odd sizes).
-            let blocks = Swift.max(1, Swift.min(multiprocessors * 4, (n / 8 + 255) / 256))
-            let part = empty([blocks], .f32)
-            var a = KernelArgs()
-            a.ptr(xb); a.i64(n / 8); a.ptr(part)
-            launch("amax_part_bf16x8", grid: (blocks, 1, 1), block: 256, a)
-            var b = KernelArgs()
-            b.ptr(xb); b.ptr(part); b.i32(blocks); b.ptr(codes); b.ptr(scale); b.i64(n / 8)
-            launch("quant_bf16x8_e4m3", grid: (blocks, 1, 1), block: 256, b)
-            return (codes, scale)
+            let part = empty([amaxPartBlocks(n)], .f32)
+            launchAmaxParts(xb, count: n, into: part)
+            return quantizeTensorE4M3(xb, partialMaxima: part)
         }
         let amax = empty([rows], .f32)
         var a = KernelArgs()

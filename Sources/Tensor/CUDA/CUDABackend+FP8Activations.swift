@@ -20,7 +20,7 @@ extension CUDABackend {
         let n = x.count
         guard x.dtype == .bf16, x.isContiguous, n > 0, n % 8 == 0, address(x) % 16 == 0 else { return quantizeTensorE4M3(x) }
         let codes = empty(x.shape, .f8e4m3fn), scale = empty([1], .f32)
-        let blocks = Swift.max(1, Swift.min(multiprocessors * 4, (n / 8 + 255) / 256))
+        let blocks = amaxPartBlocks(n)
         var b = KernelArgs()
         b.ptr(x); b.ptr(part); b.i32(part.count); b.ptr(codes); b.ptr(scale); b.i64(n / 8)
         launch("quant_bf16x8_e4m3", grid: (blocks, 1, 1), block: 256, b)
@@ -68,13 +68,10 @@ extension CUDABackend {
         // partial maxima (parts[1...]: one pass over the prefix, a fifth of the matrix at Flux's shapes).
         let m = pre.count
         if configuration.fp8FusedAmax, m > 0, m % 8 == 0, address(pre) % 16 == 0 {
-            let blocks = Swift.max(1, Swift.min(multiprocessors * 4, (m / 8 + 255) / 256))
-            let parts = empty([blocks + 1], .f32)
+            let parts = empty([amaxPartBlocks(m) + 1], .f32)
             if fp8Linear(q, codes: codes, scale: scale, bias: bias, gelu: true, into: right, ldc: p + n,
                          amax: parts.slice(dim: 0, start: 0, end: 1)) {
-                var a = KernelArgs()
-                a.ptr(pre); a.i64(m / 8); a.ptr(parts.slice(dim: 0, start: 1))
-                launch("amax_part_bf16x8", grid: (blocks, 1, 1), block: 256, a)
+                launchAmaxParts(pre, count: m, into: parts.slice(dim: 0, start: 1))
                 let (c, s) = quantizeTensorE4M3(out.reshaped([rows, p + n]), partialMaxima: parts)
                 return QuantizedActivation(codes: c, scale: s, shape: out.shape)
             }
@@ -137,11 +134,8 @@ extension CUDABackend {
         let m = d.count
         var want: Float
         if m % 8 == 0, address(d) % 16 == 0 {
-            let blocks = Swift.max(1, Swift.min(multiprocessors * 4, (m / 8 + 255) / 256))
-            let parts = empty([blocks], .f32)
-            var a = KernelArgs()
-            a.ptr(d); a.i64(m / 8); a.ptr(parts)
-            launch("amax_part_bf16x8", grid: (blocks, 1, 1), block: 256, a)
+            let parts = empty([amaxPartBlocks(m)], .f32)
+            launchAmaxParts(d, count: m, into: parts)
             want = parts.floats().max() ?? 0
         } else {
             want = d.floats().reduce(Float(0)) { Swift.max($0, abs($1)) }
@@ -152,4 +146,15 @@ extension CUDABackend {
 
     /// Whether cuBLASLt refused to write max |D| for an fp8 GEMM in this process (the amax pass runs instead).
     public var fp8AmaxUnsupported: Bool { status.withLock { $0.fp8AmaxUnsupported } }
+
+    /// Blocks of the vectorised amax and quantise passes over `n` bf16 values (`n` a multiple of 8):
+    /// the number of partial maxima `launchAmaxParts` writes.
+    func amaxPartBlocks(_ n: Int) -> Int { Swift.max(1, Swift.min(multiprocessors * 4, (n / 8 + 255) / 256)) }
+
+    /// Writes `amaxPartBlocks(n)` partial maxima of |x| (`n` bf16 values, 16-byte aligned) into `parts`.
+    func launchAmaxParts(_ x: Tensor, count n: Int, into parts: Tensor) {
+        var a = KernelArgs()
+        a.ptr(x); a.i64(n / 8); a.ptr(parts)
+        launch("amax_part_bf16x8", grid: (amaxPartBlocks(n), 1, 1), block: 256, a)
+    }
 }
