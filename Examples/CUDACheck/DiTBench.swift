@@ -79,6 +79,20 @@ enum DiTBench {
             print("dit \(size)x\(size) (\(tokens)+512 tokens): best \(fmt(sorted[0])) ms, median \(fmt(sorted[2])) ms per step (wall \(fmt(walls.min()!)) ms, "
                   + "host queueing \(fmt(hosts.sorted()[2])) ms median; 10 steps back to back \(fmt(run10)) ms a step); "
                   + "peak in use \(fmt(Double(gpu.peakInUseBytes) / 1e9, 2)) GB, reserved \(fmt(Double(gpu.peakReservedBytes) / 1e9, 2)) GB; output finite: \(finite)")
+            // CUDA graphs: the steps above replayed the blocks as one graph (captured at the second
+            // step). The same step op by op, and whether the replay computes exactly what the ops do.
+            let use = model.blockGraphUse
+            print("  graphs: \(use.captures) captured, \(use.replays) replayed, \(use.eager) eager\(use.lastRefusal.isEmpty ? "" : "; capture refused: \(use.lastRefusal)")")
+            let graphed = step().floats()
+            gpu.cudaGraphs = false
+            let opByOp = step().floats()
+            let eager = (0..<5).map { _ in gpu.time { _ = step() } }.sorted()
+            _ = step(); gpu.synchronize()
+            let eager10 = gpu.time { for _ in 0..<10 { _ = step() } } / 10
+            gpu.cudaGraphs = true
+            let maxDiff = zip(graphed, opByOp).map { abs($0 - $1) }.max() ?? 0
+            print("  the same step without graphs: best \(fmt(eager[0])) ms, median \(fmt(eager[2])) ms, 10 back to back \(fmt(eager10)) ms a step; "
+                  + "graph output identical to op by op: \(graphed == opByOp) (max |diff| \(maxDiff))")
             if gpu.hopperFlashAvailable {
                 // The same step with the other flash kernels.
                 let chosen = gpu.flashKernel

@@ -13,6 +13,10 @@ enum PipelineCheck {
             _ = try p.generate(request)  // load and warm up
             let t0 = now()
             let img = try p.generate(request)
+            if let use = p.blockGraphUse, b is CUDABackend {
+                // The first step ran eagerly, the second was captured: the other six were replays.
+                print("  \(precision) DiT blocks: \(use.captures) captured, \(use.replays) replayed, \(use.eager) eager\(use.lastRefusal.isEmpty ? "" : "; capture refused: \(use.lastRefusal)")")
+            }
             return (img.rgb, now() - t0)
         }
         let (cpu, tc) = try generate(CPUBackend.shared)

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Issue 21 (GPU speed II) on the GPU machine, session 2026-12-04 (7). Carry .device (cuda-check.xz,
+# Issue 21 (GPU speed II) on the GPU machine, sessions 2026-12-04 (7 and 8). Carry .device (cuda-check.xz,
 # majicflux.xz, site.tar.xz for the PyTorch stages). Stages (STAGES, in order):
 #   attn      cuda-check attn-fp8 (fp8 attention vs the CPU and the bf16 kernel: error, speed) and flash
+#   flash     cuda-check flash (every flash kernel vs the CPU, wgmma3pp included), attn-fp8 with and
+#             without the consumers' ping-pong (MAJICFLUX_CUDA_FLASH=wgmma3pp)
+#   graphs    cuda-check dit / dit-fp8 at SIZES with bf16 attention: steps replayed as CUDA graphs, the
+#             same step op by op, replay == op by op, the other flash kernels, profile
+#   lora      cuda-check dit-lora 1024 (LoRA step overhead, now replayed as graphs) and cuda-check lora
+#             (the tiny pipeline with LoRAs on the GPU vs the CPU)
 #   heldout   the default model's 96 held-out prompts on the GPU, bf16/fp8 weights x bf16/fp8 attention,
 #             pictures to $OUT/heldout (scored here afterwards by Tools/score_heldout.py)
 #   dit       cuda-check dit / dit-fp8 at SIZES (1024 512), bf16 attention then fp8 attention
@@ -22,6 +28,13 @@ set -u
 for s in ${STAGES:-attn dit}; do
   echo "=== $s $(date +%T)"
   case $s in
+    flash) timeout 120 /tmp/bin/cuda-check flash 2>&1 | tee "$OUT/flash.log" | grep -E "FAIL|wgmma3|passed" | tail -12
+      timeout 120 /tmp/bin/cuda-check attn-fp8 2>&1 | tee "$OUT/attn-fp8.log" | tail -4
+      MAJICFLUX_CUDA_FLASH=wgmma3pp timeout 120 /tmp/bin/cuda-check attn-fp8 2>&1 | tee "$OUT/attn-fp8-pp.log" | tail -4 ;;
+    graphs) for k in dit dit-fp8; do timeout 240 /tmp/bin/cuda-check $k ${SIZES:-1024 512} 2>&1 | tee "$OUT/$k.log" \
+        | grep -E "^dit|error|again|graphs|without graphs|same step with|flash attention \(1, 24, 4608|^profile" ; done ;;
+    lora) timeout 240 /tmp/bin/cuda-check dit-lora 1024 2>&1 | tee "$OUT/dit-lora.log" | grep -E "^dit|switching|fused"
+      timeout 120 /tmp/bin/cuda-check lora Tests/ModelsTests/Fixtures/tiny-flux Tests/ModelsTests/Fixtures/lora 2>&1 | tee "$OUT/lora.log" | tail -8 ;;
     attn) timeout 120 /tmp/bin/cuda-check attn-fp8 2>&1 | tee "$OUT/attn-fp8.log"
       timeout 120 /tmp/bin/cuda-check flash 2>&1 | tee "$OUT/flash.log" | tail -4 ;;
     heldout) timeout 300 /tmp/bin/cuda-check heldout Models/default "$OUT/heldout" 2>&1 | tee "$OUT/heldout.log" ;;

@@ -23,6 +23,8 @@ public final class FluxTransformer: Module {
     let modulationCache = FluxModulationCache()
     /// Rotary tables by token layout, made once for all the steps of a generation.
     let ropeTables = FluxRoPECache()
+    /// The blocks captured as a graph on backends that can (FluxTransformer+Graphs.swift).
+    let blockGraphs = FluxBlockGraphs()
     /// Where the weights live and the forward pass runs (inputs are moved here).
     public let backend: any Backend
     /// Set when the blocks stream (`streaming` given at load).
@@ -145,28 +147,19 @@ public final class FluxTransformer: Module {
         // With a step cache the first block runs alone first: its residual decides whether the
         // others run (FirstBlockCache).
         var afterFirst: (x: Tensor, residual: Tensor)?
-        for (i, block) in doubleBlocks.enumerated() {
-            streamer?.acquire(i)
+        if let cache, !doubleBlocks.isEmpty {
+            streamer?.acquire(0)
             let before = x
-            (x, t) = block(img: x, txt: t, vec: vec, rope: rope, mods: mods?.double[i])
-            streamer?.release(i)
-            if let cache, i == 0 {
-                let residual = x - before
-                if cache.canReuse(residual) {
-                    cache.noteReused()
-                    return finalLayer(x + cache.remainingResidual!, vec: vec, tokens: height * width)
-                }
-                afterFirst = (x, residual)
+            (x, t) = doubleBlocks[0](img: x, txt: t, vec: vec, rope: rope, mods: mods?.double[0])
+            streamer?.release(0)
+            let residual = x - before
+            if cache.canReuse(residual) {
+                cache.noteReused()
+                return finalLayer(x + cache.remainingResidual!, vec: vec, tokens: height * width)
             }
+            afterFirst = (x, residual)
         }
-        var joint = concat([t, x], dim: 1)
-        for (j, block) in singleBlocks.enumerated() {
-            let i = doubleBlocks.count + j
-            streamer?.acquire(i)
-            joint = block(joint, vec: vec, rope: rope, mod: mods?.single[j])
-            streamer?.release(i)
-        }
-        x = joint.slice(dim: 1, start: lt, end: lt + img.shape[1])
+        x = runBlocks(from: afterFirst == nil ? 0 : 1, x: x, t: t, vec: vec, rope: rope, layout: layout, mods: mods)
         if let cache, let first = afterFirst { cache.store(first: first.residual, remaining: x - first.x) }
         return finalLayer(x, vec: vec, tokens: height * width)
     }

@@ -139,6 +139,9 @@ public final class FluxPipeline {
     /// The last generation's step cache (`GenerationRequest.cacheThreshold`): steps that ran every
     /// block and steps that reused the cache (the conditional pass); nil when it ran without one.
     public internal(set) var lastStepCache: (computed: Int, reused: Int)?
+    /// How the loaded DiT's blocks ran so far on a backend that captures graphs (CUDA graphs:
+    /// captured once per shape, then replayed); nil when no DiT is loaded.
+    public var blockGraphUse: BlockGraphUse? { stages.ditModel?.blockGraphUse }
     /// How many pictures the last generation made in one pass (1 for `generate(_:)`; the batch size
     /// for `generate(batch:)`, or 1 when it fell back to one at a time: FluxPipeline+Batch.swift).
     public internal(set) var lastBatchRows = 0

@@ -8,7 +8,7 @@ extension CUDABackend {
     /// The tuning knobs of a CUDA backend: given to `make(ordinal:computeDType:configuration:)`,
     /// read by the kernels from the backend they run on, and changeable later through
     /// `configuration` (a locked value: ops that are already running keep the values they read).
-    public struct Configuration: Sendable, Equatable {
+    public struct Configuration: Sendable, Hashable {
         /// Which flash kernel runs for head size 128 (default wgmma3: on an H200 at 4608 tokens 0.42 ms
         /// a call against 0.77 for wgmma2, 0.91 for wgmma1 and 1.22 for mma). Where the Hopper kernels
         /// were not compiled (other GPUs) the mma.sync kernel runs whatever this says; wgmma3 falls
@@ -46,6 +46,10 @@ extension CUDABackend {
         /// over it (`FP8GEMM.sharesQuantizedActivations`). Off by default until it has run on a GPU
         /// (written 2026-12-04 without one); `MAJICFLUX_FP8_FUSED_AMAX=1` turns it on.
         public var fp8FusedAmax = false
+        /// Whether work that repeats with the same shapes (the DiT's blocks at every step) is captured
+        /// once into a CUDA graph and replayed (`GraphCapturing`). On by default;
+        /// `MAJICFLUX_CUDA_GRAPHS=0` turns it off.
+        public var cudaGraphs = true
 
         public init(flashKernel: FlashKernel = .wgmma3, flashKeyBlock: Int = 64, allowFP8TensorCores: Bool = true,
                     im2colBytes: Int = 256 << 20, profiling: Bool = false, autotune: Bool = false,
@@ -65,7 +69,8 @@ extension CUDABackend {
 
         /// The defaults with the environment's overrides: `MAJICFLUX_CUDA_FLASH` (mma, wgmma1, wgmma2,
         /// wgmma3), `MAJICFLUX_CUDA_AUTOTUNE=1`, and the kernel cache in `CUDAKernelCache.defaultFolder`
-        /// unless `MAJICFLUX_CUDA_KERNEL_CACHE=0`, `MAJICFLUX_CUDA_UPLOAD_READERS` (a count), `MAJICFLUX_CUDA_ATTENTION=fp8`. Read once per
+        /// unless `MAJICFLUX_CUDA_KERNEL_CACHE=0`, `MAJICFLUX_CUDA_UPLOAD_READERS` (a count), `MAJICFLUX_CUDA_ATTENTION=fp8`,
+        /// `MAJICFLUX_CUDA_GRAPHS=0`. Read once per
         /// process, when first needed.
         public static var fromEnvironment: Configuration { environmentDefaults }
 
@@ -76,6 +81,7 @@ extension CUDABackend {
             if let v = getenv("MAJICFLUX_CUDA_UPLOAD_READERS").flatMap({ Int(String(cString: $0)) }), v > 0 { c.uploadReaders = v }
             c.fp8Attention = getenv("MAJICFLUX_CUDA_ATTENTION").map { String(cString: $0) } == "fp8"
             c.fp8FusedAmax = getenv("MAJICFLUX_FP8_FUSED_AMAX").map { String(cString: $0) } == "1"
+            c.cudaGraphs = getenv("MAJICFLUX_CUDA_GRAPHS").map { String(cString: $0) } != "0"
             if getenv("MAJICFLUX_CUDA_KERNEL_CACHE").map({ String(cString: $0) }) != "0" { c.kernelCacheFolder = CUDAKernelCache.defaultFolder }
             return c
         }()
@@ -92,6 +98,9 @@ extension CUDABackend {
         /// Hopper wgmma, warp-specialised: a TMA producer and two consumer warpgroups handing tiles
         /// over with mbarriers (sm_90a and a driver with tensor maps).
         case wgmma3
+        /// wgmma3 with the two consumers taking turns to issue their GEMMs (FlashAttention-3's
+        /// ping-pong: one's softmax overlaps the other's GEMMs); fp8 attention follows this choice too.
+        case wgmma3pp
     }
 
     /// What the last ops ran, for checks and reports (guarded by the backend's `status` lock).
@@ -103,6 +112,7 @@ extension CUDABackend {
         var fp8NoticeShown = false
         var fp8OuterUnsupported = false
         var fp8AmaxUnsupported = false
+        var lastCaptureFailure = ""
     }
 
     /// The backend's knobs; setting it affects ops started afterwards.

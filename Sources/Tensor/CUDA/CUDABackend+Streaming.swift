@@ -35,20 +35,23 @@ extension CUDABackend: AsyncUploading {
     }
 
     public func recordCompute(_ fence: QueueFence) {
+        if breaksCapture("records a fence") { return }
         must(driver.cuEventRecord(fence.handle, stream), "cuEventRecord")
     }
 
     public func computeWait(_ fence: QueueFence) {
+        if breaksCapture("waits for a copy") { return }
         must(driver.cuStreamWaitEvent(stream, fence.handle, 0), "cuStreamWaitEvent")
     }
 
     public func hostWait(_ fence: QueueFence) {
+        if breaksCapture("waits for a fence") { return }
         must(driver.cuEventSynchronize(fence.handle), "cuEventSynchronize")
     }
 
     public func uploadAsync(_ source: UnsafeRawPointer, count: Int, to storage: Storage, byteOffset: Int,
                             after: QueueFence?, done: QueueFence) {
-        if fault.isSet { return }
+        if fault.isSet || breaksCapture("uploads from host memory") { return }
         lock.withLock {
             if copyStream == nil {
                 // CU_STREAM_NON_BLOCKING (1): no implicit ordering with the legacy default stream.
@@ -77,7 +80,7 @@ extension CUDABackend: AsyncDownloading {
     public func downloadAsync(_ tensor: Tensor, done: QueueFence) -> Tensor {
         let t = tensor.moved(to: self).contiguous()
         let bytes = t.count * t.dtype.byteSize
-        guard bytes > 0, !fault.isSet, let host = try? hostBuffer(byteCount: bytes) else {
+        guard bytes > 0, !fault.isSet, !breaksCapture("reads values back"), let host = try? hostBuffer(byteCount: bytes) else {
             // No page-locked memory to spare (or nothing to copy): the ordinary, waiting download.
             recordCompute(done)
             return t.moved(to: CPUBackend.shared)

@@ -3,7 +3,7 @@
 /// into pinned slots while earlier slots copy, `StagedFileReader`).
 extension CUDABackend {
     public func upload(_ source: UnsafeRawPointer, count: Int, to storage: Storage, byteOffset: Int) {
-        if count == 0 || fault.isSet { return }
+        if count == 0 || fault.isSet || breaksCapture("uploads from host memory") { return }
         let dst = UInt64(UInt(bitPattern: storage.pointer)) + UInt64(byteOffset)
         lock.withLock {
             if count <= 1 << 20 {
@@ -38,7 +38,7 @@ extension CUDABackend {
     /// Small ranges take the ordinary path, as does everything when pinned memory is refused.
     public func upload(from file: MappedFile, fileOffset: Int, count: Int, to storage: Storage, byteOffset: Int) -> Bool {
         if count <= 1 << 20 { return false }
-        if fault.isSet { return true }
+        if fault.isSet || breaksCapture("uploads from a file") { return true }
         let dst = UInt64(UInt(bitPattern: storage.pointer)) + UInt64(byteOffset)
         let knobs = configuration
         return lock.withLock {

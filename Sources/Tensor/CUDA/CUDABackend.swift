@@ -37,7 +37,15 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     /// The first failure inside an op, until taken (see the type's notes).
     let fault: FaultLatch
     let lt: CUBLASLt
-    var stream: UnsafeMutableRawPointer?
+    /// The stream every op is queued on (`stream` is this one except on a thread that is capturing
+    /// a graph: CUDABackend+Graphs.swift).
+    var mainStream: UnsafeMutableRawPointer?
+    /// The graph capture in progress, if any (CUDABackend+Graphs.swift).
+    let captureState = Locked(GraphCaptureState())
+    /// The stream captures are recorded on (made on first use, under `graphLock`).
+    var captureStream: UnsafeMutableRawPointer?
+    /// One capture at a time.
+    let graphLock = CUDALock()
     /// The second stream `uploadAsync` copies on (created on first use).
     var copyStream: UnsafeMutableRawPointer?
     var module: UnsafeMutableRawPointer?
@@ -132,7 +140,7 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
         _ = d.cuDeviceGetAttribute(&sms, 16, dev)
         capability = (Int(major), Int(minor))
         multiprocessors = Int(sms)
-        try CUDADriver.check(d.cuStreamCreate(&stream, 0), "cuStreamCreate")
+        try CUDADriver.check(d.cuStreamCreate(&mainStream, 0), "cuStreamCreate")
         allocator = CUDAAllocator(driver: bound, fault: fault)
         try CUDADriver.check(d.cuMemAllocHost(&staging, stagingBytes), "cuMemAllocHost")
         try CUDADriver.check(d.cuMemAllocHost(&ring, ringBytes), "cuMemAllocHost")
@@ -146,7 +154,7 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
 
     public func allocate(byteCount: Int) -> Storage {
         guard let p = allocator.allocate(byteCount) else {
-            // The fault is recorded and every later op is skipped until it is taken, so nothing reads
+            // The fault is recorded (or, while capturing a graph, the capture is marked failed) and every later op is skipped until it is taken, so nothing reads
             // or writes this stand-in address (the cuBLASLt workspace, a valid device address).
             return Storage(pointer: UnsafeMutableRawPointer(bitPattern: UInt(workspace))!, byteCount: byteCount, backend: self,
                            release: { _ in })
@@ -190,12 +198,17 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
         set { allocator.limit = newValue }
     }
     /// Returns every cached block to the driver.
-    public func emptyCache() { synchronize(); allocator.releaseCached() }
+    public func emptyCache() {
+        if breaksCapture("empties the memory cache") { return }
+        synchronize(); allocator.releaseCached()
+    }
 
     public func download(_ storage: Storage, byteOffset: Int, count: Int, into destination: UnsafeMutableRawPointer) {
         if count == 0 { return }
         // After a fault the values are meaningless; zeros, and the caller's next check throws.
-        if fault.isSet { destination.initializeMemory(as: UInt8.self, repeating: 0, count: count); return }
+        if fault.isSet || breaksCapture("reads values back") {
+            destination.initializeMemory(as: UInt8.self, repeating: 0, count: count); return
+        }
         let src = UInt64(UInt(bitPattern: storage.pointer)) + UInt64(byteOffset)
         lock.withLock {
             var done = 0
@@ -210,10 +223,14 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
     }
 
     /// Waits until all queued work has finished.
-    public func synchronize() { must(driver.cuStreamSynchronize(stream), "cuStreamSynchronize") }
+    public func synchronize() {
+        if breaksCapture("waits for the device") { return }
+        must(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
+    }
 
     /// Milliseconds of GPU time `body` queues, measured with events on the stream.
     public func time(_ body: () -> Void) -> Double {
+        if breaksCapture("times work") { body(); return 0 }
         var e0: UnsafeMutableRawPointer?, e1: UnsafeMutableRawPointer?
         must(driver.cuEventCreate(&e0, 0), "cuEventCreate")
         must(driver.cuEventCreate(&e1, 0), "cuEventCreate")
@@ -258,7 +275,7 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
 
     /// Times `body` into the profile under `name` when profiling.
     func profiled(_ name: @autoclosure () -> String, _ body: () -> Void) {
-        if !profiling { body(); return }
+        if !profiling || isCapturingThread { body(); return }
         profileLock.withLock {
             if profileEvents.0 == nil {
                 must(driver.cuEventCreate(&profileEvents.0, 0), "cuEventCreate")
@@ -371,6 +388,9 @@ final class CUDAAllocator: @unchecked Sendable {
     private let fault: FaultLatch
     private var cached: [Int: [UInt64]] = [:]
     private let lock = CUDALock()
+    /// The capture in progress (its thread and pool) and which blocks belong to graph pools.
+    private var capture: (thread: pthread_t, pool: GraphPool)?
+    private var owners: [UInt64: GraphPool] = [:]
     private(set) var reserved = 0, peakReserved = 0, inUse = 0, peakInUse = 0
     /// Device memory in use by the driver's count (total - free) after the largest allocation since
     /// `resetPeak()`: our blocks plus the context, modules and library workspaces.
@@ -408,6 +428,7 @@ final class CUDAAllocator: @unchecked Sendable {
     func allocate(_ bytes: Int) -> UInt64? {
         let size = Self.rounded(bytes)
         return lock.withLock {
+            if let c = capture, pthread_equal(c.thread, pthread_self()) != 0 { return allocateForCaptureLocked(size, c.pool) }
             if var list = cached[size], let p = list.popLast() {
                 cached[size] = list
                 inUse += size
@@ -467,8 +488,64 @@ final class CUDAAllocator: @unchecked Sendable {
         let size = Self.rounded(bytes)
         lock.withLock {
             inUse -= size
+            if let pool = owners[p] {
+                if !pool.released { pool.free[size, default: []].append(p); return }
+                owners[p] = nil
+            }
             cached[size, default: []].append(p)
         }
+    }
+
+    // MARK: graph pools
+
+    /// The blocks a captured graph's work uses: kept for the graph (its replays write them) until
+    /// `release`, reused among the graph's own tensors while capturing (the graph replays in the
+    /// order it was recorded, so that reuse is as safe as the eager one).
+    // unchecked: only touched under the allocator's lock.
+    final class GraphPool: @unchecked Sendable {
+        var free: [Int: [UInt64]] = [:]
+        var released = false
+        /// Set when a block could not be had while capturing.
+        var failed = false
+    }
+
+    /// From now until `endCapture`, blocks asked for on the calling thread come from `pool` (its own
+    /// free blocks, then cached ones, which it takes over, then new ones).
+    func beginCapture(_ pool: GraphPool) { lock.withLock { capture = (pthread_self(), pool) } }
+
+    func endCapture() { lock.withLock { capture = nil } }
+
+    /// Gives a pool's free blocks back to the cache; its blocks still in use follow when freed.
+    func release(_ pool: GraphPool) {
+        lock.withLock {
+            pool.released = true
+            for (size, list) in pool.free {
+                for p in list { owners[p] = nil; cached[size, default: []].append(p) }
+            }
+            pool.free = [:]
+        }
+    }
+
+    /// A block for the capturing thread's pool (under `lock`); nil with `pool.failed` set when the
+    /// driver has none (no cache release here: that would wait for the device mid-capture).
+    private func allocateForCaptureLocked(_ size: Int, _ pool: GraphPool) -> UInt64? {
+        var p: UInt64 = 0
+        if var list = pool.free[size], let q = list.popLast() {
+            pool.free[size] = list
+            p = q
+        } else if var list = cached[size], let q = list.popLast() {
+            cached[size] = list
+            p = q
+        } else {
+            if driver.cuMemAlloc(&p, size) != 0 { pool.failed = true; return nil }
+            reserved += size
+            peakReserved = Swift.max(peakReserved, reserved)
+            sampleDeviceUsed()
+        }
+        owners[p] = pool
+        inUse += size
+        peakInUse = Swift.max(peakInUse, inUse)
+        return p
     }
 
     func releaseCached() { lock.withLock { releaseCachedLocked() } }

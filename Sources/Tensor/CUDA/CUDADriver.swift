@@ -41,6 +41,27 @@ final class CUDADriver: Sendable {
     let cuTensorMapEncodeTiled: (@convention(c) (Ptr, Int32, UInt32, UInt64, UnsafePointer<UInt64>, UnsafePointer<UInt64>,
                                                  UnsafePointer<UInt32>, UnsafePointer<UInt32>, Int32, Int32, Int32, Int32) -> CUresult)?
 
+    /// CUDA graphs (nil where the driver lacks them): capture on a stream (mode 2 = relaxed), end it,
+    /// instantiate, launch, destroy.
+    let graphs: GraphAPI?
+    struct GraphAPI: Sendable {
+        let cuStreamBeginCapture: @convention(c) (OptPtr, Int32) -> CUresult
+        let cuStreamEndCapture: @convention(c) (OptPtr, UnsafeMutablePointer<OptPtr>) -> CUresult
+        let cuGraphInstantiateWithFlags: @convention(c) (UnsafeMutablePointer<OptPtr>, OptPtr, UInt64) -> CUresult
+        let cuGraphLaunch: @convention(c) (OptPtr, OptPtr) -> CUresult
+        let cuGraphExecDestroy: @convention(c) (OptPtr) -> CUresult
+        let cuGraphDestroy: @convention(c) (OptPtr) -> CUresult
+
+        init(_ lib: CUDALibrary) throws {
+            cuStreamBeginCapture = try lib.symbol("cuStreamBeginCapture_v2")
+            cuStreamEndCapture = try lib.symbol("cuStreamEndCapture")
+            cuGraphInstantiateWithFlags = try lib.symbol("cuGraphInstantiateWithFlags")
+            cuGraphLaunch = try lib.symbol("cuGraphLaunch")
+            cuGraphExecDestroy = try lib.symbol("cuGraphExecDestroy")
+            cuGraphDestroy = try lib.symbol("cuGraphDestroy")
+        }
+    }
+
     init(_ lib: CUDALibrary) throws {
         self.lib = lib
         cuInit = try lib.symbol("cuInit")
@@ -74,6 +95,7 @@ final class CUDADriver: Sendable {
         cuEventDestroy = try lib.symbol("cuEventDestroy_v2")
         cuEventElapsedTime = try lib.symbol("cuEventElapsedTime_v2")
         cuTensorMapEncodeTiled = try? lib.symbol("cuTensorMapEncodeTiled")
+        graphs = try? GraphAPI(lib)
     }
 
     /// Throws `CUDAError.driver` when `result` is not CUDA_SUCCESS.

@@ -17,6 +17,9 @@ __device__ __forceinline__ void mbar_arrive(u32 bar) { asm volatile("mbarrier.ar
 __device__ __forceinline__ void mbar_wait(u32 bar, u32 parity) {
   asm volatile("{\n.reg .pred p;\nMBAR_WAIT:\nmbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n@!p bra MBAR_WAIT;\n}\n" :: "r"(bar), "r"(parity) : "memory");
 }
+// Named barrier `id` among `n` threads: wait for all of them / count this thread in and go on.
+__device__ __forceinline__ void bar_sync(int id, int n) { asm volatile("bar.sync %0, %1;" :: "r"(id), "r"(n) : "memory"); }
+__device__ __forceinline__ void bar_arrive(int id, int n) { asm volatile("bar.arrive %0, %1;" :: "r"(id), "r"(n) : "memory"); }
 // One 64-column panel (128 rows x 128 bytes) of a (B, L, H, 128) bf16 tensor: columns c0..c0+63 of
 // rows row..row+127 of head h, batch b.
 __device__ __forceinline__ void tma_panel(u32 dst, const TensorMap128* map, int c0, int row, int h, int b, u32 bar) {
@@ -24,7 +27,7 @@ __device__ __forceinline__ void tma_panel(u32 dst, const TensorMap128* map, int 
     :: "r"(dst), "l"((unsigned long long)map), "r"(c0), "r"(row), "r"(h), "r"(b), "r"(bar) : "memory");
 }
 extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_d128(const __grid_constant__ TensorMap128 tq,
-    const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv, u16* O, int H, int Lq, int Lk, float sl2) {
+    const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv, u16* O, int H, int Lq, int Lk, float sl2, int pp) {
   constexpr int BM = 128, BN = 128, QB = BM * 256, KB = BN * 256;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __shared__ __align__(8) unsigned long long bars[9];   // fullQ, fullK[2], fullV[2], emptyK[2], emptyV[2]
@@ -66,6 +69,10 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_d128(const __grid
   }
   asm volatile("setmaxnreg.inc.sync.aligned.u32 240;");
   int c = wg - 1;                                       // consumer 0 or 1: rows c*64 .. c*64+63
+  // Ping-pong (pp): the consumers take turns issuing their GEMMs (named barriers 1 and 2), so one's
+  // softmax runs while the other's GEMMs keep the tensor cores busy (FlashAttention-3's schedule).
+  // Consumer 1 lets consumer 0 go first.
+  if (pp && c == 1) bar_arrive(1, 256);
   u32 sQ = base + c * 64 * 128;
   float o[64], s[64];
   u32 p[32];
@@ -74,9 +81,12 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_d128(const __grid
   float m0 = -INF_F, m1 = -INF_F, l0 = 0.0f, l1 = 0.0f, a0, a1;
   mbar_wait(fullQ, 0);
   mbar_wait(fullK, 0);
+  if (pp) bar_sync(1 + c, 256);
   wg_fence();
   wg2_qk(s, sQ, sK);
-  wg_commit(); wg_wait0(); wg_pin<64>(s);
+  wg_commit();
+  if (pp) bar_arrive(2 - c, 256);
+  wg_wait0(); wg_pin<64>(s);
   mbar_arrive(emptyK);
   wg2_softmax(s, 0, Lk, lane, sl2, m0, m1, l0, l1, a0, a1);
   wg2_pack(p, s);
@@ -85,11 +95,13 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_d128(const __grid
     mbar_wait(fullK + 8 * st, (j >> 1) & 1);
     mbar_wait(fullV + 8 * sp, ((j - 1) >> 1) & 1);
     wg_pin<64>(o); wg_pin_u<32>(p);
+    if (pp) bar_sync(1 + c, 256);
     wg_fence();
     wg2_qk(s, sQ, sK + st * KB);
     wg_commit();
     wg2_pv(o, p, sV + sp * KB);
     wg_commit();
+    if (pp) bar_arrive(2 - c, 256);
     wg_wait1();            // S_j is done (K stage st can be refilled); P_{j-1} V_{j-1} may still run
     wg_pin<64>(s);
     mbar_arrive(emptyK + 8 * st);
@@ -104,9 +116,12 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_d128(const __grid
   int sl = (nT - 1) & 1;
   mbar_wait(fullV + 8 * sl, ((nT - 1) >> 1) & 1);
   wg_pin<64>(o); wg_pin_u<32>(p);
+  if (pp) bar_sync(1 + c, 256);
   wg_fence();
   wg2_pv(o, p, sV + sl * KB);
-  wg_commit(); wg_wait0();
+  wg_commit();
+  if (pp) bar_arrive(2 - c, 256);
+  wg_wait0();
   wg_pin<64>(o);
   wg_store_rows(O, o, l0, l1, q0 + c * 64 + warp * 16 + (lane >> 2), Lq, H, h, b, lane);
 }

@@ -129,7 +129,7 @@ __device__ __forceinline__ void wg8_pack(u32* p, const float* s) {
 }
 extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __grid_constant__ TensorMap128 tq,
     const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
-    const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2) {
+    const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp) {
   constexpr int BM = 128, BN = 128, QB = BM * 128, KB = BN * 128;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __shared__ __align__(8) unsigned long long bars[9];   // fullQ, fullK[2], fullV[2], emptyK[2], emptyV[2]
@@ -166,6 +166,10 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __
   }
   asm volatile("setmaxnreg.inc.sync.aligned.u32 240;");
   int c = wg - 1;                                       // consumer 0 or 1: rows c*64 .. c*64+63
+  // Ping-pong (pp): the consumers take turns issuing their GEMMs (named barriers 1 and 2), so one's
+  // softmax runs while the other's GEMMs keep the tensor cores busy (FlashAttention-3's schedule).
+  // Consumer 1 lets consumer 0 go first.
+  if (pp && c == 1) bar_arrive(1, 256);
   u32 sQ = base + c * 64 * 128;
   const float* skb = sk + (i64)bh * nT;
   const float* svb = sv + (i64)bh * nT;
@@ -177,9 +181,12 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __
   float m0 = -INF_F, m1 = -INF_F, l0 = 0.0f, l1 = 0.0f, a0, a1;
   mbar_wait(fullQ, 0);
   mbar_wait(fullK, 0);
+  if (pp) bar_sync(1 + c, 256);
   wg_fence();
   wg8_qk(s, sQ, sK);
-  wg_commit(); wg_wait0(); wg_pin<64>(s);
+  wg_commit();
+  if (pp) bar_arrive(2 - c, 256);
+  wg_wait0(); wg_pin<64>(s);
   mbar_arrive(emptyK);
   float ks = skb[0];
   #pragma unroll
@@ -191,11 +198,13 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __
     mbar_wait(fullK + 8 * st, (j >> 1) & 1);
     mbar_wait(fullV + 8 * sp, ((j - 1) >> 1) & 1);
     wg_pin<64>(o); wg_pin_u<16>(p);
+    if (pp) bar_sync(1 + c, 256);
     wg_fence();
     wg8_qk(s, sQ, sK + st * KB);
     wg_commit();
     wg8_pv(o, p, sV + sp * KB);
     wg_commit();
+    if (pp) bar_arrive(2 - c, 256);
     wg_wait1();            // S_j is done (K stage st can be refilled); P_{j-1} V_{j-1} may still run
     wg_pin<64>(s);
     mbar_arrive(emptyK + 8 * st);
@@ -216,9 +225,12 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __
   int sl = (nT - 1) & 1;
   mbar_wait(fullV + 8 * sl, ((nT - 1) >> 1) & 1);
   wg_pin<64>(o); wg_pin_u<16>(p);
+  if (pp) bar_sync(1 + c, 256);
   wg_fence();
   wg8_pv(o, p, sV + sl * KB);
-  wg_commit(); wg_wait0();
+  wg_commit();
+  if (pp) bar_arrive(2 - c, 256);
+  wg_wait0();
   wg_pin<64>(o);
   float u = 256.0f / svb[nT - 1];                        // O / (256 l) in V units: divide by l * 256 / scale
   wg_store_rows(O, o, l0 * u, l1 * u, q0 + c * 64 + warp * 16 + (lane >> 2), Lq, H, h, b, lane);

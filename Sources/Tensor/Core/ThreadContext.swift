@@ -93,5 +93,7 @@ public final class PThreadMutex: @unchecked Sendable {
     /// Blocks until the mutex is free and takes it; pair with `unlock()` on the same thread (for a
     /// hold that spans a whole function, as `FluxPipeline`'s one-run-at-a-time gate).
     public func lock() { pthread_mutex_lock(m) }
+    /// Takes the mutex when it is free and returns true; false at once when another holder has it.
+    public func tryLock() -> Bool { pthread_mutex_trylock(m) == 0 }
     public func unlock() { pthread_mutex_unlock(m) }
 }
