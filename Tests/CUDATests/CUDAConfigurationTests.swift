@@ -6,7 +6,7 @@ import Tensor
 final class CUDAConfigurationTests: XCTestCase {
     func testDefaultsAndClamping() {
         let c = CUDABackend.Configuration()
-        XCTAssertEqual(c.flashKernel, .wgmma3)
+        XCTAssertEqual(c.flashKernel, .wgmma3pp)
         XCTAssertEqual(c.flashKeyBlock, 64)
         XCTAssertTrue(c.allowFP8TensorCores)
         XCTAssertEqual(c.im2colBytes, 256 << 20)
@@ -14,6 +14,7 @@ final class CUDAConfigurationTests: XCTestCase {
         XCTAssertFalse(c.autotune)
         XCTAssertNil(c.kernelCacheFolder)
         XCTAssertEqual(c.uploadReaders, 8)
+        XCTAssertTrue(c.cudaGraphs)
         XCTAssertEqual(CUDABackend.Configuration(im2colBytes: 0).im2colBytes, 1)
         XCTAssertEqual(CUDABackend.Configuration(uploadReaders: 0).uploadReaders, 1)
         var d = c
@@ -22,13 +23,17 @@ final class CUDAConfigurationTests: XCTestCase {
     }
 
     /// `fromEnvironment` is the defaults plus MAJICFLUX_CUDA_FLASH / MAJICFLUX_CUDA_AUTOTUNE /
-    /// MAJICFLUX_CUDA_UPLOAD_READERS, and the kernel cache folder unless MAJICFLUX_CUDA_KERNEL_CACHE=0.
+    /// MAJICFLUX_CUDA_UPLOAD_READERS / MAJICFLUX_CUDA_GRAPHS / MAJICFLUX_CUDA_ATTENTION /
+    /// MAJICFLUX_FP8_FUSED_AMAX, and the kernel cache folder unless MAJICFLUX_CUDA_KERNEL_CACHE=0.
     func testEnvironmentOverrides() {
         let env = ProcessInfo.processInfo.environment
         var expected = CUDABackend.Configuration()
         if let k = env["MAJICFLUX_CUDA_FLASH"].flatMap(CUDABackend.FlashKernel.init(rawValue:)) { expected.flashKernel = k }
         expected.autotune = env["MAJICFLUX_CUDA_AUTOTUNE"] == "1"
         if let n = env["MAJICFLUX_CUDA_UPLOAD_READERS"].flatMap(Int.init), n > 0 { expected.uploadReaders = n }
+        expected.cudaGraphs = env["MAJICFLUX_CUDA_GRAPHS"] != "0"
+        expected.fp8Attention = env["MAJICFLUX_CUDA_ATTENTION"] == "fp8"
+        expected.fp8FusedAmax = env["MAJICFLUX_FP8_FUSED_AMAX"] == "1"
         if env["MAJICFLUX_CUDA_KERNEL_CACHE"] != "0" { expected.kernelCacheFolder = CUDAKernelCache.defaultFolder }
         XCTAssertEqual(CUDABackend.Configuration.fromEnvironment, expected)
     }

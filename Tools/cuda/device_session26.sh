@@ -6,6 +6,7 @@
 #             without the consumers' ping-pong (MAJICFLUX_CUDA_FLASH=wgmma3pp)
 #   graphs    cuda-check dit / dit-fp8 at SIZES with bf16 attention: steps replayed as CUDA graphs, the
 #             same step op by op, replay == op by op, the other flash kernels, profile
+#   fusedamax cuda-check dit-fp8 at SIZES with MAJICFLUX_FP8_FUSED_AMAX=1 (amax from the producers)
 #   lora      cuda-check dit-lora 1024 (LoRA step overhead, now replayed as graphs) and cuda-check lora
 #             (the tiny pipeline with LoRAs on the GPU vs the CPU)
 #   heldout   the default model's 96 held-out prompts on the GPU, bf16/fp8 weights x bf16/fp8 attention,
@@ -33,6 +34,8 @@ for s in ${STAGES:-attn dit}; do
       MAJICFLUX_CUDA_FLASH=wgmma3pp timeout 120 /tmp/bin/cuda-check attn-fp8 2>&1 | tee "$OUT/attn-fp8-pp.log" | tail -4 ;;
     graphs) for k in dit dit-fp8; do timeout 240 /tmp/bin/cuda-check $k ${SIZES:-1024 512} 2>&1 | tee "$OUT/$k.log" \
         | grep -E "^dit|error|again|graphs|without graphs|same step with|flash attention \(1, 24, 4608|^profile" ; done ;;
+    fusedamax) MAJICFLUX_FP8_FUSED_AMAX=1 timeout 240 /tmp/bin/cuda-check dit-fp8 ${SIZES:-1024 512} 2>&1 | tee "$OUT/dit-fp8-fusedamax.log" \
+        | grep -E "^dit|error|graphs|without graphs|same step with the wgmma3 " ;;
     lora) timeout 240 /tmp/bin/cuda-check dit-lora 1024 2>&1 | tee "$OUT/dit-lora.log" | grep -E "^dit|switching|fused"
       timeout 120 /tmp/bin/cuda-check lora Tests/ModelsTests/Fixtures/tiny-flux Tests/ModelsTests/Fixtures/lora 2>&1 | tee "$OUT/lora.log" | tail -8 ;;
     attn) timeout 120 /tmp/bin/cuda-check attn-fp8 2>&1 | tee "$OUT/attn-fp8.log"

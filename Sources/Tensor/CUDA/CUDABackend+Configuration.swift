@@ -9,10 +9,11 @@ extension CUDABackend {
     /// read by the kernels from the backend they run on, and changeable later through
     /// `configuration` (a locked value: ops that are already running keep the values they read).
     public struct Configuration: Sendable, Hashable {
-        /// Which flash kernel runs for head size 128 (default wgmma3: on an H200 at 4608 tokens 0.42 ms
-        /// a call against 0.77 for wgmma2, 0.91 for wgmma1 and 1.22 for mma). Where the Hopper kernels
+        /// Which flash kernel runs for head size 128 (default wgmma3pp: on an H200 at 4608 tokens 0.424
+        /// ms a call against 0.429 for wgmma3 (1536 tokens: 0.073 against 0.077), 0.76 for wgmma2,
+        /// 0.91 for wgmma1 and 1.22 for mma). Where the Hopper kernels
         /// were not compiled (other GPUs) the mma.sync kernel runs whatever this says; wgmma3 falls
-        /// back to wgmma2 where the driver makes no tensor maps.
+        /// back to wgmma2 where the driver makes no tensor maps (as does wgmma3pp).
         public var flashKernel: FlashKernel
         /// Keys per shared-memory tile in the head-size-128 mma flash kernel (64 or 32). On an H200
         /// both give the same DiT step time within noise; 64 is slightly faster alone (1.29 vs 1.30 ms).
@@ -51,7 +52,7 @@ extension CUDABackend {
         /// `MAJICFLUX_CUDA_GRAPHS=0` turns it off.
         public var cudaGraphs = true
 
-        public init(flashKernel: FlashKernel = .wgmma3, flashKeyBlock: Int = 64, allowFP8TensorCores: Bool = true,
+        public init(flashKernel: FlashKernel = .wgmma3pp, flashKeyBlock: Int = 64, allowFP8TensorCores: Bool = true,
                     im2colBytes: Int = 256 << 20, profiling: Bool = false, autotune: Bool = false,
                     kernelCacheFolder: String? = nil, uploadReaders: Int = 8, uploadSlotBytes: Int = 16 << 20,
                     fp8Attention: Bool = false) {

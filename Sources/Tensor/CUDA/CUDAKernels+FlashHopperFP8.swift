@@ -11,12 +11,12 @@ extension CUDAKernelSource {
     /// accumulators, converted to e4m3 in place, already are the A fragments of P V: a thread holds
     /// keys {2t, 2t+1, 8+2t, 9+2t} of each 16 where the fragment wants slots 4t..4t+3.
     ///
-    /// Scales: a Q tile's scale multiplies the softmax's log2 scale; a K tile's multiplies its scores
-    /// before the running max (one unit for all tiles); P is converted as P * 256 (e4m3 keeps 3
-    /// mantissa bits down to 2^-9: probabilities below ~1e-5 of the row's largest flush to zero, as in
-    /// FA3); O is kept in units of the last V tile's scale (rescaled with the softmax correction, no
-    /// extra pass) and divided by 256 * l * (that scale)^-1 at the end. The row sums l are f32 sums
-    /// of the unrounded probabilities.
+    /// Scales: a Q tile's scale multiplies the softmax's log2 scale; a K tile's goes into the same
+    /// FFMA as the exponent (the running max is kept in true-score units, `wg8_softmax`); P is made
+    /// as P * 256 by adding 8 to the exponent (e4m3 keeps 3 mantissa bits down to 2^-9:
+    /// probabilities below ~1e-5 of the row's largest flush to zero, as in FA3); O is kept in units
+    /// of the last V tile's scale (rescaled with the softmax correction, no extra pass) and divided
+    /// by l * (that scale)^-1 at the end, l being the f32 sum of the unrounded P * 256.
     static let flashHopperFP8 = #"""
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 // Q, K, V (bf16, (B, H, L, 128) views with the given batch/head/row strides) -> per-tile e4m3:
@@ -114,18 +114,52 @@ __device__ __forceinline__ void wg8_pv(float* o, const u32* p, u32 sV) {
   #pragma unroll
   for (int kk = 0; kk < 4; ++kk) wg_m64n128k32_e4m3_rs(o, p + 4 * kk, wg_desc(sV + kk * 32, 16, 1024));
 }
-// P (S's accumulator layout) * 256 -> the e4m3 A fragments of 4 k32 steps: registers (row g, slots
-// 4t..4t+3), (row g+8, ...), (row g, 16+4t..), (row g+8, 16+4t..) from n8 tiles 4kk..4kk+3.
+// P (S's accumulator layout, already times 256) -> the e4m3 A fragments of 4 k32 steps: registers
+// (row g, slots 4t..4t+3), (row g+8, ...), (row g, 16+4t..), (row g+8, 16+4t..) from n8 tiles 4kk..4kk+3.
 __device__ __forceinline__ void wg8_pack(u32* p, const float* s) {
   #pragma unroll
   for (int kk = 0; kk < 4; ++kk) {
     const float* x = s + 16 * kk;
-    const float f = 256.0f;
-    p[4 * kk] = e4m3x4f(x[0] * f, x[1] * f, x[4] * f, x[5] * f);
-    p[4 * kk + 1] = e4m3x4f(x[2] * f, x[3] * f, x[6] * f, x[7] * f);
-    p[4 * kk + 2] = e4m3x4f(x[8] * f, x[9] * f, x[12] * f, x[13] * f);
-    p[4 * kk + 3] = e4m3x4f(x[10] * f, x[11] * f, x[14] * f, x[15] * f);
+    p[4 * kk] = e4m3x4f(x[0], x[1], x[4], x[5]);
+    p[4 * kk + 1] = e4m3x4f(x[2], x[3], x[6], x[7]);
+    p[4 * kk + 2] = e4m3x4f(x[8], x[9], x[12], x[13]);
+    p[4 * kk + 3] = e4m3x4f(x[10], x[11], x[14], x[15]);
   }
+}
+// `wg2_softmax` for the e4m3 kernel's S, which is in units of this K tile's scale ks (> 0): the
+// running max m is kept in true-score units (ks * S), each P is exp2(S * ks * sl2 - m * sl2 + 8) in
+// one FFMA (the + 8 is the * 256 that puts P in e4m3's range), and l sums those P * 256.
+__device__ __forceinline__ void wg8_softmax(float* s, int key0, int Lk, int lane, float sl2, float ks,
+    float& m0, float& m1, float& l0, float& l1, float& a0, float& a1) {
+  if (key0 + 128 > Lk) {
+    #pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      int col = key0 + i * 8 + (lane & 3) * 2;
+      if (col >= Lk) { s[4 * i] = -INF_F; s[4 * i + 2] = -INF_F; }
+      if (col + 1 >= Lk) { s[4 * i + 1] = -INF_F; s[4 * i + 3] = -INF_F; }
+    }
+  }
+  float r0 = -INF_F, r1 = -INF_F;
+  #pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    r0 = fmaxf(r0, fmaxf(s[4 * i], s[4 * i + 1]));
+    r1 = fmaxf(r1, fmaxf(s[4 * i + 2], s[4 * i + 3]));
+  }
+  r0 = fmaxf(r0, __shfl_xor_sync(0xffffffffu, r0, 1)); r0 = fmaxf(r0, __shfl_xor_sync(0xffffffffu, r0, 2));
+  r1 = fmaxf(r1, __shfl_xor_sync(0xffffffffu, r1, 1)); r1 = fmaxf(r1, __shfl_xor_sync(0xffffffffu, r1, 2));
+  float mx0 = fmaxf(m0, r0 == -INF_F ? -INF_F : r0 * ks), mx1 = fmaxf(m1, r1 == -INF_F ? -INF_F : r1 * ks);
+  a0 = m0 == -INF_F ? 0.0f : fast_exp2((m0 - mx0) * sl2);
+  a1 = m1 == -INF_F ? 0.0f : fast_exp2((m1 - mx1) * sl2);
+  m0 = mx0; m1 = mx1;
+  float b0 = mx0 == -INF_F ? 0.0f : mx0 * sl2 - 8.0f, b1 = mx1 == -INF_F ? 0.0f : mx1 * sl2 - 8.0f;
+  float c = ks * sl2, t0 = 0.0f, t1 = 0.0f;
+  #pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    s[4 * i] = fast_exp2(fmaf(s[4 * i], c, -b0)); s[4 * i + 1] = fast_exp2(fmaf(s[4 * i + 1], c, -b0));
+    s[4 * i + 2] = fast_exp2(fmaf(s[4 * i + 2], c, -b1)); s[4 * i + 3] = fast_exp2(fmaf(s[4 * i + 3], c, -b1));
+    t0 += s[4 * i] + s[4 * i + 1]; t1 += s[4 * i + 2] + s[4 * i + 3];
+  }
+  l0 = l0 * a0 + t0; l1 = l1 * a1 + t1;
 }
 extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __grid_constant__ TensorMap128 tq,
     const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
@@ -188,10 +222,7 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __
   if (pp) bar_arrive(2 - c, 256);
   wg_wait0(); wg_pin<64>(s);
   mbar_arrive(emptyK);
-  float ks = skb[0];
-  #pragma unroll
-  for (int i = 0; i < 64; ++i) s[i] *= ks;
-  wg2_softmax(s, 0, Lk, lane, ql2, m0, m1, l0, l1, a0, a1);
+  wg8_softmax(s, 0, Lk, lane, ql2, skb[0], m0, m1, l0, l1, a0, a1);
   wg8_pack(p, s);
   for (int j = 1; j < nT; ++j) {
     int st = j & 1, sp = (j - 1) & 1;
@@ -208,10 +239,7 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __
     wg_wait1();            // S_j is done (K stage st can be refilled); P_{j-1} V_{j-1} may still run
     wg_pin<64>(s);
     mbar_arrive(emptyK + 8 * st);
-    ks = skb[j];
-    #pragma unroll
-    for (int i = 0; i < 64; ++i) s[i] *= ks;
-    wg2_softmax(s, j * BN, Lk, lane, ql2, m0, m1, l0, l1, a0, a1);
+    wg8_softmax(s, j * BN, Lk, lane, ql2, skb[j], m0, m1, l0, l1, a0, a1);
     wg_wait0();
     wg_pin<64>(o); wg_pin_u<16>(p);
     mbar_arrive(emptyV + 8 * sp);
@@ -232,7 +260,7 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __
   if (pp) bar_arrive(2 - c, 256);
   wg_wait0();
   wg_pin<64>(o);
-  float u = 256.0f / svb[nT - 1];                        // O / (256 l) in V units: divide by l * 256 / scale
+  float u = 1.0f / svb[nT - 1];                          // l sums P * 256: O / l in V units, times the scale
   wg_store_rows(O, o, l0 * u, l1 * u, q0 + c * 64 + warp * 16 + (lane >> 2), Lq, H, h, b, lane);
 }
 #endif
