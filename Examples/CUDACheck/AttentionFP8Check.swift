@@ -3,7 +3,7 @@ import Tensor
 /// `--attention fp8` (`flash_wg3_fp8_d128` after `attn_quant_e4m3`) against the CPU's f32 attention on
 /// random bf16 inputs (ragged lengths, Lq != Lk, one query, batches, permuted views) and the two triage
 /// cases of `FlashCheck` (Q = 0: P V alone; one-hot V: Q K^T and the softmax alone), with the bf16
-/// wgmma3 kernel's error on the same inputs beside it. Pass: relative RMS error <= 0.08 and the fp8
+/// default flash kernel's (wgmma3pp) error on the same inputs beside it. Pass: relative RMS error <= 0.08 and the fp8
 /// kernel actually ran. Then both timed at Flux's joint lengths (quantisation included).
 enum AttentionFP8Check {
     static func run() throws -> Bool {
@@ -38,7 +38,7 @@ enum AttentionFP8Check {
             ok = ok && pass
             let label = "  " + name + String(repeating: " ", count: Swift.max(1, 46 - name.count))
             print(label + "fp8: \(pass ? "ok  " : "FAIL") rms \(fmt(e8, 4)) max \(fmt(Double(relativeError(f8, ref)), 4))\(ran ? "" : " (fp8 kernel did not run)")"
-                  + "; bf16 wgmma3: rms \(fmt(eb, 4))")
+                  + "; bf16 \(gpu.flashKernel): rms \(fmt(eb, 4))")
         }
         FlashCheck.standardCases(FlashCheck.shapes + [(1, 3, 4608, 4608)], host: { host($0, $1, scale: $2) },
                                  check: { check($0, $1, $2, $3, $4, $5, permute: $6) })
@@ -55,7 +55,7 @@ enum AttentionFP8Check {
                 gpu.fp8Attention = on
                 _ = scaledDotProductAttention(q, k, v)
                 let ms = (0..<10).map { _ in gpu.time { _ = scaledDotProductAttention(q, k, v) } }.min()!
-                line += " \(on ? "fp8" : "bf16 wgmma3") \(fmt(ms, 3)) ms (\(fmt(flops / ms / 1e9, 1)) TFLOP/s)"
+                line += " \(on ? "fp8" : "bf16 \(gpu.flashKernel)") \(fmt(ms, 3)) ms (\(fmt(flops / ms / 1e9, 1)) TFLOP/s)"
             }
             print(line)
         }

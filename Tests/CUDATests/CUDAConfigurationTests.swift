@@ -15,6 +15,7 @@ final class CUDAConfigurationTests: XCTestCase {
         XCTAssertNil(c.kernelCacheFolder)
         XCTAssertEqual(c.uploadReaders, 8)
         XCTAssertTrue(c.cudaGraphs)
+        XCTAssertTrue(c.fp8FusedAmax)
         XCTAssertEqual(CUDABackend.Configuration(im2colBytes: 0).im2colBytes, 1)
         XCTAssertEqual(CUDABackend.Configuration(uploadReaders: 0).uploadReaders, 1)
         var d = c
@@ -33,7 +34,7 @@ final class CUDAConfigurationTests: XCTestCase {
         if let n = env["MAJICFLUX_CUDA_UPLOAD_READERS"].flatMap(Int.init), n > 0 { expected.uploadReaders = n }
         expected.cudaGraphs = env["MAJICFLUX_CUDA_GRAPHS"] != "0"
         expected.fp8Attention = env["MAJICFLUX_CUDA_ATTENTION"] == "fp8"
-        expected.fp8FusedAmax = env["MAJICFLUX_FP8_FUSED_AMAX"] == "1"
+        expected.fp8FusedAmax = env["MAJICFLUX_FP8_FUSED_AMAX"] != "0"
         if env["MAJICFLUX_CUDA_KERNEL_CACHE"] != "0" { expected.kernelCacheFolder = CUDAKernelCache.defaultFolder }
         XCTAssertEqual(CUDABackend.Configuration.fromEnvironment, expected)
     }

@@ -22,8 +22,8 @@ __device__ __forceinline__ void wg_m64n128k16_ss(float* d, u64 da, u64 db, int a
 // One key tile's online softmax on this thread's S fragment (rows lane/4 and lane/4 + 8 of its warp's
 // 16): masks keys at or past Lk, updates the running max m and sum l, leaves P = exp2(S*sl2 - m*sl2)
 // in s and returns the factors the accumulated O rows must be scaled by.
-__device__ __forceinline__ void wg2_softmax(float* s, int key0, int Lk, int lane, float sl2,
-    float& m0, float& m1, float& l0, float& l1, float& a0, float& a1) {
+// Sets the scores of keys at or past Lk to -inf (this thread's columns of a 128-key tile at key0).
+__device__ __forceinline__ void wg2_mask(float* s, int key0, int Lk, int lane) {
   if (key0 + 128 > Lk) {
     #pragma unroll
     for (int i = 0; i < 16; ++i) {
@@ -32,14 +32,23 @@ __device__ __forceinline__ void wg2_softmax(float* s, int key0, int Lk, int lane
       if (col + 1 >= Lk) { s[4 * i + 1] = -INF_F; s[4 * i + 3] = -INF_F; }
     }
   }
-  float mx0 = m0, mx1 = m1;
+}
+// The tile's row maxima of this thread's two rows, starting from r0 / r1 (the four threads of a row
+// combined).
+__device__ __forceinline__ void wg2_rowmax(const float* s, float& r0, float& r1) {
   #pragma unroll
   for (int i = 0; i < 16; ++i) {
-    mx0 = fmaxf(mx0, fmaxf(s[4 * i], s[4 * i + 1]));
-    mx1 = fmaxf(mx1, fmaxf(s[4 * i + 2], s[4 * i + 3]));
+    r0 = fmaxf(r0, fmaxf(s[4 * i], s[4 * i + 1]));
+    r1 = fmaxf(r1, fmaxf(s[4 * i + 2], s[4 * i + 3]));
   }
-  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1)); mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1)); mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+  r0 = fmaxf(r0, __shfl_xor_sync(0xffffffffu, r0, 1)); r0 = fmaxf(r0, __shfl_xor_sync(0xffffffffu, r0, 2));
+  r1 = fmaxf(r1, __shfl_xor_sync(0xffffffffu, r1, 1)); r1 = fmaxf(r1, __shfl_xor_sync(0xffffffffu, r1, 2));
+}
+__device__ __forceinline__ void wg2_softmax(float* s, int key0, int Lk, int lane, float sl2,
+    float& m0, float& m1, float& l0, float& l1, float& a0, float& a1) {
+  wg2_mask(s, key0, Lk, lane);
+  float mx0 = m0, mx1 = m1;
+  wg2_rowmax(s, mx0, mx1);
   a0 = m0 == -INF_F ? 0.0f : fast_exp2((m0 - mx0) * sl2);
   a1 = m1 == -INF_F ? 0.0f : fast_exp2((m1 - mx1) * sl2);
   m0 = mx0; m1 = mx1;

@@ -131,22 +131,9 @@ __device__ __forceinline__ void wg8_pack(u32* p, const float* s) {
 // one FFMA (the + 8 is the * 256 that puts P in e4m3's range), and l sums those P * 256.
 __device__ __forceinline__ void wg8_softmax(float* s, int key0, int Lk, int lane, float sl2, float ks,
     float& m0, float& m1, float& l0, float& l1, float& a0, float& a1) {
-  if (key0 + 128 > Lk) {
-    #pragma unroll
-    for (int i = 0; i < 16; ++i) {
-      int col = key0 + i * 8 + (lane & 3) * 2;
-      if (col >= Lk) { s[4 * i] = -INF_F; s[4 * i + 2] = -INF_F; }
-      if (col + 1 >= Lk) { s[4 * i + 1] = -INF_F; s[4 * i + 3] = -INF_F; }
-    }
-  }
+  wg2_mask(s, key0, Lk, lane);
   float r0 = -INF_F, r1 = -INF_F;
-  #pragma unroll
-  for (int i = 0; i < 16; ++i) {
-    r0 = fmaxf(r0, fmaxf(s[4 * i], s[4 * i + 1]));
-    r1 = fmaxf(r1, fmaxf(s[4 * i + 2], s[4 * i + 3]));
-  }
-  r0 = fmaxf(r0, __shfl_xor_sync(0xffffffffu, r0, 1)); r0 = fmaxf(r0, __shfl_xor_sync(0xffffffffu, r0, 2));
-  r1 = fmaxf(r1, __shfl_xor_sync(0xffffffffu, r1, 1)); r1 = fmaxf(r1, __shfl_xor_sync(0xffffffffu, r1, 2));
+  wg2_rowmax(s, r0, r1);
   float mx0 = fmaxf(m0, r0 == -INF_F ? -INF_F : r0 * ks), mx1 = fmaxf(m1, r1 == -INF_F ? -INF_F : r1 * ks);
   a0 = m0 == -INF_F ? 0.0f : fast_exp2((m0 - mx0) * sl2);
   a1 = m1 == -INF_F ? 0.0f : fast_exp2((m1 - mx1) * sl2);
