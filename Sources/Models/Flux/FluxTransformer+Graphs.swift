@@ -32,7 +32,6 @@ final class FluxBlockGraphs: Sendable {
         var counts = BlockGraphUse()
     }
 
-
     private let state = Locked(State())
     /// Held while a graph is used; a second thread calling the same model meanwhile runs eagerly.
     private let busy = PThreadMutex()

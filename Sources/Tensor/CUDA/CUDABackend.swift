@@ -154,8 +154,9 @@ public final class CUDABackend: Backend, FileUploading, @unchecked Sendable {
 
     public func allocate(byteCount: Int) -> Storage {
         guard let p = allocator.allocate(byteCount) else {
-            // The fault is recorded (or, while capturing a graph, the capture is marked failed) and every later op is skipped until it is taken, so nothing reads
-            // or writes this stand-in address (the cuBLASLt workspace, a valid device address).
+            // The fault is recorded (while capturing a graph: the capture is marked failed and thrown
+            // away) and every later op is skipped until it is taken, so nothing reads or writes this
+            // stand-in address (the cuBLASLt workspace, a valid device address).
             return Storage(pointer: UnsafeMutableRawPointer(bitPattern: UInt(workspace))!, byteCount: byteCount, backend: self,
                            release: { _ in })
         }
