@@ -82,7 +82,7 @@ enum DiTBench {
             // CUDA graphs: the steps above replayed the blocks as one graph (captured at the second
             // step). The same step op by op, and whether the replay computes exactly what the ops do.
             let use = model.blockGraphUse
-            print("  graphs: \(use.captures) captured, \(use.replays) replayed, \(use.eager) eager\(use.lastRefusal.isEmpty ? "" : "; capture refused: \(use.lastRefusal)")")
+            print("  graphs: \(use)")
             let graphed = step().floats()
             gpu.cudaGraphs = false
             let opByOp = step().floats()

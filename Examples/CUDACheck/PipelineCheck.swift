@@ -15,7 +15,7 @@ enum PipelineCheck {
             let img = try p.generate(request)
             if let use = p.blockGraphUse, b is CUDABackend {
                 // The first step ran eagerly, the second was captured: the other six were replays.
-                print("  \(precision) DiT blocks: \(use.captures) captured, \(use.replays) replayed, \(use.eager) eager\(use.lastRefusal.isEmpty ? "" : "; capture refused: \(use.lastRefusal)")")
+                print("  \(precision) DiT blocks: \(use)")
             }
             return (img.rgb, now() - t0)
         }

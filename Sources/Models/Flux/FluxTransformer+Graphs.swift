@@ -86,7 +86,7 @@ final class FluxBlockGraphs: Sendable {
 
 /// How a DiT's blocks ran on a backend that captures graphs: captured, replayed or eagerly, and why
 /// the last capture was refused ("" when none was).
-public struct BlockGraphUse: Equatable, Sendable {
+public struct BlockGraphUse: Equatable, Sendable, CustomStringConvertible {
     public var captures = 0, replays = 0, eager = 0
     public var lastRefusal = ""
 
@@ -95,6 +95,10 @@ public struct BlockGraphUse: Equatable, Sendable {
         self.replays = replays
         self.eager = eager
         self.lastRefusal = lastRefusal
+    }
+
+    public var description: String {
+        "\(captures) captured, \(replays) replayed, \(eager) eager" + (lastRefusal.isEmpty ? "" : "; capture refused: \(lastRefusal)")
     }
 }
 

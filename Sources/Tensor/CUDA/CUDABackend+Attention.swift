@@ -27,18 +27,18 @@ extension CUDABackend {
             lastAttentionFP8 = false
             if d == 128, knobs.fp8Attention, fp8Attention(qb, kb, vb, into: out, scale: scale) {
                 lastAttentionFP8 = true
-                lastFlashKernel = knobs.flashKernel == .wgmma3pp ? .wgmma3pp : .wgmma3
+                lastFlashKernel = knobs.flashKernel.pingPong ? .wgmma3pp : .wgmma3
                 return view
             }
             if d == 128, knobs.flashKernel != .mma, hopperFlashAvailable {
-                let warpSpecialised = knobs.flashKernel == .wgmma3 || knobs.flashKernel == .wgmma3pp
+                let warpSpecialised = knobs.flashKernel == .wgmma3 || knobs.flashKernel.pingPong
                 if warpSpecialised, let maps = flashTensorMaps(qb, kb, vb) {
                     // A TMA producer warpgroup + two consumers of 64 query rows; Q + two stages of K and
                     // V (32 KB each) + 1 KB to align the swizzled tiles to 1024 bytes.
                     var t = KernelArgs()
                     for m in maps { t.raw(m) }
                     t.ptr(out); t.i32(nh); t.i32(lq); t.i32(lk); t.f32(scale * 1.4426950408889634)
-                    t.i32(knobs.flashKernel == .wgmma3pp ? 1 : 0)
+                    t.i32(knobs.flashKernel.pingPong ? 1 : 0)
                     launch("flash_wg3_d128", grid: ((lq + 127) / 128, nb * nh, 1), block: 384, shared: 1024 + 5 * 32768, t)
                     lastFlashKernel = knobs.flashKernel
                 } else if knobs.flashKernel == .wgmma2 || warpSpecialised {

@@ -22,7 +22,7 @@ extension CUDABackend {
         var t = KernelArgs()
         for m in [mq, mk, mv] { t.raw(m) }
         t.ptr(sq); t.ptr(sk); t.ptr(sv); t.ptr(out); t.i32(nh); t.i32(lq); t.i32(lk); t.f32(scale * 1.4426950408889634)
-        t.i32(configuration.flashKernel == .wgmma3pp ? 1 : 0)   // the consumers' ping-pong
+        t.i32(configuration.flashKernel.pingPong ? 1 : 0)
         // A TMA producer warpgroup + two consumers of 64 query rows; Q + two stages of K and V^T
         // (16 KB each) + 1 KB to align the swizzled tiles to 1024 bytes.
         launch("flash_wg3_fp8_d128", grid: (tq, nb * nh, 1), block: 384, shared: 1024 + 5 * 16384, t)

@@ -104,6 +104,9 @@ extension CUDABackend {
         /// wgmma3 with the two consumers taking turns to issue their GEMMs (FlashAttention-3's
         /// ping-pong: one's softmax overlaps the other's GEMMs); fp8 attention follows this choice too.
         case wgmma3pp
+
+        /// Whether the warp-specialised kernels (bf16 and fp8) run their consumers' ping-pong.
+        var pingPong: Bool { self == .wgmma3pp }
     }
 
     /// What the last ops ran, for checks and reports (guarded by the backend's `status` lock).

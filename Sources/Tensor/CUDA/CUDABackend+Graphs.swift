@@ -10,6 +10,9 @@ struct GraphCaptureState {
     var thread: pthread_t?
     var stream: UnsafeMutableRawPointer?
     var broken: String?
+
+    /// Whether the calling thread is the one capturing.
+    var isCurrentThread: Bool { thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
 }
 
 /// CUDA graphs (`GraphCapturing`). A capture runs on its own stream, so other threads' work on the
@@ -37,22 +40,19 @@ extension CUDABackend: GraphCapturing {
     /// The stream ops from the calling thread are queued on: the capture stream while this thread
     /// captures, else the main stream.
     var stream: UnsafeMutableRawPointer? {
-        captureState.withLock { s in
-            if let t = s.thread, pthread_equal(t, pthread_self()) != 0 { return s.stream }
-            return mainStream
-        }
+        captureState.withLock { $0.isCurrentThread ? $0.stream : mainStream }
     }
 
     /// Whether the calling thread is capturing a graph.
     var isCapturingThread: Bool {
-        captureState.withLock { s in s.thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
+        captureState.withLock { $0.isCurrentThread }
     }
 
     /// On a capturing thread: notes that the body did `what` (the capture will be thrown away) and
     /// returns true, so the caller skips the call; elsewhere false.
     func breaksCapture(_ what: @autoclosure () -> String) -> Bool {
         captureState.withLock { s in
-            guard let t = s.thread, pthread_equal(t, pthread_self()) != 0 else { return false }
+            guard s.isCurrentThread else { return false }
             if s.broken == nil { s.broken = "the captured work \(what())" }
             return true
         }
