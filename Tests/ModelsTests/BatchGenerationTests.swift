@@ -20,14 +20,20 @@ final class BatchGenerationTests: XCTestCase {
 
     /// Every batch picture against the single run of its seed: the same to float rounding (at most
     /// one level of 255 apart, nearly all bytes equal), and the pictures differ from each other.
-    func assertBatchEqualsSingles(_ p: FluxPipeline, _ r: GenerationRequest, count: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+    /// Returns how many pictures the batch's VAE encoder ran on and how many each single run did.
+    @discardableResult
+    func assertBatchEqualsSingles(_ p: FluxPipeline, _ r: GenerationRequest, count: Int, file: StaticString = #filePath,
+                                  line: UInt = #line) throws -> (batch: Int, single: Int) {
         let batch = try p.generate(r, batch: count)
+        let batchEncodes = p.lastTimings.vaeEncodes
+        var singleEncodes: Set<Int> = []
         XCTAssertEqual(p.lastBatchRows, count, "one pass for the whole batch", file: file, line: line)
         XCTAssertEqual(batch.map(\.request.seed), (0..<UInt64(count)).map { r.seed + $0 }, file: file, line: line)
         for (k, picture) in batch.enumerated() {
             var single = r
             single.seed = r.seed + UInt64(k)
             let alone = try p.generate(single)
+            singleEncodes.insert(p.lastTimings.vaeEncodes)
             XCTAssertEqual(p.lastBatchRows, 1)
             XCTAssertEqual(picture.rgb.count, alone.rgb.count, file: file, line: line)
             let diffs = zip(picture.rgb, alone.rgb).map { abs(Int($0) - Int($1)) }
@@ -38,6 +44,8 @@ final class BatchGenerationTests: XCTestCase {
         for k in 1..<count {
             XCTAssertNotEqual(batch[k].rgb, batch[0].rgb, "each row draws its own noise", file: file, line: line)
         }
+        XCTAssertEqual(singleEncodes.count, 1, "every single run encodes the same pictures", file: file, line: line)
+        return (batchEncodes, singleEncodes.first ?? -1)
     }
 
     func testATextToImageBatchIsTheSingleRunOfEachSeedWithAndWithoutTrueCFG() throws {
@@ -55,12 +63,19 @@ final class BatchGenerationTests: XCTestCase {
         let p = try Self.pipeline()
         var inpaint = Self.request(p)
         inpaint.conditioning = ImageConditioning(image: try picture("input.png"), mask: try picture("mask.png"), strength: 0.8)
-        try assertBatchEqualsSingles(p, inpaint, count: 2)
+        // The input picture goes through the encoder once for the whole batch; each row draws its own sample.
+        let inpaintEncodes = try assertBatchEqualsSingles(p, inpaint, count: 3)
+        XCTAssertEqual(inpaintEncodes.batch, 1)
+        XCTAssertEqual(inpaintEncodes.single, 1)
+        XCTAssertGreaterThan(p.lastTimings.vaeEncode, 0)
+        XCTAssertTrue(p.lastTimings.summary().contains(" (1 picture) + decode"), p.lastTimings.summary())
         // Fill: the masked picture's tokens joined on channels, per row.
         let fill = try Self.pipeline(dit: "tiny-flux-fill.safetensors")
         var r = Self.request(fill)
         r.conditioning = ImageConditioning(image: try picture("input.png"), mask: try picture("mask.png"))
-        try assertBatchEqualsSingles(fill, r, count: 2)
+        let fillEncodes = try assertBatchEqualsSingles(fill, r, count: 2)
+        XCTAssertEqual(fillEncodes.batch, 2, "the picture and the masked picture, once each")
+        XCTAssertEqual(fillEncodes.single, 2)
     }
 
     func testBatchProgressCacheAndRefusals() throws {

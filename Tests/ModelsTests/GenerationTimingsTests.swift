@@ -27,6 +27,9 @@ final class GenerationTimingsTests: XCTestCase {
             XCTAssertGreaterThan(seconds, 0, name)
         }
         XCTAssertEqual(t.stepCount, 2)
+        XCTAssertEqual(t.vaeEncodes, 0, "text to image encodes no picture")
+        XCTAssertEqual(t.vaeEncode, 0)
+        XCTAssertFalse(t.summary().contains("picture"), "no VAE encode part without input pictures: \(t.summary())")
         XCTAssertEqual(t.stagesSum, stages.map(\.1).reduce(0, +), accuracy: 1e-12)
         XCTAssertLessThanOrEqual(t.stagesSum, t.total + 1e-9)
         XCTAssertLessThanOrEqual(t.total, wallSeconds + 1e-9)
@@ -54,6 +57,13 @@ final class GenerationTimingsTests: XCTestCase {
         XCTAssertEqual(t.summary(startUp: 0.41, png: 0.08, wall: 11.8),
                        "times: start-up 0.41 s, CLIP load 0.20 s + encode 0.01 s, T5 load 1.90 s + encode 0.03 s, DiT load 4.60 s, "
                        + "20 steps 1.90 s, VAE load 0.10 s + decode 0.10 s, PNG 0.08 s, other 2.47 s; 11.80 s in all")
+        // Input pictures encoded: their time and count after the VAE's load, counted in the stages.
+        var encoded = t
+        (encoded.vaeEncode, encoded.vaeEncodes) = (0.5, 2)
+        XCTAssertEqual(encoded.stagesSum, t.stagesSum + 0.5, accuracy: 1e-12)
+        XCTAssertTrue(encoded.summary().contains("VAE load 0.10 s + encode 0.50 s (2 pictures) + decode 0.10 s"), encoded.summary())
+        encoded.vaeEncodes = 1
+        XCTAssertTrue(encoded.summary().contains("+ encode 0.50 s (1 picture) +"), encoded.summary())
         // Without the CLI's parts, `total` is the whole; a negative remainder (clock noise) shows 0.
         XCTAssertTrue(t.summary().hasSuffix("other 0.16 s; 9.00 s in all"), t.summary())
         t.total = 1

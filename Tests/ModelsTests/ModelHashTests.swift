@@ -47,6 +47,22 @@ final class ModelHashTests: XCTestCase {
         XCTAssertNil(ModelHashTask(checkpoint: "/nonexistent/dit.safetensors", cacheFile: nil).wait())
     }
 
+    /// The hash cache lives in the same folder as every other cache: `MAJICFLUX_CACHE_DIR` moves it too.
+    func testTheDefaultCacheFileFollowsTheCacheFolder() {
+        let names = ["MAJICFLUX_CACHE_DIR", "XDG_CACHE_HOME"]
+        let saved = names.map { getenv($0).map { String(cString: $0) } }
+        defer {
+            for (name, value) in zip(names, saved) {
+                if let value { setenv(name, value, 1) } else { unsetenv(name) }
+            }
+        }
+        setenv("MAJICFLUX_CACHE_DIR", "/m", 1)
+        XCTAssertEqual(ModelHash.defaultCacheFile, "/m/model-hashes.json")
+        unsetenv("MAJICFLUX_CACHE_DIR")
+        setenv("XDG_CACHE_HOME", "/x", 1)
+        XCTAssertEqual(ModelHash.defaultCacheFile, "/x/majicflux/model-hashes.json")
+    }
+
     /// A cached hash is used while the file's size and modification time are unchanged, and
     /// recomputed when the file changes.
     func testCacheKeyedBySizeAndModificationTime() throws {

@@ -126,6 +126,7 @@ final class CUDAKernelCacheTests: XCTestCase {
         setenv("XDG_CACHE_HOME", "/x", 1)
         setenv("HOME", "/h", 1)
         XCTAssertEqual(CUDAKernelCache.defaultFolder, "/m/cuda")
+        XCTAssertEqual(CacheFolder.root, "/m", "one folder for every cache (model hashes too)")
         setenv("MAJICFLUX_CACHE_DIR", "", 1)  // empty counts as unset
         XCTAssertEqual(CUDAKernelCache.defaultFolder, "/x/majicflux/cuda")
         unsetenv("XDG_CACHE_HOME")
@@ -133,5 +134,6 @@ final class CUDAKernelCacheTests: XCTestCase {
         unsetenv("HOME")
         unsetenv("MAJICFLUX_CACHE_DIR")
         XCTAssertNil(CUDAKernelCache.defaultFolder)
+        XCTAssertNil(CacheFolder.root)
     }
 }

@@ -4,12 +4,14 @@
 Usage: python3 Tools/cuda/nvrtc_check.py [--arch compute_90|sm_90|sm_90a] [--lib path/to/libnvrtc.so] [--kernel NAME]
 With an sm_* arch NVRTC also runs ptxas and the log lists registers and spills per kernel
 (--kernel keeps only the lines of kernels whose name contains NAME). sm_90a compiles the Hopper
-(wgmma) flash kernel, which the other targets leave out."""
+(wgmma) flash kernel, which the other targets leave out. --cubin FILE writes the CUBIN (sm_* only) for
+nvdisasm (Tools/cuda/sass_mix.py counts a kernel's instructions from it)."""
 import argparse, ctypes, glob, re, sys
 ap = argparse.ArgumentParser()
 ap.add_argument('--arch', default='compute_90')
 ap.add_argument('--lib', default=None)
 ap.add_argument('--kernel', default=None)
+ap.add_argument('--cubin', default=None)
 a = ap.parse_args()
 root = __file__.rsplit('/Tools/', 1)[0]
 # The module's parts in CUDAKernelSource.all's order, read from the Swift source (one list to keep).
@@ -39,4 +41,8 @@ if a.kernel:
     text = '\n'.join(keep)
 print(text)
 nv.nvrtcGetPTXSize(prog, ctypes.byref(n)); print('rc', rc, 'ptx bytes', n.value)
+if a.cubin and rc == 0:
+    nv.nvrtcGetCUBINSize(prog, ctypes.byref(n))
+    buf = ctypes.create_string_buffer(n.value); nv.nvrtcGetCUBIN(prog, buf)
+    open(a.cubin, 'wb').write(buf.raw)
 sys.exit(rc)

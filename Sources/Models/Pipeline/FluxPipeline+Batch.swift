@@ -9,7 +9,8 @@ import Tensor
 /// - **Work.** Every DiT call runs all rows at once (batch dimension B); the VAE decodes picture by
 ///   picture, so decoding needs the memory of one picture.
 /// - **Image conditioning** (img2img, inpainting, Fill, control, Kontext): every row takes the same
-///   input pictures; the VAE encodes them once per row (each row samples with its own generator).
+///   input pictures; the VAE encodes each once for the batch, and each row draws its samples from
+///   the shared latent distribution with its own generator.
 /// - **Step cache** (`cacheThreshold`): one decision per step for the whole batch: a step reuses
 ///   the cache only when every row's first-block residual is under the threshold
 ///   (`FirstBlockCache.canReuse`). A batch so computes at least the steps each of its pictures would

@@ -40,19 +40,28 @@ extension FluxPipeline {
         return Int(Swift.max(Double(steps) - Swift.min(Double(steps) * s, Double(steps)), 0))
     }
 
-    /// Encodes the request's pictures (the VAE stage) and draws the noise: the start of denoising.
+    /// Encodes the request's pictures (the VAE stage) and draws the noise: the start of denoising,
+    /// one row per generator (a batch's rows stacked). Each input picture runs through the encoder
+    /// once (`lastTimings.vaeEncodes`); every row then draws its samples and noise from its own
+    /// generator in the single run's order, so a row equals the single run of its seed.
     func denoisingStart(_ request: GenerationRequest, _ c: ImageConditioning, schedule: FlowMatchSchedule,
-                        generator: TorchGenerator, latentSize: (Int, Int)) throws -> DenoisingStart {
+                        generators: [TorchGenerator], latentSize: (Int, Int)) throws -> DenoisingStart {
         let (lh, lw) = latentSize
         let pictures = try ConditioningPictures(c, width: request.width, height: request.height)
         let vae = try vae()
         let channels = vae.config.latentChannels
+        let began = ContinuousClock.now
+        defer { lastTimings.vaeEncode += GenerationTimings.seconds(since: began) }
         func distribution(_ picture: Tensor) throws -> LatentDistribution {
-            try vae.latentDistribution(picture.moved(to: backend), mode: vaeTilingMode, tiling: vaeTiling)
+            lastTimings.vaeEncodes += 1
+            return try vae.latentDistribution(picture.moved(to: backend), mode: vaeTilingMode, tiling: vaeTiling)
         }
         // Latents join the denoising state, which is f32 whatever the VAE computed in.
-        func sample(_ picture: Tensor) throws -> Tensor { vae.scaled(try distribution(picture).sample(generator)).to(.f32) }
-        func noise() -> Tensor { generator.randn([1, channels, lh, lw]).moved(to: backend) }
+        func sample(_ d: LatentDistribution, _ g: TorchGenerator) -> Tensor { vae.scaled(d.sample(g)).to(.f32) }
+        func noise(_ g: TorchGenerator) -> Tensor { g.randn([1, channels, lh, lw]).moved(to: backend) }
+        func rows(_ make: (TorchGenerator) throws -> DenoisingStart) rethrows -> DenoisingStart {
+            DenoisingStart.stacked(try generators.map(make))
+        }
         defer { try? backend.throwIfFaulted() }
 
         switch preset.conditioning {
@@ -60,20 +69,27 @@ extension FluxPipeline {
             // FluxFillPipeline (diffusers 0.42): the picture's latents are drawn (and, at its fixed strength
             // 1, multiplied by 0), then the noise, then the masked picture's latents.
             guard let image = pictures.image, let mask = pictures.mask else { throw ModelError.invalidParameter("FLUX.1-Fill needs an image and a mask") }
-            _ = try distribution(image).sample(generator)
-            var start = DenoisingStart(latents: FluxPacking.pack(noise()).contiguous())
             let keep = Tensor(mask.map { 1 - $0 }, shape: [1, 1, request.height, request.width])
-            let masked = try sample(image * keep)
-            start.channelTokens = concat([FluxPacking.pack(masked), Self.foldedMask(mask, latentHeight: lh, latentWidth: lw).moved(to: backend)], dim: 2).contiguous()
+            let whole = try distribution(image), masked = try distribution(image * keep)
+            let folded = Self.foldedMask(mask, latentHeight: lh, latentWidth: lw).moved(to: backend)
+            let start = rows { g in
+                _ = whole.sample(g)
+                var start = DenoisingStart(latents: FluxPacking.pack(noise(g)).contiguous())
+                start.channelTokens = concat([FluxPacking.pack(sample(masked, g)), folded], dim: 2).contiguous()
+                return start
+            }
             try backend.throwIfFaulted()
             return start
         case .control:
             // FluxControlPipeline: the control picture's latents (a draw), then the noise.
             guard let control = pictures.control else { throw ModelError.invalidParameter("a control model needs a control image") }
-            let latents = try sample(control)
-            var start = DenoisingStart(latents: FluxPacking.pack(noise()).contiguous())
-            start.channelTokens = FluxPacking.pack(latents).contiguous()
-            return start
+            let d = try distribution(control)
+            return rows { g in
+                let latents = sample(d, g)
+                var start = DenoisingStart(latents: FluxPacking.pack(noise(g)).contiguous())
+                start.channelTokens = FluxPacking.pack(latents).contiguous()
+                return start
+            }
         case .kontext:
             // FluxKontextPipeline: the reference's mean latents (no draw), then the noise.
             var reference: (Tensor, Int, Int)?
@@ -81,9 +97,11 @@ extension FluxPipeline {
                 let latents = vae.scaled(try distribution(picture).mean).to(.f32)
                 reference = (FluxPacking.pack(latents).contiguous(), latents.shape[2] / 2, latents.shape[3] / 2)
             }
-            var start = DenoisingStart(latents: FluxPacking.pack(noise()).contiguous())
-            start.reference = reference
-            return start
+            return rows { g in
+                var start = DenoisingStart(latents: FluxPacking.pack(noise(g)).contiguous())
+                start.reference = reference
+                return start
+            }
         case .base:
             // FluxImg2ImgPipeline / FluxInpaintPipeline: the picture's latents (a draw), then the noise,
             // mixed at the first step's sigma.
@@ -92,15 +110,20 @@ extension FluxPipeline {
             guard first < schedule.steps else {
                 throw ModelError.invalidParameter("strength \(c.strength ?? ImageConditioning.defaultStrength) leaves none of the \(schedule.steps) steps to run: raise the strength or the steps")
             }
-            let imageLatents = try sample(image)
-            let n = noise()
+            let d = try distribution(image)
             let sigma = schedule.sigmas[first]
-            var start = DenoisingStart(latents: FluxPacking.pack(n * sigma + imageLatents * (1 - sigma)).contiguous(), firstStep: first)
-            if let mask = pictures.mask {
-                start.blend = (FluxPacking.pack(imageLatents).contiguous(), FluxPacking.pack(n).contiguous(),
-                               Self.latentMask(mask, width: request.width, latentHeight: lh, latentWidth: lw, channels: channels).moved(to: backend))
+            let latentMask = pictures.mask.map {
+                Self.latentMask($0, width: request.width, latentHeight: lh, latentWidth: lw, channels: channels).moved(to: backend)
             }
-            return start
+            return rows { g in
+                let imageLatents = sample(d, g)
+                let n = noise(g)
+                var start = DenoisingStart(latents: FluxPacking.pack(n * sigma + imageLatents * (1 - sigma)).contiguous(), firstStep: first)
+                if let latentMask {
+                    start.blend = (FluxPacking.pack(imageLatents).contiguous(), FluxPacking.pack(n).contiguous(), latentMask)
+                }
+                return start
+            }
         }
     }
 

@@ -235,9 +235,7 @@ public final class FluxPipeline {
         let generators = requests.map { TorchGenerator(seed: $0.seed) }
         var begin: DenoisingStart?
         if let c = request.conditioning, !c.isEmpty || preset.conditioning != .base {
-            begin = DenoisingStart.stacked(try generators.map {
-                try denoisingStart(request, c, schedule: schedule, generator: $0, latentSize: (lh, lw))
-            })
+            begin = try denoisingStart(request, c, schedule: schedule, generators: generators, latentSize: (lh, lw))
             CPUBackend.shared.releaseCachedBuffers()
         }
         let denoiseStart = ContinuousClock.now, ditLoadBefore = lastTimings.ditLoad

@@ -17,6 +17,11 @@ public struct GenerationTimings: Sendable, Equatable {
     /// How many denoising steps ran.
     public var stepCount = 0
     public var vaeLoad = 0.0
+    /// Encoding the request's input pictures (img2img, inpainting, Fill, control, Kontext) and drawing
+    /// the start latents; 0 for text-to-image.
+    public var vaeEncode = 0.0
+    /// How many pictures the VAE encoder ran on (a batch encodes each input picture once).
+    public var vaeEncodes = 0
     /// Decoding the latents and turning them into 8-bit pixels.
     public var vaeDecode = 0.0
     /// The whole call, from entering `generate` to the pictures in memory: the stages plus what lies
@@ -26,10 +31,11 @@ public struct GenerationTimings: Sendable, Equatable {
     public init() {}
 
     /// The stages' sum (at most `total`).
-    public var stagesSum: Double { clipLoad + clipEncode + t5Load + t5Encode + ditLoad + steps + vaeLoad + vaeDecode }
+    public var stagesSum: Double { clipLoad + clipEncode + t5Load + t5Encode + ditLoad + steps + vaeLoad + vaeEncode + vaeDecode }
 
     /// One line: `CLIP load 0.20 s + encode 0.01 s, T5 load ..., DiT load ..., 20 steps ..., VAE load
-    /// ... + decode ...`, with `start-up` before and the caller's `extras` (e.g. a wait for the model
+    /// ... + decode ...` (`VAE load ... + encode ... (N pictures) + decode ...` when input pictures
+    /// were encoded), with `start-up` before and the caller's `extras` (e.g. a wait for the model
     /// hash) and `PNG` after when given, then `other` (what no part covers: `wall` less the parts) and
     /// `wall` as `in all`; without `wall`, `total` is `in all`.
     public func summary(startUp: Double? = nil, extras: [(name: String, seconds: Double)] = [], png: Double? = nil,
@@ -40,7 +46,8 @@ public struct GenerationTimings: Sendable, Equatable {
         parts.append("T5 load \(Self.text(t5Load)) + encode \(Self.text(t5Encode))")
         parts.append("DiT load \(Self.text(ditLoad))")
         parts.append("\(stepCount) step\(stepCount == 1 ? "" : "s") \(Self.text(steps))")
-        parts.append("VAE load \(Self.text(vaeLoad)) + decode \(Self.text(vaeDecode))")
+        let encode = vaeEncodes == 0 ? "" : " + encode \(Self.text(vaeEncode)) (\(vaeEncodes) picture\(vaeEncodes == 1 ? "" : "s"))"
+        parts.append("VAE load \(Self.text(vaeLoad))\(encode) + decode \(Self.text(vaeDecode))")
         for extra in extras { parts.append("\(extra.name) \(Self.text(extra.seconds))") }
         if let png { parts.append("PNG \(Self.text(png))") }
         let all = wall ?? total

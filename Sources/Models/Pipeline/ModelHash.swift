@@ -57,13 +57,9 @@ public enum ModelHash {
         return hex
     }
 
-    /// `$XDG_CACHE_HOME/majicflux/model-hashes.json`, else `$HOME/.cache/majicflux/model-hashes.json`;
-    /// nil when neither variable is set.
-    public static var defaultCacheFile: String? {
-        let env = ProcessInfo.processInfo.environment
-        guard let base = env["XDG_CACHE_HOME"].flatMap({ $0.isEmpty ? nil : $0 }) ?? env["HOME"].map({ $0 + "/.cache" }) else { return nil }
-        return base + "/majicflux/model-hashes.json"
-    }
+    /// `model-hashes.json` in the `CacheFolder` (`$MAJICFLUX_CACHE_DIR`, else `$XDG_CACHE_HOME/majicflux`,
+    /// else `$HOME/.cache/majicflux`); nil when none is set.
+    public static var defaultCacheFile: String? { CacheFolder.root.map { $0 + "/model-hashes.json" } }
 
     private static let cacheLock = Locked(())
 

@@ -19,19 +19,9 @@ public struct CUDAKernelCache: Sendable, Equatable {
 
     public init(folder: String) { self.folder = folder }
 
-    /// `$MAJICFLUX_CACHE_DIR/cuda`, else `$XDG_CACHE_HOME/majicflux/cuda`, else
-    /// `$HOME/.cache/majicflux/cuda`; nil when none of them is set (no disk cache).
-    public static var defaultFolder: String? {
-        func variable(_ name: String) -> String? {
-            guard let v = getenv(name) else { return nil }
-            let s = String(cString: v)
-            return s.isEmpty ? nil : s
-        }
-        if let dir = variable("MAJICFLUX_CACHE_DIR") { return dir + "/cuda" }
-        if let xdg = variable("XDG_CACHE_HOME") { return xdg + "/majicflux/cuda" }
-        if let home = variable("HOME") { return home + "/.cache/majicflux/cuda" }
-        return nil
-    }
+    /// `cuda` in the `CacheFolder` (`$MAJICFLUX_CACHE_DIR/cuda`, else `$XDG_CACHE_HOME/majicflux/cuda`,
+    /// else `$HOME/.cache/majicflux/cuda`); nil when none of them is set (no disk cache).
+    public static var defaultFolder: String? { CacheFolder.root.map { $0 + "/cuda" } }
 
     /// What a module image holds: machine code for one GPU architecture, or PTX the driver compiles.
     public enum ImageKind: String, Sendable, CaseIterable {
