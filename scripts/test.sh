@@ -21,9 +21,10 @@ if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ -r /proc/cpuinfo ]; then
 fi
 export OPENBLAS_THREAD_TIMEOUT=${OPENBLAS_THREAD_TIMEOUT:-4}
 # Tests make and hash many temporary model files: their Model-hash cache goes to a temporary folder,
-# not the user's ~/.cache/majicflux.
+# not the user's ~/.cache/majicflux (nor a MAJICFLUX_CACHE_DIR, which would come first).
 XDG_CACHE_HOME=$(mktemp -d)
 export XDG_CACHE_HOME
+unset MAJICFLUX_CACHE_DIR
 trap 'rm -rf "$XDG_CACHE_HOME"' EXIT
 swift test -c release --skip-build --disable-swift-testing "$@"
 # Skipped when the run is narrowed to some tests (arguments given).
