@@ -14,15 +14,15 @@ final class DefaultModelQualityTests: XCTestCase {
     struct Split: Decodable { let rows: [Row] }
     struct Eval: Decodable { let held_out_float32: Split }
 
-    func rows() throws -> [Row] {
+    static func rows() throws -> [Row] {
         let data = try Data(contentsOf: URL(fileURLWithPath: Self.root + "/Tools/train_default_model/runs/v3/eval.json"))
         return try JSONDecoder().decode(Eval.self, from: data).held_out_float32.rows
     }
 
     /// Generates every held-out prompt; returns (% all three right, % agreeing with Python's verdict, results).
-    func evaluate(_ precision: WeightPrecision, dit: String? = nil, rows: [Row], loras: [LoRAUse] = [],
+    static func evaluate(_ precision: WeightPrecision, dit: String? = nil, rows: [Row], loras: [LoRAUse] = [],
                   measure: (([UInt8]) -> Double)? = nil) throws -> (correct: Double, agree: Double) {
-        let pipeline = try FluxPipeline(files: FluxModelFiles.resolve(modelDir: Self.modelDir, dit: dit), keepLoaded: true, precision: precision)
+        let pipeline = try FluxPipeline(files: FluxModelFiles.resolve(modelDir: modelDir, dit: dit), keepLoaded: true, precision: precision)
         try pipeline.setLoRAs(loras)
         var correct = 0, agree = 0
         for row in rows {
@@ -37,12 +37,29 @@ final class DefaultModelQualityTests: XCTestCase {
         return (100 * Double(correct) / Double(rows.count), 100 * Double(agree) / Double(rows.count))
     }
 
+    /// The style measure of `testTheShippedStyleLoRAKeepsTheHeldOutCheckAndChangesTheStyle`
+    /// (Tools/train_style_lora/README.md): the share of pixels with max(R, G, B) <= 63.
+    static func darkFraction(_ rgb: [UInt8]) -> Double {
+        var dark = 0
+        for i in stride(from: 0, to: rgb.count, by: 3) where max(rgb[i], rgb[i + 1], rgb[i + 2]) <= 63 { dark += 1 }
+        return Double(dark) / Double(rgb.count / 3)
+    }
+
+    /// The bf16 run of the held-out prompts with each picture's dark fraction, made once per test
+    /// process: both held-out tests need it (96 pictures, about a third of either test's time).
+    static let bf16Run = Result { () throws -> (correct: Double, agree: Double, dark: [Double]) in
+        var dark: [Double] = []
+        let run = try evaluate(.bf16, rows: rows()) { dark.append(darkFraction($0)); return 0 }
+        return (run.correct, run.agree, dark)
+    }
+
     func testHeldOutPromptsMatchThePythonEvaluationAndFP8StaysWithinTwoPoints() throws {
-        let rows = try rows()
+        let rows = try Self.rows()
         XCTAssertEqual(rows.count, 96)
         XCTAssertEqual(try FluxModelFiles.resolve(modelDir: Self.modelDir).schedulerConfig.map { _ in true }, true)
-        let bf16 = try evaluate(.bf16, rows: rows)
-        let fp8 = try evaluate(.fp8, rows: rows)
+        let bf16 = try Self.bf16Run.get()
+        XCTAssertEqual(bf16.dark.count, 96, "one picture per prompt")
+        let fp8 = try Self.evaluate(.fp8, rows: rows)
         print("default model, held-out prompts, all three right: bf16 weights \(bf16.correct)% (agrees with the Python analysis of diffusers' images on \(bf16.agree)%), fp8 \(fp8.correct)%")
         // Our images equal diffusers' within a few levels, so the verdicts must agree almost everywhere.
         XCTAssertGreaterThanOrEqual(bf16.agree, 95)
@@ -52,7 +69,7 @@ final class DefaultModelQualityTests: XCTestCase {
         XCTAssertEqual(fp8.correct, bf16.correct, accuracy: 2, "fp8 must stay within 2 points")
         // The shipped BFL single file holds the block Linears as plain float8 e4m3fn (no scales), the way
         // majicflus_v1 stores its DiT: loading it with --dit must give the same quality.
-        let file = try evaluate(.bf16, dit: Self.modelDir + "/flux-micro.safetensors", rows: rows)
+        let file = try Self.evaluate(.bf16, dit: Self.modelDir + "/flux-micro.safetensors", rows: rows)
         print("default model, held-out prompts, all three right: fp8 BFL single file flux-micro.safetensors \(file.correct)%")
         // Plain casting (no scale) is a different quantization from `.fp8` (per-tensor scales): v3 measured
         // 93.75% for the file against 95.8% bf16 and 94.8% `.fp8`, i.e. 2 of 96 prompts below bf16. The
@@ -61,7 +78,7 @@ final class DefaultModelQualityTests: XCTestCase {
         XCTAssertEqual(file.correct, fp8.correct, accuracy: 2, "the fp8 single file must stay within 2 points of fp8")
         if ProcessInfo.processInfo.environment["MAJICFLUX_QUALITY_ALL"] != nil {
             for p in [WeightPrecision.f32, .int8, .int4] {
-                print("default model, held-out prompts, \(p.rawValue): \(try evaluate(p, rows: rows).correct)%")
+                print("default model, held-out prompts, \(p.rawValue): \(try Self.evaluate(p, rows: rows).correct)%")
             }
         }
     }
@@ -91,19 +108,13 @@ final class DefaultModelQualityTests: XCTestCase {
         let folder = Self.modelDir + "/loras"
         let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".safetensors") }.sorted()
         XCTAssertFalse(files.isEmpty, "a style LoRA ships beside the default model")
-        let rows = try rows()
-        func darkFraction(_ rgb: [UInt8]) -> Double {
-            var dark = 0
-            for i in stride(from: 0, to: rgb.count, by: 3) where max(rgb[i], rgb[i + 1], rgb[i + 2]) <= 63 { dark += 1 }
-            return Double(dark) / Double(rgb.count / 3)
-        }
-        var plain: [Double] = []
-        let base = try evaluate(.bf16, rows: rows) { plain.append(darkFraction($0)); return 0 }
+        let rows = try Self.rows()
+        let base = try Self.bf16Run.get(), plain = base.dark
         for file in files {
             let lora = try LoRA(contentsOf: folder + "/" + file)
             XCTAssertLessThanOrEqual(try FileManager.default.attributesOfItem(atPath: folder + "/" + file)[.size] as? Int ?? .max, 2 << 20, "at most 2 MB")
             var styled: [Double] = []
-            let with = try evaluate(.bf16, rows: rows, loras: [LoRAUse(lora)]) { styled.append(darkFraction($0)); return 0 }
+            let with = try Self.evaluate(.bf16, rows: rows, loras: [LoRAUse(lora)]) { styled.append(Self.darkFraction($0)); return 0 }
             let meanPlain = plain.reduce(0, +) / Double(plain.count), meanStyled = styled.reduce(0, +) / Double(styled.count)
             print("default model with the \(lora.title) LoRA (\(file)) at 1.0: held-out all three right \(with.correct)% (without: \(base.correct)%); "
                   + "dark_fraction \(meanStyled) (without: \(meanPlain))")

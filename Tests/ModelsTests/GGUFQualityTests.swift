@@ -63,37 +63,18 @@ final class GGUFQualityTests: XCTestCase {
         XCTAssertLessThan(errors["Q4_K"]!, 0.1)
     }
 
-    /// The held-out rows (prompt, seed, wanted triple) of Tools/train_default_model/runs/v3/eval.json.
-    static func heldOutRows() throws -> [DefaultModelQualityTests.Row] {
-        let data = try Data(contentsOf: URL(fileURLWithPath: DefaultModelQualityTests.root + "/Tools/train_default_model/runs/v3/eval.json"))
-        return try JSONDecoder().decode(DefaultModelQualityTests.Eval.self, from: data).held_out_float32.rows
-    }
-
-    /// % of `rows` whose picture `SceneAnalyser` reads as the wanted triple (20 steps, 128x128).
-    static func correctPercent(_ precision: WeightPrecision, rows: [DefaultModelQualityTests.Row]) throws -> Double {
-        let pipeline = try FluxPipeline(files: FluxModelFiles.resolve(modelDir: modelDir), keepLoaded: true, precision: precision)
-        var correct = 0
-        for row in rows {
-            var r = GenerationRequest(prompt: row.prompt, seed: row.seed, steps: 20, width: 128, height: 128)
-            r.maxSequenceLength = pipeline.preferredSequenceLength
-            let image = try pipeline.generate(r)
-            if SceneAnalyser.analyse(rgb: image.rgb, width: 128, height: 128).triple == row.want { correct += 1 }
-        }
-        return 100 * Double(correct) / Double(rows.count)
-    }
-
     /// The held-out prompts with the DiT's block Linears in Q8_0 (quantised at load): within 2 points
     /// of bf16 (95.8%, DefaultModelQualityTests). MAJICFLUX_QUALITY_ALL adds Q5_K and Q4_K (printed).
     func testDefaultModelHeldOutPromptsInQ8_0() throws {
-        let rows = try Self.heldOutRows()
+        let rows = try DefaultModelQualityTests.rows()
         XCTAssertEqual(rows.count, 96)
-        let q8 = try Self.correctPercent(.q8_0, rows: rows)
+        let q8 = try DefaultModelQualityTests.evaluate(.q8_0, rows: rows).correct
         print("default model, held-out prompts, all three right: Q8_0 blocks \(q8)%")
         XCTAssertGreaterThanOrEqual(q8, 90)
         XCTAssertEqual(q8, 95.8, accuracy: 2.1, "Q8_0 within 2 points of bf16 (95.8%)")
         if ProcessInfo.processInfo.environment["MAJICFLUX_QUALITY_ALL"] != nil {
             for p in [WeightPrecision.q5_k, .q4_k] {
-                print("default model, held-out prompts, \(p.rawValue): \(try Self.correctPercent(p, rows: rows))%")
+                print("default model, held-out prompts, \(p.rawValue): \(try DefaultModelQualityTests.evaluate(p, rows: rows).correct)%")
             }
         }
     }

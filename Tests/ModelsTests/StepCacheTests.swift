@@ -35,7 +35,7 @@ extension DefaultModelQualityTests {
     }
 
     func testStepCacheOffOrNeverTriggeredChangesNothingAndItsThresholdIsChecked() throws {
-        let rows = Array(try rows().prefix(3))
+        let rows = Array(try Self.rows().prefix(3))
         let pipeline = try FluxPipeline(files: FluxModelFiles.resolve(modelDir: Self.modelDir), keepLoaded: true, precision: .bf16)
         let off = try cachedRun(pipeline, threshold: 0, rows: rows)
         // A threshold no step meets: every block of every step runs, so the pictures are the same bytes.
@@ -50,7 +50,7 @@ extension DefaultModelQualityTests {
     }
 
     func testRecommendedStepCacheReusesStepsAndKeepsTheHeldOutCheckWithinAPoint() throws {
-        let rows = try rows()
+        let rows = try Self.rows()
         let pipeline = try FluxPipeline(files: FluxModelFiles.resolve(modelDir: Self.modelDir), keepLoaded: true, precision: .bf16)
         let threshold = StepCacheAdvice.recommended
         let cached = try cachedRun(pipeline, threshold: threshold, rows: rows)

@@ -24,9 +24,9 @@ extension GGUFQuantize {
         return (b, Half.float(fromBits: b))
     }
 
-    /// `make_qx_quants` with `rmse_type` 1 (weights x^2) and no importance weights: symmetric codes
-    /// L[i] in 0..<2 nmax and the least-squares scale over 19 trial inverse scales.
-    static func makeQXQuants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Float {
+    /// The element of largest |x| (the first such, with its sign) and that |x|: where `make_qx_quants`
+    /// and `make_q3_quants` start; a group under `groupMaxEps` is all zero codes (nil).
+    static func signedMax(_ n: Int, _ x: UnsafePointer<Float>, zeroing L: UnsafeMutablePointer<Int8>) -> Float? {
         var mx: Float = 0, amax: Float = 0
         for i in 0..<n {
             let ax = Swift.abs(x[i])
@@ -34,28 +34,37 @@ extension GGUFQuantize {
         }
         if amax < groupMaxEps {
             for i in 0..<n { L[i] = 0 }
-            return 0
+            return nil
         }
-        var iscale = Float(-nmax) / mx
+        return mx
+    }
+
+    /// The symmetric codes l = clamp(nearest(iscale x), -nmax, nmax - 1) with their weighted sums
+    /// (weights x^2): sum w x l and sum w l^2, in ggml's order; each l + `offset` goes to `L` when given.
+    @inline(__always)
+    static func symmetricSums(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, iscale: Float,
+                              storing L: UnsafeMutablePointer<Int8>?, offset: Int) -> (sumlx: Float, suml2: Float) {
         var sumlx: Float = 0, suml2: Float = 0
         for i in 0..<n {
             let l = clamp(nearestInt(iscale * x[i]), -nmax, nmax - 1)
-            L[i] = Int8(truncatingIfNeeded: l + nmax)
+            L?[i] = Int8(truncatingIfNeeded: l + offset)
             let w = x[i] * x[i], fl = Float(l)
             sumlx += w * x[i] * fl
             suml2 += w * fl * fl
         }
+        return (sumlx, suml2)
+    }
+
+    /// `make_qx_quants` with `rmse_type` 1 (weights x^2) and no importance weights: symmetric codes
+    /// L[i] in 0..<2 nmax and the least-squares scale over 19 trial inverse scales.
+    static func makeQXQuants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Float {
+        guard let mx = signedMax(n, x, zeroing: L) else { return 0 }
+        var (sumlx, suml2) = symmetricSums(n, nmax, x, iscale: Float(-nmax) / mx, storing: L, offset: nmax)
         var scale: Float = suml2 != 0 ? sumlx / suml2 : 0
         var best = scale * sumlx
         for step in -9...9 where step != 0 {
-            iscale = -(Float(nmax) + 0.1 * Float(step)) / mx
-            sumlx = 0; suml2 = 0
-            for i in 0..<n {
-                let l = clamp(nearestInt(iscale * x[i]), -nmax, nmax - 1)
-                let w = x[i] * x[i], fl = Float(l)
-                sumlx += w * x[i] * fl
-                suml2 += w * fl * fl
-            }
+            let iscale = -(Float(nmax) + 0.1 * Float(step)) / mx
+            (sumlx, suml2) = symmetricSums(n, nmax, x, iscale: iscale, storing: nil, offset: 0)
             if suml2 > 0 && sumlx * sumlx > best * suml2 {
                 for i in 0..<n { L[i] = Int8(truncatingIfNeeded: nmax + clamp(nearestInt(iscale * x[i]), -nmax, nmax - 1)) }
                 scale = sumlx / suml2
@@ -68,24 +77,8 @@ extension GGUFQuantize {
     /// `make_q3_quants` with `do_rmse`: symmetric codes refined one element at a time (up to 5
     /// passes), weights x^2.
     static func makeQ3Quants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Float {
-        var mx: Float = 0, amax: Float = 0
-        for i in 0..<n {
-            let ax = Swift.abs(x[i])
-            if ax > amax { amax = ax; mx = x[i] }
-        }
-        if amax < groupMaxEps {
-            for i in 0..<n { L[i] = 0 }
-            return 0
-        }
-        let iscale = Float(-nmax) / mx
-        var sumlx: Float = 0, suml2: Float = 0
-        for i in 0..<n {
-            let l = clamp(nearestInt(iscale * x[i]), -nmax, nmax - 1)
-            L[i] = Int8(truncatingIfNeeded: l)
-            let w = x[i] * x[i], fl = Float(l)
-            sumlx += w * x[i] * fl
-            suml2 += w * fl * fl
-        }
+        guard let mx = signedMax(n, x, zeroing: L) else { return 0 }
+        var (sumlx, suml2) = symmetricSums(n, nmax, x, iscale: Float(-nmax) / mx, storing: L, offset: 0)
         for _ in 0..<5 {
             var changed = 0
             for i in 0..<n {
