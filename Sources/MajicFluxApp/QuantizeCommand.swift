@@ -39,8 +39,23 @@ struct QuantizeCommand: ParsableCommand {
     @Flag(help: "Print only the summary.")
     var quiet = false
 
-    func run() throws {
-        if format.hasPrefix("gguf-") { return try runGGUF() }
+    /// What the options ask for: a safetensors file in `format` with `granularity`, or a GGUF file of
+    /// `type`. Throws `ValidationError` naming the option that does not fit.
+    enum Plan {
+        case safetensors(QuantFormat, ScaleGranularity)
+        case gguf(GGMLType)
+    }
+
+    func plan() throws -> Plan {
+        if format.hasPrefix("gguf-") {
+            let name = String(format.dropFirst(5))
+            guard let type = GGMLType(name: name), GGMLType.quantizable.contains(type) else {
+                throw ValidationError("--format gguf-TYPE takes one of \(GGMLType.quantizable.map { "gguf-" + $0.name.lowercased() }.joined(separator: ", ")) (the gguf package's types and the k-quants), got '\(format)'")
+            }
+            guard scale == "tensor" else { throw ValidationError("--scale does not apply to GGUF formats: every block (32 or 256 weights) carries its own scales; leave it out") }
+            guard overflow == nil else { throw ValidationError("--overflow applies only to --format fp8-e4m3fn; leave it out") }
+            return .gguf(type)
+        }
         guard let fmt = QuantFormat(rawValue: format), fmt.isQuantized else {
             throw ValidationError("--format must be one of \(QuantFormat.quantizedFormats.map(\.rawValue).joined(separator: ", ")), got '\(format)'")
         }
@@ -53,6 +68,18 @@ struct QuantizeCommand: ParsableCommand {
             }
         }
         if fmt.isInteger && gran == .none { throw ValidationError("--format \(fmt) needs --scale tensor, channel or block:N") }
+        return .safetensors(fmt, gran)
+    }
+
+    /// Option errors are reported here, before `run`, so that the message comes with this command's usage.
+    func validate() throws { _ = try plan() }
+
+    func run() throws {
+        let (fmt, gran): (QuantFormat, ScaleGranularity)
+        switch try plan() {
+        case .gguf(let type): return try runGGUF(type)
+        case .safetensors(let f, let g): (fmt, gran) = (f, g)
+        }
         var policy = QuantPolicy.fluxDiT(format: fmt, granularity: gran, overflow: overflow == "nan" ? .nan : .saturate)
         if allLinear { policy.selects = { name, shape in shape.count == 2 && name.hasSuffix(".weight") } }
 
@@ -73,13 +100,7 @@ struct QuantizeCommand: ParsableCommand {
     }
 
     /// `--format gguf-TYPE`: a GGUF file with the selected Linears as TYPE (GGUFConverter).
-    private func runGGUF() throws {
-        let name = String(format.dropFirst(5))
-        guard let type = GGMLType(name: name), GGMLType.quantizable.contains(type) else {
-            throw ValidationError("--format gguf-TYPE takes one of \(GGMLType.quantizable.map { "gguf-" + $0.name.lowercased() }.joined(separator: ", ")) (the gguf package's types and the k-quants), got '\(format)'")
-        }
-        guard scale == "tensor" else { throw ValidationError("--scale does not apply to GGUF formats: every block (32 or 256 weights) carries its own scales; leave it out") }
-        guard overflow == nil else { throw ValidationError("--overflow applies only to --format fp8-e4m3fn; leave it out") }
+    private func runGGUF(_ type: GGMLType) throws {
         var selects: @Sendable (String, [Int]) -> Bool = QuantPolicy.isFluxBlockLinearWeight
         if allLinear { selects = { name, shape in shape.count == 2 && name.hasSuffix(".weight") } }
         let source = try SafeTensorsCheckpoint(path: input)

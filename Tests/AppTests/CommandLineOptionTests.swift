@@ -115,6 +115,13 @@ final class CommandLineOptionTests: XCTestCase {
             let (status, log, _) = try run(["quantize", "in.safetensors", "out.safetensors", "--overflow", "nan"] + options)
             XCTAssertNotEqual(status, 0, "\(options)")
             XCTAssertTrue(log.contains("--overflow applies only to --format fp8-e4m3fn with --scale none"), "\(options): \(log)")
+            XCTAssertTrue(log.contains("Usage: majicflux quantize"), "the option error comes with quantize's usage: \(log)")
+        }
+        for (options, message) in [(["--scale", "block:0"], "scale 'block:0'"), (["--format", "gguf-q9"], "--format gguf-TYPE takes one of"),
+                                    (["--format", "gguf-q8_0", "--scale", "channel"], "--scale does not apply to GGUF formats")] {
+            let (status, log, _) = try run(["quantize", "in.safetensors", "out.safetensors"] + options)
+            XCTAssertNotEqual(status, 0, "\(options)")
+            XCTAssertTrue(log.contains(message) && log.contains("Usage: majicflux quantize"), "\(options): \(log)")
         }
         let (status, log, _) = try run(["quantize", "in.safetensors", "out.safetensors", "--overflow", "nan", "--scale", "none"])
         XCTAssertNotEqual(status, 0)
