@@ -104,10 +104,36 @@ struct ModelOptions: ParsableArguments {
             }
             gpu.fp8Attention = true
         } else if device == .cpu {
-            throw ValidationError("--attention fp8 runs on a Hopper GPU's fp8 tensor cores; it does not apply with --device cpu")
+            throw Self.fp8AttentionOnCPU
         } else {
             Console.info("--attention fp8 ignored: --device auto chose \(backend.name)")
         }
+    }
+
+    /// The checks that need neither the model nor the device, made while the command line is parsed
+    /// so that the error comes with the command's usage and before anything loads. What depends on the
+    /// device `auto` picks is checked again once it is known (`vramBudgetBytes`, `checkApplies`).
+    func validate() throws {
+        try checkVRAMBudget()
+        if attention == .fp8 && device == .cpu { throw Self.fp8AttentionOnCPU }
+        if case .cuda = device, let first = [skipMemoryCheck ? "--skip-memory-check" : nil, memoryAvailable != nil ? "--memory-available" : nil].compactMap({ $0 }).first {
+            throw Self.hostCheckOnGPU(first)
+        }
+    }
+
+    /// `--vram-budget`: a number of GiB from 1, and not with `--device cpu`.
+    private func checkVRAMBudget() throws {
+        guard let gib = vramBudget else { return }
+        guard gib.isFinite, gib >= 1, gib <= 100_000 else {
+            throw ValidationError("--vram-budget \(gib): give the GPU memory to stay within in GiB, at least 1 (e.g. --vram-budget 6)")
+        }
+        if device == .cpu { throw ValidationError("--vram-budget limits GPU memory; it does not apply with --device cpu") }
+    }
+
+    private static let fp8AttentionOnCPU = ValidationError("--attention fp8 runs on a Hopper GPU's fp8 tensor cores; it does not apply with --device cpu")
+
+    private static func hostCheckOnGPU(_ option: String) -> ValidationError {
+        ValidationError("\(option) does not apply with --device cuda: the host-memory check runs only for CPU inference (a GPU run is bounded by --vram-budget)")
     }
 
     /// Where each part of the model is (checked to exist).
@@ -120,11 +146,8 @@ struct ModelOptions: ParsableArguments {
     /// chose the CPU; an error for a nonsense value or with `--device cpu`.
     func vramBudgetBytes(for backend: any Backend) throws -> Int? {
         guard let gib = vramBudget else { return nil }
-        guard gib.isFinite, gib >= 1, gib <= 100_000 else {
-            throw ValidationError("--vram-budget \(gib): give the GPU memory to stay within in GiB, at least 1 (e.g. --vram-budget 6)")
-        }
+        try checkVRAMBudget()
         if backend.device == .cpu {
-            if device == .cpu { throw ValidationError("--vram-budget limits GPU memory; it does not apply with --device cpu") }
             Console.info("--vram-budget ignored: --device auto chose the CPU (no usable CUDA GPU, or --precision \(precision.rawValue), which auto runs on the CPU; --device cuda asks for the GPU)")
             return nil
         }
@@ -139,9 +162,7 @@ struct ModelOptions: ParsableArguments {
         let given = [skipMemoryCheck ? "--skip-memory-check" : nil, memoryAvailable != nil ? "--memory-available" : nil].compactMap { $0 }
         guard let first = given.first else { return }
         let what = given.joined(separator: " and ")
-        if case .cuda = device {
-            throw ValidationError("\(first) does not apply with --device cuda: the host-memory check runs only for CPU inference (a GPU run is bounded by --vram-budget)")
-        }
+        if case .cuda = device { throw Self.hostCheckOnGPU(first) }
         Console.info("\(what) ignored: --device auto chose \(backend.name), and the host-memory check runs only for CPU inference")
     }
 

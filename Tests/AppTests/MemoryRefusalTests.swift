@@ -72,6 +72,12 @@ final class MemoryRefusalTests: XCTestCase {
         let (tiny, tinyErr, _) = try run(base + ["--device", "cpu", "--vram-budget", "0.5"])
         XCTAssertNotEqual(tiny, 0)
         XCTAssertTrue(tinyErr.contains("at least 1"), tinyErr)
+        // Refused while the command line is parsed: with the command's own usage, before anything runs.
+        for command in [["generate", "--prompt", "x"], ["serve", "--port", "0"], ["worker", "--queue", "postgres://u@127.0.0.1:1/db"]] {
+            let (status, err, _) = try run(command + ["--model", model, "--vram-budget", "-1"])
+            XCTAssertNotEqual(status, 0)
+            XCTAssertTrue(err.contains("at least 1") && err.contains("Usage: majicflux \(command[0])"), err)
+        }
         let (auto, autoErr, folder) = try run(base + ["--device", "auto", "--vram-budget", "6"])
         XCTAssertEqual(auto, 0, autoErr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/out.png"), autoErr)
