@@ -155,4 +155,24 @@ final class ModelLoadingSafetyTests: XCTestCase {
             _ = try FluxPipeline(files: files).generate(r)
         }
     }
+
+    /// The VAE loads last, after the steps: a wrong VAE file (here the DiT's) or one for other
+    /// latents is refused before anything runs, not after the last step.
+    func testAWrongVAEFileIsRefusedBeforeTheSteps() throws {
+        let model = try TinyModelCopy()
+        var r = GenerationRequest(prompt: "a cat", seed: 1, steps: 2, width: 32, height: 32)
+        r.maxSequenceLength = 16
+        var overrides = FluxModelFiles.Overrides()
+        overrides.vae = model.dir + "/transformer"
+        let files = try FluxModelFiles.resolve(modelDir: model.dir, overrides: overrides)
+        let pipeline = try FluxPipeline(files: files)
+        var stages: [GenerationProgress.Stage] = []
+        assertError("the DiT's file as the VAE", ["vae", "no VAE decoder found"]) {
+            _ = try pipeline.generate(r) { stages.append($0.stage); return true }
+        }
+        XCTAssertEqual(stages, [], "refused before the text encoders ran")
+        XCTAssertEqual(pipeline.lastTimings.stepCount, 0)
+        // The right file still works with the same pipeline options.
+        XCTAssertNoThrow(try FluxPipeline(files: FluxModelFiles.resolve(modelDir: model.dir)).generate(r))
+    }
 }

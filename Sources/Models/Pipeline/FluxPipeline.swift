@@ -206,6 +206,7 @@ public final class FluxPipeline {
         // Device failures are checked after each stage and step (`throwIfFaulted`): one left from
         // outside a generation is reported here rather than blamed on a later stage.
         try backend.throwIfFaulted()
+        try stages.checkVAEWeights()  // the VAE loads last: a wrong file is found now, not after the steps
         if let uses = request.loras { try applyLoRAs(uses, fuse: stages.fuseLoRAs) }
         stages.startGeneration()
         let start = ContinuousClock.now
@@ -285,6 +286,7 @@ public final class FluxPipeline {
         let dit = try dit(tokens: gh * gw + referenceTokens + cond.sequence.shape[1])
         defer { dit.evictBlocks() }  // a kept, streaming DiT gives the GPU to the VAE (no-op otherwise)
         try checkFits(dit: dit.config, sequence: cond.sequence, pooled: cond.pooled)
+        try checkFits(vae: stages.vaeConfig(), latentChannels: dit.config.resolvedOutChannels / 4)
         try checkFits(dit: dit.config, joined: start?.channelTokens?.shape[2] ?? 0)
         // Noise (1, C, H/8, W/8) per row from its seed, exactly as torch.randn with a CPU generator.
         let rows = generators.count

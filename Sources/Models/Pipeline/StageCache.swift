@@ -21,6 +21,8 @@ final class StageCache {
     private var t5Model: T5Encoder?
     var ditModel: FluxTransformer?
     private var vaeModel: AutoencoderKL?
+    /// `checkVAEWeights` found the VAE file fit.
+    private var vaeWeightsChecked = false
 
     /// The LoRAs the next stages run with (FluxPipeline+LoRA.swift), and whether they are fused into
     /// the DiT's weights at load (`--lora-fuse`) instead of running beside them.
@@ -157,11 +159,30 @@ final class StageCache {
         return m
     }
 
+    /// The VAE's config (`vae/config.json`, or FLUX.1's when the VAE is a single file).
+    func vaeConfig() throws -> AutoencoderConfig {
+        try files.vaeConfig.map { try ConfigFile.load(AutoencoderConfig.self, path: $0, what: "VAE config") } ?? AutoencoderConfig()
+    }
+
+    /// Reads the VAE checkpoint's header (no weights) once and checks that it holds a VAE decoder for
+    /// its config's latent channels: a wrong VAE file then fails before the text encoders and the DiT
+    /// run, not after the last step, where the VAE loads. No-op once checked or loaded.
+    func checkVAEWeights() throws {
+        guard vaeModel == nil, !vaeWeightsChecked else { return }
+        let config = try vaeConfig()
+        let source = try VAECheckpointLayout.canonical(CheckpointWeights(path: files.vae), config: config)
+        if let shape = source.shape(of: "decoder.conv_in.weight"), shape.count == 4, shape[1] != config.latentChannels {
+            throw ModelError.weights(component: "vae", problems: [
+                "decoder.conv_in.weight: checkpoint has shape \(shape), a decoder of \(config.latentChannels) latent channels (latent_channels) takes [\(shape[0]), \(config.latentChannels), 3, 3]"])
+        }
+        vaeWeightsChecked = true
+    }
+
     func vae() throws -> AutoencoderKL {
         if let vaeModel { return vaeModel }
         evictTextEncoder()
         startDeviceStage("VAE")
-        let config = try files.vaeConfig.map { try ConfigFile.load(AutoencoderConfig.self, path: $0, what: "VAE config") } ?? AutoencoderConfig()
+        let config = try vaeConfig()
         let m = try AutoencoderKL(config: config, weights: VAECheckpointLayout.canonical(CheckpointWeights(path: files.vae), config: config),
                                   computeDType: deviceDType ?? .f32, backend: backend)
         try backend.throwIfFaulted()
