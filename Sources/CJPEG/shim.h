@@ -1,4 +1,4 @@
-// libjpeg(-turbo) decoding behind one C call. libjpeg reports fatal errors through error_exit, which must
+// libjpeg(-turbo) decoding and encoding, each behind one C call. libjpeg reports fatal errors through error_exit, which must
 // not return; the usual answer is longjmp, which must never unwind Swift frames. So setjmp/longjmp stay
 // inside mf_jpeg_decode (pure C), and errors come back to Swift as a status code and a message.
 #include <stddef.h>
@@ -101,5 +101,49 @@ static inline int mf_jpeg_decode(const unsigned char *data, size_t size, long lo
     result->channels = 3;
     result->pixels = pixels;
     jpeg_destroy_decompress(&cinfo);
+    return MF_JPEG_OK;
+}
+
+/// Encodes 8-bit RGB (width*height*3 bytes) at `quality` (1-100, 4:2:0 chroma as libjpeg's default), with
+/// an APP1 segment holding `app1` (e.g. "Exif\0\0" + TIFF) when app1_size > 0. The JPEG goes to *out
+/// (malloc'ed by libjpeg; free with mf_jpeg_free) and *out_size. A libjpeg error returns MF_JPEG_ERROR
+/// with `message` (JMSG_LENGTH_MAX bytes) set.
+static inline int mf_jpeg_encode(const unsigned char *rgb, int width, int height, int quality,
+                                 const unsigned char *app1, unsigned int app1_size,
+                                 unsigned char **out, unsigned long *out_size, char *message) {
+    struct jpeg_compress_struct cinfo;
+    struct mf_jpeg_error_mgr jerr;
+    *out = NULL;
+    *out_size = 0;
+    message[0] = 0;
+    cinfo.err = jpeg_std_error(&jerr.pub);
+    jerr.pub.error_exit = mf_jpeg_error_exit;
+    jerr.pub.emit_message = mf_jpeg_emit_message;
+    jerr.pub.output_message = mf_jpeg_output_message;
+    jerr.message = message;
+    if (setjmp(jerr.jump)) {
+        jpeg_destroy_compress(&cinfo);
+        free(*out);
+        *out = NULL;
+        *out_size = 0;
+        return MF_JPEG_ERROR;
+    }
+    jpeg_create_compress(&cinfo);
+    jpeg_mem_dest(&cinfo, out, out_size);
+    cinfo.image_width = (JDIMENSION)width;
+    cinfo.image_height = (JDIMENSION)height;
+    cinfo.input_components = 3;
+    cinfo.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, quality, TRUE);
+    jpeg_start_compress(&cinfo, TRUE);
+    if (app1_size > 0) jpeg_write_marker(&cinfo, JPEG_APP0 + 1, app1, app1_size);
+    size_t stride = (size_t)width * 3;
+    while (cinfo.next_scanline < cinfo.image_height) {
+        JSAMPROW row = (JSAMPROW)(rgb + stride * cinfo.next_scanline);
+        jpeg_write_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
     return MF_JPEG_OK;
 }

@@ -5,7 +5,7 @@ import Tensor
 
 /// `majicflux generate`: one picture (or a `--batch` of seeds) from the command line.
 struct Generate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Generate one image (or a --batch of seeds) from a prompt and save it as PNG.")
+    static let configuration = CommandConfiguration(abstract: "Generate one image (or a --batch of seeds) from a prompt and save it as PNG (or JPEG).")
 
     @OptionGroup var model: ModelOptions
     @OptionGroup(title: "Pictures (img2img, inpainting, outpainting, control, Kontext)") var pictures: ConditioningOptions
@@ -23,7 +23,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Sigma schedule: model (scheduler_config.json) or diffsynth (static shift 3, as the seed console); default: the model's.") var schedule: ScheduleOption?
     @Option(name: .customLong("max-sequence-length"), parsing: .unconditional, help: "T5 tokens (default: the model's tokenizer_2 model_max_length; 512 for dev, 256 for schnell).") var maxSequenceLength: Int?
     @Option(name: .customLong("cache"), parsing: .unconditional, help: ArgumentHelp("First-Block-Cache threshold: a step whose first block changed by less than this (relative) reuses the previous step's other blocks; 0 = off. \(StepCacheAdvice.help)", valueName: "THRESHOLD")) var cache: Float = 0
-    @Option(help: "Output PNG path (with --batch: one file per seed, -seedS before .png).") var output: String = "majicflux.png"
+    @Option(help: "Output path: a PNG, or a JPEG (quality 95) when it ends in .jpg or .jpeg; the parameters go into the PNG's text or the JPEG's EXIF UserComment, as AUTOMATIC1111 writes them (with --batch: one file per seed, -seedS before the extension).") var output: String = "majicflux.png"
     @Option(parsing: .unconditional, help: "Pictures of the prompt made in one pass (\(GenerationLimits.batch.lowerBound)-\(GenerationLimits.batch.upperBound)), seeds SEED, SEED+1, ...; prints images per second.") var batch: Int = 1
     @Option(name: .customLong("lora"), help: ArgumentHelp(
         "A LoRA .safetensors file (kohya, diffusers/PEFT, XLabs or ComfyUI keys) applied at WEIGHT (default 1, from \(Int(LoRALimits.weights.lowerBound)) to \(Int(LoRALimits.weights.upperBound))). Repeat it for several: they add up. Only a trailing ':number' is a weight, so paths with ':' work.",
@@ -88,12 +88,28 @@ struct Generate: ParsableCommand {
         .guidance: "--guidance", .trueCFGScale: "--cfg-scale", .maxSequenceLength: "--max-sequence-length", .cacheThreshold: "--cache",
     ] as [GenerationIssue.Field: String]).merging(ConditioningOptions.optionNames) { a, _ in a }
 
-    /// Where picture `seed` of a batch goes: `output` with `-seedS` before its `.png` (after it when
-    /// it has none); `output` itself for a single picture.
+    /// Where picture `seed` of a batch goes: `output` with `-seedS` before its `.png`, `.jpg` or
+    /// `.jpeg` (after it when it has none of them); `output` itself for a single picture.
     static func outputPath(_ output: String, seed: UInt64, batch: Int) -> String {
         guard batch > 1 else { return output }
-        if output.lowercased().hasSuffix(".png") { return String(output.dropLast(4)) + "-seed\(seed)" + String(output.suffix(4)) }
+        for ext in [".png", ".jpg", ".jpeg"] where output.lowercased().hasSuffix(ext) {
+            return String(output.dropLast(ext.count)) + "-seed\(seed)" + String(output.suffix(ext.count))
+        }
         return output + "-seed\(seed)"
+    }
+
+    /// Whether `path` asks for a JPEG (it ends in .jpg or .jpeg, any case); anything else is a PNG.
+    static func writesJPEG(_ path: String) -> Bool {
+        let p = path.lowercased()
+        return p.hasSuffix(".jpg") || p.hasSuffix(".jpeg")
+    }
+
+    /// Writes `image` to `path` as PNG with `text` chunks, or as JPEG (`writesJPEG`) with the
+    /// `parameters` text as EXIF UserComment (where AUTOMATIC1111 keeps a JPEG's infotext).
+    static func write(_ image: PNGImage, to path: String, text: [(key: String, value: String)]) throws {
+        guard writesJPEG(path) else { return try PNG.write(image, to: path, text: text) }
+        let parameters = text.first { $0.key == "parameters" }?.value
+        try JPEG.write(image, to: path, quality: 95, exif: parameters.map(JPEG.exifUserComment))
     }
 
     func run() throws {
@@ -158,7 +174,7 @@ struct Generate: ParsableCommand {
         let pngStart = Date()
         for image in images {
             let path = Self.outputPath(output, seed: image.request.seed, batch: batch)
-            try PNG.write(try image.png, to: path, text: image.parameterText(model: model.displayName, kind: pipeline.preset.conditioning, record: record))
+            try Self.write(try image.png, to: path, text: image.parameterText(model: model.displayName, kind: pipeline.preset.conditioning, record: record))
             Console.info("wrote \(path)")
         }
         // Where the time went (issue 21's cold start): process start to the last PNG written.

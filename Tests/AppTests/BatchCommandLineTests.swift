@@ -9,9 +9,9 @@ final class BatchCommandLineTests: XCTestCase {
 
     override func tearDownWithError() throws { for f in folders { try? FileManager.default.removeItem(atPath: f) } }
 
-    private func generate(_ options: [String]) throws -> (status: Int32, log: String, folder: String) {
+    private func generate(_ options: [String], output: String = "out.png") throws -> (status: Int32, log: String, folder: String) {
         let result = try TestConsole.runToEnd(["generate", "--model", TestConsole.tinyModel, "--device", "cpu", "--prompt", "a red circle",
-                                               "--steps", "2", "--width", "48", "--max-sequence-length", "16", "--output", "out.png"] + options)
+                                               "--steps", "2", "--width", "48", "--max-sequence-length", "16", "--output", output] + options)
         folders.append(result.folder)
         return result
     }
@@ -50,5 +50,36 @@ final class BatchCommandLineTests: XCTestCase {
             let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".png") }
             XCTAssertEqual(files, [], "\(value)")
         }
+    }
+
+    /// `--output NAME.jpg` (or .jpeg, any case) writes JPEGs with the infotext in EXIF UserComment, as
+    /// AUTOMATIC1111 does; a batch puts -seedS before the extension. The pictures are the PNG run's
+    /// pictures through the codec, with the same infotext.
+    func testJPEGOutputCarriesTheInfotextAndBatchNamesKeepTheExtension() throws {
+        let (status, log, folder) = try generate(["--seed", "5", "--batch", "2"], output: "out.JPG")
+        XCTAssertEqual(status, 0, log)
+        let png = try generate(["--seed", "5"])
+        XCTAssertEqual(png.status, 0, png.log)
+        let reference = try PNG.read(png.folder + "/out.png")
+        let infotext = try XCTUnwrap(reference.text.first { $0.key == "parameters" }?.value)
+        for seed in [5, 6] {
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: folder + "/out-seed\(seed).JPG")))
+            XCTAssertEqual(ImageFile.format(of: bytes), .jpeg, "seed \(seed)")
+            let comment = try XCTUnwrap(JPEG.userComment(in: bytes), "seed \(seed): no EXIF UserComment")
+            XCTAssertTrue(comment.contains("Seed: \(seed),") && comment.hasPrefix("a red circle"), comment)
+            if seed == 5 {
+                XCTAssertEqual(comment, infotext, "the PNG's parameters, word for word")
+                // The PNG run's picture through a quality-95 JPEG (JPEGEncodeTests: as Pillow encodes; the batch
+                // row may differ from the single run by one level in a few bytes, which the codec can move).
+                let picture = try JPEG.decode(bytes), expected = try JPEG.decode(try JPEG.encode(reference.image, quality: 95))
+                XCTAssertEqual([picture.width, picture.height], [reference.image.width, reference.image.height])
+                let diffs = zip(picture.pixels, expected.pixels).map { abs(Int($0) - Int($1)) }
+                XCTAssertLessThan(Double(diffs.reduce(0, +)) / Double(diffs.count), 0.5, "the same picture at quality 95")
+            }
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/out.JPG"))
+        let one = try generate(["--seed", "5"], output: "one.jpeg")
+        XCTAssertEqual(one.status, 0, one.log)
+        XCTAssertEqual(ImageFile.format(of: [UInt8](try Data(contentsOf: URL(fileURLWithPath: one.folder + "/one.jpeg")))), .jpeg)
     }
 }

@@ -7,36 +7,12 @@ public enum EXIFOrientation {
     /// The orientation in IFD0 of a TIFF-structured EXIF block ("II*\0" or "MM\0*", optionally preceded
     /// by "Exif\0\0"), or nil when the block is malformed or has no orientation tag.
     public static func parse(_ exif: [UInt8]) -> Int? {
-        var b = ArraySlice(exif)
-        if b.starts(with: [0x45, 0x78, 0x69, 0x66, 0, 0]) { b = b.dropFirst(6) }
-        let t = Array(b)
-        guard t.count >= 8 else { return nil }
-        let little: Bool
-        switch (t[0], t[1]) {
-        case (0x49, 0x49): little = true
-        case (0x4D, 0x4D): little = false
+        guard let t = TIFFReader(exif), let ifd = t.ifd0, let e = t.entry(0x0112, in: ifd) else { return nil }
+        switch e.type {
+        case 3: return t.u16(e.field)   // SHORT, the usual
+        case 4: return t.u32(e.field)   // LONG, seen in some writers
         default: return nil
         }
-        func u16(_ at: Int) -> Int? {
-            guard at >= 0, at + 2 <= t.count else { return nil }
-            return little ? Int(t[at]) | Int(t[at + 1]) << 8 : Int(t[at]) << 8 | Int(t[at + 1])
-        }
-        func u32(_ at: Int) -> Int? {
-            guard let a = u16(at), let b = u16(at + 2) else { return nil }
-            return little ? a | b << 16 : a << 16 | b
-        }
-        guard u16(2) == 42, let ifd = u32(4), let count = u16(ifd) else { return nil }
-        for i in 0..<count {
-            let entry = ifd + 2 + 12 * i
-            guard let tag = u16(entry), let type = u16(entry + 2) else { return nil }
-            guard tag == 0x0112 else { continue }
-            switch type {
-            case 3: return u16(entry + 8)   // SHORT, the usual
-            case 4: return u32(entry + 8)   // LONG, seen in some writers
-            default: return nil
-            }
-        }
-        return nil
     }
 
     /// `image` turned upright for `orientation` (1...8; other values return the image unchanged).

@@ -56,3 +56,48 @@ public enum JPEG {
         return nil
     }
 }
+
+extension JPEG {
+    /// Encodes an RGB or RGBA picture (alpha dropped) as JPEG through libjpeg-turbo at `quality`
+    /// (1-100), with `exif` (a TIFF payload, see `exifUserComment`) in an APP1 "Exif" segment when
+    /// given. Throws `TensorError.invalidArgument` for a quality out of range or an EXIF payload over
+    /// what one segment holds.
+    public static func encode(_ image: PNGImage, quality: Int = 95, exif: [UInt8]? = nil) throws -> [UInt8] {
+        guard (1...100).contains(quality) else { throw TensorError.invalidArgument("JPEG quality must be 1...100, got \(quality)") }
+        let app1 = exif.map { [0x45, 0x78, 0x69, 0x66, 0, 0] + $0 } ?? []
+        // A marker segment's length field counts itself: at most 65533 bytes of payload.
+        guard app1.count <= 65_533 else {
+            throw TensorError.invalidArgument("the EXIF data (\(app1.count) bytes) does not fit one JPEG segment (65533)")
+        }
+        let rgb: [UInt8]
+        if image.channels == 3 {
+            rgb = image.pixels
+        } else {
+            var out = [UInt8](repeating: 0, count: image.width * image.height * 3)
+            for i in 0..<(image.width * image.height) {
+                for c in 0..<3 { out[i * 3 + c] = image.pixels[i * image.channels + c] }
+            }
+            rgb = out
+        }
+        var buffer: UnsafeMutablePointer<UInt8>?
+        var size: UInt = 0
+        var message = [CChar](repeating: 0, count: 200)
+        let status = rgb.withUnsafeBufferPointer { p in
+            app1.withUnsafeBufferPointer { a in
+                mf_jpeg_encode(p.baseAddress, Int32(image.width), Int32(image.height), Int32(quality),
+                               a.baseAddress, UInt32(app1.count), &buffer, &size, &message)
+            }
+        }
+        defer { mf_jpeg_free(buffer) }
+        guard status == MF_JPEG_OK, let buffer else {
+            let why = String(decoding: message.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw TensorError.invalidArgument("JPEG encoding failed: \(why.isEmpty ? "libjpeg error" : why)")
+        }
+        return [UInt8](UnsafeBufferPointer(start: buffer, count: Int(size)))
+    }
+
+    /// Encodes and writes a JPEG file (atomically: a reader never sees half of one).
+    public static func write(_ image: PNGImage, to path: String, quality: Int = 95, exif: [UInt8]? = nil) throws {
+        try AtomicWrite.write(try encode(image, quality: quality, exif: exif), to: path)
+    }
+}
