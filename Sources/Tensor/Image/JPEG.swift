@@ -69,16 +69,7 @@ extension JPEG {
         guard app1.count <= 65_533 else {
             throw TensorError.invalidArgument("the EXIF data (\(app1.count) bytes) does not fit one JPEG segment (65533)")
         }
-        let rgb: [UInt8]
-        if image.channels == 3 {
-            rgb = image.pixels
-        } else {
-            var out = [UInt8](repeating: 0, count: image.width * image.height * 3)
-            for i in 0..<(image.width * image.height) {
-                for c in 0..<3 { out[i * 3 + c] = image.pixels[i * image.channels + c] }
-            }
-            rgb = out
-        }
+        let rgb = image.rgb().pixels
         var buffer: UnsafeMutablePointer<UInt8>?
         var size: UInt = 0
         var message = [CChar](repeating: 0, count: 200)
