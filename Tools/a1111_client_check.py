@@ -84,6 +84,14 @@ def main():
     check(png_params == texts[0], "the PNG's own parameters chunk equals info.infotexts[0]")
     check(r.images[0].tobytes() != r.images[1].tobytes(), "different seeds give different pictures")
 
+    # samples_format jpg: JPEGs whose EXIF UserComment is the infotext, as A1111's encode_pil_to_base64 sends.
+    api.set_options({"samples_format": "jpg", "jpeg_quality": 90})
+    j = api.txt2img(prompt="a red square", seed=1234, cfg_scale=1, width=a.width, height=a.height, steps=a.steps)
+    comment = j.images[0].getexif().get_ifd(0x8769).get(0x9286, b"")
+    check(j.images[0].format == "JPEG" and comment[:8] == b"UNICODE\0", f"samples_format jpg gives a JPEG ({j.images[0].format})")
+    check(comment[8:].decode("utf-16-be") == j.info["infotexts"][0], "its EXIF UserComment is the infotext, as A1111 writes it")
+    api.set_options({"samples_format": "png"})
+
     # Same seed again: the same picture.
     again = api.txt2img(prompt="a red square", seed=1234, cfg_scale=1, width=a.width, height=a.height, steps=a.steps)
     check(again.images[0].tobytes() == r.images[0].tobytes(), "the same seed gives the same picture")

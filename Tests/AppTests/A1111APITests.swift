@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import MajicFluxApp
+import Tensor
 import XCTest
 
 /// The A1111-compatible API (docs/API.md, "A1111-compatible API") on the tiny test model.
@@ -53,6 +54,42 @@ final class A1111APITests: XCTestCase {
         XCTAssertEqual(quiet.status, 200, quiet.text)
         XCTAssertEqual((quiet.json["images"] as? [Any])?.count, 0)
         XCTAssertEqual((try infoOf(quiet)["all_seeds"] as? [Int]), [40])
+    }
+
+    /// `samples_format` "jpg" (set through /options, as clients of A1111 do): the pictures come back as
+    /// JPEGs at `jpeg_quality` with the infotext in EXIF UserComment; webp and nonsense values are 422.
+    func testSamplesFormatJPGAnswersWithJPEGs() async throws {
+        for (body, field) in [(["samples_format": "webp"], "samples_format"), (["jpeg_quality": 0], "jpeg_quality"),
+                              (["jpeg_quality": "high"], "jpeg_quality")] as [([String: Any], String)] {
+            let r = try await console.post("/sdapi/v1/options", json: body)
+            XCTAssertEqual(r.status, 422, r.text)
+            XCTAssertTrue(r.text.contains(field), r.text)
+        }
+        let request: [String: Any] = ["prompt": "a red square", "seed": 7, "steps": 2, "width": 32, "height": 48, "batch_size": 2]
+        func pictures(quality: Int) async throws -> (images: [[UInt8]], infotexts: [String]) {
+            let set = try await console.post("/sdapi/v1/options", json: ["samples_format": "JPG", "jpeg_quality": quality])
+            XCTAssertEqual(set.status, 200, set.text)
+            let r = try await console.post("/sdapi/v1/txt2img", json: request)
+            XCTAssertEqual(r.status, 200, r.text)
+            let images = try XCTUnwrap(r.json["images"] as? [String]).map { [UInt8](Data(base64Encoded: $0) ?? Data()) }
+            return (images, try XCTUnwrap(try infoOf(r)["infotexts"] as? [String]))
+        }
+        let high = try await pictures(quality: 90), low = try await pictures(quality: 20)
+        XCTAssertEqual(high.images.count, 2)
+        for (i, jpeg) in high.images.enumerated() {
+            XCTAssertEqual(Array(jpeg.prefix(3)), [0xFF, 0xD8, 0xFF], "a JPEG")
+            XCTAssertEqual(JPEG.userComment(in: jpeg), high.infotexts[i], "the infotext in EXIF UserComment")
+            XCTAssertTrue(high.infotexts[i].contains("Seed: \(7 + i),"), high.infotexts[i])
+            let picture = try JPEG.decode(jpeg)
+            XCTAssertEqual([picture.width, picture.height], [32, 48])
+            XCTAssertLessThan(low.images[i].count, jpeg.count, "jpeg_quality is used")
+        }
+        let shown = try await console.get("/sdapi/v1/options").json
+        XCTAssertEqual(shown["samples_format"] as? String, "JPG")
+        _ = try await console.post("/sdapi/v1/options", json: ["samples_format": "png"])
+        let png = try await console.post("/sdapi/v1/txt2img", json: request)
+        let first = try XCTUnwrap((png.json["images"] as? [String])?.first.flatMap { Data(base64Encoded: $0) })
+        XCTAssertEqual(Array(first.prefix(4)), [0x89, 0x50, 0x4E, 0x47], "back to PNG")
     }
 
     /// img2img: init_images and mask become the conditioning; the infotext records the strength.

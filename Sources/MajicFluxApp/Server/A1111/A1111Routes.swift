@@ -72,6 +72,16 @@ extension ConsoleServer {
                                              + "it cannot switch to \(JobRequestParser.shown(v))")
                 }
             }
+            if let v = o["samples_format"], !v.isNull {
+                guard let f = v.string?.lowercased(), ["png", "jpg", "jpeg"].contains(f) else {
+                    throw A1111Error.invalid("samples_format", "this server answers with png or jpg pictures (not webp), got \(JobRequestParser.shown(v))")
+                }
+            }
+            if let v = o["jpeg_quality"], !v.isNull {
+                guard let q = v.int, (1...100).contains(q) else {
+                    throw A1111Error.invalid("jpeg_quality", "jpeg_quality must be an integer from 1 to 100, got \(JobRequestParser.shown(v))")
+                }
+            }
             // Like A1111, keys it does not know are ignored; known ones are kept and shown by GET.
             let known = self.a1111DefaultOptions
             activity.setOptions(o.filter { known[$0.key] != nil && $0.key != "sd_model_checkpoint" && $0.key != "sd_checkpoint_hash" })
@@ -89,6 +99,7 @@ extension ConsoleServer {
             "sd_model_checkpoint": .string(a1111ModelTitle),
             "sd_checkpoint_hash": host.modelHash.map(JSONValue.string) ?? .null,
             "samples_format": .string("png"),
+            "jpeg_quality": .int(80),
             "CLIP_stop_at_last_layers": .int(1),
             "sd_vae": .string("Automatic"),
             "outdir_samples": .string(configuration.outputDirectory),
@@ -162,12 +173,18 @@ extension ConsoleServer {
         if let failure { throw A1111Error(status: .internalServerError, message: failure, field: nil) }
 
         var encoded: [JSONValue] = [], infotexts: [JSONValue] = []
+        let options = activity.options(over: a1111DefaultOptions)
+        let jpegQuality = ["jpg", "jpeg"].contains(options["samples_format"]?.string?.lowercased() ?? "png")
+            ? options["jpeg_quality"]?.int ?? 80 : nil
         for (k, entry) in made {
             let png = [UInt8](try await picture(file: entry.file))
-            if job.sendImages { encoded.append(.string(Data(png).base64EncodedString())) }
             let fallback = GeneratedImage(width: pictures[k].width, height: pictures[k].height, rgb: [], request: pictures[k])
                 .parameterText(model: host.name).first?.value ?? ""
-            infotexts.append(.string(A1111PNGText.text("parameters", in: png) ?? fallback))
+            let infotext = A1111PNGText.text("parameters", in: png) ?? fallback
+            if job.sendImages {
+                encoded.append(.string(Data(try jpegQuality.map { try Self.a1111JPEG(png, quality: $0, infotext: infotext) } ?? png).base64EncodedString()))
+            }
+            infotexts.append(.string(infotext))
         }
         let first = made.first.map { pictures[$0.index] } ?? pictures[0]
         let stamp = A1111Activity.timestamp(Date())
@@ -204,6 +221,12 @@ extension ConsoleServer {
         return A1111Error.json(.object([
             "images": .array(encoded), "parameters": .object(parameters), "info": .string(JSONValue.object(info).serialized()),
         ]))
+    }
+
+    /// A stored PNG as A1111 answers with `samples_format` jpg: a JPEG at `quality` with the infotext
+    /// in EXIF UserComment (A1111's `encode_pil_to_base64`).
+    static func a1111JPEG(_ png: [UInt8], quality: Int, infotext: String) throws -> [UInt8] {
+        try JPEG.encode(try PNG.decode(png, source: "a stored picture").image, quality: quality, exif: JPEG.exifUserComment(infotext))
     }
 
     /// `/progress`: the running job's, across its A1111 batch when it belongs to one.
