@@ -131,6 +131,13 @@ struct Generate: ParsableCommand {
             request.loras = uses
             for use in uses { Console.info("LoRA \(use.lora.describe) at weight \(use.weightText)") }
         }
+        // Words past T5's length have no effect: say so (diffusers warns likewise).
+        for (what, text) in [("prompt", request.prompt)] + (request.trueCFGScale > 1 ? [("negative prompt", request.negativePrompt)] : []) {
+            let length = pipeline.promptLength(text, maxSequenceLength: request.maxSequenceLength)
+            if let notice = length.notice(what, option: "--max-sequence-length", maximum: GenerationLimits.sequenceLengths.upperBound) {
+                Console.info("note: \(notice)")
+            }
+        }
         let (width, height, steps) = (request.width, request.height, request.steps)
         if backend is CPUBackend {  // host-memory estimate of CPU inference; a GPU holds the weights itself
             try model.checkMemory(files: pipeline.files, width: width, height: height,

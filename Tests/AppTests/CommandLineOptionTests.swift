@@ -108,6 +108,18 @@ final class CommandLineOptionTests: XCTestCase {
         }
     }
 
+    /// A prompt longer than T5 reads gets a note naming the limit and the option; a short one none.
+    func testAPromptLongerThanT5ReadsIsNoted() throws {
+        let long = String(repeating: "a red circle on a blue square, ", count: 10)
+        let (status, log, _) = try run(["generate", "--model", TestConsole.tinyModel, "--device", "cpu", "--prompt", long,
+                                        "--steps", "1", "--width", "32", "--max-sequence-length", "16", "--output", "out.png"])
+        XCTAssertEqual(status, 0, log)
+        XCTAssertTrue(log.contains("note: the prompt is ") && log.contains("T5 reads 16 (--max-sequence-length, at most 512)"), log)
+        let short = try generate(TestConsole.tinyModel, ["--seed", "1", "--steps", "1", "--width", "32", "--max-sequence-length", "16"])
+        XCTAssertEqual(short.status, 0, short.log)
+        XCTAssertFalse(short.log.contains("T5 reads"), short.log)
+    }
+
     /// `quantize --overflow` only matters for unscaled e4m3fn; with any other format or scale it is
     /// refused rather than silently ignored.
     func testQuantizeOverflowOnlyWhereItApplies() throws {

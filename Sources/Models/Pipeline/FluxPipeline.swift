@@ -46,8 +46,8 @@ public final class FluxPipeline {
 
     /// Loads, keeps and frees the stages' models, and keeps the device bookkeeping (StageCache.swift).
     let stages: StageCache
-    private let clipTokenizer: CLIPTokenizer
-    private let t5Tokenizer: T5Tokenizer
+    let clipTokenizer: CLIPTokenizer
+    let t5Tokenizer: T5Tokenizer
     /// One generation (or load) at a time: the blocking `generate` and `loadAll` hold it for their
     /// whole run, so tasks (or an actor re-entered while it awaits) sharing a pipeline queue. Settings
     /// (`keepLoaded`, `vaeTilingMode`...) are not guarded: set them before generating.

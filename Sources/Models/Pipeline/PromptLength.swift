@@ -1,0 +1,37 @@
+/// How much of a prompt each text encoder reads (`FluxPipeline.promptLength`): the prompt's tokens,
+/// special tokens included, against what the encoder takes (CLIP 77; T5 the request's
+/// `maxSequenceLength`). FLUX's detail comes from T5; CLIP gives one pooled vector of the start.
+public struct PromptLength: Sendable, Equatable {
+    public var clipTokens: Int
+    public var clipLimit: Int
+    public var t5Tokens: Int
+    public var t5Limit: Int
+
+    public init(clipTokens: Int, clipLimit: Int, t5Tokens: Int, t5Limit: Int) {
+        (self.clipTokens, self.clipLimit, self.t5Tokens, self.t5Limit) = (clipTokens, clipLimit, t5Tokens, t5Limit)
+    }
+
+    /// Whether T5 drops the end of the prompt (the words there have no effect on the picture).
+    public var t5Truncated: Bool { t5Tokens > t5Limit }
+    public var clipTruncated: Bool { clipTokens > clipLimit }
+
+    /// A line for the user when T5 drops part of the prompt (`what`: "prompt", "negative prompt"),
+    /// naming `option` (the setting that raises the limit, e.g. "--max-sequence-length") and `maximum`,
+    /// its largest value; nil when T5 reads it all.
+    public func notice(_ what: String = "prompt", option: String, maximum: Int) -> String? {
+        guard t5Truncated else { return nil }
+        var text = "the \(what) is \(t5Tokens) T5 tokens and T5 reads \(t5Limit) (\(option)"
+        text += t5Limit < maximum ? ", at most \(maximum)" : ", the most there is"
+        text += "): the rest of the \(what) has no effect"
+        if clipTruncated { text += " (CLIP, for the pooled vector, reads the first \(clipLimit) of \(clipTokens))" }
+        return text
+    }
+}
+
+extension FluxPipeline {
+    /// How much of `prompt` CLIP and T5 read at `maxSequenceLength` T5 tokens (tokenizing only).
+    public func promptLength(_ prompt: String, maxSequenceLength: Int) -> PromptLength {
+        PromptLength(clipTokens: clipTokenizer.encode(prompt).count, clipLimit: Self.clipLength,
+                     t5Tokens: t5Tokenizer.encode(prompt).count, t5Limit: maxSequenceLength)
+    }
+}
