@@ -108,8 +108,13 @@ struct Generate: ParsableCommand {
     /// `parameters` text as EXIF UserComment (where AUTOMATIC1111 keeps a JPEG's infotext).
     static func write(_ image: PNGImage, to path: String, text: [(key: String, value: String)]) throws {
         guard writesJPEG(path) else { return try PNG.write(image, to: path, text: text) }
-        let parameters = text.first { $0.key == "parameters" }?.value
-        try JPEG.write(image, to: path, quality: 95, exif: parameters.map(JPEG.exifUserComment))
+        var exif = text.first { $0.key == "parameters" }.map { JPEG.exifUserComment($0.value) }
+        if let e = exif, e.count > JPEG.maxEXIFBytes {
+            // The picture matters more than its record: written without it, and said so.
+            Console.info("warning: the parameters take \(e.count) bytes as EXIF, more than a JPEG segment holds (\(JPEG.maxEXIFBytes)); \(path) is written without them (a .png keeps them)")
+            exif = nil
+        }
+        try JPEG.write(image, to: path, quality: 95, exif: exif)
     }
 
     func run() throws {

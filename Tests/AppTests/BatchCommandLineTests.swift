@@ -81,5 +81,15 @@ final class BatchCommandLineTests: XCTestCase {
         let one = try generate(["--seed", "5"], output: "one.jpeg")
         XCTAssertEqual(one.status, 0, one.log)
         XCTAssertEqual(ImageFile.format(of: [UInt8](try Data(contentsOf: URL(fileURLWithPath: one.folder + "/one.jpeg")))), .jpeg)
+        // A prompt whose infotext is too long for EXIF (9,000 characters of 4 UTF-16 units): the JPEG is
+        // written without it, with a warning, rather than the picture lost.
+        let huge = try TestConsole.runToEnd(["generate", "--model", TestConsole.tinyModel, "--device", "cpu", "--steps", "1", "--width", "32",
+                                             "--max-sequence-length", "16", "--prompt", String(repeating: "👍🏽", count: 9_000), "--output", "big.jpg"])
+        folders.append(huge.folder)
+        XCTAssertEqual(huge.status, 0, huge.log)
+        XCTAssertTrue(huge.log.contains("is written without them"), huge.log)
+        let big = [UInt8](try Data(contentsOf: URL(fileURLWithPath: huge.folder + "/big.jpg")))
+        XCTAssertEqual(ImageFile.format(of: big), .jpeg)
+        XCTAssertNil(JPEG.userComment(in: big))
     }
 }

@@ -55,7 +55,9 @@ final class JPEGEncodeTests: XCTestCase {
         }
         XCTAssertThrowsError(try JPEG.encode(image, quality: 0))
         XCTAssertThrowsError(try JPEG.encode(image, quality: 101))
-        XCTAssertThrowsError(try JPEG.encode(image, exif: [UInt8](repeating: 0, count: 70_000))) { e in
+        // The largest EXIF one segment holds encodes; a byte more is refused by name.
+        XCTAssertNoThrow(try JPEG.encode(image, exif: [UInt8](repeating: 0, count: JPEG.maxEXIFBytes)))
+        XCTAssertThrowsError(try JPEG.encode(image, exif: [UInt8](repeating: 0, count: JPEG.maxEXIFBytes + 1))) { e in
             XCTAssertTrue("\(e)".contains("does not fit one JPEG segment"), "\(e)")
         }
     }

@@ -43,18 +43,73 @@ final class BPEModel: Sendable {
             let s = i == chars.count - 1 ? String(ch) + endOfWordSuffix : String(ch)
             if let id = vocab[s] { symbols.append(id) } else if let u = unknownID { symbols.append(u) }
         }
-        while symbols.count > 1 {
-            var bestRank = UInt64.max, bestAt = -1, bestID: Int32 = 0
-            for i in 0..<(symbols.count - 1) {
-                let key = UInt64(UInt32(bitPattern: symbols[i])) << 32 | UInt64(UInt32(bitPattern: symbols[i + 1]))
-                if let m = merges[key], m >> 32 < bestRank {
-                    bestRank = m >> 32; bestAt = i; bestID = Int32(bitPattern: UInt32(truncatingIfNeeded: m))
+        return Self.mergeAll(symbols) { a, b in
+            merges[UInt64(UInt32(bitPattern: a)) << 32 | UInt64(UInt32(bitPattern: b))]
+        }
+    }
+
+    /// Merges `symbols` (lowest rank first, leftmost among equal ranks) with a min-heap of candidate
+    /// pairs keyed (rank, position) over a linked list of the symbols, as `tokenizers` does: O(n log n)
+    /// for a word of n symbols, where rescanning every pair after each merge took O(n^2) (a 10,000-emoji
+    /// prompt is one pre-token: 27 s). A popped pair still stands when the pair now at its position has
+    /// its rank (ranks are unique per pair; symbols only grow).
+    /// `merge(a, b)`: (rank << 32 | merged id) of a pair, or nil.
+    static func mergeAll(_ initial: [Int32], merge: (Int32, Int32) -> UInt64?) -> [Int32] {
+        var symbols = initial
+        let n = symbols.count
+        guard n > 1 else { return symbols }
+        var next = Array(1...n), prev = Array(-1..<(n - 1))   // next == n: none; prev == -1: none
+        var heap: [UInt64] = []
+        heap.reserveCapacity(n)
+        func push(_ rank: UInt64, _ pos: Int) {
+            heap.append(rank << 32 | UInt64(pos))
+            var i = heap.count - 1
+            while i > 0 {
+                let parent = (i - 1) / 2
+                guard heap[i] < heap[parent] else { break }
+                heap.swapAt(i, parent)
+                i = parent
+            }
+        }
+        func pop() -> UInt64? {
+            guard let top = heap.first else { return nil }
+            let last = heap.removeLast()
+            if !heap.isEmpty {
+                heap[0] = last
+                var i = 0
+                while true {
+                    let l = 2 * i + 1, r = l + 1
+                    var m = i
+                    if l < heap.count && heap[l] < heap[m] { m = l }
+                    if r < heap.count && heap[r] < heap[m] { m = r }
+                    if m == i { break }
+                    heap.swapAt(i, m)
+                    i = m
                 }
             }
-            if bestAt < 0 { break }
-            symbols[bestAt] = bestID
-            symbols.remove(at: bestAt + 1)
+            return top
         }
-        return symbols
+        for i in 0..<(n - 1) {
+            if let m = merge(symbols[i], symbols[i + 1]) { push(m >> 32, i) }
+        }
+        while let top = pop() {
+            let i = Int(top & 0xFFFF_FFFF), rank = top >> 32
+            let j = next[i]
+            guard j < n, prev[i] != -2, let m = merge(symbols[i], symbols[j]), m >> 32 == rank else { continue }
+            symbols[i] = Int32(bitPattern: UInt32(truncatingIfNeeded: m))
+            // j leaves the list (marked dead with prev -2).
+            next[i] = next[j]
+            if next[j] < n { prev[next[j]] = i }
+            prev[j] = -2
+            if prev[i] >= 0, let left = merge(symbols[prev[i]], symbols[i]) { push(left >> 32, prev[i]) }
+            if next[i] < n, let right = merge(symbols[i], symbols[next[i]]) { push(right >> 32, i) }
+        }
+        var out: [Int32] = []
+        var i = 0
+        while i < n {
+            out.append(symbols[i])
+            i = next[i]
+        }
+        return out
     }
 }

@@ -58,17 +58,19 @@ public enum JPEG {
 }
 
 extension JPEG {
+    /// The largest EXIF (TIFF) payload one APP1 segment holds: 65535 less the length field and "Exif\0\0".
+    public static let maxEXIFBytes = 65_527
+
     /// Encodes an RGB or RGBA picture (alpha dropped) as JPEG through libjpeg-turbo at `quality`
     /// (1-100), with `exif` (a TIFF payload, see `exifUserComment`) in an APP1 "Exif" segment when
     /// given. Throws `TensorError.invalidArgument` for a quality out of range or an EXIF payload over
     /// what one segment holds.
     public static func encode(_ image: PNGImage, quality: Int = 95, exif: [UInt8]? = nil) throws -> [UInt8] {
         guard (1...100).contains(quality) else { throw TensorError.invalidArgument("JPEG quality must be 1...100, got \(quality)") }
-        let app1 = exif.map { [0x45, 0x78, 0x69, 0x66, 0, 0] + $0 } ?? []
-        // A marker segment's length field counts itself: at most 65533 bytes of payload.
-        guard app1.count <= 65_533 else {
-            throw TensorError.invalidArgument("the EXIF data (\(app1.count) bytes) does not fit one JPEG segment (65533)")
+        if let exif, exif.count > maxEXIFBytes {
+            throw TensorError.invalidArgument("the EXIF data (\(exif.count) bytes) does not fit one JPEG segment (\(maxEXIFBytes))")
         }
+        let app1 = exif.map { [0x45, 0x78, 0x69, 0x66, 0, 0] + $0 } ?? []
         let rgb = image.rgb().pixels
         var buffer: UnsafeMutablePointer<UInt8>?
         var size: UInt = 0

@@ -224,9 +224,12 @@ extension ConsoleServer {
     }
 
     /// A stored PNG as A1111 answers with `samples_format` jpg: a JPEG at `quality` with the infotext
-    /// in EXIF UserComment (A1111's `encode_pil_to_base64`).
+    /// in EXIF UserComment (A1111's `encode_pil_to_base64`); without it when it does not fit one
+    /// segment (the infotext is in `info` all the same).
     static func a1111JPEG(_ png: [UInt8], quality: Int, infotext: String) throws -> [UInt8] {
-        try JPEG.encode(try PNG.decode(png, source: "a stored picture").image, quality: quality, exif: JPEG.exifUserComment(infotext))
+        let exif = JPEG.exifUserComment(infotext)
+        return try JPEG.encode(try PNG.decode(png, source: "a stored picture").image, quality: quality,
+                               exif: exif.count <= JPEG.maxEXIFBytes ? exif : nil)
     }
 
     /// `/progress`: the running job's, across its A1111 batch when it belongs to one.
