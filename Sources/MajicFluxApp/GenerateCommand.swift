@@ -126,7 +126,7 @@ struct Generate: ParsableCommand {
         // So are the input pictures: a missing or corrupt file fails before anything loads.
         let conditioning = try pictures.conditioning()
         let backend = try model.resolveDevice()
-        try model.checkApplies(to: backend)
+        model.checkApplies(to: backend)
         let pipeline = try model.makePipeline(keepLoaded: false)
         let startUp = ProcessClock.secondsSinceStart()  // the backend (CUDA: context, kernels) and tokenizers included
         for warning in pipeline.warnings { Console.info("warning: \(warning)") }

@@ -95,7 +95,8 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// `--attention fp8` on `backend`: switches a Hopper GPU's attention to the fp8 kernel; refused with
-    /// the reason on other GPUs and with `--device cpu`, ignored with a notice when `auto` chose the CPU.
+    /// the reason on other GPUs, ignored with a notice when `auto` chose the CPU (`--device cpu` is
+    /// refused by `validate`).
     func applyAttention(to backend: any Backend) throws {
         guard attention == .fp8 else { return }
         if let gpu = backend as? CUDABackend {
@@ -103,8 +104,6 @@ struct ModelOptions: ParsableArguments {
                 throw ValidationError("--attention fp8 needs a Hopper GPU (compute capability 9.0, e.g. H100 or H200) and a CUDA driver with tensor maps; \(gpu.deviceName) has compute capability \(gpu.capability.0).\(gpu.capability.1). Use --attention bf16.")
             }
             gpu.fp8Attention = true
-        } else if device == .cpu {
-            throw Self.fp8AttentionOnCPU
         } else {
             Console.info("--attention fp8 ignored: --device auto chose \(backend.name)")
         }
@@ -112,28 +111,25 @@ struct ModelOptions: ParsableArguments {
 
     /// The checks that need neither the model nor the device, made while the command line is parsed
     /// so that the error comes with the command's usage and before anything loads. What depends on the
-    /// device `auto` picks is checked again once it is known (`vramBudgetBytes`, `checkApplies`).
+    /// device `auto` picks is decided once it is known (`vramBudgetBytes`, `checkApplies`, `applyAttention`).
     func validate() throws {
-        try checkVRAMBudget()
-        if attention == .fp8 && device == .cpu { throw Self.fp8AttentionOnCPU }
-        if case .cuda = device, let first = [skipMemoryCheck ? "--skip-memory-check" : nil, memoryAvailable != nil ? "--memory-available" : nil].compactMap({ $0 }).first {
-            throw Self.hostCheckOnGPU(first)
+        if let gib = vramBudget {
+            guard gib.isFinite, gib >= 1, gib <= 100_000 else {
+                throw ValidationError("--vram-budget \(gib): give the GPU memory to stay within in GiB, at least 1 (e.g. --vram-budget 6)")
+            }
+            if device == .cpu { throw ValidationError("--vram-budget limits GPU memory; it does not apply with --device cpu") }
+        }
+        if attention == .fp8 && device == .cpu {
+            throw ValidationError("--attention fp8 runs on a Hopper GPU's fp8 tensor cores; it does not apply with --device cpu")
+        }
+        if case .cuda = device, let first = hostMemoryOptions.first {
+            throw ValidationError("\(first) does not apply with --device cuda: the host-memory check runs only for CPU inference (a GPU run is bounded by --vram-budget)")
         }
     }
 
-    /// `--vram-budget`: a number of GiB from 1, and not with `--device cpu`.
-    private func checkVRAMBudget() throws {
-        guard let gib = vramBudget else { return }
-        guard gib.isFinite, gib >= 1, gib <= 100_000 else {
-            throw ValidationError("--vram-budget \(gib): give the GPU memory to stay within in GiB, at least 1 (e.g. --vram-budget 6)")
-        }
-        if device == .cpu { throw ValidationError("--vram-budget limits GPU memory; it does not apply with --device cpu") }
-    }
-
-    private static let fp8AttentionOnCPU = ValidationError("--attention fp8 runs on a Hopper GPU's fp8 tensor cores; it does not apply with --device cpu")
-
-    private static func hostCheckOnGPU(_ option: String) -> ValidationError {
-        ValidationError("\(option) does not apply with --device cuda: the host-memory check runs only for CPU inference (a GPU run is bounded by --vram-budget)")
+    /// The options of the host-memory check that were given.
+    private var hostMemoryOptions: [String] {
+        [skipMemoryCheck ? "--skip-memory-check" : nil, memoryAvailable != nil ? "--memory-available" : nil].compactMap { $0 }
     }
 
     /// Where each part of the model is (checked to exist).
@@ -143,10 +139,9 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// `--vram-budget` in bytes for `backend`: nil when not given, or (with a notice) when `auto`
-    /// chose the CPU; an error for a nonsense value or with `--device cpu`.
-    func vramBudgetBytes(for backend: any Backend) throws -> Int? {
+    /// chose the CPU (`validate` refused nonsense values and `--device cpu`).
+    func vramBudgetBytes(for backend: any Backend) -> Int? {
         guard let gib = vramBudget else { return nil }
-        try checkVRAMBudget()
         if backend.device == .cpu {
             Console.info("--vram-budget ignored: --device auto chose the CPU (no usable CUDA GPU, or --precision \(precision.rawValue), which auto runs on the CPU; --device cuda asks for the GPU)")
             return nil
@@ -154,22 +149,19 @@ struct ModelOptions: ParsableArguments {
         return Int(gib * Double(1 << 30))
     }
 
-    /// Refuses the options that cannot apply on `backend`: the host-memory check (and so
-    /// `--skip-memory-check` and `--memory-available`) runs for CPU inference only. With `--device auto`
-    /// choosing a GPU they are ignored with a notice, as `--vram-budget` is when auto chooses the CPU.
-    func checkApplies(to backend: any Backend) throws {
-        guard backend.device != .cpu else { return }
-        let given = [skipMemoryCheck ? "--skip-memory-check" : nil, memoryAvailable != nil ? "--memory-available" : nil].compactMap { $0 }
-        guard let first = given.first else { return }
-        let what = given.joined(separator: " and ")
-        if case .cuda = device { throw Self.hostCheckOnGPU(first) }
+    /// The host-memory check (and so `--skip-memory-check` and `--memory-available`) runs for CPU
+    /// inference only: with `--device auto` choosing a GPU they are ignored with a notice, as
+    /// `--vram-budget` is when auto chooses the CPU (`validate` refused them with `--device cuda`).
+    func checkApplies(to backend: any Backend) {
+        guard backend.device != .cpu, !hostMemoryOptions.isEmpty else { return }
+        let what = hostMemoryOptions.joined(separator: " and ")
         Console.info("\(what) ignored: --device auto chose \(backend.name), and the host-memory check runs only for CPU inference")
     }
 
     func makePipeline(keepLoaded: Bool) throws -> FluxPipeline {
         let backend = try resolveDevice()
         let pipeline = try FluxPipeline(files: try resolveFiles(), keepLoaded: keepLoaded, precision: precision,
-                                        backend: backend, vramBudget: try vramBudgetBytes(for: backend))
+                                        backend: backend, vramBudget: vramBudgetBytes(for: backend))
         pipeline.vaeTilingMode = vaeTiling
         return pipeline
     }

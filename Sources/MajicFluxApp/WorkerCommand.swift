@@ -40,11 +40,11 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let backend = try model.resolveDevice()
-        try model.checkApplies(to: backend)
+        model.checkApplies(to: backend)
         let files = try model.resolveFiles()
         let store = try await PostgresJobStore.open(queue, leaseSeconds: jobLease)
         let host = ModelHost(files: files, name: model.displayName, precision: model.precision, backend: backend,
-                             vramBudget: try model.vramBudgetBytes(for: backend), vaeTilingMode: model.vaeTiling)
+                             vramBudget: model.vramBudgetBytes(for: backend), vaeTilingMode: model.vaeTiling)
         let device = backend.device.description
         let loraDirectory = loraDir ?? (try? model.modelDir).map { $0 + "/loras" }.flatMap { Serve.isFolder($0) ? $0 : nil }
         let worker = GenerationWorker(store: store, host: host, loras: LoRALibrary(directory: loraDirectory),

@@ -1,4 +1,5 @@
 import XCTest
+import Tensor
 @testable import Models
 
 /// `BPEModel.mergeAll` (heap + linked list) against the plain rule it implements: repeatedly merge the
@@ -22,21 +23,21 @@ final class BPEMergeTests: XCTestCase {
     }
 
     func testTheHeapMergesAsTheRescanDoesOnRandomWordsAndTables() {
-        var rng = SplitMix(seed: 7)
+        let rng = TorchGenerator(seed: 7)
         for trial in 0..<400 {
             // A small alphabet with merges between any symbols, new ids above; ranks unique per pair.
-            let alphabet = Int32(2 + rng.next() % 4)
+            let alphabet = Int32(2 + rng.nextUInt64() % 4)
             var table: [UInt64: UInt64] = [:]
             var nextID = alphabet, rank: UInt64 = 0
-            for _ in 0..<(3 + rng.next() % 20) {
-                let a = Int32(rng.next() % UInt64(nextID)), b = Int32(rng.next() % UInt64(nextID))
+            for _ in 0..<(3 + rng.nextUInt64() % 20) {
+                let a = Int32(rng.nextUInt64() % UInt64(nextID)), b = Int32(rng.nextUInt64() % UInt64(nextID))
                 let key = UInt64(UInt32(bitPattern: a)) << 32 | UInt64(UInt32(bitPattern: b))
                 guard table[key] == nil else { continue }
                 table[key] = rank << 32 | UInt64(UInt32(bitPattern: nextID))
                 rank += 1
                 nextID += 1
             }
-            let word = (0..<Int(rng.next() % 40)).map { _ in Int32(rng.next() % UInt64(alphabet)) }
+            let word = (0..<Int(rng.nextUInt64() % 40)).map { _ in Int32(rng.nextUInt64() % UInt64(alphabet)) }
             let got = BPEModel.mergeAll(word) { a, b in table[UInt64(UInt32(bitPattern: a)) << 32 | UInt64(UInt32(bitPattern: b))] }
             XCTAssertEqual(got, reference(word, table), "trial \(trial): word \(word)")
         }
@@ -49,18 +50,5 @@ final class BPEMergeTests: XCTestCase {
         let out = BPEModel.mergeAll([Int32](repeating: 0, count: 200_000)) { a, b in table[UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))] }
         XCTAssertEqual(out, [Int32](repeating: 2, count: 50_000))
         XCTAssertLessThan(ContinuousClock.now - start, .seconds(5), "200,000 symbols")
-    }
-}
-
-/// A small deterministic generator (SplitMix64).
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

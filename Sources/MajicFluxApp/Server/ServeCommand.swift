@@ -97,7 +97,7 @@ struct Serve: AsyncParsableCommand {
             }
         }
         let backend = try workerBackends.first ?? model.resolveDevice()
-        try model.checkApplies(to: backend)
+        model.checkApplies(to: backend)
         let files = try model.resolveFiles()
         // The largest square picture a job may ask for, with every stage kept loaded.
         let side = max(16, Int(Double(maxPixels).squareRoot()) / 16 * 16)
@@ -123,7 +123,7 @@ struct Serve: AsyncParsableCommand {
         c.backend = backend
         c.workerBackends = workerBackends
         c.jobLeaseSeconds = jobLease
-        c.vramBudget = try model.vramBudgetBytes(for: backend)
+        c.vramBudget = model.vramBudgetBytes(for: backend)
         c.vaeTilingMode = model.vaeTiling
         c.loraDirectory = loraDirectory()
         try auth.apply(to: &c)
