@@ -23,7 +23,6 @@ final class StageCache {
     private var vaeModel: AutoencoderKL?
     /// `checkVAEWeights` found the VAE file fit.
     private var vaeWeightsChecked = false
-    private var parsedVAEConfig: AutoencoderConfig?
 
     /// The LoRAs the next stages run with (FluxPipeline+LoRA.swift), and whether they are fused into
     /// the DiT's weights at load (`--lora-fuse`) instead of running beside them.
@@ -160,13 +159,9 @@ final class StageCache {
         return m
     }
 
-    /// The VAE's config (`vae/config.json`, or FLUX.1's when the VAE is a single file), read once:
-    /// the VAE check, every generation's latent check and the load all ask for it.
+    /// The VAE's config (`vae/config.json`, or FLUX.1's when the VAE is a single file).
     func vaeConfig() throws -> AutoencoderConfig {
-        if let parsedVAEConfig { return parsedVAEConfig }
-        let c = try files.vaeConfig.map { try ConfigFile.load(AutoencoderConfig.self, path: $0, what: "VAE config") } ?? AutoencoderConfig()
-        parsedVAEConfig = c
-        return c
+        try files.vaeConfig.map { try ConfigFile.load(AutoencoderConfig.self, path: $0, what: "VAE config") } ?? AutoencoderConfig()
     }
 
     /// Reads the VAE checkpoint's header (no weights) once and checks that it holds a VAE decoder for
