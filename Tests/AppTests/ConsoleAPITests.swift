@@ -274,6 +274,10 @@ final class ConsoleAPITests: XCTestCase {
         let end = try await console.events(job["id"] as! String).last!.data
         XCTAssertEqual(end["status"] as? String, "failed")
         XCTAssertTrue((end["error"] as? String ?? "").contains("could not be loaded"), "\(end)")
+        // The tokenizers were read: prompts are still counted.
+        let counted = try await console.post("/api/prompt-length", json: ["prompt": "a cat"])
+        XCTAssertEqual(counted.status, 200, counted.text)
+        XCTAssertGreaterThan(counted.json["t5_tokens"] as? Int ?? 0, 1)
         let page = try await console.get("/")
         XCTAssertEqual(page.status, 200)
     }

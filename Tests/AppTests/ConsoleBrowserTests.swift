@@ -12,7 +12,7 @@ final class ConsoleBrowserTests: XCTestCase {
         if let model = TestConsole.defaultModel {
             configuration.files = try FluxModelFiles.resolve(modelDir: model)
             configuration.modelName = "default"
-            configuration.defaultMaxSequenceLength = nil   // the model's own (256)
+            configuration.defaultMaxSequenceLength = nil   // the model's own
         }
         let console = try await TestConsole.start(configuration: configuration)
         try await ChromeDevTools.drive(console) { try await drive($0, console) }
@@ -131,6 +131,15 @@ final class ConsoleBrowserTests: XCTestCase {
         _ = try await browser.evaluate("(() => { const s = document.getElementById('steps'); s.value = 20; s.dispatchEvent(new Event('input')); })()")
         try await browser.click(selector: "#prompt")
         try await browser.type("a red circle on the left on a white background")
+        // Under the prompt: the tokens each encoder reads, as the server counts them.
+        let counted = try await console.post("/api/prompt-length", json: ["prompt": "a red circle on the left on a white background"]).json
+        let t5 = try XCTUnwrap(counted["t5_tokens"] as? Int), t5Limit = try XCTUnwrap(counted["t5_limit"] as? Int)
+        let clip = try XCTUnwrap(counted["clip_tokens"] as? Int)
+        try await browser.waitFor("document.getElementById('prompt-tokens').textContent.startsWith('T5 \(t5)/\(t5Limit) · CLIP \(clip)/77')", timeout: 10)
+        let served = try await console.get("/api/status").json["defaults"] as? [String: Any]
+        XCTAssertEqual(t5Limit, served?["max_sequence_length"] as? Int, "the count is at the served model's T5 length")
+        try await expectPage(try await browser.evaluate("document.getElementById('max-seq').value"), as: String.self, "\(t5Limit)")
+        try await expectPage(try await browser.evaluate("document.getElementById('prompt-tokens').classList.contains('over')"), as: Bool.self, false)
         // A style preset adds its phrase to the prompt; a second click takes it away.
         try await browser.click(selector: "#style-chips .chip:nth-child(2)")   // watercolor
         let styled = try await browser.evaluate("document.getElementById('prompt').value") as? String
@@ -170,9 +179,12 @@ final class ConsoleBrowserTests: XCTestCase {
         try await browser.waitFor("!document.getElementById('error').hidden", timeout: 10)
         let error = try await browser.evaluate("document.getElementById('error').textContent") as? String ?? ""
         XCTAssertTrue(error.contains("seed must be an integer"), error)
-        // Reuse the history's parameters with one click: the seed field gets the picture's seed back.
+        // Reuse the history's parameters with one click: the seed field gets the picture's seed back,
+        // and the T5 length its value.
+        _ = try await browser.evaluate("document.getElementById('max-seq').value = '100'")
         try await browser.click(selector: "#history .item button")
         try await expectPage(try await browser.evaluate("document.getElementById('seed').value"), as: String.self, seed)
+        try await expectPage(try await browser.evaluate("document.getElementById('max-seq').value"), as: String.self, "\(t5Limit)")
         try await expectPage(try await browser.evaluate("document.getElementById('steps').value"), as: String.self, "20")
         _ = try await browser.evaluate("document.getElementById('error').hidden = true; window.scrollTo(0, 0)")
 
@@ -203,6 +215,20 @@ final class ConsoleBrowserTests: XCTestCase {
         let progress = try await browser.evaluate("document.getElementById('progress-text').textContent") as? String ?? ""
         XCTAssertNotNil(progress.range(of: #"步骤 \(Step\) \d+/100 · 剩余 \(left\) "#, options: .regularExpression), progress)
         try await expectPage(try await browser.evaluate("document.getElementById('cancel').disabled"), as: Bool.self, false)
+        // While it denoises the page still counts: a negative prompt past T5's length turns its line red.
+        let long = String(repeating: "blurry, low quality, ", count: 12)
+        _ = try await browser.evaluate("(() => { const n = document.getElementById('negative'); n.value = \(ChromeDevTools.quoted(long)); n.dispatchEvent(new Event('input')); })()")
+        try await browser.waitFor("document.getElementById('negative-tokens').classList.contains('over')", timeout: 10)
+        let longCount = try await console.post("/api/prompt-length", json: ["prompt": long]).json
+        let longTokens = try XCTUnwrap(longCount["t5_tokens"] as? Int)
+        let line = try await browser.evaluate("document.getElementById('negative-tokens').textContent") as? String ?? ""
+        XCTAssertTrue(line.hasPrefix("T5 \(longTokens)/\(t5Limit) ") && line.contains("have no effect"), line)
+        XCTAssertTrue(line.contains(#"raise "T5 tokens read" in Advanced settings"#), line)
+        // Raising the T5 length in the advanced settings to the prompt's length: nothing is cut.
+        XCTAssertTrue(longTokens <= 512, "the test prompt must fit T5's longest: \(longTokens)")
+        _ = try await browser.evaluate("(() => { const n = document.getElementById('max-seq'); n.value = '\(longTokens)'; n.dispatchEvent(new Event('input')); })()")
+        try await browser.waitFor("document.getElementById('negative-tokens').textContent.startsWith('T5 \(longTokens)/\(longTokens) ')", timeout: 10)
+        try await expectPage(try await browser.evaluate("document.getElementById('negative-tokens').classList.contains('over')"), as: Bool.self, false)
         let during = try await browser.screenshot()
         try during.write(to: URL(fileURLWithPath: dir + "/console-progress.png"))
         // A second job while the first runs: the page shows its place in the queue; Cancel removes it.

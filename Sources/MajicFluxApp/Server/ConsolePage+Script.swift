@@ -59,6 +59,7 @@ function toggleStyle(phrase) {
   p.focus();
 }
 function markStyles() {
+  promptTokens.update();  // (defined further down; first called once the whole script has run)
   const text = $('prompt').value;
   [...$('style-chips').children].forEach((b, i) => b.classList.toggle('active', !!styles[i] && text.includes(styles[i][1])));
 }
@@ -229,6 +230,7 @@ async function pollStatus() {
       $('guidance').disabled = d.uses_guidance === false;
       $('guidance').title = d.uses_guidance === false ? `${d.preset}: 无引导嵌入 (no guidance embedder)` : '';
       cond.setKind(d.conditioning);
+      promptTokens.setDefault(d.max_sequence_length);
     }
   } catch (e) {
     $('model-status').className = 'badge failed';
@@ -280,7 +282,7 @@ async function submit(ev) {
     loras: chosen.map((c) => ({ name: c.name, weight: String(c.weight).trim() })),
   };
   try { Object.assign(body, await cond.fields()); } catch (e) { showError('无法读取输入图像 (cannot read the input picture): ' + e); return; }
-  Object.assign(body, stepCache.fields());
+  Object.assign(body, stepCache.fields(), promptTokens.fields());
   let r, j;
   try {
     r = await fetch('/api/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
@@ -449,6 +451,7 @@ function reuse(p) {
   chosen = (p.loras || []).map((l) => ({ name: l.name, weight: String(l.weight) }));
   renderLoras();
   stepCache.restore(p.cache_threshold);
+  promptTokens.restore(p.max_sequence_length);
   markStyles(); markAspect(); hideError();
   // The input pictures come back too; their size would replace the job's, so it is set again after.
   cond.restore(p.conditioning).then(() => { $('width').value = p.width; $('height').value = p.height; markAspect(); });

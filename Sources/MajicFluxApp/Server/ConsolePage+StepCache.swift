@@ -4,7 +4,7 @@ import Models
 extension ConsolePage {
     /// The form's advanced settings (closed by default): the step cache (First-Block-Cache,
     /// `cache_threshold`), off unless ticked; ticked, the job gets the threshold shown, which starts
-    /// at `StepCacheAdvice.recommended`.
+    /// at `StepCacheAdvice.recommended`. Then the T5 length (`sequenceLengthHTML`).
     static let advancedHTML = #"""
       <details id="advanced" class="advanced">
         <summary>高级设置 (Advanced settings)</summary>
@@ -14,8 +14,10 @@ extension ConsolePage {
           <input id="cache-threshold" type="number" min="0" max="1" step="0.01" value="/*CACHE_RECOMMENDED*/">
           <div class="hint">越大越快，画面变化越多；推荐 (recommended) /*CACHE_RECOMMENDED*/ (larger: faster, the picture changes more)</div>
         </div>
+/*SEQUENCE_LENGTH_FIELD*/
       </details>
 """#.replacingOccurrences(of: "/*CACHE_RECOMMENDED*/", with: "\(StepCacheAdvice.recommended)")
+        .replacingOccurrences(of: "/*SEQUENCE_LENGTH_FIELD*/", with: sequenceLengthHTML)
 
     static let advancedStyle = #"""
 .advanced { margin-top: 12px; border: 1px solid var(--line); border-radius: 8px; padding: 6px 10px; background: #fbfbfd; }

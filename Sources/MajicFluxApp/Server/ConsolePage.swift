@@ -10,8 +10,10 @@ enum ConsolePage {
     static let html: String = document
         .replacingOccurrences(of: "/*CONDITIONING_FIELDS*/", with: conditioningHTML)
         .replacingOccurrences(of: "/*ADVANCED_FIELDS*/", with: advancedHTML)
-        .replacingOccurrences(of: "/*STYLE*/", with: style + conditioningStyle + advancedStyle)
-        .replacingOccurrences(of: "/*SCRIPT*/", with: AuthPageScript.source + script.replacingOccurrences(of: "/*CONDITIONING*/", with: conditioningScript + advancedScript))
+        .replacingOccurrences(of: "/*STYLE*/", with: style + conditioningStyle + advancedStyle + promptLengthStyle)
+        .replacingOccurrences(of: "/*SCRIPT*/", with: AuthPageScript.source + script.replacingOccurrences(of: "/*CONDITIONING*/", with: conditioningScript + advancedScript + promptLengthScript))
+        .replacingOccurrences(of: "/*PROMPT_TOKENS*/", with: promptLengthHTML("prompt"))
+        .replacingOccurrences(of: "/*NEGATIVE_TOKENS*/", with: promptLengthHTML("negative"))
         .replacingOccurrences(of: "/*STEPS*/", with: "\(ModelPreset.fluxDev.steps)")
         .replacingOccurrences(of: "/*SIZE*/", with: "\(ModelPreset.fluxDev.imageSize)")
         .replacingOccurrences(of: "/*GUIDANCE*/", with: "\(ModelPreset.fluxDev.guidance)")
@@ -48,6 +50,7 @@ enum ConsolePage {
     <form id="gen-form" novalidate>
       <label for="prompt">提示词 (Prompt)</label>
       <textarea id="prompt" rows="4" placeholder="描述你想要的画面… (describe the picture; Ctrl+Enter to generate)"></textarea>
+      /*PROMPT_TOKENS*/
 
       <div class="head-row">
         <span class="label">风格预设 (Style presets)</span>
@@ -73,6 +76,7 @@ enum ConsolePage {
 
       <label for="negative">反向提示词 (Negative prompt)</label>
       <textarea id="negative" rows="2" placeholder="不想出现的内容 (what to avoid)"></textarea>
+      /*NEGATIVE_TOKENS*/
       <div class="hint">真实 CFG &gt; 1 时生效 (used when True CFG &gt; 1)</div>
 
       <div class="row">

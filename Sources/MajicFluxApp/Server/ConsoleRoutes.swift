@@ -26,6 +26,8 @@ extension ConsoleServer {
 
         router.get("/api/loras") { _, _ in try JSONResponse.make(self.loras.list()) }
 
+        addPromptLengthRoute(to: router)
+
         router.get("/api/jobs") { _, _ in try JSONResponse.make(JobList(jobs: try await self.queue.active())) }
 
         router.post("/api/jobs") { request, _ in

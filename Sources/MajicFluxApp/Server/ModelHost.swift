@@ -25,6 +25,9 @@ actor ModelHost {
     private nonisolated let modelHashTask: ModelHashTask?
     /// How the pipeline was made, as `serve`'s model options asked; nil when it could not be made.
     nonisolated let settings: ServedPipelineSettings?
+    /// The model's tokenizers, for counting a prompt's tokens while jobs run (`POST /api/prompt-length`);
+    /// nil when the model's files could not be read.
+    nonisolated let promptTokens: PromptTokenCounter?
     /// Tokenizers and configs are read at creation; weights load in `load()`. nil when the model's
     /// files could not even be read (the state then says why).
     private let pipeline: FluxPipeline?
@@ -48,6 +51,7 @@ actor ModelHost {
         warnings = pipeline?.warnings ?? []
         preset = pipeline?.preset ?? .fluxDev
         modelHashTask = pipeline?.modelHash
+        promptTokens = pipeline?.promptTokenCounter
         settings = pipeline.map { ServedPipelineSettings(precision: $0.precision, vramBudget: $0.vramBudget, vaeTilingMode: $0.vaeTilingMode, keepLoaded: $0.keepLoaded) }
     }
 

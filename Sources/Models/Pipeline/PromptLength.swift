@@ -28,10 +28,26 @@ public struct PromptLength: Sendable, Equatable {
     }
 }
 
+/// Counts a prompt's tokens for each text encoder: tokenizing only, no weights, safe to call from
+/// any thread while the pipeline generates (both tokenizers are `Sendable`; CLIP's word cache is
+/// locked). A server uses it to tell a user, as they type, how much of the prompt the encoders read.
+public struct PromptTokenCounter: Sendable {
+    let clip: CLIPTokenizer
+    let t5: T5Tokenizer
+
+    /// How much of `prompt` CLIP and T5 read at `maxSequenceLength` T5 tokens.
+    public func length(_ prompt: String, maxSequenceLength: Int) -> PromptLength {
+        PromptLength(clipTokens: clip.encode(prompt).count, clipLimit: FluxPipeline.clipLength,
+                     t5Tokens: t5.encode(prompt).count, t5Limit: maxSequenceLength)
+    }
+}
+
 extension FluxPipeline {
+    /// The pipeline's tokenizers as a counter that can leave the pipeline (a server's HTTP handlers).
+    public var promptTokenCounter: PromptTokenCounter { PromptTokenCounter(clip: clipTokenizer, t5: t5Tokenizer) }
+
     /// How much of `prompt` CLIP and T5 read at `maxSequenceLength` T5 tokens (tokenizing only).
     public func promptLength(_ prompt: String, maxSequenceLength: Int) -> PromptLength {
-        PromptLength(clipTokens: clipTokenizer.encode(prompt).count, clipLimit: Self.clipLength,
-                     t5Tokens: t5Tokenizer.encode(prompt).count, t5Limit: maxSequenceLength)
+        promptTokenCounter.length(prompt, maxSequenceLength: maxSequenceLength)
     }
 }
