@@ -62,6 +62,16 @@ def main():
     check(api.get_options().get("samples_format") == "png", "set_options accepted (unknown keys ignored)")
     check(api.util_get_current_model() == title, "util_get_current_model")
     check("Euler" in api.util_get_sampler_names(), "samplers list Euler")
+    # What clients read on connect: lists as an A1111 with nothing installed gives them.
+    check([u["name"] for u in api.get_upscalers()] == ["None"], "get_upscalers: the None upscaler")
+    for getter in (api.get_sd_vae, api.get_latent_upscale_modes, api.get_hypernetworks, api.get_face_restorers,
+                   api.get_realesrgan_models, api.get_prompt_styles):
+        check(getter() == [], f"{getter.__name__}: an empty list")
+    check(api.get_embeddings() == {"loaded": {}, "skipped": {}}, "get_embeddings: none")
+    check(api.get_scripts() == {"txt2img": [], "img2img": []}, "get_scripts: none")
+    check(api.refresh_checkpoints() is None, "refresh_checkpoints answers null")
+    sha = models[0].get("sha256")
+    check(sha is None or (len(sha) == 64 and sha.startswith(models[0]["hash"])), f"sd-models sha256 is the whole hash: {sha}")
 
     idle = api.get_progress()
     check(idle["progress"] == 0 and idle["state"]["job_count"] == 0, "get_progress when idle: 0, no job")
@@ -82,6 +92,12 @@ def main():
               and "Distilled CFG Scale" in f and "Model" in f, f"infotext {i} parses: {f}")
     png_params = r.images[0].info.get("parameters", "")
     check(png_params == texts[0], "the PNG's own parameters chunk equals info.infotexts[0]")
+    # png_info (the client re-encodes the picture with its text chunks): the infotext and its fields back.
+    pi = api.png_info(r.images[0])
+    check(pi.info == texts[0], "png_info reads the picture's infotext back")
+    check(pi.parameters.get("Prompt") == "a red square" and pi.parameters.get("Seed") == "1234"
+          and pi.parameters.get("Size-1") == str(a.width) and pi.parameters.get("Size-2") == str(a.height),
+          f"png_info parameters as A1111's parse_generation_parameters: {dict(list(pi.parameters.items())[:6])}")
     check(r.images[0].tobytes() != r.images[1].tobytes(), "different seeds give different pictures")
 
     # samples_format jpg: JPEGs whose EXIF UserComment is the infotext, as A1111's encode_pil_to_base64 sends.

@@ -44,6 +44,19 @@ final class ModelHashTests: XCTestCase {
         XCTAssertEqual(task.wait(), "654405c190")
         XCTAssertTrue(task.isFinished)
         XCTAssertEqual(task.value, "654405c190")
+        // The whole SHA-256 (A1111's `sha256` of a checkpoint) is sha256sum's, computed apart.
+        let sum = Process()
+        sum.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        sum.arguments = [path]
+        let out = Pipe()
+        sum.standardOutput = out
+        try sum.run()
+        sum.waitUntilExit()
+        let expected = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).prefix(64)
+        XCTAssertEqual(task.sha256.map { Substring($0) }, expected)
+        XCTAssertTrue(expected.hasPrefix("654405c190"))
+        XCTAssertNil(ModelHashTask { "abc" }.sha256, "only checkpoint tasks have one")
+        XCTAssertEqual(ModelHashTask { "0123456789abcdef" }.wait(), "0123456789abcdef", "other tasks are not shortened")
         XCTAssertNil(ModelHashTask(checkpoint: "/nonexistent/dit.safetensors", cacheFile: nil).wait())
     }
 

@@ -9,6 +9,8 @@ enum Infotext {
     struct Parsed: Equatable {
         /// Without the `<lora:...>` tags.
         var prompt: String
+        /// As written, tags included (what A1111's reader calls the prompt).
+        var taggedPrompt: String
         var negativePrompt: String
         /// `Key: value` fields of the last line, quoted values unquoted.
         var fields: [String: String]
@@ -45,8 +47,29 @@ enum Infotext {
             }
             if inNegative { negative.append(line) } else { prompt.append(line) }
         }
-        let (bare, loras) = stripLoRATags(prompt.joined(separator: "\n"))
-        return Parsed(prompt: bare, negativePrompt: negative.joined(separator: "\n"), fields: fields, loras: loras)
+        let tagged = prompt.joined(separator: "\n")
+        let (bare, loras) = stripLoRATags(tagged)
+        return Parsed(prompt: bare, taggedPrompt: tagged, negativePrompt: negative.joined(separator: "\n"), fields: fields, loras: loras)
+    }
+
+    /// The dictionary A1111's `parse_generation_parameters` makes of the text (`png-info`'s
+    /// `parameters`): "Prompt" (tags kept), "Negative prompt", every field as text, a `WxH` value
+    /// split into "Key-1" and "Key-2", and "Clip skip" "1" when absent. (A1111 also fills in defaults
+    /// for settings this server has no use for: hires, inpainting area, RNG; those are left out.)
+    static func a1111Parameters(_ text: String) -> [String: String] {
+        let p = parse(text)
+        var result = ["Prompt": p.taggedPrompt, "Negative prompt": p.negativePrompt]
+        for (key, value) in p.fields {
+            let size = value.split(separator: "x", omittingEmptySubsequences: false)
+            if size.count == 2, size.allSatisfy({ !$0.isEmpty && $0.allSatisfy { ("0"..."9").contains($0) } }) {
+                result[key + "-1"] = String(size[0])
+                result[key + "-2"] = String(size[1])
+            } else {
+                result[key] = value
+            }
+        }
+        if result["Clip skip"] == nil { result["Clip skip"] = "1" }
+        return result
     }
 
     /// The prompt without its `<lora:...>` tags, and the tags as LoRAs (weight 1 when none is given or

@@ -22,6 +22,8 @@ actor ModelHost {
     nonisolated let preset: ModelPreset
     /// A1111's short hash of the DiT file, once known (the A1111 API's model list).
     nonisolated var modelHash: String? { modelHashTask?.value }
+    /// The whole SHA-256 behind `modelHash`, once known (A1111's `sha256`).
+    nonisolated var modelSHA256: String? { modelHashTask?.sha256 }
     private nonisolated let modelHashTask: ModelHashTask?
     /// How the pipeline was made, as `serve`'s model options asked; nil when it could not be made.
     nonisolated let settings: ServedPipelineSettings?

@@ -25,9 +25,18 @@ public enum ModelHash {
     /// file, an index, or a folder holding either), from the cache when the files are unchanged.
     /// `cacheFile` nil: no cache. Throws when a file cannot be read.
     public static func shortHash(checkpoint path: String, cacheFile: String? = defaultCacheFile) throws -> String {
-        let files = isGGUF(path) ? [path] : try SafeTensorsCheckpoint(path: path).shardPaths.sorted()
-        return String(try sha256(files: files, cacheFile: cacheFile).prefix(10))
+        String(try checkpointSHA256(path, cacheFile: cacheFile).prefix(shortLength))
     }
+
+    /// The whole SHA-256 (64 lowercase hex digits) behind `shortHash`: what A1111 lists as a
+    /// checkpoint's `sha256`.
+    public static func checkpointSHA256(_ path: String, cacheFile: String? = defaultCacheFile) throws -> String {
+        let files = isGGUF(path) ? [path] : try SafeTensorsCheckpoint(path: path).shardPaths.sorted()
+        return try sha256(files: files, cacheFile: cacheFile)
+    }
+
+    /// Hex digits of A1111's short hash.
+    public static let shortLength = 10
 
     /// The full SHA-256 (hex) of the files' concatenated bytes, from the cache when every file still
     /// has the size and modification time recorded there.
@@ -112,17 +121,24 @@ public enum ModelHash {
 // unchecked: the result lives in `state` (a `Locked`); `mutex` and `done` are set in init, never reassigned, and only used through pthread calls.
 public final class ModelHashTask: @unchecked Sendable {
     private let state = Locked<String??>(nil)
+    /// Checkpoint tasks compute the whole SHA-256 and show its first `shortLength` digits as `value`.
+    private let shortLength: Int?
     private let done: UnsafeMutablePointer<pthread_cond_t>
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     /// Starts hashing the DiT checkpoint at `path` (see `ModelHash.shortHash`) in the background.
     public convenience init(checkpoint path: String, cacheFile: String? = ModelHash.defaultCacheFile) {
-        self.init { try? ModelHash.shortHash(checkpoint: path, cacheFile: cacheFile) }
+        self.init(shortLength: ModelHash.shortLength) { try? ModelHash.checkpointSHA256(path, cacheFile: cacheFile) }
     }
 
     /// Starts `compute` on a Dispatch worker thread (not Swift concurrency's pool, so a `wait()` from
-    /// a task cannot starve it).
-    public init(_ compute: @escaping @Sendable () -> String?) {
+    /// a task cannot starve it); `value` is its result.
+    public convenience init(_ compute: @escaping @Sendable () -> String?) {
+        self.init(shortLength: nil, compute)
+    }
+
+    private init(shortLength: Int?, _ compute: @escaping @Sendable () -> String?) {
+        self.shortLength = shortLength
         done = .allocate(capacity: 1)
         done.initialize(to: pthread_cond_t())
         pthread_cond_init(done, nil)
@@ -145,8 +161,14 @@ public final class ModelHashTask: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    /// The hash if it is ready (nil while hashing, or when the files could not be read).
-    public var value: String? { state.withLock { $0 ?? nil } }
+    /// The hash if it is ready (nil while hashing, or when the files could not be read): for a
+    /// checkpoint, A1111's short hash.
+    public var value: String? { shortened(state.withLock { $0 ?? nil }) }
+
+    /// A checkpoint's whole SHA-256 once ready (nil for tasks made with a `compute` of their own).
+    public var sha256: String? { shortLength == nil ? nil : state.withLock { $0 ?? nil } }
+
+    private func shortened(_ hash: String?) -> String? { shortLength.flatMap { n in hash.map { String($0.prefix(n)) } } ?? hash }
 
     /// Whether hashing has finished (successfully or not).
     public var isFinished: Bool { state.withLock { $0 != nil } }

@@ -101,6 +101,14 @@ public enum PNG {
         }
     }
 
+    /// The text chunks of PNG bytes (tEXt, zTXt, iTXt, in file order) without decoding the pixels: a
+    /// picture's metadata, read as cheaply as its header. Throws when the chunk structure is corrupt.
+    public static func text(_ bytes: [UInt8], source: String = "PNG data") throws -> [(key: String, value: String)] {
+        try bytes.withUnsafeBytes { b in
+            try PNGChunks.texts(b, chunks: try PNGChunks.walk(b, source: source), source: source)
+        }
+    }
+
     /// Encodes and writes a PNG file.
     public static func write(_ image: PNGImage, to path: String, text: [(key: String, value: String)] = [], fast: Bool = false) throws {
         let bytes = try encode(image, text: text, fast: fast)

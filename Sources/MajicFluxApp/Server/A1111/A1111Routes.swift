@@ -43,7 +43,7 @@ extension ConsoleServer {
         api.get("sd-models", use: handle { _ in
             A1111Error.json(.array([.object([
                 "title": .string(self.a1111ModelTitle), "model_name": .string(self.host.name),
-                "hash": self.host.modelHash.map(JSONValue.string) ?? .null, "sha256": .null,
+                "hash": self.host.modelHash.map(JSONValue.string) ?? .null, "sha256": self.host.modelSHA256.map(JSONValue.string) ?? .null,
                 "filename": .string(self.configuration.files.transformer), "config": .null,
             ])]))
         })
@@ -67,7 +67,7 @@ extension ConsoleServer {
             let o = try await self.a1111Body(request, limit: self.configuration.maxBodyBytes)
             if let v = o["sd_model_checkpoint"], !v.isNull {
                 guard let name = v.string, [self.a1111ModelTitle, self.host.name].contains(name)
-                        || self.host.modelHash.map({ name == $0 }) == true else {
+                        || [self.host.modelHash, self.host.modelSHA256].contains(where: { $0 == name }) else {
                     throw A1111Error.invalid("sd_model_checkpoint", "this server serves one model, \"\(self.a1111ModelTitle)\" (GET /sdapi/v1/sd-models); "
                                              + "it cannot switch to \(JobRequestParser.shown(v))")
                 }
@@ -87,6 +87,11 @@ extension ConsoleServer {
             activity.setOptions(o.filter { known[$0.key] != nil && $0.key != "sd_model_checkpoint" && $0.key != "sd_checkpoint_hash" })
             return A1111Error.json(.null)
         })
+        addA1111CatalogRoutes(to: api, handle: handle)
+        api.post("png-info", use: handle { request in
+            let o = try await self.a1111Body(request, limit: uploadLimit, pictureFields: ["image"])
+            return A1111Error.json(try A1111PNGInfo.answer(o, images: images))
+        })
     }
 
     /// "name [hash]" as A1111 titles a checkpoint (just the name while the hash is being computed).
@@ -97,7 +102,7 @@ extension ConsoleServer {
     var a1111DefaultOptions: [String: JSONValue] {
         [
             "sd_model_checkpoint": .string(a1111ModelTitle),
-            "sd_checkpoint_hash": host.modelHash.map(JSONValue.string) ?? .null,
+            "sd_checkpoint_hash": host.modelSHA256.map(JSONValue.string) ?? .null,  // A1111 keeps the whole SHA-256 here
             "samples_format": .string("png"),
             "jpeg_quality": .int(80),
             "CLIP_stop_at_last_layers": .int(1),
@@ -110,15 +115,17 @@ extension ConsoleServer {
         ]
     }
 
-    /// A JSON object body (FastAPI answers 422 for anything else).
-    func a1111Body(_ request: Request, limit: Int) async throws -> [String: JSONValue] {
+    /// A JSON object body (FastAPI answers 422 for anything else), at most `limit` bytes; beyond
+    /// `--max-body-bytes` only by its pictures (`init_images`, `mask`, and `pictureFields`).
+    func a1111Body(_ request: Request, limit: Int, pictureFields: [String] = []) async throws -> [String: JSONValue] {
         let bytes = try await Self.collect(request, limit: limit)
         let json: JSONValue
         do { json = try JSONValue.parse(bytes, maxDepth: 32, largeIntegersAsText: true) } catch {
             throw A1111Error(status: .unprocessableContent, message: "the request body is not valid JSON: \(error)", field: "body")
         }
         guard let o = json.object else { throw A1111Error(status: .unprocessableContent, message: "the request body must be a JSON object", field: "body") }
-        let pictureText = (o["init_images"]?.array ?? []).reduce(0) { $0 + ($1.string?.utf8.count ?? 0) } + (o["mask"]?.string?.utf8.count ?? 0)
+        let pictureText = (o["init_images"]?.array ?? []).reduce(0) { $0 + ($1.string?.utf8.count ?? 0) }
+            + (["mask"] + pictureFields).reduce(0) { $0 + (o[$1]?.string?.utf8.count ?? 0) }
         if bytes.count - pictureText > configuration.maxBodyBytes { throw JobRequestParser.tooLarge(configuration.maxBodyBytes) }
         return o
     }
@@ -180,7 +187,7 @@ extension ConsoleServer {
             let png = [UInt8](try await picture(file: entry.file))
             let fallback = GeneratedImage(width: pictures[k].width, height: pictures[k].height, rgb: [], request: pictures[k])
                 .parameterText(model: host.name).first?.value ?? ""
-            let infotext = A1111PNGText.text("parameters", in: png) ?? fallback
+            let infotext = (try? PNG.text(png, source: entry.file))?.first { $0.key == "parameters" }?.value ?? fallback
             if job.sendImages {
                 encoded.append(.string(Data(try jpegQuality.map { try Self.a1111JPEG(png, quality: $0, infotext: infotext) } ?? png).base64EncodedString()))
             }
