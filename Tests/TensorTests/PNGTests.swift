@@ -152,6 +152,18 @@ final class PNGTests: XCTestCase {
         XCTAssertThrowsError(try PNG.decode(bad)) { e in XCTAssertTrue("\(e)".contains("zTXt"), "\(e)") }
     }
 
+    /// Many small zTXt chunks (Tools/make_png_text_bomb.py: 65 x 1 MiB of text in 70 KB) stop at the
+    /// cap for the whole file's text, each chunk being under it; the pixels alone still decode.
+    func testTextOfAllChunksTogetherIsCapped() throws {
+        let bomb = [UInt8](try Data(contentsOf: Self.dir.appendingPathComponent("text_bomb.png")))
+        XCTAssertLessThan(bomb.count, 100_000)
+        XCTAssertThrowsError(try PNG.text(bomb)) { e in XCTAssertTrue("\(e)".contains("more than \(64 << 20) bytes"), "\(e)") }
+        XCTAssertThrowsError(try PNG.decode(bomb))
+        // The same chunks, fewer of them: read in full.
+        let few = try PNG.text(try PNG.encode(Self.pattern(2, 2, 3), text: [("a", "x"), ("b", "y")]))
+        XCTAssertEqual(few.map(\.key), ["a", "b"])
+    }
+
     func testInvalidTextKeysAreRejected() {
         let img = Self.pattern(2, 2, 3)
         for key in ["", " lead", "trail ", "dou  ble", String(repeating: "k", count: 80), "猫", "tab\tkey"] {

@@ -4,7 +4,8 @@ import CPNG
 /// text chunks (tEXt, zTXt, iTXt) and building new tEXt / iTXt chunks. Pixels are left to libpng.
 enum PNGChunks {
     static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-    /// Upper bound for one decompressed text value (guards against zlib bombs).
+    /// Upper bound for the text of one file, all chunks together, decompressed (guards against zlib
+    /// bombs: many small compressed chunks must not add up to gigabytes; Pillow caps it likewise).
     static let maxTextBytes = 64 << 20
 
     /// One chunk: its 4-letter type and where its data lies in the file.
@@ -77,6 +78,11 @@ enum PNGChunks {
     /// The text key/value pairs of tEXt, zTXt and iTXt chunks, in file order.
     static func texts(_ b: UnsafeRawBufferPointer, chunks: [Chunk], source: String) throws -> [(key: String, value: String)] {
         var result: [(key: String, value: String)] = []
+        var left = maxTextBytes  // of the whole file's text
+        func take(_ n: Int, _ fail: (String) -> TensorError) throws {
+            left -= n
+            if left < 0 { throw fail("the text chunks hold more than \(maxTextBytes) bytes") }
+        }
         for c in chunks where c.type == "tEXt" || c.type == "zTXt" || c.type == "iTXt" {
             let data = Array(b[c.dataStart..<(c.dataStart + c.length)])
             func fail(_ why: String) -> TensorError { .corrupt(path: source, reason: "\(c.type) chunk at byte \(c.start): \(why)") }
@@ -85,10 +91,12 @@ enum PNGChunks {
             let rest = data[(keyEnd + 1)...]
             switch c.type {
             case "tEXt":
+                try take(rest.count, fail)
                 result.append((key, latin1(rest)))
             case "zTXt":
                 guard let method = rest.first, method == 0 else { throw fail("unknown compression method") }
-                let text = try inflate(rest.dropFirst(), what: fail)
+                let text = try inflate(rest.dropFirst(), limit: left, what: fail)
+                try take(text.count, fail)
                 result.append((key, latin1(text[...])))
             default: // iTXt
                 guard rest.count >= 2 else { throw fail("too short") }
@@ -101,9 +109,10 @@ enum PNGChunks {
                 let textBytes: [UInt8]
                 switch (compressed, method) {
                 case (0, _): textBytes = Array(p)
-                case (1, 0): textBytes = try inflate(p, what: fail)
+                case (1, 0): textBytes = try inflate(p, limit: left, what: fail)
                 default: throw fail("unknown compression flag \(compressed) / method \(method)")
                 }
+                try take(textBytes.count, fail)
                 // Invalid UTF-8 is repaired with U+FFFD rather than rejected: the pixels are still good.
                 result.append((key, String(decoding: textBytes, as: UTF8.self)))
             }
@@ -117,8 +126,8 @@ enum PNGChunks {
         return String(s)
     }
 
-    /// zlib-inflates `input` (a complete zlib stream), refusing output over `maxTextBytes`.
-    static func inflate(_ input: ArraySlice<UInt8>, what fail: (String) -> TensorError) throws -> [UInt8] {
+    /// zlib-inflates `input` (a complete zlib stream), refusing output over `limit` bytes.
+    static func inflate(_ input: ArraySlice<UInt8>, limit: Int, what fail: (String) -> TensorError) throws -> [UInt8] {
         var stream = z_stream()
         guard inflateInit_(&stream, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw fail("zlib inflateInit failed")
@@ -138,7 +147,7 @@ enum PNGChunks {
                 }
                 let produced = chunk.count - Int(stream.avail_out)
                 out.append(contentsOf: chunk[0..<produced])
-                guard out.count <= maxTextBytes else { throw fail("decompressed text exceeds \(maxTextBytes) bytes") }
+                guard out.count <= limit else { throw fail("the text chunks hold more than \(maxTextBytes) bytes") }
                 if status == Z_STREAM_END { return out }
                 if status == Z_OK { continue }
                 if status == Z_BUF_ERROR && stream.avail_in == 0 { throw fail("truncated compressed text") }
