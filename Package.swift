@@ -40,7 +40,9 @@ let package = Package(
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
                        providers: [.apt(["libjpeg62-turbo-dev"])]),
 
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG", "CJPEG"]),
+        .systemLibrary(name: "CWebP", path: "Sources/CWebP", pkgConfig: "libwebp",
+                       providers: [.apt(["libwebp-dev"])]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG", "CJPEG", "CWebP"]),
         .target(name: "Quant", dependencies: ["Tensor", "COpenBLAS"]),
         .target(name: "Models", dependencies: ["Tensor", "Quant"], exclude: ["Tokenizers/README.md"]),
         .target(name: "MajicFlux", dependencies: ["Models", "Tensor"]),

@@ -106,6 +106,12 @@ def main():
     comment = j.images[0].getexif().get_ifd(0x8769).get(0x9286, b"")
     check(j.images[0].format == "JPEG" and comment[:8] == b"UNICODE\0", f"samples_format jpg gives a JPEG ({j.images[0].format})")
     check(comment[8:].decode("utf-16-be") == j.info["infotexts"][0], "its EXIF UserComment is the infotext, as A1111 writes it")
+    # samples_format webp: the same in a WebP's EXIF chunk (Pillow reads it with getexif()).
+    api.set_options({"samples_format": "webp"})
+    w = api.txt2img(prompt="a red square", seed=1234, cfg_scale=1, width=a.width, height=a.height, steps=a.steps)
+    comment = w.images[0].getexif().get_ifd(0x8769).get(0x9286, b"")
+    check(w.images[0].format == "WEBP" and comment[:8] == b"UNICODE\0", f"samples_format webp gives a WebP ({w.images[0].format})")
+    check(comment[8:].decode("utf-16-be") == w.info["infotexts"][0], "its EXIF UserComment is the infotext")
     api.set_options({"samples_format": "png"})
 
     # Same seed again: the same picture.

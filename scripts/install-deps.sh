@@ -2,7 +2,7 @@
 # Installs the system packages MajicFlux builds against (Debian/Ubuntu), only when missing.
 set -euo pipefail
 need=()
-for pkg in libopenblas-dev libpng-dev zlib1g-dev libsqlite3-dev pkg-config; do
+for pkg in libopenblas-dev libpng-dev zlib1g-dev libsqlite3-dev libwebp-dev pkg-config; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 # libjpeg-turbo's headers (ImageFile's JPEG decoding): Debian calls them libjpeg62-turbo-dev, Ubuntu libjpeg-turbo8-dev.

@@ -5,7 +5,7 @@ import Tensor
 
 /// `majicflux generate`: one picture (or a `--batch` of seeds) from the command line.
 struct Generate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Generate one image (or a --batch of seeds) from a prompt and save it as PNG (or JPEG).")
+    static let configuration = CommandConfiguration(abstract: "Generate one image (or a --batch of seeds) from a prompt and save it as PNG (or JPEG, WebP).")
 
     @OptionGroup var model: ModelOptions
     @OptionGroup(title: "Pictures (img2img, inpainting, outpainting, control, Kontext)") var pictures: ConditioningOptions
@@ -23,7 +23,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Sigma schedule: model (scheduler_config.json) or diffsynth (static shift 3, as the seed console); default: the model's.") var schedule: ScheduleOption?
     @Option(name: .customLong("max-sequence-length"), parsing: .unconditional, help: "T5 tokens (default: the model's tokenizer_2 model_max_length; 512 for dev, 256 for schnell).") var maxSequenceLength: Int?
     @Option(name: .customLong("cache"), parsing: .unconditional, help: ArgumentHelp("First-Block-Cache threshold: a step whose first block changed by less than this (relative) reuses the previous step's other blocks; 0 = off. \(StepCacheAdvice.help)", valueName: "THRESHOLD")) var cache: Float = 0
-    @Option(help: "Output path: a PNG, or a JPEG (quality 95) when it ends in .jpg or .jpeg; the parameters go into the PNG's text or the JPEG's EXIF UserComment, as AUTOMATIC1111 writes them (with --batch: one file per seed, -seedS before the extension).") var output: String = "majicflux.png"
+    @Option(help: "Output path: a PNG, or a JPEG or WebP (quality 95) when it ends in .jpg, .jpeg or .webp; the parameters go into the PNG's text or the EXIF UserComment, as AUTOMATIC1111 writes them (with --batch: one file per seed, -seedS before the extension).") var output: String = "majicflux.png"
     @Option(parsing: .unconditional, help: "Pictures of the prompt made in one pass (\(GenerationLimits.batch.lowerBound)-\(GenerationLimits.batch.upperBound)), seeds SEED, SEED+1, ...; prints images per second.") var batch: Int = 1
     @Option(name: .customLong("lora"), help: ArgumentHelp(
         "A LoRA .safetensors file (kohya, diffusers/PEFT, XLabs or ComfyUI keys) applied at WEIGHT (default 1, from \(Int(LoRALimits.weights.lowerBound)) to \(Int(LoRALimits.weights.upperBound))). Repeat it for several: they add up. Only a trailing ':number' is a weight, so paths with ':' work.",
@@ -88,33 +88,9 @@ struct Generate: ParsableCommand {
         .guidance: "--guidance", .trueCFGScale: "--cfg-scale", .maxSequenceLength: "--max-sequence-length", .cacheThreshold: "--cache",
     ] as [GenerationIssue.Field: String]).merging(ConditioningOptions.optionNames) { a, _ in a }
 
-    /// Where picture `seed` of a batch goes: `output` with `-seedS` before its `.png`, `.jpg` or
-    /// `.jpeg` (after it when it has none of them); `output` itself for a single picture.
+    /// Where picture `seed` of a batch goes (`PictureOutput.path`).
     static func outputPath(_ output: String, seed: UInt64, batch: Int) -> String {
-        guard batch > 1 else { return output }
-        for ext in [".png", ".jpg", ".jpeg"] where output.lowercased().hasSuffix(ext) {
-            return String(output.dropLast(ext.count)) + "-seed\(seed)" + String(output.suffix(ext.count))
-        }
-        return output + "-seed\(seed)"
-    }
-
-    /// Whether `path` asks for a JPEG (it ends in .jpg or .jpeg, any case); anything else is a PNG.
-    static func writesJPEG(_ path: String) -> Bool {
-        let p = path.lowercased()
-        return p.hasSuffix(".jpg") || p.hasSuffix(".jpeg")
-    }
-
-    /// Writes `image` to `path` as PNG with `text` chunks, or as JPEG (`writesJPEG`) with the
-    /// `parameters` text as EXIF UserComment (where AUTOMATIC1111 keeps a JPEG's infotext).
-    static func write(_ image: PNGImage, to path: String, text: [(key: String, value: String)]) throws {
-        guard writesJPEG(path) else { return try PNG.write(image, to: path, text: text) }
-        var exif = text.first { $0.key == "parameters" }.map { JPEG.exifUserComment($0.value) }
-        if let e = exif, e.count > JPEG.maxEXIFBytes {
-            // The picture matters more than its record: written without it, and said so.
-            Console.info("warning: the parameters take \(e.count) bytes as EXIF, more than a JPEG segment holds (\(JPEG.maxEXIFBytes)); \(path) is written without them (a .png keeps them)")
-            exif = nil
-        }
-        try JPEG.write(image, to: path, quality: 95, exif: exif)
+        PictureOutput.path(output, seed: seed, batch: batch)
     }
 
     func run() throws {
@@ -144,6 +120,9 @@ struct Generate: ParsableCommand {
             }
         }
         let (width, height, steps) = (request.width, request.height, request.steps)
+        if PictureOutput(path: output) == .webp, max(width, height) > WebP.maxSide {  // found now, not after the steps
+            throw CLIError("--output \(output): a WebP picture is at most \(WebP.maxSide) pixels a side, and \(width)x\(height) is larger; write a .png or .jpg")
+        }
         if backend is CPUBackend {  // host-memory estimate of CPU inference; a GPU holds the weights itself
             try model.checkMemory(files: pipeline.files, width: width, height: height,
                                   sequenceLength: request.maxSequenceLength, keepLoaded: false)
@@ -183,15 +162,16 @@ struct Generate: ParsableCommand {
             for i in images.indices { images[i].modelHash = hash }
         }
         // Each picture with its own seed in its infotext.
-        let pngStart = Date()
+        let writeStart = Date()
+        let format = PictureOutput(path: output)
         for image in images {
             let path = Self.outputPath(output, seed: image.request.seed, batch: batch)
-            try Self.write(try image.png, to: path, text: image.parameterText(model: model.displayName, kind: pipeline.preset.conditioning, record: record))
+            try format.write(try image.png, to: path, text: image.parameterText(model: model.displayName, kind: pipeline.preset.conditioning, record: record))
             Console.info("wrote \(path)")
         }
-        // Where the time went (issue 21's cold start): process start to the last PNG written.
-        Console.info(pipeline.lastTimings.summary(startUp: startUp, extras: extras, png: Date().timeIntervalSince(pngStart),
-                                                  wall: ProcessClock.secondsSinceStart()))
+        // Where the time went (issue 21's cold start): process start to the last picture written.
+        extras.append((format.rawValue, Date().timeIntervalSince(writeStart)))
+        Console.info(pipeline.lastTimings.summary(startUp: startUp, extras: extras, wall: ProcessClock.secondsSinceStart()))
     }
 }
 

@@ -57,9 +57,10 @@ final class A1111APITests: XCTestCase {
     }
 
     /// `samples_format` "jpg" (set through /options, as clients of A1111 do): the pictures come back as
-    /// JPEGs at `jpeg_quality` with the infotext in EXIF UserComment; webp and nonsense values are 422.
+    /// JPEGs (or WebPs) at `jpeg_quality` with the infotext in EXIF UserComment; other formats and
+    /// nonsense values are 422.
     func testSamplesFormatJPGAnswersWithJPEGs() async throws {
-        for (body, field) in [(["samples_format": "webp"], "samples_format"), (["jpeg_quality": 0], "jpeg_quality"),
+        for (body, field) in [(["samples_format": "gif"], "samples_format"), (["jpeg_quality": 0], "jpeg_quality"),
                               (["jpeg_quality": "high"], "jpeg_quality")] as [([String: Any], String)] {
             let r = try await console.post("/sdapi/v1/options", json: body)
             XCTAssertEqual(r.status, 422, r.text)
@@ -86,6 +87,22 @@ final class A1111APITests: XCTestCase {
         }
         let shown = try await console.get("/sdapi/v1/options").json
         XCTAssertEqual(shown["samples_format"] as? String, "JPG")
+        // webp: lossy WebPs at jpeg_quality, the infotext in their EXIF chunk, as A1111 saves them.
+        _ = try await console.post("/sdapi/v1/options", json: ["samples_format": "webp", "jpeg_quality": 90])
+        let w = try await console.post("/sdapi/v1/txt2img", json: request)
+        XCTAssertEqual(w.status, 200, w.text)
+        let webps = try XCTUnwrap(w.json["images"] as? [String]).map { [UInt8](Data(base64Encoded: $0) ?? Data()) }
+        let webpTexts = try XCTUnwrap(try infoOf(w)["infotexts"] as? [String])
+        XCTAssertEqual(webps.count, 2)
+        for (i, webp) in webps.enumerated() {
+            XCTAssertEqual(ImageFile.format(of: webp), .webp)
+            XCTAssertEqual(WebP.userComment(in: webp), webpTexts[i])
+            let picture = try WebP.decode(webp)
+            XCTAssertEqual([picture.width, picture.height], [32, 48])
+        }
+        // png-info reads the WebP's infotext back.
+        let info = try await console.post("/sdapi/v1/png-info", json: ["image": "data:image/webp;base64," + Data(webps[1]).base64EncodedString()])
+        XCTAssertEqual(info.json["info"] as? String, webpTexts[1], info.text)
         _ = try await console.post("/sdapi/v1/options", json: ["samples_format": "png"])
         let png = try await console.post("/sdapi/v1/txt2img", json: request)
         let first = try XCTUnwrap((png.json["images"] as? [String])?.first.flatMap { Data(base64Encoded: $0) })

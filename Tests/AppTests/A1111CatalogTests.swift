@@ -122,7 +122,7 @@ final class A1111CatalogTests: XCTestCase {
             ([:], "image is missing"),
             (["image": 5], "image must be a picture"),
             (["image": "%%% not base64 %%%"], "not valid base64"),
-            (["image": Data("hello, world".utf8).base64EncodedString()], "not a PNG or JPEG picture"),
+            (["image": Data("hello, world".utf8).base64EncodedString()], "not a PNG, JPEG or WebP picture"),
             (["image": Data(pngBytes.prefix(40)).base64EncodedString()], "corrupt PNG"),
         ]
         for (body, message) in bad {

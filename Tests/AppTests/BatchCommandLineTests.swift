@@ -92,4 +92,43 @@ final class BatchCommandLineTests: XCTestCase {
         XCTAssertEqual(ImageFile.format(of: big), .jpeg)
         XCTAssertNil(JPEG.userComment(in: big))
     }
+
+    /// `--output NAME.webp` writes WebPs (lossy, quality 95) with the infotext in EXIF UserComment, as
+    /// AUTOMATIC1111 writes its WebPs; batch names keep the extension; the times line names the format;
+    /// a WebP is read back as an input picture.
+    func testWebPOutputCarriesTheInfotextAndReadsBackAsInput() throws {
+        let (status, log, folder) = try generate(["--seed", "5", "--batch", "2"], output: "out.webp")
+        XCTAssertEqual(status, 0, log)
+        XCTAssertTrue(log.contains(", WebP "), "the times line names the format: \(log)")
+        let png = try generate(["--seed", "5"])
+        let reference = try PNG.read(png.folder + "/out.png")
+        let infotext = try XCTUnwrap(reference.text.first { $0.key == "parameters" }?.value)
+        for seed in [5, 6] {
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: folder + "/out-seed\(seed).webp")))
+            XCTAssertEqual(ImageFile.format(of: bytes), .webp, "seed \(seed)")
+            let comment = try XCTUnwrap(WebP.userComment(in: bytes), "seed \(seed): no EXIF UserComment")
+            XCTAssertTrue(comment.contains("Seed: \(seed),"), comment)
+            if seed == 5 {
+                XCTAssertEqual(comment, infotext, "the PNG's parameters, word for word")
+                // The PNG run's picture through the same codec (the tiny model paints noise, which lossy
+                // WebP keeps poorly, so the comparison is codec to codec).
+                let picture = try WebP.decode(bytes), expected = try WebP.decode(try WebP.encode(reference.image, quality: 95))
+                let diffs = zip(picture.pixels, expected.pixels).map { abs(Int($0) - Int($1)) }
+                XCTAssertLessThan(Double(diffs.reduce(0, +)) / Double(diffs.count), 0.5, "the same picture at quality 95")
+            }
+        }
+        // img2img from the WebP.
+        let again = try TestConsole.runToEnd(["generate", "--model", TestConsole.tinyModel, "--device", "cpu", "--steps", "2",
+                                              "--prompt", "a blue square", "--image", folder + "/out-seed5.webp", "--output", "from-webp.png"])
+        folders.append(again.folder)
+        XCTAssertEqual(again.status, 0, again.log)
+        XCTAssertTrue(again.log.contains("img2img from image"), again.log)
+        // 16384 pixels a side fits PNG but not WebP: refused before anything runs.
+        let wide = try TestConsole.runToEnd(["generate", "--model", TestConsole.tinyModel, "--device", "cpu", "--steps", "1",
+                                             "--width", "16384", "--height", "16", "--prompt", "x", "--output", "wide.webp"])
+        folders.append(wide.folder)
+        XCTAssertNotEqual(wide.status, 0)
+        XCTAssertTrue(wide.log.contains("at most 16383 pixels a side"), wide.log)
+        XCTAssertFalse(wide.log.contains("step"), "nothing ran: \(wide.log)")
+    }
 }

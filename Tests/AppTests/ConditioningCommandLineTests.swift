@@ -132,7 +132,7 @@ final class ConditioningCommandLineTests: XCTestCase {
         let cases: [([String], String)] = [
             (["--image", inputs + "/nope.png"], "--image no such file \(inputs)/nope.png"),
             (["--image", inputs], "--image \(inputs) is a folder"),
-            (["--image", garbage], "--image \(garbage) is not a PNG or JPEG picture"),
+            (["--image", garbage], "--image \(garbage) is not a PNG, JPEG or WebP picture"),
             (["--image", truncated], "--image \(truncated) cannot be read as a picture"),
             (["--image", bomb], "--image \(bomb) is 100000x100000, more than"),
             (["--image", image, "--mask", small], "--mask is 16x16 but the input image is 32x32"),

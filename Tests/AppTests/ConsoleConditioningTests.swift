@@ -113,6 +113,21 @@ final class ConsoleConditioningTests: XCTestCase {
         XCTAssertEqual(again.status, 404)
     }
 
+    /// A WebP picture (lossless here, so the stored PNG must hold exactly its pixels) is an input like
+    /// a PNG or a JPEG.
+    func testAWebPPictureIsAnInput() async throws {
+        let console = try await start()
+        let picture = try TestPictures.image(width: 48, height: 32, seed: 4)
+        let webp = try WebP.encode(picture, lossless: true)
+        let snap = try await console.submit(["prompt": "a red circle", "steps": 1, "seed": 2,
+                                             "image": "data:image/webp;base64," + Data(webp).base64EncodedString(), "strength": 0.5])
+        XCTAssertEqual([(snap["parameters"] as? [String: Any])?["width"] as? Int, (snap["parameters"] as? [String: Any])?["height"] as? Int], [48, 32])
+        let history = try await finished(console, snap)
+        let inputs = try XCTUnwrap(((history["parameters"] as? [String: Any])?["conditioning"] as? [String: Any])?["inputs"] as? [String: [String: Any]])
+        let served = try await console.get(try XCTUnwrap(inputs["image"]?["url"] as? String))
+        XCTAssertEqual(try PNG.decode(Array(served.body)).image, picture, "the WebP's pixels, kept as PNG")
+    }
+
     /// Multipart: a `request` JSON part with file parts, and plain form fields with file parts.
     /// A restart without the index recovers the entry with its pictures from the output's chunk.
     func testMultipartUploadsReachTheJob() async throws {
@@ -165,7 +180,7 @@ final class ConsoleConditioningTests: XCTestCase {
         let cases: [([String: Any], Int, String)] = [
             (["image": "%%%not base64%%%"], 400, "image is not valid base64"),
             (["image": "data:image/png,rawtext"], 400, "image is a data URL without ';base64,'"),
-            (["image": Data("hello".utf8).base64EncodedString()], 400, "image is not a PNG or JPEG picture"),
+            (["image": Data("hello".utf8).base64EncodedString()], 400, "image is not a PNG, JPEG or WebP picture"),
             (["image": 12], 400, "image must be a picture as base64 text"),
             (["image": image, "mask": small], 400, "mask is 16x16 but the input image is 32x32"),
             (["mask": image], 400, "mask needs an input image"),

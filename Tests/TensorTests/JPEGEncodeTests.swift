@@ -74,12 +74,12 @@ final class JPEGEncodeTests: XCTestCase {
 
     func testInfotextRoundTripsThroughEXIFUserComment() throws {
         let text = "a cat on a 红色 sofa, 🐱\nNegative prompt: x\nSteps: 20, Seed: 42"
-        let jpeg = try JPEG.encode(try picture(32, 32), exif: JPEG.exifUserComment(text))
+        let jpeg = try JPEG.encode(try picture(32, 32), exif: EXIFUserComment.payload(text))
         XCTAssertEqual(JPEG.userComment(in: jpeg), text)
         // The EXIF does not change the picture.
         XCTAssertEqual(try JPEG.decode(jpeg).pixels, try JPEG.decode(try JPEG.encode(try picture(32, 32))).pixels)
         XCTAssertNil(JPEG.userComment(in: try JPEG.encode(try picture(8, 8))), "no EXIF, no comment")
-        XCTAssertEqual(JPEG.userComment(in: try JPEG.encode(try picture(8, 8), exif: JPEG.exifUserComment(""))), "")
+        XCTAssertEqual(JPEG.userComment(in: try JPEG.encode(try picture(8, 8), exif: EXIFUserComment.payload(""))), "")
     }
 
     /// What AUTOMATIC1111 writes (piexif's UserComment in a Pillow JPEG) reads back to its text, and
@@ -94,17 +94,17 @@ final class JPEGEncodeTests: XCTestCase {
 
     /// Damaged EXIF blocks: nil, never a crash or a read past the end.
     func testMalformedEXIFGivesNoComment() throws {
-        let good = JPEG.exifUserComment("Steps: 20")
-        XCTAssertEqual(JPEG.userComment(exif: good), "Steps: 20")
+        let good = EXIFUserComment.payload("Steps: 20")
+        XCTAssertEqual(EXIFUserComment.read(good), "Steps: 20")
         for n in 0..<good.count {
-            XCTAssertNil(JPEG.userComment(exif: Array(good.prefix(n))), "prefix \(n)")
+            XCTAssertNil(EXIFUserComment.read(Array(good.prefix(n))), "prefix \(n)")
         }
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<2_000 {
             var bad = good
             for _ in 0..<3 { bad[Int.random(in: 0..<bad.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
-            _ = JPEG.userComment(exif: bad)
+            _ = EXIFUserComment.read(bad)
         }
-        XCTAssertNil(JPEG.userComment(exif: [0x4D, 0x4D, 0, 42, 0xFF, 0xFF, 0xFF, 0xF0]))
+        XCTAssertNil(EXIFUserComment.read([0x4D, 0x4D, 0, 42, 0xFF, 0xFF, 0xFF, 0xF0]))
     }
 }

@@ -6,7 +6,7 @@ import Tensor
 /// checked here as far as they can be without the pictures and the model; the rest by
 /// `GenerationLimits` with the model's kind (`Generate.request(preset:)`), before any weights load.
 struct ConditioningOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("A picture to start from (PNG; img2img, or inpainting with --mask, or outpainting with --outpaint). Transparent pixels of an RGBA picture are the mask when no --mask is given.", valueName: "FILE"))
+    @Option(help: ArgumentHelp("A picture to start from (PNG, JPEG or WebP; img2img, or inpainting with --mask, or outpainting with --outpaint). Transparent pixels of an RGBA picture are the mask when no --mask is given.", valueName: "FILE"))
     var image: String?
     @Option(help: ArgumentHelp("Inpainting mask, the size of --image: white = repaint, black = keep.", valueName: "FILE"))
     var mask: String?

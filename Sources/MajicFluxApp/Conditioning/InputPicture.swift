@@ -20,7 +20,7 @@ enum InputPicture {
     static func load(path: String) throws -> PNGImage {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { throw Problem("no such file \(path)") }
-        if isFolder.boolValue { throw Problem("\(path) is a folder; give a PNG or JPEG file") }
+        if isFolder.boolValue { throw Problem("\(path) is a folder; give a PNG, JPEG or WebP file") }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw Problem("cannot read \(path): \(error.localizedDescription)")
@@ -33,7 +33,7 @@ enum InputPicture {
     /// decoded (`maxPixels`), so a small file claiming a huge picture (an image bomb) costs nothing.
     static func decode(bytes: [UInt8], source: String, maxPixels: Int = GenerationLimits.inputPixels) throws -> PNGImage {
         guard let format = PictureHeader.format(bytes) else {
-            throw Problem("\(source) is not a PNG or JPEG picture" + (bytes.isEmpty ? " (it is empty)" : ""))
+            throw Problem("\(source) is not a PNG, JPEG or WebP picture" + (bytes.isEmpty ? " (it is empty)" : ""))
         }
         if let (w, h) = PictureHeader.size(bytes) {
             if w <= 0 || h <= 0 { throw Problem("\(source) is a corrupt \(format) file (its size is \(w)x\(h))") }
@@ -54,14 +54,11 @@ enum InputPicture {
 
 /// What a picture file's first bytes say, read without decoding it.
 enum PictureHeader {
-    /// "PNG", "JPEG" or nil.
-    static func format(_ b: [UInt8]) -> String? {
-        if b.count >= 8 && b[0..<8].elementsEqual([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return "PNG" }
-        if b.count >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF { return "JPEG" }
-        return nil
-    }
+    /// "PNG", "JPEG", "WebP" or nil (`ImageFile.format`).
+    static func format(_ b: [UInt8]) -> String? { ImageFile.format(of: b)?.rawValue }
 
-    /// Width and height from a PNG's IHDR or a JPEG's first SOF marker; nil when not found.
+    /// Width and height from a PNG's IHDR, a JPEG's first SOF marker or a WebP's bitstream header;
+    /// nil when not found.
     static func size(_ b: [UInt8]) -> (width: Int, height: Int)? {
         func be16(_ i: Int) -> Int { Int(b[i]) << 8 | Int(b[i + 1]) }
         func be32(_ i: Int) -> Int { be16(i) << 16 | be16(i + 2) }
@@ -82,6 +79,7 @@ enum PictureHeader {
                 i += 2 + be16(i + 2)
             }
             return nil
+        case "WebP"?: return WebP.size(b)
         default: return nil
         }
     }

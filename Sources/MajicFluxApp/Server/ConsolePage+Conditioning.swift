@@ -9,7 +9,7 @@ extension ConsolePage {
             <span class="label">输入图像 (Input picture)</span>
             <button type="button" id="image-clear" class="link" hidden>移除 (Remove)</button>
           </div>
-          <label class="drop" id="image-drop">拖放或选择图像 (drop or choose a picture)<input type="file" id="image-file" accept="image/png,image/jpeg"></label>
+          <label class="drop" id="image-drop">拖放或选择图像 (drop or choose a picture)<input type="file" id="image-file" accept="image/png,image/jpeg,image/webp"></label>
           <div id="image-panel" hidden>
             <div class="mask-wrap" id="mask-wrap"><img id="image-preview" alt="输入图像 (input picture)"><canvas id="mask-canvas"></canvas></div>
             <div class="hint" id="image-size"></div>
@@ -45,7 +45,7 @@ extension ConsolePage {
             <span class="label">控制图 (Control picture: edges or depth)</span>
             <button type="button" id="control-clear" class="link" hidden>移除 (Remove)</button>
           </div>
-          <label class="drop" id="control-drop">拖放或选择控制图 (drop or choose)<input type="file" id="control-file" accept="image/png,image/jpeg"></label>
+          <label class="drop" id="control-drop">拖放或选择控制图 (drop or choose)<input type="file" id="control-file" accept="image/png,image/jpeg,image/webp"></label>
           <img id="control-preview" class="cond-preview" alt="控制图 (control picture)" hidden>
           <label class="check"><input type="checkbox" id="canny"> Canny 边缘提取 (make edges with Canny)</label>
           <div class="row" id="canny-fields" hidden>
@@ -58,7 +58,7 @@ extension ConsolePage {
             <span class="label">参考图 (Kontext reference picture)</span>
             <button type="button" id="reference-clear" class="link" hidden>移除 (Remove)</button>
           </div>
-          <label class="drop" id="reference-drop">拖放或选择参考图 (drop or choose)<input type="file" id="reference-file" accept="image/png,image/jpeg"></label>
+          <label class="drop" id="reference-drop">拖放或选择参考图 (drop or choose)<input type="file" id="reference-file" accept="image/png,image/jpeg,image/webp"></label>
           <img id="reference-preview" class="cond-preview" alt="参考图 (reference)" hidden>
           <label for="reference-resize">参考图尺寸 (Reference size)</label>
           <select id="reference-resize"><option value="auto">自动 (auto: preferred Kontext size)</option><option value="off">原尺寸 (off: its own size)</option></select>

@@ -62,7 +62,7 @@ extension JPEG {
     public static let maxEXIFBytes = 65_527
 
     /// Encodes an RGB or RGBA picture (alpha dropped) as JPEG through libjpeg-turbo at `quality`
-    /// (1-100), with `exif` (a TIFF payload, see `exifUserComment`) in an APP1 "Exif" segment when
+    /// (1-100), with `exif` (a TIFF payload, see `EXIFUserComment.payload`) in an APP1 "Exif" segment when
     /// given. Throws `TensorError.invalidArgument` for a quality out of range or an EXIF payload over
     /// what one segment holds.
     public static func encode(_ image: PNGImage, quality: Int = 95, exif: [UInt8]? = nil) throws -> [UInt8] {

@@ -2,8 +2,8 @@ import Foundation
 import Tensor
 
 /// `POST /sdapi/v1/png-info`: a picture's generation parameters, as A1111 reads them. `info` is the
-/// infotext (a PNG's `parameters` text chunk, or a JPEG's EXIF UserComment, where A1111 and this
-/// server write it); `items` the PNG's other text chunks; `parameters` the infotext split into
+/// infotext (a PNG's `parameters` text chunk, or a JPEG's or WebP's EXIF UserComment, where A1111
+/// and this server write it); `items` the PNG's other text chunks; `parameters` the infotext split into
 /// fields (`Infotext.a1111Parameters`). Only the metadata is read, never the pixels.
 enum A1111PNGInfo {
     static func answer(_ o: [String: JSONValue], images: JobImages) throws -> JSONValue {
@@ -27,8 +27,10 @@ enum A1111PNGInfo {
             }
         case "JPEG"?:
             info = JPEG.userComment(in: bytes) ?? ""
+        case "WebP"?:
+            info = WebP.userComment(in: bytes) ?? ""
         default:
-            throw A1111Error.invalid("image", "image is not a PNG or JPEG picture" + (bytes.isEmpty ? " (it is empty)" : ""))
+            throw A1111Error.invalid("image", "image is not a PNG, JPEG or WebP picture" + (bytes.isEmpty ? " (it is empty)" : ""))
         }
         return .object(["info": .string(info), "items": .object(items),
                         "parameters": .object(Infotext.a1111Parameters(info).mapValues(JSONValue.string))])

@@ -73,8 +73,8 @@ extension ConsoleServer {
                 }
             }
             if let v = o["samples_format"], !v.isNull {
-                guard let f = v.string?.lowercased(), ["png", "jpg", "jpeg"].contains(f) else {
-                    throw A1111Error.invalid("samples_format", "this server answers with png or jpg pictures (not webp), got \(JobRequestParser.shown(v))")
+                guard let f = v.string?.lowercased(), ["png", "jpg", "jpeg", "webp"].contains(f) else {
+                    throw A1111Error.invalid("samples_format", "this server answers with png, jpg or webp pictures, got \(JobRequestParser.shown(v))")
                 }
             }
             if let v = o["jpeg_quality"], !v.isNull {
@@ -181,15 +181,16 @@ extension ConsoleServer {
 
         var encoded: [JSONValue] = [], infotexts: [JSONValue] = []
         let options = activity.options(over: a1111DefaultOptions)
-        let jpegQuality = ["jpg", "jpeg"].contains(options["samples_format"]?.string?.lowercased() ?? "png")
-            ? options["jpeg_quality"]?.int ?? 80 : nil
+        let format = options["samples_format"]?.string?.lowercased() ?? "png"
+        let lossy: PictureOutput? = ["jpg", "jpeg"].contains(format) ? .jpeg : format == "webp" ? .webp : nil
+        let quality = options["jpeg_quality"]?.int ?? 80
         for (k, entry) in made {
             let png = [UInt8](try await picture(file: entry.file))
             let fallback = GeneratedImage(width: pictures[k].width, height: pictures[k].height, rgb: [], request: pictures[k])
                 .parameterText(model: host.name).first?.value ?? ""
             let infotext = (try? PNG.text(png, source: entry.file))?.first { $0.key == "parameters" }?.value ?? fallback
             if job.sendImages {
-                encoded.append(.string(Data(try jpegQuality.map { try Self.a1111JPEG(png, quality: $0, infotext: infotext) } ?? png).base64EncodedString()))
+                encoded.append(.string(Data(try lossy.map { try Self.a1111Encoded(png, as: $0, quality: quality, infotext: infotext) } ?? png).base64EncodedString()))
             }
             infotexts.append(.string(infotext))
         }
@@ -230,13 +231,14 @@ extension ConsoleServer {
         ]))
     }
 
-    /// A stored PNG as A1111 answers with `samples_format` jpg: a JPEG at `quality` with the infotext
-    /// in EXIF UserComment (A1111's `encode_pil_to_base64`); without it when it does not fit one
-    /// segment (the infotext is in `info` all the same).
-    static func a1111JPEG(_ png: [UInt8], quality: Int, infotext: String) throws -> [UInt8] {
-        let exif = JPEG.exifUserComment(infotext)
-        return try JPEG.encode(try PNG.decode(png, source: "a stored picture").image, quality: quality,
-                               exif: exif.count <= JPEG.maxEXIFBytes ? exif : nil)
+    /// A stored PNG as A1111 answers with `samples_format` jpg or webp: a JPEG or a lossy WebP at
+    /// `quality` with the infotext in EXIF UserComment (A1111's `encode_pil_to_base64`); a JPEG without
+    /// it when it does not fit one segment (the infotext is in `info` all the same).
+    static func a1111Encoded(_ png: [UInt8], as format: PictureOutput, quality: Int, infotext: String) throws -> [UInt8] {
+        let exif = EXIFUserComment.payload(infotext)
+        let picture = try PNG.decode(png, source: "a stored picture").image
+        if format == .webp { return try WebP.encode(picture, quality: quality, exif: exif) }
+        return try JPEG.encode(picture, quality: quality, exif: exif.count <= JPEG.maxEXIFBytes ? exif : nil)
     }
 
     /// `/progress`: the running job's, across its A1111 batch when it belongs to one.
