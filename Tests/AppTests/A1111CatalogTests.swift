@@ -56,14 +56,7 @@ final class A1111CatalogTests: XCTestCase {
         // The tiny model's DiT is one file: its SHA-256 is sha256sum's.
         let file = try FluxModelFiles.resolve(modelDir: TestConsole.tinyModel).transformer
         let dit = FileManager.default.fileExists(atPath: file + "/diffusion_pytorch_model.safetensors") ? file + "/diffusion_pytorch_model.safetensors" : file
-        let sum = Process()
-        sum.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-        sum.arguments = [dit]
-        let out = Pipe()
-        sum.standardOutput = out
-        try sum.run()
-        sum.waitUntilExit()
-        XCTAssertEqual(String(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).prefix(64)), sha)
+        XCTAssertEqual(try TinyLoRA.sha256sum(dit), sha)
         let options = try await console.get("/sdapi/v1/options").json
         XCTAssertEqual(options["sd_checkpoint_hash"] as? String, sha)
         let set = try await console.post("/sdapi/v1/options", json: ["sd_model_checkpoint": sha])

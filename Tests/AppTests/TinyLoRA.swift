@@ -54,15 +54,20 @@ enum TinyLoRA {
         let body = FileManager.default.temporaryDirectory.appendingPathComponent("lora-body-\(UUID().uuidString)")
         try bytes[(8 + n)...].write(to: body)
         defer { try? FileManager.default.removeItem(at: body) }
+        return String(try sha256sum(body.path).prefix(12))
+    }
+
+    /// coreutils' `sha256sum` of a file (64 hex digits): a SHA-256 computed apart from the library.
+    static func sha256sum(_ path: String) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-        p.arguments = [body.path]
+        p.arguments = [path]
         let out = Pipe()
         p.standardOutput = out
         try p.run()
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
-        return String(text.prefix(12))
+        return String(text.prefix(64))
     }
 
     /// A fresh folder holding `outline.safetensors` (with `outlineMetadata`).

@@ -11,7 +11,8 @@ enum ConsolePage {
         .replacingOccurrences(of: "/*CONDITIONING_FIELDS*/", with: conditioningHTML)
         .replacingOccurrences(of: "/*ADVANCED_FIELDS*/", with: advancedHTML)
         .replacingOccurrences(of: "/*STYLE*/", with: style + conditioningStyle + advancedStyle + promptLengthStyle)
-        .replacingOccurrences(of: "/*SCRIPT*/", with: AuthPageScript.source + script.replacingOccurrences(of: "/*CONDITIONING*/", with: conditioningScript + advancedScript + promptLengthScript))
+        .replacingOccurrences(of: "/*SCRIPT*/", with: AuthPageScript.source + script.replacingOccurrences(of: "/*CONDITIONING*/", with: conditioningScript + advancedScript + promptLengthScript + pictureParametersScript))
+        .replacingOccurrences(of: "/*PICTURE_PARAMETERS*/", with: pictureParametersHTML)
         .replacingOccurrences(of: "/*PROMPT_TOKENS*/", with: promptLengthHTML("prompt"))
         .replacingOccurrences(of: "/*NEGATIVE_TOKENS*/", with: promptLengthHTML("negative"))
         .replacingOccurrences(of: "/*STEPS*/", with: "\(ModelPreset.fluxDev.steps)")
@@ -48,7 +49,7 @@ enum ConsolePage {
 <main>
   <section class="card" id="form-card">
     <form id="gen-form" novalidate>
-      <label for="prompt">提示词 (Prompt)</label>
+/*PICTURE_PARAMETERS*/
       <textarea id="prompt" rows="4" placeholder="描述你想要的画面… (describe the picture; Ctrl+Enter to generate)"></textarea>
       /*PROMPT_TOKENS*/
 

@@ -27,6 +27,7 @@ extension ConsoleServer {
         router.get("/api/loras") { _, _ in try JSONResponse.make(self.loras.list()) }
 
         addPromptLengthRoute(to: router)
+        addPictureParametersRoute(to: router, images: JobImages(limits: configuration.imageLimits), uploadLimit: uploadLimit)
 
         router.get("/api/jobs") { _, _ in try JSONResponse.make(JobList(jobs: try await self.queue.active())) }
 
