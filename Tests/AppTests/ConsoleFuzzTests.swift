@@ -1,5 +1,6 @@
 import Foundation
 import MajicFluxApp
+import Tensor
 import XCTest
 
 /// Seeded random requests against a running console. Whatever arrives, the server answers with a
@@ -52,6 +53,40 @@ final class ConsoleFuzzTests: XCTestCase {
             XCTAssertTrue(r.status == 202 || (400..<500).contains(r.status), context)
             if r.status != 202 { XCTAssertFalse((r.json["error"] as? String ?? "").isEmpty, context) }
             if let id = r.json["id"] as? String { _ = try await console.send("DELETE", "/api/jobs/\(id)") }
+        }
+        let alive = try await console.get("/api/status")
+        XCTAssertEqual(alive.status, 200)
+    }
+
+    /// The metadata endpoints (`/api/prompt-length`, `/api/picture-parameters`, `/sdapi/v1/png-info`)
+    /// with random values and damaged pictures (PNG, JPEG, WebP with their parameters, bytes changed,
+    /// cut or repeated): 200 or 4xx with a message, never a 5xx, and the server keeps serving.
+    func testMetadataEndpointsTakeRandomValuesAndDamagedPictures() async throws {
+        let console = try await start()
+        let seed = UInt64(20_261_204)
+        var rng = SeededRandom(seed: seed)
+        let picture = try TestPictures.image(width: 24, height: 16)
+        let infotext = "a fox <lora:ink:0.5>\nNegative prompt: blur\nSteps: 20, Seed: 7, Size: 24x16, CFG scale: 1"
+        let exif = EXIFUserComment.payload(infotext)
+        let pictures = [try PNG.encode(picture, text: [("parameters", infotext), ("majicflux", #"{"prompt": "x", "seed": 1}"#)]),
+                        try JPEG.encode(picture, exif: exif), try WebP.encode(picture, exif: exif), try WebP.encode(picture, lossless: true, exif: exif)]
+        for i in 0..<300 {
+            var bytes = pictures.randomElement(using: &rng)!
+            switch Int.random(in: 0..<4, using: &rng) {
+            case 0: for _ in 0..<Int.random(in: 1...6, using: &rng) { bytes[Int.random(in: 0..<bytes.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
+            case 1: bytes = Array(bytes.prefix(Int.random(in: 0..<bytes.count, using: &rng)))
+            case 2: bytes += bytes.suffix(Int.random(in: 1...64, using: &rng))
+            default: break
+            }
+            let image: String = Int.random(in: 0..<8, using: &rng) == 0 ? Self.others.randomElement(using: &rng)!
+                : "\"" + (Bool.random(using: &rng) ? "data:image/png;base64," : "") + Data(bytes).base64EncodedString() + "\""
+            let (path, body) = [("/api/picture-parameters", #"{"image": \#(image)}"#), ("/sdapi/v1/png-info", #"{"image": \#(image)}"#),
+                                ("/api/prompt-length", #"{"prompt": \#((Self.others + [#""a cat""#]).randomElement(using: &rng)!), "max_sequence_length": \#((Self.numbers + Self.others).randomElement(using: &rng)!)}"#)]
+                .randomElement(using: &rng)!
+            let r = try await console.post(path, raw: body)
+            let context = "seed \(seed) case \(i): \(path) \(body.prefix(120)) -> \(r.status) \(r.text.prefix(300))"
+            XCTAssertTrue(r.status == 200 || (400..<500).contains(r.status), context)
+            if r.status != 200 { XCTAssertFalse(r.text.isEmpty, context) }
         }
         let alive = try await console.get("/api/status")
         XCTAssertEqual(alive.status, 200)
