@@ -12,4 +12,5 @@ public final class CheckpointWeights: WeightSource {
     public func shape(of name: String) -> [Int]? { try? checkpoint.info(named: name).shape }
     public func tensor(_ name: String) throws -> Tensor { try checkpoint.tensor(named: name) }
     public func dtype(of name: String) -> DType? { try? checkpoint.info(named: name).dtype }
+    public var metadata: [String: String] { checkpoint.metadata.compactMapValues(\.string) }
 }

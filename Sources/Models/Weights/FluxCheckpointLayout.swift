@@ -23,7 +23,10 @@ public enum FluxCheckpointLayout: String, Sendable {
         switch detect(source.names) {
         case .bfl: return source
         case .comfyUI: return PrefixedWeights(source, prefix: comfyPrefix)
-        case .diffusers: return MappedWeights(source, recipes: diffusersRecipes(source.names))
+        case .diffusers:
+            // Scaled layers are dequantized first: fused q/k/v of separately scaled parts would lose their scales.
+            let plain = try DequantizedWeights.wrapping(source, component: "transformer (Flux DiT)")
+            return MappedWeights(plain, recipes: diffusersRecipes(plain.names))
         case nil:
             throw ModelError.weights(component: "transformer",
                                      problems: ["no Flux DiT found: expected img_in.weight (BFL), \(comfyPrefix)img_in.weight (ComfyUI) or x_embedder.weight (diffusers)"])

@@ -34,6 +34,7 @@ public final class MappedWeights: WeightSource {
 
     /// Canonical names whose sources exist, plus unused source names.
     public var names: [String] { recipes.keys.filter { shape(of: $0) != nil } + passthrough }
+    public var metadata: [String: String] { base.metadata }
 
     public func shape(of name: String) -> [Int]? {
         guard let r = recipes[name] else { return base.shape(of: name) }
@@ -100,6 +101,7 @@ public final class PrefixedWeights: WeightSource {
     }
 
     public var names: [String] { Array(stripped.keys) }
+    public var metadata: [String: String] { base.metadata }
     public func shape(of name: String) -> [Int]? { stripped[name].flatMap(base.shape(of:)) }
     public func dtype(of name: String) -> DType? { stripped[name].flatMap(base.dtype(of:)) }
     public func tensor(_ name: String) throws -> Tensor {

@@ -10,7 +10,7 @@ final class WeightSourceTensors: TensorSource {
         sourceDescription = description
     }
     var tensorNames: [String] { base.names }
-    var metadataStrings: [String: String] { [:] }
+    var metadataStrings: [String: String] { base.metadata }
     func tensorInfo(named name: String) throws -> (dtype: DType, shape: [Int]) {
         guard let d = base.dtype(of: name), let s = base.shape(of: name) else {
             throw TensorError.missingTensor(name: name, path: sourceDescription)

@@ -47,6 +47,11 @@ public final class WeightLoader {
             problems.append("\(name): checkpoint has shape \(stored), model expects \(shape)")
             return placeholder(shape)
         }
+        // Model parameters are floats; integer codes without the scales that give them values are not.
+        if let dtype = source.dtype(of: name), !dtype.isFloatingPoint {
+            problems.append("\(name) is \(dtype), not a float type (a quantized layer needs its weight_scale tensor)")
+            return placeholder(shape ?? stored)
+        }
         do {
             var t = try source.tensor(name)
             if let backend, t.backend !== backend { t = t.moved(to: backend) }

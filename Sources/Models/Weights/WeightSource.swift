@@ -11,6 +11,13 @@ public protocol WeightSource: AnyObject {
     func tensor(_ name: String) throws -> Tensor
     /// Element type of a tensor without reading its data; nil when absent.
     func dtype(of name: String) -> DType?
+    /// The checkpoint's string metadata (safetensors `__metadata__`: e.g. how its int4 layers are
+    /// packed); empty for sources without any.
+    var metadata: [String: String] { get }
+}
+
+extension WeightSource {
+    public var metadata: [String: String] { [:] }
 }
 
 /// Tensors held in memory, by name. Handy for tests and for weights made on the fly.

@@ -1,0 +1,48 @@
+import Quant
+import Tensor
+
+/// A checkpoint whose scaled Linear weights (fp8 / int8 / int4 with `weight_scale` or `scale_weight`
+/// companions) are presented as plain f32 weights, the companions and markers hidden. For layouts
+/// that rename and fuse tensors on the way to BFL names (a quantized diffusers `transformer/`:
+/// separately scaled q, k, v become one qkv), where the codes alone would lose their scales; the
+/// loader quantizes again when `--precision` asks for it.
+public final class DequantizedWeights: WeightSource {
+    public let base: WeightSource
+    private let checkpoint: QuantizedCheckpoint
+    public let names: [String]
+
+    /// `base` itself when it holds no scaled layer; else the dequantizing view.
+    public static func wrapping(_ base: WeightSource, component: String) throws -> WeightSource {
+        guard base.names.contains(where: QuantKeys.isCompanion) else { return base }
+        return DequantizedWeights(base, checkpoint: try QuantizedCheckpoint(WeightSourceTensors(base, description: component)))
+    }
+
+    private init(_ base: WeightSource, checkpoint: QuantizedCheckpoint) {
+        self.base = base
+        self.checkpoint = checkpoint
+        names = base.names.filter { !QuantKeys.isCompanion($0) }
+    }
+
+    public var metadata: [String: String] { base.metadata }
+
+    /// The Linear whose weight `name` is, when it is stored scaled.
+    private func scaledLayer(_ name: String) -> String? {
+        guard name.hasSuffix(".weight") else { return nil }
+        let layer = String(name.dropLast(".weight".count))
+        return checkpoint.weightScaleName(layer: layer) != nil ? layer : nil
+    }
+
+    /// From the stored shape, without reading the tensor (int4 packs two columns per byte).
+    public func shape(of name: String) -> [Int]? {
+        guard let stored = base.shape(of: name), scaledLayer(name) != nil, stored.count == 2 else { return base.shape(of: name) }
+        let packed = base.dtype(of: name) == .u8 && metadata[QuantKeys.formatMetadata] == QuantFormat.int4.rawValue
+        return [stored[0], packed ? stored[1] * 2 : stored[1]]
+    }
+
+    public func dtype(of name: String) -> DType? { scaledLayer(name) != nil ? .f32 : base.dtype(of: name) }
+
+    public func tensor(_ name: String) throws -> Tensor {
+        guard let layer = scaledLayer(name) else { return try base.tensor(name) }
+        return try checkpoint.linearWeight(layer).dequantized()
+    }
+}
