@@ -21,7 +21,7 @@ struct QuantizeCommand: ParsableCommand {
     @Argument(help: "Input checkpoint (.safetensors file, .index.json, or folder).")
     var input: String
 
-    @Argument(help: "Output .safetensors file.")
+    @Argument(help: "Output .safetensors file (a .gguf file for the gguf-* formats).")
     var output: String
 
     @Option(help: "fp8-e4m3fn, fp8-e5m2, int8, int4, or a GGUF type: gguf-q8_0, gguf-q6_k, gguf-q5_k, gguf-q5_0, gguf-q5_1, gguf-q4_k, gguf-q4_0, gguf-q4_1, gguf-q3_k, gguf-q2_k, gguf-bf16, gguf-f16, gguf-f32.")
@@ -54,6 +54,10 @@ struct QuantizeCommand: ParsableCommand {
             }
             guard scale == "tensor" else { throw ValidationError("--scale does not apply to GGUF formats: every block (32 or 256 weights) carries its own scales; leave it out") }
             guard overflow == nil else { throw ValidationError("--overflow applies only to --format fp8-e4m3fn; leave it out") }
+            // The file's name says what it is: loaders (ours, ComfyUI-GGUF) choose the reader by it.
+            guard output.lowercased().hasSuffix(".gguf") else {
+                throw ValidationError("--format \(format) writes a GGUF file: name OUTPUT *.gguf (got \(output))")
+            }
             return .gguf(type)
         }
         guard let fmt = QuantFormat(rawValue: format), fmt.isQuantized else {
@@ -68,6 +72,9 @@ struct QuantizeCommand: ParsableCommand {
             }
         }
         if fmt.isInteger && gran == .none { throw ValidationError("--format \(fmt) needs --scale tensor, channel or block:N") }
+        if output.lowercased().hasSuffix(".gguf") {
+            throw ValidationError("--format \(format) writes a safetensors file, not GGUF: name OUTPUT *.safetensors, or choose a gguf-* format")
+        }
         return .safetensors(fmt, gran)
     }
 
@@ -94,6 +101,7 @@ struct QuantizeCommand: ParsableCommand {
         try SignalCleanup.removeOnSignal(SafeTensorsWriter.temporaryPath(for: output))
         defer { SignalCleanup.disarm() }
         print("quantize \(input) -> \(output): \(fmt) scale \(gran), \(converter.quantizedLayerCount) of \(converter.entries.count) tensors quantized")
+        if converter.quantizedLayerCount == 0 { warnNothingQuantized("no tensor is a Flux block Linear weight") }
         printReportHeader()
         let summary = try converter.write(to: output, onLayer: printLayer)
         printSummary(converter.reports, summary)
@@ -112,9 +120,18 @@ struct QuantizeCommand: ParsableCommand {
         try SignalCleanup.removeOnSignal(SafeTensorsWriter.temporaryPath(for: output))
         defer { SignalCleanup.disarm() }
         print("quantize \(input) -> \(output): GGUF \(type), \(converter.quantizedLayerCount) of \(converter.entries.count) tensors quantized")
+        if converter.quantizedLayerCount == 0 {
+            warnNothingQuantized("no tensor is a Flux block Linear weight whose rows \(type) can hold (blocks of \(type.blockSize) values)")
+        }
         printReportHeader()
         let summary = try converter.write(to: output, onLayer: printLayer)
         printSummary(converter.reports, summary)
+    }
+
+    /// The output would be the input again, in another file: say so rather than look like success.
+    private func warnNothingQuantized(_ why: String) {
+        Console.info("warning: nothing will be quantized: \(why)" + (allLinear ? "" : "; --all-linear takes every 2-D weight")
+                     + ". OUTPUT holds the input's tensors as they are.")
     }
 
     private func printReportHeader() {

@@ -130,7 +130,8 @@ final class CommandLineOptionTests: XCTestCase {
             XCTAssertTrue(log.contains("Usage: majicflux quantize"), "the option error comes with quantize's usage: \(log)")
         }
         for (options, message) in [(["--scale", "block:0"], "scale 'block:0'"), (["--format", "gguf-q9"], "--format gguf-TYPE takes one of"),
-                                    (["--format", "gguf-q8_0", "--scale", "channel"], "--scale does not apply to GGUF formats")] {
+                                    (["--format", "gguf-q8_0", "--scale", "channel"], "--scale does not apply to GGUF formats"),
+                                    (["--format", "gguf-q4_k"], "--format gguf-q4_k writes a GGUF file: name OUTPUT *.gguf (got out.safetensors)")] {
             let (status, log, _) = try run(["quantize", "in.safetensors", "out.safetensors"] + options)
             XCTAssertNotEqual(status, 0, "\(options)")
             XCTAssertTrue(log.contains(message) && log.contains("Usage: majicflux quantize"), "\(options): \(log)")
@@ -138,6 +139,10 @@ final class CommandLineOptionTests: XCTestCase {
         let (status, log, _) = try run(["quantize", "in.safetensors", "out.safetensors", "--overflow", "nan", "--scale", "none"])
         XCTAssertNotEqual(status, 0)
         XCTAssertFalse(log.contains("--overflow"), "accepted; only the missing input is reported: \(log)")
+        // A safetensors format into a .gguf name is refused too (it used to write safetensors bytes there).
+        let named = try run(["quantize", "in.safetensors", "out.GGUF", "--format", "int8"])
+        XCTAssertNotEqual(named.status, 0)
+        XCTAssertTrue(named.log.contains("writes a safetensors file, not GGUF") && named.log.contains("Usage: majicflux quantize"), named.log)
     }
 
     /// `--dit`, `--text-encoder`, `--text-encoder-2` and `--vae` are used: with those parts moved out
@@ -241,6 +246,13 @@ final class CommandLineOptionTests: XCTestCase {
         XCTAssertTrue(blocks.printed.contains("MB in->out"), "the per-layer table: \(blocks.printed)")
         XCTAssertFalse(all.printed.contains("MB in->out"), "--quiet prints only the summary: \(all.printed)")
         XCTAssertTrue(all.printed.contains("wrote "), all.printed)
+        // The tiny DiT's rows (32 values) hold no q4_k block (256): said, not passed off as a quantized file.
+        for (type, warns) in [("gguf-q4_k", true), ("gguf-q8_0", false)] {
+            let r = try TestConsole.runToEnd(["quantize", dit, "out.gguf", "--format", type, "--quiet"])
+            folders.append(r.folder)
+            XCTAssertEqual(r.status, 0, r.log)
+            XCTAssertEqual(r.log.contains("warning: nothing will be quantized"), warns, "\(type): \(r.log)")
+        }
     }
 
     /// `--device cuda` on a machine without a usable GPU is refused with the reason, not run on the CPU.
