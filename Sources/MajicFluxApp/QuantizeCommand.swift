@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Models
 import Quant
 import Tensor
 
@@ -15,7 +16,8 @@ struct QuantizeCommand: ParsableCommand {
         *.index.json of a sharded checkpoint, or a folder holding either. OUTPUT is one .safetensors file, \
         or one .gguf file for the gguf-* formats (ComfyUI-GGUF / llama.cpp blocks, byte-identical to the \
         gguf Python package's quantizer, and for the k-quants to ggml's reference quantizers; tensors left \
-        alone keep F32/F16/BF16).
+        alone keep F32/F16/BF16). A diffusers transformer/ is written under BFL names (q, k, v fused), \
+        as single-file Flux DiTs are.
         """)
 
     @Argument(help: "Input checkpoint (.safetensors file, .index.json, or folder).")
@@ -90,12 +92,7 @@ struct QuantizeCommand: ParsableCommand {
         var policy = QuantPolicy.fluxDiT(format: fmt, granularity: gran, overflow: overflow == "nan" ? .nan : .saturate)
         if allLinear { policy.selects = { name, shape in shape.count == 2 && name.hasSuffix(".weight") } }
 
-        let source = try SafeTensorsCheckpoint(path: input)
-        // Refuse a bad OUTPUT (the input itself, a folder, a read-only folder) before any work.
-        try OutputPath.check(output, notSameAs: source.filePaths)
-        for stale in SafeTensorsWriter.removeStaleTemporaryFiles(for: output) {
-            Console.info("removed \(stale), left by an earlier run that was stopped")
-        }
+        let source = try openInput()
         let converter = try QuantizeConverter(source: source, policy: policy)
         // Ctrl-C or kill during the conversion must not leave the partial file (as large as the output).
         try SignalCleanup.removeOnSignal(SafeTensorsWriter.temporaryPath(for: output))
@@ -111,11 +108,7 @@ struct QuantizeCommand: ParsableCommand {
     private func runGGUF(_ type: GGMLType) throws {
         var selects: @Sendable (String, [Int]) -> Bool = QuantPolicy.isFluxBlockLinearWeight
         if allLinear { selects = { name, shape in shape.count == 2 && name.hasSuffix(".weight") } }
-        let source = try SafeTensorsCheckpoint(path: input)
-        try OutputPath.check(output, notSameAs: source.filePaths)
-        for stale in SafeTensorsWriter.removeStaleTemporaryFiles(for: output) {
-            Console.info("removed \(stale), left by an earlier run that was stopped")
-        }
+        let source = try openInput()
         let converter = try GGUFConverter(source: source, type: type, selects: selects)
         try SignalCleanup.removeOnSignal(SafeTensorsWriter.temporaryPath(for: output))
         defer { SignalCleanup.disarm() }
@@ -126,6 +119,21 @@ struct QuantizeCommand: ParsableCommand {
         printReportHeader()
         let summary = try converter.write(to: output, onLayer: printLayer)
         printSummary(converter.reports, summary)
+    }
+
+    /// The input checkpoint, with a bad OUTPUT (the input itself, a folder, a read-only folder) refused
+    /// before any work. A diffusers `transformer/` is read under BFL names, so the file written is a
+    /// single-file DiT as ComfyUI and the loader expect (with separate names, q, k and v would be
+    /// quantized apart and the loader would have to dequantize them to fuse them).
+    private func openInput() throws -> TensorSource {
+        let checkpoint = try SafeTensorsCheckpoint(path: input)
+        try OutputPath.check(output, notSameAs: checkpoint.filePaths)
+        for stale in SafeTensorsWriter.removeStaleTemporaryFiles(for: output) {
+            Console.info("removed \(stale), left by an earlier run that was stopped")
+        }
+        guard let bfl = try FluxCheckpointLayout.bflSource(of: checkpoint, description: input) else { return checkpoint }
+        Console.info("note: \(input) is a diffusers transformer; \(output) gets BFL names (double_blocks.N..., q/k/v fused), as single-file Flux DiTs have")
+        return bfl
     }
 
     /// The output would be the input again, in another file: say so rather than look like success.

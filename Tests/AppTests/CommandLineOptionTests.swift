@@ -234,6 +234,11 @@ final class CommandLineOptionTests: XCTestCase {
             Set(c.names.filter { $0.hasSuffix(".weight_scale") }.compactMap { try? c.info(named: $0).shape })
         }
         let blocks = try quantize(["--format", "int8", "--scale", "channel"])
+        // The tiny DiT is a diffusers file: written under BFL names, q/k/v fused into one quantized qkv.
+        XCTAssertEqual(try? blocks.out.info(named: "double_blocks.0.img_attn.qkv.weight").dtype, .i8)
+        XCTAssertNotNil(try? blocks.out.info(named: "double_blocks.0.img_attn.qkv.weight_scale"))
+        XCTAssertFalse(blocks.out.names.contains { $0.hasPrefix("transformer_blocks.") })
+        XCTAssertTrue(blocks.printed.contains("gets BFL names"), blocks.printed)
         let all = try quantize(["--format", "int8", "--scale", "channel", "--all-linear", "--quiet"])
         XCTAssertGreaterThan(count(blocks.out, .i8), 0)
         XCTAssertGreaterThan(count(all.out, .i8), count(blocks.out, .i8), "--all-linear also quantizes the embedders and the final layer")

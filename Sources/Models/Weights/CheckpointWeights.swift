@@ -8,6 +8,9 @@ public final class CheckpointWeights: WeightSource {
     /// Opens `path` (reads only headers; tensor data stays on disk until touched).
     public init(path: String) throws { checkpoint = try SafeTensorsCheckpoint(path: path) }
 
+    /// Over a checkpoint already open.
+    public init(checkpoint: SafeTensorsCheckpoint) { self.checkpoint = checkpoint }
+
     public var names: [String] { checkpoint.names }
     public func shape(of name: String) -> [Int]? { try? checkpoint.info(named: name).shape }
     public func tensor(_ name: String) throws -> Tensor { try checkpoint.tensor(named: name) }

@@ -1,15 +1,18 @@
 import Quant
 import Tensor
 
-/// A `WeightSource` seen as Quant's `TensorSource`, so `QuantizedCheckpoint` can read scaled layers.
+/// A `WeightSource` seen as Quant's `TensorSource`, so `QuantizedCheckpoint` can read scaled layers
+/// and the quantize converters can write a view (names sorted: a file's order must not depend on a
+/// dictionary's).
 final class WeightSourceTensors: TensorSource {
     let base: WeightSource
     let sourceDescription: String
+    let tensorNames: [String]
     init(_ base: WeightSource, description: String) {
         self.base = base
         sourceDescription = description
+        tensorNames = base.names.sorted()
     }
-    var tensorNames: [String] { base.names }
     var metadataStrings: [String: String] { base.metadata }
     func tensorInfo(named name: String) throws -> (dtype: DType, shape: [Int]) {
         guard let d = base.dtype(of: name), let s = base.shape(of: name) else {
