@@ -109,9 +109,9 @@ public enum WebP {
         return result
     }
 
-    /// libwebp's output (simple "VP8 "/"VP8L" or extended "VP8X" form) with an EXIF chunk added: the
-    /// extended form's VP8X header gets the EXIF flag (and the alpha flag for an RGBA picture), the
-    /// EXIF chunk goes last, and the RIFF size is set again.
+    /// libwebp's output (simple "VP8 "/"VP8L" or extended "VP8X" form) with an EXIF chunk added: an
+    /// extended file's VP8X header gets the EXIF flag, a simple one a new VP8X header (EXIF flag, and
+    /// the alpha flag for an RGBA picture); the EXIF chunk goes last and the RIFF size is set again.
     static func withEXIF(_ encoded: [UInt8], exif: [UInt8], width: Int, height: Int, alpha: Bool) throws -> [UInt8] {
         guard let parts = chunks(encoded), !parts.isEmpty else { throw TensorError.invalidArgument("libwebp produced no RIFF chunks") }
         let tiff = exif.starts(with: [0x45, 0x78, 0x69, 0x66, 0, 0]) ? Array(exif.dropFirst(6)) : exif
