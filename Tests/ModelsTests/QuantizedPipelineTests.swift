@@ -115,4 +115,31 @@ final class QuantizedPipelineTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("img_attn.qkv.weight is i8, not a float type"), "\(e)")
         }
     }
+
+    /// `quantize --all-linear` also quantizes tensors the models read as plain tensors (T5's and CLIP's
+    /// embedding tables, the DiT's embedders): they are taken as codes times scales. Before, int8 and
+    /// int4 tables were refused (or stopped the process) and fp8 ones were read without their scale.
+    func testAllLinearFilesOfEveryComponentLoad() throws {
+        let files = try FluxModelFiles.resolve(modelDir: Self.dir)
+        let reference = try FluxPipeline(files: files, precision: .bf16).generate(request()).rgb
+        let components: [(String, String, (String) -> FluxModelFiles.Overrides, String?)] = [
+            ("T5", Self.dir + "/text_encoder_2", { FluxModelFiles.Overrides(t5: $0) }, nil),
+            ("CLIP", Self.dir + "/text_encoder", { FluxModelFiles.Overrides(clip: $0) }, nil),
+            ("DiT", Self.dir + "/transformer", { _ in FluxModelFiles.Overrides() }, ""),
+        ]
+        for (component, input, overrides, dit) in components {
+            for (format, granularity) in [(QuantFormat.fp8e4m3fn, ScaleGranularity.tensor), (.int8, .channel), (.int4, .block(16))] {
+                let what = "\(component) \(format.rawValue) --all-linear"
+                let path = NSTemporaryDirectory() + "/majicflux-all-linear-\(UUID().uuidString).safetensors"
+                defer { try? FileManager.default.removeItem(atPath: path) }
+                var policy = QuantPolicy.fluxDiT(format: format, granularity: granularity)
+                policy.selects = { name, shape in shape.count == 2 && name.hasSuffix(".weight") }
+                _ = try QuantizeConverter(source: try SafeTensorsCheckpoint(path: input), policy: policy).write(to: path)
+                let picked = try FluxModelFiles.resolve(modelDir: Self.dir, dit: dit == nil ? nil : path, overrides: overrides(path))
+                let psnr = PictureComparison.psnr(try FluxPipeline(files: picked).generate(request()).rgb, reference)
+                print("tiny pipeline PSNR vs bf16 weights: \(what) \(psnr) dB")
+                XCTAssertGreaterThanOrEqual(psnr, format == .int4 ? 25 : 35, what)
+            }
+        }
+    }
 }

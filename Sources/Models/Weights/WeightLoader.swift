@@ -39,6 +39,7 @@ public final class WeightLoader {
     /// returns a zero placeholder of `shape` so construction can go on and report everything at once.
     public func take(_ name: String, shape: [Int]? = nil) -> Tensor {
         used.insert(name)
+        if let layer = scaledLayer(of: name) { return takeDequantized(layer, shape: shape) }
         guard let stored = source.shape(of: name) else {
             problems.append("missing \(name)" + (shape.map { " \($0)" } ?? ""))
             return placeholder(shape ?? [1])
@@ -60,6 +61,38 @@ public final class WeightLoader {
         } catch {
             problems.append("\(name): \(error)")
             return placeholder(stored)
+        }
+    }
+
+    /// The layer whose `.weight` `name` is, when the checkpoint stores it with a scale (fp8, int8, int4).
+    private func scaledLayer(of name: String) -> String? {
+        guard name.hasSuffix(".weight") else { return nil }
+        let layer = String(name.dropLast(".weight".count))
+        guard let checkpoint = try? quantizedCheckpoint(), checkpoint.weightScaleName(layer: layer) != nil else { return nil }
+        return layer
+    }
+
+    /// A scaled weight taken as a plain tensor (an embedding table, or a Linear the model holds
+    /// unquantized, e.g. after `quantize --all-linear`): its codes times their scales, never the bare
+    /// codes, which would be wrong values (fp8) or no float at all (int8, packed int4).
+    private func takeDequantized(_ layer: String, shape: [Int]?) -> Tensor {
+        let name = layer + ".weight"
+        do {
+            let q = try quantizedCheckpoint()!.linearWeight(layer)
+            for suffix in [QuantKeys.weightScale, QuantKeys.scaleWeight, QuantKeys.inputScale, QuantKeys.scaleInput, QuantKeys.comfyQuant] {
+                markUsed(layer + suffix)
+            }
+            if let shape, [q.rows, q.columns] != shape {
+                problems.append("\(name): checkpoint has shape \([q.rows, q.columns]), model expects \(shape)")
+                return placeholder(shape)
+            }
+            var t = q.dequantized()
+            if let backend, t.backend !== backend { t = t.moved(to: backend) }
+            if let c = computeDType, t.dtype != c { t = t.to(c) }
+            return t
+        } catch {
+            problems.append("\(name): \(error)")
+            return placeholder(shape ?? [1])
         }
     }
 
