@@ -18,15 +18,12 @@ import piexif
 import piexif.helper
 from PIL import Image, ImageOps
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_png_fixtures import pattern  # noqa: E402  (the same test pattern as the PNG fixtures)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "Tests", "TensorTests", "Fixtures", "webp")
 COMMENT = "a red fox in the snow, 提示词\nNegative prompt: blur\nSteps: 20, Sampler: Euler, Seed: 42, Size: 24x16"
-
-
-def pattern(w, h, c, salt):
-    y, x = np.mgrid[0:h, 0:w]
-    chans = [(x * 37 + y * 11 + k * 71 + salt * 13) % 256 for k in range(c)]
-    return np.stack(chans, axis=-1).astype(np.uint8)
 
 
 def exif_with(comment=None, orientation=None):

@@ -51,9 +51,7 @@ extension WeightLoader {
         guard let stored = shape(of: weightName) else { return nil }
         do {
             if let checkpoint = try quantizedCheckpoint(), checkpoint.weightScaleName(layer: prefix) != nil {
-                for suffix in [QuantKeys.weightScale, QuantKeys.scaleWeight, QuantKeys.inputScale, QuantKeys.scaleInput, QuantKeys.comfyQuant] {
-                    markUsed(prefix + suffix)
-                }
+                markCompanionsUsed(prefix)
                 markUsed(weightName)
                 let q = try checkpoint.linearWeight(prefix)
                 if q.rows != out || q.columns != inFeatures {
@@ -91,9 +89,7 @@ extension WeightLoader {
             if let checkpoint = try quantizedCheckpoint(), checkpoint.weightScaleName(layer: prefix) != nil {
                 let q = try checkpoint.linearWeight(prefix)
                 guard q.format == .fp8e4m3fn, q.granularity == .tensor || q.granularity == .channel, let s = q.scales else { return nil }
-                for suffix in [QuantKeys.weightScale, QuantKeys.scaleWeight, QuantKeys.inputScale, QuantKeys.scaleInput, QuantKeys.comfyQuant] {
-                    markUsed(prefix + suffix)
-                }
+                markCompanionsUsed(prefix)
                 markUsed(weightName)
                 return (q.data.moved(to: gpu), s.reshaped([s.count]).moved(to: gpu))
             }

@@ -79,9 +79,7 @@ public final class WeightLoader {
         let name = layer + ".weight"
         do {
             let q = try quantizedCheckpoint()!.linearWeight(layer)
-            for suffix in [QuantKeys.weightScale, QuantKeys.scaleWeight, QuantKeys.inputScale, QuantKeys.scaleInput, QuantKeys.comfyQuant] {
-                markUsed(layer + suffix)
-            }
+            markCompanionsUsed(layer)
             if let shape, [q.rows, q.columns] != shape {
                 problems.append("\(name): checkpoint has shape \([q.rows, q.columns]), model expects \(shape)")
                 return placeholder(shape)
@@ -103,6 +101,13 @@ public final class WeightLoader {
 
     /// Marks a tensor as consumed without reading it (scale companions of quantized layers).
     func markUsed(_ name: String) { used.insert(name) }
+
+    /// Marks the scale companions of Linear `layer` (weight and input scales, ComfyUI's markers) as consumed.
+    func markCompanionsUsed(_ layer: String) {
+        for suffix in [QuantKeys.weightScale, QuantKeys.scaleWeight, QuantKeys.inputScale, QuantKeys.scaleInput, QuantKeys.comfyQuant] {
+            markUsed(layer + suffix)
+        }
+    }
 
     /// The source as a quantized checkpoint when it holds float8/int layers or scales; nil otherwise.
     func quantizedCheckpoint() throws -> QuantizedCheckpoint? {
