@@ -54,6 +54,14 @@ final class A1111APITests: XCTestCase {
         XCTAssertEqual(quiet.status, 200, quiet.text)
         XCTAssertEqual((quiet.json["images"] as? [Any])?.count, 0)
         XCTAssertEqual((try infoOf(quiet)["all_seeds"] as? [Int]), [40])
+        XCTAssertFalse((try infoOf(quiet)["notes"] as? [String] ?? []).contains { $0.contains("T5 tokens") }, "a short prompt loses nothing")
+
+        // A prompt past T5's length (this server reads 64 tokens): the notes say the rest has no effect.
+        let long = try await console.post("/sdapi/v1/txt2img", json: ["prompt": String(repeating: "a red circle on a blue square, ", count: 20),
+                                                                      "seed": 41, "steps": 1, "width": 32, "height": 32, "send_images": false])
+        XCTAssertEqual(long.status, 200, long.text)
+        let longNotes = (try infoOf(long)["notes"] as? [String] ?? []).joined(separator: " | ")
+        XCTAssertTrue(longNotes.contains("T5 reads 64 (the server's --max-sequence-length, at most 512): the rest of the prompt has no effect"), longNotes)
     }
 
     /// `samples_format` "jpg" (set through /options, as clients of A1111 do): the pictures come back as

@@ -196,6 +196,16 @@ extension ConsoleServer {
         }
         let first = made.first.map { pictures[$0.index] } ?? pictures[0]
         let stamp = A1111Activity.timestamp(Date())
+        // Words past T5's length change nothing: said in the notes, as the CLI and the console say it.
+        var notes = job.notes
+        if let counter = host.promptTokens {
+            for (what, text) in [("prompt", first.prompt)] + (first.trueCFGScale > 1 ? [("negative prompt", first.negativePrompt)] : []) {
+                let length = counter.length(text, maxSequenceLength: first.maxSequenceLength)
+                if let notice = length.notice(what, option: "the server's --max-sequence-length", maximum: GenerationLimits.sequenceLengths.upperBound) {
+                    notes.append(notice)
+                }
+            }
+        }
         let seeds = made.map { JSONValue.int(Int(truncatingIfNeeded: pictures[$0.index].seed)) }
         var info: [String: JSONValue] = [
             "prompt": .string(job.prompt),
@@ -216,7 +226,7 @@ extension ConsoleServer {
             "infotexts": .array(infotexts), "styles": .array([]), "job_timestamp": .string(stamp), "clip_skip": .int(1),
             "is_using_inpainting_conditioning": .bool(false), "version": .string("majicflux"),
             // Ours: what was ignored, and where the pictures are in this server's history.
-            "notes": .array(job.notes.map(JSONValue.string)),
+            "notes": .array(notes.map(JSONValue.string)),
             "job_ids": .array(made.map { .string(ids[$0.index]) }),
             "images_urls": .array(made.map { .string($0.entry.url) }),
         ]
