@@ -88,15 +88,10 @@ struct Generate: ParsableCommand {
         .guidance: "--guidance", .trueCFGScale: "--cfg-scale", .maxSequenceLength: "--max-sequence-length", .cacheThreshold: "--cache",
     ] as [GenerationIssue.Field: String]).merging(ConditioningOptions.optionNames) { a, _ in a }
 
-    /// Where picture `seed` of a batch goes (`PictureOutput.path`).
-    static func outputPath(_ output: String, seed: UInt64, batch: Int) -> String {
-        PictureOutput.path(output, seed: seed, batch: batch)
-    }
-
     func run() throws {
         _ = ProcessClock.fallbackStart
         // A destination that cannot be written is reported now, not after the whole generation.
-        do { try OutputPath.check(Self.outputPath(output, seed: 0, batch: batch)) } catch let e as TensorError { throw CLIError("--output \(e)") }
+        do { try OutputPath.check(PictureOutput.path(output, seed: 0, batch: batch)) } catch let e as TensorError { throw CLIError("--output \(e)") }
         // LoRA files are read before any weights load: a bad one fails at once.
         let uses = try readLoRAs()
         // So are the input pictures: a missing or corrupt file fails before anything loads.
@@ -113,14 +108,10 @@ struct Generate: ParsableCommand {
             for use in uses { Console.info("LoRA \(use.lora.describe) at weight \(use.weightText)") }
         }
         // Words past T5's length have no effect: say so (diffusers warns likewise).
-        for (what, text) in [("prompt", request.prompt)] + (request.trueCFGScale > 1 ? [("negative prompt", request.negativePrompt)] : []) {
-            let length = pipeline.promptLength(text, maxSequenceLength: request.maxSequenceLength)
-            if let notice = length.notice(what, option: "--max-sequence-length", maximum: GenerationLimits.sequenceLengths.upperBound) {
-                Console.info("note: \(notice)")
-            }
-        }
+        for notice in pipeline.promptTokenCounter.notices(for: request, option: "--max-sequence-length") { Console.info("note: \(notice)") }
         let (width, height, steps) = (request.width, request.height, request.steps)
-        if PictureOutput(path: output) == .webp, max(width, height) > WebP.maxSide {  // found now, not after the steps
+        let format = PictureOutput(path: output)
+        if format == .webp, max(width, height) > WebP.maxSide {  // found now, not after the steps
             throw CLIError("--output \(output): a WebP picture is at most \(WebP.maxSide) pixels a side, and \(width)x\(height) is larger; write a .png or .jpg")
         }
         if backend is CPUBackend {  // host-memory estimate of CPU inference; a GPU holds the weights itself
@@ -163,9 +154,8 @@ struct Generate: ParsableCommand {
         }
         // Each picture with its own seed in its infotext.
         let writeStart = Date()
-        let format = PictureOutput(path: output)
         for image in images {
-            let path = Self.outputPath(output, seed: image.request.seed, batch: batch)
+            let path = PictureOutput.path(output, seed: image.request.seed, batch: batch)
             try format.write(try image.png, to: path, text: image.parameterText(model: model.displayName, kind: pipeline.preset.conditioning, record: record))
             Console.info("wrote \(path)")
         }

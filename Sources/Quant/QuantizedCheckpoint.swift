@@ -101,6 +101,13 @@ public final class QuantizedCheckpoint: @unchecked Sendable {
         return nil
     }
 
+    /// The Linear whose weight tensor `name` (`<layer>.weight`) is, when it is stored with a scale.
+    public func scaledLayer(ofWeight name: String) -> String? {
+        guard name.hasSuffix(".weight") else { return nil }
+        let layer = String(name.dropLast(".weight".count))
+        return weightScaleName(layer: layer) != nil ? layer : nil
+    }
+
     /// True when `<layer>.weight` is stored in a float8 or integer format (scaled or not).
     public func isQuantized(layer: String) throws -> Bool {
         if weightScaleName(layer: layer) != nil { return true }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Models
+import Tensor
 
 /// The page and the JSON API (documented in docs/API.md).
 extension ConsoleServer {
@@ -98,6 +99,20 @@ extension ConsoleServer {
     static func isJSON(contentType: String) -> Bool {
         let mediaType = contentType.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         return mediaType.trimmingCharacters(in: .whitespaces).lowercased() == "application/json"
+    }
+
+    /// A small JSON request's body as an object: 415 unless sent as `application/json` (`shape` shows
+    /// what to send), 413 beyond `limit` bytes, 400 for anything but a JSON object.
+    static func jsonObject(_ request: Request, limit: Int, shape: String) async throws -> (object: [String: JSONValue], bytes: Int) {
+        let type = request.headers[.contentType] ?? ""
+        guard isJSON(contentType: type) else {
+            throw APIError(.unsupportedMediaType, "send \(shape) as JSON with Content-Type: application/json (got \(type.isEmpty ? "none" : String(type.prefix(100))))")
+        }
+        let body = try await collect(request, limit: limit)
+        let json: JSONValue
+        do { json = try JSONValue.parse(body, maxDepth: 4) } catch { throw APIError.badRequest("the request body is not valid JSON: \(error)") }
+        guard let o = json.object else { throw APIError.badRequest("the request body must be a JSON object") }
+        return (o, body.count)
     }
 
     /// The body, at most `limit` bytes (413 beyond). A body that ends early or is malformed (the

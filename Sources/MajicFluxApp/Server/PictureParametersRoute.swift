@@ -11,15 +11,8 @@ import Tensor
 extension ConsoleServer {
     func addPictureParametersRoute(to router: Router<ConsoleRequestContext>, images: JobImages, uploadLimit: Int) {
         router.post("/api/picture-parameters") { request, _ in
-            let type = request.headers[.contentType] ?? ""
-            guard Self.isJSON(contentType: type) else {
-                throw APIError(.unsupportedMediaType, "send {\"image\": base64 or a data URL} as JSON with Content-Type: application/json (got \(type.isEmpty ? "none" : String(type.prefix(100))))")
-            }
-            let body = try await Self.collect(request, limit: uploadLimit)
-            let json: JSONValue
-            do { json = try JSONValue.parse(body, maxDepth: 4) } catch { throw APIError.badRequest("the request body is not valid JSON: \(error)") }
-            guard let o = json.object else { throw APIError.badRequest("the request body must be a JSON object") }
-            if body.count - JobImages.pictureBytes(o) > self.configuration.maxBodyBytes { throw JobRequestParser.tooLarge(self.configuration.maxBodyBytes) }
+            let (o, size) = try await Self.jsonObject(request, limit: uploadLimit, shape: "{\"image\": base64 or a data URL}")
+            if size - JobImages.pictureBytes(o) > self.configuration.maxBodyBytes { throw JobRequestParser.tooLarge(self.configuration.maxBodyBytes) }
             guard let v = o["image"], !v.isNull else { throw APIError.badRequest("image is missing: send the picture as base64 text or a data URL") }
             guard let text = v.string else { throw APIError.badRequest("image must be a picture as base64 text or a data URL, got \(JobRequestParser.shown(v))") }
             let bytes = try images.base64(text, field: "image")
@@ -42,20 +35,14 @@ struct PictureParameters: Codable {
             throw APIError.badRequest("image is not a PNG, JPEG or WebP picture" + (bytes.isEmpty ? " (it is empty)" : ""))
         }
         guard let size = PictureHeader.size(bytes) else { throw APIError.badRequest("image is a damaged \(format.rawValue) file (no size in its header)") }
-        var infotext: String?
-        switch format {
-        case .png:
-            let chunks: [(key: String, value: String)]
-            do { chunks = try PNG.text(bytes, source: "image") } catch { throw APIError.badRequest("image is a damaged PNG file: \(error)") }
-            if let record = chunks.first(where: { $0.key == "majicflux" }),
-               var p = try? JSONDecoder().decode(JobParameters.self, from: Data(record.value.utf8)) {
-                p.conditioning = nil
-                return PictureParameters(parameters: p, source: "majicflux")
-            }
-            infotext = chunks.first { $0.key == "parameters" }?.value
-        case .jpeg: infotext = JPEG.userComment(in: bytes)
-        case .webp: infotext = WebP.userComment(in: bytes)
+        let chunks: [(key: String, value: String)]
+        do { chunks = try PictureText.read(bytes)?.chunks ?? [] } catch { throw APIError.badRequest("image is a damaged PNG file: \(error)") }
+        if let record = chunks.first(where: { $0.key == "majicflux" }),
+           var p = try? JSONDecoder().decode(JobParameters.self, from: Data(record.value.utf8)) {
+            p.conditioning = nil
+            return PictureParameters(parameters: p, source: "majicflux")
         }
+        let infotext = chunks.first { $0.key == "parameters" }?.value
         guard let infotext, !infotext.isEmpty else {
             throw APIError.badRequest("image carries no generation parameters (no PNG \"parameters\" text, no EXIF UserComment)")
         }

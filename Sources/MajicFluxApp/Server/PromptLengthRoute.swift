@@ -9,22 +9,13 @@ import Tensor
 extension ConsoleServer {
     func addPromptLengthRoute(to router: Router<ConsoleRequestContext>) {
         router.post("/api/prompt-length") { request, _ in
-            let type = request.headers[.contentType] ?? ""
-            guard Self.isJSON(contentType: type) else {
-                throw APIError(.unsupportedMediaType, "send {\"prompt\": ...} as JSON with Content-Type: application/json (got \(type.isEmpty ? "none" : String(type.prefix(100))))")
-            }
-            let body = try await Self.collect(request, limit: self.configuration.maxBodyBytes)
-            return try JSONResponse.make(try self.promptLength(body))
+            let body = try await Self.jsonObject(request, limit: self.configuration.maxBodyBytes, shape: "{\"prompt\": ...}")
+            return try JSONResponse.make(try self.promptLength(body.object))
         }
     }
 
     /// Counts `{"prompt": text, "max_sequence_length": n}` (n: the model's default when left out).
-    func promptLength(_ body: [UInt8]) throws -> PromptLengthAnswer {
-        let json: JSONValue
-        do { json = try JSONValue.parse(body, maxDepth: 4) } catch {
-            throw APIError.badRequest("the request body is not valid JSON: \(error)")
-        }
-        guard let o = json.object else { throw APIError.badRequest("the request body must be a JSON object") }
+    func promptLength(_ o: [String: JSONValue]) throws -> PromptLengthAnswer {
         guard let v = o["prompt"] else { throw APIError.badRequest("prompt is missing") }
         guard let prompt = v.string else { throw APIError.badRequest("prompt must be a string, got \(JobRequestParser.shown(v))") }
         if prompt.count > GenerationLimits.promptCharacters {

@@ -40,6 +40,16 @@ public struct PromptTokenCounter: Sendable {
         PromptLength(clipTokens: clip.encode(prompt).count, clipLimit: FluxPipeline.clipLength,
                      t5Tokens: t5.encode(prompt).count, t5Limit: maxSequenceLength)
     }
+
+    /// What T5 drops of `r`'s prompt, and of its negative prompt when true CFG reads it, as notices
+    /// (`PromptLength.notice`) naming `option`, the setting that raises the limit; empty when T5 reads all.
+    public func notices(for r: GenerationRequest, option: String) -> [String] {
+        let texts = [("prompt", r.prompt)] + (r.trueCFGScale > 1 ? [("negative prompt", r.negativePrompt)] : [])
+        return texts.compactMap { what, text in
+            length(text, maxSequenceLength: r.maxSequenceLength)
+                .notice(what, option: option, maximum: GenerationLimits.sequenceLengths.upperBound)
+        }
+    }
 }
 
 extension FluxPipeline {

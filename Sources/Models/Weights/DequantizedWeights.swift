@@ -25,24 +25,17 @@ public final class DequantizedWeights: WeightSource {
 
     public var metadata: [String: String] { base.metadata }
 
-    /// The Linear whose weight `name` is, when it is stored scaled.
-    private func scaledLayer(_ name: String) -> String? {
-        guard name.hasSuffix(".weight") else { return nil }
-        let layer = String(name.dropLast(".weight".count))
-        return checkpoint.weightScaleName(layer: layer) != nil ? layer : nil
-    }
-
     /// From the stored shape, without reading the tensor (int4 packs two columns per byte).
     public func shape(of name: String) -> [Int]? {
-        guard let stored = base.shape(of: name), scaledLayer(name) != nil, stored.count == 2 else { return base.shape(of: name) }
+        guard let stored = base.shape(of: name), checkpoint.scaledLayer(ofWeight: name) != nil, stored.count == 2 else { return base.shape(of: name) }
         let packed = base.dtype(of: name) == .u8 && metadata[QuantKeys.formatMetadata] == QuantFormat.int4.rawValue
         return [stored[0], packed ? stored[1] * 2 : stored[1]]
     }
 
-    public func dtype(of name: String) -> DType? { scaledLayer(name) != nil ? .f32 : base.dtype(of: name) }
+    public func dtype(of name: String) -> DType? { checkpoint.scaledLayer(ofWeight: name) != nil ? .f32 : base.dtype(of: name) }
 
     public func tensor(_ name: String) throws -> Tensor {
-        guard let layer = scaledLayer(name) else { return try base.tensor(name) }
+        guard let layer = checkpoint.scaledLayer(ofWeight: name) else { return try base.tensor(name) }
         return try checkpoint.linearWeight(layer).dequantized()
     }
 }

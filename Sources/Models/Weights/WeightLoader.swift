@@ -39,7 +39,9 @@ public final class WeightLoader {
     /// returns a zero placeholder of `shape` so construction can go on and report everything at once.
     public func take(_ name: String, shape: [Int]? = nil) -> Tensor {
         used.insert(name)
-        if let layer = scaledLayer(of: name) { return takeDequantized(layer, shape: shape) }
+        if let checkpoint = try? quantizedCheckpoint(), let layer = checkpoint.scaledLayer(ofWeight: name) {
+            return takeDequantized(layer, of: checkpoint, shape: shape)
+        }
         guard let stored = source.shape(of: name) else {
             problems.append("missing \(name)" + (shape.map { " \($0)" } ?? ""))
             return placeholder(shape ?? [1])
@@ -64,21 +66,13 @@ public final class WeightLoader {
         }
     }
 
-    /// The layer whose `.weight` `name` is, when the checkpoint stores it with a scale (fp8, int8, int4).
-    private func scaledLayer(of name: String) -> String? {
-        guard name.hasSuffix(".weight") else { return nil }
-        let layer = String(name.dropLast(".weight".count))
-        guard let checkpoint = try? quantizedCheckpoint(), checkpoint.weightScaleName(layer: layer) != nil else { return nil }
-        return layer
-    }
-
     /// A scaled weight taken as a plain tensor (an embedding table, or a Linear the model holds
     /// unquantized, e.g. after `quantize --all-linear`): its codes times their scales, never the bare
     /// codes, which would be wrong values (fp8) or no float at all (int8, packed int4).
-    private func takeDequantized(_ layer: String, shape: [Int]?) -> Tensor {
+    private func takeDequantized(_ layer: String, of checkpoint: QuantizedCheckpoint, shape: [Int]?) -> Tensor {
         let name = layer + ".weight"
         do {
-            let q = try quantizedCheckpoint()!.linearWeight(layer)
+            let q = try checkpoint.linearWeight(layer)
             markCompanionsUsed(layer)
             if let shape, [q.rows, q.columns] != shape {
                 problems.append("\(name): checkpoint has shape \([q.rows, q.columns]), model expects \(shape)")

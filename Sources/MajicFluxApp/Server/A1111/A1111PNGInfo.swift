@@ -15,22 +15,14 @@ enum A1111PNGInfo {
         do { bytes = try images.base64(text.trimmingCharacters(in: .whitespacesAndNewlines), field: "image") } catch let e as APIError {
             throw A1111Error(status: e.status == .badRequest ? .unprocessableContent : e.status, message: e.message, field: e.status == .badRequest ? "image" : nil)
         }
-        var info = "", items: [String: JSONValue] = [:]
-        switch PictureHeader.format(bytes) {
-        case "PNG"?:
-            let chunks: [(key: String, value: String)]
-            do { chunks = try PNG.text(bytes, source: "image") } catch {
-                throw A1111Error.invalid("image", "image is a corrupt PNG file: \(error)")
-            }
-            for (key, value) in chunks {
-                if key == "parameters" { info = value } else { items[key] = .string(value) }
-            }
-        case "JPEG"?:
-            info = JPEG.userComment(in: bytes) ?? ""
-        case "WebP"?:
-            info = WebP.userComment(in: bytes) ?? ""
-        default:
+        let picture: (format: ImageFile.Format, chunks: [(key: String, value: String)])?
+        do { picture = try PictureText.read(bytes) } catch { throw A1111Error.invalid("image", "image is a corrupt PNG file: \(error)") }
+        guard let picture else {
             throw A1111Error.invalid("image", "image is not a PNG, JPEG or WebP picture" + (bytes.isEmpty ? " (it is empty)" : ""))
+        }
+        var info = "", items: [String: JSONValue] = [:]
+        for (key, value) in picture.chunks {
+            if key == "parameters" { info = value } else { items[key] = .string(value) }
         }
         return .object(["info": .string(info), "items": .object(items),
                         "parameters": .object(Infotext.a1111Parameters(info).mapValues(JSONValue.string))])

@@ -197,15 +197,7 @@ extension ConsoleServer {
         let first = made.first.map { pictures[$0.index] } ?? pictures[0]
         let stamp = A1111Activity.timestamp(Date())
         // Words past T5's length change nothing: said in the notes, as the CLI and the console say it.
-        var notes = job.notes
-        if let counter = host.promptTokens {
-            for (what, text) in [("prompt", first.prompt)] + (first.trueCFGScale > 1 ? [("negative prompt", first.negativePrompt)] : []) {
-                let length = counter.length(text, maxSequenceLength: first.maxSequenceLength)
-                if let notice = length.notice(what, option: "the server's --max-sequence-length", maximum: GenerationLimits.sequenceLengths.upperBound) {
-                    notes.append(notice)
-                }
-            }
-        }
+        let notes = job.notes + (host.promptTokens?.notices(for: first, option: "the server's --max-sequence-length") ?? [])
         let seeds = made.map { JSONValue.int(Int(truncatingIfNeeded: pictures[$0.index].seed)) }
         var info: [String: JSONValue] = [
             "prompt": .string(job.prompt),
