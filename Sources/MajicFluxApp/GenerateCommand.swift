@@ -9,6 +9,7 @@ struct Generate: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
     @OptionGroup(title: "Pictures (img2img, inpainting, outpainting, control, Kontext)") var pictures: ConditioningOptions
+    @OptionGroup(title: "Hires fix (AUTOMATIC1111's: upscale, then refine at the larger size)") var hiresFix: HiresOptions
 
     @Option(help: "What to paint.") var prompt: String
     @Option(name: .customLong("negative-prompt"), help: "What to avoid (used when --cfg-scale > 1).") var negativePrompt: String = ""
@@ -72,6 +73,7 @@ struct Generate: ParsableCommand {
         r.maxSequenceLength = maxSequenceLength ?? preset.sequenceLength
         r.schedule = schedule?.kind ?? preset.schedule
         r.cacheThreshold = cache
+        r.hires = hiresFix.hires(width: r.width, height: r.height)
         do {
             // The pictures' own problems first: the size they imply must not hide them.
             if r.conditioning != nil { try GenerationLimits().check(r.withSmallestSize, preset: preset) }
@@ -86,6 +88,7 @@ struct Generate: ParsableCommand {
     static let optionName: [GenerationIssue.Field: String] = ([
         .prompt: "--prompt", .negativePrompt: "--negative-prompt", .steps: "--steps", .width: "--width", .height: "--height",
         .guidance: "--guidance", .trueCFGScale: "--cfg-scale", .maxSequenceLength: "--max-sequence-length", .cacheThreshold: "--cache",
+        .hires: "the hires fix (--hires-*)",
     ] as [GenerationIssue.Field: String]).merging(ConditioningOptions.optionNames) { a, _ in a }
 
     func run() throws {
@@ -109,7 +112,9 @@ struct Generate: ParsableCommand {
         }
         // Words past T5's length have no effect: say so (diffusers warns likewise).
         for notice in pipeline.promptTokenCounter.notices(for: request, option: "--max-sequence-length") { Console.info("note: \(notice)") }
-        let (width, height, steps) = (request.width, request.height, request.steps)
+        // The picture written is the hires fix's size when there is one.
+        let (width, height) = (request.hires?.width ?? request.width, request.hires?.height ?? request.height)
+        let steps = request.steps
         let format = PictureOutput(path: output)
         if format == .webp, max(width, height) > WebP.maxSide {  // found now, not after the steps
             throw CLIError("--output \(output): a WebP picture is at most \(WebP.maxSide) pixels a side, and \(width)x\(height) is larger; write a .png or .jpg")
@@ -121,11 +126,13 @@ struct Generate: ParsableCommand {
         let record = JobConditioning(request.conditioning)
         if let record { Console.info("\(record.mode) from " + record.inputs.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.width)x\($0.value.height)" }.joined(separator: ", ")) }
         let seeds = batch > 1 ? "seeds \(request.seed)...\(request.seed &+ UInt64(batch - 1)) (a batch of \(batch))" : "seed \(request.seed)"
-        Console.info("\(seeds), \(width)x\(height), \(steps) steps on \(backend.name) (\(pipeline.preset.name) defaults)")
+        Console.info("\(seeds), \(request.width)x\(request.height), \(steps) steps on \(backend.name) (\(pipeline.preset.name) defaults)")
+        if let h = request.hires { Console.info("hires fix: \(h.summary(requestSteps: steps))") }
         let gpu = backend as? CUDABackend
         gpu?.resetPeak()
         // Under a VRAM budget a batch runs one picture after another (FluxPipeline+Batch.swift).
-        let bar = ProgressBar(total: pipeline.vramBudget != nil ? steps * batch : steps)
+        let stepsRun = pipeline.stepsRun(request)
+        let bar = ProgressBar(total: pipeline.vramBudget != nil ? stepsRun * batch : stepsRun)
         let started = Date()
         var images = try pipeline.generate(request, batch: batch) { bar.update($0); return true }
         bar.finish()

@@ -18,36 +18,6 @@ final class BatchGenerationTests: XCTestCase {
         return r
     }
 
-    /// Every batch picture against the single run of its seed: the same to float rounding (at most
-    /// one level of 255 apart, nearly all bytes equal), and the pictures differ from each other.
-    /// Returns how many pictures the batch's VAE encoder ran on and how many each single run did.
-    @discardableResult
-    func assertBatchEqualsSingles(_ p: FluxPipeline, _ r: GenerationRequest, count: Int, file: StaticString = #filePath,
-                                  line: UInt = #line) throws -> (batch: Int, single: Int) {
-        let batch = try p.generate(r, batch: count)
-        let batchEncodes = p.lastTimings.vaeEncodes
-        var singleEncodes: Set<Int> = []
-        XCTAssertEqual(p.lastBatchRows, count, "one pass for the whole batch", file: file, line: line)
-        XCTAssertEqual(batch.map(\.request.seed), (0..<UInt64(count)).map { r.seed + $0 }, file: file, line: line)
-        for (k, picture) in batch.enumerated() {
-            var single = r
-            single.seed = r.seed + UInt64(k)
-            let alone = try p.generate(single)
-            singleEncodes.insert(p.lastTimings.vaeEncodes)
-            XCTAssertEqual(p.lastBatchRows, 1)
-            XCTAssertEqual(picture.rgb.count, alone.rgb.count, file: file, line: line)
-            let diffs = zip(picture.rgb, alone.rgb).map { abs(Int($0) - Int($1)) }
-            XCTAssertLessThanOrEqual(diffs.max() ?? 0, 1, "picture \(k) (seed \(single.seed)) is not its single run", file: file, line: line)
-            XCTAssertGreaterThan(diffs.filter { $0 == 0 }.count * 100, diffs.count * 99, "picture \(k): bytes off by rounding only", file: file, line: line)
-            XCTAssertEqual(picture.request, alone.request, file: file, line: line)
-        }
-        for k in 1..<count {
-            XCTAssertNotEqual(batch[k].rgb, batch[0].rgb, "each row draws its own noise", file: file, line: line)
-        }
-        XCTAssertEqual(singleEncodes.count, 1, "every single run encodes the same pictures", file: file, line: line)
-        return (batchEncodes, singleEncodes.first ?? -1)
-    }
-
     func testATextToImageBatchIsTheSingleRunOfEachSeedWithAndWithoutTrueCFG() throws {
         let p = try Self.pipeline()
         try assertBatchEqualsSingles(p, Self.request(p), count: 3)
@@ -103,5 +73,37 @@ final class BatchGenerationTests: XCTestCase {
         other.prompt = "a green square"
         XCTAssertThrowsError(try p.generate(batch: [r, other])) { XCTAssertTrue("\($0)".contains("differ only in their seed"), "\($0)") }
         XCTAssertThrowsError(try p.generate(batch: [])) { XCTAssertTrue("\($0)".contains("got 0"), "\($0)") }
+    }
+}
+
+extension XCTestCase {
+    /// Every batch picture against the single run of its seed: the same to float rounding (at most
+    /// one level of 255 apart, nearly all bytes equal), and the pictures differ from each other.
+    /// Returns how many pictures the batch's VAE encoder ran on and how many each single run did.
+    @discardableResult
+    func assertBatchEqualsSingles(_ p: FluxPipeline, _ r: GenerationRequest, count: Int, file: StaticString = #filePath,
+                                  line: UInt = #line) throws -> (batch: Int, single: Int) {
+        let batch = try p.generate(r, batch: count)
+        let batchEncodes = p.lastTimings.vaeEncodes
+        var singleEncodes: Set<Int> = []
+        XCTAssertEqual(p.lastBatchRows, count, "one pass for the whole batch", file: file, line: line)
+        XCTAssertEqual(batch.map(\.request.seed), (0..<UInt64(count)).map { r.seed + $0 }, file: file, line: line)
+        for (k, picture) in batch.enumerated() {
+            var single = r
+            single.seed = r.seed + UInt64(k)
+            let alone = try p.generate(single)
+            singleEncodes.insert(p.lastTimings.vaeEncodes)
+            XCTAssertEqual(p.lastBatchRows, 1)
+            XCTAssertEqual(picture.rgb.count, alone.rgb.count, file: file, line: line)
+            let diffs = zip(picture.rgb, alone.rgb).map { abs(Int($0) - Int($1)) }
+            XCTAssertLessThanOrEqual(diffs.max() ?? 0, 1, "picture \(k) (seed \(single.seed)) is not its single run", file: file, line: line)
+            XCTAssertGreaterThan(diffs.filter { $0 == 0 }.count * 100, diffs.count * 99, "picture \(k): bytes off by rounding only", file: file, line: line)
+            XCTAssertEqual(picture.request, alone.request, file: file, line: line)
+        }
+        for k in 1..<count {
+            XCTAssertNotEqual(batch[k].rgb, batch[0].rgb, "each row draws its own noise", file: file, line: line)
+        }
+        XCTAssertEqual(singleEncodes.count, 1, "every single run encodes the same pictures", file: file, line: line)
+        return (batchEncodes, singleEncodes.first ?? -1)
     }
 }

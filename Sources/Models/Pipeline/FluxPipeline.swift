@@ -193,6 +193,20 @@ public final class FluxPipeline {
         return try generateRows([request], progress: progress)[0]
     }
 
+    /// The denoising steps `request` runs (what progress counts to): img2img and inpainting skip the
+    /// start of the schedule, and the hires fix adds the end of its second one.
+    public func stepsRun(_ request: GenerationRequest) -> Int {
+        var steps = request.steps
+        if let c = request.conditioning, !c.isEmpty, preset.conditioning == .base {
+            steps -= Self.firstStep(steps: request.steps, strength: c.strength ?? ImageConditioning.defaultStrength)
+        }
+        if let h = request.hires {
+            let second = h.steps ?? request.steps
+            steps += second - Self.firstStep(steps: second, strength: h.strength)
+        }
+        return steps
+    }
+
     /// The run of one or more requests that differ only in their seed (checked by the caller), as
     /// one batch: text encoded once, each row's draws from its own generator, one DiT pass per step
     /// for all rows, the VAE decoding picture by picture (FluxPipeline+Batch.swift). The caller holds
@@ -212,16 +226,14 @@ public final class FluxPipeline {
         let start = ContinuousClock.now
         let (lh, lw) = (request.height / 8, request.width / 8)
         let schedule = try schedule(for: request, imageTokens: (lh / 2) * (lw / 2))
-        // The steps that run: img2img and inpainting skip the start of the schedule.
-        var totalSteps = request.steps
-        if let c = request.conditioning, !c.isEmpty, preset.conditioning == .base {
-            totalSteps = schedule.steps - Self.firstStep(steps: schedule.steps, strength: c.strength ?? ImageConditioning.defaultStrength)
-        }
+        let totalSteps = stepsRun(request)
+        // The size being denoised: the hires fix's second pass works on the final one.
+        var passSize = (width: request.width, height: request.height)
         func report(_ stage: GenerationProgress.Stage, _ step: Int, denoised: Tensor? = nil) throws {
             let secs = (ContinuousClock.now - start).seconds
-            if let progress, !progress(GenerationProgress(stage: stage, step: step, totalSteps: totalSteps, elapsed: secs, denoised: denoised)) {
-                throw ModelError.cancelled
-            }
+            var p = GenerationProgress(stage: stage, step: step, totalSteps: totalSteps, elapsed: secs, denoised: denoised)
+            (p.width, p.height) = passSize
+            if let progress, !progress(p) { throw ModelError.cancelled }
         }
         try report(.encodingText, 0)
         let cond = try encode(prompt: request.prompt, maxSequenceLength: request.maxSequenceLength)
@@ -239,17 +251,33 @@ public final class FluxPipeline {
             begin = try denoisingStart(request, c, schedule: schedule, generators: generators, latentSize: (lh, lw))
             CPUBackend.shared.releaseCachedBuffers()
         }
-        let denoiseStart = ContinuousClock.now, ditLoadBefore = lastTimings.ditLoad
-        let (x, steps) = try denoise(request, cond: cond, uncond: uncond, latentSize: (lh, lw), schedule: schedule,
-                                     generators: generators, start: begin,
-                                     wantsDenoised: progress != nil) { try report(.denoising, $0, denoised: $1) }
-        settleDevice()
-        lastTimings.steps += GenerationTimings.seconds(since: denoiseStart) - (lastTimings.ditLoad - ditLoadBefore)
-        lastTimings.stepCount += steps
+        // Without a VRAM budget the hires fix's two passes share one loaded DiT; under one, each pass
+        // plans its resident blocks for its own token count.
+        let sharedDiT = request.hires != nil && vramBudget == nil ? try dit() : nil
+        // One pass of steps; `before` steps ran in earlier passes (the progress counts on).
+        func run(_ request: GenerationRequest, latentSize: (Int, Int), schedule: FlowMatchSchedule, start: DenoisingStart?,
+                 before: Int) throws -> (latents: Tensor, steps: Int) {
+            let denoiseStart = ContinuousClock.now, ditLoadBefore = lastTimings.ditLoad
+            let (x, steps) = try denoise(request, cond: cond, uncond: uncond, latentSize: latentSize, schedule: schedule,
+                                         generators: generators, start: start, model: sharedDiT,
+                                         wantsDenoised: progress != nil) { try report(.denoising, before + $0, denoised: $1) }
+            settleDevice()
+            lastTimings.steps += GenerationTimings.seconds(since: denoiseStart) - (lastTimings.ditLoad - ditLoadBefore)
+            lastTimings.stepCount += steps
+            CPUBackend.shared.releaseCachedBuffers()
+            return (FluxPacking.unpack(x, height: latentSize.0, width: latentSize.1), steps)
+        }
+        var (latents, steps) = try run(request, latentSize: (lh, lw), schedule: schedule, start: begin, before: 0)
+        if let hires = request.hires {
+            let pass = try hiresPass(requests, hires, firstPass: latents)
+            CPUBackend.shared.releaseCachedBuffers()
+            passSize = (hires.width, hires.height)
+            let more: Int
+            (latents, more) = try run(pass.request, latentSize: pass.latentSize, schedule: pass.schedule, start: pass.start, before: steps)
+            steps += more
+        }
 
-        CPUBackend.shared.releaseCachedBuffers()
         try report(.decoding, steps)
-        let latents = FluxPacking.unpack(x, height: lh, width: lw)
         let vae = try vae()
         try checkFits(vae: vae.config, latentChannels: latents.shape[1])
         var images: [GeneratedImage] = []
@@ -274,16 +302,16 @@ public final class FluxPipeline {
     /// The denoising loop. The DiT is loaded here and (unless `keepLoaded`) released on return,
     /// before the VAE loads.
     /// `start`: how a conditioned generation begins (nil: text-to-image, pure noise from each row's
-    /// generator). One row per generator: the text embeddings are repeated for every row, and each
+    /// generator). `model`: a DiT already loaded for this generation (nil: load it here). One row per generator: the text embeddings are repeated for every row, and each
     /// model call runs all rows at once. `onStep`'s preview latent is the first row's.
     func denoise(_ request: GenerationRequest, cond: (sequence: Tensor, pooled: Tensor),
                  uncond: (sequence: Tensor, pooled: Tensor)?, latentSize: (Int, Int), schedule: FlowMatchSchedule,
-                 generators: [TorchGenerator], start: DenoisingStart? = nil, wantsDenoised: Bool = false,
+                 generators: [TorchGenerator], start: DenoisingStart? = nil, model: FluxTransformer? = nil, wantsDenoised: Bool = false,
                  onStep: (Int, Tensor?) throws -> Void) throws -> (Tensor, Int) {
         let (lh, lw) = latentSize
         let (gh, gw) = (lh / 2, lw / 2)
         let referenceTokens = start?.reference.map { $0.height * $0.width } ?? 0
-        let dit = try dit(tokens: gh * gw + referenceTokens + cond.sequence.shape[1])
+        let dit = try model ?? dit(tokens: gh * gw + referenceTokens + cond.sequence.shape[1])
         defer { dit.evictBlocks() }  // a kept, streaming DiT gives the GPU to the VAE (no-op otherwise)
         try checkFits(dit: dit.config, sequence: cond.sequence, pooled: cond.pooled)
         try checkFits(vae: stages.vaeConfig(), latentChannels: dit.config.resolvedOutChannels / 4)

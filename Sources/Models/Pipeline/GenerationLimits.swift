@@ -65,6 +65,7 @@ public struct GenerationLimits: Sendable, Equatable {
         if let preset, !preset.usesGuidance, r.guidance != preset.guidance {
             throw I(.guidance, "does not apply: \(preset.name) has no guidance embedder and ignores it (leave it out)")
         }
+        try checkHires(r)
         // Fill and control models need their pictures even when the request has none.
         try checkConditioning(r.conditioning ?? ImageConditioning(), preset: preset)
     }
@@ -99,7 +100,7 @@ public struct GenerationIssue: Error, Sendable, Equatable, CustomStringConvertib
     public enum Field: String, Sendable, CaseIterable {
         case prompt, negativePrompt = "negative_prompt", steps, width, height, size, guidance
         case trueCFGScale = "true_cfg_scale", maxSequenceLength = "max_sequence_length", shift
-        case cacheThreshold = "cache_threshold"
+        case cacheThreshold = "cache_threshold", hires
         case image, mask, strength, maskBlur = "mask_blur", outpaint, control, reference
 
         /// The name in library messages.
@@ -110,6 +111,7 @@ public struct GenerationIssue: Error, Sendable, Equatable, CustomStringConvertib
             case .maxSequenceLength: return "T5 sequence length"
             case .maskBlur: return "mask blur"
             case .cacheThreshold: return "step cache threshold"
+            case .hires: return "hires fix"
             case .reference: return "reference image"
             case .control: return "control image"
             case .image: return "input image"

@@ -37,6 +37,9 @@ public struct GenerationRequest: Sendable, Equatable {
     /// less than this, relative, reuses the last computed step's other blocks. 0 = off (every step
     /// computed; the picture does not depend on it then).
     public var cacheThreshold: Float = 0
+    /// A1111's hires fix: after the picture is made at `width` x `height`, upscale it and run part of a
+    /// second schedule at the larger size (`HiresFix`); nil: one pass. Text-to-image only.
+    public var hires: HiresFix? = nil
 
     public init(prompt: String, seed: UInt64 = 0, steps: Int = ModelPreset.fluxDev.steps,
                 width: Int = ModelPreset.fluxDev.imageSize, height: Int = ModelPreset.fluxDev.imageSize) {
@@ -81,6 +84,10 @@ public struct GenerationProgress: Sendable {
     /// x0 = x_t - sigma_t * v, shape (1, (H/16)*(W/16), 64) in the DiT's latent space (before the VAE's
     /// scaling and shift). For cheap live previews; nil before the first step and in other stages.
     public var denoised: Tensor? = nil
+    /// The picture size this stage works on: the request's, then the final one in the hires fix's
+    /// second pass (the size `denoised` is laid out for).
+    public var width = 0
+    public var height = 0
 }
 
 /// A generated 8-bit RGB picture with the request that made it.
@@ -129,10 +136,18 @@ extension GeneratedImage {
         var fields: [(String, String)] = [
             ("Steps", "\(r.steps)"), ("Sampler", "Euler"), ("Schedule type", "Simple"),
             ("CFG scale", Self.infotextNumber(r.trueCFGScale)), ("Distilled CFG Scale", Self.infotextNumber(r.guidance)),
-            ("Seed", "\(r.seed)"), ("Size", "\(width)x\(height)"),
+            // With the hires fix A1111 writes the first pass's size (the fields below give the final one).
+            ("Seed", "\(r.seed)"), ("Size", r.hires == nil ? "\(width)x\(height)" : "\(r.width)x\(r.height)"),
         ]
         if case .diffSynth(let shift) = r.schedule { fields.append(("Shift", Self.infotextNumber(shift))) }
         if r.cacheThreshold > 0 { fields.append(("First block cache", Self.infotextNumber(r.cacheThreshold))) }
+        if let h = r.hires {
+            // A1111's fields and order; `Size` stays the first pass's, as A1111 writes it.
+            fields.append(("Denoising strength", Self.infotextNumber(h.strength)))
+            if let scale = h.scale { fields.append(("Hires upscale", Self.infotextNumber(scale))) } else { fields.append(("Hires resize", "\(h.width)x\(h.height)")) }
+            if let steps = h.steps { fields.append(("Hires steps", "\(steps)")) }
+            fields.append(("Hires upscaler", h.upscaler.name))
+        }
         let loraHashes = loras.compactMap { use in use.lora.shortHash.map { "\(use.lora.name): \($0)" } }
         if !loraHashes.isEmpty { fields.append(("Lora hashes", loraHashes.joined(separator: ", "))) }
         if let modelHash { fields.append(("Model hash", modelHash)) }
@@ -166,6 +181,7 @@ extension GenerationRequest {
             o.append(("loras", .array(loras.map { .object(["name": .string($0.lora.name), "weight": .double(Double("\($0.weight)") ?? Double($0.weight))]) })))
         }
         if cacheThreshold > 0 { o.append(("cache_threshold", .double(Double("\(cacheThreshold)") ?? Double(cacheThreshold)))) }
+        if let h = hires { o.append(("hires", h.json)) }
         switch schedule {
         case .model: o.append(("schedule", .string("model")))
         case .diffSynth(let shift): o.append(("schedule", .string("diffsynth"))); o.append(("shift", .double(Double(shift))))

@@ -31,4 +31,16 @@ extension PNGImage {
         }
         return try PNGImage(width: ow, height: oh, channels: c, pixels: out)
     }
+
+    /// The `width` x `height` part whose top-left pixel is (`x`, `y`); it must lie inside the image.
+    public func cropped(x: Int, y: Int, width w: Int, height h: Int) throws -> PNGImage {
+        guard x >= 0, y >= 0, w > 0, h > 0, x + w <= width, y + h <= height else {
+            throw TensorError.invalidArgument("crop \(w)x\(h) at (\(x), \(y)) lies outside the \(width)x\(height) image")
+        }
+        if (x, y, w, h) == (0, 0, width, height) { return self }
+        var out = [UInt8]()
+        out.reserveCapacity(w * h * channels)
+        for row in y..<(y + h) { out += pixels[((row * width + x) * channels)..<((row * width + x + w) * channels)] }
+        return try PNGImage(width: w, height: h, channels: channels, pixels: out)
+    }
 }
