@@ -63,8 +63,9 @@ def main():
     check(api.util_get_current_model() == title, "util_get_current_model")
     check("Euler" in api.util_get_sampler_names(), "samplers list Euler")
     # What clients read on connect: lists as an A1111 with nothing installed gives them.
-    check([u["name"] for u in api.get_upscalers()] == ["None"], "get_upscalers: the None upscaler")
-    for getter in (api.get_sd_vae, api.get_latent_upscale_modes, api.get_hypernetworks, api.get_face_restorers,
+    check([u["name"] for u in api.get_upscalers()] == ["None", "Lanczos", "Nearest"], "get_upscalers: A1111's built-in ones")
+    check([m["name"] for m in api.get_latent_upscale_modes()][:2] == ["Latent", "Latent (antialiased)"], "get_latent_upscale_modes")
+    for getter in (api.get_sd_vae, api.get_hypernetworks, api.get_face_restorers,
                    api.get_realesrgan_models, api.get_prompt_styles):
         check(getter() == [], f"{getter.__name__}: an empty list")
     check(api.get_embeddings() == {"loaded": {}, "skipped": {}}, "get_embeddings: none")
@@ -113,6 +114,15 @@ def main():
     check(w.images[0].format == "WEBP" and comment[:8] == b"UNICODE\0", f"samples_format webp gives a WebP ({w.images[0].format})")
     check(comment[8:].decode("utf-16-be") == w.info["infotexts"][0], "its EXIF UserComment is the infotext")
     api.set_options({"samples_format": "png"})
+
+    # The hires fix: the first pass at width x height, the picture at twice the size, A1111's fields.
+    hr = api.txt2img(prompt="a red square", seed=1234, cfg_scale=1, width=a.width, height=a.height, steps=a.steps,
+                     enable_hr=True, hr_scale=2, hr_upscaler="Lanczos", denoising_strength=0.6, hr_second_pass_steps=a.steps + 1)
+    f = infotext_fields(hr.info["infotexts"][0])
+    check(hr.images[0].size == (2 * a.width, 2 * a.height), f"enable_hr hr_scale 2 gives a picture twice the size: {hr.images[0].size}")
+    check(f.get("Size") == f"{a.width}x{a.height}" and f.get("Hires upscale") == "2" and f.get("Hires upscaler") == "Lanczos"
+          and f.get("Denoising strength") == "0.6" and f.get("Hires steps") == str(a.steps + 1), f"hires infotext as A1111's: {f}")
+    check(hr.info["extra_generation_params"].get("Hires upscaler") == "Lanczos", "info.extra_generation_params has the hires fields")
 
     # Same seed again: the same picture.
     again = api.txt2img(prompt="a red square", seed=1234, cfg_scale=1, width=a.width, height=a.height, steps=a.steps)

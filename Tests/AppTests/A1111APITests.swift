@@ -136,6 +136,44 @@ final class A1111APITests: XCTestCase {
         XCTAssertNotNil(newest?["conditioning"], "the history entry records the input picture")
     }
 
+    /// `enable_hr`: A1111's hires fix; the picture is the final size, the infotext A1111's, and the same
+    /// hires fix through the console's /api/jobs gives the same picture.
+    func testHiresFixAsA1111DoesIt() async throws {
+        let r = try await console.post("/sdapi/v1/txt2img", json: [
+            "prompt": "a red square", "seed": 9, "steps": 2, "width": 32, "height": 48, "enable_hr": true, "hr_scale": 1.5,
+            "hr_upscaler": "Latent (bicubic)", "denoising_strength": 0.8, "hr_second_pass_steps": 3,
+        ])
+        XCTAssertEqual(r.status, 200, r.text)
+        let png = try XCTUnwrap(Data(base64Encoded: try XCTUnwrap((r.json["images"] as? [String])?.first)))
+        let picture = try PNG.decode([UInt8](png)).image
+        XCTAssertEqual([picture.width, picture.height], [48, 64], "48x72 floored to multiples of 16")
+        let info = try infoOf(r)
+        let text = try XCTUnwrap((info["infotexts"] as? [String])?.first)
+        XCTAssertTrue(text.contains("Seed: 9, Size: 32x48, Denoising strength: 0.8, Hires upscale: 1.5, Hires steps: 3, Hires upscaler: Latent (bicubic)"), text)
+        XCTAssertEqual(info["width"] as? Int, 32, "A1111's info gives the first pass's size")
+        XCTAssertEqual(info["denoising_strength"] as? Double, 0.8)
+        XCTAssertEqual((info["extra_generation_params"] as? [String: Any])?["Hires steps"] as? Int, 3)
+        XCTAssertTrue((info["notes"] as? [String] ?? []).contains("hires size 48x72 ran as 48x64 (Flux needs multiples of 16)"), "\(info["notes"] ?? "")")
+
+        let job = try await console.post("/api/jobs", json: [
+            "prompt": "a red square", "seed": 9, "steps": 2, "width": 32, "height": 48, "guidance": 3.5,
+            "hires": ["scale": 1.5, "upscaler": "Latent (bicubic)", "strength": 0.8, "steps": 3],
+        ])
+        XCTAssertEqual(job.status, 202, job.text)
+        let done = try await console.waitForJob(try XCTUnwrap(job.json["id"] as? String)) { ["done", "failed", "cancelled"].contains($0["status"] as? String ?? "") }
+        XCTAssertEqual(done["status"] as? String, "done", "\(done)")
+        XCTAssertEqual(done["total_steps"] as? Int, 2 + 3, "both passes: 2, then int(3 - 3 * 0.8) = 0 skipped of 3")
+        let params = try XCTUnwrap(done["parameters"] as? [String: Any])
+        XCTAssertEqual((params["hires"] as? [String: Any])?["width"] as? Int, 48)
+        let url = try XCTUnwrap(done["image"] as? String)
+        let again = try PNG.decode([UInt8](try await console.get(url).body)).image
+        XCTAssertEqual(again.pixels, picture.pixels, "the console's hires fix is the A1111 API's")
+
+        let bad = try await console.post("/api/jobs", json: ["prompt": "x", "hires": ["scale": 2, "upscaler": "4x-UltraSharp"]])
+        XCTAssertEqual(bad.status, 400, bad.text)
+        XCTAssertTrue(bad.text.contains("hires.upscaler"), bad.text)
+    }
+
     /// Bad fields are 422 with FastAPI's detail naming them.
     func testBadFieldsAre422NamingTheField() async throws {
         // (body, the field the 422 names, a word of its message)
@@ -144,7 +182,10 @@ final class A1111APITests: XCTestCase {
             (["width": 33], "width", "width"), (["cfg_scale": "hot"], "cfg_scale", "number"),
             (["distilled_cfg_scale": 1000], "distilled_cfg_scale", "distilled_cfg_scale"), (["seed": -5], "seed", "seed"),
             (["batch_size": 0], "batch_size", "batch_size"), (["n_iter": 1000], "n_iter", "n_iter"),
-            (["enable_hr": true], "enable_hr", "hires"), (["prompt": 5], "prompt", "string"),
+            (["enable_hr": true, "hr_upscaler": "R-ESRGAN 4x+"], "hr_upscaler", "could not find upscaler"),
+            (["enable_hr": true, "hr_scale": 1000], "hr_scale", "hr_scale"), (["enable_hr": true, "hr_prompt": "a dog"], "hr_prompt", "second prompt"),
+            (["enable_hr": true, "hr_second_pass_steps": 500], "enable_hr", "steps"), (["enable_hr": true, "denoising_strength": 0], "enable_hr", "strength"),
+            (["prompt": 5], "prompt", "string"),
             (["prompt": "x <lora:nothing-here:1>"], "prompt", "nothing-here"), (["send_images": "yes"], "send_images", "true or false"),
         ]
         for (fields, field, word) in cases {
@@ -295,6 +336,7 @@ final class A1111APITests: XCTestCase {
                              [["nested": [1, 2]]], "data:image/png;base64,AAAA", String(repeating: "A", count: 5000)]
         let fields = ["prompt", "negative_prompt", "seed", "steps", "width", "height", "cfg_scale", "distilled_cfg_scale", "batch_size",
                       "n_iter", "sampler_name", "scheduler", "send_images", "enable_hr", "styles", "override_settings", "alwayson_scripts",
+                      "hr_scale", "hr_upscaler", "hr_second_pass_steps", "hr_resize_x", "hr_resize_y", "firstphase_width", "hr_prompt",
                       "init_images", "mask", "denoising_strength", "mask_blur", "subseed_strength", "restore_faces", "inpainting_mask_invert"]
         for i in 0..<60 {
             var body: [String: Any] = ["prompt": "x", "steps": 1, "width": 16, "height": 16]

@@ -19,9 +19,12 @@ final class A1111CatalogTests: XCTestCase {
 
     func testListingsAnswerAsAnEmptyA1111AndRefreshesAreAccepted() async throws {
         let upscalers = try await json("/sdapi/v1/upscalers") as? [[String: Any]]
-        XCTAssertEqual(upscalers?.map { $0["name"] as? String }, ["None"])
+        XCTAssertEqual(upscalers?.map { $0["name"] as? String }, ["None", "Lanczos", "Nearest"], "A1111's built-in upscalers")
         XCTAssertEqual(upscalers?.first?["scale"] as? Int, 4)
-        for path in ["latent-upscale-modes", "sd-vae", "hypernetworks", "face-restorers", "realesrgan-models", "prompt-styles",
+        let latent = try await json("/sdapi/v1/latent-upscale-modes") as? [[String: Any]]
+        XCTAssertEqual(latent?.map { $0["name"] as? String }, ["Latent", "Latent (antialiased)", "Latent (bicubic)",
+                                                               "Latent (bicubic antialiased)", "Latent (nearest)", "Latent (nearest-exact)"])
+        for path in ["sd-vae", "hypernetworks", "face-restorers", "realesrgan-models", "prompt-styles",
                      "script-info", "extensions"] {
             let list = try await json("/sdapi/v1/" + path) as? [Any]
             XCTAssertEqual(list?.count, 0, path)

@@ -218,7 +218,8 @@ final class GenerationWorker: @unchecked Sendable {
     /// end, asks for a heartbeat; false stops the run.
     func progress(_ job: StoredJob, _ p: GenerationProgress, _ state: RunState, _ beat: WakeSignal) -> Bool {
         let preview = p.denoised.flatMap {
-            LatentPreview.dataURL(packed: $0, width: job.parameters.width, height: job.parameters.height)
+            // The size of the pass being denoised (the hires fix's second pass is larger).
+            LatentPreview.dataURL(packed: $0, width: p.width, height: p.height)
         }
         let snapshot = state.lock.withLock { () -> JobProgress in
             var r = state.progress

@@ -282,7 +282,7 @@ async function submit(ev) {
     loras: chosen.map((c) => ({ name: c.name, weight: String(c.weight).trim() })),
   };
   try { Object.assign(body, await cond.fields()); } catch (e) { showError('无法读取输入图像 (cannot read the input picture): ' + e); return; }
-  Object.assign(body, stepCache.fields(), promptTokens.fields());
+  Object.assign(body, stepCache.fields(), promptTokens.fields(), hiresFix.fields());
   let r, j;
   try {
     r = await fetch('/api/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
@@ -451,6 +451,7 @@ function reuse(p) {
   chosen = (p.loras || []).map((l) => ({ name: l.name, weight: String(l.weight) }));
   renderLoras();
   stepCache.restore(p.cache_threshold);
+  hiresFix.restore(p.hires, p.width);
   promptTokens.restore(p.max_sequence_length);
   markStyles(); markAspect(); hideError();
   // The input pictures come back too; their size would replace the job's, so it is set again after.

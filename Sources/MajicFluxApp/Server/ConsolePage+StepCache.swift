@@ -4,7 +4,8 @@ import Models
 extension ConsolePage {
     /// The form's advanced settings (closed by default): the step cache (First-Block-Cache,
     /// `cache_threshold`), off unless ticked; ticked, the job gets the threshold shown, which starts
-    /// at `StepCacheAdvice.recommended`. Then the T5 length (`sequenceLengthHTML`).
+    /// at `StepCacheAdvice.recommended`. Then the T5 length (`sequenceLengthHTML`) and the hires fix
+    /// (`hiresHTML`).
     static let advancedHTML = #"""
       <details id="advanced" class="advanced">
         <summary>高级设置 (Advanced settings)</summary>
@@ -15,8 +16,10 @@ extension ConsolePage {
           <div class="hint">越大越快，画面变化越多；推荐 (recommended) /*CACHE_RECOMMENDED*/ (larger: faster, the picture changes more)</div>
         </div>
 /*SEQUENCE_LENGTH_FIELD*/
+/*HIRES_FIELDS*/
       </details>
 """#.replacingOccurrences(of: "/*CACHE_RECOMMENDED*/", with: "\(StepCacheAdvice.recommended)")
+        .replacingOccurrences(of: "/*HIRES_FIELDS*/", with: hiresHTML)
         .replacingOccurrences(of: "/*SEQUENCE_LENGTH_FIELD*/", with: sequenceLengthHTML)
 
     static let advancedStyle = #"""

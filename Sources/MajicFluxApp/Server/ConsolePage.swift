@@ -11,7 +11,7 @@ enum ConsolePage {
         .replacingOccurrences(of: "/*CONDITIONING_FIELDS*/", with: conditioningHTML)
         .replacingOccurrences(of: "/*ADVANCED_FIELDS*/", with: advancedHTML)
         .replacingOccurrences(of: "/*STYLE*/", with: style + conditioningStyle + advancedStyle + promptLengthStyle)
-        .replacingOccurrences(of: "/*SCRIPT*/", with: AuthPageScript.source + script.replacingOccurrences(of: "/*CONDITIONING*/", with: conditioningScript + advancedScript + promptLengthScript + pictureParametersScript))
+        .replacingOccurrences(of: "/*SCRIPT*/", with: AuthPageScript.source + script.replacingOccurrences(of: "/*CONDITIONING*/", with: conditioningScript + advancedScript + hiresScript + promptLengthScript + pictureParametersScript))
         .replacingOccurrences(of: "/*PICTURE_PARAMETERS*/", with: pictureParametersHTML)
         .replacingOccurrences(of: "/*PROMPT_TOKENS*/", with: promptLengthHTML("prompt"))
         .replacingOccurrences(of: "/*NEGATIVE_TOKENS*/", with: promptLengthHTML("negative"))

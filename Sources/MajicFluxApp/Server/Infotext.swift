@@ -54,8 +54,9 @@ enum Infotext {
 
     /// The dictionary A1111's `parse_generation_parameters` makes of the text (`png-info`'s
     /// `parameters`): "Prompt" (tags kept), "Negative prompt", every field as text, a `WxH` value
-    /// split into "Key-1" and "Key-2", and "Clip skip" "1" when absent. (A1111 also fills in defaults
-    /// for settings this server has no use for: hires, inpainting area, RNG; those are left out.)
+    /// split into "Key-1" and "Key-2", and the defaults A1111 (1.10) fills in for "Clip skip" and the
+    /// hires fix when absent. (It also fills in defaults for settings this server has no use for:
+    /// inpainting area, RNG, schedule sigmas; those are left out.)
     static func a1111Parameters(_ text: String) -> [String: String] {
         let p = parse(text)
         var result = ["Prompt": p.taggedPrompt, "Negative prompt": p.negativePrompt]
@@ -68,7 +69,10 @@ enum Infotext {
                 result[key] = value
             }
         }
-        if result["Clip skip"] == nil { result["Clip skip"] = "1" }
+        let defaults = ["Clip skip": "1", "Hires sampler": "Use same sampler", "Hires schedule type": "Use same scheduler",
+                        "Hires checkpoint": "Use same checkpoint", "Hires prompt": "", "Hires negative prompt": ""]
+        for (key, value) in defaults where result[key] == nil { result[key] = value }
+        if result["Hires resize-1"] == nil { (result["Hires resize-1"], result["Hires resize-2"]) = ("0", "0") }
         return result
     }
 
@@ -98,9 +102,25 @@ enum Infotext {
         if let g = p.fields["Distilled CFG Scale"].flatMap({ Float($0) }) { r.guidance = g }
         if let cfg = p.fields["CFG scale"].flatMap({ Float($0) }) { r.trueCFGScale = max(1, cfg) }
         if let shift = p.fields["Shift"].flatMap({ Float($0) }) { r.schedule = .diffSynth(shift: shift) } else { r.schedule = .model }
+        r.hires = hires(p.fields, width: size.0, height: size.1)
         var parameters = JobParameters(r)
         parameters.loras = p.loras
         return parameters
+    }
+
+    /// The hires fix the fields describe (`Hires upscale` or `Hires resize`, `Hires steps`, `Hires
+    /// upscaler`, `Denoising strength`) for a first pass of `width` x `height`; nil without one.
+    static func hires(_ fields: [String: String], width: Int, height: Int) -> HiresFix? {
+        let upscaler = fields["Hires upscaler"].flatMap(HiresUpscaler.init(name:)) ?? .latent(.bilinear, antialias: false)
+        let strength = fields["Denoising strength"].flatMap { Float($0) } ?? HiresFix.defaultStrength
+        let steps = fields["Hires steps"].flatMap { Int($0) }
+        if let scale = fields["Hires upscale"].flatMap({ Float($0) }), scale.isFinite, scale > 0 {
+            return .scaled(width: width, height: height, by: scale, steps: steps, strength: strength, upscaler: upscaler)
+        }
+        if let s = fields["Hires resize"]?.split(separator: "x"), s.count == 2, let w = Int(s[0]), let h = Int(s[1]) {
+            return .resized(width: width, height: height, toWidth: w, toHeight: h, steps: steps, strength: strength, upscaler: upscaler)
+        }
+        return nil
     }
 
     /// A1111's `unquote`: a value in double quotes is a JSON string.

@@ -7,7 +7,7 @@ enum Job {
         let running = j.status == .running
         return JobSnapshot(id: j.id, status: j.status.rawValue, position: j.status == .queued ? position : nil,
                            stage: running ? j.progress?.stage ?? "starting" : nil, step: j.progress?.step ?? 0,
-                           total_steps: j.parameters.steps, elapsed: j.progress?.elapsed,
+                           total_steps: j.progress?.totalSteps ?? j.parameters.steps, elapsed: j.progress?.elapsed,
                            eta_seconds: running ? j.progress?.eta : nil, parameters: j.parameters,
                            image: j.history?.url, history: j.history,
                            error: j.status == .failed || j.status == .cancelled ? j.error : nil,

@@ -23,6 +23,8 @@ struct JobParameters: Codable, Equatable, Sendable {
     var conditioning: JobConditioning?
     /// The First-Block-Cache threshold; nil when off.
     var cache_threshold: Float?
+    /// The hires fix; nil for one pass.
+    var hires: JobHires?
     /// Jobs with the same group (an A1111 `batch_size` batch, the console's batch count) differ only
     /// in their seeds: a worker claims the queued ones together and makes them in one pass
     /// (`JobStore.claimBatch`). nil: a job of its own.
@@ -45,14 +47,15 @@ struct JobParameters: Codable, Equatable, Sendable {
         loras = (r.loras ?? []).map { JobLoRA(name: $0.lora.name, weight: $0.weight) }
         conditioning = JobConditioning(r.conditioning)
         cache_threshold = r.cacheThreshold > 0 ? r.cacheThreshold : nil
+        hires = r.hires.map(JobHires.init)
     }
 
     private enum CodingKeys: String, CodingKey {
-        case prompt, negative_prompt, seed, steps, width, height, guidance, true_cfg_scale, max_sequence_length, schedule, shift, loras, conditioning, cache_threshold, batch_group
+        case prompt, negative_prompt, seed, steps, width, height, guidance, true_cfg_scale, max_sequence_length, schedule, shift, loras, conditioning, cache_threshold, hires, batch_group
     }
 
     /// As synthesized, except that `loras` and `conditioning` may be missing (older history entries
-    /// and PNGs), and a `conditioning` that cannot be read is left out rather than losing the entry.
+    /// and PNGs), and a `conditioning` or `hires` that cannot be read is left out rather than losing the entry.
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         prompt = try c.decode(String.self, forKey: .prompt)
@@ -69,6 +72,7 @@ struct JobParameters: Codable, Equatable, Sendable {
         loras = try c.decodeIfPresent([JobLoRA].self, forKey: .loras) ?? []
         conditioning = try? c.decodeIfPresent(JobConditioning.self, forKey: .conditioning)
         cache_threshold = try c.decodeIfPresent(Float.self, forKey: .cache_threshold)
+        hires = try? c.decodeIfPresent(JobHires.self, forKey: .hires)
         batch_group = try c.decodeIfPresent(String.self, forKey: .batch_group)
     }
 
@@ -81,6 +85,7 @@ struct JobParameters: Codable, Equatable, Sendable {
         r.maxSequenceLength = max_sequence_length
         r.schedule = schedule == "diffsynth" ? .diffSynth(shift: shift ?? 3) : .model
         r.cacheThreshold = cache_threshold ?? 0
+        r.hires = hires?.fix
         return r
     }
 }

@@ -7,7 +7,7 @@ import Tensor
 ///
 /// Fields: `prompt` (required), `negative_prompt`, `seed` (-1 = random; a number or a string of
 /// digits), `steps`, `width`/`height`, `guidance`, `true_cfg_scale`, `max_sequence_length`,
-/// `schedule` ("model" | "diffsynth"), `shift`, `loras` (`[{"name", "weight"}]`, names from the LoRA
+/// `schedule` ("model" | "diffsynth"), `shift`, `hires` (`JobHires`), `loras` (`[{"name", "weight"}]`, names from the LoRA
 /// folder), and the pictures (`JobImages`: `image`, `mask`, `strength`, `mask_blur`, `outpaint`,
 /// `control`, `control_preprocess`, `reference`, `reference_resize`). A field left out takes the served model's preset (`defaults`); values are checked once,
 /// against `GenerationLimits` (and `LoRALimits`). Unknown fields are ignored.
@@ -85,7 +85,7 @@ struct JobRequestParser {
                 }
                 if text.isEmpty { continue }  // a form field left empty: the default
                 // Structured fields may be given as JSON text; the others are strings (numbers as text).
-                if ["loras", "outpaint", "control_preprocess"].contains(part.name), let v = try? JSONValue.parse(part.data, maxDepth: 8) {
+                if ["loras", "outpaint", "control_preprocess", "hires"].contains(part.name), let v = try? JSONValue.parse(part.data, maxDepth: 8) {
                     fields[part.name] = v
                 } else {
                     fields[part.name] = .string(text)
@@ -118,6 +118,7 @@ struct JobRequestParser {
         r.trueCFGScale = try Self.number(o["true_cfg_scale"], "true_cfg_scale", default: 1)
         r.maxSequenceLength = try Self.integer(o["max_sequence_length"], "max_sequence_length", default: d.sequenceLength)
         r.cacheThreshold = try Self.number(o["cache_threshold"], "cache_threshold", default: 0)
+        r.hires = try JobHires.parse(o["hires"], width: r.width, height: r.height)
         switch o["schedule"] {
         case nil, .null?: r.schedule = d.schedule
         case .string("model")?: r.schedule = .model

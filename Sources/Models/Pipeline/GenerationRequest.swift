@@ -144,9 +144,7 @@ extension GeneratedImage {
         if let h = r.hires {
             // A1111's fields and order; `Size` stays the first pass's, as A1111 writes it.
             fields.append(("Denoising strength", Self.infotextNumber(h.strength)))
-            if let scale = h.scale { fields.append(("Hires upscale", Self.infotextNumber(scale))) } else { fields.append(("Hires resize", "\(h.width)x\(h.height)")) }
-            if let steps = h.steps { fields.append(("Hires steps", "\(steps)")) }
-            fields.append(("Hires upscaler", h.upscaler.name))
+            fields += h.infotextFields
         }
         let loraHashes = loras.compactMap { use in use.lora.shortHash.map { "\(use.lora.name): \($0)" } }
         if !loraHashes.isEmpty { fields.append(("Lora hashes", loraHashes.joined(separator: ", "))) }

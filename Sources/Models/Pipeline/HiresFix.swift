@@ -68,6 +68,15 @@ public struct HiresFix: Sendable, Equatable {
         return "\(width)x\(height) by \(upscaler.name), \(runs) of \(second) steps (strength \(GeneratedImage.infotextNumber(strength)))"
     }
 
+    /// A1111's infotext fields of the hires fix, in its order: `Hires upscale` (or `Hires resize`),
+    /// `Hires steps` (when set), `Hires upscaler`. (The strength is the picture's `Denoising strength`.)
+    public var infotextFields: [(key: String, value: String)] {
+        var fields = [scale.map { ("Hires upscale", GeneratedImage.infotextNumber($0)) } ?? ("Hires resize", "\(width)x\(height)")]
+        if let steps { fields.append(("Hires steps", "\(steps)")) }
+        fields.append(("Hires upscaler", upscaler.name))
+        return fields
+    }
+
     /// The record in a picture's `majicflux` JSON (the console's job parameters use the same keys).
     var json: JSONValue {
         func number(_ v: Float) -> JSONValue { .double(Double("\(v)") ?? Double(v)) }  // 0.7, not 0.699999988

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Models
 import Tensor
 
 /// The A1111 listings clients read when they connect (SillyTavern, Open WebUI, webuiapi's `get_*`):
@@ -9,12 +10,17 @@ import Tensor
 extension ConsoleServer {
     func addA1111CatalogRoutes(to api: RouterGroup<ConsoleRequestContext>,
                                handle: (@escaping @Sendable (Request) async throws -> Response) -> @Sendable (Request, ConsoleRequestContext) async throws -> Response) {
-        // "None" is the one upscaler A1111 always lists (the hires fix is not available here).
+        // A1111's built-in upscalers ("None", "Lanczos", "Nearest": the hires fix's and the extras'
+        // picture upscalers) and its latent upscale modes, as A1111 lists them.
         api.get("upscalers", use: handle { _ in
-            A1111Error.json(.array([.object(["name": .string("None"), "model_name": .null, "model_path": .null,
-                                             "model_url": .null, "scale": .int(4)])]))
+            A1111Error.json(.array((["None"] + PictureUpscaler.allCases.map(\.rawValue)).map {
+                .object(["name": .string($0), "model_name": .null, "model_path": .null, "model_url": .null, "scale": .int(4)])
+            }))
         })
-        for path in ["latent-upscale-modes", "sd-vae", "hypernetworks", "face-restorers", "realesrgan-models",
+        api.get("latent-upscale-modes", use: handle { _ in
+            A1111Error.json(.array(HiresUpscaler.all.filter { $0.upscaler.isLatent }.map { .object(["name": .string($0.name)]) }))
+        })
+        for path in ["sd-vae", "hypernetworks", "face-restorers", "realesrgan-models",
                      "prompt-styles", "script-info", "extensions"] {
             api.get(RouterPath(path), use: handle { _ in A1111Error.json(.array([])) })
         }

@@ -6,7 +6,8 @@ import Tensor
 /// picture (docs/API.md, "A1111-compatible API", has the field mapping). Problems are 422s naming
 /// the A1111 field; fields this server cannot honour but can safely run without (samplers it does not
 /// have, subseeds, face restoration...) are ignored and named in `notes`, which the answer's `info`
-/// carries; fields whose absence would give a different kind of picture (the hires fix, scripts) are 422.
+/// carries; fields whose absence would give a different kind of picture (scripts, a hires prompt of its
+/// own) are 422.
 struct A1111Request {
     /// One per picture: `n_iter` batches of `batch_size`, seeds `seed`, `seed+1`, ... in that order.
     var pictures: [GenerationRequest]
@@ -66,9 +67,7 @@ struct A1111Request {
         if !["", "automatic", "simple"].contains(scheduler.lowercased()) {
             notes.append("schedule type \"\(scheduler.prefix(40))\" is not available; ran Simple")
         }
-        if try Self.bool(o, "enable_hr", default: false) {
-            throw A1111Error.invalid("enable_hr", "the hires fix is not available on this server; generate at the final width and height instead")
-        }
+        let hires = try Self.bool(o, "enable_hr", default: false) && !img2img
         if let script = try Self.string(o, "script_name"), !script.isEmpty {
             throw A1111Error.invalid("script_name", "scripts are not available on this server (got \"\(script.prefix(40))\")")
         }
@@ -127,10 +126,23 @@ struct A1111Request {
             }
             if try Self.integer(o, "resize_mode", default: 0) != 0 { notes.append("resize_mode ignored: pictures are resized to width x height (\"Just resize\")") }
         } else {
-            denoisingStrength = nil
+            denoisingStrength = hires ? try Self.number(o, "denoising_strength", default: 0.75) : nil
         }
 
-        let width = try Self.optionalInteger(o, "width"), height = try Self.optionalInteger(o, "height")
+        var width = try Self.optionalInteger(o, "width"), height = try Self.optionalInteger(o, "height")
+        var hiresFix: HiresFix?
+        if hires {
+            // A1111's old API: firstphase_width/height are the first pass, width/height the final size.
+            let firstW = try Self.integer(o, "firstphase_width", default: 0), firstH = try Self.integer(o, "firstphase_height", default: 0)
+            var resize = (x: try Self.integer(o, "hr_resize_x", default: 0), y: try Self.integer(o, "hr_resize_y", default: 0))
+            if firstW != 0 || firstH != 0 {
+                resize = (width ?? d.imageSize, height ?? d.imageSize)
+                (width, height) = (firstW, firstH)
+            }
+            hiresFix = try Self.hires(o, width: width ?? d.imageSize, height: height ?? d.imageSize, resize: resize,
+                                      strength: denoisingStrength ?? 0.75, notes: &notes)
+        }
+
         var requests: [GenerationRequest] = []
         let seed = try Self.seed(o)
         for k in 0..<(batchSize * iterations) {
@@ -145,6 +157,7 @@ struct A1111Request {
             let natural = r.conditioning.flatMap(ConditioningSize.natural)
             r.width = width ?? natural?.width ?? d.imageSize
             r.height = height ?? natural?.height ?? d.imageSize
+            r.hires = hiresFix
             requests.append(r)
         }
         do {
@@ -160,6 +173,49 @@ struct A1111Request {
         self.notes = notes
     }
 
+    /// The hires fix of a txt2img body (`enable_hr`) for a first pass of `width` x `height`, as A1111's
+    /// calculate_target_resolution sizes it; sizes are floored to multiples of 16 (a note says so).
+    static func hires(_ o: [String: JSONValue], width: Int, height: Int, resize: (x: Int, y: Int), strength: Float,
+                      notes: inout [String]) throws -> HiresFix {
+        let name = try string(o, "hr_upscaler") ?? "Latent"
+        guard let upscaler = HiresUpscaler(name: name) else {
+            throw A1111Error.invalid("hr_upscaler", "could not find upscaler named \"\(name.prefix(60))\"; this server has "
+                                     + HiresUpscaler.all.map { "\"\($0.name)\"" }.joined(separator: ", "))
+        }
+        let steps = try integer(o, "hr_second_pass_steps", default: 0)
+        guard steps >= 0 else { throw A1111Error.invalid("hr_second_pass_steps", "hr_second_pass_steps must be 0 (the same as steps) or more, got \(steps)") }
+        let prompt = try string(o, "prompt") ?? "", negative = try string(o, "negative_prompt") ?? ""
+        for (field, text, main) in [("hr_prompt", try string(o, "hr_prompt") ?? "", prompt), ("hr_negative_prompt", try string(o, "hr_negative_prompt") ?? "", negative)]
+        where !text.isEmpty && text != main {
+            throw A1111Error.invalid(field, "a second prompt for the hires pass is not available on this server: leave \(field) empty")
+        }
+        if let sampler = try string(o, "hr_sampler_name"), !["", "euler", "use same sampler"].contains(sampler.lowercased()) {
+            notes.append("hr_sampler_name \"\(sampler.prefix(40))\" is not available; the hires pass ran Euler")
+        }
+        if let checkpoint = try string(o, "hr_checkpoint_name"), !["", "use same checkpoint"].contains(checkpoint.lowercased()) {
+            notes.append("hr_checkpoint_name ignored: the hires pass ran this server's model")
+        }
+        var fix: HiresFix
+        var asked: (Int, Int)
+        if resize.x == 0 && resize.y == 0 {
+            let scale = try number(o, "hr_scale", default: 2)
+            guard scale > 0, scale <= 16 else { throw A1111Error.invalid("hr_scale", "hr_scale must be above 0 and at most 16, got \(scale)") }
+            fix = .scaled(width: width, height: height, by: scale, steps: steps == 0 ? nil : steps, strength: strength, upscaler: upscaler)
+            asked = (Int(Double(width) * Double(scale)), Int(Double(height) * Double(scale)))
+        } else {
+            for (field, v) in [("hr_resize_x", resize.x), ("hr_resize_y", resize.y)] where !(0...GenerationLimits.sides.upperBound).contains(v) {
+                throw A1111Error.invalid(field, "\(field) must be between 0 and \(GenerationLimits.sides.upperBound), got \(v)")
+            }
+            fix = .resized(width: width, height: height, toWidth: resize.x, toHeight: resize.y, steps: steps == 0 ? nil : steps,
+                           strength: strength, upscaler: upscaler)
+            asked = (resize.x == 0 ? resize.y * width / max(height, 1) : resize.x, resize.y == 0 ? resize.x * height / max(width, 1) : resize.y)
+        }
+        if asked != (fix.width, fix.height) {
+            notes.append("hires size \(asked.0)x\(asked.1) ran as \(fix.width)x\(fix.height) (Flux needs multiples of 16)")
+        }
+        return fix
+    }
+
     /// Our field names as A1111 calls them.
     static func a1111Name(_ f: GenerationIssue.Field) -> String {
         switch f {
@@ -168,6 +224,7 @@ struct A1111Request {
         case .image: return "init_images"
         case .strength: return "denoising_strength"
         case .size: return "width"
+        case .hires: return "enable_hr"
         default: return f.rawValue
         }
     }

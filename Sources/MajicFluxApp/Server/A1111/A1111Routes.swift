@@ -130,6 +130,15 @@ extension ConsoleServer {
         return o
     }
 
+    /// A1111's `extra_generation_params` of a picture: the hires fix's fields, numbers as numbers.
+    static func extraParameters(_ r: GenerationRequest) -> [String: JSONValue] {
+        var o: [String: JSONValue] = [:]
+        for (key, value) in r.hires?.infotextFields ?? [] {
+            o[key] = Int(value).map(JSONValue.int) ?? Double(value).map(JSONValue.double) ?? .string(value)
+        }
+        return o
+    }
+
     /// Queues the pictures, waits for them, and answers as A1111 does: base64 PNGs, the parameters,
     /// and `info` (a JSON string) whose `infotexts` are the pictures' own `parameters` text.
     func a1111Generate(_ job: A1111Request, body: [String: JSONValue], activity: A1111Activity) async throws -> Response {
@@ -213,8 +222,8 @@ extension ConsoleServer {
             "restore_faces": .bool(false), "face_restoration_model": .null,
             "sd_model_name": .string(host.name), "sd_model_hash": host.modelHash.map(JSONValue.string) ?? .null,
             "sd_vae_name": .null, "sd_vae_hash": .null, "seed_resize_from_w": .int(-1), "seed_resize_from_h": .int(-1),
-            "denoising_strength": job.denoisingStrength.map { .double(Double($0)) } ?? .null,
-            "extra_generation_params": .object([:]), "index_of_first_image": .int(0),
+            "denoising_strength": job.denoisingStrength.map { .double(Double("\($0)") ?? Double($0)) } ?? .null,  // 0.8, not 0.800000011920929
+            "extra_generation_params": .object(Self.extraParameters(first)), "index_of_first_image": .int(0),
             "infotexts": .array(infotexts), "styles": .array([]), "job_timestamp": .string(stamp), "clip_skip": .int(1),
             "is_using_inpainting_conditioning": .bool(false), "version": .string("majicflux"),
             // Ours: what was ignored, and where the pictures are in this server's history.
