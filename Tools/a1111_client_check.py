@@ -137,6 +137,13 @@ def main():
     f = infotext_fields(i2i.info["infotexts"][0])
     check(f.get("Denoising strength") == "0.5" and f.get("Seed") == "7", f"img2img infotext: {f}")
 
+    # Extras: the built-in Lanczos upscaler, A1111's postprocessing text in the answer.
+    ex = api.extra_single_image(image=r.images[0], upscaler_1="Lanczos", upscaling_resize=2)
+    check(ex.image.size == (2 * a.width, 2 * a.height), f"extra_single_image Lanczos x2: {ex.image.size}")
+    check(ex.info == "<p>Postprocess upscale by: 2.0, Postprocess upscaler: Lanczos</p>", f"extras html_info as A1111's: {ex.info}")
+    check(ex.image.info.get("parameters") == texts[0], "the upscaled picture keeps the infotext")
+    check(ex.image.resize((a.width, a.height), Image.LANCZOS).size == r.images[0].size, "the upscaled picture opens in Pillow")
+
     # Interrupt a long batch while it runs: fewer pictures come back.
     result = {}
     def long_job():

@@ -7,6 +7,9 @@
       antialias, bicubic, bicubic + antialias, nearest, nearest-exact), up and down, odd sizes.
   Tests/TensorTests/Fixtures/ops/pillow_nearest.json
       Pillow's Image.resize(size, Image.NEAREST) on random 8-bit RGB pictures (A1111's "Nearest" upscaler).
+  Tests/ModelsTests/Fixtures/upscalers.json
+      A1111's built-in picture upscalers as its modules/upscaler.py and images.resize_image run them
+      (the steps written out below with Pillow: by a factor, and "just resize" to a size).
 
 Needs torch and Pillow, in a venv outside the repository:
   python3 -m venv /work/venv-torch && /work/venv-torch/bin/pip install torch numpy pillow
@@ -62,5 +65,54 @@ def main():
                   f, separators=(",", ":"))
 
 
+def a1111_upscale(img, scale, resample):
+    """modules/upscaler.py Upscaler.upscale with UpscalerLanczos / UpscalerNearest's do_upscale."""
+    dest_w = int((img.width * scale) // 8 * 8)
+    dest_h = int((img.height * scale) // 8 * 8)
+    for i in range(3):
+        if img.width >= dest_w and img.height >= dest_h and (i > 0 or scale != 1):
+            break
+        shape = (img.width, img.height)
+        img = img.resize((int(img.width * scale), int(img.height * scale)), resample=resample)
+        if shape == (img.width, img.height):
+            break
+    if img.width != dest_w or img.height != dest_h:
+        img = img.resize((int(dest_w), int(dest_h)), resample=Image.LANCZOS)
+    return img
+
+
+def a1111_resize(img, w, h, resample):
+    """modules/images.py resize_image(0, img, w, h, upscaler_name) for an RGB picture."""
+    scale = max(w / img.width, h / img.height)
+    if scale > 1.0:
+        img = a1111_upscale(img, scale, resample)
+    if img.width != w or img.height != h:
+        img = img.resize((w, h), resample=Image.LANCZOS)
+    return img
+
+
+def upscalers():
+    rng = np.random.default_rng(1)
+    cases = []
+    for name, resample in [("Lanczos", Image.LANCZOS), ("Nearest", Image.NEAREST)]:
+        for (w, h), how in [((12, 10), ("by", 2.0)), ((12, 10), ("by", 1.5)), ((13, 9), ("by", 2.7)),
+                            ((20, 12), ("to", (48, 40))), ((16, 16), ("to", (40, 24))), ((24, 16), ("to", (16, 16)))]:
+            pixels = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+            img = Image.fromarray(pixels, "RGB")
+            out = a1111_upscale(img, how[1], resample) if how[0] == "by" else a1111_resize(img, *how[1], resample)
+            case = {"upscaler": name, "width": w, "height": h, "pixels": base64.b64encode(pixels.tobytes()).decode(),
+                    "out_width": out.width, "out_height": out.height,
+                    "expected": base64.b64encode(np.asarray(out).tobytes()).decode()}
+            if how[0] == "by":
+                case["scale"] = how[1]
+            else:
+                case["to"] = list(how[1])
+            cases.append(case)
+    path = os.path.join(os.path.dirname(OUT), "..", "..", "ModelsTests", "Fixtures", "upscalers.json")
+    with open(path, "w") as f:
+        json.dump({"generator": "Tools/make_interpolate_fixtures.py", "pillow": PIL.__version__, "cases": cases}, f, separators=(",", ":"))
+
+
 if __name__ == "__main__":
     main()
+    upscalers()

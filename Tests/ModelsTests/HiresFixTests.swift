@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 import Tensor
 import Models
 
@@ -81,6 +82,31 @@ final class HiresFixTests: XCTestCase {
         try assertBatchEqualsSingles(p, r, count: 2)
         r.hires?.upscaler = .picture(.lanczos)
         try assertBatchEqualsSingles(p, r, count: 2)
+    }
+
+    /// `PictureUpscaler` against A1111's upscaler steps run with Pillow (Tools/make_interpolate_fixtures.py):
+    /// by a factor (one pass, or a pass then Lanczos to a multiple of 8) and "just resize" to a size.
+    func testPictureUpscalersMatchA1111WithPillow() throws {
+        let url = try XCTUnwrap(Bundle.module.url(forResource: "upscalers", withExtension: "json", subdirectory: "Fixtures"))
+        let root = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        let cases = root["cases"] as! [[String: Any]]
+        XCTAssertEqual(cases.count, 12)
+        for c in cases {
+            let upscaler = try XCTUnwrap(PictureUpscaler(rawValue: c["upscaler"] as! String))
+            let int = { (k: String) in (c[k] as! NSNumber).intValue }
+            let input = try PNGImage(width: int("width"), height: int("height"), channels: 3,
+                                     pixels: [UInt8](Data(base64Encoded: c["pixels"] as! String)!))
+            let out: PNGImage
+            if let scale = c["scale"] as? NSNumber {
+                out = try upscaler.upscale(input, by: scale.doubleValue)
+            } else {
+                let to = (c["to"] as! [NSNumber]).map(\.intValue)
+                out = try upscaler.resize(input, width: to[0], height: to[1])
+            }
+            XCTAssertEqual([out.width, out.height], [int("out_width"), int("out_height")], "\(c["upscaler"]!) \(c["scale"] ?? c["to"]!)")
+            XCTAssertEqual(out.pixels, [UInt8](Data(base64Encoded: c["expected"] as! String)!), "\(c["upscaler"]!) \(c["scale"] ?? c["to"]!)")
+        }
+        XCTAssertThrowsError(try PictureUpscaler.lanczos.upscale(try PNGImage(width: 2, height: 2, channels: 3, pixels: [UInt8](repeating: 0, count: 12)), by: 0))
     }
 
     func testSizesFollowA1111() {

@@ -161,7 +161,7 @@ extension GeneratedImage {
     }
 
     /// A1111's `quote`: values holding `,`, `:` or a line break become a JSON string.
-    static func infotextQuoted(_ s: String) -> String {
+    public static func infotextQuoted(_ s: String) -> String {
         guard s.contains(where: { $0 == "," || $0 == ":" || $0.isNewline }) else { return s }
         return JSONValue.string(s).serialized()
     }

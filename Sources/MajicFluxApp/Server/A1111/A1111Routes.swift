@@ -88,10 +88,62 @@ extension ConsoleServer {
             return A1111Error.json(.null)
         })
         addA1111CatalogRoutes(to: api, handle: handle)
+        for (path, batch) in [("extra-single-image", false), ("extra-batch-images", true)] {
+            api.post(RouterPath(path), use: handle { request in
+                let o = try await self.a1111Body(request, limit: uploadLimit, pictureFields: ["image"])
+                return A1111Error.json(try self.a1111Extras(o, batch: batch, images: images, activity: activity))
+            })
+        }
         api.post("png-info", use: handle { request in
             let o = try await self.a1111Body(request, limit: uploadLimit, pictureFields: ["image"])
             return A1111Error.json(try A1111PNGInfo.answer(o, images: images))
         })
+    }
+
+    /// The extras' answer: `image` (or `images` for a batch's `imageList` of {data, name}) in the
+    /// `samples_format` option's format, and `html_info` (A1111Extras.swift).
+    func a1111Extras(_ o: [String: JSONValue], batch: Bool, images: JobImages, activity: A1111Activity) throws -> JSONValue {
+        let settings = try A1111Extras.settings(o)
+        var inputs: [(field: String, text: String)] = []
+        if batch {
+            guard let list = o["imageList"]?.array, !list.isEmpty else {
+                throw A1111Error.invalid("imageList", "imageList must be a list of at least one {\"data\": base64, \"name\": ...} picture")
+            }
+            guard list.count <= 16 else { throw A1111Error.invalid("imageList", "at most 16 pictures per request, got \(list.count)") }
+            for (i, item) in list.enumerated() {
+                guard let data = item.object?["data"]?.string else { throw A1111Error.invalid("imageList", "imageList[\(i)].data must be a picture as base64 text") }
+                inputs.append(("imageList[\(i)]", data))
+            }
+        } else {
+            guard let text = try A1111Request.string(o, "image"), !text.isEmpty else {
+                throw A1111Error.invalid("image", "image is missing: send the picture as base64 text or a data URL")
+            }
+            inputs.append(("image", text))
+        }
+        let options = activity.options(over: a1111DefaultOptions)
+        let format = options["samples_format"]?.string?.lowercased() ?? "png"
+        let lossy: PictureOutput? = ["jpg", "jpeg"].contains(format) ? .jpeg : format == "webp" ? .webp : nil
+        var encoded: [JSONValue] = [], info = ""
+        for (field, text) in inputs {
+            let bytes: [UInt8], picture: PNGImage
+            do {
+                bytes = try images.base64(text, field: field)
+                picture = try images.picture(bytes, field: field)
+            } catch let e as APIError {
+                throw A1111Error(status: e.status == .badRequest ? .unprocessableContent : e.status, message: e.message, field: e.status == .badRequest ? field : nil)
+            }
+            let result = try A1111Extras.run(picture, settings, maxPixels: configuration.maxPixels)
+            info = result.info
+            // As A1111: the input's text (its parameters) kept, the extras' fields added as `postprocessing`.
+            var chunks = ((try? PictureText.read(bytes))??.chunks ?? []).filter { $0.key != "postprocessing" }
+            if !info.isEmpty { chunks.append(("postprocessing", info)) }
+            let png = try result.picture.pngData(text: chunks)
+            let parameters = chunks.first { $0.key == "parameters" }?.value ?? ""
+            let out = try lossy.map { try Self.a1111Encoded(png, as: $0, quality: options["jpeg_quality"]?.int ?? 80, infotext: parameters) } ?? png
+            encoded.append(.string(Data(out).base64EncodedString()))
+        }
+        let html = JSONValue.string(A1111Extras.html(info))
+        return batch ? .object(["html_info": html, "images": .array(encoded)]) : .object(["html_info": html, "image": encoded[0]])
     }
 
     /// "name [hash]" as A1111 titles a checkpoint (just the name while the hash is being computed).
@@ -126,6 +178,7 @@ extension ConsoleServer {
         guard let o = json.object else { throw A1111Error(status: .unprocessableContent, message: "the request body must be a JSON object", field: "body") }
         let pictureText = (o["init_images"]?.array ?? []).reduce(0) { $0 + ($1.string?.utf8.count ?? 0) }
             + (["mask"] + pictureFields).reduce(0) { $0 + (o[$1]?.string?.utf8.count ?? 0) }
+            + (o["imageList"]?.array ?? []).reduce(0) { $0 + ($1.object?["data"]?.string?.utf8.count ?? 0) }
         if bytes.count - pictureText > configuration.maxBodyBytes { throw JobRequestParser.tooLarge(configuration.maxBodyBytes) }
         return o
     }
