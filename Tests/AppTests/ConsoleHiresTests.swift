@@ -88,24 +88,7 @@ final class ConsoleHiresTests: XCTestCase {
             func state() async throws -> [String] {   // [ticked, fields hidden, scale, upscaler, strength, size hint]
                 try await value("(() => { const $ = (id) => document.getElementById(id); return [$('hires').checked, $('hires-fields').hidden, $('hires-scale').value, $('hires-upscaler').value, $('hires-strength').value, $('hires-size').textContent].map(String); })()") as? [String] ?? []
             }
-            func generate(_ prompt: String, _ n: Int) async throws -> String {
-                _ = try await value("document.getElementById('prompt').value = \(ChromeDevTools.quoted(prompt))")
-                try await browser.click(selector: "#generate")
-                try await browser.waitFor("document.querySelectorAll('#history .item').length === \(n)", timeout: 60)
-                let src = try await value("document.getElementById('result-image').getAttribute('src')") as? String
-                return try XCTUnwrap(src)
-            }
-            func reuse(_ prompt: String) async throws {
-                _ = try await value("""
-                    [...document.querySelectorAll('#history .item')].find((i) => i.querySelector('.cap').textContent === \(ChromeDevTools.quoted(prompt))).querySelector('button').id = 'reuse-this'
-                    """)
-                try await browser.click(selector: "#reuse-this")
-            }
-            try await browser.attachToPage()
-            try await browser.call("Page.enable")
-            try await browser.call("Runtime.enable")
-            try await browser.call("Page.navigate", ["url": console.base + "/"])
-            try await browser.waitFor("document.readyState === 'complete' && document.getElementById('model-status').classList.contains('ready')", timeout: 30)
+            try await browser.openConsole(console)
             let initial = try await state()
             XCTAssertEqual(Array(initial.prefix(2)), ["false", "true"])
             _ = try await value("""
@@ -116,19 +99,19 @@ final class ConsoleHiresTests: XCTestCase {
             _ = try await value("(() => { const $ = (id) => document.getElementById(id); $('hires-upscaler').value = 'Lanczos'; $('hires-strength').value = '0.6'; })()")
             let ticked = try await state()
             XCTAssertEqual(ticked, ["true", "false", "2", "Lanczos", "0.6", "→ 64 × 96"])
-            let big = try await generate("a red circle", 1)
+            let big = try await browser.generate(prompt: "a red circle", historyCount: 1)
             let picture = try PNG.decode(Array(try await console.get(big).body))
             XCTAssertEqual([picture.image.width, picture.image.height], [64, 96])
 
             try await browser.click(selector: "#hires")
-            let plain = try await generate("a blue square", 2)
+            let plain = try await browser.generate(prompt: "a blue square", historyCount: 2)
             let small = try PNG.decode(Array(try await console.get(plain).body))
             XCTAssertEqual([small.image.width, small.image.height], [32, 48])
 
-            try await reuse("a red circle")
+            try await browser.reuseHistoryEntry(captioned: "a red circle")
             let restored = try await state()
             XCTAssertEqual(restored, ["true", "false", "2", "Lanczos", "0.6", "→ 64 × 96"])
-            try await reuse("a blue square")
+            try await browser.reuseHistoryEntry(captioned: "a blue square")
             let cleared = try await state()
             XCTAssertEqual(Array(cleared.prefix(2)), ["false", "true"])
         }

@@ -93,24 +93,7 @@ final class ConsoleStepCacheTests: XCTestCase {
             func state() async throws -> [String] {   // [open, ticked, threshold hidden, threshold]
                 try await value("(() => { const $ = (id) => document.getElementById(id); return [$('advanced').open, $('step-cache').checked, $('step-cache-field').hidden, $('cache-threshold').value].map(String); })()") as? [String] ?? []
             }
-            func generate(_ prompt: String, _ n: Int) async throws -> String {
-                _ = try await value("document.getElementById('prompt').value = \(ChromeDevTools.quoted(prompt))")
-                try await browser.click(selector: "#generate")
-                try await browser.waitFor("document.querySelectorAll('#history .item').length === \(n)", timeout: 60)
-                let src = try await value("document.getElementById('result-image').getAttribute('src')") as? String
-                return try XCTUnwrap(src)
-            }
-            func reuse(_ prompt: String) async throws {
-                _ = try await value("""
-                    [...document.querySelectorAll('#history .item')].find((i) => i.querySelector('.cap').textContent === \(ChromeDevTools.quoted(prompt))).querySelector('button').id = 'reuse-this'
-                    """)
-                try await browser.click(selector: "#reuse-this")
-            }
-            try await browser.attachToPage()
-            try await browser.call("Page.enable")
-            try await browser.call("Runtime.enable")
-            try await browser.call("Page.navigate", ["url": console.base + "/"])
-            try await browser.waitFor("document.readyState === 'complete' && document.getElementById('model-status').classList.contains('ready')", timeout: 30)
+            try await browser.openConsole(console)
             let initial = try await state()
             XCTAssertEqual(initial, ["false", "false", "true", recommended])
             _ = try await value("""
@@ -120,20 +103,20 @@ final class ConsoleStepCacheTests: XCTestCase {
             try await browser.click(selector: "#step-cache")
             let ticked = try await state()
             XCTAssertEqual(ticked, ["true", "true", "false", recommended])
-            let cached = try await generate("a red circle", 1)
+            let cached = try await browser.generate(prompt: "a red circle", historyCount: 1)
             let cachedText = try await infotext(console, cached)
             XCTAssertTrue(cachedText.contains("First block cache: \(recommended)"), cachedText)
 
             try await browser.click(selector: "#step-cache")
-            let plain = try await generate("a blue square", 2)
+            let plain = try await browser.generate(prompt: "a blue square", historyCount: 2)
             let plainText = try await infotext(console, plain)
             XCTAssertFalse(plainText.contains("First block cache"), plainText)
 
             _ = try await value("document.getElementById('advanced').open = false")
-            try await reuse("a red circle")
+            try await browser.reuseHistoryEntry(captioned: "a red circle")
             let restored = try await state()
             XCTAssertEqual(restored, ["true", "true", "false", recommended])
-            try await reuse("a blue square")
+            try await browser.reuseHistoryEntry(captioned: "a blue square")
             let cleared = try await state()
             XCTAssertEqual(cleared, ["true", "false", "true", recommended])
         }
