@@ -142,6 +142,7 @@ final class A1111APITests: XCTestCase {
         let r = try await console.post("/sdapi/v1/txt2img", json: [
             "prompt": "a red square", "seed": 9, "steps": 2, "width": 32, "height": 48, "enable_hr": true, "hr_scale": 1.5,
             "hr_upscaler": "Latent (bicubic)", "denoising_strength": 0.8, "hr_second_pass_steps": 3,
+            "hr_cfg": 1, "hr_distilled_cfg": 5, "hr_sampler_name": "DPM++ 2M", "hr_scheduler": "Karras",
         ])
         XCTAssertEqual(r.status, 200, r.text)
         let png = try XCTUnwrap(Data(base64Encoded: try XCTUnwrap((r.json["images"] as? [String])?.first)))
@@ -153,7 +154,12 @@ final class A1111APITests: XCTestCase {
         XCTAssertEqual(info["width"] as? Int, 32, "A1111's info gives the first pass's size")
         XCTAssertEqual(info["denoising_strength"] as? Double, 0.8)
         XCTAssertEqual((info["extra_generation_params"] as? [String: Any])?["Hires steps"] as? Int, 3)
-        XCTAssertTrue((info["notes"] as? [String] ?? []).contains("hires size 48x72 ran as 48x64 (Flux needs multiples of 16)"), "\(info["notes"] ?? "")")
+        let notes = info["notes"] as? [String] ?? []
+        for note in ["hires size 48x72 ran as 48x64 (Flux needs multiples of 16)", "hr_distilled_cfg ignored: the hires pass used distilled_cfg_scale 3.5",
+                     "hr_sampler_name \"DPM++ 2M\" is not available; the hires pass ran Euler", "hr_scheduler \"Karras\" is not available; the hires pass ran Simple"] {
+            XCTAssertTrue(notes.contains(note), "\(note) in \(notes)")
+        }
+        XCTAssertFalse(notes.contains { $0.hasPrefix("hr_cfg") }, "hr_cfg 1 is what ran")
 
         let job = try await console.post("/api/jobs", json: [
             "prompt": "a red square", "seed": 9, "steps": 2, "width": 32, "height": 48, "guidance": 3.5,

@@ -141,6 +141,15 @@ struct A1111Request {
             }
             hiresFix = try Self.hires(o, width: width ?? d.imageSize, height: height ?? d.imageSize, resize: resize,
                                       strength: denoisingStrength ?? 0.75, notes: &notes)
+            // Forge's second-pass guidance fields: the hires pass runs with the first pass's.
+            for (field, own, used) in [("hr_cfg", "cfg_scale", base.trueCFGScale), ("hr_distilled_cfg", "distilled_cfg_scale", base.guidance)] {
+                if let v = o[field], !v.isNull, try Self.number(o, field, default: used) != used {
+                    notes.append("\(field) ignored: the hires pass used \(own) \(GeneratedImage.number(used))")
+                }
+            }
+            if let scheduler = try Self.string(o, "hr_scheduler"), !["", "automatic", "simple", "use same scheduler"].contains(scheduler.lowercased()) {
+                notes.append("hr_scheduler \"\(scheduler.prefix(40))\" is not available; the hires pass ran Simple")
+            }
         }
 
         var requests: [GenerationRequest] = []
