@@ -8,9 +8,9 @@ struct HiresOptions: ParsableArguments {
     var scale: Float?
     @Option(name: .customLong("hires-size"), help: ArgumentHelp("Hires fix to this final size (multiples of 16; another aspect ratio is covered and cropped around the centre).", valueName: "WxH"))
     var size: String?
-    @Option(name: .customLong("hires-steps"), parsing: .unconditional, help: "Hires fix: steps of the second schedule (default: --steps); the last --hires-strength of them run.")
+    @Option(name: .customLong("hires-steps"), parsing: .unconditional, help: ArgumentHelp("Hires fix: steps of the second schedule (default: --steps); the last --hires-strength of them run.", valueName: "N"))
     var steps: Int?
-    @Option(name: .customLong("hires-strength"), parsing: .unconditional, help: "Hires fix: how much of the second schedule runs, above 0 and at most 1 (A1111's denoising strength; default \(GeneratedImage.number(HiresFix.defaultStrength))).")
+    @Option(name: .customLong("hires-strength"), parsing: .unconditional, help: ArgumentHelp("Hires fix: how much of the second schedule runs, above 0 and at most 1 (A1111's denoising strength; default \(GeneratedImage.number(HiresFix.defaultStrength))).", valueName: "STRENGTH"))
     var strength: Float?
     @Option(name: .customLong("hires-upscaler"), help: ArgumentHelp("Hires fix upscaler, by its AUTOMATIC1111 name: \(HiresUpscaler.all.map { "\"\($0.name)\"" }.joined(separator: ", ")) (default Latent).", valueName: "NAME"))
     var upscaler: String?
