@@ -32,6 +32,8 @@ extension FluxPipeline {
         let up = hires.upscaledSize(fromWidth: first.width, height: first.height)
         let (cutX, cutY) = ((up.width - hires.width) / 8, (up.height - hires.height) / 8)
         let channels = latents.shape[1]
+        // Picture upscalers decode and encode: the VAE once for every row (unkept stages load per call).
+        let pictureVAE = hires.upscaler.isLatent ? nil : try vae()
         var rows: [DenoisingStart] = []
         for (row, request) in requests.enumerated() {
             let g = TorchGenerator(seed: request.seed)
@@ -42,7 +44,7 @@ extension FluxPipeline {
                 let grown = interpolate(own, height: up.height / 8, width: up.width / 8, mode: mode, antialias: antialias)
                 upscaled = grown.slice(dim: 2, start: cutY / 2, end: cutY / 2 + lh).slice(dim: 3, start: cutX / 2, end: cutX / 2 + lw).contiguous()
             case .picture(let upscaler):
-                let vae = try vae()
+                let vae = try pictureVAE ?? vae()
                 let decodeStart = ContinuousClock.now
                 let picture = try PNGImage(tensor: vae.decode(own, mode: vaeTilingMode, tiling: vaeTiling))
                 lastTimings.vaeDecode += GenerationTimings.seconds(since: decodeStart)
