@@ -98,6 +98,76 @@ final class QuantizedPipelineTests: XCTestCase {
         }
     }
 
+    /// The layer types a module holds, by checkpoint name.
+    struct LinearKinds: ModuleVisitor {
+        var path: [String] = []
+        var kinds: [String: String] = [:]
+        mutating func parameter(_ key: String, _ tensor: inout Tensor) throws {}
+        mutating func linear(_ key: String, _ layer: inout any LinearLayer) throws {
+            kinds[name(key)] = "\(type(of: layer))"
+            try child(key, &layer)
+        }
+    }
+
+    /// A quantized DiT file (`quantize` output: scaled fp8, int8, int4) on a backend other than the
+    /// CPU: Quant's CPU kernel cannot run there (on CUDA it stopped the process at the first step), so
+    /// its layers load dequantized as dense Linears, or as e4m3 per tensor with `--precision fp8` on an
+    /// fp8 GEMM; resident or streamed, they compute what the CPU computes from the same file.
+    func testQuantizedFilesOnAnotherBackendLoadDequantized() throws {
+        let dir = Self.fixtures + "/tiny-models"
+        let plain = try FluxCheckpointLayout.canonical(CheckpointWeights(path: dir + "/flux-comfy.safetensors"))
+        let config = try FluxConfig.infer(shape: plain.shape(of:), names: plain.names)
+        func run(_ dit: FluxTransformer) -> [Float] {
+            let img = TorchGenerator(seed: 1).randn([1, 12, config.inChannels])
+            let txt = TorchGenerator(seed: 2).randn([1, 8, config.jointAttentionDim])
+            let pooled = TorchGenerator(seed: 3).randn([1, config.pooledProjectionDim])
+            return dit(img: img, height: 3, width: 4, txt: txt, pooled: pooled, timestep: [0.6], guidance: [3.5]).floats()
+        }
+        func relativeError(_ a: [Float], _ b: [Float]) -> Float {
+            let num = zip(a, b).reduce(Float(0)) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+            return (num / b.reduce(Float(0)) { $0 + $1 * $1 }).squareRoot()
+        }
+        let formats: [(QuantFormat, ScaleGranularity)] = [(.fp8e4m3fn, .channel), (.int8, .channel), (.int4, .block(16))]
+        for (format, granularity) in formats {
+            let what = "\(format.rawValue)/\(granularity)"
+            let path = NSTemporaryDirectory() + "/majicflux-quantized-\(UUID().uuidString).safetensors"
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let converter = try QuantizeConverter(source: try SafeTensorsCheckpoint(path: dir + "/flux-comfy.safetensors"),
+                                                  policy: .fluxDiT(format: format, granularity: granularity))
+            _ = try converter.write(to: path)
+            let file = try FluxCheckpointLayout.canonical(CheckpointWeights(path: path))
+            let onCPU = try FluxTransformer(config: config, weights: file)
+            var cpuKinds = LinearKinds()
+            var cpuModel = onCPU
+            try cpuModel.visit(&cpuKinds)
+            XCTAssertEqual(cpuKinds.kinds["double_blocks.0.img_attn.qkv"], "CPUQuantizedLinear", what)
+            let expected = run(onCPU)
+
+            let backend = CapabilityTestBackend()
+            var other = try FluxTransformer(config: config, weights: file, backend: backend)
+            var kinds = LinearKinds()
+            try other.visit(&kinds)
+            XCTAssertFalse(kinds.kinds.values.contains("CPUQuantizedLinear"), "\(what): \(kinds.kinds)")
+            XCTAssertEqual(kinds.kinds["double_blocks.0.img_attn.qkv"], "Linear", what)
+            XCTAssertLessThan(relativeError(run(other), expected), 1e-5, what)
+
+            // Streamed through one slot (it refused before: such layers cannot move between memories).
+            let roomy = try XCTUnwrap(try FluxTransformer(config: config, weights: file, backend: backend,
+                                                          streaming: BlockStreaming(weightBudget: 1 << 40)).residency)
+            let streamed = try FluxTransformer(config: config, weights: file, backend: backend,
+                                               streaming: BlockStreaming(weightBudget: roomy.otherWeightBytes + roomy.blockBytes.max()!, slots: 1))
+            XCTAssertEqual(streamed.residency?.residentBlocks, 0, what)
+            XCTAssertLessThan(relativeError(run(streamed), expected), 1e-5, what)
+
+            // `--precision fp8` on the backend's fp8 GEMM: every block Linear in e4m3, near the file's values.
+            var fp8 = try FluxTransformer(config: config, weights: file, quantization: .fluxFP8, backend: backend)
+            var fp8Kinds = LinearKinds()
+            try fp8.visit(&fp8Kinds)
+            XCTAssertEqual(fp8Kinds.kinds["double_blocks.0.img_attn.qkv"], "FP8Linear", what)
+            XCTAssertLessThan(relativeError(run(fp8), expected), 0.1, what)
+        }
+    }
+
     /// A block Linear stored as int8 codes without their scale is a load error naming it (it used to
     /// reach the matmul and stop the process on a precondition).
     func testIntegerCodesWithoutScalesAreAnErrorNotACrash() throws {

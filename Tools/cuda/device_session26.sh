@@ -21,6 +21,9 @@
 #   make      the FLUX.1-dev-size random folder in /tmp/flux-random and its model hash
 #   cold      `generate --precision fp8 [--attention fp8]` 1024x1024 20 steps twice on it
 #   serve     serve_check (RUNS) on the full-size folder, then diffusers' warm call
+#   user      Tools/cuda/user_paths_check.py on the tiny fixture: sessions 9-11's user paths (hires fix,
+#             img2img batches, quantized diffusers DiTs as --dit, WebP, A1111 enable_hr / extras / png-info
+#             through serve) on the GPU against the CPU (session 12)
 #   final     the quantize path on the tiny fixture: quantize to a Q8_0 .gguf, generate with it and with
 #             --precision q8_0, serve_check q8_0
 # Everything lands in $OUT/logs.tgz (heldout pictures in it too).
@@ -82,6 +85,8 @@ for s in ${STAGES:-attn dit}; do
         echo "generate $name: exit $? $(tail -3 "$OUT/final-$name.log" | tr '\n' ' ' | cut -c1-400)"
       done
       timeout 120 python3 Tools/cuda/serve_check.py --bin /tmp/bin/majicflux --model $M --out "$OUT" --runs q8_0 --size 512 --steps 20 2>&1 | tail -2 ;;
+    user) timeout 400 python3 Tools/cuda/user_paths_check.py --bin /tmp/bin/majicflux --model Tests/ModelsTests/Fixtures/tiny-flux \
+        --out "$OUT/user" 2>&1 | tee "$OUT/user.log" | grep -E "FAIL|user paths|PSNR|serve:" ;;
     torch) timeout 400 python3 .device/bench_flux_dit_torch.py --compile ${SIZES:-1024 512} 2>&1 | grep -v Warning | tee "$OUT/torch.log" ;;
   esac
 done

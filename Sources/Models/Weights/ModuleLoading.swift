@@ -29,8 +29,9 @@ extension WeightLoader {
     }
 
     /// Linear `prefix` shaped like `placeholder` (whose bias says whether there is one): on an
-    /// `FP8GEMM` backend with an fp8 policy selecting it, e4m3 codes on the device; quantized as the
-    /// checkpoint stores it or as the policy selects it; else dense.
+    /// `FP8GEMM` backend with an fp8 policy selecting it, e4m3 codes on the device; on the CPU,
+    /// quantized as the checkpoint stores it or as the policy selects it; else dense (a checkpoint's
+    /// quantized layer dequantized).
     func loadLinear(_ prefix: String, like placeholder: Linear) -> any LinearLayer {
         let (out, inFeatures) = (placeholder.outFeatures, placeholder.inFeatures)
         let bias = placeholder.bias.map { take("\(prefix).bias", shape: $0.shape) }
@@ -38,7 +39,10 @@ extension WeightLoader {
             return FP8Linear(codes: fp8.codes, scale: fp8.scale, bias: bias)
         }
         if let gguf = ggufLinear(prefix, out: out, in: inFeatures, bias: bias) { return gguf }
-        if let q = quantizedLinear(prefix, out: out, in: inFeatures), let layer = try? QuantizedLinear(weight: q, bias: bias) {
+        // Quant's kernel for scaled fp8 / int8 / int4 runs on the CPU only: on another backend such a
+        // layer is taken dequantized (`take`), as a dense Linear in the compute type.
+        if backend == nil || backend is CPUBackend, let q = quantizedLinear(prefix, out: out, in: inFeatures),
+           let layer = try? QuantizedLinear(weight: q, bias: bias) {
             return CPUQuantizedLinear(layer)
         }
         return Linear(weight: take("\(prefix).weight", shape: [out, inFeatures]), bias: bias)

@@ -83,16 +83,21 @@ extension WeightLoader {
     func gpuFP8Linear(_ prefix: String, out: Int, in inFeatures: Int) -> (codes: Tensor, scale: Tensor)? {
         guard let gpu = backend as? any FP8GEMM, let quantization, quantization.policy.format == .fp8e4m3fn else { return nil }
         let weightName = prefix + ".weight"
-        guard let stored = shape(of: weightName), stored == [out, inFeatures],
-              quantization.policy.shouldQuantize(weightName, shape: stored) else { return nil }
+        // The layer's shape, not the stored one (packed int4 stores half the columns).
+        guard quantization.policy.shouldQuantize(weightName, shape: [out, inFeatures]) else { return nil }
         do {
             if let checkpoint = try quantizedCheckpoint(), checkpoint.weightScaleName(layer: prefix) != nil {
                 let q = try checkpoint.linearWeight(prefix)
-                guard q.format == .fp8e4m3fn, q.granularity == .tensor || q.granularity == .channel, let s = q.scales else { return nil }
+                guard q.rows == out, q.columns == inFeatures else { return nil }   // the dense path reports it
+                guard q.format == .fp8e4m3fn, q.granularity == .tensor || q.granularity == .channel, let s = q.scales else {
+                    // int8, int4 or block-scaled fp8 (Quant's CPU formats): dequantized, then e4m3 per tensor.
+                    return gpu.quantizeTensorE4M3(take(weightName, shape: [out, inFeatures]))
+                }
                 markCompanionsUsed(prefix)
                 markUsed(weightName)
                 return (q.data.moved(to: gpu), s.reshaped([s.count]).moved(to: gpu))
             }
+            guard shape(of: weightName) == [out, inFeatures] else { return nil }
             if source.dtype(of: weightName) == .f8e4m3fn {
                 markUsed(weightName)
                 return (try source.tensor(weightName).moved(to: gpu), Tensor([1], shape: [1]).moved(to: gpu))
