@@ -1,10 +1,13 @@
+import Foundation
 import Tensor
 
 /// `--attention fp8` (`flash_wg3_fp8_d128` after `attn_quant_e4m3`) against the CPU's f32 attention on
 /// random bf16 inputs (ragged lengths, Lq != Lk, one query, batches, permuted views) and the two triage
 /// cases of `FlashCheck` (Q = 0: P V alone; one-hot V: Q K^T and the softmax alone), with the bf16
 /// default flash kernel's (wgmma3pp) error on the same inputs beside it. Pass: relative RMS error <= 0.08 and the fp8
-/// kernel actually ran. Then both timed at Flux's joint lengths (quantisation included).
+/// kernel actually ran. Then both timed at Flux's joint lengths (quantisation included). Last, the
+/// transformer blocks' path (`qkNormRoPEAttention`: Q and K written as e4m3 by `qk_norm_rope_e4m3`)
+/// against the CPU and timed against the two steps apart.
 enum AttentionFP8Check {
     static func run() throws -> Bool {
         let gpu = try CUDABackend.make(computeDType: .bf16)
@@ -59,7 +62,58 @@ enum AttentionFP8Check {
             }
             print(line)
         }
+        ok = fusedQKNorm(gpu) && ok
         print("attn-fp8: \(ok ? "all passed" : "FAILURES")")
+        return ok
+    }
+
+    /// `qkNormRoPEAttention` with fp8 attention on (`qk_norm_rope_e4m3` + V-only `attn_quant_e4m3` +
+    /// `flash_wg3_fp8_d128` with one Q and one K scale) against the CPU's f32 composition, beside the
+    /// bf16 path; then timed at 1024x1024's 512 + 4096 tokens against the two steps apart (the QK
+    /// norm + rotation in bf16, then fp8 attention quantising Q, K and V).
+    static func fusedQKNorm(_ gpu: CUDABackend) -> Bool {
+        var ok = true
+        func streams(_ lengths: [Int], batch: Int, heads: Int, seed: UInt64, on b: any Backend) -> (qkv: [Tensor], qw: [Tensor], kw: [Tensor], cos: Tensor, sin: Tensor) {
+            var r = HostRandom(seed: seed)
+            let qkv = lengths.map { Tensor(r.normals(batch * $0 * 3 * heads * 128, scale: 2), shape: [batch, $0, 3 * heads * 128], backend: b).to(.bf16) }
+            // Norm weights spread around 1, as a trained model's are (some near 0, some above 3).
+            let qw = lengths.map { _ in Tensor(r.normals(128, scale: 0.5).map { 1.2 + $0 * 2 }, shape: [128], backend: b).to(.bf16) }
+            let kw = lengths.map { _ in Tensor(r.normals(128, scale: 0.5).map { 1.0 + $0 }, shape: [128], backend: b).to(.bf16) }
+            let total = lengths.reduce(0, +)
+            let angles = r.normals(total * 64, scale: 3)
+            return (qkv, qw, kw, Tensor(angles.map { Float(Foundation.cos(Double($0))) }, shape: [total, 64], backend: b),
+                    Tensor(angles.map { Float(Foundation.sin(Double($0))) }, shape: [total, 64], backend: b))
+        }
+        func rms(_ a: [Float], _ b: [Float]) -> Double {
+            var num = 0.0, den = 0.0
+            for (x, y) in zip(a, b) { num += Double(x - y) * Double(x - y); den += Double(y) * Double(y) }
+            return den > 0 ? (num / den).squareRoot() : .infinity
+        }
+        print("  fused QK norm + RoPE + fp8 attention (Q, K in e4m3 from the norm kernel) vs the CPU:")
+        for (lengths, batch, heads) in [([1536], 1, 2), ([512, 1024], 1, 3), ([77, 300], 1, 2), ([200], 2, 2), ([512, 4096], 1, 2)] {
+            let c = streams(lengths, batch: batch, heads: heads, seed: UInt64(lengths.reduce(7, +)), on: CPUBackend.shared)
+            let ref = qkNormRoPEAttention(c.qkv.map { $0.to(.f32) }, heads: heads, queryWeights: c.qw.map { $0.to(.f32) },
+                                          keyWeights: c.kw.map { $0.to(.f32) }, cos: c.cos, sin: c.sin, eps: 1e-6).floats()
+            let g = streams(lengths, batch: batch, heads: heads, seed: UInt64(lengths.reduce(7, +)), on: gpu)
+            func onGPU(_ fp8: Bool) -> ([Float], Bool) {
+                gpu.fp8Attention = fp8
+                let out = qkNormRoPEAttention(g.qkv, heads: heads, queryWeights: g.qw, keyWeights: g.kw, cos: g.cos, sin: g.sin, eps: 1e-6).floats()
+                return (out, gpu.lastAttentionFP8)
+            }
+            let (f8, ran) = onGPU(true), (bf, _) = onGPU(false)
+            let e8 = rms(f8, ref), eb = rms(bf, ref)
+            let pass = ran && e8 <= 0.08 && f8.allSatisfy { $0.isFinite }
+            ok = ok && pass
+            print("    streams \(lengths) batch \(batch) heads \(heads): fp8 \(pass ? "ok  " : "FAIL") rms \(fmt(e8, 4))\(ran ? "" : " (fp8 kernel did not run)"); bf16 rms \(fmt(eb, 4))")
+        }
+        let g = streams([512, 4096], batch: 1, heads: 24, seed: 5, on: gpu)
+        func time(_ body: () -> Void) -> Double { body(); return (0..<10).map { _ in gpu.time(body) }.min()! }
+        gpu.fp8Attention = true
+        let fused = time { _ = qkNormRoPEAttention(g.qkv, heads: 24, queryWeights: g.qw, keyWeights: g.kw, cos: g.cos, sin: g.sin, eps: 1e-6) }
+        let apart = time { _ = gpu.composedQKNormRoPEAttention(g.qkv, heads: 24, queryWeights: g.qw, keyWeights: g.kw, cos: g.cos, sin: g.sin, eps: 1e-6) }
+        gpu.fp8Attention = false
+        let bf16 = time { _ = qkNormRoPEAttention(g.qkv, heads: 24, queryWeights: g.qw, keyWeights: g.kw, cos: g.cos, sin: g.sin, eps: 1e-6) }
+        print("  time QK norm + RoPE + attention, 512 + 4096 tokens, 24 heads: fp8 fused \(fmt(fused, 3)) ms, fp8 two steps \(fmt(apart, 3)) ms, bf16 \(fmt(bf16, 3)) ms")
         return ok
     }
 }

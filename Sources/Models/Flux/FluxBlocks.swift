@@ -22,13 +22,10 @@ struct FluxQKV: Module {
 /// q/k normalised, streams joined in order, RoPE applied, attention -> (B, sum L_i, H*D).
 func fluxAttention(_ streams: [(qkv: Tensor, norms: FluxQKV)], rope: FluxRoPE) -> Tensor {
     let n = streams[0].norms
-    let (q, k, v) = qkNormRoPE(streams.map { $0.qkv }, heads: n.heads,
+    return qkNormRoPEAttention(streams.map { $0.qkv }, heads: n.heads,
                                queryWeights: streams.map { $0.norms.queryNorm.weight },
                                keyWeights: streams.map { $0.norms.keyNorm.weight },
                                cos: rope.cosines, sin: rope.sines, eps: n.queryNorm.eps)
-    let (b, h, l, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
-    let out = scaledDotProductAttention(q, k, v)
-    return out.permuted(0, 2, 1, 3).reshaped(b, l, h * d)
 }
 
 /// A double-stream block: separate weights for image and text tokens, joint attention.

@@ -1,5 +1,8 @@
-/// fp8 attention (`Configuration.fp8Attention`): Q, K and V quantised to e4m3 per 128-row tile of each
-/// (batch, head) by `attn_quant_e4m3`, then `flash_wg3_fp8_d128` (see CUDAKernels+FlashHopperFP8.swift).
+/// fp8 attention (`Configuration.fp8Attention`): Q, K and V in e4m3 for `flash_wg3_fp8_d128` (see
+/// CUDAKernels+FlashHopperFP8.swift). From bf16 Q, K, V, `attn_quant_e4m3` quantises each 128-row tile
+/// of each (batch, head) with its own scale; inside a transformer block (`qkNormRoPEAttention`),
+/// `qk_norm_rope_e4m3` writes Q and K as e4m3 straight from the QK norm and rotation, with one scale
+/// each known from the norm weights, and only V goes through `attn_quant_e4m3`.
 extension CUDABackend {
     /// out (B, Lq, H, 128) bf16 = softmax(scale Q K^T) V from bf16 (B, H, L, 128) views with 16-byte
     /// aligned rows and unit column stride (what `attention` prepares). False (nothing written) where
@@ -7,26 +10,98 @@ extension CUDABackend {
     func fp8Attention(_ q: Tensor, _ k: Tensor, _ v: Tensor, into out: Tensor, scale: Float) -> Bool {
         guard fp8AttentionAvailable else { return false }
         let nb = q.shape[0], nh = q.shape[1], lq = q.shape[2], lk = k.shape[2]
-        let tq = (lq + 127) / 128, tk = (lk + 127) / 128, lpad = tk * 128
+        let tq = (lq + 127) / 128, tk = (lk + 127) / 128
         let qq = empty([nb * nh, lq, 128], .f8e4m3fn), kq = empty([nb * nh, lk, 128], .f8e4m3fn)
-        let vt = empty([nb * nh, 128, lpad], .f8e4m3fn)
+        let vt = empty([nb * nh, 128, tk * 128], .f8e4m3fn)
         let sq = empty([nb * nh * tq], .f32), sk = empty([nb * nh * tk], .f32), sv = empty([nb * nh * tk], .f32)
-        guard let mq = uint8TensorMap(qq, inner: 128, rows: lq, planes: nb * nh, rowBytes: 128),
-              let mk = uint8TensorMap(kq, inner: 128, rows: lk, planes: nb * nh, rowBytes: 128),
-              let mv = uint8TensorMap(vt, inner: lpad, rows: 128, planes: nb * nh, rowBytes: lpad) else { return false }
+        quantiseForFP8Attention(q, k, v, heads: nh, qq: qq, kq: kq, vt: vt, sq: sq, sk: sk, sv: sv, vOnly: false)
+        return fp8FlashAttention(qq: qq, kq: kq, vt: vt, sq: sq, sk: sk, sv: sv, qkScalesPerTensor: false,
+                                 batch: nb, heads: nh, lq: lq, lk: lk, into: out, scale: scale)
+    }
+
+    /// `attn_quant_e4m3` over bf16 (B, H, L, 128) views: Q, K and V, or V alone (`vOnly`).
+    private func quantiseForFP8Attention(_ q: Tensor, _ k: Tensor, _ v: Tensor, heads nh: Int, qq: Tensor, kq: Tensor,
+                                         vt: Tensor, sq: Tensor, sk: Tensor, sv: Tensor, vOnly: Bool) {
+        let nb = v.shape[0], lq = q.shape[2], lk = k.shape[2]
         var a = KernelArgs()
         a.ptr(q); a.ptr(k); a.ptr(v); a.i32(nh); a.i32(lq); a.i32(lk)
         for t in [q, k, v] { a.i64(t.strides[0]); a.i64(t.strides[1]); a.i64(t.strides[2]) }
-        a.ptr(qq); a.ptr(kq); a.ptr(vt); a.i32(lpad); a.ptr(sq); a.ptr(sk); a.ptr(sv)
-        launch("attn_quant_e4m3", grid: (Swift.max(tq, tk), nb * nh, 3), block: 256, a)
+        a.ptr(qq); a.ptr(kq); a.ptr(vt); a.i32(vt.shape[2]); a.ptr(sq); a.ptr(sk); a.ptr(sv); a.i32(vOnly ? 2 : 0)
+        let tiles = vOnly ? (lk + 127) / 128 : Swift.max((lq + 127) / 128, (lk + 127) / 128)
+        launch("attn_quant_e4m3", grid: (tiles, nb * nh, vOnly ? 1 : 3), block: 256, a)
+    }
+
+    /// `flash_wg3_fp8_d128` on e4m3 Q, K (B*H, L, 128) and V^T (B*H, 128, Lpad) with their scales (per
+    /// 128-row tile, or one each for Q and K: `qkScalesPerTensor`). False where the tensor maps fail.
+    private func fp8FlashAttention(qq: Tensor, kq: Tensor, vt: Tensor, sq: Tensor, sk: Tensor, sv: Tensor,
+                                   qkScalesPerTensor: Bool, batch nb: Int, heads nh: Int, lq: Int, lk: Int,
+                                   into out: Tensor, scale: Float) -> Bool {
+        let lpad = vt.shape[2]
+        guard let mq = uint8TensorMap(qq, inner: 128, rows: lq, planes: nb * nh, rowBytes: 128),
+              let mk = uint8TensorMap(kq, inner: 128, rows: lk, planes: nb * nh, rowBytes: 128),
+              let mv = uint8TensorMap(vt, inner: lpad, rows: 128, planes: nb * nh, rowBytes: lpad) else { return false }
         var t = KernelArgs()
         for m in [mq, mk, mv] { t.raw(m) }
         t.ptr(sq); t.ptr(sk); t.ptr(sv); t.ptr(out); t.i32(nh); t.i32(lq); t.i32(lk); t.f32(scale * 1.4426950408889634)
-        t.i32(configuration.flashKernel.pingPong ? 1 : 0)
+        t.i32(configuration.flashKernel.pingPong ? 1 : 0); t.i32(qkScalesPerTensor ? 1 : 0)
         // A TMA producer warpgroup + two consumers of 64 query rows; Q + two stages of K and V^T
         // (16 KB each) + 1 KB to align the swizzled tiles to 1024 bytes.
-        launch("flash_wg3_fp8_d128", grid: (tq, nb * nh, 1), block: 384, shared: 1024 + 5 * 16384, t)
+        launch("flash_wg3_fp8_d128", grid: ((lq + 127) / 128, nb * nh, 1), block: 384, shared: 1024 + 5 * 16384, t)
         return true
+    }
+
+    public func qkNormRoPEAttention(_ qkv: [Tensor], heads: Int, queryWeights: [Tensor], keyWeights: [Tensor],
+                                    cos: Tensor, sin: Tensor, eps: Float) -> Tensor {
+        if let out = fusedFP8QKNormRoPEAttention(qkv, heads: heads, queryWeights: queryWeights, keyWeights: keyWeights,
+                                                 cos: cos, sin: sin, eps: eps) {
+            return out
+        }
+        return composedQKNormRoPEAttention(qkv, heads: heads, queryWeights: queryWeights, keyWeights: keyWeights,
+                                           cos: cos, sin: sin, eps: eps)
+    }
+
+    /// The fp8 attention path with Q and K quantised by the QK norm + rotation kernel; nil (nothing
+    /// queued) where it does not apply: fp8 attention off or unavailable, head size not 128, not bf16,
+    /// more than two streams, rows the kernel cannot read.
+    private func fusedFP8QKNormRoPEAttention(_ qkv: [Tensor], heads nh: Int, queryWeights: [Tensor], keyWeights: [Tensor],
+                                             cos: Tensor, sin: Tensor, eps: Float) -> Tensor? {
+        let knobs = configuration
+        guard knobs.fp8Attention, fp8AttentionAvailable, hasFunction("qk_norm_rope_e4m3"), computeDType == .bf16,
+              (1...2).contains(qkv.count), qkv.allSatisfy({ $0.dtype == .bf16 && $0.rank == 3 && $0.shape[2] == 3 * nh * 128 }),
+              (queryWeights + keyWeights).allSatisfy({ $0.dtype == .bf16 && $0.shape == [128] }) else { return nil }
+        let nb = qkv[0].shape[0], total = qkv.reduce(0) { $0 + $1.shape[1] }
+        guard total > 0, qkv.allSatisfy({ $0.shape[0] == nb }) else { return nil }
+        let streams = qkv.map { t0 -> Tensor in
+            let l = t0.shape[1]
+            return t0.strides[2] != 1 || !(t0.shape[0] == 1 || t0.strides[0] == t0.strides[1] * l) ? contiguous(t0) : t0
+        }
+        let qw = queryWeights.map { $0.contiguous() }, kw = keyWeights.map { $0.contiguous() }
+        guard streams.allSatisfy({ $0.strides[1] % 4 == 0 && address($0) % 8 == 0 }),
+              (qw + kw).allSatisfy({ address($0) % 8 == 0 }) else { return nil }
+        let c32 = (cos.dtype == .f32 ? cos : convert(cos, to: .f32)).contiguous()
+        let s32 = (sin.dtype == .f32 ? sin : convert(sin, to: .f32)).contiguous()
+        let tk = (total + 127) / 128
+        let qq = empty([nb * nh, total, 128], .f8e4m3fn), kq = empty([nb * nh, total, 128], .f8e4m3fn)
+        let v = empty([nb, nh, total, 128], .bf16), vt = empty([nb * nh, 128, tk * 128], .f8e4m3fn)
+        let sq = empty([1], .f32), sk = empty([1], .f32), sv = empty([nb * nh * tk], .f32)
+        var pos = 0
+        for (i, t) in streams.enumerated() {
+            let l = t.shape[1]
+            var a = KernelArgs()
+            a.ptr(t); a.i64(t.strides[1]); a.i64(nb); a.i64(l); a.i64(nh); a.ptr(qw[i]); a.ptr(kw[i])
+            a.ptr(qw[0]); a.ptr(qw[qw.count - 1]); a.ptr(kw[0]); a.ptr(kw[kw.count - 1])
+            a.ptr(c32); a.ptr(s32); a.i64(pos); a.ptr(qq); a.ptr(kq); a.ptr(v); a.i64(total); a.i64(pos); a.f32(eps)
+            a.ptr(sq); a.ptr(sk)
+            launch("qk_norm_rope_e4m3", grid: ((nb * l * nh + 3) / 4, 1, 1), block: 128, a)
+            pos += l
+        }
+        quantiseForFP8Attention(v, v, v, heads: nh, qq: qq, kq: kq, vt: vt, sq: sq, sk: sk, sv: sv, vOnly: true)
+        let out = empty([nb, total, nh, 128], .bf16)
+        guard fp8FlashAttention(qq: qq, kq: kq, vt: vt, sq: sq, sk: sk, sv: sv, qkScalesPerTensor: true, batch: nb,
+                                heads: nh, lq: total, lk: total, into: out, scale: 1 / Float(128).squareRoot()) else { return nil }
+        lastAttentionFP8 = true
+        lastFlashKernel = knobs.flashKernel.pingPong ? .wgmma3pp : .wgmma3
+        return out.reshaped(nb, total, nh * 128)
     }
 
     /// A 3-D TMA map over a contiguous uint8 tensor of `planes` x `rows` x `inner` bytes (rows

@@ -23,12 +23,13 @@ extension CUDAKernelSource {
 // Qq, Kq (B*H, L, 128), Vt (B*H, 128, Lpad) with keys permuted within 16, and one f32 scale per
 // (b*H + h, 128-row tile) in sq / sk / sv. Block (tile, b*H + h, tensor 0/1/2), 256 threads: thread
 // i holds row i/2, columns (i%2)*64 .. +63. Rows past L read as zero (Vt's padding is written zero).
+// tFirst = 2 with grid.z = 1 quantises V alone (Q and K came from `qk_norm_rope_e4m3`).
 extern "C" __global__ void __launch_bounds__(256) attn_quant_e4m3(const u16* Q, const u16* K, const u16* V, int H, int Lq, int Lk,
     i64 qsb, i64 qsh, i64 qsl, i64 ksb, i64 ksh, i64 ksl, i64 vsb, i64 vsh, i64 vsl,
-    unsigned char* Qq, unsigned char* Kq, unsigned char* Vt, int Lpad, float* sq, float* sk, float* sv) {
+    unsigned char* Qq, unsigned char* Kq, unsigned char* Vt, int Lpad, float* sq, float* sk, float* sv, int tFirst) {
   __shared__ float sh[33];
   __shared__ __align__(16) unsigned char tile[128 * 128];
-  int t = blockIdx.z, bh = blockIdx.y, b = bh / H, h = bh % H;
+  int t = tFirst + blockIdx.z, bh = blockIdx.y, b = bh / H, h = bh % H;
   int L = t == 0 ? Lq : Lk;
   int r0 = blockIdx.x * 128;
   if (r0 >= L) return;                                   // the whole block: grid.x covers the longer of Lq, Lk
@@ -78,6 +79,61 @@ extern "C" __global__ void __launch_bounds__(256) attn_quant_e4m3(const u16* Q, 
   #pragma unroll
   for (int i = 0; i < 4; ++i) dst[i] = make_uint4(w[4 * i], w[4 * i + 1], w[4 * i + 2], w[4 * i + 3]);
 }
+// Four floats -> four e4m3 codes in one word, a in the lowest byte.
+__device__ __forceinline__ u32 e4m3x4f(float a, float b, float c, float d) {
+  u16 lo, hi;
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(lo) : "f"(b), "f"(a));
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(hi) : "f"(d), "f"(c));
+  return (u32)lo | ((u32)hi << 16);
+}
+// `qk_norm_rope_bf16` writing Q and K straight as e4m3 for `flash_wg3_fp8_d128` (one warp per token
+// and head, four elements per lane; V is copied as bf16 for `attn_quant_e4m3`). One scale for all of Q
+// and one for all of K, known before any value: after the RMSNorm a head's 128 values have a sum of
+// squares of at most 128, so each is at most sqrt(128) |w|max, and the rotation keeps that bound; the
+// bound (1% over, for the bf16 rounding) maps to 448. e4m3's precision is relative, so a bound above
+// the values seen costs nothing but the subnormal range (below 1/28,000 of the bound). The bound is
+// taken over every stream's weights (qwA/qwB, kwA/kwB: the streams joined into one sequence), so all
+// launches of one attention agree; block 0's first lane writes the scales (sq, sk).
+extern "C" __global__ void qk_norm_rope_e4m3(const u16* qkv, i64 rowStride, i64 B, i64 L, i64 H,
+    const u16* qw, const u16* kw, const u16* qwA, const u16* qwB, const u16* kwA, const u16* kwB,
+    const float* cosT, const float* sinT, i64 ropeOffset, unsigned char* q8, unsigned char* k8, u16* v,
+    i64 Ltot, i64 posOffset, float eps, float* sq, float* sk) {
+  const int D = 128;
+  i64 wid = (blockIdx.x * (i64)blockDim.x + threadIdx.x) >> 5; int lane = threadIdx.x & 31;
+  if (wid >= B * L * H) return;
+  float bq = 0.0f, bk = 0.0f;
+  {
+    uint2 a = *(const uint2*)(qwA + lane * 4), b = *(const uint2*)(qwB + lane * 4);
+    uint2 c = *(const uint2*)(kwA + lane * 4), d = *(const uint2*)(kwB + lane * 4);
+    bq = warp_max(fmaxf(fmaxf(absmax_bf16x2(a.x), absmax_bf16x2(a.y)), fmaxf(absmax_bf16x2(b.x), absmax_bf16x2(b.y))));
+    bk = warp_max(fmaxf(fmaxf(absmax_bf16x2(c.x), absmax_bf16x2(c.y)), fmaxf(absmax_bf16x2(d.x), absmax_bf16x2(d.y))));
+  }
+  float sQ = bq > 0.0f ? bq * (11.3137085f * 1.01f / 448.0f) : 1.0f;   // sqrt(128) * 1.01 / 448
+  float sK = bk > 0.0f ? bk * (11.3137085f * 1.01f / 448.0f) : 1.0f;
+  if (wid == 0 && lane == 0) { *sq = sQ; *sk = sK; }
+  i64 h = wid % H; i64 bl = wid / H; i64 l = bl % L, b = bl / L;
+  const u16* src = qkv + bl * rowStride + h * D + lane * 4;
+  i64 dst = ((b * H + h) * Ltot + posOffset + l) * D + lane * 4;
+  i64 trow = (ropeOffset + l) * (D / 2) + lane * 2;
+  float c0 = cosT[trow], c1 = cosT[trow + 1], s0 = sinT[trow], s1 = sinT[trow + 1];
+  #pragma unroll
+  for (int which = 0; which < 2; ++which) {
+    uint2 raw = *(const uint2*)(src + which * H * D);
+    float x[4] = { bf2f((u16)(raw.x & 0xffff)), bf2f((u16)(raw.x >> 16)), bf2f((u16)(raw.y & 0xffff)), bf2f((u16)(raw.y >> 16)) };
+    float ss = warp_sum(x[0] * x[0] + x[1] * x[1] + x[2] * x[2] + x[3] * x[3]);
+    float rstd = 1.0f / sqrtf(ss / (float)D + eps);
+    uint2 wr = *(const uint2*)((which == 0 ? qw : kw) + lane * 4);
+    float w[4] = { bf2f((u16)(wr.x & 0xffff)), bf2f((u16)(wr.x >> 16)), bf2f((u16)(wr.y & 0xffff)), bf2f((u16)(wr.y >> 16)) };
+    #pragma unroll
+    for (int e = 0; e < 4; ++e) x[e] = bf2f(f2bf(x[e] * rstd * w[e]));
+    float inv = 1.0f / (which == 0 ? sQ : sK);
+    // The bf16 rounding of the rotated values first, as the bf16 path's output would be quantised.
+    float o0 = bf2f(f2bf(c0 * x[0] - s0 * x[1])), o1 = bf2f(f2bf(s0 * x[0] + c0 * x[1]));
+    float o2 = bf2f(f2bf(c1 * x[2] - s1 * x[3])), o3 = bf2f(f2bf(s1 * x[2] + c1 * x[3]));
+    *(u32*)((which == 0 ? q8 : k8) + dst) = e4m3x4f(o0 * inv, o1 * inv, o2 * inv, o3 * inv);
+  }
+  *(uint2*)(v + dst) = *(const uint2*)(src + 2 * H * D);
+}
 // D (64 x 128, f32) = or += A (64 x 32 e4m3, smem) * B (32 x 128 e4m3, smem), both K-major; acc = 0 overwrites D.
 __device__ __forceinline__ void wg_m64n128k32_e4m3_ss(float* d, u64 da, u64 db, int acc) {
   asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
@@ -96,13 +152,6 @@ __device__ __forceinline__ void wg_m64n128k32_e4m3_rs(float* d, const u32* a, u6
 __device__ __forceinline__ void tma_box3(u32 dst, const TensorMap128* map, int c0, int c1, int c2, u32 bar) {
   asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];"
     :: "r"(dst), "l"((unsigned long long)map), "r"(c0), "r"(c1), "r"(c2), "r"(bar) : "memory");
-}
-// Four floats -> four e4m3 codes in one word, a in the lowest byte.
-__device__ __forceinline__ u32 e4m3x4f(float a, float b, float c, float d) {
-  u16 lo, hi;
-  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(lo) : "f"(b), "f"(a));
-  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(hi) : "f"(d), "f"(c));
-  return (u32)lo | ((u32)hi << 16);
 }
 // S = Q K^T for this warpgroup's 64 rows x 128 keys: 4 steps of 32 bytes along the head dimension.
 __device__ __forceinline__ void wg8_qk(float* s, u32 sQ, u32 sK) {
@@ -150,7 +199,7 @@ __device__ __forceinline__ void wg8_softmax(float* s, int key0, int Lk, int lane
 }
 extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __grid_constant__ TensorMap128 tq,
     const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
-    const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp) {
+    const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne) {
   constexpr int BM = 128, BN = 128, QB = BM * 128, KB = BN * 128;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __shared__ __align__(8) unsigned long long bars[9];   // fullQ, fullK[2], fullV[2], emptyK[2], emptyV[2]
@@ -192,9 +241,11 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __
   // Consumer 1 lets consumer 0 go first.
   if (pp && c == 1) bar_arrive(1, 256);
   u32 sQ = base + c * 64 * 128;
-  const float* skb = sk + (i64)bh * nT;
+  // qkOne: one scale for all of Q and one for all of K (sq[0], sk[0]; `qk_norm_rope_e4m3`).
+  const int kStep = qkOne ? 0 : 1;
+  const float* skb = sk + (i64)bh * nT * kStep;
   const float* svb = sv + (i64)bh * nT;
-  float ql2 = sq[(i64)bh * ((Lq + BM - 1) / BM) + blockIdx.x] * sl2;
+  float ql2 = sq[((i64)bh * ((Lq + BM - 1) / BM) + blockIdx.x) * kStep] * sl2;
   float o[64], s[64];
   u32 p[16];
   #pragma unroll
@@ -226,7 +277,7 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __
     wg_wait1();            // S_j is done (K stage st can be refilled); P_{j-1} V_{j-1} may still run
     wg_pin<64>(s);
     mbar_arrive(emptyK + 8 * st);
-    wg8_softmax(s, j * BN, Lk, lane, ql2, skb[j], m0, m1, l0, l1, a0, a1);
+    wg8_softmax(s, j * BN, Lk, lane, ql2, skb[j * kStep], m0, m1, l0, l1, a0, a1);
     wg_wait0();
     wg_pin<64>(o); wg_pin_u<16>(p);
     mbar_arrive(emptyV + 8 * sp);

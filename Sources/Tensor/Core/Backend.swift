@@ -111,6 +111,10 @@ public protocol Backend: AnyObject, Sendable {
     /// `cos`, `sin` (sum L_i, D/2) acting on pairs (x[2i], x[2i+1]). Returns q, k, v as (B, H, sum L_i, D).
     func qkNormRoPE(_ qkv: [Tensor], heads: Int, queryWeights: [Tensor], keyWeights: [Tensor],
                     cos: Tensor, sin: Tensor, eps: Float) -> (q: Tensor, k: Tensor, v: Tensor)
+    /// `qkNormRoPE` followed by unmasked attention with scale 1/sqrt(D): (B, sum L_i, H*D). A GPU
+    /// running fp8 attention writes Q and K straight in its e4m3 codes here (no bf16 Q, K between).
+    func qkNormRoPEAttention(_ qkv: [Tensor], heads: Int, queryWeights: [Tensor], keyWeights: [Tensor],
+                             cos: Tensor, sin: Tensor, eps: Float) -> Tensor
 
     /// Rotary position embedding on interleaved pairs: for x (B, H, L, D) and cos, sin (L, D/2),
     /// out[..., l, 2i] = cos[l, i] x[2i] - sin[l, i] x[2i+1], out[..., l, 2i+1] = sin[l, i] x[2i] + cos[l, i] x[2i+1].

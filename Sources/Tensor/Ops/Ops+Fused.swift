@@ -40,7 +40,35 @@ public func qkNormRoPE(_ qkv: [Tensor], heads: Int, queryWeights: [Tensor], keyW
                                      cos: cos, sin: sin, eps: eps)
 }
 
+/// `qkNormRoPE`, then attention over the joined sequence: (B, sum L_i, H*D) (see
+/// `Backend.qkNormRoPEAttention`).
+public func qkNormRoPEAttention(_ qkv: [Tensor], heads: Int, queryWeights: [Tensor], keyWeights: [Tensor],
+                                cos: Tensor, sin: Tensor, eps: Float) -> Tensor {
+    precondition(!qkv.isEmpty && qkv.count == queryWeights.count && qkv.count == keyWeights.count,
+                 "qkNormRoPEAttention: one query and key weight per stream")
+    let total = qkv.reduce(0) { $0 + $1.shape[1] }
+    precondition(cos.shape == sin.shape && cos.shape[0] == total, "qkNormRoPEAttention: rotary tables \(cos.shape) for \(total) tokens")
+    return qkv[0].backend.qkNormRoPEAttention(qkv, heads: heads, queryWeights: queryWeights, keyWeights: keyWeights,
+                                              cos: cos, sin: sin, eps: eps)
+}
+
 extension Backend {
+    public func qkNormRoPEAttention(_ qkv: [Tensor], heads: Int, queryWeights: [Tensor], keyWeights: [Tensor],
+                                    cos: Tensor, sin: Tensor, eps: Float) -> Tensor {
+        composedQKNormRoPEAttention(qkv, heads: heads, queryWeights: queryWeights, keyWeights: keyWeights,
+                                    cos: cos, sin: sin, eps: eps)
+    }
+
+    /// The two steps apart (what a backend without a fused path runs).
+    public func composedQKNormRoPEAttention(_ qkv: [Tensor], heads: Int, queryWeights: [Tensor], keyWeights: [Tensor],
+                                            cos: Tensor, sin: Tensor, eps: Float) -> Tensor {
+        let (q, k, v) = qkNormRoPE(qkv, heads: heads, queryWeights: queryWeights, keyWeights: keyWeights,
+                                   cos: cos, sin: sin, eps: eps)
+        let (b, h, l, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
+        let out = scaledDotProductAttention(q, k, v)
+        return out.permuted(0, 2, 1, 3).reshaped(b, l, h * d)
+    }
+
     public func modulatedLayerNorm(_ x: Tensor, shift: Tensor, scale: Tensor, eps: Float) -> Tensor {
         layerNorm(x, weight: nil, bias: nil, eps: eps) * (scale.unsqueezed(1) + 1) + shift.unsqueezed(1)
     }
