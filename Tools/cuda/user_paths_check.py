@@ -98,6 +98,14 @@ def cli_checks(args, c):
                     gpu_precision="bf16", floor=30.0)
             compare(args, c, f"dit-{name}-fp8", ["--dit", q, "--width", "64", "--height", "64"], (64, 64),
                     gpu_precision="fp8", floor=25.0)
+    # `quantize --all-linear` text encoders (embedding tables too) given alone, on the GPU.
+    for comp, option in (("text_encoder_2", "--text-encoder-2"), ("text_encoder", "--text-encoder")):
+        q = os.path.join(args.out, f"{comp}-int8.safetensors")
+        p = subprocess.run([args.bin, "quantize", os.path.join(args.model, comp, "model.safetensors"), q, "--format", "int8",
+                            "--scale", "channel", "--all-linear", "--quiet"], capture_output=True, text=True, timeout=120)
+        c.ok(f"quantize {comp} int8 --all-linear", p.returncode == 0, f"exit {p.returncode}")
+        if p.returncode == 0:
+            compare(args, c, f"{comp}-int8", [option, q, "--width", "64", "--height", "64"], (64, 64))
     out = os.path.join(args.out, "webp.webp")
     rc, dt, times = generate(args, args.device, out, ["--width", "64", "--height", "64"], "webp")
     head = open(out, "rb").read(12) if os.path.exists(out) else b""
