@@ -52,6 +52,8 @@ for s in ${STAGES:-attn dit}; do
       timeout 120 /tmp/bin/cuda-check pipeline Tests/ModelsTests/Fixtures/tiny-flux 2>&1 | tee "$OUT/pipeline.log" | tail -6 ;;
     tiny)
       M=Tests/ModelsTests/Fixtures/tiny-flux
+      # The default model's weights stay here when the tree is slimmed (Tools/cuda/slim_tree.sh).
+      [ -s Models/default/transformer/diffusion_pytorch_model.safetensors ] || echo "(no Models/default weights: the default-model run below fails)"
       timeout 60 /tmp/bin/majicflux generate --model $M --device cuda --precision fp8 --attention fp8 --prompt "a red circle" --seed 7 --steps 20 \
         --width 512 --height 512 --output "$OUT/tiny.png" > "$OUT/tiny.log" 2>&1; echo "generate tiny: exit $? $(grep -E 'times:' "$OUT/tiny.log")"
       timeout 60 /tmp/bin/majicflux generate --device cuda --precision fp8 --attention fp8 --prompt "a red circle on the left on a white background" --seed 1 --steps 20 \
