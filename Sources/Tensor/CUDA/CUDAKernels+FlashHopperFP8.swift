@@ -118,13 +118,19 @@ extern "C" __global__ void qk_norm_rope_e4m3(const u16* qkv, i64 rowStride, i64 
   float c0 = cosT[trow], c1 = cosT[trow + 1], s0 = sinT[trow], s1 = sinT[trow + 1];
   #pragma unroll
   for (int which = 0; which < 2; ++which) {
-    float o[4];
-    qk_norm_rope_lane(*(const uint2*)(src + which * H * D), *(const uint2*)((which == 0 ? qw : kw) + lane * 4), eps, c0, s0, c1, s1, o);
-    // The bf16 rounding of the rotated values first, as the bf16 path's output would be quantised.
-    float inv = 1.0f / (which == 0 ? sQ : sK);
+    uint2 raw = *(const uint2*)(src + which * H * D);
+    float x[4] = { bf2f((u16)(raw.x & 0xffff)), bf2f((u16)(raw.x >> 16)), bf2f((u16)(raw.y & 0xffff)), bf2f((u16)(raw.y >> 16)) };
+    float ss = warp_sum(x[0] * x[0] + x[1] * x[1] + x[2] * x[2] + x[3] * x[3]);
+    float rstd = 1.0f / sqrtf(ss / (float)D + eps);
+    uint2 wr = *(const uint2*)((which == 0 ? qw : kw) + lane * 4);
+    float w[4] = { bf2f((u16)(wr.x & 0xffff)), bf2f((u16)(wr.x >> 16)), bf2f((u16)(wr.y & 0xffff)), bf2f((u16)(wr.y >> 16)) };
     #pragma unroll
-    for (int e = 0; e < 4; ++e) o[e] = bf2f(f2bf(o[e])) * inv;
-    *(u32*)((which == 0 ? q8 : k8) + dst) = e4m3x4f(o[0], o[1], o[2], o[3]);
+    for (int e = 0; e < 4; ++e) x[e] = bf2f(f2bf(x[e] * rstd * w[e]));
+    float inv = 1.0f / (which == 0 ? sQ : sK);
+    // The bf16 rounding of the rotated values first, as the bf16 path's output would be quantised.
+    float o0 = bf2f(f2bf(c0 * x[0] - s0 * x[1])), o1 = bf2f(f2bf(s0 * x[0] + c0 * x[1]));
+    float o2 = bf2f(f2bf(c1 * x[2] - s1 * x[3])), o3 = bf2f(f2bf(s1 * x[2] + c1 * x[3]));
+    *(u32*)((which == 0 ? q8 : k8) + dst) = e4m3x4f(o0 * inv, o1 * inv, o2 * inv, o3 * inv);
   }
   *(uint2*)(v + dst) = *(const uint2*)(src + 2 * H * D);
 }

@@ -128,20 +128,7 @@ extern "C" __global__ void copy_rows16(const uint4* src, i64 sstride, uint4* dst
     dst[r * dstride + c] = src[r * sstride + c];
   }
 }
-// One lane's share of a head of 128 (four consecutive bf16 values, two rotary pairs; all 32 lanes of
-// the warp call it): RMS-normalised (eps) with weights wr, rounded to bf16 as the separate ops would,
-// then rotated by (c0, s0) and (c1, s1). The four rotated values before their output rounding.
-__device__ __forceinline__ void qk_norm_rope_lane(uint2 raw, uint2 wr, float eps, float c0, float s0, float c1, float s1, float* o) {
-  float x[4] = { bf2f((u16)(raw.x & 0xffff)), bf2f((u16)(raw.x >> 16)), bf2f((u16)(raw.y & 0xffff)), bf2f((u16)(raw.y >> 16)) };
-  float ss = warp_sum(x[0] * x[0] + x[1] * x[1] + x[2] * x[2] + x[3] * x[3]);
-  float rstd = 1.0f / sqrtf(ss / 128.0f + eps);
-  float w[4] = { bf2f((u16)(wr.x & 0xffff)), bf2f((u16)(wr.x >> 16)), bf2f((u16)(wr.y & 0xffff)), bf2f((u16)(wr.y >> 16)) };
-  #pragma unroll
-  for (int e = 0; e < 4; ++e) x[e] = bf2f(f2bf(x[e] * rstd * w[e]));
-  o[0] = c0 * x[0] - s0 * x[1]; o[1] = s0 * x[0] + c0 * x[1];
-  o[2] = c1 * x[2] - s1 * x[3]; o[3] = s1 * x[2] + c1 * x[3];
-}
-// qk_norm_rope for bf16 with D = 128: one warp per (token, head), each lane 4 consecutive elements.
+// qk_norm_rope for bf16 with D = 128: each lane holds 4 consecutive elements (two rotary pairs).
 extern "C" __global__ void qk_norm_rope_bf16(const u16* qkv, i64 rowStride, i64 B, i64 L, i64 H,
                                              const u16* qw, const u16* kw, const float* cosT, const float* sinT,
                                              i64 ropeOffset, u16* q, u16* k, u16* v, i64 Ltot, i64 posOffset, float eps) {
@@ -155,9 +142,17 @@ extern "C" __global__ void qk_norm_rope_bf16(const u16* qkv, i64 rowStride, i64 
   float c0 = cosT[trow], c1 = cosT[trow + 1], s0 = sinT[trow], s1 = sinT[trow + 1];
   #pragma unroll
   for (int which = 0; which < 2; ++which) {
-    float o[4];
-    qk_norm_rope_lane(*(const uint2*)(src + which * H * D), *(const uint2*)((which == 0 ? qw : kw) + lane * 4), eps, c0, s0, c1, s1, o);
-    uint2 out; out.x = (u32)f2bf(o[0]) | ((u32)f2bf(o[1]) << 16); out.y = (u32)f2bf(o[2]) | ((u32)f2bf(o[3]) << 16);
+    uint2 raw = *(const uint2*)(src + which * H * D);
+    float x[4] = { bf2f((u16)(raw.x & 0xffff)), bf2f((u16)(raw.x >> 16)), bf2f((u16)(raw.y & 0xffff)), bf2f((u16)(raw.y >> 16)) };
+    float ss = warp_sum(x[0] * x[0] + x[1] * x[1] + x[2] * x[2] + x[3] * x[3]);
+    float rstd = 1.0f / sqrtf(ss / (float)D + eps);
+    uint2 wr = *(const uint2*)((which == 0 ? qw : kw) + lane * 4);
+    float w[4] = { bf2f((u16)(wr.x & 0xffff)), bf2f((u16)(wr.x >> 16)), bf2f((u16)(wr.y & 0xffff)), bf2f((u16)(wr.y >> 16)) };
+    #pragma unroll
+    for (int e = 0; e < 4; ++e) x[e] = bf2f(f2bf(x[e] * rstd * w[e]));
+    float o0 = c0 * x[0] - s0 * x[1], o1 = s0 * x[0] + c0 * x[1];
+    float o2 = c1 * x[2] - s1 * x[3], o3 = s1 * x[2] + c1 * x[3];
+    uint2 out; out.x = (u32)f2bf(o0) | ((u32)f2bf(o1) << 16); out.y = (u32)f2bf(o2) | ((u32)f2bf(o3) << 16);
     *(uint2*)((which == 0 ? q : k) + dst) = out;
   }
   *(uint2*)(v + dst) = *(const uint2*)(src + 2 * H * D);
