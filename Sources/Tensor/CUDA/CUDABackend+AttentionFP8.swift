@@ -60,9 +60,10 @@ extension CUDABackend {
                                            cos: cos, sin: sin, eps: eps)
     }
 
-    /// The fp8 attention path with Q and K quantised by the QK norm + rotation kernel; nil (nothing
-    /// queued) where it does not apply: fp8 attention off or unavailable, head size not 128, not bf16,
-    /// more than two streams, rows the kernel cannot read.
+    /// The fp8 attention path with Q and K quantised by the QK norm + rotation kernel. nil where it does
+    /// not apply (nothing queued): fp8 attention off or unavailable, head size not 128, not bf16, more
+    /// than two streams, rows the kernel cannot read; also nil when the tensor maps cannot be made (the
+    /// caller then runs the two steps apart; what was queued only wrote buffers dropped here).
     private func fusedFP8QKNormRoPEAttention(_ qkv: [Tensor], heads nh: Int, queryWeights: [Tensor], keyWeights: [Tensor],
                                              cos: Tensor, sin: Tensor, eps: Float) -> Tensor? {
         let knobs = configuration
