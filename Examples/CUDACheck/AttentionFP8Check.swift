@@ -20,11 +20,6 @@ enum AttentionFP8Check {
             var r = HostRandom(seed: seed)
             return Tensor(r.normals(shape.reduce(1, *), scale: scale), shape: shape).to(.bf16).floats()
         }
-        func rms(_ a: [Float], _ b: [Float]) -> Double {
-            var num = 0.0, den = 0.0
-            for (x, y) in zip(a, b) { num += Double(x - y) * Double(x - y); den += Double(y) * Double(y) }
-            return den > 0 ? (num / den).squareRoot() : (num > 0 ? .infinity : 0)
-        }
         func check(_ name: String, _ q: [Float], _ k: [Float], _ v: [Float], _ qs: [Int], _ ks: [Int], permute: Bool = false) {
             func make(_ x: [Float], _ s: [Int], _ b: any Backend) -> Tensor {
                 if !permute { return Tensor(x, shape: s, backend: b) }
@@ -67,6 +62,13 @@ enum AttentionFP8Check {
         return ok
     }
 
+    /// Relative RMS error of `a` against `b` (0 when both are zero).
+    static func rms(_ a: [Float], _ b: [Float]) -> Double {
+        var num = 0.0, den = 0.0
+        for (x, y) in zip(a, b) { num += Double(x - y) * Double(x - y); den += Double(y) * Double(y) }
+        return den > 0 ? (num / den).squareRoot() : (num > 0 ? .infinity : 0)
+    }
+
     /// `qkNormRoPEAttention` with fp8 attention on (`qk_norm_rope_e4m3` + V-only `attn_quant_e4m3` +
     /// `flash_wg3_fp8_d128` with one Q and one K scale) against the CPU's f32 composition, beside the
     /// bf16 path; then timed at 1024x1024's 512 + 4096 tokens against the two steps apart (the QK
@@ -83,11 +85,6 @@ enum AttentionFP8Check {
             let angles = r.normals(total * 64, scale: 3)
             return (qkv, qw, kw, Tensor(angles.map { Float(Foundation.cos(Double($0))) }, shape: [total, 64], backend: b),
                     Tensor(angles.map { Float(Foundation.sin(Double($0))) }, shape: [total, 64], backend: b))
-        }
-        func rms(_ a: [Float], _ b: [Float]) -> Double {
-            var num = 0.0, den = 0.0
-            for (x, y) in zip(a, b) { num += Double(x - y) * Double(x - y); den += Double(y) * Double(y) }
-            return den > 0 ? (num / den).squareRoot() : .infinity
         }
         print("  fused QK norm + RoPE + fp8 attention (Q, K in e4m3 from the norm kernel) vs the CPU:")
         for (lengths, batch, heads) in [([1536], 1, 2), ([512, 1024], 1, 3), ([77, 300], 1, 2), ([200], 2, 2), ([512, 4096], 1, 2)] {

@@ -77,6 +77,24 @@ def wait_job(port, jid, timeout=600, until=None):
     raise RuntimeError(f"job {jid} did not finish in {timeout}s")
 
 
+def wait_ready(port, proc, log_path, timeout=900):
+    """Waits until `majicflux serve` (process `proc`, output in `log_path`) reports its model `ready`;
+    raises when it exits, its model fails, or `timeout` seconds pass. Returns the seconds waited."""
+    t0 = time.time()
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"serve exited with {proc.returncode} before ready: {open(log_path).read()[-2000:]}")
+        try:
+            st, body = http(port, "GET", "/api/status", timeout=5)
+            model = json.loads(body)["model"]
+            if model["state"] == "ready": return time.time() - t0
+            if model["state"] == "failed": raise RuntimeError(f"model failed: {model['message']}")
+        except (ConnectionError, OSError, urllib.error.URLError):
+            pass
+        if time.time() - t0 > timeout: raise RuntimeError(f"not ready after {timeout} s")
+        time.sleep(0.2)
+
+
 def run(args, name, extra):
     port, outdir = free_port(), os.path.join(args.out, f"serve-{name}")
     os.makedirs(outdir, exist_ok=True)
@@ -85,20 +103,7 @@ def run(args, name, extra):
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     res, problems = dict(run=name, args=" ".join(extra)), []
     try:
-        t0 = time.time()
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"serve exited with {proc.returncode} before ready: {open(log.name).read()[-2000:]}")
-            try:
-                st, body = http(port, "GET", "/api/status", timeout=5)
-                model = json.loads(body)["model"]
-                if model["state"] == "ready": break
-                if model["state"] == "failed": raise RuntimeError(f"model failed: {model['message']}")
-            except (ConnectionError, OSError, urllib.error.URLError):
-                pass
-            if time.time() - t0 > 900: raise RuntimeError("not ready after 900 s")
-            time.sleep(0.2)
-        res["ready_s"] = round(time.time() - t0, 1)
+        res["ready_s"] = round(wait_ready(port, proc, log.name), 1)
         job = lambda seed: dict(prompt="a red circle on the left on a white background", seed=seed, steps=args.steps,
                                 width=args.size, height=args.size)
         pictures, times = {}, []

@@ -13,7 +13,7 @@ import argparse, json, os, subprocess, sys, time
 import torch
 from safetensors.torch import save_file
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_check import http, free_port, png_pixels, wait_job
+from serve_check import http, free_port, png_pixels, wait_job, wait_ready
 
 
 def write_lora(path, rank, seed):
@@ -52,18 +52,7 @@ def main():
                              "--output-dir", outdir, "--lora-dir", loras], stdout=log, stderr=subprocess.STDOUT)
     problems, res = [], {"precision": a.precision}
     try:
-        t0 = time.time()
-        while True:
-            if proc.poll() is not None: raise RuntimeError(f"serve exited: {open(log.name).read()[-2000:]}")
-            try:
-                st, body = http(port, "GET", "/api/status", timeout=5)
-                state = json.loads(body)["model"]["state"]
-                if state == "ready": break
-                if state == "failed": raise RuntimeError(body[:500])
-            except (ConnectionError, OSError):
-                pass
-            time.sleep(0.2)
-        res["ready_s"] = round(time.time() - t0, 1)
+        res["ready_s"] = round(wait_ready(port, proc, log.name), 1)
         st, body = http(port, "GET", "/api/loras")
         res["listing"] = json.loads(body) if st == 200 else f"{st} {body[:200]}"
         seq = [("none", []), ("none", []), ("a", [("a", 1.0)]), ("a", [("a", 1.0)]), ("b", [("b", 1.0)]), ("b", [("b", 1.0)]),

@@ -26,7 +26,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_check import free_port, http, png_pixels, wait_job  # noqa: E402
+from serve_check import free_port, http, png_pixels, wait_job, wait_ready  # noqa: E402
 
 PROMPT = "a red circle on the left on a white background"
 
@@ -119,18 +119,7 @@ def serve_checks(args, c):
     proc = subprocess.Popen([args.bin, "serve", "--model", args.model, "--device", args.device, "--port", str(port),
                              "--output-dir", outdir], stdout=log, stderr=subprocess.STDOUT)
     try:
-        t0 = time.time()
-        while True:
-            if proc.poll() is not None: raise RuntimeError(f"serve exited with {proc.returncode}")
-            try:
-                st, body = http(port, "GET", "/api/status", timeout=5)
-                state = json.loads(body)["model"]["state"]
-                if state == "ready": break
-                if state == "failed": raise RuntimeError(body[:300])
-            except (ConnectionError, OSError):
-                pass
-            if time.time() - t0 > 300: raise RuntimeError("not ready after 300 s")
-            time.sleep(0.2)
+        wait_ready(port, proc, log.name, timeout=300)
         st, body = http(port, "POST", "/api/jobs", dict(prompt=PROMPT, seed=3, steps=8, width=64, height=64,
                                                        hires=dict(scale=2, upscaler="Lanczos", strength=0.6)))
         s = wait_job(port, json.loads(body)["id"], timeout=300) if st == 202 else {"status": f"submit {st} {body[:200]}"}
