@@ -140,7 +140,9 @@ struct Generate: ParsableCommand {
         Console.info("\(batch) picture\(batch == 1 ? "" : "s") in \(String(format: "%.2f", seconds)) s: \(String(format: "%.3f", Double(batch) / seconds)) images/s"
                      + (pipeline.lastBatchRows == batch ? "" : " (one at a time: --vram-budget streams the DiT)") + ", model loading included")
         if loraFuse { Console.info(LoRAFusionReport.summary(pipeline.loraFusionErrors)) }
-        if let c = pipeline.lastStepCache { Console.info("step cache: \(c.reused) of \(c.computed + c.reused) steps reused the cache") }
+        if let c = pipeline.lastStepCache {
+            Console.info("step cache: \(c.reused) of \(c.computed + c.reused) steps reused the cache" + (batch > 1 ? " (the steps of all \(batch) pictures)" : ""))
+        }
         if let gpu {
             for (name, r) in [("T5", pipeline.lastT5Residency), ("DiT", pipeline.lastDiTResidency)] {
                 if let r { Console.info("\(name): \(r.summary)") }

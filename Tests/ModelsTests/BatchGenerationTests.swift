@@ -48,6 +48,33 @@ final class BatchGenerationTests: XCTestCase {
         XCTAssertEqual(fillEncodes.single, 2)
     }
 
+    /// With the step cache, each picture of a batch reuses the steps its single run reuses (its own
+    /// history), even where the pictures' decisions differ within one step.
+    func testTheStepCacheDecidesPictureByPicture() throws {
+        let p = try Self.pipeline()
+        var r = Self.request(p, seed: 20)
+        r.steps = 8
+        // A threshold at which the three seeds alone reuse different numbers of steps.
+        var chosen: (threshold: Float, reused: [Int])?
+        for t: Float in [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6] where chosen == nil {
+            r.cacheThreshold = t
+            let reused = try (0..<3).map { k -> Int in
+                var single = r
+                single.seed += UInt64(k)
+                _ = try p.generate(single)
+                return try XCTUnwrap(p.lastStepCache).reused
+            }
+            if Set(reused).count > 1 { chosen = (t, reused) }
+        }
+        let pick = try XCTUnwrap(chosen, "no threshold where the seeds' cache decisions differ")
+        r.cacheThreshold = pick.threshold
+        try assertBatchEqualsSingles(p, r, count: 3)
+        _ = try p.generate(r, batch: 3)
+        let c = try XCTUnwrap(p.lastStepCache)
+        XCTAssertEqual(c.reused, pick.reused.reduce(0, +), "the batch reuses the steps its pictures reuse alone \(pick)")
+        XCTAssertEqual(c.computed + c.reused, 3 * 8)
+    }
+
     func testBatchProgressCacheAndRefusals() throws {
         let p = try Self.pipeline()
         var r = Self.request(p)
@@ -61,7 +88,7 @@ final class BatchGenerationTests: XCTestCase {
         XCTAssertEqual(batch.count, 2)
         XCTAssertEqual(steps, [0, 1, 2, 3], "one report per step for the whole batch")
         XCTAssertEqual(previews, Array(repeating: [1, 12, 64], count: 3), "the preview is the first picture's")
-        XCTAssertEqual(p.lastStepCache?.computed, 3)
+        XCTAssertEqual(p.lastStepCache?.computed, 6, "3 steps of 2 pictures")
         r.cacheThreshold = 0
         XCTAssertEqual(batch.map(\.rgb), try p.generate(r, batch: 2).map(\.rgb), "a never-met threshold changes nothing")
         // Cancelling stops the whole batch.

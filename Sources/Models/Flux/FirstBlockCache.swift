@@ -13,37 +13,54 @@ public final class FirstBlockCache {
     /// The relative change of the first block's residual below which a step reuses the cache;
     /// 0 never reuses (every step computed).
     public let threshold: Float
-    /// The first block's image-token residual at the last fully computed step.
-    var firstResidual: Tensor?
-    /// What the remaining blocks added to the image tokens at that step.
-    var remainingResidual: Tensor?
-    /// Model calls that ran every block / that reused the cache.
+    /// Per batch row: the first block's image-token residual at that row's last fully computed step,
+    /// and what the remaining blocks added to its image tokens then (each (1, tokens, dim)).
+    var firstResidual: [Tensor?] = [], remainingResidual: [Tensor?] = []
+    /// Row-steps (a picture's model calls, summed over a batch's pictures) that ran every block / that
+    /// reused the cache.
     public private(set) var computed = 0, reused = 0
 
     public init(threshold: Float) { self.threshold = threshold }
 
-    /// Whether the step whose first-block residual is `residual` may reuse the cached remainder.
-    func canReuse(_ residual: Tensor) -> Bool {
-        guard threshold > 0, let previous = firstResidual, let remaining = remainingResidual,
-              previous.shape == residual.shape, remaining.shape == residual.shape else { return false }
-        // A batch (FluxPipeline+Batch.swift) reuses only when every row is under the threshold.
+    /// Per batch row of `residual` (the first block's, (B, tokens, dim)): whether that row's step may
+    /// reuse its cached remainder. Each row decides against its own history, so a picture of a batch
+    /// takes the steps its single run takes (FluxPipeline+Batch.swift).
+    func reusableRows(_ residual: Tensor) -> [Bool] {
         let rows = residual.shape[0]
-        for i in 0..<rows {
-            func row(_ t: Tensor) -> Tensor { (rows == 1 ? t : t.slice(dim: 0, start: i, end: i + 1).contiguous()).to(.f32) }
-            let r = row(residual), p = row(previous)
+        guard threshold > 0, firstResidual.count == rows else { return Array(repeating: false, count: rows) }
+        return (0..<rows).map { i in
+            guard let previous = firstResidual[i], let remaining = remainingResidual[i],
+                  previous.shape == Self.row(residual, i).shape, remaining.shape == previous.shape else { return false }
+            let r = Self.row(residual, i).to(.f32), p = previous.to(.f32)
             let change = (r - p).abs().mean().floats()[0]
             let scale = p.abs().mean().floats()[0]
-            guard scale > 0 && change / scale < threshold else { return false }
+            return scale > 0 && change / scale < threshold
         }
-        return true
     }
 
-    func noteReused() { reused += 1 }
+    /// The cached remainders of `rows`, stacked in that order.
+    func remaining(rows: [Int]) -> Tensor {
+        let parts = rows.map { remainingResidual[$0]! }
+        return parts.count == 1 ? parts[0] : concat(parts, dim: 0)
+    }
 
-    func store(first: Tensor, remaining: Tensor) {
-        firstResidual = first
-        remainingResidual = remaining
+    func noteReused(rows: Int) { reused += rows }
+
+    /// Stores row `i`'s residuals of a step it computed in full (`first`, `remaining`: (1, tokens, dim)).
+    func store(row i: Int, of rows: Int, first: Tensor, remaining: Tensor) {
+        if firstResidual.count != rows {
+            firstResidual = Array(repeating: nil, count: rows)
+            remainingResidual = Array(repeating: nil, count: rows)
+        }
+        firstResidual[i] = first
+        remainingResidual[i] = remaining
         computed += 1
+    }
+
+    /// Row `i` of a (B, ...) tensor as a (1, ...) tensor of its own (a copy when B > 1, so a stored
+    /// row does not keep the whole batch's tensor alive).
+    static func row(_ t: Tensor, _ i: Int) -> Tensor {
+        t.shape[0] == 1 ? t : t.slice(dim: 0, start: i, end: i + 1).contiguous()
     }
 }
 

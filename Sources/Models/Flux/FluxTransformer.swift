@@ -144,23 +144,39 @@ public final class FluxTransformer: Module {
         }
         // A streaming model's blocks hold no modulation weights: their parameters come from the cache.
         let mods = streamer == nil ? nil : stepModulation(timestep: timestep, guidance: guidance, pooled: pooled)
-        // With a step cache the first block runs alone first: its residual decides whether the
-        // others run (FirstBlockCache).
-        var afterFirst: (x: Tensor, residual: Tensor)?
+        // With a step cache the first block runs alone first: its residual decides, row by row,
+        // whether the others run (FirstBlockCache).
         if let cache, !doubleBlocks.isEmpty {
             streamer?.acquire(0)
             let before = x
             (x, t) = doubleBlocks[0](img: x, txt: t, vec: vec, rope: rope, mods: mods?.double[0])
             streamer?.release(0)
             let residual = x - before
-            if cache.canReuse(residual) {
-                cache.noteReused()
-                return finalLayer(x + cache.remainingResidual!, vec: vec, tokens: height * width)
+            let reuse = cache.reusableRows(residual)
+            let run = reuse.indices.filter { !reuse[$0] }
+            if run.isEmpty {
+                cache.noteReused(rows: b)
+                return finalLayer(x + cache.remaining(rows: Array(0..<b)), vec: vec, tokens: height * width)
             }
-            afterFirst = (x, residual)
+            // The rows that must compute run the other blocks as a batch of their own (a streaming
+            // DiT runs one row, so it never splits: `mods` is for all rows).
+            func rows(_ t: Tensor) -> Tensor { run.count == b ? t : concat(run.map { FirstBlockCache.row(t, $0) }, dim: 0) }
+            let computed = runBlocks(from: 1, x: rows(x), t: rows(t), vec: rows(vec), rope: rope, layout: layout, mods: mods)
+            var out: [Tensor] = []
+            for i in 0..<b {
+                let xi = FirstBlockCache.row(x, i)
+                if let j = run.firstIndex(of: i) {
+                    let done = FirstBlockCache.row(computed, j)
+                    cache.store(row: i, of: b, first: FirstBlockCache.row(residual, i), remaining: done - xi)
+                    out.append(done)
+                } else {
+                    cache.noteReused(rows: 1)
+                    out.append(xi + cache.remaining(rows: [i]))
+                }
+            }
+            return finalLayer(b == 1 ? out[0] : concat(out, dim: 0), vec: vec, tokens: height * width)
         }
-        x = runBlocks(from: afterFirst == nil ? 0 : 1, x: x, t: t, vec: vec, rope: rope, layout: layout, mods: mods)
-        if let cache, let first = afterFirst { cache.store(first: first.residual, remaining: x - first.x) }
+        x = runBlocks(from: 0, x: x, t: t, vec: vec, rope: rope, layout: layout, mods: mods)
         return finalLayer(x, vec: vec, tokens: height * width)
     }
 

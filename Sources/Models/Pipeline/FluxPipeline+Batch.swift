@@ -11,10 +11,9 @@ import Tensor
 /// - **Image conditioning** (img2img, inpainting, Fill, control, Kontext): every row takes the same
 ///   input pictures; the VAE encodes each once for the batch, and each row draws its samples from
 ///   the shared latent distribution with its own generator.
-/// - **Step cache** (`cacheThreshold`): one decision per step for the whole batch: a step reuses
-///   the cache only when every row's first-block residual is under the threshold
-///   (`FirstBlockCache.canReuse`). A batch so computes at least the steps each of its pictures would
-///   alone; with the cache on, a picture may differ from its single run where that run reused a step.
+/// - **Step cache** (`cacheThreshold`): each row decides against its own history
+///   (`FirstBlockCache.reusableRows`), so each picture reuses the steps its single run reuses; the
+///   rows that compute a step run the remaining blocks as a smaller batch.
 /// - **Low-VRAM mode** (`vramBudget`): a streaming DiT runs one picture at a time, so the pictures
 ///   are made one after another (the same pictures; `lastBatchRows` is 1).
 extension FluxPipeline {

@@ -137,7 +137,8 @@ public final class FluxPipeline {
     /// during it, in bytes.
     public var stagePeaks: [(stage: String, bytes: Int)] { stages.stagePeaks }
     /// The last generation's step cache (`GenerationRequest.cacheThreshold`): steps that ran every
-    /// block and steps that reused the cache (the conditional pass); nil when it ran without one.
+    /// block and steps that reused the cache (the conditional pass; a batch's pictures' steps added
+    /// up); nil when it ran without one.
     public internal(set) var lastStepCache: (computed: Int, reused: Int)?
     /// How the loaded DiT's blocks ran so far on a backend that captures graphs (CUDA graphs:
     /// captured once per shape, then replayed); nil when no DiT is loaded.
