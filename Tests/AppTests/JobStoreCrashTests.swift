@@ -93,6 +93,44 @@ final class JobStoreCrashTests: XCTestCase {
         XCTAssertEqual(try ConsoleServer.databaseIntegrity(outputDirectory: folder), ["ok"])
     }
 
+    /// `majicflux serve` stopped with SIGTERM (Ctrl-C, `systemctl stop`, `docker stop`) while one job
+    /// runs and others wait: it exits cleanly, an A1111 request still waiting for its pictures gets
+    /// 503 (not a 200 without pictures), and after the restart every job runs, each once.
+    func testStoppedServerKeepsItsQueueForTheRestart() async throws {
+        let folder = TestConsole.freshOutputDirectory()
+        let (p, log) = try TestConsole.launch(try TestConsole.executable(), [
+            "serve", "--model", TestConsole.tinyModel, "--device", "cpu", "--port", "0", "--output-dir", folder,
+            "--max-sequence-length", "8"])
+        processes.append(p)
+        let console = try await TestConsole.remote(process: p, log: log)
+        try await console.waitUntilReady()
+        var submitted: [String] = []
+        for i in 0..<3 {
+            let job = try await console.submit(["prompt": "stop job \(i)", "seed": i, "steps": 100, "width": 256, "height": 256])
+            submitted.append(try XCTUnwrap(job["id"] as? String))
+        }
+        _ = try await console.waitForJob(submitted[0]) { $0["status"] as? String == "running" }
+        let waiting = Task { try await console.post("/sdapi/v1/txt2img", json: ["prompt": "a waiting client", "steps": 2, "width": 64, "height": 64]) }
+        try await Task.sleep(nanoseconds: 300_000_000)
+        kill(p.processIdentifier, SIGTERM)
+        let answer = try await waiting.value
+        XCTAssertEqual(answer.status, 503, String(decoding: answer.body, as: UTF8.self))
+        XCTAssertTrue(String(decoding: answer.body, as: UTF8.self).contains("stay queued"), String(decoding: answer.body, as: UTF8.self))
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, "a clean exit")
+
+        let again = try await start(folder)
+        var ids: [String] = []
+        let deadline = Date().addingTimeInterval(120)
+        repeat {
+            ids = try await history(again).compactMap { $0["id"] as? String }
+            if Set(ids).isSuperset(of: submitted) && ids.count >= 4 { break }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        } while Date() < deadline
+        XCTAssertTrue(Set(ids).isSuperset(of: submitted), "the stopped server's jobs ran after the restart: \(ids)")
+        XCTAssertEqual(ids.count, 4, "each once, the A1111 request's job too: \(ids)")
+    }
+
     /// A file that is not a database, and a real one damaged in the middle: the server refuses to
     /// start, naming the file and what to do; the file is left exactly as it was.
     func testDamagedDatabaseIsReportedAndKept() async throws {

@@ -14,9 +14,9 @@ import Tensor
 final class GenerationWorker: @unchecked Sendable {
     /// What happens to the running job when the worker stops.
     enum StopPolicy: Sendable {
-        /// It ends `cancelled` ("the server stopped"): `serve`, whose queue stops with it.
+        /// It ends `cancelled`.
         case cancel
-        /// It goes back to the queue for another worker: `majicflux worker`.
+        /// It goes back to the queue, for another worker or the restart: `serve`, `majicflux worker`.
         case release
     }
 
@@ -42,7 +42,7 @@ final class GenerationWorker: @unchecked Sendable {
     private var current: RunState?
 
     init(store: any JobStore, host: ModelHost, loras: LoRALibrary, id: String, name: String, device: String,
-         heartbeatSeconds: Double = 1, pollSeconds: Double = 2, stopPolicy: StopPolicy = .cancel,
+         heartbeatSeconds: Double = 1, pollSeconds: Double = 2, stopPolicy: StopPolicy = .release,
          failJobsWhenBroken: Bool = false,
          onProgress: (@Sendable (String, JobProgress) -> Void)? = nil) {
         self.store = store

@@ -56,8 +56,6 @@ protocol JobStore: Sendable {
     /// A queued job ends `cancelled` at once; a running one gets `cancelRequested`. Throws
     /// `notFound`, or `alreadyFinished` for a finished job. Returns the record after the change.
     func requestCancel(_ id: String) async throws -> StoredJob
-    /// Cancels every queued job with `reason` (a front end that owns the queue stopping); returns their ids.
-    func cancelQueued(reason: String) async throws -> [String]
     /// Forgets finished jobs' records (not their pictures: the history keeps those), all but the
     /// `keep` newest.
     func pruneFinished(keep: Int) async throws

@@ -265,17 +265,6 @@ final class SQLiteJobStore: JobStore {
         return job
     }
 
-    func cancelQueued(reason: String) async throws -> [String] {
-        let now = Date().timeIntervalSince1970
-        let ids = try await write { db -> [String] in
-            let ids = try String.fetchAll(db, sql: "SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq")
-            for id in ids { try Self.finish(db, id, .cancelled, error: reason, at: now) }
-            return ids
-        }
-        for id in ids { broadcaster.send(.job(id)) }
-        return ids
-    }
-
     func pruneFinished(keep: Int) async throws {
         try await write { db in
             try db.execute(sql: """

@@ -62,7 +62,7 @@ public final class ConsoleServer: @unchecked Sendable {
             seen[device] = n + 1
             return GenerationWorker(store: store, host: host, loras: loras, id: GenerationWorker.makeID(device: device, index: n),
                                     name: "\(ProcessInfo.processInfo.hostName.prefix(40)) \(device)" + (n > 0 ? " #\(n + 1)" : ""),
-                                    device: device, stopPolicy: forgetFinishedOnStart ? .cancel : .release,
+                                    device: device, stopPolicy: .release,
                                     failJobsWhenBroken: hosts.count == 1 && forgetFinishedOnStart,
                                     onProgress: { id, p in queue.localProgress(id, p) })
         }
@@ -153,7 +153,8 @@ public final class ConsoleServer: @unchecked Sendable {
 }
 
 /// Runs the job queue and the workers for the life of the service group and stops them on
-/// shutdown: no new jobs, the waiting ones cancelled, the running ones stopped at their next step.
+/// shutdown: no new jobs; the running ones stop at their next step and go back to the queue, where
+/// they and the waiting ones stay for the restart.
 struct JobWorkerService: Service {
     let queue: JobQueue
     let workers: [GenerationWorker]

@@ -77,16 +77,14 @@ final class JobQueue: @unchecked Sendable {
         lock.withLock { tasks = [listener, sweeper, poller] }
     }
 
-    /// The first half of stopping: no new jobs; the waiting ones end cancelled.
+    /// The first half of stopping: no new jobs. The waiting ones stay queued in the store: they run
+    /// after a restart (or, with a shared store, on the other workers), as after a crash.
     func beginStop() async {
-        let first = lock.withLock { () -> Bool in
-            defer { stopping = true }
-            return !stopping
-        }
-        // A shared store's queue outlives this front end: its jobs wait for the workers.
-        guard first, forgetFinishedOnStart else { return }
-        _ = try? await store.cancelQueued(reason: "the server stopped")
+        lock.withLock { stopping = true }
     }
+
+    /// True once `beginStop` ran: the server is going down.
+    var isStopping: Bool { lock.withLock { stopping } }
 
     /// The second half, once the workers have stopped: every follower gets its job's last state and
     /// its stream ends.

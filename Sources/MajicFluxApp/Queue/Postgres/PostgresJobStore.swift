@@ -201,14 +201,6 @@ final class PostgresJobStore: Sendable {
         return try await jobRecord(id)
     }
 
-    /// Cancels every queued job with `reason`; returns their ids.
-    func cancelQueued(reason: String) async throws -> [String] {
-        try await run("""
-            UPDATE majicflux_jobs SET status = 'cancelled', error = \(reason), finished = now()
-            WHERE status = 'queued' RETURNING id
-            """, "cancelling the queued jobs").map { try $0.decode(String.self) }
-    }
-
     /// Forgets finished jobs' records, all but the `keep` most recently finished (their pictures stay).
     func pruneFinished(keep: Int) async throws {
         try await run("""

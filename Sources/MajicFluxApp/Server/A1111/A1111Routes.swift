@@ -240,6 +240,12 @@ extension ConsoleServer {
             }
         }
         if let failure { throw A1111Error(status: .internalServerError, message: failure, field: nil) }
+        if made.count < pictures.count && queue.isStopping && !activity.isInterrupted(batch) {
+            // Not a 200 without its pictures: they are still queued and are made after the restart.
+            throw A1111Error(status: .serviceUnavailable, message: "the server is stopping: \(pictures.count - made.count) of "
+                             + "\(pictures.count) pictures were not made yet; their jobs stay queued and run when it restarts "
+                             + "(their pictures then appear in its history)", field: nil)
+        }
 
         var encoded: [JSONValue] = [], infotexts: [JSONValue] = []
         let options = activity.options(over: a1111DefaultOptions)
