@@ -24,7 +24,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Sigma schedule: model (scheduler_config.json) or diffsynth (static shift 3, as the seed console); default: the model's.") var schedule: ScheduleOption?
     @Option(name: .customLong("max-sequence-length"), parsing: .unconditional, help: "T5 tokens (default: the model's tokenizer_2 model_max_length; 512 for dev, 256 for schnell).") var maxSequenceLength: Int?
     @Option(name: .customLong("cache"), parsing: .unconditional, help: ArgumentHelp("First-Block-Cache threshold: a step whose first block changed by less than this (relative) reuses the previous step's other blocks; 0 = off. \(StepCacheAdvice.help)", valueName: "THRESHOLD")) var cache: Float = 0
-    @Option(help: "Output path: a PNG, or a JPEG or WebP (quality 95) when it ends in .jpg, .jpeg or .webp; the parameters go into the PNG's text or the EXIF UserComment, as AUTOMATIC1111 writes them (with --batch: one file per seed, -seedS before the extension).") var output: String = "majicflux.png"
+    @Option(help: "Output path ending in .png, or .jpg, .jpeg or .webp for a JPEG or WebP (quality 95); the parameters go into the PNG's text or the EXIF UserComment, as AUTOMATIC1111 writes them (with --batch: one file per seed, -seedS before the extension).") var output: String = "majicflux.png"
     @Option(parsing: .unconditional, help: "Pictures of the prompt made in one pass (\(GenerationLimits.batch.lowerBound)-\(GenerationLimits.batch.upperBound)), seeds SEED, SEED+1, ...; prints images per second.") var batch: Int = 1
     @Option(name: .customLong("lora"), help: ArgumentHelp(
         "A LoRA .safetensors file (kohya, diffusers/PEFT, XLabs or ComfyUI keys) applied at WEIGHT (default 1, from \(Int(LoRALimits.weights.lowerBound)) to \(Int(LoRALimits.weights.upperBound))). Repeat it for several: they add up. Only a trailing ':number' is a weight, so paths with ':' work.",
@@ -42,8 +42,27 @@ struct Generate: ParsableCommand {
         if !negativePrompt.isEmpty && !(cfgScale > 1) {
             throw ValidationError("--negative-prompt is used only with true CFG: add --cfg-scale above 1 (e.g. --cfg-scale 4), or leave the negative prompt out")
         }
+        if seed >= 0, seed > Int64.max - Int64(batch - 1) {
+            throw ValidationError("--seed \(seed) with --batch \(batch): the last picture's seed would pass \(Int64.max), the largest seed; give a smaller one")
+        }
+        var isFolder: ObjCBool = false  // a folder is named as one by the output check
+        if PictureOutput(checking: output) == nil && !(FileManager.default.fileExists(atPath: output, isDirectory: &isFolder) && isFolder.boolValue) {
+            throw ValidationError("--output \(output): name the picture .png, .jpg, .jpeg or .webp (the extension chooses the format)")
+        }
         for argument in loras { _ = try LoRAArgument.parse(argument) }
         if loraFuse && loras.isEmpty { throw ValidationError("--lora-fuse merges LoRAs into the model: give them with --lora PATH[:WEIGHT]") }
+    }
+
+    /// Every file this run writes (one per seed of the batch from `seed`) checked by `OutputPath.check`
+    /// against every file and folder it reads.
+    func checkOutputs(seed: UInt64) throws {
+        let inputs = [pictures.image, pictures.mask, pictures.control, pictures.reference, model.dit, model.textEncoder,
+                      model.textEncoder2, model.vae, try? model.modelDir].compactMap { $0 }
+            + loras.compactMap { try? LoRAArgument.parse($0).path }
+        for k in 0..<batch {
+            do { try OutputPath.check(PictureOutput.path(output, seed: seed &+ UInt64(k), batch: batch), notSameAs: inputs) }
+            catch let e as TensorError { throw CLIError("--output \(e)") }
+        }
     }
 
     /// The `--lora` files read, each once (a file given twice is one LoRA used twice: the weights add up).
@@ -93,8 +112,9 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         _ = ProcessClock.fallbackStart
-        // A destination that cannot be written is reported now, not after the whole generation.
-        do { try OutputPath.check(PictureOutput.path(output, seed: 0, batch: batch)) } catch let e as TensorError { throw CLIError("--output \(e)") }
+        // A destination that cannot be written (or would overwrite an input) is reported now, not
+        // after the whole generation; a random seed's batch paths are checked again once it is drawn.
+        try checkOutputs(seed: seed >= 0 ? UInt64(seed) : 0)
         // LoRA files are read before any weights load: a bad one fails at once.
         let uses = try readLoRAs()
         // So are the input pictures: a missing or corrupt file fails before anything loads.
@@ -105,6 +125,7 @@ struct Generate: ParsableCommand {
         let startUp = ProcessClock.secondsSinceStart()  // the backend (CUDA: context, kernels) and tokenizers included
         for warning in pipeline.warnings { Console.info("warning: \(warning)") }
         var request = try request(preset: pipeline.preset, conditioning: conditioning)
+        if seed < 0 && batch > 1 { try checkOutputs(seed: request.seed) }
         if !uses.isEmpty {
             try pipeline.setLoRAs(uses, fuse: loraFuse)
             request.loras = uses

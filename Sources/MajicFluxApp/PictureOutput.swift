@@ -3,16 +3,20 @@ import Tensor
 
 /// The file `generate --output` writes, by its extension (any case): `.jpg`/`.jpeg` a JPEG, `.webp`
 /// a WebP (both lossy, quality 95, the infotext in EXIF UserComment as AUTOMATIC1111 writes them),
-/// anything else a PNG with its text chunks.
+/// `.png` a PNG with its text chunks (`generate` refuses other names).
 enum PictureOutput: String {
     case png = "PNG", jpeg = "JPEG", webp = "WebP"
 
     /// The extensions that choose a format other than PNG.
     static let extensions: [(String, PictureOutput)] = [(".jpg", .jpeg), (".jpeg", .jpeg), (".webp", .webp), (".png", .png)]
 
-    init(path: String) {
+    init(path: String) { self = Self(checking: path) ?? .png }
+
+    /// The format `path`'s extension names; nil for any other extension (or none).
+    init?(checking path: String) {
         let p = path.lowercased()
-        self = Self.extensions.first { p.hasSuffix($0.0) }?.1 ?? .png
+        guard let found = Self.extensions.first(where: { p.hasSuffix($0.0) })?.1 else { return nil }
+        self = found
     }
 
     /// Where picture `seed` of a batch goes: `output` with `-seedS` before its extension (after it when

@@ -136,6 +136,29 @@ final class A1111APITests: XCTestCase {
         XCTAssertNotNil(newest?["conditioning"], "the history entry records the input picture")
     }
 
+    /// An RGBA init picture without a mask is flattened onto white, as A1111 does: img2img of the
+    /// whole picture (the same picture as its flattened copy sent as RGB), not inpainting of its
+    /// transparent half.
+    func testImg2imgFlattensAnRGBAPictureWithoutAMask() async throws {
+        let rgba = try TestPictures.image(width: 32, height: 32, channels: 4)
+        func img2img(_ p: PNGImage) async throws -> [UInt8] {
+            let r = try await console.post("/sdapi/v1/img2img", json: [
+                "init_images": [Data(try TestPictures.png(p)).base64EncodedString()], "prompt": "y", "seed": 5, "steps": 3,
+                "denoising_strength": 0.6])
+            XCTAssertEqual(r.status, 200, r.text)
+            let png = try XCTUnwrap(Data(base64Encoded: try XCTUnwrap((r.json["images"] as? [String])?.first)))
+            return try PNG.decode([UInt8](png)).image.pixels  // the pixels: the infotexts name each job's own input file
+        }
+        let flat = rgba.flattened()
+        XCTAssertEqual(flat.channels, 3)
+        XCTAssertEqual(Array(flat.pixels[(16 * 3)..<(16 * 3 + 3)]), [255, 255, 255], "transparent pixels become white")
+        let fromRGBA = try await img2img(rgba), fromFlat = try await img2img(flat)
+        XCTAssertEqual(fromRGBA, fromFlat)
+        let items = try await console.get("/api/history").json["items"] as? [[String: Any]] ?? []
+        let conditioning = (items.first?["parameters"] as? [String: Any])?["conditioning"] as? [String: Any]
+        XCTAssertEqual(conditioning?["mode"] as? String, "img2img")
+    }
+
     /// `enable_hr`: A1111's hires fix; the picture is the final size, the infotext A1111's, and the same
     /// hires fix through the console's /api/jobs gives the same picture.
     func testHiresFixAsA1111DoesIt() async throws {

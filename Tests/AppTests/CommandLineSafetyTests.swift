@@ -90,6 +90,41 @@ final class CommandLineSafetyTests: XCTestCase {
         }
     }
 
+    /// `generate --output` naming a file the run reads (the input picture, a LoRA, a file of the model
+    /// folder), a name whose extension chooses no format, a seed a batch would carry past the largest,
+    /// or a batch picture's path that is a folder: refused in one line before any work, inputs intact.
+    func testGenerateRefusesOutputsThatWouldDestroyItsInputsOrHaveNoFormat() throws {
+        let model = try XCTUnwrap(TestConsole.defaultModel, "the default model")
+        let copy = dir + "/model"
+        try FileManager.default.copyItem(atPath: model, toPath: copy)
+        let weights = copy + "/transformer/diffusion_pytorch_model.safetensors"
+        let photo = dir + "/photo.png"
+        try Data(try TestPictures.png(try TestPictures.image(width: 32, height: 32))).write(to: URL(fileURLWithPath: photo))
+        let lora = copy + "/loras/night.safetensors"
+        let base = ["generate", "--model", copy, "--prompt", "a cat", "--steps", "1", "--seed", "1"]
+        let sample = copy + "/samples/sample1.png"
+        let before = try [weights, photo, lora, sample].map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        for (extra, reason) in [(["--output", weights], "name the picture .png"),
+                                (["--output", sample], "inside the input folder"),
+                                (["--image", photo, "--output", photo], "is the input file"),
+                                (["--lora", lora, "--output", lora], "name the picture .png"),
+                                (["--output", "x.gif"], "name the picture .png, .jpg, .jpeg or .webp"),
+                                (["--output", "x"], "name the picture .png"),
+                                (["--seed", "9223372036854775807", "--batch", "2", "--output", "x.png"], "largest seed")] {
+            let (status, log) = try run(base + extra)
+            XCTAssertNotEqual(status, 0, "\(extra): \(log)")
+            XCTAssertTrue(log.contains(reason), "\(extra): \(log)")
+            XCTAssertFalse(log.contains("encoding prompt"), "refused before any work: \(log)")
+        }
+        XCTAssertEqual(try [weights, photo, lora, sample].map { try Data(contentsOf: URL(fileURLWithPath: $0)) }, before, "inputs unchanged")
+        // Every picture of a batch is checked before the run, not only the first.
+        try FileManager.default.createDirectory(atPath: dir + "/x-seed6.png", withIntermediateDirectories: false)
+        let (status, log) = try run(base + ["--seed", "5", "--batch", "2", "--output", "x.png"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(log.contains("x-seed6.png") && log.contains("is a folder"), log)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/x-seed5.png"), "no half batch written")
+    }
+
     func testQuantizeRefusesToOverwriteItsInput() throws {
         let input = dir + "/in.safetensors"
         try sparseInput(input, count: 1, rows: 64)

@@ -57,5 +57,12 @@ final class ConditioningCompositionTests: XCTestCase {
         for i in 0..<(64 * 64) { rgba += input.pixels[i * 3..<i * 3 + 3] + [255 - mask.pixels[i * mask.channels]] }
         let transparent = try PNGImage(width: 64, height: 64, channels: 4, pixels: rgba)
         XCTAssertEqual(try generate(ImageConditioning(image: transparent, strength: 0.8)), try generate(ImageConditioning(image: input, mask: mask, strength: 0.8)))
+        // A fully opaque RGBA picture (a common export) has no mask: it is img2img of the picture.
+        var opaque = rgba
+        for i in 0..<(64 * 64) { opaque[i * 4 + 3] = 255 }
+        let solid = try PNGImage(width: 64, height: 64, channels: 4, pixels: opaque)
+        XCTAssertEqual(ImageConditioning(image: solid).mode, .img2img)
+        XCTAssertEqual(ImageConditioning(image: transparent).mode, .inpaint)
+        XCTAssertEqual(try generate(ImageConditioning(image: solid, strength: 0.8)), try generate(ImageConditioning(image: input, strength: 0.8)))
     }
 }

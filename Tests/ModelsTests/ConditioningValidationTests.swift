@@ -6,6 +6,8 @@ import Models
 /// loads (`GenerationLimits+Conditioning`), and the preset kinds' defaults and detection.
 final class ConditioningValidationTests: XCTestCase {
     let picture = PNGImage(width: 32, height: 32)
+    /// A mask that repaints everything (an all-black one is refused: it would repaint nothing).
+    let white = try! PNGImage(width: 32, height: 32, channels: 3, pixels: [UInt8](repeating: 255, count: 32 * 32 * 3))
 
     func issue(_ c: ImageConditioning, _ kind: ModelPreset.Kind = .fluxDev) -> GenerationIssue? {
         var r = GenerationRequest(prompt: "a cat", preset: ModelPreset.standard(kind))
@@ -15,9 +17,9 @@ final class ConditioningValidationTests: XCTestCase {
 
     func testGoodCombinationsPass() {
         XCTAssertNil(issue(ImageConditioning(image: picture, strength: 0.5)))
-        XCTAssertNil(issue(ImageConditioning(image: picture, mask: picture, strength: 1, maskBlur: 4)))
+        XCTAssertNil(issue(ImageConditioning(image: picture, mask: white, strength: 1, maskBlur: 4)))
         XCTAssertNil(issue(ImageConditioning(image: picture, outpaint: OutpaintMargins(left: 16, top: 0, right: 0, bottom: 0))))
-        XCTAssertNil(issue(ImageConditioning(image: picture, mask: picture), .fluxFill))
+        XCTAssertNil(issue(ImageConditioning(image: picture, mask: white), .fluxFill))
         XCTAssertNil(issue(ImageConditioning(image: try! PNGImage(width: 2, height: 2, channels: 4, pixels: [UInt8](repeating: 9, count: 16))), .fluxFill),
                      "an RGBA picture's transparency is the mask")
         XCTAssertNil(issue(ImageConditioning(control: picture, controlPreprocess: .canny(low: 50, high: 200)), .fluxCanny))
@@ -31,9 +33,17 @@ final class ConditioningValidationTests: XCTestCase {
         }
         XCTAssertEqual(issue(ImageConditioning(image: picture, mask: PNGImage(width: 16, height: 32)))?.field, .mask)
         XCTAssertTrue(issue(ImageConditioning(image: picture, mask: PNGImage(width: 16, height: 32)))?.description.contains("16x32") ?? false)
-        XCTAssertEqual(issue(ImageConditioning(mask: picture))?.field, .mask, "a mask without a picture")
-        XCTAssertEqual(issue(ImageConditioning(image: picture, mask: picture, maskBlur: -1))?.field, .maskBlur)
-        XCTAssertEqual(issue(ImageConditioning(image: picture, mask: picture, maskBlur: 1000))?.field, .maskBlur)
+        XCTAssertEqual(issue(ImageConditioning(mask: white))?.field, .mask, "a mask without a picture")
+        // An all-black (or all dark) mask repaints nothing: refused by name, not run to hand the picture back.
+        let dark = try! PNGImage(width: 32, height: 32, channels: 3, pixels: [UInt8](repeating: 127, count: 32 * 32 * 3))
+        for m in [picture, dark] {
+            XCTAssertEqual(issue(ImageConditioning(image: picture, mask: m))?.field, .mask)
+            XCTAssertTrue(issue(ImageConditioning(image: picture, mask: m))?.description.contains("all black") ?? false)
+        }
+        XCTAssertNil(issue(ImageConditioning(image: picture, mask: picture, outpaint: OutpaintMargins(left: 16, top: 0, right: 0, bottom: 0))),
+                     "outpainting repaints its margins whatever the mask")
+        XCTAssertEqual(issue(ImageConditioning(image: picture, mask: white, maskBlur: -1))?.field, .maskBlur)
+        XCTAssertEqual(issue(ImageConditioning(image: picture, mask: white, maskBlur: 1000))?.field, .maskBlur)
         XCTAssertEqual(issue(ImageConditioning(image: picture, maskBlur: 3))?.field, .maskBlur, "nothing to blur")
         XCTAssertEqual(issue(ImageConditioning(image: picture, outpaint: OutpaintMargins(left: 0, top: 0, right: 0, bottom: 0)))?.field, .outpaint)
         XCTAssertEqual(issue(ImageConditioning(image: picture, outpaint: OutpaintMargins(left: -8, top: 0, right: 0, bottom: 0)))?.field, .outpaint)
@@ -47,7 +57,7 @@ final class ConditioningValidationTests: XCTestCase {
         XCTAssertEqual(issue(ImageConditioning(control: picture))?.field, .control, "--control with FLUX.1-dev")
         XCTAssertTrue(issue(ImageConditioning(control: picture))?.description.contains("FLUX.1-dev") ?? false)
         XCTAssertEqual(issue(ImageConditioning(reference: picture))?.field, .reference)
-        XCTAssertEqual(issue(ImageConditioning(image: picture, mask: picture, strength: 0.5), .fluxFill)?.field, .strength, "Fill takes no strength")
+        XCTAssertEqual(issue(ImageConditioning(image: picture, mask: white, strength: 0.5), .fluxFill)?.field, .strength, "Fill takes no strength")
         XCTAssertEqual(issue(ImageConditioning(image: picture), .fluxFill)?.field, .mask, "Fill needs a mask")
         XCTAssertEqual(issue(ImageConditioning(), .fluxFill)?.field, .image, "Fill needs a picture")
         XCTAssertEqual(issue(ImageConditioning(), .fluxDepth)?.field, .control, "a control model needs a control image")

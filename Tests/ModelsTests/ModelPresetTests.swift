@@ -113,7 +113,7 @@ final class ModelPresetTests: XCTestCase {
             // Fill and control models paint from pictures: their requests need them.
             let picture = PNGImage(width: 16, height: 16)
             switch p.conditioning {
-            case .fill: r.conditioning = ImageConditioning(image: picture, mask: picture)
+            case .fill: r.conditioning = ImageConditioning(image: picture, mask: try PNGImage(width: 16, height: 16, channels: 3, pixels: [UInt8](repeating: 255, count: 768)))
             case .control: r.conditioning = ImageConditioning(control: picture)
             case .base, .kontext: break
             }

@@ -17,7 +17,7 @@ struct ConditioningPictures {
     init(_ c: ImageConditioning, width: Int, height: Int) throws {
         if var picture = c.image {
             // The mask as Pillow's "L"; an RGBA picture without one is masked by its transparency.
-            var maskL = c.mask?.luma() ?? picture.alpha().map { $0.map { 255 - $0 } }
+            var maskL = c.mask?.luma() ?? picture.transparencyMask()
             let (iw, ih) = (picture.width, picture.height)
             picture = picture.rgb()
             if let m = c.outpaint {

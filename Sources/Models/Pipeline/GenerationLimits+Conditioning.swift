@@ -26,6 +26,10 @@ extension GenerationLimits {
             if mask.width != image.width || mask.height != image.height {
                 throw I(.mask, "is \(mask.width)x\(mask.height) but the input image is \(image.width)x\(image.height): they must be the same size")
             }
+            // An all-black mask keeps every pixel: the run would only hand the picture back.
+            if c.outpaint == nil, !mask.luma().contains(where: { $0 >= 128 }) {
+                throw I(.mask, "is all black (no pixel at or above mid-grey): nothing would be repainted; white marks what to repaint")
+            }
         }
         if let m = c.outpaint {
             guard c.image != nil else { throw I(.outpaint, "needs an input image to extend") }
@@ -34,7 +38,7 @@ extension GenerationLimits {
             }
             if m.left + m.top + m.right + m.bottom == 0 { throw I(.outpaint, "margins are all 0: nothing to extend") }
         }
-        if c.maskBlur > 0 && c.mask == nil && c.outpaint == nil && c.image?.channels != 4 {
+        if c.maskBlur > 0 && c.mask == nil && c.outpaint == nil && c.image?.hasTransparency != true {
             throw I(.maskBlur, "needs a mask (or outpaint margins) to blur")
         }
         if case .canny(let low, let high) = c.controlPreprocess {
@@ -55,7 +59,7 @@ extension GenerationLimits {
             if c.control != nil { throw I(.control, "does not apply: \(name) is an inpainting model, not a control model") }
             if c.reference != nil { throw I(.reference, "does not apply: \(name) is an inpainting model, not a Kontext model") }
             guard c.image != nil else { throw I(.image, "is needed: \(name) repaints part of a picture (give an image and a mask or outpaint margins)") }
-            if c.mask == nil && c.outpaint == nil && c.image?.channels != 4 {
+            if c.mask == nil && c.outpaint == nil && c.image?.hasTransparency != true {
                 throw I(.mask, "is needed: \(name) repaints the masked part of the picture (give a mask or outpaint margins)")
             }
         case .control:

@@ -11,7 +11,7 @@ import Tensor
 public struct ImageConditioning: Sendable, Equatable {
     /// The picture to start from: img2img (alone), inpainting (with a mask), FLUX.1-Fill (with a
     /// mask), outpainting (with `outpaint`). RGBA: colour used, alpha ignored, except that where no
-    /// `mask` is given the transparent pixels are the mask (255 - alpha).
+    /// `mask` is given the transparent pixels are the mask (255 - alpha; a fully opaque picture has none).
     public var image: PNGImage?
     /// White = repaint, black = keep; read as luma (PIL's "L"), binarised at 0.5 after `maskBlur`.
     /// The same size as `image`.
@@ -81,7 +81,7 @@ public struct ImageConditioning: Sendable, Equatable {
         if reference != nil { return .kontext }
         if control != nil { return .control }
         if outpaint != nil { return .outpaint }
-        if mask != nil || (image?.channels == 4) { return .inpaint }
+        if mask != nil || image?.hasTransparency == true { return .inpaint }
         if image != nil { return .img2img }
         return .textToImage
     }

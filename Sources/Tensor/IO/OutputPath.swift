@@ -9,7 +9,8 @@ import Darwin
 public enum OutputPath {
     /// Throws `TensorError.io` naming `path` when it cannot become the output file: it is a folder or
     /// another non-regular file, its folder is missing or not writable, or it is (by name, through a
-    /// link, or as the same inode) one of `inputs`, which writing it would destroy.
+    /// link, or as the same inode) one of `inputs` or an existing file inside an input that is a folder
+    /// (a model folder), which writing it would destroy.
     public static func check(_ path: String, notSameAs inputs: [String] = []) throws {
         func fail(_ reason: String) -> TensorError { .io(path: path, reason: reason) }
         guard !path.isEmpty else { throw fail("the output path is empty") }
@@ -28,6 +29,10 @@ public enum OutputPath {
                 let sameInode = stat(input, &other) == 0 && other.st_dev == st.st_dev && other.st_ino == st.st_ino
                 if sameInode || (resolved != nil && resolved == realPath(input)) {
                     throw fail("is the input file \(input); writing it would destroy the input. Choose another output path")
+                }
+                if (other.st_mode & S_IFMT) == S_IFDIR, let resolved, let folder = realPath(input),
+                   resolved.hasPrefix(folder.hasSuffix("/") ? folder : folder + "/") {
+                    throw fail("is a file inside the input folder \(input); writing it would destroy what is read from there. Choose another output path")
                 }
             }
         }

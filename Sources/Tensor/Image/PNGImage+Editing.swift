@@ -1,5 +1,30 @@
 extension PNGImage {
     /// The alpha plane (`width * height` bytes, row-major), or nil for an RGB image.
+    /// Whether any pixel is less than fully opaque (an RGBA picture with an alpha below 255): an
+    /// opaque RGBA picture, as many tools export, is an ordinary picture.
+    public var hasTransparency: Bool {
+        channels == 4 && stride(from: 3, to: pixels.count, by: 4).contains { pixels[$0] < 255 }
+    }
+
+    /// The transparency as a repaint mask (255 - alpha: transparent = repaint); nil unless
+    /// `hasTransparency`.
+    public func transparencyMask() -> [UInt8]? {
+        hasTransparency ? alpha()?.map { 255 - $0 } : nil
+    }
+
+    /// An RGBA picture composited over `background` (RGB, A1111's img2img background white by
+    /// default); an RGB picture as it is.
+    public func flattened(over background: (UInt8, UInt8, UInt8) = (255, 255, 255)) -> PNGImage {
+        guard channels == 4 else { return self }
+        var out = [UInt8](repeating: 0, count: width * height * 3)
+        let bg = [UInt32(background.0), UInt32(background.1), UInt32(background.2)]
+        for i in 0..<(width * height) {
+            let a = UInt32(pixels[i * 4 + 3])
+            for c in 0..<3 { out[i * 3 + c] = UInt8((UInt32(pixels[i * 4 + c]) * a + bg[c] * (255 - a) + 127) / 255) }
+        }
+        return try! PNGImage(width: width, height: height, channels: 3, pixels: out)
+    }
+
     public func alpha() -> [UInt8]? {
         guard channels == 4 else { return nil }
         return (0..<(width * height)).map { pixels[$0 * 4 + 3] }

@@ -117,6 +117,9 @@ struct A1111Request {
             default: throw A1111Error.invalid("mask", "mask must be a picture as base64 text")
             }
             denoisingStrength = try Self.number(o, "denoising_strength", default: 0.75)
+            // A1111 flattens an RGBA init picture onto white when no mask is sent: img2img of the whole
+            // picture, not inpainting of its transparent part (the console's own API does that).
+            if mask == nil { inits = inits.map { $0.flattened() } }
             if mask != nil {
                 if try Self.integer(o, "inpainting_fill", default: 1) != 1 { notes.append("inpainting_fill ignored: the masked area starts from the picture (\"original\")") }
                 if try Self.bool(o, "inpaint_full_res", default: false) { notes.append("inpaint_full_res ignored: the whole picture is repainted at its size") }
