@@ -136,6 +136,19 @@ final class A1111APITests: XCTestCase {
         XCTAssertNotNil(newest?["conditioning"], "the history entry records the input picture")
     }
 
+    /// A1111's prompt defaults to "": txt2img and img2img (an upscaling workflow sends none) run
+    /// without one, where the console's own API asks for a description.
+    func testAnEmptyPromptRunsAsInA1111() async throws {
+        let t = try await console.post("/sdapi/v1/txt2img", json: ["prompt": "", "seed": 2, "steps": 2, "width": 32, "height": 32])
+        XCTAssertEqual(t.status, 200, t.text)
+        let picture = try XCTUnwrap((t.json["images"] as? [String])?.first)
+        let i = try await console.post("/sdapi/v1/img2img", json: ["init_images": [picture], "seed": 2, "steps": 2, "denoising_strength": 0.3])
+        XCTAssertEqual(i.status, 200, i.text)
+        XCTAssertEqual((i.json["images"] as? [String])?.count, 1)
+        let tagOnly = try await console.post("/sdapi/v1/txt2img", json: ["prompt": "<lora:nothing-here:1>", "steps": 2, "width": 32, "height": 32])
+        XCTAssertEqual(tagOnly.status, 422, "the LoRA is still checked: \(tagOnly.text)")
+    }
+
     /// An RGBA init picture without a mask is flattened onto white, as A1111 does: img2img of the
     /// whole picture (the same picture as its flattened copy sent as RGB), not inpainting of its
     /// transparent half.
@@ -216,6 +229,10 @@ final class A1111APITests: XCTestCase {
             (["enable_hr": true, "hr_second_pass_steps": 500], "enable_hr", "steps"), (["enable_hr": true, "denoising_strength": 0], "enable_hr", "strength"),
             (["prompt": 5], "prompt", "string"),
             (["prompt": "x <lora:nothing-here:1>"], "prompt", "nothing-here"), (["send_images": "yes"], "send_images", "true or false"),
+            // Seeds past a signed 64-bit integer would come back negative in info's seeds.
+            (["seed": "18446744073709551615"], "seed", "9223372036854775807"), (["seed": 9223372036854775807, "batch_size": 2], "seed", "room"),
+            // A LoRA tag's weight that is not a number is refused, not read as 1.
+            (["prompt": "x <lora:night:abc>"], "prompt", "abc"), (["prompt": "x <lora:night:nan>"], "prompt", "nan"),
         ]
         for (fields, field, word) in cases {
             let body = (["prompt": "x", "width": 32, "height": 32] as [String: Any]).merging(fields) { _, new in new }

@@ -78,6 +78,10 @@ final class A1111ExtrasTests: XCTestCase {
             (["image": b64, "upscaler_1": "Lanczos", "resize_mode": 3], "resize_mode"),
             (["image": b64, "upscaler_1": "Lanczos", "resize_mode": 1, "upscaling_resize_w": 16000, "upscaling_resize_h": 16000], "upscaling_resize_w"),
             (["image": "bm90IGEgcGljdHVyZQ==", "upscaler_1": "Lanczos"], "image"), (["upscaler_1": "Lanczos"], "image"),
+            // Results under 8 pixels a side (they were 500s): by a small factor, a small maximum side, a small size.
+            (["image": b64, "upscaler_1": "Lanczos", "upscaling_resize": 0.5], "upscaling_resize"),
+            (["image": b64, "upscaler_1": "Lanczos", "max_side_length": 1], "upscaling_resize"),
+            (["image": b64, "upscaler_1": "Lanczos", "resize_mode": 1, "upscaling_resize_w": 4, "upscaling_resize_h": 4], "upscaling_resize_w"),
         ] {
             let r = try await console.post("/sdapi/v1/extra-single-image", json: body)
             XCTAssertEqual(r.status, 422, "\(field): \(r.text)")

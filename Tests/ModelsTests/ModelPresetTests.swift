@@ -151,5 +151,10 @@ final class ModelPresetTests: XCTestCase {
         XCTAssertNil(issue { $0.prompt = "tab\tand\nlines\r\n中文 ok" }, "whitespace and any script are text")
         XCTAssertEqual(issue { $0.steps = 101 }?.message(calling: "--steps"), "--steps must be between 1 and 100, got 101")
         XCTAssertEqual(issue { $0.width = 2048 }?.message(calling: "anything"), "2048x1024 is 2097152 pixels, above the limit of 1048576")
+        // The A1111 API and the library take an empty prompt (A1111 and diffusers do).
+        var empty = GenerationLimits()
+        empty.allowsEmptyPrompt = true
+        XCTAssertNoThrow(try empty.check(GenerationRequest(prompt: " ")))
+        XCTAssertNoThrow(try GenerationRequest(prompt: "").validate())
     }
 }

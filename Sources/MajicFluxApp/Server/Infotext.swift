@@ -90,6 +90,19 @@ enum Infotext {
         return (bare.trimmingCharacters(in: .whitespacesAndNewlines), loras)
     }
 
+    /// The `<lora:...>` tags of `prompt` whose weight is not a finite number (`<lora:x:abc>`), or that
+    /// carry more than a weight (`<lora:x:1:te=0.5>`, A1111's separate text-encoder weight, not
+    /// taken here), as written: a request must not have them read as weight 1.
+    static func unreadableLoRATags(_ prompt: String) -> [String] {
+        let ns = prompt as NSString
+        return loraTag.matches(in: prompt, range: NSRange(location: 0, length: ns.length)).compactMap { m in
+            let tag = ns.substring(with: m.range).trimmingCharacters(in: .whitespaces)
+            let weight = m.range(at: 2).location == NSNotFound ? nil : ns.substring(with: m.range(at: 2)).trimmingCharacters(in: .whitespaces)
+            let extra = tag.split(separator: ":", omittingEmptySubsequences: false).count > 3
+            return extra || (weight.map { Float($0)?.isFinite != true } ?? false) ? tag : nil
+        }
+    }
+
     /// A history entry's parameters from infotext; nil when it lacks the steps or the seed (not a
     /// generation's parameters). The size falls back to the picture's.
     static func parameters(_ text: String, width: Int, height: Int) -> JobParameters? {

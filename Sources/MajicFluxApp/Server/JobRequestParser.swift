@@ -138,6 +138,9 @@ struct JobRequestParser {
         guard Self.batchCounts.contains(count) else {
             throw APIError.badRequest("batch_count must be between \(Self.batchCounts.lowerBound) and \(Self.batchCounts.upperBound), got \(count)")
         }
+        if r.seed > UInt64.max - UInt64(count - 1) {
+            throw APIError.badRequest("seed \(r.seed) with batch_count \(count): the last picture's seed would pass \(UInt64.max), the largest seed")
+        }
         return Parsed(request: r, loras: loras, batchCount: count)
     }
 

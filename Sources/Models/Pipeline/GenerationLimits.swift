@@ -28,6 +28,9 @@ public struct GenerationLimits: Sendable, Equatable {
     public var pixelLimitName: String
     /// The setting that raises the pixel limit, named after it in messages ("--max-pixels").
     public var pixelLimitSetting: String?
+    /// Whether an empty (or all-whitespace) prompt is taken: the library and the A1111 API take it, as
+    /// diffusers and A1111 do; the command line and the console ask for a description.
+    public var allowsEmptyPrompt = false
 
     /// Limits with `maxPixels` (default 4096 x 4096), named `pixelLimitName` in messages.
     public init(maxPixels: Int = 4096 * 4096, pixelLimitName: String = "the limit", pixelLimitSetting: String? = nil) {
@@ -41,7 +44,7 @@ public struct GenerationLimits: Sendable, Equatable {
     /// guidance embedder and would ignore it.
     public func check(_ r: GenerationRequest, preset: ModelPreset? = nil) throws {
         typealias I = GenerationIssue
-        try Self.checkPrompt(r.prompt, .prompt, mayBeEmpty: false)
+        try Self.checkPrompt(r.prompt, .prompt, mayBeEmpty: allowsEmptyPrompt)
         try Self.checkPrompt(r.negativePrompt, .negativePrompt, mayBeEmpty: true)
         if !Self.steps.contains(r.steps) { throw I(.steps, Self.between(Self.steps, got: "\(r.steps)")) }
         for (field, v) in [(I.Field.width, r.width), (.height, r.height)] {

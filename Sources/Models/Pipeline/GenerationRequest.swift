@@ -63,9 +63,12 @@ public struct GenerationRequest: Sendable, Equatable {
     public static var stepsRange: ClosedRange<Int> { GenerationLimits.steps }
 
     /// Checks the request against `GenerationLimits` with `maxPixels`, and against `preset` when given;
-    /// throws `ModelError.invalidParameter` naming the first nonsense value.
+    /// throws `ModelError.invalidParameter` naming the first nonsense value. An empty prompt is taken
+    /// (front ends that want a description check for it themselves).
     public func validate(maxPixels: Int = 4096 * 4096, preset: ModelPreset? = nil) throws {
-        do { try GenerationLimits(maxPixels: maxPixels).check(self, preset: preset) } catch let issue as GenerationIssue {
+        var limits = GenerationLimits(maxPixels: maxPixels)
+        limits.allowsEmptyPrompt = true
+        do { try limits.check(self, preset: preset) } catch let issue as GenerationIssue {
             throw ModelError.invalidParameter(issue.description)
         }
     }

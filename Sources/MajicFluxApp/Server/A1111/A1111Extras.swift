@@ -87,6 +87,13 @@ enum A1111Extras {
             throw A1111Error.invalid(s.byFactor ? "upscaling_resize" : "upscaling_resize_w",
                                      "the result would be about \(Int(grownW))x\(Int(grownH)), more than this server's limit of \(maxPixels) pixels (--max-pixels)")
         }
+        // The upscalers floor each side to a multiple of 8: a result under 8 pixels a side is the
+        // request's fault (a tiny picture, a small factor or size), said as such.
+        let (floorW, floorH) = (Int((grownW / 8).rounded(.down)) * 8, Int((grownH / 8).rounded(.down)) * 8)
+        if floorW < 8 || floorH < 8 {
+            throw A1111Error.invalid(s.byFactor ? "upscaling_resize" : "upscaling_resize_w",
+                                     "the \(rgb.width)x\(rgb.height) picture would become \(floorW)x\(floorH): each side of the result must be at least 8 pixels")
+        }
         func upscaled(_ upscaler: PictureUpscaler) throws -> PNGImage {
             var out = try upscaler.upscale(rgb, by: factor)
             if !byFactor && crop {

@@ -27,6 +27,9 @@ struct A1111Request {
         var notes: [String] = []
         let d = parser.defaults
         let fullPrompt = try Self.string(o, "prompt") ?? ""
+        if let bad = Infotext.unreadableLoRATags(fullPrompt).first {
+            throw A1111Error.invalid("prompt", "\(bad.prefix(100)): a LoRA tag is <lora:NAME> or <lora:NAME:WEIGHT> with WEIGHT a number")
+        }
         let (bare, loras) = Infotext.stripLoRATags(fullPrompt)
         if loras.count > LoRALimits.perJob {
             throw A1111Error.invalid("prompt", "the prompt has \(loras.count) <lora:...> tags; a picture may use at most \(LoRALimits.perJob) LoRAs")
@@ -157,6 +160,11 @@ struct A1111Request {
 
         var requests: [GenerationRequest] = []
         let seed = try Self.seed(o)
+        // A1111's info JSON carries seeds as signed 64-bit integers (its clients read them back as such).
+        if seed > UInt64(Int64.max) - UInt64(batchSize * iterations - 1) {
+            throw A1111Error.invalid("seed", "seed must be -1 (random) or 0 … \(Int64.max) on this API, with room for the "
+                                     + "batch's \(batchSize * iterations) seeds seed, seed+1, …; got \(seed)")
+        }
         for k in 0..<(batchSize * iterations) {
             var r = base
             r.seed = seed &+ UInt64(k)
@@ -173,9 +181,11 @@ struct A1111Request {
             requests.append(r)
         }
         do {
+            var limits = parser.limits
+            limits.allowsEmptyPrompt = true  // A1111's prompt defaults to "" (upscaling img2img sends none)
             for r in requests.prefix(img2img ? inits.count : 1) {
-                if r.conditioning != nil { try parser.limits.check(r.withSmallestSize, preset: d) }
-                try parser.limits.check(r, preset: d)
+                if r.conditioning != nil { try limits.check(r.withSmallestSize, preset: d) }
+                try limits.check(r, preset: d)
             }
         } catch let issue as GenerationIssue {
             let field = Self.a1111Name(issue.field)
