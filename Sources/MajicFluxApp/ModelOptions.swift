@@ -135,7 +135,13 @@ struct ModelOptions: ParsableArguments {
     /// Where each part of the model is (checked to exist).
     func resolveFiles() throws -> FluxModelFiles {
         let overrides = FluxModelFiles.Overrides(clip: textEncoder, t5: textEncoder2, vae: vae)
-        return try FluxModelFiles.resolve(modelDir: modelDir, dit: dit, overrides: overrides)
+        let files = try FluxModelFiles.resolve(modelDir: modelDir, dit: dit, overrides: overrides)
+        // `gguf` keeps a GGUF file's blocks: with any other DiT it would silently be bf16.
+        if precision == .gguf && !isGGUF(files.transformer) {
+            throw ValidationError("--precision gguf keeps the blocks of a .gguf DiT as stored, and the DiT here (\(files.transformer)) is not one: "
+                                  + "give --dit FILE.gguf, or a GGUF type (--precision q8_0 ... q2_k) to quantize at load")
+        }
+        return files
     }
 
     /// `--vram-budget` in bytes for `backend`: nil when not given, or (with a notice) when `auto`

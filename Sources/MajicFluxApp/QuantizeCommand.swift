@@ -63,7 +63,8 @@ struct QuantizeCommand: ParsableCommand {
             return .gguf(type)
         }
         guard let fmt = QuantFormat(rawValue: format), fmt.isQuantized else {
-            throw ValidationError("--format must be one of \(QuantFormat.quantizedFormats.map(\.rawValue).joined(separator: ", ")), got '\(format)'")
+            let ggufs = GGMLType.quantizable.map { "gguf-" + $0.name.lowercased() }
+            throw ValidationError("--format must be one of \((QuantFormat.quantizedFormats.map(\.rawValue) + ggufs).joined(separator: ", ")), got '\(format)'")
         }
         let gran: ScaleGranularity
         do { gran = try ScaleGranularity(parsing: scale) } catch { throw ValidationError("\(error)") }
@@ -126,6 +127,10 @@ struct QuantizeCommand: ParsableCommand {
     /// single-file DiT as ComfyUI and the loader expect (with separate names, q, k and v would be
     /// quantized apart and the loader would have to dequantize them to fuse them).
     private func openInput() throws -> TensorSource {
+        if isGGUF(input) {
+            throw ValidationError("\(input) is a GGUF file: quantize reads safetensors checkpoints (or a diffusers transformer/ folder). "
+                                  + "A .gguf DiT is already quantized: use it as it is (--dit \(input))")
+        }
         let checkpoint = try SafeTensorsCheckpoint(path: input)
         try OutputPath.check(output, notSameAs: checkpoint.filePaths)
         for stale in SafeTensorsWriter.removeStaleTemporaryFiles(for: output) {

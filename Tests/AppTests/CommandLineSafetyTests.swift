@@ -125,6 +125,27 @@ final class CommandLineSafetyTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/x-seed5.png"), "no half batch written")
     }
 
+    /// Inputs that are not what the option takes get a reason that says so: a device as a picture
+    /// (not "permission"), `--precision gguf` without a GGUF DiT (it would quietly be bf16), a GGUF
+    /// file given to quantize (not "corrupt file"), and an unknown format lists the GGUF ones too.
+    func testMisfitInputsAreNamedForWhatTheyAre() throws {
+        let gen = ["generate", "--prompt", "a cat", "--steps", "1", "--output", "x.png"]
+        for (extra, reason) in [(["--image", "/dev/zero"], "not a regular file (a character device)"),
+                                (["--precision", "gguf"], "--precision gguf keeps the blocks of a .gguf DiT")] {
+            let (status, log) = try run(gen + extra)
+            XCTAssertNotEqual(status, 0, "\(extra): \(log)")
+            XCTAssertTrue(log.contains(reason), "\(extra): \(log)")
+        }
+        let gguf = dir + "/dit.gguf"
+        try Data("GGUF".utf8 + [3, 0, 0, 0] + [UInt8](repeating: 0, count: 16)).write(to: URL(fileURLWithPath: gguf))
+        let (status, log) = try run(["quantize", gguf, dir + "/out.safetensors", "--format", "int8", "--scale", "channel"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(log.contains("is a GGUF file") && !log.contains("corrupt"), log)
+        let (fmt, fmtLog) = try run(["quantize", gguf, dir + "/out.safetensors", "--format", "fp8"])
+        XCTAssertNotEqual(fmt, 0)
+        XCTAssertTrue(fmtLog.contains("gguf-q8_0") && fmtLog.contains("fp8-e4m3fn"), fmtLog)
+    }
+
     func testQuantizeRefusesToOverwriteItsInput() throws {
         let input = dir + "/in.safetensors"
         try sparseInput(input, count: 1, rows: 64)

@@ -81,6 +81,17 @@ final class LoRAApplicationTests: XCTestCase {
         XCTAssertEqual(try p.generate(request()).rgb, base)
     }
 
+    /// A LoRA whose finite but huge factors overflow the DiT: the run ends with an error saying the
+    /// latent is not finite, not a black picture.
+    func testALatentThatIsNotFiniteIsAnErrorNotABlackPicture() throws {
+        let p = try FluxPipeline(files: FluxModelFiles.resolve(modelDir: Self.tinyFlux), keepLoaded: true, precision: .f32)
+        var r = request()
+        r.loras = [LoRAUse(try tinyLoRA(magnitude: 1e18), weight: 10)]
+        XCTAssertThrowsError(try p.generate(r)) { XCTAssertTrue("\($0)".contains("not finite"), "\($0)") }
+        r.loras = []  // a request's LoRAs stay attached: detached here
+        XCTAssertNoThrow(try p.generate(r), "the pipeline still works after")
+    }
+
     func testALoRAForAnotherModelFailsNamingTheLayerAndKeepsTheLoRAsBefore() throws {
         let p = try FluxPipeline(files: FluxModelFiles.resolve(modelDir: Self.tinyFlux), keepLoaded: true, precision: .f32)
         let good = try tinyLoRA()

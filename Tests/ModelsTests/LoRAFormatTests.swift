@@ -97,6 +97,14 @@ final class LoRAFormatTests: XCTestCase {
         let conv = try Self.write([("lora_unet_single_blocks_0_linear1.lora_down.weight", Tensor.zeros([2, 4, 1, 1])),
                                    ("lora_unet_single_blocks_0_linear1.lora_up.weight", Tensor.zeros([4, 2, 1, 1]))])
         XCTAssertThrowsError(try LoRA(contentsOf: conv)) { XCTAssertTrue("\($0)".contains("convolution"), "\($0)") }
+        // NaN or infinite factors would paint a black picture: refused, naming the factor.
+        for bad: Float in [.nan, .infinity] {
+            let broken = try Self.write([("lora_unet_single_blocks_0_linear1.lora_down.weight", Tensor([1, 2, bad, 4, 5, 6, 7, 8], shape: [2, 4])),
+                                         ("lora_unet_single_blocks_0_linear1.lora_up.weight", Tensor.zeros([4, 2]))])
+            XCTAssertThrowsError(try LoRA(contentsOf: broken)) {
+                XCTAssertTrue("\($0)".contains("not finite") && "\($0)".contains("lora_down"), "\($0)")
+            }
+        }
         let alphaOnly = try Self.write([("lora_unet_single_blocks_0_linear1.alpha", Tensor([1], shape: []))])
         XCTAssertThrowsError(try LoRA(contentsOf: alphaOnly))
         let corrupt = try Self.write([])

@@ -21,6 +21,8 @@ enum InputPicture {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { throw Problem("no such file \(path)") }
         if isFolder.boolValue { throw Problem("\(path) is a folder; give a PNG, JPEG or WebP file") }
+        // A device or a FIFO would be read forever (or fail with a misleading reason).
+        if let kind = MappedFile.irregularKind(path) { throw Problem("\(path) is not a regular file (\(kind)); give a PNG, JPEG or WebP file") }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw Problem("cannot read \(path): \(error.localizedDescription)")

@@ -50,12 +50,17 @@ extension LoRA {
                 scale = alpha / rank
             }
             guard scale.isFinite else { throw LoRAError.malformed(file: name, key: module, reason: "alpha is not finite") }
-            var upF = up.to(.f32)
+            // A factor holding NaN or infinity turns the whole picture black: refused here, by name.
+            let downF = down.to(.f32).contiguous()
+            var upF = up.to(.f32).contiguous()
+            for (key, t) in [(downKey, downF), (upKey, upF)] where !t.floats().allSatisfy(\.isFinite) {
+                throw LoRAError.malformed(file: name, key: key, reason: "holds values that are not finite (NaN or infinity)")
+            }
             if target.swapHalves {
                 let h = upF.shape[0] / 2
                 upF = concat([upF.slice(dim: 0, start: h), upF.slice(dim: 0, start: 0, end: h)], dim: 0)
             }
-            patches.append(LoRAPatch(target: target, down: down.to(.f32).contiguous(), up: upF.contiguous(), scale: scale, sourceKey: module))
+            patches.append(LoRAPatch(target: target, down: downF, up: upF.contiguous(), scale: scale, sourceKey: module))
             formats.insert(format)
         }
         if !unmapped.isEmpty { throw LoRAError.unmappedKeys(file: name, keys: Array(unmapped.prefix(5)), total: unmapped.count) }

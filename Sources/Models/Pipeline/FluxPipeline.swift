@@ -279,6 +279,12 @@ public final class FluxPipeline {
         }
 
         try report(.decoding, steps)
+        // A latent holding NaN or infinity decodes to a flat black picture: an error instead, with
+        // where such values come from (the latent is small: a copy to the host is cheap).
+        if !latents.floats().allSatisfy(\.isFinite) {
+            throw ModelError.invalidParameter("the denoised latent holds values that are not finite (NaN or infinity), so no picture is made; "
+                                              + "usual causes: broken weights (a LoRA or a DiT file), or a LoRA weight far too high")
+        }
         let vae = try vae()
         try checkFits(vae: vae.config, latentChannels: latents.shape[1])
         var images: [GeneratedImage] = []

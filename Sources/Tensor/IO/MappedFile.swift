@@ -89,6 +89,14 @@ public final class MappedFile: @unchecked Sendable {
     /// The text of the current `errno`.
     static func errnoText() -> String { String(cString: strerror(errno)) }
 
+    /// What `path` is when it exists and is not a regular file ("a folder", "a FIFO", "a character
+    /// device", ...), for messages; nil for a regular file or one that cannot be looked at.
+    public static func irregularKind(_ path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG else { return nil }
+        return fileKind(st.st_mode)
+    }
+
     /// What a `st_mode` describes, for messages ("a folder", "a FIFO", ...).
     static func fileKind(_ mode: mode_t) -> String {
         switch mode & S_IFMT {
