@@ -267,6 +267,18 @@ final class A1111APITests: XCTestCase {
         let after = try await console.get("/sdapi/v1/options").json
         XCTAssertEqual(after["CLIP_stop_at_last_layers"] as? Int, 2, "a known option is kept")
         XCTAssertNil(after["no_such_option"], "an unknown one is ignored, as A1111 does")
+        // A null leaves the option as it was; a body that is not JSON is refused whatever it holds.
+        _ = try await console.post("/sdapi/v1/options", json: ["samples_format": NSNull(), "jpeg_quality": NSNull()])
+        let kept = try await console.get("/sdapi/v1/options").json
+        XCTAssertEqual(kept["samples_format"] as? String, "png")
+        XCTAssertFalse(kept["jpeg_quality"] is NSNull)
+        for type in ["text/plain", "application/x-www-form-urlencoded"] {
+            let form = try await console.send("POST", "/sdapi/v1/options", body: Data(#"{"samples_format": "jpg"}"#.utf8), contentType: type)
+            XCTAssertEqual(form.status, 422, form.text)
+            XCTAssertTrue(form.text.contains("Content-Type: application/json"), form.text)
+        }
+        let unchanged = try await console.get("/sdapi/v1/options").json
+        XCTAssertEqual(unchanged["samples_format"] as? String, "png", "not changed by them")
         let other = try await console.post("/sdapi/v1/options", json: ["sd_model_checkpoint": "sdxl.safetensors"])
         XCTAssertEqual(other.status, 422, other.text)
         XCTAssertTrue(other.text.contains("sd_model_checkpoint"), other.text)

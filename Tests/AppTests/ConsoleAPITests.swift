@@ -223,6 +223,25 @@ final class ConsoleAPITests: XCTestCase {
     }
 
     /// Image URLs name only files the server listed; no encoding of `..` or of an absolute path escapes.
+    /// HEAD answers as GET does, without the body: the page, the status, a picture (they were 404s).
+    func testHeadAnswersAsGetWithoutTheBody() async throws {
+        let console = try await start()
+        for path in ["/", "/api/status", "/sdapi/v1/options"] {
+            let get = try await console.get(path), head = try await console.send("HEAD", path)
+            XCTAssertEqual(head.status, 200, path)
+            XCTAssertTrue(head.body.isEmpty, path)
+            XCTAssertEqual(head.headers["Content-Type"], get.headers["Content-Type"], path)
+        }
+        let page = try await console.send("HEAD", "/")
+        let pageBody = try await console.get("/").body
+        XCTAssertEqual(Int(page.headers["Content-Length"] ?? ""), pageBody.count, "the GET body's length")
+        let missing = try await console.send("HEAD", "/no/such/page")
+        XCTAssertEqual(missing.status, 404)
+        XCTAssertTrue(missing.body.isEmpty)
+        let post = try await console.send("HEAD", "/api/prompt-length")  // a POST-only path stays refused
+        XCTAssertNotEqual(post.status, 200)
+    }
+
     func testPathTraversalIsImpossible() async throws {
         let console = try await start()
         let job = try await console.submit(["prompt": "x", "steps": 1, "width": 32, "height": 32, "seed": 5])

@@ -45,6 +45,7 @@ final class ConsolePromptLengthTests: XCTestCase {
         let empty = try await console.post("/api/prompt-length", json: ["prompt": ""])
         XCTAssertEqual(empty.status, 200, empty.text)
         XCTAssertEqual(empty.json["t5_tokens"] as? Int, pipeline.promptLength("", maxSequenceLength: 64).t5Tokens)
+        XCTAssertTrue(empty.json.keys.contains("notice") && empty.json["notice"] is NSNull, "notice is null, not left out: \(empty.text)")
 
         let bad: [(String, Int, String)] = [
             (#"{"max_sequence_length": 64}"#, 400, "prompt is missing"),

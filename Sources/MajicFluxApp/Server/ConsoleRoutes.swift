@@ -6,7 +6,8 @@ import Tensor
 /// The page and the JSON API (documented in docs/API.md).
 extension ConsoleServer {
     func makeRouter() -> Router<ConsoleRequestContext> {
-        let router = Router(context: ConsoleRequestContext.self)
+        // HEAD answers as GET without the body (every GET route gets its HEAD twin; they were 404s).
+        let router = Router(context: ConsoleRequestContext.self, options: .autoGenerateHeadEndpoints)
         // First: refused hosts and origins never reach a route; every answer forbids framing.
         router.middlewares.add(HostOriginMiddleware(policy: HostPolicy(boundHost: configuration.host, publicNames: configuration.security.publicNames,
                                                                        corsOrigin: configuration.security.corsOrigin)))

@@ -44,4 +44,18 @@ struct PromptLengthAnswer: Codable, Equatable {
     var t5_tokens, t5_limit: Int
     var t5_truncated: Bool
     var notice: String?
+
+    private enum CodingKeys: String, CodingKey { case clip_tokens, clip_limit, clip_truncated, t5_tokens, t5_limit, t5_truncated, notice }
+
+    /// Every key always present: `notice` is null when nothing is cut (docs/API.md), not left out.
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(clip_tokens, forKey: .clip_tokens)
+        try c.encode(clip_limit, forKey: .clip_limit)
+        try c.encode(clip_truncated, forKey: .clip_truncated)
+        try c.encode(t5_tokens, forKey: .t5_tokens)
+        try c.encode(t5_limit, forKey: .t5_limit)
+        try c.encode(t5_truncated, forKey: .t5_truncated)
+        try c.encode(notice, forKey: .notice)
+    }
 }

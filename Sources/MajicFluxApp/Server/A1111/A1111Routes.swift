@@ -83,8 +83,9 @@ extension ConsoleServer {
                 }
             }
             // Like A1111, keys it does not know are ignored; known ones are kept and shown by GET.
+            // A null leaves an option as it was (GET never shows null where A1111 has a value).
             let known = self.a1111DefaultOptions
-            activity.setOptions(o.filter { known[$0.key] != nil && $0.key != "sd_model_checkpoint" && $0.key != "sd_checkpoint_hash" })
+            activity.setOptions(o.filter { known[$0.key] != nil && !$0.value.isNull && $0.key != "sd_model_checkpoint" && $0.key != "sd_checkpoint_hash" })
             return A1111Error.json(.null)
         })
         addA1111CatalogRoutes(to: api, handle: handle)
@@ -170,6 +171,13 @@ extension ConsoleServer {
     /// A JSON object body (FastAPI answers 422 for anything else), at most `limit` bytes; beyond
     /// `--max-body-bytes` only by its pictures (`init_images`, `mask`, and `pictureFields`).
     func a1111Body(_ request: Request, limit: Int, pictureFields: [String] = []) async throws -> [String: JSONValue] {
+        // JSON only, as FastAPI reads these bodies: a form or text body (what a cross-site page can
+        // send without asking) is refused, whatever it holds.
+        let type = request.headers[.contentType] ?? ""
+        guard Self.isJSON(contentType: type) else {
+            throw A1111Error(status: .unprocessableContent, message: "send the body as JSON with Content-Type: application/json "
+                             + "(got \(type.isEmpty ? "none" : String(type.prefix(100))))", field: "body")
+        }
         let bytes = try await Self.collect(request, limit: limit)
         let json: JSONValue
         do { json = try JSONValue.parse(bytes, maxDepth: 32, largeIntegersAsText: true) } catch {
