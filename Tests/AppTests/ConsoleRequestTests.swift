@@ -99,6 +99,22 @@ final class ConsoleRequestTests: XCTestCase {
         XCTAssertTrue(status.json["running"] is NSNull, status.text)
     }
 
+    /// A body trickling in (one byte at a time, each before the idle timer runs out) is cut with 408
+    /// once the idle timeout has passed at under 1 KiB/s, and the connection closed: the idle timer
+    /// alone restarts with every byte.
+    func testABodyTricklingInIsCutAndTheConnectionClosed() async throws {
+        let console = try await start(idleTimeout: 1)
+        for path in ["/api/prompt-length", "/sdapi/v1/txt2img"] {
+            let slow = try console.exchange("POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+                                            trickle: Array(repeating: UInt8(ascii: " "), count: 40), every: 0.25, timeout: 15)
+            XCTAssertTrue(slow.text.contains(" 408 "), "\(path): \(slow.text)")
+            XCTAssertTrue(slow.text.contains("too slowly"), slow.text)
+            XCTAssertTrue(slow.closedByServer && slow.seconds < 8, "\(path): held open \(slow.seconds) s")
+        }
+        let fine = try await console.post("/api/prompt-length", json: ["prompt": "still answering"])
+        XCTAssertEqual(fine.status, 200, fine.text)
+    }
+
     /// A connection that never finishes its headers is closed after the idle timeout; a complete
     /// request still works, and an event stream longer than the timeout is not cut.
     func testUnfinishedHeadersAreClosedAfterTheTimeout() async throws {

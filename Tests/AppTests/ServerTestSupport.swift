@@ -261,7 +261,14 @@ final class TestConsole: Sendable {
         try exchange(Array(request.utf8), halfClose: halfClose, timeout: timeout)
     }
 
-    func exchange(_ request: [UInt8], halfClose: Bool = false, timeout: Double = 10) throws -> RawReply {
+    /// `exchange` that sends `request`, then `trickle` one byte every `every` seconds (a slow-body
+    /// client) until the server answers or closes, then reads the rest as `exchange` does.
+    func exchange(_ request: String, trickle: [UInt8], every: Double, timeout: Double = 10) throws -> RawReply {
+        try exchange(Array(request.utf8), timeout: timeout, trickle: (trickle, every))
+    }
+
+    func exchange(_ request: [UInt8], halfClose: Bool = false, timeout: Double = 10,
+                  trickle: (bytes: [UInt8], every: Double)? = nil) throws -> RawReply {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket() failed") }
         defer { close(fd) }
@@ -283,6 +290,13 @@ final class TestConsole: Sendable {
         if halfClose { shutdown(fd, Int32(SHUT_WR)) }
         var received = [UInt8]()
         var chunk = [UInt8](repeating: 0, count: 65536)
+        for byte in trickle?.bytes ?? [] where Date().timeIntervalSince(start) < timeout {
+            Thread.sleep(forTimeInterval: trickle!.every)
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if n > 0 { received += chunk[0..<n] }
+            if n == 0 || !received.isEmpty { break }  // closed, or answered: stop sending
+            if [byte].withUnsafeBytes({ Glibc.send(fd, $0.baseAddress!, 1, Int32(MSG_NOSIGNAL)) }) <= 0 { break }
+        }
         while true {
             let left = timeout - Date().timeIntervalSince(start)
             if left <= 0 { return RawReply(bytes: received, closedByServer: false, seconds: timeout) }

@@ -46,8 +46,10 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     static func answer(_ status: HTTPResponse.Status, _ message: String) -> Response {
-        (try? JSONResponse.make(ErrorBody(error: message, status: status.code), status: status))
+        var response = (try? JSONResponse.make(ErrorBody(error: message, status: status.code), status: status))
             ?? Response(status: status)
+        if status == .requestTimeout { response.headers[.connection] = "close" }  // a body cut for coming too slowly: the rest is not read
+        return response
     }
 }
 

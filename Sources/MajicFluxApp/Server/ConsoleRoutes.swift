@@ -45,7 +45,7 @@ extension ConsoleServer {
             if boundary != nil, let site = request.headers[HTTPFields.Element.Name("Sec-Fetch-Site")!], site != "same-origin", site != "none" {
                 throw APIError(.forbidden, "cross-site upload refused (Sec-Fetch-Site: \(site.prefix(40)))")
             }
-            let body = try await Self.collect(request, limit: uploadLimit)
+            let body = try await self.collect(request, limit: uploadLimit)
             var job = try boundary.map { try parser.parseMultipart(body, boundary: $0) } ?? parser.parse(body)
             // Loaded (or found in the cache) now, so a name or file that cannot be used is this answer's 400.
             job.request.loras = try await self.loras.uses(job.loras)
@@ -104,9 +104,9 @@ extension ConsoleServer {
 
     /// A small JSON request's body as an object: 415 unless sent as `application/json` (`shape` shows
     /// what to send), 413 beyond `limit` bytes, 400 for anything but a JSON object.
-    static func jsonObject(_ request: Request, limit: Int, shape: String) async throws -> (object: [String: JSONValue], bytes: Int) {
+    func jsonObject(_ request: Request, limit: Int, shape: String) async throws -> (object: [String: JSONValue], bytes: Int) {
         let type = request.headers[.contentType] ?? ""
-        guard isJSON(contentType: type) else {
+        guard Self.isJSON(contentType: type) else {
             throw APIError(.unsupportedMediaType, "send \(shape) as JSON with Content-Type: application/json (got \(type.isEmpty ? "none" : String(type.prefix(100))))")
         }
         let body = try await collect(request, limit: limit)
@@ -118,13 +118,27 @@ extension ConsoleServer {
 
     /// The body, at most `limit` bytes (413 beyond). A body that ends early or is malformed (the
     /// client closed before sending Content-Length bytes, broken chunked framing) is the client's
-    /// fault: 400, not 500.
-    static func collect(_ request: Request, limit: Int) async throws -> [UInt8] {
+    /// fault: 400, not 500. A body still trickling in after `idleTimeout` seconds (5 at least) at under
+    /// `minimumBodyRate` bytes a second is cut with 408 and the connection closed: the idle timer
+    /// restarts with every byte, so it alone would let a client hold a connection open forever.
+    func collect(_ request: Request, limit: Int) async throws -> [UInt8] {
         let tooLarge = APIError(.contentTooLarge, "the request body is larger than this server's limit of \(limit) bytes")
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit { throw tooLarge }
+        let grace = max(configuration.idleTimeout, 5), start = ContinuousClock.now  // (5 s at least: a tiny body may come late)
+        var bytes: [UInt8] = []
         do {
-            var buffer = try await request.body.collect(upTo: limit)
-            return buffer.readBytes(length: buffer.readableBytes) ?? []
+            for try await chunk in request.body {
+                if bytes.count + chunk.readableBytes > limit { throw tooLarge }
+                bytes += chunk.readableBytesView
+                let elapsed = Self.seconds(since: start)
+                if elapsed > grace && Double(bytes.count) / elapsed < Self.minimumBodyRate {
+                    throw APIError(.requestTimeout, "the request body came too slowly (\(bytes.count) bytes in \(Int(elapsed)) s); "
+                                   + "send it at \(Int(Self.minimumBodyRate)) bytes a second or more")
+                }
+            }
+            return bytes
+        } catch let error as APIError {
+            throw error
         } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
             throw tooLarge
         } catch is CancellationError {
@@ -133,6 +147,14 @@ extension ConsoleServer {
             throw APIError.badRequest("the request body was cut short or malformed (\(error)); send the whole body, "
                                       + "as many bytes as Content-Length says")
         }
+    }
+
+    /// Slowest average a request body may arrive at once `idleTimeout` has passed (1 KiB/s).
+    static let minimumBodyRate: Double = 1024
+
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 
     static func jobID(_ context: ConsoleRequestContext) throws -> String {

@@ -11,7 +11,7 @@ import Tensor
 extension ConsoleServer {
     func addPictureParametersRoute(to router: Router<ConsoleRequestContext>, images: JobImages, uploadLimit: Int) {
         router.post("/api/picture-parameters") { request, _ in
-            let (o, size) = try await Self.jsonObject(request, limit: uploadLimit, shape: "{\"image\": base64 or a data URL}")
+            let (o, size) = try await self.jsonObject(request, limit: uploadLimit, shape: "{\"image\": base64 or a data URL}")
             if size - JobImages.pictureBytes(o) > self.configuration.maxBodyBytes { throw JobRequestParser.tooLarge(self.configuration.maxBodyBytes) }
             guard let v = o["image"], !v.isNull else { throw APIError.badRequest("image is missing: send the picture as base64 text or a data URL") }
             guard let text = v.string else { throw APIError.badRequest("image must be a picture as base64 text or a data URL, got \(JobRequestParser.shown(v))") }

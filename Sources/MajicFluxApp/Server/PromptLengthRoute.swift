@@ -9,7 +9,7 @@ import Tensor
 extension ConsoleServer {
     func addPromptLengthRoute(to router: Router<ConsoleRequestContext>) {
         router.post("/api/prompt-length") { request, _ in
-            let body = try await Self.jsonObject(request, limit: self.configuration.maxBodyBytes, shape: "{\"prompt\": ...}")
+            let body = try await self.jsonObject(request, limit: self.configuration.maxBodyBytes, shape: "{\"prompt\": ...}")
             return try JSONResponse.make(try self.promptLength(body.object))
         }
     }

@@ -35,6 +35,7 @@ struct A1111Error: Error, CustomStringConvertible {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         headers[.cacheControl] = "no-store"
+        if status == .requestTimeout { headers[.connection] = "close" }  // a body cut for coming too slowly: the rest is not read
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: value.serialized())))
     }
 

@@ -178,7 +178,7 @@ extension ConsoleServer {
             throw A1111Error(status: .unprocessableContent, message: "send the body as JSON with Content-Type: application/json "
                              + "(got \(type.isEmpty ? "none" : String(type.prefix(100))))", field: "body")
         }
-        let bytes = try await Self.collect(request, limit: limit)
+        let bytes = try await self.collect(request, limit: limit)
         let json: JSONValue
         do { json = try JSONValue.parse(bytes, maxDepth: 32, largeIntegersAsText: true) } catch {
             throw A1111Error(status: .unprocessableContent, message: "the request body is not valid JSON: \(error)", field: "body")
