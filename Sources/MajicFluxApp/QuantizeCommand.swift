@@ -29,8 +29,8 @@ struct QuantizeCommand: ParsableCommand {
     @Option(help: "fp8-e4m3fn, fp8-e5m2, int8, int4, or a GGUF type: gguf-q8_0, gguf-q6_k, gguf-q5_k, gguf-q5_0, gguf-q5_1, gguf-q4_k, gguf-q4_0, gguf-q4_1, gguf-q3_k, gguf-q2_k, gguf-bf16, gguf-f16, gguf-f32.")
     var format: String = "fp8-e4m3fn"
 
-    @Option(help: "Scale granularity: none, tensor, channel or block:N.")
-    var scale: String = "tensor"
+    @Option(help: "Scale granularity: none, tensor, channel or block:N (default: block:64 for int4, whose 16 levels need a scale per group, as --precision int4 uses; tensor otherwise).")
+    var scale: String?
 
     @Option(help: "e4m3fn overflow rule, for --format fp8-e4m3fn --scale none only (scaled weights never overflow): saturate (PyTorch 2.15, the default) or nan (PyTorch 2.11).")
     var overflow: String?
@@ -54,7 +54,7 @@ struct QuantizeCommand: ParsableCommand {
             guard let type = GGMLType(name: name), GGMLType.quantizable.contains(type) else {
                 throw ValidationError("--format gguf-TYPE takes one of \(GGMLType.quantizable.map { "gguf-" + $0.name.lowercased() }.joined(separator: ", ")) (the gguf package's types and the k-quants), got '\(format)'")
             }
-            guard scale == "tensor" else { throw ValidationError("--scale does not apply to GGUF formats: every block (32 or 256 weights) carries its own scales; leave it out") }
+            guard scale == nil else { throw ValidationError("--scale does not apply to GGUF formats: every block (32 or 256 weights) carries its own scales; leave it out") }
             guard overflow == nil else { throw ValidationError("--overflow applies only to --format fp8-e4m3fn; leave it out") }
             // The file's name says what it is: loaders (ours, ComfyUI-GGUF) choose the reader by it.
             guard output.lowercased().hasSuffix(".gguf") else {
@@ -67,7 +67,7 @@ struct QuantizeCommand: ParsableCommand {
             throw ValidationError("--format must be one of \((QuantFormat.quantizedFormats.map(\.rawValue) + ggufs).joined(separator: ", ")), got '\(format)'")
         }
         let gran: ScaleGranularity
-        do { gran = try ScaleGranularity(parsing: scale) } catch { throw ValidationError("\(error)") }
+        do { gran = try ScaleGranularity(parsing: scale ?? (fmt == .int4 ? "block:64" : "tensor")) } catch { throw ValidationError("\(error)") }
         if let overflow {
             guard overflow == "saturate" || overflow == "nan" else { throw ValidationError("--overflow must be saturate or nan") }
             guard fmt == .fp8e4m3fn && gran == .none else {

@@ -146,6 +146,36 @@ final class CommandLineSafetyTests: XCTestCase {
         XCTAssertTrue(fmtLog.contains("gguf-q8_0") && fmtLog.contains("fp8-e4m3fn"), fmtLog)
     }
 
+    /// What `quantize` writes, `generate` loads: a DiT with every Linear in int4 (the embedders too,
+    /// whose packed widths once made the config inference read half the input channels; int4 now
+    /// defaults to block scales) and a VAE with its Linears in int8 or int4 (read dequantized). A VAE
+    /// config that does not belong to the weights is named before any step runs.
+    func testQuantizedFilesLoadAndAWrongVAEConfigIsNamedEarly() throws {
+        let model = try XCTUnwrap(TestConsole.defaultModel, "the default model")
+        let gen = ["generate", "--prompt", "a red circle", "--steps", "2", "--seed", "1", "--device", "cpu"]
+        let (q, qLog) = try run(["quantize", model + "/transformer", "dit4.safetensors", "--all-linear", "--format", "int4", "--quiet"])
+        XCTAssertEqual(q, 0, qLog)
+        let dit = try SafeTensorsCheckpoint(path: dir + "/dit4.safetensors")
+        XCTAssertEqual(try dit.info(named: "img_in.weight").dtype, .u8, "the embedder is packed too")
+        XCTAssertEqual(try dit.info(named: "double_blocks.0.img_mlp.0.weight_scale").shape.count, 2, "int4 defaults to block scales")
+        XCTAssertNotEqual(try dit.info(named: "double_blocks.0.img_mlp.0.weight_scale").shape, [], "not one scale per tensor")
+        let (g, gLog) = try run(gen + ["--dit", "dit4.safetensors", "--output", "d.png"], limit: 120)
+        XCTAssertEqual(g, 0, gLog)
+        for format in ["int8", "int4"] {
+            let (qv, qvLog) = try run(["quantize", model + "/vae", "vae-\(format).safetensors", "--all-linear", "--format", format, "--quiet"])
+            XCTAssertEqual(qv, 0, qvLog)
+            let (gv, gvLog) = try run(gen + ["--vae", "vae-\(format).safetensors", "--output", "v-\(format).png"], limit: 120)
+            XCTAssertEqual(gv, 0, "\(format): \(gvLog)")
+        }
+        let copy = dir + "/model"
+        try FileManager.default.copyItem(atPath: model, toPath: copy)
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: copy + "/vae/config.json"))
+        let (bad, badLog) = try run(gen + ["--model", copy, "--width", "64", "--height", "64", "--output", "b.png"], limit: 120)
+        XCTAssertNotEqual(bad, 0)
+        XCTAssertTrue(badLog.contains("block_out_channels") && badLog.contains("does not match the weights"), badLog)
+        XCTAssertFalse(badLog.contains("times:") || badLog.contains("encoding prompt"), "found before the text encoders and the steps: \(badLog)")
+    }
+
     func testQuantizeRefusesToOverwriteItsInput() throws {
         let input = dir + "/in.safetensors"
         try sparseInput(input, count: 1, rows: 64)

@@ -95,7 +95,7 @@ extension FluxModelFiles {
         let ditWeights = MemoryModel.ditBytes(ditSource, precision: precision)
         let canonical = try FluxCheckpointLayout.canonical(ditSource)
         let declared = try transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
-        let ditConfig = try FluxConfig.infer(shape: canonical.shape(of:), names: canonical.names, declared: declared,
+        let ditConfig = try FluxConfig.infer(shape: canonical.logicalShape(of:), names: canonical.names, declared: declared,
                                              component: "transformer (\(transformer))")
         let tokens = Int64((request.height / 16) * (request.width / 16)) + l
         let d = Int64(ditConfig.hiddenSize), mlp = Int64(ditConfig.mlpHiddenSize)

@@ -51,7 +51,7 @@ extension ModelPreset.Kind {
     static func inputChannels(_ path: String) -> Int? {
         guard let checkpoint = try? openWeights(path: path),
               let name = checkpoint.names.first(where: { $0.hasSuffix("img_in.weight") || $0.hasSuffix("x_embedder.weight") }),
-              let shape = checkpoint.shape(of: name), shape.count == 2 else { return nil }
+              let shape = checkpoint.logicalShape(of: name), shape.count == 2 else { return nil }
         return shape[1]
     }
 

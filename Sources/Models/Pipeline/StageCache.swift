@@ -139,7 +139,7 @@ final class StageCache {
         let free = startDeviceStage("DiT")
         let source = try FluxCheckpointLayout.canonical(openWeights(path: files.transformer, dequantizedDType: deviceDType ?? precision.ggufDequantizedDType))
         let declared = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
-        let config = try FluxConfig.infer(shape: source.shape(of:), names: source.names, declared: declared,
+        let config = try FluxConfig.infer(shape: source.logicalShape(of:), names: source.names, declared: declared,
                                           component: "transformer (\(files.transformer))")
         // LoRA factors stay on the device beside the streamed blocks: they come out of the blocks' share.
         let adapterBytes = FluxTransformer.adapterBytes(loras, config: config, dtype: deviceDType ?? .f32)
@@ -170,12 +170,26 @@ final class StageCache {
     func checkVAEWeights() throws {
         guard vaeModel == nil, !vaeWeightsChecked else { return }
         let config = try vaeConfig()
-        let source = try VAECheckpointLayout.canonical(CheckpointWeights(path: files.vae), config: config)
-        if let shape = source.shape(of: "decoder.conv_in.weight"), shape.count == 4, shape[1] != config.latentChannels {
-            throw ModelError.weights(component: "vae", problems: [
-                "decoder.conv_in.weight: checkpoint has shape \(shape), a decoder of \(config.latentChannels) latent channels (latent_channels) takes [\(shape[0]), \(config.latentChannels), 3, 3]"])
+        let source = try vaeSource(config)
+        if let shape = source.shape(of: "decoder.conv_in.weight"), shape.count == 4 {
+            if shape[1] != config.latentChannels {
+                throw ModelError.weights(component: "vae", problems: [
+                    "decoder.conv_in.weight: checkpoint has shape \(shape), a decoder of \(config.latentChannels) latent channels (latent_channels) takes [\(shape[0]), \(config.latentChannels), 3, 3]"])
+            }
+            // The widest block (the decoder's first) tells a config that does not belong to these weights.
+            if let widest = config.blockOutChannels.last, shape[0] != widest {
+                throw ModelError.weights(component: "vae", problems: [
+                    "decoder.conv_in.weight: checkpoint has shape \(shape), but the VAE config's block_out_channels \(config.blockOutChannels) "
+                    + "make a decoder whose first layer has \(widest) channels: the config (\(files.vaeConfig ?? "FLUX.1's default")) does not match the weights"])
+            }
         }
         vaeWeightsChecked = true
+    }
+
+    /// The VAE's weights under canonical names; layers a quantizer stored scaled (`quantize
+    /// --all-linear` on a VAE) are read dequantized (the VAE's few Linears are small).
+    func vaeSource(_ config: AutoencoderConfig) throws -> WeightSource {
+        try VAECheckpointLayout.canonical(DequantizedWeights.wrapping(CheckpointWeights(path: files.vae), component: "vae (\(files.vae))"), config: config)
     }
 
     func vae() throws -> AutoencoderKL {
@@ -183,7 +197,7 @@ final class StageCache {
         evictTextEncoder()
         startDeviceStage("VAE")
         let config = try vaeConfig()
-        let m = try AutoencoderKL(config: config, weights: VAECheckpointLayout.canonical(CheckpointWeights(path: files.vae), config: config),
+        let m = try AutoencoderKL(config: config, weights: vaeSource(config),
                                   computeDType: deviceDType ?? .f32, backend: backend)
         try backend.throwIfFaulted()
         checkpointLoads["VAE", default: 0] += 1

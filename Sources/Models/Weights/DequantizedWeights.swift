@@ -39,3 +39,15 @@ public final class DequantizedWeights: WeightSource {
         return try checkpoint.linearWeight(layer).dequantized()
     }
 }
+
+extension WeightSource {
+    /// The shape `name` has as a model parameter: a Linear weight packed as int4 (two columns a byte,
+    /// with its `weight_scale`) has twice its stored columns. What config inference must read, so
+    /// that a DiT quantized with `--all-linear` (`img_in` packed too) infers its real input width.
+    public func logicalShape(of name: String) -> [Int]? {
+        guard let stored = shape(of: name), stored.count == 2, name.hasSuffix(".weight"), dtype(of: name) == .u8,
+              metadata[QuantKeys.formatMetadata] == QuantFormat.int4.rawValue else { return shape(of: name) }
+        let scale = String(name.dropLast(".weight".count)) + QuantKeys.weightScale
+        return shape(of: scale) != nil ? [stored[0], stored[1] * 2] : stored
+    }
+}
