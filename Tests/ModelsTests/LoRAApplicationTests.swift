@@ -81,6 +81,19 @@ final class LoRAApplicationTests: XCTestCase {
         XCTAssertEqual(try p.generate(request()).rgb, base)
     }
 
+    /// A LoRA for another model fails when it is set, before anything loads (the DiT file's header
+    /// gives the layers' shapes), not after the text encoders ran.
+    func testALoRAForAnotherModelFailsBeforeAnythingLoads() throws {
+        let p = try FluxPipeline(files: FluxModelFiles.resolve(modelDir: Self.tinyFlux), keepLoaded: false, precision: .f32)
+        let wide = try LoRA(contentsOf: LoRAFormatTests.write(LoRAFormatTests.pair("lora_unet_double_blocks_0_img_attn_qkv", in: 3072, out: 9216)))
+        XCTAssertThrowsError(try p.setLoRAs([LoRAUse(wide)])) { XCTAssertTrue("\($0)".contains("9216x3072"), "\($0)") }
+        let deeper = try LoRA(contentsOf: LoRAFormatTests.write(LoRAFormatTests.pair("lora_unet_double_blocks_7_img_mlp_0", in: 32, out: 128)))
+        XCTAssertThrowsError(try p.setLoRAs([LoRAUse(deeper)])) { XCTAssertTrue("\($0)".contains("double_blocks.7.img_mlp.0"), "\($0)") }
+        XCTAssertEqual(p.loras.count, 0, "nothing attached")
+        XCTAssertNoThrow(try p.setLoRAs([LoRAUse(try tinyLoRA())]), "a LoRA that fits is taken")
+        XCTAssertEqual(p.lastTimings.ditLoad, 0, "and the DiT was never loaded")
+    }
+
     /// A LoRA whose finite but huge factors overflow the DiT: the run ends with an error saying the
     /// latent is not finite, not a black picture.
     func testALatentThatIsNotFiniteIsAnErrorNotABlackPicture() throws {

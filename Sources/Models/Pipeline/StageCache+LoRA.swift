@@ -18,12 +18,27 @@ extension StageCache {
     /// Attaches `loras` to the kept DiT now (without placing evicted blocks), so a LoRA that does not
     /// fit fails here; a DiT with other LoRAs fused in is dropped (loaded again when next needed).
     func updateLoadedDiT() throws {
-        guard let m = ditModel else { return }
+        guard let m = ditModel else { return try checkLoRAsAgainstDiTFile() }
         if ditLoRAs.fused && !ditLoRAs.matches(loras, fused: wantsFusion(m)) {
             ditModel = nil
             return
         }
         try attachLoRAs(m)
+    }
+
+    /// With no DiT loaded, the DiT part of `loras` checked against the DiT file's header (its
+    /// Linears' shapes under BFL names): a LoRA for another model fails now, before the text encoders
+    /// run, instead of when the DiT loads.
+    func checkLoRAsAgainstDiTFile() throws {
+        guard loras.contains(where: { $0.lora.patches.contains { $0.component == .transformer } }) else { return }
+        let source = try FluxCheckpointLayout.canonical(openWeights(path: files.transformer))
+        var layers: [String: (in: Int, out: Int)] = [:]
+        for use in loras {
+            for patch in use.lora.patches where patch.component == .transformer {
+                if let s = source.logicalShape(of: patch.layer + ".weight"), s.count == 2 { layers[patch.layer] = (s[1], s[0]) }
+            }
+        }
+        _ = try LoRAFactors.combine(loras, component: .transformer, layers: layers)
     }
 
     /// Puts the CLIP part of `loras` on `m` when it carries others.
