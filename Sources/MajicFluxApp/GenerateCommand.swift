@@ -82,6 +82,10 @@ struct Generate: ParsableCommand {
     func request(preset: ModelPreset, conditioning: ImageConditioning? = nil) throws -> GenerationRequest {
         var r = GenerationRequest(prompt: prompt, preset: preset, seed: try Seeds.resolve(seed))
         r.steps = steps ?? preset.steps
+        var conditioning = conditioning
+        if width == nil && height == nil, conditioning != nil, let note = ConditioningSize.aligningOutpaint(&conditioning!) {
+            Console.info("note: \(note)")
+        }
         let natural = conditioning.flatMap(ConditioningSize.natural)
         r.width = width ?? height ?? natural?.width ?? preset.imageSize
         r.height = height ?? width ?? natural?.height ?? preset.imageSize

@@ -226,7 +226,8 @@ final class A1111APITests: XCTestCase {
             (["batch_size": 0], "batch_size", "batch_size"), (["n_iter": 1000], "n_iter", "n_iter"),
             (["enable_hr": true, "hr_upscaler": "R-ESRGAN 4x+"], "hr_upscaler", "could not find upscaler"),
             (["enable_hr": true, "hr_scale": 1000], "hr_scale", "hr_scale"), (["enable_hr": true, "hr_prompt": "a dog"], "hr_prompt", "second prompt"),
-            (["enable_hr": true, "hr_second_pass_steps": 500], "enable_hr", "steps"), (["enable_hr": true, "denoising_strength": 0], "enable_hr", "strength"),
+            (["enable_hr": true, "hr_second_pass_steps": 500], "hr_second_pass_steps", "hr_second_pass_steps"),
+            (["enable_hr": true, "hr_resize_x": 8, "hr_resize_y": 8], "hr_resize_x", "at least 16"), (["enable_hr": true, "denoising_strength": 0], "enable_hr", "strength"),
             (["prompt": 5], "prompt", "string"),
             (["prompt": "x <lora:nothing-here:1>"], "prompt", "nothing-here"), (["send_images": "yes"], "send_images", "true or false"),
             // Seeds past a signed 64-bit integer would come back negative in info's seeds.

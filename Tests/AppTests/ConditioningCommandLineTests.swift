@@ -117,6 +117,14 @@ final class ConditioningCommandLineTests: XCTestCase {
         XCTAssertEqual([o.width, o.height], [64, 48], "the grown canvas")
         XCTAssertTrue(o.infotext.contains(#"Outpaint: "16,0,16,16""#), o.infotext)
         XCTAssertEqual(o.conditioning?["outpaint"] as? [Int], [16, 0, 16, 16])
+        // Margins that leave a side off a multiple of 16 grow (right, bottom) instead of the canvas
+        // being squeezed back: 5 pixels a side on 32 becomes a 48x48 picture, said in a note.
+        let small = try generate(["--image", image, "--outpaint", "5,5,5,5"])
+        XCTAssertEqual(small.status, 0, small.log)
+        let sm = try recorded(small.folder + "/out.png")
+        XCTAssertEqual([sm.width, sm.height], [48, 48])
+        XCTAssertEqual(sm.conditioning?["outpaint"] as? [Int], [5, 5, 11, 11])
+        XCTAssertTrue(small.log.contains("outpaint margins grown to 5,5,11,11"), small.log)
     }
 
     /// Each bad input: a non-zero exit, one message naming the option, no picture, and no weights

@@ -70,7 +70,7 @@ final class ConsoleHiresTests: XCTestCase {
         for (bad, word): (Any, String) in [("big", "hires must be an object"), (["scale": 0], "hires.scale"), (["scale": 2, "width": 64], "not both"),
                                            (["upscaler": "Lanczos"], "needs a scale"), (["scale": 2, "upscaler": "SwinIR"], "hires.upscaler"),
                                            (["width": 50, "height": 64], "multiple of 16"), (["scale": 2, "strength": 2], "strength"),
-                                           (["scale": 400], "hires.scale")] {
+                                           (["scale": 400], "hires.scale"), (["width": 17], "hires.width must be a multiple of 16")] {
             let r = try await console.post("/api/jobs", json: ["prompt": "x", "width": 32, "height": 32, "hires": bad])
             XCTAssertEqual(r.status, 400, "\(bad): \(r.text)")
             XCTAssertTrue((r.json["error"] as? String ?? "").contains(word), "\(bad): \(r.text)")

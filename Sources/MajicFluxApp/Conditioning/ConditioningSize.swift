@@ -17,6 +17,24 @@ enum ConditioningSize {
         return nil
     }
 
+    /// Outpainting without a given size: margins grown (right, else left; bottom, else top) so the
+    /// grown canvas is a multiple of 16 a side. Flooring would otherwise squeeze the canvas back and
+    /// small margins (5 px on 128) would add nothing. Returns the note to show when they changed.
+    static func aligningOutpaint(_ c: inout ImageConditioning) -> String? {
+        guard let image = c.image, var m = c.outpaint else { return nil }
+        let before = m
+        let w = image.width + m.left + m.right, h = image.height + m.top + m.bottom
+        if w % 16 != 0, m.left + m.right > 0 {
+            if m.right > 0 { m.right += 16 - w % 16 } else { m.left += 16 - w % 16 }
+        }
+        if h % 16 != 0, m.top + m.bottom > 0 {
+            if m.bottom > 0 { m.bottom += 16 - h % 16 } else { m.top += 16 - h % 16 }
+        }
+        guard m != before else { return nil }
+        c.outpaint = m
+        return "outpaint margins grown to \(m.left),\(m.top),\(m.right),\(m.bottom) so that the picture's sides are multiples of 16"
+    }
+
     /// Each side floored to a multiple of 16, at least 16.
     static func floored(_ w: Int, _ h: Int) -> (width: Int, height: Int) { (max(16, w - w % 16), max(16, h - h % 16)) }
 }

@@ -53,8 +53,10 @@ struct JobHires: Codable, Equatable, Sendable {
         }
         guard toWidth != nil || toHeight != nil else { throw APIError.badRequest("hires needs a scale, or a width and/or height") }
         for (name, side) in [("width", toWidth), ("height", toHeight)] {
-            if let side, !(1...GenerationLimits.sides.upperBound).contains(side) {
-                throw APIError.badRequest("hires.\(name) must be between 1 and \(GenerationLimits.sides.upperBound), got \(side)")
+            // Given sides are taken as they are (only those computed from scale or the other side are
+            // floored): a positive multiple of 16, as width and height.
+            if let side, !(GenerationLimits.sides.contains(side) && side % 16 == 0) {
+                throw APIError.badRequest("hires.\(name) must be a multiple of 16 from \(GenerationLimits.sides.lowerBound) to \(GenerationLimits.sides.upperBound), got \(side)")
             }
         }
         if let toWidth, let toHeight { return HiresFix(width: toWidth, height: toHeight, steps: steps, strength: strength, upscaler: upscaler) }

@@ -111,6 +111,7 @@ struct JobRequestParser {
         // Pictures first: without a width and height the job takes their size.
         r.conditioning = try images.conditioning(o, files: files)
         let width = try Self.optionalInteger(o["width"], "width"), height = try Self.optionalInteger(o["height"], "height")
+        if width == nil && height == nil, r.conditioning != nil { _ = ConditioningSize.aligningOutpaint(&r.conditioning!) }
         let natural = r.conditioning.flatMap(ConditioningSize.natural)
         r.width = width ?? natural?.width ?? d.imageSize
         r.height = height ?? natural?.height ?? d.imageSize

@@ -205,7 +205,9 @@ struct A1111Request {
                                      + HiresUpscaler.all.map { "\"\($0.name)\"" }.joined(separator: ", "))
         }
         let steps = try integer(o, "hr_second_pass_steps", default: 0)
-        guard steps >= 0 else { throw A1111Error.invalid("hr_second_pass_steps", "hr_second_pass_steps must be 0 (the same as steps) or more, got \(steps)") }
+        guard steps >= 0, steps <= GenerationLimits.steps.upperBound else {
+            throw A1111Error.invalid("hr_second_pass_steps", "hr_second_pass_steps must be 0 (the same as steps) to \(GenerationLimits.steps.upperBound), got \(steps)")
+        }
         let prompt = try string(o, "prompt") ?? "", negative = try string(o, "negative_prompt") ?? ""
         for (field, text, main) in [("hr_prompt", try string(o, "hr_prompt") ?? "", prompt), ("hr_negative_prompt", try string(o, "hr_negative_prompt") ?? "", negative)]
         where !text.isEmpty && text != main {
@@ -231,6 +233,10 @@ struct A1111Request {
             fix = .resized(width: width, height: height, toWidth: resize.x, toHeight: resize.y, steps: steps == 0 ? nil : steps,
                            strength: strength, upscaler: upscaler)
             asked = (resize.x == 0 ? resize.y * width / max(height, 1) : resize.x, resize.y == 0 ? resize.x * height / max(width, 1) : resize.y)
+        }
+        if fix.width < GenerationLimits.sides.lowerBound || fix.height < GenerationLimits.sides.lowerBound {
+            let field = resize.x == 0 && resize.y == 0 ? "hr_scale" : fix.width < GenerationLimits.sides.lowerBound && resize.x != 0 ? "hr_resize_x" : resize.y != 0 ? "hr_resize_y" : "hr_resize_x"
+            throw A1111Error.invalid(field, "the hires size would be \(asked.0)x\(asked.1), \(fix.width)x\(fix.height) in multiples of 16: each side must be at least \(GenerationLimits.sides.lowerBound)")
         }
         if asked != (fix.width, fix.height) {
             notes.append("hires size \(asked.0)x\(asked.1) ran as \(fix.width)x\(fix.height) (Flux needs multiples of 16)")
