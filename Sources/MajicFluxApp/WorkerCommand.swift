@@ -50,7 +50,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let worker = GenerationWorker(store: store, host: host, loras: LoRALibrary(directory: loraDirectory),
                                       id: GenerationWorker.makeID(device: device, index: 0),
                                       name: name ?? "\(ProcessInfo.processInfo.hostName.prefix(40)) \(device)",
-                                      device: device, stopPolicy: .release)
+                                      device: device)
         Console.info("majicflux worker \(worker.id): model \(host.name) on \(device), queue \(store.location)")
         var logger = Logger(label: "majicflux.worker")
         logger.logLevel = .warning

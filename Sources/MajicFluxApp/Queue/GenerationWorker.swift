@@ -12,20 +12,11 @@ import Tensor
 /// `serve` runs one per device over the embedded store; `majicflux worker` runs one over PostgreSQL.
 // unchecked: `record`, `stopping`, `current` and `task` are only touched under `lock`; the rest are `let`s of Sendable types.
 final class GenerationWorker: @unchecked Sendable {
-    /// What happens to the running job when the worker stops.
-    enum StopPolicy: Sendable {
-        /// It ends `cancelled`.
-        case cancel
-        /// It goes back to the queue, for another worker or the restart: `serve`, `majicflux worker`.
-        case release
-    }
-
     let store: any JobStore
     let host: ModelHost
     let loras: LoRALibrary
     let heartbeatSeconds: Double
     let pollSeconds: Double
-    let stopPolicy: StopPolicy
     /// With a model that failed to load, still claim jobs and fail them with the reason (a server
     /// whose only worker this is: every job then says why). Otherwise such a worker takes no jobs.
     let failJobsWhenBroken: Bool
@@ -42,7 +33,7 @@ final class GenerationWorker: @unchecked Sendable {
     private var current: RunState?
 
     init(store: any JobStore, host: ModelHost, loras: LoRALibrary, id: String, name: String, device: String,
-         heartbeatSeconds: Double = 1, pollSeconds: Double = 2, stopPolicy: StopPolicy = .release,
+         heartbeatSeconds: Double = 1, pollSeconds: Double = 2,
          failJobsWhenBroken: Bool = false,
          onProgress: (@Sendable (String, JobProgress) -> Void)? = nil) {
         self.store = store
@@ -50,7 +41,6 @@ final class GenerationWorker: @unchecked Sendable {
         self.loras = loras
         self.heartbeatSeconds = heartbeatSeconds
         self.pollSeconds = pollSeconds
-        self.stopPolicy = stopPolicy
         self.failJobsWhenBroken = failJobsWhenBroken
         self.onProgress = onProgress
         let now = Date().timeIntervalSince1970
@@ -73,8 +63,8 @@ final class GenerationWorker: @unchecked Sendable {
         lock.withLock { task = t }
     }
 
-    /// Stops taking jobs; the running job stops at its next step (cancelled or released, as
-    /// `stopPolicy` says); returns when the loop has ended. A model still loading cannot be
+    /// Stops taking jobs; the running job stops at its next step and goes back to the queue;
+    /// returns when the loop has ended. A model still loading cannot be
     /// interrupted: then it returns without waiting for the load.
     func stop() async {
         let t = lock.withLock { () -> Task<Void, Never>? in
@@ -284,7 +274,9 @@ final class GenerationWorker: @unchecked Sendable {
                                              picture: picture(image, request: request, jobID: job.id, seconds: seconds,
                                                               batchGroup: job.parameters.batch_group))
             case .cancelled:
-                if !cancelRequested && stopPolicy == .release {
+                // Stopped by the worker's own stop, not a cancel: back to the queue, for another
+                // worker or the restart.
+                if !cancelRequested {
                     try await store.release(jobID: job.id, workerID: id)
                 } else {
                     try await store.cancelled(jobID: job.id, workerID: id, reason: "cancelled")

@@ -62,7 +62,7 @@ public final class ConsoleServer: @unchecked Sendable {
             seen[device] = n + 1
             return GenerationWorker(store: store, host: host, loras: loras, id: GenerationWorker.makeID(device: device, index: n),
                                     name: "\(ProcessInfo.processInfo.hostName.prefix(40)) \(device)" + (n > 0 ? " #\(n + 1)" : ""),
-                                    device: device, stopPolicy: .release,
+                                    device: device,
                                     failJobsWhenBroken: hosts.count == 1 && forgetFinishedOnStart,
                                     onProgress: { id, p in queue.localProgress(id, p) })
         }

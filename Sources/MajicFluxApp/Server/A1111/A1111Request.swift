@@ -235,7 +235,7 @@ struct A1111Request {
             asked = (resize.x == 0 ? resize.y * width / max(height, 1) : resize.x, resize.y == 0 ? resize.x * height / max(width, 1) : resize.y)
         }
         if fix.width < GenerationLimits.sides.lowerBound || fix.height < GenerationLimits.sides.lowerBound {
-            let field = resize.x == 0 && resize.y == 0 ? "hr_scale" : fix.width < GenerationLimits.sides.lowerBound && resize.x != 0 ? "hr_resize_x" : resize.y != 0 ? "hr_resize_y" : "hr_resize_x"
+            let field = resize.x == 0 && resize.y == 0 ? "hr_scale" : resize.x != 0 ? "hr_resize_x" : "hr_resize_y"
             throw A1111Error.invalid(field, "the hires size would be \(asked.0)x\(asked.1), \(fix.width)x\(fix.height) in multiples of 16: each side must be at least \(GenerationLimits.sides.lowerBound)")
         }
         if asked != (fix.width, fix.height) {
