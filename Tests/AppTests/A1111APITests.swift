@@ -232,6 +232,8 @@ final class A1111APITests: XCTestCase {
             (["prompt": "x <lora:nothing-here:1>"], "prompt", "nothing-here"), (["send_images": "yes"], "send_images", "true or false"),
             // Seeds past a signed 64-bit integer would come back negative in info's seeds.
             (["seed": "18446744073709551615"], "seed", "9223372036854775807"), (["seed": 9223372036854775807, "batch_size": 2], "seed", "room"),
+            // Shapes A1111's request model checks.
+            (["override_settings": "str"], "override_settings", "an object"), (["styles": "notalist"], "styles", "a list"),
             // A LoRA tag's weight that is not a number is refused, not read as 1.
             (["prompt": "x <lora:night:abc>"], "prompt", "abc"), (["prompt": "x <lora:night:nan>"], "prompt", "nan"),
         ]

@@ -38,6 +38,17 @@ final class A1111CatalogTests: XCTestCase {
             XCTAssertEqual(r.status, 200, "\(path): \(r.text)")
             XCTAssertEqual(r.text, "null", path)
         }
+        // webuiapi's get_memory() and get_cmd_flags().
+        let memory = try await json("/sdapi/v1/memory") as? [String: [String: Any]]
+        let ram = try XCTUnwrap(memory?["ram"])
+        let total = try XCTUnwrap(ram["total"] as? Double), used = try XCTUnwrap(ram["used"] as? Double), free = try XCTUnwrap(ram["free"] as? Double)
+        XCTAssertGreaterThan(total, 0)
+        XCTAssertEqual(used + free, total, accuracy: 1)
+        XCTAssertNotNil(memory?["cuda"]?["error"], "GPU memory is not read on a request thread: said so")
+        let flags = try await json("/sdapi/v1/cmd-flags") as? [String: Any]
+        XCTAssertEqual(flags?["api"] as? Bool, true)
+        XCTAssertEqual(flags?["listen"] as? Bool, false, "bound to loopback")
+        XCTAssertNotNil(flags?["port"] as? Int)
         // Still only what exists: a made-up path is a 404 in A1111's error shape.
         let missing = try await console.get("/sdapi/v1/no-such-thing")
         XCTAssertEqual(missing.status, 404)

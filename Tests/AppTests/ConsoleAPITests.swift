@@ -173,6 +173,8 @@ final class ConsoleAPITests: XCTestCase {
             ("negative width", with(["width": -32]), 400, "width must be a positive multiple of 16"),
             ("over pixel limit", with(["width": 1024, "height": 512]), 400, "above this server's limit of 262144"),
             ("seed text", with(["seed": "abc"]), 400, "seed must be an integer"),
+            ("shift with the model's schedule", with(["schedule": "model", "shift": 5]), 400, "shift applies with"),
+            ("batch past the largest seed", with(["seed": "18446744073709551615", "batch_count": 2]), 400, "the last picture's seed would pass"),
             ("seed fraction", with(["seed": 1.5]), 400, "seed must be an integer"),
             ("seed negative", with(["seed": -7]), 400, "seed must be an integer"),
             ("seed object", with(["seed": ["x": 1]]), 400, "seed must be an integer"),

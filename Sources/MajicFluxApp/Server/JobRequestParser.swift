@@ -120,11 +120,18 @@ struct JobRequestParser {
         r.maxSequenceLength = try Self.integer(o["max_sequence_length"], "max_sequence_length", default: d.sequenceLength)
         r.cacheThreshold = try Self.number(o["cache_threshold"], "cache_threshold", default: 0)
         r.hires = try JobHires.parse(o["hires"], width: r.width, height: r.height)
+        let shiftGiven = o["shift"].map { !$0.isNull } ?? false
         switch o["schedule"] {
-        case nil, .null?: r.schedule = d.schedule
+        case nil, .null?:
+            r.schedule = d.schedule
+            // The server's default schedule (`serve --schedule diffsynth`) takes a given shift too.
+            if case .diffSynth = d.schedule, shiftGiven { r.schedule = .diffSynth(shift: try Self.number(o["shift"], "shift", default: ScheduleOption.diffSynthShift)) }
         case .string("model")?: r.schedule = .model
         case .string("diffsynth")?: r.schedule = .diffSynth(shift: try Self.number(o["shift"], "shift", default: ScheduleOption.diffSynthShift))
         default: throw APIError.badRequest("schedule must be \"model\" or \"diffsynth\"")
+        }
+        if shiftGiven, case .model = r.schedule {
+            throw APIError.badRequest("shift applies with \"schedule\": \"diffsynth\" only (the model's schedule takes its shift from scheduler_config.json); leave it out, or add the schedule")
         }
         do {
             // The pictures' own problems first: the size they imply must not hide them.

@@ -184,9 +184,18 @@ public enum SystemMemory {
         return parseMemAvailable(text)
     }
 
+    /// `MemTotal` from /proc/meminfo in bytes; nil where the file is absent (not Linux).
+    public static func total(meminfo path: String = "/proc/meminfo") -> Int64? {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else { return nil }
+        return parse(text, field: "MemTotal:")
+    }
+
     /// The `MemAvailable:  N kB` line of a meminfo text, in bytes.
-    public static func parseMemAvailable(_ text: String) -> Int64? {
-        for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
+    public static func parseMemAvailable(_ text: String) -> Int64? { parse(text, field: "MemAvailable:") }
+
+    /// The `FIELD  N kB` line of a meminfo text, in bytes.
+    static func parse(_ text: String, field: String) -> Int64? {
+        for line in text.split(separator: "\n") where line.hasPrefix(field) {
             let parts = line.split(separator: " ", omittingEmptySubsequences: true)
             guard parts.count >= 2, let kb = Int64(parts[1]) else { return nil }
             return kb * 1024

@@ -83,6 +83,14 @@ struct A1111Request {
         if try Self.number(o, "subseed_strength", default: 0) != 0 {
             notes.append("subseed and subseed_strength ignored: variation seeds are not available")
         }
+        // Shapes FastAPI checks (A1111's request model) before any ignoring.
+        for (field, shape, fits) in [("styles", "a list of style names", { (v: JSONValue) in v.array != nil }),
+                                     ("override_settings", "an object of settings", { (v: JSONValue) in v.object != nil })] {
+            if let v = o[field], !v.isNull, !fits(v) { throw A1111Error.invalid(field, "\(field) must be \(shape), got \(JobRequestParser.shown(v))") }
+        }
+        if img2img, try Self.bool(o, "include_init_images", default: false) {
+            notes.append("include_init_images ignored: the answer holds the pictures made only")
+        }
         if let styles = o["styles"]?.array, !styles.isEmpty { notes.append("styles ignored: this server has no saved styles") }
         if let overrides = o["override_settings"]?.object {
             let others = overrides.keys.filter { $0 != "sd_model_checkpoint" }.sorted()
