@@ -105,13 +105,19 @@ final class JobStoreCrashTests: XCTestCase {
         let console = try await TestConsole.remote(process: p, log: log)
         try await console.waitUntilReady()
         var submitted: [String] = []
+        // Jobs long enough (512x512, 100 steps each) that the queue cannot drain while the test
+        // sets up the stop.
         for i in 0..<3 {
-            let job = try await console.submit(["prompt": "stop job \(i)", "seed": i, "steps": 100, "width": 256, "height": 256])
+            let job = try await console.submit(["prompt": "stop job \(i)", "seed": i, "steps": 100, "width": 512, "height": 512])
             submitted.append(try XCTUnwrap(job["id"] as? String))
         }
         _ = try await console.waitForJob(submitted[0]) { $0["status"] as? String == "running" }
         let waiting = Task { try await console.post("/sdapi/v1/txt2img", json: ["prompt": "a waiting client", "steps": 2, "width": 64, "height": 64]) }
-        try await Task.sleep(nanoseconds: 300_000_000)
+        // The stop comes once the A1111 request's job is queued (behind the three).
+        let queued = Date().addingTimeInterval(30)
+        while Date() < queued, (try await console.get("/api/jobs").json["jobs"] as? [Any])?.count ?? 0 < 4 {
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
         kill(p.processIdentifier, SIGTERM)
         let answer = try await waiting.value
         XCTAssertEqual(answer.status, 503, String(decoding: answer.body, as: UTF8.self))
