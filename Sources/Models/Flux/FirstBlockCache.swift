@@ -29,9 +29,10 @@ public final class FirstBlockCache {
         let rows = residual.shape[0]
         guard threshold > 0, firstResidual.count == rows else { return Array(repeating: false, count: rows) }
         return (0..<rows).map { i in
+            let current = Self.row(residual, i)
             guard let previous = firstResidual[i], let remaining = remainingResidual[i],
-                  previous.shape == Self.row(residual, i).shape, remaining.shape == previous.shape else { return false }
-            let r = Self.row(residual, i).to(.f32), p = previous.to(.f32)
+                  previous.shape == current.shape, remaining.shape == previous.shape else { return false }
+            let r = current.to(.f32), p = previous.to(.f32)
             let change = (r - p).abs().mean().floats()[0]
             let scale = p.abs().mean().floats()[0]
             return scale > 0 && change / scale < threshold
