@@ -99,6 +99,29 @@ final class ConsoleRequestTests: XCTestCase {
         XCTAssertTrue(status.json["running"] is NSNull, status.text)
     }
 
+    /// A known path asked with a method it does not take is 405 with `Allow` (was 404 "no such
+    /// endpoint"); the JSON error body of each API; unknown paths stay 404; HEAD follows GET.
+    func testAWrongMethodOnAKnownPathIs405WithAllow() async throws {
+        let console = try await start()
+        let cases: [(String, String, String)] = [("GET", "/api/jobs/abc/cancel", "POST"), ("PUT", "/api/jobs", "GET, HEAD, POST"),
+                                                 ("POST", "/api/status", "GET, HEAD"), ("PATCH", "/api/jobs/abc", "DELETE, GET, HEAD")]
+        for (method, path, allow) in cases {
+            let r = try await console.send(method, path)
+            XCTAssertEqual(r.status, 405, "\(method) \(path): \(r.text)")
+            XCTAssertEqual(r.header("Allow"), allow, "\(method) \(path)")
+            XCTAssertTrue((r.json["error"] as? String ?? "").contains("takes \(allow)"), r.text)
+        }
+        let a1111 = try await console.send("GET", "/sdapi/v1/txt2img")
+        XCTAssertEqual(a1111.status, 405, a1111.text)
+        XCTAssertEqual(a1111.header("Allow"), "POST")
+        XCTAssertEqual(a1111.json["detail"] as? String, "Method Not Allowed", a1111.text)
+        let head = try await console.send("HEAD", "/api/jobs/abc/cancel")
+        XCTAssertEqual(head.status, 405)
+        let unknown = try await console.send("PUT", "/no/such/path"), headStatus = try await console.send("HEAD", "/api/status")
+        XCTAssertEqual(unknown.status, 404)
+        XCTAssertEqual(headStatus.status, 200)
+    }
+
     /// A body trickling in (one byte at a time, each before the idle timer runs out) is cut with 408
     /// once the idle timeout has passed at under 1 KiB/s, and the connection closed: the idle timer
     /// alone restarts with every byte.

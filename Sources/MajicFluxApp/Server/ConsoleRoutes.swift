@@ -92,6 +92,7 @@ extension ConsoleServer {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         addA1111Routes(to: router)
+        MethodNotAllowedRoutes.add(to: router)  // last: it reads the routes above
         return router
     }
 
