@@ -137,6 +137,48 @@ final class JobStoreCrashTests: XCTestCase {
         XCTAssertEqual(ids.count, 4, "each once, the A1111 request's job too: \(ids)")
     }
 
+    /// `majicflux serve` killed with SIGKILL while one job runs and two wait, restarted with the
+    /// usual 30 s lease: the killed job is taken back at once (its worker's lock file is free, so its
+    /// process is gone) and runs first, before the jobs queued after it. It waited out the lease
+    /// before, and the later jobs could finish first.
+    func testKilledServersRunningJobRunsFirstAfterTheRestart() async throws {
+        let folder = TestConsole.freshOutputDirectory()
+        let (p, log) = try TestConsole.launch(try TestConsole.executable(), [
+            "serve", "--model", TestConsole.tinyModel, "--device", "cpu", "--port", "0", "--output-dir", folder,
+            "--max-sequence-length", "8"])
+        processes.append(p)
+        let console = try await TestConsole.remote(process: p, log: log)
+        try await console.waitUntilReady()
+        var submitted: [String] = []
+        for (i, steps) in [100, 2, 2].enumerated() {
+            let job = try await console.submit(["prompt": "kill job \(i)", "seed": i, "steps": steps, "width": 512, "height": 512])
+            submitted.append(try XCTUnwrap(job["id"] as? String))
+        }
+        _ = try await console.waitForJob(submitted[0]) { ($0["step"] as? Int ?? 0) >= 1 }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+
+        let restarted = Date()
+        let again = try await start(folder, lease: 30)
+        let first = try await again.waitForJob(submitted[0], timeout: 120) { ["done", "failed"].contains($0["status"] as? String ?? "") }
+        XCTAssertEqual(first["status"] as? String, "done", "\(first)")
+        XCTAssertLessThan(Date().timeIntervalSince(restarted), 25, "taken back before its 30 s lease ran out")
+        XCTAssertEqual(first["attempts"] as? Int, 2, "run again, once: \(first)")
+        for id in submitted.dropFirst() {
+            _ = try await again.waitForJob(id, timeout: 60) { $0["status"] as? String == "done" }
+        }
+        // History numbers follow the order pictures were made in.
+        let files = Dictionary(uniqueKeysWithValues: try await history(again).compactMap { item -> (String, String)? in
+            guard let id = item["id"] as? String, let file = item["file"] as? String else { return nil }
+            return (id, file)
+        })
+        let order = submitted.map { files[$0] ?? "" }
+        XCTAssertEqual(order, order.sorted(), "the killed job ran first, then the others in order: \(order)")
+        let lockFolder = folder + "/.majicflux-workers"
+        let locks = (try? FileManager.default.contentsOfDirectory(atPath: lockFolder)) ?? []
+        XCTAssertEqual(locks.count, 1, "the dead worker's lock file is gone, the live one's is there: \(locks)")
+    }
+
     /// A file that is not a database, and a real one damaged in the middle: the server refuses to
     /// start, naming the file and what to do; the file is left exactly as it was.
     func testDamagedDatabaseIsReportedAndKept() async throws {

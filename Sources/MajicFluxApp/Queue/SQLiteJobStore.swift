@@ -27,6 +27,8 @@ final class SQLiteJobStore: JobStore {
     let directory: String
     private let pool: DatabasePool
     private let broadcaster = ChangeBroadcaster()
+    /// Every worker of this process holds a lock file while it lives: a killed one is seen at once.
+    private let locks: WorkerLockFiles
     /// The next picture number: above every number in the folder, the history and the record of
     /// numbers used (a deleted picture's number is not reused: a browser may hold its URL as immutable).
     private let numbers: NumberCounter
@@ -83,6 +85,7 @@ final class SQLiteJobStore: JobStore {
             throw JobStoreError.damaged(path: path, problem: "\(error)", advice: Self.advice(path))
         }
         self.pool = pool
+        locks = WorkerLockFiles(directory: directory)
         let (notes, highest) = try Self.reconcile(pool: pool, directory: directory)
         self.notes = notes
         numbers = NumberCounter(next: highest + 1)
@@ -341,6 +344,7 @@ final class SQLiteJobStore: JobStore {
         var w = worker
         w.lastSeen = Date().timeIntervalSince1970
         let record = try Self.encode(w)
+        locks.hold(w.id)
         try await write { [w] db in
             try db.execute(sql: "INSERT OR REPLACE INTO workers(id, record, last_seen) VALUES (?, ?, ?)",
                            arguments: [w.id, record, w.lastSeen])
@@ -360,6 +364,7 @@ final class SQLiteJobStore: JobStore {
 
     func removeWorker(_ id: String) async throws {
         try await write { db in try db.execute(sql: "DELETE FROM workers WHERE id = ?", arguments: [id]) }
+        locks.release(id)
         broadcaster.send(.worker(id))
     }
 
@@ -524,16 +529,26 @@ final class SQLiteJobStore: JobStore {
         broadcaster.send(.jobQueued(jobID))
     }
 
+    /// Also at once, lease or not: the jobs of a worker whose process has ended (its lock file is
+    /// free: `WorkerLockFiles`), so a killed server's running job runs first after the restart.
     func requeueExpired() async throws -> [String] {
         let now = Date().timeIntervalSince1970
-        let changed = try await write { db -> [(String, JobStatus)] in
+        let workers = try await read { db in
+            try String.fetchAll(db, sql: """
+                SELECT id FROM workers UNION SELECT worker_id FROM jobs WHERE status = 'running' AND worker_id IS NOT NULL
+                """)
+        }
+        let dead = Set(workers.filter { locks.isDead($0) })
+        let changed = try await write { [dead] db -> [(String, JobStatus)] in
+            for id in dead { try db.execute(sql: "DELETE FROM workers WHERE id = ?", arguments: [id]) }
             let rows = try Row.fetchAll(db, sql: """
-                SELECT id, attempts, max_attempts, worker_id, cancel_requested, error FROM jobs
-                WHERE status = 'running' AND lease_until < ?
-                """, arguments: [now])
+                SELECT id, attempts, max_attempts, worker_id, cancel_requested, error, lease_until FROM jobs
+                WHERE status = 'running'
+                """).filter { row in (row["lease_until"] as Double? ?? 0) < now || dead.contains(row["worker_id"] as String? ?? "") }
             return try rows.map { row in
                 let id: String = row["id"], worker: String = row["worker_id"] ?? "?"
-                let lost = "its worker \(worker) stopped answering (no heartbeat for \(Int(self.leaseSeconds)) s)"
+                let lost = dead.contains(worker) ? "its worker \(worker) ended (its process is gone)"
+                    : "its worker \(worker) stopped answering (no heartbeat for \(Int(self.leaseSeconds)) s)"
                 if row["cancel_requested"] as Bool {
                     try Self.finish(db, id, .cancelled, error: "cancelled", at: now)
                     return (id, .cancelled)
@@ -547,6 +562,7 @@ final class SQLiteJobStore: JobStore {
                 return (id, .queued)
             }
         }
+        for id in dead { broadcaster.send(.worker(id)) }
         for (id, status) in changed { broadcaster.send(status == .queued ? .jobQueued(id) : .job(id)) }
         return changed.map(\.0)
     }
@@ -562,6 +578,7 @@ final class SQLiteJobStore: JobStore {
     func close() async {
         guard await gate.closeAndDrain() else { return }
         broadcaster.finish()
+        locks.releaseAll()
         _ = try? await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
         try? pool.close()
     }
