@@ -144,7 +144,8 @@ final class ConsoleConditioningTests: XCTestCase {
         let history = try await finished(console, r.json)
 
         let fields = multipart([("prompt", "a red circle"), ("steps", "1"), ("strength", "0.5"), ("width", ""), ("outpaint", "0,0,16,16")],
-                               files: [("image", try TestPictures.png(image))], boundary: "----WebKitFormBoundary7MA4YWxk")
+                               files: [("image", try TestPictures.png(image)), ("thumbnail", try TestPictures.png(image))],
+                               boundary: "----WebKitFormBoundary7MA4YWxk")  // a file under a name the API does not read: ignored
         let f = try await console.send("POST", "/api/jobs", body: fields, contentType: "multipart/form-data; boundary=\"----WebKitFormBoundary7MA4YWxk\"")
         XCTAssertEqual(f.status, 202, f.text)
         let fc = try XCTUnwrap((f.json["parameters"] as? [String: Any])?["conditioning"] as? [String: Any])
@@ -231,6 +232,7 @@ final class ConsoleConditioningTests: XCTestCase {
             (multipart([("request", "{not json")], files: []), type, 400, "\"request\" is not valid JSON"),
             (multipart([("prompt", "x")], files: [("image", Array(repeating: 0x41, count: 70_000))]), type, 413, "per picture"),
             (multipart([("prompt", "x")], files: [("mask", png)]), type, 400, "mask needs an input image"),
+            (multipart([("prompt", "x")], files: [("steps", png)]), type, 400, "field \"steps\" is not UTF-8 text"),
         ]
         for (body, contentType, status, message) in cases {
             let started = Date()

@@ -39,6 +39,15 @@ struct JobRequestParser {
     /// The batch counts a submission may ask for (the console's field).
     static let batchCounts = 1...4
 
+    /// The job's fields other than its pictures (`JobConditioning.roles`), as `parse` and `JobImages`
+    /// read them: a multipart part of another name is ignored like an unknown JSON field, even when
+    /// it is not text. Keep it in step with the fields listed above (docs/API.md has the table).
+    static let fieldNames: Set<String> = [
+        "prompt", "negative_prompt", "seed", "steps", "width", "height", "guidance", "true_cfg_scale",
+        "max_sequence_length", "cache_threshold", "hires", "schedule", "shift", "loras", "batch_count",
+        "strength", "mask_blur", "outpaint", "control_preprocess", "reference_resize",
+    ]
+
     /// A JSON body: its pictures as base64 fields. Beyond `maxBodyBytes`, only picture bytes may go.
     func parse(_ body: [UInt8]) throws -> Parsed {
         let json: JSONValue
@@ -81,6 +90,9 @@ struct JobRequestParser {
                 request = o
             } else {
                 guard let text = String(validating: part.data, as: UTF8.self) else {
+                    // Unknown fields are ignored, files under names this API does not read too (a
+                    // form's extra file input); a field it reads must be text.
+                    guard Self.fieldNames.contains(part.name) else { continue }
                     throw APIError.badRequest("the multipart field \"\(part.name.prefix(40))\" is not UTF-8 text")
                 }
                 if text.isEmpty { continue }  // a form field left empty: the default
