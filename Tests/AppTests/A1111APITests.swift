@@ -285,6 +285,15 @@ final class A1111APITests: XCTestCase {
         let other = try await console.post("/sdapi/v1/options", json: ["sd_model_checkpoint": "sdxl.safetensors"])
         XCTAssertEqual(other.status, 422, other.text)
         XCTAssertTrue(other.text.contains("sd_model_checkpoint"), other.text)
+        // A generation that asks for another checkpoint is refused too (it ran this model without a word).
+        for path in ["/sdapi/v1/txt2img", "/sdapi/v1/img2img"] {
+            let asked = try await console.post(path, json: ["prompt": "x", "steps": 1, "width": 64, "height": 64,
+                                                            "override_settings": ["sd_model_checkpoint": "sdxl.safetensors"]])
+            XCTAssertEqual(asked.status, 422, asked.text)
+            XCTAssertTrue(asked.text.contains("override_settings.sd_model_checkpoint") && asked.text.contains("sdxl.safetensors"), asked.text)
+        }
+        let queued = try await console.get("/api/jobs").json["jobs"] as? [Any]
+        XCTAssertEqual(queued?.count, 0, "nothing was queued")
         let samplers = try JSONSerialization.jsonObject(with: try await console.get("/sdapi/v1/samplers").body) as? [[String: Any]]
         XCTAssertEqual(samplers?.compactMap { $0["name"] as? String }, ["Euler"])
         let schedulers = try JSONSerialization.jsonObject(with: try await console.get("/sdapi/v1/schedulers").body) as? [[String: Any]]

@@ -23,6 +23,8 @@ extension ConsoleServer {
         for (path, img2img) in [("txt2img", false), ("img2img", true)] {
             api.post(RouterPath(path), use: handle { request in
                 let o = try await self.a1111Body(request, limit: uploadLimit)
+                // A picture from another model than the one asked for would be wrong without a word.
+                try self.a1111CheckCheckpoint(o["override_settings"]?.object?["sd_model_checkpoint"], field: "override_settings.sd_model_checkpoint")
                 let job = try A1111Request(o, img2img: img2img, parser: parser, images: images,
                                            maxPictures: max(1, self.configuration.maxQueuedJobs))
                 return try await self.a1111Generate(job, body: o, activity: activity)
@@ -65,13 +67,7 @@ extension ConsoleServer {
         api.get("options", use: handle { _ in A1111Error.json(.object(activity.options(over: self.a1111DefaultOptions))) })
         api.post("options", use: handle { request in
             let o = try await self.a1111Body(request, limit: self.configuration.maxBodyBytes)
-            if let v = o["sd_model_checkpoint"], !v.isNull {
-                guard let name = v.string, [self.a1111ModelTitle, self.host.name].contains(name)
-                        || [self.host.modelHash, self.host.modelSHA256].contains(where: { $0 == name }) else {
-                    throw A1111Error.invalid("sd_model_checkpoint", "this server serves one model, \"\(self.a1111ModelTitle)\" (GET /sdapi/v1/sd-models); "
-                                             + "it cannot switch to \(JobRequestParser.shown(v))")
-                }
-            }
+            try self.a1111CheckCheckpoint(o["sd_model_checkpoint"], field: "sd_model_checkpoint")
             if let v = o["samples_format"], !v.isNull {
                 guard let f = v.string?.lowercased(), ["png", "jpg", "jpeg", "webp"].contains(f) else {
                     throw A1111Error.invalid("samples_format", "this server answers with png, jpg or webp pictures, got \(JobRequestParser.shown(v))")
@@ -149,6 +145,17 @@ extension ConsoleServer {
 
     /// "name [hash]" as A1111 titles a checkpoint (just the name while the hash is being computed).
     var a1111ModelTitle: String { host.modelHash.map { "\(host.name) [\($0)]" } ?? host.name }
+
+    /// A checkpoint a request asks for (`/options`, a generation's `override_settings`) must be the
+    /// served model, by title, name or hash: 422 naming `field` otherwise (one model per server).
+    func a1111CheckCheckpoint(_ v: JSONValue?, field: String) throws {
+        guard let v, !v.isNull else { return }
+        guard let name = v.string, [a1111ModelTitle, host.name].contains(name)
+                || [host.modelHash, host.modelSHA256].contains(where: { $0 == name }) else {
+            throw A1111Error.invalid(field, "this server serves one model, \"\(a1111ModelTitle)\" (GET /sdapi/v1/sd-models); "
+                                     + "it cannot switch to \(JobRequestParser.shown(v))")
+        }
+    }
 
     /// The options GET /options shows: the served model and A1111 settings readers look for, with
     /// this server's fixed values.
