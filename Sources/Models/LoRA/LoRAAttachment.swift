@@ -13,21 +13,7 @@ struct LoRAFactors {
     /// Combines the `component` updates of `uses` for layers of the given (in, out) shapes. Throws
     /// `LoRAError.missingLayers` for layers the model lacks, `.shapeMismatch` for updates that do not fit.
     static func combine(_ uses: [LoRAUse], component: LoRAComponent, layers: [String: (in: Int, out: Int)]) throws -> [String: LoRAFactors] {
-        var byLayer: [String: [(patch: LoRAPatch, weight: Float)]] = [:]
-        var order: [String] = []
-        for use in uses {
-            var missing: [String] = []
-            for patch in use.lora.patches where patch.component == component {
-                guard let shape = layers[patch.layer] else { missing.append(patch.layer); continue }
-                _ = try rowRange(patch, shape: shape, file: use.lora.name)
-                if byLayer[patch.layer] == nil { order.append(patch.layer) }
-                byLayer[patch.layer, default: []].append((patch, use.weight))
-            }
-            if !missing.isEmpty {
-                let unique = orderedUnique(missing)
-                throw LoRAError.missingLayers(file: use.lora.name, layers: Array(unique.prefix(5)), total: unique.count)
-            }
-        }
+        let (byLayer, order) = try check(uses, component: component, layers: layers)
         var result: [String: LoRAFactors] = [:]
         for layer in order {
             let entries = byLayer[layer]!, shape = layers[layer]!
@@ -46,6 +32,29 @@ struct LoRAFactors {
                                         up: Tensor(up, shape: [shape.out, r]))
         }
         return result
+    }
+
+    /// Checks that the `component` updates of `uses` fit layers of the given (in, out) shapes, building
+    /// nothing (`combine` without its result): the patches by layer, and the layers in first-seen order.
+    @discardableResult
+    static func check(_ uses: [LoRAUse], component: LoRAComponent, layers: [String: (in: Int, out: Int)]) throws
+        -> (byLayer: [String: [(patch: LoRAPatch, weight: Float)]], order: [String]) {
+        var byLayer: [String: [(patch: LoRAPatch, weight: Float)]] = [:]
+        var order: [String] = []
+        for use in uses {
+            var missing: [String] = []
+            for patch in use.lora.patches where patch.component == component {
+                guard let shape = layers[patch.layer] else { missing.append(patch.layer); continue }
+                _ = try rowRange(patch, shape: shape, file: use.lora.name)
+                if byLayer[patch.layer] == nil { order.append(patch.layer) }
+                byLayer[patch.layer, default: []].append((patch, use.weight))
+            }
+            if !missing.isEmpty {
+                let unique = orderedUnique(missing)
+                throw LoRAError.missingLayers(file: use.lora.name, layers: Array(unique.prefix(5)), total: unique.count)
+            }
+        }
+        return (byLayer, order)
     }
 
     /// The output rows a patch updates in a layer of `shape`, after checking that it fits.

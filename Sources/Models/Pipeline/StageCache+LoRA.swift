@@ -38,7 +38,7 @@ extension StageCache {
                 if let s = source.logicalShape(of: patch.layer + ".weight"), s.count == 2 { layers[patch.layer] = (s[1], s[0]) }
             }
         }
-        _ = try LoRAFactors.combine(loras, component: .transformer, layers: layers)
+        try LoRAFactors.check(loras, component: .transformer, layers: layers)
     }
 
     /// Puts the CLIP part of `loras` on `m` when it carries others.
