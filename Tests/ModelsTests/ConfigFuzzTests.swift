@@ -112,6 +112,26 @@ final class ConfigFuzzTests: XCTestCase {
         XCTAssertGreaterThan(runs, 400)
     }
 
+    /// The DiT's RoPE axes cannot be read from its weights: a folder without transformer/config.json
+    /// whose head size is not FLUX.1's 128, or a config whose head size does not fit the weights, is
+    /// refused by name. Both used to run with guessed axes: another picture, without a word.
+    func testTransformerConfigMissingOrForeignIsRefused() throws {
+        let model = try TinyModelCopy()
+        let original = try model.text("transformer/config.json")
+        try FileManager.default.removeItem(atPath: model.path("transformer/config.json"))
+        XCTAssertThrowsError(try model.generate()) { error in
+            XCTAssertTrue("\(error)".contains("axes_dims_rope") && "\(error)".contains("head size 16"), "\(error)")
+        }
+        // Valid on its own (axes sum to the head size), not for these weights.
+        try model.write("transformer/config.json", TinyModelCopy.setting("axes_dims_rope", to: "[8, 12, 12]",
+                                                                          in: TinyModelCopy.setting("attention_head_dim", to: "32", in: original)))
+        XCTAssertThrowsError(try model.generate()) { error in
+            XCTAssertTrue("\(error)".contains("belongs to another model") && "\(error)".contains("attention_head_dim 32"), "\(error)")
+        }
+        try model.write("transformer/config.json", original)
+        XCTAssertNoThrow(try model.generate())
+    }
+
     /// `extra_ids` of a SentencePiece-only T5 tokenizer adds that many vocabulary entries: bounded,
     /// and anything but an integer in 0...10000 is an error naming the file and the key.
     func testT5ExtraIDsAreBounded() throws {

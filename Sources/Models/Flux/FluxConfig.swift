@@ -56,8 +56,12 @@ public struct FluxConfig: Codable, Sendable, Equatable {
     /// [16, 56, 56] for head dim 128, otherwise head_dim/8 for the first axis and the rest shared.
     /// Throws `ModelError.weights` (for `component`, e.g. the checkpoint's path) when a tensor needed
     /// for the inference is missing or of the wrong rank, or the inferred sizes are out of bounds.
+    ///
+    /// `axesMustBeKnown` (what loading a model folder sets): the axes are never guessed. Without a
+    /// config only head size 128 (every FLUX.1 model) is taken; a config whose head size or axes do not
+    /// fit the weights is refused. A guess gave another picture than the model's, without a word.
     public static func infer(shape: (String) -> [Int]?, names: [String], declared: FluxConfig? = nil,
-                             component: String = "transformer") throws -> FluxConfig {
+                             component: String = "transformer", axesMustBeKnown: Bool = false) throws -> FluxConfig {
         func problem(_ p: String) -> ModelError { .weights(component: component, problems: [p]) }
         /// The shape of `n`, which must have `rank` dimensions (`what` names them for the message).
         func need(_ n: String, rank: Int, _ what: String) throws -> [Int] {
@@ -100,6 +104,14 @@ public struct FluxConfig: Codable, Sendable, Equatable {
             c.mlpRatio = Double(mlp) / Double(hidden)
         } else if let l1 = try optional("single_blocks.0.linear1.weight", rank: 2, "[3 x hidden + mlp_hidden, hidden]")?[0] {
             c.mlpRatio = Double(l1 - 3 * hidden) / Double(hidden)
+        }
+        if axesMustBeKnown, let declared, declared.attentionHeadDim != headDim || declared.axesDimsRope.reduce(0, &+) != headDim {
+            throw problem("its config.json says attention_head_dim \(declared.attentionHeadDim) with axes_dims_rope \(declared.axesDimsRope), "
+                          + "but the weights have head size \(headDim) (QK-norm scale): the config belongs to another model")
+        }
+        if axesMustBeKnown, declared == nil, headDim != 128 {
+            throw problem("no config.json beside the weights, and the head size \(headDim) is not FLUX.1's 128: the RoPE axes "
+                          + "(axes_dims_rope) cannot be read from the weights; put the model's transformer/config.json beside them")
         }
         if let declared, declared.attentionHeadDim == headDim, declared.axesDimsRope.reduce(0, &+) == headDim {
             c.axesDimsRope = declared.axesDimsRope

@@ -140,7 +140,7 @@ final class StageCache {
         let source = try FluxCheckpointLayout.canonical(openWeights(path: files.transformer, dequantizedDType: deviceDType ?? precision.ggufDequantizedDType))
         let declared = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
         let config = try FluxConfig.infer(shape: source.logicalShape(of:), names: source.names, declared: declared,
-                                          component: "transformer (\(files.transformer))")
+                                          component: "transformer (\(files.transformer))", axesMustBeKnown: true)
         // LoRA factors stay on the device beside the streamed blocks: they come out of the blocks' share.
         let adapterBytes = FluxTransformer.adapterBytes(loras, config: config, dtype: deviceDType ?? .f32)
         let streaming = free.map {
