@@ -70,6 +70,24 @@ final class SafeTensorsErrorTests: XCTestCase {
         }
     }
 
+    /// Files of other formats read as safetensors say what they are (a PyTorch zip or pickle, GGUF, a
+    /// picture, text) instead of "header length 578712552184433488": users took that for a broken
+    /// download. Their first bytes as torch.save, pickle and gguf write them.
+    func testOtherFormatsAreNamed() {
+        let cases: [(String, [UInt8], String)] = [
+            ("model.ckpt", [0x50, 0x4B, 0x03, 0x04, 0x00, 0x00, 0x08, 0x08] + Array("archive/data.pkl".utf8), "PyTorch checkpoint"),
+            ("old.pt", [0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8], "Python pickle"),
+            ("dit.safetensors", Array("GGUF".utf8) + [3, 0, 0, 0, 0, 0, 0, 0, 0, 0], "GGUF file"),
+            ("page.safetensors", Array("<!DOCTYPE html><html>".utf8), "error page"),
+            ("pic.safetensors", [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13], "a picture"),
+        ]
+        for (name, bytes, text) in cases {
+            let path = file(name, bytes)
+            assertThrows("corrupt", naming: name, containing: "not a safetensors file: ") { _ = try SafeTensorsFile(path: path) }
+            assertThrows("corrupt", naming: name, containing: text) { _ = try SafeTensorsFile(path: path) }
+        }
+    }
+
     func testAbsurdHeaderLengths() {
         let overFile = file("over.safetensors", header: "{}", length: 3)
         assertThrows("corrupt", naming: "over.safetensors", containing: "exceeds") { _ = try SafeTensorsFile(path: overFile) }

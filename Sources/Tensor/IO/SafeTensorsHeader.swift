@@ -30,6 +30,27 @@ public struct SafeTensorsHeader: Sendable {
     /// Byte offset of the data section from the start of the file (8 + header length).
     public let dataStart: Int
 
+    /// What a file that is not safetensors looks like, from its first bytes, and what to do with it
+    /// (a PyTorch checkpoint read as safetensors said "header length 578712552184433488", and users
+    /// downloaded it again); nil when it looks like nothing known.
+    static func otherFormat(_ file: UnsafeRawBufferPointer) -> String? {
+        let head = Array(file.prefix(8))
+        if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
+            return "a zip archive, as torch.save writes (.pt, .pth, .ckpt, .bin): a PyTorch checkpoint; convert it to "
+                + ".safetensors first (safetensors.torch.save_file), this program does not read pickles"
+        }
+        if head.count >= 2, head[0] == 0x80, (2...5).contains(head[1]) {
+            return "a Python pickle (an older PyTorch checkpoint, .pt, .ckpt or .bin); convert it to .safetensors first "
+                + "(safetensors.torch.save_file), this program does not read pickles"
+        }
+        if head.starts(with: Array("GGUF".utf8)) { return "a GGUF file (it loads as a DiT: --dit FILE.gguf)" }
+        if head.starts(with: [0x89, 0x50, 0x4E, 0x47]) || head.starts(with: [0xFF, 0xD8, 0xFF]) { return "a picture (PNG or JPEG)" }
+        if head.starts(with: Array("{".utf8)) || head.starts(with: Array("<".utf8)) {
+            return "text (JSON or HTML: a config, or an error page saved instead of the download?)"
+        }
+        return nil
+    }
+
     /// Parses and validates the header at the start of `file` (the complete file's bytes). Every
     /// tensor's byte range is checked to lie inside the data section, so later reads stay in bounds.
     /// Errors are `TensorError.corrupt` / `.unknownDType` naming `path`.
@@ -40,6 +61,9 @@ public struct SafeTensorsHeader: Sendable {
         }
         var n64: UInt64 = 0
         for i in 0..<8 { n64 |= UInt64(file[i]) << (8 * UInt64(i)) }
+        if n64 > UInt64(SafeTensorsHeader.maxHeaderSize) || file.count == 8 || file[8] != UInt8(ascii: "{"), let other = Self.otherFormat(file) {
+            throw corrupt("not a safetensors file: \(other)")
+        }
         guard n64 <= UInt64(SafeTensorsHeader.maxHeaderSize) else {
             throw corrupt("header length \(n64) exceeds the \(SafeTensorsHeader.maxHeaderSize)-byte limit")
         }
