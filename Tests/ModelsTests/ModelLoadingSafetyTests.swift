@@ -53,6 +53,34 @@ final class ModelLoadingSafetyTests: XCTestCase {
         }
     }
 
+    /// A component in the wrong place says what it looks like and names the file: a LoRA as the DiT,
+    /// the T5 file (with the T5 config beside it) as CLIP, and CLIP's weights without a config as T5.
+    /// A tensor missing from a diffusers file is named as the file names it too.
+    func testAComponentInTheWrongPlaceSaysWhatItIs() throws {
+        let model = try TinyModelCopy()
+        let lora = Self.fixtures + "/lora/kohya.safetensors"
+        assertError("LoRA as --dit", [lora, "looks like a LoRA"]) {
+            let files = try FluxModelFiles.resolve(modelDir: model.dir, dit: lora)
+            _ = try files.estimateMemory(precision: .bf16, request: MemoryRequest(width: 32, height: 32, sequenceLength: 16))
+        }
+        let t5 = model.path("text_encoder_2/model.safetensors")
+        assertError("T5 as --text-encoder", ["text_encoder_2/config.json", "model_type \"t5\" is not a CLIP text encoder's config"]) {
+            _ = try FluxPipeline(files: FluxModelFiles.resolve(modelDir: model.dir, overrides: .init(clip: t5)))
+                .generate(GenerationRequest(prompt: "x", seed: 1, steps: 1, width: 32, height: 32))
+        }
+        let loose = model.path("clip-alone.safetensors")
+        try FileManager.default.copyItem(atPath: model.path("text_encoder/model.safetensors"), toPath: loose)
+        assertError("CLIP without a config as T5", ["looks like a CLIP text encoder"]) {
+            _ = try FluxPipeline(files: FluxModelFiles.resolve(modelDir: model.dir, overrides: .init(t5: loose)))
+                .generate(GenerationRequest(prompt: "x", seed: 1, steps: 1, width: 32, height: 32))
+        }
+        try model.editHeader("transformer/diffusion_pytorch_model.safetensors") { h in h["norm_out.linear.weight"] = nil }
+        assertError("diffusers DiT without norm_out.linear.weight", ["final_layer.adaLN_modulation.1.weight", "(in the file: norm_out.linear.weight)"]) {
+            _ = try FluxPipeline(files: FluxModelFiles.resolve(modelDir: model.dir))
+                .generate(GenerationRequest(prompt: "x", seed: 1, steps: 1, width: 32, height: 32))
+        }
+    }
+
     /// Opening a FIFO for reading blocks until a writer comes: checkpoints and configs that are FIFOs
     /// are refused at once.
     func testFIFOsInTheModelFolderAreRefusedWithoutBlocking() throws {

@@ -11,12 +11,15 @@ public struct CLIPTextConfig: Codable, Sendable, Equatable {
     public var hiddenAct = "quick_gelu"
     /// 2 in legacy configs: then the pooled token is argmax(input_ids) (the first EOS for CLIP vocab).
     public var eosTokenId = 2
+    /// transformers' `model_type` ("clip_text_model"), when the file says: a T5 or VAE config given as
+    /// CLIP's is refused by it instead of sizing a model from the wrong keys' defaults.
+    public var modelType: String?
 
     enum CodingKeys: String, CodingKey {
         case vocabSize = "vocab_size", hiddenSize = "hidden_size", intermediateSize = "intermediate_size"
         case numHiddenLayers = "num_hidden_layers", numAttentionHeads = "num_attention_heads"
         case maxPositionEmbeddings = "max_position_embeddings", layerNormEps = "layer_norm_eps"
-        case hiddenAct = "hidden_act", eosTokenId = "eos_token_id"
+        case hiddenAct = "hidden_act", eosTokenId = "eos_token_id", modelType = "model_type"
     }
 
     /// CLIP ViT-L/14's text tower, as FLUX.1 ships it.
@@ -34,6 +37,7 @@ public struct CLIPTextConfig: Codable, Sendable, Equatable {
         layerNormEps = try c.decodeIfPresent(Double.self, forKey: .layerNormEps) ?? d.layerNormEps
         hiddenAct = try c.decodeIfPresent(String.self, forKey: .hiddenAct) ?? d.hiddenAct
         eosTokenId = try c.decodeIntIfPresent(.eosTokenId) ?? d.eosTokenId
+        modelType = try? c.decodeIfPresent(String.self, forKey: .modelType)
     }
 }
 
@@ -41,6 +45,9 @@ extension CLIPTextConfig: ValidatedConfig {
     /// Checks every value against `ConfigBounds`; the hidden size must split evenly into the heads.
     public func validate(path: String) throws {
         let c = ConfigCheck(path: path)
+        if let modelType, !["clip_text_model", "clip"].contains(modelType) {
+            throw ModelError.badConfig(path: path, reason: "model_type \"\(modelType.prefix(40))\" is not a CLIP text encoder's config (clip_text_model): another component's file?")
+        }
         try c.int("vocab_size", vocabSize, ConfigBounds.vocab)
         try c.int("hidden_size", hiddenSize, ConfigBounds.dims)
         try c.int("intermediate_size", intermediateSize, ConfigBounds.dims)

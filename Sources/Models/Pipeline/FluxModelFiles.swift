@@ -106,8 +106,9 @@ public struct FluxModelFiles: Sendable, Equatable {
         if t5.config == nil { missing.append("T5 config (looked for \(sub("text_encoder_2/config.json")))") }
         let files = FluxModelFiles(
             transformer: transformer,
-            // With --dit the folder's config still describes the architecture family (RoPE axes).
-            transformerConfig: optional(sub("transformer/config.json")),
+            // A diffusers transformer folder given with --dit brings its own config; a single file
+            // takes the model folder's, which describes the architecture family (RoPE axes).
+            transformerConfig: dit.flatMap { isDirectory($0) ? optional($0 + "/config.json") : nil } ?? optional(sub("transformer/config.json")),
             clip: clip.weights, clipConfig: clip.config,
             t5: t5.weights, t5Config: t5.config,
             clipTokenizer: require(overrides.clipTokenizer ?? sub("tokenizer"), "CLIP tokenizer folder tokenizer/"),

@@ -93,7 +93,7 @@ extension FluxModelFiles {
 
         let ditSource = try openWeights(path: transformer, dequantizedDType: precision.ggufDequantizedDType)
         let ditWeights = MemoryModel.ditBytes(ditSource, precision: precision)
-        let canonical = try FluxCheckpointLayout.canonical(ditSource)
+        let canonical = try FluxCheckpointLayout.canonical(ditSource, component: "transformer (\(transformer))")
         let declared = try transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
         let ditConfig = try FluxConfig.infer(shape: canonical.logicalShape(of:), names: canonical.names, declared: declared,
                                              component: "transformer (\(transformer))", axesMustBeKnown: true)

@@ -137,7 +137,8 @@ final class StageCache {
             return ditModel
         }
         let free = startDeviceStage("DiT")
-        let source = try FluxCheckpointLayout.canonical(openWeights(path: files.transformer, dequantizedDType: deviceDType ?? precision.ggufDequantizedDType))
+        let source = try FluxCheckpointLayout.canonical(openWeights(path: files.transformer, dequantizedDType: deviceDType ?? precision.ggufDequantizedDType),
+                                                        component: "transformer (\(files.transformer))")
         let declared = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
         let config = try FluxConfig.infer(shape: source.logicalShape(of:), names: source.names, declared: declared,
                                           component: "transformer (\(files.transformer))", axesMustBeKnown: true)

@@ -11,12 +11,15 @@ public struct T5Config: Codable, Sendable, Equatable {
     public var layerNormEpsilon: Double = 1e-6
     /// "gated-gelu" (v1.1: gelu_new = tanh approximation) or "relu" (v1.0).
     public var feedForwardProj = "gated-gelu"
+    /// transformers' `model_type` ("t5"), when the file says: a CLIP or VAE config given as T5's is
+    /// refused by it instead of sizing a model from the wrong keys' defaults.
+    public var modelType: String?
 
     enum CodingKeys: String, CodingKey {
         case vocabSize = "vocab_size", dModel = "d_model", dKV = "d_kv", dFF = "d_ff", numHeads = "num_heads"
         case numLayers = "num_layers", relativeAttentionNumBuckets = "relative_attention_num_buckets"
         case relativeAttentionMaxDistance = "relative_attention_max_distance"
-        case layerNormEpsilon = "layer_norm_epsilon", feedForwardProj = "feed_forward_proj"
+        case layerNormEpsilon = "layer_norm_epsilon", feedForwardProj = "feed_forward_proj", modelType = "model_type"
     }
 
     /// T5 v1.1 XXL as FLUX.1 ships it.
@@ -35,6 +38,7 @@ public struct T5Config: Codable, Sendable, Equatable {
         relativeAttentionMaxDistance = try c.decodeIntIfPresent(.relativeAttentionMaxDistance) ?? d.relativeAttentionMaxDistance
         layerNormEpsilon = try c.decodeIfPresent(Double.self, forKey: .layerNormEpsilon) ?? d.layerNormEpsilon
         feedForwardProj = try c.decodeIfPresent(String.self, forKey: .feedForwardProj) ?? d.feedForwardProj
+        modelType = try? c.decodeIfPresent(String.self, forKey: .modelType)
     }
 }
 
@@ -43,6 +47,9 @@ extension T5Config: ValidatedConfig {
     /// quarter of them are exact offsets) and a maximum distance beyond those exact offsets.
     public func validate(path: String) throws {
         let c = ConfigCheck(path: path)
+        if let modelType, !["t5", "umt5", "mt5", "t5encoder"].contains(modelType) {
+            throw ModelError.badConfig(path: path, reason: "model_type \"\(modelType.prefix(40))\" is not a T5 encoder's config (t5): another component's file?")
+        }
         try c.int("vocab_size", vocabSize, ConfigBounds.vocab)
         try c.int("d_model", dModel, ConfigBounds.dims)
         try c.int("d_kv", dKV, ConfigBounds.dims)

@@ -19,7 +19,8 @@ public enum FluxCheckpointLayout: String, Sendable {
     }
 
     /// The source presented under BFL names.
-    public static func canonical(_ source: WeightSource) throws -> WeightSource {
+    /// `component` names the file in errors ("transformer (path)").
+    public static func canonical(_ source: WeightSource, component: String = "transformer") throws -> WeightSource {
         switch detect(source.names) {
         case .bfl: return source
         case .comfyUI: return PrefixedWeights(source, prefix: comfyPrefix)
@@ -28,8 +29,9 @@ public enum FluxCheckpointLayout: String, Sendable {
             let plain = try DequantizedWeights.wrapping(source, component: "transformer (Flux DiT)")
             return MappedWeights(plain, recipes: diffusersRecipes(plain.names))
         case nil:
-            throw ModelError.weights(component: "transformer",
-                                     problems: ["no Flux DiT found: expected img_in.weight (BFL), \(comfyPrefix)img_in.weight (ComfyUI) or x_embedder.weight (diffusers)"])
+            let looks = CheckpointKind.guess(source.names).map { " It looks like \($0), not a DiT." } ?? ""
+            throw ModelError.weights(component: component,
+                                     problems: ["no Flux DiT found: expected img_in.weight (BFL), \(comfyPrefix)img_in.weight (ComfyUI) or x_embedder.weight (diffusers)." + looks])
         }
     }
 

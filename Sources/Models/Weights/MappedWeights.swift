@@ -36,6 +36,16 @@ public final class MappedWeights: WeightSource {
     public var names: [String] { recipes.keys.filter { shape(of: $0) != nil } + passthrough }
     public var metadata: [String: String] { base.metadata }
 
+    public func storedNames(of name: String) -> [String]? {
+        guard let r = recipes[name] else { return base.storedNames(of: name) }
+        let sources: [String]
+        switch r {
+        case .rename(let n), .swapHalves(let n), .reshape(let n, _): sources = [n]
+        case .concat(let ns): sources = ns
+        }
+        return sources.flatMap { base.storedNames(of: $0) ?? [$0] }
+    }
+
     public func shape(of name: String) -> [Int]? {
         guard let r = recipes[name] else { return base.shape(of: name) }
         switch r {
@@ -102,6 +112,7 @@ public final class PrefixedWeights: WeightSource {
 
     public var names: [String] { Array(stripped.keys) }
     public var metadata: [String: String] { base.metadata }
+    public func storedNames(of name: String) -> [String]? { base.storedNames(of: prefix + name) ?? [prefix + name] }
     public func shape(of name: String) -> [Int]? { stripped[name].flatMap(base.shape(of:)) }
     public func dtype(of name: String) -> DType? { stripped[name].flatMap(base.dtype(of:)) }
     public func tensor(_ name: String) throws -> Tensor {

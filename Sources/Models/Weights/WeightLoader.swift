@@ -43,7 +43,9 @@ public final class WeightLoader {
             return takeDequantized(layer, of: checkpoint, shape: shape)
         }
         guard let stored = source.shape(of: name) else {
-            problems.append("missing \(name)" + (shape.map { " \($0)" } ?? ""))
+            // Named as the file names it too (a diffusers or ComfyUI file's own keys), so a user can look for it.
+            let stored = source.storedNames(of: name).map { " (in the file: \($0.joined(separator: " + ")))" } ?? ""
+            problems.append("missing \(name)" + (shape.map { " \($0)" } ?? "") + stored)
             return placeholder(shape ?? [1])
         }
         if let shape, stored != shape {
@@ -120,7 +122,12 @@ public final class WeightLoader {
     public func finish() throws {
         // Quantization markers (`scaled_fp8`) and unclaimed scale companions of plain layers are not parameters.
         let unused = source.names.filter { !used.contains($0) && !ignoredUnused($0) && !QuantKeys.isCompanion($0) }.sorted()
-        let all = problems + unused.map { "unexpected \($0)" }
+        var all = problems + unused.map { "unexpected \($0)" }
+        // Nothing of the model's in the file: say what the file looks like (another component's?).
+        if !all.isEmpty, !source.names.isEmpty, used.allSatisfy({ source.shape(of: $0) == nil }),
+           let kind = CheckpointKind.guess(source.names) {
+            all.insert("none of this model's tensors are in the file; it looks like \(kind)", at: 0)
+        }
         if !all.isEmpty { throw ModelError.weights(component: component, problems: all) }
     }
 

@@ -14,10 +14,15 @@ public protocol WeightSource: AnyObject {
     /// The checkpoint's string metadata (safetensors `__metadata__`: e.g. how its int4 layers are
     /// packed); empty for sources without any.
     var metadata: [String: String] { get }
+    /// The names in the file a canonical `name` is read from, for messages about a missing tensor
+    /// (a diffusers file lacking `norm_out.linear.weight` was reported by its BFL name); nil when the
+    /// source stores names as they are.
+    func storedNames(of name: String) -> [String]?
 }
 
 extension WeightSource {
     public var metadata: [String: String] { [:] }
+    public func storedNames(of name: String) -> [String]? { nil }
 }
 
 /// Tensors held in memory, by name. Handy for tests and for weights made on the fly.
