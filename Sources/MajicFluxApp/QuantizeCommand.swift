@@ -14,7 +14,8 @@ struct QuantizeCommand: ParsableCommand {
         By default the Linear weights inside the Flux double/single blocks are quantized; embedders, \
         norms, biases and the final layer are copied unchanged. INPUT is a .safetensors file, an \
         *.index.json of a sharded checkpoint, or a folder holding either. OUTPUT is one .safetensors file, \
-        or one .gguf file for the gguf-* formats (ComfyUI-GGUF / llama.cpp blocks, byte-identical to the \
+        or one .gguf file for the gguf-* formats; an existing OUTPUT is replaced once the new file is \
+        complete (never the input). GGUF: ComfyUI-GGUF / llama.cpp blocks, byte-identical to the \
         gguf Python package's quantizer, and for the k-quants to ggml's reference quantizers; tensors left \
         alone keep F32/F16/BF16). A diffusers transformer/ is written under BFL names (q, k, v fused), \
         as single-file Flux DiTs are.
@@ -23,7 +24,7 @@ struct QuantizeCommand: ParsableCommand {
     @Argument(help: "Input checkpoint (.safetensors file, .index.json, or folder).")
     var input: String
 
-    @Argument(help: "Output .safetensors file (a .gguf file for the gguf-* formats).")
+    @Argument(help: "Output .safetensors file (a .gguf file for the gguf-* formats); replaced if it exists.")
     var output: String
 
     @Option(help: "fp8-e4m3fn, fp8-e5m2, int8, int4, or a GGUF type: gguf-q8_0, gguf-q6_k, gguf-q5_k, gguf-q5_0, gguf-q5_1, gguf-q4_k, gguf-q4_0, gguf-q4_1, gguf-q3_k, gguf-q2_k, gguf-bf16, gguf-f16, gguf-f32.")
@@ -75,8 +76,12 @@ struct QuantizeCommand: ParsableCommand {
             }
         }
         if fmt.isInteger && gran == .none { throw ValidationError("--format \(fmt) needs --scale tensor, channel or block:N") }
-        if output.lowercased().hasSuffix(".gguf") {
-            throw ValidationError("--format \(format) writes a safetensors file, not GGUF: name OUTPUT *.safetensors, or choose a gguf-* format")
+        // The file's name says what it is (as for GGUF above): `generate` and other tools choose the reader by it.
+        var isFolder: ObjCBool = false
+        let folder = FileManager.default.fileExists(atPath: output, isDirectory: &isFolder) && isFolder.boolValue  // refused by name later
+        guard output.lowercased().hasSuffix(".safetensors") || folder else {
+            throw ValidationError("--format \(format) writes a safetensors file: name OUTPUT *.safetensors (got \(output))"
+                                  + (output.lowercased().hasSuffix(".gguf") ? ", or choose a gguf-* format" : ""))
         }
         return .safetensors(fmt, gran)
     }
@@ -128,7 +133,7 @@ struct QuantizeCommand: ParsableCommand {
     /// quantized apart and the loader would have to dequantize them to fuse them).
     private func openInput() throws -> TensorSource {
         if isGGUF(input) {
-            throw ValidationError("\(input) is a GGUF file: quantize reads safetensors checkpoints (or a diffusers transformer/ folder). "
+            throw CLIError("\(input) is a GGUF file: quantize reads safetensors checkpoints (or a diffusers transformer/ folder). "
                                   + "A .gguf DiT is already quantized: use it as it is (--dit \(input))")
         }
         let checkpoint = try SafeTensorsCheckpoint(path: input)

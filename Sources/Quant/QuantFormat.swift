@@ -100,7 +100,7 @@ public enum ScaleGranularity: Equatable, Hashable, Sendable, CustomStringConvert
         case "channel": self = .channel
         default:
             guard s.hasPrefix("block:"), let n = Int(s.dropFirst(6)), n >= 2, n <= 65536, n % 2 == 0 else {
-                throw TensorError.invalidArgument("scale '\(s)': expected none, tensor, channel or block:N (N even)")
+                throw TensorError.invalidArgument("scale '\(s)': expected none, tensor, channel or block:N (N even, 2 to 65536)")
             }
             self = .block(n)
         }

@@ -142,7 +142,12 @@ final class CommandLineOptionTests: XCTestCase {
         // A safetensors format into a .gguf name is refused too (it used to write safetensors bytes there).
         let named = try run(["quantize", "in.safetensors", "out.GGUF", "--format", "int8"])
         XCTAssertNotEqual(named.status, 0)
-        XCTAssertTrue(named.log.contains("writes a safetensors file, not GGUF") && named.log.contains("Usage: majicflux quantize"), named.log)
+        XCTAssertTrue(named.log.contains("writes a safetensors file: name OUTPUT *.safetensors") && named.log.contains("or choose a gguf-* format")
+                      && named.log.contains("Usage: majicflux quantize"), named.log)
+        // Any other name too: loaders choose the reader by the extension (out.bin was written as safetensors).
+        let bin = try run(["quantize", "in.safetensors", "out.bin", "--format", "int8"])
+        XCTAssertNotEqual(bin.status, 0)
+        XCTAssertTrue(bin.log.contains("name OUTPUT *.safetensors (got out.bin)"), bin.log)
     }
 
     /// `--dit`, `--text-encoder`, `--text-encoder-2` and `--vae` are used: with those parts moved out

@@ -101,4 +101,40 @@ final class QueueProcessTests: XCTestCase {
             XCTAssertEqual((try JSONSerialization.jsonObject(with: job.body) as? [String: Any])?["status"] as? String, "done")
         }
     }
+
+    /// A front end without workers of its own says whether a worker serves its model ("waiting" with
+    /// the reason, then "ready"; it said "loading model…" forever), an A1111 request that no worker
+    /// could run is 503 (it waited forever), and an idle worker stays "idle" past several leases (it
+    /// was marked "stopped answering": only a running job's heartbeats said it was alive).
+    func testAFrontEndSaysWhetherAWorkerServesItsModelAndIdleWorkersStayAlive() async throws {
+        let database = try await PostgresTestDatabase.make()
+        let cluster = QueueCluster(database: database, model: TestConsole.tinyModel, leaseSeconds: 2)
+        addTeardownBlock {
+            cluster.stopAll()
+            await database.drop()
+        }
+        let console = try await cluster.startFrontEnd()
+        let alone = try await console.get("/api/status").json["model"] as? [String: Any]
+        XCTAssertEqual(alone?["state"] as? String, "waiting", "\(String(describing: alone))")
+        XCTAssertTrue((alone?["message"] as? String ?? "").contains("no worker serving"), "\(String(describing: alone))")
+        let refused = try await console.post("/sdapi/v1/txt2img", json: ["prompt": "nobody makes this", "steps": 1, "width": 64, "height": 64])
+        XCTAssertEqual(refused.status, 503, refused.text)
+        XCTAssertTrue(refused.text.contains("no worker serving"), refused.text)
+
+        try cluster.startWorker("w1")
+        var state = ""
+        let ready = Date().addingTimeInterval(60)
+        while state != "ready" && Date() < ready {
+            state = (try await console.get("/api/status").json["model"] as? [String: Any])?["state"] as? String ?? ""
+            if state != "ready" { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        XCTAssertEqual(state, "ready", cluster.logs)
+        // Six leases idle: every worker's sweep marks a worker silent for three leases as stopped.
+        try await Task.sleep(for: .seconds(12))
+        let status = try await console.get("/api/status").json
+        let w1 = (status["workers"] as? [[String: Any]])?.first { $0["name"] as? String == "w1" }
+        XCTAssertEqual(w1?["state"] as? String, "idle", "\(status)")
+        XCTAssertEqual((status["model"] as? [String: Any])?["state"] as? String, "ready")
+        XCTAssertTrue(status["queue_error"] is NSNull, "\(status)")
+    }
 }

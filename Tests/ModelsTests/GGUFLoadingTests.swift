@@ -40,6 +40,18 @@ final class GGUFLoadingTests: XCTestCase {
         XCTAssertEqual(bf16, bf16Reference)
     }
 
+    /// `--precision q4_k` on a DiT whose rows are no whole 256-value blocks ran as bf16 without a word:
+    /// the pipeline warns before loading (q8_0's 32-value blocks fit the tiny DiT: no warning).
+    func testAGGUFPrecisionThatHoldsNothingIsWarnedAbout() throws {
+        let files = try FluxModelFiles.resolve(modelDir: Self.dir)
+        let q4 = try FluxPipeline(files: files, precision: .q4_k).warnings
+        XCTAssertTrue(q4.contains { $0.contains("--precision q4_k: none of the DiT's") && $0.contains("256-value blocks") && $0.contains("bf16") }, "\(q4)")
+        let q8 = try FluxPipeline(files: files, precision: .q8_0).warnings
+        XCTAssertFalse(q8.contains { $0.contains("--precision") }, "\(q8)")
+        let bf16 = try FluxPipeline(files: files, precision: .bf16).warnings
+        XCTAssertFalse(bf16.contains { $0.contains("--precision") }, "\(bf16)")
+    }
+
     func testQ8_0DiTWeightsAreTheReferenceDequantization() throws {
         // Tensor by tensor: what the loader gets is gguf-py's dequantization of the file (Q8_0 blocks
         // of the bf16 weights, checked bit for bit in QuantTests), under the BFL names of the safetensors DiT.

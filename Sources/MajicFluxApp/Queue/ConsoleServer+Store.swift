@@ -16,12 +16,34 @@ extension ConsoleServer {
         try await storeCall { try await self.store.picture(file: file) }
     }
 
-    /// Every worker the store knows (this process's and, with a shared store, the others').
-    func workerStatuses() async -> [WorkerStatus] {
+    /// Every worker the store knows (this process's and, with a shared store, the others'), and the
+    /// store's error when it cannot be read (then this process's own workers only).
+    func workerStatuses() async -> (workers: [WorkerStatus], problem: String?) {
         let now = Date().timeIntervalSince1970
         let stale = max(10, store.leaseSeconds)
-        let records = (try? await store.workers()) ?? workers.map(\.snapshot)
-        return records.map { WorkerStatus($0, unresponsive: now - $0.lastSeen > stale && $0.state != .stopped) }
+        let records: [WorkerRecord], problem: String?
+        do { (records, problem) = (try await store.workers(), nil) } catch { (records, problem) = (workers.map(\.snapshot), "\(error)") }
+        return (records.map { WorkerStatus($0, unresponsive: now - $0.lastSeen > stale && $0.state != .stopped) }, problem)
+    }
+
+    /// The model's state for `/api/status`: this process's own when it runs workers; for a front end
+    /// only (`serve --no-worker`), what the live workers serving the model say: "ready" when one is
+    /// idle or busy, "loading" while one loads, else "waiting" (no worker serving it is connected).
+    /// A front end said "loading model…" forever before.
+    func modelStatus(workers statuses: [WorkerStatus]) async -> ModelStatus {
+        guard workers.isEmpty else { return await host.status() }
+        let serving = statuses.filter { $0.model == host.name }
+        if serving.contains(where: { $0.state == "idle" || $0.state == "busy" }) {
+            return ModelStatus(state: "ready", name: host.name, message: "model ready on \(serving.filter { $0.state == "idle" || $0.state == "busy" }.count) worker(s)", seconds: 0)
+        }
+        if serving.contains(where: { $0.state == "loading" }) {
+            return ModelStatus(state: "loading", name: host.name, message: "a worker is loading the model", seconds: 0)
+        }
+        let others = Set(statuses.filter { ["idle", "busy", "loading"].contains($0.state) }.map(\.model)).sorted()
+        return ModelStatus(state: "waiting", name: host.name,
+                           message: "no worker serving \(host.name) is connected: jobs wait for one (majicflux worker --queue ...)"
+                               + (others.isEmpty ? "" : "; connected workers serve \(others.joined(separator: ", "))"),
+                           seconds: 0)
     }
 
     private func storeCall<T>(_ body: () async throws -> T) async throws -> T {

@@ -105,10 +105,16 @@ final class GenerationWorker: @unchecked Sendable {
             $0.message = status.state == "ready" ? nil : status.message
         }
         let broken = status.state != "ready"
-        var lastSweep = 0.0
+        var lastSweep = 0.0, lastSeen = ProcessInfo.processInfo.systemUptime
         while !isStopping {
+            // An idle worker says it is alive too (a running job's heartbeats do it then): front ends
+            // mark a worker silent for a few leases as stopped, and an idle one looked dead.
+            if ProcessInfo.processInfo.systemUptime - lastSeen > min(heartbeatSeconds * 5, max(1, store.leaseSeconds / 3)) {
+                lastSeen = ProcessInfo.processInfo.systemUptime
+                await update { _ in }
+            }
             if broken && !failJobsWhenBroken {
-                await wake.wait(timeout: pollSeconds)
+                await wake.wait(timeout: min(pollSeconds, max(1, store.leaseSeconds / 3)))
                 continue
             }
             // Jobs of workers that died come back to the queue (every worker and front end sweeps).
@@ -129,10 +135,11 @@ final class GenerationWorker: @unchecked Sendable {
                 continue
             }
             if claimed.isEmpty {
-                await wake.wait(timeout: pollSeconds)
+                await wake.wait(timeout: min(pollSeconds, max(1, store.leaseSeconds / 3)))
                 continue
             }
             if claimed.count == 1 { await run(claimed[0]) } else { await runBatch(claimed) }
+            lastSeen = ProcessInfo.processInfo.systemUptime  // the job's heartbeats said it meanwhile
         }
         try? await store.removeWorker(id)
     }

@@ -214,10 +214,14 @@ async function pollStatus() {
     } else if (s.model.state === 'ready') {
       badge.textContent = `模型就绪 (model ready) · ${s.model.name}` + (s.waiting ? ` · 排队 (queued) ${s.waiting}` : '');
       delay = 5000;
+    } else if (s.model.state === 'waiting') {
+      badge.textContent = `等待工作进程 (no worker yet): ${s.model.message}`;
+      delay = 3000;
     } else {
       badge.textContent = `模型加载失败 (model failed to load): ${s.model.message}`;
       delay = 10000;
     }
+    if (s.queue_error) { badge.className = 'badge failed'; badge.textContent = `队列不可用 (queue unavailable): ${s.queue_error}`; delay = 3000; }
     renderWorkers(s.workers || [], s.running, s.waiting);
     if (s.limits && s.limits.max_pixels !== maxPixels) { maxPixels = s.limits.max_pixels; renderAspects(); }
     if (!sizeDefaulted && s.defaults && s.defaults.width) {

@@ -15,6 +15,7 @@ h2 { margin: 0 0 10px; font-size: 1.1rem; }
 .sub { margin: 2px 0 0; color: var(--muted); font-size: .9rem; }
 .badge { padding: 6px 12px; border-radius: 999px; font-size: .85rem; border: 1px solid var(--line); background: var(--card); }
 .badge.loading { color: #8a5a00; background: #fff7e0; border-color: #f1d58a; }
+.badge.waiting { color: #8a5a00; background: #fff7e0; border-color: #f1d58a; }
 .badge.ready { color: #1b6e35; background: #e7f6ec; border-color: #9fd8b2; }
 .badge.failed { color: var(--bad); background: var(--bad-soft); border-color: #f2b8b5; }
 main { display: grid; grid-template-columns: minmax(320px, 460px) 1fr; gap: 16px; max-width: 1320px; margin: 0 auto; }

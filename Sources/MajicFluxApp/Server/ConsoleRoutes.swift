@@ -168,14 +168,15 @@ extension ConsoleServer {
 
     func status() async -> ServerStatus {
         let counts = await queue.counts()
-        return ServerStatus(model: await host.status(), running: counts.running, waiting: counts.waiting,
+        let (workers, problem) = await workerStatuses()
+        return ServerStatus(model: await modelStatus(workers: workers), running: counts.running, waiting: counts.waiting,
                             limits: .init(max_pixels: configuration.maxPixels, max_steps: ServerConfiguration.maxSteps,
                                           max_body_bytes: configuration.maxBodyBytes, max_queued_jobs: configuration.maxQueuedJobs,
                                           max_image_bytes: configuration.imageLimits.maxImageBytes,
                                           max_upload_bytes: configuration.imageLimits.maxUploadBytes,
                                           max_input_pixels: configuration.imageLimits.maxInputPixels),
                             defaults: .init(configuration.jobDefaults(model: host.preset)),
-                            workers: await workerStatuses(), queue: store.kind)
+                            workers: workers, queue: store.kind, queue_error: problem.map { "the job store (\(store.kind)) cannot be read: \($0.prefix(300))" })
     }
 }
 
@@ -227,8 +228,11 @@ struct ServerStatus: Codable {
     /// Every worker of the job store (`WorkerStatus`), and the store's kind ("sqlite", "postgres").
     var workers: [WorkerStatus] = []
     var queue: String = "sqlite"
+    /// Why the job store cannot be read now (a PostgreSQL server down); null when it answers. The
+    /// counts and workers are then this process's view only (an empty queue looked healthy).
+    var queue_error: String? = nil
 
-    private enum CodingKeys: String, CodingKey { case model, running, waiting, limits, defaults, workers, queue }
+    private enum CodingKeys: String, CodingKey { case model, running, waiting, limits, defaults, workers, queue, queue_error }
 
     /// `running` is always present: `null` when idle, as docs/API.md shows (the synthesized
     /// encoder would leave the key out).
@@ -241,6 +245,7 @@ struct ServerStatus: Codable {
         try c.encode(defaults, forKey: .defaults)
         try c.encode(workers, forKey: .workers)
         try c.encode(queue, forKey: .queue)
+        try c.encode(queue_error, forKey: .queue_error)
     }
 }
 

@@ -154,7 +154,8 @@ actor ModelHost {
 
 /// Whether the model can take jobs yet.
 struct ModelStatus: Codable, Sendable {
-    /// "loading", "ready" or "failed".
+    /// "loading", "ready" or "failed"; for a front end without workers of its own also "waiting" (no
+    /// worker serving the model is connected).
     var state: String
     var name: String
     var message: String

@@ -101,6 +101,7 @@ public final class FluxPipeline {
         _ = try files.vaeConfig.map { try ConfigFile.load(AutoencoderConfig.self, path: $0, what: "VAE config") }
         var warnings: [String] = []
         preset = try ModelPreset.detect(files: files, warnings: &warnings)
+        if let note = try Self.ggufHoldingNote(files, precision: precision) { warnings.append(note) }
         schedulerConfig = preset.scheduler
         preferredSequenceLength = preset.sequenceLength
         preferredImageSize = preset.imageSize

@@ -235,6 +235,11 @@ extension PostgresJobStore {
             UPDATE majicflux_workers SET state = 'stopped', job_id = NULL, message = 'stopped answering'
             WHERE state <> 'stopped' AND last_seen < now() - make_interval(secs => \(leaseSeconds * 3))
             """, "marking silent workers")
+        // Workers silent for an hour are gone for good (a killed one stayed in the list forever, and a
+        // restarted one under the same name showed twice).
+        try await run("""
+            DELETE FROM majicflux_workers WHERE last_seen < now() - make_interval(secs => \(max(3600, leaseSeconds * 10)))
+            """, "removing long-silent workers")
         return try rows.map { try $0.decode((String, String).self) }.map { (id: $0.0, status: $0.1) }
     }
 

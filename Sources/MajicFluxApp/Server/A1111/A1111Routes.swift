@@ -210,6 +210,12 @@ extension ConsoleServer {
     /// Queues the pictures, waits for them, and answers as A1111 does: base64 PNGs, the parameters,
     /// and `info` (a JSON string) whose `infotexts` are the pictures' own `parameters` text.
     func a1111Generate(_ job: A1111Request, body: [String: JSONValue], activity: A1111Activity) async throws -> Response {
+        // A front end without workers of its own, and no worker serving the model connected: the
+        // request would wait for pictures that nobody makes (an A1111 client blocks on it).
+        if workers.isEmpty {
+            let model = await modelStatus(workers: await workerStatuses().workers)
+            if model.state == "waiting" { throw A1111Error(status: .serviceUnavailable, message: model.message, field: nil) }
+        }
         var pictures = job.pictures
         do {
             let uses = try await loras.uses(job.loras)
