@@ -342,6 +342,40 @@ final class A1111APITests: XCTestCase {
         XCTAssertEqual(active?.count, 0, "nothing of the batch is left in the queue")
     }
 
+    /// A picture of an A1111 request cancelled elsewhere (the console's cancel here; an interrupt
+    /// through another front end of a shared queue alike) stops the whole request, as A1111's
+    /// interrupt does, and the answer says `interrupted` (the rest of the batch ran, and it said false).
+    func testACancelFromElsewhereInterruptsTheRequest() async throws {
+        let console = self.console!
+        let run = Task { try await console.post("/sdapi/v1/txt2img", json: [
+            "prompt": "slow elsewhere", "seed": 1, "n_iter": 3, "steps": 100, "width": 256, "height": 256]) }
+        var running: String?
+        for _ in 0..<2000 where running == nil {
+            let jobs = try await console.get("/api/jobs").json["jobs"] as? [[String: Any]] ?? []
+            running = jobs.first { $0["status"] as? String == "running" && ($0["step"] as? Int ?? 0) >= 1 }?["id"] as? String
+            if running == nil { try await Task.sleep(nanoseconds: 5_000_000) }
+        }
+        let id = try XCTUnwrap(running, "the request's first picture was seen running")
+        let cancel = try await console.send("DELETE", "/api/jobs/\(id)")
+        XCTAssertEqual(cancel.status, 200, cancel.text)
+        let r = try await run.value
+        XCTAssertEqual(r.status, 200, r.text)
+        XCTAssertEqual((r.json["images"] as? [Any])?.count, 0, "no picture of the request was made")
+        let info = try infoOf(r)
+        XCTAssertEqual(info["interrupted"] as? Bool, true, "\(info)")
+        XCTAssertEqual(info["pictures_not_made"] as? Int, 3)
+        // The next picture may have started meanwhile: it stops at its next step.
+        var active: [Any]? = nil
+        for _ in 0..<200 {
+            active = try await console.get("/api/jobs").json["jobs"] as? [Any]
+            if active?.isEmpty == true { break }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        XCTAssertEqual(active?.count, 0, "nothing of the request is left in the queue")
+        let made = try await console.get("/api/history").json["items"] as? [[String: Any]] ?? []
+        XCTAssertFalse(made.contains { ($0["parameters"] as? [String: Any])?["prompt"] as? String == "slow elsewhere" }, "none was made after all")
+    }
+
     /// A request that waits longer than the idle timeout for its pictures is not cut: the timeout
     /// is for clients that stop sending, not for answers being made.
     func testALongRequestOutlivesTheIdleTimeout() async throws {

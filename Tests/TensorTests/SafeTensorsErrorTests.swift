@@ -124,6 +124,11 @@ final class SafeTensorsErrorTests: XCTestCase {
         for name in ["F64", "Q4_0", "f32", ""] {
             assertBadHeader(#"{"a": {"dtype": "\#(name)", "shape": [1], "data_offsets": [0, 4]}}"#, "unknownDType", containing: "'\(name)'")
         }
+        // safetensors' own types this program does not read are named as such (they said "unknown").
+        for name in ["F64", "I16"] {
+            assertBadHeader(#"{"a": {"dtype": "\#(name)", "shape": [1], "data_offsets": [0, 8]}}"#, "unknownDType", containing: "is a safetensors type this program does not read")
+        }
+        assertBadHeader(#"{"a": {"dtype": "Q4_0", "shape": [1], "data_offsets": [0, 4]}}"#, "unknownDType", containing: "unknown dtype 'Q4_0'")
     }
 
     func testBadShapes() {

@@ -18,7 +18,12 @@ public enum TensorError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .io(let path, let reason): return "\(path): \(reason)"
         case .corrupt(let path, let reason): return "\(path): corrupt file: \(reason)"
-        case .unknownDType(let path, let name): return "\(path): unknown dtype '\(name)'"
+        case .unknownDType(let path, let name):
+            // safetensors' own types this program does not compute with, told apart from nonsense.
+            let valid = ["F64", "I16", "U16", "U32", "U64", "C64", "F8_E8M0", "E8M0", "F4", "F6_E2M3", "F6_E3M2"]
+            let supported = DType.allCases.map(\.safetensorsName).joined(separator: ", ")
+            return valid.contains(name) ? "\(path): dtype '\(name)' is a safetensors type this program does not read (it reads \(supported)); convert the file"
+                : "\(path): unknown dtype '\(name)'"
         case .missingTensor(let name, let path): return "\(path): no tensor named '\(name)'"
         case .shapeMismatch(let s): return "shape mismatch: \(s)"
         case .invalidArgument(let s): return "invalid argument: \(s)"

@@ -18,6 +18,9 @@ final class A1111Activity: @unchecked Sendable {
         var preview: String?
         var interrupted = false
         var skipped = false
+        /// Jobs stopped by `/skip` (the batch goes on); any other cancel of one of its jobs (an
+        /// interrupt through another front end, the console's cancel) stops the batch.
+        var skippedJobs: Set<String> = []
     }
 
     func register(_ jobIDs: [String]) -> Int {
@@ -48,7 +51,15 @@ final class A1111Activity: @unchecked Sendable {
         }
     }
 
-    func markSkipped(_ id: Int) { lock.withLock { batches[id]?.skipped = true } }
+    func markSkipped(_ id: Int, job: String) {
+        lock.withLock {
+            batches[id]?.skipped = true
+            batches[id]?.skippedJobs.insert(job)
+        }
+    }
+
+    /// Whether `job` of batch `id` was stopped by `/skip` (not an interrupt).
+    func wasSkipped(_ id: Int, job: String) -> Bool { lock.withLock { batches[id]?.skippedJobs.contains(job) ?? false } }
 
     func isInterrupted(_ id: Int) -> Bool { lock.withLock { batches[id]?.interrupted ?? false } }
 

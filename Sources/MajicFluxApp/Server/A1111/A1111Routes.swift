@@ -258,6 +258,11 @@ extension ConsoleServer {
                 made.append((k, entry))
             } else if end.status == "failed" {
                 failure = end.error ?? "the job failed"
+            } else if end.status == "cancelled" && !activity.wasSkipped(batch, job: id) {
+                // Cancelled elsewhere (an interrupt through another front end, the console): the
+                // whole request stops, as A1111's interrupt does; its other pictures may run on
+                // other workers now.
+                for other in activity.interrupt(batch) where other != id { _ = try? await queue.cancel(other) }
             }
         }
         if let failure { throw A1111Error(status: .internalServerError, message: failure, field: nil) }
@@ -375,7 +380,7 @@ extension ConsoleServer {
                 for other in activity.interrupt(found.id) { _ = try? await queue.cancel(other) }
                 return
             }
-            activity.markSkipped(found.id)
+            activity.markSkipped(found.id, job: id)
         }
         _ = try? await queue.cancel(id)
     }
