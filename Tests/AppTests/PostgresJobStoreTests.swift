@@ -325,6 +325,11 @@ final class PostgresJobStoreTests: XCTestCase {
             XCTAssertTrue(text.contains("connecting"), text)
             XCTAssertFalse(text.contains("s3cret"), text)
         }
+        // The pool's own error when the server went away under a running store (it named only
+        // "connectionCreationCircuitBreakerTripped") says what it means.
+        struct PoolError: Error, CustomStringConvertible { var description = "ConnectionPoolError(base: _ConnectionPoolModule.ConnectionPoolError.Base.connectionCreationCircuitBreakerTripped)" }
+        let tripped = try PostgresURL("postgres://a:hidden@db.example:5432/q").explain(PoolError(), doing: "queueing a job").description
+        XCTAssertTrue(tripped.contains("cannot connect") && tripped.contains("db.example:5432") && tripped.contains("queueing a job"), tripped)
         do {
             _ = try PostgresURL("mysql://a:hidden@host/db")
             XCTFail("a MySQL URL was accepted")

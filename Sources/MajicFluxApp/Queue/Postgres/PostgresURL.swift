@@ -111,7 +111,17 @@ extension PostgresURL {
         if let e = error as? PostgresTransactionError {
             return reason(e.closureError ?? e.beginError ?? e.commitError ?? e.rollbackError ?? QueueURLError("a transaction failed"))
         }
-        guard let p = error as? PSQLError else { return String(describing: error) }
+        guard let p = error as? PSQLError else {
+            // postgres-nio's pool (module _ConnectionPoolModule, not imported here) says only
+            // "ConnectionPoolError(base: connectionCreationCircuitBreakerTripped)" when no connection
+            // could be made for a while: the server is down or unreachable.
+            let text = String(describing: error)
+            if text.contains("connectionCreationCircuitBreakerTripped") {
+                return "cannot connect: no connection could be made for a while (is the server running and the host/port right?)"
+            }
+            if text.contains("ConnectionPoolError") && text.contains("poolShutdown") { return "the connection pool is closed" }
+            return text
+        }
         if let info = p.serverInfo, let message = info[.message] {
             let code = info[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
             let detail = info[.detail].map { "; \($0)" } ?? ""
