@@ -27,6 +27,17 @@ final class JobStoreCrashTests: XCTestCase {
         return console
     }
 
+    /// `majicflux serve` on the tiny model in a process of its own, ready.
+    private func launchServe(_ folder: String) async throws -> (Process, TestConsole) {
+        let (p, log) = try TestConsole.launch(try TestConsole.executable(), [
+            "serve", "--model", TestConsole.tinyModel, "--device", "cpu", "--port", "0", "--output-dir", folder,
+            "--max-sequence-length", "8"])
+        processes.append(p)
+        let console = try await TestConsole.remote(process: p, log: log)
+        try await console.waitUntilReady()
+        return (p, console)
+    }
+
     private func history(_ console: TestConsole) async throws -> [[String: Any]] {
         try await console.get("/api/history").json["items"] as? [[String: Any]] ?? []
     }
@@ -98,12 +109,7 @@ final class JobStoreCrashTests: XCTestCase {
     /// 503 (not a 200 without pictures), and after the restart every job runs, each once.
     func testStoppedServerKeepsItsQueueForTheRestart() async throws {
         let folder = TestConsole.freshOutputDirectory()
-        let (p, log) = try TestConsole.launch(try TestConsole.executable(), [
-            "serve", "--model", TestConsole.tinyModel, "--device", "cpu", "--port", "0", "--output-dir", folder,
-            "--max-sequence-length", "8"])
-        processes.append(p)
-        let console = try await TestConsole.remote(process: p, log: log)
-        try await console.waitUntilReady()
+        let (p, console) = try await launchServe(folder)
         var submitted: [String] = []
         // Jobs long enough (512x512, 100 steps each) that the queue cannot drain while the test
         // sets up the stop.
@@ -143,12 +149,7 @@ final class JobStoreCrashTests: XCTestCase {
     /// before, and the later jobs could finish first.
     func testKilledServersRunningJobRunsFirstAfterTheRestart() async throws {
         let folder = TestConsole.freshOutputDirectory()
-        let (p, log) = try TestConsole.launch(try TestConsole.executable(), [
-            "serve", "--model", TestConsole.tinyModel, "--device", "cpu", "--port", "0", "--output-dir", folder,
-            "--max-sequence-length", "8"])
-        processes.append(p)
-        let console = try await TestConsole.remote(process: p, log: log)
-        try await console.waitUntilReady()
+        let (p, console) = try await launchServe(folder)
         var submitted: [String] = []
         for (i, steps) in [100, 2, 2].enumerated() {
             let job = try await console.submit(["prompt": "kill job \(i)", "seed": i, "steps": steps, "width": 512, "height": 512])

@@ -18,6 +18,8 @@ final class WorkerLockFiles: @unchecked Sendable {
     private let lock = NSLock()
     /// Worker id -> the open descriptor holding its lock.
     private var held: [String: Int32] = [:]
+    /// Workers whose lock could not be taken: tried once (a worker registers again every few seconds).
+    private var given: Set<String> = []
 
     init(directory: String) {
         folder = directory + "/.majicflux-workers"
@@ -27,7 +29,7 @@ final class WorkerLockFiles: @unchecked Sendable {
     /// logged: the worker is then judged by its lease alone, as before.
     func hold(_ workerID: String) {
         lock.withLock {
-            guard held[workerID] == nil else { return }
+            guard held[workerID] == nil, given.insert(workerID).inserted else { return }
             try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             let fd = open(path(workerID), O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
             guard fd >= 0 else { return Console.info("worker \(workerID): no lock file (\(String(cString: strerror(errno)))); its jobs rely on the lease") }
@@ -42,6 +44,7 @@ final class WorkerLockFiles: @unchecked Sendable {
     /// Lets `workerID`'s lock go and removes its file (a worker that stops cleanly).
     func release(_ workerID: String) {
         lock.withLock {
+            given.remove(workerID)
             guard let fd = held.removeValue(forKey: workerID) else { return }
             unlink(path(workerID))
             close(fd)

@@ -47,7 +47,7 @@ extension T5Config: ValidatedConfig {
     /// quarter of them are exact offsets) and a maximum distance beyond those exact offsets.
     public func validate(path: String) throws {
         let c = ConfigCheck(path: path)
-        if let modelType, !["t5", "umt5", "mt5", "t5encoder"].contains(modelType) {
+        if let modelType, !["t5", "umt5", "mt5"].contains(modelType) {
             throw ModelError.badConfig(path: path, reason: "model_type \"\(modelType.prefix(40))\" is not a T5 encoder's config (t5): another component's file?")
         }
         try c.int("vocab_size", vocabSize, ConfigBounds.vocab)
