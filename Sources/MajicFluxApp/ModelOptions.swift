@@ -73,9 +73,20 @@ struct ModelOptions: ParsableArguments {
         FileManager.default.fileExists(atPath: path + "/model_index.json") || FileManager.default.fileExists(atPath: path + "/transformer")
     }
 
-    var displayName: String {
-        let base = dit ?? model ?? "default"
-        return (base as NSString).lastPathComponent
+    /// The served model's name (the page, the A1111 API, jobs' matching of workers, the infotext's
+    /// Model): the `--dit` file's or the model folder's name. A DiT under a name every diffusers
+    /// folder uses is named by the folder holding it (`.../majicflus/transformer/diffusion_pytorch_model.safetensors`
+    /// is "majicflus"): a worker registered as "diffusion_pytorch_model.safetensors" matched nothing.
+    var displayName: String { Self.displayName(dit: dit, model: model) }
+
+    static func displayName(dit: String?, model: String?) -> String {
+        var path = (dit ?? model ?? "default") as NSString
+        let generic: Set<String> = ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json",
+                                    "model.safetensors", "transformer"]
+        while generic.contains(path.lastPathComponent), !path.deletingLastPathComponent.isEmpty, path.deletingLastPathComponent != "/" {
+            path = path.deletingLastPathComponent as NSString
+        }
+        return path.lastPathComponent
     }
 
     /// The backend for `--device`, chosen by the library (`ComputeDevice.makeBackend(for:)`): `auto`

@@ -31,6 +31,37 @@ final class ConsoleBrowserTests: XCTestCase {
         try await ChromeDevTools.drive(console) { try await driveLoRAs($0, console) }
     }
 
+    /// Reloading the page while its job runs brings the job back (progress, Cancel); a picture made
+    /// by someone else (here through the API) and the last pictures of a batch reach the history
+    /// without a reload. The page followed only the jobs it had submitted since it was loaded.
+    func testAReloadedPageFollowsItsJobAndTheHistoryFollowsTheQueue() async throws {
+        var configuration = try TestConsole.configuration(outputDirectory: TestConsole.freshOutputDirectory())
+        configuration.maxPixels = 1024 * 1024  // a job long enough to reload the page during it
+        let console = try await TestConsole.start(configuration: configuration)
+        try await ChromeDevTools.drive(console) { browser in
+            func value(_ js: String) async throws -> Any? { try await browser.evaluate(js) }
+            try await browser.openConsole(console)
+            _ = try await value("""
+                (() => { const f = (id, v) => { const e = document.getElementById(id); e.value = v; e.dispatchEvent(new Event('input')); };
+                  f('width', '1024'); f('height', '1024'); f('steps', '50'); f('prompt', 'a long job'); })()
+                """)
+            try await browser.click(selector: "#generate")
+            try await browser.waitFor("document.getElementById('progress-text').textContent.includes('/50')", timeout: 30)
+            try await browser.call("Page.reload")
+            try await browser.waitFor("document.readyState === 'complete'", timeout: 20)
+            // Back after the reload: its progress and a Cancel button that stops it.
+            try await browser.waitFor("document.getElementById('progress-text').textContent.includes('/50') && !document.getElementById('cancel').disabled", timeout: 20)
+            try await browser.click(selector: "#cancel")
+            try await browser.waitFor("document.getElementById('job-status').textContent.includes('已取消')", timeout: 30)
+
+            // Two pictures through the API (another user, or a batch's later jobs): listed without a reload.
+            for seed in [5, 6] {
+                _ = try await console.submit(["prompt": "made elsewhere", "seed": seed, "steps": 2, "width": 64, "height": 64])
+            }
+            try await browser.waitFor("[...document.querySelectorAll('#history .item .cap')].filter((c) => c.textContent === 'made elsewhere').length === 2", timeout: 30)
+        }
+    }
+
     private func driveLoRAs(_ browser: ChromeDevTools, _ console: TestConsole) async throws {
         func value(_ js: String) async throws -> Any? { try await browser.evaluate(js) }
         func setField(_ selector: String, _ text: String) async throws {

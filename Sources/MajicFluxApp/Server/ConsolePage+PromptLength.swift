@@ -45,7 +45,11 @@ const promptTokens = (() => {
                                                     body: JSON.stringify({ prompt: text, max_sequence_length: length.value.trim() }) });
       if (!r.ok) { if (n === asked[field]) { out.textContent = ''; } return; }
       a = await r.json();
-    } catch (e) { return; }
+    } catch (e) {
+      // Not counted (the server is away): no stale count of other words; the next good status counts again.
+      if (n === asked[field]) { out.textContent = ''; out.classList.remove('over'); out.title = ''; }
+      return;
+    }
     if (n !== asked[field]) return;  // a newer count is on its way
     let line = `T5 ${a.t5_tokens}/${a.t5_limit} · CLIP ${a.clip_tokens}/${a.clip_limit} 词元 (tokens)`;
     if (a.t5_truncated) {

@@ -26,6 +26,11 @@ let userGuided = false;
 let styles = loadStyles();
 let loraList = [];            // the LoRA folder's files (GET /api/loras)
 let chosen = [];              // the LoRAs the next job uses: {name, weight (text as typed)}
+let lastQueue = '';           // running id and waiting count at the last status poll: a change reloads the history
+let unreachable = false;      // the last status poll failed: the next good one clears the connection error
+const OWN_JOBS = 'majicflux.jobs';   // ids this browser submitted, so a reload (or another tab) follows them again
+function ownJobs() { try { return JSON.parse(localStorage.getItem(OWN_JOBS) || '[]'); } catch (e) { return []; } }
+function rememberJobs(ids) { try { localStorage.setItem(OWN_JOBS, JSON.stringify(ownJobs().concat(ids).slice(-32))); } catch (e) {} }
 
 // ---- styles -------------------------------------------------------------------------------
 function loadStyles() {
@@ -198,6 +203,27 @@ $('width').addEventListener('input', () => { userSized = true; markAspect(); });
 $('height').addEventListener('input', () => { userSized = true; markAspect(); });
 $('steps').addEventListener('input', () => { userStepped = true; $('steps-value').textContent = $('steps').value; });
 $('guidance').addEventListener('input', () => { userGuided = true; });
+
+// ---- the form survives a reload: the fields the user edited are kept in this browser -------------
+const FORM = 'majicflux.form';
+const FORM_FIELDS = ['prompt', 'negative', 'seed', 'steps', 'width', 'height', 'guidance', 'cfg'];
+function saveField(id) {
+  try {
+    const f = JSON.parse(localStorage.getItem(FORM) || '{}');
+    f[id] = $(id).value;
+    localStorage.setItem(FORM, JSON.stringify(f));
+  } catch (e) {}
+}
+function restoreForm() {
+  let f = null;
+  try { f = JSON.parse(localStorage.getItem(FORM) || 'null'); } catch (e) {}
+  if (!f || typeof f !== 'object') return;
+  for (const id of FORM_FIELDS) if (typeof f[id] === 'string') $(id).value = f[id];
+  if ('width' in f || 'height' in f) userSized = true;   // not replaced by the model's size
+  if ('steps' in f) { userStepped = true; $('steps-value').textContent = $('steps').value; }
+  if ('guidance' in f) userGuided = true;
+}
+for (const id of FORM_FIELDS) $(id).addEventListener('input', () => saveField(id));
 $('dice').addEventListener('click', () => { $('seed').value = '-1'; });
 $('reuse-seed').addEventListener('click', () => { if (lastSeed !== null) $('seed').value = String(lastSeed); });
 
@@ -223,6 +249,11 @@ async function pollStatus() {
     }
     if (s.queue_error) { badge.className = 'badge failed'; badge.textContent = `队列不可用 (queue unavailable): ${s.queue_error}`; delay = 3000; }
     renderWorkers(s.workers || [], s.running, s.waiting);
+    // Pictures made by other tabs, other users, or a batch's later jobs: the history follows the queue.
+    const queue = `${s.running}|${s.waiting}`;
+    if (queue !== lastQueue) { lastQueue = queue; loadHistory(); adoptOwnJob(); }
+    if (s.running || s.waiting) delay = Math.min(delay, 1500);
+    if (unreachable) { unreachable = false; if ($('error').dataset.kind === 'connection') hideError(); promptTokens.update(); }
     if (s.limits && s.limits.max_pixels !== maxPixels) { maxPixels = s.limits.max_pixels; renderAspects(); }
     if (!sizeDefaulted && s.defaults && s.defaults.width) {
       sizeDefaulted = true;
@@ -239,6 +270,7 @@ async function pollStatus() {
   } catch (e) {
     $('model-status').className = 'badge failed';
     $('model-status').textContent = '无法连接服务器 (server unreachable)';
+    unreachable = true;
     delay = 3000;
   }
   setTimeout(pollStatus, delay);
@@ -267,8 +299,20 @@ function renderWorkers(workers, running, waiting) {
 }
 
 // ---- jobs -------------------------------------------------------------------------------
-function showError(message) { const e = $('error'); e.textContent = message; e.hidden = false; }
-function hideError() { $('error').hidden = true; $('error').textContent = ''; }
+function showError(message, kind) { const e = $('error'); e.textContent = message; e.hidden = false; e.dataset.kind = kind || ''; }
+function hideError() { $('error').hidden = true; $('error').textContent = ''; $('error').dataset.kind = ''; }
+
+// A job this browser submitted that is still waiting or running (after a reload, or from another
+// tab) comes back into the result panel, with its progress and its Cancel button.
+async function adoptOwnJob() {
+  if (current && followed.has(current)) return;
+  const mine = ownJobs();
+  for (const id of mine.slice().reverse()) {
+    let snap;
+    try { const r = await fetch(`/api/jobs/${id}`, { cache: 'no-store' }); if (!r.ok) continue; snap = await r.json(); } catch (e) { return; }
+    if (snap.status === 'queued' || snap.status === 'running') { if (!(current && followed.has(current))) follow(snap); return; }
+  }
+}
 
 async function submit(ev) {
   ev.preventDefault();
@@ -292,10 +336,12 @@ async function submit(ev) {
     r = await fetch('/api/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
     j = await r.json().catch(() => ({ error: `HTTP ${r.status}` }));
   } catch (e) {
-    showError('无法连接服务器 (cannot reach the server): ' + e);
+    showError('无法连接服务器 (cannot reach the server; is it running?)', 'connection');
     return;
   }
-  if (!r.ok) { showError(j.error || `HTTP ${r.status}`); return; }
+  if (!r.ok) { showError('请求被拒绝 (refused): ' + (j.error || `HTTP ${r.status}`)); return; }
+  rememberJobs(j.batch || [j.id]);
+  for (const id of FORM_FIELDS) saveField(id);   // what was sent comes back after a reload
   follow(j);
 }
 
@@ -328,7 +374,11 @@ function follow(snap) {
   es.onerror = () => {
     if (es.readyState === EventSource.CLOSED && followed.has(snap.id)) {
       followed.delete(snap.id);
-      if (snap.id === current) { showError('与服务器的连接已断开 (lost the connection to the server)'); setBusy(false); }
+      if (snap.id === current) {
+        showError('与服务器的连接已断开 (lost the connection to the server)', 'connection'); setBusy(false);
+        $('job-status').textContent = '连接已断开 (connection lost)'; $('progress-text').textContent = '';
+        current = null;   // the next good status poll follows it again if it still waits or runs
+      }
     }
   };
 }
@@ -366,7 +416,7 @@ function showFinal(s) {
     showImage(s.history);
   } else if (s.status === 'cancelled') {
     st.textContent = '已取消 (cancelled)';
-    $('progress-text').textContent = s.error || '';
+    $('progress-text').textContent = s.error && s.error !== 'cancelled' ? s.error : '';
     $('result-image').hidden = true; $('placeholder').hidden = false;
   } else {
     st.textContent = '失败 (failed)';
@@ -381,7 +431,11 @@ function showImage(h) {
   const img = $('result-image');
   img.classList.remove('preview');
   img.dataset.final = '';
-  img.onload = () => { img.dataset.final = '1'; };
+  img.onload = () => {
+    img.dataset.final = '1';
+    // The picture's own size: the hires fix makes it larger than the request's width and height.
+    $('result-meta').textContent = $('result-meta').textContent.replace(/ · \d+×\d+ · /, ` · ${img.naturalWidth}×${img.naturalHeight} · `);
+  };
   img.src = h.url;
   img.hidden = false;
   $('placeholder').hidden = true;
@@ -411,7 +465,13 @@ async function loadHistory() {
     const card = document.createElement('div'); card.className = 'item';
     const img = document.createElement('img');
     img.src = h.url; img.loading = 'lazy'; img.alt = p.prompt; img.title = '查看 (view)';
-    img.addEventListener('click', () => { current = null; setBusy(false); showImage(h); $('job-status').textContent = `历史 (history) · 种子 (Seed) ${p.seed}`; });
+    img.addEventListener('click', () => {
+      current = null; setBusy(false); showImage(h); hideError();
+      $('job-status').textContent = `历史 (history) · 种子 (Seed) ${p.seed}`;
+      $('progress-text').textContent = `${p.steps} 步 (steps) · 用时 (took) ${seconds(h.seconds)}`;
+      $('progress-bar').style.width = '100%';
+    });
+    img.addEventListener('load', () => { sub.textContent = `${img.naturalWidth}×${img.naturalHeight} · ${p.steps} 步 · seed ${p.seed}`; });
     const cap = document.createElement('div'); cap.className = 'cap'; cap.textContent = p.prompt;
     const sub = document.createElement('div'); sub.className = 'sub2';
     sub.textContent = `${p.width}×${p.height} · ${p.steps} 步 · seed ${p.seed}`;
@@ -467,8 +527,11 @@ function reuse(p) {
 $('use-result').addEventListener('click', () => cond.useAsInput($('use-result').dataset.url));
 $('gen-form').addEventListener('submit', submit);
 $('prompt').addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) $('gen-form').requestSubmit(); });
+restoreForm();
+promptTokens.update();
 renderStyles();
 renderAspects();
+markAspect();
 pollStatus();
 loadHistory();
 loadLoras();

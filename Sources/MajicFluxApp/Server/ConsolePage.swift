@@ -36,6 +36,7 @@ enum ConsolePage {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Flux 离线图像生成控制台</title>
+<link rel="icon" href="data:,">
 <style>/*STYLE*/</style>
 </head>
 <body>
@@ -86,7 +87,7 @@ enum ConsolePage {
           <div class="inline">
             <input id="seed" type="text" inputmode="numeric" value="-1" autocomplete="off">
             <button type="button" id="dice" class="icon" title="随机种子 (random: -1)" aria-label="随机种子 (random seed)"><svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true"><rect x="3" y="3" width="18" height="18" rx="4" fill="none" stroke="currentColor" stroke-width="2"/><circle cx="8" cy="8" r="1.6" fill="currentColor"/><circle cx="16" cy="8" r="1.6" fill="currentColor"/><circle cx="12" cy="12" r="1.6" fill="currentColor"/><circle cx="8" cy="16" r="1.6" fill="currentColor"/><circle cx="16" cy="16" r="1.6" fill="currentColor"/></svg></button>
-            <button type="button" id="reuse-seed" class="icon" title="使用上次的种子 (use the last seed)">♻</button>
+            <button type="button" id="reuse-seed" class="icon" title="使用上次的种子 (use the last seed)" aria-label="使用上次的种子 (use the last seed)">♻</button>
           </div>
           <div class="hint">-1 = 随机 (random)</div>
         </div>
@@ -124,9 +125,9 @@ enum ConsolePage {
 
   <section class="card" id="result-card">
     <h2>生成结果 (Result)</h2>
-    <div id="job-status" class="status">空闲 (idle)</div>
-    <div class="progress"><div id="progress-bar"></div></div>
-    <div id="progress-text" class="hint">&nbsp;</div>
+    <div id="job-status" class="status" role="status" aria-live="polite">空闲 (idle)</div>
+    <div class="progress" role="presentation"><div id="progress-bar"></div></div>
+    <div id="progress-text" class="hint" aria-live="off">&nbsp;</div>
     <div id="result-frame" class="frame">
       <img id="result-image" alt="生成结果 (Result)" hidden>
       <div id="placeholder">图像将显示在这里 (the picture appears here)</div>

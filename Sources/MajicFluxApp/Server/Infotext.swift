@@ -104,17 +104,21 @@ enum Infotext {
     }
 
     /// A history entry's parameters from infotext; nil when it lacks the steps or the seed (not a
-    /// generation's parameters). The size falls back to the picture's.
-    static func parameters(_ text: String, width: Int, height: Int) -> JobParameters? {
+    /// generation's parameters). The size falls back to the picture's; what the text does not say
+    /// (the T5 length, the schedule without `Shift`, the guidance) comes from `preset` when given (the
+    /// served model's, as a job that leaves them out gets: an A1111 PNG loaded into the page set the
+    /// T5 length to 512 on a server serving 8), else FLUX.1-dev's defaults.
+    static func parameters(_ text: String, width: Int, height: Int, preset: ModelPreset? = nil) -> JobParameters? {
         let p = parse(text)
         guard let steps = p.fields["Steps"].flatMap({ Int($0) }), let seed = p.fields["Seed"].flatMap({ UInt64($0) }) else { return nil }
         var size = (width, height)
         if let s = p.fields["Size"]?.split(separator: "x"), s.count == 2, let w = Int(s[0]), let h = Int(s[1]) { size = (w, h) }
-        var r = GenerationRequest(prompt: p.prompt, seed: seed, steps: steps, width: size.0, height: size.1)
+        var r = preset.map { GenerationRequest(prompt: p.prompt, preset: $0, seed: seed) } ?? GenerationRequest(prompt: p.prompt, seed: seed)
+        (r.steps, r.width, r.height) = (steps, size.0, size.1)
         r.negativePrompt = p.negativePrompt
         if let g = p.fields["Distilled CFG Scale"].flatMap({ Float($0) }) { r.guidance = g }
         if let cfg = p.fields["CFG scale"].flatMap({ Float($0) }) { r.trueCFGScale = max(1, cfg) }
-        if let shift = p.fields["Shift"].flatMap({ Float($0) }) { r.schedule = .diffSynth(shift: shift) } else { r.schedule = .model }
+        if let shift = p.fields["Shift"].flatMap({ Float($0) }) { r.schedule = .diffSynth(shift: shift) } else if preset == nil { r.schedule = .model }
         r.hires = hires(p.fields, width: size.0, height: size.1)
         var parameters = JobParameters(r)
         parameters.loras = p.loras

@@ -16,7 +16,7 @@ extension ConsoleServer {
             guard let v = o["image"], !v.isNull else { throw APIError.badRequest("image is missing: send the picture as base64 text or a data URL") }
             guard let text = v.string else { throw APIError.badRequest("image must be a picture as base64 text or a data URL, got \(JobRequestParser.shown(v))") }
             let bytes = try images.base64(text, field: "image")
-            return try JSONResponse.make(try PictureParameters.read(bytes))
+            return try JSONResponse.make(try PictureParameters.read(bytes, defaults: self.configuration.jobDefaults(model: self.host.preset)))
         }
     }
 }
@@ -30,7 +30,8 @@ struct PictureParameters: Codable {
     /// Reads `bytes` (PNG, JPEG or WebP). The size comes from the picture's header when the text has
     /// none; input pictures a `majicflux` record names are left out (they are files of the server that
     /// made it). Throws a 400 naming what is missing.
-    static func read(_ bytes: [UInt8]) throws -> PictureParameters {
+    /// `defaults`: what a job that leaves a field out gets on this server, for what an infotext does not say.
+    static func read(_ bytes: [UInt8], defaults: ModelPreset? = nil) throws -> PictureParameters {
         guard let format = ImageFile.format(of: bytes) else {
             throw APIError.badRequest("image is not a PNG, JPEG or WebP picture" + (bytes.isEmpty ? " (it is empty)" : ""))
         }
@@ -46,7 +47,7 @@ struct PictureParameters: Codable {
         guard let infotext, !infotext.isEmpty else {
             throw APIError.badRequest("image carries no generation parameters (no PNG \"parameters\" text, no EXIF UserComment)")
         }
-        guard let p = Infotext.parameters(infotext, width: size.width, height: size.height) else {
+        guard let p = Infotext.parameters(infotext, width: size.width, height: size.height, preset: defaults) else {
             throw APIError.badRequest("image's parameters text has no Steps and Seed, so it is not a generation's: \"\(infotext.prefix(80))\"")
         }
         return PictureParameters(parameters: p, source: "infotext")
