@@ -68,6 +68,9 @@ final class ConsolePictureParametersTests: XCTestCase {
         let q = try XCTUnwrap(r.json["parameters"] as? [String: Any])
         XCTAssertEqual(q["prompt"] as? String, "a fox")
         XCTAssertEqual((q["loras"] as? [[String: Any]])?.first?["name"] as? String, "ink")
+        // What its text does not say is what a job leaving it out gets here: this server's T5 length
+        // (64 in the tests' configuration), not FLUX.1-dev's 512.
+        XCTAssertEqual(q["max_sequence_length"] as? Int, 64, "\(q)")
         XCTAssertEqual([q["width"] as? Int, q["height"] as? Int], [1024, 768])
 
         let bad: [([UInt8], String)] = [
