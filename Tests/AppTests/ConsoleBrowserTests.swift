@@ -54,6 +54,22 @@ final class ConsoleBrowserTests: XCTestCase {
             try await browser.click(selector: "#cancel")
             try await browser.waitFor("document.getElementById('job-status').textContent.includes('已取消')", timeout: 30)
 
+            // Two jobs: the queue lists both, the first (running) can be cancelled from its row while
+            // the result panel follows the second.
+            for prompt in ["first of two", "second of two"] {
+                _ = try await value("(() => { const e = document.getElementById('prompt'); e.value = \(ChromeDevTools.quoted(prompt)); e.dispatchEvent(new Event('input')); })()")
+                try await browser.click(selector: "#generate")
+                try await browser.waitFor("document.getElementById('job-status').textContent.includes('排队') || document.getElementById('job-status').textContent.includes('·')", timeout: 10)
+            }
+            try await browser.waitFor("document.querySelectorAll('#queue .queued-job').length === 2", timeout: 20)
+            _ = try await value("[...document.querySelectorAll('#queue .queued-job')].find((r) => r.textContent.includes('first of two')).querySelectorAll('button')[1].id = 'cancel-first'")
+            try await browser.click(selector: "#cancel-first")
+            try await browser.waitFor("[...document.querySelectorAll('#queue .queued-job')].every((r) => !r.textContent.includes('first of two'))", timeout: 30)
+            try await browser.click(selector: "#cancel")
+            try await browser.waitFor("document.querySelectorAll('#queue .queued-job').length === 0", timeout: 30)
+            let made = try await console.get("/api/history").json["items"] as? [[String: Any]] ?? []
+            XCTAssertFalse(made.contains { ($0["parameters"] as? [String: Any])?["prompt"] as? String == "first of two" }, "the first was cancelled, not made")
+
             // Two pictures through the API (another user, or a batch's later jobs): listed without a reload.
             for seed in [5, 6] {
                 _ = try await console.submit(["prompt": "made elsewhere", "seed": seed, "steps": 2, "width": 64, "height": 64])

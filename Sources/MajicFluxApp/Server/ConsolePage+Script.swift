@@ -27,6 +27,7 @@ let styles = loadStyles();
 let loraList = [];            // the LoRA folder's files (GET /api/loras)
 let chosen = [];              // the LoRAs the next job uses: {name, weight (text as typed)}
 let lastQueue = '';           // running id and waiting count at the last status poll: a change reloads the history
+let historyAge = 0;           // ms since the status poll last reloaded the history
 let unreachable = false;      // the last status poll failed: the next good one clears the connection error
 const OWN_JOBS = 'majicflux.jobs';   // ids this browser submitted, so a reload (or another tab) follows them again
 function ownJobs() { try { return JSON.parse(localStorage.getItem(OWN_JOBS) || '[]'); } catch (e) { return []; } }
@@ -251,7 +252,10 @@ async function pollStatus() {
     renderWorkers(s.workers || [], s.running, s.waiting);
     // Pictures made by other tabs, other users, or a batch's later jobs: the history follows the queue.
     const queue = `${s.running}|${s.waiting}`;
-    if (queue !== lastQueue) { lastQueue = queue; loadHistory(); adoptOwnJob(); }
+    // (Jobs quicker than a poll leave the queue as it was: the history is also read every 15 s.)
+    historyAge += delay;
+    if (queue !== lastQueue || historyAge >= 15000) { lastQueue = queue; historyAge = 0; loadHistory(); adoptOwnJob(); }
+    if (s.running || s.waiting || $('queue').childElementCount) loadQueue();
     if (s.running || s.waiting) delay = Math.min(delay, 1500);
     if (unreachable) { unreachable = false; if ($('error').dataset.kind === 'connection') hideError(); promptTokens.update(); }
     if (s.limits && s.limits.max_pixels !== maxPixels) { maxPixels = s.limits.max_pixels; renderAspects(); }
@@ -296,6 +300,33 @@ function renderWorkers(workers, running, waiting) {
   }
   const busy = workers.filter((w) => w.state === 'busy').length;
   $('workers-summary').textContent = `${workers.length} 个工作进程 (workers) · ${busy} 忙 (busy) · 排队 (queued) ${waiting || 0}`;
+}
+
+// Every waiting and running job, in run order: each can be followed in the result panel and
+// cancelled (a second job no longer hides the first, which kept running out of reach); this
+// browser's own jobs are marked.
+async function loadQueue() {
+  let jobs = [];
+  try { jobs = (await (await fetch('/api/jobs', { cache: 'no-store' })).json()).jobs || []; } catch (e) { return; }
+  const mine = new Set(ownJobs()), box = $('queue');
+  box.replaceChildren();
+  for (const j of jobs) {
+    const row = document.createElement('div');
+    row.className = 'queued-job' + (mine.has(j.id) ? ' mine' : '');
+    const text = document.createElement('span');
+    const where = j.status === 'running' ? `运行中 (running) ${j.step}/${j.total_steps}` : `排队 (queued) #${j.position + 1}`;
+    text.textContent = `${where} · ${j.parameters.prompt.slice(0, 60)} · 种子 (seed) ${j.parameters.seed}` + (mine.has(j.id) ? ' · 本浏览器 (yours)' : '');
+    const show = document.createElement('button'); show.type = 'button'; show.textContent = '查看 (Follow)';
+    show.addEventListener('click', () => follow(j));
+    const stop = document.createElement('button'); stop.type = 'button'; stop.textContent = '取消 (Cancel)';
+    stop.addEventListener('click', async () => {
+      const r = await fetch(`/api/jobs/${j.id}/cancel`, { method: 'POST' });
+      if (!r.ok) { const e = await r.json().catch(() => ({})); showError(e.error || `HTTP ${r.status}`); }
+      loadQueue();
+    });
+    row.append(text, show, stop);
+    box.appendChild(row);
+  }
 }
 
 // ---- jobs -------------------------------------------------------------------------------
@@ -346,6 +377,7 @@ async function submit(ev) {
 }
 
 function follow(snap) {
+  if (followed.has(snap.id)) { followed.get(snap.id).close(); followed.delete(snap.id); }   // followed again (the queue list)
   current = snap.id;
   const bar = $('progress-bar');
   bar.style.transition = 'none'; bar.style.width = '0%'; void bar.offsetWidth; bar.style.transition = '';

@@ -57,6 +57,9 @@ button.primary:hover:not(:disabled) { filter: brightness(1.05); }
 a.button { display: inline-block; text-decoration: none; padding: 8px 14px; border-radius: 8px; background: var(--accent-soft); color: #b8410b; border: 1px solid var(--accent); font-weight: 600; }
 .worker { font-size: .85rem; padding: 4px 0; border-bottom: 1px solid var(--line); word-break: break-word; }
 .worker.busy { color: #1b6e35; } .worker.failed, .worker.unresponsive { color: var(--bad); }
+.queued-job { display: flex; gap: 8px; align-items: center; font-size: .85rem; padding: 4px 0; border-bottom: 1px solid var(--line); }
+.queued-job span { flex: 1; word-break: break-word; } .queued-job.mine span { font-weight: 600; }
+.queued-job button { padding: 2px 8px; font-size: .8rem; }
 .gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 12px; }
 .item { border: 1px solid var(--line); border-radius: 10px; overflow: hidden; background: #fbfbfd; display: flex; flex-direction: column; }
 .item img { width: 100%; aspect-ratio: 1; object-fit: cover; cursor: pointer; background: #eceef3; }

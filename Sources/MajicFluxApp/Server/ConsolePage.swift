@@ -142,6 +142,7 @@ enum ConsolePage {
   <h2>工作进程 (Workers)</h2>
   <div id="workers-summary" class="hint"></div>
   <div id="workers"></div>
+  <div id="queue" aria-label="队列 (queue)"></div>
 </section>
 <section class="card" id="history-card">
   <h2>历史记录 (History)</h2>
