@@ -374,6 +374,7 @@ async function submit(ev) {
   rememberJobs(j.batch || [j.id]);
   for (const id of FORM_FIELDS) saveField(id);   // what was sent comes back after a reload
   follow(j);
+  loadQueue();   // at once, not at the next status poll (up to 5 s later)
 }
 
 function follow(snap) {
