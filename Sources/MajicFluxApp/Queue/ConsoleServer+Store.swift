@@ -33,9 +33,8 @@ extension ConsoleServer {
     func modelStatus(workers statuses: [WorkerStatus]) async -> ModelStatus {
         guard workers.isEmpty else { return await host.status() }
         let serving = statuses.filter { $0.model == host.name }
-        if serving.contains(where: { $0.state == "idle" || $0.state == "busy" }) {
-            return ModelStatus(state: "ready", name: host.name, message: "model ready on \(serving.filter { $0.state == "idle" || $0.state == "busy" }.count) worker(s)", seconds: 0)
-        }
+        let ready = serving.filter { $0.state == "idle" || $0.state == "busy" }.count
+        if ready > 0 { return ModelStatus(state: "ready", name: host.name, message: "model ready on \(ready) worker(s)", seconds: 0) }
         if serving.contains(where: { $0.state == "loading" }) {
             return ModelStatus(state: "loading", name: host.name, message: "a worker is loading the model", seconds: 0)
         }

@@ -106,6 +106,8 @@ final class GenerationWorker: @unchecked Sendable {
         }
         let broken = status.state != "ready"
         var lastSweep = 0.0, lastSeen = ProcessInfo.processInfo.systemUptime
+        // Waits are short enough for the alive-signal below to come within a third of a lease.
+        let idleWait = min(pollSeconds, max(1, store.leaseSeconds / 3))
         while !isStopping {
             // An idle worker says it is alive too (a running job's heartbeats do it then): front ends
             // mark a worker silent for a few leases as stopped, and an idle one looked dead.
@@ -114,7 +116,7 @@ final class GenerationWorker: @unchecked Sendable {
                 await update { _ in }
             }
             if broken && !failJobsWhenBroken {
-                await wake.wait(timeout: min(pollSeconds, max(1, store.leaseSeconds / 3)))
+                await wake.wait(timeout: idleWait)
                 continue
             }
             // Jobs of workers that died come back to the queue (every worker and front end sweeps).
@@ -135,7 +137,7 @@ final class GenerationWorker: @unchecked Sendable {
                 continue
             }
             if claimed.isEmpty {
-                await wake.wait(timeout: min(pollSeconds, max(1, store.leaseSeconds / 3)))
+                await wake.wait(timeout: idleWait)
                 continue
             }
             if claimed.count == 1 { await run(claimed[0]) } else { await runBatch(claimed) }

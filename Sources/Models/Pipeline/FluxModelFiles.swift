@@ -12,6 +12,9 @@ import Foundation
 /// - such a folder plus a separate DiT file replacing `transformer/` (the majicflus way);
 /// - explicit paths for each part (any of the fields below set by hand).
 public struct FluxModelFiles: Sendable, Equatable {
+    /// The DiT as errors name it: "transformer (PATH)".
+    var transformerComponent: String { "transformer (\(transformer))" }
+
     /// DiT weights: a `.safetensors` file, a sharded `*.index.json`, or a folder holding either.
     public var transformer: String
     /// diffusers `transformer/config.json`. The DiT's sizes are always inferred from its weights; this

@@ -8,7 +8,7 @@ extension FluxPipeline {
     /// nil when every selected Linear fits, or for other precisions. Reads the DiT file's header only.
     static func ggufHoldingNote(_ files: FluxModelFiles, precision: WeightPrecision) throws -> String? {
         guard let type = precision.ggmlType else { return nil }
-        let source = try FluxCheckpointLayout.canonical(openWeights(path: files.transformer), component: "transformer (\(files.transformer))")
+        let source = try FluxCheckpointLayout.canonical(openWeights(path: files.transformer), component: files.transformerComponent)
         let holding = GGUFBlockHolding.type(type)
         var selected = 0, dense: [String: Int] = [:]  // layer widths left dense, with counts
         for name in source.names {

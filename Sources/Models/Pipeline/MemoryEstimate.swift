@@ -93,10 +93,10 @@ extension FluxModelFiles {
 
         let ditSource = try openWeights(path: transformer, dequantizedDType: precision.ggufDequantizedDType)
         let ditWeights = MemoryModel.ditBytes(ditSource, precision: precision)
-        let canonical = try FluxCheckpointLayout.canonical(ditSource, component: "transformer (\(transformer))")
+        let canonical = try FluxCheckpointLayout.canonical(ditSource, component: transformerComponent)
         let declared = try transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
         let ditConfig = try FluxConfig.infer(shape: canonical.logicalShape(of:), names: canonical.names, declared: declared,
-                                             component: "transformer (\(transformer))", axesMustBeKnown: true)
+                                             component: transformerComponent, axesMustBeKnown: true)
         let tokens = Int64((request.height / 16) * (request.width / 16)) + l
         let d = Int64(ditConfig.hiddenSize), mlp = Int64(ditConfig.mlpHiddenSize)
         // The single block's fused projection (3d + mlp) and its inputs/outputs, a few residual streams,

@@ -31,7 +31,7 @@ extension StageCache {
     /// run, instead of when the DiT loads.
     func checkLoRAsAgainstDiTFile() throws {
         guard loras.contains(where: { $0.lora.patches.contains { $0.component == .transformer } }) else { return }
-        let source = try FluxCheckpointLayout.canonical(openWeights(path: files.transformer), component: "transformer (\(files.transformer))")
+        let source = try FluxCheckpointLayout.canonical(openWeights(path: files.transformer), component: files.transformerComponent)
         var layers: [String: (in: Int, out: Int)] = [:]
         for use in loras {
             for patch in use.lora.patches where patch.component == .transformer {

@@ -138,10 +138,10 @@ final class StageCache {
         }
         let free = startDeviceStage("DiT")
         let source = try FluxCheckpointLayout.canonical(openWeights(path: files.transformer, dequantizedDType: deviceDType ?? precision.ggufDequantizedDType),
-                                                        component: "transformer (\(files.transformer))")
+                                                        component: files.transformerComponent)
         let declared = try files.transformerConfig.map { try ConfigFile.load(FluxConfig.self, path: $0, what: "transformer config") }
         let config = try FluxConfig.infer(shape: source.logicalShape(of:), names: source.names, declared: declared,
-                                          component: "transformer (\(files.transformer))", axesMustBeKnown: true)
+                                          component: files.transformerComponent, axesMustBeKnown: true)
         // LoRA factors stay on the device beside the streamed blocks: they come out of the blocks' share.
         let adapterBytes = FluxTransformer.adapterBytes(loras, config: config, dtype: deviceDType ?? .f32)
         let streaming = free.map {

@@ -7,7 +7,7 @@ enum CheckpointKind {
         if any({ $0.contains("lora_down") || $0.contains("lora_A") || $0.contains("lora_up") || $0.contains("lora_B") || $0.hasSuffix(".alpha") }) {
             return "a LoRA (lora_down / lora_A keys: pass it with --lora)"
         }
-        if any({ $0.hasPrefix("img_in.") || $0.hasPrefix("x_embedder.") || $0.hasPrefix("model.diffusion_model.img_in.") }) { return "a Flux DiT" }
+        if FluxCheckpointLayout.detect(names) != nil { return "a Flux DiT" }
         if any({ $0.hasPrefix("text_model.") || $0.hasPrefix("embeddings.token_embedding.") || $0.hasPrefix("encoder.layers.") }) {
             return "a CLIP text encoder (text_model.* / encoder.layers.* keys)"
         }
@@ -15,7 +15,7 @@ enum CheckpointKind {
         if any({ $0.hasPrefix("decoder.") || $0.hasPrefix("encoder.down") || $0.hasPrefix("vae.") || $0.hasPrefix("first_stage_model.") }) {
             return "a VAE (encoder/decoder keys)"
         }
-        if any({ $0.hasPrefix("controlnet") || $0.hasPrefix("controlnet_blocks.") }) { return "a ControlNet" }
+        if any({ $0.hasPrefix("controlnet") }) { return "a ControlNet" }
         return nil
     }
 }
