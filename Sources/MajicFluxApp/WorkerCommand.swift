@@ -56,6 +56,7 @@ struct WorkerCommand: AsyncParsableCommand {
         logger.logLevel = .warning
         let group = ServiceGroup(configuration: .init(services: [WorkerService(worker: worker)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        StopDeadline.arm("majicflux worker")
         do {
             try await group.run()
         } catch {

@@ -31,8 +31,7 @@ final class A1111ClientTests: XCTestCase {
         }
         let deadline = Date().addingTimeInterval(240)
         while p.isRunning && Date() < deadline { try await Task.sleep(nanoseconds: 50_000_000) }
-        if p.isRunning { p.terminate() }
-        p.waitUntilExit()
+        p.stop(within: 10, "the webuiapi client check")
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         print(text)
         XCTAssertEqual(p.terminationStatus, 0, text)

@@ -229,7 +229,7 @@ final class CommandLineOptionTests: XCTestCase {
             p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             p.standardError = p.standardOutput
             try p.run()
-            p.waitUntilExit()
+            p.waitForExit("majicflux quantize \(options)", log: log)
             let printed = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             XCTAssertEqual(p.terminationStatus, 0, printed)
             return (printed, try SafeTensorsCheckpoint(path: folder + "/out.safetensors"))

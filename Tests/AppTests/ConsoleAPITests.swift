@@ -335,8 +335,7 @@ final class ConsoleAPITests: XCTestCase {
         for i in 0..<(128 * 128) where rgb[3 * i] > 150 && rgb[3 * i + 1] < 100 && rgb[3 * i + 2] < 100 { red += 1; sumX += i % 128 }
         XCTAssertGreaterThan(red, 300, "a red object of some size")
         XCTAssertLessThan(Double(sumX) / Double(max(red, 1)), 128.0 / 3, "on the left")
-        p.terminate()
-        p.waitUntilExit()
+        p.stop("serve")
         XCTAssertEqual(p.terminationStatus, 0)
         XCTAssertTrue(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("ssh -L"), "prints the SSH forwarding hint")
     }

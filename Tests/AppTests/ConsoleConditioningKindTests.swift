@@ -126,7 +126,7 @@ final class ConsoleConditioningKindTests: XCTestCase {
                                                                                "--device", "cpu", "--prompt", "a red circle", "--output", "out.png", "--steps", "2"] + options)
             let folder = (log as NSString).deletingLastPathComponent
             folders.append(folder)
-            p.waitUntilExit()
+            p.waitForExit("majicflux generate \(options)", log: log)
             return (p.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "", folder)
         }
         let image = Self.fixtures + "/input.png", mask = Self.fixtures + "/mask.png"

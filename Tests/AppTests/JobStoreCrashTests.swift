@@ -128,7 +128,7 @@ final class JobStoreCrashTests: XCTestCase {
         let answer = try await waiting.value
         XCTAssertEqual(answer.status, 503, String(decoding: answer.body, as: UTF8.self))
         XCTAssertTrue(String(decoding: answer.body, as: UTF8.self).contains("stay queued"), String(decoding: answer.body, as: UTF8.self))
-        p.waitUntilExit()
+        p.waitForExit(within: 60, "serve after SIGTERM")
         XCTAssertEqual(p.terminationStatus, 0, "a clean exit")
 
         let again = try await start(folder)

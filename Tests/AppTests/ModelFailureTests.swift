@@ -79,8 +79,7 @@ final class ModelFailureTests: XCTestCase {
         XCTAssertEqual(model["state"] as? String, "failed", "\(model)")
         XCTAssertTrue((model["message"] as? String ?? "").contains("transformer/config.json"), "\(model)")
         XCTAssertTrue(p.isRunning)
-        p.terminate()
-        p.waitUntilExit()
+        p.stop("serve with a broken config")
         XCTAssertEqual(p.terminationStatus, 0)
     }
 }

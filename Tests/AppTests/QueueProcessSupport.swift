@@ -43,20 +43,19 @@ final class QueueCluster: @unchecked Sendable {
     /// Ends the newest front end (SIGTERM, as an operator would) and waits for it.
     func stopFrontEnd() {
         guard let last = frontEnds.last else { return }
-        last.process.terminate()
-        last.process.waitUntilExit()
+        last.process.stop("the front end", log: last.log)
     }
 
     /// kill -9 of a worker.
     func kill9(worker name: String) {
         guard let w = workers[name] else { return }
         kill(w.process.processIdentifier, SIGKILL)
-        w.process.waitUntilExit()
+        w.process.waitForExit(within: 30, "worker \(name) after SIGKILL")
     }
 
     func stopAll() {
-        for (_, w) in workers where w.process.isRunning { w.process.terminate(); w.process.waitUntilExit() }
-        for f in frontEnds where f.process.isRunning { f.process.terminate(); f.process.waitUntilExit() }
+        for (name, w) in workers { w.process.stop("worker \(name)", log: w.log) }
+        for f in frontEnds { f.process.stop("the front end", log: f.log) }
     }
 
     /// Every process's stderr, for failure messages.

@@ -159,6 +159,10 @@ final class TestConsole: Sendable {
         }
     }
 
+    /// The longest any test request may take, the slowest (an A1111 call of ten CPU pictures, an
+    /// event stream followed to its job's end) included.
+    static let requestLimit = 240.0
+
     let session: URLSession = {
         let c = URLSessionConfiguration.ephemeral
         c.timeoutIntervalForRequest = 60
@@ -173,7 +177,9 @@ final class TestConsole: Sendable {
             r.httpBody = body
             r.setValue(contentType, forHTTPHeaderField: "Content-Type")
         }
-        let (data, response) = try await session.data(for: r)
+        // Bounded: a request nobody answers fails its test (ProcessDeadlines.swift) instead of the run.
+        let (request, session) = (r, self.session)
+        let (data, response) = try await withDeadline(Self.requestLimit, "\(method) \(path)") { try await session.data(for: request) }
         let http = response as! HTTPURLResponse
         var headers: [String: String] = [:]
         for (k, v) in http.allHeaderFields { headers["\(k)"] = "\(v)" }

@@ -147,6 +147,7 @@ public final class ConsoleServer: @unchecked Sendable {
             }
         }
         defer { Console.info("stopped") }
+        StopDeadline.arm("majicflux serve")
         try await group.run()
         await store.close()
     }
