@@ -12,12 +12,13 @@ struct WorkerCommand: AsyncParsableCommand {
         abstract: "Run a generation worker for a PostgreSQL job queue (majicflux serve --queue URL).",
         discussion: """
             Loads the model once, registers with the queue (its model and LoRAs: it takes only jobs it can \
-            run), then runs jobs until SIGINT or SIGTERM; a job it is running then goes back to the queue. \
+            run), then runs jobs until SIGINT or SIGTERM; a job it is running then goes back to the queue \
+            (a second signal, or a stop still going after 120 s, ends it at once). \
             Run one per GPU (--device cuda:0, cuda:1, ...) on as many machines as you like. A worker that \
             dies mid-job loses its lease after --job-lease seconds and the job runs again elsewhere.
             """)
 
-    @Option(help: ArgumentHelp("The job queue: postgres://user:password@host:port/database (sslmode=disable|prefer|require as a query parameter).", valueName: "URL"))
+    @Option(help: ArgumentHelp("The job queue: postgres://user@host:port/database (sslmode=disable|prefer|require as a query parameter); the password from PGPASSWORD or ~/.pgpass (one in the URL shows in ps).", valueName: "URL"))
     var queue: String
 
     @OptionGroup var model: ModelOptions
@@ -42,6 +43,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let backend = try model.resolveDevice()
         model.checkApplies(to: backend)
         let files = try model.resolveFiles()
+        for note in (try? PostgresURL(queue))?.notes ?? [] { Console.info(note) }
         let store = try await PostgresJobStore.open(queue, leaseSeconds: jobLease)
         let host = ModelHost(files: files, name: model.displayName, precision: model.precision, backend: backend,
                              vramBudget: model.vramBudgetBytes(for: backend), vaeTilingMode: model.vaeTiling)

@@ -25,7 +25,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Run one generation worker per listed CUDA GPU (0,1,...), each with its own copy of the model; jobs go to whichever is idle.", valueName: "N,N,...")) var gpus: String?
     @Option(help: ArgumentHelp("Run one generation worker per listed device: cpu, cuda or cuda:N, repeats allowed (cpu,cpu: two CPU workers, for tests).", valueName: "DEVICE,...")) var devices: String?
     @Option(name: .customLong("job-lease"), help: ArgumentHelp("Seconds a worker's claim on a job lasts without a heartbeat (workers send one every second); a job whose worker died runs again after this.", valueName: "SECONDS")) var jobLease: Double = 30
-    @Option(help: ArgumentHelp("A PostgreSQL job queue shared with other front ends and `majicflux worker`s instead of the output folder's database.", valueName: "postgres://user:password@host:port/db")) var queue: String?
+    @Option(help: ArgumentHelp("A PostgreSQL job queue shared with other front ends and `majicflux worker`s instead of the output folder's database; the password from PGPASSWORD or ~/.pgpass (one in the URL shows in ps).", valueName: "postgres://user@host:port/db")) var queue: String?
     @Flag(name: .customLong("no-worker"), help: "With --queue: serve the console and API only; `majicflux worker` processes run the jobs.") var noWorker = false
     @Option(name: .customLong("lora-dir"), help: ArgumentHelp("Folder of LoRA .safetensors files the page offers and jobs may name (default: the model folder's loras/ when it has one).", valueName: "DIR")) var loraDir: String?
 
@@ -129,6 +129,7 @@ struct Serve: AsyncParsableCommand {
         try auth.apply(to: &c)
         let server: ConsoleServer
         if let queue {
+            for note in (try? PostgresURL(queue))?.notes ?? [] { Console.info(note) }
             let store = try await PostgresJobStore.open(queue, leaseSeconds: jobLease)
             Console.info("job queue: \(store.location)")
             server = try ConsoleServer(configuration: c, store: store, forgetFinishedOnStart: false, runWorkers: !noWorker)

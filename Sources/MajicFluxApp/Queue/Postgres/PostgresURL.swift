@@ -23,8 +23,19 @@ struct PostgresURL: Sendable, CustomStringConvertible {
 
     var description: String { redacted }
 
+    /// Whether the password was written in the URL itself: on a command line every user of the
+    /// machine sees it (`ps`), so `serve` and `worker` advise PGPASSWORD or ~/.pgpass instead.
+    private(set) var passwordInURL = false
+    /// What `serve` and `worker` tell the user about where the password came from (or did not).
+    private(set) var notes: [String] = []
+
+    /// The note `serve` and `worker` print when the password is in the URL on their command line.
+    static let passwordNote = "note: the password in --queue is visible to every user of this machine (ps); PGPASSWORD or ~/.pgpass keep it off the command line"
+
     /// Parses `string`; throws a `QueueURLError` naming what is wrong (with the password hidden).
-    init(_ string: String) throws {
+    /// A URL without a password takes it as libpq does: from `PGPASSWORD`, else from the password
+    /// file (`PGPASSFILE`, default `~/.pgpass`; `environment` stands in for the process's in tests).
+    init(_ string: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         guard let c = URLComponents(string: string), let scheme = c.scheme?.lowercased(),
               scheme == "postgres" || scheme == "postgresql" else {
             let shown = Self.redact(string)
@@ -39,10 +50,20 @@ struct PostgresURL: Sendable, CustomStringConvertible {
         if host.isEmpty && socketDirectory == nil { host = "127.0.0.1" }
         port = c.port ?? Int(items["port"] ?? "") ?? 5432
         guard (1...65535).contains(port) else { throw QueueURLError("\(redacted): port \(port) is out of range") }
-        user = c.user ?? items["user"] ?? ProcessInfo.processInfo.environment["USER"] ?? "postgres"
+        user = c.user ?? items["user"] ?? environment["USER"] ?? "postgres"
         password = c.password ?? items["password"]
+        passwordInURL = password != nil
         let path = c.path.hasPrefix("/") ? String(c.path.dropFirst()) : c.path
         database = path.isEmpty ? user : path
+        if password == nil { password = environment["PGPASSWORD"].flatMap { $0.isEmpty ? nil : $0 } }
+        if password == nil, let file = environment["PGPASSFILE"] ?? environment["HOME"].map({ $0 + "/.pgpass" }) {
+            // libpq names a socket connection "localhost" in the file.
+            let found = PostgresPasswordFile.password(in: file, host: socketDirectory == nil ? host : "localhost",
+                                                      port: port, database: database, user: user)
+            password = found.password
+            notes += found.note.map { [$0] } ?? []
+        }
+        if passwordInURL { notes.append(Self.passwordNote) }
         guard let mode = SSLMode(rawValue: items["sslmode"] ?? "prefer") else {
             throw QueueURLError("\(redacted): sslmode must be disable, prefer or require, got \(items["sslmode"] ?? "")")
         }
