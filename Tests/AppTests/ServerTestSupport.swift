@@ -123,7 +123,11 @@ final class TestConsole: Sendable {
         return (p, log)
     }
 
-    func stop() async { await server?.stop() }
+    /// Stops the in-process server; one still stopping after a minute fails the test (and is left).
+    func stop(file: StaticString = #filePath, line: UInt = #line) async {
+        guard let server else { return }
+        do { try await withDeadline(60, "stopping the console") { await server.stop() } } catch { XCTFail("\(error)", file: file, line: line) }
+    }
 
     /// Deletes a stopped server's job database (`majicflux.sqlite` and its WAL files): the history
     /// is rebuilt from the PNGs at the next start.
