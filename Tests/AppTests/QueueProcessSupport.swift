@@ -22,20 +22,28 @@ final class QueueCluster: @unchecked Sendable {
         self.leaseSeconds = leaseSeconds
     }
 
+    /// The database's URL without its password, which the processes get as PGPASSWORD, as the
+    /// README advises (a password in the URL shows in `ps`).
+    private var queue: (url: String, environment: [String: String]) {
+        guard var c = URLComponents(string: database.url), let password = c.password else { return (database.url, [:]) }
+        c.password = nil
+        return (c.string ?? database.url, ["PGPASSWORD": password])
+    }
+
     /// Starts `majicflux worker --name NAME` on the CPU.
     func startWorker(_ name: String) throws {
         let (p, log) = try TestConsole.launch(try TestConsole.executable(), [
-            "worker", "--queue", database.url, "--model", model, "--device", "cpu", "--name", name,
+            "worker", "--queue", queue.url, "--model", model, "--device", "cpu", "--name", name,
             "--job-lease", String(leaseSeconds),
-        ])
+        ], environment: queue.environment)
         workers[name] = (p, log)
     }
 
     /// Starts a front end without a worker and returns a client for it once it listens.
     func startFrontEnd() async throws -> TestConsole {
         let (p, log) = try TestConsole.launch(try TestConsole.executable(), [
-            "serve", "--queue", database.url, "--no-worker", "--model", model, "--device", "cpu", "--port", "0",
-        ])
+            "serve", "--queue", queue.url, "--no-worker", "--model", model, "--device", "cpu", "--port", "0",
+        ], environment: queue.environment)
         frontEnds.append((p, log))
         return try await TestConsole.remote(process: p, log: log)
     }

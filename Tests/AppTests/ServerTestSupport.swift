@@ -109,13 +109,14 @@ final class TestConsole: Sendable {
     }
 
     /// Runs the executable in an empty folder; returns it running, with its stderr going to a file.
-    static func launch(_ binary: URL, _ arguments: [String]) throws -> (Process, String) {
+    static func launch(_ binary: URL, _ arguments: [String], environment: [String: String] = [:]) throws -> (Process, String) {
         let folder = freshOutputDirectory()
         let log = folder + "/stderr.txt"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let p = Process()
         p.executableURL = binary
         p.arguments = arguments
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         p.currentDirectoryURL = URL(fileURLWithPath: folder)
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         p.standardOutput = FileHandle.nullDevice

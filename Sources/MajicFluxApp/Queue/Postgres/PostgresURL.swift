@@ -152,7 +152,7 @@ extension PostgresURL {
         switch p.code {
         case .connectionError: text = "cannot connect (is the server running and the host/port right?)"
         case .serverClosedConnection: text = "the server closed the connection"
-        case .authMechanismRequiresPassword: text = "the server asks for a password and the URL has none"
+        case .authMechanismRequiresPassword: text = "the server asks for a password and none was given (in the URL, PGPASSWORD or ~/.pgpass)"
         case .sslUnsupported: text = "the server does not offer TLS (sslmode=require)"
         case .poolClosed: text = "the connection pool is closed"
         default: text = "\(p.code)"
