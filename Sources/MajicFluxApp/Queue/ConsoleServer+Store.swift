@@ -49,6 +49,9 @@ extension ConsoleServer {
         do { return try await body() } catch let e as JobStoreError {
             if case .notFound(let m) = e { throw APIError.notFound(m) }
             throw APIError(.serviceUnavailable, "the job store failed: \(e)")
+        } catch let e as QueueURLError {
+            // The PostgreSQL queue cannot be reached: the server is fine, try again later (was 500).
+            throw APIError(.serviceUnavailable, "\(e)")
         }
     }
 }

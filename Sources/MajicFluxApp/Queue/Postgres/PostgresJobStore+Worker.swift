@@ -125,8 +125,8 @@ extension PostgresJobStore {
     /// dropped, the job was re-queued or finished elsewhere). `make` gets the picture's number.
     @discardableResult
     func complete(jobID: String, workerID: String, attempt: Int?,
-                  make: @Sendable (_ number: Int, _ created: Date) throws -> Result) async throws -> PostgresHistoryRecord? {
-        try await transaction("storing the picture of job \(jobID)") { c in
+                  make: @escaping @Sendable (_ number: Int, _ created: Date) throws -> Result) async throws -> PostgresHistoryRecord? {
+        try await transaction("storing the picture of job \(jobID)") { [logger] c in
             let held = try await c.query("""
                 SELECT 1 FROM majicflux_jobs
                 WHERE id = \(jobID) AND worker_id = \(workerID) AND (\(attempt)::int8 IS NULL OR attempts = \(attempt)) AND status = 'running'

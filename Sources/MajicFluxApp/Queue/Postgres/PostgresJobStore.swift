@@ -20,6 +20,9 @@ final class PostgresJobStore: Sendable {
     let maxAttempts: Int
     /// How often an idle worker looks for work without being woken (LISTEN down, lost notification).
     let pollSeconds: Double
+    /// How long one query or transaction may go unanswered before the server counts as down.
+    let callSeconds: Double
+    let outage: PostgresOutage
     let client: PostgresClient
     let notifications: PostgresNotifications
     let logger: Logger
@@ -27,13 +30,15 @@ final class PostgresJobStore: Sendable {
     private let sweeper = SweeperBox()
 
     private init(url: PostgresURL, client: PostgresClient, notifications: PostgresNotifications,
-                 leaseSeconds: Double, maxAttempts: Int, pollSeconds: Double, logger: Logger) {
+                 leaseSeconds: Double, maxAttempts: Int, pollSeconds: Double, callSeconds: Double, logger: Logger) {
         self.url = url
         self.client = client
         self.notifications = notifications
         self.leaseSeconds = leaseSeconds
         self.maxAttempts = maxAttempts
         self.pollSeconds = pollSeconds
+        self.callSeconds = callSeconds
+        outage = PostgresOutage(probeSeconds: min(2, callSeconds))
         self.logger = logger
         runner = Task { await client.run() }
     }
@@ -43,7 +48,7 @@ final class PostgresJobStore: Sendable {
     /// login fails or the schema is newer than this program. `sweeps`: re-queue expired leases in
     /// the background (`sweepExpiredLeases`).
     static func open(_ urlString: String, leaseSeconds: Double = 10, maxAttempts: Int = 3,
-                     pollSeconds: Double = 2, sweeps: Bool = true,
+                     pollSeconds: Double = 2, callSeconds: Double = 10, sweeps: Bool = true,
                      logger: Logger = Logger(label: "majicflux.queue")) async throws -> PostgresJobStore {
         let url = try PostgresURL(urlString)
         guard leaseSeconds > 0, maxAttempts >= 1, pollSeconds > 0 else {
@@ -67,7 +72,7 @@ final class PostgresJobStore: Sendable {
         let client = PostgresClient(configuration: try url.clientConfiguration(), backgroundLogger: logger)
         let notifications = PostgresNotifications(url: url, logger: logger)
         let store = PostgresJobStore(url: url, client: client, notifications: notifications, leaseSeconds: leaseSeconds,
-                                     maxAttempts: maxAttempts, pollSeconds: pollSeconds, logger: logger)
+                                     maxAttempts: maxAttempts, pollSeconds: pollSeconds, callSeconds: callSeconds, logger: logger)
         await notifications.start()
         if sweeps { store.startSweeping() }
         return store
@@ -94,6 +99,7 @@ final class PostgresJobStore: Sendable {
 
     /// Stops listening and sweeping, and closes the connections.
     func close() async {
+        outage.stop()
         sweeper.cancel()
         notifications.stop()
         runner.cancel()
@@ -104,20 +110,51 @@ final class PostgresJobStore: Sendable {
     @discardableResult
     func run(_ query: PostgresQuery, _ what: String) async throws -> [PostgresRow] {
         do {
-            return try await client.query(query, logger: logger).collect()
+            return try await bounded(what) { [client, logger] in try await client.query(query, logger: logger).collect() }
+        } catch let e as QueueURLError {
+            throw e
         } catch {
             throw url.explain(error, doing: what)
         }
     }
 
-    func transaction<T: Sendable>(_ what: String, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+    /// `work` within `callSeconds`, at once refused while the server is down (`PostgresOutage`); a
+    /// call that finds it unreachable or gets no answer in time marks it down.
+    private func bounded<T: Sendable>(_ what: String, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        try outage.check(url, what)
+        let answered: T?
         do {
-            return try await client.withTransaction(logger: logger) { try await body($0) }
+            answered = try await firstWithin(callSeconds, work)
+        } catch {
+            if PostgresURL.isUnreachable(error) { markDown(PostgresURL.reason(error)) }
+            throw error
+        }
+        guard let answered else {
+            let reason = "no answer within \(Int(callSeconds)) s"
+            markDown(reason)
+            throw QueueURLError("PostgreSQL at \(url.redacted): \(what) failed: \(reason) (is the server running and reachable?)")
+        }
+        return answered
+    }
+
+    /// The server is down: the probe asks it (through the pool, so that its connections are back
+    /// too) until it answers.
+    private func markDown(_ reason: String) {
+        outage.markDown(reason) { [client, logger, callSeconds] in
+            (try? await firstWithin(callSeconds) { _ = try await client.query("SELECT 1", logger: logger).collect() }) != nil
+        }
+    }
+
+    func transaction<T: Sendable>(_ what: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await bounded(what) { [client, logger] in try await client.withTransaction(logger: logger) { try await body($0) } }
         } catch let e as PostgresTransactionError {
             // What went wrong first: the body (our refusals as they are), else BEGIN or COMMIT.
             if let refusal = e.closureError as? PostgresStoreRefusal { throw refusal }
             if let ours = e.closureError as? QueueURLError { throw ours }
             throw url.explain(e.closureError ?? e.beginError ?? e.commitError ?? e, doing: what)
+        } catch let e as QueueURLError {
+            throw e
         } catch {
             throw url.explain(error, doing: what)
         }
@@ -136,7 +173,7 @@ final class PostgresJobStore: Sendable {
     /// Queues jobs all together, in order, in one transaction (a batch group: no worker sees part
     /// of it); refuses them all (`PostgresStoreRefusal.queueFull`) when they do not fit in `maxQueued`.
     func enqueue(_ jobs: [PostgresNewJob], maxQueued: Int) async throws -> [PostgresJobRecord] {
-        try await transaction("queueing a job") { c in
+        try await transaction("queueing a job") { [logger, maxAttempts] c in
             // Serialises the count-then-insert of concurrent front ends (a transaction-scoped lock).
             _ = try await c.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.lockKey + 1))", logger: logger).collect()
             var waiting = 0

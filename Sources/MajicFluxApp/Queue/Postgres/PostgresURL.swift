@@ -127,6 +127,20 @@ extension PostgresURL {
         QueueURLError("PostgreSQL at \(redacted): \(what) failed: \(Self.reason(error))")
     }
 
+    /// Whether `error` says the server cannot be reached or went away (not a refusal of the query):
+    /// the store then fails fast until it answers again (`PostgresOutage`).
+    static func isUnreachable(_ error: any Error) -> Bool {
+        if let e = error as? PostgresTransactionError {
+            return [e.closureError, e.beginError, e.commitError].contains { $0.map(isUnreachable) ?? false }
+        }
+        if let p = error as? PSQLError {
+            // SQLSTATE class 08 (connection exception) and 57P01-57P03 (shutting down, cannot connect now).
+            if let state = p.serverInfo?[.sqlState] { return state.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(state) }
+            return [.connectionError, .serverClosedConnection, .uncleanShutdown].contains(p.code)
+        }
+        return String(describing: error).contains("connectionCreationCircuitBreakerTripped")
+    }
+
     static func reason(_ error: any Error) -> String {
         if let e = error as? QueueURLError { return e.description }
         if let e = error as? PostgresTransactionError {
