@@ -1,9 +1,11 @@
 import Foundation
 import Models
 
-/// Messages to the terminal (stderr, so stdout stays clean for piping).
+/// Messages to the terminal (stderr, so stdout stays clean for piping). A write that fails (the
+/// reader of a log pipe went away, the SSH session that started a server ended) is dropped: it
+/// crashed `serve` (FileHandle.write's `try!` on EPIPE).
 enum Console {
-    static func info(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+    static func info(_ s: String) { write(s + "\n") }
 }
 
 /// A one-line progress bar with step count, speed and time left.
@@ -39,5 +41,5 @@ final class ProgressBar {
 }
 
 extension Console {
-    static func write(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
+    static func write(_ s: String) { try? FileHandle.standardError.write(contentsOf: Data(s.utf8)) }
 }

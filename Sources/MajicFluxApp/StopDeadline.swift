@@ -34,6 +34,10 @@ enum StopDeadline {
         }
     }
 
+    /// A server's log pipe that closes must not end it (SIGPIPE's default action): its writes then
+    /// fail quietly (`Console`). Called first thing by `serve` and `worker`.
+    static func surviveClosedLogPipes() { signal(SIGPIPE, SIG_IGN) }
+
     private static func received(_ sig: Int32, _ what: String, _ limit: Double) {
         let count = lock.withLock { () -> Int in
             signals += 1

@@ -34,12 +34,13 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard jobLease.isFinite, (2...86_400).contains(jobLease) else { throw ValidationError("--job-lease must be 2...86400 seconds, got \(jobLease)") }
-        if let loraDir, !Serve.isFolder(loraDir) { throw ValidationError("--lora-dir \(loraDir): no such folder") }
+        if let loraDir, !Serve.isFolder(loraDir) { throw ValidationError("--lora-dir \(loraDir): \(Serve.notAFolder(loraDir))") }
         if let name, name.isEmpty || name.count > 200 { throw ValidationError("--name must be 1 to 200 characters") }
         _ = try PostgresURL(queue)
     }
 
     func run() async throws {
+        StopDeadline.surviveClosedLogPipes()
         let backend = try model.resolveDevice()
         model.checkApplies(to: backend)
         let files = try model.resolveFiles()

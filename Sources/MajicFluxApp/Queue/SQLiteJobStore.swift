@@ -52,6 +52,13 @@ final class SQLiteJobStore: JobStore {
         } catch {
             throw JobStoreError.other("cannot create the output folder \(directory): \(error.localizedDescription)")
         }
+        // A folder or database this process may not write is not a damaged database (it said so,
+        // with the advice to move the file aside).
+        for (what, target) in [("the output folder", directory), ("the job database", path)]
+        where FileManager.default.fileExists(atPath: target) && access(target, W_OK) != 0 {
+            let reason = errno == EROFS ? "it is on a read-only file system" : "permission denied (\(String(cString: strerror(errno))))"
+            throw JobStoreError.other("cannot write \(what) \(target): \(reason); choose another with --output-dir, or fix its permissions")
+        }
         var config = Configuration()
         config.busyMode = .timeout(10)  // another process (a second server on the folder) holding the write lock
         config.prepareDatabase { db in

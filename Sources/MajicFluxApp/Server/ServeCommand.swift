@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NIOCore
 import Models
 import Tensor
 
@@ -39,7 +40,7 @@ struct Serve: AsyncParsableCommand {
         if let n = maxSequenceLength, !lengths.contains(n) {
             throw ValidationError("--max-sequence-length must be between \(lengths.lowerBound) and \(lengths.upperBound), got \(n)")
         }
-        if let loraDir, !Self.isFolder(loraDir) { throw ValidationError("--lora-dir \(loraDir): no such folder") }
+        if let loraDir, !Self.isFolder(loraDir) { throw ValidationError("--lora-dir \(loraDir): \(Self.notAFolder(loraDir))") }
         _ = try auth.security(bindHost: host)
         _ = try workerDevices()
         if noWorker && queue == nil { throw ValidationError("--no-worker needs --queue URL (without a shared queue nothing would run the jobs)") }
@@ -78,12 +79,18 @@ struct Serve: AsyncParsableCommand {
         return dir + "/loras"
     }
 
+    /// Why `path` is no folder: "no such folder", or that it is a file (give its folder).
+    static func notAFolder(_ path: String) -> String {
+        FileManager.default.fileExists(atPath: path) ? "a file, not a folder (give the folder that holds the LoRA files)" : "no such folder"
+    }
+
     static func isFolder(_ path: String) -> Bool {
         var isDir: ObjCBool = false
         return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
     }
 
     func run() async throws {
+        StopDeadline.surviveClosedLogPipes()
         var workerBackends: [any Backend] = []
         for device in try workerDevices() ?? [] {
             do {
@@ -137,6 +144,11 @@ struct Serve: AsyncParsableCommand {
             server = try ConsoleServer(configuration: c)
         }
         for warning in server.host.warnings { Console.info("warning: \(warning)") }
-        try await server.run()
+        do {
+            try await server.run()
+        } catch let e as IOError where e.errnoCode == EADDRINUSE {
+            // NIO said "bind(descriptor:ptr:bytes:): Address already in use) (errno: 98)".
+            throw CLIError("port \(port) on \(host) is in use (another majicflux serve?): stop it, or choose another port with --port (0 picks a free one)")
+        }
     }
 }
