@@ -141,3 +141,55 @@ final class ConsoleConditioningKindTests: XCTestCase {
         XCTAssertTrue(text.first { $0.key == "parameters" }?.value.contains("Inpaint: FLUX.1-Fill") ?? false)
     }
 }
+
+/// The A1111 API on every model kind (user testing found none but the base one usable through it):
+/// Fill takes init_images + mask with no strength (A1111's default 0.75 was refused on every call),
+/// Kontext takes init_images as its reference, Canny/Depth the ControlNet extension's first unit
+/// (or, on img2img without one, the init picture, as the extension does).
+extension ConsoleConditioningKindTests {
+    private func a1111(_ console: TestConsole, _ path: String, _ fields: [String: Any]) async throws -> TestConsole.Reply {
+        var body: [String: Any] = ["prompt": "a red circle", "steps": 2, "seed": 5]
+        body.merge(fields) { $1 }
+        return try await console.post("/sdapi/v1/" + path, json: body)
+    }
+
+    private func notes(_ r: TestConsole.Reply) -> [String] {
+        let info = (try? JSONSerialization.jsonObject(with: Data((r.json["info"] as? String ?? "{}").utf8))) as? [String: Any]
+        return (r.json["notes"] as? [String]) ?? (info?["notes"] as? [String]) ?? []
+    }
+
+    func testTheA1111APIRunsEveryModelKind() async throws {
+        let image = try base64("input.png"), mask = try base64("mask.png")
+
+        let fill = try await start("fill")
+        var r = try await a1111(fill, "img2img", ["init_images": [image], "mask": mask])
+        XCTAssertEqual(r.status, 200, r.text)
+        XCTAssertEqual((r.json["images"] as? [Any])?.count, 1)
+        r = try await a1111(fill, "img2img", ["init_images": [image], "mask": mask, "denoising_strength": 0.75])
+        XCTAssertEqual(r.status, 200, r.text)
+        XCTAssertTrue(notes(r).contains { $0.contains("denoising_strength ignored: FLUX.1-Fill") }, r.text)
+
+        let kontext = try await start("kontext")
+        r = try await a1111(kontext, "img2img", ["init_images": [image], "width": 64, "height": 64])
+        XCTAssertEqual(r.status, 200, r.text)
+        // The same picture as the console's job with that picture as the reference.
+        let viaA1111 = try PNG.decode(Array(try XCTUnwrap(Data(base64Encoded: try XCTUnwrap((r.json["images"] as? [String])?.first)))))
+        let job = try await expectDone(kontext, ["reference": image, "seed": 5, "width": 64, "height": 64])
+        let viaConsole = try PNG.decode(Array(try await kontext.get(try XCTUnwrap(job["image"] as? String)).body))
+        XCTAssertEqual(viaA1111.image.pixels, viaConsole.image.pixels, "init_images is Kontext's reference")
+        r = try await a1111(kontext, "img2img", ["init_images": [image], "mask": mask])
+        XCTAssertEqual(r.status, 422, r.text)
+        XCTAssertTrue(r.text.contains("send no mask"), r.text)
+
+        let control = try await start("control")
+        r = try await a1111(control, "txt2img", ["width": 64, "height": 64])
+        XCTAssertEqual(r.status, 422, r.text)
+        XCTAssertTrue(r.text.contains("alwayson_scripts.controlnet.args[0].image"), r.text)
+        let unit: [String: Any] = ["controlnet": ["args": [["image": image, "module": "canny", "threshold_a": -1, "threshold_b": -1]]]]
+        r = try await a1111(control, "txt2img", ["width": 64, "height": 64, "alwayson_scripts": unit])
+        XCTAssertEqual(r.status, 200, r.text)
+        XCTAssertFalse(notes(r).contains { $0.contains("alwayson_scripts ignored") }, r.text)
+        r = try await a1111(control, "img2img", ["init_images": [image]])
+        XCTAssertEqual(r.status, 200, r.text)
+    }
+}

@@ -74,8 +74,11 @@ struct A1111Request {
         if let script = try Self.string(o, "script_name"), !script.isEmpty {
             throw A1111Error.invalid("script_name", "scripts are not available on this server (got \"\(script.prefix(40))\")")
         }
-        if let scripts = o["alwayson_scripts"]?.object, !scripts.isEmpty {
-            notes.append("alwayson_scripts ignored: \(scripts.keys.sorted().joined(separator: ", ").prefix(200))")
+        // A Canny/Depth model takes its control picture from the ControlNet extension's first unit.
+        let controlUnit = d.conditioning == .control ? try Self.controlNetUnit(o, images: images) : nil
+        if let scripts = o["alwayson_scripts"]?.object {
+            let ignored = scripts.keys.filter { !(controlUnit != nil && $0.lowercased() == "controlnet") }.sorted()
+            if !ignored.isEmpty { notes.append("alwayson_scripts ignored: \(ignored.joined(separator: ", ").prefix(200))") }
         }
         for flag in ["restore_faces", "tiling"] where try Self.bool(o, flag, default: false) {
             notes.append("\(flag) ignored: not available")
@@ -127,7 +130,16 @@ struct A1111Request {
             case .string(let s)?: mask = try Self.picture(s, field: "mask", label: "mask", images: images)
             default: throw A1111Error.invalid("mask", "mask must be a picture as base64 text")
             }
-            denoisingStrength = try Self.number(o, "denoising_strength", default: 0.75)
+            if [.fill, .kontext].contains(d.conditioning) {
+                // FLUX.1-Fill repaints the masked area from noise; Kontext takes the picture as its
+                // reference: neither has a strength (A1111's default 0.75 made every call a 422).
+                if let v = o["denoising_strength"], !v.isNull {
+                    notes.append("denoising_strength ignored: \(d.conditioning == .fill ? "FLUX.1-Fill repaints the masked area from noise" : "FLUX.1 Kontext takes init_images as its reference picture")")
+                }
+                denoisingStrength = nil
+            } else {
+                denoisingStrength = try Self.number(o, "denoising_strength", default: 0.75)
+            }
             // A1111 flattens an RGBA init picture onto white when no mask is sent: img2img of the whole
             // picture, not inpainting of its transparent part (the console's own API does that).
             if mask == nil { inits = inits.map { $0.flattened() } }
@@ -180,6 +192,20 @@ struct A1111Request {
                 var c = ImageConditioning(image: inits[k % inits.count], mask: mask)
                 c.strength = denoisingStrength
                 c.maskBlur = mask == nil ? 0 : try Self.integer(o, "mask_blur", default: 4)
+                if d.conditioning == .kontext {
+                    // Kontext edits the picture it is given: init_images are its reference.
+                    c = ImageConditioning(reference: inits[k % inits.count])
+                    if mask != nil { throw A1111Error.invalid("mask", "a FLUX.1 Kontext model edits the whole reference picture: send no mask") }
+                } else if d.conditioning == .control && controlUnit == nil {
+                    // As the ControlNet extension does without a unit picture: the init picture is the control.
+                    c = ImageConditioning(control: inits[k % inits.count], controlPreprocess: nil)
+                }
+                r.conditioning = c
+            }
+            if let controlUnit {
+                var c = r.conditioning ?? ImageConditioning()
+                c.control = controlUnit.picture
+                c.controlPreprocess = controlUnit.preprocess
                 r.conditioning = c
             }
             let natural = r.conditioning.flatMap(ConditioningSize.natural)
@@ -261,6 +287,8 @@ struct A1111Request {
         case .strength: return "denoising_strength"
         case .size: return "width"
         case .hires: return "enable_hr"
+        case .control: return "alwayson_scripts.controlnet.args[0].image"
+        case .reference: return "init_images"
         default: return f.rawValue
         }
     }
@@ -297,6 +325,32 @@ struct A1111Request {
         case .bool(let b)?: return b
         case let v?: throw A1111Error.invalid(name, "\(name) must be true or false, got \(JobRequestParser.shown(v))")
         }
+    }
+
+    /// The ControlNet extension's first enabled unit (`alwayson_scripts.controlnet.args[0]`): its
+    /// picture (`image` or `input_image`, base64, or `image.image`) and whether it asks for Canny
+    /// edges (`module` "canny"; other modules give the picture as it is, with no preprocessing here).
+    static func controlNetUnit(_ o: [String: JSONValue], images: JobImages) throws -> (picture: PNGImage, preprocess: ControlPreprocess?)? {
+        guard let scripts = o["alwayson_scripts"]?.object,
+              let controlnet = scripts.first(where: { $0.key.lowercased() == "controlnet" })?.value.object,
+              let units = controlnet["args"]?.array else { return nil }
+        guard let unit = units.compactMap(\.object).first(where: { $0["enabled"]?.bool ?? true }) else { return nil }
+        let field = "alwayson_scripts.controlnet.args[0].image"
+        guard let text = unit["image"]?.string ?? unit["input_image"]?.string ?? unit["image"]?.object?["image"]?.string else {
+            throw A1111Error.invalid(field, "the ControlNet unit has no picture: give it as image (base64)")
+        }
+        let picture = try Self.picture(text, field: field, label: field, images: images)
+        let module = (unit["module"]?.string ?? "none").lowercased()
+        if module.contains("canny") {
+            // The extension sends -1 for thresholds it does not use: those (and anything off 1...255) take FLUX.1-Canny's.
+            func threshold(_ key: String, _ usual: Int) -> Int {
+                guard let v = unit[key]?.double, v.isFinite, v >= 1, v <= 255 else { return usual }
+                return Int(v)
+            }
+            let (low, high) = (threshold("threshold_a", 50), threshold("threshold_b", 200))
+            return (picture, .canny(low: min(low, high), high: max(low, high)))
+        }
+        return (picture, nil)
     }
 
     static func picture(_ text: String, field: String, label: String, images: JobImages) throws -> PNGImage {
