@@ -419,6 +419,12 @@ final class A1111APITests: XCTestCase {
             let text = (try infoOf(tagged)["infotexts"] as? [String])?.first ?? ""
             XCTAssertTrue(text.hasPrefix("a square <lora:outline:0.8>\n"), text)
             XCTAssertTrue(text.contains("Lora hashes: \"outline: "), text)
+            // A1111's other name for the tag (it was left in the prompt and no LoRA applied).
+            let lyco = try await run("a square <lyco:outline:0.8>")
+            func pixels(_ r: TestConsole.Reply) throws -> [UInt8] {
+                try PNG.decode(Array(try XCTUnwrap(Data(base64Encoded: try XCTUnwrap((r.json["images"] as? [String])?.first))))).image.pixels
+            }
+            XCTAssertEqual(try pixels(lyco), try pixels(tagged), "<lyco:...> is <lora:...>")
             let newest = (try await withLoRAs.get("/api/history").json["items"] as? [[String: Any]])?.first?["parameters"] as? [String: Any]
             XCTAssertEqual(newest?["prompt"] as? String, "a square")
             XCTAssertEqual((newest?["loras"] as? [[String: Any]])?.first?["name"] as? String, "outline")

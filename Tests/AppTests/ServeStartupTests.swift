@@ -31,4 +31,15 @@ final class ServeStartupTests: XCTestCase {
         XCTAssertNotEqual(file.status, 0, file.log)
         XCTAssertTrue(file.log.contains("model_index.json: a file, not a folder"), file.log)
     }
+
+    /// A token file that is not there is named as missing (it said "cannot read it as UTF-8 text").
+    func testAMissingTokenFileIsNamedAsMissing() throws {
+        let missing = try TestConsole.runToEnd(["serve", "--model", TestConsole.tinyModel, "--device", "cpu", "--port", "0",
+                                                "--host", "0.0.0.0", "--auth-token-file", "/no/such/tokens.txt"], limit: 60)
+        XCTAssertNotEqual(missing.status, 0, missing.log)
+        XCTAssertTrue(missing.log.contains("--auth-token-file /no/such/tokens.txt: no such file"), missing.log)
+        let folder = try TestConsole.runToEnd(["serve", "--model", TestConsole.tinyModel, "--device", "cpu", "--port", "0",
+                                               "--host", "0.0.0.0", "--auth-token-file", "/tmp"], limit: 60)
+        XCTAssertTrue(folder.log.contains("--auth-token-file /tmp: a folder, not a file"), folder.log)
+    }
 }

@@ -76,6 +76,19 @@ final class ConditioningValidationTests: XCTestCase {
         XCTAssertEqual(ModelPreset.Kind.allCases.map(\.conditioning), [.base, .base, .base, .fill, .control, .control, .kontext])
     }
 
+    /// Kontext's automatic reference size follows the picture's aspect ratio, also for a side under
+    /// 16 px (it took 0/0 there: every such picture got the first, portrait, size).
+    func testKontextReferenceSizeFollowsTheAspectOfTinyPictures() {
+        func size(_ w: Int, _ h: Int) -> [Int] { let s = ImageConditioning.referenceSize(width: w, height: h, resize: .auto); return [s.width, s.height] }
+        XCTAssertEqual(size(40, 8), [1568, 672], "landscape")
+        XCTAssertEqual(size(8, 40), [672, 1568], "portrait")
+        XCTAssertEqual(size(15, 15), [1024, 1024], "square")
+        XCTAssertEqual(size(1, 1), [1024, 1024])
+        XCTAssertEqual(size(1600, 900), [1392, 752], "as diffusers picks for an ordinary picture (1600x896)")
+        let off = ImageConditioning.referenceSize(width: 40, height: 8, resize: .off)
+        XCTAssertEqual([off.width, off.height], [32, 16], "off: floored to 16, at least 16")
+    }
+
     func testOutpaintMarginsParse() {
         XCTAssertEqual(OutpaintMargins(parsing: "16, 0,32,8"), OutpaintMargins(left: 16, top: 0, right: 32, bottom: 8))
         XCTAssertNil(OutpaintMargins(parsing: "16,0,32"))

@@ -56,6 +56,16 @@ final class ModelLoadingSafetyTests: XCTestCase {
     /// A component in the wrong place says what it looks like and names the file: a LoRA as the DiT,
     /// the T5 file (with the T5 config beside it) as CLIP, and CLIP's weights without a config as T5.
     /// A tensor missing from a diffusers file is named as the file names it too.
+    /// A single-file DiT given as the model folder (the usual mistake with majicflus_v134.safetensors)
+    /// says it is a file and where it goes; it said "missing model folder" of a file that is there.
+    func testAFileAsTheModelFolderSaysWhereItGoes() {
+        let file = Self.fixtures + "/tiny-flux-dit-comfy.safetensors"
+        assertError("DiT file as --model", ["\(file) is a file, not a folder", "--dit FILE"]) {
+            _ = try FluxModelFiles.resolve(modelDir: file)
+        }
+        assertError("no such folder", ["missing model folder: /no/such/folder"]) { _ = try FluxModelFiles.resolve(modelDir: "/no/such/folder") }
+    }
+
     func testAComponentInTheWrongPlaceSaysWhatItIs() throws {
         let model = try TinyModelCopy()
         let lora = Self.fixtures + "/lora/kohya.safetensors"

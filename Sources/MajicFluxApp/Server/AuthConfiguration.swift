@@ -62,7 +62,15 @@ public struct ServerSecurity: Sendable {
     /// Reads a token file: one token per line, surrounding spaces trimmed, empty lines and lines
     /// starting with `#` skipped.
     public static func readTokens(file path: String) throws -> [String] {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+            throw AuthConfigurationError("--auth-token-file \(path): no such file")
+        }
+        guard !isFolder.boolValue else { throw AuthConfigurationError("--auth-token-file \(path): a folder, not a file") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw AuthConfigurationError("--auth-token-file \(path): cannot be read (permission denied?)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
             throw AuthConfigurationError("--auth-token-file \(path): cannot read it as UTF-8 text")
         }
         return text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }

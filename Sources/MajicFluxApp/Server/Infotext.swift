@@ -20,8 +20,9 @@ enum Infotext {
 
     /// A1111's field pattern (modules/infotext_utils.py).
     private static let field = try! NSRegularExpression(pattern: #"\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)"#)
-    /// `<lora:name>` or `<lora:name:weight[:more]>`, with the spaces before it.
-    private static let loraTag = try! NSRegularExpression(pattern: #"\s*<lora:([^:>]+)(?::([^:>]*))?(?::[^>]*)?>"#)
+    /// `<lora:name>` or `<lora:name:weight[:more]>`, with the spaces before it; `<lyco:...>` too,
+    /// A1111's other name for the same tag since 1.5 (it was left in the prompt, no LoRA applied).
+    private static let loraTag = try! NSRegularExpression(pattern: #"\s*<(?:lora|lyco):([^:>]+)(?::([^:>]*))?(?::[^>]*)?>"#)
 
     static func parse(_ text: String) -> Parsed {
         var lines = text.trimmingCharacters(in: .whitespacesAndNewlines).components(separatedBy: "\n")

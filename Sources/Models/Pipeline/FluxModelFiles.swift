@@ -72,8 +72,14 @@ public struct FluxModelFiles: Sendable, Equatable {
     public static func resolve(modelDir: String, dit: String? = nil, overrides: Overrides = Overrides()) throws -> FluxModelFiles {
         let fm = FileManager.default
         var isDir = false
-        guard fm.fileExists(atPath: modelDir, isDirectory: &isDir), isDir else {
+        guard fm.fileExists(atPath: modelDir, isDirectory: &isDir) else {
             throw ModelError.missingFile(path: modelDir, what: "model folder")
+        }
+        guard isDir else {
+            // The usual mistake with a single-file download (majicflus_v134.safetensors): it said
+            // "missing model folder" of a file that is there.
+            throw ModelError.invalidParameter("the model \(modelDir) is a file, not a folder: a single-file DiT goes to --dit FILE, with --model DIR "
+                                              + "for the folder holding the text encoders, the VAE and the tokenizers (FLUX.1-dev's layout)")
         }
         func sub(_ name: String) -> String { modelDir + "/" + name }
         func exists(_ p: String) -> Bool { fm.fileExists(atPath: p) }

@@ -40,7 +40,9 @@ public struct ImageConditioning: Sendable, Equatable {
     public static func referenceSize(width: Int, height: Int, resize: ReferenceResize) -> (width: Int, height: Int) {
         var (w, h) = (width - width % 16, height - height % 16)
         if resize == .auto {
-            let aspect = Double(w) / Double(h)
+            // diffusers floors to 16 first (a side under 16 px divides by zero there); the picture's own
+            // aspect ratio then (it was 0/0: every such picture got the first, portrait, size).
+            let aspect = w > 0 && h > 0 ? Double(w) / Double(h) : Double(Swift.max(1, width)) / Double(Swift.max(1, height))
             let best = preferredKontextResolutions.min { a, b in
                 let da = abs(aspect - Double(a.0) / Double(a.1)), db = abs(aspect - Double(b.0) / Double(b.1))
                 return da != db ? da < db : (a.0, a.1) < (b.0, b.1)
