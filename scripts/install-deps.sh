@@ -16,8 +16,9 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
 # Headless Chromium (and a CJK font for the page's Chinese labels) for the web console's browser test.
-# Not needed to build or run majicflux: if it cannot be installed, that one test skips with a note.
-if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+# Not needed to build or run majicflux (scripts/run.sh passes --no-browser): if it cannot be installed,
+# that one test skips with a note.
+if [ "${1:-}" != --no-browser ] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
   echo "installing: chromium fonts-wqy-microhei (for the browser test)"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-wqy-microhei; } \

@@ -153,6 +153,8 @@ final class ConditioningCommandLineTests: XCTestCase {
             (["--image", image, "--outpaint", "1,2,3"], "--outpaint takes four pixel counts LEFT,TOP,RIGHT,BOTTOM"),
             (["--image", image, "--outpaint", "0,0,0,0"], "--outpaint margins are all 0"),
             (["--image", image, "--outpaint", "0,-16,0,0"], "--outpaint margins must be between 0 and 4096"),
+            // The user's number, not the one grown to a multiple of 16 (it said "got 4112").
+            (["--image", image, "--outpaint", "4097,0,0,0"], "--outpaint margins must be between 0 and 4096 pixels, got 4097"),
             (["--control", image], "--control does not apply: FLUX.1-dev is no control model"),
             (["--reference", image], "--reference does not apply: FLUX.1-dev is no Kontext model"),
             (["--control", image, "--canny-low", "10"], "--canny-low and --canny-high set the thresholds of --control-preprocess canny"),

@@ -22,6 +22,9 @@ enum ConditioningSize {
     /// small margins (5 px on 128) would add nothing. Returns the note to show when they changed.
     static func aligningOutpaint(_ c: inout ImageConditioning) -> String? {
         guard let image = c.image, var m = c.outpaint else { return nil }
+        // Margins the limits refuse stay as given, so the refusal names the user's number (it said
+        // "got 4112" of --outpaint 4097,...).
+        guard [m.left, m.top, m.right, m.bottom].allSatisfy({ (0...OutpaintMargins.limit).contains($0) }) else { return nil }
         let before = m
         let w = image.width + m.left + m.right, h = image.height + m.top + m.bottom
         if w % 16 != 0, m.left + m.right > 0 {
