@@ -15,7 +15,11 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("negative-prompt"), help: "What to avoid (used when --cfg-scale > 1).") var negativePrompt: String = ""
     // Numbers are parsed `.unconditional` so that "-1" is a value, not an option: the seed takes -1,
     // and elsewhere validation names the option and its range instead of "Missing value".
-    @Option(parsing: .unconditional, help: "Random seed; -1 picks one at random (the seed used is printed and stored in the PNG).") var seed: Int64 = -1
+    // Text: seeds go up to 2^64-1 as in the HTTP API (a picture made there must be made again here).
+    @Option(parsing: .unconditional, help: "Random seed, 0 … 18446744073709551615; -1 picks one at random (the seed used is printed and stored in the PNG).") var seed: String = "-1"
+
+    /// The seed given, nil for -1 (random).
+    var fixedSeed: UInt64? { UInt64(seed.trimmingCharacters(in: .whitespaces)) }
     @Option(parsing: .unconditional, help: "Denoising steps (\(GenerationLimits.steps.lowerBound)-\(GenerationLimits.steps.upperBound); default: the model's, 20 for FLUX.1-dev, 4 for schnell).") var steps: Int?
     @Option(parsing: .unconditional, help: "Image width, a multiple of 16 (default: the height if given, else the input picture's size floored to a multiple of 16, else the model's size, vae/config.json sample_size: 1024 for FLUX.1-dev, 128 for the default model). Input pictures are resized to it.") var width: Int?
     @Option(parsing: .unconditional, help: "Image height, a multiple of 16 (default: the width if given, else the input picture's or the model's size).") var height: Int?
@@ -38,12 +42,14 @@ struct Generate: ParsableCommand {
         if let steps, !range.contains(steps) { throw ValidationError("--steps must be between \(range.lowerBound) and \(range.upperBound), got \(steps)") }
         let batches = GenerationLimits.batch
         if !batches.contains(batch) { throw ValidationError("--batch must be between \(batches.lowerBound) and \(batches.upperBound), got \(batch)") }
-        if seed < -1 { throw ValidationError("--seed must be -1 (random) or a non-negative integer, got \(seed)") }
+        if fixedSeed == nil && seed.trimmingCharacters(in: .whitespaces) != "-1" {
+            throw ValidationError("--seed must be -1 (random) or an integer 0 … \(UInt64.max), got \(seed)")
+        }
         if !negativePrompt.isEmpty && !(cfgScale > 1) {
             throw ValidationError("--negative-prompt is used only with true CFG: add --cfg-scale above 1 (e.g. --cfg-scale 4), or leave the negative prompt out")
         }
-        if seed >= 0, seed > Int64.max - Int64(batch - 1) {
-            throw ValidationError("--seed \(seed) with --batch \(batch): the last picture's seed would pass \(Int64.max), the largest seed; give a smaller one")
+        if let fixedSeed, fixedSeed > UInt64.max - UInt64(batch - 1) {
+            throw ValidationError("--seed \(seed) with --batch \(batch): the last picture's seed would pass \(UInt64.max), the largest seed; give a smaller one")
         }
         var isFolder: ObjCBool = false  // a folder is named as one by the output check
         if PictureOutput(checking: output) == nil && !(FileManager.default.fileExists(atPath: output, isDirectory: &isFolder) && isFolder.boolValue) {
@@ -80,7 +86,7 @@ struct Generate: ParsableCommand {
     /// `conditioning`: the pictures read (`ConditioningOptions.conditioning()`); without `--width` and
     /// `--height` the picture takes their size (`ConditioningSize`).
     func request(preset: ModelPreset, conditioning: ImageConditioning? = nil) throws -> GenerationRequest {
-        var r = GenerationRequest(prompt: prompt, preset: preset, seed: try Seeds.resolve(seed))
+        var r = GenerationRequest(prompt: prompt, preset: preset, seed: try fixedSeed ?? Seeds.resolve(-1))
         r.steps = steps ?? preset.steps
         var conditioning = conditioning
         if width == nil && height == nil, conditioning != nil, let note = ConditioningSize.aligningOutpaint(&conditioning!) {
@@ -118,7 +124,7 @@ struct Generate: ParsableCommand {
         _ = ProcessClock.fallbackStart
         // A destination that cannot be written (or would overwrite an input) is reported now, not
         // after the whole generation; a random seed's batch paths are checked again once it is drawn.
-        try checkOutputs(seed: seed >= 0 ? UInt64(seed) : 0)
+        try checkOutputs(seed: fixedSeed ?? 0)
         // LoRA files are read before any weights load: a bad one fails at once.
         let uses = try readLoRAs()
         // So are the input pictures: a missing or corrupt file fails before anything loads.
@@ -129,7 +135,7 @@ struct Generate: ParsableCommand {
         let startUp = ProcessClock.secondsSinceStart()  // the backend (CUDA: context, kernels) and tokenizers included
         for warning in pipeline.warnings { Console.info("warning: \(warning)") }
         var request = try request(preset: pipeline.preset, conditioning: conditioning)
-        if seed < 0 && batch > 1 { try checkOutputs(seed: request.seed) }
+        if fixedSeed == nil && batch > 1 { try checkOutputs(seed: request.seed) }
         if !uses.isEmpty {
             try pipeline.setLoRAs(uses, fuse: loraFuse)
             request.loras = uses

@@ -136,6 +136,62 @@ final class A1111APITests: XCTestCase {
         XCTAssertNotNil(newest?["conditioning"], "the history entry records the input picture")
     }
 
+    /// Masks as A1111 reads them (user testing): outside the mask the picture's own pixels come back
+    /// (A1111 pastes them over the result; they went through the VAE: 70/255 off on a saturated
+    /// picture); a mask with transparency is its alpha channel (an alpha-only mask was refused as all
+    /// black); a mask of another size is resized to the picture (it was a 422); mask_blur_x / _y are read.
+    func testImg2imgMasksAsA1111ReadsThem() async throws {
+        let (w, h) = (32, 32)
+        var blue = [UInt8](repeating: 0, count: w * h * 3)
+        for i in 0..<(w * h) { blue[i * 3 + 2] = 255 }
+        let picture = try PNGImage(width: w, height: h, channels: 3, pixels: blue)
+        func b64(_ p: PNGImage) throws -> String { Data(try PNG.encode(p)).base64EncodedString() }
+        func result(_ r: TestConsole.Reply) throws -> PNGImage {
+            try PNG.decode(Array(try XCTUnwrap(Data(base64Encoded: try XCTUnwrap((r.json["images"] as? [String])?.first))))).image
+        }
+        func send(_ mask: PNGImage, _ extra: [String: Any] = [:]) async throws -> TestConsole.Reply {
+            var body: [String: Any] = ["init_images": [try b64(picture)], "mask": try b64(mask), "prompt": "a red circle",
+                                       "seed": 4, "steps": 2, "denoising_strength": 1, "mask_blur": 0]
+            body.merge(extra) { $1 }
+            return try await console.post("/sdapi/v1/img2img", json: body)
+        }
+        // The left half repainted; the right half is the picture, byte for byte.
+        let r = try await send(try TestPictures.mask(width: w, height: h))
+        XCTAssertEqual(r.status, 200, r.text)
+        let out = try result(r)
+        var kept = true, changed = false
+        for y in 0..<h {
+            for x in 0..<w {
+                let i = (y * w + x) * 3
+                if x >= w / 2 { kept = kept && Array(out.pixels[i..<i + 3]) == [0, 0, 255] }
+                else if x < w / 2 - 2 { changed = changed || Array(out.pixels[i..<i + 3]) != [0, 0, 255] }
+            }
+        }
+        XCTAssertTrue(kept, "outside the mask the picture's own pixels")
+        XCTAssertTrue(changed, "inside it the generated ones")
+
+        // The same mask as alpha only (black, the left half opaque): the same picture.
+        var rgba = [UInt8](repeating: 0, count: w * h * 4)
+        for y in 0..<h { for x in 0..<(w / 2) { rgba[(y * w + x) * 4 + 3] = 255 } }
+        let alpha = try await send(try PNGImage(width: w, height: h, channels: 4, pixels: rgba))
+        XCTAssertEqual(alpha.status, 200, alpha.text)
+        XCTAssertEqual(try result(alpha).pixels, out.pixels, "a transparent mask is its alpha channel")
+
+        // Twice the size: resized to the picture, with a note; the same picture.
+        let big = try await send(try TestPictures.mask(width: 2 * w, height: 2 * h))
+        XCTAssertEqual(big.status, 200, big.text)
+        XCTAssertTrue((try infoOf(big)["notes"] as? [String] ?? []).contains { $0.contains("mask resized from 64x64") }, big.text)
+        XCTAssertEqual(try result(big).pixels, out.pixels)
+
+        // mask_blur_x / _y without mask_blur: read (the larger), a note when they differ.
+        var body = ["mask_blur_x": 4, "mask_blur_y": 8] as [String: Any]
+        body["mask_blur"] = NSNull()
+        let blurred = try await send(try TestPictures.mask(width: w, height: h), body)
+        XCTAssertEqual(blurred.status, 200, blurred.text)
+        XCTAssertTrue((try infoOf(blurred)["infotexts"] as? [String])?.first?.contains("Mask blur: 8") == true, blurred.text)
+        XCTAssertTrue((try infoOf(blurred)["notes"] as? [String] ?? []).contains { $0.contains("mask_blur_x 4 and mask_blur_y 8") }, blurred.text)
+    }
+
     /// A1111's prompt defaults to "": txt2img and img2img (an upscaling workflow sends none) run
     /// without one, where the console's own API asks for a description.
     func testAnEmptyPromptRunsAsInA1111() async throws {

@@ -74,7 +74,17 @@ final class CommandLineSafetyTests: XCTestCase {
         XCTAssertTrue(seedLog.contains("does not exist"), seedLog)
         let (bad, badLog) = try run(base + ["--seed", "-2"])
         XCTAssertNotEqual(bad, 0)
-        XCTAssertTrue(badLog.contains("--seed must be -1 (random) or a non-negative integer, got -2"), badLog)
+        XCTAssertTrue(badLog.contains("--seed must be -1 (random) or an integer 0 … 18446744073709551615, got -2"), badLog)
+        // The HTTP API's seeds go to 2^64-1: the command line takes them too (it stopped at 2^63-1).
+        let (top, topLog) = try run(base + ["--seed", "18446744073709551615"])
+        XCTAssertNotEqual(top, 0)
+        XCTAssertTrue(topLog.contains("does not exist"), "the seed passed, the output folder is next: \(topLog)")
+        let (over, overLog) = try run(base + ["--seed", "18446744073709551616"])
+        XCTAssertNotEqual(over, 0)
+        XCTAssertTrue(overLog.contains("--seed must be -1 (random) or an integer 0 … 18446744073709551615, got 18446744073709551616"), overLog)
+        let (batch, batchLog) = try run(base + ["--seed", "18446744073709551615", "--batch", "2"])
+        XCTAssertNotEqual(batch, 0)
+        XCTAssertTrue(batchLog.contains("the last picture's seed would pass 18446744073709551615"), batchLog)
     }
 
     func testUnwritableOutputIsReportedBeforeGenerating() throws {
@@ -110,7 +120,7 @@ final class CommandLineSafetyTests: XCTestCase {
                                 (["--lora", lora, "--output", lora], "name the picture .png"),
                                 (["--output", "x.gif"], "name the picture .png, .jpg, .jpeg or .webp"),
                                 (["--output", "x"], "name the picture .png"),
-                                (["--seed", "9223372036854775807", "--batch", "2", "--output", "x.png"], "largest seed")] {
+                                (["--seed", "18446744073709551615", "--batch", "2", "--output", "x.png"], "largest seed")] {
             let (status, log) = try run(base + extra)
             XCTAssertNotEqual(status, 0, "\(extra): \(log)")
             XCTAssertTrue(log.contains(reason), "\(extra): \(log)")

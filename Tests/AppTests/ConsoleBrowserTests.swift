@@ -31,6 +31,22 @@ final class ConsoleBrowserTests: XCTestCase {
         try await ChromeDevTools.drive(console) { try await driveLoRAs($0, console) }
     }
 
+    /// A seed past 2^53 (the API takes up to 2^64-1) keeps all its digits in the page: the history
+    /// showed 18446744073709552000 (JavaScript's nearest number) and "reuse" made another picture.
+    func testABigSeedKeepsItsDigitsInThePage() async throws {
+        let console = try await TestConsole.start(configuration: try TestConsole.configuration(outputDirectory: TestConsole.freshOutputDirectory()))
+        let job = try await console.submit(["prompt": "a big seed", "seed": "18446744073709551615", "steps": 1, "width": 64, "height": 64])
+        let id = try XCTUnwrap(job["id"] as? String)
+        let done = try await console.waitForJob(id) { ["done", "failed"].contains($0["status"] as? String ?? "") }
+        XCTAssertEqual(done["status"] as? String, "done")
+        try await ChromeDevTools.drive(console) { browser in
+            try await browser.openConsole(console)
+            try await browser.waitFor("document.body.innerText.includes('18446744073709551615')", timeout: 30)
+            let rounded = try await browser.evaluate("document.body.innerText.includes('18446744073709552000')") as? Bool
+            XCTAssertEqual(rounded, false)
+        }
+    }
+
     /// Reloading the page while its job runs brings the job back (progress, Cancel); a picture made
     /// by someone else (here through the API) and the last pictures of a batch reach the history
     /// without a reload. The page followed only the jobs it had submitted since it was loaded.

@@ -17,6 +17,8 @@ struct JobConditioning: Codable, Equatable, Sendable {
     var reference_resize: String?
     /// "image", "mask", "control", "reference": the pictures given.
     var inputs: [String: JobInput]
+    /// The input picture pasted back outside the mask (`ImageConditioning.keepUnmasked`); nil: off.
+    var keep_unmasked: Bool?
 
     /// `{"canny": [low, high]}`.
     struct ControlPreprocessRecord: Codable, Equatable, Sendable { var canny: [Int]? }
@@ -42,6 +44,7 @@ struct JobConditioning: Codable, Equatable, Sendable {
         outpaint = c.outpaint.map { [$0.left, $0.top, $0.right, $0.bottom] }
         if case .canny(let l, let h)? = c.controlPreprocess { control_preprocess = ControlPreprocessRecord(canny: [l, h]) }
         reference_resize = c.reference == nil ? nil : c.referenceResize.rawValue
+        keep_unmasked = c.keepUnmasked ? true : nil
         inputs = [:]
         for (role, p) in Self.pictures(c) { inputs[role] = JobInput(width: p.width, height: p.height) }
     }

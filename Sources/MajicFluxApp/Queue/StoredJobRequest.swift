@@ -42,6 +42,7 @@ enum StoredJobRequest {
         if let m = r.outpaint, m.count == 4 { c.outpaint = OutpaintMargins(left: m[0], top: m[1], right: m[2], bottom: m[3]) }
         if let t = r.control_preprocess?.canny, t.count == 2 { c.controlPreprocess = .canny(low: t[0], high: t[1]) }
         if let resize = r.reference_resize.flatMap(ReferenceResize.init(rawValue:)) { c.referenceResize = resize }
+        c.keepUnmasked = r.keep_unmasked ?? false
         return c
     }
 }

@@ -3,6 +3,13 @@ extension ConsolePage {
 (() => {
 'use strict';
 const $ = (id) => document.getElementById(id);
+// Seeds go up to 2^64-1, past what a JS number holds exactly (2^53): a big one keeps its digits as
+// text (JSON.parse's source text, where the browser has it), so the history shows it and "reuse"
+// makes the same picture (it showed and reused 18446744073709552000).
+const keepBigSeeds = (k, v, ctx) =>
+  (k === 'seed' && typeof v === 'number' && !Number.isSafeInteger(v) && ctx && typeof ctx.source === 'string') ? ctx.source : v;
+const parseJSON = (text) => JSON.parse(text, keepBigSeeds);
+Response.prototype.json = function () { return this.text().then(parseJSON); };
 const DEFAULT_STYLES = [
   ['赛博朋克 Cyberpunk', 'cyberpunk style, neon lights, rainy futuristic city at night, high contrast'],
   ['水彩 Watercolor', 'watercolor painting, soft washes of color, visible paper texture'],
@@ -391,16 +398,16 @@ function follow(snap) {
   $('use-result').hidden = true;
   const es = new EventSource(`/api/jobs/${snap.id}/events`);
   followed.set(snap.id, es);
-  es.addEventListener('progress', (e) => { const s = JSON.parse(e.data); if (s.id === current) showSnapshot(s); });
+  es.addEventListener('progress', (e) => { const s = parseJSON(e.data); if (s.id === current) showSnapshot(s); });
   es.addEventListener('preview', (e) => {
     if (snap.id !== current) return;
-    const p = JSON.parse(e.data);
+    const p = parseJSON(e.data);
     const img = $('result-image');
     img.classList.add('preview'); img.src = p.image; img.hidden = false; $('placeholder').hidden = true;
   });
   es.addEventListener('end', (e) => {
     es.close(); followed.delete(snap.id);
-    const s = JSON.parse(e.data);
+    const s = parseJSON(e.data);
     if (s.id === current) showFinal(s);
     loadHistory();
   });

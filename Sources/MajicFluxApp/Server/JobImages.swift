@@ -32,6 +32,15 @@ struct JobImages {
         c.maskBlur = try JobRequestParser.integer(o["mask_blur"], "mask_blur", default: 0)
         c.outpaint = try Self.outpaint(o["outpaint"])
         c.controlPreprocess = try Self.controlPreprocess(o["control_preprocess"])
+        switch o["keep_unmasked"] {
+        case nil, .null?: break
+        case .bool(let b)?: c.keepUnmasked = b
+        case .string(let s)? where ["true", "false"].contains(s.lowercased()): c.keepUnmasked = s.lowercased() == "true"  // a form field
+        case let v?: throw APIError.badRequest("keep_unmasked must be true or false, got \(JobRequestParser.shown(v))")
+        }
+        if c.keepUnmasked && c.mask == nil && c.image?.hasTransparency != true {
+            throw APIError.badRequest("keep_unmasked needs a mask (or a picture with transparency) to keep the rest of the picture")
+        }
         switch o["reference_resize"] {
         case nil, .null?: break
         case .string(let s)? where ReferenceResize(rawValue: s) != nil: c.referenceResize = ReferenceResize(rawValue: s)!

@@ -45,7 +45,7 @@ struct JobRequestParser {
     static let fieldNames: Set<String> = [
         "prompt", "negative_prompt", "seed", "steps", "width", "height", "guidance", "true_cfg_scale",
         "max_sequence_length", "cache_threshold", "hires", "schedule", "shift", "loras", "batch_count",
-        "strength", "mask_blur", "outpaint", "control_preprocess", "reference_resize",
+        "strength", "mask_blur", "outpaint", "control_preprocess", "reference_resize", "keep_unmasked",
     ]
 
     /// A JSON body: its pictures as base64 fields. Beyond `maxBodyBytes`, only picture bytes may go.

@@ -296,7 +296,8 @@ public final class FluxPipeline {
             let rowLatents = requests.count == 1 ? latents : latents.slice(dim: 0, start: row, end: row + 1).contiguous()
             let image = try vae.decode(rowLatents, mode: vaeTilingMode, tiling: vaeTiling)
             try backend.throwIfFaulted()
-            let png = try PNGImage(tensor: image)  // diffusers' rounding: round((x/2 + 0.5).clamp(0, 1) * 255)
+            var png = try PNGImage(tensor: image)  // diffusers' rounding: round((x/2 + 0.5).clamp(0, 1) * 255)
+            if let c = rowRequest.conditioning, c.keepUnmasked { png = try c.overlaid(on: png) }
             // The picture records the LoRAs it was made with, whether the request or the pipeline set them.
             var made = rowRequest
             made.loras = stages.loras.isEmpty ? nil : stages.loras

@@ -34,6 +34,10 @@ public struct ImageConditioning: Sendable, Equatable {
     public var reference: PNGImage?
     /// How the Kontext reference is sized before encoding.
     public var referenceResize: ReferenceResize = .auto
+    /// Inpainting: paste the input picture back over the result outside the mask (A1111's img2img
+    /// overlay), so the unmasked area keeps its exact pixels; off as in diffusers, where it goes
+    /// through the VAE and comes back slightly changed (ImageConditioning+Overlay.swift).
+    public var keepUnmasked = false
 
     /// The Kontext reference's size: its own floored to multiples of 16, or (`.auto`) the preferred
     /// Kontext resolution whose aspect ratio is closest (ties: the smaller width), as diffusers picks it.

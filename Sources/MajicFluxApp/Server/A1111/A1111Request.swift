@@ -127,7 +127,7 @@ struct A1111Request {
             switch o["mask"] {
             case nil, .null?: break
             case .string(let s)? where s.isEmpty: break
-            case .string(let s)?: mask = try Self.picture(s, field: "mask", label: "mask", images: images)
+            case .string(let s)?: mask = try Self.a1111Mask(try Self.picture(s, field: "mask", label: "mask", images: images))
             default: throw A1111Error.invalid("mask", "mask must be a picture as base64 text")
             }
             if [.fill, .kontext].contains(d.conditioning) {
@@ -189,9 +189,17 @@ struct A1111Request {
             var r = base
             r.seed = seed &+ UInt64(k)
             if img2img {
-                var c = ImageConditioning(image: inits[k % inits.count], mask: mask)
+                let picture = inits[k % inits.count]
+                // A1111 resizes the mask to the picture (Lanczos); it was refused when the sizes differed.
+                let fitted = try mask.map { m in (m.width, m.height) == (picture.width, picture.height) ? m : try m.resized(width: picture.width, height: picture.height) }
+                if let m = mask, (m.width, m.height) != (picture.width, picture.height), k < inits.count {
+                    notes.append("mask resized from \(m.width)x\(m.height) to init_images[\(k)]'s \(picture.width)x\(picture.height), as A1111 does")
+                }
+                var c = ImageConditioning(image: picture, mask: fitted)
                 c.strength = denoisingStrength
-                c.maskBlur = mask == nil ? 0 : try Self.integer(o, "mask_blur", default: 4)
+                // A1111 pastes the picture back outside the mask: its clients expect the rest untouched.
+                c.keepUnmasked = fitted != nil
+                c.maskBlur = mask == nil ? 0 : try Self.maskBlur(o, notes: &notes, first: k == 0)
                 if d.conditioning == .kontext {
                     // Kontext edits the picture it is given: init_images are its reference.
                     c = ImageConditioning(reference: inits[k % inits.count])
@@ -325,6 +333,23 @@ struct A1111Request {
         case .bool(let b)?: return b
         case let v?: throw A1111Error.invalid(name, "\(name) must be true or false, got \(JobRequestParser.shown(v))")
         }
+    }
+
+    /// The mask as A1111 reads it (`create_binary_mask`): a picture with transparency is its alpha
+    /// channel (opaque = repaint), anything else its grey levels. An alpha-only mask (black, the area
+    /// opaque) was refused as all black, and a white one with a transparent hole repainted everything.
+    static func a1111Mask(_ m: PNGImage) throws -> PNGImage {
+        guard m.hasTransparency, let alpha = m.alpha() else { return m }
+        return try PNGImage.gray(alpha, width: m.width, height: m.height)
+    }
+
+    /// `mask_blur`, or A1111's separate `mask_blur_x` / `mask_blur_y` (default 4 each) when it is not
+    /// given: one blur here, the larger, with a note when they differ (they were ignored).
+    static func maskBlur(_ o: [String: JSONValue], notes: inout [String], first: Bool) throws -> Int {
+        if let v = o["mask_blur"], !v.isNull { return try integer(o, "mask_blur", default: 4) }
+        let x = try integer(o, "mask_blur_x", default: 4), y = try integer(o, "mask_blur_y", default: 4)
+        if x != y && first { notes.append("mask_blur_x \(x) and mask_blur_y \(y): the blur here is the same in both directions; used \(max(x, y))") }
+        return max(x, y)
     }
 
     /// The ControlNet extension's first enabled unit (`alwayson_scripts.controlnet.args[0]`): its
