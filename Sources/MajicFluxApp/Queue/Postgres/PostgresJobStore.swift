@@ -103,7 +103,12 @@ final class PostgresJobStore: Sendable {
         sweeper.cancel()
         notifications.stop()
         runner.cancel()
-        await runner.value
+        // The pool's shutdown waits for its connections to close; one to a server gone silent may
+        // not for minutes: a stopping process does not wait for that.
+        let runner = self.runner
+        if (try? await firstWithin(callSeconds) { await runner.value }) == nil {
+            logger.warning("PostgreSQL at \(url.redacted): the connections did not close within \(Int(callSeconds)) s; leaving them")
+        }
     }
 
     /// Runs `query`, turning PostgreSQL's errors into messages naming the URL and `what`.
