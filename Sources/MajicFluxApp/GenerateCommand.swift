@@ -157,7 +157,7 @@ struct Generate: ParsableCommand {
         let record = JobConditioning(request.conditioning)
         if let record { Console.info("\(record.mode) from " + record.inputs.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.width)x\($0.value.height)" }.joined(separator: ", ")) }
         let seeds = batch > 1 ? "seeds \(request.seed)...\(request.seed &+ UInt64(batch - 1)) (a batch of \(batch))" : "seed \(request.seed)"
-        Console.info("\(seeds), \(request.width)x\(request.height), \(steps) steps on \(backend.name) (\(pipeline.preset.name) defaults)")
+        Console.info("\(seeds), \(request.width)x\(request.height), \(steps) step\(steps == 1 ? "" : "s") on \(backend.name) (\(pipeline.preset.name) defaults)")
         if let h = request.hires { Console.info("hires fix: \(h.summary(requestSteps: steps))") }
         let gpu = backend as? CUDABackend
         gpu?.resetPeak()

@@ -2,6 +2,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+@testable import MajicFluxApp
 import XCTest
 
 /// What `serve` says when it cannot start where it was asked to: a port in use (it printed NIO's
@@ -30,6 +31,16 @@ final class ServeStartupTests: XCTestCase {
                                              "--lora-dir", TestConsole.tinyModel + "/model_index.json"], limit: 60)
         XCTAssertNotEqual(file.status, 0, file.log)
         XCTAssertTrue(file.log.contains("model_index.json: a file, not a folder"), file.log)
+    }
+
+    /// The banner's address opens in a browser: IPv6 in brackets (it printed http://::1:6006/), a
+    /// wildcard host as the loopback address with a word on the interfaces.
+    func testTheBannerAddressIsAURL() {
+        XCTAssertEqual(ConsoleServer.address(host: "127.0.0.1", port: 6006), "http://127.0.0.1:6006/")
+        XCTAssertEqual(ConsoleServer.address(host: "::1", port: 6006), "http://[::1]:6006/")
+        XCTAssertEqual(ConsoleServer.address(host: "localhost", port: 80), "http://localhost:80/")
+        XCTAssertTrue(ConsoleServer.address(host: "0.0.0.0", port: 6006).hasPrefix("http://127.0.0.1:6006/ (listening on every IPv4 interface"))
+        XCTAssertTrue(ConsoleServer.address(host: "::", port: 6006).hasPrefix("http://[::1]:6006/ (listening on every interface"))
     }
 
     /// A token file that is not there is named as missing (it said "cannot read it as UTF-8 text").

@@ -128,14 +128,28 @@ public final class ConsoleServer: @unchecked Sendable {
         try SQLiteJobStore.integrityCheck(directory: outputDirectory)
     }
 
+    /// The console's address as a browser takes it: an IPv6 host in brackets (`http://[::1]:6006/`;
+    /// it printed `http://::1:6006/`), and for a wildcard host the loopback one, saying it listens
+    /// on every interface.
+    static func address(host: String, port: Int) -> String {
+        switch host {
+        case "0.0.0.0": return "http://127.0.0.1:\(port)/ (listening on every IPv4 interface: use this machine's address from others)"
+        case "::", "[::]": return "http://[::1]:\(port)/ (listening on every interface: use this machine's address from others)"
+        default: return host.contains(":") && !host.hasPrefix("[") ? "http://[\(host)]:\(port)/" : "http://\(host):\(port)/"
+        }
+    }
+
     /// Serves until SIGINT or SIGTERM (the command line).
     public func run() async throws {
         let configuration = self.configuration
         let group = makeGroup(stopOnSignals: true) { port in
             Console.info("""
-                majicflux console: http://\(configuration.host):\(port)/  (model \(configuration.modelName), pictures in \(configuration.outputDirectory)/)
+                majicflux console: \(Self.address(host: configuration.host, port: port))  (model \(configuration.modelName), pictures in \(configuration.outputDirectory)/)
                 loading the model in the background; the page shows its progress.
                 """)
+            if configuration.security.insecureNoAuth && !ServerSecurity.isLoopback(configuration.host) {
+                Console.info("warning: --insecure-no-auth: anyone who reaches port \(port) may queue jobs and see every picture")
+            }
             if self.workers.count > 1 {
                 Console.info("\(self.workers.count) generation workers: " + self.workers.map { $0.snapshot.device }.joined(separator: ", "))
             }

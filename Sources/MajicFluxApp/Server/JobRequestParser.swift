@@ -216,7 +216,7 @@ struct JobRequestParser {
             if t.isEmpty || t == "-1" { return try Seeds.resolve(-1) }
             guard let u = UInt64(t) else { throw fail("\"\(s.prefix(40))\"") }
             return u
-        default: throw fail("a \(kind(v!))")
+        default: throw fail(article(kind(v!)))
         }
     }
 
@@ -256,8 +256,11 @@ struct JobRequestParser {
         if case .string(let s) = v { return "\"\(s.prefix(40))\"" }
         if case .int(let i) = v { return String(i) }
         if case .double(let d) = v { return String(d) }
-        return "a \(kind(v))"
+        return article(kind(v))
     }
+
+    /// "a list", "an object".
+    static func article(_ noun: String) -> String { ("aeiou".contains(noun.first ?? "x") ? "an " : "a ") + noun }
 
     static func kind(_ v: JSONValue) -> String {
         switch v {

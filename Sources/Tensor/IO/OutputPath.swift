@@ -44,6 +44,13 @@ public enum OutputPath {
         guard access(folder, W_OK | X_OK) == 0 else {
             throw fail("cannot write in its folder \(folder): \(MappedFile.errnoText())")
         }
+        // access() says yes where creating a file still fails (/proc, /sys, some network mounts):
+        // create and delete the kind of file the write makes, so that shows now, not after the work.
+        let probe = (folder == "/" ? "" : folder) + "/.majicflux-probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw fail("cannot create a file in its folder \(folder): \(MappedFile.errnoText())") }
+        close(fd)
+        unlink(probe)
     }
 
     /// The folder part of `path` ("." for a bare name, "/" for a file at the root).
