@@ -99,9 +99,10 @@ struct ModelOptions: ParsableArguments {
             try applyAttention(to: backend)
             return backend
         } catch ComputeDeviceError.cudaUnavailable(let why) {
-            throw ValidationError("--device cuda: \(why). Use --device cpu or auto.")
+            // "--device cuda:1 (CUDA): ..."; "--device cuda: ..." read as a truncated device name.
+            throw ValidationError("--device \(device) (CUDA): \(why). Use --device cpu or auto.")
         } catch ComputeDeviceError.cudaSetupFailed(_, let error) {
-            throw ValidationError("--device cuda: \(error)")
+            throw ValidationError("--device \(device) (CUDA): \(error)")
         }
     }
 

@@ -269,9 +269,9 @@ final class CommandLineOptionTests: XCTestCase {
     func testDeviceCUDAWithoutAGPUIsRefused() throws {
         if CUDABackend.unavailableReason() == nil { throw XCTSkip("a CUDA GPU is present: --device cuda runs") }
         let (status, log, folder) = try run(["generate", "--model", TestConsole.tinyModel, "--prompt", "x", "--output", "out.png",
-                                             "--steps", "1", "--width", "32", "--device", "cuda"])
+                                             "--steps", "1", "--width", "32", "--device", "cuda:1"])
         XCTAssertNotEqual(status, 0)
-        XCTAssertTrue(log.contains("--device cuda:"), log)
+        XCTAssertTrue(log.contains("--device cuda:1 (CUDA): "), "the device named whole: \(log)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/out.png"))
     }
 }

@@ -64,6 +64,13 @@ final class ModelLoadingSafetyTests: XCTestCase {
             _ = try FluxModelFiles.resolve(modelDir: file)
         }
         assertError("no such folder", ["missing model folder: /no/such/folder"]) { _ = try FluxModelFiles.resolve(modelDir: "/no/such/folder") }
+        // Missing parts name the folder first and end with the last part (the folder trailed the list).
+        let folder = Self.fixtures + "/tiny-flux"
+        assertError("missing --dit", ["missing parts of the model (folder \(folder)):", "DiT file given with --dit (looked for /no/such.safetensors)"]) {
+            let e = Result { try FluxModelFiles.resolve(modelDir: folder, dit: "/no/such.safetensors") }
+            if case .failure(let error) = e { XCTAssertTrue("\(error)".hasSuffix("(looked for /no/such.safetensors)"), "\(error)") }
+            _ = try e.get()
+        }
     }
 
     func testAComponentInTheWrongPlaceSaysWhatItIs() throws {

@@ -125,7 +125,8 @@ public struct FluxModelFiles: Sendable, Equatable {
             vae: vae.weights, vaeConfig: vae.config,
             schedulerConfig: optional(sub("scheduler/scheduler_config.json")))
         if !missing.isEmpty {
-            throw ModelError.missingFile(path: modelDir, what: "parts of the model:\n  " + missing.joined(separator: "\n  "))
+            // "missing parts of the model (folder DIR):" then one line each (the folder trailed the list).
+            throw ModelError.missingFile(path: "\n  " + missing.joined(separator: "\n  "), what: "parts of the model (folder \(modelDir))")
         }
         return files
     }
