@@ -2,6 +2,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+@testable import MajicFluxApp
 import XCTest
 
 /// Bounded waits for the processes and requests the tests start. A server that does not stop on
@@ -35,37 +36,9 @@ extension Process {
 }
 
 /// Runs `body`, failing with "`what`: no answer within `seconds` s" when it has not finished by
-/// then. The body is left to finish (or not) on its own: URLSession on Linux does not always stop
-/// a request for a cancelled task, and a task group would wait for it.
+/// then (`firstWithin`: the body is left to finish or not on its own, as URLSession on Linux does
+/// not always stop a request for a cancelled task).
 func withDeadline<T: Sendable>(_ seconds: Double, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        let once = ResumeOnce(continuation)
-        let work = Task {
-            do { once.resume(with: .success(try await body())) } catch { once.resume(with: .failure(error)) }
-        }
-        Task {
-            try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
-            if once.resume(with: .failure(TestFailure("\(what): no answer within \(seconds) s"))) { work.cancel() }
-        }
-    }
-}
-
-/// A continuation resumed by whichever side comes first; the other's result is dropped.
-// unchecked: `continuation` is only touched under `lock`.
-private final class ResumeOnce<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<T, Error>?
-
-    init(_ continuation: CheckedContinuation<T, Error>) { self.continuation = continuation }
-
-    /// True when this call resumed it (it came first).
-    @discardableResult
-    func resume(with result: Result<T, Error>) -> Bool {
-        guard let c = lock.withLock({ () -> CheckedContinuation<T, Error>? in
-            defer { continuation = nil }
-            return continuation
-        }) else { return false }
-        c.resume(with: result)
-        return true
-    }
+    guard let value = try await firstWithin(seconds, body) else { throw TestFailure("\(what): no answer within \(seconds) s") }
+    return value
 }

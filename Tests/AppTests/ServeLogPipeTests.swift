@@ -9,7 +9,7 @@ import XCTest
 /// (FileHandle.write's `try!` on EPIPE).
 final class ServeLogPipeTests: XCTestCase {
     func testServeOutlivesItsClosedLogPipe() async throws {
-        let port = try Self.freePort()
+        let port = try TestSockets.freePort()
         let p = Process()
         p.executableURL = try TestConsole.executable()
         p.arguments = ["serve", "--model", TestConsole.tinyModel, "--device", "cpu", "--port", String(port),
@@ -39,20 +39,5 @@ final class ServeLogPipeTests: XCTestCase {
         XCTAssertTrue(p.isRunning, "serve ended (status \(p.terminationStatus)) once its log pipe was closed")
         let status = try await console.get("/api/status")
         XCTAssertEqual(status.status, 200)
-    }
-
-    /// A port nobody listens on now (bind to 0, read it back, close).
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &a) { ptr in
-            ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard ok else { throw TestFailure("no free port: errno \(errno)") }
-        return Int(UInt16(bigEndian: a.sin_port))
     }
 }

@@ -11,17 +11,8 @@ import XCTest
 final class ServeStartupTests: XCTestCase {
     func testABusyPortAndAFileAsLoRAFolderAreNamed() throws {
         // Something else listens on the port.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (fd, port) = try TestSockets.listening()
         defer { close(fd) }
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let listening = withUnsafeMutablePointer(to: &a) { ptr in
-            ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        XCTAssertTrue(listening)
-        let port = Int(UInt16(bigEndian: a.sin_port))
         let busy = try TestConsole.runToEnd(["serve", "--model", TestConsole.tinyModel, "--device", "cpu", "--port", String(port)], limit: 60)
         XCTAssertNotEqual(busy.status, 0, busy.log)
         XCTAssertTrue(busy.log.contains("port \(port) on 127.0.0.1 is in use") && busy.log.contains("--port"), busy.log)
