@@ -191,5 +191,11 @@ extension ConsoleConditioningKindTests {
         XCTAssertFalse(notes(r).contains { $0.contains("alwayson_scripts ignored") }, r.text)
         r = try await a1111(control, "img2img", ["init_images": [image]])
         XCTAssertEqual(r.status, 200, r.text)
+        r = try await a1111(control, "img2img", ["init_images": [image], "alwayson_scripts": unit])
+        XCTAssertEqual(r.status, 422, r.text)
+        XCTAssertTrue(r.text.contains("does not start from a picture"), r.text)
+        r = try await a1111(control, "img2img", ["init_images": [image], "mask": mask])
+        XCTAssertEqual(r.status, 422, r.text)
+        XCTAssertTrue(r.text.contains("send no mask"), r.text)
     }
 }

@@ -204,8 +204,13 @@ struct A1111Request {
                     // Kontext edits the picture it is given: init_images are its reference.
                     c = ImageConditioning(reference: inits[k % inits.count])
                     if mask != nil { throw A1111Error.invalid("mask", "a FLUX.1 Kontext model edits the whole reference picture: send no mask") }
-                } else if d.conditioning == .control && controlUnit == nil {
-                    // As the ControlNet extension does without a unit picture: the init picture is the control.
+                } else if d.conditioning == .control {
+                    // A Canny/Depth model starts from noise, never from a picture: as the ControlNet
+                    // extension does without a unit picture, the init picture is the control picture.
+                    if mask != nil { throw A1111Error.invalid("mask", "a FLUX.1 Canny/Depth model paints the whole picture: send no mask") }
+                    guard controlUnit == nil else {
+                        throw A1111Error.invalid("init_images", "a FLUX.1 Canny/Depth model does not start from a picture: use txt2img with the ControlNet unit, or img2img without one (the init picture is then the control picture)")
+                    }
                     c = ImageConditioning(control: inits[k % inits.count], controlPreprocess: nil)
                 }
                 r.conditioning = c
