@@ -56,4 +56,47 @@ final class PostgresOutageTests: XCTestCase {
         let status2 = try await console.get("/api/status")
         XCTAssertTrue(status2.json["queue_error"] is NSNull, status2.text)
     }
+
+    /// A worker whose job ends while the database is away keeps the picture and records it once the
+    /// database answers again: the job is done at its first attempt (it failed to record, and the
+    /// job ran again after its lease).
+    func testAJobFinishingDuringAnOutageIsRecordedWhenTheDatabaseReturns() async throws {
+        let database = try await PostgresTestDatabase.make()
+        var url = try XCTUnwrap(URLComponents(string: database.url))
+        let proxy = try TCPProxy(to: url.port ?? 5432)
+        url.port = proxy.port
+        let password = url.password ?? ""
+        url.password = nil
+        let environment = ["PGPASSWORD": password]
+        let (front, frontLog) = try TestConsole.launch(try TestConsole.executable(), [
+            "serve", "--queue", url.string!, "--no-worker", "--model", TestConsole.tinyModel, "--device", "cpu", "--port", "0",
+        ], environment: environment)
+        let (worker, workerLog) = try TestConsole.launch(try TestConsole.executable(), [
+            "worker", "--queue", url.string!, "--model", TestConsole.tinyModel, "--device", "cpu", "--name", "w1", "--job-lease", "30",
+        ], environment: environment)
+        addTeardownBlock {
+            worker.stop("the worker", log: workerLog)
+            front.stop("the front end", log: frontLog)
+            proxy.stop()
+            await database.drop()
+        }
+        let console = try await TestConsole.remote(process: front, log: frontLog)
+        let job = try await console.submit(["prompt": "a red circle", "seed": 2, "steps": 30, "width": 512, "height": 512])
+        let id = try XCTUnwrap(job["id"] as? String)
+        _ = try await console.waitForJob(id, timeout: 120) { ($0["step"] as? Int ?? 0) >= 2 }
+
+        proxy.stop()
+        // Wait for the worker to finish the picture and find the database away.
+        let finishing = Date().addingTimeInterval(120)
+        var waiting = false
+        while !waiting && Date() < finishing {
+            waiting = ((try? String(contentsOfFile: workerLog, encoding: .utf8)) ?? "").contains("waits for the job store to answer again")
+            if !waiting { try await Task.sleep(nanoseconds: 100_000_000) }
+        }
+        XCTAssertTrue(waiting, (try? String(contentsOfFile: workerLog, encoding: .utf8)) ?? "")
+        try proxy.start()
+        let done = try await console.waitForJob(id, timeout: 60) { ["done", "failed", "cancelled"].contains($0["status"] as? String ?? "") }
+        XCTAssertEqual(done["status"] as? String, "done", "\(done)\n\((try? String(contentsOfFile: workerLog, encoding: .utf8)) ?? "")")
+        XCTAssertEqual(done["attempts"] as? Int, 1, "recorded, not run again")
+    }
 }

@@ -272,6 +272,29 @@ final class GenerationWorker: @unchecked Sendable {
     func finish(_ job: StoredJob, _ outcome: Outcome, _ state: RunState) async {
         let (cancelRequested, leaseLost) = state.lock.withLock { (state.cancelRequested, state.leaseLost) }
         if leaseLost { return }  // another worker owns the job now; nothing of this run is kept
+        // A database out of reach for a moment must not cost the picture: try again until the
+        // lease is nearly out (then another worker may take the job, and nothing here is kept).
+        let until = ProcessInfo.processInfo.systemUptime + max(2, store.leaseSeconds * 0.8)
+        var said = false
+        while true {
+            do {
+                try await record(job, outcome, state, cancelRequested: cancelRequested)
+                return
+            } catch let e as QueueURLError where e.unreachable && ProcessInfo.processInfo.systemUptime < until {
+                if !said { Console.info("worker \(id): job \(job.id) waits for the job store to answer again: \(e)") }
+                said = true
+                try? await Task.sleep(nanoseconds: 500_000_000)
+            } catch {
+                Console.info("worker \(id): job \(job.id) could not be recorded: \(error)")
+                _ = try? await store.fail(jobID: job.id, workerID: id, error: "the picture could not be saved: \(error)", retry: false)
+                return
+            }
+        }
+    }
+
+    /// Records how the job ended; `JobStoreError.notHeld` (the lease ran out meanwhile: another
+    /// worker runs the job) ends quietly.
+    private func record(_ job: StoredJob, _ outcome: Outcome, _ state: RunState, cancelRequested: Bool) async throws {
         do {
             switch outcome {
             case .done(let image, let request, let seconds):
@@ -297,9 +320,6 @@ final class GenerationWorker: @unchecked Sendable {
             }
         } catch JobStoreError.notHeld {
             // The lease ran out while finishing: another worker runs the job.
-        } catch {
-            Console.info("worker \(id): job \(job.id) could not be recorded: \(error)")
-            _ = try? await store.fail(jobID: job.id, workerID: id, error: "the picture could not be saved: \(error)", retry: false)
         }
     }
 

@@ -137,7 +137,7 @@ final class PostgresJobStore: Sendable {
         guard let answered else {
             let reason = "no answer within \(Int(callSeconds)) s"
             markDown(reason)
-            throw QueueURLError("PostgreSQL at \(url.redacted): \(what) failed: \(reason) (is the server running and reachable?)")
+            throw QueueURLError("PostgreSQL at \(url.redacted): \(what) failed: \(reason) (is the server running and reachable?)", unreachable: true)
         }
         return answered
     }

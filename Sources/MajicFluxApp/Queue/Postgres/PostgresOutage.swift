@@ -23,7 +23,7 @@ final class PostgresOutage: @unchecked Sendable {
         guard let (since, reason) = lock.withLock({ self.since.map { ($0, reason) } }) else { return }
         let time = ISO8601DateFormatter.string(from: since, timeZone: .current, formatOptions: [.withTime, .withColonSeparatorInTime])
         throw QueueURLError("PostgreSQL at \(url.redacted): \(what) not tried: the server has not answered since \(time) (\(reason)); "
-                            + "asking again every \(Int(probeSeconds)) s")
+                            + "asking again every \(Int(probeSeconds)) s", unreachable: true)
     }
 
     /// Marks the server down (`reason`: what the failed call said) and starts the probe, which

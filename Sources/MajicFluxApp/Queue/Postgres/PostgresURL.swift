@@ -115,7 +115,13 @@ struct PostgresURL: Sendable, CustomStringConvertible {
 /// without its password and says what to do.
 struct QueueURLError: Error, CustomStringConvertible, LocalizedError {
     let description: String
-    init(_ message: String) { description = message }
+    /// The server could not be reached or did not answer (worth trying again shortly), as opposed
+    /// to a refusal of what was asked.
+    var unreachable = false
+    init(_ message: String, unreachable: Bool = false) {
+        description = message
+        self.unreachable = unreachable
+    }
     var errorDescription: String? { description }
 }
 
@@ -124,7 +130,8 @@ extension PostgresURL {
     /// generic text on purpose (no secrets), so the useful parts are taken out here (the server's
     /// message, the socket error), never the password.
     func explain(_ error: any Error, doing what: String) -> QueueURLError {
-        QueueURLError("PostgreSQL at \(redacted): \(what) failed: \(Self.reason(error))")
+        QueueURLError("PostgreSQL at \(redacted): \(what) failed: \(Self.reason(error))",
+                      unreachable: (error as? QueueURLError)?.unreachable ?? Self.isUnreachable(error))
     }
 
     /// Whether `error` says the server cannot be reached or went away (not a refusal of the query):
