@@ -7,22 +7,23 @@ import XCTest
 /// why, the status stays quick and says `queue_error`, and the front end works again when the
 /// database is back.
 final class PostgresOutageTests: XCTestCase {
-    func testAFrontEndStaysQuickWhileItsDatabaseIsDownAndRecovers() async throws {
+    /// Front ends and workers on a fresh database reached through a proxy the test cuts.
+    private func cluster(leaseSeconds: Double = 30) async throws -> (QueueCluster, TCPProxy) {
         let database = try await PostgresTestDatabase.make()
-        var url = try XCTUnwrap(URLComponents(string: database.url))
-        let proxy = try TCPProxy(to: url.port ?? 5432)
-        url.port = proxy.port
-        let password = url.password ?? ""
-        url.password = nil
-        let (p, log) = try TestConsole.launch(try TestConsole.executable(), [
-            "serve", "--queue", url.string!, "--no-worker", "--model", TestConsole.tinyModel, "--device", "cpu", "--port", "0",
-        ], environment: ["PGPASSWORD": password])
+        let proxy = try TCPProxy(to: URLComponents(string: database.url)?.port ?? 5432)
+        let cluster = QueueCluster(database: database, model: TestConsole.tinyModel, leaseSeconds: leaseSeconds, port: proxy.port)
         addTeardownBlock {
-            p.stop("the front end", log: log)
+            cluster.stopAll()
             proxy.stop()
             await database.drop()
         }
-        let console = try await TestConsole.remote(process: p, log: log)
+        return (cluster, proxy)
+    }
+
+    func testAFrontEndStaysQuickWhileItsDatabaseIsDownAndRecovers() async throws {
+        let (cluster, proxy) = try await cluster()
+        let password = URLComponents(string: cluster.database.url)?.password ?? "no password"
+        let console = try await cluster.startFrontEnd()
         let before = try await console.get("/api/history")
         XCTAssertEqual(before.status, 200, before.text)
 
@@ -51,7 +52,7 @@ final class PostgresOutageTests: XCTestCase {
             back = try await console.get("/api/history").status == 200
             if !back { try await Task.sleep(nanoseconds: 200_000_000) }
         }
-        XCTAssertTrue(back, "the front end never got its database back\n\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        XCTAssertTrue(back, "the front end never got its database back\n\(cluster.logs)")
         print("outage test: back \(String(format: "%.1f", Date().timeIntervalSince(t))) s after the database returned")
         let status2 = try await console.get("/api/status")
         XCTAssertTrue(status2.json["queue_error"] is NSNull, status2.text)
@@ -61,26 +62,10 @@ final class PostgresOutageTests: XCTestCase {
     /// database answers again: the job is done at its first attempt (it failed to record, and the
     /// job ran again after its lease).
     func testAJobFinishingDuringAnOutageIsRecordedWhenTheDatabaseReturns() async throws {
-        let database = try await PostgresTestDatabase.make()
-        var url = try XCTUnwrap(URLComponents(string: database.url))
-        let proxy = try TCPProxy(to: url.port ?? 5432)
-        url.port = proxy.port
-        let password = url.password ?? ""
-        url.password = nil
-        let environment = ["PGPASSWORD": password]
-        let (front, frontLog) = try TestConsole.launch(try TestConsole.executable(), [
-            "serve", "--queue", url.string!, "--no-worker", "--model", TestConsole.tinyModel, "--device", "cpu", "--port", "0",
-        ], environment: environment)
-        let (worker, workerLog) = try TestConsole.launch(try TestConsole.executable(), [
-            "worker", "--queue", url.string!, "--model", TestConsole.tinyModel, "--device", "cpu", "--name", "w1", "--job-lease", "30",
-        ], environment: environment)
-        addTeardownBlock {
-            worker.stop("the worker", log: workerLog)
-            front.stop("the front end", log: frontLog)
-            proxy.stop()
-            await database.drop()
-        }
-        let console = try await TestConsole.remote(process: front, log: frontLog)
+        let (cluster, proxy) = try await cluster()
+        let console = try await cluster.startFrontEnd()
+        try cluster.startWorker("w1")
+        let workerLog = try XCTUnwrap(cluster.workers["w1"]?.log)
         let job = try await console.submit(["prompt": "a red circle", "seed": 2, "steps": 30, "width": 512, "height": 512])
         let id = try XCTUnwrap(job["id"] as? String)
         _ = try await console.waitForJob(id, timeout: 120) { ($0["step"] as? Int ?? 0) >= 2 }

@@ -13,21 +13,26 @@ final class QueueCluster: @unchecked Sendable {
     let model: String
     /// Lease of every worker: how soon a killed worker's job runs again.
     let leaseSeconds: Double
+    /// The port the processes reach the database on instead of its own (a `TCPProxy` a test cuts).
+    let port: Int?
     private(set) var workers: [String: (process: Process, log: String)] = [:]
     private(set) var frontEnds: [(process: Process, log: String)] = []
 
-    init(database: PostgresTestDatabase, model: String, leaseSeconds: Double = 3) {
+    init(database: PostgresTestDatabase, model: String, leaseSeconds: Double = 3, port: Int? = nil) {
         self.database = database
         self.model = model
         self.leaseSeconds = leaseSeconds
+        self.port = port
     }
 
     /// The database's URL without its password, which the processes get as PGPASSWORD, as the
-    /// README advises (a password in the URL shows in `ps`).
+    /// README advises (a password in the URL shows in `ps`); through `port` when given.
     private var queue: (url: String, environment: [String: String]) {
-        guard var c = URLComponents(string: database.url), let password = c.password else { return (database.url, [:]) }
+        guard var c = URLComponents(string: database.url) else { return (database.url, [:]) }
+        if let port { c.port = port }
+        let password = c.password
         c.password = nil
-        return (c.string ?? database.url, ["PGPASSWORD": password])
+        return (c.string ?? database.url, password.map { ["PGPASSWORD": $0] } ?? [:])
     }
 
     /// Starts `majicflux worker --name NAME` on the CPU.

@@ -3,7 +3,7 @@ import Foundation
 /// The PostgreSQL store's view of an outage. Without it every call made while the server was down
 /// waited for the pool's connection attempts (67 s for the console's first status call, measured),
 /// so the page froze. Now a call that finds the server unreachable, or gets no answer within
-/// `PostgresJobStore.callLimit`, marks the server down; while it is down calls fail at once with
+/// `PostgresJobStore.callSeconds`, marks the server down; while it is down calls fail at once with
 /// why, and one probe asks the server every `probeSeconds` until it answers again.
 final class PostgresOutage: @unchecked Sendable {
     // unchecked: `since`, `reason` and `probe` are only touched under `lock`.
@@ -14,9 +14,6 @@ final class PostgresOutage: @unchecked Sendable {
     let probeSeconds: Double
 
     init(probeSeconds: Double = 2) { self.probeSeconds = probeSeconds }
-
-    /// Whether the server counts as down now.
-    var isDown: Bool { lock.withLock { since != nil } }
 
     /// Throws at once while the server is down: `what` was not tried.
     func check(_ url: PostgresURL, _ what: String) throws {

@@ -190,30 +190,32 @@ struct A1111Request {
             r.seed = seed &+ UInt64(k)
             if img2img {
                 let picture = inits[k % inits.count]
-                // A1111 resizes the mask to the picture (Lanczos); it was refused when the sizes differed.
-                let fitted = try mask.map { m in (m.width, m.height) == (picture.width, picture.height) ? m : try m.resized(width: picture.width, height: picture.height) }
-                if let m = mask, (m.width, m.height) != (picture.width, picture.height), k < inits.count {
-                    notes.append("mask resized from \(m.width)x\(m.height) to init_images[\(k)]'s \(picture.width)x\(picture.height), as A1111 does")
-                }
-                var c = ImageConditioning(image: picture, mask: fitted)
-                c.strength = denoisingStrength
-                // A1111 pastes the picture back outside the mask: its clients expect the rest untouched.
-                c.keepUnmasked = fitted != nil
-                c.maskBlur = mask == nil ? 0 : try Self.maskBlur(o, notes: &notes, first: k == 0)
-                if d.conditioning == .kontext {
+                switch d.conditioning {
+                case .kontext:
                     // Kontext edits the picture it is given: init_images are its reference.
-                    c = ImageConditioning(reference: inits[k % inits.count])
                     if mask != nil { throw A1111Error.invalid("mask", "a FLUX.1 Kontext model edits the whole reference picture: send no mask") }
-                } else if d.conditioning == .control {
+                    r.conditioning = ImageConditioning(reference: picture)
+                case .control:
                     // A Canny/Depth model starts from noise, never from a picture: as the ControlNet
                     // extension does without a unit picture, the init picture is the control picture.
                     if mask != nil { throw A1111Error.invalid("mask", "a FLUX.1 Canny/Depth model paints the whole picture: send no mask") }
                     guard controlUnit == nil else {
                         throw A1111Error.invalid("init_images", "a FLUX.1 Canny/Depth model does not start from a picture: use txt2img with the ControlNet unit, or img2img without one (the init picture is then the control picture)")
                     }
-                    c = ImageConditioning(control: inits[k % inits.count], controlPreprocess: nil)
+                    r.conditioning = ImageConditioning(control: picture)
+                case .base, .fill:
+                    // A1111 resizes the mask to the picture (Lanczos); it was refused when the sizes differed.
+                    let fitted = try mask.map { m in (m.width, m.height) == (picture.width, picture.height) ? m : try m.resized(width: picture.width, height: picture.height) }
+                    if let m = mask, (m.width, m.height) != (picture.width, picture.height), k < inits.count {
+                        notes.append("mask resized from \(m.width)x\(m.height) to init_images[\(k)]'s \(picture.width)x\(picture.height), as A1111 does")
+                    }
+                    var c = ImageConditioning(image: picture, mask: fitted)
+                    c.strength = denoisingStrength
+                    // A1111 pastes the picture back outside the mask: its clients expect the rest untouched.
+                    c.keepUnmasked = fitted != nil
+                    c.maskBlur = mask == nil ? 0 : try Self.maskBlur(o, notes: &notes, first: k == 0)
+                    r.conditioning = c
                 }
-                r.conditioning = c
             }
             if let controlUnit {
                 var c = r.conditioning ?? ImageConditioning()
