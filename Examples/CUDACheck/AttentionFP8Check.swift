@@ -57,8 +57,73 @@ enum AttentionFP8Check {
             }
             print(line)
         }
+        ok = stageSweep(gpu) && ok
         ok = fusedQKNorm(gpu) && ok
         print("attn-fp8: \(ok ? "all passed" : "FAILURES")")
+        return ok
+    }
+
+    /// The K/V ring depths (`Configuration.flashStages`) of the warp-specialised kernels, bf16 (2, 3)
+    /// and fp8 (2 ... 4), at Flux's joint lengths: each depth's output must equal the 2-stage output bit
+    /// for bit (the depth changes only when tiles are loaded), and its time is printed.
+    static func stageSweep(_ gpu: CUDABackend) -> Bool {
+        var ok = true
+        let saved = gpu.configuration
+        defer { gpu.configuration = saved }
+        for l in [1536, 4608] {
+            let q = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 17)
+            let k = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 18)
+            let v = gpu.randomUniform([1, 24, l, 128], dtype: .bf16, scale: 1, seed: 19)
+            let flops = 4.0 * Double(l) * Double(l) * 128 * 24
+            for fp8 in [false, true] {
+                var line = "  stages, \(fp8 ? "fp8" : "bf16 \(saved.flashKernel)") (1, 24, \(l), 128):"
+                var first: [Float]? = nil
+                for stages in fp8 ? [2, 3, 4] : [2, 3] {
+                    var c = saved
+                    c.fp8Attention = fp8
+                    c.flashStages = stages
+                    gpu.configuration = c
+                    let out = scaledDotProductAttention(q, k, v).floats()
+                    let same = first.map { $0 == out } ?? true
+                    if first == nil { first = out }
+                    ok = ok && same && out.allSatisfy { $0.isFinite }
+                    let ms = (0..<10).map { _ in gpu.time { _ = scaledDotProductAttention(q, k, v) } }.min()!
+                    line += " \(stages): \(fmt(ms, 3)) ms (\(fmt(flops / ms / 1e9, 1)) TFLOP/s)\(same ? "" : " OUTPUT DIFFERS")"
+                }
+                print(line)
+            }
+        }
+        return ok
+    }
+
+    /// Flux single blocks' [attention | GELU] matrix with the attention written in place by the fp8
+    /// kernel (`fp8AttentionConcatLinearGeluTanhE4M3`): codes and scale identical to the attention
+    /// computed apart, copied in, and the matrix quantised (`fp8ConcatLinearGeluTanhE4M3`).
+    static func fusedSingleBlock(_ gpu: CUDABackend) -> Bool {
+        var ok = true
+        gpu.fp8Attention = true
+        for (l, heads, k, n) in [(300, 2, 64, 512), (1536, 3, 128, 1024)] {
+            var r = HostRandom(seed: UInt64(l))
+            let qkv = Tensor(r.normals(l * 3 * heads * 128, scale: 2), shape: [1, l, 3 * heads * 128], backend: gpu).to(.bf16)
+            let qw = Tensor(r.normals(128, scale: 0.5).map { 1.2 + $0 }, shape: [128], backend: gpu).to(.bf16)
+            let kw = Tensor(r.normals(128, scale: 0.5).map { 1.0 + $0 }, shape: [128], backend: gpu).to(.bf16)
+            let angles = r.normals(l * 64, scale: 3)
+            let cos = Tensor(angles.map { Float(Foundation.cos(Double($0))) }, shape: [l, 64], backend: gpu)
+            let sin = Tensor(angles.map { Float(Foundation.sin(Double($0))) }, shape: [l, 64], backend: gpu)
+            let x = Tensor(r.normals(l * k, scale: 1), shape: [1, l, k], backend: gpu).to(.bf16)
+            let (codes, scale) = gpu.quantizeTensorE4M3(Tensor(r.normals(n * k, scale: 0.1), shape: [n, k], backend: gpu).to(.bf16))
+            let bias = Tensor(r.normals(n, scale: 0.1), shape: [n], backend: gpu).to(.bf16)
+            let q = gpu.quantizeActivation(x)
+            let fused = gpu.fp8AttentionConcatLinearGeluTanhE4M3(attention: qkv, heads: heads, queryWeight: qw, keyWeight: kw,
+                                                                 cos: cos, sin: sin, eps: 1e-6, q, codes: codes, scale: scale, bias: bias)
+            let attn = gpu.qkNormRoPEAttention([qkv], heads: heads, queryWeights: [qw], keyWeights: [kw], cos: cos, sin: sin, eps: 1e-6)
+            let apart = gpu.fp8ConcatLinearGeluTanhE4M3(attn, q, codes: codes, scale: scale, bias: bias)
+            let same = fused.codes.to(.f32).floats() == apart.codes.to(.f32).floats() && fused.scale.floats() == apart.scale.floats()
+                && fused.shape == apart.shape
+            ok = ok && same
+            print("  single block [attention | GELU] with the attention written in place, L \(l), heads \(heads): "
+                  + "\(same ? "ok   codes and scale identical to the copy" : "FAIL codes or scale differ from the copy") (scale \(fused.scale.floats()[0]))")
+        }
         return ok
     }
 
@@ -107,7 +172,24 @@ enum AttentionFP8Check {
             let pass = ran && e8 <= Swift.max(0.08, 1.1 * ea) && f8.allSatisfy { $0.isFinite }
             ok = ok && pass
             print("    streams \(lengths) batch \(batch) heads \(heads): fp8 \(pass ? "ok  " : "FAIL") rms \(fmt(e8, 4))\(ran ? "" : " (fp8 kernel did not run)"); fp8 two steps \(fmt(ea, 4)); bf16 \(fmt(eb, 4))")
+            // The same attention written as e4m3 by the kernel (Flux double blocks' projections), scale
+            // bound by max |V|: against the CPU, and against the bf16 output quantised per stream.
+            if batch == 1 {
+                gpu.fp8Attention = true
+                let fused = gpu.qkNormRoPEAttentionE4M3(g.qkv, heads: heads, queryWeights: g.qw, keyWeights: g.kw, cos: g.cos, sin: g.sin, eps: 1e-6)
+                let composed = gpu.composedQKNormRoPEAttentionE4M3(g.qkv, heads: heads, queryWeights: g.qw, keyWeights: g.kw, cos: g.cos, sin: g.sin, eps: 1e-6)
+                func values(_ qs: [QuantizedActivation]) -> [Float] {
+                    qs.flatMap { q in (q.codes.to(.f32) * q.scale.to(.f32).reshaped([1, 1])).floats() }
+                }
+                let ef = rms(values(fused), ref), ec = rms(values(composed), values(fused))
+                // One scale for all streams (the bound); quantised apart, each stream has its own amax.
+                let kernelWrote = fused.count == lengths.count && Set(fused.map { $0.scale.floats()[0] }).count == 1
+                let passE = kernelWrote && ef <= Swift.max(0.09, 1.15 * ea) && ec <= 0.06
+                ok = ok && passE
+                print("      e4m3 output: \(passE ? "ok  " : "FAIL") rms vs CPU \(fmt(ef, 4)), vs the bf16 output quantised \(fmt(ec, 4))\(kernelWrote ? "" : " (the kernel did not write e4m3)")")
+            }
         }
+        ok = fusedSingleBlock(gpu) && ok
         let g = streams([512, 4096], batch: 1, heads: 24, seed: 5, on: gpu)
         func time(_ body: () -> Void) -> Double { body(); return (0..<10).map { _ in gpu.time(body) }.min()! }
         gpu.fp8Attention = true

@@ -85,8 +85,10 @@ final class FP8SharedActivationTests: XCTestCase {
 
     /// A tiny fp8 Flux DiT on the test backend with `FusedGEMMEpilogue` (single blocks run linear1 as
     /// two GEMMs, as on CUDA): with shared quantised activations (the modulated LayerNorm and GELU
-    /// outputs quantised through the `FP8GEMM` calls) the output is bit for bit the plain path's, the
-    /// GEMM count is the same, and each single block quantises one activation fewer.
+    /// outputs quantised through the `FP8GEMM` calls, the attention handed over through
+    /// `qkNormRoPEAttentionE4M3` / `fp8AttentionConcatLinearGeluTanhE4M3`) the output is bit for bit the
+    /// plain path's, the GEMM count is the same, each single block quantises one activation fewer and
+    /// the modulation Linears share one quantised silu(vec).
     func testTinyFP8DiTWithSharedActivationsIsThePlainPath() throws {
         let dir = Bundle.module.resourcePath! + "/Fixtures/tiny-models"
         let source = try FluxCheckpointLayout.canonical(CheckpointWeights(path: dir + "/flux-comfy.safetensors"))
@@ -98,11 +100,11 @@ final class FP8SharedActivationTests: XCTestCase {
         let img = TorchGenerator(seed: 1).randn([1, 12, config.inChannels]).moved(to: backend)
         let txt = TorchGenerator(seed: 2).randn([1, 8, config.jointAttentionDim]).moved(to: backend)
         let pooled = TorchGenerator(seed: 3).randn([1, config.pooledProjectionDim]).moved(to: backend)
-        func run(sharing: Bool) -> (out: [Float], quantizations: Int, gemms: Int) {
+        func run(sharing: Bool) -> (out: [Float], quantizations: Int, gemms: Int, attention: Int) {
             backend.sharesQuantizedActivations = sharing
-            let (q0, g0) = (backend.quantizations, backend.fp8Calls)
+            let (q0, g0, a0) = (backend.quantizations, backend.fp8Calls, backend.attentionE4M3Calls)
             let out = dit(img: img, height: 3, width: 4, txt: txt, pooled: pooled, timestep: [0.6], guidance: [3.5]).floats()
-            return (out, backend.quantizations - q0, backend.fp8Calls - g0)
+            return (out, backend.quantizations - q0, backend.fp8Calls - g0, backend.attentionE4M3Calls - a0)
         }
         let plain = run(sharing: false), shared = run(sharing: true)
         XCTAssertGreaterThan(plain.gemms, 0, "the block Linears ran as fp8 GEMMs")
@@ -110,7 +112,12 @@ final class FP8SharedActivationTests: XCTestCase {
         XCTAssertEqual(shared.out, plain.out)
         XCTAssertTrue(shared.out.allSatisfy(\.isFinite))
         XCTAssertEqual(shared.gemms, plain.gemms)
-        XCTAssertEqual(plain.quantizations - shared.quantizations, config.numSingleLayers,
-                       "one quantisation of linear1's input per single block instead of two")
+        // One quantisation of linear1's input per single block instead of two; silu(vec) quantised once
+        // for every block's modulation Linear instead of once per Linear.
+        let modulationLinears = 2 * config.numLayers + config.numSingleLayers
+        XCTAssertEqual(plain.quantizations - shared.quantizations, config.numSingleLayers + modulationLinears - 1)
+        XCTAssertEqual(plain.attention, 0)
+        XCTAssertEqual(shared.attention, config.numLayers + config.numSingleLayers,
+                       "every block handed its attention to the fp8 GEMMs through the backend's call")
     }
 }

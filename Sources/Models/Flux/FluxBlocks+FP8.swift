@@ -32,8 +32,42 @@ extension FluxSingleBlock {
               let mlpPart = linear1.rows(3 * hidden, 3 * hidden + mlp),
               let s = FP8Linear.sharedQuantization(x, [qkvPart, mlpPart, linear2]) else { return nil }
         let q = s.backend.modulatedLayerNormE4M3(x, shift: mod.shift, scale: mod.scale, eps: norm.eps)
-        let attn = fluxAttention([(s.layers[0](q, on: s.backend), norms)], rope: rope)
-        let joint = s.layers[1].concatGeluTanhE4M3(attn, q, on: s.backend)
+        let joint = s.layers[1].attentionConcatGeluTanhE4M3(s.layers[0](q, on: s.backend), heads: norms.heads,
+                                                            queryWeight: norms.queryNorm.weight, keyWeight: norms.keyNorm.weight,
+                                                            cos: rope.cosines, sin: rope.sines, eps: norms.queryNorm.eps, q, on: s.backend)
         return mod.gatedAdd(x, s.layers[2](joint, on: s.backend))
+    }
+}
+
+extension FluxDoubleBlock {
+    /// The joint attention quantised once per stream for the fp8 projections (the backend's attention
+    /// kernel may write e4m3 itself), then the projections: (txt, img) outputs; nil where the
+    /// projections or backend do not allow it.
+    func sharedFP8Projections(txtQKV: Tensor, imgQKV: Tensor, rope: FluxRoPE) -> (txt: Tensor, img: Tensor)? {
+        guard let s = FP8Linear.sharedQuantization(imgQKV, [txtProj, imgProj]) else { return nil }
+        let q = s.backend.qkNormRoPEAttentionE4M3([txtQKV, imgQKV], heads: imgNorms.heads,
+                                                 queryWeights: [txtNorms.queryNorm.weight, imgNorms.queryNorm.weight],
+                                                 keyWeights: [txtNorms.keyNorm.weight, imgNorms.keyNorm.weight],
+                                                 cos: rope.cosines, sin: rope.sines, eps: imgNorms.queryNorm.eps)
+        return (s.layers[0](q[0], on: s.backend), s.layers[1](q[1], on: s.backend))
+    }
+}
+
+extension FluxTransformer {
+    /// Every block's modulation parameters from one quantised silu(vec), when every modulation Linear
+    /// is an `FP8Linear` with one scale on a backend that shares quantised activations: one silu and
+    /// one quantisation a step instead of one per block (76 each for FLUX.1-dev), the same numbers.
+    /// nil otherwise (GGUF layers too: expanding all of them at once would hold 3.2 GB of e4m3).
+    func sharedFP8Modulation(_ vec: Tensor) -> FluxStepModulation? {
+        let layers = doubleBlocks.flatMap { [$0.imgMod.lin, $0.txtMod.lin] } + singleBlocks.map { $0.modulation.lin }
+        guard streamer == nil, !layers.isEmpty, layers.allSatisfy({ ($0 as? FP8Linear)?.scale.count == 1 }),
+              let b = vec.backend as? any FP8GEMM, b.sharesQuantizedActivations else { return nil }
+        let siluVec = silu(vec)
+        guard let s = FP8Linear.sharedQuantization(siluVec, layers) else { return nil }
+        let q = s.backend.quantizeActivation(siluVec)
+        let params = s.layers.map { $0(q, on: s.backend) }
+        let n = doubleBlocks.count
+        return FluxStepModulation(double: (0..<n).map { (Modulation.split(params[2 * $0], sets: 2), Modulation.split(params[2 * $0 + 1], sets: 2)) },
+                                  single: (0..<singleBlocks.count).map { Modulation.split(params[2 * n + $0], sets: 1)[0] })
     }
 }

@@ -76,12 +76,17 @@ struct FluxDoubleBlock: Module {
         let im = mods?.img ?? imgMod(vec), tm = mods?.txt ?? txtMod(vec)
         let iqkv = im[0].modulatedLinear(imgQKV, img, eps: norm.eps)
         let tqkv = tm[0].modulatedLinear(txtQKV, txt, eps: norm.eps)
-        let attn = fluxAttention([(tqkv, txtNorms), (iqkv, imgNorms)], rope: rope)
-        let lt = txt.shape[1]
-        let txtAttn = attn.slice(dim: 1, start: 0, end: lt), imgAttn = attn.slice(dim: 1, start: lt)
-        var img = im[0].gatedAdd(img, imgProj(imgAttn))
+        let proj: (txt: Tensor, img: Tensor)
+        if let shared = sharedFP8Projections(txtQKV: tqkv, imgQKV: iqkv, rope: rope) {
+            proj = shared
+        } else {
+            let attn = fluxAttention([(tqkv, txtNorms), (iqkv, imgNorms)], rope: rope)
+            let lt = txt.shape[1]
+            proj = (txtProj(attn.slice(dim: 1, start: 0, end: lt)), imgProj(attn.slice(dim: 1, start: lt)))
+        }
+        var img = im[0].gatedAdd(img, proj.img)
         img = im[1].gatedAdd(img, im[1].modulatedMLP(imgMLP0, imgMLP2, img, eps: norm.eps))
-        var txt = tm[0].gatedAdd(txt, txtProj(txtAttn))
+        var txt = tm[0].gatedAdd(txt, proj.txt)
         txt = tm[1].gatedAdd(txt, tm[1].modulatedMLP(txtMLP0, txtMLP2, txt, eps: norm.eps))
         return (img, txt)
     }

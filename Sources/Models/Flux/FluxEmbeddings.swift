@@ -70,7 +70,8 @@ struct Modulation: Module {
         return (0..<out.shape[0]).map { split(out.slice(dim: 0, start: $0, end: $0 + 1), sets: sets) }
     }
 
-    private static func split(_ out: Tensor, sets: Int) -> [ModulationParams] {
+    /// The `sets` (shift, scale, gate) triples of a modulation Linear's output.
+    static func split(_ out: Tensor, sets: Int) -> [ModulationParams] {
         let parts = out.chunked(3 * sets, dim: -1)
         return (0..<sets).map { ModulationParams(shift: parts[3 * $0], scale: parts[3 * $0 + 1], gate: parts[3 * $0 + 2]) }
     }

@@ -147,6 +147,7 @@ extension FluxTransformer {
     /// The blocks from `first` on, op by op.
     private func blocksEagerly(from first: Int, x: Tensor, t: Tensor, vec: Tensor, rope: FluxRoPE,
                                mods: FluxStepModulation?) -> Tensor {
+        let mods = mods ?? sharedFP8Modulation(vec)
         var x = x, t = t
         for i in first..<doubleBlocks.count {
             streamer?.acquire(i)

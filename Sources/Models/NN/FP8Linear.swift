@@ -85,6 +85,14 @@ extension FP8Linear {
         backend.fp8LinearGeluTanhE4M3(q, codes: codes, scale: scale, bias: bias)
     }
 
+    /// [qkNormRoPEAttention([qkv]) | gelu_tanh(q W^T + b)], quantised for the next fp8 Linear (the
+    /// backend may write the attention in place).
+    public func attentionConcatGeluTanhE4M3(_ qkv: Tensor, heads: Int, queryWeight: Tensor, keyWeight: Tensor, cos: Tensor,
+                                            sin: Tensor, eps: Float, _ q: QuantizedActivation, on backend: any FP8GEMM) -> QuantizedActivation {
+        backend.fp8AttentionConcatLinearGeluTanhE4M3(attention: qkv, heads: heads, queryWeight: queryWeight, keyWeight: keyWeight,
+                                                     cos: cos, sin: sin, eps: eps, q, codes: codes, scale: scale, bias: bias)
+    }
+
     /// [prefix | gelu_tanh(q W^T + b)], quantised for the next fp8 Linear.
     public func concatGeluTanhE4M3(_ prefix: Tensor, _ q: QuantizedActivation, on backend: any FP8GEMM) -> QuantizedActivation {
         backend.fp8ConcatLinearGeluTanhE4M3(prefix, q, codes: codes, scale: scale, bias: bias)

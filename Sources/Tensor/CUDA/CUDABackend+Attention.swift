@@ -33,13 +33,15 @@ extension CUDABackend {
             if d == 128, knobs.flashKernel != .mma, hopperFlashAvailable {
                 let warpSpecialised = knobs.flashKernel == .wgmma3 || knobs.flashKernel.pingPong
                 if warpSpecialised, let maps = flashTensorMaps(qb, kb, vb) {
-                    // A TMA producer warpgroup + two consumers of 64 query rows; Q + two stages of K and
-                    // V (32 KB each) + 1 KB to align the swizzled tiles to 1024 bytes.
+                    // A TMA producer warpgroup + two consumers of 64 query rows; Q + `stages` stages of K
+                    // and V (32 KB each) + 1 KB to align the swizzled tiles to 1024 bytes.
                     var t = KernelArgs()
                     for m in maps { t.raw(m) }
                     t.ptr(out); t.i32(nh); t.i32(lq); t.i32(lk); t.f32(scale * 1.4426950408889634)
-                    t.i32(knobs.flashKernel.pingPong ? 1 : 0)
-                    launch("flash_wg3_d128", grid: ((lq + 127) / 128, nb * nh, 1), block: 384, shared: 1024 + 5 * 32768, t)
+                    let stages = Swift.min(3, knobs.flashStagesClamped)
+                    t.i32(knobs.flashKernel.pingPong ? 1 : 0); t.i32(stages)
+                    launch("flash_wg3_d128", grid: ((lq + 127) / 128, nb * nh, 1), block: 384,
+                           shared: 1024 + 32768 + 2 * stages * 32768, t)
                     lastFlashKernel = knobs.flashKernel
                 } else if knobs.flashKernel == .wgmma2 || warpSpecialised {
                     lastFlashKernel = .wgmma2

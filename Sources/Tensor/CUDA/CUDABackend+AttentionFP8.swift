@@ -27,8 +27,18 @@ extension CUDABackend {
         a.ptr(q); a.ptr(k); a.ptr(v); a.i32(nh); a.i32(lq); a.i32(lk)
         for t in [q, k, v] { a.i64(t.strides[0]); a.i64(t.strides[1]); a.i64(t.strides[2]) }
         a.ptr(qq); a.ptr(kq); a.ptr(vt); a.i32(vt.shape[2]); a.ptr(sq); a.ptr(sk); a.ptr(sv); a.i32(vOnly ? 2 : 0)
+        a.i32(0); a.i32((lk + 127) / 128); a.ptr(nil)
         let tiles = vOnly ? (lk + 127) / 128 : Swift.max((lq + 127) / 128, (lk + 127) / 128)
         launch("attn_quant_e4m3", grid: (tiles, nb * nh, vOnly ? 1 : 3), block: 256, a)
+    }
+
+    /// Where `flash_wg3_fp8_d128` writes O (B, Lq, H, 128): bf16 rows `ldo` elements apart, with max |O|
+    /// folded into `amax` (one f32, zeroed first) when given; or e4m3 codes of O / `scale` (rows `ldo`
+    /// bytes apart), `scale` a one-element f32 bound on |O| (max |V|: O's rows are convex combinations
+    /// of V's).
+    enum FP8AttentionOutput {
+        case bf16(Tensor, ldo: Int, amax: Tensor?)
+        case e4m3(Tensor, ldo: Int, scale: Tensor)
     }
 
     /// `flash_wg3_fp8_d128` on e4m3 Q, K (B*H, L, 128) and V^T (B*H, 128, Lpad) with their scales (per
@@ -36,36 +46,108 @@ extension CUDABackend {
     private func fp8FlashAttention(qq: Tensor, kq: Tensor, vt: Tensor, sq: Tensor, sk: Tensor, sv: Tensor,
                                    qkScalesPerTensor: Bool, batch nb: Int, heads nh: Int, lq: Int, lk: Int,
                                    into out: Tensor, scale: Float) -> Bool {
+        fp8FlashAttention(qq: qq, kq: kq, vt: vt, sq: sq, sk: sk, sv: sv, qkScalesPerTensor: qkScalesPerTensor, batch: nb,
+                          heads: nh, lq: lq, lk: lk, output: .bf16(out, ldo: nh * 128, amax: nil), scale: scale)
+    }
+
+    private func fp8FlashAttention(qq: Tensor, kq: Tensor, vt: Tensor, sq: Tensor, sk: Tensor, sv: Tensor,
+                                   qkScalesPerTensor: Bool, batch nb: Int, heads nh: Int, lq: Int, lk: Int,
+                                   output: FP8AttentionOutput, scale: Float) -> Bool {
         let lpad = vt.shape[2]
         guard let mq = uint8TensorMap(qq, inner: 128, rows: lq, planes: nb * nh, rowBytes: 128),
               let mk = uint8TensorMap(kq, inner: 128, rows: lk, planes: nb * nh, rowBytes: 128),
               let mv = uint8TensorMap(vt, inner: lpad, rows: 128, planes: nb * nh, rowBytes: lpad) else { return false }
         var t = KernelArgs()
         for m in [mq, mk, mv] { t.raw(m) }
-        t.ptr(sq); t.ptr(sk); t.ptr(sv); t.ptr(out); t.i32(nh); t.i32(lq); t.i32(lk); t.f32(scale * 1.4426950408889634)
-        t.i32(configuration.flashKernel.pingPong ? 1 : 0); t.i32(qkScalesPerTensor ? 1 : 0)
-        // A TMA producer warpgroup + two consumers of 64 query rows; Q + two stages of K and V^T
+        t.ptr(sq); t.ptr(sk); t.ptr(sv)
+        switch output {
+        case .bf16(let o, _, _): t.ptr(o)
+        case .e4m3: t.ptr(nil)
+        }
+        t.i32(nh); t.i32(lq); t.i32(lk); t.f32(scale * 1.4426950408889634)
+        let knobs = configuration, stages = knobs.flashStagesClamped
+        t.i32(knobs.flashKernel.pingPong ? 1 : 0); t.i32(qkScalesPerTensor ? 1 : 0); t.i32(stages)
+        switch output {
+        case .bf16(_, let ldo, let amax):
+            t.i64(ldo); t.ptr(amax); t.ptr(nil); t.ptr(nil)
+            if let amax { must(driver.cuMemsetD8Async(address(amax), 0, 4, stream), "cuMemsetD8Async") }
+        case .e4m3(let codes, let ldo, let s):
+            t.i64(ldo); t.ptr(nil); t.ptr(codes); t.ptr(s)
+        }
+        // A TMA producer warpgroup + two consumers of 64 query rows; Q + `stages` stages of K and V^T
         // (16 KB each) + 1 KB to align the swizzled tiles to 1024 bytes.
-        launch("flash_wg3_fp8_d128", grid: ((lq + 127) / 128, nb * nh, 1), block: 384, shared: 1024 + 5 * 16384, t)
+        launch("flash_wg3_fp8_d128", grid: ((lq + 127) / 128, nb * nh, 1), block: 384, shared: 1024 + 16384 + 2 * stages * 16384, t)
         return true
     }
 
     public func qkNormRoPEAttention(_ qkv: [Tensor], heads: Int, queryWeights: [Tensor], keyWeights: [Tensor],
                                     cos: Tensor, sin: Tensor, eps: Float) -> Tensor {
-        if let out = fusedFP8QKNormRoPEAttention(qkv, heads: heads, queryWeights: queryWeights, keyWeights: keyWeights,
-                                                 cos: cos, sin: sin, eps: eps) {
-            return out
+        if let inputs = fp8QKNormRoPEInputs(qkv, heads: heads, queryWeights: queryWeights, keyWeights: keyWeights,
+                                            cos: cos, sin: sin, eps: eps, boundV: false) {
+            let out = empty([inputs.batch, inputs.total, heads, 128], .bf16)
+            if run(inputs, output: .bf16(out, ldo: heads * 128, amax: nil)) { return out.reshaped(inputs.batch, inputs.total, heads * 128) }
         }
         return composedQKNormRoPEAttention(qkv, heads: heads, queryWeights: queryWeights, keyWeights: keyWeights,
                                            cos: cos, sin: sin, eps: eps)
     }
 
-    /// The fp8 attention path with Q and K quantised by the QK norm + rotation kernel. nil where it does
-    /// not apply (nothing queued): fp8 attention off or unavailable, head size not 128, not bf16, more
-    /// than two streams, rows the kernel cannot read; also nil when the tensor maps cannot be made (the
-    /// caller then runs the two steps apart; what was queued only wrote buffers dropped here).
-    private func fusedFP8QKNormRoPEAttention(_ qkv: [Tensor], heads nh: Int, queryWeights: [Tensor], keyWeights: [Tensor],
-                                             cos: Tensor, sin: Tensor, eps: Float) -> Tensor? {
+    /// The fp8 attention of `qkNormRoPEAttention` writing its output as e4m3 for the fp8 GEMMs that take
+    /// it (Flux double blocks' projections): one activation per stream, all with one scale, the bound
+    /// max |V| (no pass over the output). nil where the fused fp8 attention does not apply or the batch
+    /// is larger than one (a stream's rows are then not one block of rows).
+    func fusedQKNormRoPEAttentionE4M3(_ qkv: [Tensor], heads: Int, queryWeights: [Tensor], keyWeights: [Tensor],
+                                      cos: Tensor, sin: Tensor, eps: Float) -> [QuantizedActivation]? {
+        guard qkv.first?.shape[0] == 1, let inputs = fp8QKNormRoPEInputs(qkv, heads: heads, queryWeights: queryWeights,
+                keyWeights: keyWeights, cos: cos, sin: sin, eps: eps, boundV: true), let bound = inputs.vmax else { return nil }
+        let width = heads * 128
+        let codes = empty([inputs.total, width], .f8e4m3fn)
+        guard run(inputs, output: .e4m3(codes, ldo: width, scale: bound)) else { return nil }
+        var pos = 0
+        return qkv.map { t in
+            let l = t.shape[1]
+            defer { pos += l }
+            return QuantizedActivation(codes: codes.slice(dim: 0, start: pos, end: pos + l), scale: bound, shape: [1, l, width])
+        }
+    }
+
+    /// The fp8 attention of `qkNormRoPEAttention` over one stream written as bf16 into the left-hand
+    /// `heads * 128` columns of `out` (B, L, width) with max |O| folded into `amax` (one f32): Flux single
+    /// blocks' [attention | MLP] input without a copy or a pass for its amax. False (nothing written)
+    /// where the fused fp8 attention does not apply.
+    func qkNormRoPEAttention(_ qkv: Tensor, heads: Int, queryWeight: Tensor, keyWeight: Tensor, cos: Tensor, sin: Tensor,
+                             eps: Float, into out: Tensor, amax: Tensor) -> Bool {
+        guard out.rank == 3, out.isContiguous, out.dtype == .bf16, out.shape[0] == qkv.shape[0], out.shape[1] == qkv.shape[1],
+              out.shape[2] >= heads * 128, amax.dtype == .f32, amax.count == 1,
+              let inputs = fp8QKNormRoPEInputs([qkv], heads: heads, queryWeights: [queryWeight], keyWeights: [keyWeight],
+                                               cos: cos, sin: sin, eps: eps, boundV: false) else { return false }
+        return run(inputs, output: .bf16(out, ldo: out.shape[2], amax: amax))
+    }
+
+    /// What `flash_wg3_fp8_d128` reads, made by the QK norm + rotation kernel (Q, K in e4m3, one scale
+    /// each) and `attn_quant_e4m3` (V per 128-key tile), for a joint sequence of 1 or 2 streams.
+    struct FP8AttentionInputs {
+        let qq, kq, vt, sq, sk, sv: Tensor
+        /// max |V| / 448 (`boundV`).
+        let vmax: Tensor?
+        let batch, heads, total: Int
+        let flashKernel: FlashKernel
+    }
+
+    private func run(_ i: FP8AttentionInputs, output: FP8AttentionOutput) -> Bool {
+        guard fp8FlashAttention(qq: i.qq, kq: i.kq, vt: i.vt, sq: i.sq, sk: i.sk, sv: i.sv, qkScalesPerTensor: true,
+                                batch: i.batch, heads: i.heads, lq: i.total, lk: i.total, output: output,
+                                scale: 1 / Float(128).squareRoot()) else { return false }
+        lastAttentionFP8 = true
+        lastFlashKernel = i.flashKernel.pingPong ? .wgmma3pp : .wgmma3
+        return true
+    }
+
+    /// The inputs of the fused fp8 path. nil where it does not apply (nothing queued): fp8 attention off
+    /// or unavailable, head size not 128, not bf16, more than two streams, rows the kernel cannot read.
+    /// V is quantised straight from the streams' qkv rows where every stream but the last is a whole
+    /// number of 128-key tiles (Flux's 512 text tokens), else from a bf16 copy the norm kernel writes.
+    private func fp8QKNormRoPEInputs(_ qkv: [Tensor], heads nh: Int, queryWeights: [Tensor], keyWeights: [Tensor],
+                                     cos: Tensor, sin: Tensor, eps: Float, boundV: Bool) -> FP8AttentionInputs? {
         let knobs = configuration
         guard knobs.fp8Attention, fp8AttentionAvailable, hasFunction("qk_norm_rope_e4m3"), computeDType == .bf16,
               (1...2).contains(qkv.count), qkv.allSatisfy({ $0.dtype == .bf16 && $0.rank == 3 && $0.shape[2] == 3 * nh * 128 }),
@@ -83,26 +165,48 @@ extension CUDABackend {
         let s32 = (sin.dtype == .f32 ? sin : convert(sin, to: .f32)).contiguous()
         let tk = (total + 127) / 128
         let qq = empty([nb * nh, total, 128], .f8e4m3fn), kq = empty([nb * nh, total, 128], .f8e4m3fn)
-        let v = empty([nb, nh, total, 128], .bf16), vt = empty([nb * nh, 128, tk * 128], .f8e4m3fn)
+        let vt = empty([nb * nh, 128, tk * 128], .f8e4m3fn)
         let sq = empty([1], .f32), sk = empty([1], .f32), sv = empty([nb * nh * tk], .f32)
+        // V from the qkv rows themselves (16-byte aligned rows): no bf16 copy of V.
+        let vInPlace = streams.dropLast().allSatisfy { $0.shape[1] % 128 == 0 }
+            && streams.allSatisfy { $0.strides[1] % 8 == 0 && address($0) % 16 == 0 }
+        let vCopy = vInPlace ? nil : empty([nb, nh, total, 128], .bf16)
         var pos = 0
         for (i, t) in streams.enumerated() {
             let l = t.shape[1]
             var a = KernelArgs()
             a.ptr(t); a.i64(t.strides[1]); a.i64(nb); a.i64(l); a.i64(nh); a.ptr(qw[i]); a.ptr(kw[i])
             a.ptr(qw[0]); a.ptr(qw[qw.count - 1]); a.ptr(kw[0]); a.ptr(kw[kw.count - 1])
-            a.ptr(c32); a.ptr(s32); a.i64(pos); a.ptr(qq); a.ptr(kq); a.ptr(v); a.i64(total); a.i64(pos); a.f32(eps)
+            a.ptr(c32); a.ptr(s32); a.i64(pos); a.ptr(qq); a.ptr(kq); a.ptr(vCopy); a.i64(total); a.i64(pos); a.f32(eps)
             a.ptr(sq); a.ptr(sk)
             launch("qk_norm_rope_e4m3", grid: ((nb * l * nh + 3) / 4, 1, 1), block: 128, a)
             pos += l
         }
-        quantiseForFP8Attention(v, v, v, heads: nh, qq: qq, kq: kq, vt: vt, sq: sq, sk: sk, sv: sv, vOnly: true)
-        let out = empty([nb, total, nh, 128], .bf16)
-        guard fp8FlashAttention(qq: qq, kq: kq, vt: vt, sq: sq, sk: sk, sv: sv, qkScalesPerTensor: true, batch: nb,
-                                heads: nh, lq: total, lk: total, into: out, scale: 1 / Float(128).squareRoot()) else { return nil }
-        lastAttentionFP8 = true
-        lastFlashKernel = knobs.flashKernel.pingPong ? .wgmma3pp : .wgmma3
-        return out.reshaped(nb, total, nh * 128)
+        let vmax = boundV ? empty([1], .f32) : nil
+        if let vmax { must(driver.cuMemsetD8Async(address(vmax), 0, 4, stream), "cuMemsetD8Async") }
+        if let vCopy {
+            var a = KernelArgs()
+            a.ptr(vCopy); a.ptr(vCopy); a.ptr(vCopy); a.i32(nh); a.i32(total); a.i32(total)
+            for _ in 0..<3 { a.i64(vCopy.strides[0]); a.i64(vCopy.strides[1]); a.i64(vCopy.strides[2]) }
+            a.ptr(qq); a.ptr(kq); a.ptr(vt); a.i32(vt.shape[2]); a.ptr(sq); a.ptr(sk); a.ptr(sv); a.i32(2)
+            a.i32(0); a.i32(tk); a.ptr(vmax)
+            launch("attn_quant_e4m3", grid: (tk, nb * nh, 1), block: 256, a)
+        } else {
+            pos = 0
+            for t in streams {
+                // V of (B, L, [q | k | v]) rows as a (B, H, L, 128) view: batch, head and row strides.
+                let l = t.shape[1], v = t.slice(dim: 2, start: 2 * nh * 128)
+                var a = KernelArgs()
+                a.ptr(v); a.ptr(v); a.ptr(v); a.i32(nh); a.i32(l); a.i32(l)
+                for _ in 0..<3 { a.i64(t.strides[0]); a.i64(128); a.i64(t.strides[1]) }
+                a.ptr(qq); a.ptr(kq); a.ptr(vt); a.i32(vt.shape[2]); a.ptr(sq); a.ptr(sk); a.ptr(sv); a.i32(2)
+                a.i32(pos); a.i32(tk); a.ptr(vmax)
+                launch("attn_quant_e4m3", grid: ((l + 127) / 128, nb * nh, 1), block: 256, a)
+                pos += l
+            }
+        }
+        return FP8AttentionInputs(qq: qq, kq: kq, vt: vt, sq: sq, sk: sk, sv: sv, vmax: vmax, batch: nb, heads: nh,
+                                  total: total, flashKernel: knobs.flashKernel)
     }
 
     /// A 3-D TMA map over a contiguous uint8 tensor of `planes` x `rows` x `inner` bytes (rows

@@ -53,6 +53,10 @@ extension CUDABackend {
         /// once into a CUDA graph and replayed (`GraphCapturing`). On by default;
         /// `MAJICFLUX_CUDA_GRAPHS=0` turns it off.
         public var cudaGraphs = true
+        /// Depth of the K/V ring of the warp-specialised flash kernels (wgmma3, wgmma3pp, fp8): how many
+        /// 128-key tiles the TMA producer may load ahead of the consumers. 2 to 4; the bf16 kernels take
+        /// at most 3 (shared memory: 32 KB of Q and 64 KB a stage). `MAJICFLUX_CUDA_FLASH_STAGES`.
+        public var flashStages = 2
 
         public init(flashKernel: FlashKernel = .wgmma3pp, flashKeyBlock: Int = 64, allowFP8TensorCores: Bool = true,
                     im2colBytes: Int = 256 << 20, profiling: Bool = false, autotune: Bool = false,
@@ -73,7 +77,7 @@ extension CUDABackend {
         /// The defaults with the environment's overrides: `MAJICFLUX_CUDA_FLASH` (mma, wgmma1, wgmma2,
         /// wgmma3), `MAJICFLUX_CUDA_AUTOTUNE=1`, and the kernel cache in `CUDAKernelCache.defaultFolder`
         /// unless `MAJICFLUX_CUDA_KERNEL_CACHE=0`, `MAJICFLUX_CUDA_UPLOAD_READERS` (a count), `MAJICFLUX_CUDA_ATTENTION=fp8`,
-        /// `MAJICFLUX_CUDA_GRAPHS=0`. Read once per
+        /// `MAJICFLUX_CUDA_GRAPHS=0`, `MAJICFLUX_CUDA_FLASH_STAGES` (2-4). Read once per
         /// process, when first needed.
         public static var fromEnvironment: Configuration { environmentDefaults }
 
@@ -85,6 +89,7 @@ extension CUDABackend {
             c.fp8Attention = getenv("MAJICFLUX_CUDA_ATTENTION").map { String(cString: $0) } == "fp8"
             c.fp8FusedAmax = getenv("MAJICFLUX_FP8_FUSED_AMAX").map { String(cString: $0) } != "0"
             c.cudaGraphs = getenv("MAJICFLUX_CUDA_GRAPHS").map { String(cString: $0) } != "0"
+            if let v = getenv("MAJICFLUX_CUDA_FLASH_STAGES").flatMap({ Int(String(cString: $0)) }) { c.flashStages = v }
             if getenv("MAJICFLUX_CUDA_KERNEL_CACHE").map({ String(cString: $0) }) != "0" { c.kernelCacheFolder = CUDAKernelCache.defaultFolder }
             return c
         }()
@@ -176,4 +181,9 @@ extension CUDABackend {
         get { status.withLock { $0.fp8GemmFailure } }
         set { status.withLock { $0.fp8GemmFailure = newValue } }
     }
+}
+
+extension CUDABackend.Configuration {
+    /// `flashStages` within what the kernels take (2 ... 4; `FLASH_STAGES_MAX` in the kernel source).
+    var flashStagesClamped: Int { Swift.min(4, Swift.max(2, flashStages)) }
 }

@@ -81,6 +81,42 @@ extension CUDABackend {
         return quantizeActivation(out)
     }
 
+    public func qkNormRoPEAttentionE4M3(_ qkv: [Tensor], heads: Int, queryWeights: [Tensor], keyWeights: [Tensor],
+                                        cos: Tensor, sin: Tensor, eps: Float) -> [QuantizedActivation] {
+        if sharesQuantizedActivations, let q = fusedQKNormRoPEAttentionE4M3(qkv, heads: heads, queryWeights: queryWeights,
+                                                                            keyWeights: keyWeights, cos: cos, sin: sin, eps: eps) {
+            return q
+        }
+        return composedQKNormRoPEAttentionE4M3(qkv, heads: heads, queryWeights: queryWeights, keyWeights: keyWeights, cos: cos, sin: sin, eps: eps)
+    }
+
+    /// With fp8 attention (`Configuration.fp8Attention`) the attention kernel writes its output straight
+    /// into the [attention | MLP] matrix with its amax, the GELU GEMM its part, and one amax pass over
+    /// the GELU columns alone goes before the quantise pass: no copy of the attention and no pass over it.
+    public func fp8AttentionConcatLinearGeluTanhE4M3(attention qkv: Tensor, heads: Int, queryWeight: Tensor, keyWeight: Tensor,
+                                                     cos: Tensor, sin: Tensor, eps: Float, _ q: QuantizedActivation,
+                                                     codes: Tensor, scale: Tensor, bias: Tensor?) -> QuantizedActivation {
+        let p = heads * 128, n = codes.shape[0], rows = q.rows
+        if configuration.fp8FusedAmax, qkv.rank == 3, Array(qkv.shape.dropLast()) == Array(q.shape.dropLast()),
+           rows > 0, n % 8 == 0, p % 8 == 0, UInt64(rows) * UInt64(n / 8) < UInt64(UInt32.max) {
+            let out = empty(Array(q.shape.dropLast()) + [p + n], .bf16)
+            let blocks = amaxPartBlocks(rows * n)
+            let parts = empty([1 + blocks], .f32)
+            if address(out) % 16 == 0, qkNormRoPEAttention(qkv, heads: heads, queryWeight: queryWeight, keyWeight: keyWeight, cos: cos,
+                                                           sin: sin, eps: eps, into: out, amax: parts.slice(dim: 0, start: 0, end: 1)) {
+                let gelu = out.slice(dim: 2, start: p)
+                _ = fp8Linear(q, codes: codes, scale: scale, bias: bias, gelu: true, into: gelu, ldc: p + n, amax: nil)
+                var a = KernelArgs()
+                a.ptr(gelu); a.i32(rows); a.i32(n / 8); a.i64(p + n); a.ptr(parts.slice(dim: 0, start: 1))
+                launch("amax_part_cols_bf16x8", grid: (blocks, 1, 1), block: 256, a)
+                let (c, s) = quantizeTensorE4M3(out.reshaped([rows, p + n]), partialMaxima: parts)
+                return QuantizedActivation(codes: c, scale: s, shape: out.shape)
+            }
+        }
+        let attn = qkNormRoPEAttention([qkv], heads: heads, queryWeights: [queryWeight], keyWeights: [keyWeight], cos: cos, sin: sin, eps: eps)
+        return fp8ConcatLinearGeluTanhE4M3(attn, q, codes: codes, scale: scale, bias: bias)
+    }
+
     /// The GEMM of the quantised-activation calls into `out` (rows `ldc` apart). With `amax` (a
     /// one-element f32 view) it asks cuBLASLt for max |y| there and returns whether it was written
     /// (checked against an amax pass on each plan's first run); a refusal or mismatch is remembered

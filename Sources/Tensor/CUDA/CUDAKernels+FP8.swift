@@ -58,6 +58,19 @@ extern "C" __global__ void amax_part_bf16x8(const uint4* __restrict__ x, i64 n8,
   m = block_max(m, sh);
   if (threadIdx.x == 0) part[blockIdx.x] = m;
 }
+// `amax_part_bf16x8` over a (rows, 8 * cols8) block of a wider bf16 matrix, rows `ld` elements apart
+// (ld and the start 16-byte aligned): Flux single blocks' GELU columns beside the attention's.
+extern "C" __global__ void amax_part_cols_bf16x8(const u16* __restrict__ x, unsigned rows, unsigned cols8, i64 ld, float* part) {
+  __shared__ float sh[33];
+  float m = 0.0f;
+  unsigned n8 = rows * cols8, stride = gridDim.x * blockDim.x;
+  for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n8; i += stride) {
+    unsigned r = i / cols8, c = i - r * cols8;
+    m = fmaxf(m, absmax_bf16x8(*(const uint4*)(x + r * ld + c * 8)));
+  }
+  m = block_max(m, sh);
+  if (threadIdx.x == 0) part[blockIdx.x] = m;
+}
 // Four bf16 values (two words, low half first) times inv -> four e4m3 codes in one word, in order.
 __device__ __forceinline__ u32 e4m3x4(u32 a, u32 b, float inv) {
   u16 lo, hi;

@@ -1,7 +1,7 @@
 extension CUDAKernelSource {
     /// Flash attention for Hopper, third version (sm_90a only): warp-specialised, bf16, head size 128,
     /// no mask. Three warpgroups: one producer, whose single thread issues TMA (bulk tensor) copies of
-    /// Q and of K and V tiles of 128 keys into rings of two stages, and two consumers, each owning 64 of
+    /// Q and of K and V tiles of 128 keys into rings of `ns` stages (2 or 3), and two consumers, each owning 64 of
     /// the block's 128 query rows. Stages are handed over with mbarriers (full: the TMA's byte count
     /// arrived; empty: all 256 consumer threads are done reading), so the consumers never wait on each
     /// other and drift apart, one's softmax overlapping the other's GEMMs. Within a consumer S_j and
@@ -11,6 +11,8 @@ extension CUDAKernelSource {
     static let flashHopper3 = #"""
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 struct __align__(64) TensorMap128 { unsigned long long w[16]; };
+// The deepest K/V ring the warp-specialised kernels take (`ns`, `CUDABackend.Configuration.flashStages`).
+#define FLASH_STAGES_MAX 4
 __device__ __forceinline__ void mbar_init(u32 bar, u32 count) { asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" :: "r"(bar), "r"(count) : "memory"); }
 __device__ __forceinline__ void mbar_expect(u32 bar, u32 bytes) { asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" :: "r"(bar), "r"(bytes) : "memory"); }
 __device__ __forceinline__ void mbar_arrive(u32 bar) { asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" :: "r"(bar) : "memory"); }
@@ -27,42 +29,44 @@ __device__ __forceinline__ void tma_panel(u32 dst, const TensorMap128* map, int 
     :: "r"(dst), "l"((unsigned long long)map), "r"(c0), "r"(row), "r"(h), "r"(b), "r"(bar) : "memory");
 }
 extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_d128(const __grid_constant__ TensorMap128 tq,
-    const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv, u16* O, int H, int Lq, int Lk, float sl2, int pp) {
+    const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int ns) {
   constexpr int BM = 128, BN = 128, QB = BM * 256, KB = BN * 256;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  __shared__ __align__(8) unsigned long long bars[9];   // fullQ, fullK[2], fullV[2], emptyK[2], emptyV[2]
-  u32 raw = smem_addr(smem_raw), base = (raw + 1023u) & ~1023u;   // Q | K0 K1 | V0 V1, 1024-byte aligned
-  u32 sK = base + QB, sV = base + QB + 2 * KB;
+  // fullQ, then fullK, fullV, emptyK, emptyV: FLASH_STAGES_MAX each (`ns` of them used).
+  __shared__ __align__(8) unsigned long long bars[1 + 4 * FLASH_STAGES_MAX];
+  u32 raw = smem_addr(smem_raw), base = (raw + 1023u) & ~1023u;   // Q | K stages | V stages, 1024-byte aligned
+  u32 sK = base + QB, sV = base + QB + ns * KB;
   u32 bar0 = smem_addr(bars);
-  u32 fullQ = bar0, fullK = bar0 + 8, fullV = bar0 + 24, emptyK = bar0 + 40, emptyV = bar0 + 56;
+  u32 fullQ = bar0, fullK = bar0 + 8, fullV = fullK + 8 * FLASH_STAGES_MAX, emptyK = fullV + 8 * FLASH_STAGES_MAX,
+      emptyV = emptyK + 8 * FLASH_STAGES_MAX;
   int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
   int b = blockIdx.y / H, h = blockIdx.y % H;
   int q0 = blockIdx.x * BM;
   int nT = (Lk + BN - 1) / BN;
   if (threadIdx.x == 0) {
     mbar_init(fullQ, 1);
-    for (int s = 0; s < 2; ++s) { mbar_init(fullK + 8 * s, 1); mbar_init(fullV + 8 * s, 1); mbar_init(emptyK + 8 * s, 256); mbar_init(emptyV + 8 * s, 256); }
+    for (int s = 0; s < ns; ++s) { mbar_init(fullK + 8 * s, 1); mbar_init(fullV + 8 * s, 1); mbar_init(emptyK + 8 * s, 256); mbar_init(emptyV + 8 * s, 256); }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
   __syncthreads();
   if (wg == 0) {
-    // Producer: one thread issues every copy; stage s of K (V) is refilled with tile j once the
-    // consumers are done with tile j - 2.
+    // Producer: one thread issues every copy; tile j goes to stage s = j % ns in round r = j / ns,
+    // once the consumers are done with the tile of round r - 1 there.
     asm volatile("setmaxnreg.dec.sync.aligned.u32 24;");
     if (threadIdx.x == 0) {
       mbar_expect(fullQ, QB);
       tma_panel(base, &tq, 0, q0, h, b, fullQ);
       tma_panel(base + BM * 128, &tq, 64, q0, h, b, fullQ);
-      for (int j = 0; j < nT; ++j) {
-        int s = j & 1;
-        if (j >= 2) mbar_wait(emptyK + 8 * s, ((j >> 1) - 1) & 1);
+      for (int j = 0, s = 0, r = 0; j < nT; ++j) {
+        if (r > 0) mbar_wait(emptyK + 8 * s, (r - 1) & 1);
         mbar_expect(fullK + 8 * s, KB);
         tma_panel(sK + s * KB, &tk, 0, j * BN, h, b, fullK + 8 * s);
         tma_panel(sK + s * KB + BN * 128, &tk, 64, j * BN, h, b, fullK + 8 * s);
-        if (j >= 2) mbar_wait(emptyV + 8 * s, ((j >> 1) - 1) & 1);
+        if (r > 0) mbar_wait(emptyV + 8 * s, (r - 1) & 1);
         mbar_expect(fullV + 8 * s, KB);
         tma_panel(sV + s * KB, &tv, 0, j * BN, h, b, fullV + 8 * s);
         tma_panel(sV + s * KB + BN * 128, &tv, 64, j * BN, h, b, fullV + 8 * s);
+        if (++s == ns) { s = 0; ++r; }
       }
     }
     return;
@@ -90,10 +94,12 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_d128(const __grid
   mbar_arrive(emptyK);
   wg2_softmax(s, 0, Lk, lane, sl2, m0, m1, l0, l1, a0, a1);
   wg2_pack(p, s);
+  int st = 0, rt = 0;                                    // stage and round of tile j (j % ns, j / ns)
   for (int j = 1; j < nT; ++j) {
-    int st = j & 1, sp = (j - 1) & 1;
-    mbar_wait(fullK + 8 * st, (j >> 1) & 1);
-    mbar_wait(fullV + 8 * sp, ((j - 1) >> 1) & 1);
+    int sp = st, rp = rt;                                // tile j - 1's
+    if (++st == ns) { st = 0; ++rt; }
+    mbar_wait(fullK + 8 * st, rt & 1);
+    mbar_wait(fullV + 8 * sp, rp & 1);
     wg_pin<64>(o); wg_pin_u<32>(p);
     if (pp) bar_sync(1 + c, 256);
     wg_fence();
@@ -113,8 +119,8 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_d128(const __grid
     for (int i = 0; i < 16; ++i) { o[4 * i] *= a0; o[4 * i + 1] *= a0; o[4 * i + 2] *= a1; o[4 * i + 3] *= a1; }
     wg2_pack(p, s);
   }
-  int sl = (nT - 1) & 1;
-  mbar_wait(fullV + 8 * sl, ((nT - 1) >> 1) & 1);
+  int sl = st;                                           // tile nT - 1's stage
+  mbar_wait(fullV + 8 * sl, rt & 1);
   wg_pin<64>(o); wg_pin_u<32>(p);
   if (pp) bar_sync(1 + c, 256);
   wg_fence();

@@ -1,7 +1,7 @@
 extension CUDAKernelSource {
     /// fp8 attention for Hopper (sm_90a only), head size 128, no mask: `flash_wg3_d128`'s structure
-    /// (a TMA producer warpgroup, two consumer warpgroups of 64 query rows, rings of two 128-key stages
-    /// handed over with mbarriers) with Q K^T and P V on the e4m3 tensor cores (`wgmma ... k32 .e4m3`,
+    /// (a TMA producer warpgroup, two consumer warpgroups of 64 query rows, rings of `ns` 128-key stages
+    /// (2 to 4) handed over with mbarriers) with Q K^T and P V on the e4m3 tensor cores (`wgmma ... k32 .e4m3`,
     /// twice the bf16 rate).
     ///
     /// `attn_quant_e4m3` runs first: every 128-row tile of Q, K and V of one (batch, head) gets its own
@@ -23,10 +23,13 @@ extension CUDAKernelSource {
 // Qq, Kq (B*H, L, 128), Vt (B*H, 128, Lpad) with keys permuted within 16, and one f32 scale per
 // (b*H + h, 128-row tile) in sq / sk / sv. Block (tile, b*H + h, tensor 0/1/2), 256 threads: thread
 // i holds row i/2, columns (i%2)*64 .. +63. Rows past L read as zero (Vt's padding is written zero).
-// tFirst = 2 with grid.z = 1 quantises V alone (Q and K came from `qk_norm_rope_e4m3`).
+// tFirst = 2 with grid.z = 1 quantises V alone (Q and K came from `qk_norm_rope_e4m3`); then V may be
+// one stream of a joint sequence, its rows starting at key kOff (a multiple of 128) of Vt's vTiles tiles.
+// vmax (nullable, zeroed before) gets max |V| / 448 over all V tiles.
 extern "C" __global__ void __launch_bounds__(256) attn_quant_e4m3(const u16* Q, const u16* K, const u16* V, int H, int Lq, int Lk,
     i64 qsb, i64 qsh, i64 qsl, i64 ksb, i64 ksh, i64 ksl, i64 vsb, i64 vsh, i64 vsl,
-    unsigned char* Qq, unsigned char* Kq, unsigned char* Vt, int Lpad, float* sq, float* sk, float* sv, int tFirst) {
+    unsigned char* Qq, unsigned char* Kq, unsigned char* Vt, int Lpad, float* sq, float* sk, float* sv, int tFirst,
+    int kOff, int vTiles, float* vmax) {
   __shared__ float sh[33];
   __shared__ __align__(16) unsigned char tile[128 * 128];
   int t = tFirst + blockIdx.z, bh = blockIdx.y, b = bh / H, h = bh % H;
@@ -44,7 +47,15 @@ extern "C" __global__ void __launch_bounds__(256) attn_quant_e4m3(const u16* Q, 
   for (int i = 0; i < 8; ++i) { x[i] = ok ? src[i] : make_uint4(0u, 0u, 0u, 0u); m = fmaxf(m, absmax_bf16x8(x[i])); }
   m = block_max(m, sh);
   float s = m > 0.0f ? m / 448.0f : 1.0f, inv = 1.0f / s;
-  if (threadIdx.x == 0) (t == 0 ? sq : (t == 1 ? sk : sv))[bh * ((L + 127) / 128) + blockIdx.x] = s;
+  if (threadIdx.x == 0) {
+    if (t < 2) (t == 0 ? sq : sk)[bh * ((L + 127) / 128) + blockIdx.x] = s;
+    else {
+      sv[bh * vTiles + kOff / 128 + blockIdx.x] = s;
+      // max |V| / 448 over every tile (non-negative floats order as their bits): the bound on the
+      // attention output's scale (`flash_wg3_fp8_d128` writing e4m3).
+      if (vmax) atomicMax((int*)vmax, __float_as_int(m / 448.0f));
+    }
+  }
   uint2 c[8];
   #pragma unroll
   for (int i = 0; i < 8; ++i) c[i] = e4m3x8(x[i], inv);
@@ -75,7 +86,7 @@ extern "C" __global__ void __launch_bounds__(256) attn_quant_e4m3(const u16* Q, 
     }
     w[j] = word;
   }
-  uint4* dst = (uint4*)(Vt + ((i64)bh * 128 + d) * Lpad + r0 + k0);
+  uint4* dst = (uint4*)(Vt + ((i64)bh * 128 + d) * Lpad + kOff + r0 + k0);
   #pragma unroll
   for (int i = 0; i < 4; ++i) dst[i] = make_uint4(w[4 * i], w[4 * i + 1], w[4 * i + 2], w[4 * i + 3]);
 }
@@ -87,7 +98,7 @@ __device__ __forceinline__ u32 e4m3x4f(float a, float b, float c, float d) {
   return (u32)lo | ((u32)hi << 16);
 }
 // `qk_norm_rope_bf16` writing Q and K straight as e4m3 for `flash_wg3_fp8_d128` (one warp per token
-// and head, four elements per lane; V is copied as bf16 for `attn_quant_e4m3`). One scale for all of Q
+// and head, four elements per lane; V is copied as bf16 for `attn_quant_e4m3` unless v is null). One scale for all of Q
 // and one for all of K, known before any value: after the RMSNorm a head's 128 values have a sum of
 // squares of at most 128, so each is at most sqrt(128) |w|max, and the rotation keeps that bound; the
 // bound (1% over, for the bf16 rounding) maps to 448. e4m3's precision is relative, so a bound above
@@ -132,7 +143,7 @@ extern "C" __global__ void qk_norm_rope_e4m3(const u16* qkv, i64 rowStride, i64 
     float o2 = bf2f(f2bf(c1 * x[2] - s1 * x[3])), o3 = bf2f(f2bf(s1 * x[2] + c1 * x[3]));
     *(u32*)((which == 0 ? q8 : k8) + dst) = e4m3x4f(o0 * inv, o1 * inv, o2 * inv, o3 * inv);
   }
-  *(uint2*)(v + dst) = *(const uint2*)(src + 2 * H * D);
+  if (v) *(uint2*)(v + dst) = *(const uint2*)(src + 2 * H * D);   // nullptr: V is quantised from qkv itself
 }
 // D (64 x 128, f32) = or += A (64 x 32 e4m3, smem) * B (32 x 128 e4m3, smem), both K-major; acc = 0 overwrites D.
 __device__ __forceinline__ void wg_m64n128k32_e4m3_ss(float* d, u64 da, u64 db, int acc) {
@@ -197,23 +208,57 @@ __device__ __forceinline__ void wg8_softmax(float* s, int key0, int Lk, int lane
   }
   l0 = l0 * a0 + t0; l1 = l1 * a1 + t1;
 }
+// The consumers' output rows (this thread's rows ra and ra + 8 of (B, Lq, H, 128) with rows `ldo` apart):
+// bf16 O (returning max |stored value| of this thread), or with O8 e4m3 codes of O / *so (returning 0).
+__device__ __forceinline__ float wg8_store_rows(u16* O, i64 ldo, unsigned char* O8, const float* so, const float* o,
+    float l0, float l1, i64 ra, int Lq, int h, int b, int lane) {
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1); l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1); l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  float i0 = l0 > 0 ? 1.0f / l0 : 0.0f, i1 = l1 > 0 ? 1.0f / l1 : 0.0f, mx = 0.0f;
+  i64 rb = ra + 8, oa = (b * (i64)Lq + ra) * ldo + h * 128, ob = oa + 8 * ldo;
+  if (O8) {
+    float s = *so, inv = s > 0.0f ? 1.0f / s : 0.0f;
+    i0 *= inv; i1 *= inv;
+    #pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      int col = i * 8 + (lane & 3) * 2;
+      u16 wa, wb;
+      asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(wa) : "f"(o[4 * i + 1] * i0), "f"(o[4 * i] * i0));
+      asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(wb) : "f"(o[4 * i + 3] * i1), "f"(o[4 * i + 2] * i1));
+      if (ra < Lq) *(u16*)(O8 + oa + col) = wa;
+      if (rb < Lq) *(u16*)(O8 + ob + col) = wb;
+    }
+    return 0.0f;
+  }
+  #pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    int col = i * 8 + (lane & 3) * 2;
+    u32 wa = pack_bf16(o[4 * i] * i0, o[4 * i + 1] * i0), wb = pack_bf16(o[4 * i + 2] * i1, o[4 * i + 3] * i1);
+    if (ra < Lq) { *(u32*)(O + oa + col) = wa; mx = fmaxf(mx, absmax_bf16x2(wa)); }
+    if (rb < Lq) { *(u32*)(O + ob + col) = wb; mx = fmaxf(mx, absmax_bf16x2(wb)); }
+  }
+  return mx;
+}
 extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __grid_constant__ TensorMap128 tq,
     const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
-    const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne) {
+    const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne, int ns,
+    i64 ldo, float* omax, unsigned char* O8, const float* so) {
   constexpr int BM = 128, BN = 128, QB = BM * 128, KB = BN * 128;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  __shared__ __align__(8) unsigned long long bars[9];   // fullQ, fullK[2], fullV[2], emptyK[2], emptyV[2]
-  u32 raw = smem_addr(smem_raw), base = (raw + 1023u) & ~1023u;   // Q | K0 K1 | V0 V1, 1024-byte aligned
-  u32 sK = base + QB, sV = base + QB + 2 * KB;
+  // fullQ, then fullK, fullV, emptyK, emptyV: FLASH_STAGES_MAX each (`ns` of them used).
+  __shared__ __align__(8) unsigned long long bars[1 + 4 * FLASH_STAGES_MAX];
+  u32 raw = smem_addr(smem_raw), base = (raw + 1023u) & ~1023u;   // Q | K stages | V stages, 1024-byte aligned
+  u32 sK = base + QB, sV = base + QB + ns * KB;
   u32 bar0 = smem_addr(bars);
-  u32 fullQ = bar0, fullK = bar0 + 8, fullV = bar0 + 24, emptyK = bar0 + 40, emptyV = bar0 + 56;
+  u32 fullQ = bar0, fullK = bar0 + 8, fullV = fullK + 8 * FLASH_STAGES_MAX, emptyK = fullV + 8 * FLASH_STAGES_MAX,
+      emptyV = emptyK + 8 * FLASH_STAGES_MAX;
   int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
   int bh = blockIdx.y, b = bh / H, h = bh % H;
   int q0 = blockIdx.x * BM;
   int nT = (Lk + BN - 1) / BN;
   if (threadIdx.x == 0) {
     mbar_init(fullQ, 1);
-    for (int s = 0; s < 2; ++s) { mbar_init(fullK + 8 * s, 1); mbar_init(fullV + 8 * s, 1); mbar_init(emptyK + 8 * s, 256); mbar_init(emptyV + 8 * s, 256); }
+    for (int s = 0; s < ns; ++s) { mbar_init(fullK + 8 * s, 1); mbar_init(fullV + 8 * s, 1); mbar_init(emptyK + 8 * s, 256); mbar_init(emptyV + 8 * s, 256); }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
   __syncthreads();
@@ -222,14 +267,15 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __
     if (threadIdx.x == 0) {
       mbar_expect(fullQ, QB);
       tma_box3(base, &tq, 0, q0, bh, fullQ);
-      for (int j = 0; j < nT; ++j) {
-        int s = j & 1;
-        if (j >= 2) mbar_wait(emptyK + 8 * s, ((j >> 1) - 1) & 1);
+      // Tile j goes to stage s = j % ns in round r = j / ns, once the consumers released round r - 1.
+      for (int j = 0, s = 0, r = 0; j < nT; ++j) {
+        if (r > 0) mbar_wait(emptyK + 8 * s, (r - 1) & 1);
         mbar_expect(fullK + 8 * s, KB);
         tma_box3(sK + s * KB, &tk, 0, j * BN, bh, fullK + 8 * s);
-        if (j >= 2) mbar_wait(emptyV + 8 * s, ((j >> 1) - 1) & 1);
+        if (r > 0) mbar_wait(emptyV + 8 * s, (r - 1) & 1);
         mbar_expect(fullV + 8 * s, KB);
         tma_box3(sV + s * KB, &tv, j * BN, 0, bh, fullV + 8 * s);
+        if (++s == ns) { s = 0; ++r; }
       }
     }
     return;
@@ -262,10 +308,12 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __
   mbar_arrive(emptyK);
   wg8_softmax(s, 0, Lk, lane, ql2, skb[0], m0, m1, l0, l1, a0, a1);
   wg8_pack(p, s);
+  int st = 0, rt = 0;                                    // stage and round of tile j (j % ns, j / ns)
   for (int j = 1; j < nT; ++j) {
-    int st = j & 1, sp = (j - 1) & 1;
-    mbar_wait(fullK + 8 * st, (j >> 1) & 1);
-    mbar_wait(fullV + 8 * sp, ((j - 1) >> 1) & 1);
+    int sp = st, rp = rt;                                // tile j - 1's
+    if (++st == ns) { st = 0; ++rt; }
+    mbar_wait(fullK + 8 * st, rt & 1);
+    mbar_wait(fullV + 8 * sp, rp & 1);
     wg_pin<64>(o); wg_pin_u<16>(p);
     if (pp) bar_sync(1 + c, 256);
     wg_fence();
@@ -288,8 +336,8 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __
     for (int i = 0; i < 16; ++i) { o[4 * i] *= c0; o[4 * i + 1] *= c0; o[4 * i + 2] *= c1; o[4 * i + 3] *= c1; }
     wg8_pack(p, s);
   }
-  int sl = (nT - 1) & 1;
-  mbar_wait(fullV + 8 * sl, ((nT - 1) >> 1) & 1);
+  int sl = st;                                           // tile nT - 1's stage
+  mbar_wait(fullV + 8 * sl, rt & 1);
   wg_pin<64>(o); wg_pin_u<16>(p);
   if (pp) bar_sync(1 + c, 256);
   wg_fence();
@@ -299,7 +347,20 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __
   wg_wait0();
   wg_pin<64>(o);
   float u = 1.0f / svb[nT - 1];                          // l sums P * 256: O / l in V units, times the scale
-  wg_store_rows(O, o, l0 * u, l1 * u, q0 + c * 64 + warp * 16 + (lane >> 2), Lq, H, h, b, lane);
+  float mx = wg8_store_rows(O, ldo, O8, so, o, l0 * u, l1 * u, q0 + c * 64 + warp * 16 + (lane >> 2), Lq, h, b, lane);
+  if (omax) {
+    // max |O| of the block: warps, then the 8 consumer warps through shared memory (named barrier 3:
+    // the consumers only; the producer has left), one atomic per block.
+    __shared__ float red[8];
+    mx = warp_max(mx);
+    if (lane == 0) red[c * 4 + warp] = mx;
+    bar_sync(3, 256);
+    if (c == 0 && warp == 0 && lane == 0) {
+      float m = red[0];
+      for (int i = 1; i < 8; ++i) m = fmaxf(m, red[i]);
+      atomicMax((int*)omax, __float_as_int(m));
+    }
+  }
 }
 #endif
 """#

@@ -39,6 +39,16 @@ public protocol FP8GEMM: Backend {
     /// [prefix | gelu_tanh(q W^T + b)] quantised for the next fp8 GEMM (Flux single blocks' linear2 input).
     func fp8ConcatLinearGeluTanhE4M3(_ prefix: Tensor, _ q: QuantizedActivation, codes: Tensor, scale: Tensor,
                                      bias: Tensor?) -> QuantizedActivation
+    /// `qkNormRoPEAttention` over the streams, quantised for the fp8 GEMMs that take its output: one
+    /// activation per stream (Flux double blocks' projections). The attention kernel can write it as
+    /// e4m3 itself.
+    func qkNormRoPEAttentionE4M3(_ qkv: [Tensor], heads: Int, queryWeights: [Tensor], keyWeights: [Tensor],
+                                 cos: Tensor, sin: Tensor, eps: Float) -> [QuantizedActivation]
+    /// [qkNormRoPEAttention([qkv]) | gelu_tanh(q W^T + b)] quantised for the next fp8 GEMM (Flux single
+    /// blocks' linear2 input): the attention kernel can write its part in place, with its amax.
+    func fp8AttentionConcatLinearGeluTanhE4M3(attention qkv: Tensor, heads: Int, queryWeight: Tensor, keyWeight: Tensor,
+                                              cos: Tensor, sin: Tensor, eps: Float, _ q: QuantizedActivation,
+                                              codes: Tensor, scale: Tensor, bias: Tensor?) -> QuantizedActivation
 }
 
 /// An activation quantised once per tensor to float8 e4m3 for fp8 GEMMs with per-tensor weight
@@ -86,5 +96,29 @@ extension FP8GEMM {
                                             bias: Tensor?) -> QuantizedActivation {
         let y = fp8Linear(q, codes: codes, scale: scale, bias: bias, gelu: true)
         return quantizeActivation(concat([prefix.to(y.dtype), y], dim: prefix.rank - 1))
+    }
+
+    public func qkNormRoPEAttentionE4M3(_ qkv: [Tensor], heads: Int, queryWeights: [Tensor], keyWeights: [Tensor],
+                                        cos: Tensor, sin: Tensor, eps: Float) -> [QuantizedActivation] {
+        composedQKNormRoPEAttentionE4M3(qkv, heads: heads, queryWeights: queryWeights, keyWeights: keyWeights, cos: cos, sin: sin, eps: eps)
+    }
+
+    /// The attention in the compute dtype, then each stream's rows quantised as `quantizeActivation` does.
+    public func composedQKNormRoPEAttentionE4M3(_ qkv: [Tensor], heads: Int, queryWeights: [Tensor], keyWeights: [Tensor],
+                                                cos: Tensor, sin: Tensor, eps: Float) -> [QuantizedActivation] {
+        let attn = qkNormRoPEAttention(qkv, heads: heads, queryWeights: queryWeights, keyWeights: keyWeights, cos: cos, sin: sin, eps: eps)
+        var pos = 0
+        return qkv.map { t in
+            let l = t.shape[1]
+            defer { pos += l }
+            return quantizeActivation(attn.slice(dim: 1, start: pos, end: pos + l).contiguous())
+        }
+    }
+
+    public func fp8AttentionConcatLinearGeluTanhE4M3(attention qkv: Tensor, heads: Int, queryWeight: Tensor, keyWeight: Tensor,
+                                                     cos: Tensor, sin: Tensor, eps: Float, _ q: QuantizedActivation,
+                                                     codes: Tensor, scale: Tensor, bias: Tensor?) -> QuantizedActivation {
+        let attn = qkNormRoPEAttention([qkv], heads: heads, queryWeights: [queryWeight], keyWeights: [keyWeight], cos: cos, sin: sin, eps: eps)
+        return fp8ConcatLinearGeluTanhE4M3(attn, q, codes: codes, scale: scale, bias: bias)
     }
 }

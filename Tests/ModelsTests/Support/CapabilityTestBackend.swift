@@ -20,7 +20,7 @@ class CapabilityTestBackend: Backend, @unchecked Sendable {
     private let lock = NSLock()
     private var live = 0, peak = 0, windowPeak = 0
     private var pending: [(source: UnsafeRawPointer, count: Int, storage: Storage, offset: Int, done: QueueFence, keep: Tensor?)] = []
-    private var copies = 0, fp8Count = 0, blockCount = 0, quantizeCount = 0, limit: Int?
+    private var copies = 0, fp8Count = 0, blockCount = 0, quantizeCount = 0, attentionE4M3Count = 0, limit: Int?
     private var sharing = true
     /// Calls of `dequantizeBlocks` (GGUF Linears expanded by the backend).
     var blockExpansions: Int { locked { blockCount } }
@@ -28,6 +28,9 @@ class CapabilityTestBackend: Backend, @unchecked Sendable {
     var copiesRun: Int { locked { copies } }
     /// Calls of the emulated fp8 GEMM.
     var fp8Calls: Int { locked { fp8Count } }
+    /// Calls of the attention calls that hand fp8 GEMMs their input (`qkNormRoPEAttentionE4M3`,
+    /// `fp8AttentionConcatLinearGeluTanhE4M3`).
+    var attentionE4M3Calls: Int { locked { attentionE4M3Count } }
     /// Activations (and weights) quantised per tensor (`quantizeTensorE4M3`).
     var quantizations: Int { locked { quantizeCount } }
     /// `FP8GEMM.sharesQuantizedActivations` (default true).
@@ -174,6 +177,21 @@ extension CapabilityTestBackend: FP8GEMM {
 
     func fp8ConcatLinearGeluTanh(_ prefix: Tensor, _ x: Tensor, codes: Tensor, scale: Tensor, bias: Tensor?) -> Tensor {
         joined([prefix, fp8Linear(x, codes: codes, scale: scale, bias: bias, gelu: true, into: nil, ldc: nil)], dim: prefix.rank - 1)
+    }
+
+    // The composed forms, counted.
+    func qkNormRoPEAttentionE4M3(_ qkv: [Tensor], heads: Int, queryWeights: [Tensor], keyWeights: [Tensor],
+                                 cos: Tensor, sin: Tensor, eps: Float) -> [QuantizedActivation] {
+        locked { attentionE4M3Count += 1 }
+        return composedQKNormRoPEAttentionE4M3(qkv, heads: heads, queryWeights: queryWeights, keyWeights: keyWeights, cos: cos, sin: sin, eps: eps)
+    }
+
+    func fp8AttentionConcatLinearGeluTanhE4M3(attention qkv: Tensor, heads: Int, queryWeight: Tensor, keyWeight: Tensor,
+                                              cos: Tensor, sin: Tensor, eps: Float, _ q: QuantizedActivation,
+                                              codes: Tensor, scale: Tensor, bias: Tensor?) -> QuantizedActivation {
+        locked { attentionE4M3Count += 1 }
+        let attn = qkNormRoPEAttention([qkv], heads: heads, queryWeights: [queryWeight], keyWeights: [keyWeight], cos: cos, sin: sin, eps: eps)
+        return fp8ConcatLinearGeluTanhE4M3(attn, q, codes: codes, scale: scale, bias: bias)
     }
 }
 
