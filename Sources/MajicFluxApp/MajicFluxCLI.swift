@@ -1,4 +1,5 @@
 import ArgumentParser
+import Models
 import Tensor
 
 /// The `majicflux` command line.
@@ -6,6 +7,7 @@ struct MajicFlux: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "majicflux",
         abstract: "Offline Flux image generation.",
+        version: "majicflux \(MajicFluxVersion.current)",
         subcommands: [Generate.self, QuantizeCommand.self, Serve.self, WorkerCommand.self])
 }
 

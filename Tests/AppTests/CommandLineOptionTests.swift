@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import Tensor
 import XCTest
 
@@ -27,6 +28,21 @@ final class CommandLineOptionTests: XCTestCase {
 
     private func generate(_ model: String, _ options: [String]) throws -> (status: Int32, log: String, folder: String) {
         try run(["generate", "--model", model, "--device", "cpu", "--prompt", "a red circle", "--output", "out.png"] + options)
+    }
+
+    /// `--version` prints the release on stdout and exits 0, as command-line tools do.
+    func testVersionFlag() throws {
+        let p = Process()
+        p.executableURL = try TestConsole.executable()
+        p.arguments = ["--version"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        XCTAssertEqual(text.trimmingCharacters(in: .whitespacesAndNewlines), "majicflux \(MajicFluxVersion.current)")
     }
 
     /// No settings given: the tiny FLUX.1-dev folder's preset (20 steps, its sample_size 64, 3.5,

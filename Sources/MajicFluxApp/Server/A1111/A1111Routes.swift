@@ -310,7 +310,7 @@ extension ConsoleServer {
             "denoising_strength": job.denoisingStrength.map { .double(Double("\($0)") ?? Double($0)) } ?? .null,  // 0.8, not 0.800000011920929
             "extra_generation_params": .object(Self.extraParameters(first)), "index_of_first_image": .int(0),
             "infotexts": .array(infotexts), "styles": .array([]), "job_timestamp": .string(stamp), "clip_skip": .int(1),
-            "is_using_inpainting_conditioning": .bool(false), "version": .string("majicflux"),
+            "is_using_inpainting_conditioning": .bool(false), "version": .string("majicflux \(MajicFluxVersion.current)"),
             // Ours: what was ignored, and where the pictures are in this server's history.
             "notes": .array(notes.map(JSONValue.string)),
             "job_ids": .array(made.map { .string(ids[$0.index]) }),
