@@ -196,7 +196,7 @@ struct Generate: ParsableCommand {
         let writeStart = Date()
         for image in images {
             let path = PictureOutput.path(output, seed: image.request.seed, batch: batch)
-            try format.write(try image.png, to: path, text: image.parameterText(model: model.displayName, kind: pipeline.preset.conditioning, record: record))
+            try format.write(try image.png, to: path, text: image.parameterText(model: model.displayName, preset: pipeline.preset, record: record))
             Console.info("wrote \(path)")
         }
         // Where the time went (issue 21's cold start): process start to the last picture written.

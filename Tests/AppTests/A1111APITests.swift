@@ -242,7 +242,8 @@ final class A1111APITests: XCTestCase {
         XCTAssertEqual([picture.width, picture.height], [48, 64], "48x72 floored to multiples of 16")
         let info = try infoOf(r)
         let text = try XCTUnwrap((info["infotexts"] as? [String])?.first)
-        XCTAssertTrue(text.contains("Seed: 9, Size: 32x48, Denoising strength: 0.8, Hires upscale: 1.5, Hires steps: 3, Hires upscaler: Latent (bicubic)"), text)
+        XCTAssertTrue(text.contains("Seed: 9, Size: 32x48, T5 length: 64, Denoising strength: 0.8, Hires upscale: 1.5, Hires steps: 3, Hires upscaler: Latent (bicubic)"),
+                      text.replacingOccurrences(of: "\n", with: " | "))
         XCTAssertEqual(info["width"] as? Int, 32, "A1111's info gives the first pass's size")
         XCTAssertEqual(info["denoising_strength"] as? Double, 0.8)
         XCTAssertEqual((info["extra_generation_params"] as? [String: Any])?["Hires steps"] as? Int, 3)

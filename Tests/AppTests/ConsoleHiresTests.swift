@@ -50,7 +50,8 @@ final class ConsoleHiresTests: XCTestCase {
         let png = try PNG.decode(bytes)
         XCTAssertEqual([png.image.width, png.image.height], [64, 96])
         let text = png.text.first { $0.key == "parameters" }?.value ?? ""
-        XCTAssertTrue(text.contains("Size: 32x48, Denoising strength: 0.5, Hires upscale: 2, Hires steps: 4, Hires upscaler: Nearest"), text)
+        XCTAssertTrue(text.contains("Size: 32x48, T5 length: 64, Denoising strength: 0.5, Hires upscale: 2, Hires steps: 4, Hires upscaler: Nearest"),
+                      text.replacingOccurrences(of: "\n", with: " | "))
 
         // Ours: the exact record. An A1111 infotext alone (the record dropped): the same fix.
         let ours = try await console.post("/api/picture-parameters", json: ["image": Data(bytes).base64EncodedString()])

@@ -26,7 +26,7 @@ final class HiresCommandLineTests: XCTestCase {
         let png = try PNG.read(folder + "/out.png")
         XCTAssertEqual([png.image.width, png.image.height], [64, 48], "72x48 floored to multiples of 16")
         let infotext = png.text.first { $0.key == "parameters" }?.value ?? ""
-        XCTAssertTrue(infotext.contains("Size: 48x32, Denoising strength: 0.5, Hires upscale: 1.5, Hires steps: 4, Hires upscaler: Latent (bicubic)"), infotext)
+        XCTAssertTrue(infotext.contains("Size: 48x32, T5 length: 16, Denoising strength: 0.5, Hires upscale: 1.5, Hires steps: 4, Hires upscaler: Latent (bicubic)"), infotext)
 
         let sized = try generate(["--hires-size", "96x96", "--hires-upscaler", "Nearest"])
         XCTAssertEqual(sized.status, 0, sized.log)

@@ -96,14 +96,14 @@ final class HistoryRecoveryTests: XCTestCase {
 
     /// A PNG carrying only A1111 `parameters` text (another tool kept just that chunk) is listed from
     /// it: the `<lora:...>` tags leave the prompt and become the entry's LoRAs (weight 1 when the tag
-    /// gives none), and the fields give the rest.
+    /// gives none), and the fields give the rest (`T5 length` too).
     func testPictureWithOnlyInfotextIsListedWithItsLoRAs() async throws {
         let folder = TestConsole.freshOutputDirectory()
         let infotext = """
             a castle <lora:ink:0.7>, at night <lora:glow>
             Negative prompt: blurry
             Steps: 12, Sampler: Euler, Schedule type: Simple, CFG scale: 4, Distilled CFG Scale: 2.5, Seed: 77, \
-            Size: 48x32, Lora hashes: "ink: 0123456789ab, glow: ba9876543210", Model: "flux, dev"
+            Size: 48x32, T5 length: 128, Lora hashes: "ink: 0123456789ab, glow: ba9876543210", Model: "flux, dev"
             """
         let png = try PNG.encode(PNGImage(width: 48, height: 32), text: [(key: "parameters", value: infotext)])
         try Data(png).write(to: URL(fileURLWithPath: folder + "/00003-77.png"))
@@ -117,6 +117,7 @@ final class HistoryRecoveryTests: XCTestCase {
         XCTAssertEqual(loras, ["ink 0.7", "glow 1.0"])
         XCTAssertEqual([p["steps"] as? Int, p["seed"] as? Int, p["width"] as? Int, p["height"] as? Int], [12, 77, 48, 32])
         XCTAssertEqual([p["guidance"] as? Double, p["true_cfg_scale"] as? Double], [2.5, 4])
+        XCTAssertEqual(p["max_sequence_length"] as? Int, 128, "the T5 length the text gives, not the preset's")
         XCTAssertEqual(items.first?["model"] as? String, "flux, dev")
     }
 

@@ -67,6 +67,24 @@ final class InfotextTests: XCTestCase {
         XCTAssertTrue(plain.contains("CFG scale: 1, "))
     }
 
+    /// `T5 length` is written when the request read another number of T5 tokens than the model's
+    /// preset (a JPEG or WebP keeps only this text), after `Shift` and before the hashes.
+    func testT5LengthOnlyWhenNotThePresets() {
+        var request = GenerationRequest(prompt: "x", seed: 1, steps: 4, width: 64, height: 64)
+        let image = { GeneratedImage(width: 64, height: 64, rgb: [], request: request, modelHash: "abc") }
+        XCTAssertFalse(Self.parameters(image(), model: "m").contains("T5 length"), "512 on FLUX.1-dev: the preset's")
+        request.maxSequenceLength = 256
+        let text = Self.parameters(image(), model: "m")
+        let f = Self.fields(text.components(separatedBy: "\n").last!)
+        XCTAssertEqual(f.map(\.0), ["Steps", "Sampler", "Schedule type", "CFG scale", "Distilled CFG Scale", "Seed", "Size", "T5 length",
+                                    "Model hash", "Model"])
+        XCTAssertEqual(f.first { $0.0 == "T5 length" }?.1, "256")
+        // schnell's preset reads 256: the same request is then the default, and 512 is written.
+        XCTAssertFalse(image().parameterText(model: "m", presetSequenceLength: 256)[0].value.contains("T5 length"))
+        request.maxSequenceLength = 512
+        XCTAssertTrue(image().parameterText(model: "m", presetSequenceLength: 256)[0].value.contains("T5 length: 512"))
+    }
+
     /// The `majicflux` chunk still carries the request as JSON.
     func testRequestJSONChunk() throws {
         let image = GeneratedImage(width: 64, height: 64, rgb: [], request: GenerationRequest(prompt: "x", seed: 3))

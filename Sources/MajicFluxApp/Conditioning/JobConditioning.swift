@@ -84,8 +84,9 @@ extension GeneratedImage {
     /// `parameterText(model:)` with the conditioning recorded: its infotext fields inserted before
     /// `Lora hashes`/`Model hash`/`Model` (the `Model` field stays last, where the history rebuild
     /// reads it), and `conditioning` added to the `majicflux` JSON. Text-to-image: unchanged.
-    func parameterText(model: String, kind: ModelPreset.ConditioningKind, record: JobConditioning?) -> [(key: String, value: String)] {
-        var chunks = parameterText(model: model)
+    func parameterText(model: String, preset: ModelPreset, record: JobConditioning?) -> [(key: String, value: String)] {
+        var chunks = parameterText(model: model, presetSequenceLength: preset.sequenceLength)
+        let kind = preset.conditioning
         guard let record else { return chunks }
         for i in chunks.indices {
             if chunks[i].key == "parameters" {

@@ -329,12 +329,12 @@ final class GenerationWorker: @unchecked Sendable {
         var parameters = JobParameters(image.request)
         parameters.conditioning = JobConditioning(request.conditioning)
         parameters.batch_group = batchGroup
-        let model = host.name, kind = host.preset.conditioning
+        let model = host.name, preset = host.preset
         let inputs = request.conditioning.map { c in
             JobConditioning.pictures(c).compactMap { p in (try? PNG.encode(p.picture, fast: true)).map { JobInputPicture(role: p.role, png: $0) } }
         } ?? []
         return FinishedPicture(parameters: parameters, model: model, seconds: seconds, inputs: inputs) { recorded in
-            var text = image.parameterText(model: model, kind: kind, record: recorded.conditioning)
+            var text = image.parameterText(model: model, preset: preset, record: recorded.conditioning)
             text.append((key: HistoryEntry.jobChunk, value: jobID))
             return try PNG.encode(try image.png, text: text)
         }

@@ -106,7 +106,7 @@ enum Infotext {
 
     /// A history entry's parameters from infotext; nil when it lacks the steps or the seed (not a
     /// generation's parameters). The size falls back to the picture's; what the text does not say
-    /// (the T5 length, the schedule without `Shift`, the guidance) comes from `preset` when given (the
+    /// (the T5 length without `T5 length`, the schedule without `Shift`, the guidance) comes from `preset` when given (the
     /// served model's, as a job that leaves them out gets: an A1111 PNG loaded into the page set the
     /// T5 length to 512 on a server serving 8), else FLUX.1-dev's defaults.
     static func parameters(_ text: String, width: Int, height: Int, preset: ModelPreset? = nil) -> JobParameters? {
@@ -120,6 +120,7 @@ enum Infotext {
         if let g = p.fields["Distilled CFG Scale"].flatMap({ Float($0) }) { r.guidance = g }
         if let cfg = p.fields["CFG scale"].flatMap({ Float($0) }) { r.trueCFGScale = max(1, cfg) }
         if let shift = p.fields["Shift"].flatMap({ Float($0) }) { r.schedule = .diffSynth(shift: shift) } else if preset == nil { r.schedule = .model }
+        if let n = p.fields["T5 length"].flatMap({ Int($0) }), n > 0 { r.maxSequenceLength = n }
         r.hires = hires(p.fields, width: size.0, height: size.1)
         var parameters = JobParameters(r)
         parameters.loras = p.loras

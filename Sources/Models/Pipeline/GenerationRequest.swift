@@ -129,8 +129,10 @@ extension GeneratedImage {
     /// (the embedded guidance), `Seed`, `Size`, `Shift` (only for the DiffSynth schedule's static
     /// shift), `Model hash` (when known) and `Model`, always last (the server's history rebuild reads
     /// the model name from the end). Values holding `,`, `:` or a line break are JSON-quoted, as
-    /// A1111 quotes them.
-    public func parameterText(model: String) -> [(key: String, value: String)] {
+    /// A1111 quotes them. `T5 length` (ours) follows when the request read another number of T5
+    /// tokens than `presetSequenceLength` (the model's preset; FLUX.1-dev's 512 when not given), so a
+    /// JPEG or WebP, which keep only this text, still says how to make the picture again.
+    public func parameterText(model: String, presetSequenceLength: Int = ModelPreset.fluxDev.sequenceLength) -> [(key: String, value: String)] {
         let r = request
         let loras = r.loras ?? []
         // A1111 writes each LoRA into the prompt as it was asked for, and their file hashes apart.
@@ -143,6 +145,7 @@ extension GeneratedImage {
             ("Seed", "\(r.seed)"), ("Size", r.hires == nil ? "\(width)x\(height)" : "\(r.width)x\(r.height)"),
         ]
         if case .diffSynth(let shift) = r.schedule { fields.append(("Shift", Self.infotextNumber(shift))) }
+        if r.maxSequenceLength != presetSequenceLength { fields.append(("T5 length", "\(r.maxSequenceLength)")) }
         if r.cacheThreshold > 0 { fields.append(("First block cache", Self.infotextNumber(r.cacheThreshold))) }
         if let h = r.hires {
             // A1111's fields and order; `Size` stays the first pass's, as A1111 writes it.

@@ -281,7 +281,7 @@ extension ConsoleServer {
         for (k, entry) in made {
             let png = [UInt8](try await picture(file: entry.file))
             let fallback = GeneratedImage(width: pictures[k].width, height: pictures[k].height, rgb: [], request: pictures[k])
-                .parameterText(model: host.name).first?.value ?? ""
+                .parameterText(model: host.name, presetSequenceLength: host.preset.sequenceLength).first?.value ?? ""
             let infotext = (try? PNG.text(png, source: entry.file))?.first { $0.key == "parameters" }?.value ?? fallback
             if job.sendImages {
                 encoded.append(.string(Data(try lossy.map { try Self.a1111Encoded(png, as: $0, quality: quality, infotext: infotext) } ?? png).base64EncodedString()))
