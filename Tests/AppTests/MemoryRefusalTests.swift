@@ -1,5 +1,7 @@
 import XCTest
 import Foundation
+import Models
+@testable import MajicFluxApp
 
 /// `generate` and `serve` refuse politely, before loading any weights, when the memory estimate does
 /// not fit (here an injected `--memory-available`), and `--skip-memory-check` overrides the check.
@@ -86,7 +88,7 @@ final class MemoryRefusalTests: XCTestCase {
 
     /// `--attention fp8` runs on a Hopper GPU's fp8 tensor cores: refused with `--device cpu` (and for
     /// `serve`) before any weights load, a nonsense value refused by the parser, and ignored with a
-    /// notice when `--device auto` finds no GPU.
+    /// notice when `--device auto` finds no GPU; `auto` (the default) picks fp8 only for fp8 weights.
     func testFP8AttentionIsCheckedBeforeLoading() throws {
         let model = Self.root + "/Models/default"
         guard FileManager.default.fileExists(atPath: model) else { throw XCTSkip("Models/default is not in this checkout") }
@@ -102,6 +104,14 @@ final class MemoryRefusalTests: XCTestCase {
         let (bad, badErr, _) = try run(base + ["--device", "cpu", "--attention", "fp4"])
         XCTAssertNotEqual(bad, 0)
         XCTAssertTrue(badErr.contains("attention"), badErr)
+        // `auto`, the default, applies anywhere: fp8 only with fp8 weights on a GPU that has the kernel.
+        XCTAssertEqual(try run(base + ["--device", "cpu", "--attention", "auto"]).0, 0)
+        XCTAssertEqual([AttentionPrecision.auto.usesFP8(precision: .fp8, kernelAvailable: true),
+                        AttentionPrecision.auto.usesFP8(precision: .bf16, kernelAvailable: true),
+                        AttentionPrecision.auto.usesFP8(precision: .fp8, kernelAvailable: false),
+                        AttentionPrecision.bf16.usesFP8(precision: .fp8, kernelAvailable: true),
+                        AttentionPrecision.fp8.usesFP8(precision: .bf16, kernelAvailable: true)],
+                       [true, false, false, false, true])
         let (auto, autoErr, folder) = try run(base + ["--device", "auto", "--attention", "fp8"])
         if autoErr.contains("on cpu") || !autoErr.contains("cuda") {
             XCTAssertEqual(auto, 0, autoErr)
