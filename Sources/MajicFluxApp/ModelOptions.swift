@@ -112,6 +112,7 @@ struct ModelOptions: ParsableArguments {
     func applyAttention(to backend: any Backend) throws {
         if attention == .auto, let gpu = backend as? CUDABackend {
             gpu.fp8Attention = attention.usesFP8(precision: precision, kernelAvailable: gpu.fp8AttentionAvailable)
+            if gpu.fp8Attention { Console.info("attention: fp8 on the e4m3 tensor cores (--attention auto with fp8 weights; --attention bf16 to keep bf16)") }
         }
         guard attention == .fp8 else { return }
         if let gpu = backend as? CUDABackend {
