@@ -93,8 +93,7 @@ struct Generate: ParsableCommand {
             Console.info("note: \(note)")
         }
         let natural = conditioning.flatMap(ConditioningSize.natural)
-        r.width = width ?? height ?? natural?.width ?? preset.imageSize
-        r.height = height ?? width ?? natural?.height ?? preset.imageSize
+        (r.width, r.height) = ConditioningSize.resolve(width: width, height: height, natural: natural, defaultSide: preset.imageSize)
         r.conditioning = conditioning
         r.negativePrompt = negativePrompt
         r.guidance = guidance ?? preset.guidance

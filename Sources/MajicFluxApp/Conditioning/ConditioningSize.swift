@@ -17,6 +17,30 @@ enum ConditioningSize {
         return nil
     }
 
+    /// The output size from the sides given (CLI options or API fields; nil when left out), the
+    /// conditioning's `natural` size and the model's default side: both given, as given; one given
+    /// with an input picture, the picture's aspect ratio kept (the other side floored to a multiple
+    /// of 16, at least 16, as the hires fix computes one side); one given without a picture, square;
+    /// none, the picture's size or the default. The CLI and the HTTP API share it.
+    static func resolve(width: Int?, height: Int?, natural: (width: Int, height: Int)?, defaultSide: Int) -> (width: Int, height: Int) {
+        switch (width, height, natural) {
+        case let (w?, h?, _): return (w, h)
+        case let (w?, nil, n?) where n.width > 0: return (w, aspectSide(w, n.height, n.width))
+        case let (nil, h?, n?) where n.height > 0: return (aspectSide(h, n.width, n.height), h)
+        case let (w?, nil, _): return (w, w)
+        case let (nil, h?, _): return (h, h)
+        case let (nil, nil, n?): return n
+        case (nil, nil, nil): return (defaultSide, defaultSide)
+        }
+    }
+
+    /// `given * num / den` floored to a multiple of 16, at least 16 (a nonsense `given` is left for
+    /// the limits to refuse by its own number).
+    private static func aspectSide(_ given: Int, _ num: Int, _ den: Int) -> Int {
+        guard given > 0, given <= 1 << 20 else { return given }
+        return Swift.max(16, given * num / den / 16 * 16)
+    }
+
     /// Outpainting without a given size: margins grown (right, else left; bottom, else top) so the
     /// grown canvas is a multiple of 16 a side. Flooring would otherwise squeeze the canvas back and
     /// small margins (5 px on 128) would add nothing. Returns the note to show when they changed.

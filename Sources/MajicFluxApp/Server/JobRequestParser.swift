@@ -125,8 +125,7 @@ struct JobRequestParser {
         let width = try Self.optionalInteger(o["width"], "width"), height = try Self.optionalInteger(o["height"], "height")
         if width == nil && height == nil, r.conditioning != nil { _ = ConditioningSize.aligningOutpaint(&r.conditioning!) }
         let natural = r.conditioning.flatMap(ConditioningSize.natural)
-        r.width = width ?? natural?.width ?? d.imageSize
-        r.height = height ?? natural?.height ?? d.imageSize
+        (r.width, r.height) = ConditioningSize.resolve(width: width, height: height, natural: natural, defaultSide: d.imageSize)
         r.guidance = try Self.number(o["guidance"], "guidance", default: d.guidance)
         r.trueCFGScale = try Self.number(o["true_cfg_scale"], "true_cfg_scale", default: 1)
         r.maxSequenceLength = try Self.integer(o["max_sequence_length"], "max_sequence_length", default: d.sequenceLength)
