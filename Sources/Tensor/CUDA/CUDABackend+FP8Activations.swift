@@ -113,8 +113,8 @@ extension CUDABackend {
                 return QuantizedActivation(codes: c, scale: s, shape: out.shape)
             }
         }
-        let attn = qkNormRoPEAttention([qkv], heads: heads, queryWeights: [queryWeight], keyWeights: [keyWeight], cos: cos, sin: sin, eps: eps)
-        return fp8ConcatLinearGeluTanhE4M3(attn, q, codes: codes, scale: scale, bias: bias)
+        return composedFP8AttentionConcatLinearGeluTanhE4M3(attention: qkv, heads: heads, queryWeight: queryWeight, keyWeight: keyWeight,
+                                                            cos: cos, sin: sin, eps: eps, q, codes: codes, scale: scale, bias: bias)
     }
 
     /// The GEMM of the quantised-activation calls into `out` (rows `ldc` apart). With `amax` (a

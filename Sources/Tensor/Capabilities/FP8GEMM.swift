@@ -118,6 +118,14 @@ extension FP8GEMM {
     public func fp8AttentionConcatLinearGeluTanhE4M3(attention qkv: Tensor, heads: Int, queryWeight: Tensor, keyWeight: Tensor,
                                                      cos: Tensor, sin: Tensor, eps: Float, _ q: QuantizedActivation,
                                                      codes: Tensor, scale: Tensor, bias: Tensor?) -> QuantizedActivation {
+        composedFP8AttentionConcatLinearGeluTanhE4M3(attention: qkv, heads: heads, queryWeight: queryWeight, keyWeight: keyWeight,
+                                                     cos: cos, sin: sin, eps: eps, q, codes: codes, scale: scale, bias: bias)
+    }
+
+    /// The attention in the compute dtype, then `fp8ConcatLinearGeluTanhE4M3` with it as the prefix.
+    public func composedFP8AttentionConcatLinearGeluTanhE4M3(attention qkv: Tensor, heads: Int, queryWeight: Tensor, keyWeight: Tensor,
+                                                             cos: Tensor, sin: Tensor, eps: Float, _ q: QuantizedActivation,
+                                                             codes: Tensor, scale: Tensor, bias: Tensor?) -> QuantizedActivation {
         let attn = qkNormRoPEAttention([qkv], heads: heads, queryWeights: [queryWeight], keyWeights: [keyWeight], cos: cos, sin: sin, eps: eps)
         return fp8ConcatLinearGeluTanhE4M3(attn, q, codes: codes, scale: scale, bias: bias)
     }

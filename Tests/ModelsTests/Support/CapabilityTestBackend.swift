@@ -190,8 +190,8 @@ extension CapabilityTestBackend: FP8GEMM {
                                               cos: Tensor, sin: Tensor, eps: Float, _ q: QuantizedActivation,
                                               codes: Tensor, scale: Tensor, bias: Tensor?) -> QuantizedActivation {
         locked { attentionE4M3Count += 1 }
-        let attn = qkNormRoPEAttention([qkv], heads: heads, queryWeights: [queryWeight], keyWeights: [keyWeight], cos: cos, sin: sin, eps: eps)
-        return fp8ConcatLinearGeluTanhE4M3(attn, q, codes: codes, scale: scale, bias: bias)
+        return composedFP8AttentionConcatLinearGeluTanhE4M3(attention: qkv, heads: heads, queryWeight: queryWeight, keyWeight: keyWeight,
+                                                            cos: cos, sin: sin, eps: eps, q, codes: codes, scale: scale, bias: bias)
     }
 }
 
