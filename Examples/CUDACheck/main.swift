@@ -15,6 +15,7 @@ import Tensor
 ///     cuda-check gemm                      cuBLASLt bf16 GEMM throughput
 ///     cuda-check flash                     both head-size-128 flash kernels vs the CPU, and their speed
 ///     cuda-check attn-fp8                  fp8 attention (--attention fp8) vs the CPU and bf16, and its speed
+///     cuda-check attn-trace                where a key tile's time goes in the fp8 attention kernel (clock64 timeline)
 ///     cuda-check heldout MODEL OUT         the default model's held-out prompts, bf16/fp8 weights x attention
 ///     cuda-check upload                    mapped checkpoint bytes to the GPU: exactness at slot boundaries, GB/s for 1-8 readers
 ///     cuda-check kernel-cache              the kernel module cached on disk: compiled, read back, damaged files
@@ -39,7 +40,7 @@ setvbuf(stdout, nil, _IOLBF, 0)  // line-buffered, so a log shows how far a cras
 OpenBLASSetup.prepareProcess()  // first, before other threads: OpenBLAS's core and thread timeout
 let args = Array(CommandLine.arguments.dropFirst())
 guard let command = args.first else {
-    print("usage: cuda-check ops|pipeline DIR|dit [sizes]|dit-fp8 [sizes]|gemm|flash|attn-fp8|upload|kernel-cache|fp8|stream [GiB] [bf16] [slots]|kernels")
+    print("usage: cuda-check ops|pipeline DIR|dit [sizes]|dit-fp8 [sizes]|gemm|flash|attn-fp8|attn-trace|upload|kernel-cache|fp8|stream [GiB] [bf16] [slots]|kernels")
     exit(2)
 }
 if command == "ops-cpu" {
@@ -75,6 +76,7 @@ do {
         try ConditioningCheck.bench(vaeDir: rest.first { Int($0) == nil }, sizes: rest.compactMap { Int($0) }.isEmpty ? [1024] : rest.compactMap { Int($0) })
     case "flash": exit(try FlashCheck.run() ? 0 : 1)
     case "attn-fp8": exit(try AttentionFP8Check.run() ? 0 : 1)
+    case "attn-trace": exit(try AttentionTraceCheck.run() ? 0 : 1)
     case "heldout":
         guard args.count >= 3 else { print("usage: cuda-check heldout MODEL_DIR OUT_DIR"); exit(2) }
         exit(try HeldOutCheck.run(modelDir: args[1], out: args[2]) ? 0 : 1)

@@ -14,6 +14,9 @@
 #   dit       cuda-check dit / dit-fp8 at SIZES (1024 512), bf16 attention then fp8 attention
 #             (MAJICFLUX_CUDA_ATTENTION=fp8): steps, errors vs all-bf16, profile
 #   ditfp8    only dit-fp8 with fp8 attention (the fastest configuration) at SIZES
+#   trace     cuda-check attn-trace: the fp8 attention kernel timed, its error, and its consumers' timeline
+#             (clock64 per key tile), with and without ping-pong and the lazy rescale (session 17)
+#   lazy      cuda-check dit-fp8 at SIZES with fp8 attention, MAJICFLUX_CUDA_FP8_LAZY=0 then 1
 #   quant     cuda-check quantfuse (activation quantisation from producers; helper's check)
 #   torch     PyTorch eager and torch.compile(fullgraph, fused QKV) steps at SIZES in the same call
 #   ops       cuda-check ops and pipeline (the tiny model on the GPU vs the CPU)
@@ -47,6 +50,9 @@ for s in ${STAGES:-attn dit}; do
     dit) for k in dit dit-fp8; do timeout 200 /tmp/bin/cuda-check $k ${SIZES:-1024 512} 2>&1 | tee "$OUT/$k.log" | grep -E "^dit|error|again|fp8 attention|flash attention \(1, 24, 4608|TOTAL|total" ; done
       for k in dit dit-fp8; do MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/cuda-check $k ${SIZES:-1024 512} 2>&1 | tee "$OUT/$k-attn8.log" | grep -E "^dit|error|again|fp8 attention|TOTAL|total"; done ;;
     ditfp8) MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/cuda-check dit-fp8 ${SIZES:-1024 512} 2>&1 | tee "$OUT/dit-fp8-attn8-b.log" | grep -E "^dit|error|again|fp8 attention" ;;
+    trace) timeout 200 /tmp/bin/cuda-check attn-trace 2>&1 | tee "$OUT/attn-trace.log" ;;
+    lazy) for z in 0 1; do MAJICFLUX_CUDA_FP8_LAZY=$z MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/cuda-check dit-fp8 ${SIZES:-1024 512} 2>&1 \
+        | tee "$OUT/dit-fp8-lazy$z.log" | grep -E "^dit|error|again|fp8 attention" | sed "s/^/lazy=$z /"; done ;;
     quant) timeout 200 /tmp/bin/cuda-check quantfuse 2>&1 | tee "$OUT/quantfuse.log" | tail -30 ;;
     ops) timeout 150 /tmp/bin/cuda-check ops 2>&1 | tee "$OUT/ops.log" | grep -E "FAIL|passed|of " | tail -8
       timeout 120 /tmp/bin/cuda-check pipeline Tests/ModelsTests/Fixtures/tiny-flux 2>&1 | tee "$OUT/pipeline.log" | tail -6 ;;

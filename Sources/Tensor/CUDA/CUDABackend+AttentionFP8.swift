@@ -22,12 +22,23 @@ extension CUDABackend {
     /// `attn_quant_e4m3` over bf16 (B, H, L, 128) views: Q, K and V, or V alone (`vOnly`).
     private func quantiseForFP8Attention(_ q: Tensor, _ k: Tensor, _ v: Tensor, heads nh: Int, qq: Tensor, kq: Tensor,
                                          vt: Tensor, sq: Tensor, sk: Tensor, sv: Tensor, vOnly: Bool) {
-        let nb = v.shape[0], lq = q.shape[2], lk = k.shape[2]
+        func view(_ t: Tensor) -> (Tensor, [Int]) { (t, Array(t.strides.prefix(3))) }
+        launchAttnQuant(q: view(q), k: view(k), v: view(v), batch: v.shape[0], heads: nh, lq: q.shape[2], lk: k.shape[2],
+                        qq: qq, kq: kq, vt: vt, sq: sq, sk: sk, sv: sv, vOnly: vOnly)
+    }
+
+    /// One `attn_quant_e4m3` launch: bf16 sources given as (tensor, [batch, head, row] strides in
+    /// elements) with their lengths, quantised into Q, K (B*H, L, 128) and V^T (B*H, 128, Lpad) with one
+    /// scale per 128-row tile. V alone (`vOnly`) may be one stream of a joint sequence starting at key
+    /// `keyOffset` (a multiple of 128) of V^T, and folds max |V| / 448 into `vmax` (zeroed before).
+    private func launchAttnQuant(q: (Tensor, [Int]), k: (Tensor, [Int]), v: (Tensor, [Int]), batch nb: Int, heads nh: Int,
+                                 lq: Int, lk: Int, qq: Tensor, kq: Tensor, vt: Tensor, sq: Tensor, sk: Tensor, sv: Tensor,
+                                 vOnly: Bool, keyOffset: Int = 0, vmax: Tensor? = nil) {
         var a = KernelArgs()
-        a.ptr(q); a.ptr(k); a.ptr(v); a.i32(nh); a.i32(lq); a.i32(lk)
-        for t in [q, k, v] { a.i64(t.strides[0]); a.i64(t.strides[1]); a.i64(t.strides[2]) }
+        a.ptr(q.0); a.ptr(k.0); a.ptr(v.0); a.i32(nh); a.i32(lq); a.i32(lk)
+        for s in [q.1, k.1, v.1] { a.i64(s[0]); a.i64(s[1]); a.i64(s[2]) }
         a.ptr(qq); a.ptr(kq); a.ptr(vt); a.i32(vt.shape[2]); a.ptr(sq); a.ptr(sk); a.ptr(sv); a.i32(vOnly ? 2 : 0)
-        a.i32(0); a.i32((lk + 127) / 128); a.ptr(nil)
+        a.i32(keyOffset); a.i32(vt.shape[2] / 128); a.ptr(vmax)
         let tiles = vOnly ? (lk + 127) / 128 : Swift.max((lq + 127) / 128, (lk + 127) / 128)
         launch("attn_quant_e4m3", grid: (tiles, nb * nh, vOnly ? 1 : 3), block: 256, a)
     }
@@ -52,7 +63,7 @@ extension CUDABackend {
 
     private func fp8FlashAttention(qq: Tensor, kq: Tensor, vt: Tensor, sq: Tensor, sk: Tensor, sv: Tensor,
                                    qkScalesPerTensor: Bool, batch nb: Int, heads nh: Int, lq: Int, lk: Int,
-                                   output: FP8AttentionOutput, scale: Float) -> Bool {
+                                   output: FP8AttentionOutput, scale: Float, trace: Tensor? = nil) -> Bool {
         let lpad = vt.shape[2]
         guard let mq = uint8TensorMap(qq, inner: 128, rows: lq, planes: nb * nh, rowBytes: 128),
               let mk = uint8TensorMap(kq, inner: 128, rows: lk, planes: nb * nh, rowBytes: 128),
@@ -76,8 +87,36 @@ extension CUDABackend {
         }
         // A TMA producer warpgroup + two consumers of 64 query rows; Q + `stages` stages of K and V^T
         // (16 KB each) + 1 KB to align the swizzled tiles to 1024 bytes.
-        launch("flash_wg3_fp8_d128", grid: ((lq + 127) / 128, nb * nh, 1), block: 384, shared: 1024 + 16384 + 2 * stages * 16384, t)
+        let lazy = knobs.fp8AttentionLazyRescale && hasFunction("flash_wg3_fp8_d128_lazy")
+        if let trace { t.ptr(trace); t.i32(lazy ? 1 : 0) }
+        let name = trace != nil ? "flash_wg3_fp8_d128_trace" : (lazy ? "flash_wg3_fp8_d128_lazy" : "flash_wg3_fp8_d128")
+        launch(name, grid: ((lq + 127) / 128, nb * nh, 1), block: 384, shared: 1024 + 16384 + 2 * stages * 16384, t)
         return true
+    }
+
+    /// Diagnostic (`cuda-check attn-trace`): fp8 attention on bf16 (B, H, L, 128) q, k, v with the
+    /// consumers' timeline on (`flash_wg3_fp8_d128_trace`, with the lazy rescale where the configuration
+    /// asks for it): clock64 stamps of the blocks of (batch 0,
+    /// head 0), laid out [query tile][consumer warp 0..7][key tile][point 0..7] (the points are listed
+    /// at `flash_fp8_body`). Nil where fp8 attention or the traced kernel is unavailable.
+    public func fp8AttentionTimeline(_ q: Tensor, _ k: Tensor, _ v: Tensor) -> [Int64]? {
+        guard fp8AttentionAvailable, hasFunction("flash_wg3_fp8_d128_trace") else { return nil }
+        let nb = q.shape[0], nh = q.shape[1], lq = q.shape[2], lk = k.shape[2]
+        let tq = (lq + 127) / 128, tk = (lk + 127) / 128
+        let qq = empty([nb * nh, lq, 128], .f8e4m3fn), kq = empty([nb * nh, lk, 128], .f8e4m3fn)
+        let vt = empty([nb * nh, 128, tk * 128], .f8e4m3fn)
+        let sq = empty([nb * nh * tq], .f32), sk = empty([nb * nh * tk], .f32), sv = empty([nb * nh * tk], .f32)
+        quantiseForFP8Attention(q, k, v, heads: nh, qq: qq, kq: kq, vt: vt, sq: sq, sk: sk, sv: sv, vOnly: false)
+        let count = tq * 8 * tk * 8
+        let trace = empty([2 * count], .f32)                    // 8-byte stamps in a float buffer
+        must(driver.cuMemsetD8Async(address(trace), 0, 8 * count, stream), "cuMemsetD8Async")
+        let out = empty([nb, lq, nh, 128], .bf16)
+        guard fp8FlashAttention(qq: qq, kq: kq, vt: vt, sq: sq, sk: sk, sv: sv, qkScalesPerTensor: false, batch: nb,
+                                heads: nh, lq: lq, lk: lk, output: .bf16(out, ldo: nh * 128, amax: nil),
+                                scale: 1 / Float(128).squareRoot(), trace: trace) else { return nil }
+        var stamps = [Int64](repeating: 0, count: count)
+        stamps.withUnsafeMutableBytes { download(trace.storage, byteOffset: trace.offset * 4, count: 8 * count, into: $0.baseAddress!) }
+        return stamps
     }
 
     public func qkNormRoPEAttention(_ qkv: [Tensor], heads: Int, queryWeights: [Tensor], keyWeights: [Tensor],
@@ -185,23 +224,16 @@ extension CUDABackend {
         let vmax = boundV ? empty([1], .f32) : nil
         if let vmax { must(driver.cuMemsetD8Async(address(vmax), 0, 4, stream), "cuMemsetD8Async") }
         if let vCopy {
-            var a = KernelArgs()
-            a.ptr(vCopy); a.ptr(vCopy); a.ptr(vCopy); a.i32(nh); a.i32(total); a.i32(total)
-            for _ in 0..<3 { a.i64(vCopy.strides[0]); a.i64(vCopy.strides[1]); a.i64(vCopy.strides[2]) }
-            a.ptr(qq); a.ptr(kq); a.ptr(vt); a.i32(vt.shape[2]); a.ptr(sq); a.ptr(sk); a.ptr(sv); a.i32(2)
-            a.i32(0); a.i32(tk); a.ptr(vmax)
-            launch("attn_quant_e4m3", grid: (tk, nb * nh, 1), block: 256, a)
+            let view = (vCopy, Array(vCopy.strides.prefix(3)))
+            launchAttnQuant(q: view, k: view, v: view, batch: nb, heads: nh, lq: total, lk: total, qq: qq, kq: kq, vt: vt,
+                            sq: sq, sk: sk, sv: sv, vOnly: true, vmax: vmax)
         } else {
             pos = 0
             for t in streams {
                 // V of (B, L, [q | k | v]) rows as a (B, H, L, 128) view: batch, head and row strides.
-                let l = t.shape[1], v = t.slice(dim: 2, start: 2 * nh * 128)
-                var a = KernelArgs()
-                a.ptr(v); a.ptr(v); a.ptr(v); a.i32(nh); a.i32(l); a.i32(l)
-                for _ in 0..<3 { a.i64(t.strides[0]); a.i64(128); a.i64(t.strides[1]) }
-                a.ptr(qq); a.ptr(kq); a.ptr(vt); a.i32(vt.shape[2]); a.ptr(sq); a.ptr(sk); a.ptr(sv); a.i32(2)
-                a.i32(pos); a.i32(tk); a.ptr(vmax)
-                launch("attn_quant_e4m3", grid: ((l + 127) / 128, nb * nh, 1), block: 256, a)
+                let l = t.shape[1], view = (t.slice(dim: 2, start: 2 * nh * 128), [t.strides[0], 128, t.strides[1]])
+                launchAttnQuant(q: view, k: view, v: view, batch: nb, heads: nh, lq: l, lk: l, qq: qq, kq: kq, vt: vt,
+                                sq: sq, sk: sk, sv: sv, vOnly: true, keyOffset: pos, vmax: vmax)
                 pos += l
             }
         }

@@ -57,6 +57,11 @@ extension CUDABackend {
         /// 128-key tiles the TMA producer may load ahead of the consumers. 2 to 4; the bf16 kernels take
         /// at most 3 (shared memory: 32 KB of Q and 64 KB a stage). `MAJICFLUX_CUDA_FLASH_STAGES`.
         public var flashStages = 2
+        /// fp8 attention with a lazy running max (`flash_wg3_fp8_d128_lazy`): O is rescaled only when a
+        /// row's max grows by more than 2^0.75 (within e4m3's headroom for P * 256) and P is made in
+        /// units of the largest V tile scale, so most key tiles skip the 64 multiplies per thread.
+        /// Off by default until measured; `MAJICFLUX_CUDA_FP8_LAZY=1`.
+        public var fp8AttentionLazyRescale = false
 
         public init(flashKernel: FlashKernel = .wgmma3pp, flashKeyBlock: Int = 64, allowFP8TensorCores: Bool = true,
                     im2colBytes: Int = 256 << 20, profiling: Bool = false, autotune: Bool = false,
@@ -90,6 +95,7 @@ extension CUDABackend {
             c.fp8FusedAmax = getenv("MAJICFLUX_FP8_FUSED_AMAX").map { String(cString: $0) } != "0"
             c.cudaGraphs = getenv("MAJICFLUX_CUDA_GRAPHS").map { String(cString: $0) } != "0"
             if let v = getenv("MAJICFLUX_CUDA_FLASH_STAGES").flatMap({ Int(String(cString: $0)) }) { c.flashStages = v }
+            c.fp8AttentionLazyRescale = getenv("MAJICFLUX_CUDA_FP8_LAZY").map { String(cString: $0) } == "1"
             if getenv("MAJICFLUX_CUDA_KERNEL_CACHE").map({ String(cString: $0) }) != "0" { c.kernelCacheFolder = CUDAKernelCache.defaultFolder }
             return c
         }()

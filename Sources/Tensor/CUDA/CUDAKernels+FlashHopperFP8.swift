@@ -208,6 +208,39 @@ __device__ __forceinline__ void wg8_softmax(float* s, int key0, int Lk, int lane
   }
   l0 = l0 * a0 + t0; l1 = l1 * a1 + t1;
 }
+// `wg8_softmax` with a lazy running max (FlashAttention-4's rescale skipping, within e4m3's headroom):
+// a row's max moves only when the tile's max exceeds it by more than LAZY_TAU in log2 units, so P * 256
+// stays below 256 * 2^0.75 = 430 < 448 (e4m3's largest); otherwise a = 1 and O keeps its units. ve is
+// log2(this V tile's scale / the reference scale) (<= 0): P is made in units of the reference V scale,
+// so O needs no per-tile rescale for V either (l still sums P * 256). Returns whether any row of the warp moved its max (then
+// O must be multiplied by a0 / a1 before the next P V).
+#define LAZY_TAU 0.75f
+__device__ __forceinline__ bool wg8_softmax_lazy(float* s, int key0, int Lk, int lane, float sl2, float ks, float ve,
+    float& m0, float& m1, float& l0, float& l1, float& a0, float& a1) {
+  wg2_mask(s, key0, Lk, lane);
+  float r0 = -INF_F, r1 = -INF_F;
+  wg2_rowmax(s, r0, r1);
+  float t0 = r0 == -INF_F ? -INF_F : r0 * ks, t1 = r1 == -INF_F ? -INF_F : r1 * ks;
+  bool g0 = m0 == -INF_F ? t0 != -INF_F : (t0 - m0) * sl2 > LAZY_TAU;
+  bool g1 = m1 == -INF_F ? t1 != -INF_F : (t1 - m1) * sl2 > LAZY_TAU;
+  bool any = __any_sync(0xffffffffu, g0 || g1);
+  a0 = 1.0f; a1 = 1.0f;
+  if (any) {
+    if (g0) { a0 = m0 == -INF_F ? 0.0f : fast_exp2((m0 - t0) * sl2); m0 = t0; }
+    if (g1) { a1 = m1 == -INF_F ? 0.0f : fast_exp2((m1 - t1) * sl2); m1 = t1; }
+  }
+  float b0 = m0 == -INF_F ? 0.0f : m0 * sl2 - 8.0f - ve, b1 = m1 == -INF_F ? 0.0f : m1 * sl2 - 8.0f - ve;
+  float c = ks * sl2, u0 = 0.0f, u1 = 0.0f;
+  #pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    s[4 * i] = fast_exp2(fmaf(s[4 * i], c, -b0)); s[4 * i + 1] = fast_exp2(fmaf(s[4 * i + 1], c, -b0));
+    s[4 * i + 2] = fast_exp2(fmaf(s[4 * i + 2], c, -b1)); s[4 * i + 3] = fast_exp2(fmaf(s[4 * i + 3], c, -b1));
+    u0 += s[4 * i] + s[4 * i + 1]; u1 += s[4 * i + 2] + s[4 * i + 3];
+  }
+  float rv = fast_exp2(-ve);                            // l sums P * 256 itself, not in V units
+  l0 = l0 * a0 + u0 * rv; l1 = l1 * a1 + u1 * rv;
+  return any;
+}
 // The consumers' output rows (this thread's rows ra and ra + 8 of (B, Lq, H, 128) with rows `ldo` apart):
 // bf16 O (returning max |stored value| of this thread), or with O8 e4m3 codes of O / *so (returning 0).
 __device__ __forceinline__ float wg8_store_rows(u16* O, i64 ldo, unsigned char* O8, const float* so, const float* o,
@@ -239,15 +272,19 @@ __device__ __forceinline__ float wg8_store_rows(u16* O, i64 ldo, unsigned char* 
   }
   return mx;
 }
-extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __grid_constant__ TensorMap128 tq,
-    const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
+// The kernel's body; TR = true also writes the consumers' timeline (`flash_wg3_fp8_d128_trace`): for the
+// blocks of (batch, head) 0, lane 0 of each consumer warp stores clock64() at 8 points of every key tile,
+// tr[((blockIdx.x * 8 + consumer warp) * nT + tile) * 8 + point]: 0 loop top, 1 K/V landed, 2 its turn
+// (ping-pong), 3 GEMMs issued, 4 S ready, 5 softmax done, 6 P V done, 7 O rescaled and P packed.
+template <bool TR, bool LAZY>
+__device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const TensorMap128* tk, const TensorMap128* tv,
     const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne, int ns,
-    i64 ldo, float* omax, unsigned char* O8, const float* so) {
+    i64 ldo, float* omax, unsigned char* O8, const float* so, long long* trace) {
   constexpr int BM = 128, BN = 128, QB = BM * 128, KB = BN * 128;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  extern __shared__ __align__(16) unsigned char fp8_smem[];
   // fullQ, then fullK, fullV, emptyK, emptyV: FLASH_STAGES_MAX each (`ns` of them used).
   __shared__ __align__(8) unsigned long long bars[1 + 4 * FLASH_STAGES_MAX];
-  u32 raw = smem_addr(smem_raw), base = (raw + 1023u) & ~1023u;   // Q | K stages | V stages, 1024-byte aligned
+  u32 raw = smem_addr(fp8_smem), base = (raw + 1023u) & ~1023u;   // Q | K stages | V stages, 1024-byte aligned
   u32 sK = base + QB, sV = base + QB + ns * KB;
   u32 bar0 = smem_addr(bars);
   u32 fullQ = bar0, fullK = bar0 + 8, fullV = fullK + 8 * FLASH_STAGES_MAX, emptyK = fullV + 8 * FLASH_STAGES_MAX,
@@ -266,15 +303,15 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __
     asm volatile("setmaxnreg.dec.sync.aligned.u32 24;");
     if (threadIdx.x == 0) {
       mbar_expect(fullQ, QB);
-      tma_box3(base, &tq, 0, q0, bh, fullQ);
+      tma_box3(base, tq, 0, q0, bh, fullQ);
       // Tile j goes to stage s = j % ns in round r = j / ns, once the consumers released round r - 1.
       for (int j = 0, s = 0, r = 0; j < nT; ++j) {
         if (r > 0) mbar_wait(emptyK + 8 * s, (r - 1) & 1);
         mbar_expect(fullK + 8 * s, KB);
-        tma_box3(sK + s * KB, &tk, 0, j * BN, bh, fullK + 8 * s);
+        tma_box3(sK + s * KB, tk, 0, j * BN, bh, fullK + 8 * s);
         if (r > 0) mbar_wait(emptyV + 8 * s, (r - 1) & 1);
         mbar_expect(fullV + 8 * s, KB);
-        tma_box3(sV + s * KB, &tv, j * BN, 0, bh, fullV + 8 * s);
+        tma_box3(sV + s * KB, tv, j * BN, 0, bh, fullV + 8 * s);
         if (++s == ns) { s = 0; ++r; }
       }
     }
@@ -297,45 +334,75 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __
   #pragma unroll
   for (int i = 0; i < 64; ++i) o[i] = 0.0f;
   float m0 = -INF_F, m1 = -INF_F, l0 = 0.0f, l1 = 0.0f, a0, a1;
+  // LAZY: O in units of the largest V tile scale of this (batch, head) instead of the last tile's.
+  float vRef = 0.0f, lvRef = 0.0f;
+  if (LAZY) {
+    for (int j = 0; j < nT; ++j) vRef = fmaxf(vRef, svb[j]);
+    lvRef = __log2f(vRef);
+  }
+  long long* tr = TR && bh == 0 && lane == 0 ? trace + (i64)(blockIdx.x * 8 + c * 4 + warp) * nT * 8 : nullptr;
+#define FP8_STAMP(j, k) do { if (TR && tr) tr[(j) * 8 + (k)] = clock64(); } while (0)
+  FP8_STAMP(0, 0);
   mbar_wait(fullQ, 0);
   mbar_wait(fullK, 0);
+  FP8_STAMP(0, 1);
   if (pp) bar_sync(1 + c, 256);
+  FP8_STAMP(0, 2);
   wg_fence();
   wg8_qk(s, sQ, sK);
   wg_commit();
   if (pp) bar_arrive(2 - c, 256);
+  FP8_STAMP(0, 3);
   wg_wait0(); wg_pin<64>(s);
+  FP8_STAMP(0, 4);
   mbar_arrive(emptyK);
-  wg8_softmax(s, 0, Lk, lane, ql2, skb[0], m0, m1, l0, l1, a0, a1);
+  if (LAZY) wg8_softmax_lazy(s, 0, Lk, lane, ql2, skb[0], __log2f(svb[0]) - lvRef, m0, m1, l0, l1, a0, a1);
+  else wg8_softmax(s, 0, Lk, lane, ql2, skb[0], m0, m1, l0, l1, a0, a1);
+  FP8_STAMP(0, 5); FP8_STAMP(0, 6);
   wg8_pack(p, s);
+  FP8_STAMP(0, 7);
   int st = 0, rt = 0;                                    // stage and round of tile j (j % ns, j / ns)
   for (int j = 1; j < nT; ++j) {
     int sp = st, rp = rt;                                // tile j - 1's
     if (++st == ns) { st = 0; ++rt; }
+    FP8_STAMP(j, 0);
     mbar_wait(fullK + 8 * st, rt & 1);
     mbar_wait(fullV + 8 * sp, rp & 1);
+    FP8_STAMP(j, 1);
     wg_pin<64>(o); wg_pin_u<16>(p);
     if (pp) bar_sync(1 + c, 256);
+    FP8_STAMP(j, 2);
     wg_fence();
     wg8_qk(s, sQ, sK + st * KB);
     wg_commit();
     wg8_pv(o, p, sV + sp * KB);
     wg_commit();
     if (pp) bar_arrive(2 - c, 256);
+    FP8_STAMP(j, 3);
     wg_wait1();            // S_j is done (K stage st can be refilled); P_{j-1} V_{j-1} may still run
     wg_pin<64>(s);
+    FP8_STAMP(j, 4);
     mbar_arrive(emptyK + 8 * st);
-    wg8_softmax(s, j * BN, Lk, lane, ql2, skb[j * kStep], m0, m1, l0, l1, a0, a1);
+    bool moved = true;
+    if (LAZY) moved = wg8_softmax_lazy(s, j * BN, Lk, lane, ql2, skb[j * kStep], __log2f(svb[j]) - lvRef, m0, m1, l0, l1, a0, a1);
+    else wg8_softmax(s, j * BN, Lk, lane, ql2, skb[j * kStep], m0, m1, l0, l1, a0, a1);
+    FP8_STAMP(j, 5);
     wg_wait0();
     wg_pin<64>(o); wg_pin_u<16>(p);
+    FP8_STAMP(j, 6);
     mbar_arrive(emptyV + 8 * sp);
     // O was in units of V tile j-1's scale; from here on in tile j's (with the softmax correction).
-    float r = svb[j - 1] / svb[j];
-    float c0 = a0 * r, c1 = a1 * r;
-    #pragma unroll
-    for (int i = 0; i < 16; ++i) { o[4 * i] *= c0; o[4 * i + 1] *= c0; o[4 * i + 2] *= c1; o[4 * i + 3] *= c1; }
+    // LAZY: O's units stay the reference scale's, and it is rescaled only when a row's max moved.
+    float c0 = a0, c1 = a1;
+    if (!LAZY) { float r = svb[j - 1] / svb[j]; c0 *= r; c1 *= r; }
+    if (moved) {
+      #pragma unroll
+      for (int i = 0; i < 16; ++i) { o[4 * i] *= c0; o[4 * i + 1] *= c0; o[4 * i + 2] *= c1; o[4 * i + 3] *= c1; }
+    }
     wg8_pack(p, s);
+    FP8_STAMP(j, 7);
   }
+#undef FP8_STAMP
   int sl = st;                                           // tile nT - 1's stage
   mbar_wait(fullV + 8 * sl, rt & 1);
   wg_pin<64>(o); wg_pin_u<16>(p);
@@ -346,7 +413,7 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __
   if (pp) bar_arrive(2 - c, 256);
   wg_wait0();
   wg_pin<64>(o);
-  float u = 1.0f / svb[nT - 1];                          // l sums P * 256: O / l in V units, times the scale
+  float u = 1.0f / (LAZY ? vRef : svb[nT - 1]);          // l sums P * 256: O / l in V units, times the scale
   float mx = wg8_store_rows(O, ldo, O8, so, o, l0 * u, l1 * u, q0 + c * 64 + warp * 16 + (lane >> 2), Lq, h, b, lane);
   if (omax) {
     // max |O| of the block: warps, then the 8 consumer warps through shared memory (named barrier 3:
@@ -361,6 +428,29 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __
       atomicMax((int*)omax, __float_as_int(m));
     }
   }
+}
+extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __grid_constant__ TensorMap128 tq,
+    const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
+    const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne, int ns,
+    i64 ldo, float* omax, unsigned char* O8, const float* so) {
+  flash_fp8_body<false, false>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, nullptr);
+}
+// The same with the lazy running max (`wg8_softmax_lazy`: O rescaled only when a row's max grows by
+// more than 2^0.75, P in units of the largest V tile scale); `Configuration.fp8AttentionLazyRescale`.
+extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128_lazy(const __grid_constant__ TensorMap128 tq,
+    const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
+    const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne, int ns,
+    i64 ldo, float* omax, unsigned char* O8, const float* so) {
+  flash_fp8_body<false, true>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, nullptr);
+}
+// The same with the consumers' timeline in trace (see `flash_fp8_body`), for `cuda-check attn-trace`;
+// lazy picks `flash_wg3_fp8_d128_lazy`'s body.
+extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128_trace(const __grid_constant__ TensorMap128 tq,
+    const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
+    const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne, int ns,
+    i64 ldo, float* omax, unsigned char* O8, const float* so, long long* trace, int lazy) {
+  if (lazy) flash_fp8_body<true, true>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, trace);
+  else flash_fp8_body<true, false>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, trace);
 }
 #endif
 """#
