@@ -19,6 +19,7 @@
 #   lazy      cuda-check dit-fp8 at SIZES with fp8 attention, MAJICFLUX_CUDA_FP8_LAZY=0 then 1
 #   quant     cuda-check quantfuse (activation quantisation from producers; helper's check)
 #   torch     PyTorch eager and torch.compile(fullgraph, fused QKV) steps at SIZES in the same call
+#             (TORCH_FLAGS= leaves out the compiled run)
 #   ops       cuda-check ops and pipeline (the tiny model on the GPU vs the CPU)
 #   tiny      generate and serve (serve_check) fp8 on the tiny fixture, with --attention fp8
 #   make      the FLUX.1-dev-size random folder in /tmp/flux-random and its model hash
@@ -95,7 +96,7 @@ for s in ${STAGES:-attn dit}; do
       timeout 120 python3 Tools/cuda/serve_check.py --bin /tmp/bin/majicflux --model $M --out "$OUT" --runs q8_0 --size 512 --steps 20 2>&1 | tail -2 ;;
     user) timeout 400 python3 Tools/cuda/user_paths_check.py --bin /tmp/bin/majicflux --model Tests/ModelsTests/Fixtures/tiny-flux \
         --out "$OUT/user" 2>&1 | tee "$OUT/user.log" | grep -E "FAIL|user paths|PSNR|serve:" ;;
-    torch) timeout 400 python3 .device/bench_flux_dit_torch.py --compile ${SIZES:-1024 512} 2>&1 | grep -v Warning | tee "$OUT/torch.log" ;;
+    torch) timeout 400 python3 .device/bench_flux_dit_torch.py ${TORCH_FLAGS---compile} ${SIZES:-1024 512} 2>&1 | grep -v Warning | tee "$OUT/torch.log" ;;
   esac
 done
 rm -rf "$OUT"/serve-*/

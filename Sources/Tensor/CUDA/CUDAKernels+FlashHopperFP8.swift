@@ -343,6 +343,9 @@ __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const Ten
   long long* tr = TR && bh == 0 && lane == 0 ? trace + (i64)(blockIdx.x * 8 + c * 4 + warp) * nT * 8 : nullptr;
 #define FP8_STAMP(j, k) do { if (TR && tr) tr[(j) * 8 + (k)] = clock64(); } while (0)
   FP8_STAMP(0, 0);
+  // Key tile scales (K's, V's) one tile ahead of their use.
+  float ksCur = skb[0], svCur = svb[0];
+  float ksNext = nT > 1 ? skb[kStep] : 0.0f, svNext = nT > 1 ? svb[1] : 0.0f;
   mbar_wait(fullQ, 0);
   mbar_wait(fullK, 0);
   FP8_STAMP(0, 1);
@@ -356,8 +359,8 @@ __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const Ten
   wg_wait0(); wg_pin<64>(s);
   FP8_STAMP(0, 4);
   mbar_arrive(emptyK);
-  if (LAZY) wg8_softmax_lazy(s, 0, Lk, lane, ql2, skb[0], __log2f(svb[0]) - lvRef, m0, m1, l0, l1, a0, a1);
-  else wg8_softmax(s, 0, Lk, lane, ql2, skb[0], m0, m1, l0, l1, a0, a1);
+  if (LAZY) wg8_softmax_lazy(s, 0, Lk, lane, ql2, ksCur, __log2f(svCur) - lvRef, m0, m1, l0, l1, a0, a1);
+  else wg8_softmax(s, 0, Lk, lane, ql2, ksCur, m0, m1, l0, l1, a0, a1);
   FP8_STAMP(0, 5); FP8_STAMP(0, 6);
   wg8_pack(p, s);
   FP8_STAMP(0, 7);
@@ -366,6 +369,10 @@ __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const Ten
     int sp = st, rp = rt;                                // tile j - 1's
     if (++st == ns) { st = 0; ++rt; }
     FP8_STAMP(j, 0);
+    // This tile's scales were loaded an iteration ago; the next tile's are loaded now, so their global
+    // latency (hundreds of cycles) falls outside the softmax, which needs them first.
+    float ks = ksNext, svj = svNext;
+    if (j + 1 < nT) { ksNext = skb[(j + 1) * kStep]; svNext = svb[j + 1]; }
     mbar_wait(fullK + 8 * st, rt & 1);
     mbar_wait(fullV + 8 * sp, rp & 1);
     FP8_STAMP(j, 1);
@@ -384,8 +391,8 @@ __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const Ten
     FP8_STAMP(j, 4);
     mbar_arrive(emptyK + 8 * st);
     bool moved = true;
-    if (LAZY) moved = wg8_softmax_lazy(s, j * BN, Lk, lane, ql2, skb[j * kStep], __log2f(svb[j]) - lvRef, m0, m1, l0, l1, a0, a1);
-    else wg8_softmax(s, j * BN, Lk, lane, ql2, skb[j * kStep], m0, m1, l0, l1, a0, a1);
+    if (LAZY) moved = wg8_softmax_lazy(s, j * BN, Lk, lane, ql2, ks, __log2f(svj) - lvRef, m0, m1, l0, l1, a0, a1);
+    else wg8_softmax(s, j * BN, Lk, lane, ql2, ks, m0, m1, l0, l1, a0, a1);
     FP8_STAMP(j, 5);
     wg_wait0();
     wg_pin<64>(o); wg_pin_u<16>(p);
@@ -394,7 +401,8 @@ __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const Ten
     // O was in units of V tile j-1's scale; from here on in tile j's (with the softmax correction).
     // LAZY: O's units stay the reference scale's, and it is rescaled only when a row's max moved.
     float c0 = a0, c1 = a1;
-    if (!LAZY) { float r = svb[j - 1] / svb[j]; c0 *= r; c1 *= r; }
+    if (!LAZY) { float r = svCur / svj; c0 *= r; c1 *= r; }
+    svCur = svj;
     if (moved) {
       #pragma unroll
       for (int i = 0; i < 16; ++i) { o[4 * i] *= c0; o[4 * i + 1] *= c0; o[4 * i + 2] *= c1; o[4 * i + 3] *= c1; }
@@ -413,7 +421,7 @@ __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const Ten
   if (pp) bar_arrive(2 - c, 256);
   wg_wait0();
   wg_pin<64>(o);
-  float u = 1.0f / (LAZY ? vRef : svb[nT - 1]);          // l sums P * 256: O / l in V units, times the scale
+  float u = 1.0f / (LAZY ? vRef : svCur);          // l sums P * 256: O / l in V units, times the scale
   float mx = wg8_store_rows(O, ldo, O8, so, o, l0 * u, l1 * u, q0 + c * 64 + warp * 16 + (lane >> 2), Lq, h, b, lane);
   if (omax) {
     // max |O| of the block: warps, then the 8 consumer warps through shared memory (named barrier 3:
