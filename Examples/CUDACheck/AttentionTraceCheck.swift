@@ -2,7 +2,7 @@ import Foundation
 import Tensor
 
 /// Where a key tile's time goes inside `flash_wg3_fp8_d128`: at Flux's joint lengths, with and without
-/// the consumers' ping-pong and the lazy rescale, times the kernel (quantisation included), gives its
+/// the consumers' ping-pong, the lazy rescale and the FMA-pipe exponentials, times the kernel (quantisation included), gives its
 /// error against bf16 attention, and runs the traced kernel (`CUDABackend.fp8AttentionTimeline`); prints the mean cycles between the kernel's 8 points per tile (steady-state tiles
 /// only: the first and last are left out), per consumer, then one block's first tiles as a timeline
 /// of both consumers (warp 0 of each) so the overlap of one's softmax with the other's GEMMs shows.
@@ -27,11 +27,12 @@ enum AttentionTraceCheck {
             let ref = scaledDotProductAttention(q, k, v).floats(), ref3 = scaledDotProductAttention(q3, k3, v).floats()
             let flops = 4.0 * Double(l) * Double(l) * 128 * 24
             for kernel in [CUDABackend.FlashKernel.wgmma3pp, .wgmma3] {
-                for lazy in [false, true] {
+                for mode in 0..<3 {
                     var c = saved
-                    c.flashKernel = kernel; c.fp8AttentionLazyRescale = lazy; c.fp8Attention = true
+                    c.flashKernel = kernel; c.fp8AttentionLazyRescale = mode > 0; c.fp8AttentionFMAExp = mode == 2
+                    c.fp8Attention = true
                     gpu.configuration = c
-                    let title = "(1, 24, \(l), 128), \(kernel.rawValue)\(lazy ? ", lazy rescale" : "")"
+                    let title = "(1, 24, \(l), 128), \(kernel.rawValue)" + ["", ", lazy rescale", ", lazy rescale + FMA exp2"][mode]
                     _ = scaledDotProductAttention(q, k, v)
                     let ms = (0..<10).map { _ in gpu.time { _ = scaledDotProductAttention(q, k, v) } }.min()!
                     let e = AttentionFP8Check.rms(scaledDotProductAttention(q, k, v).floats(), ref)

@@ -16,7 +16,8 @@
 #   ditfp8    only dit-fp8 with fp8 attention (the fastest configuration) at SIZES
 #   trace     cuda-check attn-trace: the fp8 attention kernel timed, its error, and its consumers' timeline
 #             (clock64 per key tile), with and without ping-pong and the lazy rescale (session 17)
-#   lazy      cuda-check dit-fp8 at SIZES with fp8 attention, MAJICFLUX_CUDA_FP8_LAZY=0 then 1
+#   lazy      cuda-check dit-fp8 at SIZES with fp8 attention: lazy=0 plain, 1 MAJICFLUX_CUDA_FP8_LAZY=1,
+#             2 also MAJICFLUX_CUDA_FP8_FMAEXP=1
 #   quant     cuda-check quantfuse (activation quantisation from producers; helper's check)
 #   torch     PyTorch eager and torch.compile(fullgraph, fused QKV) steps at SIZES in the same call
 #             (TORCH_FLAGS= leaves out the compiled run)
@@ -52,7 +53,7 @@ for s in ${STAGES:-attn dit}; do
       for k in dit dit-fp8; do MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/cuda-check $k ${SIZES:-1024 512} 2>&1 | tee "$OUT/$k-attn8.log" | grep -E "^dit|error|again|fp8 attention|TOTAL|total"; done ;;
     ditfp8) MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/cuda-check dit-fp8 ${SIZES:-1024 512} 2>&1 | tee "$OUT/dit-fp8-attn8-b.log" | grep -E "^dit|error|again|fp8 attention" ;;
     trace) timeout 200 /tmp/bin/cuda-check attn-trace 2>&1 | tee "$OUT/attn-trace.log" ;;
-    lazy) for z in 0 1; do MAJICFLUX_CUDA_FP8_LAZY=$z MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/cuda-check dit-fp8 ${SIZES:-1024 512} 2>&1 \
+    lazy) for z in 0 1 2; do MAJICFLUX_CUDA_FP8_LAZY=$((z > 0)) MAJICFLUX_CUDA_FP8_FMAEXP=$((z / 2)) MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/cuda-check dit-fp8 ${SIZES:-1024 512} 2>&1 \
         | tee "$OUT/dit-fp8-lazy$z.log" | grep -E "^dit|error|again|fp8 attention" | sed "s/^/lazy=$z /"; done ;;
     quant) timeout 200 /tmp/bin/cuda-check quantfuse 2>&1 | tee "$OUT/quantfuse.log" | tail -30 ;;
     ops) timeout 150 /tmp/bin/cuda-check ops 2>&1 | tee "$OUT/ops.log" | grep -E "FAIL|passed|of " | tail -8

@@ -88,8 +88,10 @@ extension CUDABackend {
         // A TMA producer warpgroup + two consumers of 64 query rows; Q + `stages` stages of K and V^T
         // (16 KB each) + 1 KB to align the swizzled tiles to 1024 bytes.
         let lazy = knobs.fp8AttentionLazyRescale && hasFunction("flash_wg3_fp8_d128_lazy")
-        if let trace { t.ptr(trace); t.i32(lazy ? 1 : 0) }
-        let name = trace != nil ? "flash_wg3_fp8_d128_trace" : (lazy ? "flash_wg3_fp8_d128_lazy" : "flash_wg3_fp8_d128")
+        let fmaExp = lazy && knobs.fp8AttentionFMAExp && hasFunction("flash_wg3_fp8_d128_lazyp")
+        if let trace { t.ptr(trace); t.i32(fmaExp ? 2 : (lazy ? 1 : 0)) }
+        let name = trace != nil ? "flash_wg3_fp8_d128_trace"
+            : (fmaExp ? "flash_wg3_fp8_d128_lazyp" : (lazy ? "flash_wg3_fp8_d128_lazy" : "flash_wg3_fp8_d128"))
         launch(name, grid: ((lq + 127) / 128, nb * nh, 1), block: 384, shared: 1024 + 16384 + 2 * stages * 16384, t)
         return true
     }

@@ -62,6 +62,10 @@ extension CUDABackend {
         /// units of the largest V tile scale, so most key tiles skip the 64 multiplies per thread.
         /// Off by default until measured; `MAJICFLUX_CUDA_FP8_LAZY=1`.
         public var fp8AttentionLazyRescale = false
+        /// With `fp8AttentionLazyRescale`: a quarter of the softmax's exponentials computed on the FMA
+        /// pipe (`flash_wg3_fp8_d128_lazyp`) instead of the MUFU. Off by default until measured;
+        /// `MAJICFLUX_CUDA_FP8_FMAEXP=1`.
+        public var fp8AttentionFMAExp = false
 
         public init(flashKernel: FlashKernel = .wgmma3pp, flashKeyBlock: Int = 64, allowFP8TensorCores: Bool = true,
                     im2colBytes: Int = 256 << 20, profiling: Bool = false, autotune: Bool = false,
@@ -96,6 +100,7 @@ extension CUDABackend {
             c.cudaGraphs = getenv("MAJICFLUX_CUDA_GRAPHS").map { String(cString: $0) } != "0"
             if let v = getenv("MAJICFLUX_CUDA_FLASH_STAGES").flatMap({ Int(String(cString: $0)) }) { c.flashStages = v }
             c.fp8AttentionLazyRescale = getenv("MAJICFLUX_CUDA_FP8_LAZY").map { String(cString: $0) } == "1"
+            c.fp8AttentionFMAExp = getenv("MAJICFLUX_CUDA_FP8_FMAEXP").map { String(cString: $0) } == "1"
             if getenv("MAJICFLUX_CUDA_KERNEL_CACHE").map({ String(cString: $0) }) != "0" { c.kernelCacheFolder = CUDAKernelCache.defaultFolder }
             return c
         }()

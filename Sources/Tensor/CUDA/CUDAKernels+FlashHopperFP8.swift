@@ -215,6 +215,17 @@ __device__ __forceinline__ void wg8_softmax(float* s, int key0, int Lk, int lane
 // so O needs no per-tile rescale for V either (l still sums P * 256). Returns whether any row of the warp moved its max (then
 // O must be multiplied by a0 / a1 before the next P V).
 #define LAZY_TAU 0.75f
+// 2^x on the FMA pipe (FlashAttention-4's trick, for when the MUFU is the bottleneck): x rounded to an
+// integer j by adding 1.5 * 2^23, a degree-3 fit of 2^f on f = x - j in [-0.5, 0.5] (relative error
+// 2.2e-4, far below e4m3's 2^-4 rounding of P), and j added to the exponent bits. x >= -126 is kept
+// (-inf, a masked score, gives 2^-126 in place of 0: flushed by e4m3, negligible in l).
+__device__ __forceinline__ float exp2_fma(float x) {
+  x = fmaxf(x, -126.0f);
+  float t = x + 12582912.0f, f = x - (t - 12582912.0f);
+  float p = fmaf(fmaf(fmaf(0.05286738f, f, 0.24215202f), f, 0.69358679f), f, 0.99996275f);
+  return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
+}
+template <bool POLY>
 __device__ __forceinline__ bool wg8_softmax_lazy(float* s, int key0, int Lk, int lane, float sl2, float ks, float ve,
     float& m0, float& m1, float& l0, float& l1, float& a0, float& a1) {
   wg2_mask(s, key0, Lk, lane);
@@ -233,8 +244,15 @@ __device__ __forceinline__ bool wg8_softmax_lazy(float* s, int key0, int Lk, int
   float c = ks * sl2, u0 = 0.0f, u1 = 0.0f;
   #pragma unroll
   for (int i = 0; i < 16; ++i) {
-    s[4 * i] = fast_exp2(fmaf(s[4 * i], c, -b0)); s[4 * i + 1] = fast_exp2(fmaf(s[4 * i + 1], c, -b0));
-    s[4 * i + 2] = fast_exp2(fmaf(s[4 * i + 2], c, -b1)); s[4 * i + 3] = fast_exp2(fmaf(s[4 * i + 3], c, -b1));
+    if (POLY && (i & 3) == 3) {
+      // A quarter of the exponentials on the FMA pipe: when both consumers' softmaxes overlap, the
+      // MUFU (8 cycles a warp instruction) is what they queue on.
+      s[4 * i] = exp2_fma(fmaf(s[4 * i], c, -b0)); s[4 * i + 1] = exp2_fma(fmaf(s[4 * i + 1], c, -b0));
+      s[4 * i + 2] = exp2_fma(fmaf(s[4 * i + 2], c, -b1)); s[4 * i + 3] = exp2_fma(fmaf(s[4 * i + 3], c, -b1));
+    } else {
+      s[4 * i] = fast_exp2(fmaf(s[4 * i], c, -b0)); s[4 * i + 1] = fast_exp2(fmaf(s[4 * i + 1], c, -b0));
+      s[4 * i + 2] = fast_exp2(fmaf(s[4 * i + 2], c, -b1)); s[4 * i + 3] = fast_exp2(fmaf(s[4 * i + 3], c, -b1));
+    }
     u0 += s[4 * i] + s[4 * i + 1]; u1 += s[4 * i + 2] + s[4 * i + 3];
   }
   float rv = fast_exp2(-ve);                            // l sums P * 256 itself, not in V units
@@ -276,7 +294,7 @@ __device__ __forceinline__ float wg8_store_rows(u16* O, i64 ldo, unsigned char* 
 // blocks of (batch, head) 0, lane 0 of each consumer warp stores clock64() at 8 points of every key tile,
 // tr[((blockIdx.x * 8 + consumer warp) * nT + tile) * 8 + point]: 0 loop top, 1 K/V landed, 2 its turn
 // (ping-pong), 3 GEMMs issued, 4 S ready, 5 softmax done, 6 P V done, 7 O rescaled and P packed.
-template <bool TR, bool LAZY>
+template <bool TR, bool LAZY, bool POLY = false>
 __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const TensorMap128* tk, const TensorMap128* tv,
     const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne, int ns,
     i64 ldo, float* omax, unsigned char* O8, const float* so, long long* trace) {
@@ -361,7 +379,7 @@ __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const Ten
   wg_wait0(); wg_pin<64>(s);
   FP8_STAMP(0, 4);
   mbar_arrive(emptyK);
-  if (LAZY) wg8_softmax_lazy(s, 0, Lk, lane, ql2, ksCur, __log2f(svCur) - lvRef, m0, m1, l0, l1, a0, a1);
+  if (LAZY) wg8_softmax_lazy<POLY>(s, 0, Lk, lane, ql2, ksCur, __log2f(svCur) - lvRef, m0, m1, l0, l1, a0, a1);
   else wg8_softmax(s, 0, Lk, lane, ql2, ksCur, m0, m1, l0, l1, a0, a1);
   FP8_STAMP(0, 5); FP8_STAMP(0, 6);
   wg8_pack(p, s);
@@ -393,7 +411,7 @@ __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const Ten
     FP8_STAMP(j, 4);
     mbar_arrive(emptyK + 8 * st);
     bool moved = true;
-    if (LAZY) moved = wg8_softmax_lazy(s, j * BN, Lk, lane, ql2, ks, __log2f(svj) - lvRef, m0, m1, l0, l1, a0, a1);
+    if (LAZY) moved = wg8_softmax_lazy<POLY>(s, j * BN, Lk, lane, ql2, ks, __log2f(svj) - lvRef, m0, m1, l0, l1, a0, a1);
     else wg8_softmax(s, j * BN, Lk, lane, ql2, ks, m0, m1, l0, l1, a0, a1);
     FP8_STAMP(j, 5);
     wg_wait0();
@@ -453,13 +471,22 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128_lazy(con
     i64 ldo, float* omax, unsigned char* O8, const float* so) {
   flash_fp8_body<false, true>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, nullptr);
 }
+// The lazy kernel with a quarter of the softmax's exponentials on the FMA pipe (`exp2_fma`);
+// `Configuration.fp8AttentionFMAExp`.
+extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128_lazyp(const __grid_constant__ TensorMap128 tq,
+    const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
+    const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne, int ns,
+    i64 ldo, float* omax, unsigned char* O8, const float* so) {
+  flash_fp8_body<false, true, true>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, nullptr);
+}
 // The same with the consumers' timeline in trace (see `flash_fp8_body`), for `cuda-check attn-trace`;
-// lazy picks `flash_wg3_fp8_d128_lazy`'s body.
+// lazy 1 / 2 picks `flash_wg3_fp8_d128_lazy`'s / `_lazyp`'s body.
 extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128_trace(const __grid_constant__ TensorMap128 tq,
     const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
     const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne, int ns,
     i64 ldo, float* omax, unsigned char* O8, const float* so, long long* trace, int lazy) {
-  if (lazy) flash_fp8_body<true, true>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, trace);
+  if (lazy == 2) flash_fp8_body<true, true, true>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, trace);
+  else if (lazy) flash_fp8_body<true, true>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, trace);
   else flash_fp8_body<true, false>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, trace);
 }
 #endif
