@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// fp8 attention (`Configuration.fp8Attention`): Q, K and V in e4m3 for `flash_wg3_fp8_d128` (see
 /// CUDAKernels+FlashHopperFP8.swift). From bf16 Q, K, V, `attn_quant_e4m3` quantises each 128-row tile
 /// of each (batch, head) with its own scale; inside a transformer block (`qkNormRoPEAttention`),
@@ -6,8 +12,8 @@
 extension CUDABackend {
     /// out (B, Lq, H, 128) bf16 = softmax(scale Q K^T) V from bf16 (B, H, L, 128) views with 16-byte
     /// aligned rows and unit column stride (what `attention` prepares). False (nothing written) where
-    /// the kernel or tensor maps are missing.
-    func fp8Attention(_ q: Tensor, _ k: Tensor, _ v: Tensor, into out: Tensor, scale: Float) -> Bool {
+    /// the kernel or tensor maps are missing. `trace` (diagnostic): the traced kernel's timeline buffer.
+    func fp8Attention(_ q: Tensor, _ k: Tensor, _ v: Tensor, into out: Tensor, scale: Float, trace: Tensor? = nil) -> Bool {
         guard fp8AttentionAvailable else { return false }
         let nb = q.shape[0], nh = q.shape[1], lq = q.shape[2], lk = k.shape[2]
         let tq = (lq + 127) / 128, tk = (lk + 127) / 128
@@ -15,8 +21,9 @@ extension CUDABackend {
         let vt = empty([nb * nh, 128, tk * 128], .f8e4m3fn)
         let sq = empty([nb * nh * tq], .f32), sk = empty([nb * nh * tk], .f32), sv = empty([nb * nh * tk], .f32)
         quantiseForFP8Attention(q, k, v, heads: nh, qq: qq, kq: kq, vt: vt, sq: sq, sk: sk, sv: sv, vOnly: false)
-        return fp8FlashAttention(qq: qq, kq: kq, vt: vt, sq: sq, sk: sk, sv: sv, qkScalesPerTensor: false,
-                                 batch: nb, heads: nh, lq: lq, lk: lk, into: out, scale: scale)
+        return fp8FlashAttention(qq: qq, kq: kq, vt: vt, sq: sq, sk: sk, sv: sv, qkScalesPerTensor: false, batch: nb,
+                                 heads: nh, lq: lq, lk: lk, output: .bf16(out, ldo: nh * 128, amax: nil), scale: scale,
+                                 trace: trace)
     }
 
     /// `attn_quant_e4m3` over bf16 (B, H, L, 128) views: Q, K and V, or V alone (`vOnly`).
@@ -56,13 +63,6 @@ extension CUDABackend {
     /// 128-row tile, or one each for Q and K: `qkScalesPerTensor`). False where the tensor maps fail.
     private func fp8FlashAttention(qq: Tensor, kq: Tensor, vt: Tensor, sq: Tensor, sk: Tensor, sv: Tensor,
                                    qkScalesPerTensor: Bool, batch nb: Int, heads nh: Int, lq: Int, lk: Int,
-                                   into out: Tensor, scale: Float) -> Bool {
-        fp8FlashAttention(qq: qq, kq: kq, vt: vt, sq: sq, sk: sk, sv: sv, qkScalesPerTensor: qkScalesPerTensor, batch: nb,
-                          heads: nh, lq: lq, lk: lk, output: .bf16(out, ldo: nh * 128, amax: nil), scale: scale)
-    }
-
-    private func fp8FlashAttention(qq: Tensor, kq: Tensor, vt: Tensor, sq: Tensor, sk: Tensor, sv: Tensor,
-                                   qkScalesPerTensor: Bool, batch nb: Int, heads nh: Int, lq: Int, lk: Int,
                                    output: FP8AttentionOutput, scale: Float, trace: Tensor? = nil) -> Bool {
         let lpad = vt.shape[2]
         guard let mq = uint8TensorMap(qq, inner: 128, rows: lq, planes: nb * nh, rowBytes: 128),
@@ -89,8 +89,11 @@ extension CUDABackend {
         // (16 KB each) + 1 KB to align the swizzled tiles to 1024 bytes.
         let lazy = knobs.fp8AttentionLazyRescale && hasFunction("flash_wg3_fp8_d128_lazy")
         let fmaExp = lazy && knobs.fp8AttentionFMAExp && hasFunction("flash_wg3_fp8_d128_lazyp")
-        if let trace { t.ptr(trace); t.i32(fmaExp ? 2 : (lazy ? 1 : 0)) }
-        let name = trace != nil ? "flash_wg3_fp8_d128_trace"
+        // MAJICFLUX_CUDA_FP8_VIA_TRACE=1 (diagnostic): the traced kernel without a timeline, whose one body
+        // per variant is compiled differently from the variants' own kernels.
+        let viaTrace = trace == nil && getenv("MAJICFLUX_CUDA_FP8_VIA_TRACE").map { String(cString: $0) } == "1"
+        if trace != nil || viaTrace { t.ptr(trace); t.i32(fmaExp ? 2 : (lazy ? 1 : 0)) }
+        let name = trace != nil || viaTrace ? "flash_wg3_fp8_d128_trace"
             : (fmaExp ? "flash_wg3_fp8_d128_lazyp" : (lazy ? "flash_wg3_fp8_d128_lazy" : "flash_wg3_fp8_d128"))
         launch(name, grid: ((lq + 127) / 128, nb * nh, 1), block: 384, shared: 1024 + 16384 + 2 * stages * 16384, t)
         return true
@@ -104,18 +107,11 @@ extension CUDABackend {
     public func fp8AttentionTimeline(_ q: Tensor, _ k: Tensor, _ v: Tensor) -> [Int64]? {
         guard fp8AttentionAvailable, hasFunction("flash_wg3_fp8_d128_trace") else { return nil }
         let nb = q.shape[0], nh = q.shape[1], lq = q.shape[2], lk = k.shape[2]
-        let tq = (lq + 127) / 128, tk = (lk + 127) / 128
-        let qq = empty([nb * nh, lq, 128], .f8e4m3fn), kq = empty([nb * nh, lk, 128], .f8e4m3fn)
-        let vt = empty([nb * nh, 128, tk * 128], .f8e4m3fn)
-        let sq = empty([nb * nh * tq], .f32), sk = empty([nb * nh * tk], .f32), sv = empty([nb * nh * tk], .f32)
-        quantiseForFP8Attention(q, k, v, heads: nh, qq: qq, kq: kq, vt: vt, sq: sq, sk: sk, sv: sv, vOnly: false)
-        let count = tq * 8 * tk * 8
+        let count = (lq + 127) / 128 * 8 * ((lk + 127) / 128) * 8
         let trace = empty([2 * count], .f32)                    // 8-byte stamps in a float buffer
         must(driver.cuMemsetD8Async(address(trace), 0, 8 * count, stream), "cuMemsetD8Async")
-        let out = empty([nb, lq, nh, 128], .bf16)
-        guard fp8FlashAttention(qq: qq, kq: kq, vt: vt, sq: sq, sk: sk, sv: sv, qkScalesPerTensor: false, batch: nb,
-                                heads: nh, lq: lq, lk: lk, output: .bf16(out, ldo: nh * 128, amax: nil),
-                                scale: 1 / Float(128).squareRoot(), trace: trace) else { return nil }
+        guard fp8Attention(q, k, v, into: empty([nb, lq, nh, 128], .bf16), scale: 1 / Float(128).squareRoot(),
+                           trace: trace) else { return nil }
         var stamps = [Int64](repeating: 0, count: count)
         stamps.withUnsafeMutableBytes { download(trace.storage, byteOffset: trace.offset * 4, count: 8 * count, into: $0.baseAddress!) }
         return stamps

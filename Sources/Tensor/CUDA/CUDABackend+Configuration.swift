@@ -60,10 +60,11 @@ extension CUDABackend {
         /// fp8 attention with a lazy running max (`flash_wg3_fp8_d128_lazy`): O is rescaled only when a
         /// row's max grows by more than 2^0.75 (within e4m3's headroom for P * 256) and P is made in
         /// units of the largest V tile scale, so most key tiles skip the 64 multiplies per thread.
-        /// Off by default until measured; `MAJICFLUX_CUDA_FP8_LAZY=1`.
+        /// Off: on an H100 its kernel measured 0.417 ms against 0.396 at 4608 tokens although the traced
+        /// tiles are 8% shorter (BENCHMARKS.md, session 17); `MAJICFLUX_CUDA_FP8_LAZY=1`.
         public var fp8AttentionLazyRescale = false
         /// With `fp8AttentionLazyRescale`: a quarter of the softmax's exponentials computed on the FMA
-        /// pipe (`flash_wg3_fp8_d128_lazyp`) instead of the MUFU. Off by default until measured;
+        /// pipe (`flash_wg3_fp8_d128_lazyp`) instead of the MUFU. Off: not faster on an H100 (0.419 ms);
         /// `MAJICFLUX_CUDA_FP8_FMAEXP=1`.
         public var fp8AttentionFMAExp = false
 
