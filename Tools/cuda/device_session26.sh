@@ -54,7 +54,7 @@ for s in ${STAGES:-attn dit}; do
     ditfp8) MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/cuda-check dit-fp8 ${SIZES:-1024 512} 2>&1 | tee "$OUT/dit-fp8-attn8-b.log" | grep -E "^dit|error|again|fp8 attention" ;;
     trace) timeout 200 /tmp/bin/cuda-check attn-trace 2>&1 | tee "$OUT/attn-trace.log" ;;
     lazy) for z in 0 1 2; do MAJICFLUX_CUDA_FP8_LAZY=$((z > 0)) MAJICFLUX_CUDA_FP8_FMAEXP=$((z / 2)) MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/cuda-check dit-fp8 ${SIZES:-1024 512} 2>&1 \
-        | tee "$OUT/dit-fp8-lazy$z${MAJICFLUX_CUDA_FP8_VIA_TRACE:+-via-trace}.log" | grep -E "^dit|error|again|fp8 attention" | sed "s/^/lazy=$z${MAJICFLUX_CUDA_FP8_VIA_TRACE:+ via trace} /"; done ;;
+        | tee "$OUT/dit-fp8-lazy$z.log" | grep -E "^dit|error|again|fp8 attention" | sed "s/^/lazy=$z /"; done ;;
     quant) timeout 200 /tmp/bin/cuda-check quantfuse 2>&1 | tee "$OUT/quantfuse.log" | tail -30 ;;
     ops) timeout 150 /tmp/bin/cuda-check ops 2>&1 | tee "$OUT/ops.log" | grep -E "FAIL|passed|of " | tail -8
       timeout 120 /tmp/bin/cuda-check pipeline Tests/ModelsTests/Fixtures/tiny-flux 2>&1 | tee "$OUT/pipeline.log" | tail -6 ;;

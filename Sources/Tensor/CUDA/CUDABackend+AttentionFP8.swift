@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// fp8 attention (`Configuration.fp8Attention`): Q, K and V in e4m3 for `flash_wg3_fp8_d128` (see
 /// CUDAKernels+FlashHopperFP8.swift). From bf16 Q, K, V, `attn_quant_e4m3` quantises each 128-row tile
 /// of each (batch, head) with its own scale; inside a transformer block (`qkNormRoPEAttention`),
@@ -89,11 +83,8 @@ extension CUDABackend {
         // (16 KB each) + 1 KB to align the swizzled tiles to 1024 bytes.
         let lazy = knobs.fp8AttentionLazyRescale && hasFunction("flash_wg3_fp8_d128_lazy")
         let fmaExp = lazy && knobs.fp8AttentionFMAExp && hasFunction("flash_wg3_fp8_d128_lazyp")
-        // MAJICFLUX_CUDA_FP8_VIA_TRACE=1 (diagnostic): the traced kernel without a timeline, whose one body
-        // per variant is compiled differently from the variants' own kernels.
-        let viaTrace = trace == nil && getenv("MAJICFLUX_CUDA_FP8_VIA_TRACE").map { String(cString: $0) } == "1"
-        if trace != nil || viaTrace { t.ptr(trace); t.i32(fmaExp ? 2 : (lazy ? 1 : 0)) }
-        let name = trace != nil || viaTrace ? "flash_wg3_fp8_d128_trace"
+        if let trace { t.ptr(trace); t.i32(fmaExp ? 2 : (lazy ? 1 : 0)) }
+        let name = trace != nil ? "flash_wg3_fp8_d128_trace"
             : (fmaExp ? "flash_wg3_fp8_d128_lazyp" : (lazy ? "flash_wg3_fp8_d128_lazy" : "flash_wg3_fp8_d128"))
         launch(name, grid: ((lq + 127) / 128, nb * nh, 1), block: 384, shared: 1024 + 16384 + 2 * stages * 16384, t)
         return true

@@ -360,7 +360,7 @@ __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const Ten
     vRef = warp_max(vRef);
     lvRef = __log2f(vRef);
   }
-  long long* tr = TR && bh == 0 && lane == 0 ? trace + (i64)(blockIdx.x * 8 + c * 4 + warp) * nT * 8 : nullptr;
+  long long* tr = TR && trace && bh == 0 && lane == 0 ? trace + (i64)(blockIdx.x * 8 + c * 4 + warp) * nT * 8 : nullptr;
 #define FP8_STAMP(j, k) do { if (TR && tr) tr[(j) * 8 + (k)] = clock64(); } while (0)
   FP8_STAMP(0, 0);
   // Key tile scales (K's, V's) one tile ahead of their use.
