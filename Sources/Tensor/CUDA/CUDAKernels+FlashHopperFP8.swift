@@ -212,8 +212,8 @@ __device__ __forceinline__ void wg8_softmax(float* s, int key0, int Lk, int lane
 // a row's max moves only when the tile's max exceeds it by more than LAZY_TAU in log2 units, so P * 256
 // stays below 256 * 2^0.75 = 430 < 448 (e4m3's largest); otherwise a = 1 and O keeps its units. ve is
 // log2(this V tile's scale / the reference scale) (<= 0): P is made in units of the reference V scale,
-// so O needs no per-tile rescale for V either (l still sums P * 256). Returns whether any row of the warp moved its max (then
-// O must be multiplied by a0 / a1 before the next P V).
+// so O needs no per-tile rescale for V either (l still sums P * 256). Returns whether any row of the
+// warp moved its max (then O must be multiplied by a0 / a1 before the next P V).
 #define LAZY_TAU 0.75f
 // 2^x on the FMA pipe (FlashAttention-4's trick, for when the MUFU is the bottleneck): x rounded to an
 // integer j by adding 1.5 * 2^23, a degree-3 fit of 2^f on f = x - j in [-0.5, 0.5] (relative error
@@ -355,7 +355,8 @@ __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const Ten
   // LAZY: O in units of the largest V tile scale of this (batch, head) instead of the last tile's.
   float vRef = 0.0f, lvRef = 0.0f;
   if (LAZY) {
-    // The lanes split the tiles (a serial loop of dependent loads cost ~20% of the kernel at 36 tiles).
+    // The lanes split the tiles (one lane's serial loop was suspected of the lazy kernel's extra time;
+    // splitting it moved 0.422 to 0.417 ms on an H100, so that was not it).
     for (int j = lane; j < nT; j += 32) vRef = fmaxf(vRef, svb[j]);
     vRef = warp_max(vRef);
     lvRef = __log2f(vRef);
@@ -441,7 +442,7 @@ __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const Ten
   if (pp) bar_arrive(2 - c, 256);
   wg_wait0();
   wg_pin<64>(o);
-  float u = 1.0f / (LAZY ? vRef : svCur);          // l sums P * 256: O / l in V units, times the scale
+  float u = 1.0f / (LAZY ? vRef : svCur);                // l sums P * 256: O / l in V units, times the scale
   float mx = wg8_store_rows(O, ldo, O8, so, o, l0 * u, l1 * u, q0 + c * 64 + warp * 16 + (lane >> 2), Lq, h, b, lane);
   if (omax) {
     // max |O| of the block: warps, then the 8 consumer warps through shared memory (named barrier 3:
