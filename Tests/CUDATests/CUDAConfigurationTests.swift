@@ -16,6 +16,9 @@ final class CUDAConfigurationTests: XCTestCase {
         XCTAssertEqual(c.uploadReaders, 8)
         XCTAssertTrue(c.cudaGraphs)
         XCTAssertTrue(c.fp8FusedAmax)
+        XCTAssertEqual(c.flashStages, 2)
+        XCTAssertFalse(c.fp8AttentionLazyRescale)     // measured not faster (BENCHMARKS.md, session 17)
+        XCTAssertFalse(c.fp8AttentionFMAExp)
         XCTAssertEqual(CUDABackend.Configuration(im2colBytes: 0).im2colBytes, 1)
         XCTAssertEqual(CUDABackend.Configuration(uploadReaders: 0).uploadReaders, 1)
         var d = c
@@ -25,7 +28,8 @@ final class CUDAConfigurationTests: XCTestCase {
 
     /// `fromEnvironment` is the defaults plus MAJICFLUX_CUDA_FLASH / MAJICFLUX_CUDA_AUTOTUNE /
     /// MAJICFLUX_CUDA_UPLOAD_READERS / MAJICFLUX_CUDA_GRAPHS / MAJICFLUX_CUDA_ATTENTION /
-    /// MAJICFLUX_FP8_FUSED_AMAX, and the kernel cache folder unless MAJICFLUX_CUDA_KERNEL_CACHE=0.
+    /// MAJICFLUX_FP8_FUSED_AMAX / MAJICFLUX_CUDA_FLASH_STAGES / MAJICFLUX_CUDA_FP8_LAZY /
+    /// MAJICFLUX_CUDA_FP8_FMAEXP, and the kernel cache folder unless MAJICFLUX_CUDA_KERNEL_CACHE=0.
     func testEnvironmentOverrides() {
         let env = ProcessInfo.processInfo.environment
         var expected = CUDABackend.Configuration()
@@ -35,6 +39,9 @@ final class CUDAConfigurationTests: XCTestCase {
         expected.cudaGraphs = env["MAJICFLUX_CUDA_GRAPHS"] != "0"
         expected.fp8Attention = env["MAJICFLUX_CUDA_ATTENTION"] == "fp8"
         expected.fp8FusedAmax = env["MAJICFLUX_FP8_FUSED_AMAX"] != "0"
+        if let n = env["MAJICFLUX_CUDA_FLASH_STAGES"].flatMap(Int.init) { expected.flashStages = n }
+        expected.fp8AttentionLazyRescale = env["MAJICFLUX_CUDA_FP8_LAZY"] == "1"
+        expected.fp8AttentionFMAExp = env["MAJICFLUX_CUDA_FP8_FMAEXP"] == "1"
         if env["MAJICFLUX_CUDA_KERNEL_CACHE"] != "0" { expected.kernelCacheFolder = CUDAKernelCache.defaultFolder }
         XCTAssertEqual(CUDABackend.Configuration.fromEnvironment, expected)
     }
