@@ -244,15 +244,12 @@ __device__ __forceinline__ bool wg8_softmax_lazy(float* s, int key0, int Lk, int
   float c = ks * sl2, u0 = 0.0f, u1 = 0.0f;
   #pragma unroll
   for (int i = 0; i < 16; ++i) {
-    if (POLY && (i & 3) == 3) {
-      // A quarter of the exponentials on the FMA pipe: when both consumers' softmaxes overlap, the
-      // MUFU (8 cycles a warp instruction) is what they queue on.
-      s[4 * i] = exp2_fma(fmaf(s[4 * i], c, -b0)); s[4 * i + 1] = exp2_fma(fmaf(s[4 * i + 1], c, -b0));
-      s[4 * i + 2] = exp2_fma(fmaf(s[4 * i + 2], c, -b1)); s[4 * i + 3] = exp2_fma(fmaf(s[4 * i + 3], c, -b1));
-    } else {
-      s[4 * i] = fast_exp2(fmaf(s[4 * i], c, -b0)); s[4 * i + 1] = fast_exp2(fmaf(s[4 * i + 1], c, -b0));
-      s[4 * i + 2] = fast_exp2(fmaf(s[4 * i + 2], c, -b1)); s[4 * i + 3] = fast_exp2(fmaf(s[4 * i + 3], c, -b1));
-    }
+    // POLY: a quarter of the exponentials on the FMA pipe: when both consumers' softmaxes overlap, the
+    // MUFU (8 cycles a warp instruction) is what they queue on.
+    const bool fma = POLY && (i & 3) == 3;
+    auto e2 = [fma](float x) { return fma ? exp2_fma(x) : fast_exp2(x); };
+    s[4 * i] = e2(fmaf(s[4 * i], c, -b0)); s[4 * i + 1] = e2(fmaf(s[4 * i + 1], c, -b0));
+    s[4 * i + 2] = e2(fmaf(s[4 * i + 2], c, -b1)); s[4 * i + 3] = e2(fmaf(s[4 * i + 3], c, -b1));
     u0 += s[4 * i] + s[4 * i + 1]; u1 += s[4 * i + 2] + s[4 * i + 3];
   }
   float rv = fast_exp2(-ve);                            // l sums P * 256 itself, not in V units
