@@ -2,7 +2,8 @@ import Foundation
 import Tensor
 
 /// Where a key tile's time goes inside `flash_wg3_fp8_d128`: at Flux's joint lengths, with and without
-/// the consumers' ping-pong, the lazy rescale and the FMA-pipe exponentials, times the kernel
+/// the consumers' ping-pong, in the three key-tile orders (`Configuration.fp8AttentionSchedule`), with
+/// the lazy rescale and the FMA-pipe exponentials, times the kernel
 /// (quantisation included), gives its error against bf16 attention, and runs the traced kernel
 /// (`CUDABackend.fp8AttentionTimeline`); prints the mean cycles between the kernel's 8 points per tile
 /// (steady-state tiles only: the first and last are left out), per consumer, then one block's first
@@ -29,12 +30,15 @@ enum AttentionTraceCheck {
             let ref = scaledDotProductAttention(q, k, v).floats(), ref3 = scaledDotProductAttention(q3, k3, v).floats()
             let flops = 4.0 * Double(l) * Double(l) * 128 * 24
             for kernel in [CUDABackend.FlashKernel.wgmma3pp, .wgmma3] {
-                for mode in 0..<3 {
+                // The key tile's order (schedule 2, the default, then 1 and 0), then the lazy variants.
+                for mode in 0..<5 {
                     var c = saved
-                    c.flashKernel = kernel; c.fp8AttentionLazyRescale = mode > 0; c.fp8AttentionFMAExp = mode == 2
+                    c.flashKernel = kernel; c.fp8AttentionLazyRescale = mode >= 3; c.fp8AttentionFMAExp = mode == 4
+                    c.fp8AttentionSchedule = mode < 3 ? 2 - mode : 2
                     c.fp8Attention = true
                     gpu.configuration = c
-                    let title = "(1, 24, \(l), 128), \(kernel.rawValue)" + ["", ", lazy rescale", ", lazy rescale + FMA exp2"][mode]
+                    let title = "(1, 24, \(l), 128), \(kernel.rawValue)"
+                        + [", schedule 2", ", schedule 1", ", schedule 0", ", lazy rescale", ", lazy rescale + FMA exp2"][mode]
                     _ = scaledDotProductAttention(q, k, v)
                     let ms = (0..<10).map { _ in gpu.time { _ = scaledDotProductAttention(q, k, v) } }.min()!
                     let e = AttentionFP8Check.rms(scaledDotProductAttention(q, k, v).floats(), ref)

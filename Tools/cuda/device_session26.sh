@@ -18,6 +18,11 @@
 #             (clock64 per key tile), with and without ping-pong and the lazy rescale (session 17)
 #   lazy      cuda-check dit-fp8 at SIZES with fp8 attention: lazy=0 plain, 1 MAJICFLUX_CUDA_FP8_LAZY=1,
 #             2 also MAJICFLUX_CUDA_FP8_FMAEXP=1
+#   ab        this build against the previous one on the same card (session 18: the key tile's order):
+#             attn-trace, flash (bf16 kernels vs the CPU, timed), dit-fp8 with fp8 attention at SIZES and
+#             dit 1024 with each; needs .device/cuda-check-old.xz and DEVICE_BINARIES="cuda-check cuda-check-old"
+#   sched     cuda-check dit-fp8 1024 with fp8 attention in the older key-tile orders
+#             (MAJICFLUX_CUDA_FP8_SCHED=1, 0) and the lazy rescale (session 18)
 #   quant     cuda-check quantfuse (activation quantisation from producers; helper's check)
 #   torch     PyTorch eager and torch.compile(fullgraph, fused QKV) steps at SIZES in the same call
 #             (TORCH_FLAGS= leaves out the compiled run)
@@ -55,6 +60,17 @@ for s in ${STAGES:-attn dit}; do
     trace) timeout 200 /tmp/bin/cuda-check attn-trace 2>&1 | tee "$OUT/attn-trace.log" ;;
     lazy) for z in 0 1 2; do MAJICFLUX_CUDA_FP8_LAZY=$((z > 0)) MAJICFLUX_CUDA_FP8_FMAEXP=$((z / 2)) MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/cuda-check dit-fp8 ${SIZES:-1024 512} 2>&1 \
         | tee "$OUT/dit-fp8-lazy$z.log" | grep -E "^dit|error|again|fp8 attention" | sed "s/^/lazy=$z /"; done ;;
+    ab) for b in cuda-check-old cuda-check; do
+        timeout 150 /tmp/bin/$b attn-trace 2>&1 | tee "$OUT/attn-trace-$b.log" | grep -E " ms \(" | sed "s/^/$b /"
+        timeout 120 /tmp/bin/$b flash 2>&1 | tee "$OUT/flash-$b.log" | grep -E "time|flash wgmma3|FAIL" | sed "s/^/$b /"
+        MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/$b dit-fp8 ${SIZES:-1024 512} 2>&1 | tee "$OUT/dit-fp8-$b.log" \
+          | grep -E "^dit|error|again" | sed "s/^/$b /"
+        timeout 200 /tmp/bin/$b dit 1024 2>&1 | tee "$OUT/dit-$b.log" | grep -E "^dit|again|^  [0-9]+ ms .*flash" | sed "s/^/$b /"
+      done ;;
+    sched) for z in 1 0 L; do
+        if [ $z = L ]; then e="MAJICFLUX_CUDA_FP8_LAZY=1"; else e="MAJICFLUX_CUDA_FP8_SCHED=$z"; fi
+        env $e MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/cuda-check dit-fp8 1024 2>&1 | tee "$OUT/dit-fp8-sched$z.log" \
+          | grep -E "^dit|error|again" | sed "s/^/sched=$z /"; done ;;
     quant) timeout 200 /tmp/bin/cuda-check quantfuse 2>&1 | tee "$OUT/quantfuse.log" | tail -30 ;;
     ops) timeout 150 /tmp/bin/cuda-check ops 2>&1 | tee "$OUT/ops.log" | grep -E "FAIL|passed|of " | tail -8
       timeout 120 /tmp/bin/cuda-check pipeline Tests/ModelsTests/Fixtures/tiny-flux 2>&1 | tee "$OUT/pipeline.log" | tail -6 ;;

@@ -83,6 +83,18 @@ __device__ __forceinline__ void wg2_pack(u32* p, const float* s) {
     p[4 * kk + 3] = pack_bf16(s[8 * kk + 6], s[8 * kk + 7]);
   }
 }
+// A shared-memory store of v, which depends on the whole softmax, placed before a wgmma wait: ptxas
+// otherwise hoists the wait above the softmax (pure register work), and the softmax of tile j no longer
+// overlaps P_{j-1} V_{j-1} on the tensor cores. Every thread writes the same word (one transaction).
+__device__ __forceinline__ void wg_after(float v) {
+  __shared__ float wg_sink;
+  asm volatile("st.shared.f32 [%0], %1;" :: "r"(smem_addr(&wg_sink)), "f"(v) : "memory");
+}
+// O's 64 x 128 accumulator (this thread's rows g and g + 8) times the softmax correction c0, c1.
+__device__ __forceinline__ void wg_rescale_o(float* o, float c0, float c1) {
+  #pragma unroll
+  for (int i = 0; i < 16; ++i) { o[4 * i] *= c0; o[4 * i + 1] *= c0; o[4 * i + 2] *= c1; o[4 * i + 3] *= c1; }
+}
 template <int N> __device__ __forceinline__ void wg_pin_u(u32* r) {
   #pragma unroll
   for (int i = 0; i < N; ++i) asm volatile("" : "+r"(r[i]) :: "memory");
@@ -134,10 +146,10 @@ extern "C" __global__ void __launch_bounds__(256, 1) flash_wg2_d128(const u16* Q
     wg_wait1();            // S_j is done; P_{j-1} V_{j-1} may still run
     wg_pin<64>(s);
     wg2_softmax(s, j * BN, Lk, lane, sl2, m0, m1, l0, l1, a0, a1);
+    wg_after(l0 + l1);
     wg_wait0();
     wg_pin<64>(o); wg_pin_u<32>(p);
-    #pragma unroll
-    for (int i = 0; i < 16; ++i) { o[4 * i] *= a0; o[4 * i + 1] *= a0; o[4 * i + 2] *= a1; o[4 * i + 3] *= a1; }
+    wg_rescale_o(o, a0, a1);
     wg2_pack(p, s);
   }
   cp_wait0(); fence_async_smem(); __syncthreads();       // V_{nT-1} is in

@@ -94,6 +94,9 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_d128(const __grid
   mbar_arrive(emptyK);
   wg2_softmax(s, 0, Lk, lane, sl2, m0, m1, l0, l1, a0, a1);
   wg2_pack(p, s);
+  // O's correction for the last softmax, applied between issuing Q K^T and P V (FlashAttention-3's
+  // order: the multiplies run while S is computed).
+  float cr0 = 1.0f, cr1 = 1.0f;
   int st = 0, rt = 0;                                    // stage and round of tile j (j % ns, j / ns)
   for (int j = 1; j < nT; ++j) {
     int sp = st, rp = rt;                                // tile j - 1's
@@ -105,6 +108,8 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_d128(const __grid
     wg_fence();
     wg2_qk(s, sQ, sK + st * KB);
     wg_commit();
+    if (j > 1) wg_rescale_o(o, cr0, cr1);
+    wg_fence();
     wg2_pv(o, p, sV + sp * KB);
     wg_commit();
     if (pp) bar_arrive(2 - c, 256);
@@ -112,17 +117,18 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_d128(const __grid
     wg_pin<64>(s);
     mbar_arrive(emptyK + 8 * st);
     wg2_softmax(s, j * BN, Lk, lane, sl2, m0, m1, l0, l1, a0, a1);
+    wg_after(l0 + l1);
     wg_wait0();
     wg_pin<64>(o); wg_pin_u<32>(p);
     mbar_arrive(emptyV + 8 * sp);
-    #pragma unroll
-    for (int i = 0; i < 16; ++i) { o[4 * i] *= a0; o[4 * i + 1] *= a0; o[4 * i + 2] *= a1; o[4 * i + 3] *= a1; }
+    cr0 = a0; cr1 = a1;
     wg2_pack(p, s);
   }
   int sl = st;                                           // tile nT - 1's stage
   mbar_wait(fullV + 8 * sl, rt & 1);
   wg_pin<64>(o); wg_pin_u<32>(p);
   if (pp) bar_sync(1 + c, 256);
+  if (nT > 1) wg_rescale_o(o, cr0, cr1);
   wg_fence();
   wg2_pv(o, p, sV + sl * KB);
   wg_commit();
