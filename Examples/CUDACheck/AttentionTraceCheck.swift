@@ -30,15 +30,15 @@ enum AttentionTraceCheck {
             let ref = scaledDotProductAttention(q, k, v).floats(), ref3 = scaledDotProductAttention(q3, k3, v).floats()
             let flops = 4.0 * Double(l) * Double(l) * 128 * 24
             for kernel in [CUDABackend.FlashKernel.wgmma3pp, .wgmma3] {
-                // The key tile's order (schedule 2, the default, then 1 and 0), then the lazy variants.
-                for mode in 0..<5 {
+                // The key tile's orders (schedule 0, the default, to 3), then the lazy variants.
+                for mode in 0..<6 {
                     var c = saved
-                    c.flashKernel = kernel; c.fp8AttentionLazyRescale = mode >= 3; c.fp8AttentionFMAExp = mode == 4
-                    c.fp8AttentionSchedule = mode < 3 ? 2 - mode : 2
+                    c.flashKernel = kernel; c.fp8AttentionLazyRescale = mode >= 4; c.fp8AttentionFMAExp = mode == 5
+                    c.fp8AttentionSchedule = mode < 4 ? mode : 0
                     c.fp8Attention = true
                     gpu.configuration = c
                     let title = "(1, 24, \(l), 128), \(kernel.rawValue)"
-                        + [", schedule 2", ", schedule 1", ", schedule 0", ", lazy rescale", ", lazy rescale + FMA exp2"][mode]
+                        + (mode < 4 ? ", schedule \(mode)" : [", lazy rescale", ", lazy rescale + FMA exp2"][mode - 4])
                     _ = scaledDotProductAttention(q, k, v)
                     let ms = (0..<10).map { _ in gpu.time { _ = scaledDotProductAttention(q, k, v) } }.min()!
                     let e = AttentionFP8Check.rms(scaledDotProductAttention(q, k, v).floats(), ref)

@@ -83,12 +83,12 @@ extension CUDABackend {
         // (16 KB each) + 1 KB to align the swizzled tiles to 1024 bytes.
         let lazy = knobs.fp8AttentionLazyRescale && hasFunction("flash_wg3_fp8_d128_lazy")
         let fmaExp = lazy && knobs.fp8AttentionFMAExp && hasFunction("flash_wg3_fp8_d128_lazyp")
-        // The older key-tile orders exist for the plain kernel only (the lazy ones take the default).
-        let sched = lazy ? 2 : knobs.fp8AttentionScheduleClamped
+        // The other key-tile orders exist for the plain kernel only (the lazy ones take the default).
+        let sched = lazy ? 0 : knobs.fp8AttentionScheduleClamped
         if let trace { t.ptr(trace); t.i32(fmaExp ? 2 : (lazy ? 1 : 0)); t.i32(sched) }
         let name = trace != nil ? "flash_wg3_fp8_d128_trace"
             : (fmaExp ? "flash_wg3_fp8_d128_lazyp" : (lazy ? "flash_wg3_fp8_d128_lazy"
-                : (sched == 2 ? "flash_wg3_fp8_d128" : "flash_wg3_fp8_d128_s\(sched)")))
+                : (sched == 0 ? "flash_wg3_fp8_d128" : "flash_wg3_fp8_d128_s\(sched)")))
         launch(name, grid: ((lq + 127) / 128, nb * nh, 1), block: 384, shared: 1024 + 16384 + 2 * stages * 16384, t)
         return true
     }

@@ -67,11 +67,12 @@ extension CUDABackend {
         /// pipe (`flash_wg3_fp8_d128_lazyp`) instead of the MUFU. Off: not faster on an H100 (0.419 ms);
         /// `MAJICFLUX_CUDA_FP8_FMAEXP=1`.
         public var fp8AttentionFMAExp = false
-        /// The order of a key tile's work in the fp8 attention kernel (`flash_fp8_body`'s SCHED): 2 (the
-        /// default) keeps the softmax before the P V wait and rescales O while Q K^T runs; 1 only the
-        /// former; 0 the order ptxas made of the plain source before session 18 (the softmax after the
-        /// P V wait). 0 to 2; `MAJICFLUX_CUDA_FP8_SCHED`. The lazy kernels always take 2.
-        public var fp8AttentionSchedule = 2
+        /// The order of a key tile's work in the fp8 attention kernel (`flash_fp8_body`'s SCHED, two
+        /// bits): 1 runs the softmax while the last P V is on the tensor cores, 2 rescales O while Q K^T
+        /// runs. 0 (neither; the default) measured fastest on an H100: 0.395 ms at 4608 tokens against
+        /// 0.430 (1) and 0.422 (3) (BENCHMARKS.md, session 18). 0 to 3; `MAJICFLUX_CUDA_FP8_SCHED`.
+        /// The lazy kernels always take 0.
+        public var fp8AttentionSchedule = 0
 
         public init(flashKernel: FlashKernel = .wgmma3pp, flashKeyBlock: Int = 64, allowFP8TensorCores: Bool = true,
                     im2colBytes: Int = 256 << 20, profiling: Bool = false, autotune: Bool = false,
@@ -92,7 +93,7 @@ extension CUDABackend {
         /// The defaults with the environment's overrides: `MAJICFLUX_CUDA_FLASH` (mma, wgmma1, wgmma2,
         /// wgmma3), `MAJICFLUX_CUDA_AUTOTUNE=1`, and the kernel cache in `CUDAKernelCache.defaultFolder`
         /// unless `MAJICFLUX_CUDA_KERNEL_CACHE=0`, `MAJICFLUX_CUDA_UPLOAD_READERS` (a count), `MAJICFLUX_CUDA_ATTENTION=fp8`,
-        /// `MAJICFLUX_CUDA_GRAPHS=0`, `MAJICFLUX_CUDA_FLASH_STAGES` (2-4), `MAJICFLUX_CUDA_FP8_SCHED` (0-2). Read once per
+        /// `MAJICFLUX_CUDA_GRAPHS=0`, `MAJICFLUX_CUDA_FLASH_STAGES` (2-4), `MAJICFLUX_CUDA_FP8_SCHED` (0-3). Read once per
         /// process, when first needed.
         public static var fromEnvironment: Configuration { environmentDefaults }
 
@@ -204,6 +205,6 @@ extension CUDABackend {
 extension CUDABackend.Configuration {
     /// `flashStages` within what the kernels take (2 ... 4; `FLASH_STAGES_MAX` in the kernel source).
     var flashStagesClamped: Int { Swift.min(4, Swift.max(2, flashStages)) }
-    /// `fp8AttentionSchedule` within the kernels' orders (0 ... 2).
-    var fp8AttentionScheduleClamped: Int { Swift.min(2, Swift.max(0, fp8AttentionSchedule)) }
+    /// `fp8AttentionSchedule` within the kernels' orders (0 ... 3).
+    var fp8AttentionScheduleClamped: Int { Swift.min(3, Swift.max(0, fp8AttentionSchedule)) }
 }

@@ -291,11 +291,13 @@ __device__ __forceinline__ float wg8_store_rows(u16* O, i64 ldo, unsigned char* 
 // blocks of (batch, head) 0, lane 0 of each consumer warp stores clock64() at 8 points of every key tile,
 // tr[((blockIdx.x * 8 + consumer warp) * nT + tile) * 8 + point]: 0 loop top, 1 K/V landed, 2 its turn
 // (ping-pong), 3 GEMMs issued, 4 S ready, 5 softmax done, 6 P V done, 7 O rescaled and P packed.
-// SCHED orders a key tile's work: 0 as the source reads (ptxas then hoists the P V wait above the
-// softmax, so the softmax no longer overlaps P V: session 18's finding), 1 with `wg_after` keeping the
-// softmax before that wait, 2 also rescales O between issuing Q K^T and P V (FlashAttention-3's
-// order: the 64 multiplies run while S is computed instead of between P V and the next issue).
-template <bool TR, bool LAZY, bool POLY = false, int SCHED = 2>
+// SCHED orders a key tile's work, two bits. Bit 0 (overlap): the softmax of tile j runs while
+// P_{j-1} V_{j-1} is on the tensor cores (FlashAttention-3's intra-warpgroup overlap; `wg_after` keeps
+// ptxas from hoisting the P V wait above it); without it both GEMMs are waited for first. Bit 1 (early
+// rescale): O's correction is applied between issuing Q K^T and P V, while S is computed, instead of
+// after P V. 0 is what the product kernel compiled to before session 18 (ptxas had hoisted the wait):
+// on an H100 the fastest (0.395 ms at 4608 tokens against 0.430 / 0.422 for 1 / 3, BENCHMARKS.md).
+template <bool TR, bool LAZY, bool POLY = false, int SCHED = 0>
 __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const TensorMap128* tk, const TensorMap128* tv,
     const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne, int ns,
     i64 ldo, float* omax, unsigned char* O8, const float* so, long long* trace) {
@@ -386,7 +388,7 @@ __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const Ten
   FP8_STAMP(0, 5); FP8_STAMP(0, 6);
   wg8_pack(p, s);
   FP8_STAMP(0, 7);
-  // SCHED 2: O's correction for the last softmax, applied just before the next P V is issued.
+  // SCHED bit 1: O's correction for the last softmax, applied just before the next P V is issued.
   float cr0 = 1.0f, cr1 = 1.0f;
   bool crMoved = false;
   int st = 0, rt = 0;                                    // stage and round of tile j (j % ns, j / ns)
@@ -407,7 +409,7 @@ __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const Ten
     wg_fence();
     wg8_qk(s, sQ, sK + st * KB);
     wg_commit();
-    if (SCHED >= 2) {
+    if (SCHED & 2) {
       if (crMoved) wg_rescale_o(o, cr0, cr1);
       wg_fence();
     }
@@ -415,25 +417,29 @@ __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const Ten
     wg_commit();
     if (pp) bar_arrive(2 - c, 256);
     FP8_STAMP(j, 3);
-    wg_wait1();            // S_j is done (K stage st can be refilled); P_{j-1} V_{j-1} may still run
+    if (SCHED & 1) wg_wait1();   // S_j is done (K stage st can be refilled); P_{j-1} V_{j-1} may still run
+    else wg_wait0();             // both: the V stage is free too
     wg_pin<64>(s);
     FP8_STAMP(j, 4);
     mbar_arrive(emptyK + 8 * st);
+    if (!(SCHED & 1)) { wg_pin<64>(o); wg_pin_u<16>(p); mbar_arrive(emptyV + 8 * sp); }
     bool moved = true;
     if (LAZY) moved = wg8_softmax_lazy<POLY>(s, j * BN, Lk, lane, ql2, ks, __log2f(svj) - lvRef, m0, m1, l0, l1, a0, a1);
     else wg8_softmax(s, j * BN, Lk, lane, ql2, ks, m0, m1, l0, l1, a0, a1);
     FP8_STAMP(j, 5);
-    if (SCHED >= 1) wg_after(l0 + l1);
-    wg_wait0();
-    wg_pin<64>(o); wg_pin_u<16>(p);
+    if (SCHED & 1) {
+      wg_after(l0 + l1);
+      wg_wait0();
+      wg_pin<64>(o); wg_pin_u<16>(p);
+      mbar_arrive(emptyV + 8 * sp);
+    }
     FP8_STAMP(j, 6);
-    mbar_arrive(emptyV + 8 * sp);
     // O was in units of V tile j-1's scale; from here on in tile j's (with the softmax correction).
     // LAZY: O's units stay the reference scale's, and it is rescaled only when a row's max moved.
     float c0 = a0, c1 = a1;
     if (!LAZY) { float r = svCur / svj; c0 *= r; c1 *= r; }
     svCur = svj;
-    if (SCHED >= 2) { cr0 = c0; cr1 = c1; crMoved = moved; }
+    if (SCHED & 2) { cr0 = c0; cr1 = c1; crMoved = moved; }
     else if (moved) wg_rescale_o(o, c0, c1);
     wg8_pack(p, s);
     FP8_STAMP(j, 7);
@@ -443,7 +449,7 @@ __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const Ten
   mbar_wait(fullV + 8 * sl, rt & 1);
   wg_pin<64>(o); wg_pin_u<16>(p);
   if (pp) bar_sync(1 + c, 256);
-  if (SCHED >= 2 && crMoved) wg_rescale_o(o, cr0, cr1);
+  if ((SCHED & 2) && crMoved) wg_rescale_o(o, cr0, cr1);
   wg_fence();
   wg8_pv(o, p, sV + sl * KB);
   wg_commit();
@@ -472,19 +478,25 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __
     i64 ldo, float* omax, unsigned char* O8, const float* so) {
   flash_fp8_body<false, false>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, nullptr);
 }
-// The same with the key tile's work in the older orders (`flash_fp8_body`'s SCHED 1 and 0), for
-// measuring the schedule; `Configuration.fp8AttentionSchedule`.
+// The same with the key tile's work in the other orders (`flash_fp8_body`'s SCHED 1 to 3), for
+// measuring them; `Configuration.fp8AttentionSchedule`.
 extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128_s1(const __grid_constant__ TensorMap128 tq,
     const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
     const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne, int ns,
     i64 ldo, float* omax, unsigned char* O8, const float* so) {
   flash_fp8_body<false, false, false, 1>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, nullptr);
 }
-extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128_s0(const __grid_constant__ TensorMap128 tq,
+extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128_s2(const __grid_constant__ TensorMap128 tq,
     const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
     const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne, int ns,
     i64 ldo, float* omax, unsigned char* O8, const float* so) {
-  flash_fp8_body<false, false, false, 0>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, nullptr);
+  flash_fp8_body<false, false, false, 2>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, nullptr);
+}
+extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128_s3(const __grid_constant__ TensorMap128 tq,
+    const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
+    const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne, int ns,
+    i64 ldo, float* omax, unsigned char* O8, const float* so) {
+  flash_fp8_body<false, false, false, 3>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, nullptr);
 }
 // The same with the lazy running max (`wg8_softmax_lazy`: O rescaled only when a row's max grows by
 // more than 2^0.75, P in units of the largest V tile scale); `Configuration.fp8AttentionLazyRescale`.
@@ -503,13 +515,14 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128_lazyp(co
   flash_fp8_body<false, true, true>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, nullptr);
 }
 // The same with the consumers' timeline in trace (see `flash_fp8_body`), for `cuda-check attn-trace`;
-// lazy 1 / 2 picks `flash_wg3_fp8_d128_lazy`'s / `_lazyp`'s body, sched 0 / 1 (with lazy 0) `_s0`'s / `_s1`'s.
+// lazy 1 / 2 picks `flash_wg3_fp8_d128_lazy`'s / `_lazyp`'s body, sched 1 / 2 / 3 (with lazy 0) `_s1`'s / `_s2`'s / `_s3`'s.
 extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128_trace(const __grid_constant__ TensorMap128 tq,
     const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
     const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne, int ns,
     i64 ldo, float* omax, unsigned char* O8, const float* so, long long* trace, int lazy, int sched) {
-  if (!lazy && sched == 0) flash_fp8_body<true, false, false, 0>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, trace);
-  else if (!lazy && sched == 1) flash_fp8_body<true, false, false, 1>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, trace);
+  if (!lazy && sched == 1) flash_fp8_body<true, false, false, 1>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, trace);
+  else if (!lazy && sched == 2) flash_fp8_body<true, false, false, 2>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, trace);
+  else if (!lazy && sched == 3) flash_fp8_body<true, false, false, 3>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, trace);
   else if (lazy == 2) flash_fp8_body<true, true, true>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, trace);
   else if (lazy) flash_fp8_body<true, true>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, trace);
   else flash_fp8_body<true, false>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, trace);
