@@ -50,10 +50,16 @@ __device__ __forceinline__ void wg_load(unsigned char* s, const u16* g, i64 row0
 // The end of every wgmma flash kernel: this thread's rows ra and ra + 8 of O (64 f32 accumulators,
 // the m64n128 layout) divided by their softmax sums (summed over the 4 threads of a row) and stored
 // as bf16 in (B, Lq, H, 128); rows at or past Lq are skipped.
-__device__ __forceinline__ void wg_store_rows(u16* O, const float* o, float l0, float l1, i64 ra, int Lq, int H, int h, int b, int lane) {
+// 1 / (row sum) for this thread's two rows, the sums gathered over the quad that shares each row (0 for
+// an empty row).
+__device__ __forceinline__ void wg_row_inverses(float l0, float l1, float& i0, float& i1) {
   l0 += __shfl_xor_sync(0xffffffffu, l0, 1); l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
   l1 += __shfl_xor_sync(0xffffffffu, l1, 1); l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-  float i0 = l0 > 0 ? 1.0f / l0 : 0.0f, i1 = l1 > 0 ? 1.0f / l1 : 0.0f;
+  i0 = l0 > 0 ? 1.0f / l0 : 0.0f; i1 = l1 > 0 ? 1.0f / l1 : 0.0f;
+}
+__device__ __forceinline__ void wg_store_rows(u16* O, const float* o, float l0, float l1, i64 ra, int Lq, int H, int h, int b, int lane) {
+  float i0, i1;
+  wg_row_inverses(l0, l1, i0, i1);
   i64 rb = ra + 8;
   #pragma unroll
   for (int i = 0; i < 16; ++i) {

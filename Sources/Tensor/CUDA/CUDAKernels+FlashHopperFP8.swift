@@ -186,6 +186,31 @@ __device__ __forceinline__ void wg8_pack(u32* p, const float* s) {
     p[4 * kk + 3] = e4m3x4f(x[10], x[11], x[14], x[15]);
   }
 }
+// 2^x on the FMA pipe (FlashAttention-4's trick, for when the MUFU is the bottleneck): x rounded to an
+// integer j by adding 1.5 * 2^23, a degree-3 fit of 2^f on f = x - j in [-0.5, 0.5] (relative error
+// 2.2e-4, far below e4m3's 2^-4 rounding of P), and j added to the exponent bits. x >= -126 is kept
+// (-inf, a masked score, gives 2^-126 in place of 0: flushed by e4m3, negligible in l).
+__device__ __forceinline__ float exp2_fma(float x) {
+  x = fmaxf(x, -126.0f);
+  float t = x + 12582912.0f, f = x - (t - 12582912.0f);
+  float p = fmaf(fmaf(fmaf(0.05286738f, f, 0.24215202f), f, 0.69358679f), f, 0.99996275f);
+  return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
+}
+// P = 2^(S c - b) for row g (b0) and row g + 8 (b1) in place, and each row's sum of this thread's P
+// (t0, t1). POLY: a quarter of the exponentials on the FMA pipe (`exp2_fma`; when both consumers'
+// softmaxes overlap, the MUFU, 8 cycles a warp instruction, is what they queue on).
+template <bool POLY>
+__device__ __forceinline__ void wg8_exp_rows(float* s, float c, float b0, float b1, float& t0, float& t1) {
+  t0 = 0.0f; t1 = 0.0f;
+  #pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    const bool fma = POLY && (i & 3) == 3;
+    auto e2 = [fma](float x) { return fma ? exp2_fma(x) : fast_exp2(x); };
+    s[4 * i] = e2(fmaf(s[4 * i], c, -b0)); s[4 * i + 1] = e2(fmaf(s[4 * i + 1], c, -b0));
+    s[4 * i + 2] = e2(fmaf(s[4 * i + 2], c, -b1)); s[4 * i + 3] = e2(fmaf(s[4 * i + 3], c, -b1));
+    t0 += s[4 * i] + s[4 * i + 1]; t1 += s[4 * i + 2] + s[4 * i + 3];
+  }
+}
 // `wg2_softmax` for the e4m3 kernel's S, which is in units of this K tile's scale ks (> 0): the
 // running max m is kept in true-score units (ks * S), each P is exp2(S * ks * sl2 - m * sl2 + 8) in
 // one FFMA (the + 8 is the * 256 that puts P in e4m3's range), and l sums those P * 256.
@@ -199,13 +224,8 @@ __device__ __forceinline__ void wg8_softmax(float* s, int key0, int Lk, int lane
   a1 = m1 == -INF_F ? 0.0f : fast_exp2((m1 - mx1) * sl2);
   m0 = mx0; m1 = mx1;
   float b0 = mx0 == -INF_F ? 0.0f : mx0 * sl2 - 8.0f, b1 = mx1 == -INF_F ? 0.0f : mx1 * sl2 - 8.0f;
-  float c = ks * sl2, t0 = 0.0f, t1 = 0.0f;
-  #pragma unroll
-  for (int i = 0; i < 16; ++i) {
-    s[4 * i] = fast_exp2(fmaf(s[4 * i], c, -b0)); s[4 * i + 1] = fast_exp2(fmaf(s[4 * i + 1], c, -b0));
-    s[4 * i + 2] = fast_exp2(fmaf(s[4 * i + 2], c, -b1)); s[4 * i + 3] = fast_exp2(fmaf(s[4 * i + 3], c, -b1));
-    t0 += s[4 * i] + s[4 * i + 1]; t1 += s[4 * i + 2] + s[4 * i + 3];
-  }
+  float t0, t1;
+  wg8_exp_rows<false>(s, ks * sl2, b0, b1, t0, t1);
   l0 = l0 * a0 + t0; l1 = l1 * a1 + t1;
 }
 // `wg8_softmax` with a lazy running max (FlashAttention-4's rescale skipping, within e4m3's headroom):
@@ -215,16 +235,6 @@ __device__ __forceinline__ void wg8_softmax(float* s, int key0, int Lk, int lane
 // so O needs no per-tile rescale for V either (l still sums P * 256). Returns whether any row of the
 // warp moved its max (then O must be multiplied by a0 / a1 before the next P V).
 #define LAZY_TAU 0.75f
-// 2^x on the FMA pipe (FlashAttention-4's trick, for when the MUFU is the bottleneck): x rounded to an
-// integer j by adding 1.5 * 2^23, a degree-3 fit of 2^f on f = x - j in [-0.5, 0.5] (relative error
-// 2.2e-4, far below e4m3's 2^-4 rounding of P), and j added to the exponent bits. x >= -126 is kept
-// (-inf, a masked score, gives 2^-126 in place of 0: flushed by e4m3, negligible in l).
-__device__ __forceinline__ float exp2_fma(float x) {
-  x = fmaxf(x, -126.0f);
-  float t = x + 12582912.0f, f = x - (t - 12582912.0f);
-  float p = fmaf(fmaf(fmaf(0.05286738f, f, 0.24215202f), f, 0.69358679f), f, 0.99996275f);
-  return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
-}
 template <bool POLY>
 __device__ __forceinline__ bool wg8_softmax_lazy(float* s, int key0, int Lk, int lane, float sl2, float ks, float ve,
     float& m0, float& m1, float& l0, float& l1, float& a0, float& a1) {
@@ -241,17 +251,8 @@ __device__ __forceinline__ bool wg8_softmax_lazy(float* s, int key0, int Lk, int
     if (g1) { a1 = m1 == -INF_F ? 0.0f : fast_exp2((m1 - t1) * sl2); m1 = t1; }
   }
   float b0 = m0 == -INF_F ? 0.0f : m0 * sl2 - 8.0f - ve, b1 = m1 == -INF_F ? 0.0f : m1 * sl2 - 8.0f - ve;
-  float c = ks * sl2, u0 = 0.0f, u1 = 0.0f;
-  #pragma unroll
-  for (int i = 0; i < 16; ++i) {
-    // POLY: a quarter of the exponentials on the FMA pipe: when both consumers' softmaxes overlap, the
-    // MUFU (8 cycles a warp instruction) is what they queue on.
-    const bool fma = POLY && (i & 3) == 3;
-    auto e2 = [fma](float x) { return fma ? exp2_fma(x) : fast_exp2(x); };
-    s[4 * i] = e2(fmaf(s[4 * i], c, -b0)); s[4 * i + 1] = e2(fmaf(s[4 * i + 1], c, -b0));
-    s[4 * i + 2] = e2(fmaf(s[4 * i + 2], c, -b1)); s[4 * i + 3] = e2(fmaf(s[4 * i + 3], c, -b1));
-    u0 += s[4 * i] + s[4 * i + 1]; u1 += s[4 * i + 2] + s[4 * i + 3];
-  }
+  float u0, u1;
+  wg8_exp_rows<POLY>(s, ks * sl2, b0, b1, u0, u1);
   float rv = fast_exp2(-ve);                            // l sums P * 256 itself, not in V units
   l0 = l0 * a0 + u0 * rv; l1 = l1 * a1 + u1 * rv;
   return any;
@@ -260,9 +261,8 @@ __device__ __forceinline__ bool wg8_softmax_lazy(float* s, int key0, int Lk, int
 // bf16 O (returning max |stored value| of this thread), or with O8 e4m3 codes of O / *so (returning 0).
 __device__ __forceinline__ float wg8_store_rows(u16* O, i64 ldo, unsigned char* O8, const float* so, const float* o,
     float l0, float l1, i64 ra, int Lq, int h, int b, int lane) {
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 1); l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 1); l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-  float i0 = l0 > 0 ? 1.0f / l0 : 0.0f, i1 = l1 > 0 ? 1.0f / l1 : 0.0f, mx = 0.0f;
+  float i0, i1, mx = 0.0f;
+  wg_row_inverses(l0, l1, i0, i1);
   i64 rb = ra + 8, oa = (b * (i64)Lq + ra) * ldo + h * 128, ob = oa + 8 * ldo;
   if (O8) {
     float s = *so, inv = s > 0.0f ? 1.0f / s : 0.0f;
