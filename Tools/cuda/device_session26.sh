@@ -21,7 +21,7 @@
 #   ab        this build against the previous one on the same card (session 18: the key tile's order):
 #             attn-trace, flash (bf16 kernels vs the CPU, timed), dit-fp8 with fp8 attention at SIZES and
 #             dit 1024 with each; needs .device/cuda-check-old.xz and DEVICE_BINARIES="cuda-check cuda-check-old"
-#   sched     cuda-check dit-fp8 with fp8 attention in each key-tile order (MAJICFLUX_CUDA_FP8_SCHED=0,
+#   sched     cuda-check dit-fp8 with fp8 attention in each key-tile order (SCHEDS, default all: MAJICFLUX_CUDA_FP8_SCHED=0,
 #             the default, at SIZES; 1, 2, 3 at 1024), the lazy rescale and lazy + FMA exp2 at 1024, and the
 #             bf16 step (dit 1024) (session 18)
 #   quant     cuda-check quantfuse (activation quantisation from producers; helper's check)
@@ -68,7 +68,7 @@ for s in ${STAGES:-attn dit}; do
           | grep -E "^dit|error|again" | sed "s/^/$b /"
         timeout 200 /tmp/bin/$b dit 1024 2>&1 | tee "$OUT/dit-$b.log" | grep -E "^dit|again|^  [0-9]+ ms .*flash" | sed "s/^/$b /"
       done ;;
-    sched) for z in 0 1 2 3 L LP; do
+    sched) for z in ${SCHEDS:-0 1 2 3 L LP}; do
         case $z in L) e="MAJICFLUX_CUDA_FP8_LAZY=1";; LP) e="MAJICFLUX_CUDA_FP8_LAZY=1 MAJICFLUX_CUDA_FP8_FMAEXP=1";; *) e="MAJICFLUX_CUDA_FP8_SCHED=$z";; esac
         sizes=1024; [ $z = 0 ] && sizes=${SIZES:-1024 512}
         env $e MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/cuda-check dit-fp8 $sizes 2>&1 | tee "$OUT/dit-fp8-sched$z.log" \

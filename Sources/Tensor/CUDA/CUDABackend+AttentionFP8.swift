@@ -190,10 +190,13 @@ extension CUDABackend {
             return t0.strides[2] != 1 || !(t0.shape[0] == 1 || t0.strides[0] == t0.strides[1] * l) ? contiguous(t0) : t0
         }
         let qw = queryWeights.map { $0.contiguous() }, kw = keyWeights.map { $0.contiguous() }
-        guard streams.allSatisfy({ $0.strides[1] % 4 == 0 && address($0) % 8 == 0 }),
+        // `qk_norm_rope_e4m3` reads 16 bytes a lane: rows and the rotation tables 16-byte aligned, the
+        // weights 8-byte.
+        guard streams.allSatisfy({ $0.strides[1] % 8 == 0 && address($0) % 16 == 0 }),
               (qw + kw).allSatisfy({ address($0) % 8 == 0 }) else { return nil }
         let c32 = (cos.dtype == .f32 ? cos : convert(cos, to: .f32)).contiguous()
         let s32 = (sin.dtype == .f32 ? sin : convert(sin, to: .f32)).contiguous()
+        guard address(c32) % 16 == 0, address(s32) % 16 == 0, c32.shape.last == 64 else { return nil }
         let tk = (total + 127) / 128
         let qq = empty([nb * nh, total, 128], .f8e4m3fn), kq = empty([nb * nh, total, 128], .f8e4m3fn)
         let vt = empty([nb * nh, 128, tk * 128], .f8e4m3fn)
@@ -210,7 +213,8 @@ extension CUDABackend {
             a.ptr(qw[0]); a.ptr(qw[qw.count - 1]); a.ptr(kw[0]); a.ptr(kw[kw.count - 1])
             a.ptr(c32); a.ptr(s32); a.i64(pos); a.ptr(qq); a.ptr(kq); a.ptr(vCopy); a.i64(total); a.i64(pos); a.f32(eps)
             a.ptr(sq); a.ptr(sk)
-            launch("qk_norm_rope_e4m3", grid: ((nb * l * nh + 3) / 4, 1, 1), block: 128, a)
+            // Eight warps a block, two (token, head) pairs a warp (QKN_PAIRS).
+            launch("qk_norm_rope_e4m3", grid: ((nb * l * nh + 15) / 16, 1, 1), block: 256, a)
             pos += l
         }
         let vmax = boundV ? empty([1], .f32) : nil

@@ -97,53 +97,90 @@ __device__ __forceinline__ u32 e4m3x4f(float a, float b, float c, float d) {
   asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(hi) : "f"(d), "f"(c));
   return (u32)lo | ((u32)hi << 16);
 }
-// `qk_norm_rope_bf16` writing Q and K straight as e4m3 for `flash_wg3_fp8_d128` (one warp per token
-// and head, four elements per lane; V is copied as bf16 for `attn_quant_e4m3` unless v is null). One scale for all of Q
-// and one for all of K, known before any value: after the RMSNorm a head's 128 values have a sum of
-// squares of at most 128, so each is at most sqrt(128) |w|max, and the rotation keeps that bound; the
-// bound (1% over, for the bf16 rounding) maps to 448. e4m3's precision is relative, so a bound above
-// the values seen costs nothing but the subnormal range (below 1/28,000 of the bound). The bound is
-// taken over every stream's weights (qwA/qwB, kwA/kwB: the streams joined into one sequence), so all
-// launches of one attention agree; block 0's first lane writes the scales (sq, sk).
-extern "C" __global__ void qk_norm_rope_e4m3(const u16* qkv, i64 rowStride, i64 B, i64 L, i64 H,
+// `qk_norm_rope_bf16` writing Q and K straight as e4m3 for `flash_wg3_fp8_d128` (V is copied as bf16
+// for `attn_quant_e4m3` unless v is null). One scale for all of Q and one for all of K, known before any
+// value: after the RMSNorm a head's 128 values have a sum of squares of at most 128, so each is at most
+// sqrt(128) |w|max, and the rotation keeps that bound; the bound (1% over, for the bf16 rounding) maps
+// to 448. e4m3's precision is relative, so a bound above the values seen costs nothing but the
+// subnormal range (below 1/28,000 of the bound). The bound is taken over every stream's weights
+// (qwA/qwB, kwA/kwB: the streams joined into one sequence), so all launches of one attention agree;
+// the first warp's lane 0 writes the scales (sq, sk).
+// Layout (memory-bound; session 18): a warp takes QKN_PAIRS (token, head) pairs, loading all of them
+// first; lanes 0-15 do Q and lanes 16-31 K, eight elements (16 bytes) a lane. The sum of squares adds
+// in the order of the one-warp-per-row kernel it replaced (four-element partials, butterfly 16 ... 1
+// mapped onto half-warps), so the codes are the same bit for bit. Rows and rotation tables 16-byte
+// aligned, the weights 8-byte.
+#define QKN_PAIRS 2
+__device__ __forceinline__ void bf16x8_to_f32(uint4 r, float* x) {
+  const u32 w[4] = { r.x, r.y, r.z, r.w };
+  #pragma unroll
+  for (int i = 0; i < 4; ++i) { x[2 * i] = bf2f((u16)(w[i] & 0xffff)); x[2 * i + 1] = bf2f((u16)(w[i] >> 16)); }
+}
+// Eight bf16 from an address 8-byte aligned (the norm weights: read once a warp).
+__device__ __forceinline__ uint4 ld_bf16x8_a8(const u16* p) {
+  uint2 a = *(const uint2*)p, b = *(const uint2*)(p + 4);
+  return make_uint4(a.x, a.y, b.x, b.y);
+}
+extern "C" __global__ void __launch_bounds__(256, 3) qk_norm_rope_e4m3(const u16* __restrict__ qkv, i64 rowStride, i64 B, i64 L, i64 H,
     const u16* qw, const u16* kw, const u16* qwA, const u16* qwB, const u16* kwA, const u16* kwB,
-    const float* cosT, const float* sinT, i64 ropeOffset, unsigned char* q8, unsigned char* k8, u16* v,
-    i64 Ltot, i64 posOffset, float eps, float* sq, float* sk) {
+    const float* __restrict__ cosT, const float* __restrict__ sinT, i64 ropeOffset, unsigned char* __restrict__ q8,
+    unsigned char* __restrict__ k8, u16* __restrict__ v, i64 Ltot, i64 posOffset, float eps, float* sq, float* sk) {
   const int D = 128;
-  i64 wid = (blockIdx.x * (i64)blockDim.x + threadIdx.x) >> 5; int lane = threadIdx.x & 31;
-  if (wid >= B * L * H) return;
-  float bq = 0.0f, bk = 0.0f;
+  i64 wid = (blockIdx.x * (i64)blockDim.x + threadIdx.x) >> 5;
+  int lane = threadIdx.x & 31, half = lane >> 4, hl = lane & 15;
+  i64 n = B * L * H, p0 = wid * QKN_PAIRS;
+  if (p0 >= n) return;
+  // The bound: lanes 0-15 over Q's weights, 16-31 over K's, then each half's max to every lane.
+  float bq, bk;
   {
-    uint2 a = *(const uint2*)(qwA + lane * 4), b = *(const uint2*)(qwB + lane * 4);
-    uint2 c = *(const uint2*)(kwA + lane * 4), d = *(const uint2*)(kwB + lane * 4);
-    bq = warp_max(fmaxf(fmaxf(absmax_bf16x2(a.x), absmax_bf16x2(a.y)), fmaxf(absmax_bf16x2(b.x), absmax_bf16x2(b.y))));
-    bk = warp_max(fmaxf(fmaxf(absmax_bf16x2(c.x), absmax_bf16x2(c.y)), fmaxf(absmax_bf16x2(d.x), absmax_bf16x2(d.y))));
+    uint4 a = ld_bf16x8_a8((half ? kwA : qwA) + hl * 8), b = ld_bf16x8_a8((half ? kwB : qwB) + hl * 8);
+    float m = fmaxf(absmax_bf16x8(a), absmax_bf16x8(b));
+    for (int o = 8; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    bq = __shfl_sync(0xffffffffu, m, 0); bk = __shfl_sync(0xffffffffu, m, 16);
   }
   float sQ = bq > 0.0f ? bq * (11.3137085f * 1.01f / 448.0f) : 1.0f;   // sqrt(128) * 1.01 / 448
   float sK = bk > 0.0f ? bk * (11.3137085f * 1.01f / 448.0f) : 1.0f;
   if (wid == 0 && lane == 0) { *sq = sQ; *sk = sK; }
-  i64 h = wid % H; i64 bl = wid / H; i64 l = bl % L, b = bl / L;
-  const u16* src = qkv + bl * rowStride + h * D + lane * 4;
-  i64 dst = ((b * H + h) * Ltot + posOffset + l) * D + lane * 4;
-  i64 trow = (ropeOffset + l) * (D / 2) + lane * 2;
-  float c0 = cosT[trow], c1 = cosT[trow + 1], s0 = sinT[trow], s1 = sinT[trow + 1];
+  float inv = 1.0f / (half ? sK : sQ);
+  float w[8];
+  bf16x8_to_f32(ld_bf16x8_a8((half ? kw : qw) + hl * 8), w);
+  uint4 raw[QKN_PAIRS];
+  float4 cs[QKN_PAIRS], sn[QKN_PAIRS];
   #pragma unroll
-  for (int which = 0; which < 2; ++which) {
-    uint2 raw = *(const uint2*)(src + which * H * D);
-    float x[4] = { bf2f((u16)(raw.x & 0xffff)), bf2f((u16)(raw.x >> 16)), bf2f((u16)(raw.y & 0xffff)), bf2f((u16)(raw.y >> 16)) };
-    float ss = warp_sum(x[0] * x[0] + x[1] * x[1] + x[2] * x[2] + x[3] * x[3]);
-    float rstd = 1.0f / sqrtf(ss / (float)D + eps);
-    uint2 wr = *(const uint2*)((which == 0 ? qw : kw) + lane * 4);
-    float w[4] = { bf2f((u16)(wr.x & 0xffff)), bf2f((u16)(wr.x >> 16)), bf2f((u16)(wr.y & 0xffff)), bf2f((u16)(wr.y >> 16)) };
-    #pragma unroll
-    for (int e = 0; e < 4; ++e) x[e] = bf2f(f2bf(x[e] * rstd * w[e]));
-    float inv = 1.0f / (which == 0 ? sQ : sK);
-    // The bf16 rounding of the rotated values first, as the bf16 path's output would be quantised.
-    float o0 = bf2f(f2bf(c0 * x[0] - s0 * x[1])), o1 = bf2f(f2bf(s0 * x[0] + c0 * x[1]));
-    float o2 = bf2f(f2bf(c1 * x[2] - s1 * x[3])), o3 = bf2f(f2bf(s1 * x[2] + c1 * x[3]));
-    *(u32*)((which == 0 ? q8 : k8) + dst) = e4m3x4f(o0 * inv, o1 * inv, o2 * inv, o3 * inv);
+  for (int t = 0; t < QKN_PAIRS; ++t) {
+    i64 pr = p0 + t < n ? p0 + t : n - 1;               // past the end: reload the last pair, store nothing
+    i64 h = pr % H, bl = pr / H, l = bl % L;
+    raw[t] = *(const uint4*)(qkv + bl * rowStride + (half + 0) * H * D + h * D + hl * 8);
+    i64 trow = (ropeOffset + l) * (D / 2) + hl * 4;
+    cs[t] = *(const float4*)(cosT + trow); sn[t] = *(const float4*)(sinT + trow);
   }
-  if (v) *(uint2*)(v + dst) = *(const uint2*)(src + 2 * H * D);   // nullptr: V is quantised from qkv itself
+  #pragma unroll
+  for (int t = 0; t < QKN_PAIRS; ++t) {
+    if (p0 + t >= n) break;
+    i64 pr = p0 + t, h = pr % H, bl = pr / H, l = bl % L, b = bl / L;
+    float x[8];
+    bf16x8_to_f32(raw[t], x);
+    // Elements 0-3 and 4-7 are the old lanes 2 hl and 2 hl + 1: their partials, then the butterfly.
+    float pa = x[0] * x[0] + x[1] * x[1] + x[2] * x[2] + x[3] * x[3];
+    float pb = x[4] * x[4] + x[5] * x[5] + x[6] * x[6] + x[7] * x[7];
+    for (int o = 8; o > 0; o >>= 1) { pa += __shfl_xor_sync(0xffffffffu, pa, o); pb += __shfl_xor_sync(0xffffffffu, pb, o); }
+    float rstd = 1.0f / sqrtf((pa + pb) / (float)D + eps);
+    #pragma unroll
+    for (int e = 0; e < 8; ++e) x[e] = bf2f(f2bf(x[e] * rstd * w[e]));
+    // The bf16 rounding of the rotated values first, as the bf16 path's output would be quantised.
+    const float c[4] = { cs[t].x, cs[t].y, cs[t].z, cs[t].w }, sv[4] = { sn[t].x, sn[t].y, sn[t].z, sn[t].w };
+    float y[8];
+    #pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      y[2 * i] = bf2f(f2bf(c[i] * x[2 * i] - sv[i] * x[2 * i + 1]));
+      y[2 * i + 1] = bf2f(f2bf(sv[i] * x[2 * i] + c[i] * x[2 * i + 1]));
+    }
+    i64 dst = ((b * H + h) * Ltot + posOffset + l) * D + hl * 8;
+    *(uint2*)((half ? k8 : q8) + dst) = make_uint2(e4m3x4f(y[0] * inv, y[1] * inv, y[2] * inv, y[3] * inv),
+                                                   e4m3x4f(y[4] * inv, y[5] * inv, y[6] * inv, y[7] * inv));
+    // nullptr: V is quantised from qkv itself
+    if (v && !half) *(uint4*)(v + dst) = *(const uint4*)(qkv + bl * rowStride + 2 * H * D + h * D + hl * 8);
+  }
 }
 // D (64 x 128, f32) = or += A (64 x 32 e4m3, smem) * B (32 x 128 e4m3, smem), both K-major; acc = 0 overwrites D.
 __device__ __forceinline__ void wg_m64n128k32_e4m3_ss(float* d, u64 da, u64 db, int acc) {
