@@ -2,15 +2,14 @@ import Foundation
 import Tensor
 
 /// Where a key tile's time goes inside `flash_wg3_fp8_d128`: at Flux's joint lengths, with and without
-/// the consumers' ping-pong, in the three key-tile orders (`Configuration.fp8AttentionSchedule`), with
-/// the lazy rescale and the FMA-pipe exponentials, times the kernel
+/// the consumers' ping-pong, times the kernel
 /// (quantisation included), gives its error against bf16 attention, and runs the traced kernel
 /// (`CUDABackend.fp8AttentionTimeline`); prints the mean cycles between the kernel's 8 points per tile
 /// (steady-state tiles only: the first and last are left out), per consumer, then one block's first
 /// tiles as a timeline of both consumers (warp 0 of each) so the overlap of one's softmax with the
 /// other's GEMMs shows.
 enum AttentionTraceCheck {
-    static let points = ["top", "K/V landed", "turn", "issued", "S ready", "softmax", "PV done", "packed"]
+    static let points = ["top", "K/V landed", "turn", "issued", "GEMMs done", "softmax", "(same)", "packed"]
 
     static func run() throws -> Bool {
         let gpu = try CUDABackend.make(computeDType: .bf16)
@@ -30,25 +29,20 @@ enum AttentionTraceCheck {
             let ref = scaledDotProductAttention(q, k, v).floats(), ref3 = scaledDotProductAttention(q3, k3, v).floats()
             let flops = 4.0 * Double(l) * Double(l) * 128 * 24
             for kernel in [CUDABackend.FlashKernel.wgmma3pp, .wgmma3] {
-                // The key tile's orders (schedule 0, the default, to 3), then the lazy variants.
-                for mode in 0..<6 {
-                    var c = saved
-                    c.flashKernel = kernel; c.fp8AttentionLazyRescale = mode >= 4; c.fp8AttentionFMAExp = mode == 5
-                    c.fp8AttentionSchedule = mode < 4 ? mode : 0
-                    c.fp8Attention = true
-                    gpu.configuration = c
-                    let title = "(1, 24, \(l), 128), \(kernel.rawValue)"
-                        + (mode < 4 ? ", schedule \(mode)" : [", lazy rescale", ", lazy rescale + FMA exp2"][mode - 4])
-                    _ = scaledDotProductAttention(q, k, v)
-                    let ms = (0..<10).map { _ in gpu.time { _ = scaledDotProductAttention(q, k, v) } }.min()!
-                    let e = AttentionFP8Check.rms(scaledDotProductAttention(q, k, v).floats(), ref)
-                    let e3 = AttentionFP8Check.rms(scaledDotProductAttention(q3, k3, v).floats(), ref3)
-                    print("\(title): \(fmt(ms, 3)) ms (\(fmt(flops / ms / 1e9, 1)) TFLOP/s, quantisation included), "
-                          + "error vs bf16 \(fmt(e, 4)), peaked scores \(fmt(e3, 4))")
-                    _ = gpu.fp8AttentionTimeline(q, k, v)
-                    guard let st = gpu.fp8AttentionTimeline(q, k, v) else { print("attn-trace: no traced kernel"); return false }
-                    ok = report(st, tiles: (l + 127) / 128, blocks: (l + 127) / 128, title: title) && ok
-                }
+                var c = saved
+                c.flashKernel = kernel
+                c.fp8Attention = true
+                gpu.configuration = c
+                let title = "(1, 24, \(l), 128), \(kernel.rawValue)"
+                _ = scaledDotProductAttention(q, k, v)
+                let ms = (0..<10).map { _ in gpu.time { _ = scaledDotProductAttention(q, k, v) } }.min()!
+                let e = AttentionFP8Check.rms(scaledDotProductAttention(q, k, v).floats(), ref)
+                let e3 = AttentionFP8Check.rms(scaledDotProductAttention(q3, k3, v).floats(), ref3)
+                print("\(title): \(fmt(ms, 3)) ms (\(fmt(flops / ms / 1e9, 1)) TFLOP/s, quantisation included), "
+                      + "error vs bf16 \(fmt(e, 4)), peaked scores \(fmt(e3, 4))")
+                _ = gpu.fp8AttentionTimeline(q, k, v)
+                guard let st = gpu.fp8AttentionTimeline(q, k, v) else { print("attn-trace: no traced kernel"); return false }
+                ok = report(st, tiles: (l + 127) / 128, blocks: (l + 127) / 128, title: title) && ok
             }
         }
         return ok

@@ -17,9 +17,6 @@ final class CUDAConfigurationTests: XCTestCase {
         XCTAssertTrue(c.cudaGraphs)
         XCTAssertTrue(c.fp8FusedAmax)
         XCTAssertEqual(c.flashStages, 2)
-        XCTAssertFalse(c.fp8AttentionLazyRescale)     // measured not faster (BENCHMARKS.md, session 17)
-        XCTAssertFalse(c.fp8AttentionFMAExp)
-        XCTAssertEqual(c.fp8AttentionSchedule, 0)         // measured fastest (BENCHMARKS.md, session 18)
         XCTAssertEqual(CUDABackend.Configuration(im2colBytes: 0).im2colBytes, 1)
         XCTAssertEqual(CUDABackend.Configuration(uploadReaders: 0).uploadReaders, 1)
         var d = c
@@ -29,8 +26,7 @@ final class CUDAConfigurationTests: XCTestCase {
 
     /// `fromEnvironment` is the defaults plus MAJICFLUX_CUDA_FLASH / MAJICFLUX_CUDA_AUTOTUNE /
     /// MAJICFLUX_CUDA_UPLOAD_READERS / MAJICFLUX_CUDA_GRAPHS / MAJICFLUX_CUDA_ATTENTION /
-    /// MAJICFLUX_FP8_FUSED_AMAX / MAJICFLUX_CUDA_FLASH_STAGES / MAJICFLUX_CUDA_FP8_LAZY /
-    /// MAJICFLUX_CUDA_FP8_FMAEXP / MAJICFLUX_CUDA_FP8_SCHED, and the kernel cache folder unless
+    /// MAJICFLUX_FP8_FUSED_AMAX / MAJICFLUX_CUDA_FLASH_STAGES, and the kernel cache folder unless
     /// MAJICFLUX_CUDA_KERNEL_CACHE=0.
     func testEnvironmentOverrides() {
         let env = ProcessInfo.processInfo.environment
@@ -42,9 +38,6 @@ final class CUDAConfigurationTests: XCTestCase {
         expected.fp8Attention = env["MAJICFLUX_CUDA_ATTENTION"] == "fp8"
         expected.fp8FusedAmax = env["MAJICFLUX_FP8_FUSED_AMAX"] != "0"
         if let n = env["MAJICFLUX_CUDA_FLASH_STAGES"].flatMap(Int.init) { expected.flashStages = n }
-        expected.fp8AttentionLazyRescale = env["MAJICFLUX_CUDA_FP8_LAZY"] == "1"
-        expected.fp8AttentionFMAExp = env["MAJICFLUX_CUDA_FP8_FMAEXP"] == "1"
-        if let n = env["MAJICFLUX_CUDA_FP8_SCHED"].flatMap(Int.init) { expected.fp8AttentionSchedule = n }
         if env["MAJICFLUX_CUDA_KERNEL_CACHE"] != "0" { expected.kernelCacheFolder = CUDAKernelCache.defaultFolder }
         XCTAssertEqual(CUDABackend.Configuration.fromEnvironment, expected)
     }

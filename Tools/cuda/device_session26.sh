@@ -15,15 +15,12 @@
 #             (MAJICFLUX_CUDA_ATTENTION=fp8): steps, errors vs all-bf16, profile
 #   ditfp8    only dit-fp8 with fp8 attention (the fastest configuration) at SIZES
 #   trace     cuda-check attn-trace: the fp8 attention kernel timed, its error, and its consumers' timeline
-#             (clock64 per key tile), with and without ping-pong and the lazy rescale (session 17)
-#   lazy      cuda-check dit-fp8 at SIZES with fp8 attention: lazy=0 plain, 1 MAJICFLUX_CUDA_FP8_LAZY=1,
-#             2 also MAJICFLUX_CUDA_FP8_FMAEXP=1
+#             (clock64 per key tile), with and without ping-pong (session 17)
 #   ab        this build against the previous one on the same card (session 18: the key tile's order):
 #             attn-trace, flash (bf16 kernels vs the CPU, timed), dit-fp8 with fp8 attention at SIZES and
 #             dit 1024 with each; needs .device/cuda-check-old.xz and DEVICE_BINARIES="cuda-check cuda-check-old"
-#   sched     cuda-check dit-fp8 with fp8 attention in each key-tile order (SCHEDS, default all: MAJICFLUX_CUDA_FP8_SCHED=0,
-#             the default, at SIZES; 1, 2, 3 at 1024), the lazy rescale and lazy + FMA exp2 at 1024, and the
-#             bf16 step (dit 1024) (session 18)
+#   sched     cuda-check dit-fp8 with fp8 attention at SIZES, then the bf16 step (dit 1024) (session 18;
+#             the key-tile orders and lazy variants it compared then were removed after measuring slower)
 #   quant     cuda-check quantfuse (activation quantisation from producers; helper's check)
 #   torch     PyTorch eager and torch.compile(fullgraph, fused QKV) steps at SIZES in the same call
 #             (TORCH_FLAGS= leaves out the compiled run)
@@ -59,8 +56,6 @@ for s in ${STAGES:-attn dit}; do
       for k in dit dit-fp8; do MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/cuda-check $k ${SIZES:-1024 512} 2>&1 | tee "$OUT/$k-attn8.log" | grep -E "^dit|error|again|fp8 attention|TOTAL|total"; done ;;
     ditfp8) MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/cuda-check dit-fp8 ${SIZES:-1024 512} 2>&1 | tee "$OUT/dit-fp8-attn8-b.log" | grep -E "^dit|error|again|fp8 attention" ;;
     trace) timeout 200 /tmp/bin/cuda-check attn-trace 2>&1 | tee "$OUT/attn-trace.log" ;;
-    lazy) for z in 0 1 2; do MAJICFLUX_CUDA_FP8_LAZY=$((z > 0)) MAJICFLUX_CUDA_FP8_FMAEXP=$((z / 2)) MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/cuda-check dit-fp8 ${SIZES:-1024 512} 2>&1 \
-        | tee "$OUT/dit-fp8-lazy$z.log" | grep -E "^dit|error|again|fp8 attention" | sed "s/^/lazy=$z /"; done ;;
     ab) for b in cuda-check-old cuda-check; do
         timeout 150 /tmp/bin/$b attn-trace 2>&1 | tee "$OUT/attn-trace-$b.log" | grep -E " ms \(" | sed "s/^/$b /"
         timeout 120 /tmp/bin/$b flash 2>&1 | tee "$OUT/flash-$b.log" | grep -E "time|flash wgmma3|FAIL" | sed "s/^/$b /"
@@ -68,11 +63,8 @@ for s in ${STAGES:-attn dit}; do
           | grep -E "^dit|error|again" | sed "s/^/$b /"
         timeout 200 /tmp/bin/$b dit 1024 2>&1 | tee "$OUT/dit-$b.log" | grep -E "^dit|again|^  [0-9]+ ms .*flash" | sed "s/^/$b /"
       done ;;
-    sched) for z in ${SCHEDS:-0 1 2 3 L LP}; do
-        case $z in L) e="MAJICFLUX_CUDA_FP8_LAZY=1";; LP) e="MAJICFLUX_CUDA_FP8_LAZY=1 MAJICFLUX_CUDA_FP8_FMAEXP=1";; *) e="MAJICFLUX_CUDA_FP8_SCHED=$z";; esac
-        sizes=1024; [ $z = 0 ] && sizes=${SIZES:-1024 512}
-        env $e MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/cuda-check dit-fp8 $sizes 2>&1 | tee "$OUT/dit-fp8-sched$z.log" \
-          | grep -E "^dit|error|again" | sed "s/^/sched=$z /"; done
+    sched) MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/cuda-check dit-fp8 ${SIZES:-1024 512} 2>&1 | tee "$OUT/dit-fp8.log" \
+        | grep -E "^dit|error|again"
       timeout 200 /tmp/bin/cuda-check dit 1024 2>&1 | tee "$OUT/dit-bf16.log" | grep -E "^dit|again|^  [0-9]+ ms .*flash" ;;
     quant) timeout 200 /tmp/bin/cuda-check quantfuse 2>&1 | tee "$OUT/quantfuse.log" | tail -30 ;;
     ops) timeout 150 /tmp/bin/cuda-check ops 2>&1 | tee "$OUT/ops.log" | grep -E "FAIL|passed|of " | tail -8

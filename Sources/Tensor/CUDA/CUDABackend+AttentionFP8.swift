@@ -81,21 +81,14 @@ extension CUDABackend {
         }
         // A TMA producer warpgroup + two consumers of 64 query rows; Q + `stages` stages of K and V^T
         // (16 KB each) + 1 KB to align the swizzled tiles to 1024 bytes.
-        let lazy = knobs.fp8AttentionLazyRescale && hasFunction("flash_wg3_fp8_d128_lazy")
-        let fmaExp = lazy && knobs.fp8AttentionFMAExp && hasFunction("flash_wg3_fp8_d128_lazyp")
-        // The other key-tile orders exist for the plain kernel only (the lazy ones take the default).
-        let sched = lazy ? 0 : knobs.fp8AttentionScheduleClamped
-        if let trace { t.ptr(trace); t.i32(fmaExp ? 2 : (lazy ? 1 : 0)); t.i32(sched) }
-        let name = trace != nil ? "flash_wg3_fp8_d128_trace"
-            : (fmaExp ? "flash_wg3_fp8_d128_lazyp" : (lazy ? "flash_wg3_fp8_d128_lazy"
-                : (sched == 0 ? "flash_wg3_fp8_d128" : "flash_wg3_fp8_d128_s\(sched)")))
+        if let trace { t.ptr(trace) }
+        let name = trace != nil ? "flash_wg3_fp8_d128_trace" : "flash_wg3_fp8_d128"
         launch(name, grid: ((lq + 127) / 128, nb * nh, 1), block: 384, shared: 1024 + 16384 + 2 * stages * 16384, t)
         return true
     }
 
     /// Diagnostic (`cuda-check attn-trace`): fp8 attention on bf16 (B, H, L, 128) q, k, v with the
-    /// consumers' timeline on (`flash_wg3_fp8_d128_trace`, with the lazy rescale where the configuration
-    /// asks for it): clock64 stamps of the blocks of (batch 0, head 0), laid out [query tile][consumer
+    /// consumers' timeline on (`flash_wg3_fp8_d128_trace`): clock64 stamps of the blocks of (batch 0, head 0), laid out [query tile][consumer
     /// warp 0..7][key tile][point 0..7] (the points are listed at `flash_fp8_body`). Nil where fp8
     /// attention or the traced kernel is unavailable.
     public func fp8AttentionTimeline(_ q: Tensor, _ k: Tensor, _ v: Tensor) -> [Int64]? {

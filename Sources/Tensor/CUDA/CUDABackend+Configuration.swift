@@ -57,22 +57,6 @@ extension CUDABackend {
         /// 128-key tiles the TMA producer may load ahead of the consumers. 2 to 4; the bf16 kernels take
         /// at most 3 (shared memory: 32 KB of Q and 64 KB a stage). `MAJICFLUX_CUDA_FLASH_STAGES`.
         public var flashStages = 2
-        /// fp8 attention with a lazy running max (`flash_wg3_fp8_d128_lazy`): O is rescaled only when a
-        /// row's max grows by more than 2^0.75 (within e4m3's headroom for P * 256) and P is made in
-        /// units of the largest V tile scale, so most key tiles skip the 64 multiplies per thread.
-        /// Off: on an H100 its kernel measured 0.417 ms against 0.396 at 4608 tokens although the traced
-        /// tiles are 8% shorter (BENCHMARKS.md, session 17); `MAJICFLUX_CUDA_FP8_LAZY=1`.
-        public var fp8AttentionLazyRescale = false
-        /// With `fp8AttentionLazyRescale`: a quarter of the softmax's exponentials computed on the FMA
-        /// pipe (`flash_wg3_fp8_d128_lazyp`) instead of the MUFU. Off: not faster on an H100 (0.419 ms);
-        /// `MAJICFLUX_CUDA_FP8_FMAEXP=1`.
-        public var fp8AttentionFMAExp = false
-        /// The order of a key tile's work in the fp8 attention kernel (`flash_fp8_body`'s SCHED, two
-        /// bits): 1 runs the softmax while the last P V is on the tensor cores, 2 rescales O while Q K^T
-        /// runs. 0 (neither; the default) measured fastest on an H100: 0.395 ms at 4608 tokens against
-        /// 0.430 (1) and 0.422 (3) (BENCHMARKS.md, session 18). 0 to 3; `MAJICFLUX_CUDA_FP8_SCHED`.
-        /// The lazy kernels always take 0.
-        public var fp8AttentionSchedule = 0
 
         public init(flashKernel: FlashKernel = .wgmma3pp, flashKeyBlock: Int = 64, allowFP8TensorCores: Bool = true,
                     im2colBytes: Int = 256 << 20, profiling: Bool = false, autotune: Bool = false,
@@ -93,7 +77,7 @@ extension CUDABackend {
         /// The defaults with the environment's overrides: `MAJICFLUX_CUDA_FLASH` (mma, wgmma1, wgmma2,
         /// wgmma3), `MAJICFLUX_CUDA_AUTOTUNE=1`, and the kernel cache in `CUDAKernelCache.defaultFolder`
         /// unless `MAJICFLUX_CUDA_KERNEL_CACHE=0`, `MAJICFLUX_CUDA_UPLOAD_READERS` (a count), `MAJICFLUX_CUDA_ATTENTION=fp8`,
-        /// `MAJICFLUX_CUDA_GRAPHS=0`, `MAJICFLUX_CUDA_FLASH_STAGES` (2-4), `MAJICFLUX_CUDA_FP8_SCHED` (0-3). Read once per
+        /// `MAJICFLUX_CUDA_GRAPHS=0`, `MAJICFLUX_CUDA_FLASH_STAGES` (2-4). Read once per
         /// process, when first needed.
         public static var fromEnvironment: Configuration { environmentDefaults }
 
@@ -106,9 +90,6 @@ extension CUDABackend {
             c.fp8FusedAmax = getenv("MAJICFLUX_FP8_FUSED_AMAX").map { String(cString: $0) } != "0"
             c.cudaGraphs = getenv("MAJICFLUX_CUDA_GRAPHS").map { String(cString: $0) } != "0"
             if let v = getenv("MAJICFLUX_CUDA_FLASH_STAGES").flatMap({ Int(String(cString: $0)) }) { c.flashStages = v }
-            c.fp8AttentionLazyRescale = getenv("MAJICFLUX_CUDA_FP8_LAZY").map { String(cString: $0) } == "1"
-            c.fp8AttentionFMAExp = getenv("MAJICFLUX_CUDA_FP8_FMAEXP").map { String(cString: $0) } == "1"
-            if let v = getenv("MAJICFLUX_CUDA_FP8_SCHED").flatMap({ Int(String(cString: $0)) }) { c.fp8AttentionSchedule = v }
             if getenv("MAJICFLUX_CUDA_KERNEL_CACHE").map({ String(cString: $0) }) != "0" { c.kernelCacheFolder = CUDAKernelCache.defaultFolder }
             return c
         }()
@@ -205,6 +186,4 @@ extension CUDABackend {
 extension CUDABackend.Configuration {
     /// `flashStages` within what the kernels take (2 ... 4; `FLASH_STAGES_MAX` in the kernel source).
     var flashStagesClamped: Int { Swift.min(4, Swift.max(2, flashStages)) }
-    /// `fp8AttentionSchedule` within the kernels' orders (0 ... 3).
-    var fp8AttentionScheduleClamped: Int { Swift.min(3, Swift.max(0, fp8AttentionSchedule)) }
 }

@@ -223,31 +223,6 @@ __device__ __forceinline__ void wg8_pack(u32* p, const float* s) {
     p[4 * kk + 3] = e4m3x4f(x[10], x[11], x[14], x[15]);
   }
 }
-// 2^x on the FMA pipe (FlashAttention-4's trick, for when the MUFU is the bottleneck): x rounded to an
-// integer j by adding 1.5 * 2^23, a degree-3 fit of 2^f on f = x - j in [-0.5, 0.5] (relative error
-// 2.2e-4, far below e4m3's 2^-4 rounding of P), and j added to the exponent bits. x >= -126 is kept
-// (-inf, a masked score, gives 2^-126 in place of 0: flushed by e4m3, negligible in l).
-__device__ __forceinline__ float exp2_fma(float x) {
-  x = fmaxf(x, -126.0f);
-  float t = x + 12582912.0f, f = x - (t - 12582912.0f);
-  float p = fmaf(fmaf(fmaf(0.05286738f, f, 0.24215202f), f, 0.69358679f), f, 0.99996275f);
-  return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
-}
-// P = 2^(S c - b) for row g (b0) and row g + 8 (b1) in place, and each row's sum of this thread's P
-// (t0, t1). POLY: a quarter of the exponentials on the FMA pipe (`exp2_fma`; when both consumers'
-// softmaxes overlap, the MUFU, 8 cycles a warp instruction, is what they queue on).
-template <bool POLY>
-__device__ __forceinline__ void wg8_exp_rows(float* s, float c, float b0, float b1, float& t0, float& t1) {
-  t0 = 0.0f; t1 = 0.0f;
-  #pragma unroll
-  for (int i = 0; i < 16; ++i) {
-    const bool fma = POLY && (i & 3) == 3;
-    auto e2 = [fma](float x) { return fma ? exp2_fma(x) : fast_exp2(x); };
-    s[4 * i] = e2(fmaf(s[4 * i], c, -b0)); s[4 * i + 1] = e2(fmaf(s[4 * i + 1], c, -b0));
-    s[4 * i + 2] = e2(fmaf(s[4 * i + 2], c, -b1)); s[4 * i + 3] = e2(fmaf(s[4 * i + 3], c, -b1));
-    t0 += s[4 * i] + s[4 * i + 1]; t1 += s[4 * i + 2] + s[4 * i + 3];
-  }
-}
 // `wg2_softmax` for the e4m3 kernel's S, which is in units of this K tile's scale ks (> 0): the
 // running max m is kept in true-score units (ks * S), each P is exp2(S * ks * sl2 - m * sl2 + 8) in
 // one FFMA (the + 8 is the * 256 that puts P in e4m3's range), and l sums those P * 256.
@@ -261,38 +236,14 @@ __device__ __forceinline__ void wg8_softmax(float* s, int key0, int Lk, int lane
   a1 = m1 == -INF_F ? 0.0f : fast_exp2((m1 - mx1) * sl2);
   m0 = mx0; m1 = mx1;
   float b0 = mx0 == -INF_F ? 0.0f : mx0 * sl2 - 8.0f, b1 = mx1 == -INF_F ? 0.0f : mx1 * sl2 - 8.0f;
-  float t0, t1;
-  wg8_exp_rows<false>(s, ks * sl2, b0, b1, t0, t1);
-  l0 = l0 * a0 + t0; l1 = l1 * a1 + t1;
-}
-// `wg8_softmax` with a lazy running max (FlashAttention-4's rescale skipping, within e4m3's headroom):
-// a row's max moves only when the tile's max exceeds it by more than LAZY_TAU in log2 units, so P * 256
-// stays below 256 * 2^0.75 = 430 < 448 (e4m3's largest); otherwise a = 1 and O keeps its units. ve is
-// log2(this V tile's scale / the reference scale) (<= 0): P is made in units of the reference V scale,
-// so O needs no per-tile rescale for V either (l still sums P * 256). Returns whether any row of the
-// warp moved its max (then O must be multiplied by a0 / a1 before the next P V).
-#define LAZY_TAU 0.75f
-template <bool POLY>
-__device__ __forceinline__ bool wg8_softmax_lazy(float* s, int key0, int Lk, int lane, float sl2, float ks, float ve,
-    float& m0, float& m1, float& l0, float& l1, float& a0, float& a1) {
-  wg2_mask(s, key0, Lk, lane);
-  float r0 = -INF_F, r1 = -INF_F;
-  wg2_rowmax(s, r0, r1);
-  float t0 = r0 == -INF_F ? -INF_F : r0 * ks, t1 = r1 == -INF_F ? -INF_F : r1 * ks;
-  bool g0 = m0 == -INF_F ? t0 != -INF_F : (t0 - m0) * sl2 > LAZY_TAU;
-  bool g1 = m1 == -INF_F ? t1 != -INF_F : (t1 - m1) * sl2 > LAZY_TAU;
-  bool any = __any_sync(0xffffffffu, g0 || g1);
-  a0 = 1.0f; a1 = 1.0f;
-  if (any) {
-    if (g0) { a0 = m0 == -INF_F ? 0.0f : fast_exp2((m0 - t0) * sl2); m0 = t0; }
-    if (g1) { a1 = m1 == -INF_F ? 0.0f : fast_exp2((m1 - t1) * sl2); m1 = t1; }
+  float c = ks * sl2, t0 = 0.0f, t1 = 0.0f;
+  #pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    s[4 * i] = fast_exp2(fmaf(s[4 * i], c, -b0)); s[4 * i + 1] = fast_exp2(fmaf(s[4 * i + 1], c, -b0));
+    s[4 * i + 2] = fast_exp2(fmaf(s[4 * i + 2], c, -b1)); s[4 * i + 3] = fast_exp2(fmaf(s[4 * i + 3], c, -b1));
+    t0 += s[4 * i] + s[4 * i + 1]; t1 += s[4 * i + 2] + s[4 * i + 3];
   }
-  float b0 = m0 == -INF_F ? 0.0f : m0 * sl2 - 8.0f - ve, b1 = m1 == -INF_F ? 0.0f : m1 * sl2 - 8.0f - ve;
-  float u0, u1;
-  wg8_exp_rows<POLY>(s, ks * sl2, b0, b1, u0, u1);
-  float rv = fast_exp2(-ve);                            // l sums P * 256 itself, not in V units
-  l0 = l0 * a0 + u0 * rv; l1 = l1 * a1 + u1 * rv;
-  return any;
+  l0 = l0 * a0 + t0; l1 = l1 * a1 + t1;
 }
 // The consumers' output rows (this thread's rows ra and ra + 8 of (B, Lq, H, 128) with rows `ldo` apart):
 // bf16 O (returning max |stored value| of this thread), or with O8 e4m3 codes of O / *so (returning 0).
@@ -327,14 +278,15 @@ __device__ __forceinline__ float wg8_store_rows(u16* O, i64 ldo, unsigned char* 
 // The kernel's body; TR = true also writes the consumers' timeline (`flash_wg3_fp8_d128_trace`): for the
 // blocks of (batch, head) 0, lane 0 of each consumer warp stores clock64() at 8 points of every key tile,
 // tr[((blockIdx.x * 8 + consumer warp) * nT + tile) * 8 + point]: 0 loop top, 1 K/V landed, 2 its turn
-// (ping-pong), 3 GEMMs issued, 4 S ready, 5 softmax done, 6 P V done, 7 O rescaled and P packed.
-// SCHED orders a key tile's work, two bits. Bit 0 (overlap): the softmax of tile j runs while
-// P_{j-1} V_{j-1} is on the tensor cores (FlashAttention-3's intra-warpgroup overlap; `wg_after` keeps
-// ptxas from hoisting the P V wait above it); without it both GEMMs are waited for first. Bit 1 (early
-// rescale): O's correction is applied between issuing Q K^T and P V, while S is computed, instead of
-// after P V. 0 is what the product kernel compiled to before session 18 (ptxas had hoisted the wait):
-// on an H100 the fastest (0.395 ms at 4608 tokens against 0.430 / 0.422 for 1 / 3, BENCHMARKS.md).
-template <bool TR, bool LAZY, bool POLY = false, int SCHED = 0>
+// (ping-pong), 3 GEMMs issued, 4 both GEMMs done, 5 softmax done, 6 the same (P V is waited for with
+// S), 7 O rescaled and P packed. The stamps are in the body's order, so this kernel's schedule is the
+// product kernel's (ptxas had reordered the product kernel around its P V wait before session 18).
+// The key tile's order: issue Q K^T and P_{j-1} V_{j-1}, wait for both, then the softmax, then O's
+// correction. Overlapping the softmax with P V (FlashAttention-3's intra-warpgroup overlap; ptxas had
+// hoisted the wait above it anyway) or rescaling O while Q K^T runs measured slower for this kernel on
+// an H100 (0.420-0.434 ms against 0.395-0.401 at 4608 tokens, BENCHMARKS.md, session 18), as did a lazy
+// running max with P in units of the largest V scale and exp2 partly on the FMA pipe (sessions 17-18).
+template <bool TR>
 __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const TensorMap128* tk, const TensorMap128* tv,
     const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne, int ns,
     i64 ldo, float* omax, unsigned char* O8, const float* so, long long* trace) {
@@ -392,15 +344,6 @@ __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const Ten
   #pragma unroll
   for (int i = 0; i < 64; ++i) o[i] = 0.0f;
   float m0 = -INF_F, m1 = -INF_F, l0 = 0.0f, l1 = 0.0f, a0, a1;
-  // LAZY: O in units of the largest V tile scale of this (batch, head) instead of the last tile's.
-  float vRef = 0.0f, lvRef = 0.0f;
-  if (LAZY) {
-    // The lanes split the tiles (one lane's serial loop was suspected of the lazy kernel's extra time;
-    // splitting it moved 0.422 to 0.417 ms on an H100, so that was not it).
-    for (int j = lane; j < nT; j += 32) vRef = fmaxf(vRef, svb[j]);
-    vRef = warp_max(vRef);
-    lvRef = __log2f(vRef);
-  }
   long long* tr = TR && trace && bh == 0 && lane == 0 ? trace + (i64)(blockIdx.x * 8 + c * 4 + warp) * nT * 8 : nullptr;
 #define FP8_STAMP(j, k) do { if (TR && tr) tr[(j) * 8 + (k)] = clock64(); } while (0)
   FP8_STAMP(0, 0);
@@ -420,14 +363,10 @@ __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const Ten
   wg_wait0(); wg_pin<64>(s);
   FP8_STAMP(0, 4);
   mbar_arrive(emptyK);
-  if (LAZY) wg8_softmax_lazy<POLY>(s, 0, Lk, lane, ql2, ksCur, __log2f(svCur) - lvRef, m0, m1, l0, l1, a0, a1);
-  else wg8_softmax(s, 0, Lk, lane, ql2, ksCur, m0, m1, l0, l1, a0, a1);
+  wg8_softmax(s, 0, Lk, lane, ql2, ksCur, m0, m1, l0, l1, a0, a1);
   FP8_STAMP(0, 5); FP8_STAMP(0, 6);
   wg8_pack(p, s);
   FP8_STAMP(0, 7);
-  // SCHED bit 1: O's correction for the last softmax, applied just before the next P V is issued.
-  float cr0 = 1.0f, cr1 = 1.0f;
-  bool crMoved = false;
   int st = 0, rt = 0;                                    // stage and round of tile j (j % ns, j / ns)
   for (int j = 1; j < nT; ++j) {
     int sp = st, rp = rt;                                // tile j - 1's
@@ -446,38 +385,21 @@ __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const Ten
     wg_fence();
     wg8_qk(s, sQ, sK + st * KB);
     wg_commit();
-    if (SCHED & 2) {
-      if (crMoved) wg_rescale_o(o, cr0, cr1);
-      wg_fence();
-    }
     wg8_pv(o, p, sV + sp * KB);
     wg_commit();
     if (pp) bar_arrive(2 - c, 256);
     FP8_STAMP(j, 3);
-    if (SCHED & 1) wg_wait1();   // S_j is done (K stage st can be refilled); P_{j-1} V_{j-1} may still run
-    else wg_wait0();             // both: the V stage is free too
-    wg_pin<64>(s);
+    wg_wait0();            // S_j and P_{j-1} V_{j-1}: K stage st and V stage sp can be refilled
+    wg_pin<64>(s); wg_pin<64>(o); wg_pin_u<16>(p);
     FP8_STAMP(j, 4);
     mbar_arrive(emptyK + 8 * st);
-    if (!(SCHED & 1)) { wg_pin<64>(o); wg_pin_u<16>(p); mbar_arrive(emptyV + 8 * sp); }
-    bool moved = true;
-    if (LAZY) moved = wg8_softmax_lazy<POLY>(s, j * BN, Lk, lane, ql2, ks, __log2f(svj) - lvRef, m0, m1, l0, l1, a0, a1);
-    else wg8_softmax(s, j * BN, Lk, lane, ql2, ks, m0, m1, l0, l1, a0, a1);
-    FP8_STAMP(j, 5);
-    if (SCHED & 1) {
-      wg_after(l0 + l1);
-      wg_wait0();
-      wg_pin<64>(o); wg_pin_u<16>(p);
-      mbar_arrive(emptyV + 8 * sp);
-    }
-    FP8_STAMP(j, 6);
+    mbar_arrive(emptyV + 8 * sp);
+    wg8_softmax(s, j * BN, Lk, lane, ql2, ks, m0, m1, l0, l1, a0, a1);
+    FP8_STAMP(j, 5); FP8_STAMP(j, 6);
     // O was in units of V tile j-1's scale; from here on in tile j's (with the softmax correction).
-    // LAZY: O's units stay the reference scale's, and it is rescaled only when a row's max moved.
-    float c0 = a0, c1 = a1;
-    if (!LAZY) { float r = svCur / svj; c0 *= r; c1 *= r; }
+    float r = svCur / svj;
     svCur = svj;
-    if (SCHED & 2) { cr0 = c0; cr1 = c1; crMoved = moved; }
-    else if (moved) wg_rescale_o(o, c0, c1);
+    wg_rescale_o(o, a0 * r, a1 * r);
     wg8_pack(p, s);
     FP8_STAMP(j, 7);
   }
@@ -486,14 +408,13 @@ __device__ __forceinline__ void flash_fp8_body(const TensorMap128* tq, const Ten
   mbar_wait(fullV + 8 * sl, rt & 1);
   wg_pin<64>(o); wg_pin_u<16>(p);
   if (pp) bar_sync(1 + c, 256);
-  if ((SCHED & 2) && crMoved) wg_rescale_o(o, cr0, cr1);
   wg_fence();
   wg8_pv(o, p, sV + sl * KB);
   wg_commit();
   if (pp) bar_arrive(2 - c, 256);
   wg_wait0();
   wg_pin<64>(o);
-  float u = 1.0f / (LAZY ? vRef : svCur);                // l sums P * 256: O / l in V units, times the scale
+  float u = 1.0f / svCur;                                // l sums P * 256: O / l in V units, times the scale
   float mx = wg8_store_rows(O, ldo, O8, so, o, l0 * u, l1 * u, q0 + c * 64 + warp * 16 + (lane >> 2), Lq, h, b, lane);
   if (omax) {
     // max |O| of the block: warps, then the 8 consumer warps through shared memory (named barrier 3:
@@ -513,56 +434,14 @@ extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128(const __
     const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
     const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne, int ns,
     i64 ldo, float* omax, unsigned char* O8, const float* so) {
-  flash_fp8_body<false, false>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, nullptr);
+  flash_fp8_body<false>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, nullptr);
 }
-// The same with the key tile's work in the other orders (`flash_fp8_body`'s SCHED 1 to 3), for
-// measuring them; `Configuration.fp8AttentionSchedule`.
-extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128_s1(const __grid_constant__ TensorMap128 tq,
-    const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
-    const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne, int ns,
-    i64 ldo, float* omax, unsigned char* O8, const float* so) {
-  flash_fp8_body<false, false, false, 1>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, nullptr);
-}
-extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128_s2(const __grid_constant__ TensorMap128 tq,
-    const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
-    const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne, int ns,
-    i64 ldo, float* omax, unsigned char* O8, const float* so) {
-  flash_fp8_body<false, false, false, 2>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, nullptr);
-}
-extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128_s3(const __grid_constant__ TensorMap128 tq,
-    const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
-    const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne, int ns,
-    i64 ldo, float* omax, unsigned char* O8, const float* so) {
-  flash_fp8_body<false, false, false, 3>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, nullptr);
-}
-// The same with the lazy running max (`wg8_softmax_lazy`: O rescaled only when a row's max grows by
-// more than 2^0.75, P in units of the largest V tile scale); `Configuration.fp8AttentionLazyRescale`.
-extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128_lazy(const __grid_constant__ TensorMap128 tq,
-    const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
-    const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne, int ns,
-    i64 ldo, float* omax, unsigned char* O8, const float* so) {
-  flash_fp8_body<false, true>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, nullptr);
-}
-// The lazy kernel with a quarter of the softmax's exponentials on the FMA pipe (`exp2_fma`);
-// `Configuration.fp8AttentionFMAExp`.
-extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128_lazyp(const __grid_constant__ TensorMap128 tq,
-    const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
-    const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne, int ns,
-    i64 ldo, float* omax, unsigned char* O8, const float* so) {
-  flash_fp8_body<false, true, true>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, nullptr);
-}
-// The same with the consumers' timeline in trace (see `flash_fp8_body`), for `cuda-check attn-trace`;
-// lazy 1 / 2 picks `flash_wg3_fp8_d128_lazy`'s / `_lazyp`'s body, sched 1 / 2 / 3 (with lazy 0) `_s1`'s / `_s2`'s / `_s3`'s.
+// The same with the consumers' timeline in trace (see `flash_fp8_body`), for `cuda-check attn-trace`.
 extern "C" __global__ void __launch_bounds__(384, 1) flash_wg3_fp8_d128_trace(const __grid_constant__ TensorMap128 tq,
     const __grid_constant__ TensorMap128 tk, const __grid_constant__ TensorMap128 tv,
     const float* sq, const float* sk, const float* sv, u16* O, int H, int Lq, int Lk, float sl2, int pp, int qkOne, int ns,
-    i64 ldo, float* omax, unsigned char* O8, const float* so, long long* trace, int lazy, int sched) {
-  if (!lazy && sched == 1) flash_fp8_body<true, false, false, 1>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, trace);
-  else if (!lazy && sched == 2) flash_fp8_body<true, false, false, 2>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, trace);
-  else if (!lazy && sched == 3) flash_fp8_body<true, false, false, 3>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, trace);
-  else if (lazy == 2) flash_fp8_body<true, true, true>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, trace);
-  else if (lazy) flash_fp8_body<true, true>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, trace);
-  else flash_fp8_body<true, false>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, trace);
+    i64 ldo, float* omax, unsigned char* O8, const float* so, long long* trace) {
+  flash_fp8_body<true>(&tq, &tk, &tv, sq, sk, sv, O, H, Lq, Lk, sl2, pp, qkOne, ns, ldo, omax, O8, so, trace);
 }
 #endif
 """#
