@@ -108,8 +108,8 @@ __device__ __forceinline__ u32 e4m3x4f(float a, float b, float c, float d) {
 // Layout (memory-bound; session 18): a warp takes QKN_PAIRS (token, head) pairs, loading all of them
 // first; lanes 0-15 do Q and lanes 16-31 K, eight elements (16 bytes) a lane. The sum of squares adds
 // in the order of the one-warp-per-row kernel it replaced (four-element partials, butterfly 16 ... 1
-// mapped onto half-warps), so the codes are the same bit for bit. Rows and rotation tables 16-byte
-// aligned, the weights 8-byte.
+// mapped onto half-warps), so the codes should match it bit for bit (not compared on a GPU; the errors
+// against the CPU are unchanged). Rows and rotation tables 16-byte aligned, the weights 8-byte.
 #define QKN_PAIRS 2
 __device__ __forceinline__ void bf16x8_to_f32(uint4 r, float* x) {
   const u32 w[4] = { r.x, r.y, r.z, r.w };
@@ -150,7 +150,7 @@ extern "C" __global__ void __launch_bounds__(256, 3) qk_norm_rope_e4m3(const u16
   for (int t = 0; t < QKN_PAIRS; ++t) {
     i64 pr = p0 + t < n ? p0 + t : n - 1;               // past the end: reload the last pair, store nothing
     i64 h = pr % H, bl = pr / H, l = bl % L;
-    raw[t] = *(const uint4*)(qkv + bl * rowStride + (half + 0) * H * D + h * D + hl * 8);
+    raw[t] = *(const uint4*)(qkv + bl * rowStride + half * H * D + h * D + hl * 8);
     i64 trow = (ropeOffset + l) * (D / 2) + hl * 4;
     cs[t] = *(const float4*)(cosT + trow); sn[t] = *(const float4*)(sinT + trow);
   }
