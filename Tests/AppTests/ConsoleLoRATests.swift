@@ -107,8 +107,8 @@ final class ConsoleLoRATests: XCTestCase {
     }
 
     /// Every bad `loras` value is a 400 naming the entry and the problem: paths and traversal,
-    /// names not in the folder (or leading out of it), weights, too many, duplicates, files that are
-    /// no usable LoRA. The server keeps serving, and a good job still runs.
+    /// names not in the folder, files the listing leaves out (a link out of the folder, an unreadable
+    /// file: with the listing's reason), weights, too many, duplicates, files that are no usable LoRA. The server keeps serving, and a good job still runs.
     func testBadLoRAChoicesGet400WithAMessage() async throws {
         let dir = try folder()
         let outside = TestConsole.freshOutputDirectory()
@@ -116,6 +116,7 @@ final class ConsoleLoRATests: XCTestCase {
         try TinyLoRA.write(to: outside + "/secret.safetensors")
         try FileManager.default.createSymbolicLink(atPath: dir + "/escape.safetensors", withDestinationPath: outside + "/secret.safetensors")
         try TinyLoRA.writeUnmapped(to: dir + "/unmapped.safetensors")
+        try Data("not a safetensors file".utf8).write(to: URL(fileURLWithPath: dir + "/broken.safetensors"))
         let console = try await start(loras: dir)
         let ok: [String: Any] = ["prompt": "x", "steps": 1, "width": 32, "height": 32]
         func with(_ loras: Any) -> [String: Any] { ok.merging(["loras": loras]) { $1 } }
@@ -138,7 +139,8 @@ final class ConsoleLoRATests: XCTestCase {
             ("empty name", one(""), notAPath),
             ("with suffix", one("outline.safetensors"), "no LoRA named \"outline.safetensors\""),
             ("unknown", one("nope"), "no LoRA named \"nope\": the LoRA folder has \"outline\", \"unmapped\""),
-            ("link out of the folder", one("escape"), "no LoRA named \"escape\""),
+            ("link out of the folder", one("escape"), "the LoRA \"escape\" cannot be used: a link that leads outside the LoRA folder"),
+            ("unreadable file", one("broken"), "loras[0].name: the LoRA \"broken\" cannot be used: not a readable safetensors file"),
             ("weight text", one("outline", "heavy"), "loras[0].weight must be a number, got \"heavy\""),
             ("weight too big", one("outline", 11), "loras[0].weight must be between -10 and 10, got 11"),
             ("weight too small", one("outline", -10.5), "loras[0].weight must be between -10 and 10, got -10.5"),

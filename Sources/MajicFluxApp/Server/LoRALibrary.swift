@@ -137,12 +137,20 @@ final class LoRALibrary: @unchecked Sendable {
     // MARK: Loading
 
     /// The LoRA called `name`, read whole (once per file version; kept for later jobs). Throws
-    /// `LoRAChoiceError` when no listed file has that name or the file is no LoRA we can apply.
+    /// `LoRAChoiceError`: `unknown` when the folder has no file of that name, `unusable` (with the
+    /// listing's reason) when it has one the listing leaves out or that is no LoRA we can apply.
     func load(_ name: String) throws -> LoRA {
-        let (scanned, _, problem) = scan()
+        let (scanned, skipped, problem) = scan()
         let entries = scanned.filter { (try? header($0).get()) != nil }  // files the listing shows
         guard let entry = entries.first(where: { $0.name == name }) else {
             if let problem { throw LoRAChoiceError.unknown(name: name, why: problem) }
+            // A file of that name the listing leaves out (unreadable, no LoRA weights, a link out of
+            // the folder): its reason, as GET /api/loras gives it, rather than "no LoRA named".
+            let file = name + Self.suffix
+            if let skip = skipped.first(where: { $0.file == file }) { throw LoRAChoiceError.unusable(name: name, why: skip.reason) }
+            if let e = scanned.first(where: { $0.name == name }), case .failure(let skip) = header(e) {
+                throw LoRAChoiceError.unusable(name: name, why: skip.reason)
+            }
             if directory == nil { throw LoRAChoiceError.unknown(name: name, why: "this server has no LoRA folder (start it with --lora-dir DIR)") }
             let listed = entries.map(\.name)
             let some = listed.prefix(10).map { "\"\($0)\"" }.joined(separator: ", ")
