@@ -2,12 +2,11 @@ import Foundation
 import Tensor
 
 /// Where a key tile's time goes inside `flash_wg3_fp8_d128`: at Flux's joint lengths, with and without
-/// the consumers' ping-pong, times the kernel
-/// (quantisation included), gives its error against bf16 attention, and runs the traced kernel
-/// (`CUDABackend.fp8AttentionTimeline`); prints the mean cycles between the kernel's 8 points per tile
-/// (steady-state tiles only: the first and last are left out), per consumer, then one block's first
-/// tiles as a timeline of both consumers (warp 0 of each) so the overlap of one's softmax with the
-/// other's GEMMs shows.
+/// the consumers' ping-pong, times the kernel (quantisation included), gives its error against bf16
+/// attention, and runs the traced kernel (`CUDABackend.fp8AttentionTimeline`); prints the mean cycles
+/// between the kernel's 8 points per tile (steady-state tiles only: the first and last are left out),
+/// per consumer, then one block's first tiles as a timeline of both consumers (warp 0 of each) so the
+/// overlap of one's softmax with the other's GEMMs shows.
 enum AttentionTraceCheck {
     static let points = ["top", "K/V landed", "turn", "issued", "GEMMs done", "softmax", "(same)", "packed"]
 

@@ -108,7 +108,8 @@ final class ConsoleLoRATests: XCTestCase {
 
     /// Every bad `loras` value is a 400 naming the entry and the problem: paths and traversal,
     /// names not in the folder, files the listing leaves out (a link out of the folder, an unreadable
-    /// file: with the listing's reason), weights, too many, duplicates, files that are no usable LoRA. The server keeps serving, and a good job still runs.
+    /// file: with the listing's reason), weights, too many, duplicates, files that are no usable LoRA.
+    /// The server keeps serving, and a good job still runs.
     func testBadLoRAChoicesGet400WithAMessage() async throws {
         let dir = try folder()
         let outside = TestConsole.freshOutputDirectory()

@@ -88,9 +88,9 @@ extension CUDABackend {
     }
 
     /// Diagnostic (`cuda-check attn-trace`): fp8 attention on bf16 (B, H, L, 128) q, k, v with the
-    /// consumers' timeline on (`flash_wg3_fp8_d128_trace`): clock64 stamps of the blocks of (batch 0, head 0), laid out [query tile][consumer
-    /// warp 0..7][key tile][point 0..7] (the points are listed at `flash_fp8_body`). Nil where fp8
-    /// attention or the traced kernel is unavailable.
+    /// consumers' timeline on (`flash_wg3_fp8_d128_trace`): clock64 stamps of the blocks of (batch 0,
+    /// head 0), laid out [query tile][consumer warp 0..7][key tile][point 0..7] (the points are listed
+    /// at `flash_fp8_body`). Nil where fp8 attention or the traced kernel is unavailable.
     public func fp8AttentionTimeline(_ q: Tensor, _ k: Tensor, _ v: Tensor) -> [Int64]? {
         guard fp8AttentionAvailable, hasFunction("flash_wg3_fp8_d128_trace") else { return nil }
         let nb = q.shape[0], nh = q.shape[1], lq = q.shape[2], lk = k.shape[2]
