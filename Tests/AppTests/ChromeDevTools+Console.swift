@@ -22,10 +22,13 @@ extension ChromeDevTools {
         return try XCTUnwrap(src)
     }
 
-    /// Clicks "reuse" on the history entry captioned `prompt`.
+    /// Clicks "reuse" on the history entry captioned `prompt`. The mark of an earlier call is removed
+    /// first: while the history is not redrawn it would still stand on the other entry's button, and
+    /// the click would go to whichever comes first (a flaky ConsoleHiresTests run in session 18).
     func reuseHistoryEntry(captioned prompt: String) async throws {
         _ = try await evaluate("""
-            [...document.querySelectorAll('#history .item')].find((i) => i.querySelector('.cap').textContent === \(Self.quoted(prompt))).querySelector('button').id = 'reuse-this'
+            (() => { document.querySelectorAll('#reuse-this').forEach((e) => e.removeAttribute('id'));
+                     [...document.querySelectorAll('#history .item')].find((i) => i.querySelector('.cap').textContent === \(Self.quoted(prompt))).querySelector('button').id = 'reuse-this'; })()
             """)
         try await click(selector: "#reuse-this")
     }
