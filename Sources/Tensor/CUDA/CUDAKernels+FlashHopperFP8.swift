@@ -111,11 +111,6 @@ __device__ __forceinline__ u32 e4m3x4f(float a, float b, float c, float d) {
 // mapped onto half-warps), so the codes should match it bit for bit (not compared on a GPU; the errors
 // against the CPU are unchanged). Rows and rotation tables 16-byte aligned, the weights 8-byte.
 #define QKN_PAIRS 2
-__device__ __forceinline__ void bf16x8_to_f32(uint4 r, float* x) {
-  const u32 w[4] = { r.x, r.y, r.z, r.w };
-  #pragma unroll
-  for (int i = 0; i < 4; ++i) { x[2 * i] = bf2f((u16)(w[i] & 0xffff)); x[2 * i + 1] = bf2f((u16)(w[i] >> 16)); }
-}
 // Eight bf16 from an address 8-byte aligned (the norm weights: read once a warp).
 __device__ __forceinline__ uint4 ld_bf16x8_a8(const u16* p) {
   uint2 a = *(const uint2*)p, b = *(const uint2*)(p + 4);
@@ -143,7 +138,7 @@ extern "C" __global__ void __launch_bounds__(256, 3) qk_norm_rope_e4m3(const u16
   if (wid == 0 && lane == 0) { *sq = sQ; *sk = sK; }
   float inv = 1.0f / (half ? sK : sQ);
   float w[8];
-  bf16x8_to_f32(ld_bf16x8_a8((half ? kw : qw) + hl * 8), w);
+  unpack8(ld_bf16x8_a8((half ? kw : qw) + hl * 8), w);
   uint4 raw[QKN_PAIRS];
   float4 cs[QKN_PAIRS], sn[QKN_PAIRS];
   #pragma unroll
@@ -159,7 +154,7 @@ extern "C" __global__ void __launch_bounds__(256, 3) qk_norm_rope_e4m3(const u16
     if (p0 + t >= n) break;
     i64 pr = p0 + t, h = pr % H, bl = pr / H, l = bl % L, b = bl / L;
     float x[8];
-    bf16x8_to_f32(raw[t], x);
+    unpack8(raw[t], x);
     // Elements 0-3 and 4-7 are the old lanes 2 hl and 2 hl + 1: their partials, then the butterfly.
     float pa = x[0] * x[0] + x[1] * x[1] + x[2] * x[2] + x[3] * x[3];
     float pb = x[4] * x[4] + x[5] * x[5] + x[6] * x[6] + x[7] * x[7];
