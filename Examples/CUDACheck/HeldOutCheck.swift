@@ -23,21 +23,29 @@ enum HeldOutCheck {
         for precision in [WeightPrecision.bf16, .fp8] {
             let pipeline = try FluxPipeline(files: files, keepLoaded: true, precision: precision, backend: gpu)
             var bf16Pictures: [[UInt8]] = []
-            for fp8Attention in [false, true] {
+            // fp8 weights with fp8 attention a second time with delayed e4m3 scales off ("-exact"):
+            // their effect on the same prompts, scored side by side.
+            let runs: [(fp8Attention: Bool, delayed: Bool)] = precision == .fp8 ? [(false, true), (true, true), (true, false)] : [(false, true), (true, true)]
+            for (fp8Attention, delayed) in runs {
                 gpu.fp8Attention = fp8Attention
-                let dir = out + "/\(precision.rawValue)-\(fp8Attention ? "fp8" : "bf16")"
+                gpu.fp8DelayedScales = delayed
+                defer { gpu.fp8DelayedScales = true }
+                let dir = out + "/\(precision.rawValue)-\(fp8Attention ? "fp8" : "bf16")\(delayed ? "" : "-exact")"
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                 let t0 = now()
-                var differ = 0
+                var differ = 0, clipsBefore = 0
                 for (i, row) in eval.held_out_float32.rows.enumerated() {
                     var r = GenerationRequest(prompt: row.prompt, seed: row.seed, steps: 20, width: 128, height: 128)
                     r.maxSequenceLength = pipeline.preferredSequenceLength
                     let image = try pipeline.generate(r)
                     if fp8Attention { differ += image.rgb == bf16Pictures[i] ? 0 : 1 } else { bf16Pictures.append(image.rgb) }
+                    if i == 0 { clipsBefore = pipeline.fp8GeluScales.map { gpu.delayedScaleClips($0) ?? 0 }.reduce(0, +) }
                     try PNGImage(width: 128, height: 128, channels: 3, pixels: image.rgb).write(to: dir + String(format: "/%02d.png", i))
                 }
                 print("heldout \(precision.rawValue) weights, \(fp8Attention ? "fp8" : "bf16") attention: \(eval.held_out_float32.rows.count) pictures in \(fmt(now() - t0, 1)) s -> \(dir)"
-                      + (fp8Attention ? "; \(differ) differ from the bf16-attention pictures" : ""))
+                      + (fp8Attention ? "; \(differ) differ from the bf16-attention pictures" : "")
+                      + (precision == .fp8 ? "; delayed scales \(delayed ? "on" : "off"): \(pipeline.fp8GeluScales.count) layers, "
+                         + "\(pipeline.fp8GeluScales.map { gpu.delayedScaleClips($0) ?? 0 }.reduce(0, +) - clipsBefore) clips after the first picture" : ""))
                 if fp8Attention && differ == 0 { ran = false }
             }
             gpu.fp8Attention = false

@@ -35,6 +35,8 @@ import Tensor
 ///     cuda-check dit-batch [sizes]         a FLUX.1-dev-size DiT stepping N = 1, 2, 4 pictures in one call (bf16, fp8)
 ///     cuda-check quantfuse [sizes]         fp8 activation quantisation with the producer's amax (LayerNorm partial
 ///                                          maxima, cuBLASLt amax of D) vs two passes: codes, timings, DiT step A/B
+///     cuda-check delayed [sizes]           delayed e4m3 scales of the GELU GEMMs (exact then delayed, saturation,
+///                                          the single block's matrix, times, DiT step off/on)
 ///     cuda-check kernels                   compiles every kernel with NVRTC (no GPU needed)
 setvbuf(stdout, nil, _IOLBF, 0)  // line-buffered, so a log shows how far a crashed run got
 OpenBLASSetup.prepareProcess()  // first, before other threads: OpenBLAS's core and thread timeout
@@ -87,6 +89,7 @@ do {
         exit(KernelCacheCheck.childMain(folder: args[1]))
     case "fp8": exit(try FP8Check.run() ? 0 : 1)
     case "quantfuse": exit(try QuantFuseCheck.run(sizes: args.dropFirst().compactMap { Int($0) }) ? 0 : 1)
+    case "delayed": exit(try DelayedScaleCheck.run(sizes: args.dropFirst().compactMap { Int($0) }) ? 0 : 1)
     case "gguf": exit(try GGUFCheck.run() ? 0 : 1)
     case "dit-gguf":
         let formats = args.dropFirst().compactMap { a in BlockQuantFormat.allCases.first { $0.rawValue.lowercased() == a.lowercased() } }

@@ -83,6 +83,37 @@ final class FP8SharedActivationTests: XCTestCase {
         XCTAssertNil(FP8Linear.sharedQuantization(x, [try XCTUnwrap(layer.rows(0, 24))]))
     }
 
+    /// A layer's delayed GELU scale (`DelayedE4M3Scale`, kept by the backend across calls) survives
+    /// the forms the blocks make again at every call: row slices (single blocks' linear1), copies,
+    /// the shared-quantisation layers and a GGUF layer's e4m3 form; another layer has its own.
+    func testLayersKeepTheirDelayedGeluScaleAcrossTheFormsMadePerCall() throws {
+        let backend = FusedCapabilityTestBackend()
+        let (k, n) = (64, 40)
+        let w = Tensor(Self.values(n * k, seed: 11, scale: 0.2), shape: [n, k]).moved(to: backend)
+        let (codes, scale) = backend.quantizeTensorE4M3(w)
+        let layer = FP8Linear(codes: codes, scale: scale, bias: nil)
+        let copy = layer
+        XCTAssertTrue(copy.geluScale === layer.geluScale)
+        let part = try XCTUnwrap(layer.rows(24, n) as? FP8Linear)
+        XCTAssertTrue(part.geluScale === layer.geluScale, "a row slice keeps the layer's scale")
+        XCTAssertFalse(FP8Linear(codes: codes, scale: scale, bias: nil).geluScale === layer.geluScale, "another layer has its own")
+        let x = Tensor(Self.values(3 * k, seed: 12, scale: 2), shape: [1, 3, k]).moved(to: backend)
+        let shared = try XCTUnwrap(FP8Linear.sharedQuantization(x, [part]))
+        XCTAssertTrue(shared.layers[0].geluScale === layer.geluScale)
+        // The test backend quantises exactly: the scale is handed over but never calibrated.
+        _ = shared.layers[0].geluTanhE4M3(shared.backend.quantizeActivation(x), on: shared.backend)
+        XCTAssertFalse(layer.geluScale.withState { $0.calibrated })
+
+        let (u8, _) = try GGUFLinearTests.blocks(.q8_0, rows: n, columns: k, seed: 13)
+        var gguf = try GGUFLinear(blocks: u8.moved(to: backend), format: .q8_0, inFeatures: k, outFeatures: n, bias: nil)
+        gguf.computesInFP8 = true
+        let slice = try XCTUnwrap(gguf.rows(24, n))
+        let a = try XCTUnwrap(FP8Linear.sharedQuantization(x, [slice])), b = try XCTUnwrap(FP8Linear.sharedQuantization(x, [slice]))
+        XCTAssertTrue(a.layers[0].geluScale === b.layers[0].geluScale, "a GGUF layer's e4m3 form keeps one scale across calls")
+        let other = try XCTUnwrap(FP8Linear.sharedQuantization(x, [try XCTUnwrap(gguf.rows(0, 24))]))
+        XCTAssertTrue(a.layers[0].geluScale === other.layers[0].geluScale)
+    }
+
     /// A tiny fp8 Flux DiT on the test backend with `FusedGEMMEpilogue` (single blocks run linear1 as
     /// two GEMMs, as on CUDA): with shared quantised activations (the modulated LayerNorm and GELU
     /// outputs quantised through the `FP8GEMM` calls, the attention handed over through
@@ -97,6 +128,9 @@ final class FP8SharedActivationTests: XCTestCase {
         XCTAssertGreaterThan(config.numLayers, 0)
         let backend = FusedCapabilityTestBackend()
         let dit = try FluxTransformer(config: config, weights: source, quantization: .fluxFP8, backend: backend)
+        // One delayed GELU scale per MLP fc1 (two a double block) and per single block's linear1.
+        XCTAssertEqual(dit.fp8GeluScales.count, 2 * config.numLayers + config.numSingleLayers)
+        XCTAssertEqual(Set(dit.fp8GeluScales.map(ObjectIdentifier.init)).count, dit.fp8GeluScales.count)
         let img = TorchGenerator(seed: 1).randn([1, 12, config.inChannels]).moved(to: backend)
         let txt = TorchGenerator(seed: 2).randn([1, 8, config.jointAttentionDim]).moved(to: backend)
         let pooled = TorchGenerator(seed: 3).randn([1, config.pooledProjectionDim]).moved(to: backend)

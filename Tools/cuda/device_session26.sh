@@ -22,6 +22,9 @@
 #   sched     cuda-check dit-fp8 with fp8 attention at SIZES, then the bf16 step (dit 1024) (session 18;
 #             the key-tile orders and lazy variants it compared then were removed after measuring slower)
 #   quant     cuda-check quantfuse (activation quantisation from producers; helper's check)
+#   delayed   cuda-check delayed at SIZES: delayed e4m3 scales of the GELU GEMMs (exact then delayed,
+#             cuBLASLt's amax of D, saturation, the single block's matrix, times, DiT step off/on)
+#             (session 19)
 #   torch     PyTorch eager and torch.compile(fullgraph, fused QKV) steps at SIZES in the same call
 #             (TORCH_FLAGS= leaves out the compiled run)
 #   ops       cuda-check ops and pipeline (the tiny model on the GPU vs the CPU)
@@ -51,7 +54,7 @@ for s in ${STAGES:-attn dit}; do
       timeout 120 /tmp/bin/cuda-check lora Tests/ModelsTests/Fixtures/tiny-flux Tests/ModelsTests/Fixtures/lora 2>&1 | tee "$OUT/lora.log" | tail -8 ;;
     attn) timeout 120 /tmp/bin/cuda-check attn-fp8 2>&1 | tee "$OUT/attn-fp8.log"
       timeout 120 /tmp/bin/cuda-check flash 2>&1 | tee "$OUT/flash.log" | tail -4 ;;
-    heldout) timeout 300 /tmp/bin/cuda-check heldout Models/default "$OUT/heldout" 2>&1 | tee "$OUT/heldout.log" ;;
+    heldout) timeout 420 /tmp/bin/cuda-check heldout Models/default "$OUT/heldout" 2>&1 | tee "$OUT/heldout.log" ;;
     dit) for k in dit dit-fp8; do timeout 200 /tmp/bin/cuda-check $k ${SIZES:-1024 512} 2>&1 | tee "$OUT/$k.log" | grep -E "^dit|error|again|fp8 attention|flash attention \(1, 24, 4608|TOTAL|total" ; done
       for k in dit dit-fp8; do MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/cuda-check $k ${SIZES:-1024 512} 2>&1 | tee "$OUT/$k-attn8.log" | grep -E "^dit|error|again|fp8 attention|TOTAL|total"; done ;;
     ditfp8) MAJICFLUX_CUDA_ATTENTION=fp8 timeout 200 /tmp/bin/cuda-check dit-fp8 ${SIZES:-1024 512} 2>&1 | tee "$OUT/dit-fp8-attn8-b.log" | grep -E "^dit|error|again|fp8 attention" ;;
@@ -67,6 +70,7 @@ for s in ${STAGES:-attn dit}; do
         | grep -E "^dit|error|again"
       timeout 200 /tmp/bin/cuda-check dit 1024 2>&1 | tee "$OUT/dit-bf16.log" | grep -E "^dit|again|^  [0-9]+ ms .*flash" ;;
     quant) timeout 200 /tmp/bin/cuda-check quantfuse 2>&1 | tee "$OUT/quantfuse.log" | tail -30 ;;
+    delayed) timeout 300 /tmp/bin/cuda-check delayed ${SIZES:-1024 512} 2>&1 | tee "$OUT/delayed.log" | grep -vE "^  [0-9]" | tail -40 ;;
     ops) timeout 150 /tmp/bin/cuda-check ops 2>&1 | tee "$OUT/ops.log" | grep -E "FAIL|passed|of " | tail -8
       timeout 120 /tmp/bin/cuda-check pipeline Tests/ModelsTests/Fixtures/tiny-flux 2>&1 | tee "$OUT/pipeline.log" | tail -6 ;;
     tiny)

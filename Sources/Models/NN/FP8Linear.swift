@@ -6,11 +6,16 @@ public struct FP8Linear: LinearLayer {
     public var codes: Tensor
     public var scale: Tensor
     public var bias: Tensor?
+    /// The delayed scale of this layer's GELU output where a backend quantises it in the GEMM
+    /// (`geluTanhE4M3`, `attentionConcatGeluTanhE4M3`): one per layer, shared by copies of it.
+    public let geluScale: DelayedE4M3Scale
 
-    public init(codes: Tensor, scale: Tensor, bias: Tensor?) {
+    /// `geluScale`: a layer made again for each call (a GGUF layer's e4m3 form) passes the one it keeps.
+    public init(codes: Tensor, scale: Tensor, bias: Tensor?, geluScale: DelayedE4M3Scale = DelayedE4M3Scale()) {
         self.codes = codes
         self.scale = scale
         self.bias = bias
+        self.geluScale = geluScale
     }
 
     public mutating func visit<V: ModuleVisitor>(_ v: inout V) throws {
@@ -40,10 +45,12 @@ public struct FP8Linear: LinearLayer {
     }
 
     /// Row slices need one scale for the whole tensor (a per-channel scale would need slicing too).
+    /// They keep this layer's `geluScale`: a slice is made again at each call (Flux single blocks'
+    /// linear1), and only one slice of a layer runs GELU.
     public func rows(_ start: Int, _ end: Int) -> (any LinearLayer)? {
         guard scale.count == 1 else { return nil }
         return FP8Linear(codes: codes.slice(dim: 0, start: start, end: end), scale: scale,
-                         bias: bias?.slice(dim: 0, start: start, end: end))
+                         bias: bias?.slice(dim: 0, start: start, end: end), geluScale: geluScale)
     }
 
     public func concatGeluTanh(_ prefix: Tensor, _ x: Tensor) -> Tensor {
@@ -80,9 +87,10 @@ extension FP8Linear {
         backend.fp8Linear(q, codes: codes, scale: scale, bias: bias, gelu: false)
     }
 
-    /// gelu_tanh(q W^T + b), quantised for the next fp8 Linear.
+    /// gelu_tanh(q W^T + b), quantised for the next fp8 Linear (by the delayed `geluScale` where the
+    /// backend does that).
     public func geluTanhE4M3(_ q: QuantizedActivation, on backend: any FP8GEMM) -> QuantizedActivation {
-        backend.fp8LinearGeluTanhE4M3(q, codes: codes, scale: scale, bias: bias)
+        backend.fp8LinearGeluTanhE4M3(q, codes: codes, scale: scale, bias: bias, delayed: geluScale)
     }
 
     /// [qkNormRoPEAttention([qkv]) | gelu_tanh(q W^T + b)], quantised for the next fp8 Linear (the
@@ -90,7 +98,8 @@ extension FP8Linear {
     public func attentionConcatGeluTanhE4M3(_ qkv: Tensor, heads: Int, queryWeight: Tensor, keyWeight: Tensor, cos: Tensor,
                                             sin: Tensor, eps: Float, _ q: QuantizedActivation, on backend: any FP8GEMM) -> QuantizedActivation {
         backend.fp8AttentionConcatLinearGeluTanhE4M3(attention: qkv, heads: heads, queryWeight: queryWeight, keyWeight: keyWeight,
-                                                     cos: cos, sin: sin, eps: eps, q, codes: codes, scale: scale, bias: bias)
+                                                     cos: cos, sin: sin, eps: eps, q, codes: codes, scale: scale, bias: bias,
+                                                     delayed: geluScale)
     }
 
     /// [prefix | gelu_tanh(q W^T + b)], quantised for the next fp8 Linear.

@@ -30,6 +30,9 @@ public struct GGUFLinear: LinearLayer {
     public var fp8RowScales = false
     /// The kept e4m3 scale(s) of the fp8 path (shared by copies of this layer: same blocks, same scale).
     let fp8Scale = Locked<(perRow: Bool, scale: Tensor)?>(nil)
+    /// The delayed scale of the fp8 path's GELU output (`FP8Linear.geluScale`), kept across calls and
+    /// by row slices (`rows`).
+    var geluScale = DelayedE4M3Scale()
 
     /// Makes the layer; throws when `blocks` or `bias` do not fit (out, in) in `format`.
     public init(blocks: Tensor, format: BlockQuantFormat, inFeatures: Int, outFeatures: Int, bias: Tensor?) throws {
@@ -124,6 +127,7 @@ public struct GGUFLinear: LinearLayer {
                                          outFeatures: end - start, bias: bias?.slice(dim: 0, start: start, end: end)) else { return nil }
         part.computesInFP8 = computesInFP8
         part.fp8RowScales = fp8RowScales
+        part.geluScale = geluScale
         return part
     }
 

@@ -30,6 +30,9 @@ final class CUBLASLt: @unchecked Sendable {
     static let typeE4M3: Int32 = 28
     static let descAScalePointer: Int32 = 17, descBScalePointer: Int32 = 18, descFastAccum: Int32 = 25
     static let descAScaleMode: Int32 = 31, descBScaleMode: Int32 = 32
+    /// CUBLASLT_MATMUL_DESC_D_SCALE_POINTER: a device f32 D is multiplied by before its conversion to
+    /// an fp8 type.
+    static let descDScalePointer: Int32 = 20
     /// CUBLASLT_MATMUL_DESC_AMAX_D_POINTER: a device f32 set to max |D| when the matmul completes.
     static let descAmaxDPointer: Int32 = 21
     /// CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F: one f32 per row of op(A) and per column of op(B).
@@ -78,12 +81,17 @@ struct LtGemm: Hashable {
     var scaleMode: Int32? = nil
     /// Whether the matmul also writes max |D| (`descAmaxDPointer`, set per call; float8 only).
     var amaxD = false
+    /// Storage type of D when it differs from `dtype` (e4m3: the epilogue quantises, with the D scale
+    /// set per call; C keeps `dtype` and is not read); nil = `dtype`.
+    var outputType: Int32? = nil
 }
 
 /// A prepared cuBLASLt plan (descriptors and the chosen algorithm), cached per GEMM shape.
 final class LtPlan {
     var desc: CUBLASLt.Handle = nil
     var a: CUBLASLt.Handle = nil, b: CUBLASLt.Handle = nil, c: CUBLASLt.Handle = nil
+    /// D's layout where its type differs from C's (`LtGemm.outputType`); else `c`.
+    var d: CUBLASLt.Handle = nil
     var algo = [UInt8](repeating: 0, count: 96)
     var workspace = 0
     /// The heuristic's candidates, best guess first (`cublasLtMatmulHeuristicResult_t`, 96 bytes each:
@@ -126,6 +134,11 @@ final class LtPlan {
         try ok(lt.layoutCreate(&a, ab, UInt64(ar), UInt64(ac), Int64(g.lda)), "layout A")
         try ok(lt.layoutCreate(&b, ab, UInt64(br), UInt64(bc), Int64(g.ldb)), "layout B")
         try ok(lt.layoutCreate(&c, t, UInt64(g.m), UInt64(g.n), Int64(g.ldc)), "layout C")
+        if let dt = g.outputType {
+            try ok(lt.layoutCreate(&d, dt, UInt64(g.m), UInt64(g.n), Int64(g.ldc)), "layout D")
+        } else {
+            d = c
+        }
         if g.batch > 1 {
             var count = Int32(g.batch)
             for (layout, stride) in [(a, g.strideA), (b, g.strideB), (c, g.strideC)] {
@@ -145,7 +158,7 @@ final class LtPlan {
         }
         var found: Int32 = 0
         var results = [UInt8](repeating: 0, count: 96 * Self.candidateCount)
-        let rc = results.withUnsafeMutableBytes { lt.heuristic(lt.handle, desc, a, b, c, c, pref, Int32(Self.candidateCount), $0.baseAddress!, &found) }
+        let rc = results.withUnsafeMutableBytes { lt.heuristic(lt.handle, desc, a, b, c, d, pref, Int32(Self.candidateCount), $0.baseAddress!, &found) }
         if rc != 0 || found == 0 { throw CUDAError.cublas("cublasLtMatmulAlgoGetHeuristic (m \(g.m) n \(g.n) k \(g.k) \(g.dtype))", rc) }
         // Keep the results whose state (offset 72) is CUBLAS_STATUS_SUCCESS.
         candidates = (0..<Int(found)).map { Array(results[$0 * 96 ..< ($0 + 1) * 96]) }

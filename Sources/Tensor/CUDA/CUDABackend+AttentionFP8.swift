@@ -147,6 +147,21 @@ extension CUDABackend {
         return run(inputs, output: .bf16(out, ldo: out.shape[2], amax: amax))
     }
 
+    /// The fp8 attention of `qkNormRoPEAttention` over one stream written as e4m3 codes into the
+    /// left-hand `heads * 128` columns of `out` (B, L, width) with the scale `scaleFor` makes from the
+    /// bound max |V| / 448 (queued before the attention kernel; it must be at least the bound): Flux
+    /// single blocks' [attention | MLP] input by a delayed scale (CUDABackend+FP8Delayed.swift).
+    /// Returns the scale; nil (nothing written) where the fused fp8 attention does not apply.
+    func qkNormRoPEAttentionE4M3(_ qkv: Tensor, heads: Int, queryWeight: Tensor, keyWeight: Tensor, cos: Tensor, sin: Tensor,
+                                 eps: Float, into out: Tensor, scaleFor: (Tensor) -> Tensor) -> Tensor? {
+        guard out.rank == 3, out.isContiguous, out.dtype == .f8e4m3fn, out.shape[0] == qkv.shape[0], out.shape[1] == qkv.shape[1],
+              out.shape[2] >= heads * 128, out.shape[2] % 16 == 0, address(out) % 16 == 0,
+              let inputs = fp8QKNormRoPEInputs([qkv], heads: heads, queryWeights: [queryWeight], keyWeights: [keyWeight],
+                                               cos: cos, sin: sin, eps: eps, boundV: true), let bound = inputs.vmax else { return nil }
+        let s = scaleFor(bound)
+        return run(inputs, output: .e4m3(out, ldo: out.shape[2], scale: s)) ? s : nil
+    }
+
     /// What `flash_wg3_fp8_d128` reads, made by the QK norm + rotation kernel (Q, K in e4m3, one scale
     /// each) and `attn_quant_e4m3` (V per 128-key tile), for a joint sequence of 1 or 2 streams.
     struct FP8AttentionInputs {

@@ -57,6 +57,16 @@ extension CUDABackend {
         /// 128-key tiles the TMA producer may load ahead of the consumers. 2 to 4; the bf16 kernels take
         /// at most 3 (shared memory: 32 KB of Q and 64 KB a stage). `MAJICFLUX_CUDA_FLASH_STAGES`.
         public var flashStages = 2
+        /// fp8 DiT: the GELU GEMMs write their output as e4m3 themselves, scaled by the max |y| the
+        /// layer wrote at its previous call times `fp8DelayedMargin` (`DelayedE4M3Scale`; the first
+        /// call of each layer quantises exactly), instead of writing bf16 for an amax and a quantise
+        /// pass. `MAJICFLUX_FP8_DELAYED=0` turns it off.
+        public var fp8DelayedScales = true
+        /// The headroom of a delayed scale over the last amax (at least 1). e4m3 keeps 3 mantissa bits
+        /// down to 2^-6 of its range, so 4 (two binades) costs the small values little and lets an
+        /// activation grow 4x between calls (steps, or the next picture's first step) before it clips.
+        /// `MAJICFLUX_FP8_MARGIN`.
+        public var fp8DelayedMargin: Float = 4
 
         public init(flashKernel: FlashKernel = .wgmma3pp, flashKeyBlock: Int = 64, allowFP8TensorCores: Bool = true,
                     im2colBytes: Int = 256 << 20, profiling: Bool = false, autotune: Bool = false,
@@ -77,7 +87,8 @@ extension CUDABackend {
         /// The defaults with the environment's overrides: `MAJICFLUX_CUDA_FLASH` (mma, wgmma1, wgmma2,
         /// wgmma3), `MAJICFLUX_CUDA_AUTOTUNE=1`, and the kernel cache in `CUDAKernelCache.defaultFolder`
         /// unless `MAJICFLUX_CUDA_KERNEL_CACHE=0`, `MAJICFLUX_CUDA_UPLOAD_READERS` (a count), `MAJICFLUX_CUDA_ATTENTION=fp8`,
-        /// `MAJICFLUX_CUDA_GRAPHS=0`, `MAJICFLUX_CUDA_FLASH_STAGES` (2-4). Read once per
+        /// `MAJICFLUX_CUDA_GRAPHS=0`, `MAJICFLUX_CUDA_FLASH_STAGES` (2-4), `MAJICFLUX_FP8_DELAYED=0`,
+        /// `MAJICFLUX_FP8_MARGIN`. Read once per
         /// process, when first needed.
         public static var fromEnvironment: Configuration { environmentDefaults }
 
@@ -90,6 +101,8 @@ extension CUDABackend {
             c.fp8FusedAmax = getenv("MAJICFLUX_FP8_FUSED_AMAX").map { String(cString: $0) } != "0"
             c.cudaGraphs = getenv("MAJICFLUX_CUDA_GRAPHS").map { String(cString: $0) } != "0"
             if let v = getenv("MAJICFLUX_CUDA_FLASH_STAGES").flatMap({ Int(String(cString: $0)) }) { c.flashStages = v }
+            c.fp8DelayedScales = getenv("MAJICFLUX_FP8_DELAYED").map { String(cString: $0) } != "0"
+            if let v = getenv("MAJICFLUX_FP8_MARGIN").flatMap({ Float(String(cString: $0)) }), v >= 1 { c.fp8DelayedMargin = v }
             if getenv("MAJICFLUX_CUDA_KERNEL_CACHE").map({ String(cString: $0) }) != "0" { c.kernelCacheFolder = CUDAKernelCache.defaultFolder }
             return c
         }()
@@ -123,6 +136,10 @@ extension CUDABackend {
         var fp8NoticeShown = false
         var fp8OuterUnsupported = false
         var fp8AmaxUnsupported = false
+        /// cuBLASLt refused an e4m3 D with C named by D's address: a scratch C is passed instead.
+        var fp8E4M3OutputScratchC = false
+        /// An fp8 GEMM with an e4m3 D failed: delayed scales are not used in this process.
+        var fp8DelayedUnsupported = false
         var lastCaptureFailure = ""
     }
 

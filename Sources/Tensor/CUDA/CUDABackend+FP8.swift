@@ -184,9 +184,11 @@ extension CUDABackend {
     /// no algorithm for it. `amax`: a device f32 that cuBLASLt sets to max |D| (AMAX_D_POINTER); the
     /// first run of each such plan is checked with `amaxMatches` (cuBLASLt has run amax requests it does
     /// not support for non-fp8 outputs without computing them), and false when it does not match.
+    /// `dScale` (one device f32) with an e4m3 `out`: the epilogue writes codes of D * dScale
+    /// (saturated), C not read; cuBLASLt's max |D| is then D's before the scale.
     func fp8Gemm(weight: Tensor, weightScale: Tensor, x: Tensor, xScale: Tensor, rows: Int, n: Int, k: Int,
                  bias: Tensor?, gelu: Bool, out: Tensor, ldc: Int, outerVector: Bool, accumulate: Bool = false,
-                 amax: UInt64? = nil, amaxMatches: (() -> Bool)? = nil) -> Bool {
+                 amax: UInt64? = nil, amaxMatches: (() -> Bool)? = nil, dScale: Tensor? = nil) -> Bool {
         var epi = CUBLASLt.epilogueDefault
         if bias != nil { epi = gelu ? CUBLASLt.epilogueGeluBias : CUBLASLt.epilogueBias } else if gelu { epi = CUBLASLt.epilogueGelu }
         let wPtr = address(weight), xPtr = address(x), cPtr = address(out)
@@ -194,11 +196,11 @@ extension CUDABackend {
                          strideA: 0, strideB: 0, strideC: 0, dtype: .bf16, epilogue: epi,
                          alignA: Self.alignment(wPtr), alignB: Self.alignment(xPtr), alignC: Self.alignment(cPtr),
                          operandType: CUBLASLt.typeE4M3, scaleMode: outerVector ? CUBLASLt.scaleOuterVector : 0,
-                         amaxD: amax != nil)
+                         amaxD: amax != nil, outputType: dScale != nil ? CUBLASLt.typeE4M3 : nil)
         if fault.isSet { return true }
         let plan: LtPlan
         do { plan = try amax.map { try amaxPlan(key, amaxPointer: $0) } ?? ltPlan(key) } catch {
-            fp8GemmFailure = "\(outerVector ? "outer-vector" : "scalar") scaling\(amax != nil ? " with amax of D" : ""): \(error)"
+            fp8GemmFailure = "\(outerVector ? "outer-vector" : "scalar") scaling\(amax != nil ? " with amax of D" : "")\(dScale != nil ? ", e4m3 D" : ""): \(error)"
             return false
         }
         let ran = gemmLock.withLock {
@@ -207,18 +209,28 @@ extension CUDABackend {
         must(lt.descSet(plan.desc, CUBLASLt.descBScalePointer, &sb, 8), "cublasLt set B scale")
         if var bp = bias.map({ address($0) }) { must(lt.descSet(plan.desc, CUBLASLt.descBias, &bp, 8), "cublasLt set bias") }
         if var ap = amax { must(lt.descSet(plan.desc, CUBLASLt.descAmaxDPointer, &ap, 8), "cublasLt set amax D") }
+        if var dp = dScale.map({ address($0) }) { must(lt.descSet(plan.desc, CUBLASLt.descDScalePointer, &dp, 8), "cublasLt set D scale") }
         var one: Float = 1, beta: Float = accumulate ? 1 : 0
         var rc: Int32 = 0
+        // An e4m3 D gives C its own (bf16) layout. C is not read (beta 0): it is named by D's address,
+        // or, where cuBLASLt refuses that, by a scratch matrix of C's size (`fp8E4M3OutputScratchC`).
+        var scratchC: Tensor?
+        if dScale != nil, status.withLock({ $0.fp8E4M3OutputScratchC }) { scratchC = empty([rows * ldc], .bf16) }
         let run = { (algo: UnsafeRawPointer) -> Int32 in
-            self.lt.matmul(self.lt.handle, plan.desc, &one, wPtr, plan.a, xPtr, plan.b, &beta, cPtr, plan.c, cPtr, plan.c,
-                           algo, self.workspace, self.workspaceBytes, self.stream)
+            self.lt.matmul(self.lt.handle, plan.desc, &one, wPtr, plan.a, xPtr, plan.b, &beta, scratchC.map { self.address($0) } ?? cPtr,
+                           plan.c, cPtr, plan.d, algo, self.workspace, self.workspaceBytes, self.stream)
         }
         // Timing candidates would add into C several times: accumulating GEMMs keep the heuristic's pick.
         if !accumulate { autotune(plan, flops: 2 * Double(rows) * Double(n) * Double(k), run) }
-        profiled("fp8 gemm \(rows)x\(k)x\(n)\(gelu ? " gelu" : "")\(accumulate ? " +=" : "")\(amax != nil ? " amax" : "")") {
+        profiled("fp8 gemm \(rows)x\(k)x\(n)\(gelu ? " gelu" : "")\(accumulate ? " +=" : "")\(amax != nil ? " amax" : "")\(dScale != nil ? " ->e4m3" : "")") {
             rc = plan.algo.withUnsafeBytes { run($0.baseAddress!) }
+            if rc != 0, dScale != nil, scratchC == nil {
+                scratchC = empty([rows * ldc], .bf16)
+                rc = plan.algo.withUnsafeBytes { run($0.baseAddress!) }
+                if rc == 0 { status.withLock { $0.fp8E4M3OutputScratchC = true } }
+            }
         }
-        if rc != 0 { fp8GemmFailure = "cublasLtMatmul status \(rc)\(amax != nil ? " (with amax of D)" : "")" }
+        if rc != 0 { fp8GemmFailure = "cublasLtMatmul status \(rc)\(amax != nil ? " (with amax of D)" : "")\(dScale != nil ? " (e4m3 D)" : "")" }
         return rc == 0
         }
         guard ran, amax != nil, let amaxMatches else { return ran }

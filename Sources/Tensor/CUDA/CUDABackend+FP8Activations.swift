@@ -44,13 +44,17 @@ extension CUDABackend {
         return out
     }
 
-    public func fp8LinearGeluTanhE4M3(_ q: QuantizedActivation, codes: Tensor, scale: Tensor, bias: Tensor?) -> QuantizedActivation {
+    /// By `delayed`'s scale where it applies (CUDABackend+FP8Delayed.swift); else exactly, calibrating it.
+    public func fp8LinearGeluTanhE4M3(_ q: QuantizedActivation, codes: Tensor, scale: Tensor, bias: Tensor?,
+                                      delayed: DelayedE4M3Scale?) -> QuantizedActivation {
+        if let fast = delayedLinearGeluTanhE4M3(q, codes: codes, scale: scale, bias: bias, delayed: delayed) { return fast }
         let n = codes.shape[0]
         let out = empty(Array(q.shape.dropLast()) + [n], .bf16)
         let amax = configuration.fp8FusedAmax ? empty([1], .f32) : nil
         let fused = fp8Linear(q, codes: codes, scale: scale, bias: bias, gelu: true, into: out, ldc: n, amax: amax)
         let y = out.reshaped([q.rows, n])
         let (c, s) = fused ? quantizeTensorE4M3(y, partialMaxima: amax!) : quantizeTensorE4M3(y)
+        calibrateDelayed(delayed, exactScale: s)
         return QuantizedActivation(codes: c, scale: s, shape: out.shape)
     }
 
@@ -93,9 +97,25 @@ extension CUDABackend {
     /// With fp8 attention (`Configuration.fp8Attention`) the attention kernel writes its output straight
     /// into the [attention | MLP] matrix with its amax, the GELU GEMM its part, and one amax pass over
     /// the GELU columns alone goes before the quantise pass: no copy of the attention and no pass over it.
+    /// By `delayed`'s scale where it applies (CUDABackend+FP8Delayed.swift); else exactly, calibrating it.
     public func fp8AttentionConcatLinearGeluTanhE4M3(attention qkv: Tensor, heads: Int, queryWeight: Tensor, keyWeight: Tensor,
                                                      cos: Tensor, sin: Tensor, eps: Float, _ q: QuantizedActivation,
-                                                     codes: Tensor, scale: Tensor, bias: Tensor?) -> QuantizedActivation {
+                                                     codes: Tensor, scale: Tensor, bias: Tensor?,
+                                                     delayed: DelayedE4M3Scale?) -> QuantizedActivation {
+        if let fast = delayedAttentionConcatLinearGeluTanhE4M3(attention: qkv, heads: heads, queryWeight: queryWeight, keyWeight: keyWeight,
+                                                               cos: cos, sin: sin, eps: eps, q, codes: codes, scale: scale, bias: bias,
+                                                               delayed: delayed) {
+            return fast
+        }
+        let exact = exactAttentionConcatLinearGeluTanhE4M3(attention: qkv, heads: heads, queryWeight: queryWeight, keyWeight: keyWeight,
+                                                           cos: cos, sin: sin, eps: eps, q, codes: codes, scale: scale, bias: bias)
+        calibrateDelayed(delayed, exactScale: exact.scale)
+        return exact
+    }
+
+    private func exactAttentionConcatLinearGeluTanhE4M3(attention qkv: Tensor, heads: Int, queryWeight: Tensor, keyWeight: Tensor,
+                                                        cos: Tensor, sin: Tensor, eps: Float, _ q: QuantizedActivation,
+                                                        codes: Tensor, scale: Tensor, bias: Tensor?) -> QuantizedActivation {
         let p = heads * 128, n = codes.shape[0], rows = q.rows
         if configuration.fp8FusedAmax, qkv.rank == 3, Array(qkv.shape.dropLast()) == Array(q.shape.dropLast()),
            rows > 0, n % 8 == 0, p % 8 == 0, UInt64(rows) * UInt64(n / 8) < UInt64(UInt32.max) {

@@ -154,5 +154,22 @@ extern "C" __global__ void dequant_rows_e4m3(const unsigned char* w, const float
   for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < total; i += (i64)gridDim.x * blockDim.x)
     y[i] = f2bf(e4m3f(w[i]) * scale[perRow ? i / K : 0]);
 }
+// Delayed e4m3 scales (DelayedE4M3Scale): st = [max |y| of the layer's last call, the scale that call
+// used (0: none), calls whose output went past 448 * their scale]. One thread: the scale for this call
+// from the last amax times `margin` (the last scale again if no amax was written), at least `bound[0]`
+// when given (the attention part's own bound in the single blocks' matrix); scale[0] = s, inv[0] = 1 / s
+// for the GEMM's D scale; st[0] cleared for the GEMM's max |D|.
+extern "C" __global__ void e4m3_delayed_scale(float* st, const float* bound, float margin, float* scale, float* inv) {
+  float a = st[0], used = st[1];
+  if (used > 0.0f && !(a <= 448.0f * used)) st[2] += 1.0f;
+  float s = a > 0.0f ? a * margin * (1.0f / 448.0f) : used;
+  if (bound) s = fmaxf(s, bound[0]);
+  if (!(s > 0.0f) || isinf(s)) s = 1.0f;
+  st[0] = 0.0f; st[1] = s; scale[0] = s; inv[0] = 1.0f / s;
+}
+// Calibration from an exact per-tensor scale (amax / 448): the amax the next call scales by.
+extern "C" __global__ void e4m3_delayed_calibrate(float* st, const float* exact) {
+  st[0] = exact[0] * 448.0f; st[1] = 0.0f;
+}
 """#
 }

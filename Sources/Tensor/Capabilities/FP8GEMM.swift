@@ -34,8 +34,11 @@ public protocol FP8GEMM: Backend {
     /// `modulatedLayerNorm(x, shift:, scale:, eps:)` quantised for an fp8 GEMM (the amax can come from
     /// the normalisation kernel itself).
     func modulatedLayerNormE4M3(_ x: Tensor, shift: Tensor, scale: Tensor, eps: Float) -> QuantizedActivation
-    /// gelu_tanh(q W^T + b) quantised for the next fp8 GEMM (an MLP's fc1 feeding fc2).
-    func fp8LinearGeluTanhE4M3(_ q: QuantizedActivation, codes: Tensor, scale: Tensor, bias: Tensor?) -> QuantizedActivation
+    /// gelu_tanh(q W^T + b) quantised for the next fp8 GEMM (an MLP's fc1 feeding fc2). With
+    /// `delayed`, the backend may scale it by the amax of the layer's previous call (see
+    /// `DelayedE4M3Scale`) and let the GEMM write e4m3 itself.
+    func fp8LinearGeluTanhE4M3(_ q: QuantizedActivation, codes: Tensor, scale: Tensor, bias: Tensor?,
+                               delayed: DelayedE4M3Scale?) -> QuantizedActivation
     /// [prefix | gelu_tanh(q W^T + b)] quantised for the next fp8 GEMM (Flux single blocks' linear2 input).
     func fp8ConcatLinearGeluTanhE4M3(_ prefix: Tensor, _ q: QuantizedActivation, codes: Tensor, scale: Tensor,
                                      bias: Tensor?) -> QuantizedActivation
@@ -46,9 +49,11 @@ public protocol FP8GEMM: Backend {
                                  cos: Tensor, sin: Tensor, eps: Float) -> [QuantizedActivation]
     /// [qkNormRoPEAttention([qkv]) | gelu_tanh(q W^T + b)] quantised for the next fp8 GEMM (Flux single
     /// blocks' linear2 input): the attention kernel can write its part in place, with its amax.
+    /// `delayed`: as for `fp8LinearGeluTanhE4M3`, for the GELU part.
     func fp8AttentionConcatLinearGeluTanhE4M3(attention qkv: Tensor, heads: Int, queryWeight: Tensor, keyWeight: Tensor,
                                               cos: Tensor, sin: Tensor, eps: Float, _ q: QuantizedActivation,
-                                              codes: Tensor, scale: Tensor, bias: Tensor?) -> QuantizedActivation
+                                              codes: Tensor, scale: Tensor, bias: Tensor?,
+                                              delayed: DelayedE4M3Scale?) -> QuantizedActivation
 }
 
 /// An activation quantised once per tensor to float8 e4m3 for fp8 GEMMs with per-tensor weight
@@ -88,8 +93,15 @@ extension FP8GEMM {
         quantizeActivation(modulatedLayerNorm(x, shift: shift, scale: scale, eps: eps))
     }
 
-    public func fp8LinearGeluTanhE4M3(_ q: QuantizedActivation, codes: Tensor, scale: Tensor, bias: Tensor?) -> QuantizedActivation {
+    /// Exact quantisation: the composed form ignores `delayed`.
+    public func fp8LinearGeluTanhE4M3(_ q: QuantizedActivation, codes: Tensor, scale: Tensor, bias: Tensor?,
+                                      delayed: DelayedE4M3Scale?) -> QuantizedActivation {
         quantizeActivation(fp8Linear(q, codes: codes, scale: scale, bias: bias, gelu: true))
+    }
+
+    /// `fp8LinearGeluTanhE4M3` quantised exactly (no delayed scale).
+    public func fp8LinearGeluTanhE4M3(_ q: QuantizedActivation, codes: Tensor, scale: Tensor, bias: Tensor?) -> QuantizedActivation {
+        fp8LinearGeluTanhE4M3(q, codes: codes, scale: scale, bias: bias, delayed: nil)
     }
 
     public func fp8ConcatLinearGeluTanhE4M3(_ prefix: Tensor, _ q: QuantizedActivation, codes: Tensor, scale: Tensor,
@@ -115,11 +127,21 @@ extension FP8GEMM {
         }
     }
 
+    /// Exact quantisation: the composed form ignores `delayed`.
+    public func fp8AttentionConcatLinearGeluTanhE4M3(attention qkv: Tensor, heads: Int, queryWeight: Tensor, keyWeight: Tensor,
+                                                     cos: Tensor, sin: Tensor, eps: Float, _ q: QuantizedActivation,
+                                                     codes: Tensor, scale: Tensor, bias: Tensor?,
+                                                     delayed: DelayedE4M3Scale?) -> QuantizedActivation {
+        composedFP8AttentionConcatLinearGeluTanhE4M3(attention: qkv, heads: heads, queryWeight: queryWeight, keyWeight: keyWeight,
+                                                     cos: cos, sin: sin, eps: eps, q, codes: codes, scale: scale, bias: bias)
+    }
+
+    /// `fp8AttentionConcatLinearGeluTanhE4M3` quantised exactly (no delayed scale).
     public func fp8AttentionConcatLinearGeluTanhE4M3(attention qkv: Tensor, heads: Int, queryWeight: Tensor, keyWeight: Tensor,
                                                      cos: Tensor, sin: Tensor, eps: Float, _ q: QuantizedActivation,
                                                      codes: Tensor, scale: Tensor, bias: Tensor?) -> QuantizedActivation {
-        composedFP8AttentionConcatLinearGeluTanhE4M3(attention: qkv, heads: heads, queryWeight: queryWeight, keyWeight: keyWeight,
-                                                     cos: cos, sin: sin, eps: eps, q, codes: codes, scale: scale, bias: bias)
+        fp8AttentionConcatLinearGeluTanhE4M3(attention: qkv, heads: heads, queryWeight: queryWeight, keyWeight: keyWeight, cos: cos,
+                                             sin: sin, eps: eps, q, codes: codes, scale: scale, bias: bias, delayed: nil)
     }
 
     /// The attention in the compute dtype, then `fp8ConcatLinearGeluTanhE4M3` with it as the prefix.

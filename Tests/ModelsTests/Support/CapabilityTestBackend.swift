@@ -188,7 +188,8 @@ extension CapabilityTestBackend: FP8GEMM {
 
     func fp8AttentionConcatLinearGeluTanhE4M3(attention qkv: Tensor, heads: Int, queryWeight: Tensor, keyWeight: Tensor,
                                               cos: Tensor, sin: Tensor, eps: Float, _ q: QuantizedActivation,
-                                              codes: Tensor, scale: Tensor, bias: Tensor?) -> QuantizedActivation {
+                                              codes: Tensor, scale: Tensor, bias: Tensor?,
+                                              delayed: DelayedE4M3Scale?) -> QuantizedActivation {
         locked { attentionE4M3Count += 1 }
         return composedFP8AttentionConcatLinearGeluTanhE4M3(attention: qkv, heads: heads, queryWeight: queryWeight, keyWeight: keyWeight,
                                                             cos: cos, sin: sin, eps: eps, q, codes: codes, scale: scale, bias: bias)
