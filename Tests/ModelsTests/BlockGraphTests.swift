@@ -1,5 +1,5 @@
 import XCTest
-import Models
+@testable import Models
 import Tensor
 
 /// The DiT's blocks captured once and replayed (`GraphCapturing`, FluxTransformer+Graphs.swift) on
@@ -40,6 +40,36 @@ final class BlockGraphTests: XCTestCase {
         XCTAssertEqual(graphed.blockGraphUse, BlockGraphUse(captures: 1, replays: 4, eager: 1, lastRefusal: ""))
         XCTAssertEqual(backend.replays, 4)
         XCTAssertEqual(cpu.blockGraphUse, BlockGraphUse(), "the CPU backend does not capture")
+    }
+
+    /// `restartDelayedScales` (each generation's start): where a backend keeps delayed GELU scales it
+    /// marks them for calibration and the next step runs eagerly (exact quantisation, calibrating
+    /// them), the steps after it replaying the graph again; where none is in use it changes nothing.
+    func testRestartingDelayedScalesRunsOneStepEagerly() throws {
+        let source = try weights()
+        let config = try FluxConfig.infer(shape: source.shape(of:), names: source.names)
+        let fp8 = try FluxTransformer(config: config, weights: source, quantization: .fluxFP8, backend: GraphTestBackend())
+        XCTAssertFalse(fp8.fp8GeluScales.isEmpty)
+        fp8.restartDelayedScales()  // this backend quantises exactly: no scale in use
+        XCTAssertFalse(fp8.calibrationPending.withLock { $0 })
+        // A scale the backend has calibrated, as CUDA's are.
+        let scale = fp8.fp8GeluScales[0]
+        scale.withState { $0.device = Tensor([Float](repeating: 0, count: 3), shape: [3]); $0.calibrated = true }
+        fp8.restartDelayedScales()
+        XCTAssertFalse(scale.withState { $0.calibrated })
+        XCTAssertTrue(fp8.calibrationPending.withLock { $0 })
+        _ = step(fp8, seed: 1)
+        XCTAssertFalse(fp8.calibrationPending.withLock { $0 }, "the step took the pending calibration")
+
+        // What a pending calibration does to the graph cache (a dense DiT, whose steps capture here).
+        let cpu = try dit(), graphed = try dit(on: GraphTestBackend())
+        _ = step(graphed, seed: 1)
+        _ = step(graphed, seed: 2)
+        graphed.calibrationPending.withLock { $0 = true }
+        XCTAssertEqual(step(graphed, seed: 3), step(cpu, seed: 3))
+        XCTAssertEqual(graphed.blockGraphUse, BlockGraphUse(captures: 1, replays: 1, eager: 2, lastRefusal: ""), "eager after the restart")
+        XCTAssertEqual(step(graphed, seed: 4), step(cpu, seed: 4))
+        XCTAssertEqual(graphed.blockGraphUse, BlockGraphUse(captures: 1, replays: 2, eager: 2, lastRefusal: ""), "then replayed again")
     }
 
     func testANewShapeCapturesAgainAndStaysRight() throws {

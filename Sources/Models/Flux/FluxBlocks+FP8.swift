@@ -73,6 +73,20 @@ extension FluxTransformer {
 }
 
 extension FluxTransformer {
+    /// Starts a generation's delayed GELU scales afresh (`DelayedE4M3Scale`): the next call runs the
+    /// blocks op by op with exact quantisation, which calibrates every scale; the calls after it (a
+    /// replayed graph) scale by this generation's own amaxes. So a picture depends on its request
+    /// alone, not on what the model made before it. A no-op where no scale is in use.
+    public func restartDelayedScales() {
+        var used = false
+        for scale in fp8GeluScales {
+            scale.withState { s in
+                if s.device != nil { s.calibrated = false; used = true }
+            }
+        }
+        if used { calibrationPending.withLock { $0 = true } }
+    }
+
     /// The delayed scales of the blocks' GELU outputs (double blocks' MLP fc1, single blocks' linear1)
     /// where those are fp8 Linears, for diagnostics (`CUDABackend.delayedScaleClips`).
     public var fp8GeluScales: [DelayedE4M3Scale] {

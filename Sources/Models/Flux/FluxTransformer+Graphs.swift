@@ -38,6 +38,9 @@ final class FluxBlockGraphs: Sendable {
 
     var counts: BlockGraphUse { state.withLock { $0.counts } }
 
+    /// Counts a call run eagerly outside the cache (a generation's calibrating first step).
+    func noteEagerRun() { state.withLock { $0.counts.eager += 1 } }
+
     /// `body(inputs)`: eagerly, or captured and replayed (see the type's notes). The returned
     /// tensors of a replay are the graph's own and are rewritten by its next replay: the caller
     /// queues what reads them before calling again.
@@ -135,7 +138,14 @@ extension FluxTransformer {
         let eager = { (inputs: [Tensor]) -> [Tensor] in
             [self.blocksEagerly(from: first, x: inputs[0], t: inputs[1], vec: inputs[2], rope: rope, mods: mods)]
         }
+        // A generation's first call after `restartDelayedScales` runs eagerly: it calibrates the scales
+        // the graph's calls then use.
+        let calibrating = calibrationPending.withLock { p in defer { p = false }; return p }
         guard streamer == nil, mods == nil, let g = backend as? any GraphCapturing, g.graphsEnabled else {
+            return eager([x, t, vec])[0]
+        }
+        if calibrating {
+            blockGraphs.noteEagerRun()
             return eager([x, t, vec])[0]
         }
         let inputs = [x, t, vec]

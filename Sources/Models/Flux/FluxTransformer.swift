@@ -25,6 +25,8 @@ public final class FluxTransformer: Module {
     let ropeTables = FluxRoPECache()
     /// The blocks captured as a graph on backends that can (FluxTransformer+Graphs.swift).
     let blockGraphs = FluxBlockGraphs()
+    /// Set by `restartDelayedScales`: the next blocks run eagerly (exact quantisation, calibrating).
+    let calibrationPending = Locked(false)
     /// Where the weights live and the forward pass runs (inputs are moved here).
     public let backend: any Backend
     /// Set when the blocks stream (`streaming` given at load).
