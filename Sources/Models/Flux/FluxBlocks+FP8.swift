@@ -88,9 +88,10 @@ extension FluxTransformer {
     }
 
     /// The delayed scales of the blocks' GELU outputs (double blocks' MLP fc1, single blocks' linear1)
-    /// where those are fp8 Linears, for diagnostics (`CUDABackend.delayedScaleClips`).
+    /// where those are fp8 or GGUF Linears (`restartDelayedScales`; diagnostics:
+    /// `CUDABackend.delayedScaleClips`).
     public var fp8GeluScales: [DelayedE4M3Scale] {
         let layers = doubleBlocks.flatMap { [$0.imgMLP0, $0.txtMLP0] } + singleBlocks.map(\.linear1)
-        return layers.compactMap { ($0 as? FP8Linear)?.geluScale }
+        return layers.compactMap { ($0 as? FP8Linear)?.geluScale ?? ($0 as? GGUFLinear)?.geluScale }
     }
 }
