@@ -9,6 +9,7 @@ import Tensor
 /// error against the bf16 output beside the exact codes' error. (b) Saturation: a state whose amax is
 /// 1/100 of the real one gives codes at +-448 (not NaN) and one clip counted by the next call.
 /// (c) The single block's [attention | GELU] form against the bf16 attention and GELU output.
+/// (f) The modulated LayerNorm's e4m3 form: its recorded max |y|, scale, error and time.
 /// (d) Times of the exact and delayed forms. (e) A full-size fp8 DiT step with delayed scales off and
 /// on (alternating): times, the outputs' difference, and clips counted over the steps.
 enum DelayedScaleCheck {
@@ -69,6 +70,35 @@ enum DelayedScaleCheck {
                 print("(b) saturation (scale 100x too small): \(sat ? "ok  " : "FAIL") largest code \(top), NaN codes: \(nanCodes), "
                       + "clips counted \(clips) (want 1); the call after it: error \(fmt(recovered, 4))")
             }
+        }
+
+        // (f) The modulated LayerNorm written as e4m3 by its kernel (`mod_layernorm_bf16_e4m3`).
+        for (b, l) in [(1, 4608), (1, 512), (2, 333)] {
+            var r = HostRandom(seed: UInt64(l) + 9)
+            let x = Tensor(r.normals(b * l * k, scale: 2), shape: [b, l, k], backend: gpu).to(.bf16)
+            let shift = Tensor(r.normals(b * k, scale: 0.5), shape: [b, k], backend: gpu).to(.bf16)
+            let sc = Tensor(r.normals(b * k, scale: 0.5), shape: [b, k], backend: gpu).to(.bf16)
+            let y = modulatedLayerNorm(x, shift: shift, scale: sc, eps: 1e-6).floats()
+            let amax = y.reduce(Float(0)) { Swift.max($0, abs($1)) }
+            let d = DelayedE4M3Scale()
+            let exact = gpu.modulatedLayerNormE4M3(x, shift: shift, scale: sc, eps: 1e-6, delayed: d)
+            let delayed = gpu.modulatedLayerNormE4M3(x, shift: shift, scale: sc, eps: 1e-6, delayed: d)
+            let path = gpu.lastFP8Path
+            let recorded = d.withState { $0.device }?.floats().first ?? -1
+            let dv = decoded(delayed), sd = delayed.scale.floats()[0]
+            let nan = dv.contains { !$0.isFinite }
+            let dErr = AttentionFP8Check.rms(dv, y), eErr = AttentionFP8Check.rms(decoded(exact), y)
+            let pass = recorded == amax && abs(sd - margin * amax / 448) <= sd * 1e-5 && !nan && dErr < eErr + 0.01
+                && delayed.shape == [b, l, k] && path.contains("delayed")
+            ok = ok && pass
+            var timing = ""
+            if l == 4608 {
+                let exactTime = best { _ = gpu.modulatedLayerNormE4M3(x, shift: shift, scale: sc, eps: 1e-6, delayed: nil) }
+                let delayedTime = best { _ = gpu.modulatedLayerNormE4M3(x, shift: shift, scale: sc, eps: 1e-6, delayed: d) }
+                timing = "; exact \(fmt(exactTime * 1000, 1)) us, delayed \(fmt(delayedTime * 1000, 1)) us"
+            }
+            print("(f) modulated LayerNorm (\(b), \(l), \(k)) as e4m3: \(pass ? "ok  " : "FAIL") max |y| recorded \(recorded) (amax \(amax)); "
+                  + "scale \(sd); NaN codes: \(nan); error vs bf16: delayed \(fmt(dErr, 4)), exact \(fmt(eErr, 4))\(timing)")
         }
 
         // (c) The single block's [attention | GELU] matrix.
@@ -143,12 +173,12 @@ enum DelayedScaleCheck {
             }
             let off = times[false]!.sorted(), on = times[true]!.sorted()
             let diff = AttentionFP8Check.rms(outs[true]!, outs[false]!)
-            let clips = model.fp8GeluScales.compactMap { gpu.delayedScaleClips($0) }
+            let clips = model.fp8DelayedScales.compactMap { gpu.delayedScaleClips($0) }
             let finite = outs[true]!.allSatisfy(\.isFinite)
             ok = ok && finite && diff < 0.05
             print("(e) fp8 DiT \(size)x\(size): delayed off best \(fmt(off[0])) ms median \(fmt(off[off.count / 2])) ms; "
                   + "on best \(fmt(on[0])) ms median \(fmt(on[on.count / 2])) ms (\(fmt(on[0] / off[0], 3))x); "
-                  + "outputs differ by \(fmt(diff, 4)) relative RMS; finite \(finite); \(model.fp8GeluScales.count) delayed scales, "
+                  + "outputs differ by \(fmt(diff, 4)) relative RMS; finite \(finite); \(model.fp8DelayedScales.count) delayed scales, "
                   + "\(clips.filter { $0 > 0 }.count) clipped (\(clips.reduce(0, +)) clips); graphs: \(model.blockGraphUse)")
         }
         delayed(true)

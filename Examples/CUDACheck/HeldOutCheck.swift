@@ -39,13 +39,13 @@ enum HeldOutCheck {
                     r.maxSequenceLength = pipeline.preferredSequenceLength
                     let image = try pipeline.generate(r)
                     if fp8Attention { differ += image.rgb == bf16Pictures[i] ? 0 : 1 } else { bf16Pictures.append(image.rgb) }
-                    if i == 0 { clipsBefore = pipeline.fp8GeluScales.map { gpu.delayedScaleClips($0) ?? 0 }.reduce(0, +) }
+                    if i == 0 { clipsBefore = pipeline.fp8DelayedScales.map { gpu.delayedScaleClips($0) ?? 0 }.reduce(0, +) }
                     try PNGImage(width: 128, height: 128, channels: 3, pixels: image.rgb).write(to: dir + String(format: "/%02d.png", i))
                 }
                 print("heldout \(precision.rawValue) weights, \(fp8Attention ? "fp8" : "bf16") attention: \(eval.held_out_float32.rows.count) pictures in \(fmt(now() - t0, 1)) s -> \(dir)"
                       + (fp8Attention ? "; \(differ) differ from the bf16-attention pictures" : "")
-                      + (precision == .fp8 ? "; delayed scales \(delayed ? "on" : "off"): \(pipeline.fp8GeluScales.count) layers, "
-                         + "\(pipeline.fp8GeluScales.map { gpu.delayedScaleClips($0) ?? 0 }.reduce(0, +) - clipsBefore) clips after the first picture" : ""))
+                      + (precision == .fp8 ? "; delayed scales \(delayed ? "on" : "off"): \(pipeline.fp8DelayedScales.count) scales, "
+                         + "\(pipeline.fp8DelayedScales.map { gpu.delayedScaleClips($0) ?? 0 }.reduce(0, +) - clipsBefore) clips after the first picture" : ""))
                 if fp8Attention && differ == 0 { ran = false }
             }
             gpu.fp8Attention = false

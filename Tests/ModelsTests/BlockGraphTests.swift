@@ -49,11 +49,11 @@ final class BlockGraphTests: XCTestCase {
         let source = try weights()
         let config = try FluxConfig.infer(shape: source.shape(of:), names: source.names)
         let fp8 = try FluxTransformer(config: config, weights: source, quantization: .fluxFP8, backend: GraphTestBackend())
-        XCTAssertFalse(fp8.fp8GeluScales.isEmpty)
+        XCTAssertFalse(fp8.fp8DelayedScales.isEmpty)
         fp8.restartDelayedScales()  // this backend quantises exactly: no scale in use
         XCTAssertFalse(fp8.calibrationPending.withLock { $0 })
         // A scale the backend has calibrated, as CUDA's are.
-        let scale = fp8.fp8GeluScales[0]
+        let scale = fp8.fp8DelayedScales[0]
         scale.withState { $0.device = Tensor([Float](repeating: 0, count: 3), shape: [3]); $0.calibrated = true }
         fp8.restartDelayedScales()
         XCTAssertFalse(scale.withState { $0.calibrated })

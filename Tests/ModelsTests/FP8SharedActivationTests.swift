@@ -95,7 +95,9 @@ final class FP8SharedActivationTests: XCTestCase {
         let copy = layer
         XCTAssertTrue(copy.geluScale === layer.geluScale)
         let part = try XCTUnwrap(layer.rows(24, n) as? FP8Linear)
-        XCTAssertTrue(part.geluScale === layer.geluScale, "a row slice keeps the layer's scale")
+        XCTAssertTrue(part.geluScale === layer.geluScale, "a row slice keeps the layer's scales")
+        XCTAssertTrue(part.inputScale === layer.inputScale)
+        XCTAssertFalse(layer.inputScale === layer.geluScale)
         XCTAssertFalse(FP8Linear(codes: codes, scale: scale, bias: nil).geluScale === layer.geluScale, "another layer has its own")
         let x = Tensor(Self.values(3 * k, seed: 12, scale: 2), shape: [1, 3, k]).moved(to: backend)
         let shared = try XCTUnwrap(FP8Linear.sharedQuantization(x, [part]))
@@ -128,9 +130,10 @@ final class FP8SharedActivationTests: XCTestCase {
         XCTAssertGreaterThan(config.numLayers, 0)
         let backend = FusedCapabilityTestBackend()
         let dit = try FluxTransformer(config: config, weights: source, quantization: .fluxFP8, backend: backend)
-        // One delayed GELU scale per MLP fc1 (two a double block) and per single block's linear1.
-        XCTAssertEqual(dit.fp8GeluScales.count, 2 * config.numLayers + config.numSingleLayers)
-        XCTAssertEqual(Set(dit.fp8GeluScales.map(ObjectIdentifier.init)).count, dit.fp8GeluScales.count)
+        // Delayed scales: a double block's four LayerNorm outputs and two GELU outputs, a single
+        // block's one of each, all distinct.
+        XCTAssertEqual(dit.fp8DelayedScales.count, 6 * config.numLayers + 2 * config.numSingleLayers)
+        XCTAssertEqual(Set(dit.fp8DelayedScales.map(ObjectIdentifier.init)).count, dit.fp8DelayedScales.count)
         let img = TorchGenerator(seed: 1).randn([1, 12, config.inChannels]).moved(to: backend)
         let txt = TorchGenerator(seed: 2).randn([1, 8, config.jointAttentionDim]).moved(to: backend)
         let pooled = TorchGenerator(seed: 3).randn([1, config.pooledProjectionDim]).moved(to: backend)

@@ -98,8 +98,9 @@ final class GGUFLinearTests: XCTestCase {
         let kept = try FluxTransformer(config: config, weights: source, quantization: .ggufBlocks)
         let keptLinears = try Self.ggufLinears(kept)
         XCTAssertEqual(keptLinears.count, 16, "the Q8_0 block Linears (embedders and final layer are F32 in the file)")
-        // Their GELU layers' delayed scales, restarted with each generation (`restartDelayedScales`).
-        XCTAssertEqual(kept.fp8GeluScales.count, 2 * config.numLayers + config.numSingleLayers)
+        // Their delayed scales (four LayerNorm outputs and two GELU outputs a double block, one each a
+        // single block), restarted with each generation (`restartDelayedScales`).
+        XCTAssertEqual(kept.fp8DelayedScales.count, 6 * config.numLayers + 2 * config.numSingleLayers)
         let dense = try FluxTransformer(config: config, weights: source, computeDType: .f32)
         let denseLinears = try Self.ggufLinears(dense)
         XCTAssertEqual(denseLinears.count, 0)

@@ -8,7 +8,8 @@ extension ModulationParams {
     /// layer(modulate(x)).
     func modulatedLinear(_ layer: any LinearLayer, _ x: Tensor, eps: Float) -> Tensor {
         if let s = FP8Linear.sharedQuantization(x, [layer]) {
-            return s.layers[0](s.backend.modulatedLayerNormE4M3(x, shift: shift, scale: scale, eps: eps), on: s.backend)
+            let q = s.backend.modulatedLayerNormE4M3(x, shift: shift, scale: scale, eps: eps, delayed: s.layers[0].inputScale)
+            return s.layers[0](q, on: s.backend)
         }
         return layer(modulate(x, eps: eps))
     }
@@ -16,7 +17,7 @@ extension ModulationParams {
     /// fc2(gelu_tanh(fc1(modulate(x)))).
     func modulatedMLP(_ fc1: any LinearLayer, _ fc2: any LinearLayer, _ x: Tensor, eps: Float) -> Tensor {
         if let s = FP8Linear.sharedQuantization(x, [fc1, fc2]) {
-            let q = s.backend.modulatedLayerNormE4M3(x, shift: shift, scale: scale, eps: eps)
+            let q = s.backend.modulatedLayerNormE4M3(x, shift: shift, scale: scale, eps: eps, delayed: s.layers[0].inputScale)
             return s.layers[1](s.layers[0].geluTanhE4M3(q, on: s.backend), on: s.backend)
         }
         return fc2(fc1.geluTanh(modulate(x, eps: eps)))
@@ -31,7 +32,7 @@ extension FluxSingleBlock {
         guard x.backend is any FusedGEMMEpilogue, let qkvPart = linear1.rows(0, 3 * hidden),
               let mlpPart = linear1.rows(3 * hidden, 3 * hidden + mlp),
               let s = FP8Linear.sharedQuantization(x, [qkvPart, mlpPart, linear2]) else { return nil }
-        let q = s.backend.modulatedLayerNormE4M3(x, shift: mod.shift, scale: mod.scale, eps: norm.eps)
+        let q = s.backend.modulatedLayerNormE4M3(x, shift: mod.shift, scale: mod.scale, eps: norm.eps, delayed: s.layers[0].inputScale)
         let joint = s.layers[1].attentionConcatGeluTanhE4M3(s.layers[0](q, on: s.backend), heads: norms.heads,
                                                             queryWeight: norms.queryNorm.weight, keyWeight: norms.keyNorm.weight,
                                                             cos: rope.cosines, sin: rope.sines, eps: norms.queryNorm.eps, q, on: s.backend)
@@ -79,7 +80,7 @@ extension FluxTransformer {
     /// alone, not on what the model made before it. A no-op where no scale is in use.
     public func restartDelayedScales() {
         var used = false
-        for scale in fp8GeluScales {
+        for scale in fp8DelayedScales {
             scale.withState { s in
                 if s.device != nil { s.calibrated = false; used = true }
             }
@@ -87,11 +88,18 @@ extension FluxTransformer {
         if used { calibrationPending.withLock { $0 = true } }
     }
 
-    /// The delayed scales of the blocks' GELU outputs (double blocks' MLP fc1, single blocks' linear1)
-    /// where those are fp8 or GGUF Linears (`restartDelayedScales`; diagnostics:
-    /// `CUDABackend.delayedScaleClips`).
-    public var fp8GeluScales: [DelayedE4M3Scale] {
-        let layers = doubleBlocks.flatMap { [$0.imgMLP0, $0.txtMLP0] } + singleBlocks.map(\.linear1)
-        return layers.compactMap { ($0 as? FP8Linear)?.geluScale ?? ($0 as? GGUFLinear)?.geluScale }
+    /// The blocks' delayed scales where their Linears are fp8 or GGUF ones (`restartDelayedScales`;
+    /// diagnostics: `CUDABackend.delayedScaleClips`): the modulated LayerNorms' outputs (the first
+    /// Linear each feeds: double blocks' QKV and MLP fc1, single blocks' linear1), then the GELU
+    /// outputs (MLP fc1, linear1).
+    public var fp8DelayedScales: [DelayedE4M3Scale] {
+        let mlp = doubleBlocks.flatMap { [$0.imgMLP0, $0.txtMLP0] } + singleBlocks.map(\.linear1)
+        let inputs = doubleBlocks.flatMap { [$0.imgQKV, $0.txtQKV] } + mlp
+        func scales(_ layer: any LinearLayer) -> (input: DelayedE4M3Scale, gelu: DelayedE4M3Scale)? {
+            if let f = layer as? FP8Linear { return (f.inputScale, f.geluScale) }
+            if let g = layer as? GGUFLinear { return (g.inputScale, g.geluScale) }
+            return nil
+        }
+        return inputs.compactMap { scales($0)?.input } + mlp.compactMap { scales($0)?.gelu }
     }
 }

@@ -9,13 +9,20 @@ public struct FP8Linear: LinearLayer {
     /// The delayed scale of this layer's GELU output where a backend quantises it in the GEMM
     /// (`geluTanhE4M3`, `attentionConcatGeluTanhE4M3`): one per layer, shared by copies of it.
     public let geluScale: DelayedE4M3Scale
+    /// The delayed scale of the modulated LayerNorm output this layer takes first (Flux blocks'
+    /// `modulatedLinear` / `modulatedMLP`, single blocks' linear1), where a backend quantises it in the
+    /// LayerNorm kernel.
+    public let inputScale: DelayedE4M3Scale
 
-    /// `geluScale`: a layer made again for each call (a GGUF layer's e4m3 form) passes the one it keeps.
-    public init(codes: Tensor, scale: Tensor, bias: Tensor?, geluScale: DelayedE4M3Scale = DelayedE4M3Scale()) {
+    /// `geluScale`, `inputScale`: a layer made again for each call (a GGUF layer's e4m3 form, a row
+    /// slice) passes the ones it keeps.
+    public init(codes: Tensor, scale: Tensor, bias: Tensor?, geluScale: DelayedE4M3Scale = DelayedE4M3Scale(),
+                inputScale: DelayedE4M3Scale = DelayedE4M3Scale()) {
         self.codes = codes
         self.scale = scale
         self.bias = bias
         self.geluScale = geluScale
+        self.inputScale = inputScale
     }
 
     public mutating func visit<V: ModuleVisitor>(_ v: inout V) throws {
@@ -45,12 +52,12 @@ public struct FP8Linear: LinearLayer {
     }
 
     /// Row slices need one scale for the whole tensor (a per-channel scale would need slicing too).
-    /// They keep this layer's `geluScale`: a slice is made again at each call (Flux single blocks'
-    /// linear1), and only one slice of a layer runs GELU.
+    /// They keep this layer's delayed scales: a slice is made again at each call (Flux single blocks'
+    /// linear1), all slices take the same input, and only one of them runs GELU.
     public func rows(_ start: Int, _ end: Int) -> (any LinearLayer)? {
         guard scale.count == 1 else { return nil }
         return FP8Linear(codes: codes.slice(dim: 0, start: start, end: end), scale: scale,
-                         bias: bias?.slice(dim: 0, start: start, end: end), geluScale: geluScale)
+                         bias: bias?.slice(dim: 0, start: start, end: end), geluScale: geluScale, inputScale: inputScale)
     }
 
     public func concatGeluTanh(_ prefix: Tensor, _ x: Tensor) -> Tensor {

@@ -37,7 +37,7 @@ extension GGUFLinear {
     func fp8Layer(for x: Tensor) -> FP8Linear? {
         guard runsFP8PerTensor(x), let b = fp8Backend(x) else { return nil }
         let (codes, scale) = e4m3(b)
-        return FP8Linear(codes: codes, scale: scale, bias: bias, geluScale: geluScale)
+        return FP8Linear(codes: codes, scale: scale, bias: bias, geluScale: geluScale, inputScale: inputScale)
     }
 
     /// [prefix | gelu_tanh(x Wᵀ + b)] on fp8 tensor cores; nil when this layer does not run in fp8.

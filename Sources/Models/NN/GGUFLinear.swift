@@ -30,9 +30,9 @@ public struct GGUFLinear: LinearLayer {
     public var fp8RowScales = false
     /// The kept e4m3 scale(s) of the fp8 path (shared by copies of this layer: same blocks, same scale).
     let fp8Scale = Locked<(perRow: Bool, scale: Tensor)?>(nil)
-    /// The delayed scale of the fp8 path's GELU output (`FP8Linear.geluScale`), kept across calls and
-    /// by row slices (`rows`).
-    var geluScale = DelayedE4M3Scale()
+    /// The delayed scales of the fp8 path's GELU output and LayerNorm input (`FP8Linear.geluScale`,
+    /// `inputScale`), kept across calls and by row slices (`rows`).
+    var geluScale = DelayedE4M3Scale(), inputScale = DelayedE4M3Scale()
 
     /// Makes the layer; throws when `blocks` or `bias` do not fit (out, in) in `format`.
     public init(blocks: Tensor, format: BlockQuantFormat, inFeatures: Int, outFeatures: Int, bias: Tensor?) throws {
@@ -128,6 +128,7 @@ public struct GGUFLinear: LinearLayer {
         part.computesInFP8 = computesInFP8
         part.fp8RowScales = fp8RowScales
         part.geluScale = geluScale
+        part.inputScale = inputScale
         return part
     }
 

@@ -144,9 +144,9 @@ public final class FluxPipeline {
     /// How the loaded DiT's blocks ran so far on a backend that captures graphs (CUDA graphs:
     /// captured once per shape, then replayed); nil when no DiT is loaded.
     public var blockGraphUse: BlockGraphUse? { stages.ditModel?.blockGraphUse }
-    /// The loaded DiT's delayed scales of its GELU outputs (`FluxTransformer.fp8GeluScales`; empty
-    /// when no DiT is loaded or its blocks are not fp8), for diagnostics.
-    public var fp8GeluScales: [DelayedE4M3Scale] { stages.ditModel?.fp8GeluScales ?? [] }
+    /// The loaded DiT's delayed e4m3 scales (`FluxTransformer.fp8DelayedScales`; empty when no DiT is
+    /// loaded or its blocks are not fp8), for diagnostics.
+    public var fp8DelayedScales: [DelayedE4M3Scale] { stages.ditModel?.fp8DelayedScales ?? [] }
     /// How many pictures the last generation made in one pass (1 for `generate(_:)`; the batch size
     /// for `generate(batch:)`, or 1 when it fell back to one at a time: FluxPipeline+Batch.swift).
     public internal(set) var lastBatchRows = 0

@@ -27,14 +27,23 @@ extension CUDABackend {
         return (codes, scale)
     }
 
-    public func modulatedLayerNormE4M3(_ x: Tensor, shift: Tensor, scale: Tensor, eps: Float) -> QuantizedActivation {
+    /// By `delayed`'s scale where it applies (CUDABackend+FP8Delayed.swift); else exactly, calibrating it.
+    public func modulatedLayerNormE4M3(_ x: Tensor, shift: Tensor, scale: Tensor, eps: Float,
+                                       delayed: DelayedE4M3Scale?) -> QuantizedActivation {
         precondition(x.rank == 3 && shift.shape == [x.shape[0], x.shape[2]] && scale.shape == shift.shape,
                      "modulatedLayerNorm: x \(x.shape), shift \(shift.shape), scale \(scale.shape)")
+        if let fast = delayedModulatedLayerNormE4M3(x, shift: shift, scale: scale, eps: eps, delayed: delayed) { return fast }
         let (y, parts) = modulatedLayerNorm(x, shift: shift, scale: scale, eps: eps, partialMaxima: configuration.fp8FusedAmax)
-        guard let parts else { return quantizeActivation(y) }
-        let d = x.shape[2]
-        let (codes, s) = quantizeTensorE4M3(y.reshaped([y.count / Swift.max(d, 1), d]), partialMaxima: parts)
-        return QuantizedActivation(codes: codes, scale: s, shape: y.shape)
+        let q: QuantizedActivation
+        if let parts {
+            let d = x.shape[2]
+            let (codes, s) = quantizeTensorE4M3(y.reshaped([y.count / Swift.max(d, 1), d]), partialMaxima: parts)
+            q = QuantizedActivation(codes: codes, scale: s, shape: y.shape)
+        } else {
+            q = quantizeActivation(y)
+        }
+        calibrateDelayed(delayed, exactScale: q.scale)
+        return q
     }
 
     /// y = (q W^T) [+ bias] [-> tanh-GELU] in bf16 (`FP8GEMM`), W with one scale for the tensor.

@@ -1,7 +1,8 @@
 /// Delayed e4m3 scales (`DelayedE4M3Scale`, `Configuration.fp8DelayedScales`): a GELU GEMM writes its
 /// output as e4m3 codes itself (cuBLASLt's D scale), scaled by the max |y| the layer wrote at its
 /// previous call times a margin, and records this call's max |y| (cuBLASLt's amax of D) for the next.
-/// That replaces the bf16 write, the amax pass and the quantise pass of the exact path. A layer's
+/// That replaces the bf16 write, the amax pass and the quantise pass of the exact path. The modulated
+/// LayerNorms feeding fp8 GEMMs do the same in their own kernel (`mod_layernorm_bf16_e4m3`). A layer's
 /// first call (eager, before any graph is captured) runs the exact path and calibrates the state.
 ///
 /// The state is three device f32s (see `e4m3_delayed_scale` in CUDAKernels+FP8.swift): the last max
@@ -89,6 +90,21 @@ extension CUDABackend {
         let out = empty([q.rows, n], .f8e4m3fn)
         guard fp8GeluGemmE4M3(q, codes: codes, scale: scale, bias: bias, into: out, ldc: n, inverse: inv, state: st) else { return nil }
         return QuantizedActivation(codes: out, scale: s, shape: Array(q.shape.dropLast()) + [n])
+    }
+
+    /// `modulatedLayerNormE4M3` by the delayed scale: the LayerNorm kernel writes e4m3 codes and folds
+    /// max |y| into the state. nil where it does not apply.
+    func delayedModulatedLayerNormE4M3(_ x: Tensor, shift: Tensor, scale: Tensor, eps: Float,
+                                       delayed: DelayedE4M3Scale?) -> QuantizedActivation? {
+        guard let st = delayedState(delayed) else { return nil }
+        var s: Tensor?
+        guard let codes = modulatedLayerNormE4M3Codes(x, shift: shift, scale: scale, eps: eps, state: st, inverse: {
+            let (scale, inv) = self.delayedScales(st, bound: nil)
+            s = scale
+            return inv
+        }), let s else { return nil }
+        lastFP8Path = "fp8 tensor cores (cuBLASLt, per-tensor scales, e4m3 output by a delayed scale)"
+        return QuantizedActivation(codes: codes, scale: s, shape: x.shape)
     }
 
     /// `fp8AttentionConcatLinearGeluTanhE4M3` by the delayed scale: the attention kernel writes its

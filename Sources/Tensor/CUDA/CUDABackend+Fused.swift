@@ -47,6 +47,26 @@ extension CUDABackend {
         return (out, nil)
     }
 
+    /// The modulated LayerNorm written as e4m3 codes of y * `inverse()[0]` with max |y| folded into
+    /// `state[0]` (`mod_layernorm_bf16_e4m3`, a delayed scale: CUDABackend+FP8Delayed.swift). nil (nothing
+    /// queued, `inverse` not called) where the bf16 vector kernel does not apply.
+    func modulatedLayerNormE4M3Codes(_ x: Tensor, shift: Tensor, scale: Tensor, eps: Float, state: Tensor,
+                                     inverse: () -> Tensor) -> Tensor? {
+        let (b, l, d) = (x.shape[0], x.shape[1], x.shape[2])
+        let (sh, st) = paramRows(shift), (sc, sct) = paramRows(scale)
+        guard x.count > 0, x.dtype == .bf16, st == sct, sh.dtype == .bf16, sc.dtype == .bf16, d % 8 == 0, d / 8 <= 1024, st % 8 == 0,
+              hasFunction("mod_layernorm_bf16_e4m3") else { return nil }
+        let xc = x.contiguous()
+        guard address(xc) % 16 == 0, address(sh) % 16 == 0, address(sc) % 16 == 0 else { return nil }
+        let codes = empty([b * l, d], .f8e4m3fn)
+        let rows = b * l, perBlock = (rows + Self.maxAmaxParts - 1) / Self.maxAmaxParts
+        var a = KernelArgs()
+        a.ptr(xc); a.ptr(sh); a.ptr(sc); a.i64(st); a.ptr(codes); a.i32(d / 8); a.i64(l); a.f32(eps)
+        a.i64(rows); a.i32(perBlock); a.ptr(inverse()); a.ptr(state)
+        launch("mod_layernorm_bf16_e4m3", grid: ((rows + perBlock - 1) / perBlock, 1, 1), block: (d / 8 + 31) / 32 * 32, a)
+        return codes
+    }
+
     /// The most partial maxima a producer writes for the per-tensor quantise pass.
     static var maxAmaxParts: Int { 2048 }
 

@@ -110,6 +110,21 @@ extern "C" __global__ void mod_layernorm_bf16_amax(const uint4* x, const u16* sh
   m = block_max(m, sh);
   if (threadIdx.x == 0) part[blockIdx.x] = m;
 }
+// The same LayerNorm written as e4m3 codes of y * inv[0] (a delayed scale, DelayedE4M3Scale), max |y|
+// (of the bf16 values) folded into st[0] by atomicMax on its bits (|y| >= 0): no bf16 y, no pass over it.
+extern "C" __global__ void mod_layernorm_bf16_e4m3(const uint4* x, const u16* shift, const u16* scale, i64 sstride,
+    uint2* q, int cols8, i64 tokens, float eps, i64 rows, int rowsPerBlock, const float* inv, float* st) {
+  __shared__ float sh[33];
+  float m = 0.0f, iv = inv[0];
+  i64 r0 = (i64)blockIdx.x * rowsPerBlock;
+  for (i64 r = r0; r < r0 + rowsPerBlock && r < rows; ++r) {
+    uint4 o = mod_ln_row_bf16(x, shift, scale, sstride, nullptr, cols8, r, tokens, eps, sh);
+    m = fmaxf(m, absmax_bf16x8(o));
+    if (threadIdx.x < cols8) q[r * cols8 + threadIdx.x] = e4m3x8(o, iv);
+  }
+  m = block_max(m, sh);
+  if (threadIdx.x == 0) atomicMax((int*)st, __float_as_int(m));
+}
 // Per-row quantisation, vectorised (K a multiple of 8, 16-byte aligned rows): one block per row reads
 // it twice (amax, then codes), 8 values per load; scale[r] = amax / 448 (1 for a zero row).
 extern "C" __global__ void quant_rows_bf16x8_e4m3(const uint4* __restrict__ x, uint2* q, float* scale, int k8) {

@@ -74,7 +74,7 @@ __device__ __forceinline__ uint4 pack8(const float* v) {
 }
 // bf16 fast path of mod_layernorm, one row r: one 16-byte vector per thread, the row read once. Every
 // thread of the block takes part in the row's sums (so a block may run several rows in turn); thread c
-// writes and returns its 8 outputs as stored (zeros past the row).
+// writes (unless y is null) and returns its 8 outputs as stored (zeros past the row).
 __device__ __forceinline__ uint4 mod_ln_row_bf16(const uint4* x, const u16* shift, const u16* scale, i64 sstride,
                                                  uint4* y, int cols8, i64 r, i64 tokens, float eps, float* sh) {
   i64 b = r / tokens; int c = threadIdx.x;
@@ -100,7 +100,7 @@ __device__ __forceinline__ uint4 mod_ln_row_bf16(const uint4* x, const u16* shif
   #pragma unroll
   for (int k = 0; k < 8; ++k) v[k] = (v[k] - mean) * rstd * (1.0f + sc[k]) + sf[k];
   uint4 o = pack8(v);
-  y[r * cols8 + c] = o;
+  if (y) y[r * cols8 + c] = o;
   return o;
 }
 // One block per row.

@@ -32,8 +32,9 @@ public protocol FP8GEMM: Backend {
     /// activations per row: they take `fp8Linear(_ x:...)`).
     func fp8Linear(_ q: QuantizedActivation, codes: Tensor, scale: Tensor, bias: Tensor?, gelu: Bool) -> Tensor
     /// `modulatedLayerNorm(x, shift:, scale:, eps:)` quantised for an fp8 GEMM (the amax can come from
-    /// the normalisation kernel itself).
-    func modulatedLayerNormE4M3(_ x: Tensor, shift: Tensor, scale: Tensor, eps: Float) -> QuantizedActivation
+    /// the normalisation kernel itself; with `delayed`, the backend may scale by the previous call's).
+    func modulatedLayerNormE4M3(_ x: Tensor, shift: Tensor, scale: Tensor, eps: Float,
+                                delayed: DelayedE4M3Scale?) -> QuantizedActivation
     /// gelu_tanh(q W^T + b) quantised for the next fp8 GEMM (an MLP's fc1 feeding fc2). With
     /// `delayed`, the backend may scale it by the amax of the layer's previous call (see
     /// `DelayedE4M3Scale`) and let the GEMM write e4m3 itself.
@@ -89,8 +90,15 @@ extension FP8GEMM {
         return QuantizedActivation(codes: codes, scale: scale, shape: x.shape)
     }
 
-    public func modulatedLayerNormE4M3(_ x: Tensor, shift: Tensor, scale: Tensor, eps: Float) -> QuantizedActivation {
+    /// Exact quantisation: the composed form ignores `delayed`.
+    public func modulatedLayerNormE4M3(_ x: Tensor, shift: Tensor, scale: Tensor, eps: Float,
+                                       delayed: DelayedE4M3Scale?) -> QuantizedActivation {
         quantizeActivation(modulatedLayerNorm(x, shift: shift, scale: scale, eps: eps))
+    }
+
+    /// `modulatedLayerNormE4M3` quantised exactly (no delayed scale).
+    public func modulatedLayerNormE4M3(_ x: Tensor, shift: Tensor, scale: Tensor, eps: Float) -> QuantizedActivation {
+        modulatedLayerNormE4M3(x, shift: shift, scale: scale, eps: eps, delayed: nil)
     }
 
     /// Exact quantisation: the composed form ignores `delayed`.
