@@ -104,12 +104,7 @@ enum AttentionFP8Check {
         gpu.fp8Attention = true
         for (l, heads, k, n) in [(300, 2, 64, 512), (1536, 3, 128, 1024)] {
             var r = HostRandom(seed: UInt64(l))
-            let qkv = Tensor(r.normals(l * 3 * heads * 128, scale: 2), shape: [1, l, 3 * heads * 128], backend: gpu).to(.bf16)
-            let qw = Tensor(r.normals(128, scale: 0.5).map { 1.2 + $0 }, shape: [128], backend: gpu).to(.bf16)
-            let kw = Tensor(r.normals(128, scale: 0.5).map { 1.0 + $0 }, shape: [128], backend: gpu).to(.bf16)
-            let angles = r.normals(l * 64, scale: 3)
-            let cos = Tensor(angles.map { Float(Foundation.cos(Double($0))) }, shape: [l, 64], backend: gpu)
-            let sin = Tensor(angles.map { Float(Foundation.sin(Double($0))) }, shape: [l, 64], backend: gpu)
+            let (qkv, qw, kw, cos, sin) = singleStream(l, heads: heads, &r, on: gpu)
             let x = Tensor(r.normals(l * k, scale: 1), shape: [1, l, k], backend: gpu).to(.bf16)
             let (codes, scale) = gpu.quantizeTensorE4M3(Tensor(r.normals(n * k, scale: 0.1), shape: [n, k], backend: gpu).to(.bf16))
             let bias = Tensor(r.normals(n, scale: 0.1), shape: [n], backend: gpu).to(.bf16)
@@ -125,6 +120,18 @@ enum AttentionFP8Check {
                   + "\(same ? "ok   codes and scale identical to the copy" : "FAIL codes or scale differ from the copy") (scale \(fused.scale.floats()[0]))")
         }
         return ok
+    }
+
+    /// One stream's random attention inputs for a Flux single block: qkv rows (1, l, 3 * heads * 128),
+    /// QK norm weights spread around 1, and rotation tables (l, 64), drawn from `r` in that order.
+    static func singleStream(_ l: Int, heads: Int, _ r: inout HostRandom, on gpu: CUDABackend)
+        -> (qkv: Tensor, qw: Tensor, kw: Tensor, cos: Tensor, sin: Tensor) {
+        let qkv = Tensor(r.normals(l * 3 * heads * 128, scale: 2), shape: [1, l, 3 * heads * 128], backend: gpu).to(.bf16)
+        let qw = Tensor(r.normals(128, scale: 0.5).map { 1.2 + $0 }, shape: [128], backend: gpu).to(.bf16)
+        let kw = Tensor(r.normals(128, scale: 0.5).map { 1.0 + $0 }, shape: [128], backend: gpu).to(.bf16)
+        let angles = r.normals(l * 64, scale: 3)
+        return (qkv, qw, kw, Tensor(angles.map { Float(Foundation.cos(Double($0))) }, shape: [l, 64], backend: gpu),
+                Tensor(angles.map { Float(Foundation.sin(Double($0))) }, shape: [l, 64], backend: gpu))
     }
 
     /// Relative RMS error of `a` against `b` (0 when both are zero).

@@ -106,12 +106,7 @@ enum DelayedScaleCheck {
             gpu.fp8Attention = true
             for (l, heads) in [(1536, 3), (4608, 24)] {
                 var r = HostRandom(seed: UInt64(l) + 5)
-                let qkv = Tensor(r.normals(l * 3 * heads * 128, scale: 2), shape: [1, l, 3 * heads * 128], backend: gpu).to(.bf16)
-                let qw = Tensor(r.normals(128, scale: 0.5).map { 1.2 + $0 }, shape: [128], backend: gpu).to(.bf16)
-                let kw = Tensor(r.normals(128, scale: 0.5).map { 1.0 + $0 }, shape: [128], backend: gpu).to(.bf16)
-                let angles = r.normals(l * 64, scale: 3)
-                let cos = Tensor(angles.map { Float(Foundation.cos(Double($0))) }, shape: [l, 64], backend: gpu)
-                let sin = Tensor(angles.map { Float(Foundation.sin(Double($0))) }, shape: [l, 64], backend: gpu)
+                let (qkv, qw, kw, cos, sin) = AttentionFP8Check.singleStream(l, heads: heads, &r, on: gpu)
                 let x = Tensor(r.normals(l * k, scale: 1), shape: [1, l, k], backend: gpu).to(.bf16)
                 let (wc, ws) = gpu.quantizeTensorE4M3(Tensor(r.normals(n * k, scale: 1 / Float(k).squareRoot()), shape: [n, k], backend: gpu).to(.bf16))
                 let bias = Tensor(r.normals(n, scale: 0.05), shape: [n], backend: gpu).to(.bf16)
@@ -147,30 +142,10 @@ enum DelayedScaleCheck {
         print("delayed scales: \(gpu.fp8DelayedUnsupported ? "FAILED (\(gpu.fp8GemmFailure))" : "in use")")
 
         // (e) A full-size fp8 DiT step, delayed scales off and on, alternating.
-        let c = FluxConfig()
-        var made = DiTBench.randomWeights(c, on: gpu)
-        let model = try FluxTransformer(config: c, weights: DictionaryWeights(made.weights), computeDType: .bf16,
-                                        quantization: .fluxFP8, backend: gpu)
-        made.weights = [:]
-        gpu.emptyCache()
+        let model = try DiTBench.randomFP8Model(FluxConfig(), on: gpu)
         func delayed(_ on: Bool) { var cf = gpu.configuration; cf.fp8DelayedScales = on; gpu.configuration = cf }
         for size in sizes.isEmpty ? [1024, 512] : sizes {
-            let grid = size / 16, tokens = grid * grid
-            let img = gpu.randomUniform([1, tokens, c.inChannels], dtype: .bf16, scale: 1, seed: 100)
-            let txt = gpu.randomUniform([1, 512, c.jointAttentionDim], dtype: .bf16, scale: 1, seed: 101)
-            let pooled = gpu.randomUniform([1, c.pooledProjectionDim], dtype: .bf16, scale: 1, seed: 102)
-            func step() -> Tensor { model(img: img, height: grid, width: grid, txt: txt, pooled: pooled, timestep: [0.5], guidance: [3.5]) }
-            var times: [Bool: [Double]] = [false: [], true: []]
-            var outs: [Bool: [Float]] = [:]
-            for round in 0..<4 {
-                for on in [false, true] {
-                    delayed(on)
-                    // A switch changes the graph key: one eager step, one capture, then the timed replays.
-                    _ = step()
-                    if round == 0 { outs[on] = step().floats() } else { _ = step() }
-                    times[on]! += (0..<3).map { _ in gpu.time { _ = step() } }
-                }
-            }
+            let (times, outs) = DiTBench.alternate(gpu, DiTBench.stepper(model, size: size, on: gpu), set: delayed)
             let off = times[false]!.sorted(), on = times[true]!.sorted()
             let diff = AttentionFP8Check.rms(outs[true]!, outs[false]!)
             let clips = model.fp8DelayedScales.compactMap { gpu.delayedScaleClips($0) }

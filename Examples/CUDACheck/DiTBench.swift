@@ -150,6 +150,42 @@ enum DiTBench {
 
 extension DiTBench {
     /// FLUX.1-dev-size random bf16 weights made on the device (BFL names) and their parameter count.
+    /// A full-size FLUX.1-dev DiT of random weights with its block Linears in fp8 (the bf16 copies freed).
+    static func randomFP8Model(_ c: FluxConfig, on gpu: CUDABackend) throws -> FluxTransformer {
+        var made = randomWeights(c, on: gpu)
+        let model = try FluxTransformer(config: c, weights: DictionaryWeights(made.weights), computeDType: .bf16,
+                                        quantization: .fluxFP8, backend: gpu)
+        made.weights = [:]
+        gpu.emptyCache()
+        return model
+    }
+
+    /// One step of `model` at `size` x `size` on the benchmarks' fixed random inputs (512 text tokens).
+    static func stepper(_ model: FluxTransformer, size: Int, on gpu: CUDABackend) -> () -> Tensor {
+        let c = model.config, grid = size / 16
+        let img = gpu.randomUniform([1, grid * grid, c.inChannels], dtype: .bf16, scale: 1, seed: 100)
+        let txt = gpu.randomUniform([1, 512, c.jointAttentionDim], dtype: .bf16, scale: 1, seed: 101)
+        let pooled = gpu.randomUniform([1, c.pooledProjectionDim], dtype: .bf16, scale: 1, seed: 102)
+        return { model(img: img, height: grid, width: grid, txt: txt, pooled: pooled, timestep: [0.5], guidance: [3.5]) }
+    }
+
+    /// An A/B of `step` with a setting off and on (`set`), alternating over four rounds: GPU times of
+    /// three steps a round each, and each side's output. A switch that changes the graph key (the
+    /// backend's settings do) costs one eager step and one capture, run before the timed replays.
+    static func alternate(_ gpu: CUDABackend, _ step: () -> Tensor, set: (Bool) -> Void) -> (times: [Bool: [Double]], outputs: [Bool: [Float]]) {
+        var times: [Bool: [Double]] = [false: [], true: []]
+        var outs: [Bool: [Float]] = [:]
+        for round in 0..<4 {
+            for on in [false, true] {
+                set(on)
+                _ = step()
+                if round == 0 { outs[on] = step().floats() } else { _ = step() }
+                times[on]! += (0..<3).map { _ in gpu.time { _ = step() } }
+            }
+        }
+        return (times, outs)
+    }
+
     static func randomWeights(_ c: FluxConfig, on gpu: CUDABackend) -> (weights: [String: Tensor], parameters: Int) {
         var weights: [String: Tensor] = [:]
         var seed: UInt64 = 1

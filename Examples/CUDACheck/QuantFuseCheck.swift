@@ -111,28 +111,11 @@ enum QuantFuseCheck {
         print("cuBLASLt amax of D: \(gpu.fp8AmaxUnsupported ? "refused (the amax pass runs instead)" : "in use")")
 
         // (d) One fp8 DiT step at full size, fp8FusedAmax off and on, alternating.
-        let c = FluxConfig()
-        var made = DiTBench.randomWeights(c, on: gpu)
-        let model = try FluxTransformer(config: c, weights: DictionaryWeights(made.weights), computeDType: .bf16,
-                                        quantization: .fluxFP8, backend: gpu)
-        made.weights = [:]
-        gpu.emptyCache()
+        let model = try DiTBench.randomFP8Model(FluxConfig(), on: gpu)
         for size in sizes.isEmpty ? [1024, 512] : sizes {
-            let grid = size / 16, tokens = grid * grid
-            let img = gpu.randomUniform([1, tokens, c.inChannels], dtype: .bf16, scale: 1, seed: 100)
-            let txt = gpu.randomUniform([1, 512, c.jointAttentionDim], dtype: .bf16, scale: 1, seed: 101)
-            let pooled = gpu.randomUniform([1, c.pooledProjectionDim], dtype: .bf16, scale: 1, seed: 102)
-            func step() -> Tensor { model(img: img, height: grid, width: grid, txt: txt, pooled: pooled, timestep: [0.5], guidance: [3.5]) }
-            var times: [Bool: [Double]] = [false: [], true: []]
-            var outs: [Bool: [Float]] = [:]
-            for round in 0..<4 {
-                for on in [false, true] {
-                    fused(on)
-                    if round == 0 { outs[on] = step().floats() }
-                    _ = step()
-                    times[on]! += (0..<3).map { _ in gpu.time { _ = step() } }
-                }
-            }
+            let tokens = (size / 16) * (size / 16)
+            let step = DiTBench.stepper(model, size: size, on: gpu)
+            let (times, outs) = DiTBench.alternate(gpu, step, set: fused)
             let a = outs[false]!, b = outs[true]!
             var num = 0.0, den = 0.0
             for (x, y) in zip(a, b) { num += Double(x - y) * Double(x - y); den += Double(y) * Double(y) }
