@@ -74,7 +74,7 @@ extension FluxTransformer {
 }
 
 extension FluxTransformer {
-    /// Starts a generation's delayed GELU scales afresh (`DelayedE4M3Scale`): the next call runs the
+    /// Starts a generation's delayed e4m3 scales afresh (`DelayedE4M3Scale`): the next call runs the
     /// blocks op by op with exact quantisation, which calibrates every scale; the calls after it (a
     /// replayed graph) scale by this generation's own amaxes. So a picture depends on its request
     /// alone, not on what the model made before it. A no-op where no scale is in use.

@@ -328,7 +328,7 @@ public final class FluxPipeline {
         try checkFits(dit: dit.config, sequence: cond.sequence, pooled: cond.pooled)
         try checkFits(vae: stages.vaeConfig(), latentChannels: dit.config.resolvedOutChannels / 4)
         try checkFits(dit: dit.config, joined: start?.channelTokens?.shape[2] ?? 0)
-        // fp8 GELU outputs scaled by this generation's own amaxes: the same request, the same picture.
+        // fp8 activations scaled by this generation's own amaxes: the same request, the same picture.
         dit.restartDelayedScales()
         // Noise (1, C, H/8, W/8) per row from its seed, exactly as torch.randn with a CPU generator.
         let rows = generators.count

@@ -57,10 +57,11 @@ extension CUDABackend {
         /// 128-key tiles the TMA producer may load ahead of the consumers. 2 to 4; the bf16 kernels take
         /// at most 3 (shared memory: 32 KB of Q and 64 KB a stage). `MAJICFLUX_CUDA_FLASH_STAGES`.
         public var flashStages = 2
-        /// fp8 DiT: the GELU GEMMs write their output as e4m3 themselves, scaled by the max |y| the
-        /// layer wrote at its previous call times `fp8DelayedMargin` (`DelayedE4M3Scale`; the first
-        /// call of each layer quantises exactly), instead of writing bf16 for an amax and a quantise
-        /// pass. `MAJICFLUX_FP8_DELAYED=0` turns it off.
+        /// fp8 DiT: the GELU GEMMs and the modulated LayerNorms feeding fp8 GEMMs write their output as
+        /// e4m3 themselves, scaled by the max |y| the same op wrote at its previous call times
+        /// `fp8DelayedMargin` (`DelayedE4M3Scale`; a generation's first step quantises exactly), instead
+        /// of writing bf16 for an amax and a quantise pass. On by default: the H100's fp8 step 0.93x
+        /// with the same held-out score (BENCHMARKS.md, session 19). `MAJICFLUX_FP8_DELAYED=0` turns it off.
         public var fp8DelayedScales = true
         /// The headroom of a delayed scale over the last amax (at least 1). e4m3 keeps 3 mantissa bits
         /// down to 2^-6 of its range, so 4 (two binades) costs the small values little and lets an

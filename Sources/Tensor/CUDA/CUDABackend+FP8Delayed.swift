@@ -9,7 +9,7 @@
 /// |y|, the scale the last call used, and how many calls' outputs went past their scale's range
 /// (saturated to 448; `delayedScaleClips`).
 extension CUDABackend {
-    /// Whether the GELU GEMMs of the fp8 DiT scale by delayed amaxes (`Configuration.fp8DelayedScales`).
+    /// Whether the fp8 DiT's GELU GEMMs and LayerNorms scale by delayed amaxes (`Configuration.fp8DelayedScales`).
     public var fp8DelayedScales: Bool {
         get { configuration.fp8DelayedScales }
         set { knobs.withLock { $0.fp8DelayedScales = newValue } }
