@@ -110,7 +110,8 @@ enum AttentionFP8Check {
             let bias = Tensor(r.normals(n, scale: 0.1), shape: [n], backend: gpu).to(.bf16)
             let q = gpu.quantizeActivation(x)
             let fused = gpu.fp8AttentionConcatLinearGeluTanhE4M3(attention: qkv, heads: heads, queryWeight: qw, keyWeight: kw,
-                                                                 cos: cos, sin: sin, eps: 1e-6, q, codes: codes, scale: scale, bias: bias)
+                                                                 cos: cos, sin: sin, eps: 1e-6, q, codes: codes, scale: scale, bias: bias,
+                                                                 delayed: nil)
             let attn = gpu.qkNormRoPEAttention([qkv], heads: heads, queryWeights: [qw], keyWeights: [kw], cos: cos, sin: sin, eps: 1e-6)
             let apart = gpu.fp8ConcatLinearGeluTanhE4M3(attn, q, codes: codes, scale: scale, bias: bias)
             let same = fused.codes.to(.f32).floats() == apart.codes.to(.f32).floats() && fused.scale.floats() == apart.scale.floats()

@@ -29,7 +29,7 @@ enum QuantFuseCheck {
             let scale = gpu.randomUniform([b, d], dtype: .bf16, scale: 0.5, seed: 43)
             let y = modulatedLayerNorm(x, shift: shift, scale: scale, eps: 1e-6)
             let (codes, s) = gpu.quantizeTensorE4M3(y.reshaped([b * l, d]))
-            let q = gpu.modulatedLayerNormE4M3(x, shift: shift, scale: scale, eps: 1e-6)
+            let q = gpu.modulatedLayerNormE4M3(x, shift: shift, scale: scale, eps: 1e-6, delayed: nil)
             let bad = differing(bits(codes), bits(q.codes)), sameScale = bits(s) == bits(q.scale)
             let pass = bad == 0 && sameScale && q.shape == [b, l, d]
             ok = ok && pass
@@ -60,7 +60,7 @@ enum QuantFuseCheck {
         do {
             // The fc1 -> fc2 hand-over and the single block's [attention | GELU] input, each against
             // the two-pass quantisation of the same matrix.
-            let viaAmax = gpu.fp8LinearGeluTanhE4M3(q, codes: wc, scale: ws, bias: bias)
+            let viaAmax = gpu.fp8LinearGeluTanhE4M3(q, codes: wc, scale: ws, bias: bias, delayed: nil)
             let plainY = gpu.fp8Linear(q, codes: wc, scale: ws, bias: bias, gelu: true)
             let (pc, ps) = gpu.quantizeTensorE4M3(plainY.reshaped([rows, n]))
             print("(b) GELU output quantised for fc2: scale \(viaAmax.scale.floats()[0]) (two-pass over the plain GEMM's D \(ps.floats()[0])), "
@@ -89,12 +89,12 @@ enum QuantFuseCheck {
             let shift = gpu.randomUniform([1, k], dtype: .bf16, scale: 0.5, seed: 63)
             let scale = gpu.randomUniform([1, k], dtype: .bf16, scale: 0.5, seed: 64)
             let lnOld = best { _ = gpu.quantizeActivation(modulatedLayerNorm(x, shift: shift, scale: scale, eps: 1e-6)) }
-            let lnNew = best { _ = gpu.modulatedLayerNormE4M3(x, shift: shift, scale: scale, eps: 1e-6) }
+            let lnNew = best { _ = gpu.modulatedLayerNormE4M3(x, shift: shift, scale: scale, eps: 1e-6, delayed: nil) }
             let lnAlone = best { _ = modulatedLayerNorm(x, shift: shift, scale: scale, eps: 1e-6) }
             print("(c) modulated LayerNorm (1, \(rows), \(k)) + quantise: old \(fmt(lnOld * 1000, 1)) us, new \(fmt(lnNew * 1000, 1)) us "
                   + "(the LayerNorm alone \(fmt(lnAlone * 1000, 1)) us)")
             let fc1Old = best { _ = gpu.quantizeActivation(gpu.fp8Linear(q, codes: wc, scale: ws, bias: bias, gelu: true)) }
-            let fc1New = best { _ = gpu.fp8LinearGeluTanhE4M3(q, codes: wc, scale: ws, bias: bias) }
+            let fc1New = best { _ = gpu.fp8LinearGeluTanhE4M3(q, codes: wc, scale: ws, bias: bias, delayed: nil) }
             print("(c) fp8 GEMM \(rows)x\(k)x\(n) +GELU + quantise: old \(fmt(fc1Old, 3)) ms, new (amax of D) \(fmt(fc1New, 3)) ms")
             let attn = gpu.randomUniform([1, rows, k], dtype: .bf16, scale: 3, seed: 65)
             let catOld = best { _ = gpu.quantizeActivation(gpu.fp8ConcatLinearGeluTanh(attn, h, codes: wc, scale: ws, bias: bias)) }
@@ -102,8 +102,8 @@ enum QuantFuseCheck {
             print("(c) [attention | fp8 GEMM +GELU] (\(rows), \(k + n)) + quantise: old \(fmt(catOld, 3)) ms (its GEMM quantises h too), "
                   + "new \(fmt(catNew, 3)) ms")
             gpu.profiling = true
-            _ = gpu.modulatedLayerNormE4M3(x, shift: shift, scale: scale, eps: 1e-6)
-            _ = gpu.fp8LinearGeluTanhE4M3(q, codes: wc, scale: ws, bias: bias)
+            _ = gpu.modulatedLayerNormE4M3(x, shift: shift, scale: scale, eps: 1e-6, delayed: nil)
+            _ = gpu.fp8LinearGeluTanhE4M3(q, codes: wc, scale: ws, bias: bias, delayed: nil)
             _ = gpu.fp8ConcatLinearGeluTanhE4M3(attn, q, codes: wc, scale: ws, bias: bias)
             gpu.profiling = false
             print(gpu.profileReport())

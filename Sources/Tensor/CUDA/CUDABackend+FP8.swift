@@ -94,10 +94,8 @@ extension CUDABackend {
             // it has it, else the GEMM runs with unit scales and one pass applies the scales after.
             let x2 = x.reshaped([rows, k])
             let (q, sx) = perTensor ? quantizeTensorE4M3(x2) : quantizeRowsE4M3(x2)
-            let sw = scale.dtype == .f32 && scale.isContiguous ? scale : contiguous(convert(scale, to: .f32))
+            let (w, sw, b) = fp8GemmOperands(codes: codes, scale: scale, bias: bias)
             let out = into ?? empty(outShape, .bf16)
-            let b = bias.map { $0.dtype == .bf16 && $0.isContiguous ? $0 : contiguous(convert($0, to: .bf16)) }
-            let w = codes.isContiguous ? codes : contiguous(codes)
             if perTensor || !status.withLock({ $0.fp8OuterUnsupported }) {
                 if fp8Gemm(weight: w, weightScale: sw, x: q, xScale: sx, rows: rows, n: n, k: k, bias: b, gelu: gelu,
                            out: out, ldc: ldc, outerVector: !perTensor) {
@@ -136,9 +134,8 @@ extension CUDABackend {
         guard scale.count == 1, hasFP8TensorCores, configuration.allowFP8TensorCores, k % 16 == 0, n % 16 == 0,
               out.dtype == .bf16, codes.rank == 2, codes.shape[1] == k, rows > 0 else { return false }
         let (q, sx) = quantizeTensorE4M3(x.reshaped([rows, k]))
-        let sw = scale.dtype == .f32 && scale.isContiguous ? scale : contiguous(convert(scale, to: .f32))
-        let b = bias.map { $0.dtype == .bf16 && $0.isContiguous ? $0 : contiguous(convert($0, to: .bf16)) }
-        let ok = fp8Gemm(weight: codes.isContiguous ? codes : contiguous(codes), weightScale: sw, x: q, xScale: sx, rows: rows, n: n, k: k,
+        let (w, sw, b) = fp8GemmOperands(codes: codes, scale: scale, bias: bias)
+        let ok = fp8Gemm(weight: w, weightScale: sw, x: q, xScale: sx, rows: rows, n: n, k: k,
                          bias: b, gelu: gelu, out: out, ldc: ldc, outerVector: false, accumulate: accumulate)
         if ok { lastFP8Path = "fp8 tensor cores (cuBLASLt, per-tensor scales)" }
         return ok

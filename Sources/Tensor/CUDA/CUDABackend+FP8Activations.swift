@@ -159,9 +159,7 @@ extension CUDABackend {
         precondition(out.dtype == .bf16 && out.count == rows * n && ldc >= n, "fp8Linear: output view \(out.shape) \(out.dtype) for (\(rows), \(n))")
         precondition(amax.map { $0.dtype == .f32 && $0.count == 1 } ?? true, "fp8Linear: amax must be one f32")
         if rows == 0 || n == 0 { return false }
-        let b = bias.map { $0.dtype == .bf16 && $0.isContiguous ? $0 : contiguous(convert($0, to: .bf16)) }
-        let sw = scale.dtype == .f32 && scale.isContiguous ? scale : contiguous(convert(scale, to: .f32))
-        let w = codes.isContiguous ? codes : contiguous(codes)
+        let (w, sw, b) = fp8GemmOperands(codes: codes, scale: scale, bias: bias)
         if hasFP8TensorCores && configuration.allowFP8TensorCores && k % 16 == 0 && n % 16 == 0 {
             let amaxTensor = amax
             func gemm(_ pointer: UInt64?) -> Bool {
@@ -190,6 +188,13 @@ extension CUDABackend {
         let x = dequantizeRowsE4M3(q.codes, scale: q.scale)
         linear(x, weight: dequantizeRowsE4M3(codes, scale: scale), bias: b, gelu: gelu, into: out, ldc: ldc)
         return false
+    }
+
+    /// The weight codes, f32 scale and bf16 bias as `fp8Gemm` reads them (contiguous; converted where not).
+    func fp8GemmOperands(codes: Tensor, scale: Tensor, bias: Tensor?) -> (codes: Tensor, scale: Tensor, bias: Tensor?) {
+        let b = bias.map { $0.dtype == .bf16 && $0.isContiguous ? $0 : contiguous(convert($0, to: .bf16)) }
+        let sw = scale.dtype == .f32 && scale.isContiguous ? scale : contiguous(convert(scale, to: .f32))
+        return (codes.isContiguous ? codes : contiguous(codes), sw, b)
     }
 
     /// True when `amax` (one f32) is max |out| within half a bf16 step (D's rounding to bf16 after

@@ -15,6 +15,9 @@ extension CUDABackend {
         set { knobs.withLock { $0.fp8DelayedScales = newValue } }
     }
 
+    /// `lastFP8Path` after an op wrote e4m3 by a delayed scale.
+    static let delayedFP8Path = "fp8 tensor cores (cuBLASLt, per-tensor scales, e4m3 output by a delayed scale)"
+
     /// True when an fp8 GEMM writing e4m3 failed in this process (delayed scales then stay off).
     public var fp8DelayedUnsupported: Bool { status.withLock { $0.fp8DelayedUnsupported } }
 
@@ -68,13 +71,11 @@ extension CUDABackend {
         let k = q.width, n = codes.shape[0], rows = q.rows
         precondition(out.dtype == .f8e4m3fn && out.count == rows * n && ldc >= n, "fp8GeluGemmE4M3: output \(out.shape) \(out.dtype) for (\(rows), \(n))")
         guard hasFP8TensorCores, configuration.allowFP8TensorCores, k % 16 == 0, n % 16 == 0, scale.count == 1, rows > 0 else { return false }
-        let b = bias.map { $0.dtype == .bf16 && $0.isContiguous ? $0 : contiguous(convert($0, to: .bf16)) }
-        let sw = scale.dtype == .f32 && scale.isContiguous ? scale : contiguous(convert(scale, to: .f32))
-        let w = codes.isContiguous ? codes : contiguous(codes)
+        let (w, sw, b) = fp8GemmOperands(codes: codes, scale: scale, bias: bias)
         let ok = fp8Gemm(weight: w, weightScale: sw, x: q.codes, xScale: q.scale, rows: rows, n: n, k: k, bias: b, gelu: true,
                          out: out, ldc: ldc, outerVector: false, amax: address(state), dScale: inverse)
         if ok {
-            lastFP8Path = "fp8 tensor cores (cuBLASLt, per-tensor scales, e4m3 output by a delayed scale)"
+            lastFP8Path = Self.delayedFP8Path
         } else {
             status.withLock { $0.fp8DelayedUnsupported = true }
         }
@@ -103,7 +104,7 @@ extension CUDABackend {
             s = scale
             return inv
         }), let s else { return nil }
-        lastFP8Path = "fp8 tensor cores (cuBLASLt, per-tensor scales, e4m3 output by a delayed scale)"
+        lastFP8Path = Self.delayedFP8Path
         return QuantizedActivation(codes: codes, scale: s, shape: x.shape)
     }
 

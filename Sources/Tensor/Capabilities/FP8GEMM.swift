@@ -96,20 +96,10 @@ extension FP8GEMM {
         quantizeActivation(modulatedLayerNorm(x, shift: shift, scale: scale, eps: eps))
     }
 
-    /// `modulatedLayerNormE4M3` quantised exactly (no delayed scale).
-    public func modulatedLayerNormE4M3(_ x: Tensor, shift: Tensor, scale: Tensor, eps: Float) -> QuantizedActivation {
-        modulatedLayerNormE4M3(x, shift: shift, scale: scale, eps: eps, delayed: nil)
-    }
-
     /// Exact quantisation: the composed form ignores `delayed`.
     public func fp8LinearGeluTanhE4M3(_ q: QuantizedActivation, codes: Tensor, scale: Tensor, bias: Tensor?,
                                       delayed: DelayedE4M3Scale?) -> QuantizedActivation {
         quantizeActivation(fp8Linear(q, codes: codes, scale: scale, bias: bias, gelu: true))
-    }
-
-    /// `fp8LinearGeluTanhE4M3` quantised exactly (no delayed scale).
-    public func fp8LinearGeluTanhE4M3(_ q: QuantizedActivation, codes: Tensor, scale: Tensor, bias: Tensor?) -> QuantizedActivation {
-        fp8LinearGeluTanhE4M3(q, codes: codes, scale: scale, bias: bias, delayed: nil)
     }
 
     public func fp8ConcatLinearGeluTanhE4M3(_ prefix: Tensor, _ q: QuantizedActivation, codes: Tensor, scale: Tensor,
@@ -142,14 +132,6 @@ extension FP8GEMM {
                                                      delayed: DelayedE4M3Scale?) -> QuantizedActivation {
         composedFP8AttentionConcatLinearGeluTanhE4M3(attention: qkv, heads: heads, queryWeight: queryWeight, keyWeight: keyWeight,
                                                      cos: cos, sin: sin, eps: eps, q, codes: codes, scale: scale, bias: bias)
-    }
-
-    /// `fp8AttentionConcatLinearGeluTanhE4M3` quantised exactly (no delayed scale).
-    public func fp8AttentionConcatLinearGeluTanhE4M3(attention qkv: Tensor, heads: Int, queryWeight: Tensor, keyWeight: Tensor,
-                                                     cos: Tensor, sin: Tensor, eps: Float, _ q: QuantizedActivation,
-                                                     codes: Tensor, scale: Tensor, bias: Tensor?) -> QuantizedActivation {
-        fp8AttentionConcatLinearGeluTanhE4M3(attention: qkv, heads: heads, queryWeight: queryWeight, keyWeight: keyWeight, cos: cos,
-                                             sin: sin, eps: eps, q, codes: codes, scale: scale, bias: bias, delayed: nil)
     }
 
     /// The attention in the compute dtype, then `fp8ConcatLinearGeluTanhE4M3` with it as the prefix.
